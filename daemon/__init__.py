@@ -1,0 +1,1 @@
+"""The smscore service: config, binds, inbox, TranProc, outbox, SMS commands, CLI."""

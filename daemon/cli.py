@@ -1,0 +1,19 @@
+"""The `smscore` console command: every subcommand group is registered here."""
+
+import click
+
+from smscore import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="smscore")
+def main() -> None:
+    """smscore: SMPP-native mobile-money engine."""
+
+
+def _register_subcommands() -> None:
+    # Each package owns its own command group; the root only wires them together.
+    pass
+
+
+_register_subcommands()

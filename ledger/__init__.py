@@ -1,0 +1,1 @@
+"""Double-entry ledger on SQLAlchemy Core (accounts, immutable transfers, pending/post/void)."""

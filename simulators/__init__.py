@@ -1,0 +1,1 @@
+"""Black-box SMPP peers for QA: SMSC simulator, virtual subscribers, load generator, faults."""
