@@ -1,0 +1,129 @@
+"""Sans-I/O SMPP codec: PDUs to bytes, bytes (in arbitrary chunks) to PDUs. No sockets, no Twisted."""
+
+import struct
+
+from smscore.constants import HEADER_LENGTH, RESPONSE_BIT
+from smscore.errors import PDUDecodeError, PDUEncodeError
+from smscore.pdu import PDU, PDU_CLASSES
+from smscore.status import CommandStatus
+
+# Room for a full 64 KiB message_payload plus every mandatory field and a few TLVs.
+DEFAULT_MAX_PDU_LENGTH = 70_000
+
+_HEADER = struct.Struct(">IIII")
+_pack_header = _HEADER.pack
+_unpack_header = _HEADER.unpack_from
+
+
+def encode(pdu: PDU) -> bytes:
+    """The wire bytes of `pdu` (header included). Raises PDUEncodeError if a field breaks the spec."""
+    body = pdu.encode_body()
+    try:
+        header = _pack_header(
+            HEADER_LENGTH + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number
+        )
+    except struct.error as exc:
+        raise PDUEncodeError(
+            f"{pdu.name}: command_status and sequence_number must fit in 32 bits",
+            CommandStatus.ESME_RSYSERR,
+            command_id=int(pdu.command_id),
+        ) from exc
+    return header + body
+
+
+def decode(data: bytes) -> PDU:
+    """Decode exactly one whole PDU. Raises PDUDecodeError (with the status to answer) if malformed."""
+    if len(data) < HEADER_LENGTH:
+        raise PDUDecodeError(
+            f"{len(data)} bytes is shorter than the 16-byte SMPP header",
+            CommandStatus.ESME_RINVCMDLEN,
+            fatal=True,
+        )
+    command_length = _unpack_header(data, 0)[0]
+    if command_length != len(data):
+        raise PDUDecodeError(
+            f"command_length {command_length} but {len(data)} bytes given",
+            CommandStatus.ESME_RINVCMDLEN,
+            fatal=True,
+        )
+    return _decode_whole(bytes(data))
+
+
+def _decode_whole(data: bytes) -> PDU:
+    length, command_id, status, sequence_number = _unpack_header(data, 0)
+    cls = PDU_CLASSES.get(command_id)
+    if cls is None:
+        raise PDUDecodeError(
+            f"unknown command_id 0x{command_id:08X}",
+            CommandStatus.ESME_RINVCMDID,
+            command_id=command_id,
+            sequence_number=sequence_number,
+        )
+    return cls.decode_body(sequence_number, status, data, HEADER_LENGTH, length)
+
+
+class StreamDecoder:
+    """Turns a byte stream, fed in chunks of any size, into PDUs.
+
+    `feed(data)` buffers bytes; `next_pdu()` returns the next whole PDU, None when more bytes are needed,
+    or raises PDUDecodeError for a malformed one. A non-fatal error has consumed exactly the bad PDU, so
+    decoding goes on with the next one; a fatal error (the length field is unusable, so framing is lost)
+    leaves the decoder broken: every later call raises the same error. The buffer never holds more than
+    one PDU of at most `max_pdu_length` bytes plus whatever the last chunk carried.
+    """
+
+    def __init__(self, max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH) -> None:
+        if max_pdu_length < HEADER_LENGTH:
+            raise ValueError(f"max_pdu_length must be at least {HEADER_LENGTH}")
+        self.max_pdu_length = max_pdu_length
+        self._buffer = bytearray()
+        self._broken: PDUDecodeError | None = None
+
+    @property
+    def buffered_bytes(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        if self._broken is None:
+            self._buffer += data
+
+    def next_pdu(self) -> PDU | None:
+        if self._broken is not None:
+            raise self._broken
+        buffer = self._buffer
+        if len(buffer) < HEADER_LENGTH:
+            return None
+        length, command_id, _, sequence_number = _unpack_header(buffer, 0)
+        if not HEADER_LENGTH <= length <= self.max_pdu_length:
+            self._broken = _bad_length(length, self.max_pdu_length, command_id, sequence_number)
+            self._buffer = bytearray()
+            raise self._broken
+        if len(buffer) < length:
+            return None
+        data = bytes(buffer[:length])
+        del buffer[:length]
+        return _decode_whole(data)
+
+    def __iter__(self) -> "StreamDecoder":
+        return self
+
+    def __next__(self) -> PDU:
+        pdu = self.next_pdu()
+        if pdu is None:
+            raise StopIteration
+        return pdu
+
+
+def _bad_length(length: int, maximum: int, command_id: int, sequence_number: int) -> PDUDecodeError:
+    known = command_id in PDU_CLASSES
+    return PDUDecodeError(
+        f"command_length {length} outside {HEADER_LENGTH}..{maximum}",
+        CommandStatus.ESME_RINVCMDLEN,
+        command_id=command_id if known else None,
+        sequence_number=sequence_number if known else None,
+        fatal=True,
+    )
+
+
+def is_response_id(command_id: int) -> bool:
+    return bool(command_id & RESPONSE_BIT)
