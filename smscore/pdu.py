@@ -291,7 +291,7 @@ def _decode_field(index: int, field: Field) -> list[str]:
         return lines
     if field.kind == "short_message":
         return [
-            "if pos >= end or pos + 1 + buf[pos] > end:",
+            f"if pos >= end or buf[pos] > {MAX_SHORT_MESSAGE_LENGTH} or pos + 1 + buf[pos] > end:",
             f"    raise short_body(cls, F{index}, seq)",
             "n = pos + 1 + buf[pos]",
             f"self.{name} = buf[pos + 1:n]",
@@ -357,12 +357,14 @@ def _decode_dests(
     if pos >= end:
         raise _short_body(cls, field, seq)
     count, pos = buf[pos], pos + 1
+    if count == 0:  # the spec's range is 1..255, and the encoder refuses 0 too
+        raise _multi_error(cls, "number_of_dests 0", S.ESME_RINVNUMDESTS, seq)
     dests: list[DestAddress | DistributionList] = []
     for _ in range(count):
         flag = buf[pos] if pos < end else None
-        if flag == 1 and pos + 3 <= end:
-            ton, npi = buf[pos + 1], buf[pos + 2]
-            text = _read_cstr(buf, pos + 3, end, 21)
+        if flag == 1:
+            ton, npi = (buf[pos + 1], buf[pos + 2]) if pos + 3 <= end else (-1, -1)
+            text = _read_cstr(buf, pos + 3, end, 21) if ton >= 0 else None
             if text is None or ton not in VALID_TONS or npi not in VALID_NPIS:
                 raise _multi_error(cls, "destination SME address", S.ESME_RINVDSTADR, seq)
             dests.append(DestAddress(ton, npi, text[0]))
@@ -383,14 +385,19 @@ def _encode_dests(cls: type[PDU], field: Field, dests: list[Any]) -> bytes:
     out = [bytes((len(dests),))]
     for dest in dests:
         if isinstance(dest, DestAddress):
-            if dest.ton not in VALID_TONS or dest.npi not in VALID_NPIS or len(dest.addr) > 20:
+            if dest.ton not in VALID_TONS or dest.npi not in VALID_NPIS or not _fits(dest.addr):
                 raise PDUEncodeError(f"{cls.name}: bad destination {dest!r}", S.ESME_RINVDSTADR)
             out.append(b"\x01%c%c%s\x00" % (dest.ton, dest.npi, dest.addr.encode("latin-1")))
-        elif isinstance(dest, DistributionList) and len(dest.name) <= 20:
+        elif isinstance(dest, DistributionList) and _fits(dest.name):
             out.append(b"\x02%s\x00" % dest.name.encode("latin-1"))
         else:
             raise PDUEncodeError(f"{cls.name}: bad destination {dest!r}", S.ESME_RINVDESTFLAG)
     return b"".join(out)
+
+
+def _fits(address: str) -> bool:
+    """A submit_multi address: a C-Octet String of at most 20 characters (21 with its NUL)."""
+    return len(address) <= 20 and "\x00" not in address
 
 
 def _decode_unsuccess(
@@ -415,7 +422,7 @@ def _encode_unsuccess(cls: type[PDU], field: Field, entries: list[UnsuccessSme])
         raise PDUEncodeError(f"{cls.name}: at most 255 unsuccess_sme entries", S.ESME_RSYSERR)
     out = [bytes((len(entries),))]
     for entry in entries:
-        if len(entry.addr) > 20:
+        if not _fits(entry.addr):
             raise PDUEncodeError(f"{cls.name}: address too long {entry!r}", S.ESME_RINVDSTADR)
         out.append(
             b"%c%c%s\x00%s"

@@ -1,6 +1,6 @@
 """SMPP time strings (spec 7.1.1): "YYMMDDhhmmsstnnp", absolute (p = '+'/'-') or relative (p = 'R')."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from smscore.errors import TimeFormatError
 
@@ -12,7 +12,13 @@ def validate_smpp_time(value: str) -> None:
     """Raise TimeFormatError unless `value` is empty or a well-formed absolute/relative time."""
     if not value:
         return
-    if len(value) != TIME_LENGTH or not value[:15].isdigit() or value[15] not in "+-R":
+    digits = value[:15]
+    # isascii: str.isdigit() alone accepts '²' or Arabic-Indic digits, which int() then rejects.
+    if (
+        len(value) != TIME_LENGTH
+        or not (digits.isascii() and digits.isdigit())
+        or value[15] not in "+-R"
+    ):
         raise TimeFormatError(f"time {value!r} is not YYMMDDhhmmsstnn followed by '+', '-' or 'R'")
     if value[15] == "R":
         _check_relative(value)
@@ -31,6 +37,10 @@ def _check_absolute(value: str) -> None:
     quarter_hours = int(value[13:15])
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 59):
         raise TimeFormatError(f"absolute time {value!r} has a date or time out of range")
+    try:
+        date(2000 + int(value[0:2]), month, day)
+    except ValueError as exc:  # e.g. 31 February
+        raise TimeFormatError(f"absolute time {value!r}: {exc}") from exc
     if quarter_hours > 48:
         raise TimeFormatError(f"absolute time {value!r} has a UTC offset beyond 48 quarter hours")
 
