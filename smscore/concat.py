@@ -181,9 +181,8 @@ def _udh_part(
         udh = bytes((5, _IEI_CONCAT_8, 3, reference, total, seq))
     else:
         udh = bytes((6, _IEI_CONCAT_16, 4, reference >> 8, reference & 0xFF, total, seq))
-    fill_bits = (
-        7 - (len(udh) * 8) % 7
-    ) % 7  # packed text starts on a septet boundary after the UDH
+    # Packed text starts on a septet boundary counted from the start of the UDH.
+    fill_bits = (7 - (len(udh) * 8) % 7) % 7
     return MessagePart(udh + _finish(chunk, alphabet, fill_bits), True, coding, {})
 
 
@@ -277,6 +276,11 @@ class Reassembler:
     reference means the sender reused the reference for a new message: the old collection is dropped
     (reported as "superseded") and collection starts over with this part.
 
+    SMSCs re-send a part whose deliver_sm_resp they did not see, also after the message completed.
+    For timeout_s after completion a part equal (same sequence, same octets) to one of the completed
+    message is ignored, so a late duplicate neither starts a collection that can only time out nor
+    yields the message twice; a part that differs starts a new message under the reused reference.
+
     Bounded: at most max_pending_messages collections; adding one more evicts the oldest. Dropped
     collections (timeout, evicted, superseded) are reported by expire(), which the caller runs
     periodically (e.g. a LoopingCall on the same clock); at most max_pending_messages reports wait.
@@ -294,6 +298,8 @@ class Reassembler:
         self.max_pending_messages = max_pending_messages
         self._pending: dict[tuple[Hashable, int], _Pending] = {}  # insertion order = age
         self._dropped: deque[ExpiredMessage] = deque(maxlen=max_pending_messages)
+        # slot -> (completed_s, {sequence: hash(body)}), insertion order = completion order.
+        self._completed: dict[tuple[Hashable, int], tuple[float, dict[int, int]]] = {}
 
     @property
     def pending_count(self) -> int:
@@ -311,12 +317,13 @@ class Reassembler:
             self._drop(slot, "superseded")
             pending = None
         if pending is None:
+            if self._is_late_duplicate(slot, info.sequence, body):
+                return None
             pending = self._start(slot, info.total)
         pending.bodies.setdefault(info.sequence, body)
         if len(pending.bodies) < pending.total:
             return None
-        del self._pending[slot]
-        return b"".join(pending.bodies[seq] for seq in range(1, pending.total + 1))
+        return self._complete(slot, pending)
 
     def expire(self) -> list[ExpiredMessage]:
         """Drop collections older than timeout_s; return them with everything dropped since last call."""
@@ -325,9 +332,31 @@ class Reassembler:
             if pending.started_s > deadline_s:
                 break  # the rest are younger
             self._drop(slot, "timeout")
+        for slot, (completed_s, _) in list(self._completed.items()):
+            if completed_s > deadline_s:
+                break
+            del self._completed[slot]
         dropped = list(self._dropped)
         self._dropped.clear()
         return dropped
+
+    def _is_late_duplicate(self, slot: tuple[Hashable, int], sequence: int, body: bytes) -> bool:
+        completed = self._completed.get(slot)
+        if completed is None:
+            return False
+        if completed[1].get(sequence) == hash(body):
+            return True
+        del self._completed[slot]  # a new message under a reused reference
+        return False
+
+    def _complete(self, slot: tuple[Hashable, int], pending: _Pending) -> bytes:
+        del self._pending[slot]
+        self._completed.pop(slot, None)
+        while len(self._completed) >= self.max_pending_messages:
+            del self._completed[next(iter(self._completed))]
+        seen = {seq: hash(body) for seq, body in pending.bodies.items()}
+        self._completed[slot] = (self._clock.seconds(), seen)
+        return b"".join(pending.bodies[seq] for seq in range(1, pending.total + 1))
 
     def _start(self, slot: tuple[Hashable, int], total: int) -> _Pending:
         while len(self._pending) >= self.max_pending_messages:
