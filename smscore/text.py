@@ -10,6 +10,7 @@ the Basic Multilingual Plane (an emoji) is a surrogate pair of four octets.
 """
 
 import codecs
+import functools
 import re
 from enum import IntEnum
 
@@ -112,6 +113,7 @@ _GSM_ESCAPE_DECODE = {
 }
 _GSM_ESCAPE_DECODE["\x1b\x1b"] = " "
 _GSM_ESCAPE_DECODE["\x1b"] = ""
+_GSM_EXTENSION_PAIRS = tuple(("\x1b" + _GSM_BASIC[code], ch) for code, ch in _GSM_EXTENSION.items())
 _GSM_ESCAPE_RE = re.compile("\x1b.?", re.DOTALL)
 
 
@@ -136,8 +138,17 @@ def decode_gsm7(data: bytes, errors: str = "strict") -> str:
             f"octet 0x{data[exc.start]:02X} at {exc.start} is not a GSM septet"
         ) from None
     if "\x1b" in text:
-        text = _GSM_ESCAPE_RE.sub(_replace_escape, text)
+        text = _resolve_escapes(text)
     return text
+
+
+def _resolve_escapes(text: str) -> str:
+    if "\x1b\x1b" not in text:  # the usual case: ten C-level replaces beat a regex callback
+        for pair, char in _GSM_EXTENSION_PAIRS:
+            text = text.replace(pair, char)
+        if "\x1b" not in text:
+            return text
+    return _GSM_ESCAPE_RE.sub(_replace_escape, text)
 
 
 def gsm7_septet_length(text: str) -> int:
@@ -166,19 +177,16 @@ def pack_septets(septets: bytes, fill_bits: int = 0) -> bytes:
         raise ValueError(f"fill_bits must be 0..6, got {fill_bits}")
     if septets and max(septets) > 0x7F:
         raise TextEncodingError("a septet is above 0x7F")
-    acc = 0
-    acc_bits = fill_bits
-    out = bytearray()
-    for septet in septets:
-        acc |= septet << acc_bits
-        acc_bits += 7
-        if acc_bits >= 8:
-            out.append(acc & 0xFF)
-            acc >>= 8
-            acc_bits -= 8
-    if acc_bits:
-        out.append(acc)
-    return bytes(out)
+    count = len(septets)
+    groups = (count + 7) // 8
+    spread = int.from_bytes(septets, "little")
+    squeezed = 0
+    for shift, mask in enumerate(_septet_masks(groups)):
+        squeezed |= (spread >> shift) & mask  # septet j of each 8-octet group moves down j bits
+    octets = bytearray(squeezed.to_bytes(8 * groups, "little"))
+    del octets[7::8]  # each group now fits in 7 octets; its 8th is empty
+    length = (7 * count + fill_bits + 7) // 8
+    return (int.from_bytes(octets, "little") << fill_bits).to_bytes(length, "little")
 
 
 def unpack_septets(data: bytes, septet_count: int, fill_bits: int = 0) -> bytes:
@@ -189,12 +197,26 @@ def unpack_septets(data: bytes, septet_count: int, fill_bits: int = 0) -> bytes:
         raise TextDecodingError(
             f"{len(data)} octets cannot hold {septet_count} septets after {fill_bits} fill bits"
         )
-    whole = int.from_bytes(data, "little") >> fill_bits
-    out = bytearray(septet_count)
-    for index in range(septet_count):
-        out[index] = whole & 0x7F
-        whole >>= 7
-    return bytes(out)
+    groups = (septet_count + 7) // 8
+    bits = (int.from_bytes(data, "little") >> fill_bits) & ((1 << 56 * groups) - 1)
+    packed = bits.to_bytes(7 * groups, "little")
+    octets = bytearray(8 * groups)
+    for index in range(7):
+        octets[index::8] = packed[index::7]  # 7 octets per group, spread into 8 with room
+    squeezed = int.from_bytes(octets, "little")
+    spread = 0
+    for shift, mask in enumerate(_septet_masks(groups)):
+        spread |= (squeezed & mask) << shift
+    return spread.to_bytes(8 * groups, "little")[:septet_count]
+
+
+@functools.lru_cache(maxsize=64)
+def _septet_masks(groups: int) -> tuple[int, ...]:
+    """Per septet position j (0-7): the bits 7j..7j+6 of every 64-bit group, for `groups` groups."""
+    return tuple(
+        int.from_bytes((0x7F << 7 * position).to_bytes(8, "little") * groups, "little")
+        for position in range(8)
+    )
 
 
 def decode_gsm7_packed(
@@ -387,6 +409,8 @@ def select_encoding(
     for candidate in _CANDIDATE_ORDER:
         if candidate not in allowed and candidate != DataCoding.UCS2:
             continue
+        if candidate == DataCoding.UCS2 and best is not None and best[2].startswith("gsm7"):
+            break  # see _nothing_cheaper_follows
         alphabet = alphabet_for(candidate, default_alphabet)
         try:
             units = encode_units(text, alphabet)
@@ -395,9 +419,21 @@ def select_encoding(
         parts = count_parts(units, alphabet, method)
         if best is None or parts < best[0]:
             best = (parts, int(candidate), alphabet, units)
+        if parts == 1 or _nothing_cheaper_follows(alphabet, units, text):
+            break
     if best is None:  # only a str holding lone surrogates fails even UCS-2
         raise TextEncodingError("text contains a lone surrogate; no encoding can carry it")
     return best[1], best[2], best[3]
+
+
+def _nothing_cheaper_follows(alphabet: str, units: bytes, text: str) -> bool:
+    """Whether no later candidate can take fewer parts than this GSM 7-bit text (ties go earlier).
+
+    Latin-1/IA5 carry 134 characters per part against GSM's 153, so they can only win when escape
+    pairs inflate the GSM length; UCS-2 (67 BMP characters per part) never wins against GSM, whose
+    characters take at most two septets (76 characters per part).
+    """
+    return alphabet.startswith("gsm7") and len(units) == len(text)
 
 
 def encode_text(

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smscore.concat import split_message
 from smscore.text import (
     DataCoding,
     TextDecodingError,
@@ -201,6 +202,21 @@ def test_auto_encoding_always_round_trips(text):
     assert decode_text(data, coding) == text
     if all(c in GSM_CHARS for c in text) and len(text) < 70:
         assert coding == 0
+
+
+@given(
+    st.text(alphabet=st.sampled_from(GSM_CHARS[:20] + GSM_EXTENSION + "çñű😀"), max_size=400),
+    st.sampled_from(("udh8", "udh16", "sar")),
+)
+def test_chosen_encoding_takes_no_more_parts_than_any_alternative(text, method):
+    coding, _ = encode_text(text, method=method)
+    chosen_parts = len(split_message(text, method, 1, data_coding=coding))
+    for alternative in (0, 3, 8):
+        try:
+            encode_text(text, data_coding=alternative)
+        except TextEncodingError:
+            continue
+        assert chosen_parts <= len(split_message(text, method, 1, data_coding=alternative))
 
 
 def test_lone_surrogate_cannot_be_encoded():
