@@ -1,1 +1,78 @@
-"""Double-entry ledger on SQLAlchemy Core (accounts, immutable transfers, pending/post/void)."""
+"""Double-entry ledger on SQLAlchemy Core (accounts, immutable transfers, pending/post/void).
+
+Every function takes a SQLAlchemy `Connection`; the caller owns the transaction, so ledger postings
+commit together with whatever else the caller writes. Time is always passed in (`now_ns`).
+
+    engine = make_engine("sqlite:///ledger.db")
+    with engine.begin() as conn:
+        upgrade(conn)
+        create_accounts(conn, [Account(1, "KES"), Account(2, "KES")], now_ns=clock_ns())
+        create_transfers(conn, [Transfer(10, 1, 2, 500, "KES")], now_ns=clock_ns())
+"""
+
+from ledger.accounts import create_accounts
+from ledger.check import CheckReport, ExportedHead, Violation, check_ledger, export_head
+from ledger.engine import make_engine
+from ledger.errors import ExpectedHeadError, LedgerBatchTooLarge, LedgerError, SchemaVersionError
+from ledger.expiry import expire_pending_transfers
+from ledger.migrate import current_version, require_current_schema, upgrade
+from ledger.model import (
+    Account,
+    AccountCode,
+    AccountFlags,
+    AccountRecord,
+    Balance,
+    PendingStatus,
+    Transfer,
+    TransferFlags,
+    TransferRecord,
+)
+from ledger.queries import (
+    Statement,
+    StatementLine,
+    get_accounts,
+    get_balance,
+    get_transfers,
+    statement,
+    transfers_by_user_data,
+)
+from ledger.results import CreateAccountResult, CreateTransferResult
+from ledger.transfers import MAX_BATCH, create_transfers
+
+__all__ = [
+    "MAX_BATCH",
+    "Account",
+    "AccountCode",
+    "AccountFlags",
+    "AccountRecord",
+    "Balance",
+    "CheckReport",
+    "CreateAccountResult",
+    "CreateTransferResult",
+    "ExpectedHeadError",
+    "ExportedHead",
+    "LedgerBatchTooLarge",
+    "LedgerError",
+    "PendingStatus",
+    "SchemaVersionError",
+    "Statement",
+    "StatementLine",
+    "Transfer",
+    "TransferFlags",
+    "TransferRecord",
+    "Violation",
+    "check_ledger",
+    "create_accounts",
+    "create_transfers",
+    "current_version",
+    "expire_pending_transfers",
+    "export_head",
+    "get_accounts",
+    "get_balance",
+    "get_transfers",
+    "make_engine",
+    "require_current_schema",
+    "statement",
+    "transfers_by_user_data",
+    "upgrade",
+]

@@ -1,0 +1,285 @@
+"""Invariant checker and hash-chain verification (`smscore ledger check` calls check_ledger).
+
+One streaming pass over the transfers in chain order verifies the chain and folds every balance in
+Python (exact integers: SQL SUM over BIGINT overflows on SQLite and is what we are checking).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, select
+
+from ledger.errors import ExpectedHeadError
+from ledger.hashchain import transfer_digest
+from ledger.model import (
+    CLOSING_FLAGS,
+    AccountFlags,
+    PendingStatus,
+    TransferFlags,
+    TransferKind,
+)
+from ledger.schema import (
+    GENESIS_HASH,
+    HEAD_ROW_ID,
+    accounts,
+    ledger_head,
+    pending_transfers,
+    transfers,
+)
+
+MAX_VIOLATIONS = 100
+STREAM_ROWS = 5_000
+_KIND_BY_FLAGS = {
+    0: TransferKind.PLAIN,
+    int(TransferFlags.PENDING): TransferKind.PENDING,
+    int(TransferFlags.POST_PENDING): TransferKind.POST,
+    int(TransferFlags.VOID_PENDING): TransferKind.VOID,
+}
+_KIND_MASK = int(TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedHead:
+    """What to keep outside the database to detect a restored-from-older-copy or truncated log."""
+
+    transfer_count: int
+    head_hash_hex: str
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExportedHead:
+        try:
+            count, hash_hex = int(data["transfer_count"]), str(data["head_hash"])
+            if count < 0 or len(bytes.fromhex(hash_hex)) != 32:
+                raise ValueError("transfer_count < 0 or head_hash not 32 hex bytes")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ExpectedHeadError(f"bad exported head: {exc}") from exc
+        return cls(count, hash_hex)
+
+    def to_dict(self) -> dict:
+        return {"transfer_count": self.transfer_count, "head_hash": self.head_hash_hex}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: str  # e.g. "chain", "balance", "flag", "pending", "head", "currency"
+    detail: str
+
+
+@dataclass(slots=True)
+class CheckReport:
+    transfer_count: int = 0
+    head_hash_hex: str = GENESIS_HASH.hex()
+    first_broken_seq: int | None = None  # first transfer row where the hash chain breaks
+    violations: list[Violation] = field(default_factory=list)
+    violations_dropped: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def add(self, rule: str, detail: str) -> None:
+        if len(self.violations) < MAX_VIOLATIONS:
+            self.violations.append(Violation(rule, detail))
+        else:
+            self.violations_dropped += 1
+
+
+def export_head(conn: Connection) -> ExportedHead:
+    row = conn.execute(
+        select(ledger_head.c.transfer_count, ledger_head.c.head_hash).where(
+            ledger_head.c.id == HEAD_ROW_ID
+        )
+    ).one()
+    return ExportedHead(row[0], bytes(row[1]).hex())
+
+
+class _Fold:
+    def __init__(self) -> None:
+        # account id -> [debits_posted, credits_posted, debits_pending, credits_pending]
+        self.balances: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self.pendings: dict[
+            int, tuple[int, int, int, int]
+        ] = {}  # id -> debit, credit, amount, flags
+        self.resolutions: dict[int, list[tuple[TransferKind, int, int]]] = defaultdict(list)
+
+
+def check_ledger(conn: Connection, expected_head: ExportedHead | None = None) -> CheckReport:
+    """Check every invariant; the report lists what is broken (empty when all hold)."""
+    report = CheckReport()
+    account_rows = {row.id: row for row in conn.execute(select(accounts))}
+    fold = _Fold()
+    expected_hash = _walk_chain(conn, account_rows, fold, report, expected_head)
+    _check_head_row(conn, report)
+    if expected_head is not None:
+        _check_expected_head(report, expected_head, expected_hash)
+    statuses = {row[0]: row[1:] for row in conn.execute(select(pending_transfers))}
+    _check_pendings(fold, statuses, report)
+    _check_accounts(account_rows, fold, statuses, report)
+    return report
+
+
+def _walk_chain(conn, account_rows, fold, report, expected_head) -> bytes | None:
+    previous, seq_expected = GENESIS_HASH, 1
+    hash_at_expected = None
+    result = conn.execution_options(yield_per=STREAM_ROWS).execute(
+        select(transfers).order_by(transfers.c.seq)
+    )
+    for row in result.mappings():
+        stored_hash = bytes(row["hash"])
+        broken = row["seq"] != seq_expected or transfer_digest(previous, row) != stored_hash
+        if broken and report.first_broken_seq is None:
+            report.first_broken_seq = seq_expected
+            report.add("chain", f"hash chain breaks at transfer seq {seq_expected}")
+        previous, seq_expected = stored_hash, row["seq"] + 1
+        report.transfer_count += 1
+        if expected_head is not None and row["seq"] == expected_head.transfer_count:
+            hash_at_expected = stored_hash
+        _fold_transfer(row, account_rows, fold, report)
+    report.head_hash_hex = previous.hex()
+    return hash_at_expected
+
+
+def _fold_transfer(row, account_rows, fold: _Fold, report: CheckReport) -> None:
+    tid, debit, credit, amount = (
+        row["id"],
+        row["debit_account_id"],
+        row["credit_account_id"],
+        row["amount"],
+    )
+    kind = _KIND_BY_FLAGS.get(row["flags"] & _KIND_MASK)
+    if kind is None or kind != row["kind"]:
+        report.add(
+            "transfer", f"transfer {tid}: kind {row['kind']} does not match flags {row['flags']}"
+        )
+        return
+    closing = row["flags"] & int(CLOSING_FLAGS)
+    zero_allowed = closing or kind in (TransferKind.POST, TransferKind.VOID)
+    if amount < 0 or (amount == 0 and not zero_allowed) or debit == credit:
+        report.add("transfer", f"transfer {tid}: bad amount {amount} or debit == credit")
+    for account_id in (debit, credit):
+        account = account_rows.get(account_id)
+        if account is None or account.currency != row["currency"]:
+            report.add(
+                "currency",
+                f"transfer {tid}: account {account_id} missing or not in {row['currency']}",
+            )
+    if kind == TransferKind.PENDING:
+        fold.pendings[tid] = (debit, credit, amount, row["flags"])
+        return
+    if kind != TransferKind.PLAIN:
+        fold.resolutions[row["pending_id"]].append((kind, tid, amount))
+    if kind != TransferKind.VOID:
+        fold.balances[debit][0] += amount
+        fold.balances[credit][1] += amount
+
+
+_EXPECTED_RESOLUTION = {
+    PendingStatus.PENDING: None,
+    PendingStatus.EXPIRED: None,
+    PendingStatus.POSTED: TransferKind.POST,
+    PendingStatus.VOIDED: TransferKind.VOID,
+}
+
+
+def _check_pendings(fold: _Fold, statuses: dict, report: CheckReport) -> None:
+    for pending_id in set(statuses) - set(fold.pendings):
+        report.add("pending", f"pending state row {pending_id} has no pending transfer")
+    for pending_id in set(fold.resolutions) - set(fold.pendings):
+        report.add("pending", f"post/void refers to {pending_id}, which is not a pending transfer")
+    for pending_id, (debit, credit, amount, _flags) in fold.pendings.items():
+        state = statuses.get(pending_id)
+        if state is None:
+            report.add("pending", f"pending transfer {pending_id} has no state row")
+            continue
+        status, expires_at_ns, resolved_at_ns = PendingStatus(state[0]), state[1], state[2]
+        resolutions = fold.resolutions.get(pending_id, [])
+        wanted = _EXPECTED_RESOLUTION[status]
+        kinds = [kind for kind, _tid, _amount in resolutions]
+        if kinds != ([] if wanted is None else [wanted]):
+            report.add(
+                "pending", f"pending transfer {pending_id} is {status.name} but resolved by {kinds}"
+            )
+        if any(kind == TransferKind.POST and posted > amount for kind, _t, posted in resolutions):
+            report.add("pending", f"pending transfer {pending_id} posted for more than {amount}")
+        if status == PendingStatus.EXPIRED and (
+            expires_at_ns is None or resolved_at_ns is None or expires_at_ns > resolved_at_ns
+        ):
+            report.add("pending", f"pending transfer {pending_id} expired before its timeout")
+        if status == PendingStatus.PENDING:
+            fold.balances[debit][2] += amount
+            fold.balances[credit][3] += amount
+
+
+def _closed_by_fold(fold: _Fold, statuses_live: set[int]) -> set[int]:
+    closed = set()
+    for pending_id, (debit, credit, _amount, flags) in fold.pendings.items():
+        if pending_id in statuses_live:
+            if flags & TransferFlags.CLOSING_DEBIT:
+                closed.add(debit)
+            if flags & TransferFlags.CLOSING_CREDIT:
+                closed.add(credit)
+    return closed
+
+
+def _check_accounts(account_rows: dict, fold: _Fold, statuses: dict, report: CheckReport) -> None:
+    # A closing transfer keeps its account closed while pending and after it is posted.
+    closing_live = {PendingStatus.PENDING, PendingStatus.POSTED}
+    live = {pid for pid, state in statuses.items() if state[0] in closing_live}
+    closed = _closed_by_fold(fold, live)
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for account_id, row in account_rows.items():
+        stored = [row.debits_posted, row.credits_posted, row.debits_pending, row.credits_pending]
+        folded = fold.balances.get(account_id, [0, 0, 0, 0])
+        if stored != folded:
+            report.add(
+                "balance", f"account {account_id}: stored {stored} != fold of transfers {folded}"
+            )
+        total = totals[row.currency]
+        for index in range(4):
+            total[index] += stored[index]
+        _check_account_flags(account_id, row, stored, account_id in closed, report)
+    for currency, (dp, cp, dpend, cpend) in sorted(totals.items()):
+        if dp != cp or dpend != cpend:
+            report.add(
+                "currency",
+                f"{currency}: debits {dp}/{dpend} != credits {cp}/{cpend} (posted/pending)",
+            )
+
+
+def _check_account_flags(account_id, row, stored, closed_by_fold, report) -> None:
+    dp, cp, dpend, cpend = stored
+    if min(stored) < 0:
+        report.add("balance", f"account {account_id}: negative balance {stored}")
+    if row.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and dp + dpend > cp:
+        report.add("flag", f"account {account_id}: debits {dp}+{dpend} exceed credits {cp}")
+    if row.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and cp + cpend > dp:
+        report.add("flag", f"account {account_id}: credits {cp}+{cpend} exceed debits {dp}")
+    if bool(row.flags & AccountFlags.CLOSED) != closed_by_fold:
+        report.add(
+            "flag", f"account {account_id}: closed flag disagrees with its closing transfers"
+        )
+
+
+def _check_head_row(conn: Connection, report: CheckReport) -> None:
+    head = export_head(conn)
+    if head.transfer_count != report.transfer_count or head.head_hash_hex != report.head_hash_hex:
+        report.add(
+            "head",
+            f"head row says {head.transfer_count} transfers / {head.head_hash_hex[:16]}…, "
+            f"table has {report.transfer_count} / {report.head_hash_hex[:16]}…",
+        )
+
+
+def _check_expected_head(report: CheckReport, expected: ExportedHead, found: bytes | None) -> None:
+    if expected.transfer_count > report.transfer_count:
+        report.add(
+            "head",
+            f"ledger has {report.transfer_count} transfers but {expected.transfer_count} were "
+            "exported earlier: restored from an older copy, or the tail was lost",
+        )
+    elif expected.transfer_count > 0 and (found is None or found.hex() != expected.head_hash_hex):
+        report.add(
+            "head", f"transfer {expected.transfer_count} differs from the exported head hash"
+        )

@@ -1,0 +1,103 @@
+"""Tables of the ledger (SQLAlchemy Core). Alembic migrations in `ledger/migrations` create them.
+
+`transfers` is append-only: every row is covered by the hash chain. The mutable state of a pending
+transfer (pending → posted / voided / expired) lives in `pending_transfers`, so that resolving a
+reservation never edits a transfer row. `ledger_head` is a single row holding the chain's head; on
+PostgreSQL it is also the lock that orders all writers (the chain is a total order).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SCHEMA_VERSION = "0001"  # the Alembic head this code expects
+HEAD_ROW_ID = 1
+GENESIS_HASH = bytes(32)
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite makes an INTEGER PRIMARY KEY the rowid (no separate index, cheapest insert);
+# BIGINT would not be.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("currency", String(3), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("user_data", String(64), nullable=True),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    CheckConstraint(
+        "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 "
+        "AND credits_pending >= 0",
+        name="balances_not_negative",
+    ),
+)
+Index(None, accounts.c.user_data)
+
+transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=False),
+    Column("id", BigInteger, nullable=False, unique=True),
+    Column("debit_account_id", BigInteger, ForeignKey(accounts.c.id), nullable=False),
+    Column("credit_account_id", BigInteger, ForeignKey(accounts.c.id), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("pending_id", BigInteger, nullable=True),
+    Column("timeout_s", BigInteger, nullable=False),
+    Column("user_data", String(64), nullable=True),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+Index(None, transfers.c.debit_account_id, transfers.c.seq)
+Index(None, transfers.c.credit_account_id, transfers.c.seq)
+Index(None, transfers.c.user_data)
+Index(None, transfers.c.pending_id)
+
+pending_transfers = Table(
+    "ledger_pending_transfers",
+    metadata,
+    Column("transfer_id", BigInteger, ForeignKey(transfers.c.id), primary_key=True),
+    Column("status", SmallInteger, nullable=False),
+    Column("expires_at_ns", BigInteger, nullable=True),
+    Column("resolved_at_ns", BigInteger, nullable=True),
+)
+Index(None, pending_transfers.c.status, pending_transfers.c.expires_at_ns)
+
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("transfer_count", BigInteger, nullable=False),
+    Column("head_hash", LargeBinary(32), nullable=False),
+    Column("last_timestamp_ns", BigInteger, nullable=False),
+)

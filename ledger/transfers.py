@@ -1,0 +1,432 @@
+"""create_transfers: validate a batch in Python against rows read once, then write it in bulk.
+
+Each transfer gets one CreateTransferResult; a transfer that fails changes nothing. A linked chain
+(LINKED on every member but the last) succeeds or fails as one: on failure the member that failed
+keeps its own code and every other member gets LINKED_EVENT_FAILED. A chain whose members all
+return EXISTS is an idempotent retry and keeps EXISTS everywhere.
+
+Idempotency: a transfer whose id is already taken (in the database or earlier in the batch) returns
+EXISTS when its fields equal the stored ones, else EXISTS_WITH_DIFFERENT_FIELDS. For posts and
+voids, fields left at zero ("" for currency) were "as in the pending transfer" and match anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from ledger import batch
+from ledger.batch import AccountState, PendingState
+from ledger.errors import LedgerBatchTooLarge
+from ledger.model import (
+    CLOSING_FLAGS,
+    INT32_MAX,
+    INT64_MAX,
+    NS_PER_S,
+    TRANSFER_FLAGS_KNOWN,
+    USER_DATA_MAX_CHARS,
+    AccountFlags,
+    PendingStatus,
+    Transfer,
+    TransferFlags,
+    TransferKind,
+    valid_currency,
+)
+from ledger.results import CreateTransferResult as R
+
+MAX_BATCH = 8190
+
+_LINKED = int(TransferFlags.LINKED)
+_PENDING = int(TransferFlags.PENDING)
+_POST = int(TransferFlags.POST_PENDING)
+_VOID = int(TransferFlags.VOID_PENDING)
+_CLOSING_DEBIT = int(TransferFlags.CLOSING_DEBIT)
+_CLOSING_CREDIT = int(TransferFlags.CLOSING_CREDIT)
+_CLOSING = int(CLOSING_FLAGS)
+_UNKNOWN_FLAGS = ~int(TRANSFER_FLAGS_KNOWN)
+_DMNEC = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+_CMNED = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
+_CLOSED = int(AccountFlags.CLOSED)
+_STATUS_RESULT = {
+    PendingStatus.POSTED: R.PENDING_TRANSFER_ALREADY_POSTED,
+    PendingStatus.VOIDED: R.PENDING_TRANSFER_ALREADY_VOIDED,
+    PendingStatus.EXPIRED: R.PENDING_TRANSFER_EXPIRED,
+}
+
+
+def create_transfers(conn: Connection, transfers: Sequence[Transfer], now_ns: int) -> list[R]:
+    """Create a batch of transfers in the caller's transaction; one result per transfer.
+
+    `now_ns` is the caller's clock. Timestamps never go backwards: a batch is stamped with
+    max(now_ns, the newest timestamp already in the ledger), so time order equals chain order.
+    """
+    if len(transfers) > MAX_BATCH:
+        raise LedgerBatchTooLarge(f"{len(transfers)} transfers in one batch; at most {MAX_BATCH}")
+    if not transfers:
+        return []
+    head = batch.lock_head(conn)
+    timestamp_ns = max(now_ns, head.last_timestamp_ns)
+    state = _BatchState.load(conn, transfers, timestamp_ns)
+    results = _run_chains(state, transfers)
+    batch.write_transfers(conn, head, state.rows, timestamp_ns)
+    batch.write_pending(conn, state.pendings.values(), timestamp_ns)
+    batch.write_accounts(conn, state.accounts.values())
+    return results
+
+
+def _in_range(value: int) -> bool:
+    return 0 < value <= INT64_MAX
+
+
+class _BatchState:
+    """Everything a batch reads, mutated in memory as transfers are applied."""
+
+    def __init__(self, timestamp_ns: int) -> None:
+        self.timestamp_ns = timestamp_ns
+        self.known: dict[int, tuple] = {}  # id -> stored fields (batch.STORED_COLUMNS order)
+        self.pendings: dict[int, PendingState] = {}
+        self.accounts: dict[int, AccountState] = {}
+        self.rows: list[dict] = []
+        self.undo: list[tuple] | None = None  # set while inside a linked chain
+
+    @classmethod
+    def load(cls, conn: Connection, transfers: Sequence[Transfer], ts: int) -> _BatchState:
+        state = cls(ts)
+        ids = {t.id for t in transfers if _in_range(t.id)}
+        state.known = batch.load_stored(conn, ids)
+        pending_ids = {
+            t.pending_id for t in transfers if t.flags & (_POST | _VOID) and _in_range(t.pending_id)
+        }
+        state.pendings = batch.load_pending(conn, pending_ids)
+        account_ids = {a for t in transfers for a in (t.debit_account_id, t.credit_account_id)}
+        account_ids.update(a for p in state.pendings.values() for a in (p.debit, p.credit))
+        state.accounts = batch.lock_accounts(conn, (a for a in account_ids if _in_range(a)))
+        return state
+
+    def save_account(self, account: AccountState) -> None:
+        if self.undo is not None:
+            self.undo.append((account, account.snapshot()))
+
+    def save_pending(self, pending: PendingState) -> None:
+        if self.undo is not None:
+            self.undo.append((pending, pending.status))
+
+    def add(self, t: Transfer, fields: tuple, kind: TransferKind) -> None:
+        """Record a created transfer (fields in batch.STORED_COLUMNS order)."""
+        self.known[t.id] = fields
+        if self.undo is not None:
+            self.undo.append((t.id,))
+        (id_, debit, credit, amount, currency, code, flags, pending_id, timeout_s, user_data) = (
+            fields
+        )
+        self.rows.append(
+            {
+                "id": id_,
+                "debit_account_id": debit,
+                "credit_account_id": credit,
+                "amount": amount,
+                "currency": currency,
+                "code": code,
+                "flags": flags,
+                "kind": kind,
+                "pending_id": pending_id,
+                "timeout_s": timeout_s,
+                "user_data": user_data,
+                "timestamp_ns": self.timestamp_ns,
+            }
+        )
+
+    def begin_chain(self) -> int:
+        self.undo = []
+        return len(self.rows)
+
+    def end_chain(self, rows_mark: int, rollback: bool) -> None:
+        undo, self.undo = self.undo, None
+        if not rollback:
+            return
+        for entry in reversed(undo or ()):
+            if len(entry) == 1:
+                del self.known[entry[0]]
+                self.pendings.pop(entry[0], None)
+            elif isinstance(entry[0], AccountState):
+                entry[0].restore(entry[1])
+            else:
+                entry[0].status = entry[1]
+        del self.rows[rows_mark:]
+
+
+def _run_chains(state: _BatchState, transfers: Sequence[Transfer]) -> list[R]:
+    results: list[R] = [R.OK] * len(transfers)
+    count = len(transfers)
+    start = 0
+    while start < count:
+        end = start
+        while end < count and transfers[end].flags & _LINKED:
+            end += 1
+        if end == count:  # the batch ends inside a chain: nothing of it is applied
+            results[start:count] = [R.LINKED_EVENT_FAILED] * (count - start)
+            results[count - 1] = R.LINKED_EVENT_CHAIN_OPEN
+            break
+        if start == end:
+            results[start] = _apply(state, transfers[start])
+        else:
+            _run_chain(state, transfers, start, end, results)
+        start = end + 1
+    return results
+
+
+def _run_chain(
+    state: _BatchState, transfers: Sequence[Transfer], start: int, end: int, results: list[R]
+) -> None:
+    mark = state.begin_chain()
+    cause = None
+    for index in range(start, end + 1):
+        result = results[index] = _apply(state, transfers[index])
+        if result is not R.OK and result is not R.EXISTS:
+            cause = index
+            break
+    else:
+        chain = results[start : end + 1]
+        if R.EXISTS in chain and R.OK in chain:  # part of the chain is new: not a retry
+            cause = start + chain.index(R.EXISTS)
+    state.end_chain(mark, rollback=cause is not None)
+    if cause is not None:
+        for index in range(start, end + 1):
+            if index != cause:
+                results[index] = R.LINKED_EVENT_FAILED
+
+
+def _apply(state: _BatchState, t: Transfer) -> R:
+    flags = int(t.flags)
+    if not _in_range(t.id):
+        return R.ID_OUT_OF_RANGE
+    if flags & _UNKNOWN_FLAGS:
+        return R.RESERVED_FLAG
+    kind_flags = flags & (_PENDING | _POST | _VOID)
+    if kind_flags & (kind_flags - 1):
+        return R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+    if flags & _CLOSING and not flags & _PENDING:
+        return R.CLOSING_TRANSFER_MUST_BE_PENDING
+    stored = state.known.get(t.id)
+    if stored is not None:
+        return R.EXISTS if _same_transfer(t, flags, stored) else R.EXISTS_WITH_DIFFERENT_FIELDS
+    if kind_flags & (_POST | _VOID):
+        return _apply_post_or_void(state, t, flags)
+    return _apply_new(state, t, flags)
+
+
+def _same_transfer(t: Transfer, flags: int, s: tuple) -> bool:
+    if (
+        flags != s[6]
+        or t.pending_id != (s[7] or 0)
+        or t.timeout_s != s[8]
+        or (t.user_data or None) != s[9]
+    ):
+        return False
+    if flags & (_POST | _VOID):
+        return (
+            t.debit_account_id in (0, s[1])
+            and t.credit_account_id in (0, s[2])
+            and t.amount in (0, s[3])
+            and t.currency in ("", s[4])
+            and t.code in (0, s[5])
+        )
+    return (t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.code) == s[1:6]
+
+
+def _check_common_fields(t: Transfer) -> R | None:
+    if t.amount < 0:
+        return R.AMOUNT_MUST_NOT_BE_NEGATIVE
+    if t.amount > INT64_MAX:
+        return R.AMOUNT_OVERFLOWS
+    if not 0 <= t.code <= INT32_MAX:
+        return R.CODE_OUT_OF_RANGE
+    if t.user_data is not None and len(t.user_data) > USER_DATA_MAX_CHARS:
+        return R.USER_DATA_TOO_LONG
+    return None
+
+
+def _check_new_fields(t: Transfer, flags: int) -> R | None:
+    if t.debit_account_id == 0:
+        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+    if t.credit_account_id == 0:
+        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+    if t.debit_account_id == t.credit_account_id:
+        return R.ACCOUNTS_MUST_BE_DIFFERENT
+    if t.pending_id != 0:
+        return R.PENDING_ID_MUST_BE_ZERO
+    if t.timeout_s != 0 and not flags & _PENDING:
+        return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+    if not 0 <= t.timeout_s <= INT64_MAX // NS_PER_S:
+        return R.TIMEOUT_OUT_OF_RANGE
+    error = _check_common_fields(t)
+    if error is not None:
+        return error
+    if t.amount == 0 and not flags & _CLOSING:
+        return R.AMOUNT_MUST_NOT_BE_ZERO
+    if not valid_currency(t.currency):
+        return R.INVALID_CURRENCY
+    return None
+
+
+def _apply_new(state: _BatchState, t: Transfer, flags: int) -> R:
+    error = _check_new_fields(t, flags)
+    if error is not None:
+        return error
+    debit = state.accounts.get(t.debit_account_id)
+    if debit is None:
+        return R.DEBIT_ACCOUNT_NOT_FOUND
+    credit = state.accounts.get(t.credit_account_id)
+    if credit is None:
+        return R.CREDIT_ACCOUNT_NOT_FOUND
+    if debit.currency != credit.currency:
+        return R.ACCOUNTS_MUST_HAVE_THE_SAME_CURRENCY
+    if t.currency != debit.currency:
+        return R.TRANSFER_MUST_HAVE_THE_SAME_CURRENCY_AS_ACCOUNTS
+    if debit.flags & _CLOSED:
+        return R.DEBIT_ACCOUNT_ALREADY_CLOSED
+    if credit.flags & _CLOSED:
+        return R.CREDIT_ACCOUNT_ALREADY_CLOSED
+    amount = t.amount
+    is_pending = flags & _PENDING
+    expires_at_ns = None
+    if is_pending and t.timeout_s:
+        expires_at_ns = state.timestamp_ns + t.timeout_s * NS_PER_S
+        if expires_at_ns > INT64_MAX:
+            return R.TIMEOUT_OUT_OF_RANGE
+    error = _check_balances(debit, credit, amount, is_pending)
+    if error is not None:
+        return error
+    state.save_account(debit)
+    state.save_account(credit)
+    fields = (t.id, debit.id, credit.id, amount, t.currency, t.code, flags, None, t.timeout_s,
+              t.user_data or None)  # fmt: skip
+    if is_pending:
+        debit.dpend += amount
+        credit.cpend += amount
+        if flags & _CLOSING_DEBIT:
+            debit.flags |= _CLOSED
+        if flags & _CLOSING_CREDIT:
+            credit.flags |= _CLOSED
+        row = (t.id, debit.id, credit.id, amount, t.currency, t.code, flags,
+               TransferKind.PENDING, PendingStatus.PENDING, expires_at_ns)  # fmt: skip
+        state.pendings[t.id] = PendingState(row, is_new=True)
+        state.add(t, fields, TransferKind.PENDING)
+    else:
+        debit.dp += amount
+        credit.cp += amount
+        state.add(t, fields, TransferKind.PLAIN)
+    return R.OK
+
+
+def _check_balances(
+    debit: AccountState, credit: AccountState, amount: int, is_pending: int
+) -> R | None:
+    if is_pending:
+        if debit.dpend + amount > INT64_MAX:
+            return R.OVERFLOWS_DEBITS_PENDING
+        if credit.cpend + amount > INT64_MAX:
+            return R.OVERFLOWS_CREDITS_PENDING
+    else:
+        if debit.dp + amount > INT64_MAX:
+            return R.OVERFLOWS_DEBITS_POSTED
+        if credit.cp + amount > INT64_MAX:
+            return R.OVERFLOWS_CREDITS_POSTED
+    debits = debit.dp + debit.dpend + amount
+    if debits > INT64_MAX:
+        return R.OVERFLOWS_DEBITS
+    credits = credit.cp + credit.cpend + amount
+    if credits > INT64_MAX:
+        return R.OVERFLOWS_CREDITS
+    if debit.flags & _DMNEC and debits > debit.cp:
+        return R.EXCEEDS_CREDITS
+    if credit.flags & _CMNED and credits > credit.dp:
+        return R.EXCEEDS_DEBITS
+    return None
+
+
+def _check_post_or_void_fields(t: Transfer) -> R | None:
+    if t.pending_id == 0:
+        return R.PENDING_ID_MUST_NOT_BE_ZERO
+    if t.pending_id == t.id:
+        return R.PENDING_ID_MUST_BE_DIFFERENT
+    if t.timeout_s != 0:
+        return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+    error = _check_common_fields(t)
+    if error is not None:
+        return error
+    if t.currency and not valid_currency(t.currency):
+        return R.INVALID_CURRENCY
+    return None
+
+
+def _match_pending(t: Transfer, p: PendingState) -> R | None:
+    if p.kind != TransferKind.PENDING:
+        return R.PENDING_TRANSFER_NOT_PENDING
+    if t.debit_account_id not in (0, p.debit):
+        return R.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID
+    if t.credit_account_id not in (0, p.credit):
+        return R.PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID
+    if t.currency not in ("", p.currency):
+        return R.PENDING_TRANSFER_HAS_DIFFERENT_CURRENCY
+    if t.code not in (0, p.code):
+        return R.PENDING_TRANSFER_HAS_DIFFERENT_CODE
+    return None
+
+
+def _apply_post_or_void(state: _BatchState, t: Transfer, flags: int) -> R:
+    error = _check_post_or_void_fields(t)
+    if error is not None:
+        return error
+    p = state.pendings.get(t.pending_id)
+    if p is None:
+        # Created earlier in this batch but not pending: it is not in `pendings`.
+        in_batch = t.pending_id in state.known
+        return R.PENDING_TRANSFER_NOT_PENDING if in_batch else R.PENDING_TRANSFER_NOT_FOUND
+    error = _match_pending(t, p)
+    if error is not None:
+        return error
+    is_post = flags & _POST
+    amount = t.amount or p.amount
+    if is_post and amount > p.amount:
+        return R.EXCEEDS_PENDING_TRANSFER_AMOUNT
+    if not is_post and amount != p.amount:
+        return R.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT
+    if p.status != PendingStatus.PENDING:
+        return _STATUS_RESULT[p.status]
+    if p.expires_at_ns is not None and p.expires_at_ns <= state.timestamp_ns:
+        return R.PENDING_TRANSFER_EXPIRED
+    debit, credit = state.accounts[p.debit], state.accounts[p.credit]
+    if is_post and debit.dp + amount > INT64_MAX:
+        return R.OVERFLOWS_DEBITS_POSTED
+    if is_post and credit.cp + amount > INT64_MAX:
+        return R.OVERFLOWS_CREDITS_POSTED
+    state.save_account(debit)
+    state.save_account(credit)
+    state.save_pending(p)
+    release_pending(debit, credit, p)
+    if is_post:
+        debit.dp += amount
+        credit.cp += amount
+        p.status = PendingStatus.POSTED
+    else:
+        p.status = PendingStatus.VOIDED
+        reopen_closed(debit, credit, p)
+    fields = (t.id, p.debit, p.credit, amount, p.currency, p.code, flags, p.id, 0,
+              t.user_data or None)  # fmt: skip
+    state.add(t, fields, TransferKind.POST if is_post else TransferKind.VOID)
+    return R.OK
+
+
+def release_pending(debit: AccountState, credit: AccountState, p: PendingState) -> None:
+    debit.dpend -= p.amount
+    credit.cpend -= p.amount
+
+
+def reopen_closed(debit: AccountState, credit: AccountState, p: PendingState) -> None:
+    """A voided or expired closing transfer reopens the account(s) it closed."""
+    if p.flags & _CLOSING_DEBIT:
+        debit.flags &= ~_CLOSED
+    if p.flags & _CLOSING_CREDIT:
+        credit.flags &= ~_CLOSED
