@@ -1,0 +1,397 @@
+"""Sans-I/O SMPP session: bind states, sequence numbers, window, timeouts, enquire_link, unbind.
+
+Bytes in (`receive_data`), events out; PDUs in (`send`), bytes out (`data_to_send`). Time is a number
+the caller passes in (`now`, in seconds); `tick(now)` fires the timers, and `next_deadline()` says when
+the caller must call it next. No sockets, no Twisted: the protocols in smscore.protocol drive it.
+
+The session answers what the protocol itself dictates (enquire_link_resp, unbind_resp, ESME_RINVBNDSTS,
+ESME_RALYBND, generic_nack and error responses for malformed PDUs) and leaves everything else to the
+application as events. An illegal local call raises and leaves the session unchanged.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from smscore.codec import DEFAULT_MAX_PDU_LENGTH, StreamDecoder, encode
+from smscore.constants import CommandId as C
+from smscore.errors import PDUDecodeError, SMPPError
+from smscore.pdu import PDU, PDU_CLASSES, EnquireLink, GenericNack, Unbind
+from smscore.status import CommandStatus
+
+MAX_SEQUENCE_NUMBER = 0x7FFFFFFF
+
+
+class State(Enum):
+    OPEN = "open"
+    BOUND_TX = "bound_tx"
+    BOUND_RX = "bound_rx"
+    BOUND_TRX = "bound_trx"
+    UNBOUND = "unbound"
+    CLOSED = "closed"
+
+
+class Role(Enum):
+    ESME = "esme"
+    SMSC = "smsc"
+
+    @property
+    def peer(self) -> "Role":
+        return Role.SMSC if self is Role.ESME else Role.ESME
+
+
+_BOUND = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX})
+_TX = frozenset({State.BOUND_TX, State.BOUND_TRX})
+_RX = frozenset({State.BOUND_RX, State.BOUND_TRX})
+_OPEN_OR_BOUND = _BOUND | {State.OPEN}
+
+# Which requests each role may originate, and in which states (spec 2.3 and 2.4).
+ALLOWED_REQUESTS: dict[Role, dict[int, frozenset[State]]] = {
+    Role.ESME: {
+        C.BIND_TRANSMITTER: frozenset({State.OPEN}),
+        C.BIND_RECEIVER: frozenset({State.OPEN}),
+        C.BIND_TRANSCEIVER: frozenset({State.OPEN}),
+        C.SUBMIT_SM: _TX,
+        C.SUBMIT_MULTI: _TX,
+        C.DATA_SM: _TX,
+        C.QUERY_SM: _TX,
+        C.CANCEL_SM: _TX,
+        C.REPLACE_SM: _TX,
+        C.ENQUIRE_LINK: _OPEN_OR_BOUND,
+        C.UNBIND: _BOUND,
+    },
+    Role.SMSC: {
+        C.OUTBIND: frozenset({State.OPEN}),
+        C.DELIVER_SM: _RX,
+        C.DATA_SM: _RX,
+        C.ALERT_NOTIFICATION: _RX,
+        C.ENQUIRE_LINK: _OPEN_OR_BOUND,
+        C.UNBIND: _BOUND,
+    },
+}
+
+BIND_STATES = {
+    C.BIND_TRANSMITTER: State.BOUND_TX,
+    C.BIND_RECEIVER: State.BOUND_RX,
+    C.BIND_TRANSCEIVER: State.BOUND_TRX,
+}
+
+
+class SessionError(SMPPError):
+    """The local application asked for something the session cannot do in its current state."""
+
+
+class WindowFull(SessionError):
+    """As many requests are outstanding as the window allows; wait for a response."""
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReceived:
+    """A request the application must answer (with `session.send(pdu.make_response(...))`)."""
+
+    pdu: PDU
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    """The answer to one of our requests (a generic_nack counts as an answer)."""
+
+    request: PDU
+    response: PDU
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTimedOut:
+    request: PDU
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    state: State
+    system_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unbound:
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation:
+    """The peer sent something wrong; the session has already answered it if an answer was due."""
+
+    error: PDUDecodeError | None
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class MustClose:
+    """The connection cannot go on (lost framing, dead link, unbind done): close the transport."""
+
+    reason: str
+
+
+Event = (
+    RequestReceived
+    | ResponseReceived
+    | RequestTimedOut
+    | Bound
+    | Unbound
+    | ProtocolViolation
+    | MustClose
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimers:
+    """Every timer of a session, named and validated once (Jasmin's lesson)."""
+
+    response_timeout_s: float = 30.0
+    enquire_link_interval_s: float = 30.0
+    window_size: int = 10
+
+    def __post_init__(self) -> None:
+        if self.response_timeout_s <= 0 or self.enquire_link_interval_s <= 0:
+            raise ValueError("response_timeout_s and enquire_link_interval_s must be positive")
+        if not 1 <= self.window_size <= 10_000:
+            raise ValueError("window_size must be between 1 and 10000")
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    request: PDU
+    deadline: float
+
+
+class Session:
+    """One SMPP connection's protocol state, for either role."""
+
+    def __init__(
+        self,
+        role: Role,
+        timers: SessionTimers | None = None,
+        *,
+        now: float = 0.0,
+        max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+    ) -> None:
+        self.role = role
+        self.timers = timers or SessionTimers()
+        self.state = State.OPEN
+        self.unbinding = False
+        self.peer_system_id = ""
+        self._decoder = StreamDecoder(max_pdu_length)
+        self._outbox: list[bytes] = []
+        self._outstanding: dict[int, _Outstanding] = {}
+        self._last_sequence_number = 0
+        self._last_received_at = now
+
+    # --- queries ---
+
+    @property
+    def is_bound(self) -> bool:
+        return self.state in _BOUND
+
+    @property
+    def outstanding_count(self) -> int:
+        return len(self._outstanding)
+
+    @property
+    def window_available(self) -> int:
+        return self.timers.window_size - len(self._outstanding)
+
+    def can_send(self, command_id: int) -> bool:
+        allowed = ALLOWED_REQUESTS[self.role].get(command_id)
+        return allowed is not None and self.state in allowed and not self.unbinding
+
+    def next_deadline(self) -> float | None:
+        """When `tick` must next be called, or None if no timer is running."""
+        deadlines = [entry.deadline for entry in self._outstanding.values()]
+        if self._may_enquire():
+            deadlines.append(self._last_received_at + self.timers.enquire_link_interval_s)
+        return min(deadlines, default=None)
+
+    def data_to_send(self) -> bytes:
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        return data
+
+    # --- local actions ---
+
+    def send(self, pdu: PDU, now: float) -> PDU:
+        """Queue `pdu` for sending. Requests get the next sequence number; returns the PDU sent."""
+        if self.state is State.CLOSED:
+            raise SessionError("the session is closed")
+        if pdu.is_response or pdu.command_id == C.GENERIC_NACK:
+            self._send_response(pdu)
+            return pdu
+        self._check_request(pdu)
+        pdu.sequence_number = self._next_sequence_number()
+        self._outbox.append(encode(pdu))
+        if pdu.response_class is not None:
+            deadline = now + self.timers.response_timeout_s
+            self._outstanding[pdu.sequence_number] = _Outstanding(pdu, deadline)
+        if pdu.command_id == C.UNBIND:
+            self.unbinding = True
+        return pdu
+
+    def unbind(self, now: float) -> PDU:
+        return self.send(Unbind(), now)
+
+    def close(self) -> None:
+        self.state = State.CLOSED
+        self._outstanding.clear()
+
+    def abandon_outstanding(self) -> list[PDU]:
+        """Forget every outstanding request (the connection is gone); returns them for failing."""
+        requests = [entry.request for entry in self._outstanding.values()]
+        self._outstanding.clear()
+        return requests
+
+    def _check_request(self, pdu: PDU) -> None:
+        allowed = ALLOWED_REQUESTS[self.role].get(pdu.command_id)
+        if allowed is None:
+            raise SessionError(f"a {self.role.value} never sends {pdu.name}")
+        if self.state not in allowed or self.unbinding:
+            raise SessionError(f"{pdu.name} is not allowed in state {self.state.value}")
+        if pdu.response_class is not None and self.window_available <= 0:
+            raise WindowFull(f"window of {self.timers.window_size} outstanding requests is full")
+
+    def _send_response(self, pdu: PDU) -> None:
+        self._outbox.append(encode(pdu))
+        bind_state = BIND_STATES.get(pdu.command_id & ~0x80000000)
+        if bind_state is not None and self.role is Role.SMSC and pdu.command_status == 0:
+            self.state = bind_state
+        elif pdu.command_id == C.UNBIND_RESP:
+            self.state = State.UNBOUND
+
+    def _next_sequence_number(self) -> int:
+        number = self._last_sequence_number % MAX_SEQUENCE_NUMBER + 1
+        while number in self._outstanding:  # only after a full wrap with a stuck request
+            number = number % MAX_SEQUENCE_NUMBER + 1
+        self._last_sequence_number = number
+        return number
+
+    # --- remote input ---
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        if self.state is State.CLOSED:
+            return []
+        self._decoder.feed(data)
+        events: list[Event] = []
+        while self.state is not State.CLOSED:
+            try:
+                pdu = self._decoder.next_pdu()
+            except PDUDecodeError as error:
+                events.extend(self._on_decode_error(error))
+                continue
+            if pdu is None:
+                break
+            self._last_received_at = now
+            events.extend(self._on_pdu(pdu))
+        return events
+
+    def tick(self, now: float) -> list[Event]:
+        """Fire due timers: response timeouts and enquire_link on an idle link."""
+        events: list[Event] = []
+        for sequence_number, entry in list(self._outstanding.items()):
+            if entry.deadline <= now:
+                del self._outstanding[sequence_number]
+                events.extend(self._on_timeout(entry.request))
+        if self._link_idle(now):
+            self.send(EnquireLink(), now)
+        return events
+
+    def _may_enquire(self) -> bool:
+        # While an enquire_link is outstanding (or the window is full) its own deadline is the timer.
+        if not self.is_bound or self.unbinding or self.window_available <= 0:
+            return False
+        return not any(e.request.command_id == C.ENQUIRE_LINK for e in self._outstanding.values())
+
+    def _link_idle(self, now: float) -> bool:
+        if not self._may_enquire():
+            return False
+        return now - self._last_received_at >= self.timers.enquire_link_interval_s
+
+    def _on_timeout(self, request: PDU) -> Iterable[Event]:
+        if request.command_id == C.ENQUIRE_LINK:
+            self.close()
+            return [MustClose("enquire_link got no response: the link is dead")]
+        if request.command_id == C.UNBIND:
+            self.close()
+            return [Unbound(by_peer=False), MustClose("unbind got no response")]
+        return [RequestTimedOut(request)]
+
+    def _on_decode_error(self, error: PDUDecodeError) -> list[Event]:
+        self._answer_error(error.command_id, error.sequence_number, error.status)
+        events: list[Event] = [ProtocolViolation(error, str(error))]
+        if error.fatal:
+            self.close()
+            events.append(MustClose(f"framing lost: {error}"))
+        return events
+
+    def _answer_error(
+        self, command_id: int | None, sequence_number: int | None, status: int
+    ) -> None:
+        """Answer a bad request with its own response type, else with generic_nack."""
+        cls = PDU_CLASSES.get(command_id) if command_id is not None else None
+        if cls is not None and cls.is_response:
+            return  # never answer a response
+        response_class = cls.response_class if cls is not None else None
+        if response_class is None or command_id == C.GENERIC_NACK:
+            response_class = GenericNack
+        self._outbox.append(
+            encode(response_class(sequence_number=sequence_number or 0, command_status=status))
+        )
+
+    def _on_pdu(self, pdu: PDU) -> list[Event]:
+        if pdu.is_response or pdu.command_id == C.GENERIC_NACK:
+            return self._on_response(pdu)
+        return self._on_request(pdu)
+
+    def _on_request(self, pdu: PDU) -> list[Event]:
+        command_id = pdu.command_id
+        allowed = ALLOWED_REQUESTS[self.role.peer].get(command_id)
+        if allowed is None or self.state not in allowed:
+            status = CommandStatus.ESME_RINVBNDSTS
+            if command_id in BIND_STATES and self.is_bound:
+                status = CommandStatus.ESME_RALYBND
+            self._answer_error(command_id, pdu.sequence_number, status)
+            return [ProtocolViolation(None, f"{pdu.name} not allowed in state {self.state.value}")]
+        if command_id == C.ENQUIRE_LINK:
+            self._outbox.append(encode(pdu.make_response()))
+            return []
+        if command_id == C.UNBIND:
+            self._outbox.append(encode(pdu.make_response()))
+            self.state = State.UNBOUND
+            self.close()
+            return [Unbound(by_peer=True), MustClose("peer unbound")]
+        if command_id in BIND_STATES:
+            self.peer_system_id = pdu.system_id
+        return [RequestReceived(pdu)]
+
+    def _on_response(self, pdu: PDU) -> list[Event]:
+        entry = self._outstanding.get(pdu.sequence_number)
+        if entry is None:
+            return [ProtocolViolation(None, f"{pdu.name} #{pdu.sequence_number} answers nothing")]
+        request = entry.request
+        if pdu.command_id != C.GENERIC_NACK and type(pdu) is not request.response_class:
+            return [ProtocolViolation(None, f"{pdu.name} cannot answer {request.name}")]
+        del self._outstanding[pdu.sequence_number]
+        events: list[Event] = [ResponseReceived(request, pdu)]
+        if request.command_id in BIND_STATES:
+            events.extend(self._on_bind_response(request, pdu))
+        elif request.command_id == C.UNBIND:
+            self.state = State.UNBOUND
+            self.close()
+            events += [Unbound(by_peer=False), MustClose("unbind complete")]
+        return events
+
+    def _on_bind_response(self, request: PDU, response: PDU) -> list[Event]:
+        if response.command_status != 0:
+            return []
+        self.state = BIND_STATES[request.command_id]
+        self.peer_system_id = getattr(response, "system_id", "")
+        return [Bound(self.state, self.peer_system_id)]
