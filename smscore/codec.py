@@ -47,27 +47,32 @@ def decode(data: bytes) -> PDU:
             CommandStatus.ESME_RINVCMDLEN,
             fatal=True,
         )
-    command_length = _unpack_header(data, 0)[0]
-    if command_length != len(data):
+    length, command_id, status, sequence_number = _unpack_header(data, 0)
+    if length != len(data):
         raise PDUDecodeError(
-            f"command_length {command_length} but {len(data)} bytes given",
+            f"command_length {length} but {len(data)} bytes given",
             CommandStatus.ESME_RINVCMDLEN,
             fatal=True,
         )
-    return _decode_whole(bytes(data))
+    if type(data) is not bytes:
+        data = bytes(data)
+    return _decode_body(data, length, command_id, status, sequence_number)
 
 
-def _decode_whole(data: bytes) -> PDU:
-    length, command_id, status, sequence_number = _unpack_header(data, 0)
-    cls = PDU_CLASSES.get(command_id)
+def _decode_body(data: bytes, length: int, command_id: int, status: int, seq: int) -> PDU:
+    # The header is unpacked once by the caller: this is the hot path of every decode.
+    cls = _class_of(command_id)
     if cls is None:
         raise PDUDecodeError(
             f"unknown command_id 0x{command_id:08X}",
             CommandStatus.ESME_RINVCMDID,
             command_id=command_id,
-            sequence_number=sequence_number,
+            sequence_number=seq,
         )
-    return cls.decode_body(sequence_number, status, data, HEADER_LENGTH, length)
+    return cls.decode_body(seq, status, data, HEADER_LENGTH, length)
+
+
+_class_of = PDU_CLASSES.get
 
 
 class StreamDecoder:
@@ -101,7 +106,7 @@ class StreamDecoder:
         buffer = self._buffer
         if len(buffer) < HEADER_LENGTH:
             return None
-        length, command_id, _, sequence_number = _unpack_header(buffer, 0)
+        length, command_id, status, sequence_number = _unpack_header(buffer, 0)
         if not HEADER_LENGTH <= length <= self.max_pdu_length:
             self._broken = _bad_length(length, self.max_pdu_length, command_id, sequence_number)
             self._buffer = bytearray()
@@ -110,7 +115,7 @@ class StreamDecoder:
             return None
         data = bytes(buffer[:length])
         del buffer[:length]
-        return _decode_whole(data)
+        return _decode_body(data, length, command_id, status, sequence_number)
 
     def __iter__(self) -> "StreamDecoder":
         return self

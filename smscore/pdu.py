@@ -267,7 +267,8 @@ def _decode_field(index: int, field: Field) -> list[str]:
             "n = buf.find(0, pos, end)",
             f"if n < 0 or n - pos >= {field.max_length}:",
             f"    raise field_error(cls, F{index}, buf[pos:end], PDUDecodeError, seq)",
-            f"self.{name} = buf[pos:n].decode('latin-1')",
+            # Empty strings are common (service_type, times): skip the slice and the decode.
+            f"self.{name} = buf[pos:n].decode('latin-1') if n > pos else ''",
             "pos = n + 1",
         ]
         if field.kind == "time":
