@@ -12,16 +12,64 @@ future path that locks accounts without the head.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Executable,
+    Row,
+    Select,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledger.hashchain import transfer_digest
 from ledger.model import PendingStatus, TransferKind
 from ledger.schema import HEAD_ROW_ID, accounts, ledger_head, pending_transfers, transfers
 
-IN_CHUNK = 2000  # ids per IN (...) list: far below every driver's parameter limit
+
+class BulkStatement:
+    """A statement compiled once per dialect and executed many times straight by the driver.
+
+    SQLAlchemy's per-row parameter processing costs about as much per row as SQLite's own insert.
+    These statements bind only int, str, bytes and None, which need no processing, so the
+    compiled SQL and the raw rows go to the driver's executemany.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self._statement = statement
+        self._compiled: dict[Dialect, tuple[str, tuple[str, ...] | None]] = {}
+
+    def _compile(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+        found = self._compiled.get(dialect)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect)
+            order = tuple(compiled.positiontup) if compiled.positional else None
+            found = self._compiled[dialect] = (compiled.string, order)
+        return found
+
+    def executemany(self, conn: Connection, names: tuple[str, ...], rows: list[tuple]) -> None:
+        """Execute once per row; `names` are the parameter names of the tuples in `rows`."""
+        sql, order = self._compile(conn.dialect)
+        if order == names:
+            params: list = rows
+        elif order is None:
+            params = [dict(zip(names, row, strict=True)) for row in rows]
+        else:
+            positions = [names.index(name) for name in order]
+            params = [tuple(row[i] for i in positions) for row in rows]
+        conn.exec_driver_sql(sql, params)
 
 
 class AccountState:
@@ -99,49 +147,91 @@ STORED_COLUMNS = (
     transfers.c.timeout_s,
     transfers.c.user_data,
 )
-_ids = bindparam("ids", expanding=True)
 _select_head = select(
     ledger_head.c.transfer_count, ledger_head.c.head_hash, ledger_head.c.last_timestamp_ns
 ).where(ledger_head.c.id == HEAD_ROW_ID)
-_select_stored = select(*STORED_COLUMNS).where(transfers.c.id.in_(_ids))
-_select_pending = (
-    select(
-        transfers.c.id,
-        transfers.c.debit_account_id,
-        transfers.c.credit_account_id,
-        transfers.c.amount,
-        transfers.c.currency,
-        transfers.c.code,
-        transfers.c.flags,
-        transfers.c.kind,
-        pending_transfers.c.status,
-        pending_transfers.c.expires_at_ns,
+
+
+class ByIds:
+    """A SELECT filtered by a set of ids through ONE bound parameter, per dialect.
+
+    `IN (:ids)` with an expanding parameter is re-rendered on every execution, which costs a
+    few microseconds per id; a single parameter keeps the SQL constant: a JSON array through
+    json_each() on SQLite, an array with = ANY() on PostgreSQL.
+    """
+
+    def __init__(self, build: Callable[[Callable[[ColumnElement], ColumnElement]], Select]) -> None:
+        self._build = build
+        self._by_dialect: dict[str, Select] = {}
+
+    def _statement(self, dialect_name: str) -> Select:
+        found = self._by_dialect.get(dialect_name)
+        if found is None:
+            found = self._by_dialect[dialect_name] = self._build(_id_filter(dialect_name))
+        return found
+
+    def fetch(self, conn: Connection, ids: Iterable[int]) -> list[Row]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        name = conn.dialect.name
+        value: object = json.dumps(wanted) if name == "sqlite" else wanted
+        return conn.execute(self._statement(name), {"ids": value}).fetchall()
+
+
+def _id_filter(dialect_name: str) -> Callable[[ColumnElement], ColumnElement]:
+    if dialect_name == "sqlite":
+        ids = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
+        return lambda column: column.in_(ids.scalar_subquery())
+    if dialect_name == "postgresql":
+        param = bindparam("ids", type_=ARRAY(BigInteger))
+        return lambda column: column == any_(param)
+    return lambda column: column.in_(bindparam("ids", expanding=True))
+
+
+_select_stored = ByIds(lambda where: select(*STORED_COLUMNS).where(where(transfers.c.id)))
+_select_pending = ByIds(
+    lambda where: (
+        select(
+            transfers.c.id,
+            transfers.c.debit_account_id,
+            transfers.c.credit_account_id,
+            transfers.c.amount,
+            transfers.c.currency,
+            transfers.c.code,
+            transfers.c.flags,
+            transfers.c.kind,
+            pending_transfers.c.status,
+            pending_transfers.c.expires_at_ns,
+        )
+        .select_from(transfers.outerjoin(pending_transfers))
+        .where(where(transfers.c.id))
     )
-    .select_from(transfers.outerjoin(pending_transfers))
-    .where(transfers.c.id.in_(_ids))
 )
-_select_accounts = (
-    select(
-        accounts.c.id,
-        accounts.c.currency,
-        accounts.c.flags,
-        accounts.c.debits_posted,
-        accounts.c.credits_posted,
-        accounts.c.debits_pending,
-        accounts.c.credits_pending,
+_select_accounts = ByIds(
+    lambda where: (
+        select(
+            accounts.c.id,
+            accounts.c.currency,
+            accounts.c.flags,
+            accounts.c.debits_posted,
+            accounts.c.credits_posted,
+            accounts.c.debits_pending,
+            accounts.c.credits_pending,
+        )
+        .where(where(accounts.c.id))
+        .order_by(accounts.c.id)
+        .with_for_update()
     )
-    .where(accounts.c.id.in_(_ids))
-    .order_by(accounts.c.id)
-    .with_for_update()
 )
-_insert_transfers = insert(transfers)
+_insert_transfers = BulkStatement(insert(transfers))
 _insert_pending = insert(pending_transfers)
 _update_pending = (
     update(pending_transfers)
     .where(pending_transfers.c.transfer_id == bindparam("b_id"))
     .values(status=bindparam("b_status"), resolved_at_ns=bindparam("b_resolved_at_ns"))
 )
-_update_account = (
+_update_account = BulkStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("b_id"))
     .values(
@@ -168,48 +258,41 @@ def lock_head(conn: Connection) -> Head:
     return Head(row[0], bytes(row[1]), row[2])
 
 
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), IN_CHUNK):
-        yield ordered[start : start + IN_CHUNK]
-
-
 def load_stored(conn: Connection, ids: Iterable[int]) -> dict[int, tuple]:
-    found: dict[int, tuple] = {}
-    for chunk in _chunks(ids):
-        for row in conn.execute(_select_stored, {"ids": chunk}):
-            found[row[0]] = tuple(row)
-    return found
+    return {row[0]: tuple(row) for row in _select_stored.fetch(conn, ids)}
 
 
 def load_pending(conn: Connection, ids: Iterable[int]) -> dict[int, PendingState]:
-    found: dict[int, PendingState] = {}
-    for chunk in _chunks(ids):
-        for row in conn.execute(_select_pending, {"ids": chunk}):
-            found[row[0]] = PendingState(tuple(row), is_new=False)
-    return found
+    return {
+        row[0]: PendingState(tuple(row), is_new=False) for row in _select_pending.fetch(conn, ids)
+    }
 
 
 def lock_accounts(conn: Connection, ids: Iterable[int]) -> dict[int, AccountState]:
     """Read (and on PostgreSQL lock, ascending by id) the accounts a batch touches."""
-    found: dict[int, AccountState] = {}
-    for chunk in _chunks(ids):
-        for row in conn.execute(_select_accounts, {"ids": chunk}):
-            found[row[0]] = AccountState(row[0], row[1], row[2], tuple(row[3:7]))
-    return found
+    return {
+        row[0]: AccountState(row[0], row[1], row[2], tuple(row[3:7]))
+        for row in _select_accounts.fetch(conn, ids)
+    }
 
 
-def write_transfers(conn: Connection, head: Head, rows: list[dict], timestamp_ns: int) -> Head:
-    """Give the new rows their place in the chain, insert them and move the head."""
-    if not rows:
+_TRANSFER_ROW = tuple(column.name for column in transfers.columns)  # the order rows are built in
+_ACCOUNT_ROW = ("b_flags", "b_dp", "b_cp", "b_dpend", "b_cpend", "b_id")
+
+
+def write_transfers(
+    conn: Connection, head: Head, created: list[tuple[tuple, int]], timestamp_ns: int
+) -> Head:
+    """Give the created transfers (fields, kind) their place in the chain, insert, move the head."""
+    if not created:
         return head
     count, chained = head.transfer_count, head.head_hash
-    for row in rows:
+    rows = []
+    for fields, kind in created:
         count += 1
-        row["seq"] = count
-        chained = transfer_digest(chained, row)
-        row["hash"] = chained
-    conn.execute(_insert_transfers, rows)
+        chained = transfer_digest(chained, count, fields, timestamp_ns)
+        rows.append((count, *fields[:7], kind, *fields[7:], timestamp_ns, chained))
+    _insert_transfers.executemany(conn, _TRANSFER_ROW, rows)
     new_head = Head(count, chained, max(timestamp_ns, head.last_timestamp_ns))
     conn.execute(
         _update_head, {"b_count": count, "b_hash": chained, "b_ts": new_head.last_timestamp_ns}
@@ -241,19 +324,19 @@ def write_pending(conn: Connection, pendings: Iterable[PendingState], timestamp_
 
 
 def write_accounts(conn: Connection, states: Iterable[AccountState]) -> None:
-    params = []
+    rows = []
     for state in states:
-        _flags, dp, cp, dpend, cpend = state.loaded
-        if state.snapshot() != state.loaded:
-            params.append(
-                {
-                    "b_id": state.id,
-                    "b_flags": state.flags,
-                    "b_dp": state.dp - dp,
-                    "b_cp": state.cp - cp,
-                    "b_dpend": state.dpend - dpend,
-                    "b_cpend": state.cpend - cpend,
-                }
+        _flags, dp, cp, dpend, cpend = loaded = state.loaded
+        if state.snapshot() != loaded:
+            rows.append(
+                (
+                    state.flags,
+                    state.dp - dp,
+                    state.cp - cp,
+                    state.dpend - dpend,
+                    state.cpend - cpend,
+                    state.id,
+                )
             )
-    if params:
-        conn.execute(_update_account, params)
+    if rows:
+        _update_account.executemany(conn, _ACCOUNT_ROW, rows)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 
+from ledger.batch import STORED_COLUMNS
 from ledger.errors import ExpectedHeadError
 from ledger.hashchain import transfer_digest
 from ledger.model import (
@@ -128,7 +129,9 @@ def _walk_chain(conn, account_rows, fold, report, expected_head) -> bytes | None
     )
     for row in result.mappings():
         stored_hash = bytes(row["hash"])
-        broken = row["seq"] != seq_expected or transfer_digest(previous, row) != stored_hash
+        fields = tuple(row[column.name] for column in STORED_COLUMNS)
+        digest = transfer_digest(previous, row["seq"], fields, row["timestamp_ns"])
+        broken = row["seq"] != seq_expected or digest != stored_hash
         if broken and report.first_broken_seq is None:
             report.first_broken_seq = seq_expected
             report.add("chain", f"hash chain breaks at transfer seq {seq_expected}")

@@ -8,26 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping
-from typing import Any
 
 _FIXED = struct.Struct(">qqqqqiiqqq")
 _sha256 = hashlib.sha256
 
 
-def transfer_digest(previous: bytes, row: Mapping[str, Any]) -> bytes:
-    user_data = row["user_data"]
+def transfer_digest(previous: bytes, seq: int, fields: tuple, timestamp_ns: int) -> bytes:
+    """`fields`: id, debit, credit, amount, currency, code, flags, pending_id, timeout_s, user_data."""
+    (id_, debit, credit, amount, currency, code, flags, pending_id, timeout_s, user_data) = fields
     tail = b"\x00" if user_data is None else b"\x01" + user_data.encode()
     fixed = _FIXED.pack(
-        row["seq"],
-        row["id"],
-        row["debit_account_id"],
-        row["credit_account_id"],
-        row["amount"],
-        row["code"],
-        row["flags"],
-        row["pending_id"] or 0,
-        row["timeout_s"],
-        row["timestamp_ns"],
+        seq, id_, debit, credit, amount, code, flags, pending_id or 0, timeout_s, timestamp_ns
     )
-    return _sha256(previous + fixed + row["currency"].encode() + tail).digest()
+    return _sha256(previous + fixed + currency.encode() + tail).digest()

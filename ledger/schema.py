@@ -80,8 +80,19 @@ transfers = Table(
 )
 Index(None, transfers.c.debit_account_id, transfers.c.seq)
 Index(None, transfers.c.credit_account_id, transfers.c.seq)
-Index(None, transfers.c.user_data)
-Index(None, transfers.c.pending_id)
+# Most transfers have neither: partial indexes cost nothing on their insert.
+Index(
+    None,
+    transfers.c.user_data,
+    sqlite_where=transfers.c.user_data.isnot(None),
+    postgresql_where=transfers.c.user_data.isnot(None),
+)
+Index(
+    None,
+    transfers.c.pending_id,
+    sqlite_where=transfers.c.pending_id.isnot(None),
+    postgresql_where=transfers.c.pending_id.isnot(None),
+)
 
 pending_transfers = Table(
     "ledger_pending_transfers",

@@ -34,15 +34,9 @@ STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.05
 _PR_SET_PDEATHSIG = 1
-# Durability is not what tests measure: these settings make a throwaway cluster fast.
-_SERVER_SETTINGS = {
-    "listen_addresses": "",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "max_connections": "100",
-    "shared_buffers": "64MB",
-}
+_SERVER_SETTINGS = {"listen_addresses": "", "max_connections": "100", "shared_buffers": "128MB"}
+# Durability is not what tests measure: these make a throwaway cluster fast (benchmarks keep them on).
+_NOT_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 class PostgresUnavailable(RuntimeError):
@@ -77,8 +71,9 @@ def _demote_and_watch_parent(uid: int | None, gid: int | None) -> None:
 class TemporaryPostgres:
     """Start with start() (or `with`); `admin_url` is a superuser URL to database `postgres`."""
 
-    def __init__(self, base_dir: str = "/tmp") -> None:
+    def __init__(self, base_dir: str = "/tmp", durable: bool = False) -> None:
         self._base_dir = base_dir
+        self._settings = dict(_SERVER_SETTINGS) if durable else {**_SERVER_SETTINGS, **_NOT_DURABLE}
         self._bin_dir = find_bin_dir()
         self._uid: int | None = None
         self._gid: int | None = None
@@ -133,7 +128,7 @@ class TemporaryPostgres:
             "-k",
             str(self._dir),
         ]
-        for name, value in _SERVER_SETTINGS.items():
+        for name, value in self._settings.items():
             args += ["-c", f"{name}={value}"]
         log = open(self._dir / "server.log", "wb")  # noqa: SIM115 - the server writes to it
         with log:

@@ -87,7 +87,7 @@ class _BatchState:
         self.known: dict[int, tuple] = {}  # id -> stored fields (batch.STORED_COLUMNS order)
         self.pendings: dict[int, PendingState] = {}
         self.accounts: dict[int, AccountState] = {}
-        self.rows: list[dict] = []
+        self.rows: list[tuple[tuple, TransferKind]] = []  # (fields, kind) in creation order
         self.undo: list[tuple] | None = None  # set while inside a linked chain
 
     @classmethod
@@ -96,7 +96,9 @@ class _BatchState:
         ids = {t.id for t in transfers if _in_range(t.id)}
         state.known = batch.load_stored(conn, ids)
         pending_ids = {
-            t.pending_id for t in transfers if t.flags & (_POST | _VOID) and _in_range(t.pending_id)
+            t.pending_id
+            for t in transfers
+            if int(t.flags) & (_POST | _VOID) and _in_range(t.pending_id)
         }
         state.pendings = batch.load_pending(conn, pending_ids)
         account_ids = {a for t in transfers for a in (t.debit_account_id, t.credit_account_id)}
@@ -117,25 +119,7 @@ class _BatchState:
         self.known[t.id] = fields
         if self.undo is not None:
             self.undo.append((t.id,))
-        (id_, debit, credit, amount, currency, code, flags, pending_id, timeout_s, user_data) = (
-            fields
-        )
-        self.rows.append(
-            {
-                "id": id_,
-                "debit_account_id": debit,
-                "credit_account_id": credit,
-                "amount": amount,
-                "currency": currency,
-                "code": code,
-                "flags": flags,
-                "kind": kind,
-                "pending_id": pending_id,
-                "timeout_s": timeout_s,
-                "user_data": user_data,
-                "timestamp_ns": self.timestamp_ns,
-            }
-        )
+        self.rows.append((fields, kind))
 
     def begin_chain(self) -> int:
         self.undo = []
@@ -162,7 +146,7 @@ def _run_chains(state: _BatchState, transfers: Sequence[Transfer]) -> list[R]:
     start = 0
     while start < count:
         end = start
-        while end < count and transfers[end].flags & _LINKED:
+        while end < count and int(transfers[end].flags) & _LINKED:
             end += 1
         if end == count:  # the batch ends inside a chain: nothing of it is applied
             results[start:count] = [R.LINKED_EVENT_FAILED] * (count - start)

@@ -67,8 +67,15 @@ def upgrade() -> None:
     )
     for columns in (["debit_account_id", "seq"], ["credit_account_id", "seq"]):
         op.create_index(op.f(f"ix_ledger_transfers_{columns[0]}"), "ledger_transfers", columns)
-    op.create_index(op.f("ix_ledger_transfers_user_data"), "ledger_transfers", ["user_data"])
-    op.create_index(op.f("ix_ledger_transfers_pending_id"), "ledger_transfers", ["pending_id"])
+    for column in ("user_data", "pending_id"):
+        not_null = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            op.f(f"ix_ledger_transfers_{column}"),
+            "ledger_transfers",
+            [column],
+            sqlite_where=not_null,
+            postgresql_where=not_null,
+        )
     op.create_table(
         "ledger_pending_transfers",
         sa.Column("transfer_id", sa.BigInteger, nullable=False),
