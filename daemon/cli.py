@@ -13,7 +13,9 @@ def main() -> None:
 
 def _register_subcommands() -> None:
     # Each package owns its own command group; the root only wires them together.
-    pass
+    from daemon.ledger_cli import ledger
+
+    main.add_command(ledger)
 
 
 _register_subcommands()

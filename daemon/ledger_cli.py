@@ -1,0 +1,120 @@
+"""`smscore ledger …`: create/upgrade the ledger schema, check its invariants, export its head."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from sqlalchemy import Connection
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ledger import (
+    ExpectedHeadError,
+    ExportedHead,
+    SchemaVersionError,
+    check_ledger,
+    export_head,
+    make_engine,
+    require_current_schema,
+    upgrade,
+)
+
+T = TypeVar("T")
+DB_OPTION = click.option(
+    "--db",
+    "db_url",
+    required=True,
+    envvar="SMSCORE_LEDGER_DB",
+    metavar="URL",
+    help="SQLAlchemy URL, e.g. sqlite:////var/lib/smscore/smscore.db (env SMSCORE_LEDGER_DB).",
+)
+
+
+class LedgerCliError(click.ClickException):
+    """An operating error (database unreachable, wrong schema, bad file): exit status 2."""
+
+    exit_code = 2
+
+
+def _with_connection(db_url: str, work: Callable[[Connection], T], write: bool = False) -> T:
+    try:
+        engine = make_engine(db_url)
+    except ArgumentError as exc:
+        raise LedgerCliError(f"--db: not a database URL: {db_url!r}") from exc
+    try:
+        with engine.begin() if write else engine.connect() as conn:
+            return work(conn)
+    except SchemaVersionError as exc:
+        raise LedgerCliError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        first_line = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+        raise LedgerCliError(f"database {engine.url.render_as_string()}: {first_line}") from exc
+    finally:
+        engine.dispose()
+
+
+@click.group("ledger")
+def ledger() -> None:
+    """Double-entry ledger: schema, invariant check, tamper-evidence head."""
+
+
+@ledger.command("init")
+@DB_OPTION
+def init(db_url: str) -> None:
+    """Create or upgrade the ledger schema (Alembic migrations shipped with the ledger)."""
+    _with_connection(db_url, upgrade, write=True)
+    click.echo("ledger schema is up to date")
+
+
+@ledger.command("export-head")
+@DB_OPTION
+def export_head_command(db_url: str) -> None:
+    """Print the transfer count and head hash as JSON; keep it outside the database."""
+
+    def work(conn: Connection) -> ExportedHead:
+        require_current_schema(conn)
+        return export_head(conn)
+
+    click.echo(json.dumps(_with_connection(db_url, work).to_dict()))
+
+
+@ledger.command("check")
+@DB_OPTION
+@click.option(
+    "--expect-head",
+    "head_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON written earlier by export-head: the ledger must still contain that head.",
+)
+def check(db_url: str, head_file: Path | None) -> None:
+    """Check every ledger invariant and the hash chain; exit 1 if any is broken."""
+    expected = _read_head(head_file) if head_file else None
+
+    def work(conn: Connection):
+        require_current_schema(conn)
+        return check_ledger(conn, expected_head=expected)
+
+    report = _with_connection(db_url, work)
+    for violation in report.violations:
+        click.echo(f"{violation.rule}: {violation.detail}")
+    if report.violations_dropped:
+        click.echo(f"… and {report.violations_dropped} more violations")
+    summary = f"{report.transfer_count} transfers, head {report.head_hash_hex}"
+    if report.ok:
+        click.echo(f"ledger ok: {summary}")
+        return
+    broken = (
+        f", hash chain broken from seq {report.first_broken_seq}" if report.first_broken_seq else ""
+    )
+    click.echo(f"ledger BROKEN: {len(report.violations)} violations{broken}; {summary}")
+    raise SystemExit(1)
+
+
+def _read_head(path: Path) -> ExportedHead:
+    try:
+        return ExportedHead.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, ExpectedHeadError) as exc:
+        raise LedgerCliError(f"{path}: {exc}") from exc
