@@ -181,7 +181,7 @@ def _bad_raw(field: Field) -> list[bytes]:
     if field.kind == "cstr":
         return [b"9" * field.max_length + b"\x00"]
     if field.kind == "time":
-        return [value.encode() + b"\x00" for value in [*BAD_TIMES, "²" * 12 + "000R"]]
+        return [value.encode("latin-1") + b"\x00" for value in [*BAD_TIMES, "²" * 12 + "000R"]]
     if field.kind == "u8" and field.allowed is not None:
         return [bytes((max(field.allowed) + 1,)), b"\xff"]
     return []
