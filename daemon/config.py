@@ -1,0 +1,205 @@
+"""The daemon's configuration: a TOML file validated into typed sections.
+
+Every key is checked when the config is built; a problem becomes one line naming the file, the key path
+and what is wrong (`ConfigError`), never a traceback. Validation is pydantic's; the section classes below
+are the documentation of every key (etc/smscore.toml shows them with their defaults).
+"""
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from smscore.concat import METHODS
+from smscore.esme import BindType
+
+
+class ConfigError(Exception):
+    """A config problem, already phrased as one line for the operator."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+Port = Annotated[int, Field(gt=0, lt=65_536)]
+
+
+class ServiceConfig(Section):
+    state_dir: Path = Path("var/smscore")
+    role: Literal["all", "lis", "tranproc"] = "all"
+    country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}$")] = "254"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "KES"
+    name: str = "smscore"
+
+
+class DatabaseConfig(Section):
+    url: str = ""  # empty: a SQLite file in service.state_dir
+    threads: Annotated[int, Field(ge=1, le=64)] = 1
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 3
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return url
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warn", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class BindConfig(Section):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+    host: str
+    port: Port = 2775
+    system_id: Annotated[str, Field(min_length=1, max_length=15)]
+    password: Annotated[str, Field(max_length=8)] = ""
+    system_type: Annotated[str, Field(max_length=12)] = ""
+    bind_type: BindType = BindType.TRANSCEIVER
+    tps_limit: Annotated[float, Field(gt=0)] | None = None
+    window: Annotated[int, Field(ge=1, le=1000)] = 10
+    tls: bool = False
+    tls_ca_file: Path | None = None
+    serves: list[str] = []  # short codes / service numbers routed to this bind ([] = any)
+    response_timeout_s: PositiveSeconds = 10.0
+    enquire_link_interval_s: PositiveSeconds = 30.0
+    reconnect_initial_delay_s: PositiveSeconds = 1.0
+    reconnect_max_delay_s: PositiveSeconds = 60.0
+    default_alphabet: Literal["gsm7", "gsm7-packed", "latin1", "ascii"] = "gsm7"
+    concat_method: str = "udh8"
+
+    @field_validator("concat_method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in METHODS:
+            raise ValueError(f"must be one of {', '.join(METHODS)}")
+        return method
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> "BindConfig":
+        if self.reconnect_initial_delay_s > self.reconnect_max_delay_s:
+            raise ValueError("reconnect_initial_delay_s exceeds reconnect_max_delay_s")
+        return self
+
+
+class InboxConfig(Section):
+    group_commit_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    group_commit_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
+    dedupe_window_s: PositiveSeconds = 120.0
+    concat_timeout_s: PositiveSeconds = 300.0
+
+
+class TranProcConfig(Section):
+    batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
+    poll_interval_s: PositiveSeconds = 0.2
+
+
+class SenderConfig(Section):
+    batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
+    poll_interval_s: PositiveSeconds = 0.2
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    retry_delay_s: PositiveSeconds = 30.0
+    request_receipts: bool = True
+    in_flight_timeout_s: PositiveSeconds = 120.0
+    source_addr: str = ""  # default sender address when the reply has no MO to answer
+
+
+class SweeperConfig(Section):
+    interval_s: PositiveSeconds = 5.0
+    receipt_timeout_s: PositiveSeconds = 3600.0
+
+
+class StatusConfig(Section):
+    listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"
+
+
+class SecurityConfig(Section):
+    pin_pepper_file: Path | None = None  # None: a pepper file is created in state_dir
+    pin_max_failures: Annotated[int, Field(ge=1, le=20)] = 3
+    pin_lockout_s: PositiveSeconds = 900.0
+
+
+class Config(Section):
+    service: ServiceConfig = ServiceConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    logging: LoggingConfig = LoggingConfig()
+    binds: list[BindConfig] = []
+    inbox: InboxConfig = InboxConfig()
+    tranproc: TranProcConfig = TranProcConfig()
+    sender: SenderConfig = SenderConfig()
+    sweeper: SweeperConfig = SweeperConfig()
+    status: StatusConfig = StatusConfig()
+    security: SecurityConfig = SecurityConfig()
+
+    @model_validator(mode="after")
+    def _unique_bind_names(self) -> "Config":
+        names = [bind.name for bind in self.binds]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"bind names must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.service.state_dir / 'smscore.db'}"
+
+
+def load_config(path: Path | None, overrides: dict | None = None) -> Config:
+    """Read and validate a config file (None: defaults), with `overrides` merged over its sections."""
+    data: dict = {}
+    where = str(path) if path is not None else "<command line>"
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    for section, values in (overrides or {}).items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    return build_config(data, where)
+
+
+def build_config(data: dict, where: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_problem(where, exc)) from None
+
+
+def _first_problem(where: str, exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {key}: {message}{more}"
+
+
+def parse_smsc_option(option: str, index: int) -> dict:
+    """`--smsc SYSTEM_ID:PASSWORD@HOST:PORT` as a [[binds]] table."""
+    credentials, at, address = option.rpartition("@")
+    system_id, _, password = credentials.partition(":")
+    host, _, port = address.rpartition(":")
+    if not at or not system_id or not host or not port.isdigit():
+        raise ConfigError(
+            f"--smsc {option!r}: expected SYSTEM_ID:PASSWORD@HOST:PORT, e.g. smscore:secret@127.0.0.1:2775"
+        )
+    return {
+        "name": f"smsc{index}",
+        "host": host,
+        "port": int(port),
+        "system_id": system_id,
+        "password": password,
+    }

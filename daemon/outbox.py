@@ -1,0 +1,62 @@
+"""The outbox: SMS waiting to be sent. TranProc and services add rows inside their own transaction;
+the sender (daemon.sender) claims and submits them."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Connection, insert
+
+from daemon.schema import outbox
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"  # waiting for next_attempt_at_ns
+    IN_FLIGHT = "in_flight"  # claimed by the sender, submit_sm under way
+    SUBMITTED = "submitted"  # every part accepted by the SMSC, receipts awaited
+    DELIVERED = "delivered"  # every part's receipt says DELIVRD
+    FAILED = "failed"  # a receipt says it was not delivered
+    UNDELIVERABLE = "undeliverable"  # the SMSC refused it for good or attempts ran out
+
+
+FINAL_STATUSES = frozenset(
+    {OutboxStatus.DELIVERED, OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingSms:
+    destination_addr: str
+    text: str
+    source_addr: str
+    inbox_id: int | None = None
+    bind_name: str | None = None  # answer on the bind the MO came in on when it is up
+    on_failure: str | None = None  # name of a sweeper hook to call if finally not delivered
+    on_failure_ref: int | None = None
+    deliver_by_ns: int | None = None  # the hook fires if not delivered by then
+
+
+def queue_sms_txn(conn: Connection, messages: list[OutgoingSms], now_ns: int) -> None:
+    """Add SMS to the outbox in the caller's transaction (one multi-row INSERT)."""
+    if not messages:
+        return
+    conn.execute(
+        insert(outbox),
+        [
+            {
+                "inbox_id": sms.inbox_id,
+                "created_at_ns": now_ns,
+                "source_addr": sms.source_addr,
+                "destination_addr": sms.destination_addr,
+                "text": sms.text,
+                "bind_name": sms.bind_name,
+                "status": OutboxStatus.QUEUED,
+                "attempts": 0,
+                "next_attempt_at_ns": now_ns,
+                "parts_total": 0,
+                "on_failure": sms.on_failure,
+                "on_failure_ref": sms.on_failure_ref,
+                "deliver_by_ns": sms.deliver_by_ns,
+            }
+            for sms in messages
+        ],
+    )

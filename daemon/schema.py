@@ -1,0 +1,134 @@
+"""The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers.
+
+Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
+the modules that own each table define them as enums.
+"""
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = "d0001"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+# One row per whole MO (concatenated parts already joined), written before deliver_sm_resp ESME_ROK.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("received_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("bind_name", sa.String(32), nullable=False),
+    sa.Column("source_addr", sa.String(65), nullable=False),
+    sa.Column("destination_addr", sa.String(65), nullable=False),
+    sa.Column("data_coding", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("dedupe_key", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # new | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("processed_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("command", sa.String(32), nullable=True),
+    sa.Index("ix_inbox_status_id", "status", "id"),
+    sa.Index("ix_inbox_dedupe", "dedupe_key", "received_at_ns"),
+)
+
+# Parts of a concatenated MO, stored (and acknowledged) one by one until the last one arrives.
+mo_parts = sa.Table(
+    "mo_parts",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("bind_name", sa.String(32), nullable=False),
+    sa.Column("source_addr", sa.String(65), nullable=False),
+    sa.Column("destination_addr", sa.String(65), nullable=False),
+    sa.Column("reference", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("data_coding", sa.Integer, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("received_at_ns", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint(
+        "bind_name", "source_addr", "destination_addr", "reference", "total", "sequence",
+        name="uq_mo_parts_identity",
+    ),
+)  # fmt: skip
+
+# One row per SMS reply/notification to send; parts below once submitted.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("inbox_id", RowId, sa.ForeignKey("inbox.id"), nullable=True),
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("source_addr", sa.String(21), nullable=False),
+    sa.Column("destination_addr", sa.String(21), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("bind_name", sa.String(32), nullable=True),  # preferred bind (the MO's), if any
+    # queued | in_flight | submitted | delivered | failed | undeliverable
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("claimed_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("parts_total", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("final_at_ns", sa.BigInteger, nullable=True),
+    # What to do if this message is finally not delivered (e.g. void a pending transfer).
+    sa.Column("on_failure", sa.String(32), nullable=True),
+    sa.Column("on_failure_ref", sa.BigInteger, nullable=True),
+    sa.Column("deliver_by_ns", sa.BigInteger, nullable=True),
+    sa.Index("ix_outbox_status_next", "status", "next_attempt_at_ns"),
+)
+
+outbox_parts = sa.Table(
+    "outbox_parts",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("outbox_id", RowId, sa.ForeignKey("outbox.id"), nullable=False),
+    sa.Column("part_no", sa.Integer, nullable=False),
+    sa.Column("bind_name", sa.String(32), nullable=False),
+    sa.Column("message_id", sa.String(65), nullable=False),  # as the SMSC returned it
+    sa.Column("message_key", sa.String(65), nullable=False),  # normalised for receipt matching
+    sa.Column("status", sa.String(16), nullable=False),  # submitted | delivered | failed
+    sa.Column("receipt_stat", sa.String(8), nullable=True),
+    sa.Column("receipt_err", sa.String(8), nullable=True),
+    sa.Column("submitted_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("done_at_ns", sa.BigInteger, nullable=True),
+    sa.Index("ix_outbox_parts_key", "message_key"),
+    sa.Index("ix_outbox_parts_outbox", "outbox_id"),
+)
+
+# Receipts whose message id matches nothing yet (they can overtake the submit_sm_resp).
+early_receipts = sa.Table(
+    "early_receipts",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("bind_name", sa.String(32), nullable=False),
+    sa.Column("message_key", sa.String(65), nullable=False),
+    sa.Column("stat", sa.String(8), nullable=False),
+    sa.Column("err", sa.String(8), nullable=False),
+    sa.Column("received_at_ns", sa.BigInteger, nullable=False),
+    sa.Index("ix_early_receipts_key", "message_key"),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("msisdn", sa.String(21), primary_key=True),
+    sa.Column("account_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False, default=""),
+    sa.Column("role", sa.String(16), nullable=False, default="customer"),
+    sa.Column("language", sa.String(8), nullable=False, default="en"),
+    sa.Column("pin_hmac", sa.LargeBinary, nullable=True),
+    sa.Column("pin_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until_ns", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+)
