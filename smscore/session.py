@@ -208,6 +208,8 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """When `tick` must next be called, or None if no timer is running."""
+        if self.state is State.CLOSED:
+            return None
         deadlines = [entry.deadline for entry in self._outstanding.values()]
         if self._may_enquire():
             deadlines.append(self._last_received_at + self.timers.enquire_link_interval_s)
@@ -228,8 +230,15 @@ class Session:
             self._send_response(pdu)
             return pdu
         self._check_request(pdu)
-        pdu.sequence_number = self._next_sequence_number()
-        self._outbox.append(encode(pdu))
+        sequence_number = self._peek_sequence_number()
+        pdu.sequence_number, old_number = sequence_number, pdu.sequence_number
+        try:
+            data = encode(pdu)
+        except SMPPError:
+            pdu.sequence_number = old_number  # a refused PDU changes nothing, not even itself
+            raise
+        self._last_sequence_number = sequence_number
+        self._outbox.append(data)
         if pdu.response_class is not None:
             deadline = now + self.timers.response_timeout_s
             self._outstanding[pdu.sequence_number] = _Outstanding(pdu, deadline)
@@ -241,8 +250,8 @@ class Session:
         return self.send(Unbind(), now)
 
     def close(self) -> None:
+        # Outstanding requests stay until abandon_outstanding(): their callers must learn the outcome.
         self.state = State.CLOSED
-        self._outstanding.clear()
 
     def abandon_outstanding(self) -> list[PDU]:
         """Forget every outstanding request (the connection is gone); returns them for failing."""
@@ -267,11 +276,10 @@ class Session:
         elif pdu.command_id == C.UNBIND_RESP:
             self.state = State.UNBOUND
 
-    def _next_sequence_number(self) -> int:
+    def _peek_sequence_number(self) -> int:
         number = self._last_sequence_number % MAX_SEQUENCE_NUMBER + 1
         while number in self._outstanding:  # only after a full wrap with a stuck request
             number = number % MAX_SEQUENCE_NUMBER + 1
-        self._last_sequence_number = number
         return number
 
     # --- remote input ---
@@ -296,6 +304,8 @@ class Session:
     def tick(self, now: float) -> list[Event]:
         """Fire due timers: response timeouts and enquire_link on an idle link."""
         events: list[Event] = []
+        if self.state is State.CLOSED:
+            return events
         for sequence_number, entry in list(self._outstanding.items()):
             if entry.deadline <= now:
                 del self._outstanding[sequence_number]
@@ -316,16 +326,25 @@ class Session:
         return now - self._last_received_at >= self.timers.enquire_link_interval_s
 
     def _on_timeout(self, request: PDU) -> Iterable[Event]:
+        timed_out = RequestTimedOut(request)  # whoever waits for this request must hear of it
         if request.command_id == C.ENQUIRE_LINK:
             self.close()
-            return [MustClose("enquire_link got no response: the link is dead")]
+            return [timed_out, MustClose("enquire_link got no response: the link is dead")]
         if request.command_id == C.UNBIND:
             self.close()
-            return [Unbound(by_peer=False), MustClose("unbind got no response")]
-        return [RequestTimedOut(request)]
+            return [timed_out, Unbound(by_peer=False), MustClose("unbind got no response")]
+        return [timed_out]
 
     def _on_decode_error(self, error: PDUDecodeError) -> list[Event]:
-        self._answer_error(error.command_id, error.sequence_number, error.status)
+        if (
+            error.fatal
+        ):  # no PDU to answer in kind: SMPP answers a bad command_length with generic_nack
+            nack = GenericNack(
+                sequence_number=error.sequence_number or 0, command_status=error.status
+            )
+            self._outbox.append(encode(nack))
+        else:
+            self._answer_error(error.command_id, error.sequence_number, error.status)
         events: list[Event] = [ProtocolViolation(error, str(error))]
         if error.fatal:
             self.close()
@@ -390,7 +409,7 @@ class Session:
         return events
 
     def _on_bind_response(self, request: PDU, response: PDU) -> list[Event]:
-        if response.command_status != 0:
+        if response.command_status != 0 or response.command_id == C.GENERIC_NACK:
             return []
         self.state = BIND_STATES[request.command_id]
         self.peer_system_id = getattr(response, "system_id", "")
