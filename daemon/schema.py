@@ -56,6 +56,8 @@ mo_parts = sa.Table(
     sa.Column("data_coding", sa.Integer, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("received_at_ns", sa.BigInteger, nullable=False),
+    # Set once the message is whole; the row stays for the dedupe window so re-sent parts are ignored.
+    sa.Column("inbox_id", RowId, nullable=True),
     sa.UniqueConstraint(
         "bind_name", "source_addr", "destination_addr", "reference", "total", "sequence",
         name="uq_mo_parts_identity",

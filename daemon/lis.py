@@ -1,0 +1,347 @@
+"""LIS: what the binds receive goes durably into the inbox before the SMSC gets ESME_ROK.
+
+Group commit: deliver_sm from every bind are collected for at most `group_commit_max_wait_ms` (or until
+`group_commit_max_batch`) and written in one transaction; each deliver_sm_resp waits for that commit.
+If the write fails, every message of the batch is answered ESME_RX_T_APPN so the SMSC delivers it
+again. Re-deliveries (same bind, source, destination, coding and payload within the dedupe window) are
+acknowledged but not stored twice. Parts of a concatenated MO are stored one by one (each is
+acknowledged) and become one inbox row when the last part arrives. Delivery receipts go to the
+receipt sink inside the same transaction.
+"""
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+
+from daemon.clock import NS_PER_S, now_ns
+from daemon.config import InboxConfig
+from daemon.db import Database
+from daemon.outbox import OutgoingSms, queue_sms_txn
+from daemon.schema import inbox, mo_parts
+from smscore.concat import ConcatError, ConcatInfo, concat_info
+from smscore.pdu import PDU
+from smscore.status import CommandStatus
+from smscore.text import decode_text
+
+log = Logger()
+
+INCOMPLETE_REPLY = "Part of your message was lost in the network. Please send it again."
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMo:
+    """One deliver_sm (whole message or one part) as the inbox stores it."""
+
+    bind_name: str
+    source_addr: str
+    destination_addr: str
+    data_coding: int
+    body: bytes
+    concat: ConcatInfo | None
+    default_alphabet: str = "gsm7"
+
+
+def mo_from_pdu(bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> IncomingMo:
+    try:
+        info, body = concat_info(pdu.esm_class, pdu.short_message, pdu.tlvs)
+    except ConcatError:
+        # A header we cannot read: keep the octets whole rather than refuse the message.
+        info, body = None, pdu.tlvs.get("message_payload") or pdu.short_message
+    return IncomingMo(
+        bind_name,
+        pdu.source_addr,
+        pdu.destination_addr,
+        pdu.data_coding,
+        bytes(body),
+        info,
+        default_alphabet,
+    )
+
+
+def dedupe_key(mo: IncomingMo, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (mo.bind_name, mo.source_addr, mo.destination_addr, str(mo.data_coding)):
+        digest.update(part.encode("utf-8") + b"\x00")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _text_of(mo: IncomingMo, body: bytes) -> str:
+    try:
+        return decode_text(body, mo.data_coding, mo.default_alphabet, errors="replace")
+    except ValueError:  # binary or unsupported coding: keep a visible trace, never fail the write
+        return body.hex()
+
+
+# --- the group-commit transaction -------------------------------------------------------------
+
+
+def write_batch_txn(
+    conn: Connection,
+    mos: list[IncomingMo],
+    receipts: list[Any],
+    receipt_sink: Callable[[Connection, list[Any], int], None] | None,
+    now: int,
+    dedupe_window_ns: int,
+) -> int:
+    """Store a batch of MOs (and apply receipts); returns how many new inbox rows were written."""
+    if receipts and receipt_sink is not None:
+        receipt_sink(conn, receipts, now)
+    whole = [(mo, mo.body) for mo in mos if mo.concat is None]
+    parts = [mo for mo in mos if mo.concat is not None]
+    if parts:
+        whole.extend(_store_parts(conn, parts, now))
+    return _insert_whole(conn, whole, now, dedupe_window_ns)
+
+
+def _insert_whole(
+    conn: Connection, whole: list[tuple[IncomingMo, bytes]], now: int, window_ns: int
+) -> int:
+    keyed = [(dedupe_key(mo, body), mo, body) for mo, body in whole]
+    if not keyed:
+        return 0
+    seen = set(
+        conn.execute(
+            select(inbox.c.dedupe_key).where(
+                inbox.c.dedupe_key.in_([key for key, _, _ in keyed]),
+                inbox.c.received_at_ns >= now - window_ns,
+            )
+        ).scalars()
+    )
+    rows = []
+    for key, mo, body in keyed:
+        if key in seen:
+            log.info("re-delivered MO from {source} ignored", source=mo.source_addr)
+            continue
+        seen.add(key)
+        rows.append(_inbox_row(mo, body, key, now))
+    if rows:
+        conn.execute(insert(inbox), rows)
+    return len(rows)
+
+
+def _inbox_row(mo: IncomingMo, body: bytes, key: str, now: int, status: str = "new") -> dict:
+    return {
+        "received_at_ns": now,
+        "bind_name": mo.bind_name,
+        "source_addr": mo.source_addr,
+        "destination_addr": mo.destination_addr,
+        "data_coding": mo.data_coding,
+        "payload": body,
+        "text": _text_of(mo, body),
+        "dedupe_key": key,
+        "status": status,
+        "attempts": 0,
+    }
+
+
+def _insert_ignoring_duplicates(conn: Connection, rows: list[dict]) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(mo_parts).on_conflict_do_nothing(), rows)
+
+
+def _message_identity(mo: IncomingMo) -> tuple:
+    assert mo.concat is not None
+    return (mo.bind_name, mo.source_addr, mo.destination_addr, mo.concat.reference, mo.concat.total)
+
+
+_IDENTITY_COLUMNS = (
+    mo_parts.c.bind_name,
+    mo_parts.c.source_addr,
+    mo_parts.c.destination_addr,
+    mo_parts.c.reference,
+    mo_parts.c.total,
+)
+
+
+def _store_parts(conn: Connection, parts: list[IncomingMo], now: int) -> list[tuple]:
+    """Store parts; return (mo, joined body) for every message this batch completed."""
+    _insert_ignoring_duplicates(
+        conn,
+        [
+            {
+                "bind_name": mo.bind_name,
+                "source_addr": mo.source_addr,
+                "destination_addr": mo.destination_addr,
+                "reference": mo.concat.reference,
+                "total": mo.concat.total,
+                "sequence": mo.concat.sequence,
+                "data_coding": mo.data_coding,
+                "body": mo.body,
+                "received_at_ns": now,
+            }
+            for mo in parts
+            if mo.concat is not None
+        ],
+    )
+    touched = {_message_identity(mo): mo for mo in parts}
+    completed = []
+    for identity, mo in touched.items():
+        rows = conn.execute(
+            select(mo_parts.c.id, mo_parts.c.sequence, mo_parts.c.body, mo_parts.c.inbox_id)
+            .where(tuple_(*_IDENTITY_COLUMNS) == identity)
+            .order_by(mo_parts.c.sequence)
+        ).all()
+        if len(rows) != identity[-1] or any(row.inbox_id is not None for row in rows):
+            continue  # still incomplete, or already assembled (a re-sent part)
+        completed.append((mo, b"".join(row.body for row in rows), [row.id for row in rows]))
+    return [_mark_assembled(conn, mo, body, part_ids) for mo, body, part_ids in completed]
+
+
+def _mark_assembled(conn: Connection, mo: IncomingMo, body: bytes, part_ids: list[int]) -> tuple:
+    # inbox_id 0 marks "assembled" until the row exists; the sweeper deletes parts after the window.
+    conn.execute(update(mo_parts).where(mo_parts.c.id.in_(part_ids)).values(inbox_id=0))
+    return (mo, body)
+
+
+def expire_parts_txn(
+    conn: Connection, now: int, concat_timeout_ns: int, dedupe_window_ns: int, limit: int = 1000
+) -> int:
+    """Incomplete messages past the timeout become failed inbox rows with a 'send again' reply;
+    assembled parts past the dedupe window are deleted. Returns how many messages expired."""
+    conn.execute(
+        delete(mo_parts).where(
+            mo_parts.c.inbox_id.is_not(None), mo_parts.c.received_at_ns < now - dedupe_window_ns
+        )
+    )
+    stale = conn.execute(
+        select(*_IDENTITY_COLUMNS, func.count(), func.min(mo_parts.c.data_coding))
+        .where(mo_parts.c.inbox_id.is_(None))
+        .group_by(*_IDENTITY_COLUMNS)
+        .having(func.max(mo_parts.c.received_at_ns) < now - concat_timeout_ns)
+        .limit(limit)
+    ).all()
+    for row in stale:
+        identity = tuple(row[:5])
+        _expire_one(conn, identity, row[5], row[6], now)
+    return len(stale)
+
+
+def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, now: int) -> None:
+    bind_name, source, destination, _reference, total = identity
+    where = and_(tuple_(*_IDENTITY_COLUMNS) == identity, mo_parts.c.inbox_id.is_(None))
+    bodies = conn.execute(select(mo_parts.c.body).where(where).order_by(mo_parts.c.sequence))
+    mo = IncomingMo(bind_name, source, destination, coding, b"", None)
+    body = b"".join(bodies.scalars())
+    row = _inbox_row(mo, body, dedupe_key(mo, body), now, status="failed")
+    row["error"] = f"incomplete concatenated message: {received} of {total} parts"
+    inbox_id = conn.execute(insert(inbox).returning(inbox.c.id), [row]).scalar_one()
+    conn.execute(update(mo_parts).where(where).values(inbox_id=inbox_id))
+    queue_sms_txn(
+        conn,
+        [
+            OutgoingSms(
+                source, INCOMPLETE_REPLY, destination, inbox_id=inbox_id, bind_name=bind_name
+            )
+        ],
+        now,
+    )
+
+
+# --- the reactor side -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Waiting:
+    mo: IncomingMo | None
+    receipt: Any
+    answer: Deferred
+
+
+class InboxWriter:
+    """Collects deliver_sm from all binds and commits them in groups; answers each after the commit."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        db: Database,
+        config: InboxConfig,
+        *,
+        on_committed: Callable[[], None] = lambda: None,
+        is_receipt: Callable[[PDU], bool] = lambda pdu: False,
+        receipt_from_pdu: Callable[[PDU, str], Any] | None = None,
+        receipt_sink: Callable[[Connection, list[Any], int], None] | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.db = db
+        self.config = config
+        self.on_committed = on_committed
+        self.is_receipt = is_receipt
+        self.receipt_from_pdu = receipt_from_pdu
+        self.receipt_sink = receipt_sink
+        self._waiting: list[_Waiting] = []
+        self._timer: IDelayedCall | None = None
+        self.counters = {
+            "mo_received": 0,
+            "receipts_received": 0,
+            "commits": 0,
+            "write_failures": 0,
+        }
+
+    def handler_for(
+        self, bind_name: str, default_alphabet: str = "gsm7"
+    ) -> Callable[[PDU], Deferred]:
+        """The on_message callback for one bind's ESME protocol."""
+        return lambda pdu: self.accept(bind_name, pdu, default_alphabet)
+
+    def accept(self, bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> Deferred:
+        answer: Deferred = Deferred()
+        if self.receipt_from_pdu is not None and self.is_receipt(pdu):
+            self.counters["receipts_received"] += 1
+            self._waiting.append(_Waiting(None, self.receipt_from_pdu(pdu, bind_name), answer))
+        else:
+            self.counters["mo_received"] += 1
+            self._waiting.append(
+                _Waiting(mo_from_pdu(bind_name, pdu, default_alphabet), None, answer)
+            )
+        if len(self._waiting) >= self.config.group_commit_max_batch:
+            self.flush()
+        elif self._timer is None:
+            delay_s = self.config.group_commit_max_wait_ms / 1000
+            self._timer = self.reactor.callLater(delay_s, self.flush)
+        return answer
+
+    @property
+    def waiting_count(self) -> int:
+        return len(self._waiting)
+
+    def flush(self) -> Deferred | None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        batch, self._waiting = self._waiting, []
+        if not batch:
+            return None
+        mos = [item.mo for item in batch if item.mo is not None]
+        receipts = [item.receipt for item in batch if item.receipt is not None]
+        window_ns = int(self.config.dedupe_window_s * NS_PER_S)
+        written = self.db.run_interaction(
+            "inbox.write_batch",
+            write_batch_txn,
+            mos,
+            receipts,
+            self.receipt_sink,
+            now_ns(self.reactor),
+            window_ns,
+        )
+        return written.addCallbacks(self._committed, self._failed, (batch,), None, (batch,))
+
+    def _committed(self, new_rows: int, batch: list[_Waiting]) -> None:
+        self.counters["commits"] += 1
+        for item in batch:
+            item.answer.callback(CommandStatus.ESME_ROK)
+        if new_rows:
+            self.on_committed()
+
+    def _failed(self, failure: Any, batch: list[_Waiting]) -> None:
+        self.counters["write_failures"] += 1
+        log.failure("inbox write failed; answering ESME_RX_T_APPN so the SMSC retries", failure)
+        for item in batch:
+            item.answer.callback(CommandStatus.ESME_RX_T_APPN)

@@ -1,0 +1,206 @@
+"""LIS inbox writer: group commit, acknowledgement after commit, dedupe, concatenation, failures."""
+
+import pytest
+from sqlalchemy import func, select
+from twisted.internet.defer import fail
+from twisted.internet.task import Clock
+
+import ledger
+from daemon.config import InboxConfig
+from daemon.db import InlineDatabase
+from daemon.lis import INCOMPLETE_REPLY, InboxWriter, expire_parts_txn
+from daemon.migrate import upgrade_all
+from daemon.schema import inbox, mo_parts, outbox
+from smscore.concat import split_message
+from smscore.constants import EsmClass
+from smscore.pdu import DeliverSm
+from smscore.status import CommandStatus as S
+
+NS = 1_000_000_000
+
+
+@pytest.fixture
+def db(db_url):
+    engine = ledger.make_engine(db_url)
+    with engine.begin() as conn:
+        upgrade_all(conn)
+    database = InlineDatabase(engine)
+    yield database
+    database.stop()
+
+
+def make_writer(db, clock, **config):
+    committed = []
+    writer = InboxWriter(
+        clock,
+        db,
+        InboxConfig(**config),
+        on_committed=lambda: committed.append(clock.seconds()),
+    )
+    return writer, committed
+
+
+def mo(text=b"BAL 1234", source="254712000001", **fields):
+    return DeliverSm(source_addr=source, destination_addr="12345", short_message=text, **fields)
+
+
+def answers(deferreds):
+    results = []
+    for d in deferreds:
+        d.addCallback(results.append)
+    return results
+
+
+def inbox_rows(db):
+    with db.engine.begin() as conn:
+        return conn.execute(select(inbox).order_by(inbox.c.id)).all()
+
+
+def test_answer_waits_for_the_group_commit(db):
+    clock = Clock()
+    writer, committed = make_writer(db, clock, group_commit_max_wait_ms=5)
+    results = answers([writer.accept("sim", mo()), writer.accept("sim", mo(source="254712000002"))])
+    assert results == [] and inbox_rows(db) == []
+    clock.advance(0.005)
+    assert results == [S.ESME_ROK, S.ESME_ROK]
+    assert [row.text for row in inbox_rows(db)] == ["BAL 1234", "BAL 1234"]
+    assert db.calls == ["inbox.write_batch"] and committed == [0.005]
+
+
+def test_full_batch_commits_at_once(db):
+    clock = Clock()
+    writer, _ = make_writer(db, clock, group_commit_max_batch=3, group_commit_max_wait_ms=1000)
+    results = answers([writer.accept("sim", mo(source=f"2547120000{i:02d}")) for i in range(3)])
+    assert results == [S.ESME_ROK] * 3 and len(inbox_rows(db)) == 3
+
+
+def test_redelivery_inside_window_is_acknowledged_but_stored_once(db):
+    clock = Clock()
+    writer, committed = make_writer(db, clock, dedupe_window_s=120)
+    first = answers([writer.accept("sim", mo())])
+    clock.advance(1)
+    again = answers([writer.accept("sim", mo()), writer.accept("sim", mo())])
+    clock.advance(1)
+    assert first == [S.ESME_ROK] and again == [S.ESME_ROK, S.ESME_ROK]
+    assert len(inbox_rows(db)) == 1 and len(committed) == 1
+    clock.advance(200)
+    answers([writer.accept("sim", mo())])
+    clock.advance(1)
+    assert len(inbox_rows(db)) == 2  # outside the window it is a new message
+
+
+def test_same_text_from_another_bind_is_not_a_duplicate(db):
+    clock = Clock()
+    writer, _ = make_writer(db, clock)
+    writer.accept("a", mo())
+    writer.accept("b", mo())
+    clock.advance(1)
+    assert [row.bind_name for row in inbox_rows(db)] == ["a", "b"]
+
+
+def udh_parts(text, reference=7):
+    parts = split_message(text, "udh8", reference)
+    return [
+        mo(
+            p.short_message,
+            esm_class=EsmClass.UDHI if p.esm_class_udhi else 0,
+            data_coding=p.data_coding,
+        )
+        for p in parts
+    ]
+
+
+LONG = "Habari! " * 40 + "€ {end}"
+
+
+def test_concatenated_parts_in_any_order_become_one_row(db):
+    clock = Clock()
+    writer, _ = make_writer(db, clock)
+    parts = udh_parts(LONG)
+    assert len(parts) >= 3
+    order = [parts[2], parts[0], parts[0], *parts[3:]]  # duplicate of part 1 on the way
+    results = answers([writer.accept("sim", p) for p in order])
+    clock.advance(1)
+    assert results == [S.ESME_ROK] * len(order)
+    assert inbox_rows(db) == []  # part 2 is still missing, but every part is acknowledged
+    answers([writer.accept("sim", parts[1])])
+    clock.advance(1)
+    rows = inbox_rows(db)
+    assert [row.text for row in rows] == [LONG]
+    answers([writer.accept("sim", parts[1])])  # the SMSC re-sends a part after completion
+    clock.advance(1)
+    assert len(inbox_rows(db)) == 1
+
+
+def test_sar_parts_are_reassembled(db):
+    clock = Clock()
+    writer, _ = make_writer(db, clock)
+    for part in reversed(split_message(LONG, "sar", 300)):
+        writer.accept("sim", mo(part.short_message, data_coding=part.data_coding, tlvs=part.tlvs))
+    clock.advance(1)
+    assert [row.text for row in inbox_rows(db)] == [LONG]
+
+
+def test_failed_write_answers_temporary_error_so_the_smsc_retries(db):
+    clock = Clock()
+
+    class BrokenDatabase(InlineDatabase):
+        def run_interaction(self, desc, fn, *args):
+            return fail(RuntimeError("disk full"))
+
+    writer, committed = make_writer(BrokenDatabase(db.engine), clock)
+    results = answers([writer.accept("sim", mo()), writer.accept("sim", mo(source="2547"))])
+    clock.advance(1)
+    assert results == [S.ESME_RX_T_APPN, S.ESME_RX_T_APPN]
+    assert inbox_rows(db) == [] and committed == []
+    assert writer.counters["write_failures"] == 1
+
+
+def test_incomplete_message_expires_into_a_failed_row_and_a_send_again_reply(db):
+    clock = Clock()
+    writer, _ = make_writer(db, clock)
+    parts = udh_parts(LONG)
+    writer.accept("sim", parts[0])
+    clock.advance(1)
+    with db.engine.begin() as conn:
+        assert expire_parts_txn(conn, 100 * NS, 300 * NS, 120 * NS) == 0  # not yet
+        assert expire_parts_txn(conn, 400 * NS, 300 * NS, 120 * NS) == 1
+        assert expire_parts_txn(conn, 401 * NS, 300 * NS, 120 * NS) == 0  # only once
+        replies = conn.execute(select(outbox.c.destination_addr, outbox.c.text)).all()
+    rows = inbox_rows(db)
+    assert [(row.status, row.error) for row in rows] == [
+        ("failed", f"incomplete concatenated message: 1 of {len(parts)} parts")
+    ]
+    assert replies == [("254712000001", INCOMPLETE_REPLY)]
+
+
+def test_assembled_parts_are_deleted_after_the_dedupe_window(db):
+    clock = Clock()
+    writer, _ = make_writer(db, clock)
+    for part in udh_parts(LONG):
+        writer.accept("sim", part)
+    clock.advance(1)
+    with db.engine.begin() as conn:
+        expire_parts_txn(conn, 500 * NS, 300 * NS, 120 * NS)
+        assert conn.execute(select(func.count()).select_from(mo_parts)).scalar() == 0
+    assert len(inbox_rows(db)) == 1
+
+
+def test_receipts_go_to_the_sink_in_the_same_commit(db):
+    clock = Clock()
+    seen = []
+    writer = InboxWriter(
+        clock,
+        db,
+        InboxConfig(),
+        is_receipt=lambda pdu: bool(pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT),
+        receipt_from_pdu=lambda pdu, bind: (bind, pdu.tlvs["receipted_message_id"]),
+        receipt_sink=lambda conn, receipts, now: seen.append((conn.in_transaction(), receipts)),
+    )
+    receipt = mo(b"id:1 stat:DELIVRD", esm_class=EsmClass.TYPE_DELIVERY_RECEIPT)
+    receipt.tlvs["receipted_message_id"] = "1"
+    results = answers([writer.accept("sim", receipt), writer.accept("sim", mo())])
+    clock.advance(1)
+    assert results == [S.ESME_ROK, S.ESME_ROK]
+    assert seen == [(True, [("sim", "1")])]
+    assert [row.text for row in inbox_rows(db)] == ["BAL 1234"]
