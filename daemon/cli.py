@@ -16,6 +16,10 @@ def _register_subcommands() -> None:
     from daemon.ledger_cli import ledger
 
     main.add_command(ledger)
+    from daemon.run_cli import db, run, status
+
+    for command in (run, status, db):
+        main.add_command(command)
 
 
 _register_subcommands()

@@ -1,0 +1,120 @@
+"""`smscore run`, `smscore status`, `smscore db upgrade`: the daemon's own commands."""
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from daemon.config import Config, ConfigError, load_config, parse_smsc_option
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TOML config file (see etc/smscore.toml). Without it, defaults plus the options below.",
+)
+
+
+def config_from_options(
+    config_path: Path | None,
+    smsc: tuple[str, ...] = (),
+    db: str | None = None,
+    role: str | None = None,
+    state_dir: Path | None = None,
+    status_listen: str | None = None,
+) -> Config:
+    """The config file (if any) with command-line options on top; ConfigError → one line, exit 2."""
+    overrides: dict[str, Any] = {}
+    if smsc:
+        overrides["binds"] = [parse_smsc_option(option, i) for i, option in enumerate(smsc, 1)]
+    if db:
+        overrides["database"] = {"url": db}
+    service = {"role": role, "state_dir": str(state_dir) if state_dir else None}
+    if any(service.values()):
+        overrides["service"] = {k: v for k, v in service.items() if v is not None}
+    if status_listen:
+        overrides["status"] = {"listen": status_listen}
+    return load_config(config_path, overrides)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"smscore: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--smsc",
+    multiple=True,
+    metavar="SYSTEM_ID:PASSWORD@HOST:PORT",
+    help="A bind (repeatable); replaces the file's [[binds]].",
+)
+@click.option("--db", help="Database URL (sqlite:///path or postgresql://...).")
+@click.option("--role", type=click.Choice(["all", "lis", "tranproc"]), help="Which parts to run.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the default SQLite database and the PIN pepper live.",
+)
+@click.option(
+    "--status-listen", metavar="HOST:PORT", help="Status endpoint (default 127.0.0.1:8780)."
+)
+def run(config_path, smsc, db, role, state_dir, status_listen) -> None:  # type: ignore[no-untyped-def]
+    """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
+    try:
+        config = config_from_options(config_path, smsc, db, role, state_dir, status_listen)
+    except ConfigError as exc:
+        fail(str(exc))
+    from daemon.runner import run_forever
+
+    sys.exit(run_forever(config))
+
+
+@click.command()
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8780",
+    show_default=True,
+    help="The daemon's status endpoint.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+def status(url: str, as_json: bool) -> None:
+    """Show binds, queue depths, rates and the last errors of a running daemon."""
+    from daemon.status import format_status
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=5) as response:
+            data = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        fail(
+            f"cannot read status from {url}: {getattr(exc, 'reason', exc)} (is the daemon running?)",
+            1,
+        )
+    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+
+
+@click.group()
+def db() -> None:
+    """Database schema tools."""
+
+
+@db.command()
+@config_option
+@click.option("--db", "db_url", help="Database URL (overrides the config).")
+def upgrade(config_path: Path | None, db_url: str | None) -> None:
+    """Create or upgrade the ledger and daemon tables."""
+    from daemon.service import StartupError, open_database
+
+    try:
+        config = config_from_options(config_path, db=db_url)
+        database = open_database(config, reactor=None)
+    except (ConfigError, StartupError) as exc:
+        fail(str(exc))
+    database.engine.dispose()
+    click.echo(f"schema is current in {config.database_url}")
