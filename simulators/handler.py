@@ -1,0 +1,153 @@
+"""The SMSC's answers to what an ESME sends: submit_sm, data_sm, submit_multi, query/cancel/replace."""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import IReactorTime
+
+from simulators.accounts import Accounts
+from simulators.store import MessageNotFound, MessageStore, StoredMessage
+from smscore.constants import CommandId as C
+from smscore.pdu import PDU, DestAddress, UnsuccessSme
+from smscore.smpptime import format_absolute
+from smscore.status import CommandStatus as S
+
+if TYPE_CHECKING:
+    from smscore.smsc import SMSCProtocol
+
+_SUBMITS = frozenset({C.SUBMIT_SM, C.DATA_SM, C.SUBMIT_MULTI})
+
+
+class SMSCLogic:
+    """Stores what is submitted and answers like an SMSC; `accepted(message)` schedules its fate."""
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        accounts: Accounts,
+        store: MessageStore,
+        accepted: Callable[[StoredMessage], None],
+        cancelled: Callable[[StoredMessage], None],
+    ) -> None:
+        self.reactor = reactor
+        self.accounts = accounts
+        self.store = store
+        self.accepted = accepted
+        self.cancelled = cancelled
+        self.counters = {"submitted": 0, "throttled": 0, "queried": 0, "cancelled": 0, "replaced": 0}
+        self._answer = {
+            C.SUBMIT_SM: self._submit_sm,
+            C.DATA_SM: self._data_sm,
+            C.SUBMIT_MULTI: self._submit_multi,
+            C.QUERY_SM: self._query_sm,
+            C.CANCEL_SM: self._cancel_sm,
+            C.REPLACE_SM: self._replace_sm,
+        }
+
+    def answer(self, protocol: "SMSCProtocol", pdu: PDU) -> PDU | None:
+        handler = self._answer.get(pdu.command_id)
+        if handler is None:
+            return pdu.make_response(S.ESME_RINVCMDID) if pdu.response_class else None
+        if pdu.command_id in _SUBMITS and not self.accounts.within_tps(
+            protocol.system_id, self.reactor.seconds()
+        ):
+            self.counters["throttled"] += 1
+            return pdu.make_response(S.ESME_RTHROTTLED)
+        return handler(protocol.system_id, pdu)
+
+    def _store(self, system_id: str, pdu: PDU, destination: str, message_id: str) -> None:
+        message = StoredMessage(
+            message_id=message_id,
+            system_id=system_id,
+            source_addr=pdu.source_addr,
+            destination_addr=destination,
+            esm_class=pdu.esm_class,
+            data_coding=pdu.data_coding,
+            registered_delivery=pdu.registered_delivery,
+            short_message=getattr(pdu, "short_message", b""),
+            tlvs=pdu.tlvs,
+            submitted_at_s=self.reactor.seconds(),
+        )
+        self.store.add(message)
+        self.counters["submitted"] += 1
+        self.accepted(message)
+
+    def _submit_sm(self, system_id: str, pdu: PDU) -> PDU:
+        if not pdu.destination_addr:
+            return pdu.make_response(S.ESME_RINVDSTADR)
+        if pdu.short_message and "message_payload" in pdu.tlvs:
+            return pdu.make_response(S.ESME_RINVMSGLEN)  # spec 5.3.2.32: one or the other
+        message_id = self.store.next_id()
+        self._store(system_id, pdu, pdu.destination_addr, message_id)
+        return pdu.make_response(message_id=message_id)
+
+    def _data_sm(self, system_id: str, pdu: PDU) -> PDU:
+        if not pdu.destination_addr:
+            return pdu.make_response(S.ESME_RINVDSTADR)
+        message_id = self.store.next_id()
+        self._store(system_id, pdu, pdu.destination_addr, message_id)
+        return pdu.make_response(message_id=message_id)
+
+    def _submit_multi(self, system_id: str, pdu: PDU) -> PDU:
+        message_id = self.store.next_id()
+        unsuccessful = []
+        for index, dest in enumerate(pdu.dest_addresses):
+            if not isinstance(dest, DestAddress):
+                unsuccessful.append(UnsuccessSme(0, 0, dest.name[:20], S.ESME_RINVDLNAME))
+                continue
+            # Each destination is its own message; the first keeps the id the ESME was given.
+            stored_id = message_id if index == 0 else f"{message_id}.{index}"
+            self._store(system_id, pdu, dest.addr, stored_id)
+        return pdu.make_response(message_id=message_id, unsuccess_smes=unsuccessful)
+
+    def _query_sm(self, system_id: str, pdu: PDU) -> PDU:
+        self.counters["queried"] += 1
+        try:
+            message = self.store.get(pdu.message_id, pdu.source_addr)
+        except MessageNotFound:
+            return pdu.make_response(S.ESME_RQUERYFAIL)
+        return pdu.make_response(**_query_fields(message))
+
+    def _cancel_sm(self, system_id: str, pdu: PDU) -> PDU:
+        try:
+            targets = (
+                [self.store.get(pdu.message_id, pdu.source_addr)]
+                if pdu.message_id
+                else self.store.pending_between(pdu.source_addr, pdu.destination_addr)
+            )
+        except MessageNotFound:
+            return pdu.make_response(S.ESME_RINVMSGID)
+        if not targets or any(message.state.is_final for message in targets):
+            return pdu.make_response(S.ESME_RCANCELFAIL)
+        for message in targets:
+            self.cancelled(message)
+        self.counters["cancelled"] += len(targets)
+        return pdu.make_response()
+
+    def _replace_sm(self, system_id: str, pdu: PDU) -> PDU:
+        try:
+            message = self.store.get(pdu.message_id, pdu.source_addr)
+        except MessageNotFound:
+            return pdu.make_response(S.ESME_RINVMSGID)
+        if message.state.is_final:
+            return pdu.make_response(S.ESME_RREPLACEFAIL)
+        message.short_message = pdu.short_message
+        message.tlvs = {k: v for k, v in message.tlvs.items() if k != "message_payload"}
+        if pdu.registered_delivery:
+            message.registered_delivery = pdu.registered_delivery
+        self.counters["replaced"] += 1
+        return pdu.make_response()
+
+
+def _query_fields(message: StoredMessage) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    final_date = ""
+    if message.done_at_s is not None:
+        final_date = format_absolute(datetime.fromtimestamp(message.done_at_s, UTC))
+    return {
+        "message_id": message.message_id,
+        "final_date": final_date,
+        "message_state": int(message.state),
+        "error_code": min(message.error_code, 255),
+    }

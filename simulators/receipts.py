@@ -1,0 +1,105 @@
+"""Delivery receipts: which outcome a message gets, when, and the deliver_sm that reports it."""
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from simulators.addresses import ton_npi
+from simulators.config import STAT_WORDS, DlrConfig
+from simulators.store import StoredMessage
+from smscore.constants import RECEIPT_MASK, EsmClass, MessageState
+from smscore.pdu import DeliverSm
+from smscore.tlv import NetworkErrorCode
+
+_GSM_NETWORK = 3
+_DEFAULT_ERR = {"DELIVRD": 0, "UNDELIV": 1, "EXPIRED": 0, "REJECTD": 2, "DELETED": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: MessageState
+    error_code: int
+    delay_s: float
+
+
+class OutcomePicker:
+    """Per-destination rules first (by prefix), else a weighted draw from the configured mix."""
+
+    def __init__(self, config: DlrConfig, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self._stats = [stat for stat, weight in config.outcomes.items() if weight > 0]
+        self._weights = [config.outcomes[stat] for stat in self._stats]
+
+    def pick(self, destination_addr: str) -> Outcome:
+        for rule in self.config.rule:
+            if destination_addr.startswith(rule.prefix):
+                delay_s = self.config.delay_s if rule.delay_s is None else rule.delay_s
+                return Outcome(STAT_WORDS[rule.outcome], rule.err, delay_s)
+        if len(self._stats) == 1:
+            stat = self._stats[0]
+        else:
+            stat = self.rng.choices(self._stats, self._weights)[0]
+        error_code = self.config.errors.get(stat, _DEFAULT_ERR.get(stat, 0))
+        return Outcome(STAT_WORDS[stat], error_code, self.config.delay_s)
+
+
+def wants_receipt(registered_delivery: int, state: MessageState) -> bool:
+    """registered_delivery bits 0-1: 1 always, 2 on failure only, 3 on success only (SMPP 5.0 meaning)."""
+    requested = registered_delivery & RECEIPT_MASK
+    delivered = state is MessageState.DELIVERED
+    return requested == 1 or (requested == 2 and not delivered) or (requested == 3 and delivered)
+
+
+def _receipt_date(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%y%m%d%H%M")
+
+
+def receipt_text(message: StoredMessage) -> str:
+    """The de-facto receipt format (SMPP 3.4 appendix B as SMSCs implement it)."""
+    assert message.done_at_s is not None
+    delivered = "001" if message.state is MessageState.DELIVERED else "000"
+    return (
+        f"id:{message.message_id} sub:001 dlvrd:{delivered}"
+        f" submit date:{_receipt_date(message.submitted_at_s)}"
+        f" done date:{_receipt_date(message.done_at_s)}"
+        f" stat:{message.state.stat} err:{message.error_code:03d} text:{message.preview()}"
+    )
+
+
+def receipt_pdu(message: StoredMessage) -> DeliverSm:
+    """The deliver_sm carrying a receipt back to the submitter (addresses swapped, TLVs set)."""
+    tlvs: dict[str | int, object] = {
+        "receipted_message_id": message.message_id,
+        "message_state": int(message.state),
+    }
+    if message.state is not MessageState.DELIVERED:
+        tlvs["network_error_code"] = NetworkErrorCode(_GSM_NETWORK, message.error_code)
+    source_ton, source_npi = ton_npi(message.destination_addr)
+    dest_ton, dest_npi = ton_npi(message.source_addr)
+    return DeliverSm(
+        source_addr_ton=source_ton,
+        source_addr_npi=source_npi,
+        source_addr=message.destination_addr,
+        dest_addr_ton=dest_ton,
+        dest_addr_npi=dest_npi,
+        destination_addr=message.source_addr,
+        esm_class=EsmClass.TYPE_DELIVERY_RECEIPT,
+        short_message=receipt_text(message).encode("ascii"),
+        tlvs=tlvs,
+    )
+
+
+def parse_receipt(text: str) -> Mapping[str, str]:
+    """Fields of a receipt text (keys as written: 'id', 'stat', 'submit date', ...)."""
+    fields: dict[str, str] = {}
+    head, _, rest = text.partition(" text:")
+    fields["text"] = rest
+    for key in ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err"):
+        marker = f"{key}:"
+        start = head.find(marker)
+        if start >= 0:
+            value = head[start + len(marker) :]
+            fields[key] = value.split(" ", 1)[0]
+    return fields

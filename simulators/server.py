@@ -1,0 +1,102 @@
+"""The SMPP side of the simulator: SMSCProtocol with fault hooks, and its factory."""
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.task import deferLater
+
+from simulators.faults import Verdict
+from smscore.pdu import PDU, GenericNack
+from smscore.smsc import SMSCConfig, SMSCFactory, SMSCProtocol
+
+if TYPE_CHECKING:
+    from simulators.simulator import Simulator
+
+
+class SimulatorProtocol(SMSCProtocol):
+    """One ESME connection. Faults may answer instead of the SMSC logic, drop the link or add noise.
+
+    Once `drop()` is called nothing more is processed on this connection, so a request the ESME sees
+    fail with ConnectionLostError after a drop was not acted on.
+    """
+
+    factory: "SimulatorFactory"
+
+    def __init__(self, factory: "SimulatorFactory") -> None:
+        super().__init__(factory)
+        self.requests_answered = 0
+        self.dropped = False
+        self._drop_timer: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.factory.simulator.faults.on_connected(self)
+
+    def handle_request(self, pdu: PDU) -> PDU | Deferred | None:
+        if self.dropped:
+            return None
+        if self.session.is_bound:
+            verdict = self.factory.simulator.faults.request_verdict(pdu)
+            if verdict is not None:
+                return self._apply(verdict, pdu)
+        result = super().handle_request(pdu)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._answered)
+        return self._answered(result)
+
+    def _apply(self, verdict: Verdict, pdu: PDU) -> PDU | Deferred | None:
+        stats = self.factory.simulator.fault_counts
+        stats[verdict.kind] = stats.get(verdict.kind, 0) + 1
+        if verdict.kind == "status":
+            return self._answered(pdu.make_response(verdict.status))
+        if verdict.kind == "nack":
+            return self._answered(GenericNack(sequence_number=pdu.sequence_number, command_status=verdict.status))
+        if verdict.kind == "withhold":
+            return None
+        response = super().handle_request(pdu)  # processed now, answered later
+        return deferLater(self.reactor, verdict.delay_s, lambda: response).addCallback(
+            self._answered
+        )
+
+    def _answered(self, response: PDU | None) -> None:
+        # Answer here (not by returning it) so faults act after the response is on the wire.
+        if response is not None and not self.dropped:
+            self.send_response(response)
+            self.requests_answered += 1
+            self.factory.simulator.faults.after_answer(self)
+        return None
+
+    # --- what faults may do (simulators.faults.Link) ---
+
+    def drop(self) -> None:
+        if self.dropped or self.transport is None:
+            return
+        self.dropped = True
+        self.factory.simulator.fault_counts["drops"] = (
+            self.factory.simulator.fault_counts.get("drops", 0) + 1
+        )
+        self.transport.loseConnection()
+
+    def write_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.dropped:
+            self.transport.write(data)
+
+
+class SimulatorFactory(SMSCFactory):
+    protocol = SimulatorProtocol
+
+    def __init__(self, simulator: "Simulator", config: SMSCConfig) -> None:
+        super().__init__(simulator.reactor, simulator.authenticate, simulator.answer, config)
+        self.simulator = simulator
+
+    def buildProtocol(self, addr: object) -> SimulatorProtocol:
+        protocol = SimulatorProtocol(self)
+        self.simulator.connections += 1
+        return protocol
+
+    def on_bind(self, protocol: SMSCProtocol) -> None:
+        self.simulator.delivery.pump()
+
+    def binds_of(self, system_id: str) -> int:
+        return sum(1 for protocol in self.bound_protocols if protocol.system_id == system_id)

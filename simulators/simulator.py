@@ -1,0 +1,198 @@
+"""The SMSC simulator in one object: `Simulator(reactor, config)`, the in-process API.
+
+    sim = Simulator(reactor, config)
+    ports = sim.start_listening()            # needs IReactorTCP; tests use sim.factory in memory
+    sim.inject_mo("254711000001", "3456", "BAL 1234")   # Deferred[MOResult] once acknowledged
+    sim.handset_inbox("254711000001")         # what that phone has received
+    sim.stats(); sim.faults.configure({"throttle": {"every_n": 5}}); sim.stop()
+"""
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.logger import Logger
+
+from simulators.accounts import Accounts
+from simulators.config import SimulatorConfig, parse_address
+from simulators.delivery import DeliveryQueue
+from simulators.faults import FaultInjector
+from simulators.handler import SMSCLogic
+from simulators.mo import MOBuilder, MOResult
+from simulators.receipts import OutcomePicker, receipt_pdu, wants_receipt
+from simulators.server import SimulatorFactory
+from simulators.store import Handsets, HandsetMessage, MessageStore, StoredMessage
+from smscore.constants import MessageState
+from smscore.pdu import PDU
+from smscore.protocol import FlowControl
+from smscore.session import SessionTimers
+from smscore.smsc import SMSCConfig, SMSCProtocol
+from smscore.status import CommandStatus
+
+log = Logger()
+
+
+class StartError(Exception):
+    """The simulator cannot start (e.g. a port in use); the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListeningAddresses:
+    smpp: tuple[str, int]
+    http: tuple[str, int] | None
+
+
+class Simulator:
+    """An SMSC with virtual subscribers, receipts and faults. All time comes from `reactor`."""
+
+    def __init__(self, reactor: IReactorTime, config: SimulatorConfig | None = None) -> None:
+        self.reactor = reactor
+        self.config = config = config or SimulatorConfig()
+        self.random = random.Random(config.seed)
+        self.accounts = Accounts(config.account)
+        self.store = MessageStore(config.max_messages)
+        self.handsets = Handsets(reactor, config.max_inbox_per_msisdn, config.max_messages)
+        self.outcomes = OutcomePicker(config.dlr, self.random)
+        self.faults = FaultInjector(self.random, reactor)
+        self.faults.configure(config.faults)
+        self.fault_counts: dict[str, int] = {}
+        self.connections = 0
+        self.bind_refusals = 0
+        self.logic = SMSCLogic(reactor, self.accounts, self.store, self._accepted, self._cancelled)
+        timers = SessionTimers(
+            response_timeout_s=config.response_timeout_s,
+            enquire_link_interval_s=config.enquire_link_interval_s,
+            window_size=config.window_size,
+        )
+        self.factory = SimulatorFactory(self, SMSCConfig(config.system_id, timers, FlowControl()))
+        self.delivery = DeliveryQueue(
+            reactor,
+            self.factory,
+            retry_interval_s=config.redelivery_interval_s,
+            max_attempts=config.max_delivery_attempts,
+            max_pending=config.max_pending_deliveries,
+            per_bind_queue=config.window_size * 2,
+            should_redeliver=self.faults.should_redeliver,
+        )
+        self.mo_builder = MOBuilder(config.mo_concat)
+        self._ports: list[IListeningPort] = []
+
+    # --- SMPP callbacks ---
+
+    def authenticate(self, bind: PDU, peer: str) -> int:
+        status = self.faults.bind_status()
+        if status is None:
+            status = self.accounts.bind_status(bind, self.factory.binds_of)
+        if status != CommandStatus.ESME_ROK:
+            self.bind_refusals += 1
+            log.info(
+                "bind of {system_id!r} from {peer} refused: {status}",
+                system_id=bind.system_id,
+                peer=peer,
+                status=CommandStatus.describe(status),
+            )
+        return status
+
+    def answer(self, protocol: SMSCProtocol, pdu: PDU) -> PDU | None:
+        return self.logic.answer(protocol, pdu)
+
+    # --- message fate ---
+
+    def _accepted(self, message: StoredMessage) -> None:
+        outcome = self.outcomes.pick(message.destination_addr)
+        message.receipt_timer = self.reactor.callLater(
+            outcome.delay_s, self._finish, message, outcome.state, outcome.error_code
+        )
+
+    def _cancelled(self, message: StoredMessage) -> None:
+        if message.receipt_timer is not None and message.receipt_timer.active():
+            message.receipt_timer.cancel()
+        message.state = MessageState.DELETED
+        message.done_at_s = self.reactor.seconds()
+
+    def _finish(self, message: StoredMessage, state: MessageState, error_code: int) -> None:
+        message.receipt_timer = None
+        message.state = state
+        message.error_code = error_code
+        message.done_at_s = self.reactor.seconds()
+        if state is MessageState.DELIVERED:
+            self.handsets.deliver(message)
+        if wants_receipt(message.registered_delivery, state):
+            self.delivery.deliver(receipt_pdu(message), (message.system_id,), "dlr").addErrback(
+                lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
+            )
+
+    # --- the in-process API ---
+
+    def inject_mo(self, source: str, destination: str, text: str) -> Deferred:
+        """A subscriber sends an SMS. Fires with MOResult once every part is acknowledged by an ESME
+        (fails with DeliveryFailed); raises InvalidMO / BacklogFull at once."""
+        parts = self.mo_builder.build(source, destination, text)
+        route = self.accounts.mo_recipients(destination)
+        injected_at_s = self.reactor.seconds()
+        acks = [self.delivery.deliver(part, route, "mo") for part in parts]
+        done = acks[0] if len(acks) == 1 else gatherResults(acks, consumeErrors=True)
+        if len(acks) > 1:
+            done.addErrback(lambda failure: failure.value.subFailure)
+        return done.addCallback(
+            lambda _: MOResult(source, destination, len(parts), injected_at_s)
+        )
+
+    def handset_inbox(self, msisdn: str) -> list[HandsetMessage]:
+        return self.handsets.inbox(msisdn)
+
+    def stats(self) -> dict[str, Any]:
+        mo, dlr = self.delivery.counters["mo"], self.delivery.counters["dlr"]
+        return {
+            "connections": self.connections,
+            "binds": len(self.factory.bound_protocols),
+            "bind_refusals": self.bind_refusals,
+            **self.logic.counters,
+            "messages_stored": len(self.store),
+            "mo_sent": mo.sent,
+            "mo_acknowledged": mo.acknowledged,
+            "mo_retried": mo.retried,
+            "mo_failed": mo.failed,
+            "mo_redelivered": mo.redelivered,
+            "dlr_sent": dlr.sent,
+            "dlr_acknowledged": dlr.acknowledged,
+            "dlr_retried": dlr.retried,
+            "dlr_failed": dlr.failed,
+            "deliveries_pending": self.delivery.pending,
+            "handset_messages": self.handsets.last_seq,
+            "faults_active": self.faults.describe(),
+            "fault_actions": dict(self.fault_counts),
+        }
+
+    def start_listening(self) -> ListeningAddresses:
+        """Listen for SMPP (and HTTP, if configured); raises StartError with a one-line reason."""
+        smpp = self._listen("SMPP", self.config.listen, self.factory)
+        http = None
+        if self.config.http is not None:
+            from simulators.http import control_site
+
+            http = self._listen("HTTP", self.config.http, control_site(self))
+        return ListeningAddresses(smpp, http)
+
+    def _listen(self, what: str, address: str, factory: Any) -> tuple[str, int]:
+        host, port = parse_address(address)
+        try:
+            listening = self.reactor.listenTCP(port, factory, interface=host)  # type: ignore[attr-defined]
+        except CannotListenError as exc:
+            reason = exc.socketError.strerror if exc.socketError is not None else str(exc)
+            raise StartError(f"cannot listen for {what} on {address}: {reason}") from None
+        self._ports.append(listening)
+        bound = listening.getHost()
+        return bound.host, bound.port
+
+    def stop(self) -> Deferred:
+        """Stop listening and close every ESME connection."""
+        for protocol in list(self.factory.bound_protocols):
+            if protocol.transport is not None:
+                protocol.transport.loseConnection()
+        stops = [maybeDeferred(port.stopListening) for port in self._ports]
+        self._ports.clear()
+        return gatherResults(stops) if stops else succeed(None)

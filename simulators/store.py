@@ -1,0 +1,191 @@
+"""What the SMSC holds: submitted messages (by id) and each virtual subscriber's handset inbox."""
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from itertools import takewhile
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from smscore.concat import ConcatError, Reassembler, concat_info
+from smscore.constants import MessageState
+from smscore.text import TextDecodingError, decode_text, is_binary_coding
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    """One submitted short message to one destination (a part of a long text is its own message)."""
+
+    message_id: str
+    system_id: str
+    source_addr: str
+    destination_addr: str
+    esm_class: int
+    data_coding: int
+    registered_delivery: int
+    short_message: bytes
+    tlvs: dict[str | int, Any]
+    submitted_at_s: float
+    state: MessageState = MessageState.ENROUTE
+    error_code: int = 0
+    done_at_s: float | None = None
+    receipt_timer: IDelayedCall | None = field(default=None, repr=False)
+
+    def body(self) -> tuple[Any, bytes]:
+        """(ConcatInfo or None, octets without UDH)."""
+        return concat_info(self.esm_class, self.short_message, self.tlvs)  # type: ignore[arg-type]
+
+    def preview(self, length: int = 20) -> str:
+        """The first characters of the text, for the receipt's text: field (ASCII only)."""
+        try:
+            _, body = self.body()
+        except ConcatError:
+            body = self.short_message
+        text = message_text(body[: length * 2], self.data_coding)[:length]
+        return text.encode("ascii", "replace").decode("ascii")
+
+
+def message_text(body: bytes, data_coding: int) -> str:
+    if is_binary_coding(data_coding):
+        return body.hex()
+    try:
+        return decode_text(body, data_coding, errors="replace")
+    except TextDecodingError:
+        return body.hex()
+
+
+class MessageNotFound(LookupError):
+    pass
+
+
+class MessageStore:
+    """Submitted messages by id, oldest evicted first beyond `max_messages` (a bound on memory)."""
+
+    def __init__(self, max_messages: int) -> None:
+        self.max_messages = max_messages
+        self._messages: OrderedDict[str, StoredMessage] = OrderedDict()
+        self._last_id = 0
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def next_id(self) -> str:
+        self._last_id += 1
+        return f"{self._last_id:08x}"
+
+    def add(self, message: StoredMessage) -> None:
+        self._messages[message.message_id] = message
+        while len(self._messages) > self.max_messages:
+            _, evicted = self._messages.popitem(last=False)
+            if evicted.receipt_timer is not None and evicted.receipt_timer.active():
+                evicted.receipt_timer.cancel()
+
+    def get(self, message_id: str, source_addr: str = "") -> StoredMessage:
+        """The message; `source_addr`, if given, must match the submitter's (spec 4.8.1)."""
+        message = self._messages.get(message_id)
+        if message is None or (source_addr and source_addr != message.source_addr):
+            raise MessageNotFound(message_id)
+        return message
+
+    def pending_between(self, source_addr: str, destination_addr: str) -> list[StoredMessage]:
+        return [
+            message
+            for message in self._messages.values()
+            if not message.state.is_final
+            and message.source_addr == source_addr
+            and message.destination_addr == destination_addr
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetMessage:
+    """A whole message (long ones reassembled) as the subscriber's phone shows it."""
+
+    seq: int
+    msisdn: str
+    sender: str
+    text: str
+    message_ids: tuple[str, ...]
+    submitted_at_s: float
+    delivered_at_s: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "msisdn": self.msisdn,
+            "from": self.sender,
+            "text": self.text,
+            "message_ids": list(self.message_ids),
+            "submitted_at": self.submitted_at_s,
+            "delivered_at": self.delivered_at_s,
+        }
+
+
+class Handsets:
+    """Every virtual subscriber's inbox; parts of a long message appear once all are delivered."""
+
+    def __init__(self, reactor: IReactorTime, max_per_msisdn: int, max_total: int) -> None:
+        self.reactor = reactor
+        self.max_per_msisdn = max_per_msisdn
+        self._inboxes: dict[str, deque[HandsetMessage]] = {}
+        self._recent: deque[HandsetMessage] = deque(maxlen=max_total)
+        self._reassembler = Reassembler(reactor, timeout_s=600.0)
+        self._part_ids: dict[tuple[Any, int], list[str]] = {}
+        self._first_submit: dict[tuple[Any, int], float] = {}
+        self.last_seq = 0
+
+    def deliver(self, message: StoredMessage) -> HandsetMessage | None:
+        """The phone receives one message (or part); returns the whole message once it is complete."""
+        try:
+            info, body = message.body()
+        except ConcatError:
+            info, body = None, message.short_message
+        ids: tuple[str, ...] = (message.message_id,)
+        submitted_at_s = message.submitted_at_s
+        if info is not None:
+            self._forget_abandoned_parts()
+            key = (message.system_id, message.source_addr, message.destination_addr)
+            slot = (key, info.reference)
+            self._part_ids.setdefault(slot, []).append(message.message_id)
+            first = self._first_submit.setdefault(slot, submitted_at_s)
+            whole = self._reassembler.add(key, info, body)
+            if whole is None:
+                return None
+            body, ids = whole, tuple(self._part_ids.pop(slot, ()))
+            submitted_at_s = min(first, self._first_submit.pop(slot, first))
+        return self._store(message, message_text(body, message.data_coding), ids, submitted_at_s)
+
+    def _forget_abandoned_parts(self) -> None:
+        for dropped in self._reassembler.expire():
+            slot = (dropped.key, dropped.reference)
+            self._part_ids.pop(slot, None)
+            self._first_submit.pop(slot, None)
+
+    def _store(
+        self, message: StoredMessage, text: str, ids: tuple[str, ...], submitted_at_s: float
+    ) -> HandsetMessage:
+        self.last_seq += 1
+        received = HandsetMessage(
+            self.last_seq,
+            message.destination_addr,
+            message.source_addr,
+            text,
+            ids,
+            submitted_at_s,
+            self.reactor.seconds(),
+        )
+        inbox = self._inboxes.get(received.msisdn)
+        if inbox is None:
+            inbox = self._inboxes[received.msisdn] = deque(maxlen=self.max_per_msisdn)
+        inbox.append(received)
+        self._recent.append(received)
+        return received
+
+    def inbox(self, msisdn: str) -> list[HandsetMessage]:
+        return list(self._inboxes.get(msisdn, ()))
+
+    def since(self, seq: int, limit: int = 1000) -> list[HandsetMessage]:
+        """Messages (all subscribers) with seq greater than `seq`, oldest first, at most `limit`."""
+        newer = list(takewhile(lambda message: message.seq > seq, reversed(self._recent)))
+        newer.reverse()
+        return newer[:limit]
