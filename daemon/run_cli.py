@@ -65,12 +65,19 @@ def fail(message: str, code: int = 2) -> None:
 @click.option(
     "--status-listen", metavar="HOST:PORT", help="Status endpoint (default 127.0.0.1:8780)."
 )
-def run(config_path, smsc, db, role, state_dir, status_listen) -> None:  # type: ignore[no-untyped-def]
+@click.option("--check", is_flag=True, help="Validate the configuration and exit.")
+def run(config_path, smsc, db, role, state_dir, status_listen, check) -> None:  # type: ignore[no-untyped-def]
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
     try:
         config = config_from_options(config_path, smsc, db, role, state_dir, status_listen)
     except ConfigError as exc:
         fail(str(exc))
+    if check:
+        click.echo(
+            f"config OK: role {config.service.role}, {len(config.binds)} bind(s), "
+            f"database {config.database_url}"
+        )
+        return
     from daemon.runner import run_forever
 
     sys.exit(run_forever(config))
