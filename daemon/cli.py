@@ -20,6 +20,9 @@ def _register_subcommands() -> None:
 
     for command in (run, status, db):
         main.add_command(command)
+    from simulators.cli import sim
+
+    main.add_command(sim)
 
 
 _register_subcommands()

@@ -28,7 +28,9 @@ def status_value(value: Any) -> int:
             raise ValueError(f"unknown command_status name {value!r}") from None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
         return value
-    raise ValueError(f"command_status must be a name like ESME_RTHROTTLED or a number, not {value!r}")
+    raise ValueError(
+        f"command_status must be a name like ESME_RTHROTTLED or a number, not {value!r}"
+    )
 
 
 Status = Annotated[int, BeforeValidator(status_value)]

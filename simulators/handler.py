@@ -34,7 +34,13 @@ class SMSCLogic:
         self.store = store
         self.accepted = accepted
         self.cancelled = cancelled
-        self.counters = {"submitted": 0, "throttled": 0, "queried": 0, "cancelled": 0, "replaced": 0}
+        self.counters = {
+            "submitted": 0,
+            "throttled": 0,
+            "queried": 0,
+            "cancelled": 0,
+            "replaced": 0,
+        }
         self._answer = {
             C.SUBMIT_SM: self._submit_sm,
             C.DATA_SM: self._data_sm,

@@ -51,7 +51,9 @@ class SimulatorProtocol(SMSCProtocol):
         if verdict.kind == "status":
             return self._answered(pdu.make_response(verdict.status))
         if verdict.kind == "nack":
-            return self._answered(GenericNack(sequence_number=pdu.sequence_number, command_status=verdict.status))
+            return self._answered(
+                GenericNack(sequence_number=pdu.sequence_number, command_status=verdict.status)
+            )
         if verdict.kind == "withhold":
             return None
         response = super().handle_request(pdu)  # processed now, answered later

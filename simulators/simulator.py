@@ -1,10 +1,10 @@
 """The SMSC simulator in one object: `Simulator(reactor, config)`, the in-process API.
 
-    sim = Simulator(reactor, config)
-    ports = sim.start_listening()            # needs IReactorTCP; tests use sim.factory in memory
-    sim.inject_mo("254711000001", "3456", "BAL 1234")   # Deferred[MOResult] once acknowledged
-    sim.handset_inbox("254711000001")         # what that phone has received
-    sim.stats(); sim.faults.configure({"throttle": {"every_n": 5}}); sim.stop()
+sim = Simulator(reactor, config)
+ports = sim.start_listening()            # needs IReactorTCP; tests use sim.factory in memory
+sim.inject_mo("254711000001", "3456", "BAL 1234")   # Deferred[MOResult] once acknowledged
+sim.handset_inbox("254711000001")         # what that phone has received
+sim.stats(); sim.faults.configure({"throttle": {"every_n": 5}}); sim.stop()
 """
 
 import random
@@ -24,7 +24,7 @@ from simulators.handler import SMSCLogic
 from simulators.mo import MOBuilder, MOResult
 from simulators.receipts import OutcomePicker, receipt_pdu, wants_receipt
 from simulators.server import SimulatorFactory
-from simulators.store import Handsets, HandsetMessage, MessageStore, StoredMessage
+from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
 from smscore.constants import MessageState
 from smscore.pdu import PDU
 from smscore.protocol import FlowControl
@@ -137,9 +137,7 @@ class Simulator:
         done = acks[0] if len(acks) == 1 else gatherResults(acks, consumeErrors=True)
         if len(acks) > 1:
             done.addErrback(lambda failure: failure.value.subFailure)
-        return done.addCallback(
-            lambda _: MOResult(source, destination, len(parts), injected_at_s)
-        )
+        return done.addCallback(lambda _: MOResult(source, destination, len(parts), injected_at_s))
 
     def handset_inbox(self, msisdn: str) -> list[HandsetMessage]:
         return self.handsets.inbox(msisdn)

@@ -1,0 +1,203 @@
+"""`smscore sim`: start the simulator; `send`, `run-scenario` and `load` talk to a running one."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from simulators.config import ConfigError, SimulatorConfig, build_config, load_config
+
+DEFAULT_HTTP = "http://127.0.0.1:8775"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"smscore sim: {message}", err=True)
+    sys.exit(2)
+
+
+def _esme_flag(text: str) -> dict[str, Any]:
+    system_id, sep, password = text.partition(":")
+    if not sep or not system_id:
+        raise click.BadParameter(f"{text!r} is not SYSTEM_ID:PASSWORD", param_hint="--esme")
+    return {"system_id": system_id, "password": password}
+
+
+def _fault_flag(text: str) -> tuple[str, dict[str, Any]]:
+    """'throttle' or 'throttle:every_n=5,status=ESME_RMSGQFUL' -> (name, params)."""
+    name, _, rest = text.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} in {text!r} is not KEY=VALUE", param_hint="--fault")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return name, params
+
+
+def build_cli_config(
+    config_file: str | None,
+    overrides: dict[str, Any],
+    esmes: tuple[str, ...],
+    faults: tuple[str, ...],
+) -> SimulatorConfig:
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if esmes:
+        overrides["account"] = [_esme_flag(text) for text in esmes]
+    if faults:
+        overrides["faults"] = dict(_fault_flag(text) for text in faults)
+    if config_file is not None:
+        return load_config(config_file, overrides)
+    return build_config(overrides, "command line")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option("--listen", help="SMPP HOST:PORT (default 127.0.0.1:2775; port 0 = any).")
+@click.option("--http", help="Control API HOST:PORT (default 127.0.0.1:8775).")
+@click.option("--esme", "esmes", multiple=True, help="Account SYSTEM_ID:PASSWORD (repeatable).")
+@click.option("--seed", type=int, help="Seed of every random choice (replayable runs).")
+@click.option("--dlr-delay", "dlr_delay_s", type=float, help="Seconds until a receipt.")
+@click.option("--mo-concat", type=click.Choice(["udh8", "udh16", "sar", "payload"]))
+@click.option("--window", "window_size", type=int, help="Outstanding deliver_sm per bind.")
+@click.option("--fault", "faults", multiple=True, help="NAME[:KEY=VALUE,...] (repeatable).")
+@click.option("--exit-after", "exit_after_s", type=float, help="Stop by itself after S seconds.")
+@click.pass_context
+def sim(ctx: click.Context, config_file: str | None, esmes: tuple[str, ...], faults: tuple[str, ...],
+        dlr_delay_s: float | None, exit_after_s: float | None, **flags: Any) -> None:  # fmt: skip
+    """The bundled SMSC simulator (run without a subcommand to start it)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    overrides: dict[str, Any] = dict(flags)
+    if dlr_delay_s is not None:
+        overrides["dlr"] = {"delay_s": dlr_delay_s}
+    try:
+        config = build_cli_config(config_file, overrides, esmes, faults)
+    except (ConfigError, click.BadParameter) as exc:
+        _fail(exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
+    _serve(config, exit_after_s)
+
+
+def _serve(config: SimulatorConfig, exit_after_s: float | None) -> None:
+    from twisted.internet import reactor
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
+
+    from simulators.simulator import Simulator, StartError
+
+    observer = FilteringLogObserver(
+        textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.info)]
+    )
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    simulator = Simulator(reactor, config)
+    try:
+        addresses = simulator.start_listening()
+    except StartError as exc:
+        _fail(str(exc))
+    click.echo(f"SMPP listening on {addresses.smpp[0]}:{addresses.smpp[1]}")
+    if addresses.http is not None:
+        click.echo(f"HTTP control API on http://{addresses.http[0]}:{addresses.http[1]}")
+    sys.stdout.flush()
+    if exit_after_s is not None:
+        reactor.callLater(exit_after_s, reactor.stop)
+    reactor.run()
+
+
+@sim.command()
+@click.argument("source", metavar="FROM")
+@click.argument("destination", metavar="TO")
+@click.argument("text")
+@click.option("--api", default=DEFAULT_HTTP, show_default=True, help="The simulator's control API.")
+@click.option("--wait/--no-wait", default=False, help="Wait until an ESME acknowledged it.")
+def send(source: str, destination: str, text: str, api: str, wait: bool) -> None:
+    """A subscriber FROM sends TEXT to TO (through a running simulator)."""
+    result = _run(lambda reactor, target: target.send_mo(source, destination, text, wait), api)
+    click.echo(json.dumps(result))
+
+
+@sim.command("run-scenario")
+@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@click.option("--api", default=DEFAULT_HTTP, show_default=True, help="The simulator's control API.")
+def run_scenario_command(scenario_file: str, api: str) -> None:
+    """Run a TOML scenario; exit 0, or print which step failed and why."""
+    from simulators.scenario import load_scenario, run_scenario
+
+    try:
+        scenario = load_scenario(Path(scenario_file))
+    except ConfigError as exc:
+        _fail(str(exc))
+    _run(lambda reactor, target: run_scenario(reactor, target, scenario), api)
+    click.echo(f"scenario {scenario.name!r}: {len(scenario.step)} steps passed")
+
+
+@sim.command()
+@click.option("--subscribers", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="MOs per second.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds.",
+)
+@click.option(
+    "--to", "destination", default="3456", show_default=True, help="Short code MOs go to."
+)
+@click.option("--text", default="BAL", show_default=True)
+@click.option("--api", default=DEFAULT_HTTP, show_default=True, help="The simulator's control API.")
+def load(
+    subscribers: int, rate: float, duration: float, destination: str, text: str, api: str
+) -> None:
+    """Drive MO traffic at a steady rate; progress on stderr, JSON summary on stdout."""
+    from simulators.load import LoadGenerator, LoadPlan
+
+    plan = LoadPlan(subscribers, rate, duration, destination, text)
+    with click.progressbar(length=plan.total, label="MOs", file=sys.stderr) as bar:
+        shown = [0]
+
+        def progress(tally: Any) -> None:
+            bar.update(tally.sent - shown[0])
+            shown[0] = tally.sent
+
+        summary = _run(
+            lambda reactor, target: LoadGenerator(reactor, target, plan, progress).run(), api
+        )
+    click.echo(json.dumps(summary))
+
+
+def _run(work: Any, api: str) -> Any:
+    """Run `work(reactor, HttpTarget)` on the global reactor; one-line error and exit 2 on failure."""
+    from twisted.internet import reactor
+
+    from simulators.targets import HttpTarget
+
+    outcome: dict[str, Any] = {}
+
+    def start() -> None:
+        done = work(reactor, HttpTarget(reactor, api))
+        done.addCallbacks(
+            lambda value: outcome.setdefault("value", value),
+            lambda failure: outcome.setdefault("error", failure.getErrorMessage()),
+        )
+        done.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if "error" in outcome:
+        _fail(outcome["error"])
+    return outcome.get("value")

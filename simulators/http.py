@@ -1,0 +1,171 @@
+"""The HTTP control API (Twisted Web, JSON). Malformed requests get 400 and a one-line JSON error.
+
+POST /v1/mo        {"from", "to", "text", "count"?: n, "wait"?: bool}  -> 202 (or 200 once acked)
+GET  /v1/messages  ?msisdn=X  or  ?since=SEQ[&limit=N]                  -> {"messages", "last_seq"}
+GET  /v1/stats     GET /v1/health     GET|POST /v1/faults {"name": {params} | null}
+"""
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+from simulators.delivery import BacklogFull
+from simulators.faults import FaultError
+from simulators.mo import InvalidMO
+
+if TYPE_CHECKING:
+    from simulators.simulator import Simulator
+
+MAX_BODY_BYTES = 1 << 20
+MAX_MO_COUNT = 1_000_000
+
+
+class BadRequest(ValueError):
+    """The client's fault: answered with 400 and this message."""
+
+
+def control_site(simulator: "Simulator") -> Site:
+    site = Site(ControlAPI(simulator))
+    site.displayTracebacks = False
+    site.noisy = False
+    return site
+
+
+class ControlAPI(Resource):
+    isLeaf = True
+
+    def __init__(self, simulator: "Simulator") -> None:
+        super().__init__()
+        self.simulator = simulator
+        self._routes = {
+            (b"POST", b"/v1/mo"): self._post_mo,
+            (b"GET", b"/v1/messages"): self._get_messages,
+            (b"GET", b"/v1/stats"): lambda request: (200, self.simulator.stats()),
+            (b"GET", b"/v1/health"): self._health,
+            (b"GET", b"/v1/faults"): lambda request: (200, self.simulator.faults.describe()),
+            (b"POST", b"/v1/faults"): self._post_faults,
+        }
+
+    def render(self, request: Request) -> bytes | int:
+        route = self._routes.get((request.method, request.path))
+        if route is None:
+            known = any(path == request.path for _, path in self._routes)
+            status = 405 if known else 404
+            return _json(
+                request, status, {"error": f"no {request.method.decode()} {request.path.decode()}"}
+            )
+        try:
+            result = route(request)
+        except BadRequest as exc:
+            return _json(request, 400, {"error": str(exc)})
+        if isinstance(result, Deferred):
+            result.addCallbacks(
+                lambda answer: _finish(request, *answer),
+                lambda failure: _finish(request, *_failure_answer(failure)),
+            )
+            return NOT_DONE_YET
+        return _json(request, *result)
+
+    def _health(self, request: Request) -> tuple[int, dict[str, Any]]:
+        return 200, {"status": "ok", "binds": len(self.simulator.factory.bound_protocols)}
+
+    def _post_mo(self, request: Request) -> tuple[int, dict[str, Any]] | Deferred:
+        body = _json_body(request)
+        source, destination, text = (_string(body, key) for key in ("from", "to", "text"))
+        count = body.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_MO_COUNT:
+            raise BadRequest(f'"count" must be an integer 1..{MAX_MO_COUNT}')
+        try:
+            acks = [self.simulator.inject_mo(source, destination, text) for _ in range(count)]
+        except (InvalidMO, BacklogFull) as exc:
+            raise BadRequest(str(exc)) from None
+        answer = {"queued": count, "injected_at": self.simulator.reactor.seconds()}
+        if not body.get("wait"):
+            for ack in acks:
+                ack.addErrback(lambda _: None)  # the outcome shows in /v1/stats
+            return 202, answer
+        return gatherResults(acks, consumeErrors=True).addCallback(
+            lambda results: (
+                200,
+                {**answer, "acknowledged": len(results), "parts": results[0].parts},
+            )
+        )
+
+    def _get_messages(self, request: Request) -> tuple[int, dict[str, Any]]:
+        handsets = self.simulator.handsets
+        msisdn = _query(request, b"msisdn")
+        since = _query(request, b"since")
+        if msisdn is None and since is None:
+            raise BadRequest("give ?msisdn=NUMBER or ?since=SEQ")
+        if msisdn is not None:
+            messages = handsets.inbox(msisdn)
+        else:
+            limit = _int(_query(request, b"limit") or "1000", "limit")
+            messages = handsets.since(_int(since or "0", "since"), max(1, min(limit, 10_000)))
+        return 200, {
+            "messages": [message.as_json() for message in messages],
+            "last_seq": handsets.last_seq,
+        }
+
+    def _post_faults(self, request: Request) -> tuple[int, dict[str, Any]]:
+        try:
+            self.simulator.faults.configure(_json_body(request))
+        except FaultError as exc:
+            raise BadRequest(f"faults: {exc}") from None
+        return 200, {"active": self.simulator.faults.describe()}
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    raw = request.content.read(MAX_BODY_BYTES + 1) if request.content is not None else b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f'"{key}" must be a string')
+    return value
+
+
+def _query(request: Request, name: bytes) -> str | None:
+    values = request.args.get(name) if request.args else None
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, not {text!r}") from None
+
+
+def _failure_answer(failure: Failure) -> tuple[int, dict[str, Any]]:
+    reason = failure.value
+    inner = getattr(reason, "subFailure", None)
+    message = inner.getErrorMessage() if inner is not None else failure.getErrorMessage()
+    return 502, {"error": f"not acknowledged: {message}"}
+
+
+def _json(request: Request, status: int, payload: Any) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    return json.dumps(payload).encode() + b"\n"
+
+
+def _finish(request: Request, status: int, payload: Any) -> None:
+    if request.finished or getattr(request, "_disconnected", False):
+        return
+    request.write(_json(request, status, payload))
+    request.finish()

@@ -1,0 +1,95 @@
+"""How scenarios and the load generator reach a simulator: in the same process, or over HTTP."""
+
+import json
+from io import BytesIO
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
+from twisted.web.http_headers import Headers
+
+from simulators.simulator import Simulator
+
+
+class TargetError(Exception):
+    """The simulator refused a request or could not be reached; one line."""
+
+
+class Target(Protocol):
+    def send_mo(self, source: str, destination: str, text: str, wait: bool) -> Deferred: ...
+
+    def messages_since(self, seq: int) -> Deferred: ...  # (messages after seq, newest seq overall)
+
+    def stats(self) -> Deferred: ...
+
+
+class InProcessTarget:
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+
+    def send_mo(self, source: str, destination: str, text: str, wait: bool) -> Deferred:
+        injected_at = self.simulator.reactor.seconds()
+        acked = self.simulator.inject_mo(source, destination, text)
+        answer = {"queued": 1, "injected_at": injected_at}
+        if not wait:
+            acked.addErrback(lambda _: None)
+            return succeed(answer)
+        return acked.addCallback(
+            lambda result: {**answer, "acknowledged": 1, "parts": result.parts}
+        )
+
+    def messages_since(self, seq: int) -> Deferred:
+        handsets = self.simulator.handsets
+        messages = [message.as_json() for message in handsets.since(seq, 10_000)]
+        return succeed((messages, handsets.last_seq))
+
+    def stats(self) -> Deferred:
+        return succeed(self.simulator.stats())
+
+
+class HttpTarget:
+    """The control API of a running simulator, e.g. http://127.0.0.1:8775."""
+
+    def __init__(self, reactor: Any, base_url: str, max_connections: int = 50) -> None:
+        self.base_url = base_url.rstrip("/")
+        pool = HTTPConnectionPool(reactor)
+        pool.maxPersistentPerHost = max_connections
+        self.agent = Agent(reactor, pool=pool)
+
+    def _call(self, method: bytes, path: str, body: Any = None) -> Deferred:
+        producer = (
+            FileBodyProducer(BytesIO(json.dumps(body).encode())) if body is not None else None
+        )
+        headers = Headers({b"content-type": [b"application/json"]})
+        url = (self.base_url + path).encode()
+        request = self.agent.request(method, url, headers, producer)
+        request.addErrback(self._unreachable)
+        return request.addCallback(self._decode)
+
+    def _unreachable(self, failure: Any) -> None:
+        raise TargetError(
+            f"cannot reach the simulator at {self.base_url}: {failure.getErrorMessage()}"
+        )
+
+    def _decode(self, response: Any) -> Deferred:
+        def parse(raw: bytes) -> Any:
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                raise TargetError(f"the simulator answered {response.code} with non-JSON") from None
+            if response.code >= 400:
+                raise TargetError(f"the simulator said {response.code}: {payload.get('error')}")
+            return payload
+
+        return readBody(response).addCallback(parse)
+
+    def send_mo(self, source: str, destination: str, text: str, wait: bool) -> Deferred:
+        body = {"from": source, "to": destination, "text": text, "wait": wait}
+        return self._call(b"POST", "/v1/mo", body)
+
+    def messages_since(self, seq: int) -> Deferred:
+        answer = self._call(b"GET", f"/v1/messages?since={seq}&limit=10000")
+        return answer.addCallback(lambda payload: (payload["messages"], payload["last_seq"]))
+
+    def stats(self) -> Deferred:
+        return self._call(b"GET", "/v1/stats")
