@@ -253,11 +253,45 @@ def _decode_source(cls: type[PDU]) -> str:
         lines.append("    if pos == end:")  # an error response without a body
         lines.append("        cls.__init__(self, sequence_number=seq, command_status=status)")
         lines.append("        return self")
-    for index, field in enumerate(cls.FIELDS):
-        lines.extend("    " + line for line in _decode_field(index, field))
+    index = 0
+    while index < len(cls.FIELDS):
+        run = _u8_run(cls.FIELDS, index)
+        if run > 1:
+            body = _decode_u8_run(cls.FIELDS, index, run)
+            index += run
+        else:
+            body = _decode_field(index, cls.FIELDS[index])
+            index += 1
+        lines.extend("    " + line for line in body)
     lines.append("    self.tlvs = decode_tlvs(buf, pos, end, CMD, seq) if pos < end else {}")
     lines.append("    return self")
     return "\n".join(lines)
+
+
+def _u8_run(fields: tuple[Field, ...], start: int) -> int:
+    run = 0
+    while start + run < len(fields) and fields[start + run].kind == "u8":
+        run += 1
+    return run
+
+
+def _decode_u8_run(fields: tuple[Field, ...], start: int, run: int) -> list[str]:
+    """Consecutive one-octet fields: one bounds check, locals, then the value checks."""
+    names = [f"u{start + offset}" for offset in range(run)]
+    lines = [
+        f"if pos + {run} > end:",
+        f"    raise short_body(cls, cls.FIELDS[{start} + max(end - pos, 0)], seq)",
+    ]
+    lines += [f"{name} = buf[pos + {offset}]" for offset, name in enumerate(names)]
+    for offset, name in enumerate(names):
+        index = start + offset
+        if fields[index].allowed is not None:
+            lines.append(f"if {name} not in ALLOWED{index}:")
+            lines.append(f"    raise field_error(cls, F{index}, {name}, PDUDecodeError, seq)")
+    targets = ", ".join(f"self.{fields[start + offset].name}" for offset in range(run))
+    lines.append(f"{targets} = {', '.join(names)}")
+    lines.append(f"pos += {run}")
+    return lines
 
 
 def _decode_field(index: int, field: Field) -> list[str]:
