@@ -23,6 +23,9 @@ def _register_subcommands() -> None:
     from simulators.cli import sim
 
     main.add_command(sim)
+    from daemon.admin_cli import subscriber
+
+    main.add_command(subscriber)
 
 
 _register_subcommands()

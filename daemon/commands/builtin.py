@@ -1,0 +1,69 @@
+"""The commands every deployment has: HELP, BAL and PING."""
+
+from daemon.commands.context import CommandContext, Reply
+from daemon.commands.registry import EVERYONE, REGISTERED, Arg, Args, Registry
+from daemon.commands.types import PIN, WORD
+from ledger import get_balance
+
+
+class WalletMissing(Exception):
+    """A registered subscriber has no ledger account (data corruption: the row is marked failed)."""
+
+
+def register_builtins(registry: Registry) -> Registry:
+    @registry.command(
+        "HELP",
+        args=[Arg("command", WORD, optional=True)],
+        aliases=["MSAADA", "INFO"],
+        roles=EVERYONE,
+        help={
+            "en": "List the commands, or explain one",
+            "sw": "Orodha ya huduma, au maelezo ya moja",
+        },
+        example="HELP BAL",
+    )
+    def help_(ctx: CommandContext, args: Args) -> Reply:
+        if args.command is None:
+            return Reply(_index(ctx))
+        command = ctx.registry.lookup(args.command)
+        if command is None or ctx.role not in command.roles:
+            commands = ", ".join(c.keyword for c in ctx.registry.commands_for(ctx.role))
+            return ctx.reply("help_unknown", word=args.command[:24], commands=commands)
+        return Reply(ctx.registry.help_command(command, ctx.language))
+
+    @registry.command(
+        "BAL",
+        args=[Arg("pin", PIN)],
+        aliases=["BALANCE", "SALIO"],
+        roles=REGISTERED,
+        help={"en": "Check your balance", "sw": "Angalia salio lako"},
+        example="BAL 1234",
+    )
+    def balance(ctx: CommandContext, args: Args) -> Reply:
+        assert ctx.subscriber is not None  # REGISTERED only; the TranProc checked the PIN
+        found = get_balance(ctx.conn, ctx.subscriber.account_id)
+        if found is None:
+            raise WalletMissing(f"no ledger account {ctx.subscriber.account_id}")
+        return ctx.reply("balance", amount=ctx.money(found.available))
+
+    @registry.command(
+        "PING",
+        roles=EVERYONE,
+        help={
+            "en": "Check that the service is up; it answers PONG",
+            "sw": "Hakikisha huduma inafanya kazi; inajibu PONG",
+        },
+    )
+    def ping(ctx: CommandContext, args: Args) -> Reply:
+        return ctx.reply("pong")
+
+    return registry
+
+
+def _index(ctx: CommandContext) -> str:
+    return ctx.registry.help_index(ctx.role, ctx.language, ctx.config.service.name)
+
+
+def default_registry() -> Registry:
+    """A registry with the built-in commands (later issues add theirs with their own register_*)."""
+    return register_builtins(Registry())

@@ -1,0 +1,78 @@
+"""What a command handler gets (CommandContext) and gives back (Reply)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection
+
+from daemon import replies
+from daemon.commands.money import format_money
+from daemon.outbox import OutgoingSms
+
+if TYPE_CHECKING:
+    from daemon.commands.registry import Registry, Role
+    from daemon.config import Config
+    from daemon.subscribers import Subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to the sender. The hooks let a confirmation undo its transfer if never delivered."""
+
+    text: str
+    on_failure: str | None = None
+    on_failure_ref: int | None = None
+    deliver_by_ns: int | None = None
+
+
+@dataclass
+class CommandContext:
+    """Everything a handler may use. Writes go through `conn`, inside the message's savepoint."""
+
+    conn: Connection
+    now_ns: int
+    config: Config
+    registry: Registry
+    sender: str  # the sender's number, international digits when it could be normalised
+    subscriber: Subscriber | None
+    role: Role
+    language: str
+    inbox_id: int
+    short_code: str  # our number the message was sent to; replies come from it
+    bind_name: str
+    notifications: list[OutgoingSms] = field(default_factory=list)
+
+    def text(self, key: str, **fields: object) -> str:
+        """A reply template in the sender's language."""
+        return replies.render(self.language, key, service=self.config.service.name, **fields)
+
+    def reply(self, key: str, **fields: object) -> Reply:
+        return Reply(self.text(key, **fields))
+
+    def money(self, amount_minor: int) -> str:
+        return format_money(amount_minor, self.config.service.currency)
+
+    def notify(
+        self,
+        destination: str,
+        text: str,
+        on_failure: str | None = None,
+        on_failure_ref: int | None = None,
+        deliver_by_ns: int | None = None,
+    ) -> None:
+        """Queue an SMS to someone else (e.g. the recipient of a transfer), from our short code.
+
+        It is written with the reply, in the same savepoint: if the handler fails, it is not sent."""
+        self.notifications.append(
+            OutgoingSms(
+                destination_addr=destination,
+                text=text,
+                source_addr=self.short_code,
+                inbox_id=self.inbox_id,
+                on_failure=on_failure,
+                on_failure_ref=on_failure_ref,
+                deliver_by_ns=deliver_by_ns,
+            )
+        )

@@ -1,0 +1,282 @@
+"""The command registry: each SMS command is declared once and everything else is derived from it.
+
+    @registry.command("BAL", args=[Arg("pin", PIN)], aliases=["BALANCE", "SALIO"],
+                      help={"en": "Check your balance", "sw": "Angalia salio lako"})
+    def balance(ctx: CommandContext, args: Args) -> Reply: ...
+
+From the declaration the registry parses messages (case-insensitive keyword, any spacing), builds the
+HELP replies and usage lines in each language, explains parse errors, and knows which words are PINs
+so they can be masked before the text is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from daemon import replies
+from daemon.commands.errors import (
+    ArgValueError,
+    BadArgument,
+    EmptyMessage,
+    MissingArgument,
+    ParseError,
+    TooManyArguments,
+    UnknownCommand,
+)
+from daemon.commands.types import ArgType, ParseEnv
+
+if TYPE_CHECKING:
+    from daemon.commands.context import CommandContext, Reply
+
+PIN_MASK = "****"
+_SUSPECTED_PIN = re.compile(r"[0-9]{4,6}")
+_KEYWORD = re.compile(r"[A-Z][A-Z0-9_]{0,15}")
+_KEYWORD_PUNCTUATION = ".,!?:;"
+_SHOWN_MAX_CHARS = 24
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    ADMIN = "admin"
+    UNREGISTERED = "unregistered"  # a sender with no subscriber record
+
+
+REGISTERED = frozenset({Role.CUSTOMER, Role.AGENT, Role.ADMIN})
+EVERYONE = frozenset(Role)
+
+Handler = Callable[["CommandContext", "Args"], "Reply"]
+
+
+class DeclarationError(Exception):
+    """A command declaration is inconsistent (a programming error, raised at import)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    type: ArgType
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    keyword: str
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    aliases: tuple[str, ...] = ()
+    roles: frozenset[Role] = REGISTERED
+    help: Mapping[str, str] = field(default_factory=dict)  # language -> one-line description
+    example: str = ""
+
+    @property
+    def pin_arg(self) -> str | None:
+        """The argument checked against the sender's PIN before the handler runs, if any."""
+        return next((a.name for a in self.args if a.type.verifies_pin), None)
+
+
+class Args(dict):
+    """Parsed argument values by name; also readable as attributes (args.amount)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    command: Command
+    args: Args
+    masked_text: str  # the message with every PIN replaced by ****: safe to store and log
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._by_word: dict[str, Command] = {}
+        self._commands: list[Command] = []
+
+    def command(
+        self,
+        keyword: str,
+        *,
+        args: Sequence[Arg] = (),
+        aliases: Iterable[str] = (),
+        roles: Iterable[Role] = REGISTERED,
+        help: Mapping[str, str],
+        example: str = "",
+    ) -> Callable[[Handler], Handler]:
+        """Decorator: declare a command whose handler is the decorated function."""
+
+        def declare(handler: Handler) -> Handler:
+            self.add(
+                Command(
+                    keyword=keyword.upper(),
+                    handler=handler,
+                    args=tuple(args),
+                    aliases=tuple(a.upper() for a in aliases),
+                    roles=frozenset(roles),
+                    help=dict(help),
+                    example=example,
+                )
+            )
+            return handler
+
+        return declare
+
+    def add(self, command: Command) -> None:
+        _check_declaration(command)
+        for word in (command.keyword, *command.aliases):
+            if word in self._by_word:
+                raise DeclarationError(
+                    f"{word} is already declared by {self._by_word[word].keyword}"
+                )
+        for word in (command.keyword, *command.aliases):
+            self._by_word[word] = command
+        self._commands.append(command)
+
+    def lookup(self, word: str) -> Command | None:
+        return self._by_word.get(word.upper().strip(_KEYWORD_PUNCTUATION))
+
+    def commands_for(self, role: Role) -> list[Command]:
+        return [c for c in self._commands if role in c.roles]
+
+    def parse(self, text: str, env: ParseEnv) -> ParsedCommand:
+        """The command and typed arguments in `text`; a ParseError subclass if it is not one."""
+        words = text.split()
+        if not words:
+            raise EmptyMessage("")
+        command = self.lookup(words[0])
+        if command is None:
+            masked = _mask_suspected(words, set())
+            raise UnknownCommand(" ".join(masked), masked[0][:_SHOWN_MAX_CHARS])
+        return _parse_args(command, words, env)
+
+    # Replies derived from the declarations.
+
+    def usage(self, command: Command, language: str) -> str:
+        parts = [command.keyword]
+        for arg in command.args:
+            label = replies.render(language, arg.type.label)
+            parts.append(f"[{label}]" if arg.optional else label)
+        return " ".join(parts)
+
+    def help_index(self, role: Role, language: str, service: str) -> str:
+        keywords = [c.keyword for c in self.commands_for(role)]
+        first = next((k for k in keywords if k != "HELP"), "HELP")
+        return replies.render(
+            language, "help_index", service=service, commands=", ".join(keywords), first=first
+        )
+
+    def help_command(self, command: Command, language: str) -> str:
+        description = command.help.get(language) or command.help[replies.DEFAULT_LANGUAGE]
+        text = replies.render(
+            language, "help_command", usage=self.usage(command, language), help=description
+        )
+        if command.aliases:
+            text += " " + replies.render(
+                language, "help_aliases", aliases=", ".join(command.aliases)
+            )
+        if command.example:
+            text += " " + replies.render(language, "help_example", example=command.example)
+        return text
+
+    def explain(self, error: ParseError, language: str) -> str:
+        """The reply to a message that did not parse: what was not understood and how to do it."""
+        if isinstance(error, UnknownCommand):
+            return replies.render(language, "not_understood", word=error.word)
+        if isinstance(error, EmptyMessage):
+            return replies.render(language, "empty")
+        command = error.command  # type: ignore[attr-defined]
+        usage = self.usage(command, language)
+        if isinstance(error, MissingArgument):
+            label = replies.render(language, error.arg.type.label)
+            return replies.render(language, "missing_argument", label=label, usage=usage)
+        if isinstance(error, BadArgument):
+            label = replies.render(language, error.arg.type.label)
+            why = replies.render(language, f"reason_{error.reason}")
+            if error.shown is None:
+                return replies.render(
+                    language, "bad_secret_argument", label=label, why=why, usage=usage
+                )
+            return replies.render(
+                language, "bad_argument", shown=error.shown, label=label, why=why, usage=usage
+            )
+        return replies.render(language, "too_many_arguments", keyword=command.keyword, usage=usage)
+
+
+def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedCommand:
+    values = Args()
+    secret_positions: set[int] = set()
+    pos = 1
+    for arg in command.args:
+        if pos >= len(words):
+            if arg.optional:
+                values[arg.name] = None
+                continue
+            raise MissingArgument(_masked(words, secret_positions), command, arg)
+        try:
+            value, end = arg.type.take(words, pos, env)
+        except ArgValueError as exc:
+            if arg.type.secret:
+                secret_positions.add(pos)
+            shown = None if arg.type.secret else _shown(words, pos)
+            raise BadArgument(
+                _masked(words, secret_positions), command, arg, shown, exc.reason
+            ) from None
+        if arg.type.secret:
+            secret_positions.update(range(pos, end))
+        values[arg.name] = value
+        pos = end
+    if pos < len(words):
+        raise TooManyArguments(_masked(words, secret_positions), command)
+    masked = [PIN_MASK if i in secret_positions else w for i, w in enumerate(words)]
+    return ParsedCommand(command, values, " ".join(masked))
+
+
+def _masked(words: list[str], secret_positions: set[int]) -> str:
+    """Known PIN words masked, and (since the message did not parse) anything that looks like one."""
+    return " ".join(_mask_suspected(words, secret_positions))
+
+
+def _mask_suspected(words: list[str], secret_positions: set[int]) -> list[str]:
+    return [
+        PIN_MASK if i in secret_positions or _SUSPECTED_PIN.fullmatch(w) else w
+        for i, w in enumerate(words)
+    ]
+
+
+def _shown(words: list[str], pos: int) -> str:
+    word = words[pos]
+    shown = PIN_MASK if _SUSPECTED_PIN.fullmatch(word) else word
+    return shown[:_SHOWN_MAX_CHARS]
+
+
+def _check_declaration(command: Command) -> None:
+    for word in (command.keyword, *command.aliases):
+        if not _KEYWORD.fullmatch(word):
+            raise DeclarationError(f"{word!r}: a keyword is a letter then letters/digits")
+    if replies.DEFAULT_LANGUAGE not in command.help:
+        raise DeclarationError(
+            f"{command.keyword}: help text in {replies.DEFAULT_LANGUAGE} required"
+        )
+    missing = [lang for lang in replies.LANGUAGES if lang not in command.help]
+    if missing:
+        raise DeclarationError(f"{command.keyword}: no help text in {', '.join(missing)}")
+    names = [a.name for a in command.args]
+    if len(set(names)) != len(names):
+        raise DeclarationError(f"{command.keyword}: argument names repeat")
+    for before, after in zip(command.args, command.args[1:], strict=False):
+        if before.optional and not after.optional:
+            raise DeclarationError(f"{command.keyword}: {after.name} follows an optional argument")
+        if before.type.takes_rest:
+            raise DeclarationError(
+                f"{command.keyword}: {before.name} takes the rest; it must be last"
+            )
+    if sum(a.type.verifies_pin for a in command.args) > 1:
+        raise DeclarationError(f"{command.keyword}: at most one PIN is checked per command")

@@ -1,0 +1,290 @@
+"""Subscribers: identity, role, language and PIN.
+
+PINs are stored as HMAC-SHA256(pepper, msisdn ":" pin). A 4-digit PIN has 10,000 values, so no slow
+hash saves a stolen database; the pepper, kept in a file outside the database, does. Comparison is
+constant-time; failures are counted in the caller's transaction (the TranProc batch) and lock the PIN
+for `pin_lockout_s` after `pin_max_failures`. A PIN is never logged, replied or stored in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy import Connection, insert, select, update
+
+from daemon.chart import open_wallet_txn
+from daemon.clock import NS_PER_S
+from daemon.commands.registry import Role
+from daemon.config import Config, SecurityConfig
+from daemon.schema import subscribers
+
+PEPPER_BYTES = 32
+PEPPER_FILE_NAME = "pin_pepper"
+
+
+class SubscriberError(Exception):
+    pass
+
+
+class SubscriberExists(SubscriberError):
+    pass
+
+
+class PepperError(Exception):
+    """The pepper file is missing, unreadable, malformed or readable by others."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    msisdn: str
+    account_id: int
+    name: str
+    role: Role
+    language: str
+    pin_hmac: bytes | None
+    pin_failures: int
+    locked_until_ns: int
+    created_at_ns: int
+
+    def __repr__(self) -> str:  # the PIN digest stays out of logs and tracebacks too
+        return f"Subscriber({self.msisdn}, account {self.account_id}, {self.role.value})"
+
+
+# --- the pepper and the PIN digest
+
+
+def pepper_path(config: Config) -> Path:
+    return config.security.pin_pepper_file or config.service.state_dir / PEPPER_FILE_NAME
+
+
+def load_or_create_pepper(path: Path) -> bytes:
+    """Read the pepper; create it (random, mode 0600) if the file does not exist."""
+    if not path.exists():
+        _create_pepper_file(path)
+    return read_pepper(path)
+
+
+def read_pepper(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PepperError(f"{path}: cannot read the PIN pepper: {exc}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PepperError(f"{path}: the PIN pepper must be readable by its owner only (chmod 600)")
+    try:
+        pepper = bytes.fromhex(text)
+    except ValueError:
+        raise PepperError(f"{path}: the PIN pepper is not hex") from None
+    if len(pepper) < PEPPER_BYTES:
+        raise PepperError(f"{path}: the PIN pepper is shorter than {PEPPER_BYTES} bytes")
+    return pepper
+
+
+def _create_pepper_file(path: Path) -> None:
+    # Written to a private temporary name then linked into place: a concurrent creator either wins
+    # or finds ours complete, never half-written.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(secrets.token_hex(PEPPER_BYTES) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+class PinHasher:
+    def __init__(self, pepper: bytes) -> None:
+        if len(pepper) < PEPPER_BYTES:
+            raise PepperError(f"the PIN pepper must be at least {PEPPER_BYTES} bytes")
+        self._pepper = pepper
+
+    def digest(self, msisdn: str, pin: str) -> bytes:
+        # The MSISDN is mixed in so that equal PINs do not give equal digests.
+        return hmac.new(self._pepper, f"{msisdn}:{pin}".encode(), hashlib.sha256).digest()
+
+    def matches(self, msisdn: str, pin: str, stored: bytes) -> bool:
+        return hmac.compare_digest(self.digest(msisdn, pin), stored)
+
+    def __repr__(self) -> str:
+        return "PinHasher(<pepper>)"
+
+
+# --- PIN checks
+
+
+class PinOutcome(StrEnum):
+    OK = "ok"
+    WRONG = "wrong"  # counted; `remaining` attempts before the lock
+    LOCKED = "locked"  # locked now or still locked; not checked while locked
+    NOT_SET = "not_set"
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    outcome: PinOutcome
+    remaining: int = 0
+    locked_until_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PinPolicy:
+    max_failures: int = 3
+    lockout_ns: int = 900 * NS_PER_S
+
+    @classmethod
+    def from_config(cls, security: SecurityConfig) -> PinPolicy:
+        return cls(security.pin_max_failures, int(security.pin_lockout_s * NS_PER_S))
+
+
+def check_pin_txn(
+    conn: Connection,
+    subscriber: Subscriber,
+    pin: str,
+    hasher: PinHasher,
+    policy: PinPolicy,
+    now_ns: int,
+) -> tuple[PinCheck, Subscriber]:
+    """Check `pin`, updating the failure count and lock in the caller's transaction."""
+    if subscriber.pin_hmac is None:
+        return PinCheck(PinOutcome.NOT_SET), subscriber
+    if now_ns < subscriber.locked_until_ns:
+        return PinCheck(PinOutcome.LOCKED, locked_until_ns=subscriber.locked_until_ns), subscriber
+    if hasher.matches(subscriber.msisdn, pin, subscriber.pin_hmac):
+        if subscriber.pin_failures or subscriber.locked_until_ns:
+            subscriber = _save_pin_state(conn, subscriber, failures=0, locked_until_ns=0)
+        return PinCheck(PinOutcome.OK), subscriber
+    failures = subscriber.pin_failures + 1
+    if failures >= policy.max_failures:
+        locked_until_ns = now_ns + policy.lockout_ns
+        subscriber = _save_pin_state(conn, subscriber, 0, locked_until_ns)
+        return PinCheck(PinOutcome.LOCKED, locked_until_ns=locked_until_ns), subscriber
+    subscriber = _save_pin_state(conn, subscriber, failures, subscriber.locked_until_ns)
+    return PinCheck(PinOutcome.WRONG, remaining=policy.max_failures - failures), subscriber
+
+
+def _save_pin_state(
+    conn: Connection, subscriber: Subscriber, failures: int, locked_until_ns: int
+) -> Subscriber:
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.msisdn == subscriber.msisdn)
+        .values(pin_failures=failures, locked_until_ns=locked_until_ns)
+    )
+    return replace(subscriber, pin_failures=failures, locked_until_ns=locked_until_ns)
+
+
+def set_pin_txn(conn: Connection, msisdn: str, pin: str, hasher: PinHasher) -> None:
+    """Set a new PIN and clear failures and lock."""
+    result = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.msisdn == msisdn)
+        .values(pin_hmac=hasher.digest(msisdn, pin), pin_failures=0, locked_until_ns=0)
+    )
+    if result.rowcount != 1:
+        raise SubscriberError(f"no subscriber {msisdn}")
+
+
+# --- records
+
+
+def create_subscriber_txn(
+    conn: Connection,
+    msisdn: str,
+    *,
+    pin: str | None,
+    hasher: PinHasher,
+    currency: str,
+    now_ns: int,
+    name: str = "",
+    role: Role = Role.CUSTOMER,
+    language: str = "en",
+) -> Subscriber:
+    """Register `msisdn` (international digits) and open its wallet, in the caller's transaction."""
+    if role is Role.UNREGISTERED:
+        raise SubscriberError("a subscriber cannot have the role 'unregistered'")
+    if get_subscriber_txn(conn, msisdn) is not None:
+        raise SubscriberExists(f"{msisdn} is already registered")
+    account_id = open_wallet_txn(conn, msisdn, role, currency, now_ns)
+    subscriber = Subscriber(
+        msisdn=msisdn,
+        account_id=account_id,
+        name=name,
+        role=role,
+        language=language,
+        pin_hmac=hasher.digest(msisdn, pin) if pin is not None else None,
+        pin_failures=0,
+        locked_until_ns=0,
+        created_at_ns=now_ns,
+    )
+    conn.execute(insert(subscribers), [_row(subscriber)])
+    return subscriber
+
+
+def get_subscriber_txn(conn: Connection, msisdn: str) -> Subscriber | None:
+    row = conn.execute(select(subscribers).where(subscribers.c.msisdn == msisdn)).first()
+    return _subscriber(row) if row is not None else None
+
+
+def load_subscribers_txn(
+    conn: Connection, msisdns: Iterable[str], lock: bool = False
+) -> dict[str, Subscriber]:
+    """The registered ones among `msisdns`. With `lock` (PostgreSQL), rows are locked in MSISDN
+    order, so that concurrent batches touching the same subscribers can wait but never deadlock."""
+    wanted = sorted(set(msisdns))
+    if not wanted:
+        return {}
+    stmt = (
+        select(subscribers).where(subscribers.c.msisdn.in_(wanted)).order_by(subscribers.c.msisdn)
+    )
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {row.msisdn: _subscriber(row) for row in conn.execute(stmt)}
+
+
+def list_subscribers_txn(conn: Connection, limit: int = 1000) -> list[Subscriber]:
+    stmt = select(subscribers).order_by(subscribers.c.msisdn).limit(limit)
+    return [_subscriber(row) for row in conn.execute(stmt)]
+
+
+def _row(subscriber: Subscriber) -> dict:
+    return {
+        "msisdn": subscriber.msisdn,
+        "account_id": subscriber.account_id,
+        "name": subscriber.name,
+        "role": subscriber.role.value,
+        "language": subscriber.language,
+        "pin_hmac": subscriber.pin_hmac,
+        "pin_failures": subscriber.pin_failures,
+        "locked_until_ns": subscriber.locked_until_ns,
+        "created_at_ns": subscriber.created_at_ns,
+    }
+
+
+def _subscriber(row) -> Subscriber:
+    return Subscriber(
+        msisdn=row.msisdn,
+        account_id=row.account_id,
+        name=row.name,
+        role=Role(row.role),
+        language=row.language,
+        pin_hmac=bytes(row.pin_hmac) if row.pin_hmac is not None else None,
+        pin_failures=row.pin_failures,
+        locked_until_ns=row.locked_until_ns,
+        created_at_ns=row.created_at_ns,
+    )

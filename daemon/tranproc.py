@@ -1,0 +1,437 @@
+"""The TranProc: turns inbox rows into ledger postings and replies, exactly once.
+
+One batch is one database transaction (`process_batch_txn`): claim up to batch_size 'new' inbox rows
+(FOR UPDATE SKIP LOCKED on PostgreSQL, so several TranProcs share the inbox), then for each row:
+parse (command registry) → authorise (role, PIN) → handler → reply. The handler and the PIN check
+run in a SAVEPOINT; if the handler raises, that savepoint is rolled back, the row is marked 'failed'
+and the sender gets a polite "try again later". Inbox marks and outbox rows are then written in bulk
+and everything commits together: a crash before the commit leaves every row 'new' and no reply.
+
+The `TranProc` service runs batches on the database thread: when woken by the LIS after an inbox
+commit (wakes coalesce), every poll_interval_s otherwise, and at once again after a full batch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from daemon import replies
+from daemon.clock import NS_PER_S, now_ns
+from daemon.commands.context import CommandContext, Reply
+from daemon.commands.errors import ParseError
+from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
+from daemon.commands.registry import ParsedCommand, Registry, Role
+from daemon.commands.types import ParseEnv
+from daemon.config import Config
+from daemon.db import is_transient
+from daemon.outbox import OutgoingSms, queue_sms_txn
+from daemon.schema import inbox
+from daemon.subscribers import (
+    PinHasher,
+    PinOutcome,
+    PinPolicy,
+    Subscriber,
+    check_pin_txn,
+    get_subscriber_txn,
+    load_subscribers_txn,
+)
+
+log = Logger()
+ERROR_MAX_CHARS = 200
+
+
+class InboxStatus:
+    NEW = "new"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TranProcEnv:
+    """What a batch needs besides its connection and the time."""
+
+    registry: Registry
+    config: Config
+    hasher: PinHasher
+    parse_env: ParseEnv
+    pin_policy: PinPolicy
+
+    @classmethod
+    def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:
+        numbering = Numbering(
+            config.service.country_code, tuple(config.service.national_number_digits)
+        )
+        return cls(
+            registry, config, hasher, ParseEnv(numbering), PinPolicy.from_config(config.security)
+        )
+
+
+@dataclass(slots=True)
+class BatchResult:
+    claimed: int = 0
+    done: int = 0  # handled and answered (including helpful answers to bad input)
+    failed: int = 0  # the handler raised; answered "try again later"
+    rejected: int = 0  # answered without running a handler: parse error, role, PIN
+    elapsed_ms: float = 0.0
+    full: bool = False  # claimed == batch size: more may be waiting
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """How one row ends: its inbox mark and the SMS to queue."""
+
+    row_id: int
+    status: str
+    messages: list[OutgoingSms]
+    command: str | None = None
+    error: str | None = None
+    masked_text: str | None = None  # set when the stored text must be replaced (PIN masked)
+
+
+def process_batch_txn(conn: Connection, env: TranProcEnv, now: int, batch_size: int) -> BatchResult:
+    started = time.perf_counter()
+    rows = _claim(conn, batch_size)
+    result = BatchResult(claimed=len(rows), full=len(rows) >= batch_size)
+    if not rows:
+        return result
+    senders = {row.id: _normalised(row.source_addr, env.parse_env.numbering) for row in rows}
+    subscribers = load_subscribers_txn(conn, senders.values(), lock=True)
+    outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now) for row in rows]
+    _write_outcomes(conn, outcomes, now)
+    for outcome in outcomes:
+        if outcome.status == InboxStatus.FAILED:
+            result.failed += 1
+        elif outcome.error is not None:
+            result.rejected += 1
+        else:
+            result.done += 1
+    result.elapsed_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _claim(conn: Connection, batch_size: int) -> list[Any]:
+    stmt = (
+        select(
+            inbox.c.id,
+            inbox.c.source_addr,
+            inbox.c.destination_addr,
+            inbox.c.bind_name,
+            inbox.c.text,
+        )
+        .where(inbox.c.status == InboxStatus.NEW)
+        .order_by(inbox.c.id)
+        .limit(batch_size)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(conn.execute(stmt))
+
+
+def _normalised(source_addr: str, numbering: Numbering) -> str:
+    try:
+        return normalize_msisdn(source_addr, numbering)
+    except MsisdnError:
+        return source_addr.strip()  # alphanumeric or foreign: answered as received
+
+
+class _Row:
+    """One message on its way through the batch: who sent it and how to answer."""
+
+    def __init__(self, row: Any, sender: str, subscriber: Subscriber | None, env: TranProcEnv):
+        self.row = row
+        self.sender = sender
+        self.subscriber = subscriber
+        self.role = subscriber.role if subscriber else Role.UNREGISTERED
+        self.language = subscriber.language if subscriber else env.config.service.default_language
+        self.env = env
+
+    def answer(self, text: str, reply: Reply | None = None) -> OutgoingSms:
+        return OutgoingSms(
+            destination_addr=self.sender,
+            text=text,
+            source_addr=self.row.destination_addr,
+            inbox_id=self.row.id,
+            bind_name=self.row.bind_name,
+            on_failure=reply.on_failure if reply else None,
+            on_failure_ref=reply.on_failure_ref if reply else None,
+            deliver_by_ns=reply.deliver_by_ns if reply else None,
+        )
+
+    def render(self, key: str, **fields: object) -> str:
+        return replies.render(self.language, key, service=self.env.config.service.name, **fields)
+
+    def outcome(self, status: str, text: str, **fields: Any) -> _Outcome:
+        return _Outcome(self.row.id, status, [self.answer(text)], **fields)
+
+
+def _handle_row(
+    conn: Connection,
+    env: TranProcEnv,
+    row: Any,
+    sender: str,
+    subscribers: dict[str, Subscriber],
+    now: int,
+) -> _Outcome:
+    message = _Row(row, sender, subscribers.get(sender), env)
+    try:
+        parsed = env.registry.parse(row.text, env.parse_env)
+    except ParseError as exc:
+        text = env.registry.explain(exc, message.language)
+        masked = exc.masked_text if exc.masked_text != row.text else None
+        return message.outcome(InboxStatus.DONE, text, error=exc.code, masked_text=masked)
+    masked = parsed.masked_text if parsed.masked_text != row.text else None
+    keyword = parsed.command.keyword
+    if message.role not in parsed.command.roles:
+        key = "not_registered" if message.role is Role.UNREGISTERED else "not_allowed"
+        text = message.render(key, keyword=keyword)
+        return message.outcome(
+            InboxStatus.DONE, text, command=keyword, error=key, masked_text=masked
+        )
+    try:
+        with conn.begin_nested():
+            outcome = _authorise_and_run(conn, message, parsed, subscribers, now)
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # the whole batch is retried; this message did nothing wrong
+        reason = _reason(exc)
+        log.warn(
+            "inbox {id}: {command} failed: {reason}", id=row.id, command=keyword, reason=reason
+        )
+        _reload_subscriber(conn, message, subscribers)
+        text = message.render("try_later")
+        return message.outcome(
+            InboxStatus.FAILED, text, command=keyword, error=reason, masked_text=masked
+        )
+    outcome.masked_text = masked
+    return outcome
+
+
+def _authorise_and_run(
+    conn: Connection,
+    message: _Row,
+    parsed: ParsedCommand,
+    subscribers: dict[str, Subscriber],
+    now: int,
+) -> _Outcome:
+    command = parsed.command
+    if command.pin_arg is not None:
+        refusal = _check_pin(conn, message, parsed.args[command.pin_arg], subscribers, now)
+        if refusal is not None:
+            return message.outcome(
+                InboxStatus.DONE, refusal[1], command=command.keyword, error=refusal[0]
+            )
+    env = message.env
+    ctx = CommandContext(
+        conn=conn,
+        now_ns=now,
+        config=env.config,
+        registry=env.registry,
+        sender=message.sender,
+        subscriber=message.subscriber,
+        role=message.role,
+        language=message.language,
+        inbox_id=message.row.id,
+        short_code=message.row.destination_addr,
+        bind_name=message.row.bind_name,
+    )
+    reply = command.handler(ctx, parsed.args)
+    messages = [message.answer(reply.text, reply), *ctx.notifications]
+    return _Outcome(message.row.id, InboxStatus.DONE, messages, command=command.keyword)
+
+
+def _check_pin(
+    conn: Connection,
+    message: _Row,
+    pin: str,
+    subscribers: dict[str, Subscriber],
+    now: int,
+) -> tuple[str, str] | None:
+    """None if the PIN is right; else (error code, reply text)."""
+    assert message.subscriber is not None  # PIN commands are for registered roles only
+    env = message.env
+    check, updated = check_pin_txn(conn, message.subscriber, pin, env.hasher, env.pin_policy, now)
+    subscribers[message.sender] = message.subscriber = updated
+    if check.outcome is PinOutcome.OK:
+        return None
+    if check.outcome is PinOutcome.WRONG:
+        return "pin_wrong", message.render("pin_wrong", remaining=check.remaining)
+    if check.outcome is PinOutcome.LOCKED:
+        minutes = max(1, math.ceil((check.locked_until_ns - now) / (60 * NS_PER_S)))
+        return "pin_locked", message.render("pin_locked", minutes=minutes)
+    return "pin_not_set", message.render("pin_not_set")
+
+
+def _reload_subscriber(conn: Connection, message: _Row, subscribers: dict[str, Subscriber]) -> None:
+    # The savepoint rollback undid any PIN-state change; forget what we cached from it.
+    if message.sender in subscribers:
+        found = get_subscriber_txn(conn, message.sender)
+        if found is not None:
+            subscribers[message.sender] = found
+
+
+def _reason(exc: BaseException) -> str:
+    # First line only: SQLAlchemy errors list the statement parameters on later lines.
+    first_line = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"[:ERROR_MAX_CHARS]
+
+
+_mark = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("new_status"),
+        processed_at_ns=bindparam("processed_at"),
+        command=bindparam("command_name"),
+        error=bindparam("error_text"),
+        attempts=inbox.c.attempts + 1,
+    )
+)
+_mark_masked = _mark.values(text=bindparam("stored_text"), payload=b"")
+
+
+def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now: int) -> None:
+    plain, masked = [], []
+    for outcome in outcomes:
+        params = {
+            "row_id": outcome.row_id,
+            "new_status": outcome.status,
+            "processed_at": now,
+            "command_name": outcome.command,
+            "error_text": outcome.error,
+        }
+        if outcome.masked_text is None:
+            plain.append(params)
+        else:
+            masked.append({**params, "stored_text": outcome.masked_text})
+    if plain:
+        conn.execute(_mark, plain)
+    if masked:
+        conn.execute(_mark_masked, masked)
+    queue_sms_txn(conn, [sms for outcome in outcomes for sms in outcome.messages], now)
+
+
+# --- the service
+
+
+@dataclass(slots=True)
+class TranProcStats:
+    batches: int = 0
+    done: int = 0
+    failed: int = 0
+    rejected: int = 0
+    errors: int = 0  # batches whose transaction failed (retried later)
+    last_batch_ms: float = 0.0
+    last_error: str | None = None
+
+
+class TranProc:
+    """Runs process_batch_txn on the database thread, woken by the LIS or by its poll timer."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        db: Any,
+        registry: Registry,
+        config: Config,
+        hasher: PinHasher,
+        *,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self._reactor = reactor
+        self._db = db
+        self.env = TranProcEnv.build(registry, config, hasher)
+        self.batch_size = config.tranproc.batch_size
+        self.poll_interval_s = config.tranproc.poll_interval_s
+        self.stats = TranProcStats()
+        self._on_batch = on_batch
+        self._running = False
+        self._in_flight: Deferred | None = None
+        self._woken_during_batch = False
+        self._timer: Any = None
+        self._timer_delay_s = 0.0
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self._schedule(0)
+
+    def stop(self) -> Deferred:
+        """Stop polling; the Deferred fires when the batch under way (if any) has finished."""
+        self._running = False
+        self._cancel_timer()
+        if self._in_flight is None:
+            return succeed(None)
+        finished: Deferred = Deferred()
+        self._in_flight.addBoth(lambda result: finished.callback(None) or result)
+        return finished
+
+    def wake(self) -> None:
+        """New inbox rows were committed. Many wakes before the next batch make one batch."""
+        if not self._running:
+            return
+        if self._in_flight is not None:
+            self._woken_during_batch = True
+        else:
+            self._schedule(0)
+
+    def _schedule(self, delay_s: float) -> None:
+        if self._timer is not None and self._timer.active():
+            if self._timer_delay_s <= delay_s:
+                return
+            self._timer.cancel()
+        self._timer_delay_s = delay_s
+        self._timer = self._reactor.callLater(delay_s, self._run_batch)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _run_batch(self) -> None:
+        self._timer = None
+        if not self._running or self._in_flight is not None:
+            return
+        self._woken_during_batch = False
+        d = self._db.run_interaction(
+            "tranproc", process_batch_txn, self.env, now_ns(self._reactor), self.batch_size
+        )
+        self._in_flight = d
+        d.addCallbacks(self._batch_done, self._batch_failed)
+        d.addBoth(self._next)
+
+    def _batch_done(self, result: BatchResult) -> bool:
+        stats = self.stats
+        stats.batches += 1
+        stats.done += result.done
+        stats.failed += result.failed
+        stats.rejected += result.rejected
+        stats.last_batch_ms = result.elapsed_ms
+        if self._on_batch is not None:
+            self._on_batch(result)
+        return result.full
+
+    def _batch_failed(self, failure: Failure) -> bool:
+        self.stats.errors += 1
+        self.stats.last_error = _reason(failure.value)
+        log.failure(
+            "tranproc batch failed; retrying in {delay_s}s", failure, delay_s=self.poll_interval_s
+        )
+        return False
+
+    def _next(self, more_waiting: bool) -> None:
+        self._in_flight = None
+        if not self._running:
+            return
+        if more_waiting or self._woken_during_batch:
+            self._schedule(0)
+        else:
+            self._schedule(self.poll_interval_s)
