@@ -33,6 +33,11 @@ class ServiceConfig(Section):
     country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}$")] = "254"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "KES"
     name: str = "smscore"
+    # Digits of a subscriber number after the country code (Kenya: 9, as in 254 712 345 678).
+    national_number_digits: Annotated[
+        list[Annotated[int, Field(ge=4, le=13)]], Field(min_length=1)
+    ] = [9]
+    default_language: Literal["en", "sw"] = "en"  # replies to senders who have not chosen one
 
 
 class DatabaseConfig(Section):
