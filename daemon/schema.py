@@ -87,8 +87,18 @@ outbox = sa.Table(
     sa.Column("on_failure", sa.String(32), nullable=True),
     sa.Column("on_failure_ref", sa.BigInteger, nullable=True),
     sa.Column("deliver_by_ns", sa.BigInteger, nullable=True),
+    # Set when the sweeper has called the on_failure hook (it is called exactly once).
+    sa.Column("on_failure_done_at_ns", sa.BigInteger, nullable=True),
+    # The concatenation reference of this message, kept so a retry re-sends only missing parts.
+    sa.Column("concat_reference", sa.Integer, nullable=True),
     sa.Index("ix_outbox_status_next", "status", "next_attempt_at_ns"),
-)
+    # The sweeper's search for hooks still to call stays small: only rows with a pending hook.
+    sa.Index(
+        "ix_outbox_pending_hook", "deliver_by_ns",
+        sqlite_where=sa.text("on_failure IS NOT NULL AND on_failure_done_at_ns IS NULL"),
+        postgresql_where=sa.text("on_failure IS NOT NULL AND on_failure_done_at_ns IS NULL"),
+    ),
+)  # fmt: skip
 
 outbox_parts = sa.Table(
     "outbox_parts",
@@ -99,13 +109,17 @@ outbox_parts = sa.Table(
     sa.Column("bind_name", sa.String(32), nullable=False),
     sa.Column("message_id", sa.String(65), nullable=False),  # as the SMSC returned it
     sa.Column("message_key", sa.String(65), nullable=False),  # normalised for receipt matching
+    # The id's value read as decimal, when it is all digits (SMSCs that answer in decimal and
+    # report receipts in hex); see daemon.receipts.
+    sa.Column("message_key_alt", sa.String(65), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),  # submitted | delivered | failed
     sa.Column("receipt_stat", sa.String(8), nullable=True),
     sa.Column("receipt_err", sa.String(8), nullable=True),
     sa.Column("submitted_at_ns", sa.BigInteger, nullable=False),
     sa.Column("done_at_ns", sa.BigInteger, nullable=True),
     sa.Index("ix_outbox_parts_key", "message_key"),
-    sa.Index("ix_outbox_parts_outbox", "outbox_id"),
+    sa.Index("ix_outbox_parts_key_alt", "message_key_alt"),
+    sa.UniqueConstraint("outbox_id", "part_no", name="uq_outbox_parts_part"),
 )
 
 # Receipts whose message id matches nothing yet (they can overtake the submit_sm_resp).
@@ -115,10 +129,13 @@ early_receipts = sa.Table(
     sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("bind_name", sa.String(32), nullable=False),
     sa.Column("message_key", sa.String(65), nullable=False),
+    sa.Column("message_key_alt", sa.String(65), nullable=True),  # decimal reading, if all digits
     sa.Column("stat", sa.String(8), nullable=False),
     sa.Column("err", sa.String(8), nullable=False),
     sa.Column("received_at_ns", sa.BigInteger, nullable=False),
     sa.Index("ix_early_receipts_key", "message_key"),
+    sa.Index("ix_early_receipts_key_alt", "message_key_alt"),
+    sa.Index("ix_early_receipts_received", "received_at_ns"),
 )
 
 subscribers = sa.Table(
