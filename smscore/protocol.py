@@ -225,8 +225,11 @@ class SMPPProtocol(Protocol):
         if status in _RETRY_LATER and item.retries < self.flow.max_throttle_retries:
             item.retries += 1
             self._queue.appendleft(item)
-            self._paused_until = self.reactor.seconds() + self._backoff_s
-            self._backoff_s = min(self._backoff_s * 2, self.flow.throttle_backoff_max_s)
+            now = self.reactor.seconds()
+            # A window of requests throttled together is one event: back off once, not per response.
+            if now >= self._paused_until:
+                self._paused_until = now + self._backoff_s
+                self._backoff_s = min(self._backoff_s * 2, self.flow.throttle_backoff_max_s)
         else:
             if status == 0:
                 self._backoff_s = self.flow.throttle_backoff_initial_s
