@@ -169,7 +169,10 @@ class RejectBinds(Fault):
 
 
 class Garbage(Fault):
-    """After answering a request, write `length` random bytes (the ESME loses framing)."""
+    """After answering a request, write `length` random bytes and close: a corrupted link.
+
+    Closing at once keeps the guarantee that nothing after the noise is processed: the ESME loses
+    framing there and cannot see any later response."""
 
     name: ClassVar[str] = "garbage"
     length: int = Field(32, ge=4, le=4096)
@@ -179,6 +182,7 @@ class Garbage(Fault):
             noise = bytearray(rng.randbytes(self.length))
             noise[0] |= 0x80  # command_length >= 2**31: no peer can take it for a real PDU
             link.write_raw(bytes(noise))
+            link.drop()
 
 
 class Redeliver(Fault):

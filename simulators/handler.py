@@ -1,6 +1,7 @@
 """The SMSC's answers to what an ESME sends: submit_sm, data_sm, submit_multi, query/cancel/replace."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IReactorTime
@@ -61,7 +62,9 @@ class SMSCLogic:
             return pdu.make_response(S.ESME_RTHROTTLED)
         return handler(protocol.system_id, pdu)
 
-    def _store(self, system_id: str, pdu: PDU, destination: str, message_id: str) -> None:
+    def _store(
+        self, system_id: str, pdu: PDU, destination: str, message_id: str, receipted_id: str = ""
+    ) -> None:
         message = StoredMessage(
             message_id=message_id,
             system_id=system_id,
@@ -73,6 +76,7 @@ class SMSCLogic:
             short_message=getattr(pdu, "short_message", b""),
             tlvs=pdu.tlvs,
             submitted_at_s=self.reactor.seconds(),
+            receipted_id=receipted_id,
         )
         self.store.add(message)
         self.counters["submitted"] += 1
@@ -103,7 +107,7 @@ class SMSCLogic:
                 continue
             # Each destination is its own message; the first keeps the id the ESME was given.
             stored_id = message_id if index == 0 else f"{message_id}.{index}"
-            self._store(system_id, pdu, dest.addr, stored_id)
+            self._store(system_id, pdu, dest.addr, stored_id, message_id)
         return pdu.make_response(message_id=message_id, unsuccess_smes=unsuccessful)
 
     def _query_sm(self, system_id: str, pdu: PDU) -> PDU:
@@ -146,8 +150,6 @@ class SMSCLogic:
 
 
 def _query_fields(message: StoredMessage) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     final_date = ""
     if message.done_at_s is not None:
         final_date = format_absolute(datetime.fromtimestamp(message.done_at_s, UTC))

@@ -61,7 +61,7 @@ def receipt_text(message: StoredMessage) -> str:
     assert message.done_at_s is not None
     delivered = "001" if message.state is MessageState.DELIVERED else "000"
     return (
-        f"id:{message.message_id} sub:001 dlvrd:{delivered}"
+        f"id:{message.reported_id} sub:001 dlvrd:{delivered}"
         f" submit date:{_receipt_date(message.submitted_at_s)}"
         f" done date:{_receipt_date(message.done_at_s)}"
         f" stat:{message.state.stat} err:{message.error_code:03d} text:{message.preview()}"
@@ -71,7 +71,7 @@ def receipt_text(message: StoredMessage) -> str:
 def receipt_pdu(message: StoredMessage) -> DeliverSm:
     """The deliver_sm carrying a receipt back to the submitter (addresses swapped, TLVs set)."""
     tlvs: dict[str | int, object] = {
-        "receipted_message_id": message.message_id,
+        "receipted_message_id": message.reported_id,
         "message_state": int(message.state),
     }
     if message.state is not MessageState.DELIVERED:

@@ -30,6 +30,12 @@ class StoredMessage:
     error_code: int = 0
     done_at_s: float | None = None
     receipt_timer: IDelayedCall | None = field(default=None, repr=False)
+    # submit_multi stores one message per destination; all report the id the ESME was given.
+    receipted_id: str = ""
+
+    @property
+    def reported_id(self) -> str:
+        return self.receipted_id or self.message_id
 
     def body(self) -> tuple[Any, bytes]:
         """(ConcatInfo or None, octets without UDH)."""

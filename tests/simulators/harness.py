@@ -4,13 +4,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.test import iosim
 from zope.interface import implementer
-from twisted.internet.interfaces import IStreamClientEndpoint
 
-from simulators.config import SimulatorConfig, build_config
+from simulators.config import build_config
 from simulators.simulator import Simulator
 from smscore.client import PersistentBind, ReconnectPolicy
 from smscore.errors import SMPPError
@@ -112,7 +112,10 @@ class Inbox:
 
 
 def bound_esme(
-    network: Network, simulator: Simulator, config: ESMEConfig | None = None, inbox: Inbox | None = None
+    network: Network,
+    simulator: Simulator,
+    config: ESMEConfig | None = None,
+    inbox: Inbox | None = None,
 ) -> ESMEProtocol:
     esme = ESMEProtocol(network.clock, config or esme_config(), inbox or Inbox())
     network.connect(simulator.factory, esme)
@@ -121,7 +124,9 @@ def bound_esme(
     return esme
 
 
-def submit_pdu(destination: str, text: str, registered_delivery: int = 1, **fields: object) -> SubmitSm:
+def submit_pdu(
+    destination: str, text: str, registered_delivery: int = 1, **fields: object
+) -> SubmitSm:
     return SubmitSm(
         source_addr="3456",
         destination_addr=destination,
@@ -152,7 +157,10 @@ class ReliableSender:
             return
         self.attempts[text] = self.attempts.get(text, 0) + 1
         protocol.submit(submit_pdu(destination, text)).addCallbacks(
-            self._answered, self._failed, callbackArgs=(destination, text), errbackArgs=(destination, text)
+            self._answered,
+            self._failed,
+            callbackArgs=(destination, text),
+            errbackArgs=(destination, text),
         )
 
     def _answered(self, response: PDU, destination: str, text: str) -> None:
@@ -168,7 +176,9 @@ class ReliableSender:
         self.clock.callLater(self.retry_s, self.send, destination, text)
 
 
-def persistent_bind(network: Network, simulator: Simulator, inbox: Inbox, **config: object) -> PersistentBind:
+def persistent_bind(
+    network: Network, simulator: Simulator, inbox: Inbox, **config: object
+) -> PersistentBind:
     bind = PersistentBind(
         network.clock,
         "sim",
