@@ -1,0 +1,93 @@
+"""Scenarios and the load generator, in process on a Clock, with a tiny echo ESME replying to MOs."""
+
+from pathlib import Path
+
+import pytest
+from twisted.internet.task import Clock
+
+from simulators.config import ConfigError
+from simulators.load import LoadGenerator, LoadPlan, percentile
+from simulators.scenario import ScenarioRunner, StepFailed, load_scenario
+from simulators.targets import InProcessTarget
+from smscore.esme import ESMEProtocol
+from smscore.pdu import SubmitSm
+from tests.simulators.harness import Network, bound_esme, esme_config, make_simulator
+
+
+def _echo_esme(network: Network, simulator) -> ESMEProtocol:  # type: ignore[no-untyped-def]
+    """Replies to every MO after 0.3 s with 'ECHO <text>' (what the daemon will do, simplified)."""
+    holder: list[ESMEProtocol] = []
+
+    def on_message(pdu):  # type: ignore[no-untyped-def]
+        if not pdu.esm_class & 0x04:
+            reply = SubmitSm(source_addr=pdu.destination_addr, destination_addr=pdu.source_addr,
+                             short_message=b"ECHO " + pdu.short_message, registered_delivery=1)  # fmt: skip
+            network.clock.callLater(0.3, holder[0].submit, reply)
+        return 0
+
+    holder.append(bound_esme(network, simulator, esme_config(), on_message))  # type: ignore[arg-type]
+    return holder[0]
+
+
+def _scenario(tmp_path: Path, steps: str) -> Path:
+    path = tmp_path / "scenario.toml"
+    path.write_text('name = "echo"\n' + steps)
+    return path
+
+
+STEP = '[[step]]\nfrom = "254711000001"\nto = "3456"\ntext = "{text}"\nexpect = "{expect}"\nwithin_s = 2\n'
+
+
+def _run(network: Network, simulator, scenario) -> list:  # type: ignore[no-untyped-def]
+    outcome: list = []
+    ScenarioRunner(network.clock, InProcessTarget(simulator)).run(scenario).addBoth(outcome.append)
+    network.run(5.0)
+    return outcome
+
+
+def test_scenario_passes(tmp_path: Path, network: Network, clock: Clock) -> None:
+    simulator = make_simulator(clock, dlr={"delay_s": 0.1})
+    _echo_esme(network, simulator)
+    steps = STEP.format(text="BAL", expect="^ECHO BAL$") + STEP.format(text="HELP", expect="HELP")
+    assert _run(network, simulator, load_scenario(_scenario(tmp_path, steps))) == [None]
+
+
+def test_scenario_says_which_step_failed_and_why(
+    tmp_path: Path, network: Network, clock: Clock
+) -> None:
+    simulator = make_simulator(clock, dlr={"delay_s": 0.1})
+    _echo_esme(network, simulator)
+    steps = STEP.format(text="BAL", expect="ECHO") + STEP.format(text="SEND", expect="Sent \\\\d+")
+    [failure] = _run(network, simulator, load_scenario(_scenario(tmp_path, steps)))
+    assert failure.check(StepFailed)
+    assert failure.getErrorMessage() == (
+        "step 2 (254711000001 -> 3456: 'SEND'): no reply to 254711000001 matching 'Sent \\\\d+' "
+        "within 2s; got ['ECHO SEND']"
+    )
+
+
+def test_scenario_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"step\.0\.expect: not a regular expression"):
+        load_scenario(_scenario(tmp_path, '[[step]]\nfrom = "1"\nexpect = "("\n'))
+    with pytest.raises(ConfigError, match=r"scenario.toml: step: Field required"):
+        load_scenario(_scenario(tmp_path, ""))
+
+
+def test_load_generator_summary(network: Network, clock: Clock) -> None:
+    simulator = make_simulator(clock, dlr={"delay_s": 0.1})
+    _echo_esme(network, simulator)
+    plan = LoadPlan(subscribers=5, rate_per_s=20, duration_s=3, drain_s=2)
+    outcome: list = []
+    LoadGenerator(clock, InProcessTarget(simulator), plan).run().addBoth(outcome.append)
+    network.run(6.0, step_s=0.05)
+    summary = outcome[0]
+    assert summary["sent"] == summary["acknowledged"] == summary["replies_received"] == 60
+    assert summary["dlrs"] == 60
+    assert 300 <= summary["latency_ms_p50"] <= summary["latency_ms_p99"] <= 400
+
+
+def test_percentile() -> None:
+    assert percentile([], 50) is None
+    assert (
+        percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+    )
