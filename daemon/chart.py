@@ -85,7 +85,10 @@ _CREATED = (CreateAccountResult.OK, CreateAccountResult.EXISTS)
 def ensure_chart_txn(conn: Connection, currency: str, now_ns: int) -> None:
     """Create the system accounts that do not exist yet; ChartError if one exists differently."""
     accounts = [
-        Account(spec.account, currency, spec.code, spec.flags, f"system:{spec.account.name}")
+        # Plain ints: the ledger hands ids to the driver as they are (psycopg refuses mixed types).
+        Account(
+            int(spec.account), currency, int(spec.code), spec.flags, f"system:{spec.account.name}"
+        )
         for spec in SYSTEM_ACCOUNTS
     ]
     for spec, result in zip(SYSTEM_ACCOUNTS, create_accounts(conn, accounts, now_ns), strict=True):
@@ -136,11 +139,11 @@ def deposit_txn(
     """Issue e-money into a wallet from the trust account; ChartError naming the ledger's refusal."""
     transfer = Transfer(
         id=transfer_id,
-        debit_account_id=SystemAccount.TRUST,
+        debit_account_id=int(SystemAccount.TRUST),
         credit_account_id=account_id,
         amount=amount_minor,
         currency=currency,
-        code=TransferCode.DEPOSIT,
+        code=int(TransferCode.DEPOSIT),
         user_data=user_data,
     )
     [result] = create_transfers(conn, [transfer], now_ns)

@@ -48,7 +48,10 @@ class MsisdnType(ArgType):
         joined = ""
         for end in range(pos, len(words)):
             word = words[end]
-            if not _DIGIT_GROUP.fullmatch(word) or (end > pos and word.startswith("+")):
+            if word == "+" and end == pos:  # "+ 254 712 ..."
+                joined = "+"
+                continue
+            if not _DIGIT_GROUP.fullmatch(word) or (joined and word.startswith("+")):
                 break
             joined += word
             if len(joined.lstrip("+").replace("-", "")) > env.numbering.max_written_digits:

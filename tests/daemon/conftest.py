@@ -1,0 +1,33 @@
+"""Daemon fixtures: an engine on a migrated (ledger + daemon schema) empty database, on SQLite and on
+PostgreSQL (db_url comes from tests/conftest.py), and a PostgreSQL-only one for SKIP LOCKED tests."""
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from daemon.migrate import upgrade_all
+from ledger import make_engine
+from tests.pg import postgres_database
+
+
+def _migrated_engine(url: str) -> Engine:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        upgrade_all(conn)
+    return engine
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = _migrated_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    with postgres_database(pg_url) as url:
+        engine = _migrated_engine(url)
+        yield engine
+        engine.dispose()
