@@ -360,7 +360,7 @@ def test_exact_id_wins_over_a_numeric_coincidence(db):
 
 
 def test_duplicate_receipt_changes_nothing(db):
-    outbox_id = db.run_sync("setup", submitted_sms, ["C1"])
+    db.run_sync("setup", submitted_sms, ["C1"])
     apply(db, [dlr("C1", "UNDELIV", "001")], NOW)
     with db.engine.begin() as conn:
         before = conn.execute(select(outbox, outbox_parts).join(outbox_parts)).all()
