@@ -156,10 +156,20 @@ def test_cli_adds_a_funded_subscriber_and_lists_it(engine, tmp_path):
     url = engine.url.render_as_string(hide_password=False)
     runner = CliRunner()
     config = _cli_config(tmp_path)
+    where = ["--db", url, "--config", config]
     added = runner.invoke(
         subscriber_cli,
-        ["add", "0712 000 001", "--pin", "4321", "--name", "Alice", "--deposit", "1,500.50"]
-        + ["--db", url, "--config", config],
+        [
+            "add",
+            "0712 000 001",
+            "--pin",
+            "4321",
+            "--name",
+            "Alice",
+            "--deposit",
+            "1,500.50",
+            *where,
+        ],
     )
     assert added.exit_code == 0, added.output
     assert added.output == "registered 254712000001 (customer), balance KES 1,500.50\n"
