@@ -75,7 +75,8 @@ def _numbering(config: Config) -> Numbering:
 
 
 def _now_ns() -> int:
-    return time.time_ns()  # an admin action happens now: the CLI is the entry point, not a component
+    # An admin action happens now: the CLI is an entry point, where the real clock is read.
+    return time.time_ns()
 
 
 CONFIG_OPTION = click.option(

@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from daemon.chart import deposit_txn, ensure_chart_txn, new_transfer_id
-from daemon.commands import EVERYONE, PIN_MASK, Reply, Role
+from daemon.commands import EVERYONE, PIN_MASK, Reply
 from daemon.commands.builtin import default_registry
 from daemon.config import build_config
 from daemon.db import InlineDatabase, run_in_transaction
@@ -393,7 +393,8 @@ def test_service_polls_and_processes(engine):
     assert only_reply(engine, row_id).text == "PONG"
     assert service.stats.done == 1
     assert batches[-1].claimed == 1
-    assert abs(only_reply(engine, row_id).created_at_ns - (NOW + 210 * NS // 1000)) < NS // 1000  # clock time
+    created_at_ns = only_reply(engine, row_id).created_at_ns  # the clock's time at the batch
+    assert abs(created_at_ns - (NOW + 210 * NS // 1000)) < NS // 1000
 
 
 def test_wakes_coalesce_into_one_batch(engine):
@@ -411,7 +412,7 @@ def test_wakes_coalesce_into_one_batch(engine):
 def test_a_full_batch_runs_again_at_once(engine):
     for _ in range(5):
         add_mo(engine, "PING")
-    service, clock, db, batches = make_tranproc(engine, batch_size=2)
+    service, clock, _db, batches = make_tranproc(engine, batch_size=2)
     service.start()
     for _ in range(3):
         clock.advance(0)
@@ -422,7 +423,7 @@ def test_a_full_batch_runs_again_at_once(engine):
 
 def test_wake_during_a_batch_runs_one_more_batch_after_it(engine):
     db = ControlledDatabase(engine)
-    service, clock, _, batches = make_tranproc(engine, db=db)
+    service, clock, _, _batches = make_tranproc(engine, db=db)
     service.start()
     clock.advance(0)
     assert len(db.calls) == 1
@@ -473,7 +474,7 @@ class CrashAfterProcessing(InlineDatabase):
 
 def test_a_failed_batch_is_retried_and_processes_each_row_once(engine):
     ids = [add_mo(engine, "PING") for _ in range(3)]
-    service, clock, db, batches = make_tranproc(engine, db=CrashAfterProcessing(engine))
+    service, clock, _db, batches = make_tranproc(engine, db=CrashAfterProcessing(engine))
     service.start()
     clock.advance(0)
     assert service.stats.errors == 1
