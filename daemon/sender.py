@@ -50,6 +50,7 @@ from smscore.status import CommandStatus
 log = Logger()
 
 _RECORD_RETRY_S = 1.0  # after a failed outcome write (database down): try the same batch again
+_MAX_RECORD_RETRIES = 30  # then leave the rows in_flight for the sweeper rather than loop forever
 _MAX_ADDRESS_CHARS = 20  # submit_sm addresses are C-strings of at most 21 octets
 _DEFAULT_WINDOW = 10
 _UNLIMITED_QUEUE_WINDOWS = 20  # without a TPS limit, keep this many windows' worth queued per bind
@@ -403,6 +404,7 @@ class Sender:
         self._held = 0  # parts claimed and not yet recorded
         self._unresolved = 0  # submissions still waiting for an answer
         self._resolved: list[_Submission] = []
+        self._record_failures = 0  # consecutive failed outcome writes
         self.counters = {"claimed": 0, "submitted_parts": 0, "recorded": 0, "stale": 0}
 
     # --- lifecycle ---
@@ -420,7 +422,9 @@ class Sender:
                 call.cancel()
         self._round_call = self._flush_call = None
         if self._writing is not None:
-            return self._chain(self._writing)
+            done = self._chain(self._writing)
+            done.addCallback(lambda _: self._flush(final=True))
+            return done
         return self._flush(final=True)
 
     def wake(self) -> None:
@@ -602,6 +606,7 @@ class Sender:
 
     def _recorded(self, result: RecordResult, batch: list[_Submission]) -> None:
         self._writing = None
+        self._record_failures = 0
         self._held -= sum(submission.held for submission in batch)
         self.counters["recorded"] += result.recorded
         self.counters["stale"] += result.stale
@@ -615,10 +620,15 @@ class Sender:
 
     def _record_failed(self, failure: Failure, batch: list[_Submission]) -> None:
         self._writing = None
+        self._record_failures += 1
         log.failure("recording {count} send outcomes failed", failure, count=len(batch))
-        if not self._running:
+        if not self._running or self._record_failures > _MAX_RECORD_RETRIES:
             # The rows stay in_flight; the sweeper re-queues them (at-least-once).
+            log.error(
+                "giving up on {count} send outcomes; the sweeper re-queues them", count=len(batch)
+            )
             self._held -= sum(submission.held for submission in batch)
+            self._record_failures = 0
             return
         self._resolved[:0] = batch
         self._schedule_flush(_RECORD_RETRY_S)

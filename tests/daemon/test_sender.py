@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
-from twisted.internet.defer import Deferred
+from sqlalchemy.exc import OperationalError
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
 import ledger
@@ -547,3 +548,67 @@ def test_stop_writes_known_outcomes_and_leaves_the_rest_in_flight(db, clock):
     pool.accept(1, "2")
     clock.advance(5)
     assert [row.status for row in rows(db)] == ["submitted", "in_flight"]
+
+
+class FlakyDatabase(InlineDatabase):
+    """Fails the next `failures` outcome writes, as a database that went away would."""
+
+    def __init__(self, engine, failures):
+        super().__init__(engine)
+        self.failures = failures
+
+    def run_interaction(self, desc, fn, *args):
+        if desc == "sender.record" and self.failures:
+            self.failures -= 1
+            self.calls.append(desc)
+            return fail(OperationalError("INSERT", {}, Exception("database is gone")))
+        return super().run_interaction(desc, fn, *args)
+
+
+def test_a_failed_outcome_write_is_retried(db, clock):
+    flaky = FlakyDatabase(db.engine, failures=2)
+    pool = FakePool()
+    queue(db, clock, "x")
+    make_sender(flaky, clock, pool)
+    clock.advance(0)
+    pool.accept(0, "1")
+    clock.advance(0)
+    assert rows(db)[0].status == "in_flight"
+    clock.pump([1, 1])
+    assert flaky.calls.count("sender.record") == 3
+    assert rows(db)[0].status == "submitted"
+
+
+class SlowDatabase(InlineDatabase):
+    """Holds the first outcome write until `release()`, as the database thread would."""
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.held = []
+
+    def run_interaction(self, desc, fn, *args):
+        if desc == "sender.record" and not self.calls.count(desc):
+            self.calls.append(desc)
+            self.held.append((Deferred(), fn, args))
+            return self.held[-1][0]
+        return super().run_interaction(desc, fn, *args)
+
+    def release(self):
+        answer, fn, args = self.held.pop(0)
+        answer.callback(self.run_sync("held", fn, *args))
+
+
+def test_stop_during_a_write_also_writes_what_came_in_meanwhile(db, clock):
+    slow = SlowDatabase(db.engine)
+    pool = FakePool()
+    queue(db, clock, "a", "b")
+    sender = make_sender(slow, clock, pool, record_max_wait_ms=1000)
+    clock.advance(0)
+    pool.accept(0, "1")
+    clock.advance(1)  # the write of "a" starts and waits on the database thread
+    pool.accept(1, "2")
+    stopped = sender.stop()
+    assert not stopped.called
+    slow.release()
+    assert stopped.called
+    assert [row.status for row in rows(db)] == ["submitted", "submitted"]
