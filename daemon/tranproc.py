@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ from daemon.subscribers import (
 
 log = Logger()
 ERROR_MAX_CHARS = 200
+_SAVEPOINT = "tranproc_row"
 
 
 class InboxStatus:
@@ -197,7 +199,7 @@ def _handle_row(
             InboxStatus.DONE, text, command=keyword, error=key, masked_text=masked
         )
     try:
-        with conn.begin_nested():
+        with _row_savepoint(conn):
             outcome = _authorise_and_run(conn, message, parsed, subscribers, now)
     except Exception as exc:
         if is_transient(exc):
@@ -213,6 +215,20 @@ def _handle_row(
         )
     outcome.masked_text = masked
     return outcome
+
+
+@contextmanager
+def _row_savepoint(conn: Connection) -> Iterator[None]:
+    """A SAVEPOINT around one message. Plain SQL: SQLAlchemy's begin_nested() costs ~6x more per
+    row (measured 440 vs 73 us on SQLite), and handlers may still nest their own begin_nested()."""
+    conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        raise
+    conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
 def _authorise_and_run(

@@ -46,6 +46,11 @@ def registry_with_test_commands(hold: threading.Event | None = None):
         ctx.notify(BOB, "you should never see this")
         raise Boom("handler exploded")
 
+    @registry.command("BADSQL", roles=EVERYONE, help=help_text)
+    def bad_sql(ctx, args):
+        ctx.conn.execute(text("SELECT * FROM no_such_table"))  # aborts the transaction on PG
+        return Reply("unreachable")
+
     @registry.command("HOLD", roles=EVERYONE, help=help_text)
     def hold_(ctx, args):
         assert hold is not None and hold.wait(30)
@@ -240,6 +245,16 @@ def test_a_raising_handler_fails_its_row_only(engine, env):
     assert only_reply(engine, before).text == "PONG"
     assert only_reply(engine, after).text == "Your smscore balance is KES 1,234.50."
     assert inbox_row(engine, after).status == "done"
+
+
+def test_a_failed_statement_in_a_handler_fails_its_row_only(engine, env):
+    ids = [add_mo(engine, body) for body in ("PING", "BADSQL", "PING")]
+    result = run_batch(engine, env)
+    assert (result.done, result.failed) == (2, 1)
+    statuses = [inbox_row(engine, row_id).status for row_id in ids]
+    assert statuses == ["done", "failed", "done"]
+    assert "no_such_table" in inbox_row(engine, ids[1]).error
+    assert only_reply(engine, ids[2]).text == "PONG"
 
 
 class Crash(Exception):
