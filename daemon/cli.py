@@ -1,31 +1,52 @@
-"""The `smscore` console command: every subcommand group is registered here."""
+"""The `smscore` console command. Each package owns its command group; the root only names them.
+
+Subcommands are imported when used, so `smscore sim send` does not pay for SQLAlchemy and Alembic.
+"""
+
+import importlib
+import importlib.util
 
 import click
 
 from smscore import __version__
 
+# name -> "module:attribute" of the click command
+SUBCOMMANDS = {
+    "run": "daemon.run_cli:run",
+    "demo": "daemon.demo:demo",
+    "status": "daemon.run_cli:status",
+    "db": "daemon.run_cli:db",
+    "subscriber": "daemon.admin_cli:subscriber",
+    "ledger": "daemon.ledger_cli:ledger",
+    "sim": "simulators.cli:sim",
+    "bench": "daemon.bench_cli:bench",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in SUBCOMMANDS if self._available(name)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module_name = SUBCOMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="smscore")
 def main() -> None:
-    """smscore: SMPP-native mobile-money engine."""
+    """smscore: SMPP-native mobile-money engine.
 
-
-def _register_subcommands() -> None:
-    # Each package owns its own command group; the root only wires them together.
-    from daemon.ledger_cli import ledger
-
-    main.add_command(ledger)
-    from daemon.run_cli import db, run, status
-
-    for command in (run, status, db):
-        main.add_command(command)
-    from simulators.cli import sim
-
-    main.add_command(sim)
-    from daemon.admin_cli import subscriber
-
-    main.add_command(subscriber)
-
-
-_register_subcommands()
+    \b
+    Start here:  smscore demo        (simulator + daemon, a scripted conversation)
+    Operations:  smscore run --config /etc/smscore/smscore.toml ; smscore status
+    QA:          smscore sim --help
+    """

@@ -6,7 +6,7 @@ Start-up fails fast with a one-line message if the database is unreachable or th
 an unreachable SMSC does not stop it (binds retry with backoff).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +195,10 @@ class Daemon:
             ("tranproc", self.tranproc),
             ("sender", self.sender),
         ):
-            for key, value in getattr(component, "counters", {}).items():
+            values = getattr(component, "counters", None)
+            if values is None and hasattr(component, "stats"):
+                values = {k: v for k, v in asdict(component.stats).items() if isinstance(v, int)}
+            for key, value in (values or {}).items():
                 counters[f"{name}.{key}"] = value
         return counters
 
@@ -243,16 +246,22 @@ def build_daemon(config: Config, reactor: Any) -> Daemon:
 
     db = open_database(config, reactor)
     daemon = Daemon(config, reactor, db)
+
+    def replies_queued(result: Any) -> None:
+        # In the `tranproc` role the sender lives in another process and finds the rows by polling.
+        if daemon.sender is not None and (result.done or result.failed or result.rejected):
+            daemon.sender.wake()
+
     if config.service.role in ("all", "tranproc"):
-        daemon.tranproc = components.make_tranproc(config, reactor, db)
+        daemon.tranproc = components.make_tranproc(config, reactor, db, replies_queued)
     if config.service.role in ("all", "lis"):
         wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
         daemon.inbox = components.make_inbox(config, reactor, db, wake_tranproc)
         daemon.pool = build_binds(config, reactor, daemon.inbox)
         daemon.sender = components.make_sender(config, reactor, db, daemon.pool)
-        daemon.sweeper = components.make_sweeper(config, reactor, db, [expire_parts_job(config)])
-        if daemon.tranproc is not None:
-            daemon.tranproc.on_replies_queued = daemon.sender.wake
+        daemon.sweeper = components.make_sweeper(
+            config, reactor, db, {"expire_mo_parts": expire_parts_job(config)}
+        )
     log.info(
         "smscore built: role={role}, {binds} bind(s)",
         role=config.service.role,
