@@ -1,0 +1,186 @@
+"""`smscore demo`: the bundled SMSC simulator and the daemon in one process, a scripted conversation
+printed as it happens, then the simulator stays up for your own messages until Ctrl-C."""
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from daemon.config import build_config
+from daemon.run_cli import fail
+
+SHORT_CODE = "12345"
+DEMO_SUBSCRIBERS = (("254712000001", "1234", 100_050), ("254712000002", "4321", 25_000))
+SCRIPT = (
+    ("254712000001", "PING"),
+    ("254712000001", "BAL 1234"),
+    ("254712000002", "help"),
+    ("254712000002", "HELP BAL"),
+    ("254712000001", "bal 9999"),
+    ("254712000003", "BAL 1111"),
+    ("254712000002", "what is my balance"),
+    ("254712000002", "  Bal   4321 "),
+)
+SCRIPT_INTERVAL_S = 1.0
+
+
+@dataclass
+class Conversation:
+    """Prints MOs as they are sent and replies as the simulated phones receive them."""
+
+    simulator: Any
+    out: Any = sys.stdout
+    sent: dict[str, int] = field(default_factory=dict)
+    replies: dict[str, int] = field(default_factory=dict)
+    _shown: set[tuple[str, int]] = field(default_factory=set)
+
+    def send(self, msisdn: str, text: str) -> None:
+        self._print(f"  {msisdn} -> {SHORT_CODE}: {text}")
+        self.sent[msisdn] = self.sent.get(msisdn, 0) + 1
+        result = self.simulator.inject_mo(msisdn, SHORT_CODE, text)
+        result.addErrback(lambda failure: self._print(f"  !! {failure.getErrorMessage()}"))
+
+    def show_new_replies(self) -> None:
+        for msisdn in sorted(self.sent):
+            for message in self.simulator.handset_inbox(msisdn):
+                if (msisdn, message.seq) in self._shown:
+                    continue
+                self._shown.add((msisdn, message.seq))
+                self.replies[msisdn] = self.replies.get(msisdn, 0) + 1
+                self._print(f"  {msisdn} <- {message.sender}: {message.text}")
+
+    def all_answered(self) -> bool:
+        return all(self.replies.get(msisdn, 0) >= count for msisdn, count in self.sent.items())
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Any:
+    return build_config(
+        {
+            "service": {"state_dir": str(state_dir)},
+            "logging": {"level": "warn"},
+            "binds": [
+                {
+                    "name": "sim",
+                    "host": "127.0.0.1",
+                    "port": smsc_port,
+                    "system_id": "smscore",
+                    "password": "secret",
+                    "serves": [SHORT_CODE],
+                }
+            ],
+            "status": {"listen": status_listen},
+            "tranproc": {"poll_interval_s": 1.0},
+            "sender": {"poll_interval_s": 1.0},
+        },
+        "<demo>",
+    )
+
+
+def seed_subscribers_txn(conn: Any, config: Any, hasher: Any, now: int) -> None:
+    from daemon.chart import deposit_txn, ensure_chart_txn, new_transfer_id
+    from daemon.subscribers import create_subscriber_txn, get_subscriber_txn
+
+    ensure_chart_txn(conn, config.service.currency, now)
+    for msisdn, pin, balance_minor in DEMO_SUBSCRIBERS:
+        if get_subscriber_txn(conn, msisdn) is not None:
+            continue
+        subscriber = create_subscriber_txn(
+            conn, msisdn, pin=pin, hasher=hasher, currency=config.service.currency, now_ns=now
+        )
+        deposit_txn(
+            conn,
+            subscriber.account_id,
+            balance_minor,
+            config.service.currency,
+            now,
+            transfer_id=new_transfer_id(),
+            user_data="demo opening balance",
+        )
+
+
+@click.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Database and PIN pepper of the demo.",
+)
+@click.option(
+    "--sim-http", default="127.0.0.1:8775", show_default=True, help="Simulator control API."
+)
+@click.option("--status-listen", default="127.0.0.1:8780", show_default=True)
+@click.option(
+    "--exit-after",
+    type=float,
+    default=None,
+    help="Stop after S seconds (exit 1 if an MO went unanswered).",
+)
+def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float | None) -> None:
+    """Simulator + daemon in one process, with a scripted conversation."""
+    from twisted.internet import reactor
+    from twisted.internet.task import LoopingCall
+
+    from daemon.clock import now_ns
+    from daemon.components import pin_hasher
+    from daemon.logs import start_logging
+    from daemon.service import StartupError, build_daemon
+    from simulators.config import AccountConfig, SimulatorConfig
+    from simulators.simulator import Simulator, StartError
+
+    start_logging("warn")
+    simulator = Simulator(
+        reactor,
+        SimulatorConfig(
+            listen="127.0.0.1:0",
+            http=sim_http,
+            account=(AccountConfig(system_id="smscore", password="secret"),),
+        ),
+    )
+    try:
+        addresses = simulator.start_listening()
+        config = demo_config(state_dir, addresses.smpp[1], status_listen)
+        daemon = build_daemon(config, reactor)
+        daemon.db.run_sync(
+            "demo.seed", seed_subscribers_txn, config, pin_hasher(config), now_ns(reactor)
+        )
+    except (StartError, StartupError) as exc:
+        fail(str(exc), 1)
+    conversation = Conversation(simulator)
+    print(
+        f"SMSC simulator on 127.0.0.1:{addresses.smpp[1]} (control API http://{sim_http}), "
+        f"smscore status on http://{status_listen}/status\n"
+        f"Subscribers: 254712000001 (PIN 1234), 254712000002 (PIN 4321). Short code {SHORT_CODE}.\n"
+        f"Try it yourself: smscore sim send --api http://{sim_http} 254712000001 {SHORT_CODE} 'BAL 1234'\n",
+        flush=True,
+    )
+    exit_code = [0]
+
+    def start() -> None:
+        daemon.start()
+        daemon.listen_status().addErrback(
+            lambda f: print(f"status endpoint: {f.getErrorMessage()}")
+        )
+        for index, (msisdn, text) in enumerate(SCRIPT):
+            reactor.callLater(1.0 + index * SCRIPT_INTERVAL_S, conversation.send, msisdn, text)
+        LoopingCall(conversation.show_new_replies).start(0.1, now=False)
+        if exit_after is not None:
+            reactor.callLater(exit_after, finish)
+
+    def finish() -> None:
+        conversation.show_new_replies()
+        if not conversation.all_answered():
+            print("  !! some messages got no reply", flush=True)
+            exit_code[0] = 1
+        reactor.stop()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
+    reactor.addSystemEventTrigger("before", "shutdown", simulator.stop)
+    reactor.run()
+    sys.exit(exit_code[0])
