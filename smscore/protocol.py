@@ -206,7 +206,12 @@ class SMPPProtocol(Protocol):
             if self._bucket is not None and not self._bucket.try_take(now):
                 return self._pump_later(self._bucket.wait_s(now))
             item = self._queue.popleft()
-            self.send_request(item.pdu).addCallbacks(
+            try:
+                sent = self.send_request(item.pdu)
+            except SMPPError:  # e.g. a field the codec refuses: fail this one, keep pumping
+                item.deferred.errback(Failure())
+                continue
+            sent.addCallbacks(
                 self._on_queued_response,
                 self._on_queued_failure,
                 callbackArgs=(item,),
