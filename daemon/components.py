@@ -1,5 +1,7 @@
 """Builds each long-running component from the config (the service decides which ones a role runs)."""
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,12 @@ def make_tranproc(
     return TranProc(reactor, db, default_registry(), config, pin_hasher(config), on_batch=on_batch)
 
 
+def dedupe_secret(config: Config) -> bytes:
+    """The inbox's dedupe key, derived from the PIN pepper (the same in every LIS process)."""
+    pepper = load_or_create_pepper(pepper_path(config))
+    return hmac.new(pepper, b"smscore inbox dedupe", hashlib.sha256).digest()
+
+
 def make_inbox(config: Config, reactor: Any, db: Database, wake_tranproc: Any) -> InboxWriter:
     return InboxWriter(
         reactor,
@@ -37,6 +45,7 @@ def make_inbox(config: Config, reactor: Any, db: Database, wake_tranproc: Any) -
         is_receipt=is_receipt,
         receipt_from_pdu=receipt_from_pdu,
         receipt_sink=apply_receipts_txn,
+        dedupe_secret=dedupe_secret(config),
     )
 
 

@@ -10,6 +10,8 @@ receipt sink inside the same transaction.
 """
 
 import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,8 +67,9 @@ def mo_from_pdu(bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> Inc
     )
 
 
-def dedupe_key(mo: IncomingMo, body: bytes) -> str:
-    digest = hashlib.sha256()
+def dedupe_key(mo: IncomingMo, body: bytes, secret: bytes) -> str:
+    # Keyed: a plain hash of "BAL 1234" would give the PIN away to anyone reading the table.
+    digest = hmac.new(secret, digestmod=hashlib.sha256)
     for part in (mo.bind_name, mo.source_addr, mo.destination_addr, str(mo.data_coding)):
         digest.update(part.encode("utf-8") + b"\x00")
     digest.update(body)
@@ -90,6 +93,7 @@ def write_batch_txn(
     receipt_sink: Callable[[Connection, list[Any], int], None] | None,
     now: int,
     dedupe_window_ns: int,
+    dedupe_secret: bytes,
 ) -> int:
     """Store a batch of MOs (and apply receipts); returns how many new inbox rows were written."""
     if receipts and receipt_sink is not None:
@@ -98,13 +102,13 @@ def write_batch_txn(
     parts = [mo for mo in mos if mo.concat is not None]
     if parts:
         whole.extend(_store_parts(conn, parts, now))
-    return _insert_whole(conn, whole, now, dedupe_window_ns)
+    return _insert_whole(conn, whole, now, dedupe_window_ns, dedupe_secret)
 
 
 def _insert_whole(
-    conn: Connection, whole: list[tuple[IncomingMo, bytes]], now: int, window_ns: int
+    conn: Connection, whole: list[tuple[IncomingMo, bytes]], now: int, window_ns: int, secret: bytes
 ) -> int:
-    keyed = [(dedupe_key(mo, body), mo, body) for mo, body in whole]
+    keyed = [(dedupe_key(mo, body, secret), mo, body) for mo, body in whole]
     if not keyed:
         return 0
     seen = set(
@@ -230,7 +234,7 @@ def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, n
     bodies = conn.execute(select(mo_parts.c.body).where(where).order_by(mo_parts.c.sequence))
     mo = IncomingMo(bind_name, source, destination, coding, b"", None)
     body = b"".join(bodies.scalars())
-    row = _inbox_row(mo, body, dedupe_key(mo, body), now, status="failed")
+    row = _inbox_row(mo, body, f"expired-{secrets.token_hex(16)}", now, status="failed")
     row["error"] = f"incomplete concatenated message: {received} of {total} parts"
     inbox_id = conn.execute(insert(inbox).returning(inbox.c.id), [row]).scalar_one()
     conn.execute(update(mo_parts).where(where).values(inbox_id=inbox_id))
@@ -268,6 +272,7 @@ class InboxWriter:
         is_receipt: Callable[[PDU], bool] = lambda pdu: False,
         receipt_from_pdu: Callable[[PDU, str], Any] | None = None,
         receipt_sink: Callable[[Connection, list[Any], int], None] | None = None,
+        dedupe_secret: bytes = b"",
     ) -> None:
         self.reactor = reactor
         self.db = db
@@ -276,6 +281,7 @@ class InboxWriter:
         self.is_receipt = is_receipt
         self.receipt_from_pdu = receipt_from_pdu
         self.receipt_sink = receipt_sink
+        self.dedupe_secret = dedupe_secret or secrets.token_bytes(32)
         self._waiting: list[_Waiting] = []
         self._timer: IDelayedCall | None = None
         self.counters = {
@@ -330,6 +336,7 @@ class InboxWriter:
             self.receipt_sink,
             now_ns(self.reactor),
             window_ns,
+            self.dedupe_secret,
         )
         return written.addCallbacks(self._committed, self._failed, (batch,), None, (batch,))
 

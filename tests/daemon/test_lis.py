@@ -1,5 +1,7 @@
 """LIS inbox writer: group commit, acknowledgement after commit, dedupe, concatenation, failures."""
 
+import hashlib
+
 import pytest
 from sqlalchemy import func, select
 from twisted.internet.defer import fail
@@ -204,3 +206,23 @@ def test_receipts_go_to_the_sink_in_the_same_commit(db):
     assert results == [S.ESME_ROK, S.ESME_ROK]
     assert seen == [(True, [("sim", "1")])]
     assert [row.text for row in inbox_rows(db)] == ["BAL 1234"]
+
+
+def test_dedupe_key_is_keyed_so_the_pin_cannot_be_guessed_from_it(db):
+    clock = Clock()
+    writer = InboxWriter(clock, db, InboxConfig(), dedupe_secret=b"k" * 32)
+    writer.accept("sim", mo(b"BAL 1234"))
+    clock.advance(1)
+    [row] = inbox_rows(db)
+    guesses = set()
+    for pin in range(10_000):
+        plain = hashlib.sha256()
+        for part in ("sim", "254712000001", "12345", "0"):
+            plain.update(part.encode() + b"\x00")
+        plain.update(f"BAL {pin:04d}".encode())
+        guesses.add(plain.hexdigest())
+    assert row.dedupe_key not in guesses
+    other = InboxWriter(clock, db, InboxConfig(), dedupe_secret=b"z" * 32)
+    other.accept("sim", mo(b"BAL 1234"))
+    clock.advance(1)
+    assert len({r.dedupe_key for r in inbox_rows(db)}) == 2  # the key depends on the secret
