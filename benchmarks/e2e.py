@@ -1,0 +1,469 @@
+"""End-to-end benchmark: simulated subscribers → SMSC simulator → `smscore run` → reply on the handset.
+
+The daemon runs as its own process (`smscore run`, SQLite in a temporary directory, subscribers seeded
+straight into that database before it starts); the SMSC simulator runs in this process on the real
+reactor. The load is open loop: MO i is due at start + i / rate and is injected when due, whatever the
+daemon is doing, so a slow daemon shows up as latency, not as a lower offered rate. Latency is from the
+moment an MO was due to the moment its reply reached the simulated handset (receipts come back at once,
+so the daemon also handles one delivery receipt per reply, as it would in production).
+
+The first `warmup_s` seconds of MOs are sent but not measured. After the last MO, the run waits for the
+replies (at most `drain_s`), then a grace period to catch late duplicates; then it checks exactly-once
+twice: every subscriber's phone got as many replies as it sent MOs, and in the daemon's database every
+inbox row is done and has exactly one outbox row. Prints one JSON object.
+
+    .venv/bin/python benchmarks/e2e.py [--rate 1000] [--duration 60] [--warmup 5]
+    smscore bench e2e --duration 10
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SHORT_CODE = "12345"
+PIN = "1234"
+FIRST_MSISDN = 254_711_000_000
+SYSTEM_ID, PASSWORD = "smscore", "secret"
+TICK_S = 0.005  # how often due MOs are injected
+COLLECT_S = 0.02  # how often the handsets are read
+BIND_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+SEED_CHUNK = 1000  # wallets per seeding transaction (the ledger caps its batches)
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    rate_per_s: float = 1000.0
+    duration_s: float = 60.0
+    warmup_s: float = 5.0
+    subscribers: int = 0  # 0: one per MO, so none repeats within the inbox dedupe window
+    drain_s: float = 30.0
+    grace_s: float = 1.0
+    text: str = f"BAL {PIN}"
+    window: int = 10  # the daemon's bind window (its config default)
+    dlr_delay_s: float = 0.0
+    daemon_wrapper: tuple[str, ...] = ()  # e.g. ("py-spy", "record", "-o", "x.svg", "--")
+    keep_dir: Path | None = None
+
+    @property
+    def total(self) -> int:
+        return int(self.rate_per_s * (self.warmup_s + self.duration_s))
+
+    @property
+    def subscriber_count(self) -> int:
+        return self.subscribers or self.total
+
+    @property
+    def warmup_count(self) -> int:
+        return int(self.rate_per_s * self.warmup_s)
+
+
+# --- the daemon process ---------------------------------------------------------------------------
+
+
+def daemon_config_text(state_dir: Path, smsc_port: int, window: int) -> str:
+    return f"""
+[service]
+state_dir = "{state_dir}"
+
+[logging]
+level = "warn"
+
+[status]
+listen = "127.0.0.1:0"
+
+[[binds]]
+name = "sim"
+host = "127.0.0.1"
+port = {smsc_port}
+system_id = "{SYSTEM_ID}"
+password = "{PASSWORD}"
+window = {window}
+serves = ["{SHORT_CODE}"]
+"""
+
+
+def seed_database(config_path: Path, subscribers: int) -> float:
+    """Create the schema, the chart and `subscribers` funded wallets with a PIN, in bulk (a wallet
+    built as daemon.chart.open_wallet_txn builds it); returns the seconds it took."""
+    from ledger import Account, AccountFlags, Transfer, create_accounts, create_transfers
+    from sqlalchemy import insert
+
+    from daemon.chart import SystemAccount, TransferCode, ensure_chart_txn, wallet_account_id
+    from daemon.chart import wallet_code
+    from daemon.commands.registry import Role
+    from daemon.components import pin_hasher
+    from daemon.config import load_config
+    from daemon.schema import subscribers as subscribers_table
+    from daemon.service import open_database
+
+    started = time.perf_counter()
+    config = load_config(config_path)
+    database = open_database(config, reactor=None)
+    hasher = pin_hasher(config)
+    currency = config.service.currency
+    now = time.time_ns()
+    flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+    msisdns = [str(FIRST_MSISDN + index) for index in range(subscribers)]
+
+    def seed_txn(conn: Any, chunk: list[str]) -> None:
+        ids = [wallet_account_id(msisdn) for msisdn in chunk]
+        wallets = [
+            Account(account_id, currency, wallet_code(Role.CUSTOMER), flags, f"msisdn:{msisdn}")
+            for account_id, msisdn in zip(ids, chunk, strict=True)
+        ]
+        create_accounts(conn, wallets, now)
+        deposits = [
+            Transfer(id=account_id, debit_account_id=int(SystemAccount.TRUST),
+                     credit_account_id=account_id, amount=10_000, currency=currency,
+                     code=int(TransferCode.DEPOSIT), user_data="bench opening balance")
+            for account_id in ids
+        ]  # fmt: skip
+        create_transfers(conn, deposits, now)
+        rows = [
+            {"msisdn": msisdn, "account_id": account_id, "name": "", "role": Role.CUSTOMER.value,
+             "language": "en", "pin_hmac": hasher.digest(msisdn, PIN), "pin_failures": 0,
+             "locked_until_ns": 0, "created_at_ns": now}
+            for account_id, msisdn in zip(ids, chunk, strict=True)
+        ]  # fmt: skip
+        conn.execute(insert(subscribers_table), rows)
+
+    database.run_sync("bench.chart", ensure_chart_txn, currency, now)
+    for start in range(0, subscribers, SEED_CHUNK):
+        database.run_sync("bench.seed", seed_txn, msisdns[start : start + SEED_CHUNK])
+    database.engine.dispose()
+    return time.perf_counter() - started
+
+
+def start_daemon(config_path: Path, log_path: Path, wrapper: tuple[str, ...]) -> subprocess.Popen:
+    smscore = Path(sys.executable).with_name("smscore")
+    command = [*wrapper, sys.executable, str(smscore), "run", "--config", str(config_path)]
+    log = open(log_path, "wb")  # noqa: SIM115 (the child owns it until it exits)
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_daemon(process: subprocess.Popen) -> int | None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+    try:
+        return process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.wait(STOP_TIMEOUT_S)
+
+
+def database_check(db_path: Path, sent: int) -> dict[str, Any]:
+    """Exactly-once as the daemon's database sees it (read after the daemon has stopped)."""
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        inbox = dict(conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall())
+        not_one_reply = conn.execute(
+            "SELECT count(*) FROM inbox i WHERE"
+            " (SELECT count(*) FROM outbox o WHERE o.inbox_id = i.id) != 1"
+        ).fetchone()[0]
+        outbox = dict(
+            conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+        )
+    return {
+        "inbox_rows": sum(inbox.values()),
+        "inbox_by_status": inbox,
+        "outbox_by_status": outbox,
+        "inbox_rows_without_exactly_one_reply": not_one_reply,
+        "ok": sum(inbox.values()) == sent == inbox.get("done", 0) and not_one_reply == 0,
+    }
+
+
+# --- the load, on this process's reactor ---------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    acked: int = 0
+    ack_failed: int = 0
+    replies: int = 0
+    unexpected_replies: int = 0
+    latencies_ms: list[float] = field(default_factory=list)  # measured MOs only
+    ack_ms: list[float] = field(default_factory=list)  # due → deliver_sm_resp, measured MOs only
+    inject_lag_ms: list[float] = field(default_factory=list)  # due → injected (generator health)
+    replies_in_window: int = 0
+    sent_per_msisdn: dict[str, int] = field(default_factory=dict)
+    replies_per_msisdn: dict[str, int] = field(default_factory=dict)
+
+
+class Load:
+    def __init__(self, reactor: Any, simulator: Any, plan: BenchPlan) -> None:
+        self.reactor = reactor
+        self.simulator = simulator
+        self.plan = plan
+        self.tally = Tally()
+        self.start_s = 0.0
+        self._waiting: dict[str, deque[tuple[float, bool]]] = {}
+        self._cursor = simulator.handsets.last_seq
+
+    @property
+    def window_start_s(self) -> float:
+        return self.start_s + self.plan.warmup_s
+
+    @property
+    def window_end_s(self) -> float:
+        return self.window_start_s + self.plan.duration_s
+
+    def due_at(self, index: int) -> float:
+        return self.start_s + index / self.plan.rate_per_s
+
+    def tick(self) -> None:
+        now = self.reactor.seconds()
+        tally = self.tally
+        while tally.sent < self.plan.total and self.due_at(tally.sent) <= now:
+            self._send(tally.sent, now)
+
+    def _send(self, index: int, now: float) -> None:
+        msisdn = str(FIRST_MSISDN + index % self.plan.subscriber_count)
+        due = self.due_at(index)
+        measured = index >= self.plan.warmup_count
+        tally = self.tally
+        tally.sent += 1
+        tally.sent_per_msisdn[msisdn] = tally.sent_per_msisdn.get(msisdn, 0) + 1
+        if measured:
+            tally.inject_lag_ms.append((now - due) * 1000)
+        self._waiting.setdefault(msisdn, deque()).append((due, measured))
+        acked = self.simulator.inject_mo(msisdn, SHORT_CODE, self.plan.text)
+        acked.addCallbacks(self._acked, self._ack_failed, callbackArgs=(due, measured))
+
+    def _acked(self, _result: Any, due: float, measured: bool) -> None:
+        self.tally.acked += 1
+        if measured:
+            self.tally.ack_ms.append((self.reactor.seconds() - due) * 1000)
+
+    def _ack_failed(self, failure: Any) -> None:
+        self.tally.ack_failed += 1
+
+    def collect(self) -> None:
+        handsets = self.simulator.handsets
+        newest = handsets.last_seq
+        if newest == self._cursor:
+            return
+        for message in handsets.since(self._cursor, newest - self._cursor):
+            self._reply(message)
+        self._cursor = newest
+
+    def _reply(self, message: Any) -> None:
+        tally = self.tally
+        msisdn = message.msisdn
+        tally.replies_per_msisdn[msisdn] = tally.replies_per_msisdn.get(msisdn, 0) + 1
+        waiting = self._waiting.get(msisdn)
+        if not waiting:
+            tally.unexpected_replies += 1
+            return
+        due, measured = waiting.popleft()
+        tally.replies += 1
+        if self.window_start_s <= message.delivered_at_s < self.window_end_s:
+            tally.replies_in_window += 1
+        if measured:
+            tally.latencies_ms.append((message.delivered_at_s - due) * 1000)
+
+    def all_answered(self) -> bool:
+        return self.tally.sent >= self.plan.total and self.tally.replies >= self.plan.total
+
+
+def percentile(ordered: list[float], pct: float) -> float | None:
+    if not ordered:
+        return None
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return round(ordered[int(rank) - 1], 1)
+
+
+def latency_summary(values_ms: list[float], prefix: str) -> dict[str, float | None]:
+    ordered = sorted(values_ms)
+    summary = {f"{prefix}_ms_p{pct}": percentile(ordered, pct) for pct in (50, 95, 99)}
+    summary[f"{prefix}_ms_max"] = round(ordered[-1], 1) if ordered else None
+    return summary
+
+
+# --- orchestration ---------------------------------------------------------------------------------
+
+
+def _wait_until(reactor: Any, condition: Any, timeout_s: float, poll_s: float = 0.05) -> Any:
+    from twisted.internet.defer import inlineCallbacks
+    from twisted.internet.task import deferLater
+
+    @inlineCallbacks
+    def waiter() -> Any:
+        deadline = reactor.seconds() + timeout_s
+        while not condition() and reactor.seconds() < deadline:
+            yield deferLater(reactor, poll_s, lambda: None)
+        return condition()
+
+    return waiter()
+
+
+def _run_load(reactor: Any, simulator: Any, plan: BenchPlan, daemon: subprocess.Popen) -> Any:
+    from twisted.internet.defer import inlineCallbacks
+    from twisted.internet.task import LoopingCall
+
+    @inlineCallbacks
+    def body() -> Any:
+        bound = yield _wait_until(
+            reactor, lambda: simulator.factory.bound_protocols or daemon.poll() is not None,
+            BIND_TIMEOUT_S,
+        )  # fmt: skip
+        if not simulator.factory.bound_protocols:
+            raise RuntimeError(f"the daemon did not bind within {BIND_TIMEOUT_S:.0f} s ({bound})")
+        load = Load(reactor, simulator, plan)
+        load.start_s = reactor.seconds()
+        sender, collector = LoopingCall(load.tick), LoopingCall(load.collect)
+        sender.clock = collector.clock = reactor
+        sender.start(TICK_S)
+        collector.start(COLLECT_S)
+        yield _wait_until(
+            reactor, lambda: load.tally.sent >= plan.total, plan.total / plan.rate_per_s + 60
+        )
+        sender.stop()
+        sent_done_s = reactor.seconds()
+        yield _wait_until(reactor, load.all_answered, plan.drain_s)
+        drained_s = reactor.seconds() - sent_done_s
+        yield _wait_until(reactor, lambda: False, plan.grace_s)
+        collector.stop()
+        load.collect()
+        return load, drained_s
+
+    return body()
+
+
+def _load_result(load: Load, plan: BenchPlan, drained_s: float) -> dict[str, Any]:
+    tally = load.tally
+    per_msisdn_ok = tally.sent_per_msisdn == tally.replies_per_msisdn
+    return {
+        "offered_rate_per_s": plan.rate_per_s,
+        "measured_s": plan.duration_s,
+        "warmup_s": plan.warmup_s,
+        "sent": tally.sent,
+        "acknowledged": tally.acked,
+        "ack_failed": tally.ack_failed,
+        "replies": tally.replies,
+        "unexpected_replies": tally.unexpected_replies,
+        "replies_per_s": round(tally.replies_in_window / plan.duration_s, 1),
+        **latency_summary(tally.latencies_ms, "latency"),
+        **latency_summary(tally.ack_ms, "ack"),
+        "inject_lag_ms_p99": percentile(sorted(tally.inject_lag_ms), 99),
+        "drain_s": round(drained_s, 2),
+        "handsets_exactly_once": per_msisdn_ok and tally.unexpected_replies == 0,
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cores": os.cpu_count(),
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+        "loadavg_1m_before": round(os.getloadavg()[0], 2),
+    }
+
+
+def run(plan: BenchPlan) -> dict[str, Any]:
+    """Run the whole benchmark on the global reactor (call once per process); returns the result."""
+    from twisted.internet import reactor
+
+    from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
+    from simulators.simulator import Simulator
+
+    result: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="smscore-bench-") as temporary:
+        work = plan.keep_dir or Path(temporary)
+        work.mkdir(parents=True, exist_ok=True)
+        simulator = Simulator(
+            reactor,
+            SimulatorConfig(
+                listen="127.0.0.1:0",
+                http=None,
+                account=(AccountConfig(system_id=SYSTEM_ID, password=PASSWORD),),
+                dlr=DlrConfig(delay_s=plan.dlr_delay_s),
+                max_messages=max(200_000, 2 * plan.total + 1000),
+                max_pending_deliveries=10 * plan.total + 1000,
+            ),
+        )
+        port = simulator.start_listening().smpp[1]
+        config_path = work / "smscore.toml"
+        config_path.write_text(daemon_config_text(work / "state", port, plan.window))
+        result["seed_s"] = round(seed_database(config_path, plan.subscriber_count), 2)
+        daemon = start_daemon(config_path, work / "daemon.log", plan.daemon_wrapper)
+        outcome: dict[str, Any] = {}
+
+        def finished(answer: Any) -> None:
+            load, drained_s = answer
+            outcome.update(_load_result(load, plan, drained_s))
+
+        def failed(failure: Any) -> None:
+            outcome["error"] = failure.getErrorMessage()
+
+        def stop(_: Any) -> None:
+            simulator.stop().addBoth(lambda _: reactor.stop())
+
+        done = _run_load(reactor, simulator, plan, daemon)
+        done.addCallbacks(finished, failed).addBoth(stop)
+        reactor.run()
+        result["daemon_exit"] = stop_daemon(daemon)
+        result.update(outcome)
+        result["simulator"] = {k: v for k, v in simulator.stats().items() if isinstance(v, int)}
+        if "sent" in outcome:
+            result["database"] = database_check(work / "state" / "smscore.db", outcome["sent"])
+            result["exactly_once"] = outcome["handsets_exactly_once"] and result["database"]["ok"]
+        log_tail = (work / "daemon.log").read_text(errors="replace").splitlines()[-5:]
+        result["daemon_log_tail"] = log_tail
+    return result
+
+
+def plan_from_args(argv: list[str]) -> BenchPlan:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=1000.0, help="MOs per second (open loop)")
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds sent but not measured")
+    parser.add_argument("--subscribers", type=int, default=0, help="0: one per MO")
+    parser.add_argument("--window", type=int, default=10, help="the daemon's bind window")
+    parser.add_argument("--drain", type=float, default=30.0, help="max seconds to wait for replies")
+    parser.add_argument("--py-spy", metavar="FILE", help="record the daemon with py-spy into FILE")
+    parser.add_argument("--keep-dir", type=Path, help="keep the database and daemon log here")
+    args = parser.parse_args(argv)
+    wrapper: tuple[str, ...] = ()
+    if args.py_spy:
+        py_spy = Path(sys.executable).with_name("py-spy")
+        wrapper = (str(py_spy), "record", "--threads", "--format", "speedscope", "-o", args.py_spy,
+                   "--")  # fmt: skip
+    return BenchPlan(
+        rate_per_s=args.rate,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        subscribers=args.subscribers,
+        window=args.window,
+        drain_s=args.drain,
+        daemon_wrapper=wrapper,
+        keep_dir=args.keep_dir,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan = plan_from_args(sys.argv[1:] if argv is None else argv)
+    result = run(plan)
+    print(json.dumps(result, indent=2))
+    return 0 if result.get("exactly_once") else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.exit(main())
