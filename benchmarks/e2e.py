@@ -97,16 +97,21 @@ serves = ["{SHORT_CODE}"]
 def seed_database(config_path: Path, subscribers: int) -> float:
     """Create the schema, the chart and `subscribers` funded wallets with a PIN, in bulk (a wallet
     built as daemon.chart.open_wallet_txn builds it); returns the seconds it took."""
-    from ledger import Account, AccountFlags, Transfer, create_accounts, create_transfers
     from sqlalchemy import insert
 
-    from daemon.chart import SystemAccount, TransferCode, ensure_chart_txn, wallet_account_id
-    from daemon.chart import wallet_code
+    from daemon.chart import (
+        SystemAccount,
+        TransferCode,
+        ensure_chart_txn,
+        wallet_account_id,
+        wallet_code,
+    )
     from daemon.commands.registry import Role
     from daemon.components import pin_hasher
     from daemon.config import load_config
     from daemon.schema import subscribers as subscribers_table
     from daemon.service import open_database
+    from ledger import Account, AccountFlags, Transfer, create_accounts, create_transfers
 
     started = time.perf_counter()
     config = load_config(config_path)
