@@ -1,5 +1,8 @@
 """A token bucket on injected time: the per-bind TPS limit."""
 
+# Refills are float products: a timer set for exactly one token's wait may find 0.9999999 tokens.
+_EPSILON_TOKENS = 1e-9
+
 
 class TokenBucket:
     """Allows `rate_per_s` events per second on average, in bursts of at most `burst`.
@@ -25,7 +28,7 @@ class TokenBucket:
     def try_take(self, now: float) -> bool:
         """Take one token if there is one."""
         self._refill(now)
-        if self._tokens >= 1:
+        if self._tokens >= 1 - _EPSILON_TOKENS:
             self._tokens -= 1
             return True
         return False
@@ -33,4 +36,6 @@ class TokenBucket:
     def wait_s(self, now: float) -> float:
         """Seconds until a token will be available (0 if one is)."""
         self._refill(now)
-        return max(0.0, (1 - self._tokens) / self.rate_per_s)
+        if self._tokens >= 1 - _EPSILON_TOKENS:
+            return 0.0
+        return (1 - self._tokens) / self.rate_per_s
