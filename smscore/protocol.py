@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -110,6 +110,7 @@ class SMPPProtocol(Protocol):
         self._paused_until = 0.0
         self._backoff_s = self.flow.throttle_backoff_initial_s
         self.connected_at: float | None = None
+        self.connection_lost = False
 
     # --- hooks for subclasses ---
 
@@ -140,6 +141,7 @@ class SMPPProtocol(Protocol):
         self._dispatch(events)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.connection_lost = True
         self._cancel_timers()
         for request in self.session.abandon_outstanding():
             waiter = self._waiting.pop(request.sequence_number, None)
@@ -179,6 +181,8 @@ class SMPPProtocol(Protocol):
         Fires with the final response (any status) or fails with ResponseTimeout, ConnectionLostError
         or NotSent.
         """
+        if self.connection_lost:  # nothing would ever send or fail it
+            return fail(NotSent(f"{pdu.name}: the link is closed"))
         if len(self._queue) >= self.flow.max_queued:
             raise QueueFull(f"{len(self._queue)} PDUs already queued on this bind")
         item = _Queued(pdu, Deferred())
