@@ -4,7 +4,7 @@ Bytes move only when the test says so (`pump()`, or `advance(seconds)` which mov
 pumps), so every interleaving is deterministic. `byte_at_a_time=True` delivers every chunk one byte per
 `dataReceived` call, to prove the stream decoding. Reused by other packages' tests:
 
-    clock = Clock()
+    clock = BoundedClock()           # a task.Clock that fails instead of spinning forever
     link = Loopback.between(esme_protocol, smsc_protocol, clock)
     link.pump()                      # the bind goes through
     link.advance(30)                 # timers fire, their bytes are delivered
@@ -28,6 +28,25 @@ from zope.interface import implementer
 ESME_ADDRESS = IPv4Address("TCP", "127.0.0.1", 40001)
 SMSC_ADDRESS = IPv4Address("TCP", "127.0.0.1", 2775)
 MAX_PUMP_ROUNDS = 10_000  # a ping-pong that never settles is a bug, not a reason to hang
+
+
+class BoundedClock(Clock):
+    """A task.Clock that fails a test instead of hanging it when timers re-arm without end.
+
+    Clock.advance runs every call due "now", including ones scheduled by those calls: a component
+    that keeps re-arming a timer for the current instant would spin there forever.
+    """
+
+    def __init__(self, max_calls: int = 1_000_000) -> None:
+        super().__init__()
+        self.max_calls = max_calls
+        self.calls_made = 0
+
+    def callLater(self, delay, callable, *args, **kw):  # type: ignore[no-untyped-def]
+        self.calls_made += 1
+        if self.calls_made > self.max_calls:
+            raise AssertionError(f"more than {self.max_calls} timers scheduled: a livelock?")
+        return super().callLater(delay, callable, *args, **kw)
 
 
 class Loopback:
