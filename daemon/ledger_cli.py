@@ -41,7 +41,8 @@ class LedgerCliError(click.ClickException):
 
 def _with_connection(db_url: str, work: Callable[[Connection], T], write: bool = False) -> T:
     try:
-        engine = make_engine(db_url)
+        # Readers must not hold SQLite's write lock while a running daemon posts.
+        engine = make_engine(db_url, sqlite_begin="IMMEDIATE" if write else "DEFERRED")
     except ArgumentError as exc:
         raise LedgerCliError(f"--db: not a database URL: {db_url!r}") from exc
     try:

@@ -1,8 +1,10 @@
 """Engine factory shared by the ledger, its tests and the daemon.
 
 SQLite: WAL (readers never block the writer), foreign keys on, synchronous=FULL (a returned commit
-survives power loss), a busy timeout, and BEGIN IMMEDIATE so a transaction takes the write lock
-when it starts: a read-then-write transaction can then never fail half-way with SQLITE_BUSY.
+survives power loss), a busy timeout, and by default BEGIN IMMEDIATE so a transaction takes the
+write lock when it starts: a read-then-write transaction can then never fail half-way with
+SQLITE_BUSY. Read-only users (the checker, reports) pass sqlite_begin="DEFERRED" so that they never
+hold the write lock; per connection, `.execution_options(sqlite_begin=...)` overrides it.
 PostgreSQL: `postgresql://` URLs are sent to psycopg 3.
 """
 
@@ -16,17 +18,22 @@ from sqlalchemy.engine import make_url
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def make_engine(url: str, **engine_kwargs: Any) -> Engine:
+SQLITE_BEGIN_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
+
+
+def make_engine(url: str, *, sqlite_begin: str = "IMMEDIATE", **engine_kwargs: Any) -> Engine:
+    if sqlite_begin not in SQLITE_BEGIN_MODES:
+        raise ValueError(f"sqlite_begin must be one of {SQLITE_BEGIN_MODES}, not {sqlite_begin!r}")
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     engine = create_engine(parsed, **engine_kwargs)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_begin)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, default_begin: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN, not the sqlite3 module.
@@ -40,4 +47,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = conn.get_execution_options().get("sqlite_begin", default_begin)
+        if mode not in SQLITE_BEGIN_MODES:
+            raise ValueError(f"sqlite_begin must be one of {SQLITE_BEGIN_MODES}, not {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,51 @@
+"""`smscore ledger init / check / export-head`."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from daemon.cli import main
+from ledger import Account, Transfer, create_accounts, create_transfers, make_engine
+from ledger.schema import transfers
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["ledger", *args])
+
+
+def test_init_check_export_and_detect_tampering(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    assert run("init", "--db", url).exit_code == 0
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        create_accounts(conn, [Account(1, "KES"), Account(2, "KES")], 0)
+        create_transfers(conn, [Transfer(i, 1, 2, i, "KES") for i in range(1, 4)], 1)
+    ok = run("check", "--db", url)
+    assert ok.exit_code == 0 and "ledger ok: 3 transfers" in ok.output
+    exported = run("export-head", "--db", url)
+    head_file = tmp_path / "head.json"
+    head_file.write_text(exported.output)
+    assert json.loads(exported.output)["transfer_count"] == 3
+    assert run("check", "--db", url, "--expect-head", str(head_file)).exit_code == 0
+
+    with engine.begin() as conn:
+        conn.execute(update(transfers).where(transfers.c.id == 2).values(code=9))
+    engine.dispose()
+    broken = run("check", "--db", url)
+    assert broken.exit_code == 1
+    assert "hash chain broken from seq 2" in broken.output
+
+
+def test_operating_errors_are_one_line_and_exit_2(tmp_path) -> None:
+    empty = run("check", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert empty.exit_code == 2 and "smscore ledger init" in empty.output
+    assert "Traceback" not in empty.output
+    bad_url = run("check", "--db", "nonsense")
+    assert bad_url.exit_code == 2 and "not a database URL" in bad_url.output
+    head = tmp_path / "head.json"
+    head.write_text("{not json")
+    bad_head = run("check", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--expect-head", str(head))
+    assert bad_head.exit_code == 2 and str(head) in bad_head.output
