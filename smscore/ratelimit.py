@@ -1,5 +1,7 @@
 """A token bucket on injected time: the per-bind TPS limit."""
 
+import math
+
 # Refills are float products: a timer set for exactly one token's wait may find 0.9999999 tokens.
 _EPSILON_TOKENS = 1e-9
 
@@ -38,4 +40,5 @@ class TokenBucket:
         self._refill(now)
         if self._tokens >= 1 - _EPSILON_TOKENS:
             return 0.0
-        return (1 - self._tokens) / self.rate_per_s
+        # A few ulps more: `now + wait` rounded to a float must not land just short of the token.
+        return (1 - self._tokens) / self.rate_per_s + 4 * math.ulp(max(now, 1.0))
