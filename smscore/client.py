@@ -10,6 +10,7 @@ from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from smscore.errors import SMPPError
 from smscore.esme import ESMEConfig, ESMEProtocol, MessageHandler, _accept_and_drop
@@ -88,41 +89,49 @@ class PersistentBind:
         self.protocol: ESMEProtocol | None = None
         self.last_error = ""
         self._on_message = on_message
+        self._failed_binds_in_a_row = 0
         policy = policy or ReconnectPolicy()
+        backoff = backoffPolicy(
+            policy.initial_delay_s, policy.max_delay_s, policy.factor, jitter=jitter
+        )
         self._service = ClientService(
             endpoint,
             Factory.forProtocol(self._build_protocol),
-            retryPolicy=backoffPolicy(
-                policy.initial_delay_s, policy.max_delay_s, policy.factor, jitter=jitter
-            ),
+            # ClientService counts only failed TCP connects; refused binds must slow us down too.
+            retryPolicy=lambda attempt: backoff(max(attempt, self._failed_binds_in_a_row)),
             clock=reactor,
             prepareConnection=self._prepare,
         )
 
     def _build_protocol(self) -> ESMEProtocol:
         self.counters.connects += 1
-        return ESMEProtocol(self.reactor, self.config, self._count_and_handle)
+        protocol = ESMEProtocol(self.reactor, self.config, self._count_and_handle)
+        # Here, not in _prepare: ClientService hands _prepare a proxy, not this protocol.
+        protocol.when_closed.addCallback(self._on_closed, protocol)
+        return protocol
 
     def _count_and_handle(self, pdu: PDU) -> int | Deferred:
         self.counters.messages_received += 1
         return self._on_message(pdu)
 
     def _prepare(self, protocol: ESMEProtocol) -> Deferred:
-        # ClientService reports the connection only once bound; a failed bind counts as a failed connect.
-        protocol.when_closed.addCallback(self._on_closed, protocol)
+        # Never fail: ClientService's state machine cannot take a connection that closes before
+        # prepareConnection succeeded (automat raises NoTransition out of connectionLost). A refused
+        # bind closes its connection and _failed_binds_in_a_row keeps the backoff growing instead.
         return protocol.when_bound.addCallbacks(self._on_bound, self._on_bind_failed)
 
     def _on_bound(self, protocol: ESMEProtocol) -> ESMEProtocol:
         self.counters.binds += 1
+        self._failed_binds_in_a_row = 0
         self.protocol = protocol
         log.info("bind {name} is up ({state})", name=self.name, state=protocol.session.state.value)
         return protocol
 
-    def _on_bind_failed(self, failure):  # type: ignore[no-untyped-def]
+    def _on_bind_failed(self, failure: Failure) -> None:
         self.counters.bind_failures += 1
+        self._failed_binds_in_a_row += 1
         self.last_error = failure.getErrorMessage()
         log.warn("bind {name} failed: {error}", name=self.name, error=self.last_error)
-        return failure
 
     def _on_closed(self, _: object, protocol: ESMEProtocol) -> None:
         if self.protocol is protocol:
