@@ -143,11 +143,12 @@ class SMPPProtocol(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.connection_lost = True
         self._cancel_timers()
+        why = reason.getErrorMessage() if reason is not None else "unknown reason"
         for request in self.session.abandon_outstanding():
             waiter = self._waiting.pop(request.sequence_number, None)
-            if waiter is not None:
+            if waiter is not None:  # say why: a TLS refusal or a reset must reach the operator
                 waiter.errback(
-                    ConnectionLostError(f"{request.name} in flight when the link closed")
+                    ConnectionLostError(f"{request.name} in flight when the link closed: {why}")
                 )
         self.session.close()
         queued, self._queue = self._queue, deque()
