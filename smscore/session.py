@@ -185,6 +185,7 @@ class Session:
         self._decoder = StreamDecoder(max_pdu_length)
         self._outbox: list[bytes] = []
         self._outstanding: dict[int, _Outstanding] = {}
+        self._enquiry_sequence_numbers: set[int] = set()  # enquire_links possibly outstanding
         self._last_sequence_number = 0
         self._last_received_at = now
 
@@ -210,7 +211,10 @@ class Session:
         """When `tick` must next be called, or None if no timer is running."""
         if self.state is State.CLOSED:
             return None
-        deadlines = [entry.deadline for entry in self._outstanding.values()]
+        # Deadlines are `now + response_timeout_s` with `now` never decreasing, so the oldest
+        # outstanding request (first in insertion order) is due first: O(1), not O(window) per PDU.
+        oldest = next(iter(self._outstanding.values()), None)
+        deadlines = [] if oldest is None else [oldest.deadline]
         if self._may_enquire():
             deadlines.append(self._last_received_at + self.timers.enquire_link_interval_s)
         return min(deadlines, default=None)
@@ -242,6 +246,8 @@ class Session:
         if pdu.response_class is not None:
             deadline = now + self.timers.response_timeout_s
             self._outstanding[pdu.sequence_number] = _Outstanding(pdu, deadline)
+            if pdu.command_id == C.ENQUIRE_LINK:
+                self._enquiry_sequence_numbers.add(pdu.sequence_number)
         if pdu.command_id == C.UNBIND:
             self.unbinding = True
         return pdu
@@ -318,7 +324,15 @@ class Session:
         # While an enquire_link is outstanding (or the window is full) its own deadline is the timer.
         if not self.is_bound or self.unbinding or self.window_available <= 0:
             return False
-        return not any(e.request.command_id == C.ENQUIRE_LINK for e in self._outstanding.values())
+        return not self._enquiry_outstanding()
+
+    def _enquiry_outstanding(self) -> bool:
+        # A set of at most a few numbers, pruned here, instead of a scan of the whole window.
+        for sequence_number in list(self._enquiry_sequence_numbers):
+            entry = self._outstanding.get(sequence_number)
+            if entry is None or entry.request.command_id != C.ENQUIRE_LINK:
+                self._enquiry_sequence_numbers.discard(sequence_number)
+        return bool(self._enquiry_sequence_numbers)
 
     def _link_idle(self, now: float) -> bool:
         if not self._may_enquire():
