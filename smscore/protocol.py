@@ -264,6 +264,14 @@ class SMPPProtocol(Protocol):
         result = maybeDeferred(self.handle_request, pdu)
         result.addErrback(self._request_failed, pdu)
         result.addCallback(self._respond)
+        result.addErrback(self._response_failed, pdu)
+
+    def _response_failed(self, failure: Failure, pdu: PDU) -> None:
+        # The handler's answer could not be sent (e.g. a field over its limit): the peer must still
+        # get an answer, or it waits for a response timeout and may retry a done request.
+        self.log.failure("answering {name} failed", failure, name=pdu.name)
+        if pdu.response_class is not None:
+            self.send_response(pdu.make_response(CommandStatus.ESME_RSYSERR))
 
     def _request_failed(self, failure: Failure, pdu: PDU) -> PDU | None:
         self.log.failure("handling {name} failed", failure, name=pdu.name)

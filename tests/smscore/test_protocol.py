@@ -498,3 +498,13 @@ def test_smsc_rejects_requests_by_default():
     result = outcome(esme.submit(submit_sm()))
     link.pump()
     assert result[0].command_status == S.ESME_RINVCMDID
+
+
+def test_an_answer_that_cannot_be_encoded_becomes_system_error():
+    def handler(protocol: SMSCProtocol, pdu: PDU) -> PDU:
+        return pdu.make_response(message_id="x" * 100)  # message_id holds at most 64
+
+    pair = Pair(handler=handler)
+    result = outcome(pair.esme.submit(submit_sm()))
+    pair.link.pump()
+    assert result[0].command_status == S.ESME_RSYSERR
