@@ -97,12 +97,12 @@ def _serve(config: SimulatorConfig, exit_after_s: float | None) -> None:
     observer = FilteringLogObserver(
         textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.info)]
     )
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     simulator = Simulator(reactor, config)
     try:
         addresses = simulator.start_listening()
     except StartError as exc:
         _fail(str(exc))
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     click.echo(f"SMPP listening on {addresses.smpp[0]}:{addresses.smpp[1]}")
     if addresses.http is not None:
         click.echo(f"HTTP control API on http://{addresses.http[0]}:{addresses.http[1]}")

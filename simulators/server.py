@@ -31,6 +31,10 @@ class SimulatorProtocol(SMSCProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        if hasattr(self.transport, "setTcpNoDelay"):
+            self.transport.setTcpNoDelay(
+                True
+            )  # small PDUs, answered at once: Nagle only adds delay
         self.factory.simulator.faults.on_connected(self)
 
     def handle_request(self, pdu: PDU) -> PDU | Deferred | None:
