@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -72,7 +73,36 @@ class BenchPlan:
 # --- the daemon process ---------------------------------------------------------------------------
 
 
-def daemon_config_text(state_dir: Path, smsc_port: int, window: int) -> str:
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def daemon_status(port: int) -> dict[str, Any]:
+    """The daemon's own counters (commits, batches...) from its status endpoint."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as response:
+            status = json.load(response)
+    except (OSError, ValueError) as exc:
+        return {"error": str(exc)}
+    return {"counters": status.get("counters"), "queues": status.get("queues")}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process so far (Linux), to compare runs on a shared machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def daemon_config_text(state_dir: Path, smsc_port: int, window: int, status_port: int) -> str:
     return f"""
 [service]
 state_dir = "{state_dir}"
@@ -81,7 +111,7 @@ state_dir = "{state_dir}"
 level = "warn"
 
 [status]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:{status_port}"
 
 [[binds]]
 name = "sim"
@@ -160,12 +190,23 @@ def start_daemon(config_path: Path, log_path: Path, wrapper: tuple[str, ...]) ->
 
 def stop_daemon(process: subprocess.Popen) -> int | None:
     if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
+        # Under a wrapper (py-spy), stop the daemon itself: the wrapper writes its output then.
+        for pid in _children(process.pid) or [process.pid]:
+            os.kill(pid, signal.SIGTERM)
     try:
         return process.wait(STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         return process.wait(STOP_TIMEOUT_S)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except OSError:
+        return []
 
 
 def database_check(db_path: Path, sent: int) -> dict[str, Any]:
@@ -402,8 +443,9 @@ def run(plan: BenchPlan) -> dict[str, Any]:
             ),
         )
         port = simulator.start_listening().smpp[1]
+        status_port = free_port()
         config_path = work / "smscore.toml"
-        config_path.write_text(daemon_config_text(work / "state", port, plan.window))
+        config_path.write_text(daemon_config_text(work / "state", port, plan.window, status_port))
         result["seed_s"] = round(seed_database(config_path, plan.subscriber_count), 2)
         daemon = start_daemon(config_path, work / "daemon.log", plan.daemon_wrapper)
         outcome: dict[str, Any] = {}
@@ -420,7 +462,12 @@ def run(plan: BenchPlan) -> dict[str, Any]:
 
         done = _run_load(reactor, simulator, plan, daemon)
         done.addCallbacks(finished, failed).addBoth(stop)
+        bench_cpu_before_s = time.process_time()
         reactor.run()
+        result["bench_cpu_s"] = round(time.process_time() - bench_cpu_before_s, 2)
+        daemon_pid = (_children(daemon.pid) or [daemon.pid])[0]
+        result["daemon_cpu_s"] = cpu_seconds(daemon_pid)
+        result["daemon_status"] = daemon_status(status_port)
         result["daemon_exit"] = stop_daemon(daemon)
         result.update(outcome)
         result["simulator"] = {k: v for k, v in simulator.stats().items() if isinstance(v, int)}
@@ -443,9 +490,10 @@ def plan_from_args(argv: list[str]) -> BenchPlan:
     parser.add_argument("--window", type=int, default=10, help="the daemon's bind window")
     parser.add_argument("--drain", type=float, default=30.0, help="max seconds to wait for replies")
     parser.add_argument("--py-spy", metavar="FILE", help="record the daemon with py-spy into FILE")
+    parser.add_argument("--daemon-wrapper", metavar="CMD", help="command to run the daemon under")
     parser.add_argument("--keep-dir", type=Path, help="keep the database and daemon log here")
     args = parser.parse_args(argv)
-    wrapper: tuple[str, ...] = ()
+    wrapper: tuple[str, ...] = tuple(shlex.split(args.daemon_wrapper or ""))
     if args.py_spy:
         py_spy = Path(sys.executable).with_name("py-spy")
         wrapper = (str(py_spy), "record", "--threads", "--format", "speedscope", "-o", args.py_spy,

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from daemon.clock import NS_PER_S, now_ns
 from daemon.config import InboxConfig
@@ -284,6 +285,8 @@ class InboxWriter:
         self.dedupe_secret = dedupe_secret or secrets.token_bytes(32)
         self._waiting: list[_Waiting] = []
         self._timer: IDelayedCall | None = None
+        self._writing = False
+        self._idle_waiters: list[Deferred] = []
         self.counters = {
             "mo_received": 0,
             "receipts_received": 0,
@@ -308,10 +311,10 @@ class InboxWriter:
                 _Waiting(mo_from_pdu(bind_name, pdu, default_alphabet), None, answer)
             )
         if len(self._waiting) >= self.config.group_commit_max_batch:
-            self.flush()
-        elif self._timer is None:
+            self._write_now()
+        elif self._timer is None and not self._writing:
             delay_s = self.config.group_commit_max_wait_ms / 1000
-            self._timer = self.reactor.callLater(delay_s, self.flush)
+            self._timer = self.reactor.callLater(delay_s, self._write_now)
         return answer
 
     @property
@@ -319,15 +322,30 @@ class InboxWriter:
         return len(self._waiting)
 
     def flush(self) -> Deferred | None:
+        """Write what is waiting; the Deferred fires once everything accepted so far is committed
+        (None when nothing was waiting or being written)."""
+        self._write_now()
+        if not self._writing:
+            return None
+        idle: Deferred = Deferred()
+        self._idle_waiters.append(idle)
+        return idle
+
+    def _write_now(self) -> None:
+        # One write at a time: what arrives during a write goes into the next one as soon as it
+        # ends. Under load each commit (one fsync) then carries more MOs, instead of more commits
+        # queueing up behind each other on the database thread.
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        batch, self._waiting = self._waiting, []
-        if not batch:
-            return None
+        if self._writing or not self._waiting:
+            return
+        limit = self.config.group_commit_max_batch
+        batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
         mos = [item.mo for item in batch if item.mo is not None]
         receipts = [item.receipt for item in batch if item.receipt is not None]
         window_ns = int(self.config.dedupe_window_s * NS_PER_S)
+        self._writing = True
         written = self.db.run_interaction(
             "inbox.write_batch",
             write_batch_txn,
@@ -338,7 +356,19 @@ class InboxWriter:
             window_ns,
             self.dedupe_secret,
         )
-        return written.addCallbacks(self._committed, self._failed, (batch,), None, (batch,))
+        written.addCallbacks(self._committed, self._failed, (batch,), None, (batch,))
+        written.addBoth(self._write_finished)
+
+    def _write_finished(self, result: Any) -> None:
+        self._writing = False
+        if isinstance(result, Failure):
+            log.failure("answering after an inbox write failed", result)
+        if self._waiting:
+            self._write_now()  # they have already waited for a whole commit
+            return
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for idle in waiters:
+            idle.callback(None)
 
     def _committed(self, new_rows: int, batch: list[_Waiting]) -> None:
         self.counters["commits"] += 1
