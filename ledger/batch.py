@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledger.hashchain import transfer_digest
@@ -45,10 +46,15 @@ class BulkStatement:
     SQLAlchemy's per-row parameter processing costs about as much per row as SQLite's own insert.
     These statements bind only int, str, bytes and None, which need no processing, so the
     compiled SQL and the raw rows go to the driver's executemany.
+
+    On PostgreSQL the cost is one server round of parse/plan/execute per row, so there
+    `postgresql_sql` (one array parameter per name, in `names` order, fed to unnest()) does the
+    whole batch in ONE statement.
     """
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, postgresql_sql: str | None = None) -> None:
         self._statement = statement
+        self._postgresql_sql = postgresql_sql
         self._compiled: dict[Dialect, tuple[str, tuple[str, ...] | None]] = {}
 
     def _compile(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
@@ -61,6 +67,11 @@ class BulkStatement:
 
     def executemany(self, conn: Connection, names: tuple[str, ...], rows: list[tuple]) -> None:
         """Execute once per row; `names` are the parameter names of the tuples in `rows`."""
+        if self._postgresql_sql and conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                self._postgresql_sql, tuple(list(column) for column in zip(*rows, strict=True))
+            )
+            return
         sql, order = self._compile(conn.dialect)
         if order == names:
             params: list = rows
@@ -77,7 +88,7 @@ class AccountState:
 
     __slots__ = ("cp", "cpend", "currency", "dp", "dpend", "flags", "id", "loaded")
 
-    def __init__(self, id_: int, currency: str, flags: int, balances: tuple[int, ...]) -> None:
+    def __init__(self, id_: int, currency: str, flags: int, balances: list[int]) -> None:
         self.id = id_
         self.currency = currency
         self.flags = flags
@@ -224,7 +235,17 @@ _select_accounts = ByIds(
         .with_for_update()
     )
 )
-_insert_transfers = BulkStatement(insert(transfers))
+_TRANSFER_ROW = tuple(column.name for column in transfers.columns)  # the order rows are built in
+_ACCOUNT_ROW = ("b_flags", "b_dp", "b_cp", "b_dpend", "b_cpend", "b_id")
+_pg_types = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in transfers.columns}
+_insert_transfers = BulkStatement(
+    insert(transfers),
+    postgresql_sql=(
+        f"INSERT INTO {transfers.name} ({', '.join(_TRANSFER_ROW)}) SELECT * FROM unnest("
+        + ", ".join(f"%b::{_pg_types[name]}[]" for name in _TRANSFER_ROW)
+        + ")"
+    ),
+)
 _insert_pending = insert(pending_transfers)
 _update_pending = (
     update(pending_transfers)
@@ -240,7 +261,15 @@ _update_account = BulkStatement(
         credits_posted=accounts.c.credits_posted + bindparam("b_cp"),
         debits_pending=accounts.c.debits_pending + bindparam("b_dpend"),
         credits_pending=accounts.c.credits_pending + bindparam("b_cpend"),
-    )
+    ),
+    # the same statement, with _ACCOUNT_ROW as arrays
+    postgresql_sql=(
+        f"UPDATE {accounts.name} AS a SET flags = v.flags, "
+        "debits_posted = a.debits_posted + v.dp, credits_posted = a.credits_posted + v.cp, "
+        "debits_pending = a.debits_pending + v.dpend, credits_pending = a.credits_pending + v.cpend "
+        "FROM unnest(%b::INTEGER[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], "
+        "%b::BIGINT[]) AS v(flags, dp, cp, dpend, cpend, id) WHERE a.id = v.id"
+    ),
 )
 _update_head = (
     update(ledger_head)
@@ -271,13 +300,9 @@ def load_pending(conn: Connection, ids: Iterable[int]) -> dict[int, PendingState
 def lock_accounts(conn: Connection, ids: Iterable[int]) -> dict[int, AccountState]:
     """Read (and on PostgreSQL lock, ascending by id) the accounts a batch touches."""
     return {
-        row[0]: AccountState(row[0], row[1], row[2], tuple(row[3:7]))
-        for row in _select_accounts.fetch(conn, ids)
+        id_: AccountState(id_, currency, flags, balances)
+        for id_, currency, flags, *balances in _select_accounts.fetch(conn, ids)
     }
-
-
-_TRANSFER_ROW = tuple(column.name for column in transfers.columns)  # the order rows are built in
-_ACCOUNT_ROW = ("b_flags", "b_dp", "b_cp", "b_dpend", "b_cpend", "b_id")
 
 
 def write_transfers(
