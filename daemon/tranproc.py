@@ -219,16 +219,22 @@ def _handle_row(
 
 @contextmanager
 def _row_savepoint(conn: Connection) -> Iterator[None]:
-    """A SAVEPOINT around one message. Plain SQL: SQLAlchemy's begin_nested() costs ~6x more per
-    row (measured 440 vs 73 us on SQLite), and handlers may still nest their own begin_nested()."""
-    conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    """A SAVEPOINT around one message, sent straight to the driver's cursor. SQLAlchemy tracks
+    neither this nor an exec_driver_sql savepoint, but begin_nested() costs ~6x more per row
+    (measured 440 vs 73 us on SQLite) and exec_driver_sql still builds an execution context and a
+    result per statement (~2/3 of its cost). Handlers may still nest their own begin_nested()."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        yield
-    except BaseException:
-        conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-        raise
-    conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            yield
+        except BaseException:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            raise
+        cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    finally:
+        cursor.close()
 
 
 def _authorise_and_run(
