@@ -56,20 +56,19 @@ def decode(data: bytes) -> PDU:
         )
     if type(data) is not bytes:
         data = bytes(data)
-    return _decode_body(data, length, command_id, status, sequence_number)
-
-
-def _decode_body(data: bytes, length: int, command_id: int, status: int, seq: int) -> PDU:
-    # The header is unpacked once by the caller: this is the hot path of every decode.
     cls = _class_of(command_id)
     if cls is None:
-        raise PDUDecodeError(
-            f"unknown command_id 0x{command_id:08X}",
-            CommandStatus.ESME_RINVCMDID,
-            command_id=command_id,
-            sequence_number=seq,
-        )
-    return cls.decode_body(seq, status, data, HEADER_LENGTH, length)
+        raise _unknown_command(command_id, sequence_number)
+    return cls.decode_body(sequence_number, status, data, HEADER_LENGTH, length)
+
+
+def _unknown_command(command_id: int, sequence_number: int) -> PDUDecodeError:
+    return PDUDecodeError(
+        f"unknown command_id 0x{command_id:08X}",
+        CommandStatus.ESME_RINVCMDID,
+        command_id=command_id,
+        sequence_number=sequence_number,
+    )
 
 
 _class_of = PDU_CLASSES.get
@@ -115,7 +114,10 @@ class StreamDecoder:
             return None
         data = bytes(buffer[:length])
         del buffer[:length]
-        return _decode_body(data, length, command_id, status, sequence_number)
+        cls = _class_of(command_id)
+        if cls is None:
+            raise _unknown_command(command_id, sequence_number)
+        return cls.decode_body(sequence_number, status, data, HEADER_LENGTH, length)
 
     def __iter__(self) -> "StreamDecoder":
         return self

@@ -7,6 +7,7 @@ what makes the codec fast while it still checks every limit of the spec.
 Optional parameters live in `pdu.tlvs`, a dict in wire order (see smscore.tlv).
 """
 
+import struct
 from typing import Any, ClassVar, NamedTuple
 
 from smscore import tlv
@@ -148,6 +149,7 @@ def _compile(cls: type[PDU]) -> None:
         "field_error": _field_error,
         "short_body": _short_body,
         "check_time": check_time,
+        **{f"unpack_from_{n}B": struct.Struct(f">{n}B").unpack_from for n in range(3, 9)},
         "CMD": int(cls.command_id),
         "new": object.__new__,
     }
@@ -212,21 +214,29 @@ def _encode_field(index: int, field: Field, fmt: list[str], args: list[str]) -> 
     if field.kind in ("cstr", "time"):
         fmt.append("%s\\x00")
         args.append(var)
-        lines = [f"{var} = self.{name}.encode('latin-1')"]
-        lines.append(f"if len({var}) >= {field.max_length} or b'\\x00' in {var}:")
-        lines.append(f"    raise field_error(cls, F{index}, self.{name}, PDUEncodeError)")
+        # Most C-strings are empty (service_type, times); they skip the encode and the checks.
+        lines = [
+            f"{var} = self.{name}",
+            f"if {var} == '':",
+            f"    {var} = b''",
+            "else:",
+            f"    {var} = {var}.encode('latin-1')",
+            f"    if len({var}) >= {field.max_length} or b'\\x00' in {var}:",
+            f"        raise field_error(cls, F{index}, self.{name}, PDUEncodeError)",
+        ]
         if field.kind == "time":
-            lines.append(f"if {var}:")
             lines.append(f"    check_time(cls, F{index}, self.{name}, None, PDUEncodeError)")
         return lines
     if field.kind == "u8":
         fmt.append("%c")
-        args.append(f"self.{name}")
         if field.allowed is None:
+            args.append(f"self.{name}")
             return []
+        args.append(var)
         return [
-            f"if self.{name} not in ALLOWED{index}:",
-            f"    raise field_error(cls, F{index}, self.{name}, PDUEncodeError)",
+            f"{var} = self.{name}",
+            f"if {var} not in ALLOWED{index}:",
+            f"    raise field_error(cls, F{index}, {var}, PDUEncodeError)",
         ]
     if field.kind == "short_message":
         fmt.append("%c%s")
@@ -249,6 +259,8 @@ def _decode_source(cls: type[PDU]) -> str:
         "    self.sequence_number = seq",
         "    self.command_status = status",
     ]
+    if any(field.kind in ("cstr", "time") for field in cls.FIELDS):
+        lines.append("    find = buf.find")
     if cls.is_response and cls.FIELDS:
         lines.append("    if pos == end:")  # an error response without a body
         lines.append("        cls.__init__(self, sequence_number=seq, command_status=status)")
@@ -282,7 +294,10 @@ def _decode_u8_run(fields: tuple[Field, ...], start: int, run: int) -> list[str]
         f"if pos + {run} > end:",
         f"    raise short_body(cls, cls.FIELDS[{start} + max(end - pos, 0)], seq)",
     ]
-    lines += [f"{name} = buf[pos + {offset}]" for offset, name in enumerate(names)]
+    if run >= 3:  # one C call beats three or more index operations
+        lines.append(f"{', '.join(names)} = unpack_from_{run}B(buf, pos)")
+    else:
+        lines += [f"{name} = buf[pos + {offset}]" for offset, name in enumerate(names)]
     for offset, name in enumerate(names):
         index = start + offset
         if fields[index].allowed is not None:
@@ -297,19 +312,20 @@ def _decode_u8_run(fields: tuple[Field, ...], start: int, run: int) -> list[str]
 def _decode_field(index: int, field: Field) -> list[str]:
     name = field.name
     if field.kind in ("cstr", "time"):
+        # Empty strings are common (service_type, times): one index test, no search, no decode.
         lines = [
-            "n = buf.find(0, pos, end)",
-            f"if n < 0 or n - pos >= {field.max_length}:",
-            f"    raise field_error(cls, F{index}, buf[pos:end], PDUDecodeError, seq)",
-            # Empty strings are common (service_type, times): skip the slice and the decode.
-            f"self.{name} = buf[pos:n].decode('latin-1') if n > pos else ''",
-            "pos = n + 1",
+            "if pos < end and buf[pos] == 0:",
+            f"    self.{name} = ''",
+            "    pos += 1",
+            "else:",
+            "    n = find(0, pos, end)",
+            f"    if n < 0 or n - pos >= {field.max_length}:",
+            f"        raise field_error(cls, F{index}, buf[pos:end], PDUDecodeError, seq)",
+            f"    self.{name} = buf[pos:n].decode('latin-1')",
+            "    pos = n + 1",
         ]
         if field.kind == "time":
-            lines += [
-                f"if self.{name}:",
-                f"    check_time(cls, F{index}, self.{name}, seq, PDUDecodeError)",
-            ]
+            lines.append(f"    check_time(cls, F{index}, self.{name}, seq, PDUDecodeError)")
         return lines
     if field.kind == "u8":
         lines = [
@@ -326,9 +342,11 @@ def _decode_field(index: int, field: Field) -> list[str]:
         return lines
     if field.kind == "short_message":
         return [
-            f"if pos >= end or buf[pos] > {MAX_SHORT_MESSAGE_LENGTH} or pos + 1 + buf[pos] > end:",
+            "if pos >= end:",
             f"    raise short_body(cls, F{index}, seq)",
             "n = pos + 1 + buf[pos]",
+            f"if n > end or n - pos > {MAX_SHORT_MESSAGE_LENGTH + 1}:",
+            f"    raise short_body(cls, F{index}, seq)",
             f"self.{name} = buf[pos + 1:n]",
             "pos = n",
         ]
