@@ -398,6 +398,7 @@ class Sender:
         self._running = False
         self._claiming = False
         self._backlog = False  # the last claim was full: more rows are probably due
+        self._woken_while_claiming = False  # rows were committed after the claim's SELECT
         self._round_call: IDelayedCall | None = None
         self._flush_call: IDelayedCall | None = None
         self._writing: Deferred | None = None
@@ -429,6 +430,11 @@ class Sender:
 
     def wake(self) -> None:
         """New rows were committed: claim soon (many wakes in one reactor turn make one round)."""
+        if self._claiming:
+            # The claim under way may have missed them: claim again as soon as it is done rather
+            # than after poll_interval_s.
+            self._woken_while_claiming = True
+            return
         self._schedule_round(0)
 
     @property
@@ -470,6 +476,7 @@ class Sender:
             self._schedule_round(self.config.poll_interval_s)
             return
         self._claiming = True
+        self._woken_while_claiming = False
         claim = self.db.run_interaction(
             "sender.claim", claim_outbox_txn, limit, now_ns(self.reactor)
         )
@@ -481,7 +488,8 @@ class Sender:
         self.counters["claimed"] += len(rows)
         for sms in rows:
             self._submit(sms)
-        self._schedule_round(0 if self._backlog else self.config.poll_interval_s)
+        soon = self._backlog or self._woken_while_claiming
+        self._schedule_round(0 if soon else self.config.poll_interval_s)
 
     def _claim_failed(self, failure: Failure) -> None:
         self._claiming = False

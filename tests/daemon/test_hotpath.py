@@ -62,3 +62,42 @@ def test_inbox_flush_fires_when_everything_accepted_is_committed():
     db.calls[1][2].callback(1)
     assert fired == [None]
     assert writer.flush() is None
+
+
+class OneBindPool:
+    class Bind:
+        name = "sim"
+
+    def transmitters(self) -> list:
+        return [self.Bind()]
+
+
+def test_sender_claims_again_at_once_when_woken_during_a_claim():
+    from daemon.config import SenderConfig
+    from daemon.sender import Sender
+
+    clock, db = Clock(), HeldDatabase()
+    sender = Sender(clock, db, OneBindPool(), {}, SenderConfig(poll_interval_s=0.2))
+    sender.start()
+    clock.advance(0)
+    assert [call[0] for call in db.calls] == ["sender.claim"]
+    sender.wake()  # the TranProc committed replies while the claim's SELECT was running
+    clock.advance(0)  # a reactor turn passes before the claim's answer comes back
+    db.calls[0][2].callback([])
+    clock.advance(0)
+    assert [call[0] for call in db.calls] == ["sender.claim", "sender.claim"]
+
+
+def test_sender_without_a_wake_waits_for_its_poll_interval():
+    from daemon.config import SenderConfig
+    from daemon.sender import Sender
+
+    clock, db = Clock(), HeldDatabase()
+    sender = Sender(clock, db, OneBindPool(), {}, SenderConfig(poll_interval_s=0.2))
+    sender.start()
+    clock.advance(0)
+    db.calls[0][2].callback([])
+    clock.advance(0.1)
+    assert len(db.calls) == 1
+    clock.advance(0.1)
+    assert len(db.calls) == 2
