@@ -120,10 +120,15 @@ class SMSCFactory(Factory):
         """Hook: a bound ESME went away."""
 
     def receivers(self, system_id: str | None = None) -> list[SMSCProtocol]:
-        """Bound sessions that may receive deliver_sm (rx or trx), optionally of one system_id."""
+        """Bound sessions that may receive deliver_sm (rx or trx), optionally of one system_id.
+
+        A session whose connection is lost is not one, although it stays listed until its
+        connectionLost has failed every waiting Deferred: a caller that re-sends from those
+        errbacks must not pick the dead link again (that looped until RecursionError)."""
         return [
             protocol
             for protocol in self.bound_protocols
             if protocol.session.state in (State.BOUND_RX, State.BOUND_TRX)
+            and not protocol.connection_lost
             and (system_id is None or protocol.system_id == system_id)
         ]
