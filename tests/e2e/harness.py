@@ -27,7 +27,7 @@ from daemon.chart import deposit_txn, ensure_chart_txn, new_transfer_id
 from daemon.components import pin_hasher
 from daemon.config import Config, build_config
 from daemon.migrate import upgrade_all
-from daemon.schema import inbox, outbox
+from daemon.schema import inbox, outbox, outbox_parts
 from daemon.subscribers import create_subscriber_txn
 from ledger import make_engine
 
@@ -43,9 +43,13 @@ class Timeout(AssertionError):
 
 
 def wait_for(
-    condition: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05
+    condition: Callable[[], T],
+    timeout_s: float,
+    what: str | Callable[[], str],
+    interval_s: float = 0.05,
 ) -> T:
-    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
+    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline
+    (a callable `what` is asked then, so it can describe the state things were left in)."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while True:
@@ -53,7 +57,8 @@ def wait_for(
         if last:
             return last
         if time.monotonic() >= deadline:
-            raise Timeout(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
+            described = what() if callable(what) else what
+            raise Timeout(f"timed out after {timeout_s}s waiting for {described} (last: {last!r})")
         # The pause between polls bounds the polling rate; it is not used to order events.
         time.sleep(interval_s)
 
@@ -371,5 +376,27 @@ class Tables:
             query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
             return {status: count for status, count in conn.execute(query)}
 
+    def recorded_message_ids(self) -> dict[str, int]:
+        """SMSC message id -> outbox row, for every part whose submit_sm_resp the daemon stored."""
+        with self.engine.connect() as conn:
+            query = select(outbox_parts.c.message_id, outbox_parts.c.outbox_id)
+            return {message_id: outbox_id for message_id, outbox_id in conn.execute(query)}
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def match_replies(
+    messages: list[dict[str, Any]], recorded: dict[str, int]
+) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Phone messages by the outbox row whose recorded message id they carry, and the rest: copies
+    the SMSC accepted but the daemon never learnt of (its submit_sm_resp was lost to it)."""
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    unrecorded = []
+    for message in messages:
+        [message_id] = message["message_ids"]  # replies here are single-part
+        if message_id in recorded:
+            by_row.setdefault(recorded[message_id], []).append(message)
+        else:
+            unrecorded.append(message)
+    return by_row, unrecorded

@@ -3,6 +3,10 @@
 Faults: throttling, queue-full, generic_nack and withheld responses (the simulator did not act on the
 request, so a re-submit duplicates nothing), dropped links and garbage on the wire (the simulator acts on
 nothing after the drop), and re-deliveries of acknowledged deliver_sm (MOs and receipts).
+
+One fault cannot end in exactly one reply: a submit_sm the SMSC accepted whose response comes after the
+daemon's response timeout. The daemon cannot tell it from a lost request and sends the reply again
+(at-least-once; SMPP has no idempotent submit). The second test pins that guarantee down.
 """
 
 from collections import Counter
@@ -13,6 +17,7 @@ from tests.e2e.harness import (
     SimulatorProcess,
     Tables,
     daemon_settings,
+    match_replies,
     seed_subscribers,
     subscribers,
     wait_for,
@@ -99,3 +104,34 @@ def test_faults_every_mo_processed_once_and_answered_once(tmp_path) -> None:
         expected[(person.msisdn, _balance_text(person.balance_minor))] += 2
     assert received == expected
     assert stats["submitted"] == mos  # the SMSC accepted no submit_sm twice
+
+
+def test_late_submit_responses_give_at_least_once_replies_and_nothing_else_twice(tmp_path) -> None:
+    # Every 9th request is processed at once but answered after 1.5 s; the daemon gives up after 1 s.
+    simulator = SimulatorProcess(tmp_path, faults={"delay": {"every_n": 9, "delay_s": 1.5}})
+    people = PEOPLE[:20]
+    daemon, tables = None, None
+    try:
+        daemon, tables = _run_daemon(tmp_path, simulator)
+        for person in people:
+            simulator.send_mo(person.msisdn, "PING")
+        mos = len(people)
+        wait_for(lambda: _quiet(simulator, tables, mos), 60, "every MO answered and receipted")
+        stats = simulator.stats()
+        inbox_rows, outbox_rows = tables.inbox_rows(), tables.outbox_rows()
+        by_row, late_copies = match_replies(simulator.all_messages(), tables.recorded_message_ids())
+    finally:
+        if daemon is not None:
+            assert daemon.stop() == 0, daemon.log()
+        if tables is not None:
+            tables.close()
+        simulator.stop()
+    # Processed once, one reply row each, and that row reached its phone once.
+    assert len(inbox_rows) == mos and {row.status for row in inbox_rows} == {"done"}
+    assert sorted(row.inbox_id for row in outbox_rows) == [row.id for row in inbox_rows]
+    assert sorted(by_row) == [row.id for row in outbox_rows]
+    assert all(len(messages) == 1 for messages in by_row.values())
+    # The extra copies: one per submit_sm answered too late, never more.
+    assert 0 < len(late_copies) <= stats["fault_actions"]["delay"]
+    assert {message["text"] for message in late_copies} == {"PONG"}
+    assert stats["submitted"] == mos + len(late_copies)
