@@ -4,6 +4,11 @@ The simulator runs alone in a subprocess (`smscore sim`); this process is the ES
 ESMEProtocol on the real reactor). Phase 1 submits N submit_sm (no receipts asked); phase 2 asks the
 simulator, through its control API, to inject N MOs and counts deliver_sm acknowledged here.
 Prints one JSON object. Run: .venv/bin/python benchmarks/simulator.py [N]
+
+CPU cost without the noise of a shared machine: `--in-process N --phase submit|mo` drives the
+simulator in this process over an in-memory transport with simulated time (bytes in, bytes out, no
+ESME code on the path), and `--instructions [N]` runs that under callgrind for N PDUs and for 0 and
+prints the instructions per PDU of each path (repeatable whatever the machine's load).
 """
 
 import json
@@ -119,7 +124,120 @@ def measure(smpp_port: int, api: str):  # type: ignore[no-untyped-def]
     }
 
 
+# --- CPU cost in process (deterministic: simulated time, in-memory transport) ---
+
+CHUNK = 25  # PDUs per dataReceived, as TCP hands a busy link's bytes over
+SECONDS_PER_PDU = (
+    0.0002  # simulated time per PDU: receipt timers fire during the run, as they would
+)
+
+
+def in_process(count: int, phase: str) -> dict:
+    """Push `count` submit_sm (or MOs) through a Simulator; the ESME side is pre-encoded bytes."""
+    import struct
+
+    from twisted.internet.selectreactor import SelectReactor
+    from twisted.internet.testing import StringTransport
+
+    from simulators.config import build_config
+    from simulators.http import ControlAPI
+    from simulators.simulator import Simulator
+    from smscore.codec import encode
+    from smscore.pdu import BindTransceiver
+
+    now = [1_800_000_000.0]
+    clock = SelectReactor()
+    clock.seconds = lambda: now[0]  # type: ignore[method-assign]
+    config = {"account": [{"system_id": "bench", "password": "bench"}], "window_size": WINDOW}
+    simulator = Simulator(clock, build_config({**config, "http": None}, "bench"))
+    server = simulator.factory.buildProtocol(None)
+    transport = StringTransport()
+    server.makeConnection(transport)
+    server.dataReceived(
+        encode(BindTransceiver(sequence_number=1, system_id="bench", password="bench"))
+    )
+    transport.clear()
+
+    def advance(pdus: int) -> None:
+        now[0] += pdus * SECONDS_PER_PDU
+        clock.runUntilCurrent()
+
+    if phase == "submit":
+        template = SubmitSm(source_addr="3456", destination_addr="254712345678", short_message=TEXT)
+        chunk = b"".join(encode(_numbered(template, 2 + i)) for i in range(CHUNK))
+        for _ in range(-(-count // CHUNK) if count else 0):
+            server.dataReceived(chunk)
+            transport.clear()
+            advance(CHUNK)
+        done = simulator.stats()["submitted"]
+    else:
+        request = type("Request", (), {"content": BytesIO(json.dumps(
+            {"from": "254711000001", "to": "3456", "text": "SEND 0712345678 500 1234", "count": count}
+        ).encode())})  # fmt: skip
+        if count:
+            ControlAPI(simulator)._post_mo(request)  # type: ignore[arg-type]
+        header, pack = struct.Struct(">IIII"), struct.Struct(">IIIIx").pack
+        while simulator.delivery.pending:
+            data = transport.value()
+            transport.clear()
+            answers, offset = [], 0
+            while offset < len(data):
+                length, _, _, sequence_number = header.unpack_from(data, offset)
+                answers.append(pack(17, 0x80000005, 0, sequence_number))
+                offset += length
+            for start in range(0, len(answers), CHUNK):
+                server.dataReceived(b"".join(answers[start : start + CHUNK]))
+                advance(CHUNK)
+        done = simulator.stats()["mo_acknowledged"]
+    advance(int(10 / SECONDS_PER_PDU))  # every receipt timer fires: its cost belongs to the PDU
+    return {"phase": phase, "pdus": count, "done": done}
+
+
+def _numbered(pdu: SubmitSm, sequence_number: int) -> SubmitSm:
+    pdu.sequence_number = sequence_number
+    return pdu
+
+
+def instructions(count: int) -> dict:
+    """Callgrind instruction counts of `--in-process` for `count` PDUs minus 0 PDUs, per PDU."""
+    import re
+
+    def start(phase: str, pdus: int) -> subprocess.Popen:
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                   sys.executable, __file__, "--in-process", str(pdus), "--phase", phase]  # fmt: skip
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def collected(run: subprocess.Popen, pdus: int) -> int:
+        stdout, stderr = run.communicate()
+        done = json.loads(stdout)["done"]
+        assert done == pdus, f"{done} of {pdus} done"
+        return int(re.search(r"Collected : (\d+)", stderr).group(1))  # type: ignore[union-attr]
+
+    phases = (
+        [sys.argv[sys.argv.index("--phase") + 1]] if "--phase" in sys.argv else ["submit", "mo"]
+    )
+    runs = {(phase, pdus): start(phase, pdus) for phase in phases for pdus in (0, count)}
+    total = {key: collected(run, key[1]) for key, run in runs.items()}
+    result: dict = {"benchmark": "simulator_instructions", "pdus": count}
+    for phase in phases:
+        result[f"{phase}_instructions_per_pdu"] = round(
+            (total[phase, count] - total[phase, 0]) / count
+        )
+    result["python"] = platform.python_version()
+    return result
+
+
 def main() -> None:
+    if "--in-process" in sys.argv:
+        count = int(sys.argv[sys.argv.index("--in-process") + 1])
+        phase = sys.argv[sys.argv.index("--phase") + 1] if "--phase" in sys.argv else "submit"
+        print(json.dumps(in_process(count, phase)))
+        return
+    if "--instructions" in sys.argv:
+        at = sys.argv.index("--instructions") + 1
+        count = int(sys.argv[at]) if at < len(sys.argv) and sys.argv[at].isdigit() else 5_000
+        print(json.dumps(instructions(count)))
+        return
     process, smpp_port, api = start_simulator()
     result: dict = {}
     try:
