@@ -41,24 +41,25 @@ def encode(pdu: PDU) -> bytes:
 
 def decode(data: bytes) -> PDU:
     """Decode exactly one whole PDU. Raises PDUDecodeError (with the status to answer) if malformed."""
-    if len(data) < HEADER_LENGTH:
+    size = len(data)
+    if size < HEADER_LENGTH:
         raise PDUDecodeError(
-            f"{len(data)} bytes is shorter than the 16-byte SMPP header",
+            f"{size} bytes is shorter than the 16-byte SMPP header",
             CommandStatus.ESME_RINVCMDLEN,
             fatal=True,
         )
     length, command_id, status, sequence_number = _unpack_header(data, 0)
-    if length != len(data):
+    if length != size:
         raise PDUDecodeError(
-            f"command_length {length} but {len(data)} bytes given",
+            f"command_length {length} but {size} bytes given",
             CommandStatus.ESME_RINVCMDLEN,
             fatal=True,
         )
-    if type(data) is not bytes:
-        data = bytes(data)
     cls = _class_of(command_id)
     if cls is None:
         raise _unknown_command(command_id, sequence_number)
+    if type(data) is not bytes:
+        data = bytes(data)
     return cls.decode_body(sequence_number, status, data, HEADER_LENGTH, length)
 
 

@@ -92,10 +92,8 @@ class PDU:
     def encode_body(self) -> bytes:  # replaced per class by _compile
         raise NotImplementedError
 
-    @classmethod
-    def decode_body(
-        cls, sequence_number: int, status: int, buf: bytes, pos: int, end: int
-    ) -> "PDU":
+    @staticmethod
+    def decode_body(sequence_number: int, status: int, buf: bytes, pos: int, end: int) -> "PDU":
         raise NotImplementedError  # replaced per class by _compile
 
     def make_response(self, status: int = S.ESME_ROK, **fields: Any) -> "PDU":
@@ -161,7 +159,8 @@ def _compile(cls: type[PDU]) -> None:
     exec(compile(source, f"<smscore.pdu {cls.__name__}>", "exec"), namespace)
     cls.__init__ = namespace["__init__"]  # type: ignore[misc]
     cls.encode_body = namespace["encode_body"]  # type: ignore[method-assign]
-    cls.decode_body = classmethod(namespace["decode_body"])  # type: ignore[method-assign,assignment]
+    # A staticmethod: the compiled function already knows its class (no bound method per PDU).
+    cls.decode_body = staticmethod(namespace["decode_body"])  # type: ignore[method-assign,assignment]
 
 
 def _init_source(cls: type[PDU]) -> str:
@@ -254,7 +253,7 @@ def _encode_field(index: int, field: Field, fmt: list[str], args: list[str]) -> 
 
 def _decode_source(cls: type[PDU]) -> str:
     lines = [
-        "def decode_body(cls, seq, status, buf, pos, end):",
+        "def decode_body(seq, status, buf, pos, end):",
         "    self = new(cls)",
         "    self.sequence_number = seq",
         "    self.command_status = status",
