@@ -112,7 +112,9 @@ class SenderConfig(Section):
     request_receipts: bool = True
     in_flight_timeout_s: PositiveSeconds = 120.0
     source_addr: str = ""  # default sender address when the reply has no MO to answer
-    max_in_flight: Annotated[int, Field(ge=1, le=100_000)] = 2000  # parts submitted, not yet recorded
+    max_in_flight: Annotated[int, Field(ge=1, le=100_000)] = (
+        2000  # parts submitted, not yet recorded
+    )
     record_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 20.0  # group commit of outcomes
 
 
