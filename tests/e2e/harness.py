@@ -216,6 +216,8 @@ def daemon_settings(
         "sender": {
             "poll_interval_s": 0.1,
             "retry_delay_s": 0.2,
+            # A reply whose attempts run out is marked undeliverable (no reply, by design); the
+            # fault tests inject failures every few requests, so they allow more attempts.
             "max_attempts": 20,
             "in_flight_timeout_s": 30.0,
         },
