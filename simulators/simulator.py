@@ -19,10 +19,11 @@ from twisted.logger import Logger
 from simulators.accounts import Accounts
 from simulators.config import SimulatorConfig, parse_address
 from simulators.delivery import DeliveryQueue
+from simulators.fates import FateSchedule
 from simulators.faults import FaultInjector
 from simulators.handler import SMSCLogic
 from simulators.mo import MOBuilder, MOResult
-from simulators.receipts import OutcomePicker, receipt_pdu, wants_receipt
+from simulators.receipts import Outcome, OutcomePicker, receipt_pdu, wants_receipt
 from simulators.server import SimulatorFactory
 from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
 from smscore.constants import MessageState
@@ -78,6 +79,7 @@ class Simulator:
             should_redeliver=self.faults.should_redeliver,
         )
         self.mo_builder = MOBuilder(config.mo_concat)
+        self.fates = FateSchedule(reactor, self._finish)
         self._ports: list[IListeningPort] = []
 
     # --- SMPP callbacks ---
@@ -102,21 +104,16 @@ class Simulator:
     # --- message fate ---
 
     def _accepted(self, message: StoredMessage) -> None:
-        outcome = self.outcomes.pick(message.destination_addr)
-        message.receipt_timer = self.reactor.callLater(
-            outcome.delay_s, self._finish, message, outcome.state, outcome.error_code
-        )
+        self.fates.add(message, self.outcomes.pick(message.destination_addr))
 
     def _cancelled(self, message: StoredMessage) -> None:
-        if message.receipt_timer is not None and message.receipt_timer.active():
-            message.receipt_timer.cancel()
+        message.fate_pending = False
         message.state = MessageState.DELETED
         message.done_at_s = self.reactor.seconds()
 
-    def _finish(self, message: StoredMessage, state: MessageState, error_code: int) -> None:
-        message.receipt_timer = None
-        message.state = state
-        message.error_code = error_code
+    def _finish(self, message: StoredMessage, outcome: Outcome) -> None:
+        message.state = state = outcome.state
+        message.error_code = outcome.error_code
         message.done_at_s = self.reactor.seconds()
         if state is MessageState.DELIVERED:
             self.handsets.deliver(message)

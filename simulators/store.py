@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Any
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 
 from smscore.concat import ConcatError, Reassembler, concat_info
 from smscore.constants import MessageState
@@ -29,7 +29,7 @@ class StoredMessage:
     state: MessageState = MessageState.ENROUTE
     error_code: int = 0
     done_at_s: float | None = None
-    receipt_timer: IDelayedCall | None = field(default=None, repr=False)
+    fate_pending: bool = field(default=False, repr=False)  # simulators.fates will finish it
     # submit_multi stores one message per destination; all report the id the ESME was given.
     receipted_id: str = ""
 
@@ -83,8 +83,7 @@ class MessageStore:
         self._messages[message.message_id] = message
         while len(self._messages) > self.max_messages:
             _, evicted = self._messages.popitem(last=False)
-            if evicted.receipt_timer is not None and evicted.receipt_timer.active():
-                evicted.receipt_timer.cancel()
+            evicted.fate_pending = False
 
     def get(self, message_id: str, source_addr: str = "") -> StoredMessage:
         """The message; `source_addr`, if given, must match the submitter's (spec 4.8.1)."""
