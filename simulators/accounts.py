@@ -21,6 +21,11 @@ class Accounts:
     def __init__(self, accounts: Iterable[AccountConfig]) -> None:
         self.by_system_id = {account.system_id: account for account in accounts}
         self._buckets: dict[str, TokenBucket] = {}
+        self._mo_prefixes = [
+            (account.system_id, account.mo_prefixes)
+            for account in self.by_system_id.values()
+            if account.mo_prefixes
+        ]
 
     @property
     def open_mode(self) -> bool:
@@ -53,9 +58,11 @@ class Accounts:
 
     def mo_recipients(self, destination: str) -> tuple[str, ...] | None:
         """system_ids whose mo_prefixes claim `destination` (None: no account claims it; any may have it)."""
+        if not self._mo_prefixes:
+            return None
         claimed = tuple(
-            account.system_id
-            for account in self.by_system_id.values()
-            if any(destination.startswith(prefix) for prefix in account.mo_prefixes)
+            system_id
+            for system_id, prefixes in self._mo_prefixes
+            if any(destination.startswith(prefix) for prefix in prefixes)
         )
         return claimed or None

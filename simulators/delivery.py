@@ -8,7 +8,7 @@ queued on its bind), is sent with the bind's flow control, and is retried after
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from twisted.internet.defer import Deferred
@@ -46,7 +46,7 @@ class Delivery:
     pdu: PDU
     route: Route
     kind: Literal["mo", "dlr"]
-    deferred: Deferred = field(default_factory=Deferred)
+    deferred: Deferred | None = None  # None: nobody waits (bulk MOs); the counters tell the outcome
     attempts: int = 0
     redelivery: bool = False
 
@@ -85,6 +85,8 @@ class DeliveryQueue:
         self._backlogs: dict[Route, deque[Delivery]] = {}
         self._pending = 0
         self._turn = 0
+        self._pumping = False
+        self._pump_again = False
 
     @property
     def pending(self) -> int:
@@ -93,17 +95,33 @@ class DeliveryQueue:
 
     def deliver(self, pdu: PDU, route: Route, kind: Literal["mo", "dlr"]) -> Deferred:
         """Queue a deliver_sm; fires with the response PDU once acknowledged, or fails DeliveryFailed."""
+        delivery = self._add(pdu, route, kind, Deferred())
+        self.pump()
+        return delivery.deferred  # type: ignore[return-value]
+
+    def add_unwatched(self, pdu: PDU, route: Route, kind: Literal["mo", "dlr"]) -> None:
+        """Queue a deliver_sm nobody waits for (its outcome shows in the counters); call pump()
+        once after a batch of these."""
+        self._add(pdu, route, kind, None)
+
+    def _add(
+        self, pdu: PDU, route: Route, kind: Literal["mo", "dlr"], deferred: Deferred | None
+    ) -> Delivery:
         if self._pending >= self.max_pending:
             raise BacklogFull(f"{self._pending} deliveries already waiting")
-        delivery = Delivery(pdu, route, kind)
+        delivery = Delivery(pdu, route, kind, deferred)
         self._pending += 1
-        self._enqueue(delivery)
-        return delivery.deferred
+        self._backlog(route).append(delivery)
+        return delivery
+
+    def _backlog(self, route: Route) -> deque[Delivery]:
+        backlog = self._backlogs.get(route)
+        if backlog is None:
+            backlog = self._backlogs[route] = deque()
+        return backlog
 
     def _enqueue(self, delivery: Delivery, front: bool = False) -> None:
-        backlog = self._backlogs.get(delivery.route)
-        if backlog is None:
-            backlog = self._backlogs[delivery.route] = deque()
+        backlog = self._backlog(delivery.route)
         if front:
             backlog.appendleft(delivery)
         else:
@@ -112,24 +130,46 @@ class DeliveryQueue:
 
     def pump(self) -> None:
         """Move waiting deliveries onto binds that have room."""
-        for route, backlog in self._backlogs.items():
-            while backlog:
-                receiver = self._receiver_for(route)
-                if receiver is None:
-                    break
+        if self._pumping:  # called back from a send that failed at once: go round again after
+            self._pump_again = True
+            return
+        self._pumping = True
+        try:
+            self._pump_again = True
+            while self._pump_again:
+                self._pump_again = False
+                self._pump_once()
+        finally:
+            self._pumping = False
+
+    def _pump_once(self) -> None:
+        # Room per bind is looked up once per pump, then counted down as deliveries go out; the
+        # choice among binds with room is the same round robin as asking afresh for each delivery.
+        room: dict[SMSCProtocol, int] | None = None
+        for route, backlog in list(self._backlogs.items()):
+            if not backlog:
+                continue
+            if room is None:
+                room = self._room_per_receiver()
+            eligible = [
+                protocol
+                for protocol, free in room.items()
+                if free > 0 and (route is None or protocol.system_id in route)
+            ]
+            while backlog and eligible:
+                self._turn += 1
+                receiver = eligible[self._turn % len(eligible)]
+                room[receiver] -= 1
+                if room[receiver] <= 0:
+                    eligible.remove(receiver)
                 self._send(backlog.popleft(), receiver)
 
-    def _receiver_for(self, route: Route) -> SMSCProtocol | None:
-        receivers = [
-            protocol
+    def _room_per_receiver(self) -> dict[SMSCProtocol, int]:
+        limit = self.per_bind_queue
+        return {
+            protocol: limit - protocol.queued_count - protocol.session.outstanding_count
             for protocol in self.factory.receivers()
-            if (route is None or protocol.system_id in route)
-            and protocol.queued_count + protocol.session.outstanding_count < self.per_bind_queue
-        ]
-        if not receivers:
-            return None
-        self._turn += 1
-        return receivers[self._turn % len(receivers)]
+        }
 
     def _send(self, delivery: Delivery, receiver: SMSCProtocol) -> None:
         delivery.attempts += 1
@@ -158,7 +198,8 @@ class DeliveryQueue:
             return  # a duplicate on purpose: its original was counted
         counters.acknowledged += 1
         self._pending -= 1
-        delivery.deferred.callback(response)
+        if delivery.deferred is not None:
+            delivery.deferred.callback(response)
         if self.should_redeliver():
             counters.redelivered += 1
             duplicate = Delivery(delivery.pdu, delivery.route, delivery.kind, redelivery=True)
@@ -176,4 +217,5 @@ class DeliveryQueue:
             return
         self.counters[delivery.kind].failed += 1
         self._pending -= 1
-        delivery.deferred.errback(DeliveryFailed(reason))
+        if delivery.deferred is not None:
+            delivery.deferred.errback(DeliveryFailed(reason))

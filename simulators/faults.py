@@ -280,6 +280,8 @@ class FaultInjector:
         return None
 
     def after_answer(self, link: Link) -> None:
+        if not self.active:
+            return
         for fault in list(self.active.values()):
             fault.after_answer(link, self.rng)
 
@@ -288,4 +290,6 @@ class FaultInjector:
             fault.on_connected(link)
 
     def should_redeliver(self) -> bool:
+        if not self.active:
+            return False
         return any(fault.redeliver(self.rng) for fault in list(self.active.values()))

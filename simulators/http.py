@@ -79,14 +79,16 @@ class ControlAPI(Resource):
         count = body.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_MO_COUNT:
             raise BadRequest(f'"count" must be an integer 1..{MAX_MO_COUNT}')
+        wait = body.get("wait")
         try:
-            acks = [self.simulator.inject_mo(source, destination, text) for _ in range(count)]
+            if not wait:  # the outcome shows in /v1/stats: no Deferred per MO
+                self.simulator.inject_mos(source, destination, text, count)
+            else:
+                acks = [self.simulator.inject_mo(source, destination, text) for _ in range(count)]
         except (InvalidMO, BacklogFull) as exc:
             raise BadRequest(str(exc)) from None
         answer = {"queued": count, "injected_at": self.simulator.reactor.seconds()}
-        if not body.get("wait"):
-            for ack in acks:
-                ack.addErrback(lambda _: None)  # the outcome shows in /v1/stats
+        if not wait:
             return 202, answer
         return gatherResults(acks, consumeErrors=True).addCallback(
             lambda results: (

@@ -7,7 +7,7 @@ GSM 03.38 when the text fits it, else UCS-2; long texts are concatenated with th
 from dataclasses import dataclass
 
 from simulators.addresses import ton_npi
-from smscore.concat import split_message
+from smscore.concat import MessagePart, split_message
 from smscore.pdu import DeliverSm
 from smscore.text import DataCoding
 
@@ -30,25 +30,30 @@ class MOResult:
 
 
 class MOBuilder:
-    """Splits MO texts into deliver_sm PDUs; concatenation references cycle per method's range."""
+    """Splits MO texts into deliver_sm PDUs; concatenation references cycle per method's range.
+
+    Load tests send the same few texts between the same few numbers: a text that fits one part
+    (which carries no reference) is split once, and an address is checked and classified once.
+    """
+
+    CACHE_SIZE = 4096
 
     def __init__(self, method: str) -> None:
         self.method = method
         self._last_reference = 0
+        self._one_part: dict[str, MessagePart] = {}
+        self._addresses: dict[str, tuple[int, int]] = {}
 
     def _next_reference(self) -> int:
         self._last_reference = self._last_reference % _REFERENCE_LIMIT[self.method] + 1
         return self._last_reference
 
     def build(self, source: str, destination: str, text: str) -> list[DeliverSm]:
-        _check_address("from", source)
-        _check_address("to", destination)
-        try:
-            parts = split_message(text, self.method, self._next_reference(), allowed=_GSM_OR_UCS2)
-        except ValueError as exc:
-            raise InvalidMO(f"text cannot be sent: {exc}") from None
-        source_ton, source_npi = ton_npi(source)
-        dest_ton, dest_npi = ton_npi(destination)
+        source_ton, source_npi = self._address("from", source)
+        dest_ton, dest_npi = self._address("to", destination)
+        reference = self._next_reference()
+        part = self._one_part.get(text)
+        parts = [part] if part is not None else self._split(text, reference)
         return [
             DeliverSm(
                 source_addr_ton=source_ton,
@@ -64,6 +69,26 @@ class MOBuilder:
             )
             for part in parts
         ]
+
+    def _split(self, text: str, reference: int) -> list[MessagePart]:
+        try:
+            parts = split_message(text, self.method, reference, allowed=_GSM_OR_UCS2)
+        except ValueError as exc:
+            raise InvalidMO(f"text cannot be sent: {exc}") from None
+        if len(parts) == 1:  # one part has no UDH and no SAR: nothing depends on the reference
+            if len(self._one_part) >= self.CACHE_SIZE:
+                self._one_part.clear()
+            self._one_part[text] = parts[0]
+        return parts
+
+    def _address(self, what: str, address: str) -> tuple[int, int]:
+        known = self._addresses.get(address)
+        if known is None:
+            _check_address(what, address)
+            if len(self._addresses) >= self.CACHE_SIZE:
+                self._addresses.clear()
+            known = self._addresses[address] = ton_npi(address)
+        return known
 
 
 def _check_address(what: str, address: str) -> None:

@@ -136,6 +136,18 @@ class Simulator:
             done.addErrback(lambda failure: failure.value.subFailure)
         return done.addCallback(lambda _: MOResult(source, destination, len(parts), injected_at_s))
 
+    def inject_mos(self, source: str, destination: str, text: str, count: int) -> None:
+        """`count` copies of one MO that nobody waits for (outcomes show in stats()): no Deferred
+        per MO. Raises InvalidMO at once, BacklogFull once the backlog is full (those queued stay)."""
+        route = self.accounts.mo_recipients(destination)
+        build, add = self.mo_builder.build, self.delivery.add_unwatched
+        try:
+            for _ in range(count):
+                for part in build(source, destination, text):
+                    add(part, route, "mo")
+        finally:
+            self.delivery.pump()
+
     def handset_inbox(self, msisdn: str) -> list[HandsetMessage]:
         return self.handsets.inbox(msisdn)
 
