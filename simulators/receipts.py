@@ -31,8 +31,14 @@ class OutcomePicker:
         self.rng = rng
         self._stats = [stat for stat, weight in config.outcomes.items() if weight > 0]
         self._weights = [config.outcomes[stat] for stat in self._stats]
+        # One outcome for every message (the usual config): no rule scan, no draw, no new object.
+        self._only: Outcome | None = None
+        if not config.rule and len(self._stats) == 1:
+            self._only = self._drawn(self._stats[0])
 
     def pick(self, destination_addr: str) -> Outcome:
+        if self._only is not None:
+            return self._only
         for rule in self.config.rule:
             if destination_addr.startswith(rule.prefix):
                 delay_s = self.config.delay_s if rule.delay_s is None else rule.delay_s
@@ -41,6 +47,9 @@ class OutcomePicker:
             stat = self._stats[0]
         else:
             stat = self.rng.choices(self._stats, self._weights)[0]
+        return self._drawn(stat)
+
+    def _drawn(self, stat: str) -> Outcome:
         error_code = self.config.errors.get(stat, _DEFAULT_ERR.get(stat, 0))
         return Outcome(STAT_WORDS[stat], error_code, self.config.delay_s)
 

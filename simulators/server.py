@@ -40,8 +40,9 @@ class SimulatorProtocol(SMSCProtocol):
     def handle_request(self, pdu: PDU) -> PDU | Deferred | None:
         if self.dropped:
             return None
-        if self.session.is_bound:
-            verdict = self.factory.simulator.faults.request_verdict(pdu)
+        faults = self.factory.simulator.faults
+        if faults.active and self.session.is_bound:
+            verdict = faults.request_verdict(pdu)
             if verdict is not None:
                 return self._apply(verdict, pdu)
         result = super().handle_request(pdu)

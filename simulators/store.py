@@ -2,6 +2,7 @@
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import takewhile
 from typing import Any
 
@@ -39,6 +40,8 @@ class StoredMessage:
 
     def body(self) -> tuple[Any, bytes]:
         """(ConcatInfo or None, octets without UDH)."""
+        if not self.tlvs and not self.esm_class & _UDHI:
+            return None, self.short_message  # what concat_info finds, without looking
         return concat_info(self.esm_class, self.short_message, self.tlvs)  # type: ignore[arg-type]
 
     def preview(self, length: int = 20) -> str:
@@ -51,6 +54,10 @@ class StoredMessage:
         return text.encode("ascii", "replace").decode("ascii")
 
 
+_UDHI = 0x40
+
+
+@lru_cache(maxsize=1024)  # load tests repeat a few texts; decoding each again is most of a delivery
 def message_text(body: bytes, data_coding: int) -> str:
     if is_binary_coding(data_coding):
         return body.hex()
