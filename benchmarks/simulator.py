@@ -12,6 +12,7 @@ prints the instructions per PDU of each path (repeatable whatever the machine's 
 """
 
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -205,7 +206,10 @@ def instructions(count: int) -> dict:
     def start(phase: str, pdus: int) -> subprocess.Popen:
         command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                    sys.executable, __file__, "--in-process", str(pdus), "--phase", phase]  # fmt: skip
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = {**os.environ, "PYTHONHASHSEED": "0"}  # same dict layouts, same count each run
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
 
     def collected(run: subprocess.Popen, pdus: int) -> int:
         stdout, stderr = run.communicate()
