@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -147,8 +147,9 @@ class SMPPProtocol(Protocol):
         for request in self.session.abandon_outstanding():
             waiter = self._waiting.pop(request.sequence_number, None)
             if waiter is not None:  # say why: a TLS refusal or a reset must reach the operator
-                waiter.errback(
-                    ConnectionLostError(f"{request.name} in flight when the link closed: {why}")
+                _fail(
+                    waiter,
+                    ConnectionLostError(f"{request.name} in flight when the link closed: {why}"),
                 )
         self.session.close()
         queued, self._queue = self._queue, deque()
@@ -160,15 +161,20 @@ class SMPPProtocol(Protocol):
 
     def send_request(self, pdu: PDU) -> Deferred:
         """Send a request now (no queue, no flow control): bind, unbind, query. Fires with the response."""
-        self.session.send(pdu, self.reactor.seconds())
         waiter: Deferred = Deferred()
+        self._send_tracked(pdu, waiter)
+        if pdu.response_class is None:
+            waiter.callback(None)
+        return waiter
+
+    def _send_tracked(self, pdu: PDU, waiter: "Deferred | _Queued") -> None:
+        """Send a request; its response goes to `waiter` (a queued item is answered directly)."""
+        now = self.reactor.seconds()
+        self.session.send(pdu, now)
         if pdu.response_class is not None:
             self._waiting[pdu.sequence_number] = waiter
-        else:
-            waiter.callback(None)
         self._flush()
-        self._reschedule()
-        return waiter
+        self._reschedule(now + self.timers.response_timeout_s)
 
     def send_response(self, pdu: PDU) -> None:
         if self.session.state is State.CLOSED or self.transport is None:
@@ -212,16 +218,9 @@ class SMPPProtocol(Protocol):
                 return self._pump_later(self._bucket.wait_s(now))
             item = self._queue.popleft()
             try:
-                sent = self.send_request(item.pdu)
+                self._send_tracked(item.pdu, item)
             except SMPPError:  # e.g. a field the codec refuses: fail this one, keep pumping
                 item.deferred.errback(Failure())
-                continue
-            sent.addCallbacks(
-                self._on_queued_response,
-                self._on_queued_failure,
-                callbackArgs=(item,),
-                errbackArgs=(item,),
-            )
 
     def _pump_later(self, delay_s: float) -> None:
         self._pump_timer = self.reactor.callLater(max(delay_s, 0.0), self._pump_now)
@@ -246,11 +245,6 @@ class SMPPProtocol(Protocol):
             item.deferred.callback(response)
         self._pump()
 
-    def _on_queued_failure(self, failure: Failure, item: _Queued) -> None:
-        item.deferred.errback(failure)
-
-    # --- session events ---
-
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
             handler = self._EVENT_HANDLERS[type(event)]
@@ -261,10 +255,20 @@ class SMPPProtocol(Protocol):
 
     def _on_request_received(self, event: RequestReceived) -> None:
         pdu = event.pdu
-        result = maybeDeferred(self.handle_request, pdu)
-        result.addErrback(self._request_failed, pdu)
-        result.addCallback(self._respond)
-        result.addErrback(self._response_failed, pdu)
+        try:
+            result = self.handle_request(pdu)
+        except Exception:
+            result = fail()
+        if isinstance(result, Deferred):
+            result.addErrback(self._request_failed, pdu)
+            result.addCallback(self._respond)
+            result.addErrback(self._response_failed, pdu)
+            return
+        # The common case, an answer at once: no Deferred per request.
+        try:
+            self._respond(result)
+        except Exception:
+            self._response_failed(Failure(), pdu)
 
     def _response_failed(self, failure: Failure, pdu: PDU) -> None:
         # The handler's answer could not be sent (e.g. a field over its limit): the peer must still
@@ -285,15 +289,18 @@ class SMPPProtocol(Protocol):
 
     def _on_response_received(self, event: ResponseReceived) -> None:
         waiter = self._waiting.pop(event.request.sequence_number, None)
-        if waiter is not None:
+        if type(waiter) is _Queued:
+            self._on_queued_response(event.response, waiter)
+        elif waiter is not None:
             waiter.callback(event.response)
 
     def _on_request_timed_out(self, event: RequestTimedOut) -> None:
         waiter = self._waiting.pop(event.request.sequence_number, None)
         if waiter is not None:
-            waiter.errback(ResponseTimeout(event.request))
+            _fail(waiter, ResponseTimeout(event.request))
 
     def _on_bound_event(self, event: Bound) -> None:
+        self.restart_session_timer()
         self.on_bound(event)
 
     def _on_unbound(self, event: Unbound) -> None:
@@ -326,15 +333,28 @@ class SMPPProtocol(Protocol):
         if data and self.transport is not None:
             self.transport.write(data)
 
-    def _reschedule(self) -> None:
-        deadline = self.session.next_deadline()
+    def restart_session_timer(self) -> None:
+        """Becoming bound starts the idle (enquire_link) deadline, which may be earlier than the
+        running timer: the one change that moves a deadline earlier without a send."""
+        if self._session_timer is not None and self._session_timer.active():
+            self._session_timer.cancel()
+        self._session_timer = None
+        self._reschedule()
+
+    def _reschedule(self, new_deadline: float | None = None) -> None:
+        """Keep one timer at (or before) the session's next deadline.
+
+        Deadlines only move later, except when we send a request (`new_deadline`); a timer that
+        fires early just reschedules itself. So a running timer is kept without asking the session.
+        """
         timer = self._session_timer
+        if timer is not None and timer.active():
+            if new_deadline is None or timer.getTime() <= new_deadline:
+                return
+            timer.cancel()
+        deadline = self.session.next_deadline()
         if deadline is None:
             return
-        if timer is not None and timer.active():
-            if timer.getTime() <= deadline:
-                return  # fires early, then reschedules for the true deadline
-            timer.cancel()
         delay_s = max(0.0, deadline - self.reactor.seconds())
         self._session_timer = self.reactor.callLater(delay_s, self._on_session_timer)
 
@@ -349,3 +369,8 @@ class SMPPProtocol(Protocol):
             if timer is not None and timer.active():
                 timer.cancel()
         self._session_timer = self._pump_timer = None
+
+
+def _fail(waiter: "Deferred | _Queued", error: Exception) -> None:
+    deferred = waiter.deferred if type(waiter) is _Queued else waiter
+    deferred.errback(error)

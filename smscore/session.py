@@ -30,10 +30,16 @@ class State(Enum):
     UNBOUND = "unbound"
     CLOSED = "closed"
 
+    # Members are singletons: identity hashing in C instead of Enum's hash(name) in Python, which
+    # ran several times per PDU in the state-table lookups.
+    __hash__ = object.__hash__
+
 
 class Role(Enum):
     ESME = "esme"
     SMSC = "smsc"
+
+    __hash__ = object.__hash__
 
     @property
     def peer(self) -> "Role":
@@ -178,6 +184,8 @@ class Session:
         max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
     ) -> None:
         self.role = role
+        self._sends = ALLOWED_REQUESTS[role]  # what we may originate
+        self._receives = ALLOWED_REQUESTS[role.peer]  # what the peer may originate
         self.timers = timers or SessionTimers()
         self.state = State.OPEN
         self.unbinding = False
@@ -204,7 +212,7 @@ class Session:
         return self.timers.window_size - len(self._outstanding)
 
     def can_send(self, command_id: int) -> bool:
-        allowed = ALLOWED_REQUESTS[self.role].get(command_id)
+        allowed = self._sends.get(command_id)
         return allowed is not None and self.state in allowed and not self.unbinding
 
     def next_deadline(self) -> float | None:
@@ -266,7 +274,7 @@ class Session:
         return requests
 
     def _check_request(self, pdu: PDU) -> None:
-        allowed = ALLOWED_REQUESTS[self.role].get(pdu.command_id)
+        allowed = self._sends.get(pdu.command_id)
         if allowed is None:
             raise SessionError(f"a {self.role.value} never sends {pdu.name}")
         if self.state not in allowed or self.unbinding:
@@ -386,7 +394,7 @@ class Session:
 
     def _on_request(self, pdu: PDU) -> list[Event]:
         command_id = pdu.command_id
-        allowed = ALLOWED_REQUESTS[self.role.peer].get(command_id)
+        allowed = self._receives.get(command_id)
         if allowed is None or self.state not in allowed:
             status = CommandStatus.ESME_RINVBNDSTS
             if command_id in BIND_STATES and self.is_bound:

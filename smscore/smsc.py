@@ -73,6 +73,7 @@ class SMSCProtocol(SMPPProtocol):
         was_bound = self.session.is_bound
         super().send_response(pdu)
         if not was_bound and self.session.is_bound:
+            self.restart_session_timer()
             self.on_bound(Bound(self.session.state, self.system_id))
 
     def on_bound(self, event: Bound) -> None:
