@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
+from daemon.db import InlineDatabase
 from daemon.migrate import upgrade_all
 from ledger import make_engine
 from tests.pg import postgres_database
@@ -31,3 +32,9 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
         engine = _migrated_engine(url)
         yield engine
         engine.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> InlineDatabase:
+    """The daemon's database runner, synchronous: components driven by task.Clock use it."""
+    return InlineDatabase(engine)

@@ -2,16 +2,13 @@
 
 import hashlib
 
-import pytest
 from sqlalchemy import func, select
 from twisted.internet.defer import fail
 from twisted.internet.task import Clock
 
-import ledger
 from daemon.config import InboxConfig
 from daemon.db import InlineDatabase
 from daemon.lis import INCOMPLETE_REPLY, InboxWriter, expire_parts_txn
-from daemon.migrate import upgrade_all
 from daemon.schema import inbox, mo_parts, outbox
 from smscore.concat import split_message
 from smscore.constants import EsmClass
@@ -19,16 +16,6 @@ from smscore.pdu import DeliverSm
 from smscore.status import CommandStatus as S
 
 NS = 1_000_000_000
-
-
-@pytest.fixture
-def db(db_url):
-    engine = ledger.make_engine(db_url)
-    with engine.begin() as conn:
-        upgrade_all(conn)
-    database = InlineDatabase(engine)
-    yield database
-    database.stop()
 
 
 def make_writer(db, clock, **config):

@@ -10,10 +10,8 @@ from sqlalchemy.exc import OperationalError
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
-import ledger
 from daemon.config import BindConfig, SenderConfig, SweeperConfig
 from daemon.db import InlineDatabase
-from daemon.migrate import upgrade_all
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.receipts import apply_receipts_txn, make_receipt, receipt_from_pdu
 from daemon.schema import early_receipts, outbox, outbox_parts
@@ -72,16 +70,6 @@ class FakePool:
 
     def fail(self, index, error):
         self.sent[index].answer.errback(error)
-
-
-@pytest.fixture
-def db(db_url):
-    engine = ledger.make_engine(db_url)
-    with engine.begin() as conn:
-        upgrade_all(conn)
-    database = InlineDatabase(engine)
-    yield database
-    database.stop()
 
 
 @pytest.fixture

@@ -4,26 +4,13 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from twisted.internet.task import Clock
 
-import ledger
 from daemon.config import SenderConfig, SweeperConfig
-from daemon.db import InlineDatabase
-from daemon.migrate import upgrade_all
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import early_receipts, outbox
 from daemon.sweeper import Sweeper
 
 S = 1_000_000_000
 START_S = 1_700_000_000
-
-
-@pytest.fixture
-def db(db_url):
-    engine = ledger.make_engine(db_url)
-    with engine.begin() as conn:
-        upgrade_all(conn)
-    database = InlineDatabase(engine)
-    yield database
-    database.stop()
 
 
 @pytest.fixture
