@@ -296,7 +296,10 @@ def _decode_u8_run(fields: tuple[Field, ...], start: int, run: int) -> list[str]
     if run >= 3:  # one C call beats three or more index operations
         lines.append(f"{', '.join(names)} = unpack_from_{run}B(buf, pos)")
     else:
-        lines += [f"{name} = buf[pos + {offset}]" for offset, name in enumerate(names)]
+        lines += [
+            f"{name} = buf[pos + {offset}]" if offset else f"{name} = buf[pos]"
+            for offset, name in enumerate(names)
+        ]
     for offset, name in enumerate(names):
         index = start + offset
         if fields[index].allowed is not None:
