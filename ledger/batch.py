@@ -178,7 +178,7 @@ class ByIds:
     def _statement(self, dialect_name: str) -> Select:
         found = self._by_dialect.get(dialect_name)
         if found is None:
-            found = self._by_dialect[dialect_name] = self._build(_id_filter(dialect_name))
+            found = self._by_dialect[dialect_name] = self._build(id_filter(dialect_name))
         return found
 
     def fetch(self, conn: Connection, ids: Iterable[int]) -> list[Row]:
@@ -190,7 +190,7 @@ class ByIds:
         return conn.execute(self._statement(name), {"ids": value}).fetchall()
 
 
-def _id_filter(dialect_name: str) -> Callable[[ColumnElement], ColumnElement]:
+def id_filter(dialect_name: str) -> Callable[[ColumnElement], ColumnElement]:
     if dialect_name == "sqlite":
         ids = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
         return lambda column: column.in_(ids.scalar_subquery())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Row, bindparam, case, func, or_, select
 
+from ledger.batch import id_filter
 from ledger.model import (
     AccountFlags,
     AccountRecord,
@@ -16,6 +18,7 @@ from ledger.model import (
     TransferKind,
     TransferRecord,
 )
+from ledger.prepared import PreparedSelect
 from ledger.schema import accounts, pending_transfers, transfers
 
 STATEMENT_MAX_LINES = 10_000
@@ -38,24 +41,49 @@ _select_transfers = select(
 ).select_from(transfers.outerjoin(pending_transfers))
 
 
+_ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.currency,
+    accounts.c.code,
+    accounts.c.flags,
+    accounts.c.debits_posted,
+    accounts.c.credits_posted,
+    accounts.c.debits_pending,
+    accounts.c.credits_pending,
+    accounts.c.user_data,
+    accounts.c.timestamp_ns,
+)
+_select_accounts = PreparedSelect(
+    lambda dialect_name: select(*_ACCOUNT_COLUMNS).where(id_filter(dialect_name)(accounts.c.id))
+)
+# A balance is read once per BAL message: one constant statement, `id = ?`, on the driver's cursor
+# (a new IN select per call cost 480-950 us; see BENCHMARKS.md).
+_select_account = PreparedSelect(
+    lambda _: select(*_ACCOUNT_COLUMNS).where(accounts.c.id == bindparam("account_id"))
+)
+
+
 def get_accounts(conn: Connection, ids: Iterable[int]) -> dict[int, AccountRecord]:
-    stmt = select(accounts).where(accounts.c.id.in_(bindparam("ids", expanding=True)))
-    rows = conn.execute(stmt, {"ids": sorted(set(ids))})
-    return {row.id: _account(row) for row in rows}
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    value: object = json.dumps(wanted) if conn.dialect.name == "sqlite" else wanted
+    return {row[0]: _account(row) for row in _select_accounts.all(conn, {"ids": value})}
 
 
 def get_balance(conn: Connection, account_id: int) -> Balance | None:
-    record = get_accounts(conn, [account_id]).get(account_id)
-    if record is None:
+    row = _select_account.first(conn, {"account_id": account_id})
+    if row is None:
         return None
+    _id, currency, _code, flags, dp, cp, dpend, cpend, _user_data, _ts = row
     return Balance(
-        account_id=record.id,
-        currency=record.currency,
-        debits_posted=record.debits_posted,
-        credits_posted=record.credits_posted,
-        debits_pending=record.debits_pending,
-        credits_pending=record.credits_pending,
-        debit_normal=bool(record.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS),
+        account_id=account_id,
+        currency=currency,
+        debits_posted=dp,
+        credits_posted=cp,
+        debits_pending=dpend,
+        credits_pending=cpend,
+        debit_normal=bool(flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS),
     )
 
 
@@ -162,18 +190,19 @@ def statement(
     )
 
 
-def _account(row: Row) -> AccountRecord:
+def _account(row: tuple) -> AccountRecord:
+    id_, currency, code, flags, dp, cp, dpend, cpend, user_data, timestamp_ns = row
     return AccountRecord(
-        id=row.id,
-        currency=row.currency,
-        code=row.code,
-        flags=AccountFlags(row.flags),
-        debits_posted=row.debits_posted,
-        credits_posted=row.credits_posted,
-        debits_pending=row.debits_pending,
-        credits_pending=row.credits_pending,
-        user_data=row.user_data,
-        timestamp_ns=row.timestamp_ns,
+        id=id_,
+        currency=currency,
+        code=code,
+        flags=AccountFlags(flags),
+        debits_posted=dp,
+        credits_posted=cp,
+        debits_pending=dpend,
+        credits_pending=cpend,
+        user_data=user_data,
+        timestamp_ns=timestamp_ns,
     )
 
 
