@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import stat
@@ -18,13 +19,26 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from daemon.chart import open_wallet_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
 from daemon.config import Config, SecurityConfig
 from daemon.schema import subscribers
+from ledger.prepared import PreparedSelect
 
 PEPPER_BYTES = 32
 PEPPER_FILE_NAME = "pin_pepper"
@@ -241,6 +255,23 @@ def get_subscriber_txn(conn: Connection, msisdn: str) -> Subscriber | None:
     return _subscriber(row) if row is not None else None
 
 
+def _select_by_msisdns(dialect_name: str, lock: bool) -> Select:
+    # One parameter holding every MSISDN keeps the SQL constant (an expanding IN is re-rendered
+    # per call): a JSON array through json_each() on SQLite, an array on PostgreSQL.
+    column = subscribers.c.msisdn
+    if dialect_name == "postgresql":
+        where = column == any_(bindparam("msisdns", type_=ARRAY(String)))
+    else:
+        wanted = select(literal_column("value")).select_from(func.json_each(bindparam("msisdns")))
+        where = column.in_(wanted.scalar_subquery())
+    stmt = select(*subscribers.c).where(where).order_by(column)
+    return stmt.with_for_update() if lock and dialect_name == "postgresql" else stmt
+
+
+_load = PreparedSelect(lambda dialect_name: _select_by_msisdns(dialect_name, lock=False))
+_load_for_update = PreparedSelect(lambda dialect_name: _select_by_msisdns(dialect_name, lock=True))
+
+
 def load_subscribers_txn(
     conn: Connection, msisdns: Iterable[str], lock: bool = False
 ) -> dict[str, Subscriber]:
@@ -249,12 +280,9 @@ def load_subscribers_txn(
     wanted = sorted(set(msisdns))
     if not wanted:
         return {}
-    stmt = (
-        select(subscribers).where(subscribers.c.msisdn.in_(wanted)).order_by(subscribers.c.msisdn)
-    )
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return {row.msisdn: _subscriber(row) for row in conn.execute(stmt)}
+    value: object = json.dumps(wanted) if conn.dialect.name == "sqlite" else wanted
+    rows = (_load_for_update if lock else _load).all(conn, {"msisdns": value})
+    return {row[0]: _subscriber_from_tuple(row) for row in rows}
 
 
 def list_subscribers_txn(conn: Connection, limit: int = 1000) -> list[Subscriber]:
@@ -274,6 +302,21 @@ def _row(subscriber: Subscriber) -> dict:
         "locked_until_ns": subscriber.locked_until_ns,
         "created_at_ns": subscriber.created_at_ns,
     }
+
+
+def _subscriber_from_tuple(row: tuple) -> Subscriber:
+    msisdn, account_id, name, role, language, pin_hmac, failures, locked_until_ns, created = row
+    return Subscriber(
+        msisdn=msisdn,
+        account_id=account_id,
+        name=name,
+        role=Role(role),
+        language=language,
+        pin_hmac=bytes(pin_hmac) if pin_hmac is not None else None,
+        pin_failures=failures,
+        locked_until_ns=locked_until_ns,
+        created_at_ns=created,
+    )
 
 
 def _subscriber(row) -> Subscriber:

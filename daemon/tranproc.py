@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, literal_column, select, update
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -45,6 +45,8 @@ from daemon.subscribers import (
     get_subscriber_txn,
     load_subscribers_txn,
 )
+from ledger.batch import BulkStatement
+from ledger.prepared import PreparedSelect
 
 log = Logger()
 ERROR_MAX_CHARS = 200
@@ -120,7 +122,15 @@ def process_batch_txn(conn: Connection, env: TranProcEnv, now: int, batch_size: 
     return result
 
 
-def _claim(conn: Connection, batch_size: int) -> list[Any]:
+class _InboxRow(NamedTuple):
+    id: int
+    source_addr: str
+    destination_addr: str
+    bind_name: str
+    text: str
+
+
+def _select_new(dialect_name: str) -> Select:
     stmt = (
         select(
             inbox.c.id,
@@ -131,11 +141,19 @@ def _claim(conn: Connection, batch_size: int) -> list[Any]:
         )
         .where(inbox.c.status == InboxStatus.NEW)
         .order_by(inbox.c.id)
-        .limit(batch_size)
+        .limit(bindparam("batch_size"))
     )
-    if conn.dialect.name == "postgresql":
+    if dialect_name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return list(conn.execute(stmt))
+    return stmt
+
+
+_select_new_rows = PreparedSelect(_select_new)
+
+
+def _claim(conn: Connection, batch_size: int) -> list[_InboxRow]:
+    rows = _select_new_rows.all(conn, {"batch_size": batch_size})
+    return [_InboxRow._make(row) for row in rows]
 
 
 def _normalised(source_addr: str, numbering: Numbering) -> str:
@@ -306,38 +324,35 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}"[:ERROR_MAX_CHARS]
 
 
-_mark = (
-    update(inbox)
-    .where(inbox.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("new_status"),
-        processed_at_ns=bindparam("processed_at"),
-        command=bindparam("command_name"),
-        error=bindparam("error_text"),
-        attempts=inbox.c.attempts + 1,
+_MARK_NAMES = ("m_id", "m_status", "m_processed_at", "m_command", "m_error")
+_mark_values = {
+    "status": bindparam("m_status"),
+    "processed_at_ns": bindparam("m_processed_at"),
+    "command": bindparam("m_command"),
+    "error": bindparam("m_error"),
+    "attempts": inbox.c.attempts + literal_column("1"),  # no bound parameter
+}
+_mark_statement = update(inbox).where(inbox.c.id == bindparam("m_id"))
+_mark = BulkStatement(_mark_statement.values(_mark_values))
+_mark_masked = BulkStatement(
+    _mark_statement.values(
+        {**_mark_values, "text": bindparam("m_text"), "payload": bindparam("m_payload")}
     )
 )
-_mark_masked = _mark.values(text=bindparam("stored_text"), payload=b"")
 
 
 def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now: int) -> None:
     plain, masked = [], []
     for outcome in outcomes:
-        params = {
-            "row_id": outcome.row_id,
-            "new_status": outcome.status,
-            "processed_at": now,
-            "command_name": outcome.command,
-            "error_text": outcome.error,
-        }
+        params = (outcome.row_id, outcome.status, now, outcome.command, outcome.error)
         if outcome.masked_text is None:
             plain.append(params)
         else:
-            masked.append({**params, "stored_text": outcome.masked_text})
+            masked.append((*params, outcome.masked_text, b""))
     if plain:
-        conn.execute(_mark, plain)
+        _mark.executemany(conn, _MARK_NAMES, plain)
     if masked:
-        conn.execute(_mark_masked, masked)
+        _mark_masked.executemany(conn, (*_MARK_NAMES, "m_text", "m_payload"), masked)
     queue_sms_txn(conn, [sms for outcome in outcomes for sms in outcome.messages], now)
 
 
