@@ -16,7 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
@@ -28,6 +39,8 @@ from daemon.config import InboxConfig
 from daemon.db import Database
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox, mo_parts
+from ledger.batch import BulkStatement
+from ledger.prepared import PreparedSelect, in_parameter, in_parameter_value
 from smscore.concat import ConcatError, ConcatInfo, concat_info
 from smscore.pdu import PDU
 from smscore.status import CommandStatus
@@ -106,29 +119,55 @@ def write_batch_txn(
     return _insert_whole(conn, whole, now, dedupe_window_ns, dedupe_secret)
 
 
+_recent_keys = PreparedSelect(
+    lambda dialect_name: select(inbox.c.dedupe_key).where(
+        in_parameter(inbox.c.dedupe_key, "keys", dialect_name, String),
+        inbox.c.received_at_ns >= bindparam("since_ns"),
+    )
+)
+_INBOX_COLUMNS = (
+    "received_at_ns",
+    "bind_name",
+    "source_addr",
+    "destination_addr",
+    "data_coding",
+    "payload",
+    "text",
+    "dedupe_key",
+    "status",
+    "attempts",
+)
+_INBOX_PARAMS = tuple(f"i_{column}" for column in _INBOX_COLUMNS)
+# Compiled once; the rows go to the driver's executemany (SQLAlchemy's per-row parameter
+# processing cost about as much as the insert).
+_insert_inbox = BulkStatement(
+    insert(inbox).values(
+        {
+            column: bindparam(param)
+            for column, param in zip(_INBOX_COLUMNS, _INBOX_PARAMS, strict=True)
+        }
+    )
+)
+
+
 def _insert_whole(
     conn: Connection, whole: list[tuple[IncomingMo, bytes]], now: int, window_ns: int, secret: bytes
 ) -> int:
     keyed = [(dedupe_key(mo, body, secret), mo, body) for mo, body in whole]
     if not keyed:
         return 0
-    seen = set(
-        conn.execute(
-            select(inbox.c.dedupe_key).where(
-                inbox.c.dedupe_key.in_([key for key, _, _ in keyed]),
-                inbox.c.received_at_ns >= now - window_ns,
-            )
-        ).scalars()
-    )
+    keys = in_parameter_value(conn.dialect.name, [key for key, _, _ in keyed])
+    seen = {row[0] for row in _recent_keys.all(conn, {"keys": keys, "since_ns": now - window_ns})}
     rows = []
     for key, mo, body in keyed:
         if key in seen:
             log.info("re-delivered MO from {source} ignored", source=mo.source_addr)
             continue
         seen.add(key)
-        rows.append(_inbox_row(mo, body, key, now))
+        row = _inbox_row(mo, body, key, now)
+        rows.append(tuple(row[column] for column in _INBOX_COLUMNS))
     if rows:
-        conn.execute(insert(inbox), rows)
+        _insert_inbox.executemany(conn, _INBOX_PARAMS, rows)
     return len(rows)
 
 

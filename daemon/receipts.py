@@ -26,13 +26,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, String, bindparam, delete, insert, or_, select, update
 from twisted.logger import Logger
 
 from daemon.outbox import OutboxStatus
 from daemon.schema import early_receipts, outbox, outbox_parts
+from ledger.batch import BulkStatement, id_filter
+from ledger.prepared import PreparedSelect, in_parameter, in_parameter_value
 from smscore.constants import ESM_CLASS_TYPE_MASK, CommandId, EsmClass, MessageState
 from smscore.pdu import PDU
 
@@ -84,7 +86,6 @@ _MAX_HEX_DIGITS = 16  # 64-bit ids; longer hex strings (UUIDs...) are compared a
 _MAX_DECIMAL_DIGITS = 20
 _HEX = frozenset("0123456789abcdefABCDEF")
 _WORD_LENGTH = 8  # receipt_stat / receipt_err / early_receipts column widths
-_IN_CHUNK = 5000  # keys per IN list (SQLite's default variable limit is 32766)
 
 _FIELD = re.compile(r"\b(id|sub|dlvrd|submit\s*date|done\s*date|stat|err|text)\s*:", re.IGNORECASE)
 
@@ -257,26 +258,26 @@ _PART_COLUMNS = (
 )
 
 
-def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield list(values[start : start + _IN_CHUNK])
+_select_parts = PreparedSelect(
+    lambda dialect_name: select(*_PART_COLUMNS).where(
+        or_(
+            in_parameter(outbox_parts.c.message_key, "keys", dialect_name, String),
+            in_parameter(outbox_parts.c.message_key_alt, "keys", dialect_name, String),
+        )
+    )
+)
 
 
 def _load_parts(conn: Connection, receipts: Sequence[Receipt]) -> dict[str, list[_Part]]:
     """Parts any receipt may match, indexed under both their key and ("alt", alt key)."""
     keys = sorted({r.key for r in receipts} | {r.key_alt for r in receipts if r.key_alt})
     index: dict[Any, list[_Part]] = {}
-    for chunk in _chunks(keys):
-        query = select(*_PART_COLUMNS).where(
-            or_(outbox_parts.c.message_key.in_(chunk), outbox_parts.c.message_key_alt.in_(chunk))
-        )
-        for row in conn.execute(query):
-            part = _Part(*row)
-            if part.id in {p.id for p in index.get(part.key, ())}:
-                continue  # found by two chunks
-            index.setdefault(part.key, []).append(part)
-            if part.key_alt:
-                index.setdefault(("alt", part.key_alt), []).append(part)
+    rows = _select_parts.all(conn, {"keys": in_parameter_value(conn.dialect.name, keys)})
+    for row in rows:
+        part = _Part(*row)
+        index.setdefault(part.key, []).append(part)
+        if part.key_alt:
+            index.setdefault(("alt", part.key_alt), []).append(part)
     return index
 
 
@@ -316,7 +317,7 @@ def _apply_to_part(part: _Part, receipt: Receipt, outcome: ReceiptOutcome) -> bo
     return True
 
 
-_UPDATE_PART = (
+_UPDATE_PART = BulkStatement(
     update(outbox_parts)
     .where(outbox_parts.c.id == bindparam("b_id"))
     .values(
@@ -359,18 +360,17 @@ def _match(
         else:
             result.unchanged += 1
     if changed:
-        conn.execute(_UPDATE_PART, [_part_params(part, now_ns) for part in changed.values()])
+        params = [_part_params(part, now_ns) for part in changed.values()]
+        _UPDATE_PART.executemany(conn, _PART_PARAMS, params)
     return unmatched, {part.outbox_id for part in changed.values() if part.is_final}
 
 
-def _part_params(part: _Part, now_ns: int) -> dict[str, Any]:
-    return {
-        "b_id": part.id,
-        "b_status": part.status,
-        "b_stat": part.stat,
-        "b_err": part.err,
-        "b_done_at_ns": now_ns if part.is_final else None,
-    }
+_PART_PARAMS = ("b_id", "b_status", "b_stat", "b_err", "b_done_at_ns")
+
+
+def _part_params(part: _Part, now_ns: int) -> tuple:
+    done_at_ns = now_ns if part.is_final else None
+    return (part.id, str(part.status), part.stat, part.err, done_at_ns)
 
 
 def apply_receipts_txn(
@@ -423,34 +423,74 @@ def apply_early_receipts_txn(
     return touched
 
 
+_select_early = PreparedSelect(
+    lambda dialect_name: select(early_receipts).where(
+        or_(
+            in_parameter(early_receipts.c.message_key, "keys", dialect_name, String),
+            in_parameter(early_receipts.c.message_key_alt, "primary_keys", dialect_name, String),
+        )
+    )
+)
+
+
 def _load_early(conn: Connection, part_keys: Sequence[tuple[str, str | None]]) -> list[Any]:
     # A kept receipt's key may equal a part's key (same id) or alt key (hex receipt, decimal resp);
     # its alt key may equal a part's key (decimal receipt, hex resp): the three rules of _choose.
-    primary = {key for key, _ in part_keys}
-    wanted = sorted(primary | {alt for _, alt in part_keys if alt})
-    rows: dict[int, Any] = {}
-    for chunk in _chunks(wanted):
-        query = select(early_receipts).where(
-            or_(
-                early_receipts.c.message_key.in_(chunk),
-                early_receipts.c.message_key_alt.in_([key for key in chunk if key in primary]),
-            )
-        )
-        rows.update((row.id, row) for row in conn.execute(query))
-    return [rows[row_id] for row_id in sorted(rows)]
+    primary = sorted({key for key, _ in part_keys})
+    wanted = sorted(set(primary) | {alt for _, alt in part_keys if alt})
+    name = conn.dialect.name
+    params = {
+        "keys": in_parameter_value(name, wanted),
+        "primary_keys": in_parameter_value(name, primary),
+    }
+    rows = _select_early.all(conn, params)
+    return [_EarlyRow._make(row) for row in sorted(rows)]
+
+
+class _EarlyRow(NamedTuple):
+    id: int
+    bind_name: str
+    message_key: str
+    message_key_alt: str | None
+    stat: str
+    err: str
+    received_at_ns: int
 
 
 # --- rolling parts up into their outbox row ----------------------------------------------------
 
-_FINISH_ROW = (
+_FINISH_ROW = BulkStatement(
     update(outbox)
-    .where(outbox.c.id == bindparam("b_id"), outbox.c.status == OutboxStatus.SUBMITTED)
+    .where(outbox.c.id == bindparam("b_id"), outbox.c.status == bindparam("b_expected"))
     .values(
         status=bindparam("b_status"),
         final_at_ns=bindparam("b_final_at_ns"),
         last_error=bindparam("b_last_error"),
     )
 )
+_FINISH_PARAMS = ("b_id", "b_status", "b_final_at_ns", "b_last_error", "b_expected")
+# Selected by id only, the status compared here: with `status = ?` in the WHERE SQLite may pick the
+# status index and scan every submitted row.
+_row_totals = PreparedSelect(
+    lambda dialect_name: select(outbox.c.id, outbox.c.parts_total, outbox.c.status).where(
+        id_filter(dialect_name)(outbox.c.id)
+    )
+)
+_parts_of = PreparedSelect(
+    lambda dialect_name: select(
+        outbox_parts.c.outbox_id,
+        outbox_parts.c.status,
+        outbox_parts.c.receipt_stat,
+        outbox_parts.c.receipt_err,
+    ).where(id_filter(dialect_name)(outbox_parts.c.outbox_id))
+)
+
+
+class _PartState(NamedTuple):
+    outbox_id: int
+    status: str
+    receipt_stat: str | None
+    receipt_err: str | None
 
 
 def rollup_txn(conn: Connection, outbox_ids: Iterable[int], now_ns: int) -> None:
@@ -458,50 +498,32 @@ def rollup_txn(conn: Connection, outbox_ids: Iterable[int], now_ns: int) -> None
     ids = sorted(set(outbox_ids))
     if not ids:
         return
-    totals = dict(
-        conn.execute(
-            select(outbox.c.id, outbox.c.parts_total).where(
-                outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.SUBMITTED
-            )
-        ).all()
-    )
+    dialect_name = conn.dialect.name
+    rows = _row_totals.all(conn, {"ids": in_parameter_value(dialect_name, ids)})
+    totals = {row_id: total for row_id, total, status in rows if status == OutboxStatus.SUBMITTED}
     if not totals:
         return
     parts: dict[int, list[Any]] = {}
-    query = select(
-        outbox_parts.c.outbox_id,
-        outbox_parts.c.status,
-        outbox_parts.c.receipt_stat,
-        outbox_parts.c.receipt_err,
-    ).where(outbox_parts.c.outbox_id.in_(list(totals)))
-    for row in conn.execute(query):
-        parts.setdefault(row.outbox_id, []).append(row)
+    wanted = {"ids": in_parameter_value(dialect_name, list(totals))}
+    for row in _parts_of.all(conn, wanted):
+        parts.setdefault(row[0], []).append(_PartState._make(row))
     finished = [
-        params
+        (*params, str(OutboxStatus.SUBMITTED))
         for outbox_id, total in totals.items()
         if (params := _row_outcome(outbox_id, total, parts.get(outbox_id, []), now_ns))
     ]
     if finished:
-        conn.execute(_FINISH_ROW, finished)
+        _FINISH_ROW.executemany(conn, _FINISH_PARAMS, finished)
 
 
-def _row_outcome(outbox_id: int, total: int, parts: list[Any], now_ns: int) -> dict | None:
+def _row_outcome(outbox_id: int, total: int, parts: list[Any], now_ns: int) -> tuple | None:
+    """(id, status, final_at_ns, last_error) if the row is finished, else None."""
     failed = [part for part in parts if part.status == PartStatus.FAILED]
     if failed:
         first = failed[0]
         error = f"stat:{first.receipt_stat} err:{first.receipt_err}"
-        return {
-            "b_id": outbox_id,
-            "b_status": OutboxStatus.FAILED,
-            "b_final_at_ns": now_ns,
-            "b_last_error": error,
-        }
+        return (outbox_id, str(OutboxStatus.FAILED), now_ns, error)
     delivered = sum(1 for part in parts if part.status == PartStatus.DELIVERED)
     if total and delivered >= total:
-        return {
-            "b_id": outbox_id,
-            "b_status": OutboxStatus.DELIVERED,
-            "b_final_at_ns": now_ns,
-            "b_last_error": None,
-        }
+        return (outbox_id, str(OutboxStatus.DELIVERED), now_ns, None)
     return None

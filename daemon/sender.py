@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, or_, select, update
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
@@ -40,6 +40,8 @@ from daemon.config import BindConfig, SenderConfig
 from daemon.outbox import OutboxStatus
 from daemon.receipts import PartStatus, apply_early_receipts_txn, message_keys, rollup_txn
 from daemon.schema import outbox, outbox_parts
+from ledger.batch import BulkStatement, id_filter
+from ledger.prepared import PreparedSelect, in_parameter_value
 from smscore.client import NoBindAvailable
 from smscore.concat import MessagePart, split_message
 from smscore.constants import EsmClass, Npi, RegisteredDelivery, Ton
@@ -136,42 +138,57 @@ _CLAIM_COLUMNS = (
 )
 
 
+def _select_due(dialect_name: str) -> Select:
+    return (
+        select(*_CLAIM_COLUMNS)
+        .where(
+            outbox.c.status == bindparam("queued"),
+            outbox.c.next_attempt_at_ns <= bindparam("now"),
+            or_(outbox.c.deliver_by_ns.is_(None), outbox.c.deliver_by_ns > bindparam("now")),
+        )
+        .order_by(outbox.c.next_attempt_at_ns, outbox.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+# Compiled once, run on the driver's cursor: SQLAlchemy's per-call statement work cost more
+# than SQLite's own (see BENCHMARKS.md, End to end).
+_select_due_rows = PreparedSelect(_select_due)
+_mark_in_flight = {
+    dialect_name: BulkStatement(
+        update(outbox)
+        .where(id_filter(dialect_name)(outbox.c.id))
+        .values(status=bindparam("c_status"), claimed_at_ns=bindparam("c_now"))
+    )
+    for dialect_name in ("sqlite", "postgresql")
+}
+
+
 def claim_outbox_txn(conn: Connection, limit: int, now: int) -> list[ClaimedSms]:
     """Mark up to `limit` due rows in_flight and return them. Rows past deliver_by are left to the
     sweeper: a late confirmation must not reach a subscriber whose transfer was voided."""
-    query = (
-        select(*_CLAIM_COLUMNS)
-        .where(
-            outbox.c.status == OutboxStatus.QUEUED,
-            outbox.c.next_attempt_at_ns <= now,
-            or_(outbox.c.deliver_by_ns.is_(None), outbox.c.deliver_by_ns > now),
-        )
-        .order_by(outbox.c.next_attempt_at_ns, outbox.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = conn.execute(query).all()
+    params = {"queued": OutboxStatus.QUEUED.value, "now": now, "limit": limit}
+    rows = _select_due_rows.all(conn, params)
     if not rows:
         return []
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_([row.id for row in rows]))
-        .values(status=OutboxStatus.IN_FLIGHT, claimed_at_ns=now)
-    )
-    done = _parts_done(conn, [row.id for row in rows if row.concat_reference is not None])
+    ids = [row[0] for row in rows]
+    in_flight = (in_parameter_value(conn.dialect.name, ids), OutboxStatus.IN_FLIGHT.value, now)
+    _mark_in_flight[conn.dialect.name].executemany(conn, ("ids", "c_status", "c_now"), [in_flight])
+    done = _parts_done(conn, [row[0] for row in rows if row[6] is not None])
     return [
         ClaimedSms(
-            row.id,
-            row.source_addr,
-            row.destination_addr,
-            row.text,
-            row.bind_name,
-            row.attempts,
+            row_id,
+            source_addr,
+            destination_addr,
+            text,
+            bind_name,
+            attempts,
             now,
-            row.concat_reference,
-            frozenset(done.get(row.id, ())),
+            concat_reference,
+            frozenset(done.get(row_id, ())),
         )
-        for row in rows
+        for row_id, source_addr, destination_addr, text, bind_name, attempts, concat_reference in rows
     ]
 
 
@@ -187,18 +204,48 @@ def _parts_done(conn: Connection, outbox_ids: list[int]) -> dict[int, list[int]]
     return done
 
 
-_SET_OUTCOME = (
+_SET_OUTCOME = BulkStatement(
     update(outbox)
     .where(outbox.c.id == bindparam("b_id"))
     .values(
         status=bindparam("b_status"),
         attempts=bindparam("b_attempts"),
         next_attempt_at_ns=bindparam("b_next_attempt_at_ns"),
-        claimed_at_ns=None,
+        claimed_at_ns=bindparam("b_claimed_at_ns"),
         parts_total=bindparam("b_parts_total"),
         last_error=bindparam("b_last_error"),
         final_at_ns=bindparam("b_final_at_ns"),
         concat_reference=bindparam("b_reference"),
+    )
+)
+_OUTCOME_PARAMS = (
+    "b_id",
+    "b_status",
+    "b_attempts",
+    "b_next_attempt_at_ns",
+    "b_parts_total",
+    "b_last_error",
+    "b_final_at_ns",
+    "b_reference",
+    "b_claimed_at_ns",
+)
+_PART_COLUMNS = (
+    "outbox_id",
+    "part_no",
+    "bind_name",
+    "message_id",
+    "message_key",
+    "message_key_alt",
+    "status",
+    "submitted_at_ns",
+)
+_PART_PARAMS = tuple(f"p_{column}" for column in _PART_COLUMNS)
+_insert_parts = BulkStatement(
+    insert(outbox_parts).values(
+        {
+            column: bindparam(param)
+            for column, param in zip(_PART_COLUMNS, _PART_PARAMS, strict=True)
+        }
     )
 )
 
@@ -219,8 +266,12 @@ def record_outcomes_txn(
         return result
     parts = [_part_row(outcome, part, now) for outcome in fresh for part in outcome.accepted]
     if parts:
-        conn.execute(insert(outbox_parts), parts)
-    conn.execute(_SET_OUTCOME, [_row_update(outcome, now, config) for outcome in fresh])
+        rows = [tuple(part[column] for column in _PART_COLUMNS) for part in parts]
+        _insert_parts.executemany(conn, _PART_PARAMS, rows)
+    updates = [_row_update(outcome, now, config) for outcome in fresh]
+    _SET_OUTCOME.executemany(
+        conn, _OUTCOME_PARAMS, [tuple(row[name] for name in _OUTCOME_PARAMS) for row in updates]
+    )
     keys = [(part["message_key"], part["message_key_alt"]) for part in parts]
     touched = apply_early_receipts_txn(conn, keys, now) if keys else set()
     # Parts accepted by an earlier attempt may already have their receipts.
@@ -229,22 +280,26 @@ def record_outcomes_txn(
     return result
 
 
-def _still_claimed(conn: Connection, outcomes: Sequence[SmsOutcome]) -> list[SmsOutcome]:
-    ids = [outcome.sms.id for outcome in outcomes]
-    query = (
+_select_claims = PreparedSelect(
+    lambda dialect_name: (
         select(outbox.c.id, outbox.c.status, outbox.c.claimed_at_ns, outbox.c.attempts)
-        .where(outbox.c.id.in_(ids))
+        .where(id_filter(dialect_name)(outbox.c.id))
         .with_for_update()
     )
-    current = {row.id: row for row in conn.execute(query)}
+)
+
+
+def _still_claimed(conn: Connection, outcomes: Sequence[SmsOutcome]) -> list[SmsOutcome]:
+    ids = [outcome.sms.id for outcome in outcomes]
+    rows = _select_claims.all(conn, {"ids": in_parameter_value(conn.dialect.name, ids)})
+    current = {row[0]: row for row in rows}
     fresh = []
     for outcome in outcomes:
         row = current.get(outcome.sms.id)
         if (
             row is not None
-            and row.status == OutboxStatus.IN_FLIGHT
-            and (row.claimed_at_ns, row.attempts)
-            == (outcome.sms.claimed_at_ns, outcome.sms.attempts)
+            and row[1] == OutboxStatus.IN_FLIGHT
+            and (row[2], row[3]) == (outcome.sms.claimed_at_ns, outcome.sms.attempts)
         ):
             fresh.append(outcome)
         else:
@@ -261,7 +316,7 @@ def _part_row(outcome: SmsOutcome, part: AcceptedPart, now: int) -> dict[str, An
         "message_id": part.message_id,
         "message_key": key,
         "message_key_alt": key_alt,
-        "status": PartStatus.SUBMITTED,
+        "status": PartStatus.SUBMITTED.value,
         "submitted_at_ns": now,
     }
 
@@ -278,13 +333,14 @@ def _row_update(outcome: SmsOutcome, now: int, config: SenderConfig) -> dict[str
         status, error = OutboxStatus.UNDELIVERABLE, f"gave up after {attempts} attempts: {error}"
     return {
         "b_id": outcome.sms.id,
-        "b_status": status,
+        "b_status": status.value,
         "b_attempts": attempts,
         "b_next_attempt_at_ns": now + int(config.retry_delay_s * NS_PER_S),
         "b_parts_total": outcome.parts_total,
         "b_last_error": error,
         "b_final_at_ns": now if status is OutboxStatus.UNDELIVERABLE else None,
         "b_reference": outcome.reference,
+        "b_claimed_at_ns": None,
     }
 
 

@@ -12,10 +12,22 @@ caller's transaction: the connection's DBAPI connection is the one SQLAlchemy be
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    Select,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 
 class PreparedSelect:
@@ -48,3 +60,16 @@ class PreparedSelect:
     def first(self, conn: Connection, params: dict[str, Any] | None = None) -> tuple | None:
         rows = self.all(conn, params)
         return rows[0] if rows else None
+
+
+def in_parameter(column: ColumnElement, name: str, dialect_name: str, item_type: Any) -> Any:
+    """`column IN (the values of ONE bound parameter)`: the SQL stays constant whatever the number
+    of values. Bind a JSON array (json.dumps) on SQLite, a list on PostgreSQL."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
+    values = select(literal_column("value")).select_from(func.json_each(bindparam(name)))
+    return column.in_(values.scalar_subquery())
+
+
+def in_parameter_value(dialect_name: str, values: list) -> object:
+    return json.dumps(values) if dialect_name == "sqlite" else values
