@@ -164,7 +164,7 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     matches = list(_FIELD.finditer(text))
     for index, match in enumerate(matches):
-        name = re.sub(r"\s+", "", match.group(1).lower())
+        name = "".join(match.group(1).lower().split())  # "submit  Date" -> "submitdate"
         if name == "text":
             fields["text"] = text[match.end() :].strip()
             break
