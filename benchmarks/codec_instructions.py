@@ -9,6 +9,7 @@ minus a run doing none) / N. Needs `valgrind` (Debian package). Prints one JSON 
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -58,6 +59,7 @@ def instructions(script: Path, args: list[str]) -> int:
         text=True,
         timeout=600,
         check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # dict layouts, hence counts, repeat exactly
     )
     match = re.search(r"refs:\s+([\d,]+)", run.stderr)
     if match is None:

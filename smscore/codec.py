@@ -3,7 +3,7 @@
 import struct
 
 from smscore.constants import HEADER_LENGTH, RESPONSE_BIT
-from smscore.errors import PDUDecodeError, PDUEncodeError
+from smscore.errors import PDUDecodeError
 from smscore.pdu import PDU, PDU_CLASSES
 from smscore.status import CommandStatus
 
@@ -16,27 +16,9 @@ _unpack_header = _HEADER.unpack_from
 
 
 def encode(pdu: PDU) -> bytes:
-    """The wire bytes of `pdu` (header included). Raises PDUEncodeError if a field breaks the spec."""
-    try:
-        body = pdu.encode_body()
-    except PDUEncodeError as exc:  # say which PDU, so a session can tell its caller
-        if exc.command_id is None:
-            exc.command_id = int(pdu.command_id)
-        if exc.sequence_number is None:
-            exc.sequence_number = pdu.sequence_number
-        raise
-    try:
-        header = _pack_header(
-            HEADER_LENGTH + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number
-        )
-    except struct.error as exc:
-        raise PDUEncodeError(
-            f"{pdu.name}: command_status and sequence_number must fit in 32 bits",
-            CommandStatus.ESME_RSYSERR,
-            command_id=int(pdu.command_id),
-            sequence_number=pdu.sequence_number,
-        ) from exc
-    return header + body
+    """The wire bytes of `pdu` (header included). Raises PDUEncodeError, naming the PDU, if a field
+    breaks the spec."""
+    return pdu.encode_pdu()
 
 
 def decode(data: bytes) -> PDU:

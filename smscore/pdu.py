@@ -7,6 +7,7 @@ what makes the codec fast while it still checks every limit of the spec.
 Optional parameters live in `pdu.tlvs`, a dict in wire order (see smscore.tlv).
 """
 
+import re
 import struct
 from typing import Any, ClassVar, NamedTuple
 
@@ -89,7 +90,8 @@ class PDU:
         cls.field_names = tuple(field.name for field in cls.FIELDS)
         _compile(cls)
 
-    def encode_body(self) -> bytes:  # replaced per class by _compile
+    def encode_pdu(self) -> bytes:  # replaced per class by _compile
+        """The whole PDU on the wire, header included (see smscore.codec.encode)."""
         raise NotImplementedError
 
     @staticmethod
@@ -147,6 +149,10 @@ def _compile(cls: type[PDU]) -> None:
         "field_error": _field_error,
         "short_body": _short_body,
         "check_time": check_time,
+        "with_header": _with_header,
+        "tlv_bytes": _tlv_bytes,
+        "pack_header": _HEADER.pack,
+        "struct_error": struct.error,
         **{f"unpack_from_{n}B": struct.Struct(f">{n}B").unpack_from for n in range(3, 9)},
         "CMD": int(cls.command_id),
         "new": object.__new__,
@@ -155,12 +161,84 @@ def _compile(cls: type[PDU]) -> None:
         namespace[f"F{index}"] = field
         if field.allowed is not None:
             namespace[f"ALLOWED{index}"] = field.allowed
-    source = "\n".join((_init_source(cls), _encode_source(cls), _decode_source(cls)))
-    exec(compile(source, f"<smscore.pdu {cls.__name__}>", "exec"), namespace)
+    sources = [_init_source(cls), _encode_source(cls), _decode_source(cls)]
+    fast = _fast_pattern(cls.FIELDS)
+    if fast is not None:
+        namespace["fast_match"] = fast.match
+        sources.append(_fast_decode_source(cls))
+    exec(compile("\n".join(sources), f"<smscore.pdu {cls.__name__}>", "exec"), namespace)
     cls.__init__ = namespace["__init__"]  # type: ignore[misc]
-    cls.encode_body = namespace["encode_body"]  # type: ignore[method-assign]
+    cls.encode_pdu = namespace["encode_pdu"]  # type: ignore[method-assign]
+    cls.decode_body_careful = staticmethod(namespace["decode_body"])  # type: ignore[attr-defined]
+    decoder = namespace["decode_fast" if fast is not None else "decode_body"]
     # A staticmethod: the compiled function already knows its class (no bound method per PDU).
-    cls.decode_body = staticmethod(namespace["decode_body"])  # type: ignore[method-assign,assignment]
+    cls.decode_body = staticmethod(decoder)  # type: ignore[method-assign,assignment]
+
+
+# --- the fast decoder: one regular expression checks the common shape in C --------------------
+#
+# For a PDU made of C-strings, one-octet fields and a short_message, a compiled pattern matches the
+# whole mandatory part (lengths, TON/NPI sets, flags) at once; times are on the fast path only when
+# empty. Whatever the pattern does not match goes to the careful decoder above, which accepts
+# exactly the same PDUs and says precisely what is wrong with the others.
+
+
+def _byte_class(values: frozenset[int]) -> bytes:
+    return b"[" + b"".join(re.escape(bytes((value,))) for value in sorted(values)) + b"]"
+
+
+def _fast_pattern(fields: tuple[Field, ...]) -> re.Pattern[bytes] | None:
+    parts = []
+    for field in fields:
+        if field.kind == "cstr":
+            parts.append(b"([^\\x00]{0,%d})\\x00" % (field.max_length - 1))
+        elif field.kind == "time":
+            parts.append(b"\\x00")  # empty; a set time takes the careful path
+        elif field.kind == "u8":
+            parts.append(
+                b"(.)" if field.allowed is None else b"(" + _byte_class(field.allowed) + b")"
+            )
+        elif field.kind == "short_message":
+            parts.append(b"([\\x00-\\x%02x])" % MAX_SHORT_MESSAGE_LENGTH)
+        else:
+            return None
+    return re.compile(b"".join(parts), re.DOTALL) if parts else None
+
+
+def _fast_decode_source(cls: type[PDU]) -> str:
+    lines = [
+        "def decode_fast(seq, status, buf, pos, end):",
+        "    m = fast_match(buf, pos, end)",
+        "    if m is None:",
+        "        return decode_body(seq, status, buf, pos, end)",
+        "    g = m.groups()",
+        "    self = new(cls)",
+        "    self.sequence_number = seq",
+        "    self.command_status = status",
+    ]
+    group = 0
+    for field in cls.FIELDS:
+        if field.kind == "cstr":
+            lines.append(f"    self.{field.name} = g[{group}].decode('latin-1')")
+        elif field.kind == "time":
+            lines.append(f"    self.{field.name} = ''")
+            continue
+        elif field.kind == "u8":
+            lines.append(f"    self.{field.name} = g[{group}][0]")
+        else:  # short_message: the pattern took its length octet
+            lines += [
+                "    pos = m.end()",
+                f"    n = pos + g[{group}][0]",
+                "    if n > end:",
+                "        return decode_body(seq, status, buf, m.start(), end)",
+                f"    self.{field.name} = buf[pos:n]",
+            ]
+        group += 1
+    if cls.FIELDS[-1].kind != "short_message":
+        lines.append("    n = m.end()")
+    lines.append("    self.tlvs = decode_tlvs(buf, n, end, CMD, seq) if n < end else {}")
+    lines.append("    return self")
+    return "\n".join(lines)
 
 
 def _init_source(cls: type[PDU]) -> str:
@@ -187,12 +265,13 @@ def _init_source(cls: type[PDU]) -> str:
 
 
 def _encode_source(cls: type[PDU]) -> str:
-    lines = ["def encode_body(self):"]
+    """`encode_pdu(self)`: the whole PDU, header included, in one function (one call per PDU)."""
+    lines = ["def encode_pdu(self):"]
     if cls.is_response:
         lines.append("    if self.command_status and self.has_default_body():")
-        lines.append("        return b''")  # error responses carry no body (spec 4.4.2 and peers)
+        lines.append("        return with_header(self, b'')")  # error responses carry no body
     if not cls.FIELDS:
-        lines.append("    return encode_tlvs(self.tlvs) if self.tlvs else b''")
+        lines.append("    return with_header(self, tlv_bytes(self) if self.tlvs else b'')")
         return "\n".join(lines)
     fmt: list[str] = []
     args: list[str] = []
@@ -200,12 +279,48 @@ def _encode_source(cls: type[PDU]) -> str:
     for index, field in enumerate(cls.FIELDS):
         lines.extend("        " + line for line in _encode_field(index, field, fmt, args))
     lines.append(f"        body = b'{''.join(fmt)}' % ({', '.join(args)},)")
+    lines.append("    except PDUEncodeError as exc:")  # from a helper: name the PDU
+    lines.append("        exc.command_id, exc.sequence_number = CMD, self.sequence_number")
+    lines.append("        raise")
     lines.append("    except (TypeError, ValueError, OverflowError, AttributeError) as exc:")
-    lines.append("        raise PDUEncodeError(f'{cls.name}: {exc}', 0x08) from exc")
+    lines.append("        raise PDUEncodeError(f'{cls.name}: {exc}', 0x08, command_id=CMD,")
+    lines.append("                             sequence_number=self.sequence_number) from exc")
     lines.append("    if self.tlvs:")
-    lines.append("        body += encode_tlvs(self.tlvs)")
-    lines.append("    return body")
+    lines.append("        body += tlv_bytes(self)")
+    lines.append("    try:")
+    lines.append(
+        "        return pack_header(16 + len(body), CMD, self.command_status, self.sequence_number) + body"
+    )
+    lines.append("    except struct_error:")
+    lines.append("        return with_header(self, body)  # raises the typed error")
     return "\n".join(lines)
+
+
+def _tlv_bytes(pdu: PDU) -> bytes:
+    try:
+        return tlv.encode_tlvs(pdu.tlvs)
+    except PDUEncodeError as exc:  # name the PDU, so a session can tell its caller
+        exc.command_id = int(pdu.command_id)
+        exc.sequence_number = pdu.sequence_number
+        raise
+
+
+def _with_header(pdu: PDU, body: bytes) -> bytes:
+    try:
+        return (
+            _HEADER.pack(16 + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number)
+            + body
+        )
+    except struct.error as exc:
+        raise PDUEncodeError(
+            f"{pdu.name}: command_status and sequence_number must fit in 32 bits",
+            S.ESME_RSYSERR,
+            command_id=int(pdu.command_id),
+            sequence_number=pdu.sequence_number,
+        ) from exc
+
+
+_HEADER = struct.Struct(">IIII")
 
 
 def _encode_field(index: int, field: Field, fmt: list[str], args: list[str]) -> list[str]:
@@ -221,10 +336,12 @@ def _encode_field(index: int, field: Field, fmt: list[str], args: list[str]) -> 
             "else:",
             f"    {var} = {var}.encode('latin-1')",
             f"    if len({var}) >= {field.max_length} or b'\\x00' in {var}:",
-            f"        raise field_error(cls, F{index}, self.{name}, PDUEncodeError)",
+            f"        raise field_error(cls, F{index}, self.{name}, PDUEncodeError, self.sequence_number)",
         ]
         if field.kind == "time":
-            lines.append(f"    check_time(cls, F{index}, self.{name}, None, PDUEncodeError)")
+            lines.append(
+                f"    check_time(cls, F{index}, self.{name}, self.sequence_number, PDUEncodeError)"
+            )
         return lines
     if field.kind == "u8":
         fmt.append("%c")
@@ -235,7 +352,7 @@ def _encode_field(index: int, field: Field, fmt: list[str], args: list[str]) -> 
         return [
             f"{var} = self.{name}",
             f"if {var} not in ALLOWED{index}:",
-            f"    raise field_error(cls, F{index}, {var}, PDUEncodeError)",
+            f"    raise field_error(cls, F{index}, {var}, PDUEncodeError, self.sequence_number)",
         ]
     if field.kind == "short_message":
         fmt.append("%c%s")
@@ -243,7 +360,7 @@ def _encode_field(index: int, field: Field, fmt: list[str], args: list[str]) -> 
         return [
             f"{var} = self.{name}",
             f"if len({var}) > {MAX_SHORT_MESSAGE_LENGTH}:",
-            f"    raise field_error(cls, F{index}, {var}, PDUEncodeError)",
+            f"    raise field_error(cls, F{index}, {var}, PDUEncodeError, self.sequence_number)",
         ]
     encoder = {"dests": "encode_dests", "unsuccess": "encode_unsuccess"}[field.kind]
     fmt.append("%s")
