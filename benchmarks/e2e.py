@@ -56,6 +56,7 @@ class BenchPlan:
     dlr_delay_s: float = 0.0
     daemon_wrapper: tuple[str, ...] = ()  # e.g. ("py-spy", "record", "-o", "x.svg", "--")
     keep_dir: Path | None = None
+    split_roles: bool = False  # `--role lis` and `--role tranproc` as two processes
 
     @property
     def total(self) -> int:
@@ -181,9 +182,29 @@ def seed_database(config_path: Path, subscribers: int) -> float:
     return time.perf_counter() - started
 
 
-def start_daemon(config_path: Path, log_path: Path, wrapper: tuple[str, ...]) -> subprocess.Popen:
+# Split roles: the processes find each other's rows by polling (no in-process wake-ups).
+SPLIT_ROLES_CONFIG = """
+[tranproc]
+poll_interval_s = 0.01
+
+[sender]
+poll_interval_s = 0.01
+"""
+
+
+def start_daemon(
+    config_path: Path, log_path: Path, wrapper: tuple[str, ...], options: tuple[str, ...] = ()
+) -> subprocess.Popen:
     smscore = Path(sys.executable).with_name("smscore")
-    command = [*wrapper, sys.executable, str(smscore), "run", "--config", str(config_path)]
+    command = [
+        *wrapper,
+        sys.executable,
+        str(smscore),
+        "run",
+        "--config",
+        str(config_path),
+        *options,
+    ]
     log = open(log_path, "wb")  # noqa: SIM115 (the child owns it until it exits)
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -450,9 +471,15 @@ def run(plan: BenchPlan) -> dict[str, Any]:
         port = simulator.start_listening().smpp[1]
         status_port = free_port()
         config_path = work / "smscore.toml"
-        config_path.write_text(daemon_config_text(work / "state", port, plan.window, status_port))
+        config_text = daemon_config_text(work / "state", port, plan.window, status_port)
+        config_path.write_text(config_text + (SPLIT_ROLES_CONFIG if plan.split_roles else ""))
         result["seed_s"] = round(seed_database(config_path, plan.subscriber_count), 2)
-        daemon = start_daemon(config_path, work / "daemon.log", plan.daemon_wrapper)
+        tranproc_options = ("--role", "tranproc", "--status-listen", "127.0.0.1:0")
+        extra: list[subprocess.Popen] = []
+        if plan.split_roles:  # a --py-spy wrapper records the LIS process only
+            extra.append(start_daemon(config_path, work / "tranproc.log", (), tranproc_options))
+        role = ("--role", "lis") if plan.split_roles else ()
+        daemon = start_daemon(config_path, work / "daemon.log", plan.daemon_wrapper, role)
         outcome: dict[str, Any] = {}
 
         def finished(answer: Any) -> None:
@@ -464,10 +491,16 @@ def run(plan: BenchPlan) -> dict[str, Any]:
 
         def daemon_figures_then_stop() -> None:
             # Blocking calls, run on a thread: the simulator keeps answering the daemon's unbind.
-            daemon_pid = (_children(daemon.pid) or [daemon.pid])[0]
-            result["daemon_cpu_s"] = cpu_seconds(daemon_pid)
+            processes = [daemon, *extra]
+            pids = [(_children(process.pid) or [process.pid])[0] for process in processes]
+            cpu_s = [cpu_seconds(pid) for pid in pids]
+            result["daemon_cpu_s"] = None if None in cpu_s else round(sum(cpu_s), 2)  # type: ignore[arg-type]
+            if plan.split_roles:
+                result["daemon_cpu_s_by_role"] = dict(zip(("lis", "tranproc"), cpu_s, strict=True))
             result["daemon_status"] = daemon_status(status_port)
             result["daemon_exit"] = stop_daemon(daemon)
+            for process in extra:
+                result["tranproc_exit"] = stop_daemon(process)
 
         def stop(_: Any) -> None:
             result["bench_cpu_s"] = round(time.process_time() - bench_cpu_before_s, 2)
@@ -502,6 +535,11 @@ def plan_from_args(argv: list[str]) -> BenchPlan:
     parser.add_argument("--py-spy", metavar="FILE", help="record the daemon with py-spy into FILE")
     parser.add_argument("--daemon-wrapper", metavar="CMD", help="command to run the daemon under")
     parser.add_argument("--keep-dir", type=Path, help="keep the database and daemon log here")
+    parser.add_argument(
+        "--split-roles",
+        action="store_true",
+        help="run the daemon as two processes, --role lis and --role tranproc, on one SQLite file",
+    )
     args = parser.parse_args(argv)
     wrapper: tuple[str, ...] = tuple(shlex.split(args.daemon_wrapper or ""))
     if args.py_spy:
@@ -517,6 +555,7 @@ def plan_from_args(argv: list[str]) -> BenchPlan:
         drain_s=args.drain,
         daemon_wrapper=wrapper,
         keep_dir=args.keep_dir,
+        split_roles=args.split_roles,
     )
 
 
