@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Row, bindparam, case, func, or_, select
 
-from ledger.batch import id_filter
+from ledger.batch import STORED_COLUMNS, id_filter
 from ledger.model import (
     AccountFlags,
     AccountRecord,
@@ -26,16 +26,7 @@ _POSTED_KINDS = (TransferKind.PLAIN, TransferKind.POST)
 
 _select_transfers = select(
     transfers.c.seq,
-    transfers.c.id,
-    transfers.c.debit_account_id,
-    transfers.c.credit_account_id,
-    transfers.c.amount,
-    transfers.c.currency,
-    transfers.c.code,
-    transfers.c.flags,
-    transfers.c.pending_id,
-    transfers.c.timeout_s,
-    transfers.c.user_data,
+    *STORED_COLUMNS,
     transfers.c.timestamp_ns,
     pending_transfers.c.status,
 ).select_from(transfers.outerjoin(pending_transfers))
