@@ -24,10 +24,22 @@ def pin_hasher(config: Config) -> PinHasher:
 
 
 def make_tranproc(
-    config: Config, reactor: Any, db: Database, on_batch: Callable[[BatchResult], None]
+    config: Config,
+    reactor: Any,
+    db: Database,
+    on_batch: Callable[[BatchResult], None],
+    claim_limit: Callable[[], int] | None = None,
 ) -> TranProc:
     db.run_sync("chart.ensure", ensure_chart_txn, config.service.currency, now_ns(reactor))
-    return TranProc(reactor, db, default_registry(), config, pin_hasher(config), on_batch=on_batch)
+    return TranProc(
+        reactor,
+        db,
+        default_registry(),
+        config,
+        pin_hasher(config),
+        on_batch=on_batch,
+        claim_limit=claim_limit,
+    )
 
 
 def dedupe_secret(config: Config) -> bytes:

@@ -547,6 +547,19 @@ class Sender:
         soon = self._backlog or self._woken_while_claiming
         self._schedule_round(0 if soon else self.config.poll_interval_s)
 
+    def claim_limit(self) -> int:
+        """How many rows another transaction may claim for this sender now (the TranProc does, for
+        the replies it has just written: a commit and a pipeline turn fewer per reply)."""
+        if not self._running:
+            return 0
+        return max(0, min(self.config.batch_size, self.capacity() - self._held))
+
+    def take_claimed(self, rows: list[ClaimedSms]) -> None:
+        """Submit rows another transaction claimed (and committed) for this sender."""
+        self.counters["claimed"] += len(rows)
+        for sms in rows:
+            self._submit(sms)
+
     def _claim_failed(self, failure: Failure) -> None:
         self._claiming = False
         log.failure("claiming outbox rows failed", failure)

@@ -249,11 +249,20 @@ def build_daemon(config: Config, reactor: Any) -> Daemon:
 
     def replies_queued(result: Any) -> None:
         # In the `tranproc` role the sender lives in another process and finds the rows by polling.
-        if daemon.sender is not None and (result.done or result.failed or result.rejected):
-            daemon.sender.wake()
+        if daemon.sender is None:
+            return
+        if result.replies_claimed:
+            daemon.sender.take_claimed(result.replies_claimed)
+        if result.done or result.failed or result.rejected:
+            daemon.sender.wake()  # for replies the claim had no room for
+
+    def sender_room() -> int:
+        return daemon.sender.claim_limit() if daemon.sender is not None else 0
 
     if config.service.role in ("all", "tranproc"):
-        daemon.tranproc = components.make_tranproc(config, reactor, db, replies_queued)
+        daemon.tranproc = components.make_tranproc(
+            config, reactor, db, replies_queued, sender_room
+        )
     if config.service.role in ("all", "lis"):
         wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
         daemon.inbox = components.make_inbox(config, reactor, db, wake_tranproc)

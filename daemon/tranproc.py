@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, bindparam, literal_column, select, update
@@ -36,6 +36,7 @@ from daemon.config import Config
 from daemon.db import is_transient
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox
+from daemon.sender import ClaimedSms, claim_outbox_txn
 from daemon.subscribers import (
     PinHasher,
     PinOutcome,
@@ -87,6 +88,8 @@ class BatchResult:
     rejected: int = 0  # answered without running a handler: parse error, role, PIN
     elapsed_ms: float = 0.0
     full: bool = False  # claimed == batch size: more may be waiting
+    # Outbox rows this batch also claimed for the in-process sender (in_flight once it commits).
+    replies_claimed: list[ClaimedSms] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -101,7 +104,13 @@ class _Outcome:
     masked_text: str | None = None  # set when the stored text must be replaced (PIN masked)
 
 
-def process_batch_txn(conn: Connection, env: TranProcEnv, now: int, batch_size: int) -> BatchResult:
+def process_batch_txn(
+    conn: Connection, env: TranProcEnv, now: int, batch_size: int, claim_replies: int = 0
+) -> BatchResult:
+    """Handle up to batch_size new inbox rows in one transaction. With `claim_replies`, also claim up
+    to that many due outbox rows for an in-process sender: it saves the sender a commit per turn, and
+    a crash before they are sent leaves them in_flight for the sweeper, as the sender's own claim does.
+    """
     started = time.perf_counter()
     rows = _claim(conn, batch_size)
     result = BatchResult(claimed=len(rows), full=len(rows) >= batch_size)
@@ -111,6 +120,8 @@ def process_batch_txn(conn: Connection, env: TranProcEnv, now: int, batch_size: 
     subscribers = load_subscribers_txn(conn, senders.values(), lock=True)
     outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now) for row in rows]
     _write_outcomes(conn, outcomes, now)
+    if claim_replies > 0:
+        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now)
     for outcome in outcomes:
         if outcome.status == InboxStatus.FAILED:
             result.failed += 1
@@ -382,6 +393,7 @@ class TranProc:
         hasher: PinHasher,
         *,
         on_batch: Callable[[BatchResult], None] | None = None,
+        claim_limit: Callable[[], int] | None = None,
     ) -> None:
         self._reactor = reactor
         self._db = db
@@ -390,6 +402,7 @@ class TranProc:
         self.poll_interval_s = config.tranproc.poll_interval_s
         self.stats = TranProcStats()
         self._on_batch = on_batch
+        self._claim_limit = claim_limit  # how many replies the in-process sender can take now
         self._running = False
         self._in_flight: Deferred | None = None
         self._woken_during_batch = False
@@ -438,8 +451,14 @@ class TranProc:
         if not self._running or self._in_flight is not None:
             return
         self._woken_during_batch = False
+        claim_replies = self._claim_limit() if self._claim_limit is not None else 0
         d = self._db.run_interaction(
-            "tranproc", process_batch_txn, self.env, now_ns(self._reactor), self.batch_size
+            "tranproc",
+            process_batch_txn,
+            self.env,
+            now_ns(self._reactor),
+            self.batch_size,
+            claim_replies,
         )
         self._in_flight = d
         d.addCallbacks(self._batch_done, self._batch_failed)
