@@ -260,9 +260,7 @@ def build_daemon(config: Config, reactor: Any) -> Daemon:
         return daemon.sender.claim_limit() if daemon.sender is not None else 0
 
     if config.service.role in ("all", "tranproc"):
-        daemon.tranproc = components.make_tranproc(
-            config, reactor, db, replies_queued, sender_room
-        )
+        daemon.tranproc = components.make_tranproc(config, reactor, db, replies_queued, sender_room)
     if config.service.role in ("all", "lis"):
         wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
         daemon.inbox = components.make_inbox(config, reactor, db, wake_tranproc)
