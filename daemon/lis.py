@@ -240,7 +240,8 @@ def _store_parts(conn: Connection, parts: list[IncomingMo], now: int) -> list[tu
 
 
 def _mark_assembled(conn: Connection, mo: IncomingMo, body: bytes, part_ids: list[int]) -> tuple:
-    # inbox_id 0 marks "assembled" until the row exists; the sweeper deletes parts after the window.
+    # inbox_id 0 marks "assembled" (the inbox row is written by the caller); the parts stay for the
+    # dedupe window so a re-sent part is ignored, then expire_parts_txn deletes them.
     conn.execute(update(mo_parts).where(mo_parts.c.id.in_(part_ids)).values(inbox_id=0))
     return (mo, body)
 

@@ -65,7 +65,10 @@ class UnsuccessSme(NamedTuple):
     error_status_code: int
 
 
-_DEFAULTS = {"cstr": '""', "time": '""', "u8": "0", "u32": "0", "short_message": 'b""'}
+# The value of a field nobody set, per kind; `__init__` defaults and has_default_body both use it.
+_EMPTY_VALUES: dict[str, Any] = {
+    "cstr": "", "time": "", "u8": 0, "u32": 0, "short_message": b"", "dests": [], "unsuccess": [],
+}  # fmt: skip
 
 
 class PDU:
@@ -126,10 +129,6 @@ class PDU:
 
     def _all_names(self) -> tuple[str, ...]:
         return ("sequence_number", "command_status", *self.field_names, "tlvs")
-
-
-_EMPTY_VALUES = {"cstr": "", "time": "", "u8": 0, "u32": 0, "short_message": b"", "dests": []}
-_EMPTY_VALUES["unsuccess"] = []
 
 
 # --- compilation of field tables into functions -------------------------------------------------
@@ -254,7 +253,7 @@ def _init_source(cls: type[PDU]) -> str:
                 f"    self.{field.name} = [] if {field.name} is None else list({field.name})"
             )
             continue
-        default = _DEFAULTS[field.kind]
+        default = repr(_EMPTY_VALUES[field.kind])
         if field.name == "interface_version":
             default = "0x34"
         params.append(f"{field.name}={default}")
