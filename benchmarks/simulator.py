@@ -17,6 +17,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
@@ -38,7 +39,8 @@ TEXT = b"Confirmed. Ksh1,000.50 sent to JOHN DOE 254712345678 on 23/11/26 at 12:
 
 def start_simulator() -> tuple[subprocess.Popen, int, str]:
     smscore = Path(sys.executable).with_name("smscore")
-    profile = ["-m", "cProfile", "-o", "/tmp/sim.prof"] if "--profile" in sys.argv else []
+    profile_path = Path(tempfile.gettempdir(), "sim.prof")
+    profile = ["-m", "cProfile", "-o", str(profile_path)] if "--profile" in sys.argv else []
     command = [sys.executable, *profile, str(smscore), "sim", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
                "--esme", "bench:bench", "--window", str(WINDOW), "--exit-after", "120"]  # fmt: skip
     process = subprocess.Popen(

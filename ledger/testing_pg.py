@@ -71,7 +71,7 @@ def _demote_and_watch_parent(uid: int | None, gid: int | None) -> None:
 class TemporaryPostgres:
     """Start with start() (or `with`); `admin_url` is a superuser URL to database `postgres`."""
 
-    def __init__(self, base_dir: str = "/tmp", durable: bool = False) -> None:
+    def __init__(self, base_dir: str | None = None, durable: bool = False) -> None:
         self._base_dir = base_dir
         self._settings = dict(_SERVER_SETTINGS) if durable else {**_SERVER_SETTINGS, **_NOT_DURABLE}
         self._bin_dir = find_bin_dir()

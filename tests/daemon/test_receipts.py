@@ -1,7 +1,6 @@
 """Delivery receipts: parsing, id normalisation, every stat word, matching and rolling up (both DBs)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -29,8 +28,9 @@ from smscore.codec import decode
 from smscore.constants import EsmClass, MessageState
 from smscore.pdu import DataSm, DeliverSm, SubmitSm
 from smscore.tlv import NetworkErrorCode
+from tests.interop import INTEROP_PATH
 
-INTEROP = Path("/work/shared/interop/pdus.jsonl")
+INTEROP = INTEROP_PATH
 RECORDS = [json.loads(line) for line in INTEROP.read_text().splitlines()]
 NOW = 1_700_000_000 * 1_000_000_000
 

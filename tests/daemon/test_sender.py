@@ -2,7 +2,6 @@
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -24,11 +23,10 @@ from smscore.constants import EsmClass, Npi, Ton
 from smscore.pdu import SubmitSm, SubmitSmResp
 from smscore.protocol import ConnectionLostError, NotSent, QueueFull, ResponseTimeout
 from smscore.status import CommandStatus as S
+from tests.interop import INTEROP_PATH
 
 START_S = 1_700_000_000
-RECORDS = [
-    json.loads(line) for line in Path("/work/shared/interop/pdus.jsonl").read_text().splitlines()
-]
+RECORDS = [json.loads(line) for line in INTEROP_PATH.read_text().splitlines()]
 LONG_TEXT = "Confirmed. " + "You have received KES 1,000.00 from JOHN DOE 254712000001. " * 4
 
 

@@ -6,7 +6,6 @@ so the decoder never lets through a value the encoder (and so the spec) refuses.
 
 import json
 import random
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,9 +14,10 @@ from smscore.codec import StreamDecoder, decode, encode
 from smscore.constants import HEADER_LENGTH
 from smscore.errors import PDUDecodeError
 from smscore.pdu import PDU
+from tests.interop import INTEROP_PATH
 from tests.smscore.strategies import any_pdu
 
-INTEROP = Path("/work/shared/interop/pdus.jsonl")
+INTEROP = INTEROP_PATH
 MAX_PDU_LENGTH = 4096
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -1,7 +1,6 @@
 """Long SMS: splitting (udh8, udh16, sar, payload), parsing incoming parts, reassembly and expiry."""
 
 import json
-import pathlib
 import random
 
 import pytest
@@ -25,6 +24,7 @@ from smscore.text import (
     encode_text,
     unpack_septets,
 )
+from tests.interop import INTEROP_PATH
 
 GSM_CHARS = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -32,7 +32,7 @@ GSM_CHARS = (
 )
 METHODS = ("udh8", "udh16", "sar", "payload")
 REFERENCE = {"udh8": 0xAB, "udh16": 0xBEEF, "sar": 0x1234, "payload": None}
-INTEROP = pathlib.Path("/work/shared/interop/pdus.jsonl")
+INTEROP = INTEROP_PATH
 LONG_MO = (
     "This is a long message that goes on past the one hundred and sixty character limit of a single"
     " GSM short message so the SMSC must split it into two concatenated parts with a UDH header."

@@ -1,11 +1,10 @@
-"""Real PDUs written by node-smpp, smpplib and Kannel (/work/shared/interop, see its README).
+"""Real PDUs written by node-smpp, smpplib and Kannel (tests/data/interop, see its README).
 
 Every line decodes, re-encodes to the same bytes, and agrees with node-smpp's own decode of the
 mandatory fields, the TLVs and the message text.
 """
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,9 @@ import pytest
 from smscore.codec import StreamDecoder, decode, encode
 from smscore.pdu import PDU
 from smscore.text import decode_text
+from tests.interop import INTEROP_PATH
 
-INTEROP = Path("/work/shared/interop/pdus.jsonl")
+INTEROP = INTEROP_PATH
 RECORDS = [json.loads(line) for line in INTEROP.read_text().splitlines()]
 UDHI = 0x40
 

@@ -1,7 +1,6 @@
 """Text encodings: GSM 03.38 (unpacked/packed), IA5, Latin-1, UCS-2, data_coding and encoding choice."""
 
 import json
-import pathlib
 
 import pytest
 from hypothesis import given
@@ -23,6 +22,7 @@ from smscore.text import (
     pack_septets,
     unpack_septets,
 )
+from tests.interop import INTEROP_PATH
 
 GSM_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -40,7 +40,7 @@ ascii_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F)
 any_text = st.text(alphabet=st.characters(exclude_categories=("Cs",)))
 mixed_text = st.text(alphabet=st.sampled_from(GSM_CHARS + ARABIC + EMOJI + "ñçű"))
 
-INTEROP = pathlib.Path("/work/shared/interop/pdus.jsonl")
+INTEROP = INTEROP_PATH
 
 
 def test_gsm_table_has_128_basic_and_10_extension_characters():

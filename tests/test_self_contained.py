@@ -1,0 +1,85 @@
+"""The repository carries everything its code and tests read: no path names a place outside it.
+
+A test that reads `/work/shared/...` passes on the machine it was written on and fails everywhere else, so every
+source, test and build file is scanned for absolute paths into places that belong to a machine rather than to
+the repository (home directories, work areas, the temporary directory) and for relative paths that climb out.
+System and install locations (`/usr/lib/postgresql`, `/proc`, `/var/lib/smscore`, `/opt/smscore`) are allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCANNED_SUFFIXES = {".py", ".toml", ".cfg", ".ini", ".service", ".md"}
+SCANNED_NAMES = {"bootstrap", "run"}
+SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "data",
+}
+MACHINE_ROOTS = ("work", "home", "root", "tmp", "srv", "mnt", "media", "shared", "scratch")
+_ROOTS = "|".join(MACHINE_ROOTS)
+OUTSIDE_PATH = re.compile(
+    rf"(?<![\w.:/])/(?:{_ROOTS})(?:/[\w.*-]+)*/?(?!\w)|\.\./(?:\.\./)*shared\b"
+)
+
+
+def scanned_files() -> list[Path]:
+    found = []
+    for path in REPO.rglob("*"):
+        relative = path.relative_to(REPO)
+        if any(part in SKIPPED_DIRS or part.endswith(".egg-info") for part in relative.parts[:-1]):
+            continue
+        if path.is_file() and (path.suffix in SCANNED_SUFFIXES or path.name in SCANNED_NAMES):
+            found.append(path)
+    return sorted(found)
+
+
+def outside_paths(text: str) -> list[str]:
+    hits = [match.group(0) for match in OUTSIDE_PATH.finditer(text)]
+    parent = str(REPO.parent)
+    if parent != "/" and parent in text and not any(hit.startswith(parent) for hit in hits):
+        hits.append(parent)
+    return hits
+
+
+def test_the_scan_sees_the_tree() -> None:
+    names = {path.relative_to(REPO).as_posix() for path in scanned_files()}
+    assert {"bootstrap", ".ci/run", "tests/interop.py", "smscore/codec.py", "README.md"} <= names
+    assert not any(name.startswith("tests/data/") for name in names)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('Path("/work/shared/interop/pdus.jsonl")', ["/work/shared/interop/pdus.jsonl"]),
+        ("base_dir = '/tmp'", ["/tmp"]),
+        ("see ../shared/DESIGN.md", ["../shared"]),
+        ('glob.glob("/usr/lib/postgresql/*/bin/initdb")', []),
+        ('Path(f"/proc/{pid}/stat")', []),
+        ('state_dir = "/var/lib/smscore"', []),
+        ('client.get("/v1/messages")', []),
+        ("https://example.org/home/page", []),
+    ],
+)
+def test_outside_paths_recognises_machine_paths(text: str, expected: list[str]) -> None:
+    assert outside_paths(text) == expected
+
+
+def test_no_file_names_a_path_outside_the_repository() -> None:
+    offenders = {}
+    for path in scanned_files():
+        if path == Path(__file__).resolve():
+            continue
+        hits = outside_paths(path.read_text(errors="replace"))
+        if hits:
+            offenders[path.relative_to(REPO).as_posix()] = hits
+    assert offenders == {}
