@@ -2,10 +2,12 @@
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from simulators.faults import FaultError, validate_faults
+from simulators.fields import Status
 from smscore.constants import MessageState
 from smscore.status import CommandStatus
 
@@ -17,23 +19,6 @@ STAT_WORDS = {state.stat: state for state in MessageState if state.is_final}
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message is one line naming file, key and problem."""
-
-
-def status_value(value: Any) -> int:
-    """A command_status given as a name ("ESME_RBINDFAIL") or a number."""
-    if isinstance(value, str):
-        try:
-            return int(CommandStatus[value])
-        except KeyError:
-            raise ValueError(f"unknown command_status name {value!r}") from None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
-        return value
-    raise ValueError(
-        f"command_status must be a name like ESME_RTHROTTLED or a number, not {value!r}"
-    )
-
-
-Status = Annotated[int, BeforeValidator(status_value)]
 
 
 class _Strict(BaseModel):
@@ -128,8 +113,6 @@ def parse_address(text: str) -> tuple[str, int]:
 
 def build_config(data: dict[str, Any], source: str = "config") -> SimulatorConfig:
     """Validate a config mapping; raise ConfigError naming `source`, the key path and the problem."""
-    from simulators.faults import FaultError, validate_faults
-
     try:
         config = SimulatorConfig.model_validate(data)
     except ValidationError as exc:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from twisted.internet.interfaces import IReactorTime
 
-from simulators.config import Status
+from simulators.fields import Status
 from smscore.pdu import PDU
 from smscore.ratelimit import TokenBucket
 from smscore.status import CommandStatus
@@ -241,12 +241,26 @@ def validate_faults(specs: Mapping[str, Any]) -> dict[str, Fault | None]:
 
 
 class FaultInjector:
-    """The active faults, consulted by the simulator at each decision point."""
+    """The active faults, consulted by the simulator at each decision point; counts what they did
+    (by verdict kind, and "drops") for Simulator.stats()."""
 
     def __init__(self, rng: random.Random, reactor: IReactorTime) -> None:
         self.rng = rng
         self.reactor = reactor
         self.active: dict[str, Fault] = {}
+        self._counts: dict[str, int] = {}
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many times each action was taken: "status", "nack", "withhold", "delay", "drops"."""
+        return dict(self._counts)
+
+    def _count(self, action: str) -> None:
+        self._counts[action] = self._counts.get(action, 0) + 1
+
+    def link_dropped(self) -> None:
+        """A fault closed an ESME's connection (Link.drop)."""
+        self._count("drops")
 
     def configure(self, specs: Mapping[str, Any]) -> None:
         """Switch faults on (parameters) or off (None); all-or-nothing if any spec is bad."""
@@ -269,6 +283,7 @@ class FaultInjector:
         for fault in self.active.values():
             verdict = fault.request_verdict(pdu, self.rng, now_s)
             if verdict is not None:
+                self._count(verdict.kind)
                 return verdict
         return None
 

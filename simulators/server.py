@@ -1,17 +1,33 @@
-"""The SMPP side of the simulator: SMSCProtocol with fault hooks, and its factory."""
+"""The SMPP side of the simulator: SMSCProtocol with fault hooks, and its factory.
 
-from typing import TYPE_CHECKING
+The factory is handed what it works with (the fault injector, the link counters, a callback for
+new binds); it knows nothing else of the Simulator.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
-from simulators.faults import Verdict
+from simulators.faults import FaultInjector, Verdict
 from smscore.pdu import PDU, GenericNack
-from smscore.smsc import SMSCConfig, SMSCFactory, SMSCProtocol
+from smscore.smsc import Authenticator, RequestHandler, SMSCConfig, SMSCFactory, SMSCProtocol
 
-if TYPE_CHECKING:
-    from simulators.simulator import Simulator
+
+@dataclass(slots=True)
+class LinkCounters:
+    """What happened on the SMPP links, for Simulator.stats()."""
+
+    connections: int = 0
+    bind_refusals: int = 0
+
+    def connection_opened(self) -> None:
+        self.connections += 1
+
+    def bind_refused(self) -> None:
+        self.bind_refusals += 1
 
 
 class SimulatorProtocol(SMSCProtocol):
@@ -25,9 +41,9 @@ class SimulatorProtocol(SMSCProtocol):
 
     def __init__(self, factory: "SimulatorFactory") -> None:
         super().__init__(factory)
+        self.faults = factory.faults
         self.requests_answered = 0
         self.dropped = False
-        self._drop_timer: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -35,14 +51,13 @@ class SimulatorProtocol(SMSCProtocol):
             self.transport.setTcpNoDelay(
                 True
             )  # small PDUs, answered at once: Nagle only adds delay
-        self.factory.simulator.faults.on_connected(self)
+        self.faults.on_connected(self)
 
     def handle_request(self, pdu: PDU) -> PDU | Deferred | None:
         if self.dropped:
             return None
-        faults = self.factory.simulator.faults
-        if faults.active and self.session.is_bound:
-            verdict = faults.request_verdict(pdu)
+        if self.faults.active and self.session.is_bound:
+            verdict = self.faults.request_verdict(pdu)
             if verdict is not None:
                 return self._apply(verdict, pdu)
         result = super().handle_request(pdu)
@@ -51,8 +66,6 @@ class SimulatorProtocol(SMSCProtocol):
         return self._answered(result)
 
     def _apply(self, verdict: Verdict, pdu: PDU) -> PDU | Deferred | None:
-        stats = self.factory.simulator.fault_counts
-        stats[verdict.kind] = stats.get(verdict.kind, 0) + 1
         if verdict.kind == "status":
             return self._answered(pdu.make_response(verdict.status))
         if verdict.kind == "nack":
@@ -71,7 +84,7 @@ class SimulatorProtocol(SMSCProtocol):
         if response is not None and not self.dropped:
             self.send_response(response)
             self.requests_answered += 1
-            self.factory.simulator.faults.after_answer(self)
+            self.faults.after_answer(self)
         return None
 
     # --- what faults may do (simulators.faults.Link) ---
@@ -80,9 +93,7 @@ class SimulatorProtocol(SMSCProtocol):
         if self.dropped or self.transport is None:
             return
         self.dropped = True
-        self.factory.simulator.fault_counts["drops"] = (
-            self.factory.simulator.fault_counts.get("drops", 0) + 1
-        )
+        self.faults.link_dropped()
         self.transport.loseConnection()
 
     def write_raw(self, data: bytes) -> None:
@@ -93,17 +104,29 @@ class SimulatorProtocol(SMSCProtocol):
 class SimulatorFactory(SMSCFactory):
     protocol = SimulatorProtocol
 
-    def __init__(self, simulator: "Simulator", config: SMSCConfig) -> None:
-        super().__init__(simulator.reactor, simulator.authenticate, simulator.answer, config)
-        self.simulator = simulator
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        authenticator: Authenticator,
+        handler: RequestHandler,
+        config: SMSCConfig,
+        *,
+        faults: FaultInjector,
+        counters: LinkCounters,
+        on_bound: Callable[[], None],
+    ) -> None:
+        super().__init__(reactor, authenticator, handler, config)
+        self.faults = faults
+        self.counters = counters
+        self.on_bound = on_bound
 
     def buildProtocol(self, addr: object) -> SimulatorProtocol:
         protocol = SimulatorProtocol(self)
-        self.simulator.connections += 1
+        self.counters.connection_opened()
         return protocol
 
     def on_bind(self, protocol: SMSCProtocol) -> None:
-        self.simulator.delivery.pump()
+        self.on_bound()
 
     def binds_of(self, system_id: str) -> int:
         return sum(1 for protocol in self.bound_protocols if protocol.system_id == system_id)

@@ -24,7 +24,7 @@ from simulators.faults import FaultInjector
 from simulators.handler import SMSCLogic
 from simulators.mo import MOBuilder, MOResult
 from simulators.receipts import Outcome, OutcomePicker, receipt_pdu, wants_receipt
-from simulators.server import SimulatorFactory
+from simulators.server import LinkCounters, SimulatorFactory
 from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
 from smscore.constants import MessageState
 from smscore.pdu import PDU
@@ -59,16 +59,22 @@ class Simulator:
         self.outcomes = OutcomePicker(config.dlr, self.random)
         self.faults = FaultInjector(self.random, reactor)
         self.faults.configure(config.faults)
-        self.fault_counts: dict[str, int] = {}
-        self.connections = 0
-        self.bind_refusals = 0
+        self.counters = LinkCounters()
         self.logic = SMSCLogic(reactor, self.accounts, self.store, self._accepted, self._cancelled)
         timers = SessionTimers(
             response_timeout_s=config.response_timeout_s,
             enquire_link_interval_s=config.enquire_link_interval_s,
             window_size=config.window_size,
         )
-        self.factory = SimulatorFactory(self, SMSCConfig(config.system_id, timers, FlowControl()))
+        self.factory = SimulatorFactory(
+            reactor,
+            self.authenticate,
+            self.answer,
+            SMSCConfig(config.system_id, timers, FlowControl()),
+            faults=self.faults,
+            counters=self.counters,
+            on_bound=self._on_bound,
+        )
         self.delivery = DeliveryQueue(
             reactor,
             self.factory,
@@ -89,7 +95,7 @@ class Simulator:
         if status is None:
             status = self.accounts.bind_status(bind, self.factory.binds_of)
         if status != CommandStatus.ESME_ROK:
-            self.bind_refusals += 1
+            self.counters.bind_refused()
             log.info(
                 "bind of {system_id!r} from {peer} refused: {status}",
                 system_id=bind.system_id,
@@ -100,6 +106,9 @@ class Simulator:
 
     def answer(self, protocol: SMSCProtocol, pdu: PDU) -> PDU | None:
         return self.logic.answer(protocol, pdu)
+
+    def _on_bound(self) -> None:
+        self.delivery.pump()  # a new receiver may take what waits
 
     # --- message fate ---
 
@@ -154,9 +163,9 @@ class Simulator:
     def stats(self) -> dict[str, Any]:
         mo, dlr = self.delivery.counters["mo"], self.delivery.counters["dlr"]
         return {
-            "connections": self.connections,
+            "connections": self.counters.connections,
             "binds": len(self.factory.bound_protocols),
-            "bind_refusals": self.bind_refusals,
+            "bind_refusals": self.counters.bind_refusals,
             **self.logic.counters,
             "messages_stored": len(self.store),
             "mo_sent": mo.sent,
@@ -171,7 +180,7 @@ class Simulator:
             "deliveries_pending": self.delivery.pending,
             "handset_messages": self.handsets.last_seq,
             "faults_active": self.faults.describe(),
-            "fault_actions": dict(self.fault_counts),
+            "fault_actions": self.faults.counts,
         }
 
     def start_listening(self) -> ListeningAddresses:

@@ -61,7 +61,7 @@ def test_esme_recovers_exactly_once(
 ) -> None:
     simulator = make_simulator(clock, faults=fault)
     sender = _send_all(network, simulator)
-    assert simulator.fault_counts.get(action, 0) > 0, simulator.fault_counts
+    assert simulator.faults.counts.get(action, 0) > 0, simulator.faults.counts
     _assert_exactly_once(simulator, sender)
 
 
@@ -70,7 +70,7 @@ def test_drop_connection_reconnects_and_resubmits_what_was_not_sent(
 ) -> None:
     simulator = make_simulator(clock, faults={"drop_connection": {"after_pdus": 4}})
     sender = _send_all(network, simulator)
-    assert simulator.connections > 3  # the bind came back each time
+    assert simulator.counters.connections > 3  # the bind came back each time
     assert sum(sender.attempts.values()) > len(TEXTS)  # some were re-submitted
     _assert_exactly_once(simulator, sender)
 
@@ -97,7 +97,7 @@ def test_rejected_binds_are_retried_until_the_smsc_accepts(network: Network, clo
 def test_garbage_makes_the_esme_drop_the_link_and_come_back(network: Network, clock: Clock) -> None:
     simulator = make_simulator(clock, faults={"garbage": {"every_n": 5, "length": 16}})
     sender = _send_all(network, simulator)
-    assert simulator.connections > 1
+    assert simulator.counters.connections > 1
     _assert_exactly_once(simulator, sender)
 
 
