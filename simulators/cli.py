@@ -2,12 +2,21 @@
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from simulators.config import ConfigError, SimulatorConfig, build_config, load_config
+
+if TYPE_CHECKING:  # imported when a command runs, so `smscore sim --help` stays quick
+    from twisted.internet.defer import Deferred
+
+    from simulators.load import LoadTally
+    from simulators.targets import ClientReactor, HttpTarget
+
+    Work = Callable[[ClientReactor, HttpTarget], Deferred]
 
 DEFAULT_HTTP = "http://127.0.0.1:8775"
 
@@ -170,7 +179,7 @@ def load(
     with click.progressbar(length=plan.total, label="MOs", file=sys.stderr) as bar:
         shown = [0]
 
-        def progress(tally: Any) -> None:
+        def progress(tally: "LoadTally") -> None:
             bar.update(tally.sent - shown[0])
             shown[0] = tally.sent
 
@@ -180,7 +189,7 @@ def load(
     click.echo(json.dumps(summary))
 
 
-def _run(work: Any, api: str) -> Any:
+def _run(work: "Work", api: str) -> Any:
     """Run `work(reactor, HttpTarget)` on the global reactor; one-line error and exit 2 on failure."""
     from twisted.internet import reactor
 

@@ -26,39 +26,39 @@ class FateSchedule:
     def __init__(self, reactor: IReactorTime, finish: Finish) -> None:
         self.reactor = reactor
         self.finish = finish
-        self._heap: list[tuple[float, int, StoredMessage, Outcome]] = []
+        self._heap: list[tuple[float, int, StoredMessage, Outcome]] = []  # (due_s, order, ...)
         self._order = count()
         self._timer: IDelayedCall | None = None
-        self._timer_due = 0.0
+        self._timer_due_s = 0.0
 
     def __len__(self) -> int:
         return len(self._heap)
 
     def add(self, message: StoredMessage, outcome: Outcome) -> None:
-        due = self.reactor.seconds() + outcome.delay_s
+        due_s = self.reactor.seconds() + outcome.delay_s
         message.fate_pending = True
-        heapq.heappush(self._heap, (due, next(self._order), message, outcome))
+        heapq.heappush(self._heap, (due_s, next(self._order), message, outcome))
         if self._timer is None:
-            self._wake_at(due, outcome.delay_s)
-        elif due < self._timer_due:
+            self._wake_at(due_s, outcome.delay_s)
+        elif due_s < self._timer_due_s:
             self._timer.cancel()
-            self._wake_at(due, outcome.delay_s)
+            self._wake_at(due_s, outcome.delay_s)
 
-    def _wake_at(self, due: float, delay_s: float) -> None:
-        self._timer_due = due
+    def _wake_at(self, due_s: float, delay_s: float) -> None:
+        self._timer_due_s = due_s
         self._timer = self.reactor.callLater(delay_s, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
         heap = self._heap
-        now = self.reactor.seconds()
-        # The head is what the timer was set for: take it even if float rounding put `now` an ulp
+        now_s = self.reactor.seconds()
+        # The head is what the timer was set for: take it even if float rounding put `now_s` an ulp
         # short of its due time, so a timer never fires without progress.
         due_now = [heapq.heappop(heap)]
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= now_s:
             due_now.append(heapq.heappop(heap))
         if heap:
-            self._wake_at(heap[0][0], max(0.0, heap[0][0] - now))
+            self._wake_at(heap[0][0], max(0.0, heap[0][0] - now_s))
         finish = self.finish
         for _, _, message, outcome in due_now:
             if message.fate_pending:

@@ -12,6 +12,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall, deferLater
+from twisted.python.failure import Failure
 
 from simulators.targets import Target
 
@@ -111,7 +112,7 @@ class LoadGenerator:
         self.tally.acknowledged += 1
         self._waiting.setdefault(msisdn, deque()).append(answer["injected_at"])
 
-    def _failed(self, failure: Any) -> None:
+    def _failed(self, failure: Failure) -> None:
         self.tally.in_flight -= 1
         self.tally.failed += 1
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from simulators.accounts import Accounts
@@ -193,10 +194,11 @@ class Simulator:
             http = self._listen("HTTP", self.config.http, control_site(self))
         return ListeningAddresses(smpp, http)
 
-    def _listen(self, what: str, address: str, factory: Any) -> tuple[str, int]:
+    def _listen(self, what: str, address: str, factory: Factory) -> tuple[str, int]:
         host, port = parse_address(address)
+        tcp = IReactorTCP(self.reactor)  # the one place a real reactor is needed (TypeError if not)
         try:
-            listening = self.reactor.listenTCP(port, factory, interface=host)  # type: ignore[attr-defined]
+            listening = tcp.listenTCP(port, factory, interface=host)
         except CannotListenError as exc:
             reason = exc.socketError.strerror if exc.socketError is not None else str(exc)
             raise StartError(f"cannot listen for {what} on {address}: {reason}") from None

@@ -1,18 +1,43 @@
 """How scenarios and the load generator reach a simulator: in the same process, or over HTTP."""
 
 import json
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IConnector, IDelayedCall
+from twisted.internet.protocol import ClientFactory
+from twisted.python.failure import Failure
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
+from twisted.web.iweb import IResponse
 
 from simulators.simulator import Simulator
 
 
 class TargetError(Exception):
     """The simulator refused a request or could not be reached; one line."""
+
+
+class ClientReactor(Protocol):
+    """What HttpTarget needs of a reactor: TCP connections (IReactorTCP) and timers (IReactorTime,
+    for the connection pool). The global reactor is both; a task.Clock is only the second."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., Any], *args: object, **kwargs: object
+    ) -> IDelayedCall: ...
+
+    def connectTCP(
+        self,
+        host: str,
+        port: int,
+        factory: ClientFactory,
+        timeout: float = 30.0,
+        bindAddress: tuple[str, int] | None = None,
+    ) -> IConnector: ...
 
 
 class Target(Protocol):
@@ -50,7 +75,7 @@ class InProcessTarget:
 class HttpTarget:
     """The control API of a running simulator, e.g. http://127.0.0.1:8775."""
 
-    def __init__(self, reactor: Any, base_url: str, max_connections: int = 50) -> None:
+    def __init__(self, reactor: ClientReactor, base_url: str, max_connections: int = 50) -> None:
         self.base_url = base_url.rstrip("/")
         pool = HTTPConnectionPool(reactor)
         pool.maxPersistentPerHost = max_connections
@@ -66,12 +91,12 @@ class HttpTarget:
         request.addErrback(self._unreachable)
         return request.addCallback(self._decode)
 
-    def _unreachable(self, failure: Any) -> None:
+    def _unreachable(self, failure: Failure) -> None:
         raise TargetError(
             f"cannot reach the simulator at {self.base_url}: {failure.getErrorMessage()}"
         )
 
-    def _decode(self, response: Any) -> Deferred:
+    def _decode(self, response: IResponse) -> Deferred:
         def parse(raw: bytes) -> Any:
             try:
                 payload = json.loads(raw)
