@@ -15,6 +15,7 @@ BindTypeName = Literal["transmitter", "receiver", "transceiver"]
 ConcatMethod = Literal["udh8", "udh16", "sar", "payload"]
 ALL_BIND_TYPES: frozenset[str] = frozenset({"transmitter", "receiver", "transceiver"})
 STAT_WORDS = {state.stat: state for state in MessageState if state.is_final}
+MAX_PORT = 0xFFFF  # TCP ports are 16 bits
 
 
 class ConfigError(ValueError):
@@ -28,10 +29,11 @@ class _Strict(BaseModel):
 class AccountConfig(_Strict):
     """One ESME account: credentials, what it may bind as, how many binds and how fast."""
 
+    # C-Octet Strings of 16 and 9 octets with their NUL (spec 5.2.1, 5.2.2).
     system_id: str = Field(min_length=1, max_length=15)
     password: str = Field(max_length=8)
     bind_types: frozenset[BindTypeName] = ALL_BIND_TYPES  # type: ignore[assignment]
-    max_binds: int = Field(4, ge=1, le=1000)
+    max_binds: int = Field(4, ge=1, le=1000)  # upper bounds here and below catch typos
     max_binds_status: Status = CommandStatus.ESME_RALYBND
     tps_limit: float | None = Field(None, gt=0)
     # MOs whose destination starts with one of these go to this account (empty: any MO).
@@ -43,7 +45,7 @@ class DlrRule(_Strict):
 
     prefix: str
     outcome: str
-    err: int = Field(0, ge=0, le=999)
+    err: int = Field(0, ge=0, le=999)  # a receipt's err: has three digits
     delay_s: float | None = Field(None, ge=0)
 
     @field_validator("outcome")
@@ -80,7 +82,7 @@ class SimulatorConfig(_Strict):
 
     listen: str = "127.0.0.1:2775"
     http: str | None = "127.0.0.1:8775"
-    system_id: str = Field("SMSCSIM", min_length=1, max_length=15)
+    system_id: str = Field("SMSCSIM", min_length=1, max_length=15)  # 16 octets with NUL
     seed: int = 0
     window_size: int = Field(100, ge=1, le=10_000)
     response_timeout_s: float = Field(10.0, gt=0)
@@ -106,7 +108,7 @@ class SimulatorConfig(_Strict):
 def parse_address(text: str) -> tuple[str, int]:
     """'HOST:PORT' -> (host, port); port 0 means any free port."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= MAX_PORT:
         raise ValueError(f"{text!r} is not HOST:PORT")
     return host.strip("[]"), int(port_text)
 

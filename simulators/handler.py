@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import IReactorTime
 
 from simulators.accounts import Accounts
+from simulators.addresses import MAX_ADDRESS_LENGTH
 from simulators.store import MessageNotFound, MessageStore, StoredMessage
 from smscore.constants import CommandId as C
+from smscore.constants import Npi, Ton
 from smscore.pdu import PDU, DestAddress, UnsuccessSme
 from smscore.smpptime import format_absolute
 from smscore.status import CommandStatus as S
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from smscore.smsc import SMSCProtocol
 
 _SUBMITS = frozenset({C.SUBMIT_SM, C.DATA_SM, C.SUBMIT_MULTI})
+# query_sm_resp's error_code is one octet (spec 4.8.2); a larger receipt err: is reported as its maximum.
+MAX_QUERY_ERROR_CODE = 0xFF
 
 
 class SMSCLogic:
@@ -103,7 +107,9 @@ class SMSCLogic:
         unsuccessful = []
         for index, dest in enumerate(pdu.dest_addresses):
             if not isinstance(dest, DestAddress):
-                unsuccessful.append(UnsuccessSme(0, 0, dest.name[:20], S.ESME_RINVDLNAME))
+                # A distribution list name, echoed in the address field: cut to fit it.
+                name = dest.name[:MAX_ADDRESS_LENGTH]
+                unsuccessful.append(UnsuccessSme(Ton.UNKNOWN, Npi.UNKNOWN, name, S.ESME_RINVDLNAME))
                 continue
             # Each destination is its own message; the first keeps the id the ESME was given.
             stored_id = message_id if index == 0 else f"{message_id}.{index}"
@@ -157,5 +163,5 @@ def _query_fields(message: StoredMessage) -> dict[str, Any]:
         "message_id": message.message_id,
         "final_date": final_date,
         "message_state": int(message.state),
-        "error_code": min(message.error_code, 255),
+        "error_code": min(message.error_code, MAX_QUERY_ERROR_CODE),
     }

@@ -6,6 +6,7 @@ GET  /v1/stats     GET /v1/health     GET|POST /v1/faults {"name": {params} | nu
 """
 
 import json
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -16,12 +17,15 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 from simulators.delivery import BacklogFull
 from simulators.faults import FaultError
 from simulators.mo import InvalidMO
+from simulators.store import DEFAULT_PAGE, MAX_PAGE
 
 if TYPE_CHECKING:
     from simulators.simulator import Simulator
 
-MAX_BODY_BYTES = 1 << 20
-MAX_MO_COUNT = 1_000_000
+MAX_BODY_BYTES = (
+    1 << 20
+)  # 1 MiB: far above any request of ours, a bound on what a client makes us read
+MAX_MO_COUNT = 1_000_000  # MOs one request may inject: the size of max_pending_deliveries' default
 
 
 class BadRequest(ValueError):
@@ -44,9 +48,12 @@ class ControlAPI(Resource):
         self._routes = {
             (b"POST", b"/v1/mo"): self._post_mo,
             (b"GET", b"/v1/messages"): self._get_messages,
-            (b"GET", b"/v1/stats"): lambda request: (200, self.simulator.stats()),
+            (b"GET", b"/v1/stats"): lambda request: (HTTPStatus.OK, self.simulator.stats()),
             (b"GET", b"/v1/health"): self._health,
-            (b"GET", b"/v1/faults"): lambda request: (200, self.simulator.faults.describe()),
+            (b"GET", b"/v1/faults"): lambda request: (
+                HTTPStatus.OK,
+                self.simulator.faults.describe(),
+            ),
             (b"POST", b"/v1/faults"): self._post_faults,
         }
 
@@ -54,14 +61,14 @@ class ControlAPI(Resource):
         route = self._routes.get((request.method, request.path))
         if route is None:
             known = any(path == request.path for _, path in self._routes)
-            status = 405 if known else 404
+            status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
             return _json(
                 request, status, {"error": f"no {request.method.decode()} {request.path.decode()}"}
             )
         try:
             result = route(request)
         except BadRequest as exc:
-            return _json(request, 400, {"error": str(exc)})
+            return _json(request, HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         if isinstance(result, Deferred):
             result.addCallbacks(
                 lambda answer: _finish(request, *answer),
@@ -71,7 +78,7 @@ class ControlAPI(Resource):
         return _json(request, *result)
 
     def _health(self, request: Request) -> tuple[int, dict[str, Any]]:
-        return 200, {"status": "ok", "binds": len(self.simulator.factory.bound_protocols)}
+        return HTTPStatus.OK, {"status": "ok", "binds": len(self.simulator.factory.bound_protocols)}
 
     def _post_mo(self, request: Request) -> tuple[int, dict[str, Any]] | Deferred:
         body = _json_body(request)
@@ -89,10 +96,10 @@ class ControlAPI(Resource):
             raise BadRequest(str(exc)) from None
         answer = {"queued": count, "injected_at": self.simulator.reactor.seconds()}
         if not wait:
-            return 202, answer
+            return HTTPStatus.ACCEPTED, answer
         return gatherResults(acks, consumeErrors=True).addCallback(
             lambda results: (
-                200,
+                HTTPStatus.OK,
                 {**answer, "acknowledged": len(results), "parts": results[0].parts},
             )
         )
@@ -106,9 +113,9 @@ class ControlAPI(Resource):
         if msisdn is not None:
             messages = handsets.inbox(msisdn)
         else:
-            limit = _int(_query(request, b"limit") or "1000", "limit")
-            messages = handsets.since(_int(since or "0", "since"), max(1, min(limit, 10_000)))
-        return 200, {
+            limit = _int(_query(request, b"limit") or str(DEFAULT_PAGE), "limit")
+            messages = handsets.since(_int(since or "0", "since"), max(1, min(limit, MAX_PAGE)))
+        return HTTPStatus.OK, {
             "messages": [message.as_json() for message in messages],
             "last_seq": handsets.last_seq,
         }
@@ -118,7 +125,7 @@ class ControlAPI(Resource):
             self.simulator.faults.configure(_json_body(request))
         except FaultError as exc:
             raise BadRequest(f"faults: {exc}") from None
-        return 200, {"active": self.simulator.faults.describe()}
+        return HTTPStatus.OK, {"active": self.simulator.faults.describe()}
 
 
 def _json_body(request: Request) -> dict[str, Any]:
@@ -157,7 +164,7 @@ def _failure_answer(failure: Failure) -> tuple[int, dict[str, Any]]:
     reason = failure.value
     inner = getattr(reason, "subFailure", None)
     message = inner.getErrorMessage() if inner is not None else failure.getErrorMessage()
-    return 502, {"error": f"not acknowledged: {message}"}
+    return HTTPStatus.BAD_GATEWAY, {"error": f"not acknowledged: {message}"}
 
 
 def _json(request: Request, status: int, payload: Any) -> bytes:

@@ -6,13 +6,22 @@ GSM 03.38 when the text fits it, else UCS-2; long texts are concatenated with th
 
 from dataclasses import dataclass
 
-from simulators.addresses import ton_npi
+from simulators.addresses import MAX_ADDRESS_LENGTH, ton_npi
 from smscore.concat import MessagePart, split_message
+from smscore.constants import EsmClass
 from smscore.pdu import DeliverSm
 from smscore.text import DataCoding
 
 _GSM_OR_UCS2 = (DataCoding.SMSC_DEFAULT, DataCoding.UCS2)
-_REFERENCE_LIMIT = {"udh8": 0xFF, "udh16": 0xFFFF, "sar": 0xFFFF, "payload": 0xFFFF}
+# The largest concatenation reference each method can carry: one octet in the 8-bit UDH element,
+# two in the 16-bit one and in sar_msg_ref_num; a message_payload has none (any value does).
+_ONE_OCTET, _TWO_OCTETS = 0xFF, 0xFFFF
+_REFERENCE_LIMIT = {
+    "udh8": _ONE_OCTET,
+    "udh16": _TWO_OCTETS,
+    "sar": _TWO_OCTETS,
+    "payload": _TWO_OCTETS,
+}
 
 
 class InvalidMO(ValueError):
@@ -36,7 +45,7 @@ class MOBuilder:
     (which carries no reference) is split once, and an address is checked and classified once.
     """
 
-    CACHE_SIZE = 4096
+    CACHE_SIZE = 4096  # texts and addresses remembered; more than a load test's few, bounded memory
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -62,7 +71,7 @@ class MOBuilder:
                 dest_addr_ton=dest_ton,
                 dest_addr_npi=dest_npi,
                 destination_addr=destination,
-                esm_class=0x40 if part.esm_class_udhi else 0,
+                esm_class=EsmClass.UDHI if part.esm_class_udhi else EsmClass.MODE_DEFAULT,
                 data_coding=part.data_coding,
                 short_message=part.short_message,
                 tlvs=dict(part.tlvs),
@@ -92,5 +101,7 @@ class MOBuilder:
 
 
 def _check_address(what: str, address: str) -> None:
-    if not address or len(address) > 20 or not address.isprintable():
-        raise InvalidMO(f"{what!r} must be 1..20 printable characters, got {address!r}")
+    if not address or len(address) > MAX_ADDRESS_LENGTH or not address.isprintable():
+        raise InvalidMO(
+            f"{what!r} must be 1..{MAX_ADDRESS_LENGTH} printable characters, got {address!r}"
+        )

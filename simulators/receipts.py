@@ -8,12 +8,17 @@ from datetime import UTC, datetime
 from simulators.addresses import ton_npi
 from simulators.config import STAT_WORDS, DlrConfig
 from simulators.store import StoredMessage
-from smscore.constants import RECEIPT_MASK, EsmClass, MessageState
+from smscore.constants import RECEIPT_MASK, EsmClass, MessageState, RegisteredDelivery
 from smscore.pdu import DeliverSm
 from smscore.tlv import NetworkErrorCode
 
-_GSM_NETWORK = 3
+_GSM_NETWORK = 3  # network_error_code's network type: 3 is GSM (spec 5.3.2.31)
+# err: when the config names none: 0 where nothing went wrong on the network side; UNDELIV and
+# REJECTD carry a non-zero code, as SMSCs give one (the values themselves are the SMSC's own).
 _DEFAULT_ERR = {"DELIVRD": 0, "UNDELIV": 1, "EXPIRED": 0, "REJECTD": 2, "DELETED": 0}
+# registered_delivery bits 0-1 = 3: a receipt on success only (SMPP 5.0; 3.4 leaves it reserved).
+_RECEIPT_ON_SUCCESS = 3
+_RECEIPT_DATE_FORMAT = "%y%m%d%H%M"  # YYMMDDhhmm, as appendix B writes submit date and done date
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +63,21 @@ def wants_receipt(registered_delivery: int, state: MessageState) -> bool:
     """registered_delivery bits 0-1: 1 always, 2 on failure only, 3 on success only (SMPP 5.0 meaning)."""
     requested = registered_delivery & RECEIPT_MASK
     delivered = state is MessageState.DELIVERED
-    return requested == 1 or (requested == 2 and not delivered) or (requested == 3 and delivered)
+    return (
+        requested == RegisteredDelivery.RECEIPT_ALWAYS
+        or (requested == RegisteredDelivery.RECEIPT_ON_FAILURE and not delivered)
+        or (requested == _RECEIPT_ON_SUCCESS and delivered)
+    )
 
 
 def _receipt_date(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%y%m%d%H%M")
+    return datetime.fromtimestamp(seconds, UTC).strftime(_RECEIPT_DATE_FORMAT)
 
 
 def receipt_text(message: StoredMessage) -> str:
     """The de-facto receipt format (SMPP 3.4 appendix B as SMSCs implement it)."""
     assert message.done_at_s is not None
+    # sub: and dlvrd: count messages (3 digits); a stored message is one, delivered or not.
     delivered = "001" if message.state is MessageState.DELIVERED else "000"
     return (
         f"id:{message.reported_id} sub:001 dlvrd:{delivered}"

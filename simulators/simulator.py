@@ -82,6 +82,8 @@ class Simulator:
             retry_interval_s=config.redelivery_interval_s,
             max_attempts=config.max_delivery_attempts,
             max_pending=config.max_pending_deliveries,
+            # A window in flight and one more waiting on the bind: the link never idles between
+            # windows, and what waits beyond that stays in the backlog for any receiver to take.
             per_bind_queue=config.window_size * 2,
             should_redeliver=self.faults.should_redeliver,
         )

@@ -9,8 +9,20 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 
 from smscore.concat import ConcatError, Reassembler, concat_info
-from smscore.constants import MessageState
+from smscore.constants import EsmClass, MessageState
 from smscore.text import TextDecodingError, decode_text, is_binary_coding
+
+RECEIPT_TEXT_LENGTH = (
+    20  # a receipt's text: field carries the first 20 characters (SMPP 3.4 appendix B)
+)
+_MAX_OCTETS_PER_CHAR = 2
+# Parts of a long message still missing after this long are given up, as a phone does (the
+# SMSC's own retries span minutes, so the rest of a message that is coming arrives within it).
+REASSEMBLY_TIMEOUT_S = 600.0
+DEFAULT_PAGE = 1_000  # messages per answer of Handsets.since unless asked for another number
+MAX_PAGE = 10_000  # the most one answer (/v1/messages?since=) may hold: bounded response size
+# Asking for messages after this seq answers none, only the newest seq (where to start watching).
+BEYOND_LAST_SEQ = 1 << 62
 
 
 @dataclass(slots=True)
@@ -40,21 +52,19 @@ class StoredMessage:
 
     def body(self) -> tuple[Any, bytes]:
         """(ConcatInfo or None, octets without UDH)."""
-        if not self.tlvs and not self.esm_class & _UDHI:
+        if not self.tlvs and not self.esm_class & EsmClass.UDHI:
             return None, self.short_message  # what concat_info finds, without looking
         return concat_info(self.esm_class, self.short_message, self.tlvs)  # type: ignore[arg-type]
 
-    def preview(self, length: int = 20) -> str:
+    def preview(self, length: int = RECEIPT_TEXT_LENGTH) -> str:
         """The first characters of the text, for the receipt's text: field (ASCII only)."""
         try:
             _, body = self.body()
         except ConcatError:
             body = self.short_message
-        text = message_text(body[: length * 2], self.data_coding)[:length]
+        # Enough octets for `length` characters in any coding we decode (UCS-2 takes two each).
+        text = message_text(body[: length * _MAX_OCTETS_PER_CHAR], self.data_coding)[:length]
         return text.encode("ascii", "replace").decode("ascii")
-
-
-_UDHI = 0x40
 
 
 @lru_cache(maxsize=1024)  # load tests repeat a few texts; decoding each again is most of a delivery
@@ -141,7 +151,7 @@ class Handsets:
         self.max_per_msisdn = max_per_msisdn
         self._inboxes: dict[str, deque[HandsetMessage]] = {}
         self._recent: deque[HandsetMessage] = deque(maxlen=max_total)
-        self._reassembler = Reassembler(reactor, timeout_s=600.0)
+        self._reassembler = Reassembler(reactor, timeout_s=REASSEMBLY_TIMEOUT_S)
         self._part_ids: dict[tuple[Any, int], list[str]] = {}
         self._first_submit: dict[tuple[Any, int], float] = {}
         self.last_seq = 0
@@ -196,7 +206,7 @@ class Handsets:
     def inbox(self, msisdn: str) -> list[HandsetMessage]:
         return list(self._inboxes.get(msisdn, ()))
 
-    def since(self, seq: int, limit: int = 1000) -> list[HandsetMessage]:
+    def since(self, seq: int, limit: int = DEFAULT_PAGE) -> list[HandsetMessage]:
         """Messages (all subscribers) with seq greater than `seq`, oldest first, at most `limit`."""
         newer = list(takewhile(lambda message: message.seq > seq, reversed(self._recent)))
         newer.reverse()

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from io import BytesIO
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
 from simulators.simulator import Simulator
+from simulators.store import MAX_PAGE
 
 
 class TargetError(Exception):
@@ -65,7 +67,7 @@ class InProcessTarget:
 
     def messages_since(self, seq: int) -> Deferred:
         handsets = self.simulator.handsets
-        messages = [message.as_json() for message in handsets.since(seq, 10_000)]
+        messages = [message.as_json() for message in handsets.since(seq, MAX_PAGE)]
         return succeed((messages, handsets.last_seq))
 
     def stats(self) -> Deferred:
@@ -73,7 +75,10 @@ class InProcessTarget:
 
 
 class HttpTarget:
-    """The control API of a running simulator, e.g. http://127.0.0.1:8775."""
+    """The control API of a running simulator, e.g. http://127.0.0.1:8775.
+
+    `max_connections` kept open to it: as many requests as a load run has at once go out without
+    waiting for a connection, and the simulator is not flooded with new ones."""
 
     def __init__(self, reactor: ClientReactor, base_url: str, max_connections: int = 50) -> None:
         self.base_url = base_url.rstrip("/")
@@ -102,7 +107,7 @@ class HttpTarget:
                 payload = json.loads(raw)
             except ValueError:
                 raise TargetError(f"the simulator answered {response.code} with non-JSON") from None
-            if response.code >= 400:
+            if response.code >= HTTPStatus.BAD_REQUEST:
                 raise TargetError(f"the simulator said {response.code}: {payload.get('error')}")
             return payload
 
@@ -113,7 +118,7 @@ class HttpTarget:
         return self._call(b"POST", "/v1/mo", body)
 
     def messages_since(self, seq: int) -> Deferred:
-        answer = self._call(b"GET", f"/v1/messages?since={seq}&limit=10000")
+        answer = self._call(b"GET", f"/v1/messages?since={seq}&limit={MAX_PAGE}")
         return answer.addCallback(lambda payload: (payload["messages"], payload["last_seq"]))
 
     def stats(self) -> Deferred:

@@ -13,10 +13,12 @@ from zope.interface import implementer
 from simulators.config import build_config
 from simulators.simulator import Simulator
 from smscore.client import PersistentBind, ReconnectPolicy
+from smscore.constants import CommandId, EsmClass
 from smscore.errors import SMPPError
 from smscore.esme import BindType, ESMEConfig, ESMEProtocol
 from smscore.pdu import PDU, SubmitSm
 from smscore.session import SessionTimers
+from smscore.status import CommandStatus
 
 
 class Network:
@@ -93,6 +95,10 @@ def esme_config(bind_type: BindType = BindType.TRANSCEIVER, **overrides: object)
     return ESMEConfig(**values)  # type: ignore[arg-type]
 
 
+def is_receipt(pdu: PDU) -> bool:
+    return bool(pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT)
+
+
 @dataclass
 class Inbox:
     """What our ESME received (deliver_sm PDUs), answering each with `status`."""
@@ -105,10 +111,10 @@ class Inbox:
         return self.status
 
     def receipts(self) -> list[PDU]:
-        return [pdu for pdu in self.pdus if pdu.esm_class & 0x04]
+        return [pdu for pdu in self.pdus if is_receipt(pdu)]
 
     def mos(self) -> list[PDU]:
-        return [pdu for pdu in self.pdus if not pdu.esm_class & 0x04]
+        return [pdu for pdu in self.pdus if not is_receipt(pdu)]
 
 
 def bound_esme(
@@ -140,7 +146,14 @@ class ReliableSender:
     """What the daemon's sender does: submit through whichever bind is up; re-submit what may not
     have reached the SMSC (NotSent, lost link, timeout, temporary error, generic_nack) after a pause."""
 
-    TEMPORARY = frozenset({0x08, 0x14, 0x58, 0x64})
+    TEMPORARY = frozenset(
+        {
+            CommandStatus.ESME_RSYSERR,
+            CommandStatus.ESME_RMSGQFUL,
+            CommandStatus.ESME_RTHROTTLED,
+            CommandStatus.ESME_RX_T_APPN,
+        }
+    )
 
     def __init__(self, clock: Clock, bind: PersistentBind, retry_s: float = 1.0) -> None:
         self.clock = clock
@@ -164,9 +177,10 @@ class ReliableSender:
         )
 
     def _answered(self, response: PDU, destination: str, text: str) -> None:
-        if response.command_status == 0 and response.command_id != 0x80000000:
+        nack = response.command_id == CommandId.GENERIC_NACK
+        if response.command_status == CommandStatus.ESME_ROK and not nack:
             self.message_ids[text] = response.message_id
-        elif response.command_status in self.TEMPORARY or response.command_id == 0x80000000:
+        elif response.command_status in self.TEMPORARY or nack:
             self.clock.callLater(self.retry_s, self.send, destination, text)
         else:
             self.failures.append(f"{text}: status {response.command_status}")

@@ -139,6 +139,6 @@ def test_faults_switch_at_run_time_and_bad_specs_change_nothing(clock: Clock) ->
         simulator.faults.configure({"queue_full": {}, "explode": {}})
     with pytest.raises(FaultError, match=r"delay\.delay_s"):
         simulator.faults.configure({"delay": {"delay_s": -1}})
-    assert simulator.faults.describe() == {"throttle": {"every_n": 2, "status": 0x58}}
+    assert simulator.faults.describe() == {"throttle": {"every_n": 2, "status": S.ESME_RTHROTTLED}}
     simulator.faults.configure({"throttle": None, "withhold": {"probability": 0.5}})
     assert list(simulator.faults.describe()) == ["withhold"]
