@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from simulators.config import ConfigError, SimulatorConfig, build_config, load_config
+from simulators.scenario import FORMAT_HELP
 
 if TYPE_CHECKING:  # imported when a command runs, so `smscore sim --help` stays quick
     from twisted.internet.defer import Deferred
@@ -133,11 +134,14 @@ def send(source: str, destination: str, text: str, api: str, wait: bool) -> None
     click.echo(json.dumps(result))
 
 
-@sim.command("run-scenario")
+@sim.command(
+    "run-scenario",
+    help=f"Run a TOML scenario; exit 0, or print which step failed and why (exit 2).\n\n{FORMAT_HELP}",
+    short_help="Run a TOML scenario against a running simulator.",
+)
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @click.option("--api", default=DEFAULT_HTTP, show_default=True, help="The simulator's control API.")
 def run_scenario_command(scenario_file: str, api: str) -> None:
-    """Run a TOML scenario; exit 0, or print which step failed and why."""
     from simulators.scenario import load_scenario, run_scenario
 
     try:

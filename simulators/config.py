@@ -1,6 +1,7 @@
 """Simulator configuration: typed, validated once, loaded from TOML; errors name file, key and problem."""
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,7 +119,7 @@ def build_config(data: dict[str, Any], source: str = "config") -> SimulatorConfi
     try:
         config = SimulatorConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_first_error(source, exc)) from None
+        raise ConfigError(first_error(source, exc)) from None
     try:
         validate_faults(config.faults)
     except FaultError as exc:
@@ -128,21 +129,36 @@ def build_config(data: dict[str, Any], source: str = "config") -> SimulatorConfi
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SimulatorConfig:
     """Read a TOML file, apply `overrides` (from command-line flags) and validate."""
-    source = str(path)
+    data = read_toml(path)
+    data.update(overrides or {})
+    return build_config(data, str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The file's TOML as a dict; ConfigError naming the file if it cannot be read or parsed."""
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    data.update(overrides or {})
-    return build_config(data, source)
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _first_error(source: str, exc: ValidationError) -> str:
+Location = tuple[int | str, ...]
+
+
+def dotted_key(loc: Location) -> str:
+    """A pydantic error location as the key path a user writes: ('dlr', 'delay_s') -> 'dlr.delay_s'."""
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def first_error(
+    source: str, exc: ValidationError, key: Callable[[Location], str] = dotted_key
+) -> str:
+    """One line: the source, the key of the first problem, the problem, and how many more."""
     error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    key_text = key(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-    return f"{source}: {key}: {message}{more}"
+    return f"{source}: {key_text}: {message}{more}"

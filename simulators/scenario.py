@@ -1,29 +1,89 @@
-"""Scripted conversations: subscriber X sends T and expects a reply matching P within N seconds.
+r"""Scripted conversations: subscriber X sends T and expects a reply matching P within N seconds.
+
+A scenario file is TOML: an optional `name` and one `[[step]]` table per step, run in order; step 1
+is the first, in errors found when the file is read and in failures at run time alike. This example
+runs as it is against `smscore demo` (whose replies come from daemon/replies.py):
 
     name = "balance"
+
     [[step]]
-    from = "254711000001"
-    to = "3456"
-    text = "BAL 1234"
-    expect = "Balance: \\d+"     # a regular expression searched in the reply (optional)
+    from = "254712000002"
+    to = "12345"
+    text = "PING"
+    expect = "^PONG$"
+
+    [[step]]
+    from = "254712000002"
+    to = "12345"
+    text = "BAL 4321"
+    expect = 'Your smscore balance is KES [0-9,]+\.[0-9]{2}\.'
     within_s = 5
 
-A step without `text` only waits for a message to `from`. `reply_to` (default: `from`) names the
-phone that must receive the reply.
+`expect` is a regular expression searched in the reply (a TOML 'literal string' keeps its
+backslashes as they are). A step without `text` only waits for a message to `from`; a step without
+`expect` does not wait. `reply_to` (default: `from`) names the phone that must receive the reply.
 """
 
 import re
-import tomllib
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
-from simulators.config import ConfigError, _first_error
-from simulators.targets import Target
+from simulators.config import ConfigError, Location, dotted_key, first_error, read_toml
+from simulators.store import BEYOND_LAST_SEQ, resume_from
+
+if TYPE_CHECKING:  # the CLI imports this module for its help text: keep the simulator out of it
+    from simulators.targets import Target
+
+DEFAULT_WITHIN_S = 10.0
+POLL_S = (
+    0.1  # how often a waiting step looks at the inboxes: a tenth of a second is no delay to see
+)
+
+
+def _unwrapped(text: str) -> str:
+    """`text` indented, each of its paragraphs marked for click to leave as it is."""
+    return "\n\n".join("\b\n" + textwrap.indent(part, "  ") for part in text.split("\n\n"))
+
+
+EXAMPLE = r"""name = "balance"
+
+[[step]]
+from = "254712000002"
+to = "12345"
+text = "PING"
+expect = "^PONG$"
+
+[[step]]
+from = "254712000002"
+to = "12345"
+text = "BAL 4321"
+expect = 'Your smscore balance is KES [0-9,]+\.[0-9]{2}\.'
+within_s = 5
+"""
+
+# What `smscore sim run-scenario --help` shows; "\b" keeps click from rewrapping the next block.
+FORMAT_HELP = f"""A scenario file is TOML: an optional `name` and one [[step]] table per
+step, run in order (step 1 is the first). Keys of a step:
+
+\b
+  from      the subscriber who sends (required)
+  to        the number the SMS goes to (required with text)
+  text      what the subscriber sends; without it the step only waits
+  expect    a regular expression searched in the reply; without it the
+            step does not wait (a TOML 'literal string' keeps backslashes)
+  reply_to  the phone that must receive the reply (default: from)
+  within_s  seconds to wait for the reply (default {DEFAULT_WITHIN_S:g})
+
+This example runs as it is against `smscore demo` (subscriber 254712000002,
+PIN 4321, short code 12345):
+
+{_unwrapped(EXAMPLE)}"""
 
 
 class Step(BaseModel):
@@ -33,7 +93,7 @@ class Step(BaseModel):
     text: str | None = None
     expect: str | None = None
     reply_to: str | None = None
-    within_s: float = Field(10.0, gt=0)
+    within_s: float = Field(DEFAULT_WITHIN_S, gt=0)
 
     @field_validator("expect")
     @classmethod
@@ -62,30 +122,32 @@ class StepFailed(Exception):
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_first_error(str(path), exc)) from None
+        raise ConfigError(first_error(str(path), exc, _step_key)) from None
+
+
+def _step_key(loc: Location) -> str:
+    """('step', 0, 'expect') -> 'step 1: expect': steps count from 1, as at run time."""
+    if len(loc) >= 2 and loc[0] == "step" and isinstance(loc[1], int):
+        rest = dotted_key(loc[2:]) if len(loc) > 2 else ""
+        return f"step {loc[1] + 1}" + (f": {rest}" if rest else "")
+    return dotted_key(loc)
 
 
 class ScenarioRunner:
     """Runs steps in order against a target, polling subscribers' inboxes every poll_s."""
 
-    def __init__(self, reactor: IReactorTime, target: Target, poll_s: float = 0.1) -> None:
+    def __init__(self, reactor: IReactorTime, target: "Target", poll_s: float = POLL_S) -> None:
         self.reactor = reactor
         self.target = target
         self.poll_s = poll_s
 
     @inlineCallbacks
     def run(self, scenario: Scenario) -> Any:
-        _, cursor = yield self.target.messages_since(1 << 62)
+        _, cursor = yield self.target.messages_since(BEYOND_LAST_SEQ)
         for number, step in enumerate(scenario.step, start=1):
             if step.text is not None:
                 if not step.to:
@@ -108,15 +170,14 @@ class ScenarioRunner:
         deadline_s = self.reactor.seconds() + step.within_s
         seen: list[str] = []
         while True:
-            messages, last = yield self.target.messages_since(cursor)
+            messages, last_seq = yield self.target.messages_since(cursor)
             for message in messages:
-                cursor = max(cursor, message["seq"])
                 if message["msisdn"] != phone:
                     continue
                 if pattern.search(message["text"]):
-                    return cursor
+                    return message["seq"]
                 seen.append(message["text"])
-            cursor = max(cursor, last)
+            cursor = resume_from(cursor, messages, last_seq)
             if self.reactor.seconds() >= deadline_s:
                 got = f"got {seen!r}" if seen else "got nothing"
                 raise StepFailed(
@@ -126,5 +187,5 @@ class ScenarioRunner:
             yield deferLater(self.reactor, self.poll_s, lambda: None)
 
 
-def run_scenario(reactor: IReactorTime, target: Target, scenario: Scenario) -> Deferred:
+def run_scenario(reactor: IReactorTime, target: "Target", scenario: Scenario) -> Deferred:
     return ScenarioRunner(reactor, target).run(scenario)

@@ -143,6 +143,12 @@ class HandsetMessage:
         }
 
 
+def resume_from(seq: int, page: list[dict[str, Any]], last_seq: int) -> int:
+    """Where to ask next after a page of messages_since(seq) (as JSON): after its last message, so
+    a page cut at its limit loses nothing, or after the newest seq when the page is empty."""
+    return max(seq, page[-1]["seq"] if page else last_seq)
+
+
 class Handsets:
     """Every virtual subscriber's inbox; parts of a long message appear once all are delivered."""
 

@@ -1,13 +1,17 @@
 """Scenarios and the load generator, in process on a Clock, with a tiny echo ESME replying to MOs."""
 
+import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from twisted.internet.task import Clock
 
+from daemon.cli import main
+from simulators import scenario as scenario_module
 from simulators.config import ConfigError
 from simulators.load import LoadGenerator, LoadPlan, percentile
-from simulators.scenario import ScenarioRunner, StepFailed, load_scenario
+from simulators.scenario import EXAMPLE, ScenarioRunner, StepFailed, load_scenario
 from simulators.targets import InProcessTarget
 from smscore.esme import ESMEProtocol
 from smscore.pdu import SubmitSm
@@ -67,10 +71,28 @@ def test_scenario_says_which_step_failed_and_why(
 
 
 def test_scenario_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"step\.0\.expect: not a regular expression"):
+    with pytest.raises(ConfigError, match=r"step 1: expect: not a regular expression"):
         load_scenario(_scenario(tmp_path, '[[step]]\nfrom = "1"\nexpect = "("\n'))
     with pytest.raises(ConfigError, match=r"scenario.toml: step: Field required"):
         load_scenario(_scenario(tmp_path, ""))
+
+
+def test_scenario_file_errors_count_steps_from_1(tmp_path: Path) -> None:
+    good, bad = '[[step]]\nfrom = "1"\n', '[[step]]\nfrom = "1"\nwithin = 5\n'
+    with pytest.raises(ConfigError) as caught:
+        load_scenario(_scenario(tmp_path, good + bad))
+    assert str(caught.value) == (
+        f"{tmp_path / 'scenario.toml'}: step 2: within: Extra inputs are not permitted"
+    )
+
+
+def test_run_time_errors_count_steps_from_1(tmp_path: Path, network: Network, clock: Clock) -> None:
+    simulator = make_simulator(clock)
+    scenario = load_scenario(_scenario(tmp_path, '[[step]]\nfrom = "254711000001"\ntext = "BAL"\n'))
+    [failure] = _run(network, simulator, scenario)
+    assert failure.getErrorMessage() == (
+        "step 1 (254711000001 -> : 'BAL'): 'to' is required with text"
+    )
 
 
 def test_load_generator_summary(network: Network, clock: Clock) -> None:
@@ -91,3 +113,50 @@ def test_percentile() -> None:
     assert (
         percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
     )
+
+
+def _daemon_like_esme(network: Network, simulator) -> None:  # type: ignore[no-untyped-def]
+    """Answers PING and BAL as the daemon does for the demo's subscribers, with its own templates."""
+    from daemon.commands.money import format_money
+    from daemon.demo import DEMO_SUBSCRIBERS
+    from daemon.replies import render
+
+    balances = {msisdn: (pin, minor) for msisdn, pin, minor in DEMO_SUBSCRIBERS}
+    holder: list[ESMEProtocol] = []
+
+    def on_message(pdu):  # type: ignore[no-untyped-def]
+        words, sender = pdu.short_message.decode().split(), pdu.source_addr
+        if words == ["PING"]:
+            text = render("en", "pong")
+        elif words == ["BAL", balances[sender][0]]:
+            amount = format_money(balances[sender][1], "KES")
+            text = render("en", "balance", service="smscore", amount=amount)
+        else:
+            text = "not in this test"
+        reply = SubmitSm(source_addr=pdu.destination_addr, destination_addr=sender,
+                         short_message=text.encode())  # fmt: skip
+        network.clock.callLater(0.3, holder[0].submit, reply)
+        return 0
+
+    holder.append(bound_esme(network, simulator, esme_config(), on_message))  # type: ignore[arg-type]
+
+
+def test_run_scenario_help_describes_the_format_with_an_example_that_runs(
+    tmp_path: Path, network: Network, clock: Clock
+) -> None:
+    result = CliRunner().invoke(main, ["sim", "run-scenario", "--help"])
+    assert result.exit_code == 0
+    for key in ("[[step]]", "from ", "to ", "text ", "expect ", "reply_to ", "within_s "):
+        assert key in result.output
+    start = result.output.rindex("\n", 0, result.output.index('name = "')) + 1
+    example = result.output[start : result.output.index("Options:")]
+    example = textwrap.dedent(example).strip() + "\n"
+    assert example == EXAMPLE  # shown as written, not rewrapped by click
+    assert (
+        textwrap.indent(EXAMPLE, "    ") in scenario_module.__doc__
+    )  # the docstring's is the same
+    path = tmp_path / "example.toml"
+    path.write_text(example)
+    simulator = make_simulator(clock, dlr={"delay_s": 0.1})
+    _daemon_like_esme(network, simulator)
+    assert _run(network, simulator, load_scenario(path)) == [None]
