@@ -1,7 +1,13 @@
 """Steady MO traffic from N virtual subscribers at R messages/s for D seconds, then a JSON summary.
 
-Latency is from an MO's injection to the next reply its subscriber's phone received, both stamped
-by the simulator's clock (so it is right in-process and over HTTP alike).
+A reply is a message a subscriber's phone received during the run. Each acknowledged MO is paired
+with the first reply its subscriber received after the MO was injected and not paired with an
+earlier MO (both stamped by the simulator's clock, so pairing and latency are right in-process and
+over HTTP alike, and a reply seen before its MO's acknowledgement still counts). The summary says,
+per run, how many MOs were `acknowledged`, how many `replies_received`, how many acknowledged MOs
+got no reply (`missing_replies`) and how many replies had no MO to pair with (`extra_replies`):
+one reply per acknowledged MO is `missing_replies == extra_replies == 0`, and always
+acknowledged - missing_replies == replies_received - extra_replies.
 """
 
 from collections import deque
@@ -14,9 +20,12 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.python.failure import Failure
 
+from simulators.store import BEYOND_LAST_SEQ, resume_from
 from simulators.targets import Target
 
-TICK_S = 0.05
+TICK_S = 0.05  # MOs go out in batches this often: smooth at any rate, few timer calls
+DRAIN_POLL_S = 0.2  # after the last MO, how often the inboxes are read for the last replies
+MS_PER_S = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +35,9 @@ class LoadPlan:
     duration_s: float
     destination: str = "3456"
     text: str = "BAL"
-    first_msisdn: int = 254_700_000_000
-    drain_s: float = 5.0
-    max_in_flight: int = 2_000
+    first_msisdn: int = 254_700_000_000  # subscribers are this number and the next ones
+    drain_s: float = 5.0  # how long to wait for replies after the last MO
+    max_in_flight: int = 2_000  # MOs not yet acknowledged; beyond it the rate drops
 
     def __post_init__(self) -> None:
         if self.subscribers < 1 or self.rate_per_s <= 0 or self.duration_s <= 0:
@@ -38,6 +47,9 @@ class LoadPlan:
     def total(self) -> int:
         return int(self.rate_per_s * self.duration_s)
 
+    def is_subscriber(self, msisdn: str) -> bool:
+        return msisdn.isdigit() and 0 <= int(msisdn) - self.first_msisdn < self.subscribers
+
 
 @dataclass
 class LoadTally:
@@ -45,8 +57,58 @@ class LoadTally:
     acknowledged: int = 0
     failed: int = 0
     replies: int = 0
-    latencies_s: list[float] = field(default_factory=list)
     in_flight: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    latencies_s: list[float]
+    missing_replies: int
+    extra_replies: int
+
+
+@dataclass
+class ReplyPairing:
+    """Acknowledged MOs and replies per subscriber, paired once the run is over."""
+
+    _injected_s: dict[str, list[float]] = field(default_factory=dict)
+    _replied_s: dict[str, list[float]] = field(default_factory=dict)
+    _unanswered: int = 0  # sum over subscribers of acknowledged MOs beyond their replies
+
+    def acknowledged(self, msisdn: str, injected_at_s: float) -> None:
+        injected = self._injected_s.setdefault(msisdn, [])
+        if len(injected) >= len(self._replied_s.get(msisdn, ())):
+            self._unanswered += 1
+        injected.append(injected_at_s)
+
+    def replied(self, msisdn: str, submitted_at_s: float) -> None:
+        replied = self._replied_s.setdefault(msisdn, [])
+        if len(replied) < len(self._injected_s.get(msisdn, ())):
+            self._unanswered -= 1
+        replied.append(submitted_at_s)
+
+    @property
+    def all_replied(self) -> bool:
+        """As many replies as acknowledged MOs for every subscriber (the drain may stop)."""
+        return self._unanswered == 0
+
+    def pair(self) -> Pairing:
+        latencies_s: list[float] = []
+        missing = extra = 0
+        for msisdn in self._injected_s.keys() | self._replied_s.keys():
+            injected = sorted(self._injected_s.get(msisdn, ()))
+            waiting: deque[float] = deque()
+            next_mo = 0
+            for reply_s in sorted(self._replied_s.get(msisdn, ())):
+                while next_mo < len(injected) and injected[next_mo] <= reply_s:
+                    waiting.append(injected[next_mo])
+                    next_mo += 1
+                if waiting:
+                    latencies_s.append(reply_s - waiting.popleft())
+                else:
+                    extra += 1
+            missing += len(waiting) + len(injected) - next_mo
+        return Pairing(latencies_s, missing, extra)
 
 
 class LoadGenerator:
@@ -62,15 +124,15 @@ class LoadGenerator:
         self.plan = plan
         self.progress = progress
         self.tally = LoadTally()
+        self.pairing = ReplyPairing()
         self._owed = 0.0
         self._next_subscriber = 0
-        self._waiting: dict[str, deque[float]] = {}
         self._cursor = 0
 
     @inlineCallbacks
     def run(self) -> Any:
         stats_before = yield self.target.stats()
-        _, self._cursor = yield self.target.messages_since(1 << 62)
+        _, self._cursor = yield self.target.messages_since(BEYOND_LAST_SEQ)
         sender = LoopingCall(self._tick)
         sender.clock = self.reactor
         started = sender.start(TICK_S, now=True)
@@ -80,13 +142,13 @@ class LoadGenerator:
         deadline_s = self.reactor.seconds() + self.plan.drain_s
         while self.reactor.seconds() < deadline_s and not self._all_answered():
             yield self._collect_replies()
-            yield deferLater(self.reactor, 0.2, lambda: None)
+            yield deferLater(self.reactor, DRAIN_POLL_S, lambda: None)
         yield self._collect_replies()
         stats_after = yield self.target.stats()
         return self.summary(stats_after["dlr_acknowledged"] - stats_before["dlr_acknowledged"])
 
     def _all_answered(self) -> bool:
-        return self.tally.in_flight == 0 and not any(self._waiting.values())
+        return self.tally.in_flight == 0 and self.pairing.all_replied
 
     def _tick(self) -> Deferred | None:
         self._owed += self.plan.rate_per_s * TICK_S
@@ -110,26 +172,26 @@ class LoadGenerator:
     def _acknowledged(self, answer: dict[str, Any], msisdn: str) -> None:
         self.tally.in_flight -= 1
         self.tally.acknowledged += 1
-        self._waiting.setdefault(msisdn, deque()).append(answer["injected_at"])
+        self.pairing.acknowledged(msisdn, answer["injected_at"])
 
     def _failed(self, failure: Failure) -> None:
         self.tally.in_flight -= 1
         self.tally.failed += 1
 
     def _collect_replies(self) -> Deferred:
-        return self.target.messages_since(self._cursor).addCallback(self._match_replies)
+        return self.target.messages_since(self._cursor).addCallback(self._take_replies)
 
-    def _match_replies(self, answer: tuple[list[dict[str, Any]], int]) -> None:
-        messages, last = answer
-        self._cursor = max(self._cursor, last)
+    def _take_replies(self, answer: tuple[list[dict[str, Any]], int]) -> None:
+        messages, last_seq = answer
+        self._cursor = resume_from(self._cursor, messages, last_seq)
         for message in messages:
-            waiting = self._waiting.get(message["msisdn"])
-            if waiting:
+            if self.plan.is_subscriber(message["msisdn"]):
                 self.tally.replies += 1
-                self.tally.latencies_s.append(message["submitted_at"] - waiting.popleft())
+                self.pairing.replied(message["msisdn"], message["submitted_at"])
 
     def summary(self, dlrs: int) -> dict[str, Any]:
-        latencies_ms = sorted(latency * 1000 for latency in self.tally.latencies_s)
+        pairing = self.pairing.pair()
+        latencies_ms = sorted(latency * MS_PER_S for latency in pairing.latencies_s)
         return {
             "subscribers": self.plan.subscribers,
             "rate_per_s": self.plan.rate_per_s,
@@ -138,11 +200,13 @@ class LoadGenerator:
             "acknowledged": self.tally.acknowledged,
             "failed": self.tally.failed,
             "replies_received": self.tally.replies,
+            "missing_replies": pairing.missing_replies,
+            "extra_replies": pairing.extra_replies,
             "dlrs": dlrs,
             "latency_ms_p50": percentile(latencies_ms, 50),
             "latency_ms_p90": percentile(latencies_ms, 90),
             "latency_ms_p99": percentile(latencies_ms, 99),
-            "latency_ms_max": latencies_ms[-1] if latencies_ms else None,
+            "latency_ms_max": percentile(latencies_ms, 100),
         }
 
 
@@ -150,5 +214,5 @@ def percentile(ordered: list[float], pct: float) -> float | None:
     """Nearest-rank percentile of an ascending list (None when empty)."""
     if not ordered:
         return None
-    rank = max(1, -(-len(ordered) * pct // 100))
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100) in integers
     return round(ordered[int(rank) - 1], 3)

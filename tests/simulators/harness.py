@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.test import iosim
 from zope.interface import implementer
 
@@ -128,6 +128,32 @@ def bound_esme(
     network.run(0.1)
     assert esme.session.is_bound, "the ESME did not bind"
     return esme
+
+
+def replying_esme(
+    network: Network,
+    simulator: Simulator,
+    answer: Callable[[PDU], bytes | None],
+    reply_after_s: float = 0.3,
+    ack_after_s: float = 0.0,
+) -> ESMEProtocol:
+    """A bound ESME that replies `answer(mo)` (None: no reply) to each MO's sender reply_after_s
+    after it arrives, and acknowledges the MO ack_after_s after it arrives (what the daemon does,
+    simplified)."""
+    holder: list[ESMEProtocol] = []
+
+    def on_message(pdu: PDU) -> int | Deferred:
+        text = None if is_receipt(pdu) else answer(pdu)
+        if text is not None:
+            reply = SubmitSm(source_addr=pdu.destination_addr, destination_addr=pdu.source_addr,
+                             short_message=text, registered_delivery=1)  # fmt: skip
+            network.clock.callLater(reply_after_s, holder[0].submit, reply)
+        if ack_after_s:
+            return deferLater(network.clock, ack_after_s, lambda: CommandStatus.ESME_ROK)
+        return CommandStatus.ESME_ROK
+
+    holder.append(bound_esme(network, simulator, esme_config(), on_message))  # type: ignore[arg-type]
+    return holder[0]
 
 
 def submit_pdu(

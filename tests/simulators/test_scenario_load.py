@@ -1,4 +1,4 @@
-"""Scenarios and the load generator, in process on a Clock, with a tiny echo ESME replying to MOs."""
+"""Scenarios, in process on a Clock, with a tiny echo ESME replying to MOs."""
 
 import textwrap
 from pathlib import Path
@@ -10,27 +10,15 @@ from twisted.internet.task import Clock
 from daemon.cli import main
 from simulators import scenario as scenario_module
 from simulators.config import ConfigError
-from simulators.load import LoadGenerator, LoadPlan, percentile
 from simulators.scenario import EXAMPLE, ScenarioRunner, StepFailed, load_scenario
 from simulators.targets import InProcessTarget
 from smscore.esme import ESMEProtocol
-from smscore.pdu import SubmitSm
-from tests.simulators.harness import Network, bound_esme, esme_config, make_simulator
+from tests.simulators.harness import Network, make_simulator, replying_esme
 
 
 def _echo_esme(network: Network, simulator) -> ESMEProtocol:  # type: ignore[no-untyped-def]
-    """Replies to every MO after 0.3 s with 'ECHO <text>' (what the daemon will do, simplified)."""
-    holder: list[ESMEProtocol] = []
-
-    def on_message(pdu):  # type: ignore[no-untyped-def]
-        if not pdu.esm_class & 0x04:
-            reply = SubmitSm(source_addr=pdu.destination_addr, destination_addr=pdu.source_addr,
-                             short_message=b"ECHO " + pdu.short_message, registered_delivery=1)  # fmt: skip
-            network.clock.callLater(0.3, holder[0].submit, reply)
-        return 0
-
-    holder.append(bound_esme(network, simulator, esme_config(), on_message))  # type: ignore[arg-type]
-    return holder[0]
+    """Replies to every MO after 0.3 s with 'ECHO <text>'."""
+    return replying_esme(network, simulator, lambda mo: b"ECHO " + mo.short_message)
 
 
 def _scenario(tmp_path: Path, steps: str) -> Path:
@@ -95,26 +83,6 @@ def test_run_time_errors_count_steps_from_1(tmp_path: Path, network: Network, cl
     )
 
 
-def test_load_generator_summary(network: Network, clock: Clock) -> None:
-    simulator = make_simulator(clock, dlr={"delay_s": 0.1})
-    _echo_esme(network, simulator)
-    plan = LoadPlan(subscribers=5, rate_per_s=20, duration_s=3, drain_s=2)
-    outcome: list = []
-    LoadGenerator(clock, InProcessTarget(simulator), plan).run().addBoth(outcome.append)
-    network.run(6.0, step_s=0.05)
-    summary = outcome[0]
-    assert summary["sent"] == summary["acknowledged"] == summary["replies_received"] == 60
-    assert summary["dlrs"] == 60
-    assert 300 <= summary["latency_ms_p50"] <= summary["latency_ms_p99"] <= 400
-
-
-def test_percentile() -> None:
-    assert percentile([], 50) is None
-    assert (
-        percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
-    )
-
-
 def _daemon_like_esme(network: Network, simulator) -> None:  # type: ignore[no-untyped-def]
     """Answers PING and BAL as the daemon does for the demo's subscribers, with its own templates."""
     from daemon.commands.money import format_money
@@ -122,23 +90,17 @@ def _daemon_like_esme(network: Network, simulator) -> None:  # type: ignore[no-u
     from daemon.replies import render
 
     balances = {msisdn: (pin, minor) for msisdn, pin, minor in DEMO_SUBSCRIBERS}
-    holder: list[ESMEProtocol] = []
 
-    def on_message(pdu):  # type: ignore[no-untyped-def]
-        words, sender = pdu.short_message.decode().split(), pdu.source_addr
+    def answer(mo):  # type: ignore[no-untyped-def]
+        words, pin_and_minor = mo.short_message.decode().split(), balances[mo.source_addr]
         if words == ["PING"]:
-            text = render("en", "pong")
-        elif words == ["BAL", balances[sender][0]]:
-            amount = format_money(balances[sender][1], "KES")
-            text = render("en", "balance", service="smscore", amount=amount)
-        else:
-            text = "not in this test"
-        reply = SubmitSm(source_addr=pdu.destination_addr, destination_addr=sender,
-                         short_message=text.encode())  # fmt: skip
-        network.clock.callLater(0.3, holder[0].submit, reply)
-        return 0
+            return render("en", "pong").encode()
+        if words == ["BAL", pin_and_minor[0]]:
+            amount = format_money(pin_and_minor[1], "KES")
+            return render("en", "balance", service="smscore", amount=amount).encode()
+        return b"not in this test"
 
-    holder.append(bound_esme(network, simulator, esme_config(), on_message))  # type: ignore[arg-type]
+    replying_esme(network, simulator, answer)
 
 
 def test_run_scenario_help_describes_the_format_with_an_example_that_runs(
