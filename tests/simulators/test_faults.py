@@ -5,11 +5,15 @@ the SMSC may not have taken (NotSent, lost link, timeout, temporary status, gene
 checks the fault really acted, and that the SMSC stored every text exactly once.
 """
 
+import random
+
 import pytest
 from twisted.internet.task import Clock
 
-from simulators.faults import FaultError
+from simulators.faults import FaultError, FaultInjector
+from simulators.server import LinkCounters, SimulatorFactory
 from smscore.esme import ESMEProtocol
+from smscore.smsc import SMSCConfig
 from smscore.status import CommandStatus as S
 from tests.simulators.harness import (
     Inbox,
@@ -142,3 +146,32 @@ def test_faults_switch_at_run_time_and_bad_specs_change_nothing(clock: Clock) ->
     assert simulator.faults.describe() == {"throttle": {"every_n": 2, "status": S.ESME_RTHROTTLED}}
     simulator.faults.configure({"throttle": None, "withhold": {"probability": 0.5}})
     assert list(simulator.faults.describe()) == ["withhold"]
+
+
+def test_the_smpp_factory_needs_only_its_faults_counters_and_callbacks(
+    network: Network, clock: Clock
+) -> None:
+    faults = FaultInjector(random.Random(0), clock)
+    faults.configure({"generic_nack": {"every_n": 2}, "drop_connection": {"after_pdus": 4}})
+    counters, binds = LinkCounters(), []
+    factory = SimulatorFactory(
+        clock,
+        lambda bind, peer: S.ESME_ROK,
+        lambda protocol, pdu: pdu.make_response(message_id="1"),
+        SMSCConfig("SMSC"),
+        faults=faults,
+        counters=counters,
+        on_bound=lambda: binds.append(1),
+    )
+    esme = ESMEProtocol(clock, esme_config())
+    network.connect(factory, esme)
+    network.run(0.1)
+    answers: list = []
+    for text in ("a", "b", "c", "d", "e"):
+        esme.submit(submit_pdu("254711000001", text)).addBoth(answers.append)
+    network.run(1.0)
+    kinds = [type(answer).__name__ for answer in answers]
+    # the bind_resp was the 1st answer, so the link drops after the 3rd submit is answered
+    assert kinds == ["SubmitSmResp", "GenericNack", "SubmitSmResp", "Failure", "Failure"]
+    assert (counters.connections, counters.bind_refusals, binds) == (1, 0, [1])
+    assert faults.counts == {"nack": 1, "drops": 1}
