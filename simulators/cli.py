@@ -20,11 +20,14 @@ if TYPE_CHECKING:  # imported when a command runs, so `smscore sim --help` stays
     Work = Callable[[ClientReactor, HttpTarget], Deferred]
 
 DEFAULT_HTTP = "http://127.0.0.1:8775"
+EXIT_BAD_INPUT = (
+    2  # bad config, flags or a failed run: one line on stderr, as the daemon's CLI does
+)
 
 
 def _fail(message: str) -> None:
     click.echo(f"smscore sim: {message}", err=True)
-    sys.exit(2)
+    sys.exit(EXIT_BAD_INPUT)
 
 
 def _esme_flag(text: str) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from smscore.concat import ConcatError, Reassembler, concat_info
 from smscore.constants import EsmClass, MessageState
 from smscore.text import TextDecodingError, decode_text, is_binary_coding
 
-RECEIPT_TEXT_LENGTH = (
-    20  # a receipt's text: field carries the first 20 characters (SMPP 3.4 appendix B)
-)
-_MAX_OCTETS_PER_CHAR = 2
+# A receipt's text: field carries the first 20 characters of the message (SMPP 3.4 appendix B).
+RECEIPT_TEXT_LENGTH = 20
+_MAX_OCTETS_PER_CHAR = 2  # UCS-2, the widest coding MOs and submits use here
 # Parts of a long message still missing after this long are given up, as a phone does (the
 # SMSC's own retries span minutes, so the rest of a message that is coming arrives within it).
 REASSEMBLY_TIMEOUT_S = 600.0
