@@ -20,9 +20,8 @@ if TYPE_CHECKING:  # imported when a command runs, so `smscore sim --help` stays
     Work = Callable[[ClientReactor, HttpTarget], Deferred]
 
 DEFAULT_HTTP = "http://127.0.0.1:8775"
-EXIT_BAD_INPUT = (
-    2  # bad config, flags or a failed run: one line on stderr, as the daemon's CLI does
-)
+# Bad config or flags, or a run that failed: one line on stderr (as the daemon's CLI does).
+EXIT_BAD_INPUT = 2
 
 
 def _fail(message: str) -> None:
