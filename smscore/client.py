@@ -137,14 +137,10 @@ class PersistentBind:
     def _on_closed(self, _: object, protocol: ESMEProtocol) -> None:
         if self.protocol is protocol:
             self.protocol = None
-            if self._service.running:
+            if self._service.running:  # not our own stop
                 self.counters.drops += 1
                 self.last_error = protocol.close_reason
-            log.warn(
-                "bind {name} is down ({reason}); reconnecting",
-                name=self.name,
-                reason=protocol.close_reason,
-            )
+                log.warn("bind {name} is down: {reason}", name=self.name, reason=self.last_error)
 
     @property
     def is_bound(self) -> bool:
