@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -292,6 +293,13 @@ class DaemonProcess:
 
     def status(self) -> dict[str, Any]:
         return _http("GET", f"{self.status_url}/status")
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """HTTP status code and body of GET /health (503 is an answer, not an error)."""
+        try:
+            return 200, _http("GET", f"{self.status_url}/health")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
 
     def log(self) -> str:
         text = (self.workdir / f"{self.name}.{self.starts}.log").read_text(errors="replace")

@@ -76,6 +76,7 @@ def test_faults_every_mo_processed_once_and_answered_once(tmp_path) -> None:
         mos = len(PEOPLE) * 4
         wait_for(lambda: _quiet(simulator, tables, mos), 90, "every MO answered and receipted")
         stats = simulator.stats()
+        [bind] = daemon.status()["binds"]
         inbox_rows = tables.inbox_rows()
         outbox_rows = tables.outbox_rows()
         messages = simulator.all_messages()
@@ -90,6 +91,8 @@ def test_faults_every_mo_processed_once_and_answered_once(tmp_path) -> None:
         actions
     )
     assert stats["mo_redelivered"] > 0 and stats["connections"] > 1, stats
+    # Each drop is counted, with its reason (the simulator's resets and its garbage).
+    assert 0 < bind["drops"] < stats["connections"] and bind["last_error"], bind
     assert stats["mo_failed"] == 0
     # Processed once: one inbox row per distinct MO, each done, each with one reply row.
     assert len(inbox_rows) == mos
