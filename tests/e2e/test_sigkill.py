@@ -1,4 +1,4 @@
-"""SIGKILL the daemon (SQLite) at random points while MOs flow, restart it, and check the outcome.
+"""SIGKILL the daemon (on SQLite and on PostgreSQL) at random points while MOs flow, restart it, and check the outcome.
 
 The simulator keeps running across the restarts, re-delivering what the dead daemon did not
 acknowledge. What is proven:
@@ -59,12 +59,14 @@ def _progress(simulator: SimulatorProcess, tables: Tables) -> tuple:
     return stats["mo_acknowledged"], stats["deliveries_pending"], tables.outbox_counts()
 
 
-def test_sigkill_while_mos_flow_loses_nothing_and_processes_nothing_twice(tmp_path: Path) -> None:
+def test_sigkill_while_mos_flow_loses_nothing_and_processes_nothing_twice(
+    tmp_path: Path, db_url: str
+) -> None:
     rng = random.Random(SEED)
     mos = _mos()
     # Window 1: one deliver_sm at a time, so the MOs keep flowing for a few seconds.
     simulator = SimulatorProcess(tmp_path, window_size=1)
-    url = f"sqlite:///{tmp_path / 'smscore.db'}"
+    url = db_url
     # A short in-flight timeout: after a restart, replies in doubt are re-sent within seconds.
     settings = daemon_settings(
         tmp_path / "state", url, simulator.port, sender={"in_flight_timeout_s": 3.0}
