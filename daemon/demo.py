@@ -87,7 +87,7 @@ def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Config:
             "tranproc": {"poll_interval_s": 1.0},
             "sender": {"poll_interval_s": 1.0},
         },
-        "<demo>",
+        "smscore demo",
     )
 
 
@@ -185,6 +185,7 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
     """Simulator + daemon in one process, with a scripted conversation."""
     from twisted.internet import reactor
 
+    from daemon.checks import check_config
     from daemon.runner import run_forever
     from simulators.config import AccountConfig, SimulatorConfig
     from simulators.simulator import Simulator, StartError
@@ -200,6 +201,7 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
     try:
         addresses = simulator.start_listening()
         config = demo_config(state_dir, addresses.smpp[1], status_listen)
+        check_config(config, "smscore demo")  # what `smscore run` checks before it starts
     except StartError as exc:
         fail(str(exc), 1)
     except ConfigError as exc:
