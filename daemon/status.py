@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
@@ -33,7 +34,7 @@ class JsonResource(Resource):
         super().__init__()
         self._snapshot = snapshot
 
-    def render_GET(self, request: Request) -> Any:
+    def render_GET(self, request: Request) -> int:
         request.setHeader(b"content-type", b"application/json")
         result = maybeDeferred(self._snapshot)
         result.addCallbacks(self._write, self._error, (request,), None, (request,))
@@ -47,7 +48,7 @@ class JsonResource(Resource):
         )
         request.finish()
 
-    def _error(self, failure: Any, request: Request) -> None:
+    def _error(self, failure: Failure, request: Request) -> None:
         request.setResponseCode(500)
         request.write(json.dumps({"error": failure.getErrorMessage()}).encode() + b"\n")
         request.finish()

@@ -109,6 +109,12 @@ def _http(method: str, url: str, body: Any = None, timeout_s: float = 10) -> Any
         return json.loads(response.read())
 
 
+def smscore_status(url: str, *options: str) -> str:
+    """What `smscore status --url URL [options]` prints (it must succeed)."""
+    command = [str(SMSCORE), "status", "--url", url, *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
 # --- the simulator ----------------------------------------------------------------------------
 
 

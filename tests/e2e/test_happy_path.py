@@ -2,17 +2,16 @@
 Each test runs on SQLite and on PostgreSQL (the `db_url` fixture)."""
 
 import json
-import subprocess
 from pathlib import Path
 
 from tests.e2e.harness import (
-    SMSCORE,
     DaemonProcess,
     SimulatorProcess,
     Subscriber,
     Tables,
     daemon_settings,
     seed_subscribers,
+    smscore_status,
     wait_for,
 )
 
@@ -28,14 +27,7 @@ def _start_daemon(tmp_path: Path, simulator: SimulatorProcess, url: str) -> Daem
 
 
 def _status_json(daemon: DaemonProcess) -> dict:
-    result = subprocess.run(
-        [str(SMSCORE), "status", "--json", "--url", daemon.status_url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return json.loads(smscore_status(daemon.status_url, "--json"))
 
 
 def test_mo_gets_one_reply_and_its_receipt_is_matched(tmp_path, simulator, db_url) -> None:

@@ -2,15 +2,14 @@
 says where it listens when it was given port 0."""
 
 import re
-import subprocess
 from pathlib import Path
 
 from tests.e2e.harness import (
     PASSWORD,
-    SMSCORE,
     DaemonProcess,
     SimulatorProcess,
     daemon_settings,
+    smscore_status,
     wait_for,
 )
 
@@ -30,13 +29,7 @@ def test_health_is_503_with_the_reason_while_every_bind_is_refused(tmp_path, sim
         daemon.start().wait_ready()
         wait_for(lambda: daemon.status()["binds"][0]["bind_failures"] >= 2, 15, "two refused binds")
         code, body = daemon.health()
-        shown = subprocess.run(
-            [str(SMSCORE), "status", "--url", daemon.status_url],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        shown = smscore_status(daemon.status_url)
     finally:
         assert daemon.stop() == 0, daemon.log()
     assert (code, body["ok"], body["binds_up"]) == (503, False, 0)
@@ -68,13 +61,7 @@ def test_status_on_port_0_logs_and_reports_the_port_it_got(tmp_path, simulator) 
         assert int(found.group(2)) > 0
         daemon.settings["status"]["listen"] = address  # where the harness reads status from
         status = daemon.status()
-        shown = subprocess.run(
-            [str(SMSCORE), "status", "--url", f"http://{address}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        shown = smscore_status(f"http://{address}")
     finally:
         assert daemon.stop() == 0, daemon.log()
     assert status["status_listen"] == address
