@@ -4,6 +4,7 @@
 behaviour. The demo adds its simulator and script through `RunHooks`.
 """
 
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -69,4 +70,13 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
     reactor.addSystemEventTrigger("before", "shutdown", hooks.stopping)
     reactor.run()
+    _ignore_further_stop_signals()
     return 1 if failed[0] else hooks.exit_code
+
+
+def _ignore_further_stop_signals() -> None:
+    # The shutdown is done. Python restores the default handlers while the interpreter finalizes, so
+    # a second SIGTERM then (a supervisor or `timeout` signalling the whole process group again)
+    # would turn this clean exit into a kill.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)

@@ -18,6 +18,7 @@ from tests.e2e.harness import (
     SimulatorProcess,
     Tables,
     daemon_settings,
+    for_engine,
     match_replies,
     seed_subscribers,
     subscribers,
@@ -68,14 +69,15 @@ def _quiet(simulator: SimulatorProcess, tables: Tables, mos: int) -> bool:
 
 
 def test_faults_every_mo_processed_once_and_answered_once(tmp_path, db_url) -> None:
+    people = for_engine(PEOPLE, db_url)
     simulator = SimulatorProcess(tmp_path, faults=FAULTS)
     daemon, tables = None, None
     try:
         daemon, tables = _run_daemon(tmp_path, simulator, db_url)
-        for person in PEOPLE:
+        for person in people:
             for text in _texts(person.pin):
                 simulator.send_mo(person.msisdn, text)
-        mos = len(PEOPLE) * 4
+        mos = len(people) * 4
         wait_for(lambda: _quiet(simulator, tables, mos), 90, "every MO answered and receipted")
         stats = simulator.stats()
         [bind] = daemon.status()["binds"]
@@ -104,7 +106,7 @@ def test_faults_every_mo_processed_once_and_answered_once(tmp_path, db_url) -> N
     # Answered once: what each phone received is exactly its four replies.
     received = Counter((message["msisdn"], message["text"]) for message in messages)
     expected = Counter()
-    for person in PEOPLE:
+    for person in people:
         expected[(person.msisdn, "PONG")] += 2
         expected[(person.msisdn, _balance_text(person.balance_minor))] += 2
     assert received == expected
