@@ -63,13 +63,14 @@ def _sqlite_path(config: Config) -> Path | None:
 
 
 def _certificate_problem(path: Path) -> str | None:
+    from OpenSSL.crypto import Error as OpenSSLError
     from twisted.internet.ssl import Certificate
 
     try:
         Certificate.loadPEM(path.read_bytes())
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror}"
-    except Exception:  # OpenSSL's errors have no common base worth naming here
+    except OpenSSLError:
         return f"{path} is not a PEM certificate"
     return None
 

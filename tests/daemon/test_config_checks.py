@@ -44,6 +44,10 @@ CASES = {
         lambda t: {"binds": [{**BIND, "tls": True, "tls_ca_file": str(t / "missing.pem")}]},
         "binds.0.tls_ca_file: cannot read",
     ),
+    "tls CA file not a certificate": (
+        lambda t: {"binds": [{**BIND, "tls": True, "tls_ca_file": str(regular_file(t))}]},
+        "binds.0.tls_ca_file: ",
+    ),
     "pepper not hex": (bad_pepper, "security.pin_pepper_file: "),
     "state dir under /proc": (
         lambda t: {"service": {"state_dir": "/proc/smscore-check/state"}},
