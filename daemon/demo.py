@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorCore, IReactorTime
 from twisted.internet.task import LoopingCall
 
 from daemon.config import Config, ConfigError, build_config
@@ -19,7 +19,7 @@ from daemon.runner import RunHooks
 if TYPE_CHECKING:
     from daemon.service import Daemon
     from daemon.subscribers import PinHasher
-    from simulators.simulator import Simulator
+    from simulators.simulator import ListeningAddresses, Simulator
 
 SHORT_CODE = "12345"
 DEMO_SUBSCRIBERS = (("254712000001", "1234", 100_050), ("254712000002", "4321", 25_000))
@@ -116,13 +116,19 @@ def seed_subscribers_txn(conn: Connection, config: Config, hasher: "PinHasher", 
 class DemoHooks(RunHooks):
     """The simulator next to the daemon, the seeded subscribers, the script and its verdict."""
 
-    def __init__(self, simulator: "Simulator", reactor: IReactorTime, sim_http: str) -> None:
+    def __init__(
+        self,
+        simulator: "Simulator",
+        reactor: IReactorTime,
+        addresses: "ListeningAddresses",
+        exit_after_s: float | None,
+    ) -> None:
         self.simulator = simulator
         self.reactor = reactor
-        self.sim_http = sim_http
+        self.smsc_port = addresses.smpp[1]
+        self.sim_http = f"{addresses.http[0]}:{addresses.http[1]}" if addresses.http else "-"
+        self.exit_after_s = exit_after_s
         self.conversation = Conversation(simulator)
-        self.exit_after_s: float | None = None
-        self.smsc_port = 0
 
     def prepared(self, daemon: "Daemon") -> None:
         from daemon.clock import now_ns
@@ -148,7 +154,7 @@ class DemoHooks(RunHooks):
         if not self.conversation.all_answered():
             print("  !! some messages got no reply", flush=True)
             self.exit_code = 1
-        self.reactor.stop()  # type: ignore[attr-defined]
+        IReactorCore(self.reactor).stop()
 
     def stopping(self) -> Deferred:
         return self.simulator.stop()
@@ -206,7 +212,4 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
         fail(str(exc), 1)
     except ConfigError as exc:
         fail(str(exc))
-    http = f"{addresses.http[0]}:{addresses.http[1]}" if addresses.http else sim_http
-    hooks = DemoHooks(simulator, reactor, http)
-    hooks.smsc_port, hooks.exit_after_s = addresses.smpp[1], exit_after
-    sys.exit(run_forever(config, hooks))
+    sys.exit(run_forever(config, DemoHooks(simulator, reactor, addresses, exit_after)))
