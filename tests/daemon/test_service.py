@@ -99,3 +99,18 @@ def test_status_shows_drops_their_last_reason_and_the_status_address(tmp_path, e
     assert "status: http://127.0.0.1:43210/status" in text
     assert "drops=10" in text
     assert "last_error=enquire_link got no response: the link is dead" in text
+
+
+def test_every_component_reports_through_one_interface(tmp_path, engine):
+    daemon = daemon_for(tmp_path, engine)
+    assert [component.name for component in daemon.components] == [
+        "tranproc", "sender", "sweeper", "inbox", "binds",
+    ]  # fmt: skip
+    daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
+    snapshots: list[dict] = []
+    daemon.snapshot().addCallback(snapshots.append)
+    [snapshot] = snapshots
+    counters = snapshot["counters"]
+    assert counters["tranproc.done"] == 3 and "tranproc.last_batch_ms" not in counters
+    assert {"sender.claimed", "inbox.mo_received"} <= set(counters)
+    assert snapshot["last_errors"] == ["tranproc: lost the database"]
