@@ -2,7 +2,9 @@
 
 `smscore bench e2e` runs simulator load against a `smscore run` subprocess (see benchmarks/e2e.py);
 `smscore bench codec` measures the SMPP codec. The programs live in the repository, not in the
-installed package, so the commands say so plainly when they are not there.
+installed package (they are tools for developers, with their own dependencies such as smpplib and a
+PostgreSQL server, not part of the service), so `--help` says so and the commands stop with one line
+when they are not there.
 """
 
 import importlib.util
@@ -19,7 +21,9 @@ def load_benchmark(name: str) -> ModuleType:
     path = BENCHMARKS_DIR / f"{name}.py"
     if not path.is_file():
         click.echo(
-            f"smscore bench: {path} not found (benchmarks run from a source checkout)", err=True
+            f"smscore bench: {path} not found: the benchmarks run from a source checkout "
+            f"(git clone the repository, pip install -e . in it, run smscore bench there)",
+            err=True,
         )
         sys.exit(2)
     spec = importlib.util.spec_from_file_location(f"smscore_bench_{name}", path)
@@ -32,7 +36,11 @@ def load_benchmark(name: str) -> ModuleType:
 
 @click.group()
 def bench() -> None:
-    """Benchmarks (print JSON; record the figures in BENCHMARKS.md)."""
+    """Benchmarks (print JSON; record the figures in BENCHMARKS.md).
+
+    Needs a source checkout with an editable install (pip install -e .): the programs are
+    benchmarks/*.py of the repository, not part of the installed package.
+    """
 
 
 @bench.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})

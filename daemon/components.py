@@ -1,12 +1,20 @@
-"""Builds each long-running component from the config (the service decides which ones a role runs)."""
+"""The long-running components of the daemon, each behind one interface (`Component`), and the
+factories that build them from the config (the service decides which ones a role runs).
+
+The pipeline classes keep their own shapes (the TranProc has a `stats` dataclass, the inbox and the
+sender a `counters` dict, the inbox has no loop to start); the adapters here give the service one way
+to start, stop and read every one of them.
+"""
 
 import hashlib
 import hmac
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
-from daemon.chart import ensure_chart_txn
-from daemon.clock import now_ns
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+
 from daemon.commands.builtin import default_registry
 from daemon.config import Config
 from daemon.db import Database
@@ -14,41 +22,105 @@ from daemon.lis import InboxWriter
 from daemon.receipts import apply_receipts_txn, is_receipt, receipt_from_pdu
 from daemon.sender import Sender
 from daemon.subscribers import PinHasher, load_or_create_pepper, pepper_path
-from daemon.sweeper import Sweeper
+from daemon.sweeper import Sweeper, SweepJob
 from daemon.tranproc import BatchResult, TranProc
 from smscore.client import BindPool
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """What a component shows on the status endpoint: its counters and its last error ("" if none)."""
+
+    counters: Mapping[str, int] = field(default_factory=dict)
+    last_error: str = ""
+
+
+class Component(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> Deferred:
+        """Fires when the component has finished what it was doing."""
+        ...
+
+    def status(self) -> ComponentStatus: ...
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """A Component made of a pipeline object's own start/stop/status callables."""
+
+    name: str
+    start: Callable[[], None]
+    stop: Callable[[], Deferred]
+    status: Callable[[], ComponentStatus]
+
+
+def tranproc_component(tranproc: TranProc) -> Component:
+    def status() -> ComponentStatus:
+        stats = asdict(tranproc.stats)
+        counters = {key: value for key, value in stats.items() if type(value) is int}
+        return ComponentStatus(counters, tranproc.stats.last_error or "")
+
+    return Adapted("tranproc", tranproc.start, tranproc.stop, status)
+
+
+def sender_component(sender: Sender) -> Component:
+    return Adapted("sender", sender.start, sender.stop, lambda: ComponentStatus(sender.counters))
+
+
+def inbox_component(inbox: InboxWriter) -> Component:
+    def flush() -> Deferred:
+        return inbox.flush() or succeed(None)
+
+    return Adapted("inbox", lambda: None, flush, lambda: ComponentStatus(inbox.counters))
+
+
+def sweeper_component(sweeper: Sweeper) -> Component:
+    return Adapted("sweeper", sweeper.start, sweeper.stop, ComponentStatus)
+
+
+def binds_component(pool: BindPool) -> Component:
+    # Per-bind detail is on the status endpoint's `binds` list, not in the counters.
+    return Adapted("binds", pool.start, pool.stop, ComponentStatus)
 
 
 def pin_hasher(config: Config) -> PinHasher:
     return PinHasher(load_or_create_pepper(pepper_path(config)))
 
 
+def dedupe_secret(pepper: bytes) -> bytes:
+    """The inbox's dedupe key, derived from the PIN pepper (the same in every LIS process)."""
+    return hmac.new(pepper, b"smscore inbox dedupe", hashlib.sha256).digest()
+
+
 def make_tranproc(
     config: Config,
-    reactor: Any,
+    reactor: IReactorTime,
     db: Database,
+    hasher: PinHasher,
     on_batch: Callable[[BatchResult], None],
     claim_limit: Callable[[], int] | None = None,
 ) -> TranProc:
-    db.run_sync("chart.ensure", ensure_chart_txn, config.service.currency, now_ns(reactor))
     return TranProc(
         reactor,
         db,
         default_registry(),
         config,
-        pin_hasher(config),
+        hasher,
         on_batch=on_batch,
         claim_limit=claim_limit,
     )
 
 
-def dedupe_secret(config: Config) -> bytes:
-    """The inbox's dedupe key, derived from the PIN pepper (the same in every LIS process)."""
-    pepper = load_or_create_pepper(pepper_path(config))
-    return hmac.new(pepper, b"smscore inbox dedupe", hashlib.sha256).digest()
-
-
-def make_inbox(config: Config, reactor: Any, db: Database, wake_tranproc: Any) -> InboxWriter:
+def make_inbox(
+    config: Config,
+    reactor: IReactorTime,
+    db: Database,
+    pepper: bytes,
+    wake_tranproc: Callable[[], None],
+) -> InboxWriter:
     return InboxWriter(
         reactor,
         db,
@@ -57,16 +129,18 @@ def make_inbox(config: Config, reactor: Any, db: Database, wake_tranproc: Any) -
         is_receipt=is_receipt,
         receipt_from_pdu=receipt_from_pdu,
         receipt_sink=apply_receipts_txn,
-        dedupe_secret=dedupe_secret(config),
+        dedupe_secret=dedupe_secret(pepper),
     )
 
 
-def make_sender(config: Config, reactor: Any, db: Database, pool: BindPool) -> Sender:
+def make_sender(config: Config, reactor: IReactorTime, db: Database, pool: BindPool) -> Sender:
     settings = {bind.name: bind for bind in config.binds}
     return Sender(reactor, db, pool, settings, config.sender)
 
 
-def make_sweeper(config: Config, reactor: Any, db: Database, jobs: dict[str, Any]) -> Sweeper:
+def make_sweeper(
+    config: Config, reactor: IReactorTime, db: Database, jobs: Mapping[str, SweepJob]
+) -> Sweeper:
     sweeper = Sweeper(reactor, db, config.sweeper, sender_config=config.sender)
     for name, job in jobs.items():
         sweeper.add_job(name, job)

@@ -20,7 +20,12 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: `request_receipts = "yes"` or `port = "2775"` is an error, not a guess.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# Paths and enums are written as strings in TOML: those fields convert.
+FilePath = Annotated[Path, Field(strict=False)]
 
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
@@ -28,7 +33,7 @@ Port = Annotated[int, Field(gt=0, lt=65_536)]
 
 
 class ServiceConfig(Section):
-    state_dir: Path = Path("var/smscore")
+    state_dir: FilePath = Path("var/smscore")  # relative to the working directory
     role: Literal["all", "lis", "tranproc"] = "all"
     country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}$")] = "254"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "KES"
@@ -63,13 +68,13 @@ class BindConfig(Section):
     host: str
     port: Port = 2775
     system_id: Annotated[str, Field(min_length=1, max_length=15)]
-    password: Annotated[str, Field(max_length=8)] = ""
+    password: Annotated[str, Field(max_length=8)] = ""  # required by `smscore run --check`
     system_type: Annotated[str, Field(max_length=12)] = ""
-    bind_type: BindType = BindType.TRANSCEIVER
+    bind_type: Annotated[BindType, Field(strict=False)] = BindType.TRANSCEIVER
     tps_limit: Annotated[float, Field(gt=0)] | None = None
     window: Annotated[int, Field(ge=1, le=1000)] = 10
     tls: bool = False
-    tls_ca_file: Path | None = None
+    tls_ca_file: FilePath | None = None
     serves: list[str] = []  # short codes / service numbers routed to this bind ([] = any)
     response_timeout_s: PositiveSeconds = 10.0
     enquire_link_interval_s: PositiveSeconds = 30.0
@@ -125,11 +130,18 @@ class SweeperConfig(Section):
 
 
 class StatusConfig(Section):
-    listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"
+    listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"  # port 0: any
+
+    @field_validator("listen")
+    @classmethod
+    def _port_in_range(cls, listen: str) -> str:
+        if int(listen.rsplit(":", 1)[1]) > 65_535:
+            raise ValueError("the port must be 0 (any free port) to 65535")
+        return listen
 
 
 class SecurityConfig(Section):
-    pin_pepper_file: Path | None = None  # None: a pepper file is created in state_dir
+    pin_pepper_file: FilePath | None = None  # None: a pepper file is created in state_dir
     pin_max_failures: Annotated[int, Field(ge=1, le=20)] = 3
     pin_lockout_s: PositiveSeconds = 900.0
 

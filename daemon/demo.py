@@ -4,12 +4,22 @@ printed as it happens, then the simulator stays up for your own messages until C
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TextIO
 
 import click
+from sqlalchemy import Connection
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.internet.task import LoopingCall
 
-from daemon.config import build_config
+from daemon.config import Config, ConfigError, build_config
 from daemon.run_cli import fail
+from daemon.runner import RunHooks
+
+if TYPE_CHECKING:
+    from daemon.service import Daemon
+    from daemon.subscribers import PinHasher
+    from simulators.simulator import ListeningAddresses, Simulator
 
 SHORT_CODE = "12345"
 DEMO_SUBSCRIBERS = (("254712000001", "1234", 100_050), ("254712000002", "4321", 25_000))
@@ -30,8 +40,8 @@ SCRIPT_INTERVAL_S = 1.0
 class Conversation:
     """Prints MOs as they are sent and replies as the simulated phones receive them."""
 
-    simulator: Any
-    out: Any = sys.stdout
+    simulator: "Simulator"
+    out: TextIO = sys.stdout
     sent: dict[str, int] = field(default_factory=dict)
     replies: dict[str, int] = field(default_factory=dict)
     _shown: set[tuple[str, int]] = field(default_factory=set)
@@ -58,7 +68,7 @@ class Conversation:
         print(line, file=self.out, flush=True)
 
 
-def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Any:
+def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Config:
     return build_config(
         {
             "service": {"state_dir": str(state_dir)},
@@ -77,11 +87,11 @@ def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Any:
             "tranproc": {"poll_interval_s": 1.0},
             "sender": {"poll_interval_s": 1.0},
         },
-        "<demo>",
+        "smscore demo",
     )
 
 
-def seed_subscribers_txn(conn: Any, config: Any, hasher: Any, now: int) -> None:
+def seed_subscribers_txn(conn: Connection, config: Config, hasher: "PinHasher", now: int) -> None:
     from daemon.chart import deposit_txn, ensure_chart_txn, new_transfer_id
     from daemon.subscribers import create_subscriber_txn, get_subscriber_txn
 
@@ -101,6 +111,62 @@ def seed_subscribers_txn(conn: Any, config: Any, hasher: Any, now: int) -> None:
             transfer_id=new_transfer_id(),
             user_data="demo opening balance",
         )
+
+
+class DemoHooks(RunHooks):
+    """The simulator next to the daemon, the seeded subscribers, the script and its verdict."""
+
+    def __init__(
+        self,
+        simulator: "Simulator",
+        reactor: IReactorTime,
+        addresses: "ListeningAddresses",
+        exit_after_s: float | None,
+    ) -> None:
+        self.simulator = simulator
+        self.reactor = reactor
+        self.smsc_port = addresses.smpp[1]
+        self.sim_http = f"{addresses.http[0]}:{addresses.http[1]}" if addresses.http else "-"
+        self.exit_after_s = exit_after_s
+        self.conversation = Conversation(simulator)
+
+    def prepared(self, daemon: "Daemon") -> None:
+        from daemon.clock import now_ns
+        from daemon.components import pin_hasher
+
+        config = daemon.config
+        daemon.db.run_sync(
+            "demo.seed", seed_subscribers_txn, config, pin_hasher(config), now_ns(self.reactor)
+        )
+
+    def started(self, daemon: "Daemon") -> None:
+        print(banner(self.smsc_port, self.sim_http, daemon.status_address), flush=True)
+        for index, (msisdn, text) in enumerate(SCRIPT):
+            self.reactor.callLater(
+                1.0 + index * SCRIPT_INTERVAL_S, self.conversation.send, msisdn, text
+            )
+        LoopingCall(self.conversation.show_new_replies).start(0.1, now=False)
+        if self.exit_after_s is not None:
+            self.reactor.callLater(self.exit_after_s, self.finish)
+
+    def finish(self) -> None:
+        self.conversation.show_new_replies()
+        if not self.conversation.all_answered():
+            print("  !! some messages got no reply", flush=True)
+            self.exit_code = 1
+        IReactorCore(self.reactor).stop()
+
+    def stopping(self) -> Deferred:
+        return self.simulator.stop()
+
+
+def banner(smsc_port: int, sim_http: str, status_address: str) -> str:
+    return (
+        f"SMSC simulator on 127.0.0.1:{smsc_port} (control API http://{sim_http}), "
+        f"smscore status on http://{status_address}/status\n"
+        f"Subscribers: 254712000001 (PIN 1234), 254712000002 (PIN 4321). Short code {SHORT_CODE}.\n"
+        f"Try it yourself: smscore sim send --api http://{sim_http} 254712000001 {SHORT_CODE} 'BAL 1234'\n"
+    )
 
 
 @click.command()
@@ -124,16 +190,12 @@ def seed_subscribers_txn(conn: Any, config: Any, hasher: Any, now: int) -> None:
 def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float | None) -> None:
     """Simulator + daemon in one process, with a scripted conversation."""
     from twisted.internet import reactor
-    from twisted.internet.task import LoopingCall
 
-    from daemon.clock import now_ns
-    from daemon.components import pin_hasher
-    from daemon.logs import start_logging
-    from daemon.service import StartupError, build_daemon
+    from daemon.checks import check_config
+    from daemon.runner import run_forever
     from simulators.config import AccountConfig, SimulatorConfig
     from simulators.simulator import Simulator, StartError
 
-    start_logging("warn")
     simulator = Simulator(
         reactor,
         SimulatorConfig(
@@ -145,42 +207,9 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
     try:
         addresses = simulator.start_listening()
         config = demo_config(state_dir, addresses.smpp[1], status_listen)
-        daemon = build_daemon(config, reactor)
-        daemon.db.run_sync(
-            "demo.seed", seed_subscribers_txn, config, pin_hasher(config), now_ns(reactor)
-        )
-    except (StartError, StartupError) as exc:
+        check_config(config, "smscore demo")  # what `smscore run` checks before it starts
+    except StartError as exc:
         fail(str(exc), 1)
-    conversation = Conversation(simulator)
-    print(
-        f"SMSC simulator on 127.0.0.1:{addresses.smpp[1]} (control API http://{sim_http}), "
-        f"smscore status on http://{status_listen}/status\n"
-        f"Subscribers: 254712000001 (PIN 1234), 254712000002 (PIN 4321). Short code {SHORT_CODE}.\n"
-        f"Try it yourself: smscore sim send --api http://{sim_http} 254712000001 {SHORT_CODE} 'BAL 1234'\n",
-        flush=True,
-    )
-    exit_code = [0]
-
-    def start() -> None:
-        daemon.start()
-        daemon.listen_status().addErrback(
-            lambda f: print(f"status endpoint: {f.getErrorMessage()}")
-        )
-        for index, (msisdn, text) in enumerate(SCRIPT):
-            reactor.callLater(1.0 + index * SCRIPT_INTERVAL_S, conversation.send, msisdn, text)
-        LoopingCall(conversation.show_new_replies).start(0.1, now=False)
-        if exit_after is not None:
-            reactor.callLater(exit_after, finish)
-
-    def finish() -> None:
-        conversation.show_new_replies()
-        if not conversation.all_answered():
-            print("  !! some messages got no reply", flush=True)
-            exit_code[0] = 1
-        reactor.stop()
-
-    reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
-    reactor.addSystemEventTrigger("before", "shutdown", simulator.stop)
-    reactor.run()
-    sys.exit(exit_code[0])
+    except ConfigError as exc:
+        fail(str(exc))
+    sys.exit(run_forever(config, DemoHooks(simulator, reactor, addresses, exit_after)))

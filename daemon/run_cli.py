@@ -65,13 +65,23 @@ def fail(message: str, code: int = 2) -> None:
 @click.option(
     "--status-listen", metavar="HOST:PORT", help="Status endpoint (default 127.0.0.1:8780)."
 )
-@click.option("--check", is_flag=True, help="Validate the configuration and exit.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Check the configuration and the files it names (TLS CA, PIN pepper, state directory) "
+    "and exit; `run` checks the same before it starts.",
+)
 def run(config_path, smsc, db, role, state_dir, status_listen, check) -> None:  # type: ignore[no-untyped-def]
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
+    from daemon.checks import check_config
+
     try:
         config = config_from_options(config_path, smsc, db, role, state_dir, status_listen)
+        report = check_config(config, str(config_path) if config_path else "<command line>")
     except ConfigError as exc:
         fail(str(exc))
+    for warning in report.warnings:
+        click.echo(f"smscore: warning: {warning}", err=True)
     if check:
         click.echo(
             f"config OK: role {config.service.role}, {len(config.binds)} bind(s), "

@@ -1,44 +1,82 @@
-"""The process around the daemon: logging, the global reactor, signals, clean shutdown, exit code."""
+"""The process around the daemon: logging, the global reactor, signals, clean shutdown, exit code.
 
+`smscore run` and `smscore demo` both run the daemon through `run_forever`: one wiring, one
+behaviour. The demo adds its simulator and script through `RunHooks`.
+"""
+
+import signal
 import sys
+from typing import TYPE_CHECKING
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from daemon.config import Config
 from daemon.logs import start_logging
 
+if TYPE_CHECKING:
+    from daemon.service import Daemon
+
 log = Logger()
 
 
-def run_forever(config: Config, after_start=None) -> int:  # type: ignore[no-untyped-def]
-    """Run until SIGTERM/SIGINT; returns the process exit code."""
+class RunHooks:
+    """What runs alongside the daemon in the same reactor (the demo's simulator and script)."""
+
+    exit_code = 0  # the process exit code when the daemon itself ran and stopped cleanly
+
+    def prepared(self, daemon: "Daemon") -> None:
+        """The daemon is built, nothing runs yet (may block: the reactor is not running)."""
+
+    def started(self, daemon: "Daemon") -> None:
+        """The status endpoint listens (daemon.status_address) and every component runs."""
+
+    def stopping(self) -> Deferred:
+        """The reactor is shutting down; fires when this part has stopped."""
+        return succeed(None)
+
+
+def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or a hook stops the reactor); returns the process exit code."""
     from twisted.internet import reactor  # only the entry point touches the global reactor
 
     from daemon.service import StartupError, build_daemon
 
+    hooks = hooks or RunHooks()
     start_logging(config.logging.level, config.logging.format)
     try:
         daemon = build_daemon(config, reactor)
+        hooks.prepared(daemon)
     except StartupError as exc:
         print(f"smscore: {exc}", file=sys.stderr)
         return 1
-    exit_code = [0]
+    failed = [False]
 
-    def status_failed(failure) -> None:  # type: ignore[no-untyped-def]
+    def status_failed(failure: Failure) -> None:
+        # Nothing has started: the status endpoint opens first, so a taken port changes nothing.
         print(
             f"smscore: status endpoint {config.status.listen}: {failure.getErrorMessage()}",
             file=sys.stderr,
         )
-        exit_code[0] = 1
+        failed[0] = True
         reactor.stop()
 
-    def started() -> None:
+    def listening(_address: str) -> None:
         daemon.start()
-        daemon.listen_status().addErrback(status_failed)
-        if after_start is not None:
-            after_start(daemon)
+        hooks.started(daemon)
 
-    reactor.callWhenRunning(started)
+    reactor.callWhenRunning(lambda: daemon.listen_status().addCallbacks(listening, status_failed))
     reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
+    reactor.addSystemEventTrigger("before", "shutdown", hooks.stopping)
     reactor.run()
-    return exit_code[0]
+    _ignore_further_stop_signals()
+    return 1 if failed[0] else hooks.exit_code
+
+
+def _ignore_further_stop_signals() -> None:
+    # The shutdown is done. Python restores the default handlers while the interpreter finalizes, so
+    # a second SIGTERM then (a supervisor or `timeout` signalling the whole process group again)
+    # would turn this clean exit into a kill.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)

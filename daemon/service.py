@@ -2,29 +2,40 @@
 
 Roles: `lis` holds the SMPP binds, the inbox writer, the sender and the sweeper; `tranproc` runs the
 TranProc only (several may share one PostgreSQL database); `all` runs everything in one process.
-Start-up fails fast with a one-line message if the database is unreachable or the config is wrong;
-an unreachable SMSC does not stop it (binds retry with backoff).
+Start-up is a list of named steps, each logged; one that fails stops the daemon with a one-line
+message (database unreachable, PIN pepper unreadable...). An unreachable SMSC does not stop it (binds
+retry with backoff).
 """
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 import ledger
-from daemon.clock import NS_PER_S
+from daemon import components
+from daemon.chart import ensure_chart_txn
+from daemon.clock import NS_PER_S, now_ns
+from daemon.components import Component
 from daemon.config import BindConfig, Config
 from daemon.db import Database
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import upgrade_all
 from daemon.schema import inbox, outbox
-from daemon.status import status_root
+from daemon.sender import Sender
+from daemon.status import JsonReply, Snapshot, bind_status, status_root
+from daemon.subscribers import PepperError, PinHasher, load_or_create_pepper, pepper_path
+from daemon.sweeper import SweepJob
+from daemon.tranproc import BatchResult, TranProc
 from smscore.client import (
     BindPool,
     PersistentBind,
@@ -37,10 +48,25 @@ from smscore.protocol import FlowControl
 from smscore.session import SessionTimers
 
 log = Logger()
+T = TypeVar("T")
 
 
 class StartupError(Exception):
     """The daemon cannot start; the message is one line for the operator."""
+
+
+def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
+    """One named start-up step: logged when done, a one-line StartupError when it fails."""
+    try:
+        result = fn(*args)
+    except (SQLAlchemyError, OSError, PepperError) as exc:
+        raise StartupError(f"{name}: {_first_line(exc)}") from None
+    log.info("start-up: {step}: done", step=name)
+    return result
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
 
 def esme_config(bind: BindConfig) -> ESMEConfig:
@@ -58,7 +84,7 @@ def esme_config(bind: BindConfig) -> ESMEConfig:
     )
 
 
-def open_database(config: Config, reactor: Any) -> Database:
+def open_database(config: Config, reactor: IReactorTime | None) -> Database:
     """Connect, create/upgrade the schema, and return the runner (blocking: start-up only)."""
     url = config.database_url
     if url.startswith("sqlite:///"):
@@ -68,8 +94,7 @@ def open_database(config: Config, reactor: Any) -> Database:
         with engine.begin() as conn:
             upgrade_all(conn)
     except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StartupError(f"database {_redacted(url)}: {reason}") from None
+        raise StartupError(f"database {_redacted(url)}: {_first_line(exc)}") from None
     return Database(reactor, engine, config.database.threads, config.database.max_retries)
 
 
@@ -87,132 +112,111 @@ def queue_depths_txn(conn: Connection) -> dict[str, int]:
     return depths
 
 
+def ping_txn(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
+
+
 @dataclass
 class Daemon:
     """The running service: every component, so tests and the status endpoint can look inside."""
 
     config: Config
-    reactor: Any
+    reactor: IReactorTime
     db: Database
     inbox: InboxWriter | None = None
     pool: BindPool | None = None
-    tranproc: Any = None
-    sender: Any = None
-    sweeper: Any = None
+    tranproc: TranProc | None = None
+    sender: Sender | None = None
+    components: list[Component] = field(default_factory=list)  # in start order
     started_at: float = 0.0
-    _listening: list[Any] = field(default_factory=list)
-    _rate_marks: dict[str, tuple[float, int]] = field(default_factory=dict)
+    status_address: str = ""  # HOST:PORT the status endpoint got (the port may have been 0)
+    _started: bool = False
+    _listening: list[IListeningPort] = field(default_factory=list)
+    _rates: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @property
     def role(self) -> str:
         return self.config.service.role
 
     def start(self) -> None:
+        self._started = True
         self.started_at = self.reactor.seconds()
         self.db.start()
-        for component in (self.tranproc, self.sender, self.sweeper):
-            if component is not None:
-                component.start()
-        if self.pool is not None:
-            self.pool.start()
+        for component in self.components:
+            component.start()
 
     def stop(self) -> Deferred:
         """Unbind politely, flush the inbox, stop the loops, then the database thread."""
-        waits = []
-        if self.pool is not None:
-            waits.append(self.pool.stop())
-        if self.inbox is not None:
-            flushed = self.inbox.flush()
-            if flushed is not None:
-                waits.append(flushed)
-        for component in (self.tranproc, self.sender, self.sweeper):
-            if component is not None:
-                waits.append(succeed(component.stop()))
-        for port in self._listening:
-            waits.append(succeed(port.stopListening()))
+        waits = [succeed(port.stopListening()) for port in self._listening]
+        if self._started:
+            waits += [component.stop() for component in reversed(self.components)]
         done = gatherResults(waits, consumeErrors=True)
         done.addBoth(lambda _: self.db.stop())
         return done
 
     def listen_status(self) -> Deferred:
+        """Open the status endpoint; fires with the HOST:PORT it got (also kept in status_address)."""
         host, port = self.config.status.listen.rsplit(":", 1)
         site = Site(status_root(self.snapshot, self.health))
-        endpoint = serverFromString(self.reactor, f"tcp:{port}:interface={host}")
-        return endpoint.listen(site).addCallback(self._listening.append)
+        endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
+        return endpoint.listen(site).addCallback(self._listening_on)
 
-    def health(self) -> dict:
-        binds = list(self.pool.binds.values()) if self.pool else []
-        return {"ok": True, "binds_up": sum(bind.is_bound for bind in binds), "binds": len(binds)}
+    def _listening_on(self, port: IListeningPort) -> str:
+        self._listening.append(port)
+        address = port.getHost()
+        self.status_address = f"{address.host}:{address.port}"
+        log.info("status endpoint on http://{address}/status", address=self.status_address)
+        return self.status_address
+
+    def binds(self) -> list[PersistentBind]:
+        return list(self.pool.binds.values()) if self.pool is not None else []
+
+    def health(self) -> Deferred:
+        """200 when the database answers and (in roles with binds) at least one bind is up; else 503
+        with the reason. The tranproc role has no binds: its health is the database's."""
+        pinged = self.db.run_interaction("health.ping", ping_txn)
+        return pinged.addCallbacks(lambda _: self._health_of_binds(), self._database_down)
+
+    def _health_of_binds(self) -> JsonReply:
+        binds = self.binds()
+        body: dict[str, Any] = {
+            "ok": True,
+            "binds_up": sum(bind.is_bound for bind in binds),
+            "binds": len(binds),
+        }
+        if self.pool is not None and body["binds_up"] == 0:
+            reasons = [f"{bind.name}: {bind.last_error}" for bind in binds if bind.last_error]
+            body["ok"] = False
+            body["reason"] = (
+                "; ".join(["no bind is up", *reasons]) if binds else "no bind configured"
+            )
+        return JsonReply(body, 200 if body["ok"] else 503)
+
+    def _database_down(self, failure: Failure) -> JsonReply:
+        return JsonReply({"ok": False, "reason": f"database: {_first_line(failure.value)}"}, 503)
 
     def snapshot(self) -> Deferred:
         depths = self.db.run_interaction("status.queue_depths", queue_depths_txn)
         return depths.addCallback(self._snapshot_with)
 
     def _snapshot_with(self, depths: dict[str, int]) -> dict:
-        now = self.reactor.seconds()
-        counters = self._counters()
-        return {
-            "role": self.role,
-            "uptime_s": now - self.started_at,
-            "binds": self._bind_status(),
-            "queues": depths,
-            "counters": counters,
-            "rates": self._rates(now, counters),
-            "last_errors": [
-                f"{bind.name}: {bind.last_error}"
-                for bind in (self.pool.binds.values() if self.pool else [])
-                if bind.last_error
-            ],
-        }
+        snapshot = Snapshot(
+            role=self.role,
+            status_listen=self.status_address,
+            started_at=self.started_at,
+            now=self.reactor.seconds(),
+            binds=[bind_status(bind, self._settings(bind.name)) for bind in self.binds()],
+            queues=depths,
+        )
+        for component in self.components:
+            snapshot.add_component(component.name, component.status())
+        return snapshot.as_json(self._rates)
 
-    def _bind_status(self) -> list[dict]:
-        if self.pool is None:
-            return []
-        result = []
-        for name, bind in self.pool.binds.items():
-            settings = next(b for b in self.config.binds if b.name == name)
-            protocol = bind.protocol
-            result.append(
-                {
-                    "name": name,
-                    "host": f"{settings.host}:{settings.port}",
-                    "bound": bind.is_bound,
-                    "connects": bind.counters.connects,
-                    "binds": bind.counters.binds,
-                    "bind_failures": bind.counters.bind_failures,
-                    "messages_received": bind.counters.messages_received,
-                    "outstanding": protocol.session.outstanding_count if protocol else 0,
-                    "queued": protocol.queued_count if protocol else 0,
-                    "last_error": bind.last_error,
-                }
-            )
-        return result
-
-    def _counters(self) -> dict[str, int]:
-        counters: dict[str, int] = {}
-        for name, component in (
-            ("inbox", self.inbox),
-            ("tranproc", self.tranproc),
-            ("sender", self.sender),
-        ):
-            values = getattr(component, "counters", None)
-            if values is None and hasattr(component, "stats"):
-                values = {k: v for k, v in asdict(component.stats).items() if isinstance(v, int)}
-            for key, value in (values or {}).items():
-                counters[f"{name}.{key}"] = value
-        return counters
-
-    def _rates(self, now: float, counters: dict[str, int]) -> dict[str, float]:
-        rates = {}
-        for key, value in counters.items():
-            then, before = self._rate_marks.get(key, (self.started_at, 0))
-            if now > then:
-                rates[key] = (value - before) / (now - then)
-            self._rate_marks[key] = (now, value)
-        return rates
+    def _settings(self, name: str) -> BindConfig:
+        return next(bind for bind in self.config.binds if bind.name == name)
 
 
-def build_binds(config: Config, reactor: Any, inbox: InboxWriter) -> BindPool:
+def build_binds(config: Config, reactor: IReactorTime, inbox: InboxWriter) -> BindPool:
     binds = []
     for settings in config.binds:
         address = SMSCAddress(
@@ -225,7 +229,7 @@ def build_binds(config: Config, reactor: Any, inbox: InboxWriter) -> BindPool:
             PersistentBind(
                 reactor,
                 settings.name,
-                client_endpoint(reactor, address),
+                startup_step(f"binds.{settings.name}", client_endpoint, reactor, address),
                 esme_config(settings),
                 inbox.handler_for(settings.name, settings.default_alphabet),
                 ReconnectPolicy(settings.reconnect_initial_delay_s, settings.reconnect_max_delay_s),
@@ -234,20 +238,46 @@ def build_binds(config: Config, reactor: Any, inbox: InboxWriter) -> BindPool:
     return BindPool(binds)
 
 
-def expire_parts_job(config: Config) -> Any:
+def expire_parts_job(config: Config) -> SweepJob:
     timeout_ns = int(config.inbox.concat_timeout_s * NS_PER_S)
     window_ns = int(config.inbox.dedupe_window_s * NS_PER_S)
     return lambda conn, now: expire_parts_txn(conn, now, timeout_ns, window_ns)
 
 
-def build_daemon(config: Config, reactor: Any) -> Daemon:
+def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:
     """Everything wired, nothing started. Raises StartupError for what the operator must fix."""
-    from daemon import components
-
     db = open_database(config, reactor)
-    daemon = Daemon(config, reactor, db)
+    log.info("start-up: database {url}: schema current", url=_redacted(config.database_url))
+    return assemble_daemon(config, reactor, db)
 
-    def replies_queued(result: Any) -> None:
+
+def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daemon:
+    """The start-up steps after the database is open, then the components of the role."""
+    daemon = Daemon(config, reactor, db)
+    pepper = startup_step("PIN pepper", load_or_create_pepper, pepper_path(config))
+    if config.service.role in ("all", "tranproc"):
+        currency = config.service.currency
+        startup_step(
+            f"chart of accounts ({currency})",
+            db.run_sync,
+            "chart.ensure",
+            ensure_chart_txn,
+            currency,
+            now_ns(reactor),
+        )
+        _add_tranproc(daemon, PinHasher(pepper))
+    if config.service.role in ("all", "lis"):
+        _add_lis(daemon, pepper)
+    log.info(
+        "smscore built: role={role}, {binds} bind(s)",
+        role=config.service.role,
+        binds=len(config.binds),
+    )
+    return daemon
+
+
+def _add_tranproc(daemon: Daemon, hasher: PinHasher) -> None:
+    def replies_queued(result: BatchResult) -> None:
         # In the `tranproc` role the sender lives in another process and finds the rows by polling.
         if daemon.sender is None:
             return
@@ -259,19 +289,26 @@ def build_daemon(config: Config, reactor: Any) -> Daemon:
     def sender_room() -> int:
         return daemon.sender.claim_limit() if daemon.sender is not None else 0
 
-    if config.service.role in ("all", "tranproc"):
-        daemon.tranproc = components.make_tranproc(config, reactor, db, replies_queued, sender_room)
-    if config.service.role in ("all", "lis"):
-        wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
-        daemon.inbox = components.make_inbox(config, reactor, db, wake_tranproc)
-        daemon.pool = build_binds(config, reactor, daemon.inbox)
-        daemon.sender = components.make_sender(config, reactor, db, daemon.pool)
-        daemon.sweeper = components.make_sweeper(
-            config, reactor, db, {"expire_mo_parts": expire_parts_job(config)}
-        )
-    log.info(
-        "smscore built: role={role}, {binds} bind(s)",
-        role=config.service.role,
-        binds=len(config.binds),
+    config, reactor, db = daemon.config, daemon.reactor, daemon.db
+    tranproc = components.make_tranproc(config, reactor, db, hasher, replies_queued, sender_room)
+    daemon.tranproc = tranproc
+    daemon.components.append(components.tranproc_component(tranproc))
+
+
+def _add_lis(daemon: Daemon, pepper: bytes) -> None:
+    config, reactor, db = daemon.config, daemon.reactor, daemon.db
+    wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
+    daemon.inbox = components.make_inbox(config, reactor, db, pepper, wake_tranproc)
+    daemon.pool = build_binds(config, reactor, daemon.inbox)
+    daemon.sender = components.make_sender(config, reactor, db, daemon.pool)
+    sweeper = components.make_sweeper(
+        config, reactor, db, {"expire_mo_parts": expire_parts_job(config)}
     )
-    return daemon
+    # Start order: the loops first, the binds last (nothing arrives before the inbox can take it);
+    # stop runs it backwards: unbind first, then flush the inbox, then stop the loops.
+    daemon.components += [
+        components.sender_component(daemon.sender),
+        components.sweeper_component(sweeper),
+        components.inbox_component(daemon.inbox),
+        components.binds_component(daemon.pool),
+    ]

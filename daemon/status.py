@@ -1,54 +1,142 @@
-"""The daemon's status endpoint (`GET /status`, JSON) on 127.0.0.1, read by `smscore status`."""
+"""The daemon's status endpoint (`GET /status`, `GET /health`, JSON) on 127.0.0.1, read by
+`smscore status`, and the shapes it serves."""
 
 import json
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+if TYPE_CHECKING:
+    from daemon.components import ComponentStatus
+    from daemon.config import BindConfig
+    from smscore.client import PersistentBind
+
+
+@dataclass(frozen=True)
+class JsonReply:
+    """A JSON body with its HTTP status code (a plain dict is served with 200)."""
+
+    body: dict
+    code: int = 200
+
 
 class JsonResource(Resource):
-    """Serves whatever `snapshot()` returns (a dict or a Deferred of one) as JSON."""
+    """Serves whatever `snapshot()` returns (a dict, a JsonReply, or a Deferred of one) as JSON."""
 
     isLeaf = True
 
-    def __init__(self, snapshot: Callable[[], dict | Deferred]) -> None:
+    def __init__(self, snapshot: Callable[[], dict | JsonReply | Deferred]) -> None:
         super().__init__()
         self._snapshot = snapshot
 
-    def render_GET(self, request: Request) -> Any:
+    def render_GET(self, request: Request) -> int:
         request.setHeader(b"content-type", b"application/json")
         result = maybeDeferred(self._snapshot)
         result.addCallbacks(self._write, self._error, (request,), None, (request,))
         return NOT_DONE_YET
 
-    def _write(self, data: dict, request: Request) -> None:
-        request.write(json.dumps(data, indent=2, sort_keys=True, default=str).encode() + b"\n")
+    def _write(self, data: dict | JsonReply, request: Request) -> None:
+        reply = data if isinstance(data, JsonReply) else JsonReply(data)
+        request.setResponseCode(reply.code)
+        request.write(
+            json.dumps(reply.body, indent=2, sort_keys=True, default=str).encode() + b"\n"
+        )
         request.finish()
 
-    def _error(self, failure: Any, request: Request) -> None:
+    def _error(self, failure: Failure, request: Request) -> None:
         request.setResponseCode(500)
         request.write(json.dumps({"error": failure.getErrorMessage()}).encode() + b"\n")
         request.finish()
 
 
-def status_root(snapshot: Callable[[], dict | Deferred], health: Callable[[], dict]) -> Resource:
+def status_root(
+    snapshot: Callable[[], dict | Deferred], health: Callable[[], JsonReply | Deferred]
+) -> Resource:
     root = Resource()
     root.putChild(b"status", JsonResource(snapshot))
     root.putChild(b"health", JsonResource(health))
     return root
 
 
+def bind_status(bind: "PersistentBind", settings: "BindConfig") -> dict[str, Any]:
+    protocol = bind.protocol
+    counters = bind.counters
+    return {
+        "name": bind.name,
+        "host": f"{settings.host}:{settings.port}",
+        "bound": bind.is_bound,
+        "connects": counters.connects,
+        "binds": counters.binds,
+        "bind_failures": counters.bind_failures,
+        "drops": counters.drops,
+        "messages_received": counters.messages_received,
+        "outstanding": protocol.session.outstanding_count if protocol else 0,
+        "queued": protocol.queued_count if protocol else 0,
+        "last_error": bind.last_error,
+    }
+
+
+@dataclass
+class Snapshot:
+    """One `GET /status` answer, assembled from the daemon's parts."""
+
+    role: str
+    status_listen: str
+    started_at: float
+    now: float
+    binds: list[dict[str, Any]]
+    queues: dict[str, int]
+    counters: dict[str, int] = field(default_factory=dict)
+    last_errors: list[str] = field(default_factory=list)
+
+    def add_component(self, name: str, status: "ComponentStatus") -> None:
+        self.counters.update({f"{name}.{key}": value for key, value in status.counters.items()})
+        if status.last_error:
+            self.last_errors.append(f"{name}: {status.last_error}")
+
+    def as_json(self, marks: dict[str, tuple[float, int]]) -> dict[str, Any]:
+        """The JSON body; `marks` keeps each counter's previous reading, for the rates."""
+        bind_errors = [
+            f"{bind['name']}: {bind['last_error']}" for bind in self.binds if bind["last_error"]
+        ]
+        return {
+            "role": self.role,
+            "status_listen": self.status_listen,
+            "uptime_s": self.now - self.started_at,
+            "binds": self.binds,
+            "queues": self.queues,
+            "counters": self.counters,
+            "rates": self._rates(marks),
+            "last_errors": bind_errors + self.last_errors,
+        }
+
+    def _rates(self, marks: dict[str, tuple[float, int]]) -> dict[str, float]:
+        rates = {}
+        for key, value in self.counters.items():
+            then, before = marks.get(key, (self.started_at, 0))
+            if self.now > then:
+                rates[key] = (value - before) / (self.now - then)
+            marks[key] = (self.now, value)
+        return rates
+
+
 def format_status(data: dict) -> str:
     """The status JSON as the few lines an operator reads first."""
-    lines = [f"role: {data.get('role')}   uptime: {data.get('uptime_s', 0):.0f}s"]
+    lines = [
+        f"role: {data.get('role')}   uptime: {data.get('uptime_s', 0):.0f}s   "
+        f"status: http://{data.get('status_listen') or '?'}/status"
+    ]
     for bind in data.get("binds", []):
         state = "UP  " if bind.get("bound") else "DOWN"
         lines.append(
             f"bind {bind['name']:<12} {state} {bind.get('host')}  connects={bind.get('connects')} "
-            f"received={bind.get('messages_received')} last_error={bind.get('last_error') or '-'}"
+            f"drops={bind.get('drops', 0)} received={bind.get('messages_received')} "
+            f"last_error={bind.get('last_error') or '-'}"
         )
     queues = data.get("queues", {})
     if queues:

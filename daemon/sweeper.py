@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from daemon.clock import NS_PER_S, now_ns
 from daemon.config import SenderConfig, SweeperConfig
-from daemon.db import is_transient
+from daemon.db import Database, is_transient
 from daemon.outbox import OutboxStatus
 from daemon.schema import early_receipts, outbox
 
@@ -240,8 +240,8 @@ class Sweeper:
 
     def __init__(
         self,
-        reactor: Any,
-        db: Any,
+        reactor: IReactorTime,
+        db: Database,
         config: SweeperConfig,
         hooks: Mapping[str, FailureHook] | None = None,
         *,

@@ -67,6 +67,7 @@ class BindCounters:
     binds: int = 0
     bind_failures: int = 0
     messages_received: int = 0
+    drops: int = 0  # links lost while bound (not our own unbind); last_error says why
 
 
 class PersistentBind:
@@ -136,7 +137,10 @@ class PersistentBind:
     def _on_closed(self, _: object, protocol: ESMEProtocol) -> None:
         if self.protocol is protocol:
             self.protocol = None
-            log.warn("bind {name} is down; reconnecting with backoff", name=self.name)
+            if self._service.running:  # not our own stop
+                self.counters.drops += 1
+                self.last_error = protocol.close_reason
+                log.warn("bind {name} is down: {reason}", name=self.name, reason=self.last_error)
 
     @property
     def is_bound(self) -> bool:

@@ -111,6 +111,7 @@ class SMPPProtocol(Protocol):
         self._backoff_s = self.flow.throttle_backoff_initial_s
         self.connected_at: float | None = None
         self.connection_lost = False
+        self.close_reason = ""  # why the link closed: the session's MustClose, else the transport's
 
     # --- hooks for subclasses ---
 
@@ -144,6 +145,7 @@ class SMPPProtocol(Protocol):
         self.connection_lost = True
         self._cancel_timers()
         why = reason.getErrorMessage() if reason is not None else "unknown reason"
+        self.close_reason = self.close_reason or why
         for request in self.session.abandon_outstanding():
             waiter = self._waiting.pop(request.sequence_number, None)
             if waiter is not None:  # say why: a TLS refusal or a reset must reach the operator
@@ -313,6 +315,7 @@ class SMPPProtocol(Protocol):
 
     def _on_must_close(self, event: MustClose) -> None:
         self.log.info("closing SMPP connection: {reason}", reason=event.reason)
+        self.close_reason = self.close_reason or event.reason
         if self.transport is not None:
             self.transport.loseConnection()
 

@@ -1,12 +1,22 @@
 """Config: the documented example loads, and every problem is one line naming file, key and problem."""
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from daemon.cli import main
-from daemon.config import ConfigError, build_config, load_config, parse_smsc_option
+from daemon.config import (
+    BindConfig,
+    Config,
+    ConfigError,
+    build_config,
+    load_config,
+    parse_smsc_option,
+)
+from daemon.subscribers import PEPPER_FILE_NAME
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "etc" / "smscore.toml"
 
@@ -67,3 +77,55 @@ def test_cli_refuses_a_broken_config_in_one_line(tmp_path):
 def test_cli_check_accepts_the_example():
     result = CliRunner().invoke(main, ["run", "--config", str(EXAMPLE), "--check"])
     assert result.exit_code == 0 and "config OK: role all, 1 bind(s)" in result.output
+
+
+# --- etc/smscore.toml shows every key with its default ------------------------------------------
+
+# Keys of [[binds]] whose value in the example is an example, not the default (the file says so).
+EXAMPLE_VALUES = {"binds": {"name", "host", "system_id", "password", "serves"}}
+
+
+def _section_models() -> dict[str, type]:
+    models = {name: type(field.default) for name, field in Config.model_fields.items()}
+    models["binds"] = BindConfig
+    return models
+
+
+def _commented_keys(text: str) -> dict[str, set[str]]:
+    """Keys written as `# key = value` under each section header: documented, left unset."""
+    keys: dict[str, set[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        header = re.match(r"^\[\[?([a-z_]+)\]\]?", line)
+        if header:
+            section = header.group(1)
+        commented = re.match(r"^#\s*([a-z_]+)\s*=", line)
+        if commented and section:
+            keys.setdefault(section, set()).add(commented.group(1))
+    return keys
+
+
+def test_the_example_shows_every_key_with_its_default():
+    text = EXAMPLE.read_text()
+    data = tomllib.loads(text)
+    commented = _commented_keys(text)
+    for section, model in _section_models().items():
+        values = data[section][0] if section == "binds" else data[section]
+        assert set(values) | commented.get(section, set()) == set(model.model_fields), section
+        assert not set(values) & commented.get(section, set()), section
+        for key, field in model.model_fields.items():
+            where = f"{section}.{key}"
+            if key in commented.get(section, set()):
+                assert field.default is None, f"{where} is commented out but has a default"
+            elif key in EXAMPLE_VALUES.get(section, set()):
+                continue
+            else:
+                assert not field.is_required(), f"{where} is required: list it in EXAMPLE_VALUES"
+                shown = model.model_validate(values)
+                assert getattr(shown, key) == field.default, (
+                    f"{where}: the example is not the default"
+                )
+
+
+def test_the_example_names_the_pepper_file_the_code_creates():
+    assert f"<state_dir>/{PEPPER_FILE_NAME}" in EXAMPLE.read_text()

@@ -7,6 +7,7 @@ nothing after the drop), and re-deliveries of acknowledged deliver_sm (MOs and r
 One fault cannot end in exactly one reply: a submit_sm the SMSC accepted whose response comes after the
 daemon's response timeout. The daemon cannot tell it from a lost request and sends the reply again
 (at-least-once; SMPP has no idempotent submit). The second test pins that guarantee down.
+Both run on SQLite and on PostgreSQL (`db_url`).
 """
 
 from collections import Counter
@@ -17,6 +18,7 @@ from tests.e2e.harness import (
     SimulatorProcess,
     Tables,
     daemon_settings,
+    for_engine,
     match_replies,
     seed_subscribers,
     subscribers,
@@ -45,8 +47,9 @@ def _balance_text(balance_minor: int) -> str:
     return f"Your smscore balance is KES {balance_minor // 100:,}.{balance_minor % 100:02d}."
 
 
-def _run_daemon(tmp_path: Path, simulator: SimulatorProcess) -> tuple[DaemonProcess, Tables]:
-    url = f"sqlite:///{tmp_path / 'smscore.db'}"
+def _run_daemon(
+    tmp_path: Path, simulator: SimulatorProcess, url: str
+) -> tuple[DaemonProcess, Tables]:
     daemon = DaemonProcess(tmp_path, daemon_settings(tmp_path / "state", url, simulator.port))
     seed_subscribers(daemon.config, PEOPLE)
     daemon.start().wait_ready()
@@ -65,17 +68,19 @@ def _quiet(simulator: SimulatorProcess, tables: Tables, mos: int) -> bool:
     )
 
 
-def test_faults_every_mo_processed_once_and_answered_once(tmp_path) -> None:
+def test_faults_every_mo_processed_once_and_answered_once(tmp_path, db_url) -> None:
+    people = for_engine(PEOPLE, db_url)
     simulator = SimulatorProcess(tmp_path, faults=FAULTS)
     daemon, tables = None, None
     try:
-        daemon, tables = _run_daemon(tmp_path, simulator)
-        for person in PEOPLE:
+        daemon, tables = _run_daemon(tmp_path, simulator, db_url)
+        for person in people:
             for text in _texts(person.pin):
                 simulator.send_mo(person.msisdn, text)
-        mos = len(PEOPLE) * 4
+        mos = len(people) * 4
         wait_for(lambda: _quiet(simulator, tables, mos), 90, "every MO answered and receipted")
         stats = simulator.stats()
+        [bind] = daemon.status()["binds"]
         inbox_rows = tables.inbox_rows()
         outbox_rows = tables.outbox_rows()
         messages = simulator.all_messages()
@@ -90,6 +95,8 @@ def test_faults_every_mo_processed_once_and_answered_once(tmp_path) -> None:
         actions
     )
     assert stats["mo_redelivered"] > 0 and stats["connections"] > 1, stats
+    # Each drop is counted, with its reason (the simulator's resets and its garbage).
+    assert 0 < bind["drops"] < stats["connections"] and bind["last_error"], bind
     assert stats["mo_failed"] == 0
     # Processed once: one inbox row per distinct MO, each done, each with one reply row.
     assert len(inbox_rows) == mos
@@ -99,20 +106,22 @@ def test_faults_every_mo_processed_once_and_answered_once(tmp_path) -> None:
     # Answered once: what each phone received is exactly its four replies.
     received = Counter((message["msisdn"], message["text"]) for message in messages)
     expected = Counter()
-    for person in PEOPLE:
+    for person in people:
         expected[(person.msisdn, "PONG")] += 2
         expected[(person.msisdn, _balance_text(person.balance_minor))] += 2
     assert received == expected
     assert stats["submitted"] == mos  # the SMSC accepted no submit_sm twice
 
 
-def test_late_submit_responses_give_at_least_once_replies_and_nothing_else_twice(tmp_path) -> None:
+def test_late_submit_responses_give_at_least_once_replies_and_nothing_else_twice(
+    tmp_path, db_url
+) -> None:
     # Every 9th request is processed at once but answered after 1.5 s; the daemon gives up after 1 s.
     simulator = SimulatorProcess(tmp_path, faults={"delay": {"every_n": 9, "delay_s": 1.5}})
     people = PEOPLE[:20]
     daemon, tables = None, None
     try:
-        daemon, tables = _run_daemon(tmp_path, simulator)
+        daemon, tables = _run_daemon(tmp_path, simulator, db_url)
         for person in people:
             simulator.send_mo(person.msisdn, "PING")
         mos = len(people)

@@ -1,25 +1,24 @@
-"""One MO in, exactly one reply out, its delivery receipt matched; unparseable text answered helpfully."""
+"""One MO in, exactly one reply out, its delivery receipt matched; unparseable text answered helpfully.
+Each test runs on SQLite and on PostgreSQL (the `db_url` fixture)."""
 
 import json
-import subprocess
 from pathlib import Path
 
 from tests.e2e.harness import (
-    SMSCORE,
     DaemonProcess,
     SimulatorProcess,
     Subscriber,
     Tables,
     daemon_settings,
     seed_subscribers,
+    smscore_status,
     wait_for,
 )
 
 ALICE = Subscriber("254712000001", "1234", 100_050)
 
 
-def _start_daemon(tmp_path: Path, simulator: SimulatorProcess) -> DaemonProcess:
-    url = f"sqlite:///{tmp_path / 'smscore.db'}"
+def _start_daemon(tmp_path: Path, simulator: SimulatorProcess, url: str) -> DaemonProcess:
     daemon = DaemonProcess(tmp_path, daemon_settings(tmp_path / "state", url, simulator.port))
     seed_subscribers(daemon.config, [ALICE])
     daemon.start().wait_ready()
@@ -28,18 +27,11 @@ def _start_daemon(tmp_path: Path, simulator: SimulatorProcess) -> DaemonProcess:
 
 
 def _status_json(daemon: DaemonProcess) -> dict:
-    result = subprocess.run(
-        [str(SMSCORE), "status", "--json", "--url", daemon.status_url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return json.loads(smscore_status(daemon.status_url, "--json"))
 
 
-def test_mo_gets_one_reply_and_its_receipt_is_matched(tmp_path, simulator) -> None:
-    daemon = _start_daemon(tmp_path, simulator)
+def test_mo_gets_one_reply_and_its_receipt_is_matched(tmp_path, simulator, db_url) -> None:
+    daemon = _start_daemon(tmp_path, simulator, db_url)
     tables = Tables.open(daemon.config.database_url)
     try:
         simulator.send_mo(ALICE.msisdn, f"BAL {ALICE.pin}")
@@ -65,8 +57,8 @@ def test_mo_gets_one_reply_and_its_receipt_is_matched(tmp_path, simulator) -> No
     assert simulator.stats()["submitted"] == 1
 
 
-def test_unparseable_text_gets_a_helpful_reply(tmp_path, simulator) -> None:
-    daemon = _start_daemon(tmp_path, simulator)
+def test_unparseable_text_gets_a_helpful_reply(tmp_path, simulator, db_url) -> None:
+    daemon = _start_daemon(tmp_path, simulator, db_url)
     # Unknown words are echoed with a pointer to HELP; a known command with bad arguments gets its
     # usage line, which says more than "send HELP" would.
     cases = {

@@ -1,4 +1,4 @@
-"""SIGKILL the daemon (SQLite) at random points while MOs flow, restart it, and check the outcome.
+"""SIGKILL the daemon (on SQLite and on PostgreSQL) at random points while MOs flow, restart it, and check the outcome.
 
 The simulator keeps running across the restarts, re-delivering what the dead daemon did not
 acknowledge. What is proven:
@@ -18,8 +18,10 @@ from pathlib import Path
 from tests.e2e.harness import (
     DaemonProcess,
     SimulatorProcess,
+    Subscriber,
     Tables,
     daemon_settings,
+    for_engine,
     match_replies,
     seed_subscribers,
     subscribers,
@@ -32,11 +34,11 @@ KILLS = 4
 SEED = random.randrange(1 << 32)
 
 
-def _mos() -> list[tuple[str, str]]:
+def _mos(people: list[Subscriber]) -> list[tuple[str, str]]:
     """(msisdn, text), all different: unknown words are echoed in the reply, so each reply names its
     MO; two BALs per person go through the PIN check and the ledger."""
     mos = []
-    for index, person in enumerate(PEOPLE):
+    for index, person in enumerate(people):
         mos += [(person.msisdn, f"HI{index}X{n}") for n in range(UNKNOWN_PER_PERSON)]
         mos += [(person.msisdn, f"BAL {person.pin}"), (person.msisdn, f"bal {person.pin}")]
     return mos
@@ -59,18 +61,21 @@ def _progress(simulator: SimulatorProcess, tables: Tables) -> tuple:
     return stats["mo_acknowledged"], stats["deliveries_pending"], tables.outbox_counts()
 
 
-def test_sigkill_while_mos_flow_loses_nothing_and_processes_nothing_twice(tmp_path: Path) -> None:
+def test_sigkill_while_mos_flow_loses_nothing_and_processes_nothing_twice(
+    tmp_path: Path, db_url: str
+) -> None:
     rng = random.Random(SEED)
-    mos = _mos()
+    people = for_engine(PEOPLE, db_url)
+    mos = _mos(people)
     # Window 1: one deliver_sm at a time, so the MOs keep flowing for a few seconds.
     simulator = SimulatorProcess(tmp_path, window_size=1)
-    url = f"sqlite:///{tmp_path / 'smscore.db'}"
+    url = db_url
     # A short in-flight timeout: after a restart, replies in doubt are re-sent within seconds.
     settings = daemon_settings(
         tmp_path / "state", url, simulator.port, sender={"in_flight_timeout_s": 3.0}
     )
     daemon = DaemonProcess(tmp_path, settings)
-    seed_subscribers(daemon.config, PEOPLE)
+    seed_subscribers(daemon.config, people)
     in_doubt: dict[int, tuple[str, str]] = {}
     acked_at_kill = []
     tables = Tables.open(url)
@@ -127,4 +132,4 @@ def test_sigkill_while_mos_flow_loses_nothing_and_processes_nothing_twice(tmp_pa
     extra = Counter((message["msisdn"], message["text"]) for message in ghosts)
     assert not extra - doubtful, f"duplicates of replies not in flight at a kill: {context}"
     unknown_replies = [row.text for row in outbox_rows if "did not understand" in row.text]
-    assert len(set(unknown_replies)) == len(PEOPLE) * UNKNOWN_PER_PERSON  # one per unknown word
+    assert len(set(unknown_replies)) == len(people) * UNKNOWN_PER_PERSON  # one per unknown word

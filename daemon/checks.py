@@ -1,0 +1,107 @@
+"""What `smscore run` needs from the machine before it starts, checked without starting anything.
+
+`smscore run --check` and `smscore run` both call `check_config`: a problem is one line naming the
+config file, the key and what is wrong (`ConfigError`, exit code 2), so `--check` passing means the
+daemon will not stop on its config. The database server itself is not contacted here: an unreachable
+database is a start-up failure of its own (exit code 1), reported as one line too.
+"""
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daemon.config import Config, ConfigError
+from daemon.subscribers import PepperError, pepper_path, read_pepper
+
+
+@dataclass
+class CheckReport:
+    """Warnings: things that are allowed but probably not meant (the daemon starts anyway)."""
+
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_config(config: Config, where: str) -> CheckReport:
+    """Raise ConfigError for the first problem `smscore run` would stop on; return the warnings."""
+    problem = _first_problem(config)
+    if problem is not None:
+        key, message = problem
+        raise ConfigError(f"{where}: {key}: {message}")
+    report = CheckReport()
+    if config.service.role in ("all", "lis") and not config.binds:
+        report.warnings.append(
+            f"{where}: binds: none configured; role {config.service.role} will receive no SMS"
+        )
+    return report
+
+
+def _first_problem(config: Config) -> tuple[str, str] | None:
+    for index, bind in enumerate(config.binds):
+        if not bind.password:
+            return f"binds.{index}.password", "empty: the SMSC will refuse the bind"
+        if bind.tls and bind.tls_ca_file is not None:
+            problem = _certificate_problem(bind.tls_ca_file)
+            if problem:
+                return f"binds.{index}.tls_ca_file", problem
+    sqlite_path = _sqlite_path(config)
+    if sqlite_path is not None:
+        key = "database.url" if config.database.url else "service.state_dir"
+        problem = _file_problem(sqlite_path)
+        if problem:
+            return key, problem
+    key = "security.pin_pepper_file" if config.security.pin_pepper_file else "service.state_dir"
+    problem = _pepper_problem(pepper_path(config))
+    return (key, problem) if problem else None
+
+
+def _sqlite_path(config: Config) -> Path | None:
+    url = config.database_url
+    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
+        return None
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _certificate_problem(path: Path) -> str | None:
+    from OpenSSL.crypto import Error as OpenSSLError
+    from twisted.internet.ssl import Certificate
+
+    try:
+        Certificate.loadPEM(path.read_bytes())
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    except OpenSSLError:
+        return f"{path} is not a PEM certificate"
+    return None
+
+
+def _pepper_problem(path: Path) -> str | None:
+    if not path.exists():
+        return _file_problem(path)
+    try:
+        read_pepper(path)
+    except PepperError as exc:
+        return str(exc)
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why `path` cannot be a file the daemon creates or opens read-write, or None."""
+    if path.is_dir():
+        return f"{path} is a directory"
+    return _directory_problem(path.parent)
+
+
+def _directory_problem(directory: Path) -> str | None:
+    """Why `directory` cannot be created (if missing) and written, or None. Creates nothing that
+    stays: a probe directory is made in the nearest existing ancestor and removed again."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create {directory}: {existing} is not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".smscore-check-", dir=existing))
+    except OSError as exc:
+        return f"cannot create files in {directory}: {exc.strerror}"
+    return None
