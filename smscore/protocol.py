@@ -99,17 +99,19 @@ class SMPPProtocol(Protocol):
         self.reactor = reactor
         self.timers = timers or SessionTimers()
         self.flow = flow or FlowControl()
-        self.session = Session(self.role, self.timers, now=reactor.seconds())
+        self.session = Session(self.role, self.timers, now_s=reactor.seconds())
         self._waiting: dict[int, Deferred] = {}
         self._queue: deque[_Queued] = deque()
         self._bucket = (
-            TokenBucket(self.flow.tps_limit, now=reactor.seconds()) if self.flow.tps_limit else None
+            TokenBucket(self.flow.tps_limit, now_s=reactor.seconds())
+            if self.flow.tps_limit
+            else None
         )
         self._session_timer: IDelayedCall | None = None
         self._pump_timer: IDelayedCall | None = None
-        self._paused_until = 0.0
+        self._paused_until_s = 0.0
         self._backoff_s = self.flow.throttle_backoff_initial_s
-        self.connected_at: float | None = None
+        self.connected_at_s: float | None = None
         self.connection_lost = False
 
     # --- hooks for subclasses ---
@@ -131,8 +133,8 @@ class SMPPProtocol(Protocol):
     # --- Protocol interface ---
 
     def connectionMade(self) -> None:
-        self.connected_at = self.reactor.seconds()
-        self.session = Session(self.role, self.timers, now=self.connected_at)
+        self.connected_at_s = self.reactor.seconds()
+        self.session = Session(self.role, self.timers, now_s=self.connected_at_s)
         self._reschedule()
 
     def dataReceived(self, data: bytes) -> None:
@@ -169,12 +171,12 @@ class SMPPProtocol(Protocol):
 
     def _send_tracked(self, pdu: PDU, waiter: "Deferred | _Queued") -> None:
         """Send a request; its response goes to `waiter` (a queued item is answered directly)."""
-        now = self.reactor.seconds()
-        self.session.send(pdu, now)
+        now_s = self.reactor.seconds()
+        self.session.send(pdu, now_s)
         if pdu.response_class is not None:
             self._waiting[pdu.sequence_number] = waiter
         self._flush()
-        self._reschedule(now + self.timers.response_timeout_s)
+        self._reschedule(now_s + self.timers.response_timeout_s)
 
     def send_response(self, pdu: PDU) -> None:
         if self.session.state is State.CLOSED or self.transport is None:
@@ -207,15 +209,15 @@ class SMPPProtocol(Protocol):
     def _pump(self) -> None:
         if self._pump_timer is not None and self._pump_timer.active():
             return
-        now = self.reactor.seconds()
+        now_s = self.reactor.seconds()
         session = self.session
         while self._queue and session.window_available > 0:
             if not session.can_send(self._queue[0].pdu.command_id):
                 return  # not bound yet: on_bound pumps again
-            if now < self._paused_until:
-                return self._pump_later(self._paused_until - now)
-            if self._bucket is not None and not self._bucket.try_take(now):
-                return self._pump_later(self._bucket.wait_s(now))
+            if now_s < self._paused_until_s:
+                return self._pump_later(self._paused_until_s - now_s)
+            if self._bucket is not None and not self._bucket.try_take(now_s):
+                return self._pump_later(self._bucket.wait_s(now_s))
             item = self._queue.popleft()
             try:
                 self._send_tracked(item.pdu, item)
@@ -234,10 +236,10 @@ class SMPPProtocol(Protocol):
         if status in _RETRY_LATER and item.retries < self.flow.max_throttle_retries:
             item.retries += 1
             self._queue.appendleft(item)
-            now = self.reactor.seconds()
+            now_s = self.reactor.seconds()
             # A window of requests throttled together is one event: back off once, not per response.
-            if now >= self._paused_until:
-                self._paused_until = now + self._backoff_s
+            if now_s >= self._paused_until_s:
+                self._paused_until_s = now_s + self._backoff_s
                 self._backoff_s = min(self._backoff_s * 2, self.flow.throttle_backoff_max_s)
         else:
             if status == 0:

@@ -24,7 +24,7 @@ from smscore.smsc import SMSCFactory
 from smscore.status import CommandStatus as S
 from tests.smscore.loopback import BoundedClock, FakeEndpoint
 
-TIMERS = SessionTimers(response_timeout_s=10, enquire_link_interval_s=60, window_size=4)
+TIMERS = SessionTimers(response_timeout_s=10, enquire_link_interval_s=60, window=4)
 POLICY = ReconnectPolicy(initial_delay_s=1, max_delay_s=10, factor=2)
 JITTER_S = 0.25
 
