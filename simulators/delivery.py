@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
+from smscore.constants import CommandId
 from smscore.errors import SMPPError
 from smscore.pdu import PDU
 from smscore.smsc import SMSCFactory, SMSCProtocol
@@ -182,7 +183,7 @@ class DeliveryQueue:
         status = response.command_status
         if status == CommandStatus.ESME_ROK:
             self._acknowledged(delivery, response)
-        elif status in _TEMPORARY or response.command_id == 0x80000000:
+        elif status in _TEMPORARY or response.command_id == CommandId.GENERIC_NACK:
             self._retry(delivery, CommandStatus.describe(status))
         else:
             self._give_up(delivery, f"refused with {CommandStatus.describe(status)}")

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from simulators.addresses import ton_npi
 from smscore.concat import MessagePart, split_message
+from smscore.constants import EsmClass
 from smscore.pdu import DeliverSm
 from smscore.text import DataCoding
 
+_UDHI = int(EsmClass.UDHI)
 _GSM_OR_UCS2 = (DataCoding.SMSC_DEFAULT, DataCoding.UCS2)
 _REFERENCE_LIMIT = {"udh8": 0xFF, "udh16": 0xFFFF, "sar": 0xFFFF, "payload": 0xFFFF}
 
@@ -62,7 +64,7 @@ class MOBuilder:
                 dest_addr_ton=dest_ton,
                 dest_addr_npi=dest_npi,
                 destination_addr=destination,
-                esm_class=0x40 if part.esm_class_udhi else 0,
+                esm_class=_UDHI if part.esm_class_udhi else 0,
                 data_coding=part.data_coding,
                 short_message=part.short_message,
                 tlvs=dict(part.tlvs),

@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 
 from smscore.concat import ConcatError, Reassembler, concat_info
-from smscore.constants import MessageState
+from smscore.constants import EsmClass, MessageState
 from smscore.text import TextDecodingError, decode_text, is_binary_coding
 
 
@@ -54,7 +54,7 @@ class StoredMessage:
         return text.encode("ascii", "replace").decode("ascii")
 
 
-_UDHI = 0x40
+_UDHI = int(EsmClass.UDHI)  # an int: `int & IntFlag` runs Python code per PDU
 
 
 @lru_cache(maxsize=1024)  # load tests repeat a few texts; decoding each again is most of a delivery

@@ -15,6 +15,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from smscore.constants import EsmClass
 from smscore.errors import SMPPError
 from smscore.text import (
     DEFAULT_ALLOWED,
@@ -40,7 +41,7 @@ METHODS = frozenset({"udh8", "udh16", "sar", "payload"})
 _MAX_PARTS = 255
 _MAX_PAYLOAD_OCTETS = 0xFFFF
 _REFERENCE_LIMIT = {"udh8": 0xFF, "udh16": 0xFFFF, "sar": 0xFFFF}
-_UDHI = 0x40
+_UDHI = int(EsmClass.UDHI)  # an int: `int & IntFlag` runs Python code per PDU
 _IEI_CONCAT_8 = 0x00
 _IEI_CONCAT_16 = 0x08
 
@@ -51,7 +52,7 @@ class ConcatError(ValueError, SMPPError):
 
 @dataclass(frozen=True, slots=True)
 class MessagePart:
-    """One submit_sm / deliver_sm worth of a message. OR 0x40 into esm_class when esm_class_udhi."""
+    """One submit_sm / deliver_sm worth of a message. OR EsmClass.UDHI into esm_class when esm_class_udhi."""
 
     short_message: bytes
     esm_class_udhi: bool
@@ -194,7 +195,7 @@ def concat_info(
 ) -> tuple[ConcatInfo | None, bytes]:
     """(where this part belongs, body without UDH) for an incoming deliver_sm / data_sm / submit_sm.
 
-    The body is message_payload when present, else short_message; a UDH (esm_class & 0x40) is parsed
+    The body is message_payload when present, else short_message; a UDH (esm_class & EsmClass.UDHI) is parsed
     and removed. A UDH whose lengths overrun the message raises ConcatError (the peer's fault; answer
     it, do not guess). A concatenation IE or SAR set that is present but numbered impossibly
     (total 0, sequence 0 or above total) is ignored and the part treated as a whole message, as

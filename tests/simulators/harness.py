@@ -13,6 +13,7 @@ from zope.interface import implementer
 from simulators.config import build_config
 from simulators.simulator import Simulator
 from smscore.client import PersistentBind, ReconnectPolicy
+from smscore.constants import CommandId, EsmClass
 from smscore.errors import SMPPError
 from smscore.esme import BindType, ESMEConfig, ESMEProtocol
 from smscore.pdu import PDU, SubmitSm
@@ -105,10 +106,10 @@ class Inbox:
         return self.status
 
     def receipts(self) -> list[PDU]:
-        return [pdu for pdu in self.pdus if pdu.esm_class & 0x04]
+        return [pdu for pdu in self.pdus if pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT]
 
     def mos(self) -> list[PDU]:
-        return [pdu for pdu in self.pdus if not pdu.esm_class & 0x04]
+        return [pdu for pdu in self.pdus if not pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT]
 
 
 def bound_esme(
@@ -164,9 +165,12 @@ class ReliableSender:
         )
 
     def _answered(self, response: PDU, destination: str, text: str) -> None:
-        if response.command_status == 0 and response.command_id != 0x80000000:
+        if response.command_status == 0 and response.command_id != CommandId.GENERIC_NACK:
             self.message_ids[text] = response.message_id
-        elif response.command_status in self.TEMPORARY or response.command_id == 0x80000000:
+        elif (
+            response.command_status in self.TEMPORARY
+            or response.command_id == CommandId.GENERIC_NACK
+        ):
             self.clock.callLater(self.retry_s, self.send, destination, text)
         else:
             self.failures.append(f"{text}: status {response.command_status}")

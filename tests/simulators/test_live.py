@@ -12,6 +12,8 @@ import pytest
 import smpplib.client
 import smpplib.consts
 
+from smscore.constants import EsmClass
+
 SMSCORE = Path(sys.executable).with_name("smscore")
 
 
@@ -60,8 +62,8 @@ def test_smpplib_submits_gets_a_receipt_and_an_injected_mo(running_simulator) ->
         client.unbind()
         client.disconnect()
     message_id = sent[0].message_id.decode()
-    receipts = [pdu for pdu in received if pdu.esm_class & 0x04]
-    mos = [pdu for pdu in received if not pdu.esm_class & 0x04]
+    receipts = [pdu for pdu in received if pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT]
+    mos = [pdu for pdu in received if not pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT]
     assert receipts[0].receipted_message_id.decode() == message_id
     assert f"id:{message_id} " in receipts[0].short_message.decode()
     assert "stat:DELIVRD" in receipts[0].short_message.decode()
