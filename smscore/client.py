@@ -30,6 +30,7 @@ from smscore.esme import ESMEConfig, ESMEProtocol, MessageHandler, _accept_and_d
 from smscore.pdu import PDU
 
 log = Logger()
+_MAX_PORT = 0xFFFF  # TCP ports are 16 bits; 0 is not a port one can connect to
 
 
 class NoBindAvailable(SMPPError):
@@ -86,7 +87,7 @@ class SMSCAddress:
     tls_ca_file: str | None = None  # PEM trust root; None means the platform's trust store
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
+        if not 0 < self.port <= _MAX_PORT:
             raise ValueError(f"port {self.port} is not a TCP port")
 
 

@@ -22,7 +22,7 @@ def decode(data: bytes) -> PDU:
     size = len(data)
     if size < HEADER_LENGTH:
         raise PDUDecodeError(
-            f"{size} bytes is shorter than the 16-byte SMPP header",
+            f"{size} bytes is shorter than the {HEADER_LENGTH}-byte SMPP header",
             CommandStatus.ESME_RINVCMDLEN,
             fatal=True,
         )

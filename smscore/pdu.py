@@ -81,18 +81,23 @@ class PDU:
 
 
 # --- the PDUs of SMPP 3.4 (spec chapter 4) ----------------------------------------------------
+#
+# Every C-Octet String length below is the spec's maximum for that field, its terminating NUL
+# included (chapter 4's tables); the status is what chapter 5 answers a bad value with.
 
+SYSTEM_ID_LENGTH = 16  # system_id: 15 characters and the NUL
+PASSWORD_LENGTH = 9  # password: 8 characters and the NUL
 _TONS, _NPIS = VALID_TONS, VALID_NPIS
 _BIND_FIELDS = (
-    cstr("system_id", 16, S.ESME_RINVSYSID),
-    cstr("password", 9, S.ESME_RINVPASWD),
+    cstr("system_id", SYSTEM_ID_LENGTH, S.ESME_RINVSYSID),
+    cstr("password", PASSWORD_LENGTH, S.ESME_RINVPASWD),
     cstr("system_type", 13, S.ESME_RINVSYSTYP),
     u8("interface_version"),
     u8("addr_ton", S.ESME_RINVSRCTON, _TONS),
     u8("addr_npi", S.ESME_RINVSRCNPI, _NPIS),
     cstr("address_range", 41, S.ESME_RINVSRCADR),
 )
-_BIND_RESP_FIELDS = (cstr("system_id", 16, S.ESME_RINVSYSID),)
+_BIND_RESP_FIELDS = (cstr("system_id", SYSTEM_ID_LENGTH, S.ESME_RINVSYSID),)
 _MESSAGE_ID = (cstr("message_id", 65, S.ESME_RINVMSGID),)
 
 
@@ -167,7 +172,10 @@ class BindTransceiverResp(PDU):
 class Outbind(PDU):
     __slots__ = ("password", "system_id")
     command_id = CommandId.OUTBIND
-    FIELDS = (cstr("system_id", 16, S.ESME_RINVSYSID), cstr("password", 9, S.ESME_RINVPASWD))
+    FIELDS = (
+        cstr("system_id", SYSTEM_ID_LENGTH, S.ESME_RINVSYSID),
+        cstr("password", PASSWORD_LENGTH, S.ESME_RINVPASWD),
+    )
 
 
 class Unbind(PDU):

@@ -36,6 +36,7 @@ from smscore.session import (
 from smscore.status import CommandStatus
 
 _RETRY_LATER = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+_THROTTLE_BACKOFF_FACTOR = 2  # each throttled round waits twice as long as the one before
 
 
 class ResponseTimeout(SMPPError):
@@ -62,8 +63,12 @@ class QueueFull(SMPPError):
 class FlowControl:
     """How fast a bind may send: TPS limit, queue bound, and backoff when the peer says slow down."""
 
-    tps_limit: float | None = None
+    tps_limit: float | None = None  # None: as fast as the window allows
+    # A bound on memory; at the simulator's ~10,000 PDUs/s a full queue drains in about a second.
     max_queued: int = 10_000
+    # ESME_RTHROTTLED / ESME_RMSGQFUL: pause half a second, doubling per throttled round up to
+    # 30 s (the enquire_link interval: longer and the link looks idle), and give a PDU up after 8
+    # retries (about a minute and a half of being throttled).
     throttle_backoff_initial_s: float = 0.5
     throttle_backoff_max_s: float = 30.0
     max_throttle_retries: int = 8
@@ -240,7 +245,9 @@ class SMPPProtocol(Protocol):
             # A window of requests throttled together is one event: back off once, not per response.
             if now_s >= self._paused_until_s:
                 self._paused_until_s = now_s + self._backoff_s
-                self._backoff_s = min(self._backoff_s * 2, self.flow.throttle_backoff_max_s)
+                self._backoff_s = min(
+                    self._backoff_s * _THROTTLE_BACKOFF_FACTOR, self.flow.throttle_backoff_max_s
+                )
         else:
             if status == 0:
                 self._backoff_s = self.flow.throttle_backoff_initial_s
