@@ -253,25 +253,6 @@ def test_bind_moves_both_sides_to_the_bound_state(bind_cls, state):
     assert esme.peer_system_id == "smsc" and smsc.peer_system_id == "esme"
 
 
-def test_a_refused_bind_leaves_both_sides_open():
-    esme, smsc = Session(Role.ESME, TIMERS), Session(Role.SMSC, TIMERS)
-    esme.send(BindTransceiver(system_id="esme"), 0)
-    [event] = smsc.receive_data(esme.data_to_send(), 0)
-    smsc.send(event.pdu.make_response(S.ESME_RINVPASWD), 0)
-    [event] = esme.receive_data(smsc.data_to_send(), 0)
-    assert isinstance(event, ResponseReceived)
-    assert event.response.command_status == S.ESME_RINVPASWD
-    assert esme.state is OPEN and smsc.state is OPEN
-
-
-def test_a_generic_nack_with_status_zero_does_not_bind():
-    esme = Session(Role.ESME, TIMERS)
-    bind = esme.send(BindTransceiver(system_id="esme"), 0)
-    events = esme.receive_data(encode(GenericNack(sequence_number=bind.sequence_number)), 0)
-    assert [type(e) for e in events] == [ResponseReceived]
-    assert esme.state is OPEN
-
-
 def test_a_second_bind_is_answered_already_bound():
     _esme, smsc = bound_pair()
     smsc.receive_data(encode(BindTransmitter(sequence_number=9)), 0)

@@ -18,12 +18,14 @@ from smscore.pdu import (
     BindTransmitter,
     DeliverSm,
     EnquireLink,
+    GenericNack,
     SubmitSm,
 )
 from smscore.session import (
     TRANSITIONS,
     IllegalTransition,
     RequestReceived,
+    ResponseReceived,
     Role,
     Session,
     SessionError,
@@ -137,6 +139,25 @@ def test_second_bind_never_reaches_the_authenticator_while_the_first_is_pending(
     [accepted] = decode_all(transport.value())
     assert (accepted.command_status, accepted.sequence_number) == (S.ESME_ROK, 1)
     assert protocol.session.state is State.BOUND_TRX and protocol.system_id == "first"
+
+
+def test_a_refused_bind_leaves_both_sides_open():
+    esme, smsc = Session(Role.ESME), Session(Role.SMSC)
+    esme.send(BindTransceiver(system_id="esme"), 0)
+    [event] = smsc.receive_data(esme.data_to_send(), 0)
+    smsc.send(event.pdu.make_response(S.ESME_RINVPASWD), 0)
+    [event] = esme.receive_data(smsc.data_to_send(), 0)
+    assert isinstance(event, ResponseReceived)
+    assert event.response.command_status == S.ESME_RINVPASWD
+    assert esme.state is State.OPEN and smsc.state is State.OPEN
+
+
+def test_a_generic_nack_with_status_zero_does_not_bind():
+    esme = Session(Role.ESME)
+    bind = esme.send(BindTransceiver(system_id="esme"), 0)
+    events = esme.receive_data(encode(GenericNack(sequence_number=bind.sequence_number)), 0)
+    assert [type(e) for e in events] == [ResponseReceived]
+    assert esme.state is State.OPEN
 
 
 # --- UNBINDING ----------------------------------------------------------------------------------
