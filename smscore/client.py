@@ -200,6 +200,7 @@ class PersistentBind:
         return self.protocol is not None and self.protocol.session.is_bound
 
     def start(self) -> None:
+        self._stopping = False
         self._service.startService()
 
     def stop(self) -> Deferred:

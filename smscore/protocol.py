@@ -350,21 +350,21 @@ class SMPPProtocol(Protocol):
         self._session_timer = None
         self._reschedule()
 
-    def _reschedule(self, new_deadline: float | None = None) -> None:
+    def _reschedule(self, new_deadline_s: float | None = None) -> None:
         """Keep one timer at (or before) the session's next deadline.
 
-        Deadlines only move later, except when we send a request (`new_deadline`); a timer that
+        Deadlines only move later, except when we send a request (`new_deadline_s`); a timer that
         fires early just reschedules itself. So a running timer is kept without asking the session.
         """
         timer = self._session_timer
         if timer is not None and timer.active():
-            if new_deadline is None or timer.getTime() <= new_deadline:
+            if new_deadline_s is None or timer.getTime() <= new_deadline_s:
                 return
             timer.cancel()
-        deadline = self.session.next_deadline()
-        if deadline is None:
+        deadline_s = self.session.next_deadline_s()
+        if deadline_s is None:
             return
-        delay_s = max(0.0, deadline - self.reactor.seconds())
+        delay_s = max(0.0, deadline_s - self.reactor.seconds())
         self._session_timer = self.reactor.callLater(delay_s, self._on_session_timer)
 
     def _on_session_timer(self) -> None:

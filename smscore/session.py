@@ -1,7 +1,7 @@
 """Sans-I/O SMPP session: bind states, sequence numbers, window, timeouts, enquire_link, unbind.
 
 Bytes in (`receive_data`), events out; PDUs in (`send`), bytes out (`data_to_send`). Time is a number
-the caller passes in (`now_s`, in seconds); `tick(now_s)` fires the timers, and `next_deadline()` says
+the caller passes in (`now_s`, in seconds); `tick(now_s)` fires the timers, and `next_deadline_s()` says
 when the caller must call it next. No sockets, no Twisted: the protocols in smscore.protocol drive it.
 The states and the transitions between them are smscore.session_state's table.
 
@@ -183,7 +183,7 @@ class Session:
         allowed = self._sends.get(command_id)
         return allowed is not None and self.state in allowed
 
-    def next_deadline(self) -> float | None:
+    def next_deadline_s(self) -> float | None:
         """When (seconds) `tick` must next be called, or None if no timer is running."""
         if self.state is State.CLOSED:
             return None

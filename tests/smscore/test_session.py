@@ -315,7 +315,7 @@ def test_timers_are_validated():
 def test_a_request_times_out_at_its_deadline_not_before():
     session = session_in(Role.ESME, TRX, now_s=100)
     request = session.send(SubmitSm(), now_s=100)
-    assert session.next_deadline() == 110
+    assert session.next_deadline_s() == 110
     assert session.tick(109.999) == []
     assert session.outstanding_count == 1
     assert session.tick(110) == [RequestTimedOut(request)]
@@ -327,12 +327,12 @@ def test_a_request_times_out_at_its_deadline_not_before():
 
 def test_enquire_link_is_sent_when_the_link_is_idle_and_its_answer_keeps_it_alive():
     esme, smsc = bound_pair()
-    assert esme.next_deadline() == 60
+    assert esme.next_deadline_s() == 60
     assert esme.tick(59) == [] and esme.data_to_send() == b""
     assert esme.tick(60) == []
     [probe] = decode_all(esme.data_to_send())
     assert isinstance(probe, EnquireLink)
-    assert esme.next_deadline() == 70  # the probe's own response deadline
+    assert esme.next_deadline_s() == 70  # the probe's own response deadline
     assert esme.tick(65) == [] and esme.data_to_send() == b""  # no second probe while one waits
     assert smsc.receive_data(encode(probe), 61) == []
     [answer] = decode_all(smsc.data_to_send())
@@ -340,14 +340,14 @@ def test_enquire_link_is_sent_when_the_link_is_idle_and_its_answer_keeps_it_aliv
     events = esme.receive_data(encode(answer), 62)
     assert [type(e) for e in events] == [ResponseReceived]
     assert esme.state is TRX
-    assert esme.next_deadline() == 122
+    assert esme.next_deadline_s() == 122
 
 
 def test_traffic_from_the_peer_postpones_the_probe():
     esme, _ = bound_pair()
     esme.receive_data(encode(DeliverSm(sequence_number=5)), 50)
     assert esme.tick(60) == [] and esme.data_to_send() == b""
-    assert esme.next_deadline() == 110
+    assert esme.next_deadline_s() == 110
 
 
 def test_an_unanswered_enquire_link_declares_the_link_dead():
@@ -357,12 +357,12 @@ def test_an_unanswered_enquire_link_declares_the_link_dead():
     events = esme.tick(70)
     assert any(isinstance(e, MustClose) for e in events)
     assert esme.state is State.CLOSED
-    assert esme.next_deadline() is None
+    assert esme.next_deadline_s() is None
 
 
 def test_no_enquire_link_before_bind():
     session = Session(Role.ESME, TIMERS)
-    assert session.next_deadline() is None
+    assert session.next_deadline_s() is None
     assert session.tick(1000) == [] and session.data_to_send() == b""
 
 

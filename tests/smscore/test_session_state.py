@@ -181,4 +181,4 @@ def test_unbinding_is_a_state_no_longer_bound_and_crossed_requests_are_still_hea
         esme.send(SubmitSm(), 0)
     events: list[Any] = esme.receive_data(encode(DeliverSm(sequence_number=9)), 0)
     assert [type(event) for event in events] == [RequestReceived]  # it crossed our unbind
-    assert esme.next_deadline() == esme.timers.response_timeout_s  # the unbind's, no probe
+    assert esme.next_deadline_s() == esme.timers.response_timeout_s  # the unbind's, no probe
