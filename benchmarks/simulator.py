@@ -88,7 +88,7 @@ def submit_all(esme: ESMEProtocol) -> defer.Deferred:
 @defer.inlineCallbacks
 def measure(smpp_port: int, api: str):  # type: ignore[no-untyped-def]
     counter = MOCounter()
-    timers = SessionTimers(window_size=WINDOW, response_timeout_s=30)
+    timers = SessionTimers(window=WINDOW, response_timeout_s=30)
     config = ESMEConfig("bench", "bench", timers=timers, flow=FlowControl(max_queued=100_000))
     esme = ESMEProtocol(reactor, config, counter)
     yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", smpp_port), esme)

@@ -12,6 +12,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smscore.concat import METHODS
+from smscore.defaults import (
+    DEFAULT_ENQUIRE_LINK_INTERVAL_S,
+    DEFAULT_RECONNECT_INITIAL_DELAY_S,
+    DEFAULT_RECONNECT_MAX_DELAY_S,
+    DEFAULT_RESPONSE_TIMEOUT_S,
+    DEFAULT_WINDOW,
+)
 from smscore.esme import BindType
 
 
@@ -72,14 +79,14 @@ class BindConfig(Section):
     system_type: Annotated[str, Field(max_length=12)] = ""
     bind_type: Annotated[BindType, Field(strict=False)] = BindType.TRANSCEIVER
     tps_limit: Annotated[float, Field(gt=0)] | None = None
-    window: Annotated[int, Field(ge=1, le=1000)] = 10
+    window: Annotated[int, Field(ge=1, le=1000)] = DEFAULT_WINDOW
     tls: bool = False
     tls_ca_file: FilePath | None = None
     serves: list[str] = []  # short codes / service numbers routed to this bind ([] = any)
-    response_timeout_s: PositiveSeconds = 10.0
-    enquire_link_interval_s: PositiveSeconds = 30.0
-    reconnect_initial_delay_s: PositiveSeconds = 1.0
-    reconnect_max_delay_s: PositiveSeconds = 60.0
+    response_timeout_s: PositiveSeconds = DEFAULT_RESPONSE_TIMEOUT_S
+    enquire_link_interval_s: PositiveSeconds = DEFAULT_ENQUIRE_LINK_INTERVAL_S
+    reconnect_initial_delay_s: PositiveSeconds = DEFAULT_RECONNECT_INITIAL_DELAY_S
+    reconnect_max_delay_s: PositiveSeconds = DEFAULT_RECONNECT_MAX_DELAY_S
     default_alphabet: Literal["gsm7", "gsm7-packed", "latin1", "ascii"] = "gsm7"
     concat_method: str = "udh8"
 

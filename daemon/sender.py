@@ -45,6 +45,7 @@ from ledger.prepared import PreparedSelect, in_parameter_value
 from smscore.client import NoBindAvailable
 from smscore.concat import MessagePart, split_message
 from smscore.constants import EsmClass, Npi, RegisteredDelivery, Ton
+from smscore.defaults import DEFAULT_WINDOW
 from smscore.pdu import PDU, SubmitSm
 from smscore.protocol import ConnectionLostError, NotSent, QueueFull, ResponseTimeout
 from smscore.status import CommandStatus
@@ -54,7 +55,6 @@ log = Logger()
 _RECORD_RETRY_S = 1.0  # after a failed outcome write (database down): try the same batch again
 _MAX_RECORD_RETRIES = 30  # then leave the rows in_flight for the sweeper rather than loop forever
 _MAX_ADDRESS_CHARS = 20  # submit_sm addresses are C-strings of at most 21 octets
-_DEFAULT_WINDOW = 10
 _UNLIMITED_QUEUE_WINDOWS = 20  # without a TPS limit, keep this many windows' worth queued per bind
 
 
@@ -503,7 +503,7 @@ class Sender:
         total = 0
         for bind in self.pool.transmitters():
             settings = self.bind_settings.get(bind.name)
-            window = settings.window if settings else _DEFAULT_WINDOW
+            window = settings.window if settings else DEFAULT_WINDOW
             tps = settings.tps_limit if settings else None
             if tps is None:
                 total += window * _UNLIMITED_QUEUE_WINDOWS

@@ -78,7 +78,7 @@ def esme_config(bind: BindConfig) -> ESMEConfig:
         timers=SessionTimers(
             response_timeout_s=bind.response_timeout_s,
             enquire_link_interval_s=bind.enquire_link_interval_s,
-            window_size=bind.window,
+            window=bind.window,
         ),
         flow=FlowControl(tps_limit=bind.tps_limit),
     )

@@ -53,7 +53,7 @@ class Accounts:
             return True
         bucket = self._buckets.get(system_id)
         if bucket is None:
-            bucket = self._buckets[system_id] = TokenBucket(account.tps_limit, now=now_s)
+            bucket = self._buckets[system_id] = TokenBucket(account.tps_limit, now_s=now_s)
         return bucket.try_take(now_s)
 
     def mo_recipients(self, destination: str) -> tuple[str, ...] | None:

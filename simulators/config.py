@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from simulators.faults import FaultError, validate_faults
 from simulators.fields import Status
 from smscore.constants import MessageState
+from smscore.defaults import DEFAULT_ENQUIRE_LINK_INTERVAL_S, DEFAULT_RESPONSE_TIMEOUT_S
 from smscore.status import CommandStatus
 
 BindTypeName = Literal["transmitter", "receiver", "transceiver"]
@@ -86,8 +87,8 @@ class SimulatorConfig(_Strict):
     system_id: str = Field("SMSCSIM", min_length=1, max_length=15)  # 16 octets with NUL
     seed: int = 0
     window_size: int = Field(100, ge=1, le=10_000)
-    response_timeout_s: float = Field(10.0, gt=0)
-    enquire_link_interval_s: float = Field(30.0, gt=0)
+    response_timeout_s: float = Field(DEFAULT_RESPONSE_TIMEOUT_S, gt=0)
+    enquire_link_interval_s: float = Field(DEFAULT_ENQUIRE_LINK_INTERVAL_S, gt=0)
     mo_concat: ConcatMethod = "udh8"
     redelivery_interval_s: float = Field(5.0, gt=0)
     max_delivery_attempts: int = Field(10, ge=1)

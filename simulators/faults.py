@@ -102,7 +102,7 @@ class Throttle(_StatusFault):
         if self.rate_per_s is None:
             return super().request_verdict(pdu, rng, now_s)
         if self._bucket is None:
-            self._bucket = TokenBucket(self.rate_per_s, now=now_s)
+            self._bucket = TokenBucket(self.rate_per_s, now_s=now_s)
         return None if self._bucket.try_take(now_s) else Verdict("status", self.status)
 
 

@@ -65,7 +65,7 @@ class Simulator:
         timers = SessionTimers(
             response_timeout_s=config.response_timeout_s,
             enquire_link_interval_s=config.enquire_link_interval_s,
-            window_size=config.window_size,
+            window=config.window_size,
         )
         self.factory = SimulatorFactory(
             reactor,

@@ -51,7 +51,7 @@ class StoredMessage:
 
     def body(self) -> tuple[Any, bytes]:
         """(ConcatInfo or None, octets without UDH)."""
-        if not self.tlvs and not self.esm_class & EsmClass.UDHI:
+        if not self.tlvs and not self.esm_class & _UDHI:
             return None, self.short_message  # what concat_info finds, without looking
         return concat_info(self.esm_class, self.short_message, self.tlvs)  # type: ignore[arg-type]
 
@@ -64,6 +64,9 @@ class StoredMessage:
         # Enough octets for `length` characters in any coding we decode (UCS-2 takes two each).
         text = message_text(body[: length * _MAX_OCTETS_PER_CHAR], self.data_coding)[:length]
         return text.encode("ascii", "replace").decode("ascii")
+
+
+_UDHI = int(EsmClass.UDHI)  # an int: `int & IntFlag` runs Python code per PDU
 
 
 @lru_cache(maxsize=1024)  # load tests repeat a few texts; decoding each again is most of a delivery

@@ -3,35 +3,80 @@
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred
+from twisted.application.internet import ClientService
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import (
+    IConnector,
+    IDelayedCall,
+    IHostnameResolver,
+    IReactorTime,
+    IStreamClientEndpoint,
+)
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from smscore.defaults import (
+    DEFAULT_RECONNECT_FACTOR,
+    DEFAULT_RECONNECT_INITIAL_DELAY_S,
+    DEFAULT_RECONNECT_MAX_DELAY_S,
+    DEFAULT_UNBIND_TIMEOUT_S,
+)
 from smscore.errors import SMPPError
 from smscore.esme import ESMEConfig, ESMEProtocol, MessageHandler, _accept_and_drop
 from smscore.pdu import PDU
 
 log = Logger()
+_MAX_PORT = 0xFFFF  # TCP ports are 16 bits; 0 is not a port one can connect to
 
 
 class NoBindAvailable(SMPPError):
     """No bind that may submit is up right now; keep the message queued and try later."""
 
 
+class ClientReactor(Protocol):
+    """The reactor a client endpoint needs, which no one Twisted interface covers: IReactorTCP
+    (connectTCP), IReactorTime (timers) and IReactorPluggableNameResolver (HostnameEndpoint resolves
+    the host). TLS is layered over TCP by wrapClientTLS, so IReactorSSL is not needed."""
+
+    def connectTCP(
+        self, host: str, port: int, factory: Any, timeout: float = ..., bindAddress: Any = ...
+    ) -> IConnector: ...
+
+    def callLater(self, delay: float, callable: Any, *args: Any, **kw: Any) -> IDelayedCall: ...
+
+    def seconds(self) -> float: ...
+
+    @property
+    def nameResolver(self) -> IHostnameResolver: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ReconnectPolicy:
-    initial_delay_s: float = 1.0
-    max_delay_s: float = 60.0
-    factor: float = 2.0
+    """The first retry waits exactly `initial_delay_s`; each next one `factor` times longer plus
+    up to a second of jitter (so binds cut at once do not come back at once), never over
+    `max_delay_s`."""
+
+    initial_delay_s: float = DEFAULT_RECONNECT_INITIAL_DELAY_S
+    max_delay_s: float = DEFAULT_RECONNECT_MAX_DELAY_S
+    factor: float = DEFAULT_RECONNECT_FACTOR
 
     def __post_init__(self) -> None:
         if not 0 < self.initial_delay_s <= self.max_delay_s or self.factor < 1:
             raise ValueError("need 0 < initial_delay_s <= max_delay_s and factor >= 1")
+
+    def delay_s(self, attempt: int, jitter_s: float) -> float:
+        """The wait before retry number `attempt` (1 for the first retry)."""
+        if attempt <= 1:
+            return self.initial_delay_s
+        try:
+            grown_s = self.initial_delay_s * float(self.factor) ** (attempt - 1)
+        except OverflowError:
+            grown_s = self.max_delay_s
+        return min(grown_s + jitter_s, self.max_delay_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +87,11 @@ class SMSCAddress:
     tls_ca_file: str | None = None  # PEM trust root; None means the platform's trust store
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
+        if not 0 < self.port <= _MAX_PORT:
             raise ValueError(f"port {self.port} is not a TCP port")
 
 
-def client_endpoint(reactor: object, address: SMSCAddress) -> IStreamClientEndpoint:
+def client_endpoint(reactor: ClientReactor, address: SMSCAddress) -> IStreamClientEndpoint:
     """A TCP (or TLS over TCP) client endpoint for an SMSC."""
     tcp = HostnameEndpoint(reactor, address.host, address.port)
     if not address.tls:
@@ -82,27 +127,35 @@ class PersistentBind:
         on_message: MessageHandler = _accept_and_drop,
         policy: ReconnectPolicy | None = None,
         jitter: Callable[[], float] = random.random,
+        unbind_timeout_s: float = DEFAULT_UNBIND_TIMEOUT_S,
     ) -> None:
+        if unbind_timeout_s <= 0:
+            raise ValueError("unbind_timeout_s must be positive")
         self.reactor = reactor
         self.name = name
         self.config = config
         self.counters = BindCounters()
         self.protocol: ESMEProtocol | None = None
         self.last_error = ""
+        self.unbind_timeout_s = unbind_timeout_s
         self._on_message = on_message
         self._failed_binds_in_a_row = 0
-        policy = policy or ReconnectPolicy()
-        backoff = backoffPolicy(
-            policy.initial_delay_s, policy.max_delay_s, policy.factor, jitter=jitter
-        )
+        self._stopping = False
+        self._policy = policy or ReconnectPolicy()
+        self._jitter = jitter
         self._service = ClientService(
             endpoint,
             Factory.forProtocol(self._build_protocol),
-            # ClientService counts only failed TCP connects; refused binds must slow us down too.
-            retryPolicy=lambda attempt: backoff(max(attempt, self._failed_binds_in_a_row)),
+            retryPolicy=self._retry_delay_s,
             clock=reactor,
             prepareConnection=self._prepare,
         )
+
+    def _retry_delay_s(self, attempt: int) -> float:
+        # ClientService counts only failed TCP connects (1 for the first retry); refused binds
+        # must slow us down too.
+        attempt = max(attempt, self._failed_binds_in_a_row)
+        return self._policy.delay_s(attempt, self._jitter() if attempt > 1 else 0.0)
 
     def _build_protocol(self) -> ESMEProtocol:
         self.counters.connects += 1
@@ -135,25 +188,46 @@ class PersistentBind:
         log.warn("bind {name} failed: {error}", name=self.name, error=self.last_error)
 
     def _on_closed(self, _: object, protocol: ESMEProtocol) -> None:
-        if self.protocol is protocol:
-            self.protocol = None
-            if self._service.running:  # not our own stop
-                self.counters.drops += 1
-                self.last_error = protocol.close_reason
-                log.warn("bind {name} is down: {reason}", name=self.name, reason=self.last_error)
+        if self.protocol is not protocol:
+            return
+        self.protocol = None
+        if self._stopping or not self._service.running:
+            log.info("bind {name} stopped", name=self.name)
+            return
+        self.counters.drops += 1
+        self.last_error = protocol.close_reason
+        log.warn(
+            "bind {name} is down: {reason}; reconnecting with backoff",
+            name=self.name,
+            reason=self.last_error,
+        )
 
     @property
     def is_bound(self) -> bool:
         return self.protocol is not None and self.protocol.session.is_bound
 
     def start(self) -> None:
+        self._stopping = False
         self._service.startService()
 
     def stop(self) -> Deferred:
-        """Unbind politely if bound, then stop reconnecting."""
-        if self.is_bound and self.protocol is not None:
-            self.protocol.unbind().addErrback(lambda _: None)
-        return self._service.stopService()
+        """Stop reconnecting; if bound, unbind first and wait for the unbind_resp (at most
+        `unbind_timeout_s`), then close. Fires when the connection is closed."""
+        self._stopping = True
+        protocol = self.protocol
+        if protocol is None or not protocol.session.is_bound:
+            return self._service.stopService()
+        unbound = protocol.unbind()
+        unbound.addTimeout(self.unbind_timeout_s, self.reactor)
+        unbound.addErrback(self._unbind_failed)
+        return unbound.addBoth(lambda _: self._service.stopService())
+
+    def _unbind_failed(self, failure: Failure) -> None:
+        log.info(
+            "bind {name}: no unbind_resp ({error}); closing anyway",
+            name=self.name,
+            error=failure.getErrorMessage() or failure.type.__name__,
+        )
 
 
 class BindPool:
@@ -167,8 +241,6 @@ class BindPool:
             bind.start()
 
     def stop(self) -> Deferred:
-        from twisted.internet.defer import gatherResults
-
         return gatherResults([bind.stop() for bind in self.binds.values()], consumeErrors=True)
 
     def transmitters(self) -> list[PersistentBind]:

@@ -1,8 +1,6 @@
 """Sans-I/O SMPP codec: PDUs to bytes, bytes (in arbitrary chunks) to PDUs. No sockets, no Twisted."""
 
-import struct
-
-from smscore.constants import HEADER_LENGTH, RESPONSE_BIT
+from smscore.constants import HEADER, HEADER_LENGTH, RESPONSE_BIT
 from smscore.errors import PDUDecodeError
 from smscore.pdu import PDU, PDU_CLASSES
 from smscore.status import CommandStatus
@@ -10,9 +8,7 @@ from smscore.status import CommandStatus
 # Room for a full 64 KiB message_payload plus every mandatory field and a few TLVs.
 DEFAULT_MAX_PDU_LENGTH = 70_000
 
-_HEADER = struct.Struct(">IIII")
-_pack_header = _HEADER.pack
-_unpack_header = _HEADER.unpack_from
+_unpack_header = HEADER.unpack_from
 
 
 def encode(pdu: PDU) -> bytes:
@@ -26,7 +22,7 @@ def decode(data: bytes) -> PDU:
     size = len(data)
     if size < HEADER_LENGTH:
         raise PDUDecodeError(
-            f"{size} bytes is shorter than the 16-byte SMPP header",
+            f"{size} bytes is shorter than the {HEADER_LENGTH}-byte SMPP header",
             CommandStatus.ESME_RINVCMDLEN,
             fatal=True,
         )

@@ -15,6 +15,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from smscore.constants import EsmClass
 from smscore.errors import SMPPError
 from smscore.text import (
     DEFAULT_ALLOWED,
@@ -37,12 +38,23 @@ __all__ = [
 ]
 
 METHODS = frozenset({"udh8", "udh16", "sar", "payload"})
-_MAX_PARTS = 255
-_MAX_PAYLOAD_OCTETS = 0xFFFF
+_MAX_PARTS = 255  # the UDH / SAR "total" is one octet
+_MAX_PAYLOAD_OCTETS = 0xFFFF  # message_payload's TLV length is two octets
 _REFERENCE_LIMIT = {"udh8": 0xFF, "udh16": 0xFFFF, "sar": 0xFFFF}
-_UDHI = 0x40
+_UDHI = int(EsmClass.UDHI)  # an int: `int & IntFlag` runs Python code per PDU
+# 3GPP TS 23.040 9.2.3.24.1 / .8: the concatenation IEs and their data lengths (reference, total,
+# sequence: one octet each, but a two-octet reference in the 16-bit form).
 _IEI_CONCAT_8 = 0x00
 _IEI_CONCAT_16 = 0x08
+_IEL_CONCAT_8 = 3
+_IEL_CONCAT_16 = 4
+_IE_HEADER_OCTETS = 2  # IEI and IEL
+_UDHL_OCTETS = 1  # the UDH length octet itself
+_SEPTET_BITS, _OCTET_BITS = 7, 8
+# A reassembler forgets an incomplete message after 5 minutes: SMSCs send the parts of one message
+# within seconds, and re-send an unacknowledged part after tens of seconds.
+DEFAULT_CONCAT_TIMEOUT_S = 300.0
+DEFAULT_MAX_PENDING_MESSAGES = 10_000  # a bound on memory whatever the peers send
 
 
 class ConcatError(ValueError, SMPPError):
@@ -51,7 +63,7 @@ class ConcatError(ValueError, SMPPError):
 
 @dataclass(frozen=True, slots=True)
 class MessagePart:
-    """One submit_sm / deliver_sm worth of a message. OR 0x40 into esm_class when esm_class_udhi."""
+    """One submit_sm / deliver_sm worth of a message. OR EsmClass.UDHI into esm_class when esm_class_udhi."""
 
     short_message: bytes
     esm_class_udhi: bool
@@ -178,11 +190,12 @@ def _udh_part(
     chunk: bytes, alphabet: str, coding: int, method: str, reference: int, total: int, seq: int
 ) -> MessagePart:
     if method == "udh8":
-        udh = bytes((5, _IEI_CONCAT_8, 3, reference, total, seq))
+        ie = bytes((_IEI_CONCAT_8, _IEL_CONCAT_8, reference, total, seq))
     else:
-        udh = bytes((6, _IEI_CONCAT_16, 4, reference >> 8, reference & 0xFF, total, seq))
+        ie = bytes((_IEI_CONCAT_16, _IEL_CONCAT_16, reference >> 8, reference & 0xFF, total, seq))
+    udh = bytes((len(ie),)) + ie
     # Packed text starts on a septet boundary counted from the start of the UDH.
-    fill_bits = (7 - (len(udh) * 8) % 7) % 7
+    fill_bits = (_SEPTET_BITS - (len(udh) * _OCTET_BITS) % _SEPTET_BITS) % _SEPTET_BITS
     return MessagePart(udh + _finish(chunk, alphabet, fill_bits), True, coding, {})
 
 
@@ -194,7 +207,7 @@ def concat_info(
 ) -> tuple[ConcatInfo | None, bytes]:
     """(where this part belongs, body without UDH) for an incoming deliver_sm / data_sm / submit_sm.
 
-    The body is message_payload when present, else short_message; a UDH (esm_class & 0x40) is parsed
+    The body is message_payload when present, else short_message; a UDH (esm_class & EsmClass.UDHI) is parsed
     and removed. A UDH whose lengths overrun the message raises ConcatError (the peer's fault; answer
     it, do not guess). A concatenation IE or SAR set that is present but numbered impossibly
     (total 0, sequence 0 or above total) is ignored and the part treated as a whole message, as
@@ -215,22 +228,23 @@ def concat_info(
 def _parse_udh(message: bytes) -> tuple[ConcatInfo | None, bytes]:
     if not message:
         raise ConcatError("esm_class has UDHI set but the message is empty")
-    udh_end = 1 + message[0]
+    udh_end = _UDHL_OCTETS + message[0]
     if udh_end > len(message):
         raise ConcatError(f"UDH length {message[0]} overruns a {len(message)}-octet message")
     info = None
-    pos = 1
+    pos = _UDHL_OCTETS
     while pos < udh_end:
-        if pos + 2 > udh_end:
+        if pos + _IE_HEADER_OCTETS > udh_end:
             raise ConcatError(f"UDH information element header at octet {pos} is truncated")
         iei, iel = message[pos], message[pos + 1]
-        data_start, pos = pos + 2, pos + 2 + iel
+        data_start = pos + _IE_HEADER_OCTETS
+        pos = data_start + iel
         if pos > udh_end:
             raise ConcatError(f"UDH information element 0x{iei:02X} overruns the UDH")
         ie = message[data_start:pos]
-        if iei == _IEI_CONCAT_8 and iel == 3:
+        if iei == _IEI_CONCAT_8 and iel == _IEL_CONCAT_8:
             info = ConcatInfo(ie[0], ie[1], ie[2])
-        elif iei == _IEI_CONCAT_16 and iel == 4:
+        elif iei == _IEI_CONCAT_16 and iel == _IEL_CONCAT_16:
             info = ConcatInfo((ie[0] << 8) | ie[1], ie[2], ie[3])
         # Any other IE (port addressing, national language shift, ...) is skipped.
     return info, message[udh_end:]
@@ -243,7 +257,7 @@ def _sar_info(tlvs: Mapping[str, object]) -> ConcatInfo | None:
     present = sum(value is not None for value in values)
     if present == 0:
         return None
-    if present != 3 or not all(isinstance(value, int) for value in values):
+    if present != len(values) or not all(isinstance(value, int) for value in values):
         raise ConcatError(
             "SAR needs sar_msg_ref_num, sar_total_segments and sar_segment_seqnum as ints"
         )
@@ -287,7 +301,10 @@ class Reassembler:
     """
 
     def __init__(
-        self, clock: Clock, timeout_s: float = 300.0, max_pending_messages: int = 10_000
+        self,
+        clock: Clock,
+        timeout_s: float = DEFAULT_CONCAT_TIMEOUT_S,
+        max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")

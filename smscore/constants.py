@@ -1,9 +1,14 @@
 """SMPP 3.4 numeric constants: command ids, address TON/NPI, esm_class, registered_delivery, states."""
 
+import struct
 from enum import IntEnum, IntFlag
 
+# command_id's top bit marks a response (spec 3.2).
 RESPONSE_BIT = 0x80000000
-HEADER_LENGTH = 16
+# The PDU header (spec 3.2): command_length, command_id, command_status, sequence_number, four
+# big-endian unsigned 32-bit integers. The one Struct every encoder and decoder shares.
+HEADER = struct.Struct(">IIII")
+HEADER_LENGTH = HEADER.size
 
 
 class CommandId(IntEnum):

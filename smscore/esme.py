@@ -11,7 +11,14 @@ from twisted.python.failure import Failure
 
 from smscore.constants import CommandId as C
 from smscore.errors import SMPPError
-from smscore.pdu import PDU, BindReceiver, BindTransceiver, BindTransmitter
+from smscore.pdu import (
+    PASSWORD_LENGTH,
+    PDU,
+    SYSTEM_ID_LENGTH,
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+)
 from smscore.protocol import FlowControl, SMPPProtocol
 from smscore.session import Bound, Role, SessionTimers
 from smscore.status import CommandStatus
@@ -58,10 +65,12 @@ class ESMEConfig:
     flow: FlowControl = field(default_factory=FlowControl)
 
     def __post_init__(self) -> None:
-        if not self.system_id or len(self.system_id) > 15:
-            raise ValueError("system_id must have 1..15 characters")
-        if len(self.password) > 8:
-            raise ValueError("password must have at most 8 characters (SMPP 3.4 limit)")
+        if not 0 < len(self.system_id) < SYSTEM_ID_LENGTH:
+            raise ValueError(f"system_id must have 1..{SYSTEM_ID_LENGTH - 1} characters")
+        if len(self.password) >= PASSWORD_LENGTH:
+            raise ValueError(
+                f"password must have at most {PASSWORD_LENGTH - 1} characters (SMPP 3.4 limit)"
+            )
 
     def bind_pdu(self) -> PDU:
         return self.bind_type.pdu_class(

@@ -36,6 +36,7 @@ from smscore.session import (
 from smscore.status import CommandStatus
 
 _RETRY_LATER = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+_THROTTLE_BACKOFF_FACTOR = 2  # each throttled round waits twice as long as the one before
 
 
 class ResponseTimeout(SMPPError):
@@ -62,8 +63,12 @@ class QueueFull(SMPPError):
 class FlowControl:
     """How fast a bind may send: TPS limit, queue bound, and backoff when the peer says slow down."""
 
-    tps_limit: float | None = None
+    tps_limit: float | None = None  # None: as fast as the window allows
+    # A bound on memory; at the simulator's ~10,000 PDUs/s a full queue drains in about a second.
     max_queued: int = 10_000
+    # ESME_RTHROTTLED / ESME_RMSGQFUL: pause half a second, doubling per throttled round up to
+    # 30 s (the enquire_link interval: longer and the link looks idle), and give a PDU up after 8
+    # retries (about a minute and a half of being throttled).
     throttle_backoff_initial_s: float = 0.5
     throttle_backoff_max_s: float = 30.0
     max_throttle_retries: int = 8
@@ -99,17 +104,19 @@ class SMPPProtocol(Protocol):
         self.reactor = reactor
         self.timers = timers or SessionTimers()
         self.flow = flow or FlowControl()
-        self.session = Session(self.role, self.timers, now=reactor.seconds())
+        self.session = Session(self.role, self.timers, now_s=reactor.seconds())
         self._waiting: dict[int, Deferred] = {}
         self._queue: deque[_Queued] = deque()
         self._bucket = (
-            TokenBucket(self.flow.tps_limit, now=reactor.seconds()) if self.flow.tps_limit else None
+            TokenBucket(self.flow.tps_limit, now_s=reactor.seconds())
+            if self.flow.tps_limit
+            else None
         )
         self._session_timer: IDelayedCall | None = None
         self._pump_timer: IDelayedCall | None = None
-        self._paused_until = 0.0
+        self._paused_until_s = 0.0
         self._backoff_s = self.flow.throttle_backoff_initial_s
-        self.connected_at: float | None = None
+        self.connected_at_s: float | None = None
         self.connection_lost = False
         self.close_reason = ""  # why the link closed: the session's MustClose, else the transport's
 
@@ -132,8 +139,8 @@ class SMPPProtocol(Protocol):
     # --- Protocol interface ---
 
     def connectionMade(self) -> None:
-        self.connected_at = self.reactor.seconds()
-        self.session = Session(self.role, self.timers, now=self.connected_at)
+        self.connected_at_s = self.reactor.seconds()
+        self.session = Session(self.role, self.timers, now_s=self.connected_at_s)
         self._reschedule()
 
     def dataReceived(self, data: bytes) -> None:
@@ -171,12 +178,12 @@ class SMPPProtocol(Protocol):
 
     def _send_tracked(self, pdu: PDU, waiter: "Deferred | _Queued") -> None:
         """Send a request; its response goes to `waiter` (a queued item is answered directly)."""
-        now = self.reactor.seconds()
-        self.session.send(pdu, now)
+        now_s = self.reactor.seconds()
+        self.session.send(pdu, now_s)
         if pdu.response_class is not None:
             self._waiting[pdu.sequence_number] = waiter
         self._flush()
-        self._reschedule(now + self.timers.response_timeout_s)
+        self._reschedule(now_s + self.timers.response_timeout_s)
 
     def send_response(self, pdu: PDU) -> None:
         if self.session.state is State.CLOSED or self.transport is None:
@@ -209,15 +216,15 @@ class SMPPProtocol(Protocol):
     def _pump(self) -> None:
         if self._pump_timer is not None and self._pump_timer.active():
             return
-        now = self.reactor.seconds()
+        now_s = self.reactor.seconds()
         session = self.session
         while self._queue and session.window_available > 0:
             if not session.can_send(self._queue[0].pdu.command_id):
                 return  # not bound yet: on_bound pumps again
-            if now < self._paused_until:
-                return self._pump_later(self._paused_until - now)
-            if self._bucket is not None and not self._bucket.try_take(now):
-                return self._pump_later(self._bucket.wait_s(now))
+            if now_s < self._paused_until_s:
+                return self._pump_later(self._paused_until_s - now_s)
+            if self._bucket is not None and not self._bucket.try_take(now_s):
+                return self._pump_later(self._bucket.wait_s(now_s))
             item = self._queue.popleft()
             try:
                 self._send_tracked(item.pdu, item)
@@ -236,11 +243,13 @@ class SMPPProtocol(Protocol):
         if status in _RETRY_LATER and item.retries < self.flow.max_throttle_retries:
             item.retries += 1
             self._queue.appendleft(item)
-            now = self.reactor.seconds()
+            now_s = self.reactor.seconds()
             # A window of requests throttled together is one event: back off once, not per response.
-            if now >= self._paused_until:
-                self._paused_until = now + self._backoff_s
-                self._backoff_s = min(self._backoff_s * 2, self.flow.throttle_backoff_max_s)
+            if now_s >= self._paused_until_s:
+                self._paused_until_s = now_s + self._backoff_s
+                self._backoff_s = min(
+                    self._backoff_s * _THROTTLE_BACKOFF_FACTOR, self.flow.throttle_backoff_max_s
+                )
         else:
             if status == 0:
                 self._backoff_s = self.flow.throttle_backoff_initial_s
@@ -344,21 +353,21 @@ class SMPPProtocol(Protocol):
         self._session_timer = None
         self._reschedule()
 
-    def _reschedule(self, new_deadline: float | None = None) -> None:
+    def _reschedule(self, new_deadline_s: float | None = None) -> None:
         """Keep one timer at (or before) the session's next deadline.
 
-        Deadlines only move later, except when we send a request (`new_deadline`); a timer that
+        Deadlines only move later, except when we send a request (`new_deadline_s`); a timer that
         fires early just reschedules itself. So a running timer is kept without asking the session.
         """
         timer = self._session_timer
         if timer is not None and timer.active():
-            if new_deadline is None or timer.getTime() <= new_deadline:
+            if new_deadline_s is None or timer.getTime() <= new_deadline_s:
                 return
             timer.cancel()
-        deadline = self.session.next_deadline()
-        if deadline is None:
+        deadline_s = self.session.next_deadline_s()
+        if deadline_s is None:
             return
-        delay_s = max(0.0, deadline - self.reactor.seconds())
+        delay_s = max(0.0, deadline_s - self.reactor.seconds())
         self._session_timer = self.reactor.callLater(delay_s, self._on_session_timer)
 
     def _on_session_timer(self) -> None:

@@ -1,8 +1,9 @@
 """Sans-I/O SMPP session: bind states, sequence numbers, window, timeouts, enquire_link, unbind.
 
 Bytes in (`receive_data`), events out; PDUs in (`send`), bytes out (`data_to_send`). Time is a number
-the caller passes in (`now`, in seconds); `tick(now)` fires the timers, and `next_deadline()` says when
-the caller must call it next. No sockets, no Twisted: the protocols in smscore.protocol drive it.
+the caller passes in (`now_s`, in seconds); `tick(now_s)` fires the timers, and `next_deadline_s()` says
+when the caller must call it next. No sockets, no Twisted: the protocols in smscore.protocol drive it.
+The states and the transitions between them are smscore.session_state's table.
 
 The session answers what the protocol itself dictates (enquire_link_resp, unbind_resp, ESME_RINVBNDSTS,
 ESME_RALYBND, generic_nack and error responses for malformed PDUs) and leaves everything else to the
@@ -11,80 +12,42 @@ application as events. An illegal local call raises and leaves the session uncha
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
 
 from smscore.codec import DEFAULT_MAX_PDU_LENGTH, StreamDecoder, encode
+from smscore.constants import RESPONSE_BIT
 from smscore.constants import CommandId as C
+from smscore.defaults import (
+    DEFAULT_ENQUIRE_LINK_INTERVAL_S,
+    DEFAULT_RESPONSE_TIMEOUT_S,
+    DEFAULT_WINDOW,
+    MAX_WINDOW,
+)
 from smscore.errors import PDUDecodeError, SMPPError
 from smscore.pdu import PDU, PDU_CLASSES, EnquireLink, GenericNack, Unbind
+from smscore.session_state import ALLOWED_REQUESTS as ALLOWED_REQUESTS
+from smscore.session_state import BIND_STATES as BIND_STATES
+from smscore.session_state import (
+    BOUND_STATES,
+    BOUND_TRIGGERS,
+    Role,
+    SessionError,
+    State,
+    Trigger,
+    next_state,
+)
+from smscore.session_state import TRANSITIONS as TRANSITIONS
+from smscore.session_state import IllegalTransition as IllegalTransition
 from smscore.status import CommandStatus
 
+# sequence_number is 32 bits, but the spec (5.1.4) allows only 0x00000001..0x7FFFFFFF.
 MAX_SEQUENCE_NUMBER = 0x7FFFFFFF
 
+# A bind that arrives in these states is answered ESME_RALYBND: one is in progress or done.
+_BIND_STARTED = BOUND_STATES | {State.BINDING}
 
-class State(Enum):
-    OPEN = "open"
-    BOUND_TX = "bound_tx"
-    BOUND_RX = "bound_rx"
-    BOUND_TRX = "bound_trx"
-    UNBOUND = "unbound"
-    CLOSED = "closed"
-
-    # Members are singletons: identity hashing in C instead of Enum's hash(name) in Python, which
-    # ran several times per PDU in the state-table lookups.
-    __hash__ = object.__hash__
-
-
-class Role(Enum):
-    ESME = "esme"
-    SMSC = "smsc"
-
-    __hash__ = object.__hash__
-
-    @property
-    def peer(self) -> "Role":
-        return Role.SMSC if self is Role.ESME else Role.ESME
-
-
-_BOUND = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX})
-_TX = frozenset({State.BOUND_TX, State.BOUND_TRX})
-_RX = frozenset({State.BOUND_RX, State.BOUND_TRX})
-_OPEN_OR_BOUND = _BOUND | {State.OPEN}
-
-# Which requests each role may originate, and in which states (spec 2.3 and 2.4).
-ALLOWED_REQUESTS: dict[Role, dict[int, frozenset[State]]] = {
-    Role.ESME: {
-        C.BIND_TRANSMITTER: frozenset({State.OPEN}),
-        C.BIND_RECEIVER: frozenset({State.OPEN}),
-        C.BIND_TRANSCEIVER: frozenset({State.OPEN}),
-        C.SUBMIT_SM: _TX,
-        C.SUBMIT_MULTI: _TX,
-        C.DATA_SM: _TX,
-        C.QUERY_SM: _TX,
-        C.CANCEL_SM: _TX,
-        C.REPLACE_SM: _TX,
-        C.ENQUIRE_LINK: _OPEN_OR_BOUND,
-        C.UNBIND: _BOUND,
-    },
-    Role.SMSC: {
-        C.OUTBIND: frozenset({State.OPEN}),
-        C.DELIVER_SM: _RX,
-        C.DATA_SM: _RX,
-        C.ALERT_NOTIFICATION: _RX,
-        C.ENQUIRE_LINK: _OPEN_OR_BOUND,
-        C.UNBIND: _BOUND,
-    },
-}
-
-BIND_STATES = {
-    C.BIND_TRANSMITTER: State.BOUND_TX,
-    C.BIND_RECEIVER: State.BOUND_RX,
-    C.BIND_TRANSCEIVER: State.BOUND_TRX,
-}
-
-
-class SessionError(SMPPError):
-    """The local application asked for something the session cannot do in its current state."""
+# Responses that change the state when we send them, by command_id (one dict lookup per response).
+_BIND_RESPONSES = {command_id | RESPONSE_BIT: command_id for command_id in BIND_STATES}
+_STATEFUL_RESPONSES = frozenset({*_BIND_RESPONSES, C.UNBIND_RESP, C.GENERIC_NACK})
 
 
 class WindowFull(SessionError):
@@ -153,34 +116,37 @@ Event = (
 
 @dataclass(frozen=True, slots=True)
 class SessionTimers:
-    """Every timer of a session, named and validated once (Jasmin's lesson)."""
+    """Every timer of a session, named and validated once (Jasmin's lesson). Defaults: smscore.defaults."""
 
-    response_timeout_s: float = 30.0
-    enquire_link_interval_s: float = 30.0
-    window_size: int = 10
+    response_timeout_s: float = DEFAULT_RESPONSE_TIMEOUT_S
+    enquire_link_interval_s: float = DEFAULT_ENQUIRE_LINK_INTERVAL_S
+    window: int = DEFAULT_WINDOW
 
     def __post_init__(self) -> None:
         if self.response_timeout_s <= 0 or self.enquire_link_interval_s <= 0:
             raise ValueError("response_timeout_s and enquire_link_interval_s must be positive")
-        if not 1 <= self.window_size <= 10_000:
-            raise ValueError("window_size must be between 1 and 10000")
+        if not 1 <= self.window <= MAX_WINDOW:
+            raise ValueError(f"window must be between 1 and {MAX_WINDOW}")
 
 
 @dataclass(slots=True)
 class _Outstanding:
     request: PDU
-    deadline: float
+    deadline_s: float
 
 
 class Session:
-    """One SMPP connection's protocol state, for either role."""
+    """One SMPP connection's protocol state, for either role.
+
+    `state` changes only through `_apply`, which follows smscore.session_state.TRANSITIONS.
+    """
 
     def __init__(
         self,
         role: Role,
         timers: SessionTimers | None = None,
         *,
-        now: float = 0.0,
+        now_s: float = 0.0,
         max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
     ) -> None:
         self.role = role
@@ -188,20 +154,22 @@ class Session:
         self._receives = ALLOWED_REQUESTS[role.peer]  # what the peer may originate
         self.timers = timers or SessionTimers()
         self.state = State.OPEN
-        self.unbinding = False
+        # The bound state we left for UNBINDING: requests that crossed our unbind are judged by it.
+        self._bound_state = State.OPEN
         self.peer_system_id = ""
         self._decoder = StreamDecoder(max_pdu_length)
         self._outbox: list[bytes] = []
         self._outstanding: dict[int, _Outstanding] = {}
         self._enquiry_sequence_numbers: set[int] = set()  # enquire_links possibly outstanding
         self._last_sequence_number = 0
-        self._last_received_at = now
+        self._last_received_at_s = now_s
 
     # --- queries ---
 
     @property
     def is_bound(self) -> bool:
-        return self.state in _BOUND
+        """Bound and not unbinding: the session may carry traffic."""
+        return self.state in BOUND_STATES
 
     @property
     def outstanding_count(self) -> int:
@@ -209,22 +177,22 @@ class Session:
 
     @property
     def window_available(self) -> int:
-        return self.timers.window_size - len(self._outstanding)
+        return self.timers.window - len(self._outstanding)
 
     def can_send(self, command_id: int) -> bool:
         allowed = self._sends.get(command_id)
-        return allowed is not None and self.state in allowed and not self.unbinding
+        return allowed is not None and self.state in allowed
 
-    def next_deadline(self) -> float | None:
-        """When `tick` must next be called, or None if no timer is running."""
+    def next_deadline_s(self) -> float | None:
+        """When (seconds) `tick` must next be called, or None if no timer is running."""
         if self.state is State.CLOSED:
             return None
-        # Deadlines are `now + response_timeout_s` with `now` never decreasing, so the oldest
+        # Deadlines are `now_s + response_timeout_s` with `now_s` never decreasing, so the oldest
         # outstanding request (first in insertion order) is due first: O(1), not O(window) per PDU.
         oldest = next(iter(self._outstanding.values()), None)
-        deadlines = [] if oldest is None else [oldest.deadline]
+        deadlines = [] if oldest is None else [oldest.deadline_s]
         if self._may_enquire():
-            deadlines.append(self._last_received_at + self.timers.enquire_link_interval_s)
+            deadlines.append(self._last_received_at_s + self.timers.enquire_link_interval_s)
         return min(deadlines, default=None)
 
     def data_to_send(self) -> bytes:
@@ -232,9 +200,15 @@ class Session:
         self._outbox.clear()
         return data
 
+    # --- the one place the state changes ---
+
+    def _apply(self, trigger: Trigger) -> None:
+        """Move to the state the role's table gives for `trigger`; IllegalTransition changes nothing."""
+        self.state = next_state(self.role, self.state, trigger)
+
     # --- local actions ---
 
-    def send(self, pdu: PDU, now: float) -> PDU:
+    def send(self, pdu: PDU, now_s: float) -> PDU:
         """Queue `pdu` for sending. Requests get the next sequence number; returns the PDU sent."""
         if self.state is State.CLOSED:
             raise SessionError("the session is closed")
@@ -252,20 +226,23 @@ class Session:
         self._last_sequence_number = sequence_number
         self._outbox.append(data)
         if pdu.response_class is not None:
-            deadline = now + self.timers.response_timeout_s
-            self._outstanding[pdu.sequence_number] = _Outstanding(pdu, deadline)
+            deadline_s = now_s + self.timers.response_timeout_s
+            self._outstanding[pdu.sequence_number] = _Outstanding(pdu, deadline_s)
             if pdu.command_id == C.ENQUIRE_LINK:
                 self._enquiry_sequence_numbers.add(pdu.sequence_number)
         if pdu.command_id == C.UNBIND:
-            self.unbinding = True
+            self._bound_state = self.state
+            self._apply(Trigger.UNBIND_SENT)
+        elif pdu.command_id in BIND_STATES:
+            self._apply(Trigger.BIND_SENT)
         return pdu
 
-    def unbind(self, now: float) -> PDU:
-        return self.send(Unbind(), now)
+    def unbind(self, now_s: float) -> PDU:
+        return self.send(Unbind(), now_s)
 
     def close(self) -> None:
         # Outstanding requests stay until abandon_outstanding(): their callers must learn the outcome.
-        self.state = State.CLOSED
+        self._apply(Trigger.CLOSE)
 
     def abandon_outstanding(self) -> list[PDU]:
         """Forget every outstanding request (the connection is gone); returns them for failing."""
@@ -277,18 +254,32 @@ class Session:
         allowed = self._sends.get(pdu.command_id)
         if allowed is None:
             raise SessionError(f"a {self.role.value} never sends {pdu.name}")
-        if self.state not in allowed or self.unbinding:
+        if self.state not in allowed:
             raise SessionError(f"{pdu.name} is not allowed in state {self.state.value}")
         if pdu.response_class is not None and self.window_available <= 0:
-            raise WindowFull(f"window of {self.timers.window_size} outstanding requests is full")
+            raise WindowFull(f"window of {self.timers.window} outstanding requests is full")
 
     def _send_response(self, pdu: PDU) -> None:
-        self._outbox.append(encode(pdu))
-        bind_state = BIND_STATES.get(pdu.command_id & ~0x80000000)
-        if bind_state is not None and self.role is Role.SMSC and pdu.command_status == 0:
-            self.state = bind_state
-        elif pdu.command_id == C.UNBIND_RESP:
-            self.state = State.UNBOUND
+        if pdu.command_id not in _STATEFUL_RESPONSES:  # the common case: no state change
+            self._outbox.append(encode(pdu))
+            return
+        trigger = self._response_trigger(pdu)
+        data = encode(pdu)
+        if trigger is not None:
+            self._apply(trigger)  # an illegal answer raises before anything is queued
+        self._outbox.append(data)
+
+    def _response_trigger(self, pdu: PDU) -> Trigger | None:
+        if pdu.command_id == C.UNBIND_RESP:
+            return Trigger.UNBIND_RESP_SENT
+        if self.role is not Role.SMSC:
+            return None  # an ESME's bind is decided by the response it receives
+        if pdu.command_id == C.GENERIC_NACK:
+            # An SMSC that nacks the bind it is authenticating refuses it.
+            return Trigger.BIND_FAILED if self.state is State.BINDING else None
+        if pdu.command_status != CommandStatus.ESME_ROK:
+            return Trigger.BIND_FAILED
+        return BOUND_TRIGGERS[_BIND_RESPONSES[pdu.command_id]]
 
     def _peek_sequence_number(self) -> int:
         number = self._last_sequence_number % MAX_SEQUENCE_NUMBER + 1
@@ -298,7 +289,7 @@ class Session:
 
     # --- remote input ---
 
-    def receive_data(self, data: bytes, now: float) -> list[Event]:
+    def receive_data(self, data: bytes, now_s: float) -> list[Event]:
         if self.state is State.CLOSED:
             return []
         self._decoder.feed(data)
@@ -311,26 +302,26 @@ class Session:
                 continue
             if pdu is None:
                 break
-            self._last_received_at = now
+            self._last_received_at_s = now_s
             events.extend(self._on_pdu(pdu))
         return events
 
-    def tick(self, now: float) -> list[Event]:
+    def tick(self, now_s: float) -> list[Event]:
         """Fire due timers: response timeouts and enquire_link on an idle link."""
         events: list[Event] = []
         if self.state is State.CLOSED:
             return events
         for sequence_number, entry in list(self._outstanding.items()):
-            if entry.deadline <= now:
+            if entry.deadline_s <= now_s:
                 del self._outstanding[sequence_number]
                 events.extend(self._on_timeout(entry.request))
-        if self._link_idle(now):
-            self.send(EnquireLink(), now)
+        if self._link_idle(now_s):
+            self.send(EnquireLink(), now_s)
         return events
 
     def _may_enquire(self) -> bool:
         # While an enquire_link is outstanding (or the window is full) its own deadline is the timer.
-        if not self.is_bound or self.unbinding or self.window_available <= 0:
+        if not self.is_bound or self.window_available <= 0:
             return False
         return not self._enquiry_outstanding()
 
@@ -342,10 +333,10 @@ class Session:
                 self._enquiry_sequence_numbers.discard(sequence_number)
         return bool(self._enquiry_sequence_numbers)
 
-    def _link_idle(self, now: float) -> bool:
+    def _link_idle(self, now_s: float) -> bool:
         if not self._may_enquire():
             return False
-        return now - self._last_received_at >= self.timers.enquire_link_interval_s
+        return now_s - self._last_received_at_s >= self.timers.enquire_link_interval_s
 
     def _on_timeout(self, request: PDU) -> Iterable[Event]:
         timed_out = RequestTimedOut(request)  # whoever waits for this request must hear of it
@@ -353,14 +344,16 @@ class Session:
             self.close()
             return [timed_out, MustClose("enquire_link got no response: the link is dead")]
         if request.command_id == C.UNBIND:
+            self._apply(Trigger.UNBIND_RESP_RECEIVED)  # no answer is as good as one: we are done
             self.close()
             return [timed_out, Unbound(by_peer=False), MustClose("unbind got no response")]
+        if request.command_id in BIND_STATES:
+            self._apply(Trigger.BIND_FAILED)
         return [timed_out]
 
     def _on_decode_error(self, error: PDUDecodeError) -> list[Event]:
-        if (
-            error.fatal
-        ):  # no PDU to answer in kind: SMPP answers a bad command_length with generic_nack
+        if error.fatal:
+            # No PDU to answer in kind: SMPP answers a bad command_length with generic_nack.
             nack = GenericNack(
                 sequence_number=error.sequence_number or 0, command_status=error.status
             )
@@ -394,11 +387,14 @@ class Session:
 
     def _on_request(self, pdu: PDU) -> list[Event]:
         command_id = pdu.command_id
+        state = self.state
+        if state is State.UNBINDING:
+            state = self._bound_state  # a request that crossed our unbind: judged by our bind
         allowed = self._receives.get(command_id)
-        if allowed is None or self.state not in allowed:
+        if allowed is None or state not in allowed:
             status = CommandStatus.ESME_RINVBNDSTS
-            if command_id in BIND_STATES and self.is_bound:
-                status = CommandStatus.ESME_RALYBND
+            if command_id in BIND_STATES and state in _BIND_STARTED:
+                status = CommandStatus.ESME_RALYBND  # never a second bind, even mid-authentication
             self._answer_error(command_id, pdu.sequence_number, status)
             return [ProtocolViolation(None, f"{pdu.name} not allowed in state {self.state.value}")]
         if command_id == C.ENQUIRE_LINK:
@@ -406,11 +402,12 @@ class Session:
             return []
         if command_id == C.UNBIND:
             self._outbox.append(encode(pdu.make_response()))
-            self.state = State.UNBOUND
+            self._apply(Trigger.UNBIND_RECEIVED)
             self.close()
             return [Unbound(by_peer=True), MustClose("peer unbound")]
         if command_id in BIND_STATES:
             self.peer_system_id = pdu.system_id
+            self._apply(Trigger.BIND_RECEIVED)
         return [RequestReceived(pdu)]
 
     def _on_response(self, pdu: PDU) -> list[Event]:
@@ -425,14 +422,15 @@ class Session:
         if request.command_id in BIND_STATES:
             events.extend(self._on_bind_response(request, pdu))
         elif request.command_id == C.UNBIND:
-            self.state = State.UNBOUND
+            self._apply(Trigger.UNBIND_RESP_RECEIVED)
             self.close()
             events += [Unbound(by_peer=False), MustClose("unbind complete")]
         return events
 
     def _on_bind_response(self, request: PDU, response: PDU) -> list[Event]:
         if response.command_status != 0 or response.command_id == C.GENERIC_NACK:
+            self._apply(Trigger.BIND_FAILED)
             return []
-        self.state = BIND_STATES[request.command_id]
+        self._apply(BOUND_TRIGGERS[request.command_id])
         self.peer_system_id = getattr(response, "system_id", "")
         return [Bound(self.state, self.peer_system_id)]

@@ -7,6 +7,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import _WrapperEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs
 
 from smscore.client import (
     BindPool,
@@ -16,15 +17,15 @@ from smscore.client import (
     SMSCAddress,
     client_endpoint,
 )
-from smscore.codec import StreamDecoder
+from smscore.codec import StreamDecoder, encode
 from smscore.esme import BindType, ESMEConfig
-from smscore.pdu import PDU, DeliverSm, SubmitSm
+from smscore.pdu import PDU, DeliverSm, SubmitSm, UnbindResp
 from smscore.session import SessionTimers
 from smscore.smsc import SMSCFactory
 from smscore.status import CommandStatus as S
 from tests.smscore.loopback import BoundedClock, FakeEndpoint
 
-TIMERS = SessionTimers(response_timeout_s=10, enquire_link_interval_s=60, window_size=4)
+TIMERS = SessionTimers(response_timeout_s=10, enquire_link_interval_s=60, window=4)
 POLICY = ReconnectPolicy(initial_delay_s=1, max_delay_s=10, factor=2)
 JITTER_S = 0.25
 
@@ -44,7 +45,12 @@ def outcome(deferred: Deferred) -> list[Any]:
 class Harness:
     """One PersistentBind to an in-memory SMSC whose authenticator the test controls."""
 
-    def __init__(self, name: str = "smsc-a", bind_type: BindType = BindType.TRANSCEIVER) -> None:
+    def __init__(
+        self,
+        name: str = "smsc-a",
+        bind_type: BindType = BindType.TRANSCEIVER,
+        unbind_timeout_s: float = 10.0,
+    ) -> None:
         self.clock = BoundedClock()
         self.auth_status = S.ESME_ROK
         self.submitted: list[PDU] = []
@@ -68,6 +74,7 @@ class Harness:
             on_message=self._on_message,
             policy=POLICY,
             jitter=lambda: JITTER_S,
+            unbind_timeout_s=unbind_timeout_s,
         )
 
     def _authenticate(self, bind: PDU, peer: str) -> int:
@@ -115,7 +122,7 @@ def test_reconnects_and_binds_again_after_the_peer_drops():
     harness.endpoint.current.drop()
     assert not harness.bind.is_bound and harness.bind.protocol is None
     assert harness.factory.bound_protocols == []
-    delay_s = POLICY.initial_delay_s * POLICY.factor + JITTER_S  # ClientService counts attempt 1
+    delay_s = POLICY.initial_delay_s  # the first retry waits exactly what the policy says
     harness.advance(delay_s - 0.01)
     assert len(harness.connect_times) == 1
     harness.advance(0.01)
@@ -131,8 +138,8 @@ def test_backoff_delays_grow_to_the_cap_with_the_injected_jitter():
     harness.start()
     harness.run(60)
     gaps = [b - a for a, b in zip(harness.connect_times, harness.connect_times[1:], strict=False)]
-    expected = [
-        min(POLICY.initial_delay_s * 2**n, POLICY.max_delay_s) + JITTER_S for n in range(1, 9)
+    expected = [POLICY.initial_delay_s] + [
+        min(POLICY.initial_delay_s * 2**n + JITTER_S, POLICY.max_delay_s) for n in range(1, 8)
     ]
     assert gaps[: len(expected)] == pytest.approx(expected[: len(gaps)])
     assert len(gaps) >= 6
@@ -142,7 +149,7 @@ def test_backoff_delays_grow_to_the_cap_with_the_injected_jitter():
     assert harness.bind.is_bound
     harness.endpoint.current.drop()
     attempts = len(harness.connect_times)
-    harness.advance(POLICY.initial_delay_s * POLICY.factor + JITTER_S)
+    harness.advance(POLICY.initial_delay_s)
     assert len(harness.connect_times) == attempts + 1 and harness.bind.is_bound
 
 
@@ -156,7 +163,7 @@ def test_a_refused_bind_counts_as_a_failed_attempt_and_is_retried_with_backoff()
     harness.run(20)
     assert harness.bind.counters.bind_failures >= 3
     gaps = [b - a for a, b in zip(harness.connect_times, harness.connect_times[1:], strict=False)]
-    assert gaps[:3] == pytest.approx([2.25, 4.25, 8.25])
+    assert gaps[:3] == pytest.approx([1, 2.25, 4.25])
     harness.auth_status = S.ESME_ROK
     harness.run(POLICY.max_delay_s + 1)
     assert harness.bind.is_bound
@@ -176,6 +183,71 @@ def test_stop_unbinds_and_stops_reconnecting():
     assert stopped == [None]
     harness.run(30)
     assert len(harness.connect_times) == 1 and not harness.bind.is_bound
+
+
+def silence(smsc: Any) -> list[PDU]:
+    """The SMSC hears but never answers; returns what it heard."""
+    heard: list[PDU] = []
+    smsc.dataReceived = lambda data: heard.extend(decode_all(data))
+    return heard
+
+
+def test_stop_waits_for_the_unbind_resp_before_closing():
+    harness = Harness()
+    harness.start()
+    smsc = harness.factory.bound_protocols[0]
+    heard = silence(smsc)
+    stopped = outcome(harness.bind.stop())
+    harness.endpoint.pump()
+    [unbind] = heard
+    assert unbind.name == "unbind"
+    harness.advance(5)  # no answer yet: the link stays open, stop() has not finished
+    assert not harness.endpoint.current.closed and stopped == []
+    harness.endpoint.current.inject_to_client(
+        encode(UnbindResp(sequence_number=unbind.sequence_number))
+    )
+    assert harness.endpoint.current.closed
+    assert stopped == [None]
+    harness.run(30)
+    assert len(harness.connect_times) == 1
+
+
+def test_stop_closes_after_unbind_timeout_s_without_an_answer():
+    harness = Harness(unbind_timeout_s=3)
+    harness.start()
+    silence(harness.factory.bound_protocols[0])
+    stopped = outcome(harness.bind.stop())
+    harness.advance(2.99)
+    assert not harness.endpoint.current.closed and stopped == []
+    harness.advance(0.01)
+    assert harness.endpoint.current.closed
+    assert stopped == [None]
+    harness.run(30)
+    assert len(harness.connect_times) == 1 and not harness.bind.is_bound
+
+
+def test_a_deliberate_stop_logs_stopped_and_a_drop_logs_reconnecting():
+    harness = Harness()
+    harness.start()
+    with capturedLogs() as events:
+        harness.endpoint.current.drop()
+    assert [e["log_format"] for e in events if "reconnecting" in e["log_format"]]
+    harness.advance(POLICY.initial_delay_s)
+    assert harness.bind.is_bound
+    with capturedLogs() as events:
+        harness.bind.stop()
+        harness.endpoint.pump()
+    formats = [event["log_format"] for event in events]
+    assert "bind {name} stopped" in formats
+    assert not any("reconnecting" in text for text in formats)
+
+
+def test_reconnect_delays_start_at_initial_delay_and_never_pass_the_cap():
+    policy = ReconnectPolicy(initial_delay_s=2, max_delay_s=30, factor=3)
+    assert policy.delay_s(1, jitter_s=0.9) == 2
+    assert policy.delay_s(2, jitter_s=0.5) == 6.5
+    assert policy.delay_s(3, jitter_s=0.5) == 18.5
+    assert all(policy.delay_s(n, jitter_s=0.99) == 30 for n in (4, 50, 10_000))
 
 
 def test_client_endpoint_connects_by_tcp_to_the_address():

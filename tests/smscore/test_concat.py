@@ -16,6 +16,7 @@ from smscore.concat import (
     concat_info,
     split_message,
 )
+from smscore.constants import EsmClass
 from smscore.text import (
     DataCoding,
     chunk_units,
@@ -57,7 +58,7 @@ def reassemble(
     random.Random(shuffle_seed).shuffle(fed)
     results = []
     for part in fed:
-        esm_class = 0x40 if part.esm_class_udhi else 0
+        esm_class = EsmClass.UDHI if part.esm_class_udhi else 0
         info, body = concat_info(esm_class, part.short_message, part.tlvs)
         if info is None:
             results.append(body)
@@ -222,7 +223,7 @@ def test_binary_octets_split_at_134():
 def test_concat_info_skips_other_information_elements():
     # Port addressing IE (0x05, 4 octets) before a 16-bit concat IE.
     udh = bytes.fromhex("0c" + "050400000000" + "08040102" + "0302")
-    info, body = concat_info(0x40, udh + b"hello", {})
+    info, body = concat_info(EsmClass.UDHI, udh + b"hello", {})
     assert info == ConcatInfo(0x0102, 3, 2)
     assert body == b"hello"
 
@@ -245,12 +246,12 @@ def test_concat_info_sar_and_payload():
 )
 def test_malformed_udh_is_a_typed_error(udh_and_body):
     with pytest.raises(ConcatError):
-        concat_info(0x40, bytes.fromhex(udh_and_body), {})
+        concat_info(EsmClass.UDHI, bytes.fromhex(udh_and_body), {})
 
 
 @pytest.mark.parametrize("ie", ["00030a0000", "00030a0203", "00030a0101"])
 def test_impossible_numbering_is_treated_as_a_whole_message(ie):
-    info, body = concat_info(0x40, bytes.fromhex("05" + ie) + b"hi", {})
+    info, body = concat_info(EsmClass.UDHI, bytes.fromhex("05" + ie) + b"hi", {})
     assert info is None and body == b"hi"
 
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from smscore.codec import StreamDecoder, decode, encode
+from smscore.constants import EsmClass
 from smscore.pdu import PDU
 from smscore.text import decode_text
 from tests.interop import INTEROP_PATH
 
 INTEROP = INTEROP_PATH
 RECORDS = [json.loads(line) for line in INTEROP.read_text().splitlines()]
-UDHI = 0x40
 
 
 def _params(records: list[dict[str, Any]]) -> list[Any]:
@@ -66,7 +66,7 @@ def test_message_text_agrees_with_node_smpp(record: dict[str, Any]) -> None:
     theirs = record["fields_decoded_by_node_smpp"]
     payload = pdu.tlvs.get("message_payload")
     body = payload if payload is not None else pdu.short_message
-    if pdu.esm_class & UDHI:
+    if pdu.esm_class & EsmClass.UDHI:
         udh_end = 1 + body[0]
         assert body[:udh_end].hex() == theirs["_udh"]
         body = body[udh_end:]

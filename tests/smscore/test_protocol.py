@@ -23,7 +23,7 @@ from smscore.smsc import SMSCConfig, SMSCFactory, SMSCProtocol
 from smscore.status import CommandStatus as S
 from tests.smscore.loopback import ESME_ADDRESS, BoundedClock, Loopback
 
-TIMERS = SessionTimers(response_timeout_s=10, enquire_link_interval_s=60, window_size=2)
+TIMERS = SessionTimers(response_timeout_s=10, enquire_link_interval_s=60, window=2)
 
 
 def outcome(deferred: Deferred) -> list[Any]:
@@ -243,7 +243,7 @@ def test_queue_full():
     [(10, 5, 0.4), (4, 9, 2.0), (100, 30, 0.2)],  # burst is max(1, tps/10)
 )
 def test_tps_limit_spaces_submits_in_simulated_time(tps, count, expected_s):
-    timers = SessionTimers(response_timeout_s=100, enquire_link_interval_s=600, window_size=50)
+    timers = SessionTimers(response_timeout_s=100, enquire_link_interval_s=600, window=50)
     config = esme_config(timers=timers, flow=FlowControl(tps_limit=tps))
     pair = Pair(config=config)
     start = pair.clock.seconds()
@@ -369,7 +369,7 @@ def test_a_dead_link_is_detected_by_the_enquire_link_timeout():
 
 
 def test_a_dead_link_fails_the_submit_in_flight_with_connection_lost():
-    timers = SessionTimers(response_timeout_s=100, enquire_link_interval_s=30, window_size=2)
+    timers = SessionTimers(response_timeout_s=100, enquire_link_interval_s=30, window=2)
     handler = ScriptedSMSC(hold=True)
     pair = Pair(config=esme_config(timers=timers), handler=handler)
     pair.clock.advance(30)  # the ESME probes ...
@@ -385,7 +385,7 @@ def test_a_dead_link_fails_the_submit_in_flight_with_connection_lost():
 
 
 def test_idle_link_is_probed_and_stays_up_when_answered():
-    quiet = SessionTimers(response_timeout_s=10, enquire_link_interval_s=3600, window_size=2)
+    quiet = SessionTimers(response_timeout_s=10, enquire_link_interval_s=3600, window=2)
     pair = Pair(smsc_timers=quiet)
     before = (pair.link.bytes_to_server, pair.link.bytes_to_client)
     pair.advance(59.9)

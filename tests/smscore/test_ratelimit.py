@@ -8,7 +8,7 @@ from smscore.ratelimit import TokenBucket
 
 
 def test_burst_then_one_token_per_interval():
-    bucket = TokenBucket(10, burst=3, now=0)
+    bucket = TokenBucket(10, burst=3, now_s=0)
     assert [bucket.try_take(0) for _ in range(4)] == [True, True, True, False]
     assert bucket.wait_s(0) == pytest.approx(0.1)
     assert not bucket.try_take(0.09)
@@ -21,13 +21,13 @@ def test_default_burst_is_a_tenth_of_a_second_of_rate_but_at_least_one():
 
 
 def test_idle_time_never_banks_more_than_the_burst():
-    bucket = TokenBucket(10, burst=2, now=0)
+    bucket = TokenBucket(10, burst=2, now_s=0)
     taken = sum(bucket.try_take(1000) for _ in range(10))
     assert taken == 2
 
 
 def test_a_clock_going_backwards_adds_nothing_and_the_rate_holds_from_there():
-    bucket = TokenBucket(10, burst=1, now=100)
+    bucket = TokenBucket(10, burst=1, now_s=100)
     assert bucket.try_take(100)
     assert not bucket.try_take(50)  # wall clocks do jump back (NTP); no tokens for it
     assert not bucket.try_take(50.05)
@@ -45,7 +45,7 @@ def test_invalid_settings_are_refused(rate, burst):
     start=st.floats(min_value=0, max_value=4e9),  # up to epoch seconds: coarse floats
 )
 def test_waiting_exactly_wait_s_always_yields_a_token(rate, start):
-    bucket = TokenBucket(rate, burst=1, now=start)
+    bucket = TokenBucket(rate, burst=1, now_s=start)
     now = start
     assert bucket.try_take(now)
     for _ in range(20):
@@ -60,7 +60,7 @@ def test_waiting_exactly_wait_s_always_yields_a_token(rate, start):
     steps=st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=200),
 )
 def test_never_more_than_burst_plus_rate_times_elapsed(rate, steps):
-    bucket = TokenBucket(rate, now=0)
+    bucket = TokenBucket(rate, now_s=0)
     now = 0.0
     taken = 0
     for step in steps:

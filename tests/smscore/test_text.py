@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smscore.concat import split_message
+from smscore.constants import EsmClass
 from smscore.text import (
     DataCoding,
     TextDecodingError,
@@ -242,7 +243,7 @@ def test_interop_mo_texts_decode_like_node_smpp():
     checked = 0
     for fields in _interop_short_messages("mo-udh"):
         data = bytes.fromhex(fields["short_message"]["hex"])
-        if fields["esm_class"] & 0x40:
+        if fields["esm_class"] & EsmClass.UDHI:
             data = data[1 + data[0] :]  # node-smpp's _text is the text after the UDH
         assert decode_text(data, fields["data_coding"]) == fields["_text"]
         checked += 1
