@@ -23,6 +23,8 @@ MAX_PAGE = 10_000  # the most one answer (/v1/messages?since=) may hold: bounded
 # Asking for messages after this seq answers none, only the newest seq (where to start watching).
 BEYOND_LAST_SEQ = 1 << 62
 
+_UDHI = int(EsmClass.UDHI)  # an int: `int & IntFlag` runs Python code per PDU
+
 
 @dataclass(slots=True)
 class StoredMessage:
@@ -64,9 +66,6 @@ class StoredMessage:
         # Enough octets for `length` characters in any coding we decode (UCS-2 takes two each).
         text = message_text(body[: length * _MAX_OCTETS_PER_CHAR], self.data_coding)[:length]
         return text.encode("ascii", "replace").decode("ascii")
-
-
-_UDHI = int(EsmClass.UDHI)  # an int: `int & IntFlag` runs Python code per PDU
 
 
 @lru_cache(maxsize=1024)  # load tests repeat a few texts; decoding each again is most of a delivery
