@@ -48,6 +48,7 @@ from daemon.subscribers import (
 )
 from ledger.batch import BulkStatement
 from ledger.prepared import PreparedSelect
+from smscore.text import encode_text
 
 log = Logger()
 ERROR_MAX_CHARS = 200
@@ -69,6 +70,7 @@ class TranProcEnv:
     hasher: PinHasher
     parse_env: ParseEnv
     pin_policy: PinPolicy
+    alphabets: dict[str, str] = field(default_factory=dict)  # bind name -> its default alphabet
 
     @classmethod
     def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:
@@ -76,7 +78,12 @@ class TranProcEnv:
             config.service.country_code, tuple(config.service.national_number_digits)
         )
         return cls(
-            registry, config, hasher, ParseEnv(numbering), PinPolicy.from_config(config.security)
+            registry,
+            config,
+            hasher,
+            ParseEnv(numbering),
+            PinPolicy.from_config(config.security),
+            {bind.name: bind.default_alphabet for bind in config.binds},
         )
 
 
@@ -102,6 +109,7 @@ class _Outcome:
     command: str | None = None
     error: str | None = None
     masked_text: str | None = None  # set when the stored text must be replaced (PIN masked)
+    masked_payload: bytes = b""  # masked_text in the row's coding (empty if it cannot be encoded)
 
 
 def process_batch_txn(
@@ -139,6 +147,7 @@ class _InboxRow(NamedTuple):
     destination_addr: str
     bind_name: str
     text: str
+    data_coding: int
 
 
 def _select_new(dialect_name: str) -> Select:
@@ -149,6 +158,7 @@ def _select_new(dialect_name: str) -> Select:
             inbox.c.destination_addr,
             inbox.c.bind_name,
             inbox.c.text,
+            inbox.c.data_coding,
         )
         .where(inbox.c.status == InboxStatus.NEW)
         .order_by(inbox.c.id)
@@ -213,20 +223,30 @@ def _handle_row(
     now: int,
 ) -> _Outcome:
     message = _Row(row, sender, subscribers.get(sender), env)
+    outcome, stored_text = _answer(conn, message, subscribers, now)
+    if stored_text != row.text:
+        # What the LIS stored holds a PIN (or a form of it): text and payload are both replaced.
+        outcome.masked_text = stored_text
+        outcome.masked_payload = _masked_payload(stored_text, row, env)
+    return outcome
+
+
+def _answer(
+    conn: Connection, message: _Row, subscribers: dict[str, Subscriber], now: int
+) -> tuple[_Outcome, str]:
+    """How the row ends, and its text as it may be stored (normalised, every PIN masked)."""
+    env, row = message.env, message.row
     try:
         parsed = env.registry.parse(row.text, env.parse_env)
     except ParseError as exc:
         text = env.registry.explain(exc, message.language)
-        masked = exc.masked_text if exc.masked_text != row.text else None
-        return message.outcome(InboxStatus.DONE, text, error=exc.code, masked_text=masked)
-    masked = parsed.masked_text if parsed.masked_text != row.text else None
+        return message.outcome(InboxStatus.DONE, text, error=exc.code), exc.masked_text
+    masked = parsed.masked_text
     keyword = parsed.command.keyword
     if message.role not in parsed.command.roles:
         key = "not_registered" if message.role is Role.UNREGISTERED else "not_allowed"
         text = message.render(key, keyword=keyword)
-        return message.outcome(
-            InboxStatus.DONE, text, command=keyword, error=key, masked_text=masked
-        )
+        return message.outcome(InboxStatus.DONE, text, command=keyword, error=key), masked
     try:
         with _row_savepoint(conn):
             outcome = _authorise_and_run(conn, message, parsed, subscribers, now)
@@ -239,11 +259,18 @@ def _handle_row(
         )
         _reload_subscriber(conn, message, subscribers)
         text = message.render("try_later")
-        return message.outcome(
-            InboxStatus.FAILED, text, command=keyword, error=reason, masked_text=masked
-        )
-    outcome.masked_text = masked
-    return outcome
+        return message.outcome(InboxStatus.FAILED, text, command=keyword, error=reason), masked
+    return outcome, masked
+
+
+def _masked_payload(text: str, row: _InboxRow, env: TranProcEnv) -> bytes:
+    """The masked text in the row's own coding, so that payload and text still agree; empty when
+    that coding cannot carry it (binary data, an unsupported data_coding)."""
+    alphabet = env.alphabets.get(row.bind_name, "gsm7")
+    try:
+        return encode_text(text, row.data_coding, default_alphabet=alphabet)[1]
+    except ValueError:
+        return b""
 
 
 @contextmanager
@@ -359,7 +386,7 @@ def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now: int) -> Non
         if outcome.masked_text is None:
             plain.append(params)
         else:
-            masked.append((*params, outcome.masked_text, b""))
+            masked.append((*params, outcome.masked_text, outcome.masked_payload))
     if plain:
         _mark.executemany(conn, _MARK_NAMES, plain)
     if masked:
