@@ -30,6 +30,7 @@ from daemon.clock import NS_PER_S, now_ns
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.errors import ParseError
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
+from daemon.commands.normalise import PIN_MASK
 from daemon.commands.registry import ParsedCommand, Registry, Role
 from daemon.commands.types import ParseEnv
 from daemon.config import Config
@@ -224,8 +225,8 @@ def _handle_row(
 ) -> _Outcome:
     message = _Row(row, sender, subscribers.get(sender), env)
     outcome, stored_text = _answer(conn, message, subscribers, now)
-    if stored_text != row.text:
-        # What the LIS stored holds a PIN (or a form of it): text and payload are both replaced.
+    if PIN_MASK in stored_text and stored_text != row.text:
+        # What the LIS stored holds a PIN (in some form): text and payload are both replaced.
         outcome.masked_text = stored_text
         outcome.masked_payload = _masked_payload(stored_text, row, env)
     return outcome

@@ -1,6 +1,6 @@
 """What the parser reads and what may be kept of a message: normalised text, suspected PINs masked.
 
-Phones send commands in many shapes: fullwidth letters (`ｂａｌ １２３４`), digits of other scripts
+Phones send commands in many shapes: fullwidth letters and digits (from Asian keyboards), digits of other scripts
 (`BAL ١٢٣٤`), stray control characters from a SIM application (`BAL\\x001234`). `normalise_text`
 makes them one plain form before parsing, so such a PIN is accepted and, when the message does not
 parse, recognised and masked by `mask_pins` before anything is stored, logged or replied.

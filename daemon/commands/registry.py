@@ -247,7 +247,9 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
 
 def _masked(words: list[str], secret_positions: set[int]) -> str:
     """Known PIN words masked, and (since the message did not parse) anything that looks like one."""
-    return " ".join(PIN_MASK if i in secret_positions else mask_pins(w) for i, w in enumerate(words))
+    return " ".join(
+        PIN_MASK if i in secret_positions else mask_pins(w) for i, w in enumerate(words)
+    )
 
 
 def _shown(word: str) -> str:
