@@ -30,11 +30,11 @@ from daemon.clock import NS_PER_S, now_ns
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.errors import ParseError
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
-from daemon.commands.normalise import PIN_MASK
 from daemon.commands.registry import ParsedCommand, Registry, Role
 from daemon.commands.types import ParseEnv
 from daemon.config import Config
 from daemon.db import is_transient
+from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox
 from daemon.sender import ClaimedSms, claim_outbox_txn
@@ -49,7 +49,6 @@ from daemon.subscribers import (
 )
 from ledger.batch import BulkStatement
 from ledger.prepared import PreparedSelect
-from smscore.text import encode_text
 
 log = Logger()
 ERROR_MAX_CHARS = 200
@@ -71,7 +70,6 @@ class TranProcEnv:
     hasher: PinHasher
     parse_env: ParseEnv
     pin_policy: PinPolicy
-    alphabets: dict[str, str] = field(default_factory=dict)  # bind name -> its default alphabet
 
     @classmethod
     def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:
@@ -79,12 +77,7 @@ class TranProcEnv:
             config.service.country_code, tuple(config.service.national_number_digits)
         )
         return cls(
-            registry,
-            config,
-            hasher,
-            ParseEnv(numbering),
-            PinPolicy.from_config(config.security),
-            {bind.name: bind.default_alphabet for bind in config.binds},
+            registry, config, hasher, ParseEnv(numbering), PinPolicy.from_config(config.security)
         )
 
 
@@ -109,8 +102,7 @@ class _Outcome:
     messages: list[OutgoingSms]
     command: str | None = None
     error: str | None = None
-    masked_text: str | None = None  # set when the stored text must be replaced (PIN masked)
-    masked_payload: bytes = b""  # masked_text in the row's coding (empty if it cannot be encoded)
+    masked: tuple[str, bytes] | None = None  # (text, payload) replacing the stored ones (a PIN)
 
 
 def process_batch_txn(
@@ -224,11 +216,8 @@ def _handle_row(
     now: int,
 ) -> _Outcome:
     message = _Row(row, sender, subscribers.get(sender), env)
-    outcome, stored_text = _answer(conn, message, subscribers, now)
-    if PIN_MASK in stored_text and stored_text != row.text:
-        # What the LIS stored holds a PIN (in some form): text and payload are both replaced.
-        outcome.masked_text = stored_text
-        outcome.masked_payload = _masked_payload(stored_text, row, env)
+    outcome, masked_text = _answer(conn, message, subscribers, now)
+    outcome.masked = stored_form(row, masked_text, env.config.binds)
     return outcome
 
 
@@ -262,16 +251,6 @@ def _answer(
         text = message.render("try_later")
         return message.outcome(InboxStatus.FAILED, text, command=keyword, error=reason), masked
     return outcome, masked
-
-
-def _masked_payload(text: str, row: _InboxRow, env: TranProcEnv) -> bytes:
-    """The masked text in the row's own coding, so that payload and text still agree; empty when
-    that coding cannot carry it (binary data, an unsupported data_coding)."""
-    alphabet = env.alphabets.get(row.bind_name, "gsm7")
-    try:
-        return encode_text(text, row.data_coding, default_alphabet=alphabet)[1]
-    except ValueError:
-        return b""
 
 
 @contextmanager
@@ -384,10 +363,10 @@ def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now: int) -> Non
     plain, masked = [], []
     for outcome in outcomes:
         params = (outcome.row_id, outcome.status, now, outcome.command, outcome.error)
-        if outcome.masked_text is None:
+        if outcome.masked is None:
             plain.append(params)
         else:
-            masked.append((*params, outcome.masked_text, outcome.masked_payload))
+            masked.append((*params, *outcome.masked))
     if plain:
         _mark.executemany(conn, _MARK_NAMES, plain)
     if masked:

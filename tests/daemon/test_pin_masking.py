@@ -8,6 +8,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,7 @@ from daemon.commands import ParseEnv, UnknownCommand, mask_pins, normalise_text
 from daemon.commands.builtin import default_registry
 from daemon.config import build_config
 from daemon.lis import IncomingMo, write_batch_txn
+from daemon.masking import stored_form
 from daemon.schema import inbox, outbox
 from daemon.subscribers import (
     PEPPER_BYTES,
@@ -146,6 +148,23 @@ def test_a_message_without_a_pin_is_kept_as_received(engine):
         "Hello \uff57\uff4f\uff52\uff4c\uff44",
         encode_text("Hello \uff57\uff4f\uff52\uff4c\uff44")[1],
     )
+
+
+@pytest.mark.parametrize(
+    ("data_coding", "bind", "payload"),
+    [
+        (0, "smsc1", b"\x05 ****"),  # data_coding 0 on a GSM 7-bit bind: e-acute is 0x05
+        (0, "latin", b"\xe9 ****"),  # the same on a Latin-1 bind
+        (8, "smsc1", "\u00e9 ****".encode("utf-16-be")),
+        (4, "smsc1", b""),  # binary: no text to re-encode, nothing kept
+    ],
+)
+def test_the_masked_payload_keeps_the_row_coding(data_coding, bind, payload):
+    latin = {"name": "latin", "host": "127.0.0.1", "system_id": "x", "default_alphabet": "latin1"}
+    binds = build_config({"binds": [latin]}).binds
+    row = SimpleNamespace(text="\u00e9 1234", data_coding=data_coding, bind_name=bind)
+    assert stored_form(row, "\u00e9 ****", binds) == ("\u00e9 ****", payload)
+    assert stored_form(row, "\u00e9 1234", binds) is None  # nothing masked: kept as received
 
 
 # --- the property: whatever surrounds a PIN, it leaves no trace
