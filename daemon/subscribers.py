@@ -151,8 +151,9 @@ def check_pepper_fingerprint(
 
 def load_pepper_txn(conn: Connection, path: Path, now_ns: int = 0) -> bytes:
     """The pepper at `path`, checked against the database. A new pepper file is made only for a
-    database that has none yet: beside one that has, a missing file is an error, not a new pepper."""
-    if not path.exists() and _stored_fingerprint_txn(conn) is not None:
+    database that has none yet: beside one that has, a missing file is an error, not a new pepper.
+    (A database older than the fingerprint has one if it holds PIN digests.)"""
+    if not path.exists() and (_stored_fingerprint_txn(conn) is not None or _has_pins_txn(conn)):
         raise PepperMismatch(
             f"{path}: no PIN pepper file, but the database's PINs were set with one; "
             "give the --state-dir (or [security] pin_pepper_file) the database was set up with"
@@ -177,6 +178,11 @@ def _require_fingerprint_txn(
             f"{source}: this PIN pepper does not match the database's pepper; give the "
             "--state-dir (or [security] pin_pepper_file) the database was set up with"
         )
+
+
+def _has_pins_txn(conn: Connection) -> bool:
+    query = select(subscribers.c.msisdn).where(subscribers.c.pin_hmac.is_not(None)).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def _stored_fingerprint_txn(conn: Connection) -> str | None:

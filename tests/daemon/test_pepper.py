@@ -6,7 +6,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from daemon.admin_cli import subscriber as subscriber_cli
 from daemon.chart import ensure_chart_txn
@@ -151,3 +151,14 @@ def test_load_creates_a_pepper_only_for_a_database_without_one(tmp_path):
             load_pepper_txn(conn, tmp_path / "b" / PEPPER_FILE_NAME)
     assert not (tmp_path / "b").exists()
     engine.dispose()
+
+
+def test_a_database_older_than_the_fingerprint_gets_no_new_pepper_beside_its_pins(engine, tmp_path):
+    with engine.begin() as conn:
+        ensure_chart_txn(conn, "KES", NOW)
+        hasher = PinHasher(b"p" * PEPPER_BYTES)
+        create_subscriber_txn(conn, ALICE, pin="1234", hasher=hasher, currency="KES", now_ns=NOW)
+        conn.execute(delete(settings))  # as a database from before migration d0002 is
+    with engine.begin() as conn, pytest.raises(PepperMismatch, match="no PIN pepper file"):
+        load_pepper_txn(conn, tmp_path / "state" / PEPPER_FILE_NAME)
+    assert not (tmp_path / "state").exists()

@@ -36,7 +36,7 @@ from smscore.text import decode_text, encode_text
 NS = 1_000_000_000
 NOW = 1_700_000_000 * NS
 ALICE = "254712000001"
-SHORT_CODE = "12345"
+SHORT_CODE = "555"  # shorter than a PIN: it is stored with every row
 HASHER = PinHasher(b"p" * PEPPER_BYTES)
 ENV = TranProcEnv.build(default_registry(), build_config({}), HASHER)
 NOT_UNDERSTOOD = 'Sorry, we did not understand "{}". Send HELP for the list of commands.'
