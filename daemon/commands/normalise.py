@@ -1,9 +1,10 @@
 """What the parser reads and what may be kept of a message: normalised text, suspected PINs masked.
 
-Phones send commands in many shapes: fullwidth letters and digits (from Asian keyboards), digits of other scripts
-(`BAL ١٢٣٤`), stray control characters from a SIM application (`BAL\\x001234`). `normalise_text`
-makes them one plain form before parsing, so such a PIN is accepted and, when the message does not
-parse, recognised and masked by `mask_pins` before anything is stored, logged or replied.
+Phones send commands in many shapes: fullwidth letters and digits (East Asian keyboards), digits
+of other scripts (`BAL ١٢٣٤`), stray control characters from a SIM application (`BAL\\x001234`).
+`normalise_text` makes them one plain form before parsing, so such a PIN is accepted and, when the
+message does not parse, recognised and masked by `mask_pins` before anything is stored, logged or
+replied.
 """
 
 import re
@@ -48,7 +49,3 @@ def _visible(char: str) -> str:
 def mask_pins(text: str) -> str:
     """`text` with every run of digits that could be a PIN replaced by ****."""
     return _SUSPECTED_PIN.sub(PIN_MASK, text)
-
-
-def looks_like_pin(word: str) -> bool:
-    return _SUSPECTED_PIN.fullmatch(word) is not None
