@@ -20,16 +20,17 @@ from daemon.chart import (
 from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.commands.registry import Role
-from daemon.config import Config, ConfigError, load_config
+from daemon.config import Config, ConfigError
 from daemon.migrate import upgrade_all
 from daemon.replies import LANGUAGES
+from daemon.run_cli import config_from_options, state_dir_option
 from daemon.subscribers import (
     PepperError,
     PinHasher,
     SubscriberError,
     create_subscriber_txn,
     list_subscribers_txn,
-    load_or_create_pepper,
+    load_pepper_txn,
     pepper_path,
 )
 from ledger import get_balance, make_engine
@@ -42,9 +43,9 @@ class AdminCliError(click.ClickException):
     exit_code = 2
 
 
-def _config(config_path: Path | None, db_url: str | None) -> Config:
+def _config(config_path: Path | None, db_url: str | None, state_dir: Path | None) -> Config:
     try:
-        return load_config(config_path, {"database": {"url": db_url}} if db_url else None)
+        return config_from_options(config_path, db=db_url, state_dir=state_dir)
     except ConfigError as exc:
         raise AdminCliError(str(exc)) from None
 
@@ -64,7 +65,7 @@ def _run(config: Config, work: Callable[[Connection], T], write: bool = True) ->
     except SQLAlchemyError as exc:
         first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise AdminCliError(f"database {engine.url.render_as_string()}: {first_line}") from None
-    except (ChartError, SubscriberError) as exc:
+    except (ChartError, SubscriberError, PepperError) as exc:
         raise AdminCliError(str(exc)) from None
     finally:
         engine.dispose()
@@ -126,6 +127,7 @@ def _valid_pin(_ctx: click.Context, _param: click.Parameter, pin: str) -> str:
 )
 @CONFIG_OPTION
 @DB_OPTION
+@state_dir_option
 def add(
     msisdn: str,
     pin: str,
@@ -135,26 +137,27 @@ def add(
     deposit: str | None,
     config_path: Path | None,
     db_url: str | None,
+    state_dir: Path | None,
 ) -> None:
     """Register MSISDN (any usual form: 0712…, +254712…), open its wallet, optionally fund it."""
-    config = _config(config_path, db_url)
+    config = _config(config_path, db_url, state_dir)
     currency = config.service.currency
     try:
         number = normalize_msisdn(msisdn, _numbering(config))
         amount = parse_money_minor(deposit) if deposit else 0
-        hasher = PinHasher(load_or_create_pepper(pepper_path(config)))
     except MsisdnError as exc:
         raise AdminCliError(
             f"MSISDN {msisdn!r}: not a number of country {config.service.country_code} ({exc.reason})"
         ) from None
     except MoneyError as exc:
         raise AdminCliError(f"--deposit {deposit!r}: not an amount ({exc.reason})") from None
-    except PepperError as exc:
-        raise AdminCliError(str(exc)) from None
 
     def work(conn: Connection) -> int:
         now = _now_ns()
         upgrade_all(conn)
+        # Checked against the database's pepper before anything is written (PepperMismatch).
+        path = pepper_path(config)
+        hasher = PinHasher(load_pepper_txn(conn, path, now), source=path)
         ensure_chart_txn(conn, currency, now)
         created = create_subscriber_txn(
             conn, number, pin=pin, hasher=hasher, currency=currency, now_ns=now,
@@ -176,9 +179,12 @@ def add(
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @CONFIG_OPTION
 @DB_OPTION
-def list_command(limit: int, config_path: Path | None, db_url: str | None) -> None:
+@state_dir_option
+def list_command(
+    limit: int, config_path: Path | None, db_url: str | None, state_dir: Path | None
+) -> None:
     """Print subscribers: number, role, language, PIN state, available balance, name."""
-    config = _config(config_path, db_url)
+    config = _config(config_path, db_url, state_dir)
 
     def work(conn: Connection) -> list[tuple]:
         rows = []

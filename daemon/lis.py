@@ -92,7 +92,9 @@ def dedupe_key(mo: IncomingMo, body: bytes, secret: bytes) -> str:
 
 def _text_of(mo: IncomingMo, body: bytes) -> str:
     try:
-        return decode_text(body, mo.data_coding, mo.default_alphabet, errors="replace")
+        text = decode_text(body, mo.data_coding, mo.default_alphabet, errors="replace")
+        # PostgreSQL text cannot hold NUL: one such MO would fail its whole batch, again and again.
+        return text.replace("\x00", "")
     except ValueError:  # binary or unsupported coding: keep a visible trace, never fail the write
         return body.hex()
 

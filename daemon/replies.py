@@ -7,7 +7,7 @@ DEFAULT_LANGUAGE = "en"
 
 _EN = {
     "help_index": "{service} commands: {commands}. Send HELP and a command name for more, e.g. HELP {first}.",
-    "help_command": "{usage} - {help}",
+    "help_command": "{usage} - {help}.",
     "help_aliases": "Also: {aliases}.",
     "help_example": "Example: {example}",
     "help_unknown": "There is no command {word}. Commands: {commands}.",
@@ -49,7 +49,7 @@ _EN = {
 
 _SW = {
     "help_index": "Huduma za {service}: {commands}. Tuma HELP na jina la huduma kujua zaidi, mfano HELP {first}.",
-    "help_command": "{usage} - {help}",
+    "help_command": "{usage} - {help}.",
     "help_aliases": "Pia: {aliases}.",
     "help_example": "Mfano: {example}",
     "help_unknown": "Hakuna huduma {word}. Huduma: {commands}.",

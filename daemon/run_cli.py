@@ -19,6 +19,12 @@ config_option = click.option(
     help="TOML config file (see etc/smscore.toml). Without it, defaults plus the options below.",
 )
 
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the default SQLite database and the PIN pepper live.",
+)
+
 
 def config_from_options(
     config_path: Path | None,
@@ -57,11 +63,7 @@ def fail(message: str, code: int = 2) -> None:
 )
 @click.option("--db", help="Database URL (sqlite:///path or postgresql://...).")
 @click.option("--role", type=click.Choice(["all", "lis", "tranproc"]), help="Which parts to run.")
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Where the default SQLite database and the PIN pepper live.",
-)
+@state_dir_option
 @click.option(
     "--status-listen", metavar="HOST:PORT", help="Status endpoint (default 127.0.0.1:8780)."
 )

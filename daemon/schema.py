@@ -1,4 +1,5 @@
-"""The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers.
+"""The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers,
+settings.
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -6,7 +7,7 @@ the modules that own each table define them as enums.
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = "d0001"
+SCHEMA_VERSION = "d0002"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -150,4 +151,14 @@ subscribers = sa.Table(
     sa.Column("pin_failures", sa.Integer, nullable=False, default=0),
     sa.Column("locked_until_ns", sa.BigInteger, nullable=False, default=0),
     sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+)
+
+# Facts the database must agree with whatever process opens it, by name; e.g. the fingerprint of
+# the PIN pepper its digests were made with (never the pepper itself).
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("set_at_ns", sa.BigInteger, nullable=False),
 )

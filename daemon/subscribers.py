@@ -4,6 +4,10 @@ PINs are stored as HMAC-SHA256(pepper, msisdn ":" pin). A 4-digit PIN has 10,000
 hash saves a stolen database; the pepper, kept in a file outside the database, does. Comparison is
 constant-time; failures are counted in the caller's transaction (the TranProc batch) and lock the PIN
 for `pin_lockout_s` after `pin_max_failures`. A PIN is never logged, replied or stored in clear.
+
+The database keeps a fingerprint of the pepper its digests were made with (recorded the first time a
+pepper is used with it): a process holding another pepper - another state directory, another working
+directory - is refused rather than left to set PINs that nobody can then enter.
 """
 
 from __future__ import annotations
@@ -31,17 +35,21 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from daemon.chart import open_wallet_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
 from daemon.config import Config, SecurityConfig
-from daemon.schema import subscribers
+from daemon.schema import settings, subscribers
 from ledger.prepared import PreparedSelect
 
 PEPPER_BYTES = 32
 PEPPER_FILE_NAME = "pin_pepper"
+PEPPER_SETTING = "pin_pepper_fingerprint"
+_FINGERPRINT_LABEL = b"smscore pepper fingerprint"
+_FINGERPRINT_BYTES = 16
 
 
 class SubscriberError(Exception):
@@ -54,6 +62,11 @@ class SubscriberExists(SubscriberError):
 
 class PepperError(Exception):
     """The pepper file is missing, unreadable, malformed or readable by others."""
+
+
+class PepperMismatch(PepperError):
+    """The pepper is not the one the database's PIN digests were made with (or there is none where
+    the database needs one). The message is one line naming the file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +135,68 @@ def _create_pepper_file(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def pepper_fingerprint(pepper: bytes) -> str:
+    """Names a pepper without giving it away: a MAC under the pepper itself, truncated."""
+    digest = hmac.new(pepper, _FINGERPRINT_LABEL, hashlib.sha256).digest()
+    return digest[:_FINGERPRINT_BYTES].hex()
+
+
+def check_pepper_fingerprint(
+    conn: Connection, pepper: bytes, pepper_path: Path | str, now_ns: int = 0
+) -> None:
+    """PepperMismatch unless `pepper` (read from `pepper_path`) is the database's; a database that
+    has no fingerprint yet records this pepper's, in the caller's transaction."""
+    _require_fingerprint_txn(conn, pepper_fingerprint(pepper), str(pepper_path), now_ns)
+
+
+def load_pepper_txn(conn: Connection, path: Path, now_ns: int = 0) -> bytes:
+    """The pepper at `path`, checked against the database. A new pepper file is made only for a
+    database that has none yet: beside one that has, a missing file is an error, not a new pepper.
+    (A database older than the fingerprint has one if it holds PIN digests.)"""
+    if not path.exists() and (_stored_fingerprint_txn(conn) is not None or _has_pins_txn(conn)):
+        raise PepperMismatch(
+            f"{path}: no PIN pepper file, but the database's PINs were set with one; "
+            "give the --state-dir (or [security] pin_pepper_file) the database was set up with"
+        )
+    pepper = load_or_create_pepper(path)
+    _require_fingerprint_txn(conn, pepper_fingerprint(pepper), str(path), now_ns)
+    return pepper
+
+
+def _require_fingerprint_txn(
+    conn: Connection, fingerprint: str, source: str, now_ns: int = 0
+) -> None:
+    stored = _stored_fingerprint_txn(conn)
+    if stored is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        row = {"name": PEPPER_SETTING, "value": fingerprint, "set_at_ns": now_ns}
+        # Two processes may meet a new database together: the first fingerprint stays.
+        conn.execute(dialect.insert(settings).values(row).on_conflict_do_nothing())
+        stored = _stored_fingerprint_txn(conn)
+    if stored is None or not hmac.compare_digest(stored, fingerprint):
+        raise PepperMismatch(
+            f"{source}: this PIN pepper does not match the database's pepper; give the "
+            "--state-dir (or [security] pin_pepper_file) the database was set up with"
+        )
+
+
+def _has_pins_txn(conn: Connection) -> bool:
+    query = select(subscribers.c.msisdn).where(subscribers.c.pin_hmac.is_not(None)).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def _stored_fingerprint_txn(conn: Connection) -> str | None:
+    query = select(settings.c.value).where(settings.c.name == PEPPER_SETTING)
+    return conn.execute(query).scalar()
+
+
 class PinHasher:
-    def __init__(self, pepper: bytes) -> None:
+    def __init__(self, pepper: bytes, source: Path | str = "the PIN pepper") -> None:
         if len(pepper) < PEPPER_BYTES:
             raise PepperError(f"the PIN pepper must be at least {PEPPER_BYTES} bytes")
         self._pepper = pepper
+        self.source = str(source)  # where the pepper was read, for error messages
+        self.fingerprint = pepper_fingerprint(pepper)
 
     def digest(self, msisdn: str, pin: str) -> bytes:
         # The MSISDN is mixed in so that equal PINs do not give equal digests.
@@ -205,6 +275,7 @@ def _save_pin_state(
 
 def set_pin_txn(conn: Connection, msisdn: str, pin: str, hasher: PinHasher) -> None:
     """Set a new PIN and clear failures and lock."""
+    _require_fingerprint_txn(conn, hasher.fingerprint, hasher.source)
     result = conn.execute(
         update(subscribers)
         .where(subscribers.c.msisdn == msisdn)
@@ -234,6 +305,7 @@ def create_subscriber_txn(
         raise SubscriberError("a subscriber cannot have the role 'unregistered'")
     if get_subscriber_txn(conn, msisdn) is not None:
         raise SubscriberExists(f"{msisdn} is already registered")
+    _require_fingerprint_txn(conn, hasher.fingerprint, hasher.source, now_ns)
     account_id = open_wallet_txn(conn, msisdn, role, currency, now_ns)
     subscriber = Subscriber(
         msisdn=msisdn,

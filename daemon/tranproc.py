@@ -34,6 +34,7 @@ from daemon.commands.registry import ParsedCommand, Registry, Role
 from daemon.commands.types import ParseEnv
 from daemon.config import Config
 from daemon.db import is_transient
+from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox
 from daemon.sender import ClaimedSms, claim_outbox_txn
@@ -101,7 +102,7 @@ class _Outcome:
     messages: list[OutgoingSms]
     command: str | None = None
     error: str | None = None
-    masked_text: str | None = None  # set when the stored text must be replaced (PIN masked)
+    masked: tuple[str, bytes] | None = None  # (text, payload) replacing the stored ones (a PIN)
 
 
 def process_batch_txn(
@@ -139,6 +140,7 @@ class _InboxRow(NamedTuple):
     destination_addr: str
     bind_name: str
     text: str
+    data_coding: int
 
 
 def _select_new(dialect_name: str) -> Select:
@@ -149,6 +151,7 @@ def _select_new(dialect_name: str) -> Select:
             inbox.c.destination_addr,
             inbox.c.bind_name,
             inbox.c.text,
+            inbox.c.data_coding,
         )
         .where(inbox.c.status == InboxStatus.NEW)
         .order_by(inbox.c.id)
@@ -213,20 +216,27 @@ def _handle_row(
     now: int,
 ) -> _Outcome:
     message = _Row(row, sender, subscribers.get(sender), env)
+    outcome, masked_text = _answer(conn, message, subscribers, now)
+    outcome.masked = stored_form(row, masked_text, env.config.binds)
+    return outcome
+
+
+def _answer(
+    conn: Connection, message: _Row, subscribers: dict[str, Subscriber], now: int
+) -> tuple[_Outcome, str]:
+    """How the row ends, and its text as it may be stored (normalised, every PIN masked)."""
+    env, row = message.env, message.row
     try:
         parsed = env.registry.parse(row.text, env.parse_env)
     except ParseError as exc:
         text = env.registry.explain(exc, message.language)
-        masked = exc.masked_text if exc.masked_text != row.text else None
-        return message.outcome(InboxStatus.DONE, text, error=exc.code, masked_text=masked)
-    masked = parsed.masked_text if parsed.masked_text != row.text else None
+        return message.outcome(InboxStatus.DONE, text, error=exc.code), exc.masked_text
+    masked = parsed.masked_text
     keyword = parsed.command.keyword
     if message.role not in parsed.command.roles:
         key = "not_registered" if message.role is Role.UNREGISTERED else "not_allowed"
         text = message.render(key, keyword=keyword)
-        return message.outcome(
-            InboxStatus.DONE, text, command=keyword, error=key, masked_text=masked
-        )
+        return message.outcome(InboxStatus.DONE, text, command=keyword, error=key), masked
     try:
         with _row_savepoint(conn):
             outcome = _authorise_and_run(conn, message, parsed, subscribers, now)
@@ -239,11 +249,8 @@ def _handle_row(
         )
         _reload_subscriber(conn, message, subscribers)
         text = message.render("try_later")
-        return message.outcome(
-            InboxStatus.FAILED, text, command=keyword, error=reason, masked_text=masked
-        )
-    outcome.masked_text = masked
-    return outcome
+        return message.outcome(InboxStatus.FAILED, text, command=keyword, error=reason), masked
+    return outcome, masked
 
 
 @contextmanager
@@ -356,10 +363,10 @@ def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now: int) -> Non
     plain, masked = [], []
     for outcome in outcomes:
         params = (outcome.row_id, outcome.status, now, outcome.command, outcome.error)
-        if outcome.masked_text is None:
+        if outcome.masked is None:
             plain.append(params)
         else:
-            masked.append((*params, outcome.masked_text, b""))
+            masked.append((*params, *outcome.masked))
     if plain:
         _mark.executemany(conn, _MARK_NAMES, plain)
     if masked:

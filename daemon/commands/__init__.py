@@ -9,9 +9,9 @@ from daemon.commands.errors import (
     TooManyArguments,
     UnknownCommand,
 )
+from daemon.commands.normalise import PIN_MASK, mask_pins, normalise_text
 from daemon.commands.registry import (
     EVERYONE,
-    PIN_MASK,
     REGISTERED,
     Arg,
     Args,
@@ -50,4 +50,6 @@ __all__ = [
     "Role",
     "TooManyArguments",
     "UnknownCommand",
+    "mask_pins",
+    "normalise_text",
 ]

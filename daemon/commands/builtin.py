@@ -1,6 +1,7 @@
 """The commands every deployment has: HELP, BAL and PING."""
 
 from daemon.commands.context import CommandContext, Reply
+from daemon.commands.normalise import mask_pins
 from daemon.commands.registry import EVERYONE, REGISTERED, Arg, Args, Registry
 from daemon.commands.types import PIN, WORD
 from ledger import get_balance
@@ -28,7 +29,7 @@ def register_builtins(registry: Registry) -> Registry:
         command = ctx.registry.lookup(args.command)
         if command is None or ctx.role not in command.roles:
             commands = ", ".join(c.keyword for c in ctx.registry.commands_for(ctx.role))
-            return ctx.reply("help_unknown", word=args.command[:24], commands=commands)
+            return ctx.reply("help_unknown", word=mask_pins(args.command)[:24], commands=commands)
         return Reply(ctx.registry.help_command(command, ctx.language))
 
     @registry.command(

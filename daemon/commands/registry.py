@@ -27,13 +27,12 @@ from daemon.commands.errors import (
     TooManyArguments,
     UnknownCommand,
 )
+from daemon.commands.normalise import PIN_MASK, mask_pins, normalise_text
 from daemon.commands.types import ArgType, ParseEnv
 
 if TYPE_CHECKING:
     from daemon.commands.context import CommandContext, Reply
 
-PIN_MASK = "****"
-_SUSPECTED_PIN = re.compile(r"[0-9]{4,6}")
 _KEYWORD = re.compile(r"[A-Z][A-Z0-9_]{0,15}")
 _KEYWORD_PUNCTUATION = ".,!?:;"
 _SHOWN_MAX_CHARS = 24
@@ -148,13 +147,13 @@ class Registry:
 
     def parse(self, text: str, env: ParseEnv) -> ParsedCommand:
         """The command and typed arguments in `text`; a ParseError subclass if it is not one."""
-        words = text.split()
+        words = normalise_text(text).split()
         if not words:
             raise EmptyMessage("")
         command = self.lookup(words[0])
         if command is None:
-            masked = _mask_suspected(words, set())
-            raise UnknownCommand(" ".join(masked), masked[0][:_SHOWN_MAX_CHARS])
+            # Only the first word is ever quoted back: the rest may hold a PIN stuck to anything.
+            raise UnknownCommand(mask_pins(" ".join(words)), _shown(words[0]))
         return _parse_args(command, words, env)
 
     # Replies derived from the declarations.
@@ -175,6 +174,7 @@ class Registry:
 
     def help_command(self, command: Command, language: str) -> str:
         description = command.help.get(language) or command.help[replies.DEFAULT_LANGUAGE]
+        description = description.rstrip(".")  # the template ends the sentence
         text = replies.render(
             language, "help_command", usage=self.usage(command, language), help=description
         )
@@ -213,6 +213,7 @@ class Registry:
 def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedCommand:
     values = Args()
     secret_positions: set[int] = set()
+    kept_positions: set[int] = set()  # typed values (amounts, numbers) stored as written
     pos = 1
     for arg in command.args:
         if pos >= len(words):
@@ -225,36 +226,35 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
         except ArgValueError as exc:
             if arg.type.secret:
                 secret_positions.add(pos)
-            shown = None if arg.type.secret else _shown(words, pos)
+            shown = None if arg.type.secret else _shown(words[pos])
             raise BadArgument(
                 _masked(words, secret_positions), command, arg, shown, exc.reason
             ) from None
         if arg.type.secret:
             secret_positions.update(range(pos, end))
+        elif not arg.type.free_form:
+            kept_positions.update(range(pos, end))
         values[arg.name] = value
         pos = end
     if pos < len(words):
         raise TooManyArguments(_masked(words, secret_positions), command)
-    masked = [PIN_MASK if i in secret_positions else w for i, w in enumerate(words)]
+    masked = [
+        PIN_MASK if i in secret_positions else (w if i in kept_positions else mask_pins(w))
+        for i, w in enumerate(words)
+    ]
     return ParsedCommand(command, values, " ".join(masked))
 
 
 def _masked(words: list[str], secret_positions: set[int]) -> str:
     """Known PIN words masked, and (since the message did not parse) anything that looks like one."""
-    return " ".join(_mask_suspected(words, secret_positions))
+    return " ".join(
+        PIN_MASK if i in secret_positions else mask_pins(w) for i, w in enumerate(words)
+    )
 
 
-def _mask_suspected(words: list[str], secret_positions: set[int]) -> list[str]:
-    return [
-        PIN_MASK if i in secret_positions or _SUSPECTED_PIN.fullmatch(w) else w
-        for i, w in enumerate(words)
-    ]
-
-
-def _shown(words: list[str], pos: int) -> str:
-    word = words[pos]
-    shown = PIN_MASK if _SUSPECTED_PIN.fullmatch(word) else word
-    return shown[:_SHOWN_MAX_CHARS]
+def _shown(word: str) -> str:
+    """A word quoted in a reply: masked first, so that cutting it cannot leave a PIN's digits."""
+    return mask_pins(word)[:_SHOWN_MAX_CHARS]
 
 
 def _check_declaration(command: Command) -> None:

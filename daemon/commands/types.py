@@ -31,6 +31,7 @@ class ArgType:
     secret = False  # masked (****) in stored text, never echoed in replies
     verifies_pin = False  # the TranProc checks it against the sender's PIN before the handler
     takes_rest = False  # consumes every remaining word; must be the last argument
+    free_form = False  # any words: PIN-like digits in them are masked in the stored text
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[object, int]:
         raise NotImplementedError
@@ -105,6 +106,7 @@ class WordType(ArgType):
     """One word, upper-cased (e.g. the command name after HELP)."""
 
     label = "arg_word"
+    free_form = True
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[str, int]:
         return words[pos].upper()[:TEXT_MAX_CHARS], pos + 1
@@ -115,6 +117,7 @@ class TextType(ArgType):
 
     label = "arg_text"
     takes_rest = True
+    free_form = True
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[str, int]:
         text = " ".join(words[pos:])

@@ -134,7 +134,7 @@ def test_bal_replies_with_the_available_balance_and_masks_the_pin(engine, env):
     row = inbox_row(engine, row_id)
     assert (row.status, row.command, row.error) == ("done", "BAL", None)
     assert row.text == f"bal {PIN_MASK}"
-    assert row.payload == b""
+    assert row.payload == f"bal {PIN_MASK}".encode()  # the masked text, in the row's coding
     assert row.processed_at_ns == NOW
 
 
@@ -220,7 +220,7 @@ def test_pin_never_stored_even_when_the_message_does_not_parse(engine, env):
     run_batch(engine, env)
     row = inbox_row(engine, row_id)
     assert "1234" not in row.text
-    assert row.payload == b""
+    assert row.payload == row.text.encode()
     assert "1234" not in only_reply(engine, row_id).text
 
 
