@@ -33,7 +33,7 @@ from daemon.migrate import upgrade_all
 from daemon.schema import inbox, outbox
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
-from daemon.subscribers import PepperError, PinHasher, load_or_create_pepper, pepper_path
+from daemon.subscribers import PepperError, PinHasher, load_pepper_txn, pepper_path
 from daemon.sweeper import SweepJob
 from daemon.tranproc import BatchResult, TranProc
 from smscore.client import (
@@ -254,7 +254,11 @@ def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:
 def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daemon:
     """The start-up steps after the database is open, then the components of the role."""
     daemon = Daemon(config, reactor, db)
-    pepper = startup_step("PIN pepper", load_or_create_pepper, pepper_path(config))
+    # Checked against the fingerprint the database keeps: PINs set with another pepper would all be
+    # "wrong", and a missing pepper file beside a database that has PINs is not made afresh.
+    pepper = startup_step(
+        "PIN pepper", db.run_sync, "pepper", load_pepper_txn, pepper_path(config), now_ns(reactor)
+    )
     if config.service.role in ("all", "tranproc"):
         currency = config.service.currency
         startup_step(

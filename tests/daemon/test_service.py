@@ -13,7 +13,7 @@ from daemon.chart import SYSTEM_ACCOUNTS
 from daemon.config import build_config
 from daemon.db import InlineDatabase
 from daemon.migrate import upgrade_all
-from daemon.service import Daemon, assemble_daemon
+from daemon.service import Daemon, StartupError, assemble_daemon
 from daemon.status import JsonReply, format_status
 from ledger import make_engine
 from ledger.queries import get_accounts
@@ -114,3 +114,24 @@ def test_every_component_reports_through_one_interface(tmp_path, engine):
     assert counters["tranproc.done"] == 3 and "tranproc.last_batch_ms" not in counters
     assert {"sender.claimed", "inbox.mo_received"} <= set(counters)
     assert snapshot["last_errors"] == ["tranproc: lost the database"]
+
+
+def test_start_up_refuses_a_pepper_the_database_does_not_know(tmp_path, engine):
+    daemon_for(tmp_path, engine)  # the first start records the pepper's fingerprint
+    pepper_file = tmp_path / "state" / "pin_pepper"
+    first_pepper = pepper_file.read_text()
+    pepper_file.write_text("ab" * 32 + "\n")
+    with pytest.raises(StartupError) as refused:
+        daemon_for(tmp_path, engine)
+    message = str(refused.value)
+    assert message.startswith("PIN pepper: ") and str(pepper_file) in message
+    assert "ab" * 32 not in message and first_pepper.strip() not in message
+
+
+def test_start_up_makes_no_new_pepper_beside_a_database_that_has_one(tmp_path, engine):
+    daemon_for(tmp_path, engine)
+    pepper_file = tmp_path / "state" / "pin_pepper"
+    pepper_file.unlink()
+    with pytest.raises(StartupError, match="no PIN pepper file"):
+        daemon_for(tmp_path, engine)
+    assert not pepper_file.exists()
