@@ -96,10 +96,20 @@ def export_head(conn: Connection) -> ExportedHead:
     return ExportedHead(row[0], bytes(row[1]).hex())
 
 
+@dataclass(slots=True)
+class _Balances:
+    debits_posted: int = 0
+    credits_posted: int = 0
+    debits_pending: int = 0
+    credits_pending: int = 0
+
+    def as_list(self) -> list[int]:
+        return [self.debits_posted, self.credits_posted, self.debits_pending, self.credits_pending]
+
+
 class _Fold:
     def __init__(self) -> None:
-        # account id -> [debits_posted, credits_posted, debits_pending, credits_pending]
-        self.balances: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self.balances: dict[int, _Balances] = defaultdict(_Balances)
         self.pendings: dict[
             int, tuple[int, int, int, int]
         ] = {}  # id -> debit, credit, amount, flags
@@ -174,8 +184,8 @@ def _fold_transfer(row, account_rows, fold: _Fold, report: CheckReport) -> None:
     if kind != TransferKind.PLAIN:
         fold.resolutions[row["pending_id"]].append((kind, tid, amount))
     if kind != TransferKind.VOID:
-        fold.balances[debit][0] += amount
-        fold.balances[credit][1] += amount
+        fold.balances[debit].debits_posted += amount
+        fold.balances[credit].credits_posted += amount
 
 
 _EXPECTED_RESOLUTION = {
@@ -211,8 +221,8 @@ def _check_pendings(fold: _Fold, statuses: dict, report: CheckReport) -> None:
         ):
             report.add("pending", f"pending transfer {pending_id} expired before its timeout")
         if status == PendingStatus.PENDING:
-            fold.balances[debit][2] += amount
-            fold.balances[credit][3] += amount
+            fold.balances[debit].debits_pending += amount
+            fold.balances[credit].credits_pending += amount
 
 
 def _closed_by_fold(fold: _Fold, statuses_live: set[int]) -> set[int]:
@@ -234,7 +244,7 @@ def _check_accounts(account_rows: dict, fold: _Fold, statuses: dict, report: Che
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for account_id, row in account_rows.items():
         stored = [row.debits_posted, row.credits_posted, row.debits_pending, row.credits_pending]
-        folded = fold.balances.get(account_id, [0, 0, 0, 0])
+        folded = fold.balances.get(account_id, _Balances()).as_list()
         if stored != folded:
             report.add(
                 "balance", f"account {account_id}: stored {stored} != fold of transfers {folded}"
@@ -243,22 +253,33 @@ def _check_accounts(account_rows: dict, fold: _Fold, statuses: dict, report: Che
         for index in range(4):
             total[index] += stored[index]
         _check_account_flags(account_id, row, stored, account_id in closed, report)
-    for currency, (dp, cp, dpend, cpend) in sorted(totals.items()):
-        if dp != cp or dpend != cpend:
+    for currency, total in sorted(totals.items()):
+        debits_posted, credits_posted, debits_pending, credits_pending = total
+        if debits_posted != credits_posted or debits_pending != credits_pending:
             report.add(
                 "currency",
-                f"{currency}: debits {dp}/{dpend} != credits {cp}/{cpend} (posted/pending)",
+                f"{currency}: debits {debits_posted}/{debits_pending} != credits "
+                f"{credits_posted}/{credits_pending} (posted/pending)",
             )
 
 
 def _check_account_flags(account_id, row, stored, closed_by_fold, report) -> None:
-    dp, cp, dpend, cpend = stored
+    debits_posted, credits_posted, debits_pending, credits_pending = stored
     if min(stored) < 0:
         report.add("balance", f"account {account_id}: negative balance {stored}")
-    if row.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and dp + dpend > cp:
-        report.add("flag", f"account {account_id}: debits {dp}+{dpend} exceed credits {cp}")
-    if row.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and cp + cpend > dp:
-        report.add("flag", f"account {account_id}: credits {cp}+{cpend} exceed debits {dp}")
+    debits, credits = debits_posted + debits_pending, credits_posted + credits_pending
+    if row.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > credits_posted:
+        report.add(
+            "flag",
+            f"account {account_id}: debits {debits_posted}+{debits_pending} exceed credits "
+            f"{credits_posted}",
+        )
+    if row.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > debits_posted:
+        report.add(
+            "flag",
+            f"account {account_id}: credits {credits_posted}+{credits_pending} exceed debits "
+            f"{debits_posted}",
+        )
     if bool(row.flags & AccountFlags.CLOSED) != closed_by_fold:
         report.add(
             "flag", f"account {account_id}: closed flag disagrees with its closing transfers"
