@@ -20,13 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, bindparam, literal_column, select, update
+from sqlalchemy import Connection, Select, bindparam, literal_column, select
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from daemon import replies
-from daemon.clock import NS_PER_S, now_ns
+from daemon import clock, replies
+from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.errors import ParseError
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
@@ -35,8 +35,8 @@ from daemon.commands.types import ParseEnv
 from daemon.config import Config
 from daemon.db import is_transient
 from daemon.outbox import OutgoingSms, queue_sms_txn
+from daemon.outbox.claims import ClaimedSms, claim_outbox_txn
 from daemon.schema import inbox
-from daemon.sender import ClaimedSms, claim_outbox_txn
 from daemon.subscribers import (
     PinHasher,
     PinOutcome,
@@ -46,8 +46,7 @@ from daemon.subscribers import (
     get_subscriber_txn,
     load_subscribers_txn,
 )
-from ledger.batch import BulkStatement
-from ledger.prepared import PreparedSelect
+from ledger.fastpath import PreparedSelect, bulk_update
 
 log = Logger()
 ERROR_MAX_CHARS = 200
@@ -105,7 +104,7 @@ class _Outcome:
 
 
 def process_batch_txn(
-    conn: Connection, env: TranProcEnv, now: int, batch_size: int, claim_replies: int = 0
+    conn: Connection, env: TranProcEnv, now_ns: int, batch_size: int, claim_replies: int = 0
 ) -> BatchResult:
     """Handle up to batch_size new inbox rows in one transaction. With `claim_replies`, also claim up
     to that many due outbox rows for an in-process sender: it saves the sender a commit per turn, and
@@ -118,10 +117,10 @@ def process_batch_txn(
         return result
     senders = {row.id: _normalised(row.source_addr, env.parse_env.numbering) for row in rows}
     subscribers = load_subscribers_txn(conn, senders.values(), lock=True)
-    outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now) for row in rows]
-    _write_outcomes(conn, outcomes, now)
+    outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now_ns) for row in rows]
+    _write_outcomes(conn, outcomes, now_ns)
     if claim_replies > 0:
-        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now)
+        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns)
     for outcome in outcomes:
         if outcome.status == InboxStatus.FAILED:
             result.failed += 1
@@ -210,7 +209,7 @@ def _handle_row(
     row: Any,
     sender: str,
     subscribers: dict[str, Subscriber],
-    now: int,
+    now_ns: int,
 ) -> _Outcome:
     message = _Row(row, sender, subscribers.get(sender), env)
     try:
@@ -229,7 +228,7 @@ def _handle_row(
         )
     try:
         with _row_savepoint(conn):
-            outcome = _authorise_and_run(conn, message, parsed, subscribers, now)
+            outcome = _authorise_and_run(conn, message, parsed, subscribers, now_ns)
     except Exception as exc:
         if is_transient(exc):
             raise  # the whole batch is retried; this message did nothing wrong
@@ -271,11 +270,11 @@ def _authorise_and_run(
     message: _Row,
     parsed: ParsedCommand,
     subscribers: dict[str, Subscriber],
-    now: int,
+    now_ns: int,
 ) -> _Outcome:
     command = parsed.command
     if command.pin_arg is not None:
-        refusal = _check_pin(conn, message, parsed.args[command.pin_arg], subscribers, now)
+        refusal = _check_pin(conn, message, parsed.args[command.pin_arg], subscribers, now_ns)
         if refusal is not None:
             return message.outcome(
                 InboxStatus.DONE, refusal[1], command=command.keyword, error=refusal[0]
@@ -283,7 +282,7 @@ def _authorise_and_run(
     env = message.env
     ctx = CommandContext(
         conn=conn,
-        now_ns=now,
+        now_ns=now_ns,
         config=env.config,
         registry=env.registry,
         sender=message.sender,
@@ -304,19 +303,21 @@ def _check_pin(
     message: _Row,
     pin: str,
     subscribers: dict[str, Subscriber],
-    now: int,
+    now_ns: int,
 ) -> tuple[str, str] | None:
     """None if the PIN is right; else (error code, reply text)."""
     assert message.subscriber is not None  # PIN commands are for registered roles only
     env = message.env
-    check, updated = check_pin_txn(conn, message.subscriber, pin, env.hasher, env.pin_policy, now)
+    check, updated = check_pin_txn(
+        conn, message.subscriber, pin, env.hasher, env.pin_policy, now_ns
+    )
     subscribers[message.sender] = message.subscriber = updated
     if check.outcome is PinOutcome.OK:
         return None
     if check.outcome is PinOutcome.WRONG:
         return "pin_wrong", message.render("pin_wrong", remaining=check.remaining)
     if check.outcome is PinOutcome.LOCKED:
-        minutes = max(1, math.ceil((check.locked_until_ns - now) / (60 * NS_PER_S)))
+        minutes = max(1, math.ceil((check.locked_until_ns - now_ns) / (60 * NS_PER_S)))
         return "pin_locked", message.render("pin_locked", minutes=minutes)
     return "pin_not_set", message.render("pin_not_set")
 
@@ -335,36 +336,47 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}"[:ERROR_MAX_CHARS]
 
 
-_MARK_NAMES = ("m_id", "m_status", "m_processed_at", "m_command", "m_error")
-_mark_values = {
-    "status": bindparam("m_status"),
-    "processed_at_ns": bindparam("m_processed_at"),
-    "command": bindparam("m_command"),
-    "error": bindparam("m_error"),
-    "attempts": inbox.c.attempts + literal_column("1"),  # no bound parameter
-}
-_mark_statement = update(inbox).where(inbox.c.id == bindparam("m_id"))
-_mark = BulkStatement(_mark_statement.values(_mark_values))
-_mark_masked = BulkStatement(
-    _mark_statement.values(
-        {**_mark_values, "text": bindparam("m_text"), "payload": bindparam("m_payload")}
-    )
-)
+class _Mark(NamedTuple):
+    """How a handled inbox row is marked (the SET columns, then its id)."""
+
+    status: str
+    processed_at_ns: int
+    command: str | None
+    error: str | None
+    id: int
 
 
-def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now: int) -> None:
+class _MaskedMark(NamedTuple):
+    """The same, replacing the stored text of a message that held a PIN."""
+
+    status: str
+    processed_at_ns: int
+    command: str | None
+    error: str | None
+    text: str
+    payload: bytes
+    id: int
+
+
+_attempts_plus_one = {"attempts": inbox.c.attempts + literal_column("1")}  # no bound parameter
+_mark = bulk_update(inbox, _Mark._fields[:-1], also_set=_attempts_plus_one)
+_mark_masked = bulk_update(inbox, _MaskedMark._fields[:-1], also_set=_attempts_plus_one)
+
+
+def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now_ns: int) -> None:
     plain, masked = [], []
     for outcome in outcomes:
-        params = (outcome.row_id, outcome.status, now, outcome.command, outcome.error)
+        status, command, error = outcome.status, outcome.command, outcome.error
         if outcome.masked_text is None:
-            plain.append(params)
+            plain.append(_Mark(status, now_ns, command, error, outcome.row_id))
         else:
-            masked.append((*params, outcome.masked_text, b""))
+            text = outcome.masked_text
+            masked.append(_MaskedMark(status, now_ns, command, error, text, b"", outcome.row_id))
     if plain:
-        _mark.executemany(conn, _MARK_NAMES, plain)
+        _mark.executemany(conn, plain)
     if masked:
-        _mark_masked.executemany(conn, (*_MARK_NAMES, "m_text", "m_payload"), masked)
-    queue_sms_txn(conn, [sms for outcome in outcomes for sms in outcome.messages], now)
+        _mark_masked.executemany(conn, masked)
+    queue_sms_txn(conn, [sms for outcome in outcomes for sms in outcome.messages], now_ns)
 
 
 # --- the service
@@ -456,7 +468,7 @@ class TranProc:
             "tranproc",
             process_batch_txn,
             self.env,
-            now_ns(self._reactor),
+            clock.now_ns(self._reactor),
             self.batch_size,
             claim_replies,
         )

@@ -1,5 +1,8 @@
 """The outbox: SMS waiting to be sent. TranProc and services add rows inside their own transaction;
-the sender (daemon.sender) claims and submits them."""
+the sender (daemon.sender) claims and submits them.
+
+`daemon.outbox.claims` claims due rows and records what the SMSC answered (the SQL side of the
+sender); `daemon.outbox.disposition` says what an answer does to a row."""
 
 from dataclasses import dataclass
 from enum import StrEnum
