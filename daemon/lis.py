@@ -1,4 +1,6 @@
-"""LIS: what the binds receive goes durably into the inbox before the SMSC gets ESME_ROK.
+"""LIS, the local integration server: the in-country layer bound to the SMSCs (M-Pesa's name for
+it). It holds the inbox writer: what the binds receive goes durably into the inbox before the SMSC
+gets ESME_ROK.
 
 Group commit: deliver_sm from every bind are collected for at most `group_commit_max_wait_ms` (or until
 `group_commit_max_batch`) and written in one transaction; each deliver_sm_resp waits for that commit.
@@ -7,6 +9,10 @@ again. Re-deliveries (same bind, source, destination, coding and payload within 
 acknowledged but not stored twice. Parts of a concatenated MO are stored one by one (each is
 acknowledged) and become one inbox row when the last part arrives. Delivery receipts go to the
 receipt sink inside the same transaction.
+
+The messages waiting for a commit are bounded (`max_waiting`): when the database falls that far
+behind, a deliver_sm is answered ESME_RTHROTTLED at once, without being stored, so the SMSC keeps
+it and delivers it again later (counted as `refused_queue_full`).
 """
 
 import hashlib
@@ -29,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -49,6 +55,11 @@ from smscore.text import decode_text
 log = Logger()
 
 INCOMPLETE_REPLY = "Part of your message was lost in the network. Please send it again."
+# Ten full group commits at the default group_commit_max_batch (500): a database that far behind is
+# not keeping up, and the SMSCs keep refused messages better than this process's memory would.
+DEFAULT_MAX_WAITING = 5_000
+FULL_QUEUE_STATUS = CommandStatus.ESME_RTHROTTLED  # temporary: the SMSC retries (after a pause)
+EXPIRE_PARTS_LIMIT = 1000  # incomplete messages expired per sweep; the next sweep takes the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +259,11 @@ def _mark_assembled(conn: Connection, mo: IncomingMo, body: bytes, part_ids: lis
 
 
 def expire_parts_txn(
-    conn: Connection, now_ns: int, concat_timeout_ns: int, dedupe_window_ns: int, limit: int = 1000
+    conn: Connection,
+    now_ns: int,
+    concat_timeout_ns: int,
+    dedupe_window_ns: int,
+    limit: int = EXPIRE_PARTS_LIMIT,
 ) -> int:
     """Incomplete messages past the timeout become failed inbox rows with a 'send again' reply;
     assembled parts past the dedupe window are deleted. Returns how many messages expired."""
@@ -321,8 +336,12 @@ class InboxWriter:
         receipt_from_pdu: Callable[[PDU, str], Any] | None = None,
         receipt_sink: Callable[[Connection, list[Any], int], None] | None = None,
         dedupe_secret: bytes = b"",
+        max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
+        if max_waiting < 1:
+            raise ValueError(f"max_waiting must be at least 1, not {max_waiting}")
         self.reactor = reactor
+        self.max_waiting = max_waiting
         self.db = db
         self.config = config
         self.on_committed = on_committed
@@ -339,6 +358,7 @@ class InboxWriter:
             "receipts_received": 0,
             "commits": 0,
             "write_failures": 0,
+            "refused_queue_full": 0,  # answered FULL_QUEUE_STATUS, not stored
         }
 
     def handler_for(
@@ -348,6 +368,10 @@ class InboxWriter:
         return lambda pdu: self.accept(bind_name, pdu, default_alphabet)
 
     def accept(self, bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> Deferred:
+        """The deliver_sm_resp status for `pdu`, once it is committed (or refused)."""
+        if len(self._waiting) >= self.max_waiting:
+            self.counters["refused_queue_full"] += 1
+            return succeed(FULL_QUEUE_STATUS)
         answer: Deferred = Deferred()
         if self.receipt_from_pdu is not None and self.is_receipt(pdu):
             self.counters["receipts_received"] += 1
