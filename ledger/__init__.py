@@ -16,8 +16,14 @@ are built on, for applications whose own hot paths share the ledger's transactio
 
 from ledger.accounts import create_accounts
 from ledger.check import CheckReport, ExportedHead, Violation, check_ledger, export_head
-from ledger.engine import make_engine
-from ledger.errors import ExpectedHeadError, LedgerBatchTooLarge, LedgerError, SchemaVersionError
+from ledger.engine import make_engine, sqlite_file
+from ledger.errors import (
+    DatabaseNotFound,
+    ExpectedHeadError,
+    LedgerBatchTooLarge,
+    LedgerError,
+    SchemaVersionError,
+)
 from ledger.expiry import expire_pending_transfers
 from ledger.fastpath import (
     BulkStatement,
@@ -63,6 +69,7 @@ __all__ = [
     "CheckReport",
     "CreateAccountResult",
     "CreateTransferResult",
+    "DatabaseNotFound",
     "ExpectedHeadError",
     "ExportedHead",
     "LedgerBatchTooLarge",
@@ -92,6 +99,7 @@ __all__ = [
     "in_parameter_value",
     "make_engine",
     "require_current_schema",
+    "sqlite_file",
     "statement",
     "transfers_by_user_data",
     "upgrade",
