@@ -60,6 +60,8 @@ INCOMPLETE_REPLY = "Part of your message was lost in the network. Please send it
 DEFAULT_MAX_WAITING = 5_000
 FULL_QUEUE_STATUS = CommandStatus.ESME_RTHROTTLED  # temporary: the SMSC retries (after a pause)
 EXPIRE_PARTS_LIMIT = 1000  # incomplete messages expired per sweep; the next sweep takes the rest
+_DEDUPE_SECRET_BYTES = 32  # HMAC-SHA256 key as long as the hash (RFC 2104's recommendation)
+_EXPIRED_KEY_RANDOM_BYTES = 16  # expired rows get a unique key no MO can collide with
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +298,7 @@ def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, n
     mo = IncomingMo(bind_name, source, destination, coding, b"", None)
     body = b"".join(bodies.scalars())
     row = _inbox_row(
-        mo, body, f"expired-{secrets.token_hex(16)}", now_ns, status="failed"
+        mo, body, f"expired-{secrets.token_hex(_EXPIRED_KEY_RANDOM_BYTES)}", now_ns, status="failed"
     )._asdict()
     row["error"] = f"incomplete concatenated message: {received} of {total} parts"
     inbox_id = conn.execute(insert(inbox).returning(inbox.c.id), [row]).scalar_one()
@@ -348,7 +350,7 @@ class InboxWriter:
         self.is_receipt = is_receipt
         self.receipt_from_pdu = receipt_from_pdu
         self.receipt_sink = receipt_sink
-        self.dedupe_secret = dedupe_secret or secrets.token_bytes(32)
+        self.dedupe_secret = dedupe_secret or secrets.token_bytes(_DEDUPE_SECRET_BYTES)
         self._waiting: list[_Waiting] = []
         self._timer: IDelayedCall | None = None
         self._writing = False

@@ -42,6 +42,7 @@ from ledger.fastpath import (
 )
 from smscore.constants import ESM_CLASS_TYPE_MASK, CommandId, EsmClass, MessageState
 from smscore.pdu import PDU
+from smscore.text import DataCoding
 
 log = Logger()
 
@@ -197,7 +198,7 @@ def is_receipt(pdu: PDU) -> bool:
 
 def _receipt_text(pdu: PDU) -> str:
     body = getattr(pdu, "short_message", b"") or pdu.tlvs.get("message_payload", b"") or b""
-    if getattr(pdu, "data_coding", 0) == 0x08:
+    if getattr(pdu, "data_coding", 0) == DataCoding.UCS2:
         return bytes(body).decode("utf-16-be", errors="replace")
     return bytes(body).decode("latin-1")
 
@@ -217,7 +218,7 @@ def _tlv_stat(value: Any) -> str | None:
 
 def _network_err(value: Any) -> str:
     code = getattr(value, "error_code", None)
-    return f"{code:03d}" if isinstance(code, int) else ""
+    return f"{code:03d}" if isinstance(code, int) else ""  # as text receipts write it: err:011
 
 
 def receipt_from_pdu(pdu: PDU, bind_name: str) -> Receipt:

@@ -54,10 +54,14 @@ from smscore.status import CommandStatus
 log = Logger()
 
 _RECORD_RETRY_S = 1.0  # after a failed outcome write (database down): try the same batch again
-_MAX_RECORD_RETRIES = 30  # then leave the rows in_flight for the sweeper rather than loop forever
+# Then leave the rows in_flight for the sweeper rather than loop forever: 30 x 1 s stays well
+# inside the default in_flight_timeout_s (120 s), so the sweeper does not re-queue rows meanwhile.
+_MAX_RECORD_RETRIES = 30
 # Window of a bind the sender has no settings for (BindConfig's own default).
 _DEFAULT_WINDOW = BindConfig.model_fields["window"].default
-_UNLIMITED_QUEUE_WINDOWS = 20  # without a TPS limit, keep this many windows' worth queued per bind
+# Without a TPS limit, keep this many windows' worth queued per bind: enough that the window
+# refills from the queue at once, few enough that a slow bind holds little.
+_UNLIMITED_QUEUE_WINDOWS = 20
 _REFERENCE_MODULUS = 0x10000  # references are 16-bit; udh8 uses the low byte (daemon.submit)
 
 

@@ -49,7 +49,7 @@ from daemon.subscribers import (
 from ledger.fastpath import PreparedSelect, bulk_update
 
 log = Logger()
-ERROR_MAX_CHARS = 200
+ERROR_MAX_CHARS = 200  # of an exception kept in inbox.error: its first line, not a dump
 _SAVEPOINT = "tranproc_row"
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 
 from ledger.batch import STORED_COLUMNS
 from ledger.errors import ExpectedHeadError
-from ledger.hashchain import transfer_digest
+from ledger.hashchain import HASH_BYTES, transfer_digest
 from ledger.model import (
     CLOSING_FLAGS,
     AccountFlags,
@@ -30,8 +30,9 @@ from ledger.schema import (
     transfers,
 )
 
-MAX_VIOLATIONS = 100
-STREAM_ROWS = 5_000
+MAX_VIOLATIONS = 100  # listed in a report; more are only counted (one broken rule can break many)
+STREAM_ROWS = 5_000  # transfers fetched per round trip: the walk's memory stays flat on any ledger
+_HASH_SHOWN_HEX_DIGITS = 16  # of a head hash in a message: enough to tell two apart
 _KIND_BY_FLAGS = {
     0: TransferKind.PLAIN,
     int(TransferFlags.PENDING): TransferKind.PENDING,
@@ -52,7 +53,7 @@ class ExportedHead:
     def from_dict(cls, data: dict) -> ExportedHead:
         try:
             count, hash_hex = int(data["transfer_count"]), str(data["head_hash"])
-            if count < 0 or len(bytes.fromhex(hash_hex)) != 32:
+            if count < 0 or len(bytes.fromhex(hash_hex)) != HASH_BYTES:
                 raise ValueError("transfer_count < 0 or head_hash not 32 hex bytes")
         except (KeyError, TypeError, ValueError) as exc:
             raise ExpectedHeadError(f"bad exported head: {exc}") from exc
@@ -291,8 +292,8 @@ def _check_head_row(conn: Connection, report: CheckReport) -> None:
     if head.transfer_count != report.transfer_count or head.head_hash_hex != report.head_hash_hex:
         report.add(
             "head",
-            f"head row says {head.transfer_count} transfers / {head.head_hash_hex[:16]}…, "
-            f"table has {report.transfer_count} / {report.head_hash_hex[:16]}…",
+            f"head row says {head.transfer_count} transfers / {head.head_hash_hex[:_HASH_SHOWN_HEX_DIGITS]}…, "
+            f"table has {report.transfer_count} / {report.head_hash_hex[:_HASH_SHOWN_HEX_DIGITS]}…",
         )
 
 

@@ -21,6 +21,8 @@ from sqlalchemy.engine import URL, make_url
 
 from ledger.errors import DatabaseNotFound
 
+# How long a connection waits for SQLite's write lock before SQLITE_BUSY: longer than any batch
+# holds it (milliseconds), short enough that a stuck writer shows up as an error.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 

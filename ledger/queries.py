@@ -21,7 +21,7 @@ from ledger.model import (
 )
 from ledger.schema import accounts, pending_transfers, transfers
 
-STATEMENT_MAX_LINES = 10_000
+STATEMENT_MAX_LINES = 10_000  # per call: a statement is read into memory whole
 _POSTED_KINDS = (TransferKind.PLAIN, TransferKind.POST)
 
 _select_transfers = select(
