@@ -35,7 +35,7 @@ from ledger.model import (
 )
 from ledger.results import CreateTransferResult
 
-# TigerBeetle's limit per create_transfers request (a 1 MiB message less its 256-byte header, in
+# TigerBeetle's default limit per create_transfers request (a 1 MiB message less its 256-byte header, in
 # 128-byte transfers), kept so a client written for TigerBeetle batches the same way here. It is
 # not a SQL limit (ids travel in one bound parameter, rows go to executemany): it bounds the
 # memory and the lock set of one batch.
