@@ -34,14 +34,14 @@ log = Logger()
 
 @dataclass(frozen=True, slots=True)
 class ClaimedSms:
-    id: int
+    id: int  # the fields up to concat_reference are the row's columns (_CLAIM_COLUMNS)
     source_addr: str
     destination_addr: str
     text: str
     bind_name: str | None
     attempts: int
-    claimed_at_ns: int
     concat_reference: int | None
+    claimed_at_ns: int
     parts_done: frozenset[int]  # part numbers accepted by an earlier attempt
 
 
@@ -71,19 +71,12 @@ class RecordResult:
 # --- claiming ----------------------------------------------------------------------------------
 
 
-class _DueRow(NamedTuple):
-    id: int
-    source_addr: str
-    destination_addr: str
-    text: str
-    bind_name: str | None
-    attempts: int
-    concat_reference: int | None
+_CLAIM_COLUMNS = tuple(outbox.c[name] for name in list(ClaimedSms.__dataclass_fields__)[:7])
 
 
 def _select_due(dialect_name: str) -> Select:
     return (
-        select(*(outbox.c[name] for name in _DueRow._fields))
+        select(*_CLAIM_COLUMNS)
         .where(
             outbox.c.status == bindparam("queued"),
             outbox.c.next_attempt_at_ns <= bindparam("now_ns"),
@@ -97,7 +90,7 @@ def _select_due(dialect_name: str) -> Select:
 
 # Compiled once, run on the driver's cursor: SQLAlchemy's per-call statement work cost more
 # than SQLite's own (see BENCHMARKS.md, End to end).
-_select_due_rows = PreparedSelect(_select_due, row=_DueRow)
+_select_due_rows = PreparedSelect(_select_due)
 _MARK_IN_FLIGHT_NAMES = ("ids", "b_status", "b_claimed_at_ns")
 _mark_in_flight = {
     dialect_name: BulkStatement(
@@ -126,20 +119,7 @@ def claim_outbox_txn(conn: Connection, limit: int, now_ns: int) -> list[ClaimedS
     ids = in_parameter_value(dialect_name, [row.id for row in rows])
     _mark_in_flight[dialect_name].executemany(conn, [(ids, OutboxStatus.IN_FLIGHT.value, now_ns)])
     done = _parts_done(conn, [row.id for row in rows if row.concat_reference is not None])
-    return [
-        ClaimedSms(
-            row.id,
-            row.source_addr,
-            row.destination_addr,
-            row.text,
-            row.bind_name,
-            row.attempts,
-            now_ns,
-            row.concat_reference,
-            frozenset(done.get(row.id, ())),
-        )
-        for row in rows
-    ]
+    return [ClaimedSms(*row, now_ns, frozenset(done.get(row.id, ()))) for row in rows]
 
 
 def _parts_done(conn: Connection, outbox_ids: list[int]) -> dict[int, list[int]]:
