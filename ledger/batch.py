@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -31,7 +32,7 @@ from ledger.schema import HEAD_ROW_ID, accounts, ledger_head, pending_transfers,
 
 
 class AccountState:
-    """One account row as the batch sees it; `loaded` keeps the row as read, for the deltas."""
+    """One account row as the batch sees it; `loaded` is the row as read, for the deltas."""
 
     __slots__ = (
         "credits_pending",
@@ -52,10 +53,11 @@ class AccountState:
         self.credits_posted = row.credits_posted
         self.debits_pending = row.debits_pending
         self.credits_pending = row.credits_pending
-        self.loaded = self.snapshot()
+        self.loaded = row
 
-    def snapshot(self) -> AccountSnapshot:
-        return AccountSnapshot(
+    def snapshot(self) -> tuple[int, ...]:
+        """The mutable fields, for `restore` (a linked chain's undo)."""
+        return (
             self.flags,
             self.debits_posted,
             self.credits_posted,
@@ -63,7 +65,7 @@ class AccountState:
             self.credits_pending,
         )
 
-    def restore(self, saved: AccountSnapshot) -> None:
+    def restore(self, saved: tuple[int, ...]) -> None:
         (
             self.flags,
             self.debits_posted,
@@ -71,6 +73,16 @@ class AccountState:
             self.debits_pending,
             self.credits_pending,
         ) = saved
+
+    def changed(self) -> bool:
+        loaded = self.loaded
+        return (
+            self.flags != loaded.flags
+            or self.debits_posted != loaded.debits_posted
+            or self.credits_posted != loaded.credits_posted
+            or self.debits_pending != loaded.debits_pending
+            or self.credits_pending != loaded.credits_pending
+        )
 
 
 class PendingState:
@@ -154,14 +166,9 @@ class AccountRow(NamedTuple):
     credits_pending: int
 
 
-class AccountSnapshot(NamedTuple):
-    flags: int
-    debits_posted: int
-    credits_posted: int
-    debits_pending: int
-    credits_pending: int
-
-
+# StoredTransfer(...) runs its __new__ in Python; the batch makes one per transfer with this instead.
+make_stored_transfer = partial(tuple.__new__, StoredTransfer)
+make_pending_row = partial(tuple.__new__, PendingRow)
 STORED_COLUMNS = tuple(transfers.c[name] for name in StoredTransfer._fields)
 _select_head = select(
     ledger_head.c.transfer_count, ledger_head.c.head_hash, ledger_head.c.last_timestamp_ns
@@ -207,18 +214,17 @@ _update_pending = (
 )
 
 
-class _AccountDelta(NamedTuple):
-    """What one batch adds to an account row (the flags are set, the balances are added)."""
-
-    flags: int
-    debits_posted: int
-    credits_posted: int
-    debits_pending: int
-    credits_pending: int
-    id: int
-
-
-_BALANCES = _AccountDelta._fields[1:5]
+# What one batch does to an account row, in write_accounts' row order: the flags are set, the
+# balances are added to (a concurrent reader never sees a balance go back), the id selects.
+_ACCOUNT_DELTA = (
+    "flags",
+    "debits_posted",
+    "credits_posted",
+    "debits_pending",
+    "credits_pending",
+    "id",
+)
+_BALANCES = _ACCOUNT_DELTA[1:5]
 _update_account = BulkStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("b_id"))
@@ -226,13 +232,13 @@ _update_account = BulkStatement(
         flags=bindparam("b_flags"),
         **{name: accounts.c[name] + bindparam(f"b_{name}") for name in _BALANCES},
     ),
-    names=tuple(f"b_{name}" for name in _AccountDelta._fields),
-    # the same statement, one array per _AccountDelta field
+    names=tuple(f"b_{name}" for name in _ACCOUNT_DELTA),
+    # the same statement, one array per _ACCOUNT_DELTA field
     postgresql_sql=(
         f"UPDATE {accounts.name} AS a SET flags = v.flags, "
         + ", ".join(f"{name} = a.{name} + v.{name}" for name in _BALANCES)
         + " FROM unnest(%b::INTEGER[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], "
-        f"%b::BIGINT[]) AS v({', '.join(_AccountDelta._fields)}) WHERE a.id = v.id"
+        f"%b::BIGINT[]) AS v({', '.join(_ACCOUNT_DELTA)}) WHERE a.id = v.id"
     ),
 )
 _update_head = (
@@ -317,10 +323,10 @@ def write_pending(conn: Connection, pendings: Iterable[PendingState], timestamp_
 def write_accounts(conn: Connection, states: Iterable[AccountState]) -> None:
     rows = []
     for state in states:
-        loaded = state.loaded
-        if state.snapshot() != loaded:
+        if state.changed():
+            loaded = state.loaded
             rows.append(
-                _AccountDelta(
+                (  # _ACCOUNT_DELTA order; a plain tuple: this runs per account per batch
                     state.flags,
                     state.debits_posted - loaded.debits_posted,
                     state.credits_posted - loaded.credits_posted,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -85,8 +86,12 @@ class PreparedSelect:
             statement = self._build(dialect.name)
             compiled = statement.compile(dialect=dialect)
             order = tuple(compiled.positiontup) if compiled.positional else None  # type: ignore[arg-type]
-            row = self._row or namedtuple("Row", statement.selected_columns.keys(), rename=True)
-            found = (compiled.string, dict(compiled.params), order, row._make)
+            columns = statement.selected_columns.keys()
+            row = self._row or namedtuple("Row", columns, rename=True)
+            if len(row._fields) != len(columns):
+                raise ValueError(f"{row.__name__} has {len(row._fields)} fields for {columns}")
+            # tuple.__new__ straight: a NamedTuple's own __new__ and _make run Python per row.
+            found = (compiled.string, dict(compiled.params), order, partial(tuple.__new__, row))
             self._compiled[dialect.name] = found
         return found
 
@@ -136,7 +141,7 @@ class BulkStatement:
     def _arranger(self, order: tuple[str, ...] | None) -> Callable[[Sequence[tuple]], list]:
         names = self.names
         if order == names:
-            return list
+            return lambda rows: rows
         if order is None:
             return lambda rows: [dict(zip(names, row, strict=True)) for row in rows]
         positions = [names.index(name) for name in order]

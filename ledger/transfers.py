@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from ledger import batch
-from ledger.batch import AccountState, PendingRow, PendingState, StoredTransfer
+from ledger.batch import (
+    AccountState,
+    PendingState,
+    StoredTransfer,
+    make_pending_row,
+    make_stored_transfer,
+)
 from ledger.errors import LedgerBatchTooLarge
 from ledger.model import (
     CLOSING_FLAGS,
@@ -310,10 +316,10 @@ def _apply_new(state: _BatchState, t: Transfer, flags: int) -> CreateTransferRes
         return error
     state.save_account(debit)
     state.save_account(credit)
-    fields = StoredTransfer(
+    fields = make_stored_transfer((
         t.id, debit.id, credit.id, amount, t.currency, t.code, flags, None, t.timeout_s,
         t.user_data or None,
-    )  # fmt: skip
+    ))  # fmt: skip
     if is_pending:
         debit.debits_pending += amount
         credit.credits_pending += amount
@@ -321,10 +327,10 @@ def _apply_new(state: _BatchState, t: Transfer, flags: int) -> CreateTransferRes
             debit.flags |= _CLOSED
         if flags & _CLOSING_CREDIT:
             credit.flags |= _CLOSED
-        row = PendingRow(
+        row = make_pending_row((
             t.id, debit.id, credit.id, amount, t.currency, t.code, flags,
             TransferKind.PENDING, PendingStatus.PENDING, expires_at_ns,
-        )  # fmt: skip
+        ))  # fmt: skip
         state.pendings[t.id] = PendingState(row, is_new=True)
         state.add(t, fields, TransferKind.PENDING)
     else:
@@ -431,10 +437,10 @@ def _apply_post_or_void(state: _BatchState, t: Transfer, flags: int) -> CreateTr
     else:
         pending.status = PendingStatus.VOIDED
         reopen_closed(debit, credit, pending)
-    fields = StoredTransfer(
+    fields = make_stored_transfer((
         t.id, pending.debit, pending.credit, amount, pending.currency, pending.code, flags,
         pending.id, 0, t.user_data or None,
-    )  # fmt: skip
+    ))  # fmt: skip
     state.add(t, fields, TransferKind.POST if is_post else TransferKind.VOID)
     return CreateTransferResult.OK
 
