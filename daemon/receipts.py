@@ -23,7 +23,7 @@ statements per batch (one select for every key, one batched update per table), n
 """
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -31,12 +31,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, String, delete, insert, or_, select
 from twisted.logger import Logger
 
-from daemon.outbox import OutboxStatus
-from daemon.schema import early_receipts, outbox, outbox_parts
+from daemon.outbox import PartStatus
+from daemon.outbox.rollup import rollup_txn
+from daemon.schema import early_receipts, outbox_parts
 from ledger.fastpath import (
     PreparedSelect,
     bulk_update,
-    id_filter,
     in_parameter,
     in_parameter_value,
 )
@@ -51,12 +51,6 @@ class ReceiptOutcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     INTERMEDIATE = "intermediate"  # the message is still on its way; wait for the final receipt
-
-
-class PartStatus(StrEnum):
-    SUBMITTED = "submitted"
-    DELIVERED = "delivered"
-    FAILED = "failed"
 
 
 # ACCEPTD, ENROUTE and UNKNOWN are not final (smscore.constants.MessageState.is_final agrees; Kannel
@@ -456,79 +450,3 @@ def _load_early(conn: Connection, part_keys: Sequence[tuple[str, str | None]]) -
         "primary_keys": in_parameter_value(name, primary),
     }
     return sorted(_select_early.all(conn, params))
-
-
-# --- rolling parts up into their outbox row ----------------------------------------------------
-
-
-class _Finished(NamedTuple):
-    """A row whose parts all have their final receipt; updated only while it is still submitted."""
-
-    status: str
-    final_at_ns: int
-    last_error: str | None
-    id: int
-    expected_status: str = OutboxStatus.SUBMITTED.value
-
-
-_finish_row = bulk_update(outbox, _Finished._fields[:3], where=("id", "status"))
-# Selected by id only, the status compared here: with `status = ?` in the WHERE SQLite may pick the
-# status index and scan every submitted row.
-_row_totals = PreparedSelect(
-    lambda dialect_name: select(outbox.c.id, outbox.c.parts_total, outbox.c.status).where(
-        id_filter(dialect_name)(outbox.c.id)
-    )
-)
-
-
-class _PartState(NamedTuple):
-    outbox_id: int
-    status: str
-    receipt_stat: str | None
-    receipt_err: str | None
-
-
-_parts_of = PreparedSelect(
-    lambda dialect_name: select(*(outbox_parts.c[name] for name in _PartState._fields)).where(
-        id_filter(dialect_name)(outbox_parts.c.outbox_id)
-    ),
-    row=_PartState,
-)
-
-
-def rollup_txn(conn: Connection, outbox_ids: Iterable[int], now_ns: int) -> None:
-    """Submitted rows become delivered when every part is delivered, failed when any part failed."""
-    ids = sorted(set(outbox_ids))
-    if not ids:
-        return
-    dialect_name = conn.dialect.name
-    rows = _row_totals.all(conn, {"ids": in_parameter_value(dialect_name, ids)})
-    totals = {row.id: row.parts_total for row in rows if row.status == OutboxStatus.SUBMITTED}
-    if not totals:
-        return
-    parts: dict[int, list[_PartState]] = {}
-    wanted = {"ids": in_parameter_value(dialect_name, list(totals))}
-    for part in _parts_of.all(conn, wanted):
-        parts.setdefault(part.outbox_id, []).append(part)
-    finished = [
-        done
-        for outbox_id, total in totals.items()
-        if (done := _row_outcome(outbox_id, total, parts.get(outbox_id, []), now_ns))
-    ]
-    if finished:
-        _finish_row.executemany(conn, finished)
-
-
-def _row_outcome(
-    outbox_id: int, total: int, parts: list[_PartState], now_ns: int
-) -> _Finished | None:
-    """How the row finishes, or None while some part still awaits its final receipt."""
-    failed = [part for part in parts if part.status == PartStatus.FAILED]
-    if failed:
-        first = failed[0]
-        error = f"stat:{first.receipt_stat} err:{first.receipt_err}"
-        return _Finished(OutboxStatus.FAILED.value, now_ns, error, outbox_id)
-    delivered = sum(1 for part in parts if part.status == PartStatus.DELIVERED)
-    if total and delivered >= total:
-        return _Finished(OutboxStatus.DELIVERED.value, now_ns, None, outbox_id)
-    return None

@@ -346,32 +346,23 @@ class _Mark(NamedTuple):
     id: int
 
 
-class _MaskedMark(NamedTuple):
-    """The same, replacing the stored text of a message that held a PIN."""
-
-    status: str
-    processed_at_ns: int
-    command: str | None
-    error: str | None
-    text: str
-    payload: bytes
-    id: int
-
-
 _attempts_plus_one = {"attempts": inbox.c.attempts + literal_column("1")}  # no bound parameter
 _mark = bulk_update(inbox, _Mark._fields[:-1], also_set=_attempts_plus_one)
-_mark_masked = bulk_update(inbox, _MaskedMark._fields[:-1], also_set=_attempts_plus_one)
+# The same, also replacing the stored text of a message that held a PIN: rows are
+# (*mark[:-1], text, payload, id).
+_mark_masked = bulk_update(
+    inbox, (*_Mark._fields[:-1], "text", "payload"), also_set=_attempts_plus_one
+)
 
 
 def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now_ns: int) -> None:
     plain, masked = [], []
     for outcome in outcomes:
-        status, command, error = outcome.status, outcome.command, outcome.error
+        mark = _Mark(outcome.status, now_ns, outcome.command, outcome.error, outcome.row_id)
         if outcome.masked_text is None:
-            plain.append(_Mark(status, now_ns, command, error, outcome.row_id))
+            plain.append(mark)
         else:
-            text = outcome.masked_text
-            masked.append(_MaskedMark(status, now_ns, command, error, text, b"", outcome.row_id))
+            masked.append((*mark[:-1], outcome.masked_text, b"", mark.id))
     if plain:
         _mark.executemany(conn, plain)
     if masked:

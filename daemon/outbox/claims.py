@@ -16,9 +16,10 @@ from twisted.logger import Logger
 
 from daemon.clock import NS_PER_S
 from daemon.config import SenderConfig
-from daemon.outbox import OutboxStatus
+from daemon.outbox import OutboxStatus, PartStatus
 from daemon.outbox.disposition import Disposition
-from daemon.receipts import PartStatus, apply_early_receipts_txn, message_keys, rollup_txn
+from daemon.outbox.rollup import rollup_txn
+from daemon.receipts import apply_early_receipts_txn, message_keys
 from daemon.schema import outbox, outbox_parts
 from ledger.fastpath import (
     BulkStatement,

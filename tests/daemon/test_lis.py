@@ -184,7 +184,7 @@ def test_receipts_go_to_the_sink_in_the_same_commit(db):
         InboxConfig(),
         is_receipt=lambda pdu: bool(pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT),
         receipt_from_pdu=lambda pdu, bind: (bind, pdu.tlvs["receipted_message_id"]),
-        receipt_sink=lambda conn, receipts, now: seen.append((conn.in_transaction(), receipts)),
+        receipt_sink=lambda conn, receipts, now_ns: seen.append((conn.in_transaction(), receipts)),
     )
     receipt = mo(b"id:1 stat:DELIVRD", esm_class=EsmClass.TYPE_DELIVERY_RECEIPT)
     receipt.tlvs["receipted_message_id"] = "1"

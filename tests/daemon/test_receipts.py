@@ -96,8 +96,8 @@ def part_states(conn, outbox_id):
     return [tuple(row) for row in conn.execute(query)]
 
 
-def apply(db, receipts, now=NOW):
-    return db.run_sync("test", apply_receipts_txn, receipts, now)
+def apply(db, receipts, now_ns=NOW):
+    return db.run_sync("test", apply_receipts_txn, receipts, now_ns)
 
 
 def dlr(message_id, stat="DELIVRD", err="000", bind="smsc1"):
