@@ -142,13 +142,7 @@ class _InboxRow(NamedTuple):
 
 def _select_new(dialect_name: str) -> Select:
     stmt = (
-        select(
-            inbox.c.id,
-            inbox.c.source_addr,
-            inbox.c.destination_addr,
-            inbox.c.bind_name,
-            inbox.c.text,
-        )
+        select(*(inbox.c[name] for name in _InboxRow._fields))
         .where(inbox.c.status == InboxStatus.NEW)
         .order_by(inbox.c.id)
         .limit(bindparam("batch_size"))
@@ -158,12 +152,11 @@ def _select_new(dialect_name: str) -> Select:
     return stmt
 
 
-_select_new_rows = PreparedSelect(_select_new)
+_select_new_rows = PreparedSelect(_select_new, row=_InboxRow)
 
 
 def _claim(conn: Connection, batch_size: int) -> list[_InboxRow]:
-    rows = _select_new_rows.all(conn, {"batch_size": batch_size})
-    return [_InboxRow._make(row) for row in rows]
+    return _select_new_rows.all(conn, {"batch_size": batch_size})
 
 
 def _normalised(source_addr: str, numbering: Numbering) -> str:
