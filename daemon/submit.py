@@ -7,9 +7,10 @@ from smscore.pdu import SubmitSm
 # submit_sm source_addr / destination_addr are C-Octet Strings of at most 21 octets, the NUL
 # included (SMPP 3.4, 4.4.1).
 MAX_ADDRESS_CHARS = 20
-# All digits, no national trunk prefix ("0") and at least this long: the number carries its country
-# code (254712345678), so it is international. National significant numbers are 9 digits in
-# Kenya and at most 10 in most plans; short codes are at most 8.
+# All digits, no national trunk prefix ("0") and at least this long: taken to carry its country code
+# (254712345678, 12 digits), so international. Short codes are far shorter (4-6 digits), and
+# national numbers are written with their trunk 0 (0712345678). A plan whose national numbers
+# have 10 digits and no trunk prefix (North America) must use +E.164 addresses.
 MIN_INTERNATIONAL_DIGITS = 10
 _UDH8_REFERENCE_MASK = 0xFF  # 8-bit concatenation reference (IEI 0x00)
 _UDH16_REFERENCE_MASK = 0xFFFF  # 16-bit reference (IEI 0x08) and the sar_msg_ref_num TLV
