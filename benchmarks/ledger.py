@@ -37,7 +37,7 @@ from ledger import (  # noqa: E402
     upgrade,
 )
 from ledger import CreateTransferResult as R  # noqa: E402
-from ledger.testing_pg import TemporaryPostgres, create_database, drop_database  # noqa: E402
+from ledger.testing.postgres import TemporaryPostgres, create_database, drop_database  # noqa: E402
 
 BATCH_SIZES = (1, 10, 100, 1000)
 ACCOUNT_COUNT = 1000

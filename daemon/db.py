@@ -1,11 +1,17 @@
 """All database work goes through `run_interaction(desc, fn, *args)`: `fn(conn, *args)` runs inside one
 transaction on a dedicated thread pool (one thread for SQLite: it has one writer), never on the reactor.
-Transient failures (SQLite busy, PostgreSQL serialization/deadlock) are retried a bounded number of times.
+Transient failures (SQLite busy, PostgreSQL serialization/deadlock) are retried a bounded number of
+times, after an exponential, jittered, capped back-off (`RetryBackoff`): retrying at once would meet
+the same lock holder or the same conflicting transaction again. The back-off sleeps on the database
+thread, never on the reactor; tests inject the sleeper.
 
 `InlineDatabase` runs the same functions synchronously for unit tests driven by `task.Clock`.
 """
 
+import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -29,32 +35,72 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and sqlstate in _RETRY_SQLSTATES
 
 
+@dataclass(frozen=True, slots=True)
+class RetryBackoff:
+    """How long to wait before retry n (1, 2, ...): half of min(cap_s, base_s * 2**(n-1)) plus a
+    random part of the other half. Exponential, so a contended database gets room; jittered, so
+    writers that collided do not collide again in step; capped, so a retry never waits longer than
+    cap_s (SQLite's own busy_timeout already waits for the lock inside each attempt)."""
+
+    base_s: float = 0.05
+    cap_s: float = 2.0
+    sleep: Callable[[float], None] = time.sleep  # runs on the database thread
+    uniform: Callable[[float, float], float] = random.uniform
+
+    def delay_s(self, retry: int) -> float:
+        ceiling_s = min(self.cap_s, self.base_s * 2 ** (retry - 1))
+        return ceiling_s / 2 + self.uniform(0.0, ceiling_s / 2)
+
+
+DEFAULT_BACKOFF = RetryBackoff()
+NO_BACKOFF = RetryBackoff(base_s=0.0, cap_s=0.0, sleep=lambda _s: None)
+
+
 def run_in_transaction(
-    engine: Engine, max_retries: int, desc: str, fn: Callable[..., T], *args: Any
+    engine: Engine,
+    max_retries: int,
+    desc: str,
+    fn: Callable[..., T],
+    *args: Any,
+    backoff: RetryBackoff = DEFAULT_BACKOFF,
 ) -> T:
-    attempt = 0
+    """`fn(conn, *args)` in one transaction; transient errors retried up to max_retries times."""
+    retry = 0
     while True:
         try:
             with engine.begin() as conn:
                 return fn(conn, *args)
         except DBAPIError as error:
-            if attempt >= max_retries or not is_transient(error):
+            if retry >= max_retries or not is_transient(error):
                 raise
-            attempt += 1
+            retry += 1
+            delay_s = backoff.delay_s(retry)
             log.warn(
-                "{desc}: transient database error, retry {attempt}", desc=desc, attempt=attempt
+                "{desc}: transient database error, retry {retry} of {max_retries} in {delay_ms} ms",
+                desc=desc,
+                retry=retry,
+                max_retries=max_retries,
+                delay_ms=round(delay_s * 1000, 1),
             )
+            backoff.sleep(delay_s)
 
 
 class Database:
     """Runs `*_txn(conn, ...)` functions on the database thread pool; results come back as Deferreds."""
 
     def __init__(
-        self, reactor: Any, engine: Engine, threads: int = 1, max_retries: int = 3
+        self,
+        reactor: Any,
+        engine: Engine,
+        threads: int = 1,
+        max_retries: int = 3,
+        *,
+        backoff: RetryBackoff = DEFAULT_BACKOFF,
     ) -> None:
         self.reactor = reactor
         self.engine = engine
         self.max_retries = max_retries
+        self.backoff = backoff
         self._pool = ThreadPool(minthreads=1, maxthreads=threads, name="smscore-db")
         self._started = False
 
@@ -70,28 +116,28 @@ class Database:
         self.engine.dispose()
 
     def run_interaction(self, desc: str, fn: Callable[..., T], *args: Any) -> Deferred:
-        return deferToThreadPool(
-            self.reactor,
-            self._pool,
-            run_in_transaction,
-            self.engine,
-            self.max_retries,
-            desc,
-            fn,
-            *args,
+        return deferToThreadPool(self.reactor, self._pool, self._run, desc, fn, *args)
+
+    def _run(self, desc: str, fn: Callable[..., T], *args: Any) -> T:
+        return run_in_transaction(
+            self.engine, self.max_retries, desc, fn, *args, backoff=self.backoff
         )
 
     def run_sync(self, desc: str, fn: Callable[[Connection], T], *args: Any) -> T:
         """For start-up and CLI tools only (blocks the caller)."""
-        return run_in_transaction(self.engine, self.max_retries, desc, fn, *args)
+        return self._run(desc, fn, *args)
 
 
 class InlineDatabase(Database):
-    """Same interface, runs in the caller's thread: deterministic tests with task.Clock."""
+    """Same interface, runs in the caller's thread: deterministic tests with task.Clock. Retries do
+    not sleep unless given a backoff (the caller's thread may be the reactor's)."""
 
-    def __init__(self, engine: Engine, max_retries: int = 0) -> None:
+    def __init__(
+        self, engine: Engine, max_retries: int = 0, backoff: RetryBackoff = NO_BACKOFF
+    ) -> None:
         self.engine = engine
         self.max_retries = max_retries
+        self.backoff = backoff
         self.calls: list[str] = []
 
     def start(self) -> None:
@@ -103,6 +149,6 @@ class InlineDatabase(Database):
     def run_interaction(self, desc: str, fn: Callable[..., T], *args: Any) -> Deferred:
         self.calls.append(desc)
         try:
-            return succeed(run_in_transaction(self.engine, self.max_retries, desc, fn, *args))
+            return succeed(self._run(desc, fn, *args))
         except Exception:
             return fail()

@@ -12,13 +12,16 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ledger import (
+    DatabaseNotFound,
     ExpectedHeadError,
     ExportedHead,
     SchemaVersionError,
     check_ledger,
+    current_version,
     export_head,
     make_engine,
     require_current_schema,
+    sqlite_file,
     upgrade,
 )
 
@@ -40,11 +43,15 @@ class LedgerCliError(click.ClickException):
 
 
 def _with_connection(db_url: str, work: Callable[[Connection], T], write: bool = False) -> T:
+    """Run `work` on the database; only writers may create a SQLite file."""
     try:
         # Readers must not hold SQLite's write lock while a running daemon posts.
-        engine = make_engine(db_url, sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+        sqlite_begin = "IMMEDIATE" if write else "DEFERRED"
+        engine = make_engine(db_url, sqlite_begin=sqlite_begin, create=write)
     except ArgumentError as exc:
         raise LedgerCliError(f"--db: not a database URL: {db_url!r}") from exc
+    except DatabaseNotFound as exc:
+        raise LedgerCliError(f"--db: {exc}") from exc
     try:
         with engine.begin() if write else engine.connect() as conn:
             return work(conn)
@@ -66,8 +73,23 @@ def ledger() -> None:
 @DB_OPTION
 def init(db_url: str) -> None:
     """Create or upgrade the ledger schema (Alembic migrations shipped with the ledger)."""
-    _with_connection(db_url, upgrade, write=True)
-    click.echo("ledger schema is up to date")
+    path = sqlite_file(db_url)
+    created_file = path is not None and not path.exists()
+
+    def work(conn: Connection) -> tuple[str | None, str | None]:
+        before = current_version(conn)
+        upgrade(conn)
+        return before, current_version(conn)
+
+    before, after = _with_connection(db_url, work, write=True)
+    if created_file:
+        click.echo(f"created database {path} with the ledger schema at {after}")
+    elif before is None:
+        click.echo(f"created the ledger schema at {after}")
+    elif before != after:
+        click.echo(f"upgraded the ledger schema from {before} to {after}")
+    else:
+        click.echo(f"ledger schema is current ({after})")
 
 
 @ledger.command("export-head")

@@ -1,4 +1,6 @@
-"""LIS: what the binds receive goes durably into the inbox before the SMSC gets ESME_ROK.
+"""LIS, the local integration server: the in-country layer bound to the SMSCs (M-Pesa's name for
+it). It holds the inbox writer: what the binds receive goes durably into the inbox before the SMSC
+gets ESME_ROK.
 
 Group commit: deliver_sm from every bind are collected for at most `group_commit_max_wait_ms` (or until
 `group_commit_max_batch`) and written in one transaction; each deliver_sm_resp waits for that commit.
@@ -7,6 +9,10 @@ again. Re-deliveries (same bind, source, destination, coding and payload within 
 acknowledged but not stored twice. Parts of a concatenated MO are stored one by one (each is
 acknowledged) and become one inbox row when the last part arrives. Delivery receipts go to the
 receipt sink inside the same transaction.
+
+The messages waiting for a commit are bounded (`max_waiting`): when the database falls that far
+behind, a deliver_sm is answered ESME_RTHROTTLED at once, without being stored, so the SMSC keeps
+it and delivers it again later (counted as `refused_queue_full`).
 """
 
 import hashlib
@@ -14,7 +20,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -29,18 +35,18 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from daemon.clock import NS_PER_S, now_ns
+from daemon import clock
+from daemon.clock import NS_PER_S
 from daemon.config import InboxConfig
 from daemon.db import Database
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox, mo_parts
-from ledger.batch import BulkStatement
-from ledger.prepared import PreparedSelect, in_parameter, in_parameter_value
+from ledger.fastpath import PreparedSelect, bulk_insert, in_parameter, in_parameter_value
 from smscore.concat import ConcatError, ConcatInfo, concat_info
 from smscore.pdu import PDU
 from smscore.status import CommandStatus
@@ -49,6 +55,13 @@ from smscore.text import decode_text
 log = Logger()
 
 INCOMPLETE_REPLY = "Part of your message was lost in the network. Please send it again."
+# Ten full group commits at the default group_commit_max_batch (500): a database that far behind is
+# not keeping up, and the SMSCs keep refused messages better than this process's memory would.
+DEFAULT_MAX_WAITING = 5_000
+FULL_QUEUE_STATUS = CommandStatus.ESME_RTHROTTLED  # temporary: the SMSC retries (after a pause)
+EXPIRE_PARTS_LIMIT = 1000  # incomplete messages expired per sweep; the next sweep takes the rest
+_DEDUPE_SECRET_BYTES = 32  # HMAC-SHA256 key as long as the hash (RFC 2104's recommendation)
+_EXPIRED_KEY_RANDOM_BYTES = 16  # expired rows get a unique key no MO can collide with
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +120,18 @@ def write_batch_txn(
     mos: list[IncomingMo],
     receipts: list[Any],
     receipt_sink: Callable[[Connection, list[Any], int], None] | None,
-    now: int,
+    now_ns: int,
     dedupe_window_ns: int,
     dedupe_secret: bytes,
 ) -> int:
     """Store a batch of MOs (and apply receipts); returns how many new inbox rows were written."""
     if receipts and receipt_sink is not None:
-        receipt_sink(conn, receipts, now)
+        receipt_sink(conn, receipts, now_ns)
     whole = [(mo, mo.body) for mo in mos if mo.concat is None]
     parts = [mo for mo in mos if mo.concat is not None]
     if parts:
-        whole.extend(_store_parts(conn, parts, now))
-    return _insert_whole(conn, whole, now, dedupe_window_ns, dedupe_secret)
+        whole.extend(_store_parts(conn, parts, now_ns))
+    return _insert_whole(conn, whole, now_ns, dedupe_window_ns, dedupe_secret)
 
 
 _recent_keys = PreparedSelect(
@@ -127,65 +140,66 @@ _recent_keys = PreparedSelect(
         inbox.c.received_at_ns >= bindparam("since_ns"),
     )
 )
-_INBOX_COLUMNS = (
-    "received_at_ns",
-    "bind_name",
-    "source_addr",
-    "destination_addr",
-    "data_coding",
-    "payload",
-    "text",
-    "dedupe_key",
-    "status",
-    "attempts",
-)
-_INBOX_PARAMS = tuple(f"i_{column}" for column in _INBOX_COLUMNS)
+
+
+class _InboxRow(NamedTuple):
+    received_at_ns: int
+    bind_name: str
+    source_addr: str
+    destination_addr: str
+    data_coding: int
+    payload: bytes
+    text: str
+    dedupe_key: str
+    status: str
+    attempts: int
+
+
 # Compiled once; the rows go to the driver's executemany (SQLAlchemy's per-row parameter
 # processing cost about as much as the insert).
-_insert_inbox = BulkStatement(
-    insert(inbox).values(
-        {
-            column: bindparam(param)
-            for column, param in zip(_INBOX_COLUMNS, _INBOX_PARAMS, strict=True)
-        }
-    )
-)
+_insert_inbox = bulk_insert(inbox, _InboxRow._fields)
 
 
 def _insert_whole(
-    conn: Connection, whole: list[tuple[IncomingMo, bytes]], now: int, window_ns: int, secret: bytes
+    conn: Connection,
+    whole: list[tuple[IncomingMo, bytes]],
+    now_ns: int,
+    window_ns: int,
+    secret: bytes,
 ) -> int:
     keyed = [(dedupe_key(mo, body, secret), mo, body) for mo, body in whole]
     if not keyed:
         return 0
     keys = in_parameter_value(conn.dialect.name, [key for key, _, _ in keyed])
-    seen = {row[0] for row in _recent_keys.all(conn, {"keys": keys, "since_ns": now - window_ns})}
+    recent = _recent_keys.all(conn, {"keys": keys, "since_ns": now_ns - window_ns})
+    seen = {row.dedupe_key for row in recent}
     rows = []
     for key, mo, body in keyed:
         if key in seen:
             log.info("re-delivered MO from {source} ignored", source=mo.source_addr)
             continue
         seen.add(key)
-        row = _inbox_row(mo, body, key, now)
-        rows.append(tuple(row[column] for column in _INBOX_COLUMNS))
+        rows.append(_inbox_row(mo, body, key, now_ns))
     if rows:
-        _insert_inbox.executemany(conn, _INBOX_PARAMS, rows)
+        _insert_inbox.executemany(conn, rows)
     return len(rows)
 
 
-def _inbox_row(mo: IncomingMo, body: bytes, key: str, now: int, status: str = "new") -> dict:
-    return {
-        "received_at_ns": now,
-        "bind_name": mo.bind_name,
-        "source_addr": mo.source_addr,
-        "destination_addr": mo.destination_addr,
-        "data_coding": mo.data_coding,
-        "payload": body,
-        "text": _text_of(mo, body),
-        "dedupe_key": key,
-        "status": status,
-        "attempts": 0,
-    }
+def _inbox_row(
+    mo: IncomingMo, body: bytes, key: str, now_ns: int, status: str = "new"
+) -> _InboxRow:
+    return _InboxRow(
+        received_at_ns=now_ns,
+        bind_name=mo.bind_name,
+        source_addr=mo.source_addr,
+        destination_addr=mo.destination_addr,
+        data_coding=mo.data_coding,
+        payload=body,
+        text=_text_of(mo, body),
+        dedupe_key=key,
+        status=status,
+        attempts=0,
+    )
 
 
 def _insert_ignoring_duplicates(conn: Connection, rows: list[dict]) -> None:
@@ -207,7 +221,7 @@ _IDENTITY_COLUMNS = (
 )
 
 
-def _store_parts(conn: Connection, parts: list[IncomingMo], now: int) -> list[tuple]:
+def _store_parts(conn: Connection, parts: list[IncomingMo], now_ns: int) -> list[tuple]:
     """Store parts; return (mo, joined body) for every message this batch completed."""
     _insert_ignoring_duplicates(
         conn,
@@ -221,7 +235,7 @@ def _store_parts(conn: Connection, parts: list[IncomingMo], now: int) -> list[tu
                 "sequence": mo.concat.sequence,
                 "data_coding": mo.data_coding,
                 "body": mo.body,
-                "received_at_ns": now,
+                "received_at_ns": now_ns,
             }
             for mo in parts
             if mo.concat is not None
@@ -249,35 +263,45 @@ def _mark_assembled(conn: Connection, mo: IncomingMo, body: bytes, part_ids: lis
 
 
 def expire_parts_txn(
-    conn: Connection, now: int, concat_timeout_ns: int, dedupe_window_ns: int, limit: int = 1000
+    conn: Connection,
+    now_ns: int,
+    concat_timeout_ns: int,
+    dedupe_window_ns: int,
+    limit: int = EXPIRE_PARTS_LIMIT,
 ) -> int:
     """Incomplete messages past the timeout become failed inbox rows with a 'send again' reply;
     assembled parts past the dedupe window are deleted. Returns how many messages expired."""
     conn.execute(
         delete(mo_parts).where(
-            mo_parts.c.inbox_id.is_not(None), mo_parts.c.received_at_ns < now - dedupe_window_ns
+            mo_parts.c.inbox_id.is_not(None), mo_parts.c.received_at_ns < now_ns - dedupe_window_ns
         )
     )
     stale = conn.execute(
-        select(*_IDENTITY_COLUMNS, func.count(), func.min(mo_parts.c.data_coding))
+        select(
+            *_IDENTITY_COLUMNS,
+            func.count().label("parts_received"),
+            func.min(mo_parts.c.data_coding).label("data_coding"),
+        )
         .where(mo_parts.c.inbox_id.is_(None))
         .group_by(*_IDENTITY_COLUMNS)
-        .having(func.max(mo_parts.c.received_at_ns) < now - concat_timeout_ns)
+        .having(func.max(mo_parts.c.received_at_ns) < now_ns - concat_timeout_ns)
         .limit(limit)
     ).all()
     for row in stale:
-        identity = tuple(row[:5])
-        _expire_one(conn, identity, row[5], row[6], now)
+        identity = tuple(row[: len(_IDENTITY_COLUMNS)])
+        _expire_one(conn, identity, row.parts_received, row.data_coding, now_ns)
     return len(stale)
 
 
-def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, now: int) -> None:
+def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, now_ns: int) -> None:
     bind_name, source, destination, _reference, total = identity
     where = and_(tuple_(*_IDENTITY_COLUMNS) == identity, mo_parts.c.inbox_id.is_(None))
     bodies = conn.execute(select(mo_parts.c.body).where(where).order_by(mo_parts.c.sequence))
     mo = IncomingMo(bind_name, source, destination, coding, b"", None)
     body = b"".join(bodies.scalars())
-    row = _inbox_row(mo, body, f"expired-{secrets.token_hex(16)}", now, status="failed")
+    row = _inbox_row(
+        mo, body, f"expired-{secrets.token_hex(_EXPIRED_KEY_RANDOM_BYTES)}", now_ns, status="failed"
+    )._asdict()
     row["error"] = f"incomplete concatenated message: {received} of {total} parts"
     inbox_id = conn.execute(insert(inbox).returning(inbox.c.id), [row]).scalar_one()
     conn.execute(update(mo_parts).where(where).values(inbox_id=inbox_id))
@@ -288,7 +312,7 @@ def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, n
                 source, INCOMPLETE_REPLY, destination, inbox_id=inbox_id, bind_name=bind_name
             )
         ],
-        now,
+        now_ns,
     )
 
 
@@ -316,15 +340,19 @@ class InboxWriter:
         receipt_from_pdu: Callable[[PDU, str], Any] | None = None,
         receipt_sink: Callable[[Connection, list[Any], int], None] | None = None,
         dedupe_secret: bytes = b"",
+        max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
+        if max_waiting < 1:
+            raise ValueError(f"max_waiting must be at least 1, not {max_waiting}")
         self.reactor = reactor
+        self.max_waiting = max_waiting
         self.db = db
         self.config = config
         self.on_committed = on_committed
         self.is_receipt = is_receipt
         self.receipt_from_pdu = receipt_from_pdu
         self.receipt_sink = receipt_sink
-        self.dedupe_secret = dedupe_secret or secrets.token_bytes(32)
+        self.dedupe_secret = dedupe_secret or secrets.token_bytes(_DEDUPE_SECRET_BYTES)
         self._waiting: list[_Waiting] = []
         self._timer: IDelayedCall | None = None
         self._writing = False
@@ -334,6 +362,7 @@ class InboxWriter:
             "receipts_received": 0,
             "commits": 0,
             "write_failures": 0,
+            "refused_queue_full": 0,  # answered FULL_QUEUE_STATUS, not stored
         }
 
     def handler_for(
@@ -343,6 +372,10 @@ class InboxWriter:
         return lambda pdu: self.accept(bind_name, pdu, default_alphabet)
 
     def accept(self, bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> Deferred:
+        """The deliver_sm_resp status for `pdu`, once it is committed (or refused)."""
+        if len(self._waiting) >= self.max_waiting:
+            self.counters["refused_queue_full"] += 1
+            return succeed(FULL_QUEUE_STATUS)
         answer: Deferred = Deferred()
         if self.receipt_from_pdu is not None and self.is_receipt(pdu):
             self.counters["receipts_received"] += 1
@@ -394,7 +427,7 @@ class InboxWriter:
             mos,
             receipts,
             self.receipt_sink,
-            now_ns(self.reactor),
+            clock.now_ns(self.reactor),
             window_ns,
             self.dedupe_secret,
         )

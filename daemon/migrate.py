@@ -1,9 +1,13 @@
 """Create and upgrade the daemon's tables and the ledger's, each with its own Alembic history."""
 
+from dataclasses import dataclass
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
 from daemon.schema import SCHEMA_VERSION
@@ -13,6 +17,10 @@ VERSION_TABLE = "smscore_alembic_version"
 
 class SchemaMismatch(Exception):
     pass
+
+
+class UpgradeFailed(Exception):
+    """The database could not be opened, created or upgraded; the message names it and why."""
 
 
 def _config(conn: Connection) -> Config:
@@ -42,3 +50,58 @@ def require_current_schema(conn: Connection) -> None:
             f"smscore schema is at {found or 'nothing'}, this code needs {SCHEMA_VERSION}; "
             "run `smscore db upgrade`"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersions:
+    ledger: str | None
+    smscore: str | None
+
+    def __str__(self) -> str:
+        return f"ledger {self.ledger or 'none'}, smscore {self.smscore or 'none'}"
+
+
+def schema_versions(conn: Connection) -> SchemaVersions:
+    return SchemaVersions(ledger.current_version(conn), current_version(conn))
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeReport:
+    """What `upgrade_database` did, for the operator."""
+
+    where: str  # the database, password hidden
+    created_file: bool  # a new SQLite file
+    before: SchemaVersions
+    after: SchemaVersions
+
+    def describe(self) -> str:
+        if self.created_file:
+            return f"created database {self.where} with the schema at {self.after}"
+        if self.before == SchemaVersions(None, None):
+            return f"created the schema in {self.where}: {self.after}"
+        if self.before != self.after:
+            return f"upgraded the schema in {self.where} from {self.before} to {self.after}"
+        return f"schema is current in {self.where}: {self.after}"
+
+
+def upgrade_database(url: str) -> UpgradeReport:
+    """Open (creating a SQLite file and its directory if needed) and bring both schemas to head,
+    in one transaction (blocking: for start-up and CLI tools)."""
+    where = make_url(url).render_as_string(hide_password=True)
+    path = ledger.sqlite_file(url)
+    created_file = path is not None and not path.exists()
+    try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = ledger.make_engine(url)
+        try:
+            with engine.begin() as conn:
+                before = schema_versions(conn)
+                upgrade_all(conn)
+                after = schema_versions(conn)
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise UpgradeFailed(f"database {where}: {reason}") from None
+    return UpgradeReport(where, created_file, before, after)

@@ -23,20 +23,26 @@ statements per batch (one select for every key, one batched update per table), n
 """
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, String, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, String, delete, insert, or_, select
 from twisted.logger import Logger
 
-from daemon.outbox import OutboxStatus
-from daemon.schema import early_receipts, outbox, outbox_parts
-from ledger.batch import BulkStatement, id_filter
-from ledger.prepared import PreparedSelect, in_parameter, in_parameter_value
+from daemon.outbox import PartStatus
+from daemon.outbox.rollup import rollup_txn
+from daemon.schema import early_receipts, outbox_parts
+from ledger.fastpath import (
+    PreparedSelect,
+    bulk_update,
+    in_parameter,
+    in_parameter_value,
+)
 from smscore.constants import ESM_CLASS_TYPE_MASK, CommandId, EsmClass, MessageState
 from smscore.pdu import PDU
+from smscore.text import DataCoding
 
 log = Logger()
 
@@ -45,12 +51,6 @@ class ReceiptOutcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     INTERMEDIATE = "intermediate"  # the message is still on its way; wait for the final receipt
-
-
-class PartStatus(StrEnum):
-    SUBMITTED = "submitted"
-    DELIVERED = "delivered"
-    FAILED = "failed"
 
 
 # ACCEPTD, ENROUTE and UNKNOWN are not final (smscore.constants.MessageState.is_final agrees; Kannel
@@ -192,7 +192,7 @@ def is_receipt(pdu: PDU) -> bool:
 
 def _receipt_text(pdu: PDU) -> str:
     body = getattr(pdu, "short_message", b"") or pdu.tlvs.get("message_payload", b"") or b""
-    if getattr(pdu, "data_coding", 0) == 0x08:
+    if getattr(pdu, "data_coding", 0) == DataCoding.UCS2:
         return bytes(body).decode("utf-16-be", errors="replace")
     return bytes(body).decode("latin-1")
 
@@ -212,7 +212,7 @@ def _tlv_stat(value: Any) -> str | None:
 
 def _network_err(value: Any) -> str:
     code = getattr(value, "error_code", None)
-    return f"{code:03d}" if isinstance(code, int) else ""
+    return f"{code:03d}" if isinstance(code, int) else ""  # as text receipts write it: err:011
 
 
 def receipt_from_pdu(pdu: PDU, bind_name: str) -> Receipt:
@@ -255,7 +255,7 @@ _PART_COLUMNS = (
     outbox_parts.c.status,
     outbox_parts.c.receipt_stat,
     outbox_parts.c.receipt_err,
-)
+)  # in _Part's field order
 
 
 _select_parts = PreparedSelect(
@@ -317,16 +317,15 @@ def _apply_to_part(part: _Part, receipt: Receipt, outcome: ReceiptOutcome) -> bo
     return True
 
 
-_UPDATE_PART = BulkStatement(
-    update(outbox_parts)
-    .where(outbox_parts.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        receipt_stat=bindparam("b_stat"),
-        receipt_err=bindparam("b_err"),
-        done_at_ns=bindparam("b_done_at_ns"),
-    )
-)
+class _PartUpdate(NamedTuple):
+    status: str
+    receipt_stat: str | None
+    receipt_err: str | None
+    done_at_ns: int | None
+    id: int
+
+
+_update_part = bulk_update(outbox_parts, _PartUpdate._fields[:-1])
 
 
 def _match(
@@ -360,17 +359,13 @@ def _match(
         else:
             result.unchanged += 1
     if changed:
-        params = [_part_params(part, now_ns) for part in changed.values()]
-        _UPDATE_PART.executemany(conn, _PART_PARAMS, params)
+        _update_part.executemany(conn, [_part_update(part, now_ns) for part in changed.values()])
     return unmatched, {part.outbox_id for part in changed.values() if part.is_final}
 
 
-_PART_PARAMS = ("b_id", "b_status", "b_stat", "b_err", "b_done_at_ns")
-
-
-def _part_params(part: _Part, now_ns: int) -> tuple:
+def _part_update(part: _Part, now_ns: int) -> _PartUpdate:
     done_at_ns = now_ns if part.is_final else None
-    return (part.id, str(part.status), part.stat, part.err, done_at_ns)
+    return _PartUpdate(str(part.status), part.stat, part.err, done_at_ns, part.id)
 
 
 def apply_receipts_txn(
@@ -423,30 +418,6 @@ def apply_early_receipts_txn(
     return touched
 
 
-_select_early = PreparedSelect(
-    lambda dialect_name: select(early_receipts).where(
-        or_(
-            in_parameter(early_receipts.c.message_key, "keys", dialect_name, String),
-            in_parameter(early_receipts.c.message_key_alt, "primary_keys", dialect_name, String),
-        )
-    )
-)
-
-
-def _load_early(conn: Connection, part_keys: Sequence[tuple[str, str | None]]) -> list[Any]:
-    # A kept receipt's key may equal a part's key (same id) or alt key (hex receipt, decimal resp);
-    # its alt key may equal a part's key (decimal receipt, hex resp): the three rules of _choose.
-    primary = sorted({key for key, _ in part_keys})
-    wanted = sorted(set(primary) | {alt for _, alt in part_keys if alt})
-    name = conn.dialect.name
-    params = {
-        "keys": in_parameter_value(name, wanted),
-        "primary_keys": in_parameter_value(name, primary),
-    }
-    rows = _select_early.all(conn, params)
-    return [_EarlyRow._make(row) for row in sorted(rows)]
-
-
 class _EarlyRow(NamedTuple):
     id: int
     bind_name: str
@@ -457,73 +428,25 @@ class _EarlyRow(NamedTuple):
     received_at_ns: int
 
 
-# --- rolling parts up into their outbox row ----------------------------------------------------
-
-_FINISH_ROW = BulkStatement(
-    update(outbox)
-    .where(outbox.c.id == bindparam("b_id"), outbox.c.status == bindparam("b_expected"))
-    .values(
-        status=bindparam("b_status"),
-        final_at_ns=bindparam("b_final_at_ns"),
-        last_error=bindparam("b_last_error"),
-    )
-)
-_FINISH_PARAMS = ("b_id", "b_status", "b_final_at_ns", "b_last_error", "b_expected")
-# Selected by id only, the status compared here: with `status = ?` in the WHERE SQLite may pick the
-# status index and scan every submitted row.
-_row_totals = PreparedSelect(
-    lambda dialect_name: select(outbox.c.id, outbox.c.parts_total, outbox.c.status).where(
-        id_filter(dialect_name)(outbox.c.id)
-    )
-)
-_parts_of = PreparedSelect(
-    lambda dialect_name: select(
-        outbox_parts.c.outbox_id,
-        outbox_parts.c.status,
-        outbox_parts.c.receipt_stat,
-        outbox_parts.c.receipt_err,
-    ).where(id_filter(dialect_name)(outbox_parts.c.outbox_id))
+_select_early = PreparedSelect(
+    lambda dialect_name: select(early_receipts).where(
+        or_(
+            in_parameter(early_receipts.c.message_key, "keys", dialect_name, String),
+            in_parameter(early_receipts.c.message_key_alt, "primary_keys", dialect_name, String),
+        )
+    ),
+    row=_EarlyRow,
 )
 
 
-class _PartState(NamedTuple):
-    outbox_id: int
-    status: str
-    receipt_stat: str | None
-    receipt_err: str | None
-
-
-def rollup_txn(conn: Connection, outbox_ids: Iterable[int], now_ns: int) -> None:
-    """Submitted rows become delivered when every part is delivered, failed when any part failed."""
-    ids = sorted(set(outbox_ids))
-    if not ids:
-        return
-    dialect_name = conn.dialect.name
-    rows = _row_totals.all(conn, {"ids": in_parameter_value(dialect_name, ids)})
-    totals = {row_id: total for row_id, total, status in rows if status == OutboxStatus.SUBMITTED}
-    if not totals:
-        return
-    parts: dict[int, list[Any]] = {}
-    wanted = {"ids": in_parameter_value(dialect_name, list(totals))}
-    for row in _parts_of.all(conn, wanted):
-        parts.setdefault(row[0], []).append(_PartState._make(row))
-    finished = [
-        (*params, str(OutboxStatus.SUBMITTED))
-        for outbox_id, total in totals.items()
-        if (params := _row_outcome(outbox_id, total, parts.get(outbox_id, []), now_ns))
-    ]
-    if finished:
-        _FINISH_ROW.executemany(conn, _FINISH_PARAMS, finished)
-
-
-def _row_outcome(outbox_id: int, total: int, parts: list[Any], now_ns: int) -> tuple | None:
-    """(id, status, final_at_ns, last_error) if the row is finished, else None."""
-    failed = [part for part in parts if part.status == PartStatus.FAILED]
-    if failed:
-        first = failed[0]
-        error = f"stat:{first.receipt_stat} err:{first.receipt_err}"
-        return (outbox_id, str(OutboxStatus.FAILED), now_ns, error)
-    delivered = sum(1 for part in parts if part.status == PartStatus.DELIVERED)
-    if total and delivered >= total:
-        return (outbox_id, str(OutboxStatus.DELIVERED), now_ns, None)
-    return None
+def _load_early(conn: Connection, part_keys: Sequence[tuple[str, str | None]]) -> list[_EarlyRow]:
+    # A kept receipt's key may equal a part's key (same id) or alt key (hex receipt, decimal resp);
+    # its alt key may equal a part's key (decimal receipt, hex resp): the three rules of _choose.
+    primary = sorted({key for key, _ in part_keys})
+    wanted = sorted(set(primary) | {alt for _, alt in part_keys if alt})
+    name = conn.dialect.name
+    params = {
+        "keys": in_parameter_value(name, wanted),
+        "primary_keys": in_parameter_value(name, primary),
+    }
+    return sorted(_select_early.all(conn, params))

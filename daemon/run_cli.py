@@ -128,12 +128,11 @@ def db() -> None:
 @click.option("--db", "db_url", help="Database URL (overrides the config).")
 def upgrade(config_path: Path | None, db_url: str | None) -> None:
     """Create or upgrade the ledger and daemon tables."""
-    from daemon.service import StartupError, open_database
+    from daemon.migrate import UpgradeFailed, upgrade_database
 
     try:
         config = config_from_options(config_path, db=db_url)
-        database = open_database(config, reactor=None)
-    except (ConfigError, StartupError) as exc:
+        report = upgrade_database(config.database_url)
+    except (ConfigError, UpgradeFailed) as exc:
         fail(str(exc))
-    database.engine.dispose()
-    click.echo(f"schema is current in {config.database_url}")
+    click.echo(report.describe())

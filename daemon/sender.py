@@ -1,4 +1,6 @@
-"""The sender: claims outbox rows, submits them through the bind pool, records the outcomes in batches.
+"""The sender (reactor side): claims outbox rows, submits them through the bind pool, records the
+outcomes in batches. Its SQL is daemon.outbox.claims, the PDUs come from daemon.submit, and
+daemon.outbox.disposition classifies the answers.
 
 A round is: one transaction claims up to `batch_size` queued rows (marks them in_flight with
 claimed_at_ns; PostgreSQL skips rows another sender has locked), the rows are split into parts and every
@@ -24,372 +26,43 @@ submits only the missing parts, so the handset can still join them.
 """
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, or_, select, update
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from daemon.clock import NS_PER_S, now_ns
+from daemon.clock import now_ns
 from daemon.config import BindConfig, SenderConfig
-from daemon.outbox import OutboxStatus
-from daemon.receipts import PartStatus, apply_early_receipts_txn, message_keys, rollup_txn
-from daemon.schema import outbox, outbox_parts
-from ledger.batch import BulkStatement, id_filter
-from ledger.prepared import PreparedSelect, in_parameter_value
-from smscore.client import NoBindAvailable
+from daemon.outbox.claims import (
+    AcceptedPart,
+    ClaimedSms,
+    RecordResult,
+    SmsOutcome,
+    claim_outbox_txn,
+    record_outcomes_txn,
+)
+from daemon.outbox.disposition import Disposition, classify_error, classify_status, status_name
+from daemon.submit import address_problem, build_submit, reference_for
 from smscore.concat import MessagePart, split_message
-from smscore.constants import EsmClass, Npi, RegisteredDelivery, Ton
 from smscore.defaults import DEFAULT_WINDOW
-from smscore.pdu import PDU, SubmitSm
-from smscore.protocol import ConnectionLostError, NotSent, QueueFull, ResponseTimeout
+from smscore.pdu import PDU
 from smscore.status import CommandStatus
 
 log = Logger()
 
 _RECORD_RETRY_S = 1.0  # after a failed outcome write (database down): try the same batch again
-_MAX_RECORD_RETRIES = 30  # then leave the rows in_flight for the sweeper rather than loop forever
-_MAX_ADDRESS_CHARS = 20  # submit_sm addresses are C-strings of at most 21 octets
-_UNLIMITED_QUEUE_WINDOWS = 20  # without a TPS limit, keep this many windows' worth queued per bind
-
-
-class Disposition(IntEnum):
-    """What happens to a row; when its parts disagree, the highest value wins."""
-
-    SUBMITTED = 0
-    RETRY_FREE = 1  # nothing reached the SMSC: queued again, no attempt counted
-    RETRY_COUNTED = 2  # temporary refusal or unknown outcome: queued again, attempt counted
-    UNDELIVERABLE = 3  # refused for good (or cannot be encoded)
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedSms:
-    id: int
-    source_addr: str
-    destination_addr: str
-    text: str
-    bind_name: str | None
-    attempts: int
-    claimed_at_ns: int
-    concat_reference: int | None
-    parts_done: frozenset[int]  # part numbers accepted by an earlier attempt
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptedPart:
-    part_no: int
-    message_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class SmsOutcome:
-    sms: ClaimedSms
-    reference: int
-    parts_total: int
-    bind_name: str
-    accepted: tuple[AcceptedPart, ...]
-    disposition: Disposition
-    error: str
-
-
-# --- classifying answers ----------------------------------------------------------------------
-
-
-def status_name(status: int) -> str:
-    try:
-        return CommandStatus(status).name
-    except ValueError:
-        return f"0x{status:08X}"
-
-
-def classify_status(status: int) -> Disposition:
-    if status == CommandStatus.ESME_ROK:
-        return Disposition.SUBMITTED
-    try:
-        temporary = CommandStatus(status).is_temporary
-    except ValueError:
-        temporary = False  # vendor-specific: retrying blindly could repeat a refusal forever
-    return Disposition.RETRY_COUNTED if temporary else Disposition.UNDELIVERABLE
-
-
-def classify_error(error: BaseException) -> Disposition:
-    if isinstance(error, NoBindAvailable | NotSent | QueueFull):
-        return Disposition.RETRY_FREE
-    if not isinstance(error, ResponseTimeout | ConnectionLostError):
-        log.error("unexpected submit failure {error!r}; retrying as unknown outcome", error=error)
-    return Disposition.RETRY_COUNTED
-
-
-# --- database side ----------------------------------------------------------------------------
-
-_CLAIM_COLUMNS = (
-    outbox.c.id,
-    outbox.c.source_addr,
-    outbox.c.destination_addr,
-    outbox.c.text,
-    outbox.c.bind_name,
-    outbox.c.attempts,
-    outbox.c.concat_reference,
-)
-
-
-def _select_due(dialect_name: str) -> Select:
-    return (
-        select(*_CLAIM_COLUMNS)
-        .where(
-            outbox.c.status == bindparam("queued"),
-            outbox.c.next_attempt_at_ns <= bindparam("now"),
-            or_(outbox.c.deliver_by_ns.is_(None), outbox.c.deliver_by_ns > bindparam("now")),
-        )
-        .order_by(outbox.c.next_attempt_at_ns, outbox.c.id)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-    )
-
-
-# Compiled once, run on the driver's cursor: SQLAlchemy's per-call statement work cost more
-# than SQLite's own (see BENCHMARKS.md, End to end).
-_select_due_rows = PreparedSelect(_select_due)
-_mark_in_flight = {
-    dialect_name: BulkStatement(
-        update(outbox)
-        .where(id_filter(dialect_name)(outbox.c.id))
-        .values(status=bindparam("c_status"), claimed_at_ns=bindparam("c_now"))
-    )
-    for dialect_name in ("sqlite", "postgresql")
-}
-
-
-def claim_outbox_txn(conn: Connection, limit: int, now: int) -> list[ClaimedSms]:
-    """Mark up to `limit` due rows in_flight and return them. Rows past deliver_by are left to the
-    sweeper: a late confirmation must not reach a subscriber whose transfer was voided."""
-    params = {"queued": OutboxStatus.QUEUED.value, "now": now, "limit": limit}
-    rows = _select_due_rows.all(conn, params)
-    if not rows:
-        return []
-    ids = [row[0] for row in rows]
-    in_flight = (in_parameter_value(conn.dialect.name, ids), OutboxStatus.IN_FLIGHT.value, now)
-    _mark_in_flight[conn.dialect.name].executemany(conn, ("ids", "c_status", "c_now"), [in_flight])
-    done = _parts_done(conn, [row[0] for row in rows if row[6] is not None])
-    return [
-        ClaimedSms(
-            row_id,
-            source_addr,
-            destination_addr,
-            text,
-            bind_name,
-            attempts,
-            now,
-            concat_reference,
-            frozenset(done.get(row_id, ())),
-        )
-        for row_id, source_addr, destination_addr, text, bind_name, attempts, concat_reference in rows
-    ]
-
-
-def _parts_done(conn: Connection, outbox_ids: list[int]) -> dict[int, list[int]]:
-    if not outbox_ids:
-        return {}
-    done: dict[int, list[int]] = {}
-    query = select(outbox_parts.c.outbox_id, outbox_parts.c.part_no).where(
-        outbox_parts.c.outbox_id.in_(outbox_ids)
-    )
-    for outbox_id, part_no in conn.execute(query):
-        done.setdefault(outbox_id, []).append(part_no)
-    return done
-
-
-_SET_OUTCOME = BulkStatement(
-    update(outbox)
-    .where(outbox.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        next_attempt_at_ns=bindparam("b_next_attempt_at_ns"),
-        claimed_at_ns=bindparam("b_claimed_at_ns"),
-        parts_total=bindparam("b_parts_total"),
-        last_error=bindparam("b_last_error"),
-        final_at_ns=bindparam("b_final_at_ns"),
-        concat_reference=bindparam("b_reference"),
-    )
-)
-_OUTCOME_PARAMS = (
-    "b_id",
-    "b_status",
-    "b_attempts",
-    "b_next_attempt_at_ns",
-    "b_parts_total",
-    "b_last_error",
-    "b_final_at_ns",
-    "b_reference",
-    "b_claimed_at_ns",
-)
-_PART_COLUMNS = (
-    "outbox_id",
-    "part_no",
-    "bind_name",
-    "message_id",
-    "message_key",
-    "message_key_alt",
-    "status",
-    "submitted_at_ns",
-)
-_PART_PARAMS = tuple(f"p_{column}" for column in _PART_COLUMNS)
-_insert_parts = BulkStatement(
-    insert(outbox_parts).values(
-        {
-            column: bindparam(param)
-            for column, param in zip(_PART_COLUMNS, _PART_PARAMS, strict=True)
-        }
-    )
-)
-
-
-@dataclass(slots=True)
-class RecordResult:
-    recorded: int = 0
-    stale: int = 0  # rows the sweeper had already re-queued: their outcome is dropped
-
-
-def record_outcomes_txn(
-    conn: Connection, outcomes: Sequence[SmsOutcome], now: int, config: SenderConfig
-) -> RecordResult:
-    """Store the parts and the new status of every row in one transaction (a few statements)."""
-    fresh = _still_claimed(conn, outcomes)
-    result = RecordResult(recorded=len(fresh), stale=len(outcomes) - len(fresh))
-    if not fresh:
-        return result
-    parts = [_part_row(outcome, part, now) for outcome in fresh for part in outcome.accepted]
-    if parts:
-        rows = [tuple(part[column] for column in _PART_COLUMNS) for part in parts]
-        _insert_parts.executemany(conn, _PART_PARAMS, rows)
-    updates = [_row_update(outcome, now, config) for outcome in fresh]
-    _SET_OUTCOME.executemany(
-        conn, _OUTCOME_PARAMS, [tuple(row[name] for name in _OUTCOME_PARAMS) for row in updates]
-    )
-    keys = [(part["message_key"], part["message_key_alt"]) for part in parts]
-    touched = apply_early_receipts_txn(conn, keys, now) if keys else set()
-    # Parts accepted by an earlier attempt may already have their receipts.
-    touched |= {outcome.sms.id for outcome in fresh if outcome.sms.parts_done}
-    rollup_txn(conn, touched, now)
-    return result
-
-
-_select_claims = PreparedSelect(
-    lambda dialect_name: (
-        select(outbox.c.id, outbox.c.status, outbox.c.claimed_at_ns, outbox.c.attempts)
-        .where(id_filter(dialect_name)(outbox.c.id))
-        .with_for_update()
-    )
-)
-
-
-def _still_claimed(conn: Connection, outcomes: Sequence[SmsOutcome]) -> list[SmsOutcome]:
-    ids = [outcome.sms.id for outcome in outcomes]
-    rows = _select_claims.all(conn, {"ids": in_parameter_value(conn.dialect.name, ids)})
-    current = {row[0]: row for row in rows}
-    fresh = []
-    for outcome in outcomes:
-        row = current.get(outcome.sms.id)
-        if (
-            row is not None
-            and row[1] == OutboxStatus.IN_FLIGHT
-            and (row[2], row[3]) == (outcome.sms.claimed_at_ns, outcome.sms.attempts)
-        ):
-            fresh.append(outcome)
-        else:
-            log.warn("outbox {id}: claim taken over (sweeper?); outcome dropped", id=outcome.sms.id)
-    return fresh
-
-
-def _part_row(outcome: SmsOutcome, part: AcceptedPart, now: int) -> dict[str, Any]:
-    key, key_alt = message_keys(part.message_id)
-    return {
-        "outbox_id": outcome.sms.id,
-        "part_no": part.part_no,
-        "bind_name": outcome.bind_name,
-        "message_id": part.message_id,
-        "message_key": key,
-        "message_key_alt": key_alt,
-        "status": PartStatus.SUBMITTED.value,
-        "submitted_at_ns": now,
-    }
-
-
-def _row_update(outcome: SmsOutcome, now: int, config: SenderConfig) -> dict[str, Any]:
-    disposition = outcome.disposition
-    attempts = outcome.sms.attempts + (disposition is not Disposition.RETRY_FREE)
-    status, error = OutboxStatus.QUEUED, outcome.error or None
-    if disposition is Disposition.SUBMITTED:
-        status = OutboxStatus.SUBMITTED
-    elif disposition is Disposition.UNDELIVERABLE:
-        status = OutboxStatus.UNDELIVERABLE
-    elif disposition is Disposition.RETRY_COUNTED and attempts >= config.max_attempts:
-        status, error = OutboxStatus.UNDELIVERABLE, f"gave up after {attempts} attempts: {error}"
-    return {
-        "b_id": outcome.sms.id,
-        "b_status": status.value,
-        "b_attempts": attempts,
-        "b_next_attempt_at_ns": now + int(config.retry_delay_s * NS_PER_S),
-        "b_parts_total": outcome.parts_total,
-        "b_last_error": error,
-        "b_final_at_ns": now if status is OutboxStatus.UNDELIVERABLE else None,
-        "b_reference": outcome.reference,
-        "b_claimed_at_ns": None,
-    }
-
-
-# --- building submit_sm ------------------------------------------------------------------------
-
-
-def address_type(address: str) -> tuple[int, int, str]:
-    """(ton, npi, digits) for an address: +international, 0national, short code, or alphanumeric."""
-    if address.startswith("+") and address[1:].isdigit():
-        return Ton.INTERNATIONAL, Npi.ISDN, address[1:]
-    if address.isascii() and address.isdigit():
-        if address.startswith("0"):
-            return Ton.NATIONAL, Npi.ISDN, address
-        if len(address) >= 10:
-            return Ton.INTERNATIONAL, Npi.ISDN, address
-        return Ton.UNKNOWN, Npi.ISDN, address
-    return Ton.ALPHANUMERIC, Npi.UNKNOWN, address
-
-
-def address_problem(address: str, what: str) -> str | None:
-    if not address:
-        return f"{what} is empty"
-    if len(address) > _MAX_ADDRESS_CHARS or not address.isascii():
-        return f"{what} {address!r} is not an SMPP address (at most 20 ASCII characters)"
-    return None
-
-
-def build_submit(
-    source: str, destination: str, part: MessagePart, request_receipt: bool
-) -> SubmitSm:
-    source_ton, source_npi, source_addr = address_type(source)
-    dest_ton, dest_npi, destination_addr = address_type(destination)
-    return SubmitSm(
-        source_addr_ton=source_ton,
-        source_addr_npi=source_npi,
-        source_addr=source_addr,
-        dest_addr_ton=dest_ton,
-        dest_addr_npi=dest_npi,
-        destination_addr=destination_addr,
-        esm_class=EsmClass.UDHI if part.esm_class_udhi else 0,
-        registered_delivery=RegisteredDelivery.RECEIPT_ALWAYS if request_receipt else 0,
-        data_coding=part.data_coding,
-        short_message=part.short_message,
-        tlvs=part.tlvs,
-    )
-
-
-def reference_for(method: str, reference: int) -> int | None:
-    return None if method == "payload" else reference & (0xFF if method == "udh8" else 0xFFFF)
+# Then leave the rows in_flight for the sweeper rather than loop forever: 30 x 1 s stays well
+# inside the default in_flight_timeout_s (120 s), so the sweeper does not re-queue rows meanwhile.
+_MAX_RECORD_RETRIES = 30
+# Window of a bind the sender has no settings for (BindConfig's own default).
+# Without a TPS limit, keep this many windows' worth queued per bind: enough that the window
+# refills from the queue at once, few enough that a slow bind holds little.
+_UNLIMITED_QUEUE_WINDOWS = 20
+_REFERENCE_MODULUS = 0x10000  # references are 16-bit; udh8 uses the low byte (daemon.submit)
 
 
 # --- the Twisted side ---------------------------------------------------------------------------
@@ -450,7 +123,7 @@ class Sender:
         self.pool = pool
         self.bind_settings = dict(bind_settings)
         self.config = config
-        self._next_reference = (rng or random.Random()).randrange(0x10000)
+        self._next_reference = (rng or random.Random()).randrange(_REFERENCE_MODULUS)
         self._running = False
         self._claiming = False
         self._backlog = False  # the last claim was full: more rows are probably due
@@ -573,7 +246,8 @@ class Sender:
         return next(iter(self.bind_settings.values()), _SplitSettings())
 
     def _take_reference(self) -> int:
-        reference, self._next_reference = self._next_reference, (self._next_reference + 1) & 0xFFFF
+        reference = self._next_reference
+        self._next_reference = (reference + 1) % _REFERENCE_MODULUS
         return reference
 
     def _submit(self, sms: ClaimedSms) -> None:

@@ -43,7 +43,7 @@ from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
 from daemon.config import Config, SecurityConfig
 from daemon.schema import settings, subscribers
-from ledger.prepared import PreparedSelect
+from ledger.fastpath import PreparedSelect
 
 PEPPER_BYTES = 32
 PEPPER_FILE_NAME = "pin_pepper"

@@ -20,13 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, bindparam, literal_column, select, update
+from sqlalchemy import Connection, Select, bindparam, literal_column, select
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from daemon import replies
-from daemon.clock import NS_PER_S, now_ns
+from daemon import clock, replies
+from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.errors import ParseError
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
@@ -36,8 +36,8 @@ from daemon.config import Config
 from daemon.db import is_transient
 from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, queue_sms_txn
+from daemon.outbox.claims import ClaimedSms, claim_outbox_txn
 from daemon.schema import inbox
-from daemon.sender import ClaimedSms, claim_outbox_txn
 from daemon.subscribers import (
     PinHasher,
     PinOutcome,
@@ -47,11 +47,10 @@ from daemon.subscribers import (
     get_subscriber_txn,
     load_subscribers_txn,
 )
-from ledger.batch import BulkStatement
-from ledger.prepared import PreparedSelect
+from ledger.fastpath import PreparedSelect, bulk_update
 
 log = Logger()
-ERROR_MAX_CHARS = 200
+ERROR_MAX_CHARS = 200  # of an exception kept in inbox.error: its first line, not a dump
 _SAVEPOINT = "tranproc_row"
 
 
@@ -106,7 +105,7 @@ class _Outcome:
 
 
 def process_batch_txn(
-    conn: Connection, env: TranProcEnv, now: int, batch_size: int, claim_replies: int = 0
+    conn: Connection, env: TranProcEnv, now_ns: int, batch_size: int, claim_replies: int = 0
 ) -> BatchResult:
     """Handle up to batch_size new inbox rows in one transaction. With `claim_replies`, also claim up
     to that many due outbox rows for an in-process sender: it saves the sender a commit per turn, and
@@ -119,10 +118,10 @@ def process_batch_txn(
         return result
     senders = {row.id: _normalised(row.source_addr, env.parse_env.numbering) for row in rows}
     subscribers = load_subscribers_txn(conn, senders.values(), lock=True)
-    outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now) for row in rows]
-    _write_outcomes(conn, outcomes, now)
+    outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now_ns) for row in rows]
+    _write_outcomes(conn, outcomes, now_ns)
     if claim_replies > 0:
-        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now)
+        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns)
     for outcome in outcomes:
         if outcome.status == InboxStatus.FAILED:
             result.failed += 1
@@ -145,14 +144,7 @@ class _InboxRow(NamedTuple):
 
 def _select_new(dialect_name: str) -> Select:
     stmt = (
-        select(
-            inbox.c.id,
-            inbox.c.source_addr,
-            inbox.c.destination_addr,
-            inbox.c.bind_name,
-            inbox.c.text,
-            inbox.c.data_coding,
-        )
+        select(*(inbox.c[name] for name in _InboxRow._fields))
         .where(inbox.c.status == InboxStatus.NEW)
         .order_by(inbox.c.id)
         .limit(bindparam("batch_size"))
@@ -162,12 +154,11 @@ def _select_new(dialect_name: str) -> Select:
     return stmt
 
 
-_select_new_rows = PreparedSelect(_select_new)
+_select_new_rows = PreparedSelect(_select_new, row=_InboxRow)
 
 
 def _claim(conn: Connection, batch_size: int) -> list[_InboxRow]:
-    rows = _select_new_rows.all(conn, {"batch_size": batch_size})
-    return [_InboxRow._make(row) for row in rows]
+    return _select_new_rows.all(conn, {"batch_size": batch_size})
 
 
 def _normalised(source_addr: str, numbering: Numbering) -> str:
@@ -213,16 +204,16 @@ def _handle_row(
     row: Any,
     sender: str,
     subscribers: dict[str, Subscriber],
-    now: int,
+    now_ns: int,
 ) -> _Outcome:
     message = _Row(row, sender, subscribers.get(sender), env)
-    outcome, masked_text = _answer(conn, message, subscribers, now)
+    outcome, masked_text = _answer(conn, message, subscribers, now_ns)
     outcome.masked = stored_form(row, masked_text, env.config.binds)
     return outcome
 
 
 def _answer(
-    conn: Connection, message: _Row, subscribers: dict[str, Subscriber], now: int
+    conn: Connection, message: _Row, subscribers: dict[str, Subscriber], now_ns: int
 ) -> tuple[_Outcome, str]:
     """How the row ends, and its text as it may be stored (normalised, every PIN masked)."""
     env, row = message.env, message.row
@@ -239,7 +230,7 @@ def _answer(
         return message.outcome(InboxStatus.DONE, text, command=keyword, error=key), masked
     try:
         with _row_savepoint(conn):
-            outcome = _authorise_and_run(conn, message, parsed, subscribers, now)
+            outcome = _authorise_and_run(conn, message, parsed, subscribers, now_ns)
     except Exception as exc:
         if is_transient(exc):
             raise  # the whole batch is retried; this message did nothing wrong
@@ -278,11 +269,11 @@ def _authorise_and_run(
     message: _Row,
     parsed: ParsedCommand,
     subscribers: dict[str, Subscriber],
-    now: int,
+    now_ns: int,
 ) -> _Outcome:
     command = parsed.command
     if command.pin_arg is not None:
-        refusal = _check_pin(conn, message, parsed.args[command.pin_arg], subscribers, now)
+        refusal = _check_pin(conn, message, parsed.args[command.pin_arg], subscribers, now_ns)
         if refusal is not None:
             return message.outcome(
                 InboxStatus.DONE, refusal[1], command=command.keyword, error=refusal[0]
@@ -290,7 +281,7 @@ def _authorise_and_run(
     env = message.env
     ctx = CommandContext(
         conn=conn,
-        now_ns=now,
+        now_ns=now_ns,
         config=env.config,
         registry=env.registry,
         sender=message.sender,
@@ -311,19 +302,21 @@ def _check_pin(
     message: _Row,
     pin: str,
     subscribers: dict[str, Subscriber],
-    now: int,
+    now_ns: int,
 ) -> tuple[str, str] | None:
     """None if the PIN is right; else (error code, reply text)."""
     assert message.subscriber is not None  # PIN commands are for registered roles only
     env = message.env
-    check, updated = check_pin_txn(conn, message.subscriber, pin, env.hasher, env.pin_policy, now)
+    check, updated = check_pin_txn(
+        conn, message.subscriber, pin, env.hasher, env.pin_policy, now_ns
+    )
     subscribers[message.sender] = message.subscriber = updated
     if check.outcome is PinOutcome.OK:
         return None
     if check.outcome is PinOutcome.WRONG:
         return "pin_wrong", message.render("pin_wrong", remaining=check.remaining)
     if check.outcome is PinOutcome.LOCKED:
-        minutes = max(1, math.ceil((check.locked_until_ns - now) / (60 * NS_PER_S)))
+        minutes = max(1, math.ceil((check.locked_until_ns - now_ns) / (60 * NS_PER_S)))
         return "pin_locked", message.render("pin_locked", minutes=minutes)
     return "pin_not_set", message.render("pin_not_set")
 
@@ -342,36 +335,38 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}"[:ERROR_MAX_CHARS]
 
 
-_MARK_NAMES = ("m_id", "m_status", "m_processed_at", "m_command", "m_error")
-_mark_values = {
-    "status": bindparam("m_status"),
-    "processed_at_ns": bindparam("m_processed_at"),
-    "command": bindparam("m_command"),
-    "error": bindparam("m_error"),
-    "attempts": inbox.c.attempts + literal_column("1"),  # no bound parameter
-}
-_mark_statement = update(inbox).where(inbox.c.id == bindparam("m_id"))
-_mark = BulkStatement(_mark_statement.values(_mark_values))
-_mark_masked = BulkStatement(
-    _mark_statement.values(
-        {**_mark_values, "text": bindparam("m_text"), "payload": bindparam("m_payload")}
-    )
+class _Mark(NamedTuple):
+    """How a handled inbox row is marked (the SET columns, then its id)."""
+
+    status: str
+    processed_at_ns: int
+    command: str | None
+    error: str | None
+    id: int
+
+
+_attempts_plus_one = {"attempts": inbox.c.attempts + literal_column("1")}  # no bound parameter
+_mark = bulk_update(inbox, _Mark._fields[:-1], also_set=_attempts_plus_one)
+# The same, also replacing the stored text of a message that held a PIN: rows are
+# (*mark[:-1], text, payload, id).
+_mark_masked = bulk_update(
+    inbox, (*_Mark._fields[:-1], "text", "payload"), also_set=_attempts_plus_one
 )
 
 
-def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now: int) -> None:
+def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now_ns: int) -> None:
     plain, masked = [], []
     for outcome in outcomes:
-        params = (outcome.row_id, outcome.status, now, outcome.command, outcome.error)
+        mark = _Mark(outcome.status, now_ns, outcome.command, outcome.error, outcome.row_id)
         if outcome.masked is None:
-            plain.append(params)
+            plain.append(mark)
         else:
-            masked.append((*params, *outcome.masked))
+            masked.append((*mark[:-1], *outcome.masked, mark.id))
     if plain:
-        _mark.executemany(conn, _MARK_NAMES, plain)
+        _mark.executemany(conn, plain)
     if masked:
-        _mark_masked.executemany(conn, (*_MARK_NAMES, "m_text", "m_payload"), masked)
-    queue_sms_txn(conn, [sms for outcome in outcomes for sms in outcome.messages], now)
+        _mark_masked.executemany(conn, masked)
+    queue_sms_txn(conn, [sms for outcome in outcomes for sms in outcome.messages], now_ns)
 
 
 # --- the service
@@ -463,7 +458,7 @@ class TranProc:
             "tranproc",
             process_batch_txn,
             self.env,
-            now_ns(self._reactor),
+            clock.now_ns(self._reactor),
             self.batch_size,
             claim_replies,
         )

@@ -12,94 +12,77 @@ future path that locks accounts without the head.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Connection,
-    Dialect,
-    Executable,
-    Row,
-    Select,
-    any_,
-    bindparam,
-    func,
-    insert,
-    literal_column,
-    select,
-    update,
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from ledger.fastpath import (
+    BulkStatement,
+    PreparedSelect,
+    bulk_insert,
+    id_filter,
+    in_parameter_value,
 )
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY
-
 from ledger.hashchain import transfer_digest
 from ledger.model import PendingStatus, TransferKind
 from ledger.schema import HEAD_ROW_ID, accounts, ledger_head, pending_transfers, transfers
 
 
-class BulkStatement:
-    """A statement compiled once per dialect and executed many times straight by the driver.
-
-    SQLAlchemy's per-row parameter processing costs about as much per row as SQLite's own insert.
-    These statements bind only int, str, bytes and None, which need no processing, so the
-    compiled SQL and the raw rows go to the driver's executemany.
-
-    On PostgreSQL the cost is one server round of parse/plan/execute per row, so there
-    `postgresql_sql` (one array parameter per name, in `names` order, fed to unnest()) does the
-    whole batch in ONE statement.
-    """
-
-    def __init__(self, statement: Executable, postgresql_sql: str | None = None) -> None:
-        self._statement = statement
-        self._postgresql_sql = postgresql_sql
-        self._compiled: dict[Dialect, tuple[str, tuple[str, ...] | None]] = {}
-
-    def _compile(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
-        found = self._compiled.get(dialect)
-        if found is None:
-            compiled = self._statement.compile(dialect=dialect)
-            order = tuple(compiled.positiontup) if compiled.positional else None
-            found = self._compiled[dialect] = (compiled.string, order)
-        return found
-
-    def executemany(self, conn: Connection, names: tuple[str, ...], rows: list[tuple]) -> None:
-        """Execute once per row; `names` are the parameter names of the tuples in `rows`."""
-        if self._postgresql_sql and conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                self._postgresql_sql, tuple(list(column) for column in zip(*rows, strict=True))
-            )
-            return
-        sql, order = self._compile(conn.dialect)
-        if order == names:
-            params: list = rows
-        elif order is None:
-            params = [dict(zip(names, row, strict=True)) for row in rows]
-        else:
-            positions = [names.index(name) for name in order]
-            params = [tuple(row[i] for i in positions) for row in rows]
-        conn.exec_driver_sql(sql, params)
-
-
 class AccountState:
-    """One account row as the batch sees it; `loaded` keeps the row as read, for the deltas."""
+    """One account row as the batch sees it; `loaded` is the row as read, for the deltas."""
 
-    __slots__ = ("cp", "cpend", "currency", "dp", "dpend", "flags", "id", "loaded")
+    __slots__ = (
+        "credits_pending",
+        "credits_posted",
+        "currency",
+        "debits_pending",
+        "debits_posted",
+        "flags",
+        "id",
+        "loaded",
+    )
 
-    def __init__(self, id_: int, currency: str, flags: int, balances: list[int]) -> None:
-        self.id = id_
-        self.currency = currency
-        self.flags = flags
-        self.dp, self.cp, self.dpend, self.cpend = balances
-        self.loaded = (flags, *balances)
+    def __init__(self, row: AccountRow) -> None:
+        self.id = row.id
+        self.currency = row.currency
+        self.flags = row.flags
+        self.debits_posted = row.debits_posted
+        self.credits_posted = row.credits_posted
+        self.debits_pending = row.debits_pending
+        self.credits_pending = row.credits_pending
+        self.loaded = row
 
     def snapshot(self) -> tuple[int, ...]:
-        return (self.flags, self.dp, self.cp, self.dpend, self.cpend)
+        """The mutable fields, for `restore` (a linked chain's undo)."""
+        return (
+            self.flags,
+            self.debits_posted,
+            self.credits_posted,
+            self.debits_pending,
+            self.credits_pending,
+        )
 
     def restore(self, saved: tuple[int, ...]) -> None:
-        self.flags, self.dp, self.cp, self.dpend, self.cpend = saved
+        (
+            self.flags,
+            self.debits_posted,
+            self.credits_posted,
+            self.debits_pending,
+            self.credits_pending,
+        ) = saved
+
+    def changed(self) -> bool:
+        loaded = self.loaded
+        return (
+            self.flags != loaded.flags
+            or self.debits_posted != loaded.debits_posted
+            or self.credits_posted != loaded.credits_posted
+            or self.debits_pending != loaded.debits_pending
+            or self.credits_pending != loaded.credits_pending
+        )
 
 
 class PendingState:
@@ -120,21 +103,18 @@ class PendingState:
         "status",
     )
 
-    def __init__(self, row: tuple, is_new: bool) -> None:
-        (
-            self.id,
-            self.debit,
-            self.credit,
-            self.amount,
-            self.currency,
-            self.code,
-            self.flags,
-            self.kind,
-            status,
-            self.expires_at_ns,
-        ) = row
-        self.status = status
-        self.loaded_status = None if is_new else status
+    def __init__(self, row: PendingRow, is_new: bool) -> None:
+        self.id = row.id
+        self.debit = row.debit_account_id
+        self.credit = row.credit_account_id
+        self.amount = row.amount
+        self.currency = row.currency
+        self.code = row.code
+        self.flags = row.flags
+        self.kind = row.kind
+        self.status = row.status
+        self.expires_at_ns = row.expires_at_ns
+        self.loaded_status = None if is_new else row.status
         self.is_new = is_new
 
 
@@ -145,130 +125,120 @@ class Head:
     last_timestamp_ns: int
 
 
-# Field order for idempotency comparison (see transfers._same_transfer).
-STORED_COLUMNS = (
-    transfers.c.id,
-    transfers.c.debit_account_id,
-    transfers.c.credit_account_id,
-    transfers.c.amount,
-    transfers.c.currency,
-    transfers.c.code,
-    transfers.c.flags,
-    transfers.c.pending_id,
-    transfers.c.timeout_s,
-    transfers.c.user_data,
-)
+class StoredTransfer(NamedTuple):
+    """The immutable fields of a transfer, in the order the hash chain encodes them (and
+    idempotency compares them, see transfers._same_transfer)."""
+
+    id: int
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    currency: str
+    code: int
+    flags: int
+    pending_id: int | None
+    timeout_s: int
+    user_data: str | None
+
+
+class PendingRow(NamedTuple):
+    """A transfer a post/void refers to, with its pending state (status None: not pending)."""
+
+    id: int
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    currency: str
+    code: int
+    flags: int
+    kind: int
+    status: int | None
+    expires_at_ns: int | None
+
+
+class AccountRow(NamedTuple):
+    id: int
+    currency: str
+    flags: int
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+
+# StoredTransfer(...) runs its __new__ in Python; the batch makes one per transfer with this instead.
+make_stored_transfer = partial(tuple.__new__, StoredTransfer)
+make_pending_row = partial(tuple.__new__, PendingRow)
+STORED_COLUMNS = tuple(transfers.c[name] for name in StoredTransfer._fields)
 _select_head = select(
     ledger_head.c.transfer_count, ledger_head.c.head_hash, ledger_head.c.last_timestamp_ns
 ).where(ledger_head.c.id == HEAD_ROW_ID)
 
-
-class ByIds:
-    """A SELECT filtered by a set of ids through ONE bound parameter, per dialect.
-
-    `IN (:ids)` with an expanding parameter is re-rendered on every execution, which costs a
-    few microseconds per id; a single parameter keeps the SQL constant: a JSON array through
-    json_each() on SQLite, an array with = ANY() on PostgreSQL.
-    """
-
-    def __init__(self, build: Callable[[Callable[[ColumnElement], ColumnElement]], Select]) -> None:
-        self._build = build
-        self._by_dialect: dict[str, Select] = {}
-
-    def _statement(self, dialect_name: str) -> Select:
-        found = self._by_dialect.get(dialect_name)
-        if found is None:
-            found = self._by_dialect[dialect_name] = self._build(id_filter(dialect_name))
-        return found
-
-    def fetch(self, conn: Connection, ids: Iterable[int]) -> list[Row]:
-        wanted = sorted(set(ids))
-        if not wanted:
-            return []
-        name = conn.dialect.name
-        value: object = json.dumps(wanted) if name == "sqlite" else wanted
-        return conn.execute(self._statement(name), {"ids": value}).fetchall()
-
-
-def id_filter(dialect_name: str) -> Callable[[ColumnElement], ColumnElement]:
-    if dialect_name == "sqlite":
-        ids = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
-        return lambda column: column.in_(ids.scalar_subquery())
-    if dialect_name == "postgresql":
-        param = bindparam("ids", type_=ARRAY(BigInteger))
-        return lambda column: column == any_(param)
-    return lambda column: column.in_(bindparam("ids", expanding=True))
-
-
-_select_stored = ByIds(lambda where: select(*STORED_COLUMNS).where(where(transfers.c.id)))
-_select_pending = ByIds(
-    lambda where: (
+# Each read is one statement with every id in ONE bound parameter (see ledger.fastpath).
+_select_stored = PreparedSelect(
+    lambda dialect_name: select(*STORED_COLUMNS).where(id_filter(dialect_name)(transfers.c.id)),
+    row=StoredTransfer,
+)
+_select_pending = PreparedSelect(
+    lambda dialect_name: (
         select(
-            transfers.c.id,
-            transfers.c.debit_account_id,
-            transfers.c.credit_account_id,
-            transfers.c.amount,
-            transfers.c.currency,
-            transfers.c.code,
-            transfers.c.flags,
-            transfers.c.kind,
+            *(transfers.c[name] for name in PendingRow._fields[:-2]),
             pending_transfers.c.status,
             pending_transfers.c.expires_at_ns,
         )
         .select_from(transfers.outerjoin(pending_transfers))
-        .where(where(transfers.c.id))
-    )
+        .where(id_filter(dialect_name)(transfers.c.id))
+    ),
+    row=PendingRow,
 )
-_select_accounts = ByIds(
-    lambda where: (
-        select(
-            accounts.c.id,
-            accounts.c.currency,
-            accounts.c.flags,
-            accounts.c.debits_posted,
-            accounts.c.credits_posted,
-            accounts.c.debits_pending,
-            accounts.c.credits_pending,
-        )
-        .where(where(accounts.c.id))
+_select_accounts = PreparedSelect(
+    lambda dialect_name: (
+        select(*(accounts.c[name] for name in AccountRow._fields))
+        .where(id_filter(dialect_name)(accounts.c.id))
         .order_by(accounts.c.id)
         .with_for_update()
-    )
-)
-_TRANSFER_ROW = tuple(column.name for column in transfers.columns)  # the order rows are built in
-_ACCOUNT_ROW = ("b_flags", "b_dp", "b_cp", "b_dpend", "b_cpend", "b_id")
-_pg_types = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in transfers.columns}
-_insert_transfers = BulkStatement(
-    insert(transfers),
-    postgresql_sql=(
-        f"INSERT INTO {transfers.name} ({', '.join(_TRANSFER_ROW)}) SELECT * FROM unnest("
-        + ", ".join(f"%b::{_pg_types[name]}[]" for name in _TRANSFER_ROW)
-        + ")"
     ),
+    row=AccountRow,
 )
+# The order write_transfers builds rows in: the stored fields with the kind after the flags.
+_TRANSFER_ROW = (
+    "seq", *StoredTransfer._fields[:7], "kind", *StoredTransfer._fields[7:], "timestamp_ns", "hash"
+)  # fmt: skip
+assert set(_TRANSFER_ROW) == {column.name for column in transfers.columns}
+_insert_transfers = bulk_insert(transfers, _TRANSFER_ROW, postgresql_unnest=True)
 _insert_pending = insert(pending_transfers)
 _update_pending = (
     update(pending_transfers)
     .where(pending_transfers.c.transfer_id == bindparam("b_id"))
     .values(status=bindparam("b_status"), resolved_at_ns=bindparam("b_resolved_at_ns"))
 )
+
+
+# What one batch does to an account row, in write_accounts' row order: the flags are set, the
+# balances are added to (a concurrent reader never sees a balance go back), the id selects.
+_ACCOUNT_DELTA = (
+    "flags",
+    "debits_posted",
+    "credits_posted",
+    "debits_pending",
+    "credits_pending",
+    "id",
+)
+_BALANCES = _ACCOUNT_DELTA[1:5]
 _update_account = BulkStatement(
     update(accounts)
     .where(accounts.c.id == bindparam("b_id"))
     .values(
         flags=bindparam("b_flags"),
-        debits_posted=accounts.c.debits_posted + bindparam("b_dp"),
-        credits_posted=accounts.c.credits_posted + bindparam("b_cp"),
-        debits_pending=accounts.c.debits_pending + bindparam("b_dpend"),
-        credits_pending=accounts.c.credits_pending + bindparam("b_cpend"),
+        **{name: accounts.c[name] + bindparam(f"b_{name}") for name in _BALANCES},
     ),
-    # the same statement, with _ACCOUNT_ROW as arrays
+    names=tuple(f"b_{name}" for name in _ACCOUNT_DELTA),
+    # the same statement, one array per _ACCOUNT_DELTA field
     postgresql_sql=(
         f"UPDATE {accounts.name} AS a SET flags = v.flags, "
-        "debits_posted = a.debits_posted + v.dp, credits_posted = a.credits_posted + v.cp, "
-        "debits_pending = a.debits_pending + v.dpend, credits_pending = a.credits_pending + v.cpend "
-        "FROM unnest(%b::INTEGER[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], "
-        "%b::BIGINT[]) AS v(flags, dp, cp, dpend, cpend, id) WHERE a.id = v.id"
+        + ", ".join(f"{name} = a.{name} + v.{name}" for name in _BALANCES)
+        + " FROM unnest(%b::INTEGER[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], %b::BIGINT[], "
+        f"%b::BIGINT[]) AS v({', '.join(_ACCOUNT_DELTA)}) WHERE a.id = v.id"
     ),
 )
 _update_head = (
@@ -282,31 +252,33 @@ _update_head = (
 )
 
 
+def _by_ids(conn: Connection, select_rows: PreparedSelect, ids: Iterable[int]) -> list:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    return select_rows.all(conn, {"ids": in_parameter_value(conn.dialect.name, wanted)})
+
+
 def lock_head(conn: Connection) -> Head:
     row = conn.execute(_select_head.with_for_update()).one()
-    return Head(row[0], bytes(row[1]), row[2])
+    return Head(row.transfer_count, bytes(row.head_hash), row.last_timestamp_ns)
 
 
-def load_stored(conn: Connection, ids: Iterable[int]) -> dict[int, tuple]:
-    return {row[0]: tuple(row) for row in _select_stored.fetch(conn, ids)}
+def load_stored(conn: Connection, ids: Iterable[int]) -> dict[int, StoredTransfer]:
+    return {row.id: row for row in _by_ids(conn, _select_stored, ids)}
 
 
 def load_pending(conn: Connection, ids: Iterable[int]) -> dict[int, PendingState]:
-    return {
-        row[0]: PendingState(tuple(row), is_new=False) for row in _select_pending.fetch(conn, ids)
-    }
+    return {row.id: PendingState(row, is_new=False) for row in _by_ids(conn, _select_pending, ids)}
 
 
 def lock_accounts(conn: Connection, ids: Iterable[int]) -> dict[int, AccountState]:
     """Read (and on PostgreSQL lock, ascending by id) the accounts a batch touches."""
-    return {
-        id_: AccountState(id_, currency, flags, balances)
-        for id_, currency, flags, *balances in _select_accounts.fetch(conn, ids)
-    }
+    return {row.id: AccountState(row) for row in _by_ids(conn, _select_accounts, ids)}
 
 
 def write_transfers(
-    conn: Connection, head: Head, created: list[tuple[tuple, int]], timestamp_ns: int
+    conn: Connection, head: Head, created: list[tuple[StoredTransfer, int]], timestamp_ns: int
 ) -> Head:
     """Give the created transfers (fields, kind) their place in the chain, insert, move the head."""
     if not created:
@@ -317,7 +289,7 @@ def write_transfers(
         count += 1
         chained = transfer_digest(chained, count, fields, timestamp_ns)
         rows.append((count, *fields[:7], kind, *fields[7:], timestamp_ns, chained))
-    _insert_transfers.executemany(conn, _TRANSFER_ROW, rows)
+    _insert_transfers.executemany(conn, rows)
     new_head = Head(count, chained, max(timestamp_ns, head.last_timestamp_ns))
     conn.execute(
         _update_head, {"b_count": count, "b_hash": chained, "b_ts": new_head.last_timestamp_ns}
@@ -351,17 +323,17 @@ def write_pending(conn: Connection, pendings: Iterable[PendingState], timestamp_
 def write_accounts(conn: Connection, states: Iterable[AccountState]) -> None:
     rows = []
     for state in states:
-        _flags, dp, cp, dpend, cpend = loaded = state.loaded
-        if state.snapshot() != loaded:
+        if state.changed():
+            loaded = state.loaded
             rows.append(
-                (
+                (  # _ACCOUNT_DELTA order; a plain tuple: this runs per account per batch
                     state.flags,
-                    state.dp - dp,
-                    state.cp - cp,
-                    state.dpend - dpend,
-                    state.cpend - cpend,
+                    state.debits_posted - loaded.debits_posted,
+                    state.credits_posted - loaded.credits_posted,
+                    state.debits_pending - loaded.debits_pending,
+                    state.credits_pending - loaded.credits_pending,
                     state.id,
                 )
             )
     if rows:
-        _update_account.executemany(conn, _ACCOUNT_ROW, rows)
+        _update_account.executemany(conn, rows)

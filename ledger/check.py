@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 
 from ledger.batch import STORED_COLUMNS
 from ledger.errors import ExpectedHeadError
-from ledger.hashchain import transfer_digest
+from ledger.hashchain import HASH_BYTES, transfer_digest
 from ledger.model import (
     CLOSING_FLAGS,
     AccountFlags,
@@ -30,8 +30,9 @@ from ledger.schema import (
     transfers,
 )
 
-MAX_VIOLATIONS = 100
-STREAM_ROWS = 5_000
+MAX_VIOLATIONS = 100  # listed in a report; more are only counted (one broken rule can break many)
+STREAM_ROWS = 5_000  # transfers fetched per round trip: the walk's memory stays flat on any ledger
+_HASH_SHOWN_HEX_DIGITS = 16  # of a head hash in a message: enough to tell two apart
 _KIND_BY_FLAGS = {
     0: TransferKind.PLAIN,
     int(TransferFlags.PENDING): TransferKind.PENDING,
@@ -52,7 +53,7 @@ class ExportedHead:
     def from_dict(cls, data: dict) -> ExportedHead:
         try:
             count, hash_hex = int(data["transfer_count"]), str(data["head_hash"])
-            if count < 0 or len(bytes.fromhex(hash_hex)) != 32:
+            if count < 0 or len(bytes.fromhex(hash_hex)) != HASH_BYTES:
                 raise ValueError("transfer_count < 0 or head_hash not 32 hex bytes")
         except (KeyError, TypeError, ValueError) as exc:
             raise ExpectedHeadError(f"bad exported head: {exc}") from exc
@@ -96,10 +97,20 @@ def export_head(conn: Connection) -> ExportedHead:
     return ExportedHead(row[0], bytes(row[1]).hex())
 
 
+@dataclass(slots=True)
+class _Balances:
+    debits_posted: int = 0
+    credits_posted: int = 0
+    debits_pending: int = 0
+    credits_pending: int = 0
+
+    def as_list(self) -> list[int]:
+        return [self.debits_posted, self.credits_posted, self.debits_pending, self.credits_pending]
+
+
 class _Fold:
     def __init__(self) -> None:
-        # account id -> [debits_posted, credits_posted, debits_pending, credits_pending]
-        self.balances: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self.balances: dict[int, _Balances] = defaultdict(_Balances)
         self.pendings: dict[
             int, tuple[int, int, int, int]
         ] = {}  # id -> debit, credit, amount, flags
@@ -174,8 +185,8 @@ def _fold_transfer(row, account_rows, fold: _Fold, report: CheckReport) -> None:
     if kind != TransferKind.PLAIN:
         fold.resolutions[row["pending_id"]].append((kind, tid, amount))
     if kind != TransferKind.VOID:
-        fold.balances[debit][0] += amount
-        fold.balances[credit][1] += amount
+        fold.balances[debit].debits_posted += amount
+        fold.balances[credit].credits_posted += amount
 
 
 _EXPECTED_RESOLUTION = {
@@ -211,8 +222,8 @@ def _check_pendings(fold: _Fold, statuses: dict, report: CheckReport) -> None:
         ):
             report.add("pending", f"pending transfer {pending_id} expired before its timeout")
         if status == PendingStatus.PENDING:
-            fold.balances[debit][2] += amount
-            fold.balances[credit][3] += amount
+            fold.balances[debit].debits_pending += amount
+            fold.balances[credit].credits_pending += amount
 
 
 def _closed_by_fold(fold: _Fold, statuses_live: set[int]) -> set[int]:
@@ -234,7 +245,7 @@ def _check_accounts(account_rows: dict, fold: _Fold, statuses: dict, report: Che
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for account_id, row in account_rows.items():
         stored = [row.debits_posted, row.credits_posted, row.debits_pending, row.credits_pending]
-        folded = fold.balances.get(account_id, [0, 0, 0, 0])
+        folded = fold.balances.get(account_id, _Balances()).as_list()
         if stored != folded:
             report.add(
                 "balance", f"account {account_id}: stored {stored} != fold of transfers {folded}"
@@ -243,22 +254,33 @@ def _check_accounts(account_rows: dict, fold: _Fold, statuses: dict, report: Che
         for index in range(4):
             total[index] += stored[index]
         _check_account_flags(account_id, row, stored, account_id in closed, report)
-    for currency, (dp, cp, dpend, cpend) in sorted(totals.items()):
-        if dp != cp or dpend != cpend:
+    for currency, total in sorted(totals.items()):
+        debits_posted, credits_posted, debits_pending, credits_pending = total
+        if debits_posted != credits_posted or debits_pending != credits_pending:
             report.add(
                 "currency",
-                f"{currency}: debits {dp}/{dpend} != credits {cp}/{cpend} (posted/pending)",
+                f"{currency}: debits {debits_posted}/{debits_pending} != credits "
+                f"{credits_posted}/{credits_pending} (posted/pending)",
             )
 
 
 def _check_account_flags(account_id, row, stored, closed_by_fold, report) -> None:
-    dp, cp, dpend, cpend = stored
+    debits_posted, credits_posted, debits_pending, credits_pending = stored
     if min(stored) < 0:
         report.add("balance", f"account {account_id}: negative balance {stored}")
-    if row.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and dp + dpend > cp:
-        report.add("flag", f"account {account_id}: debits {dp}+{dpend} exceed credits {cp}")
-    if row.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and cp + cpend > dp:
-        report.add("flag", f"account {account_id}: credits {cp}+{cpend} exceed debits {dp}")
+    debits, credits = debits_posted + debits_pending, credits_posted + credits_pending
+    if row.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > credits_posted:
+        report.add(
+            "flag",
+            f"account {account_id}: debits {debits_posted}+{debits_pending} exceed credits "
+            f"{credits_posted}",
+        )
+    if row.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > debits_posted:
+        report.add(
+            "flag",
+            f"account {account_id}: credits {credits_posted}+{credits_pending} exceed debits "
+            f"{debits_posted}",
+        )
     if bool(row.flags & AccountFlags.CLOSED) != closed_by_fold:
         report.add(
             "flag", f"account {account_id}: closed flag disagrees with its closing transfers"
@@ -270,8 +292,8 @@ def _check_head_row(conn: Connection, report: CheckReport) -> None:
     if head.transfer_count != report.transfer_count or head.head_hash_hex != report.head_hash_hex:
         report.add(
             "head",
-            f"head row says {head.transfer_count} transfers / {head.head_hash_hex[:16]}…, "
-            f"table has {report.transfer_count} / {report.head_hash_hex[:16]}…",
+            f"head row says {head.transfer_count} transfers / {head.head_hash_hex[:_HASH_SHOWN_HEX_DIGITS]}…, "
+            f"table has {report.transfer_count} / {report.head_hash_hex[:_HASH_SHOWN_HEX_DIGITS]}…",
         )
 
 

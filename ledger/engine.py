@@ -6,25 +6,47 @@ write lock when it starts: a read-then-write transaction can then never fail hal
 SQLITE_BUSY. Read-only users (the checker, reports) pass sqlite_begin="DEFERRED" so that they never
 hold the write lock; per connection, `.execution_options(sqlite_begin=...)` overrides it.
 PostgreSQL: `postgresql://` URLs are sent to psycopg 3.
+
+Opening a SQLite file that does not exist creates it; `create=False` (for readers: a check or a
+report must not leave an empty database behind a mistyped path) raises DatabaseNotFound instead.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
+from ledger.errors import DatabaseNotFound
+
+# How long a connection waits for SQLite's write lock before SQLITE_BUSY: longer than any batch
+# holds it (milliseconds), short enough that a stuck writer shows up as an error.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 SQLITE_BEGIN_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
 
 
-def make_engine(url: str, *, sqlite_begin: str = "IMMEDIATE", **engine_kwargs: Any) -> Engine:
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL opens; None for other databases, in-memory and `file:` URI names."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def make_engine(
+    url: str, *, sqlite_begin: str = "IMMEDIATE", create: bool = True, **engine_kwargs: Any
+) -> Engine:
     if sqlite_begin not in SQLITE_BEGIN_MODES:
         raise ValueError(f"sqlite_begin must be one of {SQLITE_BEGIN_MODES}, not {sqlite_begin!r}")
     parsed = make_url(url)
+    path = sqlite_file(parsed)
+    if not create and path is not None and not path.exists():
+        raise DatabaseNotFound(f"no such database: {path} (nothing was created)")
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     engine = create_engine(parsed, **engine_kwargs)

@@ -15,3 +15,7 @@ class LedgerBatchTooLarge(LedgerError):
 
 class ExpectedHeadError(LedgerError):
     """An exported head given to the checker is malformed."""
+
+
+class DatabaseNotFound(LedgerError):
+    """A reader was pointed at a SQLite file that does not exist (readers never create one)."""

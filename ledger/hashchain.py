@@ -11,6 +11,7 @@ import struct
 
 _FIXED = struct.Struct(">qqqqqiiqqq")
 _sha256 = hashlib.sha256
+HASH_BYTES = _sha256().digest_size  # 32
 
 
 def transfer_digest(previous: bytes, seq: int, fields: tuple, timestamp_ns: int) -> bytes:

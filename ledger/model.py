@@ -10,8 +10,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-INT64_MAX = 2**63 - 1
-INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1  # ids, amounts and balances are SQL BIGINT (signed 64-bit everywhere)
+INT32_MAX = 2**31 - 1  # codes are SQL INTEGER
+# user_data is a short caller reference (an inbox id, "admin:deposit:2547..."), not a document;
+# bounded so that an index on it stays small. The columns are VARCHAR of this length.
 USER_DATA_MAX_CHARS = 64
 NS_PER_S = 1_000_000_000
 

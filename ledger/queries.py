@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, case, func, or_, select
 
-from ledger.batch import STORED_COLUMNS, id_filter
+from ledger.batch import STORED_COLUMNS
+from ledger.fastpath import PreparedSelect, id_filter, in_parameter_value
 from ledger.model import (
     AccountFlags,
     AccountRecord,
@@ -18,10 +19,9 @@ from ledger.model import (
     TransferKind,
     TransferRecord,
 )
-from ledger.prepared import PreparedSelect
 from ledger.schema import accounts, pending_transfers, transfers
 
-STATEMENT_MAX_LINES = 10_000
+STATEMENT_MAX_LINES = 10_000  # per call: a statement is read into memory whole
 _POSTED_KINDS = (TransferKind.PLAIN, TransferKind.POST)
 
 _select_transfers = select(
@@ -58,23 +58,22 @@ def get_accounts(conn: Connection, ids: Iterable[int]) -> dict[int, AccountRecor
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    value: object = json.dumps(wanted) if conn.dialect.name == "sqlite" else wanted
-    return {row[0]: _account(row) for row in _select_accounts.all(conn, {"ids": value})}
+    value = in_parameter_value(conn.dialect.name, wanted)
+    return {row.id: _account(row) for row in _select_accounts.all(conn, {"ids": value})}
 
 
 def get_balance(conn: Connection, account_id: int) -> Balance | None:
     row = _select_account.first(conn, {"account_id": account_id})
     if row is None:
         return None
-    _id, currency, _code, flags, dp, cp, dpend, cpend, _user_data, _ts = row
     return Balance(
         account_id=account_id,
-        currency=currency,
-        debits_posted=dp,
-        credits_posted=cp,
-        debits_pending=dpend,
-        credits_pending=cpend,
-        debit_normal=bool(flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS),
+        currency=row.currency,
+        debits_posted=row.debits_posted,
+        credits_posted=row.credits_posted,
+        debits_pending=row.debits_pending,
+        credits_pending=row.credits_pending,
+        debit_normal=bool(row.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS),
     )
 
 
@@ -181,19 +180,18 @@ def statement(
     )
 
 
-def _account(row: tuple) -> AccountRecord:
-    id_, currency, code, flags, dp, cp, dpend, cpend, user_data, timestamp_ns = row
+def _account(row: Any) -> AccountRecord:
     return AccountRecord(
-        id=id_,
-        currency=currency,
-        code=code,
-        flags=AccountFlags(flags),
-        debits_posted=dp,
-        credits_posted=cp,
-        debits_pending=dpend,
-        credits_pending=cpend,
-        user_data=user_data,
-        timestamp_ns=timestamp_ns,
+        id=row.id,
+        currency=row.currency,
+        code=row.code,
+        flags=AccountFlags(row.flags),
+        debits_posted=row.debits_posted,
+        credits_posted=row.credits_posted,
+        debits_pending=row.debits_pending,
+        credits_pending=row.credits_pending,
+        user_data=row.user_data,
+        timestamp_ns=row.timestamp_ns,
     )
 
 

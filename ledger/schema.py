@@ -22,6 +22,9 @@ from sqlalchemy import (
     Table,
 )
 
+from ledger.hashchain import HASH_BYTES
+from ledger.model import USER_DATA_MAX_CHARS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -31,7 +34,7 @@ NAMING_CONVENTION = {
 }
 SCHEMA_VERSION = "0001"  # the Alembic head this code expects
 HEAD_ROW_ID = 1
-GENESIS_HASH = bytes(32)
+GENESIS_HASH = bytes(HASH_BYTES)
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -50,7 +53,7 @@ accounts = Table(
     Column("credits_posted", BigInteger, nullable=False),
     Column("debits_pending", BigInteger, nullable=False),
     Column("credits_pending", BigInteger, nullable=False),
-    Column("user_data", String(64), nullable=True),
+    Column("user_data", String(USER_DATA_MAX_CHARS), nullable=True),
     Column("timestamp_ns", BigInteger, nullable=False),
     CheckConstraint(
         "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 "
@@ -74,9 +77,9 @@ transfers = Table(
     Column("kind", SmallInteger, nullable=False),
     Column("pending_id", BigInteger, nullable=True),
     Column("timeout_s", BigInteger, nullable=False),
-    Column("user_data", String(64), nullable=True),
+    Column("user_data", String(USER_DATA_MAX_CHARS), nullable=True),
     Column("timestamp_ns", BigInteger, nullable=False),
-    Column("hash", LargeBinary(32), nullable=False),
+    Column("hash", LargeBinary(HASH_BYTES), nullable=False),
 )
 Index(None, transfers.c.debit_account_id, transfers.c.seq)
 Index(None, transfers.c.credit_account_id, transfers.c.seq)
@@ -109,6 +112,6 @@ ledger_head = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("transfer_count", BigInteger, nullable=False),
-    Column("head_hash", LargeBinary(32), nullable=False),
+    Column("head_hash", LargeBinary(HASH_BYTES), nullable=False),
     Column("last_timestamp_ns", BigInteger, nullable=False),
 )

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from ledger import batch
-from ledger.batch import AccountState, PendingState
+from ledger.batch import (
+    AccountState,
+    PendingState,
+    StoredTransfer,
+    make_pending_row,
+    make_stored_transfer,
+)
 from ledger.errors import LedgerBatchTooLarge
 from ledger.model import (
     CLOSING_FLAGS,
@@ -33,29 +39,35 @@ from ledger.model import (
     TransferKind,
     valid_currency,
 )
-from ledger.results import CreateTransferResult as R
+from ledger.results import CreateTransferResult
 
+# TigerBeetle's default limit per create_transfers request (a 1 MiB message less its 256-byte header, in
+# 128-byte transfers), kept so a client written for TigerBeetle batches the same way here. It is
+# not a SQL limit (ids travel in one bound parameter, rows go to executemany): it bounds the
+# memory and the lock set of one batch.
 MAX_BATCH = 8190
 
 _LINKED = int(TransferFlags.LINKED)
 _PENDING = int(TransferFlags.PENDING)
-_POST = int(TransferFlags.POST_PENDING)
-_VOID = int(TransferFlags.VOID_PENDING)
+_POST_PENDING = int(TransferFlags.POST_PENDING)
+_VOID_PENDING = int(TransferFlags.VOID_PENDING)
 _CLOSING_DEBIT = int(TransferFlags.CLOSING_DEBIT)
 _CLOSING_CREDIT = int(TransferFlags.CLOSING_CREDIT)
-_CLOSING = int(CLOSING_FLAGS)
+_CLOSING_FLAGS = int(CLOSING_FLAGS)
 _UNKNOWN_FLAGS = ~int(TRANSFER_FLAGS_KNOWN)
-_DMNEC = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
-_CMNED = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
+_DEBITS_MUST_NOT_EXCEED_CREDITS = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+_CREDITS_MUST_NOT_EXCEED_DEBITS = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
 _CLOSED = int(AccountFlags.CLOSED)
 _STATUS_RESULT = {
-    PendingStatus.POSTED: R.PENDING_TRANSFER_ALREADY_POSTED,
-    PendingStatus.VOIDED: R.PENDING_TRANSFER_ALREADY_VOIDED,
-    PendingStatus.EXPIRED: R.PENDING_TRANSFER_EXPIRED,
+    PendingStatus.POSTED: CreateTransferResult.PENDING_TRANSFER_ALREADY_POSTED,
+    PendingStatus.VOIDED: CreateTransferResult.PENDING_TRANSFER_ALREADY_VOIDED,
+    PendingStatus.EXPIRED: CreateTransferResult.PENDING_TRANSFER_EXPIRED,
 }
 
 
-def create_transfers(conn: Connection, transfers: Sequence[Transfer], now_ns: int) -> list[R]:
+def create_transfers(
+    conn: Connection, transfers: Sequence[Transfer], now_ns: int
+) -> list[CreateTransferResult]:
     """Create a batch of transfers in the caller's transaction; one result per transfer.
 
     `now_ns` is the caller's clock. Timestamps never go backwards: a batch is stamped with
@@ -84,10 +96,12 @@ class _BatchState:
 
     def __init__(self, timestamp_ns: int) -> None:
         self.timestamp_ns = timestamp_ns
-        self.known: dict[int, tuple] = {}  # id -> stored fields (batch.STORED_COLUMNS order)
+        self.known: dict[int, StoredTransfer] = {}
         self.pendings: dict[int, PendingState] = {}
         self.accounts: dict[int, AccountState] = {}
-        self.rows: list[tuple[tuple, TransferKind]] = []  # (fields, kind) in creation order
+        self.rows: list[
+            tuple[StoredTransfer, TransferKind]
+        ] = []  # (fields, kind) in creation order
         self.undo: list[tuple] | None = None  # set while inside a linked chain
 
     @classmethod
@@ -98,11 +112,13 @@ class _BatchState:
         pending_ids = {
             t.pending_id
             for t in transfers
-            if int(t.flags) & (_POST | _VOID) and _in_range(t.pending_id)
+            if int(t.flags) & (_POST_PENDING | _VOID_PENDING) and _in_range(t.pending_id)
         }
         state.pendings = batch.load_pending(conn, pending_ids)
         account_ids = {a for t in transfers for a in (t.debit_account_id, t.credit_account_id)}
-        account_ids.update(a for p in state.pendings.values() for a in (p.debit, p.credit))
+        account_ids.update(
+            a for pending in state.pendings.values() for a in (pending.debit, pending.credit)
+        )
         state.accounts = batch.lock_accounts(conn, (a for a in account_ids if _in_range(a)))
         return state
 
@@ -114,8 +130,8 @@ class _BatchState:
         if self.undo is not None:
             self.undo.append((pending, pending.status))
 
-    def add(self, t: Transfer, fields: tuple, kind: TransferKind) -> None:
-        """Record a created transfer (fields in batch.STORED_COLUMNS order)."""
+    def add(self, t: Transfer, fields: StoredTransfer, kind: TransferKind) -> None:
+        """Record a created transfer."""
         self.known[t.id] = fields
         if self.undo is not None:
             self.undo.append((t.id,))
@@ -140,8 +156,8 @@ class _BatchState:
         del self.rows[rows_mark:]
 
 
-def _run_chains(state: _BatchState, transfers: Sequence[Transfer]) -> list[R]:
-    results: list[R] = [R.OK] * len(transfers)
+def _run_chains(state: _BatchState, transfers: Sequence[Transfer]) -> list[CreateTransferResult]:
+    results: list[CreateTransferResult] = [CreateTransferResult.OK] * len(transfers)
     count = len(transfers)
     start = 0
     while start < count:
@@ -149,8 +165,8 @@ def _run_chains(state: _BatchState, transfers: Sequence[Transfer]) -> list[R]:
         while end < count and int(transfers[end].flags) & _LINKED:
             end += 1
         if end == count:  # the batch ends inside a chain: nothing of it is applied
-            results[start:count] = [R.LINKED_EVENT_FAILED] * (count - start)
-            results[count - 1] = R.LINKED_EVENT_CHAIN_OPEN
+            results[start:count] = [CreateTransferResult.LINKED_EVENT_FAILED] * (count - start)
+            results[count - 1] = CreateTransferResult.LINKED_EVENT_CHAIN_OPEN
             break
         if start == end:
             results[start] = _apply(state, transfers[start])
@@ -161,256 +177,282 @@ def _run_chains(state: _BatchState, transfers: Sequence[Transfer]) -> list[R]:
 
 
 def _run_chain(
-    state: _BatchState, transfers: Sequence[Transfer], start: int, end: int, results: list[R]
+    state: _BatchState,
+    transfers: Sequence[Transfer],
+    start: int,
+    end: int,
+    results: list[CreateTransferResult],
 ) -> None:
     mark = state.begin_chain()
     cause = None
     for index in range(start, end + 1):
         result = results[index] = _apply(state, transfers[index])
-        if result is not R.OK and result is not R.EXISTS:
+        if result is not CreateTransferResult.OK and result is not CreateTransferResult.EXISTS:
             cause = index
             break
     else:
         chain = results[start : end + 1]
-        if R.EXISTS in chain and R.OK in chain:  # part of the chain is new: not a retry
-            cause = start + chain.index(R.EXISTS)
+        if (
+            CreateTransferResult.EXISTS in chain and CreateTransferResult.OK in chain
+        ):  # part of the chain is new: not a retry
+            cause = start + chain.index(CreateTransferResult.EXISTS)
     state.end_chain(mark, rollback=cause is not None)
     if cause is not None:
         for index in range(start, end + 1):
             if index != cause:
-                results[index] = R.LINKED_EVENT_FAILED
+                results[index] = CreateTransferResult.LINKED_EVENT_FAILED
 
 
-def _apply(state: _BatchState, t: Transfer) -> R:
+def _apply(state: _BatchState, t: Transfer) -> CreateTransferResult:
     flags = int(t.flags)
     if not _in_range(t.id):
-        return R.ID_OUT_OF_RANGE
+        return CreateTransferResult.ID_OUT_OF_RANGE
     if flags & _UNKNOWN_FLAGS:
-        return R.RESERVED_FLAG
-    kind_flags = flags & (_PENDING | _POST | _VOID)
+        return CreateTransferResult.RESERVED_FLAG
+    kind_flags = flags & (_PENDING | _POST_PENDING | _VOID_PENDING)
     if kind_flags & (kind_flags - 1):
-        return R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
-    if flags & _CLOSING and not flags & _PENDING:
-        return R.CLOSING_TRANSFER_MUST_BE_PENDING
+        return CreateTransferResult.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+    if flags & _CLOSING_FLAGS and not flags & _PENDING:
+        return CreateTransferResult.CLOSING_TRANSFER_MUST_BE_PENDING
     stored = state.known.get(t.id)
     if stored is not None:
-        return R.EXISTS if _same_transfer(t, flags, stored) else R.EXISTS_WITH_DIFFERENT_FIELDS
-    if kind_flags & (_POST | _VOID):
+        return (
+            CreateTransferResult.EXISTS
+            if _same_transfer(t, flags, stored)
+            else CreateTransferResult.EXISTS_WITH_DIFFERENT_FIELDS
+        )
+    if kind_flags & (_POST_PENDING | _VOID_PENDING):
         return _apply_post_or_void(state, t, flags)
     return _apply_new(state, t, flags)
 
 
-def _same_transfer(t: Transfer, flags: int, s: tuple) -> bool:
+def _same_transfer(t: Transfer, flags: int, stored: StoredTransfer) -> bool:
     if (
-        flags != s[6]
-        or t.pending_id != (s[7] or 0)
-        or t.timeout_s != s[8]
-        or (t.user_data or None) != s[9]
+        flags != stored.flags
+        or t.pending_id != (stored.pending_id or 0)
+        or t.timeout_s != stored.timeout_s
+        or (t.user_data or None) != stored.user_data
     ):
         return False
-    if flags & (_POST | _VOID):
+    if flags & (_POST_PENDING | _VOID_PENDING):
         return (
-            t.debit_account_id in (0, s[1])
-            and t.credit_account_id in (0, s[2])
-            and t.amount in (0, s[3])
-            and t.currency in ("", s[4])
-            and t.code in (0, s[5])
+            t.debit_account_id in (0, stored.debit_account_id)
+            and t.credit_account_id in (0, stored.credit_account_id)
+            and t.amount in (0, stored.amount)
+            and t.currency in ("", stored.currency)
+            and t.code in (0, stored.code)
         )
-    return (t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.code) == s[1:6]
+    return (
+        t.debit_account_id == stored.debit_account_id
+        and t.credit_account_id == stored.credit_account_id
+        and t.amount == stored.amount
+        and t.currency == stored.currency
+        and t.code == stored.code
+    )
 
 
-def _check_common_fields(t: Transfer) -> R | None:
+def _check_common_fields(t: Transfer) -> CreateTransferResult | None:
     if t.amount < 0:
-        return R.AMOUNT_MUST_NOT_BE_NEGATIVE
+        return CreateTransferResult.AMOUNT_MUST_NOT_BE_NEGATIVE
     if t.amount > INT64_MAX:
-        return R.AMOUNT_OVERFLOWS
+        return CreateTransferResult.AMOUNT_OVERFLOWS
     if not 0 <= t.code <= INT32_MAX:
-        return R.CODE_OUT_OF_RANGE
+        return CreateTransferResult.CODE_OUT_OF_RANGE
     if t.user_data is not None and len(t.user_data) > USER_DATA_MAX_CHARS:
-        return R.USER_DATA_TOO_LONG
+        return CreateTransferResult.USER_DATA_TOO_LONG
     return None
 
 
-def _check_new_fields(t: Transfer, flags: int) -> R | None:
+def _check_new_fields(t: Transfer, flags: int) -> CreateTransferResult | None:
     if t.debit_account_id == 0:
-        return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+        return CreateTransferResult.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
     if t.credit_account_id == 0:
-        return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+        return CreateTransferResult.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
     if t.debit_account_id == t.credit_account_id:
-        return R.ACCOUNTS_MUST_BE_DIFFERENT
+        return CreateTransferResult.ACCOUNTS_MUST_BE_DIFFERENT
     if t.pending_id != 0:
-        return R.PENDING_ID_MUST_BE_ZERO
+        return CreateTransferResult.PENDING_ID_MUST_BE_ZERO
     if t.timeout_s != 0 and not flags & _PENDING:
-        return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+        return CreateTransferResult.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
     if not 0 <= t.timeout_s <= INT64_MAX // NS_PER_S:
-        return R.TIMEOUT_OUT_OF_RANGE
+        return CreateTransferResult.TIMEOUT_OUT_OF_RANGE
     error = _check_common_fields(t)
     if error is not None:
         return error
-    if t.amount == 0 and not flags & _CLOSING:
-        return R.AMOUNT_MUST_NOT_BE_ZERO
+    if t.amount == 0 and not flags & _CLOSING_FLAGS:
+        return CreateTransferResult.AMOUNT_MUST_NOT_BE_ZERO
     if not valid_currency(t.currency):
-        return R.INVALID_CURRENCY
+        return CreateTransferResult.INVALID_CURRENCY
     return None
 
 
-def _apply_new(state: _BatchState, t: Transfer, flags: int) -> R:
+def _apply_new(state: _BatchState, t: Transfer, flags: int) -> CreateTransferResult:
     error = _check_new_fields(t, flags)
     if error is not None:
         return error
     debit = state.accounts.get(t.debit_account_id)
     if debit is None:
-        return R.DEBIT_ACCOUNT_NOT_FOUND
+        return CreateTransferResult.DEBIT_ACCOUNT_NOT_FOUND
     credit = state.accounts.get(t.credit_account_id)
     if credit is None:
-        return R.CREDIT_ACCOUNT_NOT_FOUND
+        return CreateTransferResult.CREDIT_ACCOUNT_NOT_FOUND
     if debit.currency != credit.currency:
-        return R.ACCOUNTS_MUST_HAVE_THE_SAME_CURRENCY
+        return CreateTransferResult.ACCOUNTS_MUST_HAVE_THE_SAME_CURRENCY
     if t.currency != debit.currency:
-        return R.TRANSFER_MUST_HAVE_THE_SAME_CURRENCY_AS_ACCOUNTS
+        return CreateTransferResult.TRANSFER_MUST_HAVE_THE_SAME_CURRENCY_AS_ACCOUNTS
     if debit.flags & _CLOSED:
-        return R.DEBIT_ACCOUNT_ALREADY_CLOSED
+        return CreateTransferResult.DEBIT_ACCOUNT_ALREADY_CLOSED
     if credit.flags & _CLOSED:
-        return R.CREDIT_ACCOUNT_ALREADY_CLOSED
+        return CreateTransferResult.CREDIT_ACCOUNT_ALREADY_CLOSED
     amount = t.amount
     is_pending = flags & _PENDING
     expires_at_ns = None
     if is_pending and t.timeout_s:
         expires_at_ns = state.timestamp_ns + t.timeout_s * NS_PER_S
         if expires_at_ns > INT64_MAX:
-            return R.TIMEOUT_OUT_OF_RANGE
+            return CreateTransferResult.TIMEOUT_OUT_OF_RANGE
     error = _check_balances(debit, credit, amount, is_pending)
     if error is not None:
         return error
     state.save_account(debit)
     state.save_account(credit)
-    fields = (t.id, debit.id, credit.id, amount, t.currency, t.code, flags, None, t.timeout_s,
-              t.user_data or None)  # fmt: skip
+    fields = make_stored_transfer((
+        t.id, debit.id, credit.id, amount, t.currency, t.code, flags, None, t.timeout_s,
+        t.user_data or None,
+    ))  # fmt: skip
     if is_pending:
-        debit.dpend += amount
-        credit.cpend += amount
+        debit.debits_pending += amount
+        credit.credits_pending += amount
         if flags & _CLOSING_DEBIT:
             debit.flags |= _CLOSED
         if flags & _CLOSING_CREDIT:
             credit.flags |= _CLOSED
-        row = (t.id, debit.id, credit.id, amount, t.currency, t.code, flags,
-               TransferKind.PENDING, PendingStatus.PENDING, expires_at_ns)  # fmt: skip
+        row = make_pending_row((
+            t.id, debit.id, credit.id, amount, t.currency, t.code, flags,
+            TransferKind.PENDING, PendingStatus.PENDING, expires_at_ns,
+        ))  # fmt: skip
         state.pendings[t.id] = PendingState(row, is_new=True)
         state.add(t, fields, TransferKind.PENDING)
     else:
-        debit.dp += amount
-        credit.cp += amount
+        debit.debits_posted += amount
+        credit.credits_posted += amount
         state.add(t, fields, TransferKind.PLAIN)
-    return R.OK
+    return CreateTransferResult.OK
 
 
 def _check_balances(
     debit: AccountState, credit: AccountState, amount: int, is_pending: int
-) -> R | None:
+) -> CreateTransferResult | None:
     if is_pending:
-        if debit.dpend + amount > INT64_MAX:
-            return R.OVERFLOWS_DEBITS_PENDING
-        if credit.cpend + amount > INT64_MAX:
-            return R.OVERFLOWS_CREDITS_PENDING
+        if debit.debits_pending + amount > INT64_MAX:
+            return CreateTransferResult.OVERFLOWS_DEBITS_PENDING
+        if credit.credits_pending + amount > INT64_MAX:
+            return CreateTransferResult.OVERFLOWS_CREDITS_PENDING
     else:
-        if debit.dp + amount > INT64_MAX:
-            return R.OVERFLOWS_DEBITS_POSTED
-        if credit.cp + amount > INT64_MAX:
-            return R.OVERFLOWS_CREDITS_POSTED
-    debits = debit.dp + debit.dpend + amount
+        if debit.debits_posted + amount > INT64_MAX:
+            return CreateTransferResult.OVERFLOWS_DEBITS_POSTED
+        if credit.credits_posted + amount > INT64_MAX:
+            return CreateTransferResult.OVERFLOWS_CREDITS_POSTED
+    debits = debit.debits_posted + debit.debits_pending + amount
     if debits > INT64_MAX:
-        return R.OVERFLOWS_DEBITS
-    credits = credit.cp + credit.cpend + amount
+        return CreateTransferResult.OVERFLOWS_DEBITS
+    credits = credit.credits_posted + credit.credits_pending + amount
     if credits > INT64_MAX:
-        return R.OVERFLOWS_CREDITS
-    if debit.flags & _DMNEC and debits > debit.cp:
-        return R.EXCEEDS_CREDITS
-    if credit.flags & _CMNED and credits > credit.dp:
-        return R.EXCEEDS_DEBITS
+        return CreateTransferResult.OVERFLOWS_CREDITS
+    if debit.flags & _DEBITS_MUST_NOT_EXCEED_CREDITS and debits > debit.credits_posted:
+        return CreateTransferResult.EXCEEDS_CREDITS
+    if credit.flags & _CREDITS_MUST_NOT_EXCEED_DEBITS and credits > credit.debits_posted:
+        return CreateTransferResult.EXCEEDS_DEBITS
     return None
 
 
-def _check_post_or_void_fields(t: Transfer) -> R | None:
+def _check_post_or_void_fields(t: Transfer) -> CreateTransferResult | None:
     if t.pending_id == 0:
-        return R.PENDING_ID_MUST_NOT_BE_ZERO
+        return CreateTransferResult.PENDING_ID_MUST_NOT_BE_ZERO
     if t.pending_id == t.id:
-        return R.PENDING_ID_MUST_BE_DIFFERENT
+        return CreateTransferResult.PENDING_ID_MUST_BE_DIFFERENT
     if t.timeout_s != 0:
-        return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
+        return CreateTransferResult.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
     error = _check_common_fields(t)
     if error is not None:
         return error
     if t.currency and not valid_currency(t.currency):
-        return R.INVALID_CURRENCY
+        return CreateTransferResult.INVALID_CURRENCY
     return None
 
 
-def _match_pending(t: Transfer, p: PendingState) -> R | None:
-    if p.kind != TransferKind.PENDING:
-        return R.PENDING_TRANSFER_NOT_PENDING
-    if t.debit_account_id not in (0, p.debit):
-        return R.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID
-    if t.credit_account_id not in (0, p.credit):
-        return R.PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID
-    if t.currency not in ("", p.currency):
-        return R.PENDING_TRANSFER_HAS_DIFFERENT_CURRENCY
-    if t.code not in (0, p.code):
-        return R.PENDING_TRANSFER_HAS_DIFFERENT_CODE
+def _match_pending(t: Transfer, pending: PendingState) -> CreateTransferResult | None:
+    if pending.kind != TransferKind.PENDING:
+        return CreateTransferResult.PENDING_TRANSFER_NOT_PENDING
+    if t.debit_account_id not in (0, pending.debit):
+        return CreateTransferResult.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID
+    if t.credit_account_id not in (0, pending.credit):
+        return CreateTransferResult.PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID
+    if t.currency not in ("", pending.currency):
+        return CreateTransferResult.PENDING_TRANSFER_HAS_DIFFERENT_CURRENCY
+    if t.code not in (0, pending.code):
+        return CreateTransferResult.PENDING_TRANSFER_HAS_DIFFERENT_CODE
     return None
 
 
-def _apply_post_or_void(state: _BatchState, t: Transfer, flags: int) -> R:
+def _apply_post_or_void(state: _BatchState, t: Transfer, flags: int) -> CreateTransferResult:
     error = _check_post_or_void_fields(t)
     if error is not None:
         return error
-    p = state.pendings.get(t.pending_id)
-    if p is None:
+    pending = state.pendings.get(t.pending_id)
+    if pending is None:
         # Created earlier in this batch but not pending: it is not in `pendings`.
         in_batch = t.pending_id in state.known
-        return R.PENDING_TRANSFER_NOT_PENDING if in_batch else R.PENDING_TRANSFER_NOT_FOUND
-    error = _match_pending(t, p)
+        return (
+            CreateTransferResult.PENDING_TRANSFER_NOT_PENDING
+            if in_batch
+            else CreateTransferResult.PENDING_TRANSFER_NOT_FOUND
+        )
+    error = _match_pending(t, pending)
     if error is not None:
         return error
-    is_post = flags & _POST
-    amount = t.amount or p.amount
-    if is_post and amount > p.amount:
-        return R.EXCEEDS_PENDING_TRANSFER_AMOUNT
-    if not is_post and amount != p.amount:
-        return R.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT
-    if p.status != PendingStatus.PENDING:
-        return _STATUS_RESULT[p.status]
-    if p.expires_at_ns is not None and p.expires_at_ns <= state.timestamp_ns:
-        return R.PENDING_TRANSFER_EXPIRED
-    debit, credit = state.accounts[p.debit], state.accounts[p.credit]
-    if is_post and debit.dp + amount > INT64_MAX:
-        return R.OVERFLOWS_DEBITS_POSTED
-    if is_post and credit.cp + amount > INT64_MAX:
-        return R.OVERFLOWS_CREDITS_POSTED
+    is_post = flags & _POST_PENDING
+    amount = t.amount or pending.amount
+    if is_post and amount > pending.amount:
+        return CreateTransferResult.EXCEEDS_PENDING_TRANSFER_AMOUNT
+    if not is_post and amount != pending.amount:
+        return CreateTransferResult.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT
+    if pending.status != PendingStatus.PENDING:
+        return _STATUS_RESULT[pending.status]
+    if pending.expires_at_ns is not None and pending.expires_at_ns <= state.timestamp_ns:
+        return CreateTransferResult.PENDING_TRANSFER_EXPIRED
+    debit, credit = state.accounts[pending.debit], state.accounts[pending.credit]
+    if is_post and debit.debits_posted + amount > INT64_MAX:
+        return CreateTransferResult.OVERFLOWS_DEBITS_POSTED
+    if is_post and credit.credits_posted + amount > INT64_MAX:
+        return CreateTransferResult.OVERFLOWS_CREDITS_POSTED
     state.save_account(debit)
     state.save_account(credit)
-    state.save_pending(p)
-    release_pending(debit, credit, p)
+    state.save_pending(pending)
+    release_pending(debit, credit, pending)
     if is_post:
-        debit.dp += amount
-        credit.cp += amount
-        p.status = PendingStatus.POSTED
+        debit.debits_posted += amount
+        credit.credits_posted += amount
+        pending.status = PendingStatus.POSTED
     else:
-        p.status = PendingStatus.VOIDED
-        reopen_closed(debit, credit, p)
-    fields = (t.id, p.debit, p.credit, amount, p.currency, p.code, flags, p.id, 0,
-              t.user_data or None)  # fmt: skip
+        pending.status = PendingStatus.VOIDED
+        reopen_closed(debit, credit, pending)
+    fields = make_stored_transfer((
+        t.id, pending.debit, pending.credit, amount, pending.currency, pending.code, flags,
+        pending.id, 0, t.user_data or None,
+    ))  # fmt: skip
     state.add(t, fields, TransferKind.POST if is_post else TransferKind.VOID)
-    return R.OK
+    return CreateTransferResult.OK
 
 
-def release_pending(debit: AccountState, credit: AccountState, p: PendingState) -> None:
-    debit.dpend -= p.amount
-    credit.cpend -= p.amount
+def release_pending(debit: AccountState, credit: AccountState, pending: PendingState) -> None:
+    debit.debits_pending -= pending.amount
+    credit.credits_pending -= pending.amount
 
 
-def reopen_closed(debit: AccountState, credit: AccountState, p: PendingState) -> None:
+def reopen_closed(debit: AccountState, credit: AccountState, pending: PendingState) -> None:
     """A voided or expired closing transfer reopens the account(s) it closed."""
-    if p.flags & _CLOSING_DEBIT:
+    if pending.flags & _CLOSING_DEBIT:
         debit.flags &= ~_CLOSED
-    if p.flags & _CLOSING_CREDIT:
+    if pending.flags & _CLOSING_CREDIT:
         credit.flags &= ~_CLOSED

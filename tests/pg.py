@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ledger.testing_pg import TemporaryPostgres, create_database, drop_database
+from ledger.testing.postgres import TemporaryPostgres, create_database, drop_database
 
 ENV_URL = "SMSCORE_TEST_PG_URL"
 

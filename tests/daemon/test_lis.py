@@ -3,11 +3,11 @@
 import hashlib
 
 from sqlalchemy import func, select
-from twisted.internet.defer import fail
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
 from daemon.config import InboxConfig
-from daemon.db import InlineDatabase
+from daemon.db import InlineDatabase, run_in_transaction
 from daemon.lis import INCOMPLETE_REPLY, InboxWriter, expire_parts_txn
 from daemon.schema import inbox, mo_parts, outbox
 from smscore.concat import split_message
@@ -184,7 +184,7 @@ def test_receipts_go_to_the_sink_in_the_same_commit(db):
         InboxConfig(),
         is_receipt=lambda pdu: bool(pdu.esm_class & EsmClass.TYPE_DELIVERY_RECEIPT),
         receipt_from_pdu=lambda pdu, bind: (bind, pdu.tlvs["receipted_message_id"]),
-        receipt_sink=lambda conn, receipts, now: seen.append((conn.in_transaction(), receipts)),
+        receipt_sink=lambda conn, receipts, now_ns: seen.append((conn.in_transaction(), receipts)),
     )
     receipt = mo(b"id:1 stat:DELIVRD", esm_class=EsmClass.TYPE_DELIVERY_RECEIPT)
     receipt.tlvs["receipted_message_id"] = "1"
@@ -213,3 +213,54 @@ def test_dedupe_key_is_keyed_so_the_pin_cannot_be_guessed_from_it(db):
     other.accept("sim", mo(b"BAL 1234"))
     clock.advance(1)
     assert len({r.dedupe_key for r in inbox_rows(db)}) == 2  # the key depends on the secret
+
+
+class HeldDatabase(InlineDatabase):
+    """Runs each write for real, but only when the test releases it: a slow database."""
+
+    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(engine)
+        self.held: list[tuple] = []
+
+    def run_interaction(self, desc, fn, *args):  # type: ignore[no-untyped-def]
+        answer = Deferred()
+        self.held.append((desc, fn, args, answer))
+        return answer
+
+    def release(self) -> None:
+        desc, fn, args, answer = self.held.pop(0)
+        answer.callback(run_in_transaction(self.engine, 0, desc, fn, *args))
+
+
+def test_a_full_queue_answers_throttled_and_loses_nothing_once_it_drains(db):
+    clock, held = Clock(), HeldDatabase(db.engine)
+    writer = InboxWriter(clock, held, InboxConfig(group_commit_max_wait_ms=1), max_waiting=3)
+    sources = [f"2547120000{i:02d}" for i in range(6)]
+    first = answers([writer.accept("sim", mo(source=sources[0]))])
+    clock.advance(0.001)  # the first write is under way, the database is slow
+    queued = answers([writer.accept("sim", mo(source=source)) for source in sources[1:4]])
+    refused = answers([writer.accept("sim", mo(source=source)) for source in sources[4:]])
+    assert refused == [S.ESME_RTHROTTLED] * 2  # at once, so the SMSC keeps them and retries
+    assert writer.counters["refused_queue_full"] == 2 and writer.waiting_count == 3
+    held.release()
+    held.release()  # the queue drains
+    assert first == [S.ESME_ROK] and queued == [S.ESME_ROK] * 3
+    retried = answers([writer.accept("sim", mo(source=source)) for source in sources[4:]])
+    clock.advance(0.001)
+    held.release()
+    assert retried == [S.ESME_ROK] * 2 and writer.counters["refused_queue_full"] == 2
+    assert sorted(row.source_addr for row in inbox_rows(db)) == sources  # each exactly once
+
+
+def test_receipts_count_against_the_same_bound(db):
+    clock, held = Clock(), HeldDatabase(db.engine)
+    writer = InboxWriter(
+        clock,
+        held,
+        InboxConfig(),
+        max_waiting=1,
+        is_receipt=lambda pdu: True,
+        receipt_from_pdu=lambda pdu, bind: pdu,
+    )
+    results = answers([writer.accept("sim", mo()), writer.accept("sim", mo())])
+    assert results == [S.ESME_RTHROTTLED] and writer.counters["receipts_received"] == 1

@@ -4,8 +4,8 @@ from sqlalchemy import select
 
 from daemon.db import run_in_transaction
 from daemon.outbox import OutboxStatus
+from daemon.outbox.claims import claim_outbox_txn
 from daemon.schema import outbox
-from daemon.sender import claim_outbox_txn
 from daemon.tranproc import process_batch_txn
 from tests.daemon.test_tranproc import NOW, add_mo, env  # noqa: F401 (env is a fixture)
 

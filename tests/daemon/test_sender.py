@@ -14,7 +14,8 @@ from daemon.db import InlineDatabase
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.receipts import apply_receipts_txn, make_receipt, receipt_from_pdu
 from daemon.schema import early_receipts, outbox, outbox_parts
-from daemon.sender import Sender, address_type
+from daemon.sender import Sender
+from daemon.submit import address_type
 from daemon.sweeper import Sweeper
 from smscore.client import NoBindAvailable
 from smscore.codec import decode

@@ -40,6 +40,7 @@ def test_init_check_export_and_detect_tampering(tmp_path) -> None:
 
 
 def test_operating_errors_are_one_line_and_exit_2(tmp_path) -> None:
+    (tmp_path / "empty.db").touch()
     empty = run("check", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert empty.exit_code == 2 and "smscore ledger init" in empty.output
     assert "Traceback" not in empty.output
@@ -49,3 +50,25 @@ def test_operating_errors_are_one_line_and_exit_2(tmp_path) -> None:
     head.write_text("{not json")
     bad_head = run("check", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--expect-head", str(head))
     assert bad_head.exit_code == 2 and str(head) in bad_head.output
+
+
+def test_readers_never_create_a_database(tmp_path) -> None:
+    missing = tmp_path / "typo.db"
+    for command in ("check", "export-head"):
+        result = run(command, "--db", f"sqlite:///{missing}")
+        assert result.exit_code == 2, result.output
+        assert f"no such database: {missing}" in result.output
+        assert "schema is at" not in result.output and "Traceback" not in result.output
+    assert not missing.exists()
+
+
+def test_init_says_what_it_did(tmp_path) -> None:
+    path = tmp_path / "new.db"
+    created = run("init", "--db", f"sqlite:///{path}")
+    assert created.exit_code == 0
+    assert created.output.strip() == f"created database {path} with the ledger schema at 0001"
+    again = run("init", "--db", f"sqlite:///{path}")
+    assert again.output.strip() == "ledger schema is current (0001)"
+    (tmp_path / "empty.db").touch()
+    empty = run("init", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert empty.output.strip() == "created the ledger schema at 0001"

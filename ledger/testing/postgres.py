@@ -1,5 +1,9 @@
 """A throwaway PostgreSQL cluster for tests and benchmarks (no network: a private unix socket).
 
+A testing aid, not used by the ledger or the service (see ledger.testing for why it ships in the
+package). It starts server processes and uses sleeps while waiting for them: never import it from
+production code.
+
 Uses the server binaries of Debian's `postgresql` package (/usr/lib/postgresql/*/bin) or any
 `initdb` on PATH. PostgreSQL refuses to run as root, so under root the cluster belongs to the
 `postgres` system user and every server process runs as that user. The server is our child

@@ -1,5 +1,9 @@
 """The outbox: SMS waiting to be sent. TranProc and services add rows inside their own transaction;
-the sender (daemon.sender) claims and submits them."""
+the sender (daemon.sender) claims and submits them.
+
+`daemon.outbox.claims` claims due rows and records what the SMSC answered (the SQL side of the
+sender); `daemon.outbox.disposition` says what an answer does to a row; `daemon.outbox.rollup` turns
+the parts' receipts into the row's final status."""
 
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +20,14 @@ class OutboxStatus(StrEnum):
     DELIVERED = "delivered"  # every part's receipt says DELIVRD
     FAILED = "failed"  # a receipt says it was not delivered
     UNDELIVERABLE = "undeliverable"  # the SMSC refused it for good or attempts ran out
+
+
+class PartStatus(StrEnum):
+    """Of one part in outbox_parts (a long SMS goes as several)."""
+
+    SUBMITTED = "submitted"  # accepted by the SMSC, its receipt awaited
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 FINAL_STATUSES = frozenset(
