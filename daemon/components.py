@@ -23,7 +23,8 @@ from daemon.receipts import apply_receipts_txn, is_receipt, receipt_from_pdu
 from daemon.sender import Sender
 from daemon.subscribers import PinHasher, load_or_create_pepper, pepper_path
 from daemon.sweeper import Sweeper, SweepJob
-from daemon.tranproc import BatchResult, TranProc
+from daemon.tranproc import BatchResult
+from daemon.tranproc_service import TranProc
 from smscore.client import BindPool
 
 

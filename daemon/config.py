@@ -107,6 +107,8 @@ class BindConfig(Section):
 class InboxConfig(Section):
     group_commit_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
     group_commit_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
+    # The same MO again (SMSC re-delivery or a person's repeat) within this window: a command with side
+    # effects is not run again but answered with its first reply (daemon.repeats).
     dedupe_window_s: PositiveSeconds = 120.0
     concat_timeout_s: PositiveSeconds = 300.0
 

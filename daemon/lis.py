@@ -5,8 +5,10 @@ gets ESME_ROK.
 Group commit: deliver_sm from every bind are collected for at most `group_commit_max_wait_ms` (or until
 `group_commit_max_batch`) and written in one transaction; each deliver_sm_resp waits for that commit.
 If the write fails, every message of the batch is answered ESME_RX_T_APPN so the SMSC delivers it
-again. Re-deliveries (same bind, source, destination, coding and payload within the dedupe window) are
-acknowledged but not stored twice. Parts of a concatenated MO are stored one by one (each is
+again. Every whole MO is stored, repeats included: the inbox cannot tell an SMSC's re-delivery from a
+person sending the same text again, so neither may end in silence. Each row carries a keyed digest of
+(bind, source, destination, coding, payload), and the TranProc decides what a repeat within the dedupe
+window gets (see daemon.repeats). A re-sent part of a concatenated MO is still stored once. Parts of a concatenated MO are stored one by one (each is
 acknowledged) and become one inbox row when the last part arrives. Delivery receipts go to the
 receipt sink inside the same transaction.
 
@@ -24,9 +26,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
-    String,
     and_,
-    bindparam,
     delete,
     func,
     insert,
@@ -41,12 +41,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from daemon import clock
-from daemon.clock import NS_PER_S
 from daemon.config import InboxConfig
 from daemon.db import Database
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox, mo_parts
-from ledger.fastpath import PreparedSelect, bulk_insert, in_parameter, in_parameter_value
+from ledger.fastpath import bulk_insert
 from smscore.concat import ConcatError, ConcatInfo, concat_info
 from smscore.pdu import PDU
 from smscore.status import CommandStatus
@@ -121,7 +120,6 @@ def write_batch_txn(
     receipts: list[Any],
     receipt_sink: Callable[[Connection, list[Any], int], None] | None,
     now_ns: int,
-    dedupe_window_ns: int,
     dedupe_secret: bytes,
 ) -> int:
     """Store a batch of MOs (and apply receipts); returns how many new inbox rows were written."""
@@ -131,15 +129,7 @@ def write_batch_txn(
     parts = [mo for mo in mos if mo.concat is not None]
     if parts:
         whole.extend(_store_parts(conn, parts, now_ns))
-    return _insert_whole(conn, whole, now_ns, dedupe_window_ns, dedupe_secret)
-
-
-_recent_keys = PreparedSelect(
-    lambda dialect_name: select(inbox.c.dedupe_key).where(
-        in_parameter(inbox.c.dedupe_key, "keys", dialect_name, String),
-        inbox.c.received_at_ns >= bindparam("since_ns"),
-    )
-)
+    return _insert_whole(conn, whole, now_ns, dedupe_secret)
 
 
 class _InboxRow(NamedTuple):
@@ -161,25 +151,9 @@ _insert_inbox = bulk_insert(inbox, _InboxRow._fields)
 
 
 def _insert_whole(
-    conn: Connection,
-    whole: list[tuple[IncomingMo, bytes]],
-    now_ns: int,
-    window_ns: int,
-    secret: bytes,
+    conn: Connection, whole: list[tuple[IncomingMo, bytes]], now_ns: int, secret: bytes
 ) -> int:
-    keyed = [(dedupe_key(mo, body, secret), mo, body) for mo, body in whole]
-    if not keyed:
-        return 0
-    keys = in_parameter_value(conn.dialect.name, [key for key, _, _ in keyed])
-    recent = _recent_keys.all(conn, {"keys": keys, "since_ns": now_ns - window_ns})
-    seen = {row.dedupe_key for row in recent}
-    rows = []
-    for key, mo, body in keyed:
-        if key in seen:
-            log.info("re-delivered MO from {source} ignored", source=mo.source_addr)
-            continue
-        seen.add(key)
-        rows.append(_inbox_row(mo, body, key, now_ns))
+    rows = [_inbox_row(mo, body, dedupe_key(mo, body, secret), now_ns) for mo, body in whole]
     if rows:
         _insert_inbox.executemany(conn, rows)
     return len(rows)
@@ -419,7 +393,6 @@ class InboxWriter:
         batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
         mos = [item.mo for item in batch if item.mo is not None]
         receipts = [item.receipt for item in batch if item.receipt is not None]
-        window_ns = int(self.config.dedupe_window_s * NS_PER_S)
         self._writing = True
         written = self.db.run_interaction(
             "inbox.write_batch",
@@ -428,7 +401,6 @@ class InboxWriter:
             receipts,
             self.receipt_sink,
             clock.now_ns(self.reactor),
-            window_ns,
             self.dedupe_secret,
         )
         written.addCallbacks(self._committed, self._failed, (batch,), None, (batch,))

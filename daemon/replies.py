@@ -45,6 +45,8 @@ _EN = {
     "try_later": "Sorry, we could not process your request. Please try again later.",
     "pong": "PONG",
     "balance": "Your {service} balance is {amount}.",
+    "repeat": "You sent this message already, so nothing was done again. Our answer was: {reply}",
+    "repeat_no_reply": "You sent this message already, so nothing was done again.",
 }
 
 _SW = {
@@ -87,6 +89,8 @@ _SW = {
     "try_later": "Samahani, hatukuweza kushughulikia ombi lako. Tafadhali jaribu tena baadaye.",
     "pong": "PONG",
     "balance": "Salio lako la {service} ni {amount}.",
+    "repeat": "Umetuma ujumbe huu tayari, kwa hiyo hakuna kilichofanywa tena. Jibu letu lilikuwa: {reply}",
+    "repeat_no_reply": "Umetuma ujumbe huu tayari, kwa hiyo hakuna kilichofanywa tena.",
 }
 
 TEMPLATES: dict[str, dict[str, str]] = {"en": _EN, "sw": _SW}

@@ -35,7 +35,8 @@ from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
 from daemon.subscribers import PepperError, PinHasher, load_pepper_txn, pepper_path
 from daemon.sweeper import SweepJob
-from daemon.tranproc import BatchResult, TranProc
+from daemon.tranproc import BatchResult
+from daemon.tranproc_service import TranProc
 from smscore.client import (
     BindPool,
     PersistentBind,

@@ -7,25 +7,22 @@ run in a SAVEPOINT; if the handler raises, that savepoint is rolled back, the ro
 and the sender gets a polite "try again later". Inbox marks and outbox rows are then written in bulk
 and everything commits together: a crash before the commit leaves every row 'new' and no reply.
 
-The `TranProc` service runs batches on the database thread: when woken by the LIS after an inbox
-commit (wakes coalesce), every poll_interval_s otherwise, and at once again after a full batch.
+The `TranProc` service that runs batches on the database thread is in daemon.tranproc_service.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, bindparam, literal_column, select
-from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
-from daemon import clock, replies
+from daemon import replies
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.errors import ParseError
@@ -37,6 +34,7 @@ from daemon.db import is_transient
 from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.outbox.claims import ClaimedSms, claim_outbox_txn
+from daemon.repeats import Earlier, RepeatIndex, Verdict
 from daemon.schema import inbox
 from daemon.subscribers import (
     PinHasher,
@@ -50,6 +48,7 @@ from daemon.subscribers import (
 from ledger.fastpath import PreparedSelect, bulk_update
 
 log = Logger()
+REPEAT_ERROR = "repeat"  # the inbox error of a repeat answered with its first copy's reply
 ERROR_MAX_CHARS = 200  # of an exception kept in inbox.error: its first line, not a dump
 _SAVEPOINT = "tranproc_row"
 
@@ -69,6 +68,7 @@ class TranProcEnv:
     hasher: PinHasher
     parse_env: ParseEnv
     pin_policy: PinPolicy
+    dedupe_window_ns: int  # a repeat of the same MO within this is answered as a repeat
 
     @classmethod
     def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:
@@ -76,7 +76,12 @@ class TranProcEnv:
             config.service.country_code, tuple(config.service.national_number_digits)
         )
         return cls(
-            registry, config, hasher, ParseEnv(numbering), PinPolicy.from_config(config.security)
+            registry,
+            config,
+            hasher,
+            ParseEnv(numbering),
+            PinPolicy.from_config(config.security),
+            int(config.inbox.dedupe_window_s * NS_PER_S),
         )
 
 
@@ -86,6 +91,9 @@ class BatchResult:
     done: int = 0  # handled and answered (including helpful answers to bad input)
     failed: int = 0  # the handler raised; answered "try again later"
     rejected: int = 0  # answered without running a handler: parse error, role, PIN
+    repeats: int = 0  # the same MO again within the dedupe window (re-delivered or re-sent)
+    replayed: int = 0  # repeats of a command with side effects: answered, not run again
+    waiting: int = 0  # repeats left for a later batch: their first copy is being handled elsewhere
     elapsed_ms: float = 0.0
     full: bool = False  # claimed == batch size: more may be waiting
     # Outbox rows this batch also claimed for the in-process sender (in_flight once it commits).
@@ -103,6 +111,10 @@ class _Outcome:
     error: str | None = None
     masked: tuple[str, bytes] | None = None  # (text, payload) replacing the stored ones (a PIN)
 
+    @property
+    def reply_text(self) -> str | None:
+        return self.messages[0].text if self.messages else None
+
 
 def process_batch_txn(
     conn: Connection, env: TranProcEnv, now_ns: int, batch_size: int, claim_replies: int = 0
@@ -118,19 +130,34 @@ def process_batch_txn(
         return result
     senders = {row.id: _normalised(row.source_addr, env.parse_env.numbering) for row in rows}
     subscribers = load_subscribers_txn(conn, senders.values(), lock=True)
-    outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now_ns) for row in rows]
+    repeats = RepeatIndex.load(conn, rows, env.dedupe_window_ns)
+    outcomes = []
+    for row in rows:
+        result.repeats += bool(repeats.earlier(row))
+        outcome = _handle_row(conn, env, row, senders[row.id], subscribers, repeats, now_ns)
+        if outcome is None:
+            result.waiting += 1
+            continue
+        repeats.handled(row, outcome.status, outcome.command, outcome.error, outcome.reply_text)
+        outcomes.append(outcome)
     _write_outcomes(conn, outcomes, now_ns)
     if claim_replies > 0:
         result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns)
+    _count(result, outcomes)
+    result.elapsed_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _count(result: BatchResult, outcomes: list[_Outcome]) -> None:
     for outcome in outcomes:
         if outcome.status == InboxStatus.FAILED:
             result.failed += 1
+        elif outcome.error == REPEAT_ERROR:
+            result.replayed += 1
         elif outcome.error is not None:
             result.rejected += 1
         else:
             result.done += 1
-    result.elapsed_ms = (time.perf_counter() - started) * 1000
-    return result
 
 
 class _InboxRow(NamedTuple):
@@ -140,6 +167,8 @@ class _InboxRow(NamedTuple):
     bind_name: str
     text: str
     data_coding: int
+    dedupe_key: str
+    received_at_ns: int
 
 
 def _select_new(dialect_name: str) -> Select:
@@ -204,17 +233,25 @@ def _handle_row(
     row: Any,
     sender: str,
     subscribers: dict[str, Subscriber],
+    repeats: RepeatIndex,
     now_ns: int,
-) -> _Outcome:
+) -> _Outcome | None:
+    """How the row ends, or None when it must wait for its first copy (see daemon.repeats)."""
     message = _Row(row, sender, subscribers.get(sender), env)
-    outcome, masked_text = _answer(conn, message, subscribers, now_ns)
+    outcome, masked_text = _answer(conn, message, subscribers, repeats, now_ns)
+    if outcome is None:
+        return None
     outcome.masked = stored_form(row, masked_text, env.config.binds)
     return outcome
 
 
 def _answer(
-    conn: Connection, message: _Row, subscribers: dict[str, Subscriber], now_ns: int
-) -> tuple[_Outcome, str]:
+    conn: Connection,
+    message: _Row,
+    subscribers: dict[str, Subscriber],
+    repeats: RepeatIndex,
+    now_ns: int,
+) -> tuple[_Outcome | None, str]:
     """How the row ends, and its text as it may be stored (normalised, every PIN masked)."""
     env, row = message.env, message.row
     try:
@@ -228,13 +265,20 @@ def _answer(
         key = "not_registered" if message.role is Role.UNREGISTERED else "not_allowed"
         text = message.render(key, keyword=keyword)
         return message.outcome(InboxStatus.DONE, text, command=keyword, error=key), masked
+    if parsed.command.side_effects:
+        verdict, earlier = repeats.verdict(row, keyword)
+        if verdict is Verdict.WAIT:
+            return None, masked
+        if verdict is Verdict.REPLAY:
+            assert earlier is not None
+            return _replay(conn, message, repeats, earlier, keyword), masked
     try:
         with _row_savepoint(conn):
             outcome = _authorise_and_run(conn, message, parsed, subscribers, now_ns)
     except Exception as exc:
         if is_transient(exc):
             raise  # the whole batch is retried; this message did nothing wrong
-        reason = _reason(exc)
+        reason = error_reason(exc)
         log.warn(
             "inbox {id}: {command} failed: {reason}", id=row.id, command=keyword, reason=reason
         )
@@ -242,6 +286,21 @@ def _answer(
         text = message.render("try_later")
         return message.outcome(InboxStatus.FAILED, text, command=keyword, error=reason), masked
     return outcome, masked
+
+
+def _replay(
+    conn: Connection, message: _Row, repeats: RepeatIndex, earlier: Earlier, keyword: str
+) -> _Outcome:
+    """The repeat of a command that ran: its first reply again, saying so; nothing runs."""
+    log.info(
+        "inbox {id}: repeat of inbox {earlier} ({command}): earlier reply sent again",
+        id=message.row.id,
+        earlier=earlier.id,
+        command=keyword,
+    )
+    first = repeats.first_reply(conn, earlier, message.sender)
+    text = message.render("repeat", reply=first) if first else message.render("repeat_no_reply")
+    return message.outcome(InboxStatus.DONE, text, command=keyword, error=REPEAT_ERROR)
 
 
 @contextmanager
@@ -329,7 +388,7 @@ def _reload_subscriber(conn: Connection, message: _Row, subscribers: dict[str, S
             subscribers[message.sender] = found
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     # First line only: SQLAlchemy errors list the statement parameters on later lines.
     first_line = (str(exc).splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first_line}"[:ERROR_MAX_CHARS]
@@ -367,129 +426,3 @@ def _write_outcomes(conn: Connection, outcomes: list[_Outcome], now_ns: int) -> 
     if masked:
         _mark_masked.executemany(conn, masked)
     queue_sms_txn(conn, [sms for outcome in outcomes for sms in outcome.messages], now_ns)
-
-
-# --- the service
-
-
-@dataclass(slots=True)
-class TranProcStats:
-    batches: int = 0
-    done: int = 0
-    failed: int = 0
-    rejected: int = 0
-    errors: int = 0  # batches whose transaction failed (retried later)
-    last_batch_ms: float = 0.0
-    last_error: str | None = None
-
-
-class TranProc:
-    """Runs process_batch_txn on the database thread, woken by the LIS or by its poll timer."""
-
-    def __init__(
-        self,
-        reactor: Any,
-        db: Any,
-        registry: Registry,
-        config: Config,
-        hasher: PinHasher,
-        *,
-        on_batch: Callable[[BatchResult], None] | None = None,
-        claim_limit: Callable[[], int] | None = None,
-    ) -> None:
-        self._reactor = reactor
-        self._db = db
-        self.env = TranProcEnv.build(registry, config, hasher)
-        self.batch_size = config.tranproc.batch_size
-        self.poll_interval_s = config.tranproc.poll_interval_s
-        self.stats = TranProcStats()
-        self._on_batch = on_batch
-        self._claim_limit = claim_limit  # how many replies the in-process sender can take now
-        self._running = False
-        self._in_flight: Deferred | None = None
-        self._woken_during_batch = False
-        self._timer: Any = None
-        self._timer_delay_s = 0.0
-
-    def start(self) -> None:
-        if not self._running:
-            self._running = True
-            self._schedule(0)
-
-    def stop(self) -> Deferred:
-        """Stop polling; the Deferred fires when the batch under way (if any) has finished."""
-        self._running = False
-        self._cancel_timer()
-        if self._in_flight is None:
-            return succeed(None)
-        finished: Deferred = Deferred()
-        self._in_flight.addBoth(lambda result: finished.callback(None) or result)
-        return finished
-
-    def wake(self) -> None:
-        """New inbox rows were committed. Many wakes before the next batch make one batch."""
-        if not self._running:
-            return
-        if self._in_flight is not None:
-            self._woken_during_batch = True
-        else:
-            self._schedule(0)
-
-    def _schedule(self, delay_s: float) -> None:
-        if self._timer is not None and self._timer.active():
-            if self._timer_delay_s <= delay_s:
-                return
-            self._timer.cancel()
-        self._timer_delay_s = delay_s
-        self._timer = self._reactor.callLater(delay_s, self._run_batch)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _run_batch(self) -> None:
-        self._timer = None
-        if not self._running or self._in_flight is not None:
-            return
-        self._woken_during_batch = False
-        claim_replies = self._claim_limit() if self._claim_limit is not None else 0
-        d = self._db.run_interaction(
-            "tranproc",
-            process_batch_txn,
-            self.env,
-            clock.now_ns(self._reactor),
-            self.batch_size,
-            claim_replies,
-        )
-        self._in_flight = d
-        d.addCallbacks(self._batch_done, self._batch_failed)
-        d.addBoth(self._next)
-
-    def _batch_done(self, result: BatchResult) -> bool:
-        stats = self.stats
-        stats.batches += 1
-        stats.done += result.done
-        stats.failed += result.failed
-        stats.rejected += result.rejected
-        stats.last_batch_ms = result.elapsed_ms
-        if self._on_batch is not None:
-            self._on_batch(result)
-        return result.full
-
-    def _batch_failed(self, failure: Failure) -> bool:
-        self.stats.errors += 1
-        self.stats.last_error = _reason(failure.value)
-        log.failure(
-            "tranproc batch failed; retrying in {delay_s}s", failure, delay_s=self.poll_interval_s
-        )
-        return False
-
-    def _next(self, more_waiting: bool) -> None:
-        self._in_flight = None
-        if not self._running:
-            return
-        if more_waiting or self._woken_during_batch:
-            self._schedule(0)
-        else:
-            self._schedule(self.poll_interval_s)

@@ -71,6 +71,9 @@ class Command:
     roles: frozenset[Role] = REGISTERED
     help: Mapping[str, str] = field(default_factory=dict)  # language -> one-line description
     example: str = ""
+    # True for a command that changes something (moves money, sets a PIN): a repeat of the same
+    # message within the dedupe window is then never run again but answered with the first reply.
+    side_effects: bool = False
 
     @property
     def pin_arg(self) -> str | None:
@@ -109,6 +112,7 @@ class Registry:
         roles: Iterable[Role] = REGISTERED,
         help: Mapping[str, str],
         example: str = "",
+        side_effects: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Decorator: declare a command whose handler is the decorated function."""
 
@@ -122,6 +126,7 @@ class Registry:
                     roles=frozenset(roles),
                     help=dict(help),
                     example=example,
+                    side_effects=side_effects,
                 )
             )
             return handler

@@ -109,7 +109,7 @@ def receive(engine: Engine, text: str, now: int = NOW) -> tuple:
     data_coding, body = encode_text(text)
     mo = IncomingMo("smsc1", ALICE, SHORT_CODE, data_coding, body, None)
     with engine.begin() as conn:
-        assert write_batch_txn(conn, [mo], [], None, now, 1, b"s" * 32) == 1
+        assert write_batch_txn(conn, [mo], [], None, now, b"s" * 32) == 1
     with engine.begin() as conn:
         process_batch_txn(conn, ENV, now, 10)
     with engine.begin() as conn:

@@ -15,7 +15,8 @@ from daemon.config import build_config
 from daemon.db import InlineDatabase, run_in_transaction
 from daemon.schema import inbox, outbox
 from daemon.subscribers import PEPPER_BYTES, PinHasher, create_subscriber_txn, get_subscriber_txn
-from daemon.tranproc import TranProc, TranProcEnv, process_batch_txn
+from daemon.tranproc import TranProcEnv, process_batch_txn
+from daemon.tranproc_service import TranProc
 from ledger import get_transfers
 
 NS = 1_000_000_000
