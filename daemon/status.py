@@ -143,6 +143,11 @@ def format_status(data: dict) -> str:
         lines.append(
             "queues: " + "  ".join(f"{name}={count}" for name, count in sorted(queues.items()))
         )
+    totals = {name: value for name, value in data.get("counters", {}).items() if value}
+    if totals:  # since start; repeats, refusals and errors show here even once they stop
+        lines.append(
+            "counters: " + "  ".join(f"{name}={value}" for name, value in sorted(totals.items()))
+        )
     rates = data.get("rates", {})
     if rates:
         lines.append(

@@ -135,3 +135,16 @@ def test_start_up_makes_no_new_pepper_beside_a_database_that_has_one(tmp_path, e
     with pytest.raises(StartupError, match="no PIN pepper file"):
         daemon_for(tmp_path, engine)
     assert not pepper_file.exists()
+
+
+def test_status_counts_repeats_since_start(tmp_path, engine):
+    daemon = daemon_for(tmp_path, engine)
+    daemon.tranproc.stats.repeats, daemon.tranproc.stats.replayed = 3, 1
+    snapshots: list[dict] = []
+    daemon.snapshot().addCallback(snapshots.append)
+    [snapshot] = snapshots
+    assert snapshot["counters"]["tranproc.repeats"] == 3
+    line = next(
+        line for line in format_status(snapshot).splitlines() if line.startswith("counters:")
+    )
+    assert "tranproc.repeats=3" in line and "tranproc.replayed=1" in line
