@@ -149,7 +149,7 @@ def seed_database(config_path: Path, subscribers: int) -> float:
     database = open_database(config, reactor=None)
     hasher = pin_hasher(config)
     currency = config.service.currency
-    now = time.time_ns()
+    now_ns = time.time_ns()
     flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
     msisdns = [str(FIRST_MSISDN + index) for index in range(subscribers)]
 
@@ -159,23 +159,23 @@ def seed_database(config_path: Path, subscribers: int) -> float:
             Account(account_id, currency, wallet_code(Role.CUSTOMER), flags, f"msisdn:{msisdn}")
             for account_id, msisdn in zip(ids, chunk, strict=True)
         ]
-        create_accounts(conn, wallets, now)
+        create_accounts(conn, wallets, now_ns)
         deposits = [
             Transfer(id=account_id, debit_account_id=int(SystemAccount.TRUST),
                      credit_account_id=account_id, amount=10_000, currency=currency,
                      code=int(TransferCode.DEPOSIT), user_data="bench opening balance")
             for account_id in ids
         ]  # fmt: skip
-        create_transfers(conn, deposits, now)
+        create_transfers(conn, deposits, now_ns)
         rows = [
             {"msisdn": msisdn, "account_id": account_id, "name": "", "role": Role.CUSTOMER.value,
              "language": "en", "pin_hmac": hasher.digest(msisdn, PIN), "pin_failures": 0,
-             "locked_until_ns": 0, "created_at_ns": now}
+             "locked_until_ns": 0, "created_at_ns": now_ns}
             for account_id, msisdn in zip(ids, chunk, strict=True)
         ]  # fmt: skip
         conn.execute(insert(subscribers_table), rows)
 
-    database.run_sync("bench.chart", ensure_chart_txn, currency, now)
+    database.run_sync("bench.chart", ensure_chart_txn, currency, now_ns)
     for start in range(0, subscribers, SEED_CHUNK):
         database.run_sync("bench.seed", seed_txn, msisdns[start : start + SEED_CHUNK])
     database.engine.dispose()
@@ -294,12 +294,12 @@ class Load:
         return self.start_s + index / self.plan.rate_per_s
 
     def tick(self) -> None:
-        now = self.reactor.seconds()
+        now_s = self.reactor.seconds()
         tally = self.tally
-        while tally.sent < self.plan.total and self.due_at(tally.sent) <= now:
-            self._send(tally.sent, now)
+        while tally.sent < self.plan.total and self.due_at(tally.sent) <= now_s:
+            self._send(tally.sent, now_s)
 
-    def _send(self, index: int, now: float) -> None:
+    def _send(self, index: int, now_s: float) -> None:
         msisdn = str(FIRST_MSISDN + index % self.plan.subscriber_count)
         due = self.due_at(index)
         measured = index >= self.plan.warmup_count
@@ -307,7 +307,7 @@ class Load:
         tally.sent += 1
         tally.sent_per_msisdn[msisdn] = tally.sent_per_msisdn.get(msisdn, 0) + 1
         if measured:
-            tally.inject_lag_ms.append((now - due) * 1000)
+            tally.inject_lag_ms.append((now_s - due) * 1000)
         self._waiting.setdefault(msisdn, deque()).append((due, measured))
         acked = self.simulator.inject_mo(msisdn, SHORT_CODE, self.plan.text)
         acked.addCallbacks(self._acked, self._ack_failed, callbackArgs=(due, measured))

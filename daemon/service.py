@@ -128,7 +128,7 @@ class Daemon:
     tranproc: TranProc | None = None
     sender: Sender | None = None
     components: list[Component] = field(default_factory=list)  # in start order
-    started_at: float = 0.0
+    started_at_s: float = 0.0
     status_address: str = ""  # HOST:PORT the status endpoint got (the port may have been 0)
     _started: bool = False
     _listening: list[IListeningPort] = field(default_factory=list)
@@ -140,7 +140,7 @@ class Daemon:
 
     def start(self) -> None:
         self._started = True
-        self.started_at = self.reactor.seconds()
+        self.started_at_s = self.reactor.seconds()
         self.db.start()
         for component in self.components:
             component.start()
@@ -203,8 +203,8 @@ class Daemon:
         snapshot = Snapshot(
             role=self.role,
             status_listen=self.status_address,
-            started_at=self.started_at,
-            now=self.reactor.seconds(),
+            started_at_s=self.started_at_s,
+            now_s=self.reactor.seconds(),
             binds=[bind_status(bind, self._settings(bind.name)) for bind in self.binds()],
             queues=depths,
         )
@@ -241,7 +241,7 @@ def build_binds(config: Config, reactor: IReactorTime, inbox: InboxWriter) -> Bi
 def expire_parts_job(config: Config) -> SweepJob:
     timeout_ns = int(config.inbox.concat_timeout_s * NS_PER_S)
     window_ns = int(config.inbox.dedupe_window_s * NS_PER_S)
-    return lambda conn, now: expire_parts_txn(conn, now, timeout_ns, window_ns)
+    return lambda conn, now_ns: expire_parts_txn(conn, now_ns, timeout_ns, window_ns)
 
 
 def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:

@@ -87,8 +87,8 @@ class Snapshot:
 
     role: str
     status_listen: str
-    started_at: float
-    now: float
+    started_at_s: float
+    now_s: float
     binds: list[dict[str, Any]]
     queues: dict[str, int]
     counters: dict[str, int] = field(default_factory=dict)
@@ -107,7 +107,7 @@ class Snapshot:
         return {
             "role": self.role,
             "status_listen": self.status_listen,
-            "uptime_s": self.now - self.started_at,
+            "uptime_s": self.now_s - self.started_at_s,
             "binds": self.binds,
             "queues": self.queues,
             "counters": self.counters,
@@ -118,10 +118,10 @@ class Snapshot:
     def _rates(self, marks: dict[str, tuple[float, int]]) -> dict[str, float]:
         rates = {}
         for key, value in self.counters.items():
-            then, before = marks.get(key, (self.started_at, 0))
-            if self.now > then:
-                rates[key] = (value - before) / (self.now - then)
-            marks[key] = (self.now, value)
+            then, before = marks.get(key, (self.started_at_s, 0))
+            if self.now_s > then:
+                rates[key] = (value - before) / (self.now_s - then)
+            marks[key] = (self.now_s, value)
         return rates
 
 
