@@ -28,9 +28,18 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.python.failure import Failure
+
+    from simulators.simulator import Simulator
+    from simulators.store import HandsetMessage
 
 SHORT_CODE = "12345"
 PIN = "1234"
@@ -273,7 +282,7 @@ class Tally:
 
 
 class Load:
-    def __init__(self, reactor: Any, simulator: Any, plan: BenchPlan) -> None:
+    def __init__(self, reactor: IReactorTime, simulator: Simulator, plan: BenchPlan) -> None:
         self.reactor = reactor
         self.simulator = simulator
         self.plan = plan
@@ -317,7 +326,7 @@ class Load:
         if measured:
             self.tally.ack_ms.append((self.reactor.seconds() - due) * 1000)
 
-    def _ack_failed(self, failure: Any) -> None:
+    def _ack_failed(self, failure: Failure) -> None:
         self.tally.ack_failed += 1
 
     def collect(self) -> None:
@@ -329,7 +338,7 @@ class Load:
             self._reply(message)
         self._cursor = newest
 
-    def _reply(self, message: Any) -> None:
+    def _reply(self, message: HandsetMessage) -> None:
         tally = self.tally
         msisdn = message.msisdn
         tally.replies_per_msisdn[msisdn] = tally.replies_per_msisdn.get(msisdn, 0) + 1
@@ -365,7 +374,9 @@ def latency_summary(values_ms: list[float], prefix: str) -> dict[str, float | No
 # --- orchestration ---------------------------------------------------------------------------------
 
 
-def _wait_until(reactor: Any, condition: Any, timeout_s: float, poll_s: float = 0.05) -> Any:
+def _wait_until(
+    reactor: IReactorTime, condition: Callable[[], object], timeout_s: float, poll_s: float = 0.05
+) -> Deferred:
     from twisted.internet.defer import inlineCallbacks
     from twisted.internet.task import deferLater
 
@@ -379,7 +390,9 @@ def _wait_until(reactor: Any, condition: Any, timeout_s: float, poll_s: float = 
     return waiter()
 
 
-def _run_load(reactor: Any, simulator: Any, plan: BenchPlan, daemon: subprocess.Popen) -> Any:
+def _run_load(
+    reactor: IReactorTime, simulator: Simulator, plan: BenchPlan, daemon: subprocess.Popen
+) -> Deferred:
     from twisted.internet.defer import inlineCallbacks
     from twisted.internet.task import LoopingCall
 
@@ -486,7 +499,7 @@ def run(plan: BenchPlan) -> dict[str, Any]:
             load, drained_s = answer
             outcome.update(_load_result(load, plan, drained_s))
 
-        def failed(failure: Any) -> None:
+        def failed(failure: Failure) -> None:
             outcome["error"] = failure.getErrorMessage()
 
         def daemon_figures_then_stop() -> None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -90,7 +91,7 @@ class Database:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorFromThreads | None,  # None: run_sync only (start-up and CLI tools)
         engine: Engine,
         threads: int = 1,
         max_retries: int = 3,

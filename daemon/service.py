@@ -9,14 +9,18 @@ retry with backoff).
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorFromThreads,
+    IReactorTCP,
+    IReactorTime,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -29,7 +33,7 @@ from daemon.components import Component
 from daemon.config import BindConfig, Config
 from daemon.db import Database
 from daemon.lis import InboxWriter, expire_parts_txn
-from daemon.migrate import upgrade_all
+from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.schema import inbox, outbox
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
@@ -84,24 +88,16 @@ def esme_config(bind: BindConfig) -> ESMEConfig:
     )
 
 
-def open_database(config: Config, reactor: IReactorTime | None) -> Database:
-    """Connect, create/upgrade the schema, and return the runner (blocking: start-up only)."""
-    url = config.database_url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+def open_database(config: Config, reactor: IReactorFromThreads | None) -> Database:
+    """Create/upgrade the schema as `smscore db upgrade` does, then return the runner (blocking:
+    start-up only; reactor None: run_sync only)."""
     try:
-        engine = ledger.make_engine(url)
-        with engine.begin() as conn:
-            upgrade_all(conn)
-    except (SQLAlchemyError, OSError) as exc:
-        raise StartupError(f"database {_redacted(url)}: {_first_line(exc)}") from None
+        report = upgrade_database(config.database_url)
+    except UpgradeFailed as exc:
+        raise StartupError(str(exc)) from None
+    log.info("start-up: {report}", report=report.describe())
+    engine = ledger.make_engine(config.database_url)
     return Database(reactor, engine, config.database.threads, config.database.max_retries)
-
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def queue_depths_txn(conn: Connection) -> dict[str, int]:
@@ -247,7 +243,6 @@ def expire_parts_job(config: Config) -> SweepJob:
 def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:
     """Everything wired, nothing started. Raises StartupError for what the operator must fix."""
     db = open_database(config, reactor)
-    log.info("start-up: database {url}: schema current", url=_redacted(config.database_url))
     return assemble_daemon(config, reactor, db)
 
 

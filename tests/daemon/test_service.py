@@ -12,11 +12,13 @@ from twisted.logger import capturedLogs
 from daemon.chart import SYSTEM_ACCOUNTS
 from daemon.config import build_config
 from daemon.db import InlineDatabase
-from daemon.migrate import upgrade_all
-from daemon.service import Daemon, StartupError, assemble_daemon
+from daemon.migrate import SchemaVersions, schema_versions, upgrade_all
+from daemon.schema import SCHEMA_VERSION
+from daemon.service import Daemon, StartupError, assemble_daemon, open_database
 from daemon.status import JsonReply, format_status
 from ledger import make_engine
 from ledger.queries import get_accounts
+from ledger.schema import SCHEMA_VERSION as LEDGER_SCHEMA_VERSION
 
 BIND = {"name": "sim", "host": "127.0.0.1", "port": 2775, "system_id": "x", "password": "pw"}
 
@@ -135,3 +137,33 @@ def test_start_up_makes_no_new_pepper_beside_a_database_that_has_one(tmp_path, e
     with pytest.raises(StartupError, match="no PIN pepper file"):
         daemon_for(tmp_path, engine)
     assert not pepper_file.exists()
+
+
+def test_open_database_creates_and_upgrades_as_db_upgrade_does(tmp_path):
+    config = build_config({"service": {"state_dir": str(tmp_path / "new" / "state")}})
+    with capturedLogs() as events:
+        db = open_database(config, None)
+    try:
+        with db.engine.connect() as conn:
+            versions = schema_versions(conn)
+        assert versions == SchemaVersions(LEDGER_SCHEMA_VERSION, SCHEMA_VERSION)
+    finally:
+        db.stop()
+    said = [event.get("report") for event in events]
+    assert f"created database {config.database_url} with the schema at" in " ".join(map(str, said))
+
+
+def test_open_database_fails_in_one_line_naming_the_database_without_its_password(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = build_config({"database": {"url": f"sqlite:///{blocker}/smscore.db"}})
+    with pytest.raises(StartupError) as refused:
+        open_database(config, None)
+    message = str(refused.value)
+    assert message.startswith(f"database sqlite:///{blocker}/smscore.db: ")
+    assert "\n" not in message
+    postgres = build_config({"database": {"url": "postgresql://u:hunter2@127.0.0.1:1/x"}})
+    with pytest.raises(StartupError) as unreachable:
+        open_database(postgres, None)
+    assert "hunter2" not in str(unreachable.value) and "\n" not in str(unreachable.value)
+    assert str(unreachable.value).startswith("database postgresql://u:***@127.0.0.1:1/x: ")
