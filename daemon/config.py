@@ -109,6 +109,10 @@ class InboxConfig(Section):
     group_commit_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
     dedupe_window_s: PositiveSeconds = 120.0
     concat_timeout_s: PositiveSeconds = 300.0
+    # MOs waiting for their group commit at most; past it deliver_sm is answered ESME_RTHROTTLED
+    # unstored, so the SMSC retries later. Ten full group commits at the default batch: room for the
+    # database to stall briefly without refusing, a bound on memory when it stays down.
+    max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
 
 
 class TranProcConfig(Section):

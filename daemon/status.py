@@ -143,6 +143,15 @@ def format_status(data: dict) -> str:
         lines.append(
             "queues: " + "  ".join(f"{name}={count}" for name, count in sorted(queues.items()))
         )
+    inbox = {
+        name.removeprefix("inbox."): count
+        for name, count in data.get("counters", {}).items()
+        if name.startswith("inbox.")
+    }
+    if inbox:  # refused_queue_full: MOs the SMSC must deliver again (the database fell behind)
+        lines.append(
+            "inbox: " + "  ".join(f"{name}={count}" for name, count in sorted(inbox.items()))
+        )
     rates = data.get("rates", {})
     if rates:
         lines.append(
