@@ -21,14 +21,15 @@ import time
 from pathlib import Path
 
 # Run as a script, this file's directory comes first on sys.path and its name would shadow the
-# `ledger` package: look in the repository root instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# `ledger` package: look in the repository root instead. (Imported as benchmarks.ledger: nothing to do.)
+if not __package__:
+    _HERE = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+    sys.path.insert(0, str(_HERE.parent))
 
-from sqlalchemy import Engine  # noqa: E402
+from sqlalchemy import Engine
 
-from ledger import (  # noqa: E402
+from ledger import (
     Account,
     Transfer,
     create_accounts,
@@ -36,8 +37,8 @@ from ledger import (  # noqa: E402
     make_engine,
     upgrade,
 )
-from ledger import CreateTransferResult as R  # noqa: E402
-from ledger.testing.postgres import TemporaryPostgres, create_database, drop_database  # noqa: E402
+from ledger import CreateTransferResult as R
+from ledger.testing.postgres import TemporaryPostgres, create_database, drop_database
 
 BATCH_SIZES = (1, 10, 100, 1000)
 ACCOUNT_COUNT = 1000
