@@ -22,6 +22,7 @@ from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.commands.registry import Role
 from daemon.config import Config, ConfigError
+from daemon.db import first_line
 from daemon.migrate import upgrade_all
 from daemon.replies import LANGUAGES
 from daemon.run_cli import config_from_options, state_dir_option
@@ -67,8 +68,9 @@ def _run(config: Config, work: Callable[[Connection], T], write: bool = True) ->
         with engine.begin() as conn:
             return work(conn)
     except SQLAlchemyError as exc:
-        first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise AdminCliError(f"database {engine.url.render_as_string()}: {first_line}") from None
+        raise AdminCliError(
+            f"database {engine.url.render_as_string()}: {first_line(exc)}"
+        ) from None
     except (ChartError, SubscriberError, PepperError) as exc:
         raise AdminCliError(str(exc)) from None
     finally:

@@ -29,6 +29,12 @@ T = TypeVar("T")
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 
 
+def first_line(error: BaseException) -> str:
+    """An error as one line for the operator: the driver's own message when SQLAlchemy wraps one
+    (the wrapper adds the SQL and a link), else the error's first line."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
+
+
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, OperationalError) and "locked" in str(error).lower():
         return True

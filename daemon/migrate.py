@@ -8,6 +8,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
+from daemon.db import first_line
 from daemon.schema import SCHEMA_VERSION
 from ledger.migrate import alembic_config, current_revision
 
@@ -92,6 +93,5 @@ def upgrade_database(url: str) -> UpgradeReport:
         finally:
             engine.dispose()
     except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise UpgradeFailed(f"database {where}: {reason}") from None
+        raise UpgradeFailed(f"database {where}: {first_line(exc)}") from None
     return UpgradeReport(where, created_file, before, after)

@@ -31,7 +31,7 @@ from daemon.chart import ensure_chart_txn
 from daemon.clock import NS_PER_S, now_ns
 from daemon.components import Component
 from daemon.config import BindConfig, Config
-from daemon.db import Database
+from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.schema import inbox, outbox
@@ -64,13 +64,9 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
     try:
         result = fn(*args)
     except (SQLAlchemyError, OSError, PepperError) as exc:
-        raise StartupError(f"{name}: {_first_line(exc)}") from None
+        raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
     return result
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
 
 def esme_config(bind: BindConfig) -> ESMEConfig:
@@ -189,7 +185,7 @@ class Daemon:
         return JsonReply(body, 200 if body["ok"] else 503)
 
     def _database_down(self, failure: Failure) -> JsonReply:
-        return JsonReply({"ok": False, "reason": f"database: {_first_line(failure.value)}"}, 503)
+        return JsonReply({"ok": False, "reason": f"database: {first_line(failure.value)}"}, 503)
 
     def snapshot(self) -> Deferred:
         depths = self.db.run_interaction("status.queue_depths", queue_depths_txn)
