@@ -31,13 +31,13 @@ from sqlalchemy import Engine
 
 from ledger import (
     Account,
+    CreateTransferResult,
     Transfer,
     create_accounts,
     create_transfers,
     make_engine,
     upgrade,
 )
-from ledger import CreateTransferResult as R
 from ledger.testing.postgres import TemporaryPostgres, create_database, drop_database
 
 BATCH_SIZES = (1, 10, 100, 1000)
@@ -96,7 +96,7 @@ def bench_ledger(url: str, batch_size: int) -> float:
         clock_ns[0] += 1000
         with engine.begin() as conn:
             results = create_transfers(conn, transfers, now_ns=clock_ns[0])
-        assert results.count(R.OK) == size, results
+        assert results.count(CreateTransferResult.OK) == size, results
 
     try:
         return _timed(run_batch, batch_size)
