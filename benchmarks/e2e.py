@@ -28,9 +28,18 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.python.failure import Failure
+
+    from simulators.simulator import Simulator
+    from simulators.store import HandsetMessage
 
 SHORT_CODE = "12345"
 PIN = "1234"
@@ -149,7 +158,7 @@ def seed_database(config_path: Path, subscribers: int) -> float:
     database = open_database(config, reactor=None)
     hasher = pin_hasher(config)
     currency = config.service.currency
-    now = time.time_ns()
+    now_ns = time.time_ns()
     flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
     msisdns = [str(FIRST_MSISDN + index) for index in range(subscribers)]
 
@@ -159,23 +168,23 @@ def seed_database(config_path: Path, subscribers: int) -> float:
             Account(account_id, currency, wallet_code(Role.CUSTOMER), flags, f"msisdn:{msisdn}")
             for account_id, msisdn in zip(ids, chunk, strict=True)
         ]
-        create_accounts(conn, wallets, now)
+        create_accounts(conn, wallets, now_ns)
         deposits = [
             Transfer(id=account_id, debit_account_id=int(SystemAccount.TRUST),
                      credit_account_id=account_id, amount=10_000, currency=currency,
                      code=int(TransferCode.DEPOSIT), user_data="bench opening balance")
             for account_id in ids
         ]  # fmt: skip
-        create_transfers(conn, deposits, now)
+        create_transfers(conn, deposits, now_ns)
         rows = [
             {"msisdn": msisdn, "account_id": account_id, "name": "", "role": Role.CUSTOMER.value,
              "language": "en", "pin_hmac": hasher.digest(msisdn, PIN), "pin_failures": 0,
-             "locked_until_ns": 0, "created_at_ns": now}
+             "locked_until_ns": 0, "created_at_ns": now_ns}
             for account_id, msisdn in zip(ids, chunk, strict=True)
         ]  # fmt: skip
         conn.execute(insert(subscribers_table), rows)
 
-    database.run_sync("bench.chart", ensure_chart_txn, currency, now)
+    database.run_sync("bench.chart", ensure_chart_txn, currency, now_ns)
     for start in range(0, subscribers, SEED_CHUNK):
         database.run_sync("bench.seed", seed_txn, msisdns[start : start + SEED_CHUNK])
     database.engine.dispose()
@@ -273,7 +282,7 @@ class Tally:
 
 
 class Load:
-    def __init__(self, reactor: Any, simulator: Any, plan: BenchPlan) -> None:
+    def __init__(self, reactor: IReactorTime, simulator: Simulator, plan: BenchPlan) -> None:
         self.reactor = reactor
         self.simulator = simulator
         self.plan = plan
@@ -294,12 +303,12 @@ class Load:
         return self.start_s + index / self.plan.rate_per_s
 
     def tick(self) -> None:
-        now = self.reactor.seconds()
+        now_s = self.reactor.seconds()
         tally = self.tally
-        while tally.sent < self.plan.total and self.due_at(tally.sent) <= now:
-            self._send(tally.sent, now)
+        while tally.sent < self.plan.total and self.due_at(tally.sent) <= now_s:
+            self._send(tally.sent, now_s)
 
-    def _send(self, index: int, now: float) -> None:
+    def _send(self, index: int, now_s: float) -> None:
         msisdn = str(FIRST_MSISDN + index % self.plan.subscriber_count)
         due = self.due_at(index)
         measured = index >= self.plan.warmup_count
@@ -307,7 +316,7 @@ class Load:
         tally.sent += 1
         tally.sent_per_msisdn[msisdn] = tally.sent_per_msisdn.get(msisdn, 0) + 1
         if measured:
-            tally.inject_lag_ms.append((now - due) * 1000)
+            tally.inject_lag_ms.append((now_s - due) * 1000)
         self._waiting.setdefault(msisdn, deque()).append((due, measured))
         acked = self.simulator.inject_mo(msisdn, SHORT_CODE, self.plan.text)
         acked.addCallbacks(self._acked, self._ack_failed, callbackArgs=(due, measured))
@@ -317,7 +326,7 @@ class Load:
         if measured:
             self.tally.ack_ms.append((self.reactor.seconds() - due) * 1000)
 
-    def _ack_failed(self, failure: Any) -> None:
+    def _ack_failed(self, failure: Failure) -> None:
         self.tally.ack_failed += 1
 
     def collect(self) -> None:
@@ -329,7 +338,7 @@ class Load:
             self._reply(message)
         self._cursor = newest
 
-    def _reply(self, message: Any) -> None:
+    def _reply(self, message: HandsetMessage) -> None:
         tally = self.tally
         msisdn = message.msisdn
         tally.replies_per_msisdn[msisdn] = tally.replies_per_msisdn.get(msisdn, 0) + 1
@@ -365,7 +374,9 @@ def latency_summary(values_ms: list[float], prefix: str) -> dict[str, float | No
 # --- orchestration ---------------------------------------------------------------------------------
 
 
-def _wait_until(reactor: Any, condition: Any, timeout_s: float, poll_s: float = 0.05) -> Any:
+def _wait_until(
+    reactor: IReactorTime, condition: Callable[[], object], timeout_s: float, poll_s: float = 0.05
+) -> Deferred:
     from twisted.internet.defer import inlineCallbacks
     from twisted.internet.task import deferLater
 
@@ -379,7 +390,9 @@ def _wait_until(reactor: Any, condition: Any, timeout_s: float, poll_s: float = 
     return waiter()
 
 
-def _run_load(reactor: Any, simulator: Any, plan: BenchPlan, daemon: subprocess.Popen) -> Any:
+def _run_load(
+    reactor: IReactorTime, simulator: Simulator, plan: BenchPlan, daemon: subprocess.Popen
+) -> Deferred:
     from twisted.internet.defer import inlineCallbacks
     from twisted.internet.task import LoopingCall
 
@@ -486,7 +499,7 @@ def run(plan: BenchPlan) -> dict[str, Any]:
             load, drained_s = answer
             outcome.update(_load_result(load, plan, drained_s))
 
-        def failed(failure: Any) -> None:
+        def failed(failure: Failure) -> None:
             outcome["error"] = failure.getErrorMessage()
 
         def daemon_figures_then_stop() -> None:

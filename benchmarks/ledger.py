@@ -21,23 +21,24 @@ import time
 from pathlib import Path
 
 # Run as a script, this file's directory comes first on sys.path and its name would shadow the
-# `ledger` package: look in the repository root instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# `ledger` package: look in the repository root instead. (Imported as benchmarks.ledger: nothing to do.)
+if not __package__:
+    _HERE = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+    sys.path.insert(0, str(_HERE.parent))
 
-from sqlalchemy import Engine  # noqa: E402
+from sqlalchemy import Engine
 
-from ledger import (  # noqa: E402
+from ledger import (
     Account,
+    CreateTransferResult,
     Transfer,
     create_accounts,
     create_transfers,
     make_engine,
     upgrade,
 )
-from ledger import CreateTransferResult as R  # noqa: E402
-from ledger.testing.postgres import TemporaryPostgres, create_database, drop_database  # noqa: E402
+from ledger.testing.postgres import TemporaryPostgres, create_database, drop_database
 
 BATCH_SIZES = (1, 10, 100, 1000)
 ACCOUNT_COUNT = 1000
@@ -95,7 +96,7 @@ def bench_ledger(url: str, batch_size: int) -> float:
         clock_ns[0] += 1000
         with engine.begin() as conn:
             results = create_transfers(conn, transfers, now_ns=clock_ns[0])
-        assert results.count(R.OK) == size, results
+        assert results.count(CreateTransferResult.OK) == size, results
 
     try:
         return _timed(run_batch, batch_size)

@@ -148,9 +148,9 @@ def in_process(count: int, phase: str) -> dict:
     from smscore.codec import encode
     from smscore.pdu import BindTransceiver
 
-    now = [1_800_000_000.0]
+    now_s = [1_800_000_000.0]
     clock = SelectReactor()
-    clock.seconds = lambda: now[0]  # type: ignore[method-assign]
+    clock.seconds = lambda: now_s[0]  # type: ignore[method-assign]
     config = {"account": [{"system_id": "bench", "password": "bench"}], "window_size": WINDOW}
     simulator = Simulator(clock, build_config({**config, "http": None}, "bench"))
     server = simulator.factory.buildProtocol(None)
@@ -162,7 +162,7 @@ def in_process(count: int, phase: str) -> dict:
     transport.clear()
 
     def advance(pdus: int) -> None:
-        now[0] += pdus * SECONDS_PER_PDU
+        now_s[0] += pdus * SECONDS_PER_PDU
         clock.runUntilCurrent()
 
     if phase == "submit":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +22,7 @@ from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.commands.registry import Role
 from daemon.config import Config, ConfigError
+from daemon.db import first_line
 from daemon.migrate import upgrade_all
 from daemon.replies import LANGUAGES
 from daemon.run_cli import config_from_options, state_dir_option
@@ -33,7 +35,7 @@ from daemon.subscribers import (
     load_pepper_txn,
     pepper_path,
 )
-from ledger import get_balance, make_engine
+from ledger import DatabaseNotFound, get_balance, make_engine
 
 T = TypeVar("T")
 _PIN_DIGITS = (4, 6)
@@ -51,20 +53,24 @@ def _config(config_path: Path | None, db_url: str | None, state_dir: Path | None
 
 
 def _run(config: Config, work: Callable[[Connection], T], write: bool = True) -> T:
+    """`work(conn)` in one transaction; only a writer creates the state directory or a SQLite file."""
     url = config.database_url
-    if url.startswith("sqlite:") and not config.database.url:
+    if write and url.startswith("sqlite:") and not config.database.url:
         config.service.state_dir.mkdir(parents=True, exist_ok=True)
     try:
         # A reader must not hold SQLite's write lock while the daemon posts.
-        engine = make_engine(url, sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+        engine = make_engine(url, sqlite_begin="IMMEDIATE" if write else "DEFERRED", create=write)
     except ArgumentError:
         raise AdminCliError(f"--db: not a database URL: {url!r}") from None
+    except DatabaseNotFound as exc:
+        raise AdminCliError(str(exc)) from None
     try:
         with engine.begin() as conn:
             return work(conn)
     except SQLAlchemyError as exc:
-        first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise AdminCliError(f"database {engine.url.render_as_string()}: {first_line}") from None
+        raise AdminCliError(
+            f"database {engine.url.render_as_string()}: {first_line(exc)}"
+        ) from None
     except (ChartError, SubscriberError, PepperError) as exc:
         raise AdminCliError(str(exc)) from None
     finally:
@@ -141,38 +147,63 @@ def add(
 ) -> None:
     """Register MSISDN (any usual form: 0712…, +254712…), open its wallet, optionally fund it."""
     config = _config(config_path, db_url, state_dir)
+    number = _parse_msisdn(msisdn, config)
+    amount = _parse_deposit(deposit)
+    registration = Registration(number, pin, name, Role(role), language, amount)
+    available = _run(config, lambda conn: register_txn(conn, config, registration))
     currency = config.service.currency
+    click.echo(f"registered {number} ({role}), balance {format_money(available, currency)}")
+
+
+def _parse_msisdn(msisdn: str, config: Config) -> str:
     try:
-        number = normalize_msisdn(msisdn, _numbering(config))
-        amount = parse_money_minor(deposit) if deposit else 0
+        return normalize_msisdn(msisdn, _numbering(config))
     except MsisdnError as exc:
         raise AdminCliError(
             f"MSISDN {msisdn!r}: not a number of country {config.service.country_code} ({exc.reason})"
         ) from None
+
+
+def _parse_deposit(deposit: str | None) -> int:
+    try:
+        return parse_money_minor(deposit) if deposit else 0
     except MoneyError as exc:
         raise AdminCliError(f"--deposit {deposit!r}: not an amount ({exc.reason})") from None
 
-    def work(conn: Connection) -> int:
-        now = _now_ns()
-        upgrade_all(conn)
-        # Checked against the database's pepper before anything is written (PepperMismatch).
-        path = pepper_path(config)
-        hasher = PinHasher(load_pepper_txn(conn, path, now), source=path)
-        ensure_chart_txn(conn, currency, now)
-        created = create_subscriber_txn(
-            conn, number, pin=pin, hasher=hasher, currency=currency, now_ns=now,
-            name=name, role=Role(role), language=language,
-        )  # fmt: skip
-        if amount:
-            deposit_txn(
-                conn, created.account_id, amount, currency, now,
-                transfer_id=new_transfer_id(), user_data=f"admin:deposit:{number}",
-            )  # fmt: skip
-        balance = get_balance(conn, created.account_id)
-        return balance.available if balance else 0
 
-    available = _run(config, work)
-    click.echo(f"registered {number} ({role}), balance {format_money(available, currency)}")
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What `subscriber add` registers (the PIN in clear: hashed before it is stored)."""
+
+    number: str  # normalised MSISDN
+    pin: str = field(repr=False)
+    name: str
+    role: Role
+    language: str
+    deposit_minor: int  # 0: no opening deposit
+
+
+def register_txn(conn: Connection, config: Config, registration: Registration) -> int:
+    """Create the subscriber and its wallet, fund it; returns the available balance (minor units)."""
+    now_ns = _now_ns()
+    currency = config.service.currency
+    upgrade_all(conn)
+    # Checked against the database's pepper before anything is written (PepperMismatch).
+    path = pepper_path(config)
+    hasher = PinHasher(load_pepper_txn(conn, path, now_ns), source=path)
+    ensure_chart_txn(conn, currency, now_ns)
+    number = registration.number
+    created = create_subscriber_txn(
+        conn, number, pin=registration.pin, hasher=hasher, currency=currency, now_ns=now_ns,
+        name=registration.name, role=registration.role, language=registration.language,
+    )  # fmt: skip
+    if registration.deposit_minor:
+        deposit_txn(
+            conn, created.account_id, registration.deposit_minor, currency, now_ns,
+            transfer_id=new_transfer_id(), user_data=f"admin:deposit:{number}",
+        )  # fmt: skip
+    balance = get_balance(conn, created.account_id)
+    return balance.available if balance else 0
 
 
 @subscriber.command("list")

@@ -1,45 +1,41 @@
-"""`smscore bench`: the benchmark programs of a source checkout (benchmarks/*.py), each printing JSON.
+"""`smscore bench`: the benchmark programs (the `benchmarks` package), each printing JSON.
 
 `smscore bench e2e` runs simulator load against a `smscore run` subprocess (see benchmarks/e2e.py);
-`smscore bench codec` measures the SMPP codec. The programs live in the repository, not in the
-installed package (they are tools for developers, with their own dependencies such as smpplib and a
-PostgreSQL server, not part of the service), so `--help` says so and the commands stop with one line
-when they are not there.
+`smscore bench codec` measures the SMPP codec against smpplib and bare struct. They are installed
+with smscore, so they run from an installed package as from a source checkout. The benchmarks that
+need more than the package (callgrind, a PostgreSQL server) are run from a checkout as scripts:
+`python benchmarks/codec_instructions.py`, `python benchmarks/ledger.py`.
 """
 
-import importlib.util
+import importlib
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import click
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS_PACKAGE = "benchmarks"
 
 
 def load_benchmark(name: str) -> ModuleType:
-    path = BENCHMARKS_DIR / f"{name}.py"
-    if not path.is_file():
+    module_name = f"{BENCHMARKS_PACKAGE}.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (BENCHMARKS_PACKAGE, module_name):
+            raise  # the benchmark is there; something it imports is not
         click.echo(
-            f"smscore bench: {path} not found: the benchmarks run from a source checkout "
-            f"(git clone the repository, pip install -e . in it, run smscore bench there)",
+            f"smscore bench: {module_name} is not installed: this smscore was installed without "
+            "its benchmarks (pip install . in a source checkout installs them)",
             err=True,
         )
         sys.exit(2)
-    spec = importlib.util.spec_from_file_location(f"smscore_bench_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
 
 
 @click.group()
 def bench() -> None:
     """Benchmarks (print JSON; record the figures in BENCHMARKS.md).
 
-    Needs a source checkout with an editable install (pip install -e .): the programs are
-    benchmarks/*.py of the repository, not part of the installed package.
+    Run from an installed package or a source checkout alike; see BENCHMARKS.md for the figures.
     """
 
 
@@ -55,6 +51,6 @@ def e2e(args: tuple[str, ...]) -> None:
 
 @bench.command()
 def codec() -> None:
-    """Encode/decode PDUs per second: ours, smpplib and bare struct (needs smpplib)."""
+    """Encode/decode PDUs per second: ours, smpplib and bare struct."""
     module = load_benchmark("codec")
     module.main()

@@ -131,6 +131,7 @@ def make_inbox(
         receipt_from_pdu=receipt_from_pdu,
         receipt_sink=apply_receipts_txn,
         dedupe_secret=dedupe_secret(pepper),
+        max_waiting=config.inbox.max_waiting,
     )
 
 

@@ -111,6 +111,10 @@ class InboxConfig(Section):
     # effects is not run again but answered with its first reply (daemon.repeats).
     dedupe_window_s: PositiveSeconds = 120.0
     concat_timeout_s: PositiveSeconds = 300.0
+    # MOs waiting for their group commit at most; past it deliver_sm is answered ESME_RTHROTTLED
+    # unstored, so the SMSC retries later. Ten full group commits at the default batch: room for the
+    # database to stall briefly without refusing, a bound on memory when it stays down.
+    max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
 
 
 class TranProcConfig(Section):

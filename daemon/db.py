@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -26,6 +27,12 @@ T = TypeVar("T")
 
 # PostgreSQL SQLSTATEs worth one more try: serialization_failure, deadlock_detected.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def first_line(error: BaseException) -> str:
+    """An error as one line for the operator: the driver's own message when SQLAlchemy wraps one
+    (the wrapper adds the SQL and a link), else the error's first line."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
 
 
 def is_transient(error: BaseException) -> bool:
@@ -90,7 +97,7 @@ class Database:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorFromThreads | None,  # None: run_sync only (start-up and CLI tools)
         engine: Engine,
         threads: int = 1,
         max_retries: int = 3,

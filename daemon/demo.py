@@ -91,23 +91,25 @@ def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Config:
     )
 
 
-def seed_subscribers_txn(conn: Connection, config: Config, hasher: "PinHasher", now: int) -> None:
+def seed_subscribers_txn(
+    conn: Connection, config: Config, hasher: "PinHasher", now_ns: int
+) -> None:
     from daemon.chart import deposit_txn, ensure_chart_txn, new_transfer_id
     from daemon.subscribers import create_subscriber_txn, get_subscriber_txn
 
-    ensure_chart_txn(conn, config.service.currency, now)
+    ensure_chart_txn(conn, config.service.currency, now_ns)
     for msisdn, pin, balance_minor in DEMO_SUBSCRIBERS:
         if get_subscriber_txn(conn, msisdn) is not None:
             continue
         subscriber = create_subscriber_txn(
-            conn, msisdn, pin=pin, hasher=hasher, currency=config.service.currency, now_ns=now
+            conn, msisdn, pin=pin, hasher=hasher, currency=config.service.currency, now_ns=now_ns
         )
         deposit_txn(
             conn,
             subscriber.account_id,
             balance_minor,
             config.service.currency,
-            now,
+            now_ns,
             transfer_id=new_transfer_id(),
             user_data="demo opening balance",
         )

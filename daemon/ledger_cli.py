@@ -11,6 +11,7 @@ import click
 from sqlalchemy import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from daemon.db import first_line
 from ledger import (
     DatabaseNotFound,
     ExpectedHeadError,
@@ -58,8 +59,9 @@ def _with_connection(db_url: str, work: Callable[[Connection], T], write: bool =
     except SchemaVersionError as exc:
         raise LedgerCliError(str(exc)) from exc
     except SQLAlchemyError as exc:
-        first_line = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
-        raise LedgerCliError(f"database {engine.url.render_as_string()}: {first_line}") from exc
+        raise LedgerCliError(
+            f"database {engine.url.render_as_string()}: {first_line(exc)}"
+        ) from exc
     finally:
         engine.dispose()
 

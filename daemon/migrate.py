@@ -3,14 +3,14 @@
 from dataclasses import dataclass
 
 from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
+from daemon.db import first_line
 from daemon.schema import SCHEMA_VERSION
+from ledger.migrate import alembic_config, current_revision
 
 VERSION_TABLE = "smscore_alembic_version"
 
@@ -23,23 +23,14 @@ class UpgradeFailed(Exception):
     """The database could not be opened, created or upgraded; the message names it and why."""
 
 
-def _config(conn: Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", "daemon:migrations")
-    config.attributes["connection"] = conn
-    config.attributes["version_table"] = VERSION_TABLE
-    return config
-
-
 def upgrade_all(conn: Connection) -> None:
     """Bring both schemas to head inside the caller's transaction."""
     ledger.upgrade(conn)
-    command.upgrade(_config(conn), "head")
+    command.upgrade(alembic_config(conn, "daemon:migrations", VERSION_TABLE), "head")
 
 
 def current_version(conn: Connection) -> str | None:
-    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+    return current_revision(conn, VERSION_TABLE)
 
 
 def require_current_schema(conn: Connection) -> None:
@@ -102,6 +93,5 @@ def upgrade_database(url: str) -> UpgradeReport:
         finally:
             engine.dispose()
     except (SQLAlchemyError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise UpgradeFailed(f"database {where}: {reason}") from None
+        raise UpgradeFailed(f"database {where}: {first_line(exc)}") from None
     return UpgradeReport(where, created_file, before, after)

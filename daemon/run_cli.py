@@ -73,7 +73,15 @@ def fail(message: str, code: int = 2) -> None:
     help="Check the configuration and the files it names (TLS CA, PIN pepper, state directory) "
     "and exit; `run` checks the same before it starts.",
 )
-def run(config_path, smsc, db, role, state_dir, status_listen, check) -> None:  # type: ignore[no-untyped-def]
+def run(
+    config_path: Path | None,
+    smsc: tuple[str, ...],
+    db: str | None,
+    role: str | None,
+    state_dir: Path | None,
+    status_listen: str | None,
+    check: bool,
+) -> None:
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
     from daemon.checks import check_config
 

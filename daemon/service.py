@@ -9,14 +9,18 @@ retry with backoff).
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorFromThreads,
+    IReactorTCP,
+    IReactorTime,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -27,9 +31,9 @@ from daemon.chart import ensure_chart_txn
 from daemon.clock import NS_PER_S, now_ns
 from daemon.components import Component
 from daemon.config import BindConfig, Config
-from daemon.db import Database
+from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
-from daemon.migrate import upgrade_all
+from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.schema import inbox, outbox
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
@@ -61,13 +65,9 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
     try:
         result = fn(*args)
     except (SQLAlchemyError, OSError, PepperError) as exc:
-        raise StartupError(f"{name}: {_first_line(exc)}") from None
+        raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
     return result
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
 
 def esme_config(bind: BindConfig) -> ESMEConfig:
@@ -85,24 +85,16 @@ def esme_config(bind: BindConfig) -> ESMEConfig:
     )
 
 
-def open_database(config: Config, reactor: IReactorTime | None) -> Database:
-    """Connect, create/upgrade the schema, and return the runner (blocking: start-up only)."""
-    url = config.database_url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+def open_database(config: Config, reactor: IReactorFromThreads | None) -> Database:
+    """Create/upgrade the schema as `smscore db upgrade` does, then return the runner (blocking:
+    start-up only; reactor None: run_sync only)."""
     try:
-        engine = ledger.make_engine(url)
-        with engine.begin() as conn:
-            upgrade_all(conn)
-    except (SQLAlchemyError, OSError) as exc:
-        raise StartupError(f"database {_redacted(url)}: {_first_line(exc)}") from None
+        report = upgrade_database(config.database_url)
+    except UpgradeFailed as exc:
+        raise StartupError(str(exc)) from None
+    log.info("start-up: {report}", report=report.describe())
+    engine = ledger.make_engine(config.database_url)
     return Database(reactor, engine, config.database.threads, config.database.max_retries)
-
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def queue_depths_txn(conn: Connection) -> dict[str, int]:
@@ -129,7 +121,7 @@ class Daemon:
     tranproc: TranProc | None = None
     sender: Sender | None = None
     components: list[Component] = field(default_factory=list)  # in start order
-    started_at: float = 0.0
+    started_at_s: float = 0.0
     status_address: str = ""  # HOST:PORT the status endpoint got (the port may have been 0)
     _started: bool = False
     _listening: list[IListeningPort] = field(default_factory=list)
@@ -141,7 +133,7 @@ class Daemon:
 
     def start(self) -> None:
         self._started = True
-        self.started_at = self.reactor.seconds()
+        self.started_at_s = self.reactor.seconds()
         self.db.start()
         for component in self.components:
             component.start()
@@ -194,7 +186,7 @@ class Daemon:
         return JsonReply(body, 200 if body["ok"] else 503)
 
     def _database_down(self, failure: Failure) -> JsonReply:
-        return JsonReply({"ok": False, "reason": f"database: {_first_line(failure.value)}"}, 503)
+        return JsonReply({"ok": False, "reason": f"database: {first_line(failure.value)}"}, 503)
 
     def snapshot(self) -> Deferred:
         depths = self.db.run_interaction("status.queue_depths", queue_depths_txn)
@@ -204,8 +196,8 @@ class Daemon:
         snapshot = Snapshot(
             role=self.role,
             status_listen=self.status_address,
-            started_at=self.started_at,
-            now=self.reactor.seconds(),
+            started_at_s=self.started_at_s,
+            now_s=self.reactor.seconds(),
             binds=[bind_status(bind, self._settings(bind.name)) for bind in self.binds()],
             queues=depths,
         )
@@ -242,13 +234,12 @@ def build_binds(config: Config, reactor: IReactorTime, inbox: InboxWriter) -> Bi
 def expire_parts_job(config: Config) -> SweepJob:
     timeout_ns = int(config.inbox.concat_timeout_s * NS_PER_S)
     window_ns = int(config.inbox.dedupe_window_s * NS_PER_S)
-    return lambda conn, now: expire_parts_txn(conn, now, timeout_ns, window_ns)
+    return lambda conn, now_ns: expire_parts_txn(conn, now_ns, timeout_ns, window_ns)
 
 
 def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:
     """Everything wired, nothing started. Raises StartupError for what the operator must fix."""
     db = open_database(config, reactor)
-    log.info("start-up: database {url}: schema current", url=_redacted(config.database_url))
     return assemble_daemon(config, reactor, db)
 
 

@@ -87,8 +87,8 @@ class Snapshot:
 
     role: str
     status_listen: str
-    started_at: float
-    now: float
+    started_at_s: float
+    now_s: float
     binds: list[dict[str, Any]]
     queues: dict[str, int]
     counters: dict[str, int] = field(default_factory=dict)
@@ -107,7 +107,7 @@ class Snapshot:
         return {
             "role": self.role,
             "status_listen": self.status_listen,
-            "uptime_s": self.now - self.started_at,
+            "uptime_s": self.now_s - self.started_at_s,
             "binds": self.binds,
             "queues": self.queues,
             "counters": self.counters,
@@ -118,10 +118,10 @@ class Snapshot:
     def _rates(self, marks: dict[str, tuple[float, int]]) -> dict[str, float]:
         rates = {}
         for key, value in self.counters.items():
-            then, before = marks.get(key, (self.started_at, 0))
-            if self.now > then:
-                rates[key] = (value - before) / (self.now - then)
-            marks[key] = (self.now, value)
+            then, before = marks.get(key, (self.started_at_s, 0))
+            if self.now_s > then:
+                rates[key] = (value - before) / (self.now_s - then)
+            marks[key] = (self.now_s, value)
         return rates
 
 
@@ -143,7 +143,17 @@ def format_status(data: dict) -> str:
         lines.append(
             "queues: " + "  ".join(f"{name}={count}" for name, count in sorted(queues.items()))
         )
-    totals = {name: value for name, value in data.get("counters", {}).items() if value}
+    counters = data.get("counters", {})
+    inbox = {
+        name.removeprefix("inbox."): count
+        for name, count in counters.items()
+        if name.startswith("inbox.")
+    }
+    if inbox:  # refused_queue_full: MOs the SMSC must deliver again (the database fell behind)
+        lines.append(
+            "inbox: " + "  ".join(f"{name}={count}" for name, count in sorted(inbox.items()))
+        )
+    totals = {name: n for name, n in counters.items() if n and not name.startswith("inbox.")}
     if totals:  # since start; repeats, refusals and errors show here even once they stop
         lines.append(
             "counters: " + "  ".join(f"{name}={value}" for name, value in sorted(totals.items()))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import stat
@@ -27,23 +26,18 @@ from sqlalchemy import (
     Connection,
     Select,
     String,
-    any_,
-    bindparam,
-    func,
     insert,
-    literal_column,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from daemon.chart import open_wallet_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
 from daemon.config import Config, SecurityConfig
 from daemon.schema import settings, subscribers
-from ledger.fastpath import PreparedSelect
+from ledger.fastpath import PreparedSelect, in_parameter, in_parameter_value
 
 PEPPER_BYTES = 32
 PEPPER_FILE_NAME = "pin_pepper"
@@ -329,13 +323,9 @@ def get_subscriber_txn(conn: Connection, msisdn: str) -> Subscriber | None:
 
 def _select_by_msisdns(dialect_name: str, lock: bool) -> Select:
     # One parameter holding every MSISDN keeps the SQL constant (an expanding IN is re-rendered
-    # per call): a JSON array through json_each() on SQLite, an array on PostgreSQL.
+    # per call).
     column = subscribers.c.msisdn
-    if dialect_name == "postgresql":
-        where = column == any_(bindparam("msisdns", type_=ARRAY(String)))
-    else:
-        wanted = select(literal_column("value")).select_from(func.json_each(bindparam("msisdns")))
-        where = column.in_(wanted.scalar_subquery())
+    where = in_parameter(column, "msisdns", dialect_name, String)
     stmt = select(*subscribers.c).where(where).order_by(column)
     return stmt.with_for_update() if lock and dialect_name == "postgresql" else stmt
 
@@ -352,7 +342,7 @@ def load_subscribers_txn(
     wanted = sorted(set(msisdns))
     if not wanted:
         return {}
-    value: object = json.dumps(wanted) if conn.dialect.name == "sqlite" else wanted
+    value = in_parameter_value(conn.dialect.name, wanted)
     rows = (_load_for_update if lock else _load).all(conn, {"msisdns": value})
     return {row[0]: _subscriber_from_tuple(row) for row in rows}
 

@@ -1,7 +1,8 @@
 """Create and upgrade the ledger schema with the Alembic migrations shipped in this package.
 
 The ledger keeps its own version table (`ledger_alembic_version`) so that an application using the
-ledger can run its own Alembic history in the same database.
+ledger can run its own Alembic history in the same database; `alembic_config` and
+`current_revision` serve that application's history as they serve the ledger's.
 """
 
 from __future__ import annotations
@@ -17,22 +18,29 @@ from ledger.schema import SCHEMA_VERSION
 VERSION_TABLE = "ledger_alembic_version"
 
 
-def _config(conn: Connection) -> Config:
+def alembic_config(conn: Connection, script_location: str, version_table: str) -> Config:
+    """An Alembic config that runs the migrations of `script_location` on the caller's connection
+    (its env.py reads `connection` and `version_table` from the config's attributes)."""
     config = Config()
-    config.set_main_option("script_location", "ledger:migrations")
+    config.set_main_option("script_location", script_location)
     config.attributes["connection"] = conn
-    config.attributes["version_table"] = VERSION_TABLE
+    config.attributes["version_table"] = version_table
     return config
+
+
+def current_revision(conn: Connection, version_table: str) -> str | None:
+    """The revision recorded in `version_table` (None: no schema yet)."""
+    context = MigrationContext.configure(conn, opts={"version_table": version_table})
+    return context.get_current_revision()
 
 
 def upgrade(conn: Connection, revision: str = "head") -> None:
     """Bring the schema to `revision` inside the caller's transaction."""
-    command.upgrade(_config(conn), revision)
+    command.upgrade(alembic_config(conn, "ledger:migrations", VERSION_TABLE), revision)
 
 
 def current_version(conn: Connection) -> str | None:
-    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+    return current_revision(conn, VERSION_TABLE)
 
 
 def require_current_schema(conn: Connection) -> None:

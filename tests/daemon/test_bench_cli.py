@@ -1,19 +1,23 @@
-"""`smscore bench` says it needs a source checkout, and stops in one line without one."""
+"""`smscore bench` runs the installed `benchmarks` package, and stops in one line without it."""
 
 from click.testing import CliRunner
 
+from daemon.bench_cli import load_benchmark
 from daemon.cli import main
 
 
-def test_help_says_the_benchmarks_need_a_source_checkout():
+def test_the_benchmarks_are_a_package_the_cli_imports():
+    assert load_benchmark("e2e").__name__ == "benchmarks.e2e"
+    assert callable(load_benchmark("codec").main)
     result = CliRunner().invoke(main, ["bench", "--help"])
-    assert result.exit_code == 0 and "Needs a source checkout" in result.output
+    assert result.exit_code == 0 and "installed package" in result.output
+    assert "Needs a source checkout" not in result.output
 
 
-def test_without_the_benchmarks_directory_it_stops_in_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr("daemon.bench_cli.BENCHMARKS_DIR", tmp_path)
+def test_without_the_benchmarks_package_it_stops_in_one_line(monkeypatch):
+    monkeypatch.setattr("daemon.bench_cli.BENCHMARKS_PACKAGE", "no_such_benchmarks")
     for command in (["bench", "codec"], ["bench", "e2e", "--duration", "1"]):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 2, result.output
         [line] = result.output.splitlines()
-        assert line.startswith(f"smscore bench: {tmp_path}/") and "source checkout" in line
+        assert line.startswith("smscore bench: no_such_benchmarks.") and "not installed" in line

@@ -12,11 +12,16 @@ from twisted.logger import capturedLogs
 from daemon.chart import SYSTEM_ACCOUNTS
 from daemon.config import build_config
 from daemon.db import InlineDatabase
-from daemon.migrate import upgrade_all
-from daemon.service import Daemon, StartupError, assemble_daemon
+from daemon.lis import DEFAULT_MAX_WAITING
+from daemon.migrate import SchemaVersions, schema_versions, upgrade_all
+from daemon.schema import SCHEMA_VERSION
+from daemon.service import Daemon, StartupError, assemble_daemon, open_database
 from daemon.status import JsonReply, format_status
 from ledger import make_engine
 from ledger.queries import get_accounts
+from ledger.schema import SCHEMA_VERSION as LEDGER_SCHEMA_VERSION
+from smscore.pdu import DeliverSm
+from smscore.status import CommandStatus
 
 BIND = {"name": "sim", "host": "127.0.0.1", "port": 2775, "system_id": "x", "password": "pw"}
 
@@ -148,3 +153,59 @@ def test_status_counts_repeats_since_start(tmp_path, engine):
         line for line in format_status(snapshot).splitlines() if line.startswith("counters:")
     )
     assert "tranproc.repeats=3" in line and "tranproc.replayed=1" in line
+
+
+def test_open_database_creates_and_upgrades_as_db_upgrade_does(tmp_path):
+    config = build_config({"service": {"state_dir": str(tmp_path / "new" / "state")}})
+    with capturedLogs() as events:
+        db = open_database(config, None)
+    try:
+        with db.engine.connect() as conn:
+            versions = schema_versions(conn)
+        assert versions == SchemaVersions(LEDGER_SCHEMA_VERSION, SCHEMA_VERSION)
+    finally:
+        db.stop()
+    said = [event.get("report") for event in events]
+    assert f"created database {config.database_url} with the schema at" in " ".join(map(str, said))
+
+
+def test_open_database_fails_in_one_line_naming_the_database_without_its_password(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = build_config({"database": {"url": f"sqlite:///{blocker}/smscore.db"}})
+    with pytest.raises(StartupError) as refused:
+        open_database(config, None)
+    message = str(refused.value)
+    assert message.startswith(f"database sqlite:///{blocker}/smscore.db: ")
+    assert "\n" not in message
+    postgres = build_config({"database": {"url": "postgresql://u:hunter2@127.0.0.1:1/x"}})
+    with pytest.raises(StartupError) as unreachable:
+        open_database(postgres, None)
+    assert "hunter2" not in str(unreachable.value) and "\n" not in str(unreachable.value)
+    assert str(unreachable.value).startswith("database postgresql://u:***@127.0.0.1:1/x: ")
+
+
+def test_inbox_bound_comes_from_the_config_and_refusals_show_in_status(tmp_path, engine):
+    config = build_config(
+        {
+            "service": {"state_dir": str(tmp_path / "state")},
+            "binds": [BIND],
+            "inbox": {"max_waiting": 1, "group_commit_max_wait_ms": 1000},
+        }
+    )
+    daemon = assemble_daemon(config, MemoryReactorClock(), InlineDatabase(engine))
+    assert daemon.inbox.max_waiting == 1
+    first = DeliverSm(source_addr="254712000001", destination_addr="12345", short_message=b"PING")
+    again = DeliverSm(source_addr="254712000002", destination_addr="12345", short_message=b"PING")
+    daemon.inbox.accept("sim", first)  # waits for its group commit
+    refused: list[CommandStatus] = []
+    daemon.inbox.accept("sim", again).addCallback(refused.append)
+    assert refused == [CommandStatus.ESME_RTHROTTLED]
+    snapshots: list[dict] = []
+    daemon.snapshot().addCallback(snapshots.append)
+    [inbox_line] = [line for line in format_status(snapshots[0]).splitlines() if "inbox:" in line]
+    assert inbox_line.startswith("inbox: ") and "refused_queue_full=1" in inbox_line
+
+
+def test_inbox_bound_default_is_the_writers(tmp_path):
+    assert build_config({}).inbox.max_waiting == DEFAULT_MAX_WAITING

@@ -215,3 +215,18 @@ def test_cli_prompts_for_the_pin_without_echo(engine, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "5555" not in result.output
+
+
+def test_cli_list_creates_no_database_and_no_state_directory(tmp_path):
+    state_dir = tmp_path / "state"
+    result = CliRunner().invoke(
+        subscriber_cli, ["list", "--state-dir", str(state_dir), "--config", _cli_config(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: no such database: ")
+    assert "nothing was created" in result.output
+    assert not state_dir.exists()
+    explicit = tmp_path / "elsewhere" / "x.db"
+    named = CliRunner().invoke(subscriber_cli, ["list", "--db", f"sqlite:///{explicit}"])
+    assert named.exit_code == 2
+    assert not explicit.parent.exists()
