@@ -121,7 +121,9 @@ def process_batch_txn(
     outcomes = [_handle_row(conn, env, row, senders[row.id], subscribers, now_ns) for row in rows]
     _write_outcomes(conn, outcomes, now_ns)
     if claim_replies > 0:
-        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns)
+        result.replies_claimed = claim_outbox_txn(
+            conn, claim_replies, now_ns, env.config.lease_owner
+        )
     for outcome in outcomes:
         if outcome.status == InboxStatus.FAILED:
             result.failed += 1

@@ -599,3 +599,15 @@ def test_stop_during_a_write_also_writes_what_came_in_meanwhile(db, clock):
     slow.release()
     assert stopped.called
     assert [row.status for row in rows(db)] == ["submitted", "submitted"]
+
+
+def test_claims_carry_the_senders_lease_owner_until_recorded(db, clock):
+    pool = FakePool()
+    queue(db, clock, "x")
+    sender = Sender(clock, db, pool, {}, SenderConfig(), owner="lis-a")
+    sender.start()
+    clock.advance(0)
+    assert [(row.status, row.claimed_by) for row in rows(db)] == [("in_flight", "lis-a")]
+    pool.accept(0, "1")
+    clock.advance(0)
+    assert [(row.status, row.claimed_by) for row in rows(db)] == [("submitted", None)]
