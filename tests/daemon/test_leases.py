@@ -4,12 +4,12 @@ owner's rows are re-queued by any sweeper within seconds, a live owner's rows ar
 import pytest
 from alembic import command
 from sqlalchemy import insert, select
-from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import capturedLogs
 
 import ledger
 from daemon import migrate
+from daemon.clock import now_ns
 from daemon.config import ConfigError, SenderConfig, SweeperConfig, build_config
 from daemon.db import InlineDatabase
 from daemon.outbox import OutgoingSms, queue_sms_txn
@@ -20,21 +20,9 @@ from daemon.service import assemble_daemon
 from daemon.sweeper import Sweeper
 
 S = 1_000_000_000
-START_S = 1_700_000_000
 LEASES = SenderConfig(lease_renew_s=2.0, lease_ttl_s=10.0)  # the defaults, spelt out
 SWEEP_INTERVAL_S = 5.0
 BIND = {"name": "sim", "host": "127.0.0.1", "port": 2775, "system_id": "x", "password": "pw"}
-
-
-@pytest.fixture
-def clock():
-    clock = Clock()
-    clock.advance(START_S)
-    return clock
-
-
-def now_ns(clock):
-    return int(clock.seconds() * S)
 
 
 def claim_as(db, clock, owner, *texts):

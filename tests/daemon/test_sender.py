@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
+from daemon.clock import now_ns
 from daemon.config import BindConfig, SenderConfig, SweeperConfig
 from daemon.db import InlineDatabase
 from daemon.outbox import OutgoingSms, queue_sms_txn
@@ -26,7 +27,6 @@ from smscore.protocol import ConnectionLostError, NotSent, QueueFull, ResponseTi
 from smscore.status import CommandStatus as S
 from tests.interop import INTEROP_PATH
 
-START_S = 1_700_000_000
 RECORDS = [json.loads(line) for line in INTEROP_PATH.read_text().splitlines()]
 LONG_TEXT = "Confirmed. " + "You have received KES 1,000.00 from JOHN DOE 254712000001. " * 4
 
@@ -69,17 +69,6 @@ class FakePool:
 
     def fail(self, index, error):
         self.sent[index].answer.errback(error)
-
-
-@pytest.fixture
-def clock():
-    clock = Clock()
-    clock.advance(START_S)
-    return clock
-
-
-def now_ns(clock):
-    return int(clock.seconds() * 1_000_000_000)
 
 
 def make_sender(db, clock, pool, binds=None, **config):
