@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from smscore.concat import METHODS
 from smscore.defaults import (
@@ -198,7 +199,10 @@ class Config(Section):
         of one process slot (so it finds its own rows), different for each role and database."""
         if self.service.instance_name:
             return self.service.instance_name
-        where = make_url(self.database_url).render_as_string(hide_password=True)
+        try:
+            where = make_url(self.database_url).render_as_string(hide_password=True)
+        except ArgumentError:  # opening it fails at start-up with the reason; the name is moot
+            where = self.database_url
         digest = hashlib.sha256(where.encode()).hexdigest()[:8]
         return f"{socket.gethostname()[:64]}-{self.service.role}-{digest}"
 
