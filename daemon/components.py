@@ -19,6 +19,7 @@ from daemon.commands.builtin import default_registry
 from daemon.config import Config
 from daemon.db import Database
 from daemon.lis import InboxWriter
+from daemon.outbox.leases import LeaseKeeper
 from daemon.receipts import apply_receipts_txn, is_receipt, receipt_from_pdu
 from daemon.sender import Sender
 from daemon.subscribers import PinHasher, load_or_create_pepper, pepper_path
@@ -82,6 +83,13 @@ def sweeper_component(sweeper: Sweeper) -> Component:
     return Adapted("sweeper", sweeper.start, sweeper.stop, ComponentStatus)
 
 
+def lease_component(keeper: LeaseKeeper) -> Component:
+    def status() -> ComponentStatus:
+        return ComponentStatus(keeper.counters, keeper.last_error)
+
+    return Adapted("lease", keeper.start, keeper.stop, status)
+
+
 def binds_component(pool: BindPool) -> Component:
     # Per-bind detail is on the status endpoint's `binds` list, not in the counters.
     return Adapted("binds", pool.start, pool.stop, ComponentStatus)
@@ -137,13 +145,15 @@ def make_inbox(
 
 def make_sender(config: Config, reactor: IReactorTime, db: Database, pool: BindPool) -> Sender:
     settings = {bind.name: bind for bind in config.binds}
-    return Sender(reactor, db, pool, settings, config.sender)
+    return Sender(reactor, db, pool, settings, config.sender, owner=config.lease_owner)
 
 
 def make_sweeper(
     config: Config, reactor: IReactorTime, db: Database, jobs: Mapping[str, SweepJob]
 ) -> Sweeper:
-    sweeper = Sweeper(reactor, db, config.sweeper, sender_config=config.sender)
+    sweeper = Sweeper(
+        reactor, db, config.sweeper, sender_config=config.sender, owner=config.lease_owner
+    )
     for name, job in jobs.items():
         sweeper.add_job(name, job)
     return sweeper

@@ -5,11 +5,15 @@ and what is wrong (`ConfigError`), never a traceback. Validation is pydantic's; 
 are the documentation of every key (etc/smscore.toml shows them with their defaults).
 """
 
+import hashlib
+import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from smscore.concat import METHODS
 from smscore.defaults import (
@@ -50,6 +54,8 @@ class ServiceConfig(Section):
         list[Annotated[int, Field(ge=4, le=13)]], Field(min_length=1)
     ] = [9]
     default_language: Literal["en", "sw"] = "en"  # replies to senders who have not chosen one
+    # The name this process's outbox claims and lease go by (see Config.lease_owner); "" = derived.
+    instance_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{0,96}$")] = ""
 
 
 class DatabaseConfig(Section):
@@ -134,6 +140,16 @@ class SenderConfig(Section):
         2000  # parts submitted, not yet recorded
     )
     record_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 20.0  # group commit of outcomes
+    # The lease on this process's in_flight rows (daemon.outbox.leases): renewed every lease_renew_s;
+    # once it is lease_ttl_s old, any sweeper re-queues the rows.
+    lease_renew_s: PositiveSeconds = 2.0
+    lease_ttl_s: PositiveSeconds = 10.0
+
+    @model_validator(mode="after")
+    def _lease_outlives_renewals(self) -> "SenderConfig":
+        if self.lease_ttl_s < 2 * self.lease_renew_s:
+            raise ValueError("lease_ttl_s must be at least twice lease_renew_s")
+        return self
 
 
 class SweeperConfig(Section):
@@ -182,6 +198,19 @@ class Config(Section):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.service.state_dir / 'smscore.db'}"
+
+    @property
+    def lease_owner(self) -> str:
+        """service.instance_name, or host-role-digest of the database URL: stable across restarts
+        of one process slot (so it finds its own rows), different for each role and database."""
+        if self.service.instance_name:
+            return self.service.instance_name
+        try:
+            where = make_url(self.database_url).render_as_string(hide_password=True)
+        except ArgumentError:  # opening it fails at start-up with the reason; the name is moot
+            where = self.database_url
+        digest = hashlib.sha256(where.encode()).hexdigest()[:8]
+        return f"{socket.gethostname()[:64]}-{self.service.role}-{digest}"
 
 
 def load_config(path: Path | None, overrides: dict | None = None) -> Config:

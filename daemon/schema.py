@@ -1,5 +1,5 @@
 """The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers,
-settings.
+settings, leases.
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -7,7 +7,7 @@ the modules that own each table define them as enums.
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = "d0002"
+SCHEMA_VERSION = "d0003"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -18,6 +18,8 @@ metadata = sa.MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+OWNER_MAX_CHARS = 96  # service.instance_name
 
 RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
@@ -81,6 +83,8 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at_ns", sa.BigInteger, nullable=False),
     sa.Column("claimed_at_ns", sa.BigInteger, nullable=True),
+    # The lease owner (leases.owner) of the process that claimed the row while it is in_flight.
+    sa.Column("claimed_by", sa.String(OWNER_MAX_CHARS), nullable=True),
     sa.Column("parts_total", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("final_at_ns", sa.BigInteger, nullable=True),
@@ -161,4 +165,17 @@ settings = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("set_at_ns", sa.BigInteger, nullable=False),
+)
+
+# One row per process slot that claims outbox rows (daemon.outbox.leases): alive while expires_at_ns
+# is in the future. in_flight rows of an owner whose lease expired are re-queued by any sweeper.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("owner", sa.String(OWNER_MAX_CHARS), primary_key=True),
+    sa.Column("incarnation", sa.BigInteger, nullable=False),  # +1 at every start of the owner
+    sa.Column("pid", sa.Integer, nullable=False),  # for operators: which process holds it
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("renewed_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ns", sa.BigInteger, nullable=False),
 )

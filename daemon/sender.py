@@ -19,9 +19,10 @@ What an answer does to the row:
 
 At-least-once: after a ResponseTimeout or a lost connection the SMSC may have accepted the message; it
 is sent again, so the subscriber can get it twice. Likewise a crash between the claim and the record
-leaves rows in_flight, and the sweeper re-queues them after in_flight_timeout_s. Losing a reply is worse
-than a duplicate (the design's "every MO gets a reply"); money hooks never depend on a reply being
-unique. Parts already accepted are never re-sent: a retry re-uses the stored concatenation reference and
+leaves rows in_flight, claimed by this process's lease owner (daemon.outbox.leases): the restarted
+process re-queues them at start-up, or any sweeper once the dead owner's lease expires. Losing a reply
+is worse than a duplicate (the design's "every MO gets a reply"); money hooks never depend on a reply
+being unique. Parts already accepted are never re-sent: a retry re-uses the stored concatenation reference and
 submits only the missing parts, so the handset can still join them.
 """
 
@@ -117,8 +118,10 @@ class Sender:
         config: SenderConfig,
         *,
         rng: random.Random | None = None,
+        owner: str | None = None,
     ) -> None:
         self.reactor = reactor
+        self.owner = owner  # the lease owner its claims record (None: no lease)
         self.db = db
         self.pool = pool
         self.bind_settings = dict(bind_settings)
@@ -145,7 +148,8 @@ class Sender:
 
     def stop(self) -> Deferred:
         """Stop claiming; write the outcomes already known. Rows still waiting for an answer stay
-        in_flight (the sweeper re-queues them)."""
+        in_flight (this process re-queues them when it starts again, or a sweeper once its lease
+        expires)."""
         self._running = False
         for call in (self._round_call, self._flush_call):
             if call is not None and call.active():
@@ -207,7 +211,7 @@ class Sender:
         self._claiming = True
         self._woken_while_claiming = False
         claim = self.db.run_interaction(
-            "sender.claim", claim_outbox_txn, limit, now_ns(self.reactor)
+            "sender.claim", claim_outbox_txn, limit, now_ns(self.reactor), self.owner
         )
         claim.addCallbacks(self._claimed, self._claim_failed, callbackArgs=(limit,))
 

@@ -7,6 +7,8 @@ message (database unreachable, PIN pepper unreadable...). An unreachable SMSC do
 retry with backoff).
 """
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,6 +36,7 @@ from daemon.config import BindConfig, Config
 from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import UpgradeFailed, upgrade_database
+from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.schema import inbox, outbox
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
@@ -291,8 +294,37 @@ def _add_tranproc(daemon: Daemon, hasher: PinHasher) -> None:
     daemon.components.append(components.tranproc_component(tranproc))
 
 
+def take_lease(config: Config, reactor: IReactorTime, db: Database) -> LeaseTaken:
+    """Start-up step of a process that claims outbox rows: its previous incarnation (same owner
+    name) is dead, so its rows still in flight are re-queued now, then the lease is taken."""
+    owner = config.lease_owner
+    ttl_ns = int(config.sender.lease_ttl_s * NS_PER_S)
+    taken = startup_step(
+        f"outbox lease {owner}",
+        db.run_sync,
+        "lease.take",
+        take_lease_txn,
+        owner,
+        os.getpid(),
+        socket.gethostname(),
+        now_ns(reactor),
+        ttl_ns,
+    )
+    log.info(
+        "start-up: outbox lease {owner}: incarnation {incarnation}, re-queued {requeued} "
+        "message(s) left in flight by the previous one",
+        owner=owner,
+        incarnation=taken.incarnation,
+        requeued=taken.requeued,
+    )
+    return taken
+
+
 def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     config, reactor, db = daemon.config, daemon.reactor, daemon.db
+    lease = LeaseKeeper(reactor, db, take_lease(config, reactor, db), config.sender)
+    # First in the list: it renews the lease while the TranProc's hand-off and the sender claim.
+    daemon.components.insert(0, components.lease_component(lease))
     wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
     daemon.inbox = components.make_inbox(config, reactor, db, pepper, wake_tranproc)
     daemon.pool = build_binds(config, reactor, daemon.inbox)

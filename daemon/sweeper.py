@@ -1,8 +1,11 @@
 """The sweeper: periodic repairs and deadlines of the outbox, in one bounded transaction per sweep.
 
 Every `interval_s` it:
-1. re-queues rows in_flight for longer than the sender's in_flight_timeout_s (the process died between
-   claim and record, or a bind went away with the answer); the attempt counts, the outcome was unknown;
+1. re-queues rows in_flight whose owner's lease has expired (the process that claimed them died and
+   has not come back; daemon.outbox.leases), and, as a last resort, rows in_flight for longer than
+   the sender's in_flight_timeout_s that this process claimed or that have no owner (rows from
+   before leases). Another live process's rows are never touched. The attempt counts: the outcome
+   was unknown;
 2. marks queued rows whose deliver_by_ns has passed undeliverable: a confirmation that arrives after its
    transfer was voided would tell the subscriber the opposite of the truth;
 3. marks queued rows whose attempts reached max_attempts undeliverable;
@@ -29,11 +32,13 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from daemon.clock import NS_PER_S, now_ns
+from daemon import clock
+from daemon.clock import NS_PER_S
 from daemon.config import SenderConfig, SweeperConfig
 from daemon.db import Database, is_transient
 from daemon.outbox import OutboxStatus
-from daemon.schema import early_receipts, outbox
+from daemon.outbox.leases import requeue_values
+from daemon.schema import early_receipts, leases, outbox
 
 log = Logger()
 
@@ -51,11 +56,13 @@ class SweepLimits:
     in_flight_timeout_ns: int
     max_attempts: int
     receipt_timeout_ns: int
+    owner: str | None = None  # this process's lease owner: its own stuck rows are its to re-queue
 
 
 @dataclass(slots=True)
 class SweepReport:
-    requeued: int = 0
+    orphans_requeued: int = 0  # rows of owners whose lease expired
+    requeued: int = 0  # rows in flight past in_flight_timeout_s
     expired: int = 0
     exhausted: int = 0
     hooks_called: int = 0
@@ -66,6 +73,7 @@ class SweepReport:
 
     def counts(self) -> dict[str, int]:
         return {
+            "orphans_requeued": self.orphans_requeued,
             "requeued": self.requeued,
             "expired": self.expired,
             "exhausted": self.exhausted,
@@ -79,53 +87,69 @@ def _ids(conn: Connection, query: Any, limit: int) -> list[int]:
     return list(conn.execute(query.limit(limit).with_for_update(skip_locked=True)).scalars())
 
 
-def requeue_stuck_txn(conn: Connection, now: int, limits: SweepLimits) -> int:
-    query = select(outbox.c.id).where(
-        outbox.c.status == OutboxStatus.IN_FLIGHT,
-        outbox.c.claimed_at_ns < now - limits.in_flight_timeout_ns,
-    )
-    ids = _ids(conn, query.order_by(outbox.c.claimed_at_ns), limits.max_rows)
+def _requeue(conn: Connection, ids: list[int], now_ns: int, reason: str) -> int:
     if ids:
         conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids))
-            .values(
-                status=OutboxStatus.QUEUED,
-                claimed_at_ns=None,
-                attempts=outbox.c.attempts + 1,
-                next_attempt_at_ns=now,
-                last_error="in flight too long (crash or lost bind); outcome unknown, re-queued",
-            )
+            update(outbox).where(outbox.c.id.in_(ids)).values(requeue_values(now_ns, reason))
         )
     return len(ids)
 
 
-def _give_up(conn: Connection, ids: list[int], now: int, reason: str) -> None:
+def requeue_stuck_txn(conn: Connection, now_ns: int, limits: SweepLimits) -> int:
+    """Rows in flight longer than in_flight_timeout_s, claimed by no owner or by this process."""
+    unowned = outbox.c.claimed_by.is_(None)
+    mine = unowned if limits.owner is None else or_(unowned, outbox.c.claimed_by == limits.owner)
+    query = select(outbox.c.id).where(
+        outbox.c.status == OutboxStatus.IN_FLIGHT,
+        outbox.c.claimed_at_ns < now_ns - limits.in_flight_timeout_ns,
+        mine,
+    )
+    ids = _ids(conn, query.order_by(outbox.c.claimed_at_ns), limits.max_rows)
+    reason = "in flight too long (crash or lost bind); outcome unknown, re-queued"
+    return _requeue(conn, ids, now_ns, reason)
+
+
+def requeue_orphans_txn(conn: Connection, now_ns: int, limits: SweepLimits) -> int:
+    """Rows in flight whose owner holds no live lease: it died (and has not restarted)."""
+    live = select(leases.c.owner).where(
+        leases.c.owner == outbox.c.claimed_by, leases.c.expires_at_ns >= now_ns
+    )
+    query = select(outbox.c.id).where(
+        outbox.c.status == OutboxStatus.IN_FLIGHT,
+        outbox.c.claimed_by.is_not(None),
+        ~live.exists(),
+    )
+    ids = _ids(conn, query.order_by(outbox.c.claimed_at_ns), limits.max_rows)
+    reason = "its owner's lease expired (process died); outcome unknown, re-queued"
+    return _requeue(conn, ids, now_ns, reason)
+
+
+def _give_up(conn: Connection, ids: list[int], now_ns: int, reason: str) -> None:
     if ids:
         conn.execute(
             update(outbox)
             .where(outbox.c.id.in_(ids))
-            .values(status=OutboxStatus.UNDELIVERABLE, final_at_ns=now, last_error=reason)
+            .values(status=OutboxStatus.UNDELIVERABLE, final_at_ns=now_ns, last_error=reason)
         )
 
 
-def expire_overdue_txn(conn: Connection, now: int, limits: SweepLimits) -> int:
+def expire_overdue_txn(conn: Connection, now_ns: int, limits: SweepLimits) -> int:
     query = select(outbox.c.id).where(
         outbox.c.status == OutboxStatus.QUEUED,
         outbox.c.deliver_by_ns.is_not(None),
-        outbox.c.deliver_by_ns < now,
+        outbox.c.deliver_by_ns < now_ns,
     )
     ids = _ids(conn, query.order_by(outbox.c.id), limits.max_rows)
-    _give_up(conn, ids, now, "deliver_by passed before it could be sent")
+    _give_up(conn, ids, now_ns, "deliver_by passed before it could be sent")
     return len(ids)
 
 
-def exhaust_attempts_txn(conn: Connection, now: int, limits: SweepLimits) -> int:
+def exhaust_attempts_txn(conn: Connection, now_ns: int, limits: SweepLimits) -> int:
     query = select(outbox.c.id).where(
         outbox.c.status == OutboxStatus.QUEUED, outbox.c.attempts >= limits.max_attempts
     )
     ids = _ids(conn, query.order_by(outbox.c.id), limits.max_rows)
-    _give_up(conn, ids, now, f"gave up after {limits.max_attempts} attempts")
+    _give_up(conn, ids, now_ns, f"gave up after {limits.max_attempts} attempts")
     return len(ids)
 
 
@@ -137,7 +161,7 @@ _MARK_HOOK_DONE = (
 
 
 def run_failure_hooks_txn(
-    conn: Connection, now: int, limits: SweepLimits, hooks: Mapping[str, FailureHook]
+    conn: Connection, now_ns: int, limits: SweepLimits, hooks: Mapping[str, FailureHook]
 ) -> tuple[int, int]:
     """Call each due hook once; returns (called, raised)."""
     if not hooks:
@@ -148,7 +172,7 @@ def run_failure_hooks_txn(
         outbox.c.on_failure.in_(sorted(hooks)),
         or_(
             outbox.c.status.in_(_NOT_DELIVERED),
-            and_(outbox.c.deliver_by_ns < now, outbox.c.status != OutboxStatus.DELIVERED),
+            and_(outbox.c.deliver_by_ns < now_ns, outbox.c.status != OutboxStatus.DELIVERED),
         ),
     )
     rows = conn.execute(
@@ -156,19 +180,19 @@ def run_failure_hooks_txn(
     ).all()
     done, errors = [], 0
     for row in rows:
-        error = _call_hook(conn, hooks[row.on_failure], row, now)
+        error = _call_hook(conn, hooks[row.on_failure], row, now_ns)
         errors += error is not None
         last_error = row.last_error if error is None else _join(row.last_error, error)
-        done.append({"b_id": row.id, "b_done_at_ns": now, "b_last_error": last_error})
+        done.append({"b_id": row.id, "b_done_at_ns": now_ns, "b_last_error": last_error})
     if done:
         conn.execute(_MARK_HOOK_DONE, done)
     return len(rows), errors
 
 
-def _call_hook(conn: Connection, hook: FailureHook, row: Row, now: int) -> str | None:
+def _call_hook(conn: Connection, hook: FailureHook, row: Row, now_ns: int) -> str | None:
     try:
         with conn.begin_nested():
-            hook(conn, row, now)
+            hook(conn, row, now_ns)
     except DBAPIError as exc:
         if is_transient(exc):
             raise  # the whole sweep is retried; nothing was marked
@@ -192,9 +216,9 @@ def _join(first: str | None, second: str) -> str:
     return f"{first}; {second}" if first else second
 
 
-def delete_old_early_receipts_txn(conn: Connection, now: int, limits: SweepLimits) -> int:
+def delete_old_early_receipts_txn(conn: Connection, now_ns: int, limits: SweepLimits) -> int:
     query = select(early_receipts.c.id).where(
-        early_receipts.c.received_at_ns < now - limits.receipt_timeout_ns
+        early_receipts.c.received_at_ns < now_ns - limits.receipt_timeout_ns
     )
     ids = _ids(conn, query.order_by(early_receipts.c.id), limits.max_rows)
     if ids:
@@ -202,10 +226,10 @@ def delete_old_early_receipts_txn(conn: Connection, now: int, limits: SweepLimit
     return len(ids)
 
 
-def _run_job(conn: Connection, name: str, job: SweepJob, now: int) -> Any:
+def _run_job(conn: Connection, name: str, job: SweepJob, now_ns: int) -> Any:
     try:
         with conn.begin_nested():
-            return job(conn, now)
+            return job(conn, now_ns)
     except DBAPIError as exc:
         if is_transient(exc):
             raise
@@ -217,20 +241,21 @@ def _run_job(conn: Connection, name: str, job: SweepJob, now: int) -> Any:
 
 def sweep_txn(
     conn: Connection,
-    now: int,
+    now_ns: int,
     limits: SweepLimits,
     hooks: Mapping[str, FailureHook],
     jobs: Mapping[str, SweepJob],
 ) -> SweepReport:
     """One sweep: every step in order, each bounded by limits.max_rows."""
     report = SweepReport()
-    report.requeued = requeue_stuck_txn(conn, now, limits)
-    report.expired = expire_overdue_txn(conn, now, limits)
-    report.exhausted = exhaust_attempts_txn(conn, now, limits)
-    report.hooks_called, report.hook_errors = run_failure_hooks_txn(conn, now, limits, hooks)
-    report.early_receipts_deleted = delete_old_early_receipts_txn(conn, now, limits)
+    report.orphans_requeued = requeue_orphans_txn(conn, now_ns, limits)
+    report.requeued = requeue_stuck_txn(conn, now_ns, limits)
+    report.expired = expire_overdue_txn(conn, now_ns, limits)
+    report.exhausted = exhaust_attempts_txn(conn, now_ns, limits)
+    report.hooks_called, report.hook_errors = run_failure_hooks_txn(conn, now_ns, limits, hooks)
+    report.early_receipts_deleted = delete_old_early_receipts_txn(conn, now_ns, limits)
     for name, job in jobs.items():
-        report.jobs[name] = _run_job(conn, name, job, now)
+        report.jobs[name] = _run_job(conn, name, job, now_ns)
     report.full = any(count >= limits.max_rows for count in report.counts().values())
     return report
 
@@ -246,6 +271,7 @@ class Sweeper:
         hooks: Mapping[str, FailureHook] | None = None,
         *,
         sender_config: SenderConfig | None = None,
+        owner: str | None = None,
     ) -> None:
         sender_config = sender_config or SenderConfig()
         self.reactor = reactor
@@ -258,6 +284,7 @@ class Sweeper:
             in_flight_timeout_ns=int(sender_config.in_flight_timeout_s * NS_PER_S),
             max_attempts=sender_config.max_attempts,
             receipt_timeout_ns=int(config.receipt_timeout_s * NS_PER_S),
+            owner=owner,
         )
         self.last_report: SweepReport | None = None
         self._call: IDelayedCall | None = None
@@ -305,7 +332,7 @@ class Sweeper:
         sweep = self.db.run_interaction(
             "sweeper.sweep",
             sweep_txn,
-            now_ns(self.reactor),
+            clock.now_ns(self.reactor),
             self.limits,
             dict(self.hooks),
             dict(self.jobs),

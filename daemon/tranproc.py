@@ -142,7 +142,9 @@ def process_batch_txn(
         outcomes.append(outcome)
     _write_outcomes(conn, outcomes, now_ns)
     if claim_replies > 0:
-        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns)
+        result.replies_claimed = claim_outbox_txn(
+            conn, claim_replies, now_ns, env.config.lease_owner
+        )
     _count(result, outcomes)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result

@@ -1,8 +1,8 @@
 """The sender's SQL: claim due outbox rows, record what the SMSC answered (a few statements per batch).
 
-`claim_outbox_txn` marks up to `limit` due rows in_flight (PostgreSQL skips rows another sender has
-locked); the TranProc also calls it inside its batch transaction for the replies it has just
-written. `record_outcomes_txn` stores the accepted parts and the new status of every row in one
+`claim_outbox_txn` marks up to `limit` due rows in_flight, claimed by the caller's lease owner
+(daemon.outbox.leases; PostgreSQL skips rows another sender has locked); the TranProc also calls it
+inside its batch transaction for the replies it has just written. `record_outcomes_txn` stores the accepted parts and the new status of every row in one
 transaction; rows the sweeper re-queued meanwhile keep the sweeper's decision. The rules for what an
 answer does to a row are in daemon.sender's docstring.
 """
@@ -92,12 +92,16 @@ def _select_due(dialect_name: str) -> Select:
 # Compiled once, run on the driver's cursor: SQLAlchemy's per-call statement work cost more
 # than SQLite's own (see BENCHMARKS.md, End to end).
 _select_due_rows = PreparedSelect(_select_due)
-_MARK_IN_FLIGHT_NAMES = ("ids", "b_status", "b_claimed_at_ns")
+_MARK_IN_FLIGHT_NAMES = ("ids", "b_status", "b_claimed_at_ns", "b_claimed_by")
 _mark_in_flight = {
     dialect_name: BulkStatement(
         update(outbox)
         .where(id_filter(dialect_name)(outbox.c.id))
-        .values(status=bindparam("b_status"), claimed_at_ns=bindparam("b_claimed_at_ns")),
+        .values(
+            status=bindparam("b_status"),
+            claimed_at_ns=bindparam("b_claimed_at_ns"),
+            claimed_by=bindparam("b_claimed_by"),
+        ),
         _MARK_IN_FLIGHT_NAMES,
     )
     for dialect_name in ("sqlite", "postgresql")
@@ -109,16 +113,21 @@ _select_parts_done = PreparedSelect(
 )
 
 
-def claim_outbox_txn(conn: Connection, limit: int, now_ns: int) -> list[ClaimedSms]:
-    """Mark up to `limit` due rows in_flight and return them. Rows past deliver_by are left to the
-    sweeper: a late confirmation must not reach a subscriber whose transfer was voided."""
+def claim_outbox_txn(
+    conn: Connection, limit: int, now_ns: int, owner: str | None
+) -> list[ClaimedSms]:
+    """Mark up to `limit` due rows in_flight, claimed by `owner` (the claiming process's lease owner;
+    None: no lease, only the in_flight_timeout_s rule frees them), and return them. Rows past
+    deliver_by are left to the sweeper: a late confirmation must not reach a subscriber whose
+    transfer was voided."""
     params = {"queued": OutboxStatus.QUEUED.value, "now_ns": now_ns, "limit": limit}
     rows = _select_due_rows.all(conn, params)
     if not rows:
         return []
     dialect_name = conn.dialect.name
     ids = in_parameter_value(dialect_name, [row.id for row in rows])
-    _mark_in_flight[dialect_name].executemany(conn, [(ids, OutboxStatus.IN_FLIGHT.value, now_ns)])
+    marks = [(ids, OutboxStatus.IN_FLIGHT.value, now_ns, owner)]
+    _mark_in_flight[dialect_name].executemany(conn, marks)
     done = _parts_done(conn, [row.id for row in rows if row.concat_reference is not None])
     return [ClaimedSms(*row, now_ns, frozenset(done.get(row.id, ()))) for row in rows]
 
@@ -156,6 +165,7 @@ class _OutcomeRow(NamedTuple):
     attempts: int
     next_attempt_at_ns: int
     claimed_at_ns: int | None
+    claimed_by: str | None
     parts_total: int
     last_error: str | None
     final_at_ns: int | None
@@ -242,6 +252,7 @@ def _outcome_row(outcome: SmsOutcome, now_ns: int, config: SenderConfig) -> _Out
         attempts=attempts,
         next_attempt_at_ns=now_ns + int(config.retry_delay_s * NS_PER_S),
         claimed_at_ns=None,
+        claimed_by=None,
         parts_total=outcome.parts_total,
         last_error=error,
         final_at_ns=now_ns if status is OutboxStatus.UNDELIVERABLE else None,

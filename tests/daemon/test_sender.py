@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
+from daemon.clock import now_ns
 from daemon.config import BindConfig, SenderConfig, SweeperConfig
 from daemon.db import InlineDatabase
 from daemon.outbox import OutgoingSms, queue_sms_txn
@@ -26,7 +27,6 @@ from smscore.protocol import ConnectionLostError, NotSent, QueueFull, ResponseTi
 from smscore.status import CommandStatus as S
 from tests.interop import INTEROP_PATH
 
-START_S = 1_700_000_000
 RECORDS = [json.loads(line) for line in INTEROP_PATH.read_text().splitlines()]
 LONG_TEXT = "Confirmed. " + "You have received KES 1,000.00 from JOHN DOE 254712000001. " * 4
 
@@ -69,17 +69,6 @@ class FakePool:
 
     def fail(self, index, error):
         self.sent[index].answer.errback(error)
-
-
-@pytest.fixture
-def clock():
-    clock = Clock()
-    clock.advance(START_S)
-    return clock
-
-
-def now_ns(clock):
-    return int(clock.seconds() * 1_000_000_000)
 
 
 def make_sender(db, clock, pool, binds=None, **config):
@@ -599,3 +588,15 @@ def test_stop_during_a_write_also_writes_what_came_in_meanwhile(db, clock):
     slow.release()
     assert stopped.called
     assert [row.status for row in rows(db)] == ["submitted", "submitted"]
+
+
+def test_claims_carry_the_senders_lease_owner_until_recorded(db, clock):
+    pool = FakePool()
+    queue(db, clock, "x")
+    sender = Sender(clock, db, pool, {}, SenderConfig(), owner="lis-a")
+    sender.start()
+    clock.advance(0)
+    assert [(row.status, row.claimed_by) for row in rows(db)] == [("in_flight", "lis-a")]
+    pool.accept(0, "1")
+    clock.advance(0)
+    assert [(row.status, row.claimed_by) for row in rows(db)] == [("submitted", None)]

@@ -2,26 +2,14 @@
 
 import pytest
 from sqlalchemy import func, insert, select, update
-from twisted.internet.task import Clock
 
+from daemon.clock import now_ns
 from daemon.config import SenderConfig, SweeperConfig
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import early_receipts, outbox
 from daemon.sweeper import Sweeper
 
 S = 1_000_000_000
-START_S = 1_700_000_000
-
-
-@pytest.fixture
-def clock():
-    clock = Clock()
-    clock.advance(START_S)
-    return clock
-
-
-def now_ns(clock):
-    return int(clock.seconds() * S)
 
 
 def add_row(db, clock, status="queued", **fields):
