@@ -121,7 +121,8 @@ def process_batch_txn(
 ) -> BatchResult:
     """Handle up to batch_size new inbox rows in one transaction. With `claim_replies`, also claim up
     to that many due outbox rows for an in-process sender: it saves the sender a commit per turn, and
-    a crash before they are sent leaves them in_flight for the sweeper, as the sender's own claim does.
+    a crash before they are sent leaves them in_flight under this process's lease: its restart (or,
+    if it does not come back, another sweeper once the lease expires) re-queues them.
     """
     started = time.perf_counter()
     rows = _claim(conn, batch_size)
