@@ -26,7 +26,12 @@ class UpgradeFailed(Exception):
 def upgrade_all(conn: Connection) -> None:
     """Bring both schemas to head inside the caller's transaction."""
     ledger.upgrade(conn)
-    command.upgrade(alembic_config(conn, "daemon:migrations", VERSION_TABLE), "head")
+    upgrade_daemon(conn)
+
+
+def upgrade_daemon(conn: Connection, revision: str = "head") -> None:
+    """The daemon's own tables to `revision`, in the caller's transaction (the ledger's go first)."""
+    command.upgrade(alembic_config(conn, "daemon:migrations", VERSION_TABLE), revision)
 
 
 def current_version(conn: Connection) -> str | None:

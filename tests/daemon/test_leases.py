@@ -2,7 +2,6 @@
 owner's rows are re-queued by any sweeper within seconds, a live owner's rows are never touched."""
 
 import pytest
-from alembic import command
 from sqlalchemy import insert, select
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import capturedLogs
@@ -164,7 +163,7 @@ def test_upgrade_from_d0002_adds_leases_and_old_rows_stay_freeable(db_url, clock
     try:
         with engine.begin() as conn:
             ledger.upgrade(conn)
-            command.upgrade(migrate._config(conn), "d0002")
+            migrate.upgrade_daemon(conn, "d0002")
             # d0001 creates tables from the schema module as it is now: make it d0002's outbox.
             conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN claimed_by")
             conn.execute(
