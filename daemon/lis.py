@@ -231,8 +231,10 @@ def _store_parts(conn: Connection, parts: list[IncomingMo], now_ns: int) -> list
 
 def _mark_assembled(conn: Connection, mo: IncomingMo, body: bytes, part_ids: list[int]) -> tuple:
     # inbox_id 0 marks "assembled" (the inbox row is written by the caller); the parts stay for the
-    # dedupe window so a re-sent part is ignored, then expire_parts_txn deletes them.
-    conn.execute(update(mo_parts).where(mo_parts.c.id.in_(part_ids)).values(inbox_id=0))
+    # dedupe window so a re-sent part is ignored, then expire_parts_txn deletes them. Their bodies go
+    # now: the whole text is in the inbox (masked there once parsed), and a part may hold a PIN.
+    assembled = update(mo_parts).where(mo_parts.c.id.in_(part_ids))
+    conn.execute(assembled.values(inbox_id=0, body=b""))
     return (mo, body)
 
 

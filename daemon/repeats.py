@@ -8,7 +8,9 @@ silence. The TranProc asks this module what a row is:
   reply once more, saying it is a repeat (Mojaloop's rule for a resent transfer);
 - an earlier copy that did not run (refused: wrong PIN, parse error; or failed) does not count: the repeat
   runs, since nothing happened the first time;
-- an earlier copy still waiting (another TranProc holds it, PostgreSQL) makes the repeat wait for it.
+- an earlier copy still waiting (another TranProc holds it, PostgreSQL) makes the repeat wait for it;
+- a repeat of a message refused for a wrong PIN gets that refusal again and is not counted as another
+  failure: one typo re-delivered three times must not lock the account.
 The window is `inbox.dedupe_window_s`; the key is the LIS's keyed digest, so no PIN is ever compared in
 clear.
 """
@@ -36,6 +38,9 @@ class Earlier(NamedTuple):
     status: str
     command: str | None
     error: str | None
+
+
+PIN_WRONG = "pin_wrong"  # the inbox error of a message refused for a wrong PIN
 
 
 class Verdict(Enum):
@@ -120,6 +125,12 @@ class RepeatIndex:
         if any(e.status == "new" for e in copies):
             return Verdict.WAIT, None
         return Verdict.RUN, None
+
+    def refused_pin(self, row, keyword: str) -> Earlier | None:
+        """The earlier copy refused for a wrong PIN, if any: the same text carries the same PIN."""
+        return next(
+            (e for e in self.earlier(row) if e.command == keyword and e.error == PIN_WRONG), None
+        )
 
     def handled(self, row, status: str, command: str | None, error: str | None, reply: str | None):
         """The batch has handled `row`: later rows of the batch see it as an earlier copy."""

@@ -34,7 +34,7 @@ from daemon.db import is_transient
 from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.outbox.claims import ClaimedSms, claim_outbox_txn
-from daemon.repeats import Earlier, RepeatIndex, Verdict
+from daemon.repeats import PIN_WRONG, Earlier, RepeatIndex, Verdict
 from daemon.schema import inbox
 from daemon.subscribers import (
     PinHasher,
@@ -268,6 +268,8 @@ def _answer(
         key = "not_registered" if message.role is Role.UNREGISTERED else "not_allowed"
         text = message.render(key, keyword=keyword)
         return message.outcome(InboxStatus.DONE, text, command=keyword, error=key), masked
+    if parsed.command.pin_arg is not None and (refused := repeats.refused_pin(row, keyword)):
+        return _replay(conn, message, repeats, refused, keyword), masked
     if parsed.command.side_effects:
         verdict, earlier = repeats.verdict(row, keyword)
         if verdict is Verdict.WAIT:
@@ -376,7 +378,7 @@ def _check_pin(
     if check.outcome is PinOutcome.OK:
         return None
     if check.outcome is PinOutcome.WRONG:
-        return "pin_wrong", message.render("pin_wrong", remaining=check.remaining)
+        return PIN_WRONG, message.render("pin_wrong", remaining=check.remaining)
     if check.outcome is PinOutcome.LOCKED:
         minutes = max(1, math.ceil((check.locked_until_ns - now_ns) / (60 * NS_PER_S)))
         return "pin_locked", message.render("pin_locked", minutes=minutes)

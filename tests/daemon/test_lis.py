@@ -264,3 +264,16 @@ def test_receipts_count_against_the_same_bound(db):
     )
     results = answers([writer.accept("sim", mo()), writer.accept("sim", mo())])
     assert results == [S.ESME_RTHROTTLED] and writer.counters["receipts_received"] == 1
+
+
+def test_assembled_parts_keep_no_text(db):
+    # A long "BAL 1234 ..." must not leave its PIN in mo_parts for the dedupe window.
+    clock = Clock()
+    writer, _ = make_writer(db, clock)
+    text = "BAL 1234 " + "x" * 200
+    answers([writer.accept("sim", part) for part in udh_parts(text)])
+    clock.advance(1)
+    assert [row.text for row in inbox_rows(db)] == [text]
+    with db.engine.begin() as conn:
+        bodies = conn.execute(select(mo_parts.c.body, mo_parts.c.inbox_id)).all()
+    assert len(bodies) >= 2 and all(body == b"" and inbox_id == 0 for body, inbox_id in bodies)

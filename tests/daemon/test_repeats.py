@@ -85,13 +85,23 @@ def test_a_repeated_balance_request_is_answered_both_times(engine, env):
     assert replies(engine) == ["Your smscore balance is KES 100.00."] * 2
 
 
-def test_a_repeated_wrong_pin_is_answered_every_time(engine, env):
+def test_a_repeated_wrong_pin_is_answered_every_time_and_counted_once(engine, env):
     register(engine)
-    for second in range(2):
+    for second in range(3):  # one typo, delivered three times (an SMSC re-delivering it)
         receive(engine, "BAL 9999", NOW + second * NS)
         process(engine, env, NOW + second * NS)
-    first, again = replies(engine)
-    assert first.startswith("Wrong PIN.") and again.startswith("Wrong PIN.")
+    first, *again = replies(engine)
+    assert first == "Wrong PIN. 2 attempt(s) left before your PIN is locked."
+    assert (
+        again
+        == [f"You sent this message already, so nothing was done again. Our answer was: {first}"]
+        * 2
+    )
+    with engine.begin() as conn:
+        assert get_subscriber_txn(conn, ALICE).pin_failures == 1  # not locked by one typo
+    receive(engine, "BAL 8888", NOW + 4 * NS)  # another wrong PIN is another failure
+    process(engine, env, NOW + 4 * NS)
+    assert replies(engine)[-1] == "Wrong PIN. 1 attempt(s) left before your PIN is locked."
 
 
 def test_a_repeat_of_a_command_with_side_effects_runs_once_and_gets_its_reply_again(engine, env):
