@@ -56,7 +56,7 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
     def status_failed(failure: Failure) -> None:
         # Nothing has started: the status endpoint opens first, so a taken port changes nothing.
         print(
-            f"smscore: status endpoint {config.status.listen}: {failure.getErrorMessage()}",
+            f"smscore: status.listen {config.status.listen}: {failure.getErrorMessage()}",
             file=sys.stderr,
         )
         failed[0] = True

@@ -18,6 +18,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from smscore.defaults import (
     DEFAULT_RECONNECT_FACTOR,
@@ -115,6 +116,22 @@ class BindCounters:
     drops: int = 0  # links lost while bound (not our own unbind); last_error says why
 
 
+@implementer(IStreamClientEndpoint)
+class _ReportingEndpoint:
+    """An endpoint that tells its bind why a TCP/TLS connect failed (ClientService only retries)."""
+
+    def __init__(self, inner: IStreamClientEndpoint, on_failure: Callable[[Failure], None]):
+        self._inner = inner
+        self._on_failure = on_failure
+
+    def connect(self, factory: Any) -> Deferred:
+        def failed(failure: Failure) -> Failure:
+            self._on_failure(failure)
+            return failure
+
+        return self._inner.connect(factory).addErrback(failed)
+
+
 class PersistentBind:
     """One SMSC link that stays bound. `protocol` is the bound ESMEProtocol, or None while down."""
 
@@ -144,7 +161,7 @@ class PersistentBind:
         self._policy = policy or ReconnectPolicy()
         self._jitter = jitter
         self._service = ClientService(
-            endpoint,
+            _ReportingEndpoint(endpoint, self._on_connect_failed),
             Factory.forProtocol(self._build_protocol),
             retryPolicy=self._retry_delay_s,
             clock=reactor,
@@ -180,6 +197,12 @@ class PersistentBind:
         self.protocol = protocol
         log.info("bind {name} is up ({state})", name=self.name, state=protocol.session.state.value)
         return protocol
+
+    def _on_connect_failed(self, failure: Failure) -> None:
+        error = f"connect failed: {failure.getErrorMessage()}"
+        if error != self.last_error:  # ClientService retries forever: say it once per reason
+            log.warn("bind {name}: {error}; retrying with backoff", name=self.name, error=error)
+        self.last_error = error
 
     def _on_bind_failed(self, failure: Failure) -> None:
         self.counters.bind_failures += 1

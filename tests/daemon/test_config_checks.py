@@ -123,3 +123,10 @@ def test_check_creates_nothing(tmp_path):
     path = write_config(tmp_path)
     assert CliRunner().invoke(main, ["run", "--config", str(path), "--check"]).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["smscore.toml"]
+
+
+def test_check_hides_the_database_password(tmp_path):
+    path = write_config(tmp_path, database={"url": "postgresql://smscore:hunter2@127.0.0.1:5432/x"})
+    result = CliRunner().invoke(main, ["run", "--config", str(path), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "smscore:***@127.0.0.1" in result.output

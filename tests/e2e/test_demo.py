@@ -32,4 +32,4 @@ def test_demo_stops_with_one_line_when_its_status_port_is_taken(tmp_path) -> Non
     assert result.returncode == 1
     assert result.stdout == ""  # no banner advertising a port it does not have
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"smscore: status endpoint 127.0.0.1:{port}: ") and "in use" in line
+    assert line.startswith(f"smscore: status.listen 127.0.0.1:{port}: ") and "in use" in line

@@ -316,3 +316,15 @@ def test_pool_with_nothing_bound_raises():
     a.start()
     with pytest.raises(NoBindAvailable):
         pool_of(a).submit(SubmitSm())
+
+
+def test_a_refused_connect_is_the_binds_last_error_logged_once_per_reason():
+    harness = Harness()
+    harness.endpoint.refusing = True
+    with capturedLogs() as events:
+        harness.start()
+        harness.run(20)
+    assert len(harness.connect_times) >= 4
+    assert harness.bind.last_error.startswith("connect failed: ")
+    said = [event for event in events if "connect failed" in str(event.get("error", ""))]
+    assert len(said) == 1 and said[0]["log_level"].name == "warn"
