@@ -20,6 +20,7 @@ from daemon.chart import (
 )
 from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
+from daemon.commands.normalise import normalise_text
 from daemon.commands.registry import Role
 from daemon.config import Config, ConfigError
 from daemon.db import first_line
@@ -104,6 +105,7 @@ def subscriber() -> None:
 
 
 def _valid_pin(_ctx: click.Context, _param: click.Parameter, pin: str) -> str:
+    pin = normalise_text(pin)  # the same digits an SMS may carry (fullwidth, Arabic-Indic...)
     if not (pin.isascii() and pin.isdigit() and _PIN_DIGITS[0] <= len(pin) <= _PIN_DIGITS[1]):
         raise click.BadParameter("a PIN is 4 to 6 digits")
     return pin

@@ -188,6 +188,21 @@ def test_cli_adds_a_funded_subscriber_and_lists_it(engine, tmp_path):
     assert stored.role is Role.CUSTOMER
 
 
+def test_cli_takes_a_pin_in_the_digits_an_sms_may_carry(engine, tmp_path):
+    url = engine.url.render_as_string(hide_password=False)
+    config = _cli_config(tmp_path)
+    added = CliRunner().invoke(
+        subscriber_cli,
+        ["add", "0712000009", "--pin", "\u0664\u0663\u0662\u0661", "--db", url, "--config", config],
+    )
+    assert added.exit_code == 0, added.output
+    with engine.begin() as conn:
+        stored = get_subscriber_txn(conn, "254712000009")
+    assert PinHasher(read_pepper(tmp_path / "pepper")).matches(
+        "254712000009", "4321", stored.pin_hmac
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
