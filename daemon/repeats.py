@@ -59,12 +59,13 @@ _earlier_rows = PreparedSelect(
             inbox.c.command,
             inbox.c.error,
         )
+        # Exactly the shape of ix_inbox_dedupe (key, then time): a condition on id here made
+        # SQLite walk the primary key instead, the whole inbox per batch. Newer rows are dropped
+        # in Python.
         .where(
             in_parameter(inbox.c.dedupe_key, "keys", dialect_name, String),
             inbox.c.received_at_ns >= bindparam("since_ns"),
-            inbox.c.id < bindparam("below_id"),
         )
-        .order_by(inbox.c.id)
     ),
     row=Earlier,
 )
@@ -99,12 +100,15 @@ class RepeatIndex:
         params = {
             "keys": in_parameter_value(conn.dialect.name, keys),
             "since_ns": min(row.received_at_ns for row in rows) - window_ns,
-            "below_id": max(row.id for row in rows),
         }
+        # The batch's own rows join as it handles them; rows another TranProc holds may sit between.
         batch_ids = {row.id for row in rows}
-        for earlier in _earlier_rows.all(conn, params):
-            if earlier.id not in batch_ids:
-                index.by_key[earlier.dedupe_key].append(earlier)
+        below_id = max(batch_ids)
+        found = [
+            e for e in _earlier_rows.all(conn, params) if e.id < below_id and e.id not in batch_ids
+        ]
+        for earlier in sorted(found):
+            index.by_key[earlier.dedupe_key].append(earlier)
         return index
 
     def earlier(self, row) -> list[Earlier]:
