@@ -49,6 +49,9 @@ def make_engine(
         raise DatabaseNotFound(f"no such database: {path} (nothing was created)")
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    # A failed statement's parameters would otherwise be in its exception text and every log of it:
+    # message texts (PINs before masking), digests, balances. The statement itself is still shown.
+    engine_kwargs.setdefault("hide_parameters", True)
     engine = create_engine(parsed, **engine_kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, sqlite_begin)

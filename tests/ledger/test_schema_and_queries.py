@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy.exc
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
@@ -119,3 +120,15 @@ def test_lookup_by_id_and_user_data(history: Engine) -> None:
     assert found[3].pending_status.name == "POSTED"
     assert [t.id for t in by_message] == [2, 4]
     assert by_message[1].pending_id == 3 and by_message[1].amount == 5
+
+
+def test_a_failed_statement_does_not_show_its_parameters(db_url: str) -> None:
+    # A statement that fails must not carry what it was given (an SMS with a PIN, say) into the
+    # exception text and the logs that quote it.
+    engine = make_engine(db_url)
+    try:
+        with pytest.raises(sqlalchemy.exc.DBAPIError) as failed, engine.begin() as conn:
+            conn.execute(text("SELECT * FROM no_such_table WHERE x = :x"), {"x": "BAL 7319"})
+        assert "7319" not in str(failed.value)
+    finally:
+        engine.dispose()
