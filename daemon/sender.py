@@ -38,6 +38,7 @@ from twisted.python.failure import Failure
 
 from daemon.clock import now_ns
 from daemon.config import BindConfig, SenderConfig
+from daemon.deferreds import when_done
 from daemon.outbox.claims import (
     AcceptedPart,
     ClaimedSms,
@@ -156,7 +157,7 @@ class Sender:
                 call.cancel()
         self._round_call = self._flush_call = None
         if self._writing is not None:
-            done = self._chain(self._writing)
+            done = when_done(self._writing)
             done.addCallback(lambda _: self._flush(final=True))
             return done
         return self._flush(final=True)
@@ -352,12 +353,7 @@ class Sender:
         )
         self._writing = write
         write.addCallbacks(self._recorded, self._record_failed, (batch,), None, (batch,))
-        return self._chain(write) if final else succeed(None)
-
-    def _chain(self, write: Deferred) -> Deferred:
-        done: Deferred = Deferred()
-        write.addBoth(lambda result: (done.callback(None), result)[1])
-        return done
+        return when_done(write) if final else succeed(None)
 
     def _recorded(self, result: RecordResult, batch: list[_Submission]) -> None:
         self._writing = None

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import DBAPIError
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -36,6 +36,7 @@ from daemon import clock
 from daemon.clock import NS_PER_S
 from daemon.config import SenderConfig, SweeperConfig
 from daemon.db import Database, is_transient
+from daemon.deferreds import when_done
 from daemon.outbox import OutboxStatus
 from daemon.outbox.leases import requeue_values
 from daemon.schema import early_receipts, leases, outbox
@@ -312,11 +313,7 @@ class Sweeper:
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        if self._sweeping is None:
-            return succeed(None)
-        done: Deferred = Deferred()
-        self._sweeping.addBoth(lambda result: (done.callback(None), result)[1])
-        return done
+        return when_done(self._sweeping)
 
     def _schedule(self, delay_s: float) -> None:
         if self._running and (self._call is None or not self._call.active()):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -15,6 +15,7 @@ from daemon import clock
 from daemon.commands.registry import Registry
 from daemon.config import Config
 from daemon.db import Database
+from daemon.deferreds import when_done
 from daemon.subscribers import PinHasher
 from daemon.tranproc import BatchResult, TranProcEnv, error_reason, process_batch_txn
 
@@ -71,11 +72,7 @@ class TranProc:
         """Stop polling; the Deferred fires when the batch under way (if any) has finished."""
         self._running = False
         self._cancel_timer()
-        if self._in_flight is None:
-            return succeed(None)
-        finished: Deferred = Deferred()
-        self._in_flight.addBoth(lambda result: finished.callback(None) or result)
-        return finished
+        return when_done(self._in_flight)
 
     def wake(self) -> None:
         """New inbox rows were committed. Many wakes before the next batch make one batch."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 from daemon import clock
 from daemon.clock import NS_PER_S
 from daemon.config import SenderConfig
+from daemon.deferreds import when_done
 from daemon.outbox import OutboxStatus
 from daemon.schema import leases, outbox
 
@@ -119,11 +120,7 @@ class LeaseKeeper:
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        if self._renewing is None:
-            return succeed(None)
-        done: Deferred = Deferred()
-        self._renewing.addBoth(lambda result: (done.callback(None), result)[1])
-        return done
+        return when_done(self._renewing)
 
     def _schedule(self) -> None:
         if self._running:
