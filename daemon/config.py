@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from ledger import display_url
 from smscore.concat import METHODS
 from smscore.defaults import (
     DEFAULT_ENQUIRE_LINK_INTERVAL_S,
@@ -206,7 +206,7 @@ class Config(Section):
         if self.service.instance_name:
             return self.service.instance_name
         try:
-            where = make_url(self.database_url).render_as_string(hide_password=True)
+            where = display_url(self.database_url)
         except ArgumentError:  # opening it fails at start-up with the reason; the name is moot
             where = self.database_url
         digest = hashlib.sha256(where.encode()).hexdigest()[:8]

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 from alembic import command
 from sqlalchemy import Connection
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
@@ -83,7 +82,7 @@ class UpgradeReport:
 def upgrade_database(url: str) -> UpgradeReport:
     """Open (creating a SQLite file and its directory if needed) and bring both schemas to head,
     in one transaction (blocking: for start-up and CLI tools)."""
-    where = make_url(url).render_as_string(hide_password=True)
+    where = ledger.display_url(url)
     path = ledger.sqlite_file(url)
     created_file = path is not None and not path.exists()
     try:

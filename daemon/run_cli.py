@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.engine import make_url
 
 from daemon.config import Config, ConfigError, load_config, parse_smsc_option
+from ledger import display_url
 
 config_option = click.option(
     "--config",
@@ -96,7 +96,7 @@ def run(
     if check:
         click.echo(
             f"config OK: role {config.service.role}, {len(config.binds)} bind(s), "
-            f"database {make_url(config.database_url).render_as_string(hide_password=True)}"
+            f"database {display_url(config.database_url)}"
         )
         return
     from daemon.runner import run_forever

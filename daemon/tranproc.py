@@ -69,6 +69,7 @@ class TranProcEnv:
     parse_env: ParseEnv
     pin_policy: PinPolicy
     dedupe_window_ns: int  # a repeat of the same MO within this is answered as a repeat
+    lease_owner: str  # whose the replies this process claims are (derived once: host, role, URL)
 
     @classmethod
     def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:
@@ -82,6 +83,7 @@ class TranProcEnv:
             ParseEnv(numbering),
             PinPolicy.from_config(config.security),
             int(config.inbox.dedupe_window_s * NS_PER_S),
+            config.lease_owner,
         )
 
 
@@ -143,9 +145,7 @@ def process_batch_txn(
         outcomes.append(outcome)
     _write_outcomes(conn, outcomes, now_ns)
     if claim_replies > 0:
-        result.replies_claimed = claim_outbox_txn(
-            conn, claim_replies, now_ns, env.config.lease_owner
-        )
+        result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns, env.lease_owner)
     _count(result, outcomes)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result

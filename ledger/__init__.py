@@ -16,7 +16,7 @@ are built on, for applications whose own hot paths share the ledger's transactio
 
 from ledger.accounts import create_accounts
 from ledger.check import CheckReport, ExportedHead, Violation, check_ledger, export_head
-from ledger.engine import make_engine, sqlite_file
+from ledger.engine import display_url, make_engine, sqlite_file
 from ledger.errors import (
     DatabaseNotFound,
     ExpectedHeadError,
@@ -89,6 +89,7 @@ __all__ = [
     "create_accounts",
     "create_transfers",
     "current_version",
+    "display_url",
     "expire_pending_transfers",
     "export_head",
     "get_accounts",

@@ -38,6 +38,11 @@ def sqlite_file(url: str | URL) -> Path | None:
     return None if database.startswith("file:") else Path(database)
 
 
+def display_url(url: str) -> str:
+    """`url` as it may be shown or logged: the password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(
     url: str, *, sqlite_begin: str = "IMMEDIATE", create: bool = True, **engine_kwargs: Any
 ) -> Engine:
