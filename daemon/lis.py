@@ -63,6 +63,14 @@ _DEDUPE_SECRET_BYTES = 32  # HMAC-SHA256 key as long as the hash (RFC 2104's rec
 _EXPIRED_KEY_RANDOM_BYTES = 16  # expired rows get a unique key no MO can collide with
 
 
+class InboxStatus:
+    """inbox.status: written 'new' here, marked 'done' or 'failed' by the TranProc."""
+
+    NEW = "new"
+    DONE = "done"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingMo:
     """One deliver_sm (whole message or one part) as the inbox stores it."""
@@ -160,7 +168,7 @@ def _insert_whole(
 
 
 def _inbox_row(
-    mo: IncomingMo, body: bytes, key: str, now_ns: int, status: str = "new"
+    mo: IncomingMo, body: bytes, key: str, now_ns: int, status: str = InboxStatus.NEW
 ) -> _InboxRow:
     return _InboxRow(
         received_at_ns=now_ns,
@@ -276,7 +284,11 @@ def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, n
     mo = IncomingMo(bind_name, source, destination, coding, b"", None)
     body = b"".join(bodies.scalars())
     row = _inbox_row(
-        mo, body, f"expired-{secrets.token_hex(_EXPIRED_KEY_RANDOM_BYTES)}", now_ns, status="failed"
+        mo,
+        body,
+        f"expired-{secrets.token_hex(_EXPIRED_KEY_RANDOM_BYTES)}",
+        now_ns,
+        status=InboxStatus.FAILED,
     )._asdict()
     row["error"] = f"incomplete concatenated message: {received} of {total} parts"
     inbox_id = conn.execute(insert(inbox).returning(inbox.c.id), [row]).scalar_one()

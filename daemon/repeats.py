@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, String, bindparam, select
 
+from daemon.lis import InboxStatus
 from daemon.schema import inbox, outbox
 from ledger.fastpath import PreparedSelect, in_parameter, in_parameter_value
 
@@ -123,10 +124,10 @@ class RepeatIndex:
     def verdict(self, row, keyword: str) -> tuple[Verdict, Earlier | None]:
         """For a command with side effects: run it, replay an earlier copy's reply, or wait."""
         copies = [e for e in self.earlier(row) if e.command in (keyword, None)]
-        ran = next((e for e in copies if e.status == "done" and e.error is None), None)
+        ran = next((e for e in copies if e.status == InboxStatus.DONE and e.error is None), None)
         if ran is not None:
             return Verdict.REPLAY, ran
-        if any(e.status == "new" for e in copies):
+        if any(e.status == InboxStatus.NEW for e in copies):
             return Verdict.WAIT, None
         return Verdict.RUN, None
 

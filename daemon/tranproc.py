@@ -31,6 +31,7 @@ from daemon.commands.registry import ParsedCommand, Registry, Role
 from daemon.commands.types import ParseEnv
 from daemon.config import Config
 from daemon.db import is_transient
+from daemon.lis import InboxStatus
 from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.outbox.claims import ClaimedSms, claim_outbox_txn
@@ -51,12 +52,6 @@ log = Logger()
 REPEAT_ERROR = "repeat"  # the inbox error of a repeat answered with its first copy's reply
 ERROR_MAX_CHARS = 200  # of an exception kept in inbox.error: its first line, not a dump
 _SAVEPOINT = "tranproc_row"
-
-
-class InboxStatus:
-    NEW = "new"
-    DONE = "done"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
