@@ -13,6 +13,7 @@ from pathlib import Path
 
 from daemon.config import Config, ConfigError
 from daemon.subscribers import PepperError, pepper_path, read_pepper
+from ledger import sqlite_file
 
 
 @dataclass
@@ -44,7 +45,7 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
             problem = _certificate_problem(bind.tls_ca_file)
             if problem:
                 return f"binds.{index}.tls_ca_file", problem
-    sqlite_path = _sqlite_path(config)
+    sqlite_path = sqlite_file(config.database_url)
     if sqlite_path is not None:
         key = "database.url" if config.database.url else "service.state_dir"
         problem = _file_problem(sqlite_path)
@@ -53,13 +54,6 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
     key = "security.pin_pepper_file" if config.security.pin_pepper_file else "service.state_dir"
     problem = _pepper_problem(pepper_path(config))
     return (key, problem) if problem else None
-
-
-def _sqlite_path(config: Config) -> Path | None:
-    url = config.database_url
-    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
-        return None
-    return Path(url.removeprefix("sqlite:///"))
 
 
 def _certificate_problem(path: Path) -> str | None:
