@@ -1,5 +1,5 @@
 """The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers,
-settings, leases.
+settings, leases, and mobile money's moves, vouchers, one-time codes, daily usage and the staff audit log.
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -7,7 +7,7 @@ the modules that own each table define them as enums.
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = "d0003"
+SCHEMA_VERSION = "d0004"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -155,6 +155,13 @@ subscribers = sa.Table(
     sa.Column("pin_failures", sa.Integer, nullable=False, default=0),
     sa.Column("locked_until_ns", sa.BigInteger, nullable=False, default=0),
     sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    # Mobile money (d0004). kyc_tier: 1 at registration by an agent; staff raise it.
+    sa.Column("kyc_tier", sa.Integer, nullable=False, default=1),
+    sa.Column("state", sa.String(16), nullable=False, default="active"),  # active | frozen
+    sa.Column("id_number", sa.String(32), nullable=True),  # KYC document number: never replied
+    sa.Column("store_msisdn", sa.String(21), nullable=True),  # an assistant's agent store
+    sa.Column("agent_number", sa.String(8), nullable=True, unique=True),  # a store's short number
+    sa.Column("registered_by", sa.String(64), nullable=True),  # agent MSISDN or staff actor
 )
 
 # Facts the database must agree with whatever process opens it, by name; e.g. the fingerprint of
@@ -178,4 +185,94 @@ leases = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("renewed_at_ns", sa.BigInteger, nullable=False),
     sa.Column("expires_at_ns", sa.BigInteger, nullable=False),
+)
+
+# One row per money movement (SEND, DEPOSIT, WITHDRAW, COLLECT, voucher claim or return, e-float):
+# who paid whom, how much, and where it stands. Its ledger transfers are a linked chain with ids
+# transfer_id_base + 0 .. legs-1, so every posting is traceable to the move and the move to the
+# inbox message (inbox_id) or staff action (audit_id) that caused it.
+moves = sa.Table(
+    "moves",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("ref", sa.String(12), nullable=False, unique=True),  # shown to the parties (VERIFY)
+    sa.Column("kind", sa.String(16), nullable=False),
+    # held | confirming | pending | posted | voided | declined | expired
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("payer_msisdn", sa.String(21), nullable=True),
+    sa.Column("payee_msisdn", sa.String(21), nullable=True),
+    sa.Column("actor_msisdn", sa.String(21), nullable=True),  # who sent it, when not the payer
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("fee_minor", sa.BigInteger, nullable=False, default=0),
+    sa.Column("commission_minor", sa.BigInteger, nullable=False, default=0),
+    sa.Column("transfer_id_base", sa.BigInteger, nullable=True, unique=True),
+    sa.Column("legs", sa.Integer, nullable=False, default=0),
+    sa.Column("inbox_id", RowId, sa.ForeignKey("inbox.id"), nullable=True),
+    sa.Column("audit_id", RowId, nullable=True),
+    sa.Column("code_hmac", sa.LargeBinary, nullable=True),  # YES/NO code of a held move
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("decided_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("expires_at_ns", sa.BigInteger, nullable=True),
+    sa.Index("ix_moves_payer", "payer_msisdn", "created_at_ns"),
+    sa.Index("ix_moves_payee", "payee_msisdn", "created_at_ns"),
+    sa.Index("ix_moves_state_expires", "state", "expires_at_ns"),
+    sa.Index("ix_moves_inbox", "inbox_id"),
+)
+
+# Money sent to a number with no wallet, held in the voucher suspense account until an agent pays
+# it out (COLLECT), the number registers (claimed) or it expires (returned to the sender).
+vouchers = sa.Table(
+    "vouchers",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=False, unique=True),
+    sa.Column("sender_msisdn", sa.String(21), nullable=False),
+    sa.Column("recipient_msisdn", sa.String(21), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("code_hmac", sa.LargeBinary, nullable=False),
+    sa.Column(
+        "state", sa.String(16), nullable=False
+    ),  # pending | open | collected | claimed | returned | voided
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("closed_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("closed_by_move_id", RowId, nullable=True),
+    sa.Index("ix_vouchers_recipient", "recipient_msisdn", "state"),
+    sa.Index("ix_vouchers_state_expires", "state", "expires_at_ns"),
+)
+
+# One-time codes sent by SMS (the first-PIN code after registration); only a digest is kept.
+one_time_codes = sa.Table(
+    "one_time_codes",
+    metadata,
+    sa.Column("msisdn", sa.String(21), primary_key=True),
+    sa.Column("purpose", sa.String(16), nullable=False, primary_key=True),
+    sa.Column("code_hmac", sa.LargeBinary, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ns", sa.BigInteger, nullable=False),
+)
+
+# What each subscriber has moved today, for the per-day limits (value and count); day is the
+# service-local date, YYYY-MM-DD.
+daily_usage = sa.Table(
+    "daily_usage",
+    metadata,
+    sa.Column("msisdn", sa.String(21), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("value_minor", sa.BigInteger, nullable=False, default=0),
+    sa.Column("count", sa.Integer, nullable=False, default=0),
+)
+
+# Every staff action (smscore admin ...): who, what, on whom, when. Never a PIN or secret.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("at_ns", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False, default=""),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Index("ix_audit_log_target", "target", "at_ns"),
 )

@@ -50,6 +50,11 @@ class SubscriberError(Exception):
     pass
 
 
+class SubscriberState(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"  # by staff: no money moves from or to it until unfrozen
+
+
 class SubscriberExists(SubscriberError):
     pass
 
@@ -74,6 +79,23 @@ class Subscriber:
     pin_failures: int
     locked_until_ns: int
     created_at_ns: int
+    kyc_tier: int = 1
+    state: str = "active"  # SubscriberState
+    id_number: str | None = None  # KYC document number: never in a reply or a log
+    store_msisdn: str | None = None  # an assistant's store
+    agent_number: str | None = None  # a store's short agent number
+    registered_by: str | None = None
+
+    @property
+    def frozen(self) -> bool:
+        return self.state == SubscriberState.FROZEN
+
+    @property
+    def float_owner(self) -> str:
+        """Whose wallet this identity moves money from: an assistant's is its store's float."""
+        return (
+            self.store_msisdn if self.role is Role.ASSISTANT and self.store_msisdn else self.msisdn
+        )
 
     def __repr__(self) -> str:  # the PIN digest stays out of logs and tracebacks too
         return f"Subscriber({self.msisdn}, account {self.account_id}, {self.role.value})"
@@ -293,6 +315,11 @@ def create_subscriber_txn(
     name: str = "",
     role: Role = Role.CUSTOMER,
     language: str = "en",
+    kyc_tier: int = 1,
+    id_number: str | None = None,
+    store_msisdn: str | None = None,
+    agent_number: str | None = None,
+    registered_by: str | None = None,
 ) -> Subscriber:
     """Register `msisdn` (international digits) and open its wallet, in the caller's transaction."""
     if role is Role.UNREGISTERED:
@@ -311,6 +338,11 @@ def create_subscriber_txn(
         pin_failures=0,
         locked_until_ns=0,
         created_at_ns=now_ns,
+        kyc_tier=kyc_tier,
+        id_number=id_number,
+        store_msisdn=store_msisdn,
+        agent_number=agent_number,
+        registered_by=registered_by,
     )
     conn.execute(insert(subscribers), [_row(subscriber)])
     return subscriber
@@ -363,33 +395,23 @@ def _row(subscriber: Subscriber) -> dict:
         "pin_failures": subscriber.pin_failures,
         "locked_until_ns": subscriber.locked_until_ns,
         "created_at_ns": subscriber.created_at_ns,
+        "kyc_tier": subscriber.kyc_tier,
+        "state": subscriber.state,
+        "id_number": subscriber.id_number,
+        "store_msisdn": subscriber.store_msisdn,
+        "agent_number": subscriber.agent_number,
+        "registered_by": subscriber.registered_by,
     }
 
 
 def _subscriber_from_tuple(row: tuple) -> Subscriber:
-    msisdn, account_id, name, role, language, pin_hmac, failures, locked_until_ns, created = row
-    return Subscriber(
-        msisdn=msisdn,
-        account_id=account_id,
-        name=name,
-        role=Role(role),
-        language=language,
-        pin_hmac=bytes(pin_hmac) if pin_hmac is not None else None,
-        pin_failures=failures,
-        locked_until_ns=locked_until_ns,
-        created_at_ns=created,
-    )
+    """A row selected with every column of `subscribers`, in table order."""
+    values = dict(zip(subscribers.c.keys(), row, strict=True))
+    values["role"] = Role(values["role"])
+    if values["pin_hmac"] is not None:
+        values["pin_hmac"] = bytes(values["pin_hmac"])
+    return Subscriber(**values)
 
 
 def _subscriber(row) -> Subscriber:
-    return Subscriber(
-        msisdn=row.msisdn,
-        account_id=row.account_id,
-        name=row.name,
-        role=Role(row.role),
-        language=row.language,
-        pin_hmac=bytes(row.pin_hmac) if row.pin_hmac is not None else None,
-        pin_failures=row.pin_failures,
-        locked_until_ns=row.locked_until_ns,
-        created_at_ns=row.created_at_ns,
-    )
+    return _subscriber_from_tuple(tuple(row))

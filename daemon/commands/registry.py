@@ -39,13 +39,18 @@ _SHOWN_MAX_CHARS = 24
 
 
 class Role(StrEnum):
-    CUSTOMER = "customer"
-    AGENT = "agent"
-    ADMIN = "admin"
+    """One identity per MSISDN, with one role (M-Pesa's unified identity/role model)."""
+
+    CUSTOMER = "customer"  # has a wallet and a KYC tier
+    AGENT = "agent"  # an agent store: its wallet is the store's float
+    ASSISTANT = "assistant"  # works at a store: acts on the store's float with its own PIN
+    BILLER = "biller"  # a biller or merchant: receives payments
+    STAFF = "staff"
     UNREGISTERED = "unregistered"  # a sender with no subscriber record
 
 
-REGISTERED = frozenset({Role.CUSTOMER, Role.AGENT, Role.ADMIN})
+REGISTERED = frozenset({Role.CUSTOMER, Role.AGENT, Role.ASSISTANT, Role.BILLER, Role.STAFF})
+AGENTS = frozenset({Role.AGENT, Role.ASSISTANT})  # act on a store's float
 EVERYONE = frozenset(Role)
 
 Handler = Callable[["CommandContext", "Args"], "Reply"]

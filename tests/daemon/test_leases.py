@@ -14,7 +14,7 @@ from daemon.db import InlineDatabase
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.outbox.claims import claim_outbox_txn
 from daemon.outbox.leases import LeaseKeeper, take_lease_txn
-from daemon.schema import leases, outbox
+from daemon.schema import SCHEMA_VERSION, leases, outbox
 from daemon.service import assemble_daemon
 from daemon.sweeper import Sweeper
 
@@ -175,7 +175,7 @@ def test_upgrade_from_d0002_adds_leases_and_old_rows_stay_freeable(db_url, clock
             )  # fmt: skip
         with engine.begin() as conn:
             migrate.upgrade_all(conn)
-            assert migrate.current_version(conn) == "d0003"
+            assert migrate.current_version(conn) == SCHEMA_VERSION
             assert conn.execute(select(leases)).all() == []
         db = InlineDatabase(engine)
         [old_id] = [row.id for row in db.run_sync("rows", lambda c: c.execute(select(outbox)))]
