@@ -8,6 +8,7 @@ are the documentation of every key (etc/smscore.toml shows them with their defau
 import hashlib
 import socket
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -175,6 +176,35 @@ class SecurityConfig(Section):
     pin_lockout_s: PositiveSeconds = 900.0
 
 
+MONEY_COMMANDS = ("SEND", "DEPOSIT", "WITHDRAW", "COLLECT")
+Days = Annotated[float, Field(gt=0, le=3650)]
+
+
+class MoneyConfig(Section):
+    tariff_file: FilePath | None = None  # None: the built-in tariff, documented in etc/tariff.toml
+    timezone: str = "Africa/Nairobi"  # the day of the per-day limits starts at midnight here
+    # Commands whose money is held pending until the sender's confirmation is delivered (the M-Pesa
+    # rollback); the others post at once. Cash handed over at an agent cannot be "undone".
+    post_on_delivery: list[Literal["SEND", "DEPOSIT", "WITHDRAW", "COLLECT"]] = ["SEND", "WITHDRAW"]
+    rollback_timeout_s: PositiveSeconds = 300.0  # no delivery receipt by then: voided, sender told
+    settle_interval_s: PositiveSeconds = 1.0  # how often delivered confirmations are posted
+    voucher_expiry_days: Days = 7.0  # unclaimed vouchers go back to the sender after this
+    double_send_window_s: PositiveSeconds = 300.0  # same SEND again within this asks YES <code>
+    confirm_above_minor: Annotated[int, Field(ge=0)] = 0  # SEND above this asks YES/NO; 0 = never
+    confirm_timeout_s: PositiveSeconds = 120.0  # a held SEND not confirmed by then is released
+    first_pin_code_ttl_s: PositiveSeconds = 86_400.0  # the code sent at registration
+    agent_number_digits: Annotated[int, Field(ge=4, le=8)] = 6  # short agent numbers (WITHDRAW)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (e.g. Africa/Nairobi, UTC)") from None
+        return name
+
+
 class Config(Section):
     service: ServiceConfig = ServiceConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -186,6 +216,7 @@ class Config(Section):
     sweeper: SweeperConfig = SweeperConfig()
     status: StatusConfig = StatusConfig()
     security: SecurityConfig = SecurityConfig()
+    money: MoneyConfig = MoneyConfig()
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":
