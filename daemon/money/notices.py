@@ -1,0 +1,89 @@
+"""SMS about moves, in each party's own language: who gets told what when a move is posted or
+released. Handlers use these at once for moves posted at once; the settler uses them later for moves
+that waited for their confirmation's delivery receipt.
+
+Each kind registers its notices (`on_posted`, `on_released`); a kind without one tells nobody."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from daemon import replies
+from daemon.commands.money import format_money
+from daemon.config import Config
+from daemon.money.moves import Move, MoveKind
+from daemon.outbox import OutgoingSms
+from daemon.subscribers import get_subscriber_txn
+from ledger import get_balance
+
+
+@dataclass(frozen=True, slots=True)
+class Notifier:
+    """Writes SMS from our short code to any party, in that party's language."""
+
+    conn: Connection
+    config: Config
+    short_code: str
+    now_ns: int
+    inbox_id: int | None = None
+
+    def language_of(self, msisdn: str) -> str:
+        found = get_subscriber_txn(self.conn, msisdn)
+        return found.language if found is not None else self.config.service.default_language
+
+    def text(self, msisdn: str, key: str, **fields: object) -> str:
+        language = self.language_of(msisdn)
+        return replies.render(language, key, service=self.config.service.name, **fields)
+
+    def sms(self, msisdn: str, key: str, **fields: object) -> OutgoingSms:
+        return OutgoingSms(
+            destination_addr=msisdn,
+            text=self.text(msisdn, key, **fields),
+            source_addr=self.short_code,
+            inbox_id=self.inbox_id,
+        )
+
+    def money(self, amount_minor: int) -> str:
+        return format_money(amount_minor, self.config.service.currency)
+
+    def balance(self, account_id: int) -> str:
+        found = get_balance(self.conn, account_id)
+        return self.money(found.available if found is not None else 0)
+
+
+Notice = Callable[[Notifier, Move], list[OutgoingSms]]
+_ON_POSTED: dict[MoveKind, Notice] = {}
+_ON_RELEASED: dict[MoveKind, Notice] = {}
+
+
+def on_posted(kind: MoveKind) -> Callable[[Notice], Notice]:
+    """Decorator: the SMS to send when a move of `kind` that waited for delivery is posted."""
+    return _register(_ON_POSTED, kind)
+
+
+def on_released(kind: MoveKind) -> Callable[[Notice], Notice]:
+    """Decorator: the SMS to send when a pending move of `kind` is voided (nothing happened)."""
+    return _register(_ON_RELEASED, kind)
+
+
+def _register(table: dict[MoveKind, Notice], kind: MoveKind) -> Callable[[Notice], Notice]:
+    def add(notice: Notice) -> Notice:
+        if kind in table:
+            raise ValueError(f"a notice for {kind.value} is already registered")
+        table[kind] = notice
+        return notice
+
+    return add
+
+
+def posted_notices(notifier: Notifier, move: Move) -> list[OutgoingSms]:
+    notice = _ON_POSTED.get(move.kind)
+    return notice(notifier, move) if notice is not None else []
+
+
+def released_notices(notifier: Notifier, move: Move) -> list[OutgoingSms]:
+    notice = _ON_RELEASED.get(move.kind)
+    return notice(notifier, move) if notice is not None else []

@@ -1,0 +1,175 @@
+"""Settling moves that waited for their confirmation (the M-Pesa rollback) and ending those nobody
+confirmed.
+
+A move held pending has its sender's confirmation in the outbox with on_failure = HOOK and
+on_failure_ref = the move id. Exactly one of two things then happens to it, each in one transaction
+that also marks the outbox row's hook done (so the other never runs):
+- its receipt says delivered: `settle_txn` posts the move and tells the other party;
+- it fails, is undeliverable, or no receipt arrives by deliver_by_ns: the sweeper calls the hook
+  (`void_hook`), which voids the move and tells the sender, by a later SMS, that nothing happened.
+
+`settle_txn` also ends held and confirming moves whose time ran out, and runs the steps other
+modules add (`add_step`, e.g. returning expired vouchers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Row, select, update
+from twisted.logger import Logger
+
+from daemon.config import Config
+from daemon.money.moves import (
+    MoveError,
+    MoveState,
+    expired_moves_txn,
+    get_move_txn,
+    post_move_txn,
+    release_move_txn,
+)
+from daemon.money.notices import Notifier, posted_notices, released_notices
+from daemon.outbox import OutboxStatus, queue_sms_txn
+from daemon.schema import inbox, outbox
+
+log = Logger()
+HOOK = "move"  # outbox.on_failure of a confirmation whose move waits for its delivery
+
+# step(conn, config, now_ns, limit) -> (rows handled, full)
+SettleStep = Callable[[Connection, Config, int, int], tuple[int, bool]]
+_STEPS: dict[str, SettleStep] = {}
+
+
+def add_step(name: str) -> Callable[[SettleStep], SettleStep]:
+    def add(step: SettleStep) -> SettleStep:
+        if name in _STEPS:
+            raise ValueError(f"a settle step {name!r} is already added")
+        _STEPS[name] = step
+        return step
+
+    return add
+
+
+@dataclass(frozen=True, slots=True)
+class SettleLimits:
+    max_rows: int = 500
+
+
+def _delivered_rows(conn: Connection, limit: int) -> list[Row]:
+    query = (
+        select(outbox.c.id, outbox.c.on_failure_ref, outbox.c.source_addr, outbox.c.inbox_id)
+        .where(
+            outbox.c.on_failure == HOOK,
+            outbox.c.on_failure_done_at_ns.is_(None),
+            outbox.c.status == OutboxStatus.DELIVERED,
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query))
+
+
+def _hook_done(conn: Connection, outbox_id: int, now_ns: int, note: str | None = None) -> None:
+    values: dict[str, object] = {"on_failure_done_at_ns": now_ns}
+    if note:
+        values["last_error"] = note
+    conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(values))
+
+
+def post_delivered_txn(
+    conn: Connection, config: Config, now_ns: int, limit: int
+) -> tuple[int, bool]:
+    """Post every pending move whose confirmation was delivered; tell the other party."""
+    rows = _delivered_rows(conn, limit)
+    posted = 0
+    for row in rows:
+        try:
+            with conn.begin_nested():
+                posted += _post_delivered(conn, config, row, now_ns)
+        except MoveError as exc:  # recorded for operators, never retried: it would fail again
+            log.error("outbox {id}: {error}", id=row.id, error=str(exc))
+            _hook_done(conn, row.id, now_ns, f"settle failed: {exc}"[:200])
+    return posted, len(rows) >= limit
+
+
+def _post_delivered(conn: Connection, config: Config, row: Row, now_ns: int) -> int:
+    move = get_move_txn(conn, row.on_failure_ref, lock=True)
+    _hook_done(conn, row.id, now_ns)
+    if move.state is not MoveState.PENDING:
+        return 0  # voided first (the receipt came after the deadline): the sender was told
+    move = post_move_txn(conn, move, config.service.currency, now_ns)
+    notifier = Notifier(conn, config, row.source_addr, now_ns, row.inbox_id)
+    queue_sms_txn(conn, posted_notices(notifier, move), now_ns)
+    return 1
+
+
+def make_void_hook(config: Config) -> Callable[[Connection, Row, int], None]:
+    """The sweeper's on_failure hook HOOK: the confirmation will not be delivered in time."""
+
+    def void_hook(conn: Connection, row: Row, now_ns: int) -> None:
+        move = get_move_txn(conn, row.on_failure_ref, lock=True)
+        if move.state is not MoveState.PENDING:
+            return  # already posted (delivered first) or released: nothing to undo
+        move = release_move_txn(conn, move, MoveState.VOIDED, config.service.currency, now_ns)
+        log.info("move {ref}: confirmation not delivered; voided", ref=move.ref)
+        notifier = Notifier(conn, config, row.source_addr, now_ns, row.inbox_id)
+        queue_sms_txn(conn, released_notices(notifier, move), now_ns)
+
+    return void_hook
+
+
+def expire_unconfirmed_txn(
+    conn: Connection, config: Config, now_ns: int, limit: int
+) -> tuple[int, bool]:
+    """Held and confirming moves nobody confirmed in time: released; a confirming one's sender told."""
+    found = expired_moves_txn(conn, (MoveState.HELD, MoveState.CONFIRMING), now_ns, limit)
+    for move in found:
+        was = move.state
+        move = release_move_txn(conn, move, MoveState.EXPIRED, config.service.currency, now_ns)
+        if was is MoveState.CONFIRMING and move.payer_msisdn:
+            notifier = Notifier(conn, config, _short_code(conn, move.inbox_id, config), now_ns)
+            sms = notifier.sms(
+                move.payer_msisdn,
+                "confirm_expired",
+                ref=move.ref,
+                amount=notifier.money(move.amount_minor),
+            )
+            queue_sms_txn(conn, [sms], now_ns)
+    return len(found), len(found) >= limit
+
+
+def _short_code(conn: Connection, inbox_id: int | None, config: Config) -> str:
+    """The number the subscriber wrote to (replies come from it), else the configured sender."""
+    if inbox_id is not None:
+        found = conn.execute(
+            select(inbox.c.destination_addr).where(inbox.c.id == inbox_id)
+        ).scalar()
+        if found:
+            return found
+    return config.sender.source_addr
+
+
+@dataclass(slots=True)
+class SettleReport:
+    counts: dict[str, int] = field(default_factory=dict)
+    full: bool = False
+
+
+def settle_txn(conn: Connection, config: Config, now_ns: int, limits: SettleLimits) -> SettleReport:
+    """One settle run: each step in a savepoint, so one failing step does not undo the others."""
+    report = SettleReport()
+    steps = {"posted": post_delivered_txn, "expired": expire_unconfirmed_txn, **_STEPS}
+    for name, step in steps.items():
+        try:
+            with conn.begin_nested():
+                count, full = step(conn, config, now_ns, limits.max_rows)
+        except MoveError as exc:
+            log.error("settle step {name} failed: {error}", name=name, error=str(exc))
+            report.counts[f"{name}_errors"] = report.counts.get(f"{name}_errors", 0) + 1
+            continue
+        report.counts[name] = count
+        report.full = report.full or full
+    return report
