@@ -15,11 +15,12 @@ from typing import Protocol
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from daemon.commands.builtin import default_registry
 from daemon.config import Config
 from daemon.db import Database
 from daemon.lis import InboxWriter
+from daemon.money.commands import service_registry
 from daemon.outbox.leases import LeaseKeeper
+from daemon.periodic import Periodic
 from daemon.receipts import apply_receipts_txn, is_receipt, receipt_from_pdu
 from daemon.sender import Sender
 from daemon.subscribers import PinHasher, load_or_create_pepper, pepper_path
@@ -83,6 +84,13 @@ def sweeper_component(sweeper: Sweeper) -> Component:
     return Adapted("sweeper", sweeper.start, sweeper.stop, ComponentStatus)
 
 
+def periodic_component(job: Periodic) -> Component:
+    def status() -> ComponentStatus:
+        return ComponentStatus(job.counters, job.last_error)
+
+    return Adapted(job.name, job.start, job.stop, status)
+
+
 def lease_component(keeper: LeaseKeeper) -> Component:
     def status() -> ComponentStatus:
         return ComponentStatus(keeper.counters, keeper.last_error)
@@ -115,7 +123,7 @@ def make_tranproc(
     return TranProc(
         reactor,
         db,
-        default_registry(),
+        service_registry(),
         config,
         hasher,
         on_batch=on_batch,

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from daemon.db import first_line
+from daemon.money.reconcile import has_chart_txn, reconcile_txn
 from ledger import (
     DatabaseNotFound,
     ExpectedHeadError,
@@ -114,23 +115,30 @@ def export_head_command(db_url: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON written earlier by export-head: the ledger must still contain that head.",
 )
-def check(db_url: str, head_file: Path | None) -> None:
+@click.option("--currency", default="KES", show_default=True, help="Shown with the amounts.")
+def check(db_url: str, head_file: Path | None, currency: str) -> None:
     """Check every ledger invariant and the hash chain; exit 1 if any is broken."""
     expected = _read_head(head_file) if head_file else None
 
     def work(conn: Connection):
         require_current_schema(conn)
-        return check_ledger(conn, expected_head=expected)
+        trust = reconcile_txn(conn) if has_chart_txn(conn) else None
+        return check_ledger(conn, expected_head=expected), trust
 
-    report = _with_connection(db_url, work)
+    report, trust = _with_connection(db_url, work)
+    if trust is not None:
+        click.echo(trust.describe(currency))
     for violation in report.violations:
         click.echo(f"{violation.rule}: {violation.detail}")
     if report.violations_dropped:
         click.echo(f"… and {report.violations_dropped} more violations")
     summary = f"{report.transfer_count} transfers, head {report.head_hash_hex}"
-    if report.ok:
+    if report.ok and (trust is None or trust.ok):
         click.echo(f"ledger ok: {summary}")
         return
+    if report.ok:
+        click.echo(f"ledger BROKEN: the trust account does not reconcile; {summary}")
+        raise SystemExit(1)
     broken = (
         f", hash chain broken from seq {report.first_broken_seq}" if report.first_broken_seq else ""
     )

@@ -36,7 +36,11 @@ from daemon.config import BindConfig, Config
 from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import UpgradeFailed, upgrade_database
+from daemon.money.common import money_env
+from daemon.money.settle import HOOK as SETTLE_HOOK
+from daemon.money.settle import SettleEnv, make_void_hook, settle_work
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
+from daemon.periodic import Periodic
 from daemon.schema import inbox, outbox
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
@@ -264,6 +268,7 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
             currency,
             now_ns(reactor),
         )
+        startup_step("tariff", money_env, config)  # read once here: a bad file stops start-up
         _add_tranproc(daemon, PinHasher(pepper))
     if config.service.role in ("all", "lis"):
         _add_lis(daemon, pepper)
@@ -332,11 +337,19 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     sweeper = components.make_sweeper(
         config, reactor, db, {"expire_mo_parts": expire_parts_job(config)}
     )
+    # The M-Pesa rollback: the sweeper voids moves whose confirmation was not delivered in time,
+    # the settler posts those whose confirmation was (both beside the outbox they watch).
+    settle_env = SettleEnv(config, PinHasher(pepper))
+    sweeper.register_hook(SETTLE_HOOK, make_void_hook(settle_env))
+    settler = Periodic(
+        reactor, db, "settler", settle_work(settle_env), config.money.settle_interval_s
+    )
     # Start order: the loops first, the binds last (nothing arrives before the inbox can take it);
     # stop runs it backwards: unbind first, then flush the inbox, then stop the loops.
     daemon.components += [
         components.sender_component(daemon.sender),
         components.sweeper_component(sweeper),
+        components.periodic_component(settler),
         components.inbox_component(daemon.inbox),
         components.binds_component(daemon.pool),
     ]

@@ -350,6 +350,7 @@ def _authorise_and_run(
         inbox_id=message.row.id,
         short_code=message.row.destination_addr,
         bind_name=message.row.bind_name,
+        hasher=env.hasher,
     )
     reply = command.handler(ctx, parsed.args)
     messages = [message.answer(reply.text, reply), *ctx.notifications]

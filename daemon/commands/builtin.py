@@ -1,5 +1,6 @@
 """The commands every deployment has: HELP, BAL and PING."""
 
+from daemon.chart import wallet_account_id
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.normalise import mask_pins
 from daemon.commands.registry import EVERYONE, REGISTERED, Arg, Args, Registry
@@ -42,9 +43,11 @@ def register_builtins(registry: Registry) -> Registry:
     )
     def balance(ctx: CommandContext, args: Args) -> Reply:
         assert ctx.subscriber is not None  # REGISTERED only; the TranProc checked the PIN
-        found = get_balance(ctx.conn, ctx.subscriber.account_id)
+        # An assistant sees the float of the store it works at.
+        account_id = wallet_account_id(ctx.subscriber.float_owner)
+        found = get_balance(ctx.conn, account_id)
         if found is None:
-            raise WalletMissing(f"no ledger account {ctx.subscriber.account_id}")
+            raise WalletMissing(f"no ledger account {account_id}")
         return ctx.reply("balance", amount=ctx.money(found.available))
 
     @registry.command(

@@ -14,7 +14,7 @@ from daemon.outbox import OutgoingSms
 if TYPE_CHECKING:
     from daemon.commands.registry import Registry, Role
     from daemon.config import Config
-    from daemon.subscribers import Subscriber
+    from daemon.subscribers import PinHasher, Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,7 @@ class CommandContext:
     short_code: str  # our number the message was sent to; replies come from it
     bind_name: str
     notifications: list[OutgoingSms] = field(default_factory=list)
+    hasher: PinHasher | None = None  # digests of one-time codes (YES codes, vouchers, first PIN)
 
     def text(self, key: str, **fields: object) -> str:
         """A reply template in the sender's language."""

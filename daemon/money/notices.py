@@ -8,16 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from daemon import replies
+from daemon.clock import NS_PER_S
 from daemon.commands.money import format_money
 from daemon.config import Config
 from daemon.money.moves import Move, MoveKind
 from daemon.outbox import OutgoingSms
-from daemon.subscribers import get_subscriber_txn
+from daemon.subscribers import PinHasher, get_subscriber_txn
 from ledger import get_balance
+
+
+def display_number(config: Config, msisdn: str) -> str:
+    """A subscriber's number as replies show it."""
+    return msisdn
+
+
+def local_time(at_ns: int, timezone: str) -> str:
+    """`1/12/26 14:05`: the local time a confirmation shows, short as M-Pesa's."""
+    moment = datetime.fromtimestamp(at_ns / NS_PER_S, ZoneInfo(timezone))
+    return f"{moment.day}/{moment.month}/{moment:%y %H:%M}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +43,7 @@ class Notifier:
     short_code: str
     now_ns: int
     inbox_id: int | None = None
+    hasher: PinHasher | None = None  # for codes made when a notice is sent (voucher codes)
 
     def language_of(self, msisdn: str) -> str:
         found = get_subscriber_txn(self.conn, msisdn)
@@ -48,6 +63,15 @@ class Notifier:
 
     def money(self, amount_minor: int) -> str:
         return format_money(amount_minor, self.config.service.currency)
+
+    def display(self, msisdn: str) -> str:
+        return display_number(self.config, msisdn)
+
+    def when(self, at_ns: int | None = None) -> str:
+        return local_time(self.now_ns if at_ns is None else at_ns, self.config.money.timezone)
+
+    def date(self, at_ns: int) -> str:
+        return local_time(at_ns, self.config.money.timezone).split(" ")[0]
 
     def balance(self, account_id: int) -> str:
         found = get_balance(self.conn, account_id)

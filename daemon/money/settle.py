@@ -15,7 +15,7 @@ modules add (`add_step`, e.g. returning expired vouchers).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Row, select, update
 from twisted.logger import Logger
@@ -32,12 +32,24 @@ from daemon.money.moves import (
 from daemon.money.notices import Notifier, posted_notices, released_notices
 from daemon.outbox import OutboxStatus, queue_sms_txn
 from daemon.schema import inbox, outbox
+from daemon.subscribers import PinHasher
 
 log = Logger()
 HOOK = "move"  # outbox.on_failure of a confirmation whose move waits for its delivery
 
-# step(conn, config, now_ns, limit) -> (rows handled, full)
-SettleStep = Callable[[Connection, Config, int, int], tuple[int, bool]]
+
+@dataclass(frozen=True, slots=True)
+class SettleEnv:
+    config: Config
+    hasher: PinHasher  # voucher codes are made when the recipient is told
+    max_rows: int = 500
+
+    def notifier(self, conn: Connection, short_code: str, now_ns: int, inbox_id: int | None):
+        return Notifier(conn, self.config, short_code, now_ns, inbox_id, self.hasher)
+
+
+# step(conn, env, now_ns, limit) -> (rows handled, full)
+SettleStep = Callable[[Connection, SettleEnv, int, int], tuple[int, bool]]
 _STEPS: dict[str, SettleStep] = {}
 
 
@@ -49,11 +61,6 @@ def add_step(name: str) -> Callable[[SettleStep], SettleStep]:
         return step
 
     return add
-
-
-@dataclass(frozen=True, slots=True)
-class SettleLimits:
-    max_rows: int = 500
 
 
 def _delivered_rows(conn: Connection, limit: int) -> list[Row]:
@@ -80,7 +87,7 @@ def _hook_done(conn: Connection, outbox_id: int, now_ns: int, note: str | None =
 
 
 def post_delivered_txn(
-    conn: Connection, config: Config, now_ns: int, limit: int
+    conn: Connection, env: SettleEnv, now_ns: int, limit: int
 ) -> tuple[int, bool]:
     """Post every pending move whose confirmation was delivered; tell the other party."""
     rows = _delivered_rows(conn, limit)
@@ -88,49 +95,52 @@ def post_delivered_txn(
     for row in rows:
         try:
             with conn.begin_nested():
-                posted += _post_delivered(conn, config, row, now_ns)
+                posted += _post_delivered(conn, env, row, now_ns)
         except MoveError as exc:  # recorded for operators, never retried: it would fail again
             log.error("outbox {id}: {error}", id=row.id, error=str(exc))
             _hook_done(conn, row.id, now_ns, f"settle failed: {exc}"[:200])
     return posted, len(rows) >= limit
 
 
-def _post_delivered(conn: Connection, config: Config, row: Row, now_ns: int) -> int:
+def _post_delivered(conn: Connection, env: SettleEnv, row: Row, now_ns: int) -> int:
     move = get_move_txn(conn, row.on_failure_ref, lock=True)
     _hook_done(conn, row.id, now_ns)
     if move.state is not MoveState.PENDING:
         return 0  # voided first (the receipt came after the deadline): the sender was told
-    move = post_move_txn(conn, move, config.service.currency, now_ns)
-    notifier = Notifier(conn, config, row.source_addr, now_ns, row.inbox_id)
+    move = post_move_txn(conn, move, env.config.service.currency, now_ns)
+    notifier = env.notifier(conn, row.source_addr, now_ns, row.inbox_id)
     queue_sms_txn(conn, posted_notices(notifier, move), now_ns)
     return 1
 
 
-def make_void_hook(config: Config) -> Callable[[Connection, Row, int], None]:
+def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:
     """The sweeper's on_failure hook HOOK: the confirmation will not be delivered in time."""
 
     def void_hook(conn: Connection, row: Row, now_ns: int) -> None:
         move = get_move_txn(conn, row.on_failure_ref, lock=True)
         if move.state is not MoveState.PENDING:
             return  # already posted (delivered first) or released: nothing to undo
-        move = release_move_txn(conn, move, MoveState.VOIDED, config.service.currency, now_ns)
+        currency = env.config.service.currency
+        move = release_move_txn(conn, move, MoveState.VOIDED, currency, now_ns)
         log.info("move {ref}: confirmation not delivered; voided", ref=move.ref)
-        notifier = Notifier(conn, config, row.source_addr, now_ns, row.inbox_id)
+        notifier = env.notifier(conn, row.source_addr, now_ns, row.inbox_id)
         queue_sms_txn(conn, released_notices(notifier, move), now_ns)
 
     return void_hook
 
 
 def expire_unconfirmed_txn(
-    conn: Connection, config: Config, now_ns: int, limit: int
+    conn: Connection, env: SettleEnv, now_ns: int, limit: int
 ) -> tuple[int, bool]:
     """Held and confirming moves nobody confirmed in time: released; a confirming one's sender told."""
     found = expired_moves_txn(conn, (MoveState.HELD, MoveState.CONFIRMING), now_ns, limit)
     for move in found:
         was = move.state
-        move = release_move_txn(conn, move, MoveState.EXPIRED, config.service.currency, now_ns)
+        currency = env.config.service.currency
+        move = release_move_txn(conn, move, MoveState.EXPIRED, currency, now_ns)
         if was is MoveState.CONFIRMING and move.payer_msisdn:
-            notifier = Notifier(conn, config, _short_code(conn, move.inbox_id, config), now_ns)
+            short_code = _short_code(conn, move.inbox_id, env.config)
+            notifier = env.notifier(conn, short_code, now_ns, move.inbox_id)
             sms = notifier.sms(
                 move.payer_msisdn,
                 "confirm_expired",
@@ -152,24 +162,23 @@ def _short_code(conn: Connection, inbox_id: int | None, config: Config) -> str:
     return config.sender.source_addr
 
 
-@dataclass(slots=True)
-class SettleReport:
-    counts: dict[str, int] = field(default_factory=dict)
-    full: bool = False
-
-
-def settle_txn(conn: Connection, config: Config, now_ns: int, limits: SettleLimits) -> SettleReport:
-    """One settle run: each step in a savepoint, so one failing step does not undo the others."""
-    report = SettleReport()
+def settle_txn(conn: Connection, env: SettleEnv, now_ns: int) -> tuple[dict[str, int], bool]:
+    """One settle run: (counts, full). Each step in a savepoint: one failing does not undo others."""
+    counts: dict[str, int] = {}
+    more = False
     steps = {"posted": post_delivered_txn, "expired": expire_unconfirmed_txn, **_STEPS}
     for name, step in steps.items():
         try:
             with conn.begin_nested():
-                count, full = step(conn, config, now_ns, limits.max_rows)
+                counts[name], full = step(conn, env, now_ns, env.max_rows)
         except MoveError as exc:
             log.error("settle step {name} failed: {error}", name=name, error=str(exc))
-            report.counts[f"{name}_errors"] = report.counts.get(f"{name}_errors", 0) + 1
+            counts[f"{name}_errors"] = 1
             continue
-        report.counts[name] = count
-        report.full = report.full or full
-    return report
+        more = more or full
+    return counts, more
+
+
+def settle_work(env: SettleEnv) -> Callable[[Connection, int], tuple[dict[str, int], bool]]:
+    """settle_txn as a daemon.periodic job."""
+    return lambda conn, now_ns: settle_txn(conn, env, now_ns)

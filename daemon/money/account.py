@@ -1,0 +1,78 @@
+"""MINI (the last transactions), VERIFY (is this confirmation genuine?) and LANG."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from daemon import replies
+from daemon.commands.context import CommandContext, Reply
+from daemon.commands.money import format_amount
+from daemon.money import common
+from daemon.money.moves import Move, MoveState, find_move_by_ref_txn, recent_moves_txn
+from daemon.schema import subscribers
+from daemon.subscribers import get_subscriber_txn
+
+MINI_COUNT = 5
+
+
+def _line(ctx: CommandContext, move: Move, msisdn: str) -> str:
+    outgoing = move.payer_msisdn == msisdn
+    amount = move.amount_minor + (move.fee_minor if outgoing else 0)
+    sign = "-" if outgoing else "+"
+    day = common.when(move.created_at_ns, ctx.config.money.timezone).split(" ")[0]
+    pending = "*" if move.state is MoveState.PENDING else ""
+    return f"{day} {sign}{format_amount(amount)}{pending} {move.ref}"
+
+
+def mini(ctx: CommandContext) -> Reply:
+    assert ctx.subscriber is not None
+    msisdn = ctx.subscriber.float_owner
+    found = recent_moves_txn(ctx.conn, msisdn, MINI_COUNT)
+    if not found:
+        return ctx.reply("mini_none")
+    lines = "; ".join(_line(ctx, move, msisdn) for move in found)
+    return ctx.reply("mini", count=len(found), lines=lines)
+
+
+def verify(ctx: CommandContext, ref: str) -> Reply:
+    move = find_move_by_ref_txn(ctx.conn, ref)
+    # One answer for "no such reference" and "not yours": a reference says nothing to strangers.
+    if move is None or not _is_party(ctx, move):
+        return ctx.reply("verify_none", ref=ref.upper()[:12])
+    return ctx.reply(
+        "verify_found",
+        ref=move.ref,
+        amount=ctx.money(move.amount_minor),
+        payer=_party(ctx, move.payer_msisdn),
+        payee=_party(ctx, move.payee_msisdn),
+        when=common.when(move.created_at_ns, ctx.config.money.timezone),
+        state=ctx.text(f"state_{move.state.value}"),
+    )
+
+
+def _is_party(ctx: CommandContext, move: Move) -> bool:
+    mine = {ctx.sender}
+    if ctx.subscriber is not None:
+        mine.add(ctx.subscriber.float_owner)
+    return any(move.involves(msisdn) for msisdn in mine)
+
+
+def _party(ctx: CommandContext, msisdn: str | None) -> str:
+    if msisdn is None:
+        return ctx.config.service.name
+    name = common.short_name(get_subscriber_txn(ctx.conn, msisdn))
+    number = common.display(ctx, msisdn)
+    return f"{name} {number}" if name else number
+
+
+def set_language(ctx: CommandContext, code: str) -> Reply:
+    assert ctx.subscriber is not None
+    language = code.lower()
+    if language not in replies.LANGUAGES:
+        return ctx.reply("language_unknown", codes=", ".join(replies.LANGUAGES))
+    ctx.conn.execute(
+        update(subscribers)
+        .where(subscribers.c.msisdn == ctx.subscriber.msisdn)
+        .values(language=language)
+    )
+    return Reply(replies.render(language, "language_set", service=ctx.config.service.name))

@@ -1,0 +1,98 @@
+"""The money commands' declarations: SEND, YES, NO, MINI, VERIFY, LANG (agents' commands are in
+daemon.money.agents). Each handler is in the module of its subject."""
+
+from __future__ import annotations
+
+from daemon.commands.builtin import default_registry
+from daemon.commands.context import CommandContext, Reply
+from daemon.commands.registry import REGISTERED, Arg, Args, Registry, Role
+from daemon.commands.types import MONEY, MSISDN, PIN, REFERENCE, WORD, PinType
+from daemon.money import account, confirm, send
+
+CODE = PinType(verifies_pin=False, label="arg_code")  # a YES/NO code: secret, masked when stored
+CUSTOMERS = frozenset({Role.CUSTOMER})
+
+
+def service_registry() -> Registry:
+    """Every command the service answers: the built-in ones and the money commands."""
+    return register_money(default_registry())
+
+
+def register_money(registry: Registry) -> Registry:
+    @registry.command(
+        "SEND",
+        args=[Arg("phone", MSISDN), Arg("amount", MONEY), Arg("pin", PIN)],
+        aliases=["TUMA"],
+        roles=CUSTOMERS,
+        help={"en": "Send money to a phone number", "sw": "Tuma pesa kwa namba ya simu"},
+        example="SEND 0712345678 500 1234",
+        side_effects=True,
+    )
+    def send_(ctx: CommandContext, args: Args) -> Reply:
+        return send.send_money(ctx, args.phone, args.amount)
+
+    @registry.command(
+        "YES",
+        args=[Arg("code", CODE)],
+        aliases=["NDIYO"],
+        roles=CUSTOMERS,
+        help={"en": "Confirm a transaction we asked about", "sw": "Thibitisha muamala tuliouliza"},
+        example="YES 4821",
+        side_effects=True,
+    )
+    def yes(ctx: CommandContext, args: Args) -> Reply:
+        return confirm.yes(ctx, args.code)
+
+    @registry.command(
+        "NO",
+        args=[Arg("code", CODE)],
+        aliases=["HAPANA"],
+        roles=CUSTOMERS,
+        help={"en": "Cancel a transaction we asked about", "sw": "Ghairi muamala tuliouliza"},
+        example="NO 4821",
+        side_effects=True,
+    )
+    def no(ctx: CommandContext, args: Args) -> Reply:
+        return confirm.no(ctx, args.code)
+
+    @registry.command(
+        "MINI",
+        args=[Arg("pin", PIN)],
+        aliases=["STATEMENT"],
+        roles=REGISTERED,
+        help={"en": "Your last 5 transactions", "sw": "Miamala yako 5 ya mwisho"},
+        example="MINI 1234",
+    )
+    def mini(ctx: CommandContext, args: Args) -> Reply:
+        return account.mini(ctx)
+
+    @registry.command(
+        "VERIFY",
+        args=[Arg("ref", REFERENCE)],
+        aliases=["HAKIKI"],
+        roles=frozenset(Role),
+        help={
+            "en": "Check that a confirmation SMS you got is genuine",
+            "sw": "Hakiki kama ujumbe wa uthibitisho ni halali",
+        },
+        example="VERIFY QK7A2B9XYZ",
+    )
+    def verify(ctx: CommandContext, args: Args) -> Reply:
+        return account.verify(ctx, args.ref)
+
+    @registry.command(
+        "LANG",
+        args=[Arg("language", WORD)],
+        aliases=["LUGHA"],
+        roles=REGISTERED,
+        help={
+            "en": "Choose the language of replies: LANG EN or LANG SW",
+            "sw": "Chagua lugha: LANG EN au LANG SW",
+        },
+        example="LANG SW",
+        side_effects=True,
+    )
+    def lang(ctx: CommandContext, args: Args) -> Reply:
+        return account.set_language(ctx, args.language)
+
+    return registry

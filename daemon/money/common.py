@@ -1,0 +1,125 @@
+"""What every money command shares: the tariff, one-time codes, names and numbers as replies show
+them, balances, and the replies to a refusal (frozen, too little money, over a limit)."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from daemon.clock import NS_PER_S
+from daemon.commands.context import CommandContext, Reply
+from daemon.config import Config, MoneyConfig
+from daemon.money.limits import LimitRefusal, service_day
+from daemon.money.moves import LedgerRefusal, Move
+from daemon.money.notices import display_number, local_time
+from daemon.money.tariff import Tariff, load_tariff
+from daemon.subscribers import PinHasher, Subscriber
+from ledger import get_balance
+
+CODE_DIGITS = 4  # YES/NO codes: typed back at once, from the sender's own phone
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyEnv:
+    config: MoneyConfig
+    currency: str
+    tariff: Tariff
+
+    @property
+    def rollback_timeout_ns(self) -> int:
+        return int(self.config.rollback_timeout_s * NS_PER_S)
+
+    def posts_on_delivery(self, command: str) -> bool:
+        return command in self.config.post_on_delivery
+
+
+@functools.lru_cache(maxsize=8)
+def _tariff(path: Path | None) -> Tariff:
+    return load_tariff(path)
+
+
+def money_env(config: Config) -> MoneyEnv:
+    """The money settings of `config`; the tariff file is read once per path."""
+    return MoneyEnv(config.money, config.service.currency, _tariff(config.money.tariff_file))
+
+
+def today(ctx: CommandContext) -> str:
+    return service_day(ctx.now_ns, ctx.config.money.timezone)
+
+
+def when(now_ns: int, timezone: str) -> str:
+    return local_time(now_ns, timezone)
+
+
+def display(ctx: CommandContext, msisdn: str) -> str:
+    return display_number(ctx.config, msisdn)
+
+
+def new_code(digits: int = CODE_DIGITS) -> str:
+    return f"{secrets.randbelow(10**digits):0{digits}d}"
+
+
+def code_digest(hasher: PinHasher, purpose: str, msisdn: str, code: str) -> bytes:
+    """A one-time code's digest: peppered like a PIN, bound to its purpose and number."""
+    return hasher.digest(f"{purpose}:{msisdn}", code)
+
+
+def code_matches(hasher: PinHasher, purpose: str, msisdn: str, code: str, stored: bytes) -> bool:
+    return hasher.matches(f"{purpose}:{msisdn}", code, stored)
+
+
+def short_name(subscriber: Subscriber | None) -> str:
+    """`JANE W.` for Jane Wanjiku: enough to recognise the person, not their full name."""
+    if subscriber is None or not subscriber.name.strip():
+        return ""
+    words = subscriber.name.upper().split()
+    return words[0] if len(words) == 1 else f"{words[0]} {words[-1][0]}."
+
+
+def available_minor(conn: Connection, account_id: int) -> int:
+    found = get_balance(conn, account_id)
+    return found.available if found is not None else 0
+
+
+def frozen_reply(ctx: CommandContext) -> Reply:
+    return ctx.reply("account_frozen")
+
+
+def funds_reply(ctx: CommandContext, account_id: int, needed_minor: int) -> Reply:
+    balance = available_minor(ctx.conn, account_id)
+    return ctx.reply(
+        "insufficient_funds", needed=ctx.money(needed_minor), balance=ctx.money(balance)
+    )
+
+
+def ledger_reply(
+    ctx: CommandContext, refusal: LedgerRefusal, account_id: int, needed: int
+) -> Reply:
+    if refusal.insufficient_funds:
+        return funds_reply(ctx, account_id, needed)
+    raise MoneyRefused(f"ledger refused leg {refusal.leg}: {refusal.result.value}")
+
+
+def limit_reply(ctx: CommandContext, refusal: LimitRefusal) -> Reply:
+    # The daily count limit is a number of transactions; every other limit is an amount.
+    counted = refusal.limit == "daily_count"
+    allowed = str(refusal.allowed_minor) if counted else ctx.money(refusal.allowed_minor)
+    return ctx.reply(f"limit_{refusal.limit}", allowed=allowed)
+
+
+def confirmation(ctx: CommandContext, move: Move, text: str, on_delivery: bool) -> Reply:
+    """The sender's confirmation; for a move held pending, delivering it is what posts the move."""
+    if not on_delivery:
+        return Reply(text)
+    from daemon.money.settle import HOOK
+
+    deadline = ctx.now_ns + money_env(ctx.config).rollback_timeout_ns
+    return Reply(text, on_failure=HOOK, on_failure_ref=move.id, deliver_by_ns=deadline)
+
+
+class MoneyRefused(Exception):
+    """The ledger refused a move for a reason no subscriber can cause (a bug or corrupt data)."""
