@@ -120,7 +120,6 @@ def _over_balance_max(ctx: CommandContext, payee: Subscriber, amount_minor: int)
     return check_balance_max(balance, amount_minor, limits) is not None
 
 
-
 def send_money(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Reply:
     priced = quote(ctx, payee_msisdn, amount_minor)
     if isinstance(priced, Reply):

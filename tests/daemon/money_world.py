@@ -163,5 +163,3 @@ class World:
             trust = reconcile_txn(conn)
         assert report.ok, report.violations
         assert trust.ok, trust.describe("KES")
-
-
