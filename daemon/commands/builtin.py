@@ -1,4 +1,4 @@
-"""The commands every deployment has: HELP, BAL and PING."""
+"""The commands every deployment has: HELP, BAL and PING (help texts: daemon/locale/*/core.po)."""
 
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.normalise import mask_pins
@@ -17,10 +17,6 @@ def register_builtins(registry: Registry) -> Registry:
         args=[Arg("command", WORD, optional=True)],
         aliases=["MSAADA", "INFO"],
         roles=EVERYONE,
-        help={
-            "en": "List the commands, or explain one",
-            "sw": "Orodha ya huduma, au maelezo ya moja",
-        },
         example="HELP BAL",
     )
     def help_(ctx: CommandContext, args: Args) -> Reply:
@@ -37,7 +33,6 @@ def register_builtins(registry: Registry) -> Registry:
         args=[Arg("pin", PIN)],
         aliases=["BALANCE", "SALIO"],
         roles=REGISTERED,
-        help={"en": "Check your balance", "sw": "Angalia salio lako"},
         example="BAL 1234",
     )
     def balance(ctx: CommandContext, args: Args) -> Reply:
@@ -50,10 +45,6 @@ def register_builtins(registry: Registry) -> Registry:
     @registry.command(
         "PING",
         roles=EVERYONE,
-        help={
-            "en": "Check that the service is up; it answers PONG",
-            "sw": "Hakikisha huduma inafanya kazi; inajibu PONG",
-        },
     )
     def ping(ctx: CommandContext, args: Args) -> Reply:
         return ctx.reply("pong")
