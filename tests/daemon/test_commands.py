@@ -261,17 +261,6 @@ def test_inconsistent_declarations_are_refused(keyword, args, help_text, problem
         default_registry().command(keyword, args=args, help=help_text)(_reply)
 
 
-# --- replies
-
-
-def test_every_language_has_every_template_with_the_same_fields():
-    english = replies.TEMPLATES["en"]
-    for language, table in replies.TEMPLATES.items():
-        assert table.keys() == english.keys(), language
-        for key, template in table.items():
-            assert replies.template_fields(template) == replies.template_fields(english[key]), key
-
-
 # --- properties
 
 
