@@ -37,9 +37,9 @@ from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.money.common import money_env
-from daemon.money.tariff import TariffError
 from daemon.money.settle import HOOK as SETTLE_HOOK
 from daemon.money.settle import SettleEnv, make_void_hook, settle_work
+from daemon.money.tariff import TariffError
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
 from daemon.schema import inbox, outbox
