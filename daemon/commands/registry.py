@@ -225,14 +225,14 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
     secret_positions: set[int] = set()
     kept_positions: set[int] = set()  # typed values (amounts, numbers) stored as written
     pos = 1
-    for arg in command.args:
+    for index, arg in enumerate(command.args):
         if pos >= len(words):
             if arg.optional:
                 values[arg.name] = None
                 continue
             raise MissingArgument(_masked(words, secret_positions), command, arg)
         try:
-            value, end = arg.type.take(words, pos, env)
+            value, end = arg.type.take(_words_for(command, index, words, pos), pos, env)
         except ArgValueError as exc:
             if arg.type.secret:
                 secret_positions.add(pos)
@@ -253,6 +253,15 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
         for i, w in enumerate(words)
     ]
     return ParsedCommand(command, values, " ".join(masked))
+
+
+def _words_for(command: Command, index: int, words: list[str], pos: int) -> list[str]:
+    """The words argument `index` may take: one that takes the rest leaves the last words to the
+    one-word arguments after it (while it has at least one word, so a missing one is named)."""
+    if not command.args[index].type.takes_rest:
+        return words
+    after = len(command.args) - index - 1
+    return words[: max(len(words) - after, pos + 1)]
 
 
 def _masked(words: list[str], secret_positions: set[int]) -> str:
@@ -284,9 +293,11 @@ def _check_declaration(command: Command) -> None:
     for before, after in zip(command.args, command.args[1:], strict=False):
         if before.optional and not after.optional:
             raise DeclarationError(f"{command.keyword}: {after.name} follows an optional argument")
-        if before.type.takes_rest:
-            raise DeclarationError(
-                f"{command.keyword}: {before.name} takes the rest; it must be last"
-            )
+    rest = [i for i, a in enumerate(command.args) if a.type.takes_rest]
+    if rest and any(not (a.type.one_word and not a.optional) for a in command.args[rest[0] + 1 :]):
+        raise DeclarationError(
+            f"{command.keyword}: {command.args[rest[0]].name} takes the rest; only required "
+            "one-word arguments may follow it"
+        )
     if sum(a.type.verifies_pin for a in command.args) > 1:
         raise DeclarationError(f"{command.keyword}: at most one PIN is checked per command")
