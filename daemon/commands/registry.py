@@ -256,12 +256,16 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
 
 
 def _words_for(command: Command, index: int, words: list[str], pos: int) -> list[str]:
-    """The words argument `index` may take: one that takes the rest leaves the last words to the
-    one-word arguments after it (while it has at least one word, so a missing one is named)."""
-    if not command.args[index].type.takes_rest:
+    """The words argument `index` may take. When only required one-word arguments follow it, it
+    leaves them the last words: REG's name stops before the PIN, and a phone number written in
+    groups cannot swallow the amount (`WITHDRAW 12 500 1234` is a bad number, not 254125001234).
+    It keeps at least one word, so that a missing argument after it is named as missing."""
+    after = command.args[index + 1 :]
+    if command.args[index].type.one_word or not all(
+        a.type.one_word and not a.optional for a in after
+    ):
         return words
-    after = len(command.args) - index - 1
-    return words[: max(len(words) - after, pos + 1)]
+    return words[: max(len(words) - len(after), pos + 1)]
 
 
 def _masked(words: list[str], secret_positions: set[int]) -> str:

@@ -9,6 +9,7 @@ and lock the same way.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from sqlalchemy import update
@@ -90,7 +91,7 @@ def _minutes(until_ns: int, now_ns: int) -> int:
 
 def _weak(pin: str) -> bool:
     """All one digit (0000) or a run up or down (1234, 9876): the first PINs a thief tries."""
-    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
     return len(steps) == 1 and steps <= {-1, 0, 1}
 
 

@@ -203,6 +203,17 @@ def test_free_text_before_a_pin_with_one_word_left_names_the_missing_pin():
     assert raised.value.arg.name == "name"
 
 
+def test_a_grouped_number_leaves_the_last_words_to_the_one_word_arguments_after_it():
+    registry = default_registry()
+    args = [Arg("to", MSISDN), Arg("amount", MONEY), Arg("pin", PIN)]
+    registry.command("GIVE", args=args, help=HELP_TEXT)(_reply)
+    parsed = registry.parse("GIVE 0712 345 678 500 1234", ENV)
+    assert parsed.args == {"to": "254712345678", "amount": 50_000, "pin": "1234"}
+    with pytest.raises(BadArgument) as raised:  # not 254125001234 followed by an amount of 1234
+        registry.parse("GIVE 12 500 1234", ENV)
+    assert raised.value.arg.name == "to"
+
+
 # --- parsing and masking
 
 
