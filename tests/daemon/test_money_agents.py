@@ -285,7 +285,9 @@ def test_the_daily_count_of_withdrawals(world):
 
 def test_a_frozen_customer_or_agent_cannot_withdraw(world):
     set_state(world, STORE, "frozen")
-    assert "Agent 123456 MAMA MBOGA SHOP cannot serve" in world.sms(ALICE, "WITHDRAW 123456 500 1234")
+    assert "Agent 123456 MAMA MBOGA SHOP cannot serve" in world.sms(
+        ALICE, "WITHDRAW 123456 500 1234"
+    )
     set_state(world, ALICE, "frozen")
     assert "frozen" in world.sms(ALICE, "WITHDRAW 654321 500 1234")
     assert world.balance(ALICE) == WALLET
