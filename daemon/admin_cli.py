@@ -79,7 +79,7 @@ def _run(config: Config, work: Callable[[Connection], T], write: bool = True) ->
 
 
 def _numbering(config: Config) -> Numbering:
-    return Numbering(config.service.country_code, tuple(config.service.national_number_digits))
+    return Numbering(config.service.region)
 
 
 def _now_ns() -> int:
@@ -162,7 +162,7 @@ def _parse_msisdn(msisdn: str, config: Config) -> str:
         return normalize_msisdn(msisdn, _numbering(config))
     except MsisdnError as exc:
         raise AdminCliError(
-            f"MSISDN {msisdn!r}: not a number of country {config.service.country_code} ({exc.reason})"
+            f"MSISDN {msisdn!r}: not a phone number of region {config.service.region} ({exc.reason})"
         ) from None
 
 

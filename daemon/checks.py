@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daemon.config import Config, ConfigError
+from daemon.money.tariff import TariffError, load_tariff
 from daemon.subscribers import PepperError, pepper_path, read_pepper
 from ledger import sqlite_file
 
@@ -53,7 +54,17 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
             return key, problem
     key = "security.pin_pepper_file" if config.security.pin_pepper_file else "service.state_dir"
     problem = _pepper_problem(pepper_path(config))
-    return (key, problem) if problem else None
+    if problem:
+        return key, problem
+    return _tariff_problem(config)
+
+
+def _tariff_problem(config: Config) -> tuple[str, str] | None:
+    try:
+        load_tariff(config.money.tariff_file)
+    except TariffError as exc:  # its message names the file, the key and the problem
+        return "money.tariff_file", str(exc)
+    return None
 
 
 def _certificate_problem(path: Path) -> str | None:

@@ -12,7 +12,9 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
 from ledger import display_url
@@ -47,16 +49,21 @@ Port = Annotated[int, Field(gt=0, lt=65_536)]
 class ServiceConfig(Section):
     state_dir: FilePath = Path("var/smscore")  # relative to the working directory
     role: Literal["all", "lis", "tranproc"] = "all"
-    country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}$")] = "254"
+    # Subscriber numbers are parsed, validated and formatted by libphonenumber for this region.
+    region: str = "KE"  # ISO 3166 alpha-2
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "KES"
     name: str = "smscore"
-    # Digits of a subscriber number after the country code (Kenya: 9, as in 254 712 345 678).
-    national_number_digits: Annotated[
-        list[Annotated[int, Field(ge=4, le=13)]], Field(min_length=1)
-    ] = [9]
     default_language: Literal["en", "sw"] = "en"  # replies to senders who have not chosen one
     # The name this process's outbox claims and lease go by (see Config.lease_owner); "" = derived.
     instance_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{0,96}$")] = ""
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        # Checked here rather than by building a Numbering: daemon.commands imports this module.
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {region!r}: an ISO 3166 alpha-2 code such as KE")
+        return region
 
 
 class DatabaseConfig(Section):
@@ -272,14 +279,27 @@ def build_config(data: dict, where: str = "<config>") -> Config:
         raise ConfigError(_first_problem(where, exc)) from None
 
 
+# Keys an older smscore read: a config that still sets one is told what replaced it.
+_NUMBERING_RETIRED = 'no longer used: numbers follow service.region (e.g. region = "KE"); delete it'
+RETIRED_KEYS = {
+    "service.country_code": _NUMBERING_RETIRED,
+    "service.national_number_digits": _NUMBERING_RETIRED,
+}
+
+
 def _first_problem(where: str, exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    errors = exc.errors()
+    error = next((e for e in errors if _key_path(e) in RETIRED_KEYS), errors[0])
+    key = _key_path(error)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown key"
+        message = RETIRED_KEYS.get(key, "unknown key")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{where}: {key}: {message}{more}"
+
+
+def _key_path(error: ErrorDetails) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
 
 
 def parse_smsc_option(option: str, index: int) -> dict:

@@ -1,261 +1,57 @@
-"""Reply templates, one table per language. Every language has every key with the same fields
-(a test checks it); `render` falls back to English for a language we do not have."""
+"""Replies: every text the service sends comes from a catalogue in daemon/locale (see
+daemon/catalogues.py and daemon/locale/README.md). `render` falls back to English for a language we
+do not have, and for a key a language has no translation for."""
 
-from string import Formatter
+from typing import Any
 
-DEFAULT_LANGUAGE = "en"
+from daemon.catalogues import (
+    REFERENCE_LANGUAGE,
+    CatalogueError,
+    default_catalogues,
+    template_fields,
+)
 
-_EN = {
-    "help_index": "{service} commands: {commands}. Send HELP and a command name for more, e.g. HELP {first}.",
-    "help_command": "{usage} - {help}.",
-    "help_aliases": "Also: {aliases}.",
-    "help_example": "Example: {example}",
-    "help_unknown": "There is no command {word}. Commands: {commands}.",
-    "not_understood": 'Sorry, we did not understand "{word}". Send HELP for the list of commands.',
-    "empty": "Your message was empty. Send HELP for the list of commands.",
-    "missing_argument": "{label} is missing. Use: {usage}",
-    "bad_argument": 'Sorry, "{shown}" is not a valid {label} ({why}). Use: {usage}',
-    "bad_secret_argument": "Sorry, that {label} is not valid ({why}). Use: {usage}",
-    "too_many_arguments": "Too many words after {keyword}. Use: {usage}",
-    "reason_not_digits": "digits only",
-    "reason_wrong_length": "wrong number of digits",
-    "reason_too_long": "too long",
-    "reason_foreign": "local numbers only",
-    "reason_not_a_number": "write it like 1,000.50",
-    "reason_too_many_decimals": "at most 2 decimals",
-    "reason_zero": "must be more than zero",
-    "reason_negative": "must be more than zero",
-    "reason_too_large": "too large",
-    "reason_pin_format": "4 to 6 digits",
-    "reason_reference_format": "letters and digits, up to 20",
-    "reason_text_too_long": "too long",
-    "arg_phone": "PHONE",
-    "arg_amount": "AMOUNT",
-    "arg_pin": "PIN",
-    "arg_new_pin": "NEWPIN",
-    "arg_reference": "REF",
-    "arg_word": "COMMAND",
-    "arg_text": "TEXT",
-    "arg_value": "VALUE",
-    "not_registered": "You are not registered for {service}. Visit an agent to open an account. Send HELP for what you can do.",
-    "not_allowed": "{keyword} is not available for your account. Send HELP for your commands.",
-    "pin_wrong": "Wrong PIN. {remaining} attempt(s) left before your PIN is locked.",
-    "pin_locked": "Wrong PIN entered too many times. Your PIN is locked; try again in {minutes} minutes.",
-    "pin_not_set": "You have no PIN yet. Visit an agent to set one.",
-    "try_later": "Sorry, we could not process your request. Please try again later.",
-    "pong": "PONG",
-    "balance": "Your {service} balance is {amount}.",
-    "repeat": "You sent this message already, so nothing was done again. Our answer was: {reply}",
-    "repeat_no_reply": "You sent this message already, so nothing was done again.",
-    "arg_code": "CODE",
-    "account_frozen": "Your {service} account is frozen, so no money can move. Call customer care.",
-    "insufficient_funds": "Not enough money: this needs {needed} and your balance is {balance}.",
-    "limit_per_transaction": "Over your limit per transaction. The most you can move at once is {allowed}.",
-    "limit_daily_value": "Over your daily limit. You can move {allowed} more today.",
-    "limit_daily_count": "Over your daily limit of {allowed} transactions. Try again tomorrow.",
-    "limit_balance_max": "Over your maximum balance. You can receive {allowed} more.",
-    "limit_minimum": "The smallest amount is {allowed}.",
-    "send_to_self": "You cannot send money to yourself.",
-    "recipient_cannot_receive": "{phone} cannot receive this money. Nothing was sent.",
-    "unregistered_number": "an unregistered number",
-    "send_again": "You sent {amount} to {phone} a moment ago ({ref}). To send it again reply YES {code} within {minutes} min; else ignore this.",
-    "send_confirm": "Send {amount} to {name} {phone}? Fee {fee}. Reply YES {code} within {minutes} min, or NO {code}.",
-    "sent": "{ref} Confirmed. {amount} sent to {name} {phone} on {when}. Fee {fee}. New balance {balance}.",
-    "sent_voucher": "{ref} Confirmed. {amount} sent to {phone} (not registered: they get a code to collect it). Fee {fee}. New balance {balance}.",
-    "received": "{ref} Confirmed. You have received {amount} from {name} {phone} on {when}. New balance {balance}.",
-    "voucher_received": "{ref}: {name} {phone} sent you {amount}. Collect it at any {service} agent with code {code} by {until}, or register to get it.",
-    "send_voided": "{ref}: your {amount} to {phone} did not go through. Nothing was taken. Your balance is {balance}.",
-    "confirm_expired": "{ref}: you did not confirm sending {amount}, so nothing was sent.",
-    "no_such_code": "That code matches nothing waiting for your answer (it may have expired). Nothing was done.",
-    "send_declined": "{ref}: cancelled. {amount} was not sent.",
-    "mini": "Last {count}: {lines}",
-    "mini_none": "You have no transactions yet.",
-    "verify_none": "{ref}: no such transaction for your number. If an SMS said so, it is not genuine.",
-    "verify_found": "{ref} is genuine: {amount} from {payer} to {payee} on {when}, {state}.",
-    "state_posted": "completed",
-    "state_pending": "in progress",
-    "state_voided": "cancelled, nothing moved",
-    "state_declined": "cancelled, nothing moved",
-    "state_expired": "not confirmed, nothing moved",
-    "state_held": "waiting for confirmation",
-    "state_confirming": "waiting for confirmation",
-    "language_unknown": "We reply in: {codes}. Send LANG and one of them, e.g. LANG SW.",
-    "language_set": "Replies from {service} are now in English.",
-    # --- registration, PIN and agents (h-agents: the lead moves these into the catalogues)
-    "arg_agent": "AGENT",
-    "arg_id_number": "IDNUMBER",
-    "arg_code_or_pin": "CODE-OR-OLDPIN",
-    "arg_voucher_code": "CODE",
-    "reason_agent_format": "an agent number or phone number",
-    "reason_id_number_format": "6 to 10 digits, or a passport number",
-    "reason_voucher_code_format": "8 digits",
-    "fee_clause": " Fee {fee}.",
-    "reg_name_bad": "Give the customer's name in letters, at most {most} characters. Nothing was registered.",
-    "reg_exists": "{phone} is already registered. Nothing was done.",
-    "reg_welcome": "Welcome to {service}, {name}! To set your PIN send: PIN {code} NEWPIN (4-6 digits you choose) by {until}. Never tell anyone your PIN.",
-    "reg_done": "{name} {phone} is registered. We sent them a code by SMS to set their PIN.",
-    "pin_weak": "That PIN is too easy to guess (like 1111 or 1234). Choose another. Nothing was changed.",
-    "pin_same": "Your new PIN is the same as the old one. Nothing was changed.",
-    "pin_changed": "Your {service} PIN is changed. Never tell anyone your PIN.",
-    "pin_no_code": "You have no PIN yet and no valid code to set one. Please call customer care.",
-    "pin_code_wrong": "That code is not right. {remaining} attempt(s) left before setting a PIN is locked.",
-    "pin_set": "Your {service} PIN is set. Never tell anyone your PIN. Send BAL and your PIN to see your balance.",
-    "voucher_claimed": "{ref} Confirmed. {amount} sent to you by {name} {phone} is now in your wallet. New balance {balance}.",
-    "voucher_claimed_sender": "{ref}: {phone} has registered, and the {amount} you sent is now in their wallet.",
-    "voucher_returned": "{ref}: the {amount} you sent to {phone} ({sent_ref}) was not collected, so it is back in your wallet. New balance {balance}.",
-    "deposit_not_registered": "{phone} is not registered. Register them first with REG. Nothing was deposited.",
-    "deposit_over_limit": "{phone} can receive at most {allowed} in one deposit. Nothing was deposited.",
-    "deposit_done": "{ref} Confirmed. {amount} deposited to {name} {phone} on {when}. Commission {commission}. New float {balance}.",
-    "deposit_received": "{ref} Confirmed. You deposited {amount} at agent {agent} on {when}.{fee} New balance {balance}.",
-    "deposit_voided": "{ref}: the deposit of {amount} to {phone} did not go through. Nothing moved. Float {balance}.",
-    "agent_unknown": "There is no {service} agent {agent}. Check the agent number at the counter. Nothing was taken.",
-    "agent_unavailable": "Agent {agent} cannot serve withdrawals now. Nothing was taken.",
-    "withdraw_done": "{ref} Confirmed. {amount} withdrawn at agent {agent} on {when}. Fee {fee}. New balance {balance}.",
-    "withdraw_give_cash": "{ref} Confirmed. Give {amount} cash to {name} {phone} on {when}. Commission {commission}. New float {balance}.",
-    "withdraw_voided": "{ref}: your withdrawal of {amount} at agent {agent} did not go through. Nothing was taken. Balance {balance}.",
-    "collect_wrong_code": "No money for {phone} has that code. Nothing was paid. {remaining} attempt(s) left before collecting is locked.",
-    "collect_locked": "Too many wrong codes for {phone}: collecting is locked. Try again in {minutes} minutes.",
-    "collect_done": "{ref} Confirmed. Give {cash} cash to {phone} on {when}. Commission {commission}. New float {balance}.",
-    "collect_voided": "{ref}: the payout of {amount} to {phone} did not go through. Do not give the cash. Float {balance}.",
-    "voucher_collected": "{ref} Confirmed. You collected {amount} from {name} {phone} at agent {agent} on {when}.{fee}",
-    "voucher_collected_sender": "{ref}: the {amount} you sent to {phone} was collected at agent {agent} on {when}.",
-    # --- end of h-agents
-}
+__all__ = [  # and LANGUAGES, TEMPLATES (read lazily: see __getattr__)
+    "DEFAULT_LANGUAGE",
+    "CatalogueError",
+    "UnknownTemplate",
+    "language_names",
+    "render",
+    "template",
+    "template_fields",
+]
 
-_SW = {
-    "help_index": "Huduma za {service}: {commands}. Tuma HELP na jina la huduma kujua zaidi, mfano HELP {first}.",
-    "help_command": "{usage} - {help}.",
-    "help_aliases": "Pia: {aliases}.",
-    "help_example": "Mfano: {example}",
-    "help_unknown": "Hakuna huduma {word}. Huduma: {commands}.",
-    "not_understood": 'Samahani, hatukuelewa "{word}". Tuma HELP kupata orodha ya huduma.',
-    "empty": "Ujumbe wako ni tupu. Tuma HELP kupata orodha ya huduma.",
-    "missing_argument": "{label} haipo. Tumia: {usage}",
-    "bad_argument": 'Samahani, "{shown}" si {label} sahihi ({why}). Tumia: {usage}',
-    "bad_secret_argument": "Samahani, {label} si sahihi ({why}). Tumia: {usage}",
-    "too_many_arguments": "Maneno mengi mno baada ya {keyword}. Tumia: {usage}",
-    "reason_not_digits": "tarakimu tu",
-    "reason_wrong_length": "idadi ya tarakimu si sahihi",
-    "reason_too_long": "ndefu mno",
-    "reason_foreign": "namba za nchini tu",
-    "reason_not_a_number": "andika kama 1,000.50",
-    "reason_too_many_decimals": "desimali 2 tu",
-    "reason_zero": "lazima kiwe zaidi ya sifuri",
-    "reason_negative": "lazima kiwe zaidi ya sifuri",
-    "reason_too_large": "kubwa mno",
-    "reason_pin_format": "tarakimu 4 hadi 6",
-    "reason_reference_format": "herufi na tarakimu, hadi 20",
-    "reason_text_too_long": "ndefu mno",
-    "arg_phone": "NAMBA",
-    "arg_amount": "KIASI",
-    "arg_pin": "PIN",
-    "arg_new_pin": "PIN-MPYA",
-    "arg_reference": "KUMB",
-    "arg_word": "HUDUMA",
-    "arg_text": "UJUMBE",
-    "arg_value": "THAMANI",
-    "not_registered": "Hujasajiliwa kwenye {service}. Tembelea wakala kufungua akaunti. Tuma HELP kujua unachoweza kufanya.",
-    "not_allowed": "{keyword} haipatikani kwa akaunti yako. Tuma HELP kuona huduma zako.",
-    "pin_wrong": "PIN si sahihi. Umebakiwa na majaribio {remaining} kabla PIN yako kufungwa.",
-    "pin_locked": "PIN imekosewa mara nyingi mno. PIN yako imefungwa; jaribu tena baada ya dakika {minutes}.",
-    "pin_not_set": "Bado huna PIN. Tembelea wakala kuweka PIN.",
-    "try_later": "Samahani, hatukuweza kushughulikia ombi lako. Tafadhali jaribu tena baadaye.",
-    "pong": "PONG",
-    "balance": "Salio lako la {service} ni {amount}.",
-    "repeat": "Umetuma ujumbe huu tayari, kwa hiyo hakuna kilichofanywa tena. Jibu letu lilikuwa: {reply}",
-    "repeat_no_reply": "Umetuma ujumbe huu tayari, kwa hiyo hakuna kilichofanywa tena.",
-    "arg_code": "NAMBARI",
-    "account_frozen": "Akaunti yako ya {service} imezuiwa, hakuna pesa inayoweza kutoka. Piga huduma kwa wateja.",
-    "insufficient_funds": "Pesa haitoshi: inahitaji {needed} na salio lako ni {balance}.",
-    "limit_per_transaction": "Zaidi ya kikomo cha muamala mmoja. Kiwango cha juu kwa mara moja ni {allowed}.",
-    "limit_daily_value": "Zaidi ya kikomo cha siku. Unaweza kutuma {allowed} zaidi leo.",
-    "limit_daily_count": "Umefikia kikomo cha miamala {allowed} kwa siku. Jaribu kesho.",
-    "limit_balance_max": "Zaidi ya salio la juu. Unaweza kupokea {allowed} zaidi.",
-    "limit_minimum": "Kiasi cha chini ni {allowed}.",
-    "send_to_self": "Huwezi kujitumia pesa.",
-    "recipient_cannot_receive": "{phone} hawezi kupokea pesa hizi. Hakuna kilichotumwa.",
-    "unregistered_number": "namba isiyosajiliwa",
-    "send_again": "Umetuma {amount} kwa {phone} muda mfupi uliopita ({ref}). Kutuma tena jibu YES {code} ndani ya dakika {minutes}; au puuza.",
-    "send_confirm": "Tuma {amount} kwa {name} {phone}? Ada {fee}. Jibu YES {code} ndani ya dakika {minutes}, au NO {code}.",
-    "sent": "{ref} Imethibitishwa. {amount} imetumwa kwa {name} {phone} {when}. Ada {fee}. Salio jipya {balance}.",
-    "sent_voucher": "{ref} Imethibitishwa. {amount} imetumwa kwa {phone} (hajasajiliwa: atapata nambari ya kuchukua). Ada {fee}. Salio jipya {balance}.",
-    "received": "{ref} Imethibitishwa. Umepokea {amount} kutoka kwa {name} {phone} {when}. Salio jipya {balance}.",
-    "voucher_received": "{ref}: {name} {phone} amekutumia {amount}. Chukua kwa wakala wa {service} na nambari {code} kabla ya {until}, au jisajili.",
-    "send_voided": "{ref}: {amount} kwa {phone} haikufanikiwa. Hakuna kilichokatwa. Salio lako ni {balance}.",
-    "confirm_expired": "{ref}: hukuthibitisha kutuma {amount}, kwa hiyo hakuna kilichotumwa.",
-    "no_such_code": "Nambari hiyo hailingani na chochote kinachosubiri jibu lako (huenda imeisha muda). Hakuna kilichofanywa.",
-    "send_declined": "{ref}: imeghairiwa. {amount} haikutumwa.",
-    "mini": "Mwisho {count}: {lines}",
-    "mini_none": "Bado huna miamala.",
-    "verify_none": "{ref}: hakuna muamala huo kwa namba yako. Ujumbe uliosema hivyo si halali.",
-    "verify_found": "{ref} ni halali: {amount} kutoka {payer} kwa {payee} {when}, {state}.",
-    "state_posted": "umekamilika",
-    "state_pending": "unaendelea",
-    "state_voided": "umeghairiwa, hakuna kilichohamishwa",
-    "state_declined": "umeghairiwa, hakuna kilichohamishwa",
-    "state_expired": "haukuthibitishwa, hakuna kilichohamishwa",
-    "state_held": "unasubiri uthibitisho",
-    "state_confirming": "unasubiri uthibitisho",
-    "language_unknown": "Tunajibu kwa: {codes}. Tuma LANG na mojawapo, mfano LANG EN.",
-    "language_set": "Majibu ya {service} sasa ni kwa Kiswahili.",
-    # --- registration, PIN and agents (h-agents: the lead moves these into the catalogues)
-    "arg_agent": "WAKALA",
-    "arg_id_number": "KITAMBULISHO",
-    "arg_code_or_pin": "NAMBARI-AU-PIN",
-    "arg_voucher_code": "NAMBARI",
-    "reason_agent_format": "namba ya wakala au ya simu",
-    "reason_id_number_format": "tarakimu 6 hadi 10, au namba ya pasipoti",
-    "reason_voucher_code_format": "tarakimu 8",
-    "fee_clause": " Ada {fee}.",
-    "reg_name_bad": "Andika jina la mteja kwa herufi, hadi herufi {most}. Hakuna aliyesajiliwa.",
-    "reg_exists": "{phone} tayari amesajiliwa. Hakuna kilichofanywa.",
-    "reg_welcome": "Karibu {service}, {name}! Kuweka PIN tuma: PIN {code} PIN-MPYA (tarakimu 4-6 za chaguo lako) kabla ya {until}. Usimwambie mtu PIN yako.",
-    "reg_done": "{name} {phone} amesajiliwa. Tumemtumia nambari kwa SMS ya kuweka PIN yake.",
-    "pin_weak": "PIN hiyo ni rahisi kukisia (kama 1111 au 1234). Chagua nyingine. Hakuna kilichobadilishwa.",
-    "pin_same": "PIN mpya ni sawa na ya zamani. Hakuna kilichobadilishwa.",
-    "pin_changed": "PIN yako ya {service} imebadilishwa. Usimwambie mtu PIN yako.",
-    "pin_no_code": "Bado huna PIN wala nambari halali ya kuiweka. Tafadhali piga huduma kwa wateja.",
-    "pin_code_wrong": "Nambari hiyo si sahihi. Majaribio {remaining} yamebaki kabla ya kuweka PIN kufungwa.",
-    "pin_set": "PIN yako ya {service} imewekwa. Usimwambie mtu PIN yako. Tuma BAL na PIN yako kuona salio.",
-    "voucher_claimed": "{ref} Imethibitishwa. {amount} uliyotumiwa na {name} {phone} sasa iko kwenye akaunti yako. Salio jipya {balance}.",
-    "voucher_claimed_sender": "{ref}: {phone} amejisajili, na {amount} uliyotuma sasa iko kwenye akaunti yake.",
-    "voucher_returned": "{ref}: {amount} uliyotuma kwa {phone} ({sent_ref}) haikuchukuliwa, imerudi kwenye akaunti yako. Salio jipya {balance}.",
-    "deposit_not_registered": "{phone} hajasajiliwa. Msajili kwanza kwa REG. Hakuna kilichowekwa.",
-    "deposit_over_limit": "{phone} anaweza kupokea hadi {allowed} kwa amana moja. Hakuna kilichowekwa.",
-    "deposit_done": "{ref} Imethibitishwa. {amount} imewekwa kwa {name} {phone} {when}. Kamisheni {commission}. Float mpya {balance}.",
-    "deposit_received": "{ref} Imethibitishwa. Umeweka {amount} kwa wakala {agent} {when}.{fee} Salio jipya {balance}.",
-    "deposit_voided": "{ref}: amana ya {amount} kwa {phone} haikufanikiwa. Hakuna kilichohamishwa. Float {balance}.",
-    "agent_unknown": "Hakuna wakala wa {service} {agent}. Hakiki namba ya wakala dukani. Hakuna kilichokatwa.",
-    "agent_unavailable": "Wakala {agent} hawezi kutoa pesa sasa. Hakuna kilichokatwa.",
-    "withdraw_done": "{ref} Imethibitishwa. Umetoa {amount} kwa wakala {agent} {when}. Ada {fee}. Salio jipya {balance}.",
-    "withdraw_give_cash": "{ref} Imethibitishwa. Mpe {name} {phone} pesa taslimu {amount} {when}. Kamisheni {commission}. Float mpya {balance}.",
-    "withdraw_voided": "{ref}: utoaji wa {amount} kwa wakala {agent} haukufanikiwa. Hakuna kilichokatwa. Salio {balance}.",
-    "collect_wrong_code": "Hakuna pesa ya {phone} yenye nambari hiyo. Hakuna kilicholipwa. Majaribio {remaining} yamebaki kabla ya kufungwa.",
-    "collect_locked": "Nambari zisizo sahihi mara nyingi mno kwa {phone}: kuchukua kumefungwa. Jaribu tena baada ya dakika {minutes}.",
-    "collect_done": "{ref} Imethibitishwa. Mpe {phone} pesa taslimu {cash} {when}. Kamisheni {commission}. Float mpya {balance}.",
-    "collect_voided": "{ref}: malipo ya {amount} kwa {phone} hayakufanikiwa. Usitoe pesa. Float {balance}.",
-    "voucher_collected": "{ref} Imethibitishwa. Umechukua {amount} ya {name} {phone} kwa wakala {agent} {when}.{fee}",
-    "voucher_collected_sender": "{ref}: {amount} uliyotuma kwa {phone} imechukuliwa kwa wakala {agent} {when}.",
-    # --- end of h-agents
-}
-
-TEMPLATES: dict[str, dict[str, str]] = {"en": _EN, "sw": _SW}
-LANGUAGES = tuple(TEMPLATES)
+DEFAULT_LANGUAGE = REFERENCE_LANGUAGE
 
 
 class UnknownTemplate(KeyError):
     pass
 
 
+def template(language: str, key: str) -> str:
+    """The template `key` in `language`, else in English; UnknownTemplate if English lacks it."""
+    tables = default_catalogues().tables
+    found = tables.get(language, {}).get(key) or tables[DEFAULT_LANGUAGE].get(key)
+    if found is None:
+        raise UnknownTemplate(key)
+    return found
+
+
 def render(language: str, key: str, **fields: object) -> str:
     """The reply `key` in `language` (English if we do not have that language) with its fields."""
-    table = TEMPLATES.get(language, TEMPLATES[DEFAULT_LANGUAGE])
-    try:
-        template = table[key]
-    except KeyError:
-        raise UnknownTemplate(key) from None
-    return template.format(**fields)
+    return template(language, key).format(**fields)
 
 
-def template_fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in Formatter().parse(template) if name}
+def language_names() -> dict[str, str]:
+    """Language code -> its own name for itself ("Kiswahili"), for LANG."""
+    return {code: template(code, "language_name") for code in default_catalogues().languages}
+
+
+def __getattr__(name: str) -> Any:
+    # LANGUAGES and TEMPLATES are read from the catalogues the first time they are asked for, so
+    # importing this module reads no file.
+    if name == "LANGUAGES":
+        return default_catalogues().languages
+    if name == "TEMPLATES":
+        return default_catalogues().tables
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

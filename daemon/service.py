@@ -39,6 +39,7 @@ from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.money.common import money_env
 from daemon.money.settle import HOOK as SETTLE_HOOK
 from daemon.money.settle import SettleEnv, make_void_hook, settle_work
+from daemon.money.tariff import TariffError
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
 from daemon.schema import inbox, outbox
@@ -71,7 +72,7 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
     """One named start-up step: logged when done, a one-line StartupError when it fails."""
     try:
         result = fn(*args)
-    except (SQLAlchemyError, OSError, PepperError) as exc:
+    except (SQLAlchemyError, OSError, PepperError, TariffError) as exc:
         raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
     return result

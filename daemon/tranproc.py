@@ -68,14 +68,11 @@ class TranProcEnv:
 
     @classmethod
     def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:
-        numbering = Numbering(
-            config.service.country_code, tuple(config.service.national_number_digits)
-        )
         return cls(
             registry,
             config,
             hasher,
-            ParseEnv(numbering),
+            ParseEnv(Numbering(config.service.region)),
             PinPolicy.from_config(config.security),
             int(config.inbox.dedupe_window_s * NS_PER_S),
             config.lease_owner,

@@ -155,7 +155,9 @@ def run_scenario_command(scenario_file: str, api: str) -> None:
 
 
 @sim.command()
-@click.option("--subscribers", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--subscribers", type=click.IntRange(min=1, max=100_000_000), default=100, show_default=True
+)
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),

@@ -28,6 +28,10 @@ DRAIN_POLL_S = 0.2  # after the last MO, how often the inboxes are read for the 
 MS_PER_S = 1000
 
 
+# 2547XXXXXXXX: every number in the block is a valid Kenyan mobile number, as the daemon requires.
+LAST_MSISDN = 254_799_999_999
+
+
 @dataclass(frozen=True, slots=True)
 class LoadPlan:
     subscribers: int
@@ -42,6 +46,11 @@ class LoadPlan:
     def __post_init__(self) -> None:
         if self.subscribers < 1 or self.rate_per_s <= 0 or self.duration_s <= 0:
             raise ValueError("subscribers, rate and duration must be positive")
+        if self.first_msisdn + self.subscribers - 1 > LAST_MSISDN:
+            room = LAST_MSISDN - self.first_msisdn + 1
+            raise ValueError(
+                f"at most {room} subscribers from {self.first_msisdn}: past {LAST_MSISDN} numbers are not mobile"
+            )
 
     @property
     def total(self) -> int:

@@ -1,4 +1,4 @@
-"""The commands every deployment has: HELP, BAL and PING."""
+"""The commands every deployment has: HELP, BAL and PING (help texts: daemon/locale/*/core.po)."""
 
 from daemon.chart import wallet_account_id
 from daemon.commands.context import CommandContext, Reply
@@ -18,10 +18,6 @@ def register_builtins(registry: Registry) -> Registry:
         args=[Arg("command", WORD, optional=True)],
         aliases=["MSAADA", "INFO"],
         roles=EVERYONE,
-        help={
-            "en": "List the commands, or explain one",
-            "sw": "Orodha ya huduma, au maelezo ya moja",
-        },
         example="HELP BAL",
     )
     def help_(ctx: CommandContext, args: Args) -> Reply:
@@ -38,7 +34,6 @@ def register_builtins(registry: Registry) -> Registry:
         args=[Arg("pin", PIN)],
         aliases=["BALANCE", "SALIO"],
         roles=REGISTERED,
-        help={"en": "Check your balance", "sw": "Angalia salio lako"},
         example="BAL 1234",
     )
     def balance(ctx: CommandContext, args: Args) -> Reply:
@@ -53,10 +48,6 @@ def register_builtins(registry: Registry) -> Registry:
     @registry.command(
         "PING",
         roles=EVERYONE,
-        help={
-            "en": "Check that the service is up; it answers PONG",
-            "sw": "Hakikisha huduma inafanya kazi; inajibu PONG",
-        },
     )
     def ping(ctx: CommandContext, args: Args) -> Reply:
         return ctx.reply("pong")

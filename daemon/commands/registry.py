@@ -1,12 +1,12 @@
 """The command registry: each SMS command is declared once and everything else is derived from it.
 
-    @registry.command("BAL", args=[Arg("pin", PIN)], aliases=["BALANCE", "SALIO"],
-                      help={"en": "Check your balance", "sw": "Angalia salio lako"})
+    @registry.command("BAL", args=[Arg("pin", PIN)], aliases=["BALANCE", "SALIO"])
     def balance(ctx: CommandContext, args: Args) -> Reply: ...
 
 From the declaration the registry parses messages (case-insensitive keyword, any spacing), builds the
 HELP replies and usage lines in each language, explains parse errors, and knows which words are PINs
-so they can be masked before the text is stored.
+so they can be masked before the text is stored. A command's one-line help is the catalogue entry
+`help_<keyword>` (`help_bal` in daemon/locale/*/); `help=` given in code replaces it (for tests).
 """
 
 from __future__ import annotations
@@ -74,11 +74,16 @@ class Command:
     args: tuple[Arg, ...] = ()
     aliases: tuple[str, ...] = ()
     roles: frozenset[Role] = REGISTERED
-    help: Mapping[str, str] = field(default_factory=dict)  # language -> one-line description
+    # language -> one-line description; empty: the catalogue entry `help_key` is the description.
+    help: Mapping[str, str] = field(default_factory=dict)
     example: str = ""
     # True for a command that changes something (moves money, sets a PIN): a repeat of the same
     # message within the dedupe window is then never run again but answered with the first reply.
     side_effects: bool = False
+
+    @property
+    def help_key(self) -> str:
+        return f"help_{self.keyword.lower()}"
 
     @property
     def pin_arg(self) -> str | None:
@@ -115,7 +120,7 @@ class Registry:
         args: Sequence[Arg] = (),
         aliases: Iterable[str] = (),
         roles: Iterable[Role] = REGISTERED,
-        help: Mapping[str, str],
+        help: Mapping[str, str] | None = None,
         example: str = "",
         side_effects: bool = False,
     ) -> Callable[[Handler], Handler]:
@@ -129,7 +134,7 @@ class Registry:
                     args=tuple(args),
                     aliases=tuple(a.upper() for a in aliases),
                     roles=frozenset(roles),
-                    help=dict(help),
+                    help=dict(help or {}),
                     example=example,
                     side_effects=side_effects,
                 )
@@ -183,7 +188,10 @@ class Registry:
         )
 
     def help_command(self, command: Command, language: str) -> str:
-        description = command.help.get(language) or command.help[replies.DEFAULT_LANGUAGE]
+        if command.help:
+            description = command.help.get(language) or command.help[replies.DEFAULT_LANGUAGE]
+        else:
+            description = replies.render(language, command.help_key)
         description = description.rstrip(".")  # the template ends the sentence
         text = replies.render(
             language, "help_command", usage=self.usage(command, language), help=description
@@ -284,13 +292,7 @@ def _check_declaration(command: Command) -> None:
     for word in (command.keyword, *command.aliases):
         if not _KEYWORD.fullmatch(word):
             raise DeclarationError(f"{word!r}: a keyword is a letter then letters/digits")
-    if replies.DEFAULT_LANGUAGE not in command.help:
-        raise DeclarationError(
-            f"{command.keyword}: help text in {replies.DEFAULT_LANGUAGE} required"
-        )
-    missing = [lang for lang in replies.LANGUAGES if lang not in command.help]
-    if missing:
-        raise DeclarationError(f"{command.keyword}: no help text in {', '.join(missing)}")
+    _check_help(command)
     names = [a.name for a in command.args]
     if len(set(names)) != len(names):
         raise DeclarationError(f"{command.keyword}: argument names repeat")
@@ -305,3 +307,26 @@ def _check_declaration(command: Command) -> None:
         )
     if sum(a.type.verifies_pin for a in command.args) > 1:
         raise DeclarationError(f"{command.keyword}: at most one PIN is checked per command")
+
+
+def _check_help(command: Command) -> None:
+    if not command.help:
+        try:
+            description = replies.template(replies.DEFAULT_LANGUAGE, command.help_key)
+        except replies.UnknownTemplate:
+            raise DeclarationError(
+                f"{command.keyword}: no help text: add {command.help_key} to "
+                f"daemon/locale/{replies.DEFAULT_LANGUAGE}/ (or pass help=)"
+            ) from None
+        if replies.template_fields(description):
+            raise DeclarationError(
+                f"{command.keyword}: {command.help_key} has placeholders; a help text is plain"
+            )
+        return
+    if replies.DEFAULT_LANGUAGE not in command.help:
+        raise DeclarationError(
+            f"{command.keyword}: help text in {replies.DEFAULT_LANGUAGE} required"
+        )
+    missing = [lang for lang in replies.LANGUAGES if lang not in command.help]
+    if missing:
+        raise DeclarationError(f"{command.keyword}: no help text in {', '.join(missing)}")

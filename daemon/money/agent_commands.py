@@ -29,10 +29,6 @@ def register_agent_commands(registry: Registry) -> Registry:
         ],
         aliases=["REGISTER", "SAJILI"],
         roles=AGENTS,
-        help={
-            "en": "Register a customer: their phone, ID number and name, then your PIN",
-            "sw": "Sajili mteja: namba yake, kitambulisho na jina, kisha PIN yako",
-        },
         example="REG 0712345678 12345678 Jane Wanjiku 1234",
         side_effects=True,
     )
@@ -44,10 +40,6 @@ def register_agent_commands(registry: Registry) -> Registry:
         args=[Arg("old", CODE_OR_PIN), Arg("new", NEW_PIN)],
         aliases=["CHANGEPIN"],
         roles=REGISTERED,
-        help={
-            "en": "Set your PIN with the code we sent you, or change it: PIN OLD NEW",
-            "sw": "Weka PIN kwa nambari tuliyokutumia, au ibadilishe: PIN YA-ZAMANI MPYA",
-        },
         example="PIN 4821 7390",
         side_effects=True,
     )
@@ -64,10 +56,6 @@ def _register_cash(registry: Registry) -> None:
         args=[Arg("phone", MSISDN), Arg("amount", MONEY), Arg("pin", PIN)],
         aliases=["WEKA"],
         roles=AGENTS,
-        help={
-            "en": "Cash in: move float to a customer's account",
-            "sw": "Weka pesa: hamisha float kwa akaunti ya mteja",
-        },
         example="DEPOSIT 0712345678 1000 1234",
         side_effects=True,
     )
@@ -79,10 +67,6 @@ def _register_cash(registry: Registry) -> None:
         args=[Arg("agent", AGENT), Arg("amount", MONEY), Arg("pin", PIN)],
         aliases=["TOA"],
         roles=frozenset({Role.CUSTOMER}),
-        help={
-            "en": "Cash out at an agent: the agent number (or phone), the amount, your PIN",
-            "sw": "Toa pesa kwa wakala: namba ya wakala (au simu), kiasi, PIN yako",
-        },
         example="WITHDRAW 123456 500 1234",
         side_effects=True,
     )
@@ -94,10 +78,6 @@ def _register_cash(registry: Registry) -> None:
         args=[Arg("code", VOUCHER_CODE), Arg("phone", MSISDN), Arg("pin", PIN)],
         aliases=["CHUKUA"],
         roles=AGENTS,
-        help={
-            "en": "Pay out money sent to an unregistered number: its code, the number, your PIN",
-            "sw": "Lipa pesa iliyotumwa kwa namba isiyosajiliwa: nambari, namba, PIN yako",
-        },
         example="COLLECT 48213377 0712345678 1234",
         side_effects=True,
     )

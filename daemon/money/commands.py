@@ -26,7 +26,6 @@ def register_money(registry: Registry) -> Registry:
         args=[Arg("phone", MSISDN), Arg("amount", MONEY), Arg("pin", PIN)],
         aliases=["TUMA"],
         roles=CUSTOMERS,
-        help={"en": "Send money to a phone number", "sw": "Tuma pesa kwa namba ya simu"},
         example="SEND 0712345678 500 1234",
         side_effects=True,
     )
@@ -38,7 +37,6 @@ def register_money(registry: Registry) -> Registry:
         args=[Arg("code", CODE)],
         aliases=["NDIYO"],
         roles=CUSTOMERS,
-        help={"en": "Confirm a transaction we asked about", "sw": "Thibitisha muamala tuliouliza"},
         example="YES 4821",
         side_effects=True,
     )
@@ -50,7 +48,6 @@ def register_money(registry: Registry) -> Registry:
         args=[Arg("code", CODE)],
         aliases=["HAPANA"],
         roles=CUSTOMERS,
-        help={"en": "Cancel a transaction we asked about", "sw": "Ghairi muamala tuliouliza"},
         example="NO 4821",
         side_effects=True,
     )
@@ -62,7 +59,6 @@ def register_money(registry: Registry) -> Registry:
         args=[Arg("pin", PIN)],
         aliases=["STATEMENT"],
         roles=REGISTERED,
-        help={"en": "Your last 5 transactions", "sw": "Miamala yako 5 ya mwisho"},
         example="MINI 1234",
     )
     def mini(ctx: CommandContext, args: Args) -> Reply:
@@ -73,10 +69,6 @@ def register_money(registry: Registry) -> Registry:
         args=[Arg("ref", REFERENCE)],
         aliases=["HAKIKI"],
         roles=frozenset(Role),
-        help={
-            "en": "Check that a confirmation SMS you got is genuine",
-            "sw": "Hakiki kama ujumbe wa uthibitisho ni halali",
-        },
         example="VERIFY QK7A2B9XYZ",
     )
     def verify(ctx: CommandContext, args: Args) -> Reply:
@@ -87,10 +79,6 @@ def register_money(registry: Registry) -> Registry:
         args=[Arg("language", WORD)],
         aliases=["LUGHA"],
         roles=REGISTERED,
-        help={
-            "en": "Choose the language of replies: LANG EN or LANG SW",
-            "sw": "Chagua lugha: LANG EN au LANG SW",
-        },
         example="LANG SW",
         side_effects=True,
     )

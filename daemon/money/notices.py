@@ -6,6 +6,7 @@ Each kind registers its notices (`on_posted`, `on_released`); a kind without one
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from sqlalchemy import Connection
 from daemon import replies
 from daemon.clock import NS_PER_S
 from daemon.commands.money import format_money
+from daemon.commands.msisdn import Numbering, display_msisdn
 from daemon.config import Config
 from daemon.money.moves import Move, MoveKind
 from daemon.outbox import OutgoingSms
@@ -24,8 +26,13 @@ from ledger import get_balance
 
 
 def display_number(config: Config, msisdn: str) -> str:
-    """A subscriber's number as replies show it."""
-    return msisdn
+    """A subscriber's number as replies show it: as people of the region write it (0712 345678)."""
+    return display_msisdn(msisdn, numbering(config.service.region))
+
+
+@functools.lru_cache(maxsize=16)
+def numbering(region: str) -> Numbering:
+    return Numbering(region)
 
 
 def local_time(at_ns: int, timezone: str) -> str:

@@ -93,24 +93,21 @@ def quote(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Quote | 
     if payee is not None and (payee.role not in _RECEIVERS or payee.frozen):
         return ctx.reply("recipient_cannot_receive", phone=common.display(ctx, payee_msisdn))
     env = common.money_env(ctx.config)
-    kind = RecipientKind.REGISTERED if payee else RecipientKind.UNREGISTERED
-    try:
-        fee = env.tariff.fee_minor(COMMAND, amount_minor, kind)
-    except NoBand:
-        allowed = env.tariff.limits(payer.kyc_tier).per_transaction_max_minor
-        return ctx.reply("limit_per_transaction", allowed=ctx.money(allowed))
-    limits = env.tariff.limits(payer.kyc_tier)
     refusal = check_limits_txn(
         ctx.conn,
         payer.msisdn,
-        COMMAND,
         amount_minor,
-        limits,
+        env.tariff.limits(payer.kyc_tier),
         env.tariff.minimum_minor(COMMAND),
         common.today(ctx),
     )
     if refusal is not None:
         return common.limit_reply(ctx, refusal)
+    kind = RecipientKind.REGISTERED if payee else RecipientKind.UNREGISTERED
+    try:
+        fee = env.tariff.fee_minor(COMMAND, amount_minor, kind)
+    except NoBand as exc:  # the bands end below the tier's limit: theirs is the lower one
+        return ctx.reply("limit_per_transaction", allowed=ctx.money(exc.highest_minor))
     if payee is not None and _over_balance_max(ctx, payee, amount_minor):
         return ctx.reply("recipient_cannot_receive", phone=common.display(ctx, payee_msisdn))
     return Quote(payer, payee, payee_msisdn, amount_minor, fee)
@@ -119,8 +116,8 @@ def quote(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Quote | 
 def _over_balance_max(ctx: CommandContext, payee: Subscriber, amount_minor: int) -> bool:
     # The refusal does not say by how much: that would tell the sender the recipient's balance.
     limits = common.money_env(ctx.config).tariff.limits(payee.kyc_tier)
-    after = common.available_minor(ctx.conn, payee.account_id) + amount_minor
-    return check_balance_max(after, limits) is not None
+    balance = common.available_minor(ctx.conn, payee.account_id)
+    return check_balance_max(balance, amount_minor, limits) is not None
 
 
 def send_money(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Reply:

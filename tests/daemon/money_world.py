@@ -86,6 +86,9 @@ class World:
         """Send `text` from `sender`; the reply to the sender (exactly one is required)."""
         row_id = self.mo(sender, text)
         self.run_tranproc()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(inbox).where(inbox.c.id == row_id)).one()
+        assert row.status != "failed", f"{text!r}: the handler failed: {row.error}"
         replies = [m for m in self.outbox(inbox_id=row_id) if m.to == sender]
         assert len(replies) == 1, f"{text!r}: {len(replies)} replies to the sender: {replies}"
         return replies[0].text
@@ -160,5 +163,3 @@ class World:
             trust = reconcile_txn(conn)
         assert report.ok, report.violations
         assert trust.ok, trust.describe("KES")
-
-

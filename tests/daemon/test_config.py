@@ -36,6 +36,11 @@ def test_documented_example_loads():
         ({"inbox": {"dedupe_window_s": -1}}, "inbox.dedupe_window_s: Input should be greater than 0"),
         ({"inbox": {"bogus": 1}}, "inbox.bogus: unknown key"),
         ({"database": {"url": "mysql://x"}}, "database.url: must be a sqlite:/// or postgresql:// URL"),
+        ({"service": {"region": "XX"}}, "service.region: unknown region 'XX': an ISO 3166 alpha-2 code such as KE"),
+        ({"service": {"region": "ke"}}, "service.region: unknown region 'ke'"),
+        ({"service": {"country_code": "254"}}, 'service.country_code: no longer used: numbers follow service.region (e.g. region = "KE")'),
+        ({"service": {"national_number_digits": [9]}}, "service.national_number_digits: no longer used: numbers follow service.region"),
+        ({"service": {"role": "x", "country_code": "254"}}, "service.country_code: no longer used"),  # named first
         ({"binds": [{"name": "a", "host": "h", "system_id": "x"}, {"name": "a", "host": "h", "system_id": "y"}]}, "bind names must be unique, repeated: a"),
     ],
 )  # fmt: skip
@@ -44,6 +49,11 @@ def test_problems_are_one_line_with_file_and_key(data, expected):
         build_config(data, "etc/x.toml")
     message = str(caught.value)
     assert message.startswith("etc/x.toml: ") and expected in message and "\n" not in message
+
+
+def test_the_region_is_any_libphonenumber_knows():
+    assert build_config({"service": {"region": "TZ"}}).service.region == "TZ"
+    assert build_config({}).service.region == "KE"
 
 
 def test_unreadable_files(tmp_path):

@@ -44,7 +44,9 @@ def world(engine):
     return world
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(sender=st.sampled_from(SENDERS), text=TEXTS)
 def test_every_text_gets_one_sensible_reply(world, sender, text):
     world.advance(1)

@@ -84,7 +84,7 @@ def test_the_chart_of_accounts_is_a_logged_start_up_step(tmp_path, engine):
     with capturedLogs() as events:
         daemon = daemon_for(tmp_path, engine, role="tranproc")
     steps = [e["step"] for e in events if e.get("log_format") == "start-up: {step}: done"]
-    assert steps == ["PIN pepper", "chart of accounts (KES)"]
+    assert steps == ["PIN pepper", "chart of accounts (KES)", "tariff"]
     with engine.connect() as conn:
         found = get_accounts(conn, [int(spec.account) for spec in SYSTEM_ACCOUNTS])
     assert len(found) == len(SYSTEM_ACCOUNTS) and daemon.tranproc is not None
@@ -109,7 +109,7 @@ def test_status_shows_drops_their_last_reason_and_the_status_address(tmp_path, e
 def test_every_component_reports_through_one_interface(tmp_path, engine):
     daemon = daemon_for(tmp_path, engine)
     assert [component.name for component in daemon.components] == [
-        "lease", "tranproc", "sender", "sweeper", "inbox", "binds",
+        "lease", "tranproc", "sender", "sweeper", "settler", "inbox", "binds",
     ]  # fmt: skip
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []

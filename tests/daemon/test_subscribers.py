@@ -206,7 +206,7 @@ def test_cli_takes_a_pin_in_the_digits_an_sms_may_carry(engine, tmp_path):
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (["add", "12", "--pin", "1234"], "not a number of country 254"),
+        (["add", "12", "--pin", "1234"], "not a phone number of region KE (wrong_length)"),
         (["add", "0712000001", "--pin", "12"], "4 to 6 digits"),
         (["add", "0712000001", "--pin", "1234", "--deposit", "1.234"], "too_many_decimals"),
     ],

@@ -3,11 +3,13 @@ one reply per acknowledged MO can be read from its summary."""
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
+from daemon.commands.msisdn import Numbering, normalize_msisdn
 from simulators.load import LoadGenerator, LoadPlan, ReplyPairing, percentile
 from simulators.simulator import Simulator
 from simulators.targets import InProcessTarget
@@ -133,6 +135,15 @@ def test_pairing_accounts_for_every_mo_and_reply(recorded: list[tuple[str, str, 
         >= sum(1 for k, m, _ in recorded if k == "mo" and m == msisdn)
         for msisdn in "ab"
     )
+
+
+def test_every_virtual_subscriber_is_a_valid_mobile_number() -> None:
+    numbering = Numbering("KE")
+    plan = LoadPlan(100_000_000, 1.0, 1.0)
+    for msisdn in (plan.first_msisdn, plan.first_msisdn + plan.subscribers - 1):
+        assert normalize_msisdn(str(msisdn), numbering) == str(msisdn)
+    with pytest.raises(ValueError, match="at most 100000000 subscribers"):
+        LoadPlan(100_000_001, 1.0, 1.0)
 
 
 def test_percentile() -> None:
