@@ -221,7 +221,8 @@ def _price_withdrawal(
         return common.frozen_reply(ctx)
     store = find_agent_txn(ctx, agent)
     if store is None:
-        return ctx.reply("agent_unknown", agent=agent.shown)
+        shown = agent.agent_number or common.display(ctx, agent.msisdn or "")
+        return ctx.reply("agent_unknown", agent=shown)
     if store.frozen:
         return ctx.reply("agent_unavailable", agent=store_label(store))
     tariff = common.money_env(ctx.config).tariff

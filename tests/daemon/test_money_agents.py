@@ -4,16 +4,19 @@ cash (wrong codes locked like PINs) and returned when they expire. Every test en
 checked and the trust account reconciled."""
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, update
 
+from daemon import replies
 from daemon.commands import Role
 from daemon.money.common import money_env
 from daemon.money.limits import service_day
 from daemon.money.tariff import RecipientKind
 from daemon.outbox import OutboxStatus
 from daemon.schema import daily_usage, inbox, moves, subscribers, vouchers
+from smscore.text import gsm7_septet_length
 from tests.daemon.money_world import SHORT_CODE, World
 
 ALICE, BOB, CAROL = "254712000001", "254712000002", "254712000003"
@@ -77,7 +80,7 @@ def test_a_deposit_moves_float_to_the_wallet_with_commission(world):
     amount = 1_000 * KES
     earned = commission(world, "DEPOSIT", amount)
     reply = world.sms(STORE, "DEPOSIT 0712 000 001 1,000 1234")
-    assert "Confirmed. KES 1,000.00 deposited to ALICE A. 254712000001" in reply
+    assert "Confirmed. KES 1,000.00 deposited to ALICE A. 0712 000001" in reply
     assert f"Commission {money(earned)}. New float {money(FLOAT - amount + earned)}." in reply
     assert world.balance(ALICE) == WALLET + amount
     assert world.balance(STORE) == FLOAT - amount + earned
@@ -112,8 +115,8 @@ def test_a_deposit_with_too_little_float_moves_nothing(world):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("DEPOSIT 0712000003 500 1234", "254712000003 is not registered. Register them first"),
-        ("DEPOSIT 0722000200 500 1234", "254722000200 cannot receive this money"),
+        ("DEPOSIT 0712000003 500 1234", "0712 000003 is not registered. Register them first"),
+        ("DEPOSIT 0722000200 500 1234", "0722 000200 cannot receive this money"),
         ("DEPOSIT 0712000001 49 1234", "The smallest amount is KES 50.00."),
         ("DEPOSIT 0712000001 20001 1234", "can receive at most KES 20,000.00 in one deposit"),
         ("DEPOSIT 0712000001 500 9999", "Wrong PIN. 2 attempt(s) left"),
@@ -133,7 +136,7 @@ def test_a_deposit_over_the_customers_maximum_balance_does_not_say_their_balance
         world.sms(STORE, f"DEPOSIT 0712000001 {half // KES} 1234")
     assert world.balance(ALICE) == most
     reply = world.sms(STORE, "DEPOSIT 0712000001 50 1234")
-    assert reply == "254712000001 cannot receive this money. Nothing was sent."
+    assert reply == "0712 000001 cannot receive this money. Nothing was sent."
     assert world.balance(ALICE) == most
 
 
@@ -212,7 +215,7 @@ def test_a_withdrawal_by_agent_number_or_phone_waits_for_its_confirmation(world,
     assert world.texts_to(STORE) == []  # no cash before the money is posted
     world.receipts(OutboxStatus.DELIVERED)
     [told] = world.texts_to(STORE)
-    assert "Confirmed. Give KES 500.00 cash to ALICE A. 254712000001" in told
+    assert "Confirmed. Give KES 500.00 cash to ALICE A. 0712 000001" in told
     assert f"Commission {money(earned)}. New float {money(FLOAT + amount + earned)}." in told
     assert money(WALLET - charged) not in told  # never the customer's balance
     assert world.balance(ALICE) == WALLET - charged
@@ -247,8 +250,8 @@ def usage(world, msisdn, value_minor, count):
     ("text", "expected"),
     [
         ("WITHDRAW 999999 500 1234", "There is no smscore agent 999999."),
-        ("WITHDRAW 0712000002 500 1234", "There is no smscore agent 254712000002."),
-        ("WITHDRAW 0722000101 500 1234", "There is no smscore agent 254722000101."),
+        ("WITHDRAW 0712000002 500 1234", "There is no smscore agent 0712 000002."),
+        ("WITHDRAW 0722000101 500 1234", "There is no smscore agent 0722 000101."),
         ("WITHDRAW 123456 10000 1234", "Not enough money: this needs KES 10,"),
         ("WITHDRAW 123456 49 1234", "The smallest amount is KES 50.00."),
         ("WITHDRAW 123456 20001 1234", "The most you can move at once is KES 20,000.00."),
@@ -322,15 +325,15 @@ def test_an_agent_pays_out_a_voucher_as_cash(world):
     amount = 300 * KES
     earned = commission(world, "COLLECT", amount)
     reply = world.sms(STORE, f"COLLECT {code} 0712000003 1234")
-    assert "Confirmed. Give KES 300.00 cash to 254712000003" in reply
+    assert "Confirmed. Give KES 300.00 cash to 0712 000003" in reply
     assert f"Commission {money(earned)}. New float {money(FLOAT + amount + earned)}." in reply
     assert world.balance(STORE) == FLOAT + amount + earned
     assert voucher_state(world) == "collected"
     told = world.last_to(CAROL)
-    assert "You collected KES 300.00 from ALICE A. 254712000001 at agent 123456" in told
+    assert "You collected KES 300.00 from ALICE A. 0712 000001 at agent 123456" in told
     assert "was collected at agent 123456 MAMA MBOGA SHOP" in world.last_to(ALICE)
     again = world.sms(STORE, f"COLLECT {code} 0712000003 1234")
-    assert again.startswith("No money for 254712000003 has that code. Nothing was paid.")
+    assert again.startswith("No money for 0712 000003 has that code. Nothing was paid.")
     assert world.balance(STORE) == FLOAT + amount + earned
 
 
@@ -359,7 +362,7 @@ def test_wrong_voucher_codes_lock_collection_for_that_number(world):
 
 def test_collect_refusals(world):
     code = send_voucher(world)
-    assert "No money for 254712000002" in world.sms(STORE, f"COLLECT {code} 0712000002 1234")
+    assert "No money for 0712 000002" in world.sms(STORE, f"COLLECT {code} 0712000002 1234")
     assert "Wrong PIN" in world.sms(STORE, f"COLLECT {code} 0712000003 9999")
     assert "not valid" in world.sms(STORE, "COLLECT 1234 0712000003 1234")
     assert "COLLECT is not available" in world.sms(ALICE, f"COLLECT {code} 0712000003 1234")
@@ -392,8 +395,50 @@ def test_an_expired_voucher_returns_to_its_sender(world):
     assert world.settle()["vouchers_returned"] == 1
     assert voucher_state(world) == "returned"
     told = world.last_to(ALICE)
-    assert "the KES 300.00 you sent to 254712000003" in told and "was not collected" in told
+    assert "the KES 300.00 you sent to 0712 000003" in told and "was not collected" in told
     assert f"New balance {money(WALLET - charged + 300 * KES)}." in told
     assert world.balance(ALICE) == WALLET - charged + 300 * KES
     assert "No money for" in world.sms(STORE, f"COLLECT {code} 0712000003 1234")
     assert world.settle()["vouchers_returned"] == 0
+
+
+# --- every reply of these commands fits one SMS
+
+
+WORST = {  # the longest values the fields take in practice
+    "service": "smscore",
+    "ref": "QK7A2B9XYZ",
+    "sent_ref": "QK7A2B9XYA",
+    "amount": "KES 20,000.00",
+    "cash": "KES 19,999.00",
+    "allowed": "KES 20,000.00",
+    "commission": "KES 200.00",
+    "fee": "KES 320.00",
+    "balance": "KES 1,500,000.00",
+    "name": "MAXIMILIANA W.",
+    "phone": "0712 345 678",
+    "agent": "123456 MAMA MBOGA GENERAL ST",
+    "when": "30/12/25 14:05",
+    "until": "31/12/25 14:05",
+    "code": "12345678",
+    "remaining": 2,
+    "minutes": 15,
+    "most": 64,
+}
+
+
+def agents_keys():
+    text = (Path(__file__).parents[2] / "daemon/locale/en/agents.po").read_text(encoding="utf-8")
+    return re.findall(r'^msgid "([a-z0-9_]+)"', text, re.MULTILINE)
+
+
+@pytest.mark.parametrize("language", ["en", "sw"])
+def test_every_reply_fits_one_sms_with_the_longest_values(language):
+    fee_clause = replies.render(language, "fee_clause", fee=WORST["fee"])
+    for key in agents_keys():
+        fields = {**WORST, "fee": fee_clause if key in FEE_CLAUSED else WORST["fee"]}
+        text = replies.render(language, key, **fields)
+        assert gsm7_septet_length(text) <= 160, f"{language} {key}: {len(text)}: {text}"
+
+
+FEE_CLAUSED = {"deposit_received", "voucher_collected"}

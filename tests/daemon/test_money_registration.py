@@ -49,7 +49,7 @@ def registered(world):
 def test_an_agent_registers_a_customer_who_sets_the_pin_with_the_code(world):
     reply = world.sms(STORE, REG)
     assert reply == (
-        "JANE M. 254712000009 is registered. We sent them a code by SMS to set their PIN."
+        "JANE M. 0712 000009 is registered. We sent them a code by SMS to set their PIN."
     )
     customer = world.subscriber(NEW)
     assert (customer.role, customer.kyc_tier, customer.name) == (
@@ -81,8 +81,8 @@ def test_an_assistant_registers_for_its_store(world):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (f"REG 0712000001 {ID} Jane Wanjiku 1234", "254712000001 is already registered"),
-        (f"REG 0722000101 {ID} Jane Wanjiku 1234", "254722000101 is already registered"),
+        (f"REG 0712000001 {ID} Jane Wanjiku 1234", "0712 000001 is already registered"),
+        (f"REG 0722000101 {ID} Jane Wanjiku 1234", "0722 000101 is already registered"),
         (f"REG 0712 {ID} Jane Wanjiku 1234", "not a valid PHONE"),
         (f"REG +1 415 555 0100 {ID} Jane 1234", "not a valid PHONE"),
         ("REG 0712000009 12-34 Jane Wanjiku 1234", "that IDNUMBER is not valid (6 to 10 digits"),
@@ -171,11 +171,11 @@ def test_vouchers_waiting_for_the_number_move_into_the_new_wallet(world):
     assert states == ["claimed", "claimed"]
     welcome, *claims = world.texts_to(NEW)[2:]  # after the two voucher codes
     assert "Welcome" in welcome
-    assert "KES 300.00 sent to you by ALICE A. 254712000001 is now in your wallet" in claims[0]
+    assert "KES 300.00 sent to you by ALICE A. 0712 000001 is now in your wallet" in claims[0]
     assert claims[1].endswith("New balance KES 750.00.")
     told = world.texts_to(ALICE)[-2:]
     assert [text.split(":")[0] for text in told] == sent_refs
-    assert "254712000009 has registered, and the KES 450.00 you sent" in told[1]
+    assert "0712 000009 has registered, and the KES 450.00 you sent" in told[1]
     fee = tariff(world).fee_minor("SEND", 300 * KES, RecipientKind.UNREGISTERED)
     assert money(fee) not in told[0]  # the sender's own balance is not re-stated, nor a fee
 
