@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select, update
 
 from daemon.commands import Role
-from daemon.money.one_time import FIRST_PIN
 from daemon.money.tariff import RecipientKind
 from daemon.outbox import OutboxStatus
 from daemon.schema import inbox, one_time_codes, outbox, subscribers, vouchers
