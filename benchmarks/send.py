@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -395,9 +396,10 @@ def plan_from_args(argv: list[str]) -> SendPlan:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the SENDs")
     parser.add_argument("--drain", type=float, default=60.0, help="max seconds to wait at the end")
     parser.add_argument("--py-spy", metavar="FILE", help="record the daemon with py-spy into FILE")
+    parser.add_argument("--daemon-wrapper", metavar="CMD", help="command to run the daemon under")
     parser.add_argument("--keep-dir", type=Path, help="keep the database and daemon log here")
     args = parser.parse_args(argv)
-    wrapper: tuple[str, ...] = ()
+    wrapper: tuple[str, ...] = tuple(shlex.split(args.daemon_wrapper or ""))
     if args.py_spy:
         py_spy = Path(sys.executable).with_name("py-spy")
         wrapper = (str(py_spy), "record", "--threads", "--format", "speedscope", "-o", args.py_spy,
