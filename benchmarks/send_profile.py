@@ -122,7 +122,10 @@ def measure(plan: SendPlan, work: Path, batches: int, batch: int, profile: bool)
     for name in PHASES:
         result[f"{name}_cpu_us_per_send"] = round(phases.cpu_s[name] / max(handled, 1) * 1e6)
         result[f"{name}_wall_us_per_send"] = round(phases.wall_s[name] / max(handled, 1) * 1e6)
-    if profile:
+    if phases.profiles is not None:  # deterministic: the same code makes the same calls
+        for name, stats in phases.profiles.items():
+            calls = pstats.Stats(stats).total_calls  # type: ignore[attr-defined]
+            result[f"{name}_python_calls_per_send"] = round(calls / max(handled, 1))
         result["profiles"] = {name: phases.top(name, 40) for name in PHASES}
     return result
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from twisted.logger import Logger
 
 from daemon.config import Config
@@ -30,6 +30,7 @@ from daemon.money.moves import (
     release_move_txn,
 )
 from daemon.money.notices import Notifier, posted_notices, released_notices
+from daemon.money.prepared import PreparedWrite
 from daemon.outbox import OutboxStatus, queue_sms_txn
 from daemon.schema import inbox, outbox
 from daemon.subscribers import PinHasher
@@ -79,10 +80,21 @@ def _delivered_rows(conn: Connection, limit: int) -> list[Row]:
     return list(conn.execute(query))
 
 
+_mark_hook_done = PreparedWrite(
+    lambda _: (
+        update(outbox)
+        .where(outbox.c.id == bindparam("outbox_id"))
+        .values(on_failure_done_at_ns=bindparam("now_ns"))
+        .returning(outbox.c.id)
+    )
+)
+
+
 def _hook_done(conn: Connection, outbox_id: int, now_ns: int, note: str | None = None) -> None:
-    values: dict[str, object] = {"on_failure_done_at_ns": now_ns}
-    if note:
-        values["last_error"] = note
+    if note is None:
+        _mark_hook_done.run(conn, {"outbox_id": outbox_id, "now_ns": now_ns})
+        return
+    values = {"on_failure_done_at_ns": now_ns, "last_error": note}
     conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(values))
 
 
