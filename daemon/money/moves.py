@@ -268,10 +268,9 @@ def reserve_held_txn(
     return _set_state(conn, move, state, decided, expires_at_ns=None)
 
 
-def _finish_pending(
-    conn: Connection, move: Move, flag: TransferFlags, currency: str, now_ns: int
-) -> None:
-    transfers = [
+def _finishing(move: Move, flag: TransferFlags, currency: str) -> list[Transfer]:
+    """The transfers posting (or voiding) every reserved leg of `move`: one linked chain."""
+    return [
         Transfer(
             id=move.leg_id(MAX_LEGS + index),
             pending_id=move.leg_id(index),
@@ -281,16 +280,41 @@ def _finish_pending(
         )
         for index in range(move.legs)
     ]
-    refusal = _first_refusal(create_transfers(conn, transfers, now_ns))
-    if refusal is not None:
-        raise MoveError(f"move {move.ref}: leg {refusal.leg}: {refusal.result.value}")
+
+
+def _finish_pending(
+    conn: Connection, found: Sequence[Move], flag: TransferFlags, currency: str, now_ns: int
+) -> None:
+    """Finish the reserved legs of every move in one ledger batch; MoveError naming the first move
+    refused (its chain moved nothing; the caller's transaction or savepoint undoes the others)."""
+    chains = [_finishing(move, flag, currency) for move in found]
+    results = create_transfers(conn, [leg for chain in chains for leg in chain], now_ns)
+    start = 0
+    for move, chain in zip(found, chains, strict=True):
+        refusal = _first_refusal(results[start : start + len(chain)])
+        if refusal is not None:
+            raise MoveError(f"move {move.ref}: leg {refusal.leg}: {refusal.result.value}")
+        start += len(chain)
 
 
 def post_move_txn(conn: Connection, move: Move, currency: str, now_ns: int) -> Move:
     """A reserved move posted in full (the confirmation was delivered, or the sender said YES)."""
-    _require_state(move, RESERVED)
-    _finish_pending(conn, move, TransferFlags.POST_PENDING, currency, now_ns)
-    return _set_state(conn, move, MoveState.POSTED, now_ns)
+    [posted] = post_moves_txn(conn, [move], currency, now_ns)
+    return posted
+
+
+def post_moves_txn(
+    conn: Connection, found: Sequence[Move], currency: str, now_ns: int
+) -> list[Move]:
+    """Reserved moves posted in full, in one ledger batch (a ledger batch costs about as much for
+    one move as for hundreds). All or none: MoveError if any cannot be, with the caller's
+    transaction or savepoint to undo the others."""
+    for move in found:
+        _require_state(move, RESERVED)
+    if not found:
+        return []
+    _finish_pending(conn, found, TransferFlags.POST_PENDING, currency, now_ns)
+    return [_set_state(conn, move, MoveState.POSTED, now_ns) for move in found]
 
 
 def release_move_txn(
@@ -301,7 +325,7 @@ def release_move_txn(
         raise MoveError(f"{state.value} is not an end without money moving")
     _require_state(move, (MoveState.HELD, *RESERVED))
     if move.state in RESERVED:
-        _finish_pending(conn, move, TransferFlags.VOID_PENDING, currency, now_ns)
+        _finish_pending(conn, [move], TransferFlags.VOID_PENDING, currency, now_ns)
     return _set_state(conn, move, state, now_ns)
 
 
