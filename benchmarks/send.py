@@ -74,6 +74,7 @@ class SendPlan:
     settle_interval_s: float | None = None  # None: the daemon's default
     daemon_wrapper: tuple[str, ...] = ()
     keep_dir: Path | None = None
+    split_roles: bool = False  # `--role lis` and `--role tranproc` as two processes
 
     @property
     def total(self) -> int:
@@ -311,21 +312,29 @@ def _drive(plan: SendPlan, work: Path, sends: list[Send], result: dict[str, Any]
     port = simulator.start_listening().smpp[1]
     status_port = e2e.free_port()
     config_path = work / "smscore.toml"
-    config_path.write_text(daemon_config_text(plan, work / "state", port, status_port))
+    config_text = daemon_config_text(plan, work / "state", port, status_port)
+    config_path.write_text(config_text + (e2e.SPLIT_ROLES_CONFIG if plan.split_roles else ""))
     seed_s = e2e.seed_database(
         config_path, plan.accounts, opening_minor=plan.opening_minor, name=NAME
     )
     result["seed"] = {"accounts": plan.accounts, "seed_s": round(seed_s, 2),
                       "accounts_per_s": round(plan.accounts / seed_s)}  # fmt: skip
-    daemon = e2e.start_daemon(config_path, work / "daemon.log", plan.daemon_wrapper)
+    extra: list[subprocess.Popen] = []
+    if plan.split_roles:  # a --daemon-wrapper runs the LIS process only
+        tranproc_options = ("--role", "tranproc", "--status-listen", "127.0.0.1:0")
+        extra.append(e2e.start_daemon(config_path, work / "tranproc.log", (), tranproc_options))
+    role = ("--role", "lis") if plan.split_roles else ()
+    daemon = e2e.start_daemon(config_path, work / "daemon.log", plan.daemon_wrapper, role)
     outcome: dict[str, Any] = {}
 
     def daemon_figures_then_stop() -> None:
-        pid = (e2e._children(daemon.pid) or [daemon.pid])[0]
-        cpu_s = e2e.cpu_seconds(pid)
-        result["daemon_cpu_s"] = None if cpu_s is None else round(cpu_s, 2)
+        processes = [daemon, *extra]
+        cpu_s = [e2e.cpu_seconds((e2e._children(p.pid) or [p.pid])[0]) for p in processes]
+        result["daemon_cpu_s"] = None if None in cpu_s else round(sum(cpu_s), 2)  # type: ignore[arg-type]
+        if plan.split_roles:
+            result["daemon_cpu_s_by_role"] = dict(zip(("lis", "tranproc"), cpu_s, strict=True))
         result["daemon_status"] = e2e.daemon_status(status_port)
-        result["daemon_exit"] = e2e.stop_daemon(daemon)
+        result["daemon_exit"] = [e2e.stop_daemon(process) for process in processes]
 
     def stop(_: Any) -> None:
         result["bench_cpu_s"] = round(time.process_time() - bench_cpu_before_s, 2)
@@ -396,6 +405,8 @@ def plan_from_args(argv: list[str]) -> SendPlan:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the SENDs")
     parser.add_argument("--drain", type=float, default=60.0, help="max seconds to wait at the end")
     parser.add_argument("--py-spy", metavar="FILE", help="record the daemon with py-spy into FILE")
+    parser.add_argument("--split-roles", action="store_true",
+                        help="the daemon as two processes, --role lis and --role tranproc")  # fmt: skip
     parser.add_argument("--daemon-wrapper", metavar="CMD", help="command to run the daemon under")
     parser.add_argument("--keep-dir", type=Path, help="keep the database and daemon log here")
     args = parser.parse_args(argv)
@@ -410,6 +421,7 @@ def plan_from_args(argv: list[str]) -> SendPlan:
             warmup_s=args.warmup, post_on_delivery=args.on_delivery,
             settle_interval_s=args.settle_interval, window=args.window, seed=args.seed,
             drain_s=args.drain, daemon_wrapper=wrapper, keep_dir=args.keep_dir,
+            split_roles=args.split_roles,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))

@@ -99,7 +99,7 @@ def measure(plan: SendPlan, work: Path, batches: int, batch: int, profile: bool)
         with engine.begin() as conn:
             conn.execute(insert(inbox), _inbox_rows(chunk, now_ns))
 
-        def tranproc() -> Any:
+        def tranproc(now_ns: int = now_ns) -> Any:
             with engine.begin() as conn:
                 return process_batch_txn(conn, env, now_ns, batch)
 
@@ -111,7 +111,7 @@ def measure(plan: SendPlan, work: Path, batches: int, batch: int, profile: bool)
                 .values(status=OutboxStatus.DELIVERED, final_at_ns=now_ns)
             )
 
-        def settle() -> Any:
+        def settle(now_ns: int = now_ns) -> Any:
             with engine.begin() as conn:
                 return settle_txn(conn, settle_env, now_ns + 1)
 
