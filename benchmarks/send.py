@@ -26,6 +26,7 @@ recipient's exactly one notice per SEND, and nothing else. Prints one JSON objec
 from __future__ import annotations
 
 import json
+import os
 import random
 import shlex
 import subprocess
@@ -286,6 +287,21 @@ def load_result(
 # --- orchestration ---------------------------------------------------------------------------------
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of a process (Linux): `main` is the reactor's, the busiest other
+    is the database thread's (the daemon runs one by default)."""
+    found: dict[str, float] = {}
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if cpu_s > 0:
+            found["main" if int(task.name) == pid else f"thread {task.name}"] = round(cpu_s, 2)
+    return dict(sorted(found.items(), key=lambda item: -item[1]))
+
+
 def _simulator(reactor: IReactorTime, plan: SendPlan) -> Simulator:
     from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
     from simulators.simulator import Simulator
@@ -331,6 +347,9 @@ def _drive(plan: SendPlan, work: Path, sends: list[Send], result: dict[str, Any]
         processes = [daemon, *extra]
         cpu_s = [e2e.cpu_seconds((e2e._children(p.pid) or [p.pid])[0]) for p in processes]
         result["daemon_cpu_s"] = None if None in cpu_s else round(sum(cpu_s), 2)  # type: ignore[arg-type]
+        result["daemon_cpu_s_by_thread"] = thread_cpu_s(
+            (e2e._children(daemon.pid) or [daemon.pid])[0]
+        )
         if plan.split_roles:
             result["daemon_cpu_s_by_role"] = dict(zip(("lis", "tranproc"), cpu_s, strict=True))
         result["daemon_status"] = e2e.daemon_status(status_port)
@@ -373,6 +392,8 @@ def run(plan: SendPlan) -> dict[str, Any]:
             [(send.payer, send.payee, send_checks.minor(send.amount)) for send in sends[: load.tally.sent]],
             plan.accounts, FIRST_MSISDN, plan.opening_minor, plan.post_on_delivery,
         )  # fmt: skip
+        if plan.keep_dir is not None:  # `python -m benchmarks.send_checks DIR` checks it again
+            send_checks.save_run(work, expected, load.tally.messages)
         checks, moves = send_checks.check(
             work / "state" / "smscore.db", expected, load.tally.messages
         )

@@ -12,10 +12,12 @@ notified once on the payee's, and no phone shows anything else.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +27,7 @@ from daemon.money.moves import MAX_LEGS, TRANSFER_ID_BASE, MoveKind, MoveState
 from ledger import TransferFlags
 
 SAMPLES = 3  # examples of each kind of problem kept in the output
+RUN_FILE = "send_run.json"  # what a kept run sent and what the phones received
 MARKS = {"confirmation": " sent to ", "notice": " You have received "}
 
 
@@ -45,6 +48,13 @@ class Expected:
     first_msisdn: int
     opening_minor: int
     post_on_delivery: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    msisdn: str
+    text: str
+    at_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,3 +337,33 @@ def check(
         "ok": not problems.counts,
     }
     return report, MoveTimes(reply_s, posted_s, told_s)
+
+
+# --- a kept run, checked again
+
+
+def save_run(work: Path, expected: Expected, messages: Sequence[PhoneMessage]) -> None:
+    phones = [[m.msisdn, m.text, m.at_s] for m in messages]
+    record = {"expected": asdict(expected), "phones": phones}
+    (work / RUN_FILE).write_text(json.dumps(record))
+
+
+def load_run(work: Path) -> tuple[Expected, list[Received]]:
+    record = json.loads((work / RUN_FILE).read_text())
+    fields = record["expected"]
+    fields["sends"] = [tuple(send) for send in fields["sends"]]
+    return Expected(**fields), [Received(*message) for message in record["phones"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m benchmarks.send_checks DIR: the checks of a run kept with --keep-dir DIR."""
+    [where] = sys.argv[1:] if argv is None else argv
+    work = Path(where)
+    expected, messages = load_run(work)
+    report, _ = check(work / "state" / "smscore.db", expected, messages)
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
