@@ -73,6 +73,8 @@ class SendPlan:
     grace_s: float = 1.0
     window: int = 10
     settle_interval_s: float | None = None  # None: the daemon's default
+    tranproc_batch: int | None = None  # [tranproc] batch_size; None: the daemon's default
+    smsc_window: int = 100  # the simulator's outstanding deliver_sm per bind (its default)
     daemon_wrapper: tuple[str, ...] = ()
     keep_dir: Path | None = None
     split_roles: bool = False  # `--role lis` and `--role tranproc` as two processes
@@ -123,6 +125,12 @@ def daemon_config_text(plan: SendPlan, state_dir: Path, smsc_port: int, status_p
     money = f"\n[money]\npost_on_delivery = {json.dumps(on_delivery)}\n"
     if plan.settle_interval_s is not None:
         money += f"settle_interval_s = {plan.settle_interval_s}\n"
+    tranproc = [f"batch_size = {plan.tranproc_batch}"] if plan.tranproc_batch else []
+    if plan.split_roles:  # the processes find each other's rows by polling (as e2e's split roles)
+        tranproc.append("poll_interval_s = 0.01")
+        money += "\n[sender]\npoll_interval_s = 0.01\n"
+    if tranproc:
+        money += "\n[tranproc]\n" + "\n".join(tranproc) + "\n"
     return e2e.daemon_config_text(state_dir, smsc_port, plan.window, status_port) + money
 
 
@@ -311,6 +319,7 @@ def _simulator(reactor: IReactorTime, plan: SendPlan) -> Simulator:
         SimulatorConfig(
             listen="127.0.0.1:0",
             http=None,
+            window_size=plan.smsc_window,
             account=(AccountConfig(system_id=e2e.SYSTEM_ID, password=e2e.PASSWORD),),
             dlr=DlrConfig(delay_s=0.0),
             max_messages=max(200_000, 3 * plan.total + 1000),
@@ -328,8 +337,7 @@ def _drive(plan: SendPlan, work: Path, sends: list[Send], result: dict[str, Any]
     port = simulator.start_listening().smpp[1]
     status_port = e2e.free_port()
     config_path = work / "smscore.toml"
-    config_text = daemon_config_text(plan, work / "state", port, status_port)
-    config_path.write_text(config_text + (e2e.SPLIT_ROLES_CONFIG if plan.split_roles else ""))
+    config_path.write_text(daemon_config_text(plan, work / "state", port, status_port))
     seed_s = e2e.seed_database(
         config_path, plan.accounts, opening_minor=plan.opening_minor, name=NAME
     )
@@ -423,6 +431,9 @@ def plan_from_args(argv: list[str]) -> SendPlan:
                       help="post each SEND in the TranProc")  # fmt: skip
     parser.add_argument("--settle-interval", type=float, help="money.settle_interval_s (seconds)")
     parser.add_argument("--window", type=int, default=10, help="the daemon's bind window")
+    parser.add_argument("--smsc-window", type=int, default=100,
+                        help="the simulator's window: outstanding deliver_sm (MOs, receipts)")  # fmt: skip
+    parser.add_argument("--tranproc-batch", type=int, help="[tranproc] batch_size of the daemon")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the SENDs")
     parser.add_argument("--drain", type=float, default=60.0, help="max seconds to wait at the end")
     parser.add_argument("--py-spy", metavar="FILE", help="record the daemon with py-spy into FILE")
@@ -442,7 +453,8 @@ def plan_from_args(argv: list[str]) -> SendPlan:
             warmup_s=args.warmup, post_on_delivery=args.on_delivery,
             settle_interval_s=args.settle_interval, window=args.window, seed=args.seed,
             drain_s=args.drain, daemon_wrapper=wrapper, keep_dir=args.keep_dir,
-            split_roles=args.split_roles,
+            split_roles=args.split_roles, smsc_window=args.smsc_window,
+            tranproc_batch=args.tranproc_batch,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))

@@ -62,15 +62,17 @@ class Phases:
             self.cpu_s[name] += time.thread_time() - cpu
             self.wall_s[name] += time.perf_counter() - wall
 
-    def top(self, name: str, lines: int) -> str:
+    def top(self, name: str, lines: int, sort: str = "cumulative") -> str:
         assert self.profiles is not None
         out = io.StringIO()
         stats = pstats.Stats(self.profiles[name], stream=out)
-        stats.sort_stats("cumulative").print_stats(lines)
+        stats.sort_stats(sort).print_stats(lines)
         return out.getvalue()
 
 
-def measure(plan: SendPlan, work: Path, batches: int, batch: int, profile: bool) -> dict[str, Any]:
+def measure(
+    plan: SendPlan, work: Path, batches: int, batch: int, profile: str | None
+) -> dict[str, Any]:
     from sqlalchemy import insert, update
 
     from daemon.components import pin_hasher
@@ -91,7 +93,7 @@ def measure(plan: SendPlan, work: Path, batches: int, batch: int, profile: bool)
     settle_env = SettleEnv(config, hasher)
     engine = make_engine(config.database_url)
     sends = plan_sends(plan)
-    phases = Phases(profile)
+    phases = Phases(profile is not None)
     handled = 0
     for number in range(batches):
         now_ns = time.time_ns()
@@ -126,7 +128,9 @@ def measure(plan: SendPlan, work: Path, batches: int, batch: int, profile: bool)
         for name, stats in phases.profiles.items():
             calls = pstats.Stats(stats).total_calls  # type: ignore[attr-defined]
             result[f"{name}_python_calls_per_send"] = round(calls / max(handled, 1))
-        result["profiles"] = {name: phases.top(name, 40) for name in PHASES}
+        result["profiles"] = {
+            name: phases.top(name, 40, profile or "cumulative") for name in PHASES
+        }
     return result
 
 
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch", type=int, default=200, help="SENDs per TranProc batch")
     parser.add_argument("--post-at-once", action="store_true", help="no settler: post in the batch")
-    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument("--profile", nargs="?", const="cumulative", metavar="SORT",
+                        help="print cProfile's top functions (sorted by SORT: cumulative, tottime)")  # fmt: skip
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     plan = SendPlan(accounts=args.accounts, rate_per_s=args.batch * args.batches, duration_s=1,
                     warmup_s=0, post_on_delivery=not args.post_at_once)  # fmt: skip
