@@ -4,7 +4,9 @@ The INSERT/UPDATE counterpart of ledger.fastpath.PreparedSelect: SQLAlchemy's pe
 (building the statement, its cache key, the execution context) costs several times what SQLite
 spends on a one-row write, and a SEND makes several (see BENCHMARKS.md, SEND). A statement ends in
 RETURNING, so a call gives back the rows it wrote (an UPDATE that matched nothing returns none).
-Only values the drivers take as they are (int, str, bytes, None) are bound.
+Only values the drivers take as they are (int, str, bytes, None) are bound. A driver error comes out
+as SQLAlchemy's (`sqlalchemy.exc.DBAPIError` and its kinds), as from `conn.execute`, so that
+daemon.db's retry of transient errors (a lock, a serialization failure) sees it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 
 
@@ -39,8 +42,11 @@ class PreparedWrite:
         if not conn.in_transaction():
             conn.begin()  # what conn.execute() would have done (autobegin)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        driver_error = conn.dialect.loaded_dbapi.Error
         try:
             cursor.execute(sql, driver_params)
             return cursor.fetchall()
+        except driver_error as exc:
+            raise DBAPIError.instance(sql, driver_params, exc, driver_error) from exc
         finally:
             cursor.close()
