@@ -19,7 +19,9 @@ spends on the statement itself (see BENCHMARKS.md). So:
 
 These bind only values the drivers take as they are (int, str, bytes, None, and on PostgreSQL lists
 for arrays); anything needing a SQLAlchemy type's bind processing does not belong here. They run in
-the caller's transaction: the connection's DBAPI connection is the one SQLAlchemy began.
+the caller's transaction: the connection's DBAPI connection is the one SQLAlchemy began. A driver
+error is raised as SQLAlchemy's (`sqlalchemy.exc.DBAPIError` and its kinds), as `conn.execute`
+raises it, so callers that retry transient errors (a lock, a serialization failure) see it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 
 __all__ = [
     "SET_PREFIX",
@@ -99,12 +102,12 @@ class PreparedSelect:
         sql, defaults, order, make_row = self._compile(conn.dialect)
         merged = {**defaults, **params} if params else defaults
         driver_params: Any = merged if order is None else tuple(merged[name] for name in order)
-        if not conn.in_transaction():
-            conn.begin()  # what conn.execute() would have done (autobegin)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = _driver_cursor(conn)
         try:
             cursor.execute(sql, driver_params)
             return list(map(make_row, cursor.fetchall()))
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(conn, sql, driver_params, exc) from exc
         finally:
             cursor.close()
 
@@ -154,7 +157,26 @@ class BulkStatement:
             conn.exec_driver_sql(self._postgresql_sql, arrays)
             return
         sql, arrange = self._compile(conn.dialect)
-        conn.exec_driver_sql(sql, arrange(rows))
+        arranged = arrange(rows)
+        cursor = _driver_cursor(conn)  # the driver's executemany straight: no execution context
+        try:
+            cursor.executemany(sql, arranged)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(conn, sql, arranged, exc) from exc
+        finally:
+            cursor.close()
+
+
+def _driver_cursor(conn: Connection) -> Any:
+    """A cursor of the connection's DBAPI connection, in the caller's transaction."""
+    if not conn.in_transaction():
+        conn.begin()  # what conn.execute() would have done (autobegin)
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
+def _wrapped(conn: Connection, sql: str, params: Any, error: Exception) -> DBAPIError:
+    """The driver's error as SQLAlchemy would have raised it from conn.execute."""
+    return DBAPIError.instance(sql, params, error, conn.dialect.loaded_dbapi.Error)
 
 
 def bulk_insert(

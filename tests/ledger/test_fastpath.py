@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pytest
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.fastpath import (
     PreparedSelect,
@@ -99,3 +110,15 @@ def test_the_sql_stays_the_same_whatever_the_number_of_ids(conn) -> None:
         select_some.all(conn, ids(conn, wanted))
         statements.append(select_some._compiled[conn.dialect.name][0])
     assert statements[0] == statements[1]
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys(conn) -> None:
+    # As conn.execute raises it: the database runner retries transient errors by these types.
+    insert_items = bulk_insert(items, Item._fields)
+    insert_items.executemany(conn, [Item(1, "a", "new", 0)])
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        insert_items.executemany(conn, [Item(1, "again", "new", 0)])  # the same id
+    missing = PreparedSelect(lambda _: select(literal_column("id")).select_from(table("nowhere")))
+    with pytest.raises(DBAPIError) as raised, conn.begin_nested():
+        missing.all(conn)
+    assert raised.value.orig is not None and by_ids.all(conn, ids(conn, [1]))[0].name == "a"
