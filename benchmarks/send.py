@@ -295,19 +295,21 @@ def load_result(
 # --- orchestration ---------------------------------------------------------------------------------
 
 
-def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds of each thread of a process (Linux): `main` is the reactor's, the busiest other
-    is the database thread's (the daemon runs one by default)."""
-    found: dict[str, float] = {}
+def thread_cpu_s(pid: int) -> dict[str, list[float]]:
+    """[user, system] CPU seconds of each thread of a process (Linux): `main` is the reactor's,
+    the busiest other is the database thread's (the daemon runs one by default)."""
+    found: dict[str, list[float]] = {}
+    tick_s = 1 / os.sysconf("SC_CLK_TCK")
     for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
         try:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # it ended meanwhile
-        cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        if cpu_s > 0:
-            found["main" if int(task.name) == pid else f"thread {task.name}"] = round(cpu_s, 2)
-    return dict(sorted(found.items(), key=lambda item: -item[1]))
+        user_s, system_s = int(fields[11]) * tick_s, int(fields[12]) * tick_s
+        if user_s + system_s > 0:
+            name = "main" if int(task.name) == pid else f"thread {task.name}"
+            found[name] = [round(user_s, 2), round(system_s, 2)]
+    return dict(sorted(found.items(), key=lambda item: -sum(item[1])))
 
 
 def _simulator(reactor: IReactorTime, plan: SendPlan) -> Simulator:
