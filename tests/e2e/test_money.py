@@ -1,0 +1,396 @@
+"""Mobile money end to end: every money command and every refusal, through the daemon and the
+simulator over 127.0.0.1, as the phones see it. One daemon serves the module (each test has its own
+numbers); every test asserts the balances in the ledger and ends with `smscore ledger check`.
+
+Receipt rules of the simulator pick a number's fate by prefix: numbers starting UNREACHABLE never
+get an SMS (UNDELIV), numbers starting SLOW get theirs only after SLOW_DLR_S, well after the rollback
+timeout (the missing receipt).
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+from daemon.commands import Role
+from daemon.money.common import money_env
+from daemon.money.tariff import RecipientKind
+from tests.e2e.money import KES, PIN, MoneyService, code_in, kes, ref_in
+
+ROLLBACK_TIMEOUT_S = 3.0
+CONFIRM_TIMEOUT_S = 4.0
+SLOW_DLR_S = ROLLBACK_TIMEOUT_S + 2.0
+CONFIRM_ABOVE = 8_000 * KES
+UNREACHABLE, SLOW = "2547990", "2547980"
+START = 10_000 * KES
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory) -> Iterator[MoneyService]:
+    workdir = tmp_path_factory.mktemp("money")
+    started = MoneyService.start(
+        workdir,
+        f"sqlite:///{workdir / 'money.db'}",
+        dlr_rules=[
+            {"prefix": UNREACHABLE, "outcome": "UNDELIV", "delay_s": 0.05},
+            {"prefix": SLOW, "outcome": "DELIVRD", "delay_s": SLOW_DLR_S},
+        ],
+        inbox={"dedupe_window_s": 30.0},
+        sweeper={"interval_s": 0.2},
+        money={
+            "rollback_timeout_s": ROLLBACK_TIMEOUT_S,
+            "settle_interval_s": 0.1,
+            "confirm_timeout_s": CONFIRM_TIMEOUT_S,
+            "confirm_above_minor": CONFIRM_ABOVE,
+            "double_send_window_s": 60.0,
+        },
+    )
+    try:
+        yield started
+    finally:
+        assert started.stop() == 0, started.daemon.log()
+
+
+@pytest.fixture
+def money(service) -> Iterator[MoneyService]:
+    yield service
+    service.finish_test()
+
+
+def fee(service, amount_minor, kind=RecipientKind.REGISTERED, command="SEND"):
+    return money_env(service.config).tariff.fee_minor(command, amount_minor, kind)
+
+
+def national(msisdn: str) -> str:
+    """How a subscriber types a number: 0712000001."""
+    return "0" + msisdn[3:]
+
+
+# --- SEND and the M-Pesa rollback
+
+
+def test_send_delivered_posts_and_tells_the_recipient(money) -> None:
+    alice = money.customer(START, name="Alice Atieno")
+    bob = money.customer(name="Bob Otieno")
+    amount = 500 * KES
+    charged = amount + fee(money, amount)
+    reply = alice.send(f"SEND {national(bob.msisdn)} 500 {PIN}")
+    assert f"Confirmed. {kes(amount)} sent to BOB O." in reply
+    assert f"Fee {kes(fee(money, amount))}. New balance {kes(START - charged)}" in reply
+    told = bob.next("the recipient's notice")
+    assert f"{ref_in(reply)} Confirmed. You have received {kes(amount)} from ALICE A." in told
+    assert f"New balance {kes(amount)}" in told
+    money.quiet()
+    assert money.posted(alice.msisdn) == START - charged
+    assert money.posted(bob.msisdn) == amount
+    [move] = money.moves_of(alice.msisdn)
+    assert (move.state, move.ref) == ("posted", ref_in(reply))
+
+
+def test_send_whose_confirmation_is_undelivered_is_voided(money) -> None:
+    alice = money.customer(START, prefix=UNREACHABLE)
+    bob = money.customer()
+    money.simulator.send_mo(alice.msisdn, f"SEND {national(bob.msisdn)} 700 {PIN}")
+    voided = money.wait_outbox_text(alice.msisdn, "did not go through")
+    assert f"your {kes(700 * KES)} to" in voided.text
+    assert f"Nothing was taken. Your balance is {kes(START)}" in voided.text
+    money.quiet()
+    [move] = money.moves_of(alice.msisdn)
+    assert move.state == "voided"
+    assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+    # The network could reach neither of Alice's SMS; Bob never heard of the money.
+    assert alice.unread() == [] and bob.unread() == [] and money.outbox_to(bob.msisdn) == []
+
+
+def test_send_with_no_receipt_in_time_is_voided(money) -> None:
+    alice = money.customer(START, prefix=SLOW)
+    bob = money.customer()
+    money.simulator.send_mo(alice.msisdn, f"SEND {national(bob.msisdn)} 300 {PIN}")
+    money.wait_outbox_text(alice.msisdn, "did not go through")
+    # Still reserved until the timeout; then voided, though the receipt (later) says delivered.
+    confirmation = alice.next("the late confirmation")
+    assert "Confirmed." in confirmation
+    voided = alice.next("the notice that nothing happened")
+    assert voided.startswith(f"{ref_in(confirmation)}: your {kes(300 * KES)} to")
+    assert f"did not go through. Nothing was taken. Your balance is {kes(START)}" in voided
+    money.quiet()
+    [move] = money.moves_of(alice.msisdn)
+    assert move.state == "voided"
+    assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+    assert money.outbox_to(bob.msisdn) == []
+
+
+def test_a_send_records_todays_use(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    alice.send(f"SEND {national(bob.msisdn)} 1,250.50 {PIN}")
+    bob.next("the recipient's notice")
+    money.quiet()
+    assert money.usage_today(alice.msisdn) == (125_050, 1)
+    assert money.posted(bob.msisdn) == 125_050
+    assert money.posted(alice.msisdn) == START - 125_050 - fee(money, 125_050)
+
+
+# --- refusals: one clear reply each, nothing moves
+
+
+def test_wrong_pin_then_locked(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    to_bob = f"SEND {national(bob.msisdn)} 100"
+    assert alice.send(f"{to_bob} 9999").startswith("Wrong PIN. 2 attempt(s) left")
+    assert alice.send(f"{to_bob} 9998").startswith("Wrong PIN. 1 attempt(s) left")
+    assert alice.send(f"{to_bob} 9997").startswith("Wrong PIN entered too many times")
+    # Locked: the right PIN does not help now, and says so.
+    assert "Your PIN is locked; try again in 15 minutes" in alice.send(f"{to_bob} {PIN}")
+    assert "Your PIN is locked" in alice.send(f"BAL {PIN}")
+    money.quiet()
+    assert money.moves_of(alice.msisdn) == []
+    assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+
+
+def test_one_wrong_pin_then_the_right_one_sends(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    assert "Wrong PIN" in alice.send(f"SEND {national(bob.msisdn)} 100 1111")
+    assert "Confirmed" in alice.send(f"SEND {national(bob.msisdn)} 100 {PIN}")
+    bob.next("the recipient's notice")
+    money.quiet()
+    assert money.posted(bob.msisdn) == 100 * KES
+    assert money.posted(alice.msisdn) == START - 100 * KES - fee(money, 100 * KES)
+
+
+def test_frozen_accounts_move_nothing(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer(START)
+    money.set_state(alice.msisdn, state="frozen")
+    assert "account is frozen, so no money can move" in alice.send(
+        f"SEND {national(bob.msisdn)} 100 {PIN}"
+    )
+    # Nor can money move to a frozen account.
+    assert "cannot receive this money. Nothing was sent." in bob.send(
+        f"SEND {national(alice.msisdn)} 100 {PIN}"
+    )
+    money.quiet()
+    assert money.moves_of(alice.msisdn) == [] and money.moves_of(bob.msisdn) == []
+    assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == START
+
+
+def test_too_little_money(money) -> None:
+    alice = money.customer(1_000 * KES)
+    bob = money.customer()
+    needed = 1_000 * KES + fee(money, 1_000 * KES)
+    reply = alice.send(f"SEND {national(bob.msisdn)} 1000 {PIN}")
+    assert reply == (
+        f"Not enough money: this needs {kes(needed)} and your balance is {kes(1_000 * KES)}."
+    )
+    money.quiet()
+    assert money.moves_of(alice.msisdn) == []
+    assert money.posted(alice.msisdn) == 1_000 * KES and money.posted(bob.msisdn) == 0
+
+
+def test_each_limit(money) -> None:
+    alice = money.customer(60_000 * KES)
+    bob = money.customer()
+    full = money.customer(49_800 * KES)  # 200 short of tier 1's maximum balance
+    limits = money_env(money.config).tariff.limits(1)
+    to_bob = f"SEND {national(bob.msisdn)}"
+    most = limits.per_transaction_max_minor
+    assert alice.send(f"{to_bob} {most // KES + 1} {PIN}") == (
+        f"Over your limit per transaction. The most you can move at once is {kes(most)}."
+    )
+    assert alice.send(f"{to_bob} 0.50 {PIN}") == "The smallest amount is KES 1.00."
+    assert alice.send(f"SEND {national(full.msisdn)} 500 {PIN}").endswith(
+        "cannot receive this money. Nothing was sent."
+    )
+    # Today's earlier use, as the daemon records it: 5,000 short of the daily value.
+    money.use_today(alice.msisdn, limits.daily_value_max_minor - 5_000 * KES, 3)
+    assert alice.send(f"{to_bob} 6000 {PIN}") == (
+        f"Over your daily limit. You can move {kes(5_000 * KES)} more today."
+    )
+    money.use_today(alice.msisdn, 100 * KES, limits.daily_count_max)
+    assert alice.send(f"{to_bob} 10 {PIN}") == (
+        f"Over your daily limit of {limits.daily_count_max} transactions. Try again tomorrow."
+    )
+    money.quiet()
+    assert money.moves_of(alice.msisdn) == []
+    assert money.posted(alice.msisdn) == 60_000 * KES
+    assert money.posted(bob.msisdn) == 0 and money.posted(full.msisdn) == 49_800 * KES
+
+
+def test_malformed_and_impossible_sends(money) -> None:
+    alice = money.customer(START)
+    agent = money.number()
+    money.add(agent, role=Role.AGENT, name="Duka Moja", agent_number=money.agent_number())
+    stranger = money.phone(money.number())
+    bob = national(money.customer().msisdn)
+    cases = {
+        f"SEND {national(alice.msisdn)} 100 {PIN}": "You cannot send money to yourself.",
+        f"SEND {bob} -100 {PIN}": "must be more than zero",
+        f"SEND {bob} 1.005 {PIN}": "at most 2 decimals",
+        f"SEND {bob} lots {PIN}": "write it like 1,000.50",
+        f"SEND {bob} 100": "PIN is missing. Use: SEND PHONE AMOUNT PIN",
+        f"SEND 0612 100 {PIN}": "not a valid PHONE",
+        f"SEND {national(agent)} 100 {PIN}": "cannot receive this money",
+    }
+    for text, expected in cases.items():
+        assert expected in alice.send(text), text
+    assert "You are not registered" in stranger.send(f"SEND {bob} 100 {PIN}")
+    money.quiet()
+    assert money.moves_of(alice.msisdn) == [] and money.moves_of(stranger.msisdn) == []
+    assert money.posted(alice.msisdn) == START and money.posted(agent) == 0
+
+
+# --- a SEND to an unregistered number: a voucher
+
+
+def test_send_to_an_unregistered_number_makes_a_voucher(money) -> None:
+    alice = money.customer(START, name="Alice Atieno")
+    carol = money.phone(money.number())
+    amount = 300 * KES
+    charged = amount + fee(money, amount, RecipientKind.UNREGISTERED)
+    reply = alice.send(f"SEND {national(carol.msisdn)} 300 {PIN}")
+    assert "(not registered: they get a code to collect it)" in reply
+    assert f"New balance {kes(START - charged)}" in reply
+    told = carol.next("the voucher code")
+    assert told.startswith(f"{ref_in(reply)}: ALICE A. {national(carol.msisdn)[:4]}")
+    assert f"sent you {kes(amount)}. Collect it at any" in told
+    code_in(told, r"with code (\d{8}) by")
+    money.quiet()
+    [voucher] = money.vouchers_for(carol.msisdn)
+    assert (voucher.state, voucher.amount_minor) == ("open", amount)
+    assert money.posted(alice.msisdn) == START - charged
+    assert money.suspense() == amount
+
+
+# --- the double-send guard
+
+
+def test_the_same_send_again_is_held_until_yes(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    first = alice.send(f"SEND {national(bob.msisdn)} 200 {PIN}")
+    bob.next("the first notice")
+    # The same SEND written another way: not a re-delivery, a second SEND.
+    again = alice.send(f"send +{bob.msisdn} 200.00 {PIN}")
+    assert again.startswith(f"You sent {kes(200 * KES)} to")
+    assert f"a moment ago ({ref_in(first)}). To send it again reply YES" in again
+    money.quiet(states_too=False)
+    assert money.posted(bob.msisdn) == 200 * KES  # only the first, and nothing reserved
+    assert money.balance(alice.msisdn)[1] == 0
+    confirmed = alice.send(f"YES {code_in(again)}")
+    assert "Confirmed. KES 200.00 sent" in confirmed and ref_in(confirmed) != ref_in(first)
+    assert "You have received KES 200.00" in bob.next("the second notice")
+    money.quiet()
+    assert money.posted(bob.msisdn) == 400 * KES
+    assert money.posted(alice.msisdn) == START - 2 * (200 * KES + fee(money, 200 * KES))
+
+
+def test_an_unconfirmed_repeat_expires(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    alice.send(f"SEND {national(bob.msisdn)} 150 {PIN}")
+    bob.next("the first notice")
+    again = alice.send(f"SEND {bob.msisdn} 150 {PIN}")
+    money.wait_move_state(alice.msisdn, "expired")
+    assert "That code matches nothing" in alice.send(f"YES {code_in(again)}")
+    money.quiet()
+    assert [move.state for move in money.moves_of(alice.msisdn)] == ["posted", "expired"]
+    assert money.posted(bob.msisdn) == 150 * KES
+    assert money.posted(alice.msisdn) == START - 150 * KES - fee(money, 150 * KES)
+
+
+# --- confirm before commit (above money.confirm_above_minor)
+
+
+def test_a_large_send_asks_first_and_yes_sends_it(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer(name="Jane Wanjiku")
+    amount = 9_000 * KES
+    charged = amount + fee(money, amount)
+    ask = alice.send(f"SEND {national(bob.msisdn)} 9000 {PIN}")
+    assert ask.startswith(f"Send {kes(amount)} to JANE W. ")
+    assert f"? Fee {kes(fee(money, amount))}. Reply YES {code_in(ask)} within 1 min" in ask
+    assert money.balance(alice.msisdn) == (START, charged)  # held meanwhile
+    assert bob.unread() == []
+    assert "Confirmed." in alice.send(f"YES {code_in(ask)}")
+    assert f"You have received {kes(amount)}" in bob.next("the recipient's notice")
+    money.quiet()
+    assert money.posted(alice.msisdn) == START - charged
+    assert money.posted(bob.msisdn) == amount
+
+
+def test_a_large_send_declined_with_no(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    ask = alice.send(f"SEND {national(bob.msisdn)} 8000.01 {PIN}")
+    code = code_in(ask)
+    assert alice.send(f"NO {code}").endswith(f": cancelled. {kes(800_001)} was not sent.")
+    assert "That code matches nothing" in alice.send(f"YES {code}")
+    money.quiet()
+    [move] = money.moves_of(alice.msisdn)
+    assert move.state == "declined"
+    assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+
+
+def test_a_large_send_not_confirmed_in_time_is_released(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    ask = alice.send(f"SEND {national(bob.msisdn)} 9500 {PIN}")
+    assert money.balance(alice.msisdn)[1] > 0
+    expired = alice.next("the notice that the time ran out")
+    assert expired.endswith(f"you did not confirm sending {kes(9_500 * KES)}, so nothing was sent.")
+    assert "That code matches nothing" in alice.send(f"YES {code_in(ask)}")
+    money.quiet()
+    [move] = money.moves_of(alice.msisdn)
+    assert move.state == "expired"
+    assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+
+
+# --- MINI, VERIFY, LANG
+
+
+def test_mini_verify_and_lang(money) -> None:
+    alice = money.customer(START, name="Alice Atieno")
+    bob = money.customer()
+    stranger = money.phone(money.number())
+    assert alice.send(f"MINI {PIN}") == "You have no transactions yet."
+    sent = alice.send(f"SEND {national(bob.msisdn)} 250 {PIN}")
+    ref = ref_in(sent)
+    bob.next("the recipient's notice")
+    money.quiet()
+    charged = 250 * KES + fee(money, 250 * KES)
+    mini = alice.send(f"MINI {PIN}")
+    assert mini.startswith("Last 1: ") and mini.endswith(f" -{charged / KES:,.2f} {ref}")
+    assert bob.send(f"MINI {PIN}").endswith(f" +250.00 {ref}")
+    genuine = bob.send(f"VERIFY {ref}")
+    assert genuine.startswith(f"{ref} is genuine: {kes(250 * KES)} from ALICE A. ")
+    assert genuine.endswith(", completed.")
+    assert "no such transaction for your number" in stranger.send(f"VERIFY {ref}")
+    assert "no such transaction for your number" in bob.send("VERIFY ABCDEFGHJK")
+    assert "Kiswahili" in bob.send("LANG SW")
+    assert bob.send(f"MINI {PIN}").startswith("Mwisho 1: ")
+    assert "en, sw" in bob.send("LANG XX")  # the codes it knows (in Swahili now)
+    assert "English" in bob.send("LANG EN")
+    money.quiet()
+    assert money.posted(alice.msisdn) == START - charged
+    assert money.posted(bob.msisdn) == 250 * KES
+
+
+# --- the same MO twice (an SMSC's re-delivery, or a person resending)
+
+
+def test_a_repeated_send_is_answered_with_the_first_reply_and_posted_once(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    money.simulator.send_mo(alice.msisdn, f"SEND {national(bob.msisdn)} 400 {PIN}", count=2)
+    first = alice.next("the confirmation")
+    repeat = alice.next("the answer to the repeat")
+    assert "Confirmed." in first
+    assert repeat.startswith("You sent this message already, so nothing was done again.")
+    assert ref_in(first) in repeat
+    assert "You have received KES 400.00" in bob.next("the one notice")
+    money.quiet()
+    [move] = money.moves_of(alice.msisdn)
+    assert move.state == "posted"
+    assert money.posted(bob.msisdn) == 400 * KES
+    assert money.posted(alice.msisdn) == START - 400 * KES - fee(money, 400 * KES)
