@@ -19,13 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
 from sqlalchemy import Engine, delete, insert, select, update
 
 from daemon.chart import SystemAccount, deposit_txn, ensure_chart_txn, new_transfer_id
+from daemon.cli import main as smscore_cli
 from daemon.commands import Role
 from daemon.components import pin_hasher
+from daemon.config import Config
 from daemon.migrate import upgrade_all
+from daemon.money.common import money_env
 from daemon.money.limits import service_day, usage_txn
+from daemon.money.tariff import RecipientKind, Tariff
 from daemon.outbox import OutboxStatus
 from daemon.schema import daily_usage, moves, outbox, subscribers, vouchers
 from daemon.subscribers import create_subscriber_txn, get_subscriber_txn
@@ -40,6 +45,24 @@ from tests.e2e.harness import (
 
 KES = 100  # minor units per shilling
 PIN = "1234"
+START = 10_000 * KES  # a customer's usual opening balance
+AGENT_PIN = "2468"
+FLOAT = 50_000 * KES  # an agent store's usual e-float
+STORE_PREFIX = "2547220"
+# The daemon's money timings, short so the tests are quick (see `money_settings`).
+ROLLBACK_TIMEOUT_S = 3.0
+CONFIRM_TIMEOUT_S = 4.0
+CONFIRM_ABOVE = 8_000 * KES
+VOUCHER_EXPIRY_DAYS = 0.00007  # six seconds
+# The simulator's receipt rules pick a number's fate by its prefix: UNREACHABLE numbers never get an
+# SMS (UNDELIV), SLOW ones get theirs only after SLOW_DLR_S, well after the rollback timeout (the
+# receipt that does not come in time). Other numbers get theirs at once.
+UNREACHABLE, SLOW = "2547990", "2547980"
+SLOW_DLR_S = ROLLBACK_TIMEOUT_S + 2.0
+DLR_RULES = [
+    {"prefix": UNREACHABLE, "outcome": "UNDELIV", "delay_s": 0.05},
+    {"prefix": SLOW, "outcome": "DELIVRD", "delay_s": SLOW_DLR_S},
+]
 REPLY_TIMEOUT_S = 20.0  # one SMS round trip takes well under a second; this is the failure bound
 _FINAL = {OutboxStatus.DELIVERED, OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE}
 
@@ -47,6 +70,27 @@ _FINAL = {OutboxStatus.DELIVERED, OutboxStatus.FAILED, OutboxStatus.UNDELIVERABL
 def kes(amount_minor: int) -> str:
     """An amount as replies write it: `KES 1,234.50`."""
     return f"KES {amount_minor // KES:,}.{amount_minor % KES:02d}"
+
+
+def money_settings() -> dict[str, Any]:
+    """The daemon's config sections for the money tests (merged over daemon_settings)."""
+    return {
+        "inbox": {"dedupe_window_s": 30.0},
+        "sweeper": {"interval_s": 0.2},
+        "money": {
+            "rollback_timeout_s": ROLLBACK_TIMEOUT_S,
+            "settle_interval_s": 0.1,
+            "confirm_timeout_s": CONFIRM_TIMEOUT_S,
+            "confirm_above_minor": CONFIRM_ABOVE,
+            "double_send_window_s": 60.0,
+            "voucher_expiry_days": VOUCHER_EXPIRY_DAYS,
+        },
+    }
+
+
+def national(msisdn: str) -> str:
+    """How a subscriber types a number: 0712000001."""
+    return "0" + msisdn[3:]
 
 
 def code_in(text: str, pattern: str = r"YES (\d{4})") -> str:
@@ -69,6 +113,7 @@ class Phone:
     simulator: SimulatorProcess
     msisdn: str
     read: list[str] = field(default_factory=list)
+    agent_number: str | None = None  # of an agent store
 
     def send(self, text: str) -> str:
         """Text the service; the next SMS this phone gets (the reply)."""
@@ -100,10 +145,9 @@ class MoneyService:
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def start(
-        cls, workdir: Path, db_url: str, dlr_rules: list[dict[str, Any]], **sections: Any
-    ) -> MoneyService:
-        simulator = SimulatorProcess(workdir, dlr={"delay_s": 0.05, "rule": dlr_rules})
+    def start(cls, workdir: Path, db_url: str) -> MoneyService:
+        simulator = SimulatorProcess(workdir, dlr={"delay_s": 0.05, "rule": DLR_RULES})
+        sections = money_settings()
         try:
             daemon = DaemonProcess(
                 workdir, daemon_settings(workdir / "state", db_url, simulator.port, **sections)
@@ -121,15 +165,30 @@ class MoneyService:
         return service
 
     def stop(self) -> int:
+        """Stop the daemon; the ledger checked once more by the `smscore` executable itself."""
         try:
-            return self.daemon.stop()
+            code = self.daemon.stop()
+            self.ledger_check()
+            return code
         finally:
             self.engine.dispose()
             self.simulator.stop()
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.daemon.config
+
+    @property
+    def tariff(self) -> Tariff:
+        return money_env(self.config).tariff
+
+    def fee(
+        self, amount_minor: int, kind: RecipientKind = RecipientKind.REGISTERED, command="SEND"
+    ) -> int:
+        return self.tariff.fee_minor(command, amount_minor, kind)
+
+    def commission(self, command: str, amount_minor: int) -> int:
+        return self.tariff.commission_minor(command, amount_minor)
 
     # --- people
 
@@ -139,7 +198,7 @@ class MoneyService:
 
     def agent_number(self) -> str:
         """A short agent number (what a customer types in WITHDRAW) nobody here has yet."""
-        return f"{next(self._numbers) % 10**6:06d}"
+        return str(100_000 + next(self._numbers))  # six digits, never starting with 0
 
     def phone(self, msisdn: str) -> Phone:
         phone = Phone(self.simulator, msisdn)
@@ -153,6 +212,15 @@ class MoneyService:
         msisdn = self.number(prefix)
         self.add(msisdn, balance_minor, name=name, **fields)
         return self.phone(msisdn)
+
+    def store(self, float_minor: int = FLOAT, name: str = "Duka Moja") -> Phone:
+        """An agent store (PIN AGENT_PIN) with `float_minor` e-float, and its phone."""
+        msisdn = self.number(STORE_PREFIX)
+        number = self.agent_number()
+        self.add(msisdn, float_minor, Role.AGENT, name=name, agent_number=number, pin=AGENT_PIN)
+        phone = self.phone(msisdn)
+        phone.agent_number = number
+        return phone
 
     def add(
         self, msisdn: str, balance_minor: int = 0, role: Role = Role.CUSTOMER, **fields: Any
@@ -226,6 +294,17 @@ class MoneyService:
             f"{payer}'s latest move to be {state}",
         )
 
+    def wait_voucher_state(self, recipient: str, state: str) -> Any:
+        return wait_for(
+            lambda: (found := self.vouchers_for(recipient)) and found[-1].state == state,
+            REPLY_TIMEOUT_S,
+            f"the voucher for {recipient} to be {state}",
+        )
+
+    def registered(self, msisdn: str) -> bool:
+        with self.engine.connect() as conn:
+            return get_subscriber_txn(conn, msisdn) is not None
+
     def suspense(self) -> int:
         """What the voucher suspense account holds (posted)."""
         with self.engine.connect() as conn:
@@ -268,13 +347,20 @@ class MoneyService:
 
         wait_for(settled, timeout_s, "every SMS final and every move settled")
 
-    def ledger_check(self) -> str:
-        """`smscore ledger check`: the invariants, the hash chain and the trust reconciliation."""
-        command = [str(SMSCORE), "ledger", "check", "--db", self.config.database_url]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "trust reconciles" in result.stdout and "ledger ok" in result.stdout, result.stdout
-        return result.stdout
+    def ledger_check(self, in_process: bool = False) -> str:
+        """`smscore ledger check`: the invariants, the hash chain and the trust reconciliation.
+        `in_process` runs the same command through click's runner: no interpreter start-up (a
+        second per test on this machine); the module's last check runs the real executable."""
+        args = ["ledger", "check", "--db", self.config.database_url]
+        if in_process:
+            result = CliRunner().invoke(smscore_cli, args)
+            output, code = result.output, result.exit_code
+        else:
+            done = subprocess.run([str(SMSCORE), *args], capture_output=True, text=True, timeout=60)
+            output, code = done.stdout + done.stderr, done.returncode
+        assert code == 0, output
+        assert "trust reconciles" in output and "ledger ok" in output, output
+        return output
 
     def finish_test(self) -> None:
         """Nothing left in flight; no phone got an SMS its test did not read; the ledger holds."""
@@ -282,4 +368,4 @@ class MoneyService:
         unread = {phone.msisdn: phone.unread() for phone in self.phones if phone.unread()}
         self.phones.clear()
         assert not unread, f"SMS nobody expected: {unread}"
-        self.ledger_check()
+        self.ledger_check(in_process=True)
