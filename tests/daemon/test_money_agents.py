@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from daemon import replies
 from daemon.commands import Role
 from daemon.money.common import money_env
-from daemon.money.limits import service_day
+from daemon.money.limits import DailyUsage, service_day, usage_txn
 from daemon.money.tariff import RecipientKind
 from daemon.outbox import OutboxStatus
 from daemon.schema import daily_usage, inbox, moves, subscribers, vouchers
@@ -229,6 +229,9 @@ def test_an_undelivered_withdrawal_confirmation_voids_it(world):
     assert "did not go through. Nothing was taken" in world.last_to(ALICE)
     assert world.balance(ALICE) == WALLET and world.balance(STORE) == FLOAT
     assert world.texts_to(STORE) == []
+    with world.engine.begin() as conn:  # nothing moved: no use of the daily limits either
+        day = service_day(world.now_ns, world.config.money.timezone)
+        assert usage_txn(conn, ALICE, day) == DailyUsage(0, 0)
 
 
 def test_withdrawals_posted_at_once_when_not_held(engine):

@@ -51,6 +51,7 @@ def test_send_whose_confirmation_is_undelivered_is_voided(money) -> None:
     [move] = money.moves_of(alice.msisdn)
     assert move.state == "voided"
     assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+    assert money.usage_today(alice.msisdn) == (0, 0)  # nothing moved: no limit used either
     # The network could reach neither of Alice's SMS; Bob never heard of the money.
     assert alice.unread() == [] and bob.unread() == [] and money.outbox_to(bob.msisdn) == []
 
@@ -262,6 +263,7 @@ def test_a_large_send_declined_with_no(money) -> None:
     [move] = money.moves_of(alice.msisdn)
     assert move.state == "declined"
     assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+    assert money.usage_today(alice.msisdn) == (0, 0)
 
 
 def test_a_large_send_not_confirmed_in_time_is_released(money) -> None:
@@ -276,6 +278,7 @@ def test_a_large_send_not_confirmed_in_time_is_released(money) -> None:
     [move] = money.moves_of(alice.msisdn)
     assert move.state == "expired"
     assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
+    assert money.usage_today(alice.msisdn) == (0, 0)
 
 
 # --- MINI, VERIFY, LANG

@@ -177,6 +177,7 @@ def test_withdraw_undelivered_is_voided_and_the_agent_never_told(money) -> None:
     money.quiet()
     assert [move.state for move in money.moves_of(alice.msisdn)] == ["voided"]
     assert money.posted(alice.msisdn) == START and money.posted(store.msisdn) == FLOAT
+    assert money.usage_today(alice.msisdn) == (0, 0)
     assert money.outbox_to(store.msisdn) == []  # no "give the cash" ever
 
 
