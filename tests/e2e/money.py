@@ -120,6 +120,16 @@ class Phone:
         self.simulator.send_mo(self.msisdn, text)
         return self.next(f"the reply to {text!r}")
 
+    def send_twice(self, text: str) -> tuple[str, str]:
+        """The same text twice at once (as an SMSC re-delivers it): the reply to each, the second
+        one saying it is a repeat."""
+        self.simulator.send_mo(self.msisdn, text, count=2)
+        first, second = self.next(f"the reply to {text!r}"), self.next(f"the repeat of {text!r}")
+        assert second.startswith("You sent this message already, so nothing was done again."), (
+            second
+        )
+        return first, second
+
     def next(self, what: str = "the next SMS") -> str:
         seen = len(self.read)
 

@@ -306,6 +306,7 @@ def test_mini_verify_and_lang(money) -> None:
     assert bob.send(f"MINI {PIN}").startswith("Mwisho 1: ")
     assert "en, sw" in bob.send("LANG XX")  # the codes it knows (in Swahili now)
     assert "English" in bob.send("LANG EN")
+    assert "Send money to a phone number" in alice.send("HELP SEND")
     money.quiet()
     assert money.posted(alice.msisdn) == START - charged
     assert money.posted(bob.msisdn) == 250 * KES
@@ -317,15 +318,24 @@ def test_mini_verify_and_lang(money) -> None:
 def test_a_repeated_send_is_answered_with_the_first_reply_and_posted_once(money) -> None:
     alice = money.customer(START)
     bob = money.customer()
-    money.simulator.send_mo(alice.msisdn, f"SEND {national(bob.msisdn)} 400 {PIN}", count=2)
-    first = alice.next("the confirmation")
-    repeat = alice.next("the answer to the repeat")
-    assert "Confirmed." in first
-    assert repeat.startswith("You sent this message already, so nothing was done again.")
-    assert ref_in(first) in repeat
+    first, repeat = alice.send_twice(f"SEND {national(bob.msisdn)} 400 {PIN}")
+    assert "Confirmed." in first and ref_in(first) in repeat
     assert "You have received KES 400.00" in bob.next("the one notice")
     money.quiet()
     [move] = money.moves_of(alice.msisdn)
     assert move.state == "posted"
     assert money.posted(bob.msisdn) == 400 * KES
     assert money.posted(alice.msisdn) == START - 400 * KES - money.fee(400 * KES)
+
+
+def test_a_repeated_yes_confirms_once(money) -> None:
+    alice = money.customer(START)
+    bob = money.customer()
+    ask = alice.send(f"SEND {national(bob.msisdn)} 9000 {PIN}")
+    confirmed, repeat = alice.send_twice(f"YES {code_in(ask)}")
+    assert "Confirmed." in confirmed and ref_in(confirmed) in repeat
+    assert "You have received KES 9,000.00" in bob.next("the one notice")
+    money.quiet()
+    assert [move.state for move in money.moves_of(alice.msisdn)] == ["posted"]
+    assert money.posted(bob.msisdn) == 9_000 * KES
+    assert money.posted(alice.msisdn) == START - 9_000 * KES - money.fee(9_000 * KES)

@@ -289,3 +289,39 @@ def test_an_unclaimed_voucher_returns_to_the_sender(money) -> None:
     [voucher] = money.vouchers_for(erin.msisdn)
     assert voucher.state == "returned"
     assert money.posted(alice.msisdn) == START - fee
+
+
+# --- the same MO twice: every money command runs once, the repeat gets the first reply again
+
+
+def test_repeated_agent_commands_run_once(money) -> None:
+    store = money.store()
+    alice = money.customer(START)
+    fred = money.phone(money.number())
+    deposited, again = store.send_twice(f"DEPOSIT {national(alice.msisdn)} 600 {AGENT_PIN}")
+    assert "deposited to" in deposited and ref_in(deposited) in again
+    assert "You deposited KES 600.00" in alice.next("the one deposit notice")
+    withdrawn, again = alice.send_twice(f"WITHDRAW {store.agent_number} 300 {PIN}")
+    assert "withdrawn at agent" in withdrawn and ref_in(withdrawn) in again
+    assert "Give KES 300.00 cash" in store.next("the one hand-over")
+    registered, again = store.send_twice(
+        f"REG {national(fred.msisdn)} 45678901 Fred Ochieng {AGENT_PIN}"
+    )
+    assert "is registered" in registered and "is registered" in again
+    welcome = fred.next("the one welcome")
+    set_pin, again = fred.send_twice(f"PIN {welcome_code(welcome)} {NEW_PIN}")
+    assert set_pin.startswith("Your smscore PIN is set.") and "PIN is set" in again
+    money.quiet()
+    deposit = 600 * KES
+    withdrawal = 300 * KES
+    assert money.posted(alice.msisdn) == (
+        START + deposit - withdrawal - money.fee(withdrawal, command="WITHDRAW")
+    )
+    assert money.posted(store.msisdn) == (
+        FLOAT
+        - deposit
+        + money.commission("DEPOSIT", deposit)
+        + withdrawal
+        + money.commission("WITHDRAW", withdrawal)
+    )
+    assert len(money.moves_of(store.msisdn)) == 1 and len(money.moves_of(alice.msisdn)) == 1
