@@ -32,6 +32,10 @@ WORST = {
     "codes": "en, sw",
     "agent_number": "949981",
     "id_number": "12345678",
+    "cash": "KES 249,650.00",
+    "sent_ref": "QK7A2B9XYA",
+    "remaining": 2,
+    "most": 64,
 }
 
 
