@@ -265,11 +265,10 @@ def _tell_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn and move.payee_msisdn
     payer = get_subscriber_txn(notifier.conn, move.payer_msisdn)
     return [
-        notifier.sms(
+        notifier.about(
             move.payee_msisdn,
             "received",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             name=common.short_name(payer),
             phone=notifier.display(move.payer_msisdn),
             when=notifier.when(),
@@ -284,11 +283,10 @@ def _tell_voucher_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]
     voucher, code = issue_code_txn(notifier.conn, move, notifier.hasher)
     payer = get_subscriber_txn(notifier.conn, move.payer_msisdn)
     return [
-        notifier.sms(
+        notifier.about(
             move.payee_msisdn,
             "voucher_received",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             name=common.short_name(payer),
             phone=notifier.display(move.payer_msisdn),
             code=code,
@@ -304,11 +302,10 @@ def _tell_sender_nothing_happened(notifier: Notifier, move: Move) -> list[Outgoi
     if move.kind is MoveKind.VOUCHER:
         voucher_voided_txn(notifier, move)
     return [
-        notifier.sms(
+        notifier.about(
             move.payer_msisdn,
             "send_voided",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             phone=notifier.display(move.payee_msisdn),
             balance=notifier.balance(wallet_account_id(move.payer_msisdn)),
         )
