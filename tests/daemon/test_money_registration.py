@@ -211,3 +211,16 @@ def test_later_messages_in_the_same_batch_see_the_new_pin(world):
 def test_a_lock_from_wrong_old_pins_holds_for_the_rest_of_the_batch(world):
     *_, after = batch(world, ALICE, "PIN 1111 4821", "PIN 2222 4821", "PIN 3333 4821", "BAL 1234")
     assert "Your PIN is locked" in after
+
+
+def test_a_voucher_still_waiting_for_its_receipt_goes_to_the_wallet_of_a_number_registered_meanwhile(
+    world,
+):
+    world.sms(ALICE, "SEND 0712000009 300 1234")  # pending: its confirmation not yet delivered
+    world.sms(STORE, REG)
+    assert world.balance(NEW) == 0
+    world.receipts(OutboxStatus.DELIVERED)
+    assert world.balance(NEW) == 300 * KES  # no code to collect: it is in the new wallet
+    with world.engine.begin() as conn:
+        assert [row.state for row in conn.execute(select(vouchers.c.state))] == ["claimed"]
+    assert not any(re.search(r"code \d{8}", text) for text in world.texts_to(NEW)[1:])
