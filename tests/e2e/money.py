@@ -64,6 +64,7 @@ DLR_RULES = [
     {"prefix": SLOW, "outcome": "DELIVRD", "delay_s": SLOW_DLR_S},
 ]
 REPLY_TIMEOUT_S = 20.0  # one SMS round trip takes well under a second; this is the failure bound
+_LOGGED_ERROR = re.compile(r"#(error|critical)\]")
 _FINAL = {OutboxStatus.DELIVERED, OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE}
 
 
@@ -175,14 +176,21 @@ class MoneyService:
         return service
 
     def stop(self) -> int:
-        """Stop the daemon; the ledger checked once more by the `smscore` executable itself."""
+        """Stop the daemon, which logged no error while it ran (a settle step that failed, a handler
+        that raised); the ledger checked once more by the `smscore` executable itself."""
         try:
+            errors = [line for line in self.daemon_log() if _LOGGED_ERROR.search(line)]
+            assert not errors, "\n".join(errors)
             code = self.daemon.stop()
             self.ledger_check()
             return code
         finally:
             self.engine.dispose()
             self.simulator.stop()
+
+    def daemon_log(self) -> list[str]:
+        path = self.daemon.workdir / f"{self.daemon.name}.{self.daemon.starts}.log"
+        return path.read_text(errors="replace").splitlines()
 
     @property
     def config(self) -> Config:

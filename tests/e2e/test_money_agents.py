@@ -89,6 +89,7 @@ def test_deposit_moves_float_to_the_wallet_with_commission(money) -> None:
     told = alice.next("the customer's notice")
     assert told.startswith(f"{ref_in(done)} Confirmed. You deposited {kes(amount)} at agent ")
     assert f"{store.agent_number} MAMA MBOGA SHOP" in told and f"New balance {kes(amount)}" in told
+    assert "New balance" not in done  # the agent sees its float, never the customer's balance
     money.quiet()
     assert money.posted(alice.msisdn) == amount
     assert money.posted(store.msisdn) == FLOAT - amount + commission
@@ -156,6 +157,7 @@ def test_withdraw_pays_the_agent_once_the_confirmation_is_delivered(money) -> No
     give = store.next("the agent's word to hand over the cash")
     assert give.startswith(f"{ref_in(done)} Confirmed. Give {kes(amount)} cash to ALICE A. ")
     assert f"Commission {kes(commission)}. New float {kes(FLOAT + amount + commission)}." in give
+    assert kes(START - amount - fee) not in give  # never the customer's balance
     # By the store's phone number too.
     assert "withdrawn at agent" in alice.send(f"WITHDRAW {national(store.msisdn)} 100 {PIN}")
     assert "Give KES 100.00 cash" in store.next("the second hand-over")
