@@ -5,6 +5,7 @@ Subcommands are imported when used, so `smscore sim send` does not pay for SQLAl
 
 import importlib
 import importlib.util
+from collections.abc import Mapping
 
 import click
 
@@ -17,6 +18,7 @@ SUBCOMMANDS = {
     "status": "daemon.run_cli:status",
     "db": "daemon.run_cli:db",
     "subscriber": "daemon.admin_cli:subscriber",
+    "admin": "daemon.admin.cli:admin",
     "ledger": "daemon.ledger_cli:ledger",
     "sim": "simulators.cli:sim",
     "bench": "daemon.bench_cli:bench",
@@ -24,19 +26,25 @@ SUBCOMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """A group whose commands are named "module:attribute" in `subcommands` (default: the root's)
+    and imported only when used."""
+
+    def __init__(self, *args, subcommands: Mapping[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.subcommands = SUBCOMMANDS if subcommands is None else subcommands
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in SUBCOMMANDS if self._available(name)]
+        return [name for name in self.subcommands if self._available(name)]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = SUBCOMMANDS.get(name)
+        target = self.subcommands.get(name)
         if target is None:
             return None
         module_name, attribute = target.split(":")
         return getattr(importlib.import_module(module_name), attribute)
 
-    @staticmethod
-    def _available(name: str) -> bool:
-        module_name = SUBCOMMANDS[name].split(":")[0]
+    def _available(self, name: str) -> bool:
+        module_name = self.subcommands[name].split(":")[0]
         return importlib.util.find_spec(module_name) is not None
 
 
@@ -48,5 +56,6 @@ def main() -> None:
     \b
     Start here:  smscore demo        (simulator + daemon, a scripted conversation)
     Operations:  smscore run --config /etc/smscore/smscore.toml ; smscore status
+    Staff:       smscore admin --help  (agents, float, subscribers, audit log)
     QA:          smscore sim --help
     """

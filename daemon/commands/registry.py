@@ -233,14 +233,14 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
     secret_positions: set[int] = set()
     kept_positions: set[int] = set()  # typed values (amounts, numbers) stored as written
     pos = 1
-    for arg in command.args:
+    for index, arg in enumerate(command.args):
         if pos >= len(words):
             if arg.optional:
                 values[arg.name] = None
                 continue
             raise MissingArgument(_masked(words, secret_positions), command, arg)
         try:
-            value, end = arg.type.take(words, pos, env)
+            value, end = arg.type.take(_words_for(command, index, words, pos), pos, env)
         except ArgValueError as exc:
             if arg.type.secret:
                 secret_positions.add(pos)
@@ -261,6 +261,19 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
         for i, w in enumerate(words)
     ]
     return ParsedCommand(command, values, " ".join(masked))
+
+
+def _words_for(command: Command, index: int, words: list[str], pos: int) -> list[str]:
+    """The words argument `index` may take. When only required one-word arguments follow it, it
+    leaves them the last words: REG's name stops before the PIN, and a phone number written in
+    groups cannot swallow the amount (`WITHDRAW 12 500 1234` is a bad number, not 254125001234).
+    It keeps at least one word, so that a missing argument after it is named as missing."""
+    after = command.args[index + 1 :]
+    if command.args[index].type.one_word or not all(
+        a.type.one_word and not a.optional for a in after
+    ):
+        return words
+    return words[: max(len(words) - len(after), pos + 1)]
 
 
 def _masked(words: list[str], secret_positions: set[int]) -> str:
@@ -286,10 +299,12 @@ def _check_declaration(command: Command) -> None:
     for before, after in zip(command.args, command.args[1:], strict=False):
         if before.optional and not after.optional:
             raise DeclarationError(f"{command.keyword}: {after.name} follows an optional argument")
-        if before.type.takes_rest:
-            raise DeclarationError(
-                f"{command.keyword}: {before.name} takes the rest; it must be last"
-            )
+    rest = [i for i, a in enumerate(command.args) if a.type.takes_rest]
+    if rest and any(not (a.type.one_word and not a.optional) for a in command.args[rest[0] + 1 :]):
+        raise DeclarationError(
+            f"{command.keyword}: {command.args[rest[0]].name} takes the rest; only required "
+            "one-word arguments may follow it"
+        )
     if sum(a.type.verifies_pin for a in command.args) > 1:
         raise DeclarationError(f"{command.keyword}: at most one PIN is checked per command")
 

@@ -30,7 +30,10 @@ class ArgType:
     label = "arg_value"
     secret = False  # masked (****) in stored text, never echoed in replies
     verifies_pin = False  # the TranProc checks it against the sender's PIN before the handler
-    takes_rest = False  # consumes every remaining word; must be the last argument
+    # Consumes every remaining word but those of the arguments after it, which must then each be
+    # one word (`one_word`), e.g. REG's name before the agent's PIN.
+    takes_rest = False
+    one_word = False  # always exactly one word: may follow an argument that takes the rest
     free_form = False  # any words: PIN-like digits in them are masked in the stored text
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[object, int]:
@@ -69,6 +72,7 @@ class MsisdnType(ArgType):
 
 class MoneyType(ArgType):
     label = "arg_amount"
+    one_word = True
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[int, int]:
         try:
@@ -80,6 +84,7 @@ class MoneyType(ArgType):
 class PinType(ArgType):
     label = "arg_pin"
     secret = True
+    one_word = True
 
     def __init__(self, verifies_pin: bool = True, label: str = "arg_pin") -> None:
         self.verifies_pin = verifies_pin
@@ -95,6 +100,7 @@ class ReferenceType(ArgType):
     """An account number or bill reference: letters, digits, '-' and '_', up to 20 characters."""
 
     label = "arg_reference"
+    one_word = True
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[str, int]:
         if not _REFERENCE.fullmatch(words[pos]):
@@ -107,13 +113,15 @@ class WordType(ArgType):
 
     label = "arg_word"
     free_form = True
+    one_word = True
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[str, int]:
         return words[pos].upper()[:TEXT_MAX_CHARS], pos + 1
 
 
 class TextType(ArgType):
-    """Free text: every remaining word, joined by single spaces."""
+    """Free text: every remaining word (but those of the one-word arguments after it), joined by
+    single spaces."""
 
     label = "arg_text"
     takes_rest = True

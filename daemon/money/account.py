@@ -19,9 +19,10 @@ def _line(ctx: CommandContext, move: Move, msisdn: str) -> str:
     outgoing = move.payer_msisdn == msisdn
     amount = move.amount_minor + (move.fee_minor if outgoing else 0)
     sign = "-" if outgoing else "+"
-    day = common.when(move.created_at_ns, ctx.config.money.timezone).split(" ")[0]
+    # Day/month and whole amounts without ".00": five lines must fit in one SMS.
+    day = "/".join(common.when(move.created_at_ns, ctx.config.money.timezone).split("/")[:2])
     pending = "*" if move.state is MoveState.PENDING else ""
-    return f"{day} {sign}{format_amount(amount)}{pending} {move.ref}"
+    return f"{day} {sign}{format_amount(amount).removesuffix('.00')}{pending} {move.ref}"
 
 
 def mini(ctx: CommandContext) -> Reply:
@@ -30,7 +31,7 @@ def mini(ctx: CommandContext) -> Reply:
     found = recent_moves_txn(ctx.conn, msisdn, MINI_COUNT)
     if not found:
         return ctx.reply("mini_none")
-    lines = "; ".join(_line(ctx, move, msisdn) for move in found)
+    lines = ";".join(_line(ctx, move, msisdn) for move in found)
     return ctx.reply("mini", count=len(found), lines=lines)
 
 

@@ -1,5 +1,6 @@
-"""The money commands' declarations: SEND, YES, NO, MINI, VERIFY, LANG (agents' commands are in
-daemon.money.agents). Each handler is in the module of its subject."""
+"""The money commands' declarations: SEND, YES, NO, MINI, VERIFY, LANG (registration, PIN and the
+agents' commands are declared in daemon.money.agent_commands). Each handler is in the module of its
+subject."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import REGISTERED, Arg, Args, Registry, Role
 from daemon.commands.types import MONEY, MSISDN, PIN, REFERENCE, WORD, PinType
 from daemon.money import account, confirm, send
+from daemon.money.agent_commands import register_agent_commands
 
 CODE = PinType(verifies_pin=False, label="arg_code")  # a YES/NO code: secret, masked when stored
 CUSTOMERS = frozenset({Role.CUSTOMER})
@@ -15,7 +17,7 @@ CUSTOMERS = frozenset({Role.CUSTOMER})
 
 def service_registry() -> Registry:
     """Every command the service answers: the built-in ones and the money commands."""
-    return register_money(default_registry())
+    return register_agent_commands(register_money(default_registry()))
 
 
 def register_money(registry: Registry) -> Registry:

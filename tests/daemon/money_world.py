@@ -94,11 +94,13 @@ class World:
         return replies[0].text
 
     def mo(self, sender: str, text: str) -> int:
+        """An MO as the LIS stores it: UCS-2 (so any text fits), NUL removed (daemon.lis)."""
+        text = text.replace("\x00", "")
         with self.engine.begin() as conn:
             return conn.execute(
                 insert(inbox).values(
                     received_at_ns=self.now_ns, bind_name="smsc1", source_addr=sender,
-                    destination_addr=SHORT_CODE, data_coding=0, payload=text.encode(), text=text,
+                    destination_addr=SHORT_CODE, data_coding=8, payload=text.encode("utf-16-be"), text=text,
                     dedupe_key=uuid.uuid4().hex, status="new", attempts=0,
                 )
             ).inserted_primary_key[0]  # fmt: skip

@@ -151,6 +151,43 @@ def test_free_text_takes_the_rest_and_optional_reference_is_upper_cased():
     assert registry.parse("SEND 0712345678 10 1234 inv-9", ENV).args.ref == "INV-9"
 
 
+def _named_registry() -> Registry:
+    """A REG-shaped command: free text between a number and a PIN."""
+    registry = default_registry()
+    registry.command(
+        "NAME", args=[Arg("to", MSISDN), Arg("name", TEXT), Arg("pin", PIN)], help=HELP_TEXT
+    )(_reply)
+    return registry
+
+
+def test_free_text_leaves_the_last_words_to_the_one_word_arguments_after_it():
+    parsed = _named_registry().parse("name 0712 345 678 Jane  Wanjiku Mwangi 4321", ENV)
+    assert parsed.args == {"to": "254712345678", "name": "Jane Wanjiku Mwangi", "pin": "4321"}
+    assert parsed.masked_text == f"name 0712 345 678 Jane Wanjiku Mwangi {PIN_MASK}"
+
+
+def test_free_text_before_a_pin_with_one_word_left_names_the_missing_pin():
+    registry = _named_registry()
+    with pytest.raises(MissingArgument) as raised:
+        registry.parse("NAME 0712345678 4321", ENV)
+    assert raised.value.arg.name == "pin"
+    assert raised.value.masked_text == f"NAME 0712345678 {PIN_MASK}"
+    with pytest.raises(MissingArgument) as raised:
+        registry.parse("NAME 0712345678", ENV)
+    assert raised.value.arg.name == "name"
+
+
+def test_a_grouped_number_leaves_the_last_words_to_the_one_word_arguments_after_it():
+    registry = default_registry()
+    args = [Arg("to", MSISDN), Arg("amount", MONEY), Arg("pin", PIN)]
+    registry.command("GIVE", args=args, help=HELP_TEXT)(_reply)
+    parsed = registry.parse("GIVE 0712 345 678 500 1234", ENV)
+    assert parsed.args == {"to": "254712345678", "amount": 50_000, "pin": "1234"}
+    with pytest.raises(BadArgument) as raised:  # not 254125001234 followed by an amount of 1234
+        registry.parse("GIVE 12 500 1234", ENV)
+    assert raised.value.arg.name == "to"
+
+
 # --- parsing and masking
 
 
@@ -249,7 +286,9 @@ def test_help_for_one_command_shows_usage_aliases_and_example():
     [
         ("BAL", [], HELP_TEXT, "already declared"),
         ("X", [Arg("a", PIN, optional=True), Arg("b", MONEY)], HELP_TEXT, "follows an optional"),
-        ("X", [Arg("a", TEXT), Arg("b", MONEY)], HELP_TEXT, "takes the rest"),
+        ("X", [Arg("a", TEXT), Arg("b", MSISDN)], HELP_TEXT, "takes the rest"),
+        ("X", [Arg("a", TEXT), Arg("b", PIN, optional=True)], HELP_TEXT, "takes the rest"),
+        ("X", [Arg("a", TEXT), Arg("b", TEXT)], HELP_TEXT, "takes the rest"),
         ("X", [Arg("a", PIN), Arg("a", MONEY)], HELP_TEXT, "repeat"),
         ("X", [Arg("a", PIN), Arg("b", PIN)], HELP_TEXT, "at most one PIN"),
         ("X", [], {"en": "only english"}, "no help text in sw"),
