@@ -24,7 +24,11 @@ from ledger import check_ledger, get_balance
 
 _UNFINISHED = (OutboxStatus.QUEUED, OutboxStatus.IN_FLIGHT, OutboxStatus.SUBMITTED)
 # The service's own accounts worth watching as the story goes (the rest stay at zero in it).
-SYSTEM_COLUMNS = (("Fees", SystemAccount.FEE_INCOME), ("Vouchers", SystemAccount.VOUCHER_SUSPENSE))
+SYSTEM_COLUMNS = (
+    ("Fees", SystemAccount.FEE_INCOME),
+    ("Commission", SystemAccount.AGENT_COMMISSION),  # paid to agents: an expense of the service
+    ("Vouchers", SystemAccount.VOUCHER_SUSPENSE),
+)
 
 
 def busy_txn(conn: Connection) -> bool:
@@ -69,8 +73,8 @@ def balance_table(
     currency: str,
 ) -> Padding:
     """One row of balances, indented under the messages; those the step changed in bold."""
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, pad_edge=False)
-    table.add_column(currency, style="dim")
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), show_edge=False, pad_edge=False)
+    table.add_column("", style="dim")
     for column in columns:
         table.add_column(column.label, justify="right")
     cells = []
@@ -78,7 +82,7 @@ def balance_table(
         text = "-" if amount is None else format_amount(amount)
         changed = before is not None and before[index] != amount
         cells.append(f"[bold]{text}[/bold]" if changed else text)
-    table.add_row("balance", *cells)
+    table.add_row(currency, *cells)
     return Padding(table, (0, 0, 0, 4), expand=False)
 
 

@@ -75,14 +75,11 @@ class DemoHooks(RunHooks):
 
     def prepared(self, daemon: "Daemon") -> None:
         from daemon.clock import now_ns
-        from daemon.components import pin_hasher
         from daemon.demo.state import seed_agent_txn
 
-        config = daemon.config
         self.agent_number = daemon.db.run_sync(
-            "demo.seed", seed_agent_txn, pin_hasher(config), config.service.currency,
-            now_ns(self.reactor),
-        )  # fmt: skip
+            "demo.seed", seed_agent_txn, daemon.config, now_ns(self.reactor)
+        )
 
     def started(self, daemon: "Daemon") -> None:
         from daemon.demo.teller import Teller
@@ -151,6 +148,10 @@ def try_it(sim_http: str, agent_number: str) -> str:
 )
 def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float | None) -> None:
     """Simulator + daemon in one process, telling the mobile-money story."""
+    try:
+        fresh_state_dir(state_dir)  # first: nothing else is touched when it is not the demo's
+    except DemoStateError as exc:
+        fail(str(exc))
     from twisted.internet import reactor
 
     from daemon.checks import check_config
@@ -168,12 +169,9 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
         ),
     )
     try:
-        fresh_state_dir(state_dir)
         addresses = simulator.start_listening()
         config = demo_config(state_dir, addresses.smpp[1], status_listen)
         check_config(config, "smscore demo")  # what `smscore run` checks before it starts
-    except DemoStateError as exc:
-        fail(str(exc))
     except StartError as exc:
         fail(str(exc), 1)
     except ConfigError as exc:

@@ -8,18 +8,17 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from daemon.chart import SystemAccount, TransferCode
-from daemon.commands.registry import Role
+from daemon.admin.env import AdminEnv
+from daemon.admin.stores import NewIdentity, add_agent_txn
+from daemon.config import Config
 from daemon.demo.story import AGENT, AGENT_FLOAT_MINOR
-from daemon.money.moves import Leg, MoveKind, MoveRequest, open_move_txn
-from daemon.subscribers import PinHasher, create_subscriber_txn
 
 MARK = ".smscore-demo"  # in a directory the demo made: it may delete it
 # What a demo state directory holds (before MARK existed, too): the database and the PIN pepper.
 _DEMO_FILES = frozenset(
     {MARK, "smscore.db", "smscore.db-wal", "smscore.db-shm", "smscore.db-journal", "pin_pepper"}
 )
-DEMO_AGENT_NUMBER = "314159"
+STAFF = "demo"  # who the audit log says set the store up
 
 
 class DemoStateError(Exception):
@@ -43,15 +42,12 @@ def fresh_state_dir(path: Path) -> None:
     (path / MARK).write_text("made by `smscore demo`, which empties it on every run\n")
 
 
-def seed_agent_txn(conn: Connection, hasher: PinHasher, currency: str, now_ns: int) -> str:
-    """The agent store, as staff register it, with its e-float issued from the trust account (a
-    FLOAT move); its agent number."""
-    store = create_subscriber_txn(
-        conn, AGENT.msisdn, pin=AGENT.pin, hasher=hasher, currency=currency, now_ns=now_ns,
-        name=AGENT.name, role=Role.AGENT, agent_number=DEMO_AGENT_NUMBER,
-        registered_by="staff:demo",
-    )  # fmt: skip
-    leg = Leg(int(SystemAccount.TRUST), store.account_id, AGENT_FLOAT_MINOR, TransferCode.DEPOSIT)
-    request = MoveRequest(MoveKind.FLOAT, None, store.msisdn, AGENT_FLOAT_MINOR, [leg])
-    open_move_txn(conn, request, currency=currency, now_ns=now_ns)
-    return DEMO_AGENT_NUMBER
+def seed_agent_txn(conn: Connection, config: Config, now_ns: int) -> str:
+    """The agent store, as `smscore admin agent add … --float` registers it: its float wallet, a
+    random agent number, the e-float issued from the trust account (a FLOAT move) and the audit
+    entry. Returns the agent number."""
+    env = AdminEnv(config, actor=STAFF)
+    identity = NewIdentity(AGENT.msisdn, AGENT.name, AGENT.pin)
+    store, _ = add_agent_txn(conn, env, identity, AGENT_FLOAT_MINOR, now_ns)
+    assert store.agent_number is not None
+    return store.agent_number

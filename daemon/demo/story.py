@@ -40,6 +40,7 @@ class Step:
     code_from: Party | None = None
     code_pattern: str = ""  # its group 1 is the code
     phone_off: bool = False  # the sender's phone is off when the reply comes (not delivered)
+    note: str = ""  # said after what the phones received
 
 
 _REG_CODE = r"PIN (\d+) NEWPIN"
@@ -131,6 +132,7 @@ STEPS: tuple[Step, ...] = (
         f"SEND 0712000002 200 {ALICE.pin}",
         r"did not go through",
         phone_off=True,
+        note="Bob hears nothing: the money was only held, never his, and is released.",
     ),
     Step("Alice looks at her last transactions (MINI)", ALICE, f"MINI {ALICE.pin}", r"Last \d"),
 )

@@ -96,6 +96,8 @@ class Teller:
             return self._fail(number, f"the MO was not delivered: {exc}")
         done = yield self._until_done()
         received = self.show_new_messages()
+        if step.note:
+            self._print(f"    ({step.note})")
         if not done:
             self._fail(number, f"the daemon was not done within {STEP_TIMEOUT_S:g} s")
         answer = next((m.text for m in received if m.msisdn == step.sender.msisdn), None)
