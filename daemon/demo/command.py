@@ -101,7 +101,9 @@ class DemoHooks(RunHooks):
     def _broke(self, failure: Failure) -> None:
         print(f"  !! the story stopped: {failure.getErrorMessage()}", flush=True)
         self.exit_code = 1
-        IReactorCore(self.reactor).stop()
+        reactor = IReactorCore(self.reactor)
+        if reactor.running:  # not already shutting down (Ctrl-C mid-story)
+            reactor.stop()
 
     def stopping(self) -> Deferred:
         return self.simulator.stop()
