@@ -39,11 +39,10 @@ def _tell_depositor(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payee_msisdn is not None
     store = _store(notifier, move.payer_msisdn)
     return [
-        notifier.sms(
+        notifier.about(
             move.payee_msisdn,
             "deposit_received",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             agent=store_label(store),
             when=notifier.when(),
             fee=_fee_clause(notifier, move.payee_msisdn, move.fee_minor),
@@ -56,11 +55,10 @@ def _tell_depositor(notifier: Notifier, move: Move) -> list[OutgoingSms]:
 def _tell_deposit_voided(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn is not None and move.payee_msisdn is not None
     return [
-        notifier.sms(
+        notifier.about(
             _sender(move),
             "deposit_voided",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             phone=notifier.display(move.payee_msisdn),
             balance=notifier.balance(wallet_account_id(move.payer_msisdn)),
         )
@@ -72,11 +70,10 @@ def _tell_store_to_pay(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn is not None and move.payee_msisdn is not None
     customer = get_subscriber_txn(notifier.conn, move.payer_msisdn)
     return [
-        notifier.sms(
+        notifier.about(
             move.payee_msisdn,
             "withdraw_give_cash",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             name=common.short_name(customer),
             phone=notifier.display(move.payer_msisdn),
             when=notifier.when(),
@@ -91,11 +88,10 @@ def _tell_withdrawal_voided(notifier: Notifier, move: Move) -> list[OutgoingSms]
     assert move.payer_msisdn is not None
     store = _store(notifier, move.payee_msisdn)
     return [
-        notifier.sms(
+        notifier.about(
             move.payer_msisdn,
             "withdraw_voided",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             agent=store_label(store),
             balance=notifier.balance(wallet_account_id(move.payer_msisdn)),
         )
@@ -111,11 +107,10 @@ def _tell_collected(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     sender = get_subscriber_txn(notifier.conn, voucher.sender_msisdn)
     recipient = voucher.recipient_msisdn
     return [
-        notifier.sms(
+        notifier.about(
             recipient,
             "voucher_collected",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             name=common.short_name(sender),
             phone=notifier.display(voucher.sender_msisdn),
             agent=agent,
@@ -139,11 +134,10 @@ def _tell_collect_voided(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn is not None and move.payee_msisdn is not None
     reopen_voucher_txn(notifier.conn, move.id)
     return [
-        notifier.sms(
+        notifier.about(
             _sender(move),
             "collect_voided",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             phone=notifier.display(move.payer_msisdn),
             balance=notifier.balance(wallet_account_id(move.payee_msisdn)),
         )

@@ -68,6 +68,11 @@ class Notifier:
             inbox_id=self.inbox_id,
         )
 
+    def about(self, msisdn: str, key: str, move: Move, **fields: object) -> OutgoingSms:
+        """An SMS about `move`: its reference and amount, and `fields`."""
+        amount = self.money(move.amount_minor)
+        return self.sms(msisdn, key, ref=move.ref, amount=amount, **fields)
+
     def money(self, amount_minor: int) -> str:
         return format_money(amount_minor, self.config.service.currency)
 

@@ -29,6 +29,7 @@ from daemon.money.moves import (
 )
 from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
 from daemon.money.tariff import NoBand, RecipientKind
+from daemon.money.voucher_moves import claim_vouchers_txn
 from daemon.money.vouchers import (
     VoucherState,
     close_voucher_txn,
@@ -265,11 +266,10 @@ def _tell_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn and move.payee_msisdn
     payer = get_subscriber_txn(notifier.conn, move.payer_msisdn)
     return [
-        notifier.sms(
+        notifier.about(
             move.payee_msisdn,
             "received",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             name=common.short_name(payer),
             phone=notifier.display(move.payer_msisdn),
             when=notifier.when(),
@@ -282,13 +282,16 @@ def _tell_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]:
 def _tell_voucher_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn and move.payee_msisdn and notifier.hasher is not None
     voucher, code = issue_code_txn(notifier.conn, move, notifier.hasher)
+    recipient = get_subscriber_txn(notifier.conn, move.payee_msisdn)
+    if recipient is not None and recipient.role in _RECEIVERS:
+        # The number registered while the SEND waited for its receipt: straight into the wallet.
+        return claim_vouchers_txn(notifier, recipient)
     payer = get_subscriber_txn(notifier.conn, move.payer_msisdn)
     return [
-        notifier.sms(
+        notifier.about(
             move.payee_msisdn,
             "voucher_received",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             name=common.short_name(payer),
             phone=notifier.display(move.payer_msisdn),
             code=code,
@@ -304,11 +307,10 @@ def _tell_sender_nothing_happened(notifier: Notifier, move: Move) -> list[Outgoi
     if move.kind is MoveKind.VOUCHER:
         voucher_voided_txn(notifier, move)
     return [
-        notifier.sms(
+        notifier.about(
             move.payer_msisdn,
             "send_voided",
-            ref=move.ref,
-            amount=notifier.money(move.amount_minor),
+            move,
             phone=notifier.display(move.payee_msisdn),
             balance=notifier.balance(wallet_account_id(move.payer_msisdn)),
         )

@@ -141,11 +141,10 @@ def expire_unconfirmed_txn(
         if was is MoveState.CONFIRMING and move.payer_msisdn:
             short_code = _short_code(conn, move.inbox_id, env.config)
             notifier = env.notifier(conn, short_code, now_ns, move.inbox_id)
-            sms = notifier.sms(
+            sms = notifier.about(
                 move.payer_msisdn,
                 "confirm_expired",
-                ref=move.ref,
-                amount=notifier.money(move.amount_minor),
+                move,
             )
             queue_sms_txn(conn, [sms], now_ns)
     return len(found), len(found) >= limit

@@ -32,6 +32,10 @@ WORST = {
     "codes": "en, sw",
     "agent_number": "949981",
     "id_number": "12345678",
+    "cash": "KES 249,650.00",
+    "remaining": 2,
+    "most": 64,
+    "sent_ref": "QK7A2B9XYZ",
 }
 
 
