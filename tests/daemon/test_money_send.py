@@ -241,3 +241,9 @@ def test_mini_verify_and_lang(world):
     assert "Kiswahili" in world.sms(BOB, "LANG SW")
     assert world.sms(BOB, "MINI 1234").startswith("Mwisho 1:")
     assert "LANG" in world.sms(BOB, "LANG XX")
+
+
+def test_help_for_a_command_the_sender_may_not_use_says_so(world):
+    reply = world.sms(CAROL, "HELP SEND")  # CAROL is not registered
+    assert reply.startswith("SEND is not available to you. Your commands: HELP,")
+    assert "There is no command" in world.sms(CAROL, "HELP FLY")
