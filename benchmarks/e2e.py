@@ -134,9 +134,17 @@ serves = ["{SHORT_CODE}"]
 """
 
 
-def seed_database(config_path: Path, subscribers: int) -> float:
+def seed_database(
+    config_path: Path,
+    subscribers: int,
+    *,
+    opening_minor: int = 10_000,
+    first_msisdn: int = FIRST_MSISDN,
+    name: str = "",
+) -> float:
     """Create the schema, the chart and `subscribers` funded wallets with a PIN, in bulk (a wallet
-    built as daemon.chart.open_wallet_txn builds it); returns the seconds it took."""
+    built as daemon.chart.open_wallet_txn builds it, a row as daemon.subscribers.create_subscriber_txn
+    writes it); returns the seconds it took."""
     from sqlalchemy import insert
 
     from daemon.chart import (
@@ -160,7 +168,7 @@ def seed_database(config_path: Path, subscribers: int) -> float:
     currency = config.service.currency
     now_ns = time.time_ns()
     flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-    msisdns = [str(FIRST_MSISDN + index) for index in range(subscribers)]
+    msisdns = [str(first_msisdn + index) for index in range(subscribers)]
 
     def seed_txn(conn: Any, chunk: list[str]) -> None:
         ids = [wallet_account_id(msisdn) for msisdn in chunk]
@@ -171,13 +179,13 @@ def seed_database(config_path: Path, subscribers: int) -> float:
         create_accounts(conn, wallets, now_ns)
         deposits = [
             Transfer(id=account_id, debit_account_id=int(SystemAccount.TRUST),
-                     credit_account_id=account_id, amount=10_000, currency=currency,
+                     credit_account_id=account_id, amount=opening_minor, currency=currency,
                      code=int(TransferCode.DEPOSIT), user_data="bench opening balance")
             for account_id in ids
         ]  # fmt: skip
         create_transfers(conn, deposits, now_ns)
         rows = [
-            {"msisdn": msisdn, "account_id": account_id, "name": "", "role": Role.CUSTOMER.value,
+            {"msisdn": msisdn, "account_id": account_id, "name": name, "role": Role.CUSTOMER.value,
              "language": "en", "pin_hmac": hasher.digest(msisdn, PIN), "pin_failures": 0,
              "locked_until_ns": 0, "created_at_ns": now_ns}
             for account_id, msisdn in zip(ids, chunk, strict=True)

@@ -1,7 +1,8 @@
 """`smscore bench`: the benchmark programs (the `benchmarks` package), each printing JSON.
 
 `smscore bench e2e` runs simulator load against a `smscore run` subprocess (see benchmarks/e2e.py);
-`smscore bench codec` measures the SMPP codec against smpplib and bare struct. They are installed
+`smscore bench send` runs random wallet-to-wallet SENDs the same way and checks every one posted
+exactly once (benchmarks/send.py); `smscore bench codec` measures the SMPP codec against smpplib and bare struct. They are installed
 with smscore, so they run from an installed package as from a source checkout. The benchmarks that
 need more than the package (callgrind, a PostgreSQL server) are run from a checkout as scripts:
 `python benchmarks/codec_instructions.py`, `python benchmarks/ledger.py`.
@@ -47,6 +48,16 @@ def e2e(args: tuple[str, ...]) -> None:
     Example: smscore bench e2e --rate 1000 --duration 10
     """
     sys.exit(load_benchmark("e2e").main(list(args)))
+
+
+@bench.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def send(args: tuple[str, ...]) -> None:
+    """SEND between random subscribers: rate, latency, exactly-once (--help for options).
+
+    Example: smscore bench send --rate 500 --duration 60 (100,000 accounts; --post-at-once)
+    """
+    sys.exit(load_benchmark("send").main(list(args)))
 
 
 @bench.command()

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Connection,
     Select,
     String,
+    bindparam,
     insert,
     select,
     update,
@@ -348,9 +349,15 @@ def create_subscriber_txn(
     return subscriber
 
 
+# A SEND reads its parties several times (quote, confirmation, the settler's notices): compiled once.
+_by_msisdn = PreparedSelect(
+    lambda _: select(*subscribers.c).where(subscribers.c.msisdn == bindparam("msisdn"))
+)
+
+
 def get_subscriber_txn(conn: Connection, msisdn: str) -> Subscriber | None:
-    row = conn.execute(select(subscribers).where(subscribers.c.msisdn == msisdn)).first()
-    return _subscriber(row) if row is not None else None
+    row = _by_msisdn.first(conn, {"msisdn": msisdn})
+    return _subscriber_from_tuple(row) if row is not None else None
 
 
 def _select_by_msisdns(dialect_name: str, lock: bool) -> Select:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from ledger.fastpath import (
     BulkStatement,
     PreparedSelect,
     bulk_insert,
+    bulk_update,
     id_filter,
     in_parameter_value,
 )
@@ -173,6 +174,8 @@ STORED_COLUMNS = tuple(transfers.c[name] for name in StoredTransfer._fields)
 _select_head = select(
     ledger_head.c.transfer_count, ledger_head.c.head_hash, ledger_head.c.last_timestamp_ns
 ).where(ledger_head.c.id == HEAD_ROW_ID)
+# Every batch, however small (a money command posts one), locks and moves the head: compiled once.
+_lock_head = PreparedSelect(lambda _: _select_head.with_for_update())
 
 # Each read is one statement with every id in ONE bound parameter (see ledger.fastpath).
 _select_stored = PreparedSelect(
@@ -206,11 +209,11 @@ _TRANSFER_ROW = (
 )  # fmt: skip
 assert set(_TRANSFER_ROW) == {column.name for column in transfers.columns}
 _insert_transfers = bulk_insert(transfers, _TRANSFER_ROW, postgresql_unnest=True)
-_insert_pending = insert(pending_transfers)
-_update_pending = (
-    update(pending_transfers)
-    .where(pending_transfers.c.transfer_id == bindparam("b_id"))
-    .values(status=bindparam("b_status"), resolved_at_ns=bindparam("b_resolved_at_ns"))
+_insert_pending = bulk_insert(
+    pending_transfers, ("transfer_id", "status", "expires_at_ns", "resolved_at_ns")
+)
+_update_pending = bulk_update(
+    pending_transfers, ("status", "resolved_at_ns"), where=("transfer_id",)
 )
 
 
@@ -241,14 +244,15 @@ _update_account = BulkStatement(
         f"%b::BIGINT[]) AS v({', '.join(_ACCOUNT_DELTA)}) WHERE a.id = v.id"
     ),
 )
-_update_head = (
+_update_head = BulkStatement(
     update(ledger_head)
-    .where(ledger_head.c.id == HEAD_ROW_ID)
+    .where(ledger_head.c.id == bindparam("b_head"))
     .values(
         transfer_count=bindparam("b_count"),
         head_hash=bindparam("b_hash"),
         last_timestamp_ns=bindparam("b_ts"),
-    )
+    ),
+    names=("b_count", "b_hash", "b_ts", "b_head"),
 )
 
 
@@ -260,7 +264,7 @@ def _by_ids(conn: Connection, select_rows: PreparedSelect, ids: Iterable[int]) -
 
 
 def lock_head(conn: Connection) -> Head:
-    row = conn.execute(_select_head.with_for_update()).one()
+    [row] = _lock_head.all(conn)
     return Head(row.transfer_count, bytes(row.head_hash), row.last_timestamp_ns)
 
 
@@ -291,9 +295,7 @@ def write_transfers(
         rows.append((count, *fields[:7], kind, *fields[7:], timestamp_ns, chained))
     _insert_transfers.executemany(conn, rows)
     new_head = Head(count, chained, max(timestamp_ns, head.last_timestamp_ns))
-    conn.execute(
-        _update_head, {"b_count": count, "b_hash": chained, "b_ts": new_head.last_timestamp_ns}
-    )
+    _update_head.executemany(conn, [(count, chained, new_head.last_timestamp_ns, HEAD_ROW_ID)])
     return new_head
 
 
@@ -301,23 +303,15 @@ def write_pending(conn: Connection, pendings: Iterable[PendingState], timestamp_
     inserts, updates = [], []
     for state in pendings:
         resolved_at = None if state.status == PendingStatus.PENDING else timestamp_ns
+        # Plain ints: the rows go to the driver as they are.
         if state.is_new:
-            inserts.append(
-                {
-                    "transfer_id": state.id,
-                    "status": state.status,
-                    "expires_at_ns": state.expires_at_ns,
-                    "resolved_at_ns": resolved_at,
-                }
-            )
+            inserts.append((state.id, int(state.status), state.expires_at_ns, resolved_at))
         elif state.kind == TransferKind.PENDING and state.status != state.loaded_status:
-            updates.append(
-                {"b_id": state.id, "b_status": state.status, "b_resolved_at_ns": resolved_at}
-            )
+            updates.append((int(state.status), resolved_at, state.id))
     if inserts:
-        conn.execute(_insert_pending, inserts)
+        _insert_pending.executemany(conn, inserts)
     if updates:
-        conn.execute(_update_pending, updates)
+        _update_pending.executemany(conn, updates)
 
 
 def write_accounts(conn: Connection, states: Iterable[AccountState]) -> None:

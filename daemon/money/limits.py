@@ -19,12 +19,15 @@ import zoneinfo
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Connection, case, delete, select, update
+from sqlalchemy import Connection, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import UpdateBase
 
 from daemon.clock import NS_PER_S
+from daemon.money.prepared import PreparedWrite
 from daemon.money.tariff import TierLimits
 from daemon.schema import daily_usage
+from ledger.fastpath import PreparedSelect
 
 
 class LimitName(StrEnum):
@@ -53,12 +56,15 @@ def service_day(now_ns: int, timezone: str) -> str:
     return instant.date().isoformat()
 
 
+_usage = PreparedSelect(
+    lambda _: select(daily_usage.c.value_minor, daily_usage.c.count).where(
+        daily_usage.c.msisdn == bindparam("msisdn"), daily_usage.c.day == bindparam("day")
+    )
+)
+
+
 def usage_txn(conn: Connection, msisdn: str, day: str) -> DailyUsage:
-    row = conn.execute(
-        select(daily_usage.c.value_minor, daily_usage.c.count).where(
-            daily_usage.c.msisdn == msisdn, daily_usage.c.day == day
-        )
-    ).one_or_none()
+    row = _usage.first(conn, {"msisdn": msisdn, "day": day})
     return DailyUsage() if row is None else DailyUsage(row.value_minor, row.count)
 
 
@@ -112,21 +118,27 @@ def check_balance_max(
     return None
 
 
+def _add_usage(dialect_name: str) -> UpdateBase:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(daily_usage).values(
+        msisdn=bindparam("v_msisdn"), day=bindparam("v_day"),
+        value_minor=bindparam("v_amount"), count=1,
+    )  # fmt: skip
+    return stmt.on_conflict_do_update(
+        index_elements=[daily_usage.c.msisdn, daily_usage.c.day],
+        set_={
+            "value_minor": daily_usage.c.value_minor + stmt.excluded.value_minor,
+            "count": daily_usage.c.count + 1,
+        },
+    ).returning(daily_usage.c.count)
+
+
+_record_usage = PreparedWrite(_add_usage)
+
+
 def record_usage_txn(conn: Connection, msisdn: str, day: str, amount_minor: int) -> None:
     """Adds one transaction of `amount_minor` to the subscriber's usage of `day`."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(daily_usage).values(
-        msisdn=msisdn, day=day, value_minor=amount_minor, count=1
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[daily_usage.c.msisdn, daily_usage.c.day],
-            set_={
-                "value_minor": daily_usage.c.value_minor + stmt.excluded.value_minor,
-                "count": daily_usage.c.count + 1,
-            },
-        )
-    )
+    _record_usage.run(conn, {"v_msisdn": msisdn, "v_day": day, "v_amount": amount_minor})
 
 
 def give_back_usage_txn(conn: Connection, msisdn: str, day: str, amount_minor: int) -> None:

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from sqlalchemy import Connection, Row, and_, insert, or_, select, update
+from sqlalchemy import Connection, Row, Select, String, and_, bindparam, insert, or_, select, update
 
 from daemon.chart import TransferCode
+from daemon.money.prepared import PreparedWrite
 from daemon.schema import moves
 from ledger import CreateTransferResult, Transfer, TransferFlags, create_transfers
+from ledger.fastpath import PreparedSelect, in_parameter, in_parameter_value
 
 # Move transfer ids: above the admin's random ids' usual range is not needed (those are random 62-bit
 # values and a collision is a refusal, never a double post); each move gets MAX_LEGS ids for its legs
@@ -139,13 +141,40 @@ def new_ref() -> str:
     return "".join(secrets.choice(_REF_ALPHABET) for _ in range(REF_CHARS))
 
 
+# Every column a new move row is written with; the INSERT is compiled once (daemon.money.prepared).
+_COLUMNS = tuple(moves.c.keys())
+_INSERTED = tuple(column for column in _COLUMNS if column not in ("id", "transfer_id_base"))
+_insert = PreparedWrite(
+    lambda _: (
+        insert(moves)
+        .values({column: bindparam(f"v_{column}") for column in _INSERTED})
+        .returning(moves.c.id)
+    )
+)
+_set_base = PreparedWrite(
+    lambda _: (
+        update(moves)
+        .where(moves.c.id == bindparam("move_id"))
+        .values(transfer_id_base=bindparam("base"))
+        .returning(moves.c.id)
+    )
+)
+
+
 def _insert_move(
-    conn: Connection, request: MoveRequest, state: MoveState, now_ns: int, **extra: object
+    conn: Connection,
+    request: MoveRequest,
+    state: MoveState,
+    now_ns: int,
+    *,
+    expires_at_ns: int | None = None,
+    code_hmac: bytes | None = None,
+    decided_at_ns: int | None = None,
 ) -> Move:
     values = {
         "ref": new_ref(),
-        "kind": request.kind.value,
-        "state": state.value,
+        "kind": request.kind,
+        "state": state,
         "payer_msisdn": request.payer_msisdn,
         "payee_msisdn": request.payee_msisdn,
         "actor_msisdn": request.actor_msisdn,
@@ -155,13 +184,20 @@ def _insert_move(
         "legs": len(request.legs),
         "inbox_id": request.inbox_id,
         "audit_id": request.audit_id,
+        "code_hmac": code_hmac,
         "created_at_ns": now_ns,
-        **extra,
+        "decided_at_ns": decided_at_ns,
+        "expires_at_ns": expires_at_ns,
     }
-    move_id = conn.execute(insert(moves).values(values)).inserted_primary_key[0]
+    params = {f"v_{column}": values[column] for column in _INSERTED}
+    params["v_kind"], params["v_state"] = (
+        request.kind.value,
+        state.value,
+    )  # plain str for the driver
+    [(move_id,)] = _insert.run(conn, params)
     base = TRANSFER_ID_BASE + move_id * _IDS_PER_MOVE
-    conn.execute(update(moves).where(moves.c.id == move_id).values(transfer_id_base=base))
-    return get_move_txn(conn, move_id)
+    _set_base.run(conn, {"move_id": move_id, "base": base})
+    return Move(id=move_id, transfer_id_base=base, **values)  # as get_move_txn would read it
 
 
 def _transfers(move: Move, legs: Sequence[Leg], currency: str, pending: bool) -> list[Transfer]:
@@ -232,10 +268,9 @@ def reserve_held_txn(
     return _set_state(conn, move, state, decided, expires_at_ns=None)
 
 
-def _finish_pending(
-    conn: Connection, move: Move, flag: TransferFlags, currency: str, now_ns: int
-) -> None:
-    transfers = [
+def _finishing(move: Move, flag: TransferFlags, currency: str) -> list[Transfer]:
+    """The transfers posting (or voiding) every reserved leg of `move`: one linked chain."""
+    return [
         Transfer(
             id=move.leg_id(MAX_LEGS + index),
             pending_id=move.leg_id(index),
@@ -245,16 +280,41 @@ def _finish_pending(
         )
         for index in range(move.legs)
     ]
-    refusal = _first_refusal(create_transfers(conn, transfers, now_ns))
-    if refusal is not None:
-        raise MoveError(f"move {move.ref}: leg {refusal.leg}: {refusal.result.value}")
+
+
+def _finish_pending(
+    conn: Connection, found: Sequence[Move], flag: TransferFlags, currency: str, now_ns: int
+) -> None:
+    """Finish the reserved legs of every move in one ledger batch; MoveError naming the first move
+    refused (its chain moved nothing; the caller's transaction or savepoint undoes the others)."""
+    chains = [_finishing(move, flag, currency) for move in found]
+    results = create_transfers(conn, [leg for chain in chains for leg in chain], now_ns)
+    start = 0
+    for move, chain in zip(found, chains, strict=True):
+        refusal = _first_refusal(results[start : start + len(chain)])
+        if refusal is not None:
+            raise MoveError(f"move {move.ref}: leg {refusal.leg}: {refusal.result.value}")
+        start += len(chain)
 
 
 def post_move_txn(conn: Connection, move: Move, currency: str, now_ns: int) -> Move:
     """A reserved move posted in full (the confirmation was delivered, or the sender said YES)."""
-    _require_state(move, RESERVED)
-    _finish_pending(conn, move, TransferFlags.POST_PENDING, currency, now_ns)
-    return _set_state(conn, move, MoveState.POSTED, now_ns)
+    [posted] = post_moves_txn(conn, [move], currency, now_ns)
+    return posted
+
+
+def post_moves_txn(
+    conn: Connection, found: Sequence[Move], currency: str, now_ns: int
+) -> list[Move]:
+    """Reserved moves posted in full, in one ledger batch (a ledger batch costs about as much for
+    one move as for hundreds). All or none: MoveError if any cannot be, with the caller's
+    transaction or savepoint to undo the others."""
+    for move in found:
+        _require_state(move, RESERVED)
+    if not found:
+        return []
+    _finish_pending(conn, found, TransferFlags.POST_PENDING, currency, now_ns)
+    return [_set_state(conn, move, MoveState.POSTED, now_ns) for move in found]
 
 
 def release_move_txn(
@@ -265,7 +325,7 @@ def release_move_txn(
         raise MoveError(f"{state.value} is not an end without money moving")
     _require_state(move, (MoveState.HELD, *RESERVED))
     if move.state in RESERVED:
-        _finish_pending(conn, move, TransferFlags.VOID_PENDING, currency, now_ns)
+        _finish_pending(conn, [move], TransferFlags.VOID_PENDING, currency, now_ns)
     return _set_state(conn, move, state, now_ns)
 
 
@@ -281,24 +341,41 @@ def _require_state(move: Move, allowed: Sequence[MoveState]) -> None:
         raise MoveError(f"move {move.ref} is {move.state.value}, not {wanted}")
 
 
+_SET_STATE: dict[tuple[str, ...], PreparedWrite] = {}
+
+
+def _set_state_statement(extra: tuple[str, ...]) -> PreparedWrite:
+    found = _SET_STATE.get(extra)
+    if found is None:
+        values = {"state": bindparam("state"), "decided_at_ns": bindparam("decided_at_ns")}
+        values.update({column: bindparam(f"v_{column}") for column in extra})
+        found = _SET_STATE[extra] = PreparedWrite(
+            lambda _: (
+                update(moves)
+                .where(moves.c.id == bindparam("move_id"), moves.c.state == bindparam("was"))
+                .values(values)
+                .returning(moves.c.id)
+            )
+        )
+    return found
+
+
 def _set_state(
     conn: Connection, move: Move, state: MoveState, decided_at_ns: int | None, **extra: object
 ) -> Move:
-    result = conn.execute(
-        update(moves)
-        .where(moves.c.id == move.id, moves.c.state == move.state.value)
-        .values(state=state.value, decided_at_ns=decided_at_ns, **extra)
-    )
-    if result.rowcount != 1:  # someone else changed it since we read it: never act twice
+    params = {"move_id": move.id, "was": move.state.value, "state": state.value,
+              "decided_at_ns": decided_at_ns, **{f"v_{k}": v for k, v in extra.items()}}  # fmt: skip
+    changed = _set_state_statement(tuple(sorted(extra))).run(conn, params)
+    if len(changed) != 1:  # someone else changed it since we read it: never act twice
         raise MoveError(f"move {move.ref} changed under us (was {move.state.value})")
-    return get_move_txn(conn, move.id)
+    return replace(move, state=state, decided_at_ns=decided_at_ns, **extra)  # type: ignore[arg-type]
 
 
 # --- reading
 
 
-def _move(row: Row) -> Move:
-    values = row._asdict()
+def _move(row: Row | tuple) -> Move:
+    values = dict(zip(_COLUMNS, row, strict=True))
     values["kind"] = MoveKind(values["kind"])
     values["state"] = MoveState(values["state"])
     if values["code_hmac"] is not None:
@@ -306,11 +383,17 @@ def _move(row: Row) -> Move:
     return Move(**values)
 
 
+def _by_id(dialect_name: str, lock: bool) -> Select:
+    query = select(*moves.c).where(moves.c.id == bindparam("move_id"))
+    return query.with_for_update() if lock and dialect_name == "postgresql" else query
+
+
+_get = PreparedSelect(lambda dialect_name: _by_id(dialect_name, lock=False))
+_get_for_update = PreparedSelect(lambda dialect_name: _by_id(dialect_name, lock=True))
+
+
 def get_move_txn(conn: Connection, move_id: int, lock: bool = False) -> Move:
-    query = select(moves).where(moves.c.id == move_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = (_get_for_update if lock else _get).first(conn, {"move_id": move_id})
     if row is None:
         raise MoveError(f"no move {move_id}")
     return _move(row)
@@ -329,20 +412,28 @@ def recent_moves_txn(conn: Connection, msisdn: str, limit: int = 5) -> list[Move
     return [_move(row) for row in conn.execute(query)]
 
 
+def _open_moves_of(dialect_name: str) -> Select:
+    return (
+        select(*moves.c)
+        .where(
+            moves.c.payer_msisdn == bindparam("payer"),
+            in_parameter(moves.c.state, "states", dialect_name, String),
+            moves.c.created_at_ns >= bindparam("since_ns"),
+        )
+        .order_by(moves.c.id.desc())
+    )
+
+
+_open_of = PreparedSelect(_open_moves_of)
+
+
 def open_moves_of_txn(
     conn: Connection, payer_msisdn: str, states: Sequence[MoveState], since_ns: int
 ) -> list[Move]:
     """The payer's moves in `states` created since `since_ns`, newest first."""
-    query = (
-        select(moves)
-        .where(
-            moves.c.payer_msisdn == payer_msisdn,
-            moves.c.state.in_([state.value for state in states]),
-            moves.c.created_at_ns >= since_ns,
-        )
-        .order_by(moves.c.id.desc())
-    )
-    return [_move(row) for row in conn.execute(query)]
+    wanted = in_parameter_value(conn.dialect.name, [state.value for state in states])
+    rows = _open_of.all(conn, {"payer": payer_msisdn, "states": wanted, "since_ns": since_ns})
+    return [_move(row) for row in rows]
 
 
 def expired_moves_txn(conn: Connection, states: Sequence[MoveState], now_ns: int, limit: int):

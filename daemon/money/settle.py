@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from twisted.logger import Logger
 
 from daemon.config import Config
@@ -27,9 +27,10 @@ from daemon.money.moves import (
     MoveState,
     expired_moves_txn,
     get_move_txn,
-    post_move_txn,
+    post_moves_txn,
 )
 from daemon.money.notices import Notifier, posted_notices, released_notices
+from daemon.money.prepared import PreparedWrite
 from daemon.outbox import OutboxStatus, queue_sms_txn
 from daemon.schema import inbox, outbox
 from daemon.subscribers import PinHasher
@@ -79,38 +80,61 @@ def _delivered_rows(conn: Connection, limit: int) -> list[Row]:
     return list(conn.execute(query))
 
 
+_mark_hook_done = PreparedWrite(
+    lambda _: (
+        update(outbox)
+        .where(outbox.c.id == bindparam("outbox_id"))
+        .values(on_failure_done_at_ns=bindparam("now_ns"))
+        .returning(outbox.c.id)
+    )
+)
+
+
 def _hook_done(conn: Connection, outbox_id: int, now_ns: int, note: str | None = None) -> None:
-    values: dict[str, object] = {"on_failure_done_at_ns": now_ns}
-    if note:
-        values["last_error"] = note
+    if note is None:
+        _mark_hook_done.run(conn, {"outbox_id": outbox_id, "now_ns": now_ns})
+        return
+    values = {"on_failure_done_at_ns": now_ns, "last_error": note}
     conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(values))
 
 
 def post_delivered_txn(
     conn: Connection, env: SettleEnv, now_ns: int, limit: int
 ) -> tuple[int, bool]:
-    """Post every pending move whose confirmation was delivered; tell the other party."""
+    """Post every pending move whose confirmation was delivered; tell the other party. All of them
+    in one ledger batch; if any cannot be posted, that is undone and they go one by one, so that
+    the one that fails is recorded and the others still post."""
     rows = _delivered_rows(conn, limit)
-    posted = 0
-    for row in rows:
-        try:
-            with conn.begin_nested():
-                posted += _post_delivered(conn, env, row, now_ns)
-        except MoveError as exc:  # recorded for operators, never retried: it would fail again
-            log.error("outbox {id}: {error}", id=row.id, error=str(exc))
-            _hook_done(conn, row.id, now_ns, f"settle failed: {exc}"[:200])
+    try:
+        with conn.begin_nested():
+            posted = _post_all(conn, env, rows, now_ns)
+    except MoveError:
+        posted = 0
+        for row in rows:
+            try:
+                with conn.begin_nested():
+                    posted += _post_all(conn, env, [row], now_ns)
+            except MoveError as exc:  # recorded for operators, never retried: it would fail again
+                log.error("outbox {id}: {error}", id=row.id, error=str(exc))
+                _hook_done(conn, row.id, now_ns, f"settle failed: {exc}"[:200])
     return posted, len(rows) >= limit
 
 
-def _post_delivered(conn: Connection, env: SettleEnv, row: Row, now_ns: int) -> int:
-    move = get_move_txn(conn, row.on_failure_ref, lock=True)
-    _hook_done(conn, row.id, now_ns)
-    if move.state is not MoveState.PENDING:
-        return 0  # voided first (the receipt came after the deadline): the sender was told
-    move = post_move_txn(conn, move, env.config.service.currency, now_ns)
-    notifier = env.notifier(conn, row.source_addr, now_ns, row.inbox_id)
-    queue_sms_txn(conn, posted_notices(notifier, move), now_ns)
-    return 1
+def _post_all(conn: Connection, env: SettleEnv, rows: list[Row], now_ns: int) -> int:
+    waiting = []
+    for row in rows:
+        move = get_move_txn(conn, row.on_failure_ref, lock=True)
+        _hook_done(conn, row.id, now_ns)
+        if move.state is MoveState.PENDING:  # else voided first (the receipt came after the
+            waiting.append((row, move))  # deadline): the sender was told
+    found = [move for _, move in waiting]
+    posted = post_moves_txn(conn, found, env.config.service.currency, now_ns)
+    notices = []
+    for (row, _), move in zip(waiting, posted, strict=True):
+        notifier = env.notifier(conn, row.source_addr, now_ns, row.inbox_id)
+        notices.extend(posted_notices(notifier, move))
+    queue_sms_txn(conn, notices, now_ns)
+    return len(posted)
 
 
 def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:

@@ -8,7 +8,7 @@ from daemon.cli import main
 
 def test_the_benchmarks_are_a_package_the_cli_imports():
     assert load_benchmark("e2e").__name__ == "benchmarks.e2e"
-    assert callable(load_benchmark("codec").main)
+    assert callable(load_benchmark("codec").main) and callable(load_benchmark("send").main)
     result = CliRunner().invoke(main, ["bench", "--help"])
     assert result.exit_code == 0 and "installed package" in result.output
     assert "Needs a source checkout" not in result.output
