@@ -12,8 +12,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from daemon.db import first_line
-from daemon.money.reconcile import has_chart_txn, reconcile_txn
+from daemon.money.reconcile import Reconciliation, has_chart_txn, reconcile_txn
 from ledger import (
+    CheckReport,
     DatabaseNotFound,
     ExpectedHeadError,
     ExportedHead,
@@ -126,24 +127,31 @@ def check(db_url: str, head_file: Path | None, currency: str) -> None:
         return check_ledger(conn, expected_head=expected), trust
 
     report, trust = _with_connection(db_url, work)
-    if trust is not None:
-        click.echo(trust.describe(currency))
-    for violation in report.violations:
-        click.echo(f"{violation.rule}: {violation.detail}")
+    lines, ok = check_lines(report, trust, currency)
+    for line in lines:
+        click.echo(line)
+    if not ok:
+        raise SystemExit(1)
+
+
+def check_lines(
+    report: CheckReport, trust: Reconciliation | None, currency: str
+) -> tuple[list[str], bool]:
+    """What `ledger check` prints (the trust reconciliation, each violation, the verdict) and
+    whether all holds; `smscore demo` prints the same at the end of its story."""
+    lines = [trust.describe(currency)] if trust is not None else []
+    lines += [f"{violation.rule}: {violation.detail}" for violation in report.violations]
     if report.violations_dropped:
-        click.echo(f"… and {report.violations_dropped} more violations")
+        lines.append(f"… and {report.violations_dropped} more violations")
     summary = f"{report.transfer_count} transfers, head {report.head_hash_hex}"
     if report.ok and (trust is None or trust.ok):
-        click.echo(f"ledger ok: {summary}")
-        return
+        return [*lines, f"ledger ok: {summary}"], True
     if report.ok:
-        click.echo(f"ledger BROKEN: the trust account does not reconcile; {summary}")
-        raise SystemExit(1)
+        return [*lines, f"ledger BROKEN: the trust account does not reconcile; {summary}"], False
     broken = (
         f", hash chain broken from seq {report.first_broken_seq}" if report.first_broken_seq else ""
     )
-    click.echo(f"ledger BROKEN: {len(report.violations)} violations{broken}; {summary}")
-    raise SystemExit(1)
+    return [*lines, f"ledger BROKEN: {len(report.violations)} violations{broken}; {summary}"], False
 
 
 def _read_head(path: Path) -> ExportedHead:

@@ -6,7 +6,7 @@ behaviour. The demo adds its simulator and script through `RunHooks`.
 
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -69,9 +69,33 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
     reactor.callWhenRunning(lambda: daemon.listen_status().addCallbacks(listening, status_failed))
     reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
     reactor.addSystemEventTrigger("before", "shutdown", hooks.stopping)
-    reactor.run()
+    stop_once = StopOnce(reactor)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop_once.on_signal)
+    # Our handlers, not Twisted's: its handler calls reactor.stop() on every signal, and a second
+    # SIGTERM during the shutdown (a supervisor signalling the process group again) then logs a
+    # critical ReactorNotRunning traceback.
+    reactor.run(installSignalHandlers=False)
     _ignore_further_stop_signals()
     return 1 if failed[0] else hooks.exit_code
+
+
+class StopOnce:
+    """A stop signal stops the reactor once; later ones while it shuts down are ignored."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self.signals = 0
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            # From a signal handler: the reactor is woken through its waker, never re-entered.
+            self.reactor.callFromThread(self._stop)
+
+    def _stop(self) -> None:
+        if self.reactor.running:
+            self.reactor.stop()
 
 
 def _ignore_further_stop_signals() -> None:

@@ -350,6 +350,8 @@ def _authorise_and_run(
         hasher=env.hasher,
     )
     reply = command.handler(ctx, parsed.args)
+    if ctx.subscriber is not message.subscriber:  # the handler changed the sender (a new PIN)
+        subscribers[message.sender] = message.subscriber = ctx.subscriber
     messages = [message.answer(reply.text, reply), *ctx.notifications]
     return _Outcome(message.row.id, InboxStatus.DONE, messages, command=command.keyword)
 

@@ -15,7 +15,7 @@ runs as it is against `smscore demo` (whose replies come from daemon/replies.py)
     [[step]]
     from = "254712000002"
     to = "12345"
-    text = "BAL 4321"
+    text = "BAL 7390"
     expect = 'Your smscore balance is KES [0-9,]+\.[0-9]{2}\.'
     within_s = 5
 
@@ -62,7 +62,7 @@ expect = "^PONG$"
 [[step]]
 from = "254712000002"
 to = "12345"
-text = "BAL 4321"
+text = "BAL 7390"
 expect = 'Your smscore balance is KES [0-9,]+\.[0-9]{2}\.'
 within_s = 5
 """
@@ -81,7 +81,7 @@ step, run in order (step 1 is the first). Keys of a step:
   within_s  seconds to wait for the reply (default {DEFAULT_WITHIN_S:g})
 
 This example runs as it is against `smscore demo` (subscriber 254712000002,
-PIN 4321, short code 12345):
+PIN 7390, short code 12345):
 
 {_unwrapped(EXAMPLE)}"""
 

@@ -24,9 +24,11 @@ def register_builtins(registry: Registry) -> Registry:
         if args.command is None:
             return Reply(_index(ctx))
         command = ctx.registry.lookup(args.command)
-        if command is None or ctx.role not in command.roles:
-            commands = ", ".join(c.keyword for c in ctx.registry.commands_for(ctx.role))
+        commands = ", ".join(c.keyword for c in ctx.registry.commands_for(ctx.role))
+        if command is None:
             return ctx.reply("help_unknown", word=mask_pins(args.command)[:24], commands=commands)
+        if ctx.role not in command.roles:  # it exists: saying it does not would mislead
+            return ctx.reply("help_not_yours", keyword=command.keyword, commands=commands)
         return Reply(ctx.registry.help_command(command, ctx.language))
 
     @registry.command(

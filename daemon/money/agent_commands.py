@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import AGENTS, REGISTERED, Arg, Args, Registry, Role
-from daemon.commands.types import MONEY, MSISDN, NEW_PIN, PIN, TEXT
+from daemon.commands.types import MONEY, MSISDN, NEW_PIN, PIN
 from daemon.money import agent_notices, agents, registration, voucher_moves
-from daemon.money.arg_types import AGENT, ID_NUMBER, DigitCodeType
+from daemon.money.arg_types import AGENT, ID_NUMBER, NAME, DigitCodeType
 from daemon.money.one_time import FIRST_PIN_DIGITS
 from daemon.money.vouchers import CODE_DIGITS
 
@@ -24,7 +24,7 @@ def register_agent_commands(registry: Registry) -> Registry:
         args=[
             Arg("phone", MSISDN),
             Arg("id_number", ID_NUMBER),
-            Arg("name", TEXT),
+            Arg("name", NAME),
             Arg("pin", PIN),
         ],
         aliases=["REGISTER", "SAJILI"],

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from daemon.commands.errors import ArgValueError
-from daemon.commands.types import MSISDN, ArgType, ParseEnv
+from daemon.commands.types import MSISDN, ArgType, ParseEnv, TextType
 
 # A short agent number: 4 to 8 digits not starting with 0. A phone number written in groups starts
 # with 0, +, or a group of 3 (0712 345 678, 712 345 678, 254 712 ...), so the two never meet.
@@ -75,5 +75,12 @@ class DigitCodeType(ArgType):
         return words[pos], pos + 1
 
 
+class NameType(TextType):
+    """A person's name: the words up to the one-word arguments after it."""
+
+    label = "arg_name"
+
+
 AGENT = AgentType()
+NAME = NameType()
 ID_NUMBER = IdNumberType()

@@ -54,6 +54,12 @@ def register_money(registry: Registry) -> Registry:
     def no(ctx: CommandContext, args: Args) -> Reply:
         return confirm.no(ctx, args.code)
 
+    return register_account_commands(registry)
+
+
+def register_account_commands(registry: Registry) -> Registry:
+    """MINI, VERIFY and LANG."""
+
     @registry.command(
         "MINI",
         args=[Arg("pin", PIN)],

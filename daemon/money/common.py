@@ -13,14 +13,16 @@ from sqlalchemy import Connection
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.config import Config, MoneyConfig
-from daemon.money.limits import LimitRefusal, service_day
-from daemon.money.moves import LedgerRefusal, Move
+from daemon.money.limits import LimitRefusal, give_back_usage_txn, service_day
+from daemon.money.moves import RESERVED, LedgerRefusal, Move, MoveKind, MoveState, release_move_txn
 from daemon.money.notices import display_number, local_time
 from daemon.money.tariff import Tariff, load_tariff
 from daemon.subscribers import PinHasher, Subscriber
 from ledger import get_balance
 
 CODE_DIGITS = 4  # YES/NO codes: typed back at once, from the sender's own phone
+# Moves that count against the payer's daily limits from the moment their money is reserved.
+USES_LIMITS = frozenset({MoveKind.SEND, MoveKind.VOUCHER, MoveKind.WITHDRAW})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,20 @@ def short_name(subscriber: Subscriber | None) -> str:
 def available_minor(conn: Connection, account_id: int) -> int:
     found = get_balance(conn, account_id)
     return found.available if found is not None else 0
+
+
+def release_txn(
+    conn: Connection, move: Move, state: MoveState, config: Config, now_ns: int
+) -> Move:
+    """End an open move with nothing moved; a reserved one gives back its use of the payer's daily
+    limits (money that never moved is no use of a limit). Its use was recorded on the day it was
+    reserved, which is the day it was made but for a repeat confirmed by YES across midnight."""
+    counted = move.state in RESERVED and move.kind in USES_LIMITS
+    released = release_move_txn(conn, move, state, config.service.currency, now_ns)
+    if counted and move.payer_msisdn is not None:
+        day = service_day(move.created_at_ns, config.money.timezone)
+        give_back_usage_txn(conn, move.payer_msisdn, day, move.amount_minor)
+    return released
 
 
 def frozen_reply(ctx: CommandContext) -> Reply:

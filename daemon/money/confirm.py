@@ -13,7 +13,6 @@ from daemon.money.moves import (
     mark_pending_txn,
     open_moves_of_txn,
     post_move_txn,
-    release_move_txn,
     reserve_held_txn,
 )
 
@@ -70,5 +69,5 @@ def no(ctx: CommandContext, code: str) -> Reply:
     move = find_held(ctx, code)
     if move is None:
         return ctx.reply("no_such_code")
-    release_move_txn(ctx.conn, move, MoveState.DECLINED, ctx.config.service.currency, ctx.now_ns)
+    common.release_txn(ctx.conn, move, MoveState.DECLINED, ctx.config, ctx.now_ns)
     return ctx.reply("send_declined", amount=ctx.money(move.amount_minor), ref=move.ref)

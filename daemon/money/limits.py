@@ -3,7 +3,7 @@
 A subscriber's usage of a service day is one `daily_usage` row (value moved, count), keyed by the day
 as "YYYY-MM-DD" in the configured time zone, so the day turns over at local midnight. A command
 checks (`check_limits_txn`) and, once its money moves, records (`record_usage_txn`) in the same
-transaction. The check reads without a lock: the TranProc already holds the sender's subscriber row
+transaction; a move released with nothing moved gives its use back (`give_back_usage_txn`). The check reads without a lock: the TranProc already holds the sender's subscriber row
 FOR UPDATE for its batch, which serialises one subscriber's commands. A caller checking a party that
 is not the sender must hold that party's row the same way.
 
@@ -19,7 +19,7 @@ import zoneinfo
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -139,6 +139,20 @@ _record_usage = PreparedWrite(_add_usage)
 def record_usage_txn(conn: Connection, msisdn: str, day: str, amount_minor: int) -> None:
     """Adds one transaction of `amount_minor` to the subscriber's usage of `day`."""
     _record_usage.run(conn, {"v_msisdn": msisdn, "v_day": day, "v_amount": amount_minor})
+
+
+def give_back_usage_txn(conn: Connection, msisdn: str, day: str, amount_minor: int) -> None:
+    """Takes one transaction of `amount_minor` back out of `day`'s usage: a move that counted
+    when it reserved the money, then ended with nothing moved (voided, declined, expired)."""
+    value, count = daily_usage.c.value_minor, daily_usage.c.count
+    conn.execute(
+        update(daily_usage)
+        .where(daily_usage.c.msisdn == msisdn, daily_usage.c.day == day)
+        .values(
+            value_minor=case((value > amount_minor, value - amount_minor), else_=0),
+            count=case((count > 0, count - 1), else_=0),
+        )
+    )
 
 
 def prune_usage_txn(conn: Connection, before_day: str) -> int:

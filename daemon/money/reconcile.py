@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, func, select
 
 from daemon.chart import SystemAccount
+from daemon.commands.money import format_money
 from ledger import AccountCode
 from ledger.schema import accounts
 
@@ -34,10 +35,8 @@ class Reconciliation:
         )
 
     def describe(self, currency: str) -> str:
-        from daemon.commands.money import format_money
-
         parts = ", ".join(
-            f"{AccountCode(code).name.lower()} {format_money(amount, currency)}"
+            f"{_code_name(code)} {format_money(amount, currency)}"
             for code, amount in sorted(self.held_by_code.items())
         )
         verdict = "reconciles" if self.ok else "DOES NOT reconcile"
@@ -45,6 +44,13 @@ class Reconciliation:
             f"trust {verdict}: e-money issued {format_money(self.issued_minor, currency)}; held: "
             f"{parts}; less commission {format_money(self.commission_minor, currency)}"
         )
+
+
+def _code_name(code: int) -> str:
+    try:
+        return AccountCode(code).name.lower()
+    except ValueError:  # an account another application made in the same ledger
+        return f"code {code}"
 
 
 def reconcile_txn(conn: Connection) -> Reconciliation:

@@ -98,6 +98,14 @@ def _weak(pin: str) -> bool:
 def change_pin(ctx: CommandContext, first: str, new_pin: str) -> Reply:
     """PIN <code-or-old-PIN> <new-PIN>: the first sets the PIN with the registration code; later
     ones change it, the old PIN checked (and failures counted) like any PIN."""
+    reply = _change_pin(ctx, first, new_pin)
+    # Handed back to the TranProc: the sender's later messages in this batch see the new PIN,
+    # failure count and lock.
+    ctx.subscriber = get_subscriber_txn(ctx.conn, ctx.sender)
+    return reply
+
+
+def _change_pin(ctx: CommandContext, first: str, new_pin: str) -> Reply:
     # Read afresh: this batch's copy of the sender may be older than a PIN set moments ago.
     subscriber = get_subscriber_txn(ctx.conn, ctx.sender)
     assert subscriber is not None and ctx.hasher is not None

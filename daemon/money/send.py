@@ -29,6 +29,7 @@ from daemon.money.moves import (
 )
 from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
 from daemon.money.tariff import NoBand, RecipientKind
+from daemon.money.voucher_moves import claim_vouchers_txn
 from daemon.money.vouchers import (
     VoucherState,
     close_voucher_txn,
@@ -281,6 +282,10 @@ def _tell_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]:
 def _tell_voucher_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn and move.payee_msisdn and notifier.hasher is not None
     voucher, code = issue_code_txn(notifier.conn, move, notifier.hasher)
+    recipient = get_subscriber_txn(notifier.conn, move.payee_msisdn)
+    if recipient is not None and recipient.role in _RECEIVERS:
+        # The number registered while the SEND waited for its receipt: straight into the wallet.
+        return claim_vouchers_txn(notifier, recipient)
     payer = get_subscriber_txn(notifier.conn, move.payer_msisdn)
     return [
         notifier.about(

@@ -21,13 +21,13 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 from twisted.logger import Logger
 
 from daemon.config import Config
+from daemon.money.common import release_txn
 from daemon.money.moves import (
     MoveError,
     MoveState,
     expired_moves_txn,
     get_move_txn,
     post_moves_txn,
-    release_move_txn,
 )
 from daemon.money.notices import Notifier, posted_notices, released_notices
 from daemon.money.prepared import PreparedWrite
@@ -144,8 +144,7 @@ def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:
         move = get_move_txn(conn, row.on_failure_ref, lock=True)
         if move.state is not MoveState.PENDING:
             return  # already posted (delivered first) or released: nothing to undo
-        currency = env.config.service.currency
-        move = release_move_txn(conn, move, MoveState.VOIDED, currency, now_ns)
+        move = release_txn(conn, move, MoveState.VOIDED, env.config, now_ns)
         log.info("move {ref}: confirmation not delivered; voided", ref=move.ref)
         notifier = env.notifier(conn, row.source_addr, now_ns, row.inbox_id)
         queue_sms_txn(conn, released_notices(notifier, move), now_ns)
@@ -160,8 +159,7 @@ def expire_unconfirmed_txn(
     found = expired_moves_txn(conn, (MoveState.HELD, MoveState.CONFIRMING), now_ns, limit)
     for move in found:
         was = move.state
-        currency = env.config.service.currency
-        move = release_move_txn(conn, move, MoveState.EXPIRED, currency, now_ns)
+        move = release_txn(conn, move, MoveState.EXPIRED, env.config, now_ns)
         if was is MoveState.CONFIRMING and move.payer_msisdn:
             short_code = _short_code(conn, move.inbox_id, env.config)
             notifier = env.notifier(conn, short_code, now_ns, move.inbox_id)

@@ -16,6 +16,7 @@ from daemon.money.limits import (
     check_balance_max,
     check_limits_txn,
     check_usage,
+    give_back_usage_txn,
     prune_usage_txn,
     record_usage_txn,
     service_day,
@@ -103,6 +104,22 @@ def test_usage_starts_again_at_local_midnight(engine):
         assert (
             check_limits_txn(conn, ALICE, 20_000_00, LIMITS, MINIMUM_MINOR, after_midnight) is None
         )
+
+
+def test_usage_given_back_leaves_the_rest_of_that_day(engine):
+    with engine.begin() as conn:
+        record_usage_txn(conn, ALICE, "2024-03-01", 300_00)
+        record_usage_txn(conn, ALICE, "2024-03-01", 200_00)
+        record_usage_txn(conn, ALICE, "2024-03-02", 100_00)
+        give_back_usage_txn(conn, ALICE, "2024-03-01", 200_00)
+        assert usage_txn(conn, ALICE, "2024-03-01") == DailyUsage(300_00, 1)
+        assert usage_txn(conn, ALICE, "2024-03-02") == DailyUsage(100_00, 1)
+        # More than was recorded (a day that turned meanwhile) stops at nothing, never below.
+        give_back_usage_txn(conn, ALICE, "2024-03-01", 500_00)
+        give_back_usage_txn(conn, ALICE, "2024-03-01", 500_00)
+        assert usage_txn(conn, ALICE, "2024-03-01") == DailyUsage(0, 0)
+        give_back_usage_txn(conn, BOB, "2024-03-01", 100_00)  # no usage that day: nothing to do
+        assert usage_txn(conn, BOB, "2024-03-01") == DailyUsage()
 
 
 def test_prune_deletes_only_the_days_before(engine):

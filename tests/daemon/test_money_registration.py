@@ -60,7 +60,7 @@ def test_an_agent_registers_a_customer_who_sets_the_pin_with_the_code(world):
     [welcome] = world.texts_to(NEW)
     assert welcome.startswith("Welcome to smscore, JANE M.! To set your PIN send: PIN ")
     code = code_in(welcome)
-    assert "You have no PIN yet" in world.sms(NEW, "BAL 4821")
+    assert "You have no PIN yet. Set it with the code" in world.sms(NEW, "BAL 4821")
     assert world.sms(NEW, f"PIN {code} 4821").startswith("Your smscore PIN is set.")
     assert world.sms(NEW, "BAL 4821") == "Your smscore balance is KES 0.00."
     with world.engine.begin() as conn:
@@ -194,3 +194,33 @@ def test_a_voucher_that_would_overfill_the_new_wallet_stays_open(world):
         ]
     assert states == ["claimed", "open"]
     assert world.balance(NEW) == first
+
+
+def batch(world, sender, *texts):
+    """`texts` from `sender` handled in one TranProc batch; the replies, in order."""
+    ids = [world.mo(sender, text) for text in texts]
+    world.run_tranproc()
+    return [world.outbox(inbox_id=row_id)[0].text for row_id in ids]
+
+
+def test_later_messages_in_the_same_batch_see_the_new_pin(world):
+    changed, balance = batch(world, ALICE, "PIN 1234 4821", "BAL 4821")
+    assert "PIN is changed" in changed and "balance is" in balance
+
+
+def test_a_lock_from_wrong_old_pins_holds_for_the_rest_of_the_batch(world):
+    *_, after = batch(world, ALICE, "PIN 1111 4821", "PIN 2222 4821", "PIN 3333 4821", "BAL 1234")
+    assert "Your PIN is locked" in after
+
+
+def test_a_voucher_still_waiting_for_its_receipt_goes_to_the_wallet_of_a_number_registered_meanwhile(
+    world,
+):
+    world.sms(ALICE, "SEND 0712000009 300 1234")  # pending: its confirmation not yet delivered
+    world.sms(STORE, REG)
+    assert world.balance(NEW) == 0
+    world.receipts(OutboxStatus.DELIVERED)
+    assert world.balance(NEW) == 300 * KES  # no code to collect: it is in the new wallet
+    with world.engine.begin() as conn:
+        assert [row.state for row in conn.execute(select(vouchers.c.state))] == ["claimed"]
+    assert not any(re.search(r"code \d{8}", text) for text in world.texts_to(NEW)[1:])

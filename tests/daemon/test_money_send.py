@@ -7,6 +7,7 @@ import re
 import pytest
 
 from daemon.money.common import money_env
+from daemon.money.limits import DailyUsage, service_day, usage_txn
 from daemon.money.tariff import RecipientKind
 from daemon.outbox import OutboxStatus
 from daemon.schema import vouchers
@@ -67,6 +68,20 @@ def test_no_receipt_in_time_voids_the_send(world):
     assert world.balance(ALICE) == 10_000 * KES
     world.receipts(OutboxStatus.DELIVERED)  # a late receipt changes nothing now
     assert world.balance(BOB) == 0 and world.texts_to(BOB) == []
+
+
+def usage(world, msisdn):
+    with world.engine.begin() as conn:
+        return usage_txn(conn, msisdn, service_day(world.now_ns, world.config.money.timezone))
+
+
+def test_a_voided_send_gives_back_its_use_of_the_daily_limits(world):
+    world.sms(ALICE, "SEND 0712000002 300 1234")
+    world.receipts()
+    world.sms(ALICE, "SEND 0712000002 500 1234")
+    assert usage(world, ALICE) == DailyUsage(800 * KES, 2)
+    world.receipts(OutboxStatus.FAILED)
+    assert usage(world, ALICE) == DailyUsage(300 * KES, 1)  # only the one that moved money
 
 
 def test_posted_at_once_when_send_is_not_held_for_delivery(engine):
@@ -151,6 +166,7 @@ def test_an_unconfirmed_repeat_expires(world):
     world.settle()
     assert "matches nothing" in world.sms(ALICE, f"YES {code_in(again)}")
     assert world.balance(BOB) == 200 * KES
+    assert usage(world, ALICE) == DailyUsage(200 * KES, 1)  # the held repeat never counted
 
 
 def test_a_wrong_code_does_nothing(world):
@@ -189,6 +205,14 @@ def test_silence_releases_a_held_send_and_says_so(careful):
     careful.settle()
     assert "did not confirm" in careful.last_to(ALICE)
     assert careful.balance(ALICE) == 10_000 * KES
+    assert usage(careful, ALICE) == DailyUsage(0, 0)
+
+
+def test_a_declined_send_gives_back_its_use_of_the_daily_limits(careful):
+    ask = careful.sms(ALICE, "SEND 0712000002 5000 1234")
+    assert usage(careful, ALICE) == DailyUsage(5_000 * KES, 1)  # reserved: it counts meanwhile
+    careful.sms(ALICE, f"NO {code_in(ask)}")
+    assert usage(careful, ALICE) == DailyUsage(0, 0)
 
 
 def test_below_the_minimum_and_above_the_tier_limit(world):
@@ -217,3 +241,9 @@ def test_mini_verify_and_lang(world):
     assert "Kiswahili" in world.sms(BOB, "LANG SW")
     assert world.sms(BOB, "MINI 1234").startswith("Mwisho 1:")
     assert "LANG" in world.sms(BOB, "LANG XX")
+
+
+def test_help_for_a_command_the_sender_may_not_use_says_so(world):
+    reply = world.sms(CAROL, "HELP SEND")  # CAROL is not registered
+    assert reply.startswith("SEND is not available to you. Your commands: HELP,")
+    assert "There is no command" in world.sms(CAROL, "HELP FLY")

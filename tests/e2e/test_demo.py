@@ -1,22 +1,114 @@
-"""`smscore demo --exit-after N`, the README's first command, works end to end."""
+"""`smscore demo --exit-after N`, the README's first command, tells the mobile-money story end to end,
+and tells it again on the next run."""
 
+import re
 import socket
 import subprocess
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from daemon.chart import SystemAccount, wallet_account_id
+from daemon.cli import main
+from daemon.commands.money import format_amount
+from daemon.demo.story import AGENT, ALICE, BOB, CAROL, STEPS
+from daemon.money.tariff import RecipientKind, load_tariff
+from ledger import get_balance, make_engine
 from tests.e2e.harness import SMSCORE, free_port
 
+STORY_BUDGET_S = 30.0  # the whole story, fresh state to ledger check
+_SYSTEM_SHOWN = (
+    SystemAccount.FEE_INCOME,
+    SystemAccount.AGENT_COMMISSION,
+    SystemAccount.VOUCHER_SUSPENSE,
+)
 
-def test_demo_shows_pong_and_a_balance_and_exits_0(tmp_path) -> None:
+
+def _demo(state_dir: Path, *extra: str, status_port: int | None = None):
     command = [
-        str(SMSCORE), "demo", "--exit-after", "14", "--state-dir", str(tmp_path / "demo"),
-        "--sim-http", "127.0.0.1:0", "--status-listen", f"127.0.0.1:{free_port()}",
+        str(SMSCORE), "demo", "--state-dir", str(state_dir), "--sim-http", "127.0.0.1:0",
+        "--status-listen", f"127.0.0.1:{status_port or free_port()}", *extra,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "254712000001 <- 12345: PONG" in result.stdout
-    assert "254712000001 <- 12345: Your smscore balance is KES 1,000.50." in result.stdout
-    assert "254712000002 <- 12345: Your smscore balance is KES 250.00." in result.stdout
-    assert "!!" not in result.stdout and "Traceback" not in result.stderr
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=state_dir.parent)
+
+
+def _balance_rows(stdout: str) -> list[list[str]]:
+    """Each balance table's row, as printed: Agent, Alice, Bob, Carol, Fees, Commission, Vouchers."""
+    return [line.split()[1:] for line in stdout.splitlines() if re.match(r"^\s+KES\s+[\d-]", line)]
+
+
+def _steps_told(stdout: str) -> list[str]:
+    return re.findall(r"^\s*\d+\. (.*)$", stdout, re.MULTILINE)
+
+
+def _expected_customer_balances() -> tuple[int, int]:
+    """Alice and Bob at the end, from the story and the tariff: what each paid and received."""
+    tariff = load_tariff(None)
+    sent = 2 * (100_000 + tariff.fee_minor("SEND", 100_000, RecipientKind.REGISTERED))
+    voucher = 50_000 + tariff.fee_minor("SEND", 50_000, RecipientKind.UNREGISTERED)
+    alice = 500_000 - tariff.fee_minor("DEPOSIT", 500_000) - sent - voucher
+    bob = 200_000 - 30_000 - tariff.fee_minor("WITHDRAW", 30_000)
+    return alice, bob
+
+
+def _ledger_balances(state_dir: Path) -> list[str]:
+    engine = make_engine(f"sqlite:///{state_dir / 'smscore.db'}")
+    ids = [wallet_account_id(who.msisdn) for who in (AGENT, ALICE, BOB, CAROL)]
+    ids += [int(account) for account in _SYSTEM_SHOWN]
+    try:
+        with engine.connect() as conn:
+            found = [get_balance(conn, account_id) for account_id in ids]
+    finally:
+        engine.dispose()
+    return [format_amount(b.available) if b is not None else "-" for b in found]
+
+
+def _assert_story_told(stdout: str) -> None:
+    assert "!!" not in stdout, stdout
+    assert _steps_told(stdout) == [step.title for step in STEPS]
+    # Each message gets its reply under it: the sender's phone shows an SMS before the next step
+    # (the rollback's confirmation never reaches it; the "did not go through" SMS does).
+    for number, step in enumerate(STEPS, 1):
+        told = stdout.split(f"\n{number:2d}. ", 1)[1].split("\n\n", 1)[0]
+        sent, *received = [line.strip() for line in told.splitlines()[1:]]
+        assert f"{step.sender.msisdn} -> 12345: " in sent
+        replies = [line for line in received if f"{step.sender.msisdn} <- 12345: " in line]
+        assert replies and re.search(step.expect, replies[0]), told
+    assert "(Alice's phone is off: the reply is not delivered)" in stdout
+    assert re.search(r"trust reconciles: e-money issued KES 50,000\.00", stdout)
+    assert re.search(r"\n    ledger ok: \d+ transfers, head [0-9a-f]{64}\n", stdout)
+    told_in_s = float(re.search(r"The story ran as told in ([\d.]+) s\.", stdout).group(1))
+    assert told_in_s < STORY_BUDGET_S
+
+
+def test_demo_tells_the_story_and_the_next_run_tells_it_afresh(tmp_path) -> None:
+    state_dir = tmp_path / "demo"
+    for run in ("first", "second"):
+        result = _demo(state_dir, "--exit-after", "0")
+        assert result.returncode == 0, f"{run} run:\n{result.stdout}{result.stderr}"
+        assert "Traceback" not in result.stderr
+        _assert_story_told(result.stdout)
+        rows = _balance_rows(result.stdout)
+        assert len(rows) == len(STEPS) + 1
+        # Nobody but the agent store exists before the story: the second run starts afresh.
+        assert rows[0] == ["50,000.00", "-", "-", "-", "0.00", "0.00", "0.00"]
+        # What the last table shows is what the ledger holds, and what the story adds up to.
+        assert rows[-1] == _ledger_balances(state_dir)
+        alice, bob = _expected_customer_balances()
+        assert rows[-1][1:4] == [format_amount(alice), format_amount(bob), "-"]
+        assert rows[-1][6] == "0.00"  # Carol's voucher was collected
+
+
+def test_demo_will_not_empty_a_directory_it_did_not_make(tmp_path) -> None:
+    state_dir = tmp_path / "mine"
+    state_dir.mkdir()
+    (state_dir / "notes.txt").write_text("keep me")
+    # In this process: the refusal comes before the reactor or the simulator is touched.
+    result = CliRunner().invoke(main, ["demo", "--state-dir", str(state_dir), "--exit-after", "0"])
+    assert result.exit_code == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"smscore: --state-dir {state_dir}: holds files the demo did not make")
+    assert (state_dir / "notes.txt").read_text() == "keep me"
 
 
 def test_demo_stops_with_one_line_when_its_status_port_is_taken(tmp_path) -> None:
@@ -24,11 +116,7 @@ def test_demo_stops_with_one_line_when_its_status_port_is_taken(tmp_path) -> Non
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        command = [
-            str(SMSCORE), "demo", "--exit-after", "5", "--state-dir", str(tmp_path / "demo"),
-            "--sim-http", "127.0.0.1:0", "--status-listen", f"127.0.0.1:{port}",
-        ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        result = _demo(tmp_path / "demo", "--exit-after", "5", status_port=port)
     assert result.returncode == 1
     assert result.stdout == ""  # no banner advertising a port it does not have
     [line] = result.stderr.splitlines()

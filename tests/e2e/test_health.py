@@ -1,7 +1,9 @@
 """Health and status tell the truth: every bind down is 503 with the reason, and the status endpoint
 says where it listens when it was given port 0."""
 
+import os
 import re
+import signal
 from pathlib import Path
 
 from tests.e2e.harness import (
@@ -66,3 +68,20 @@ def test_status_on_port_0_logs_and_reports_the_port_it_got(tmp_path, simulator) 
         assert daemon.stop() == 0, daemon.log()
     assert status["status_listen"] == address
     assert f"status: http://{address}/status" in shown
+
+
+def test_a_second_sigterm_during_shutdown_is_ignored_quietly(tmp_path, simulator) -> None:
+    daemon = _daemon(tmp_path, simulator, logging={"level": "info"})
+    try:
+        daemon.start().wait_ready()
+        # A supervisor (or `timeout`) may signal the whole process group twice.
+        assert daemon.process is not None
+        os.killpg(daemon.process.pid, signal.SIGTERM)
+        wait_for(lambda: "stopped" in daemon.log(), 15, "the shutdown under way")
+        os.kill(daemon.process.pid, signal.SIGTERM)
+        code = daemon.process.wait(timeout=30)
+    finally:
+        daemon.stop()
+    log = daemon.log()
+    assert code == 0, log
+    assert "ReactorNotRunning" not in log and "Traceback" not in log, log

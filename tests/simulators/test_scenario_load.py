@@ -84,12 +84,12 @@ def test_run_time_errors_count_steps_from_1(tmp_path: Path, network: Network, cl
 
 
 def _daemon_like_esme(network: Network, simulator) -> None:  # type: ignore[no-untyped-def]
-    """Answers PING and BAL as the daemon does for the demo's subscribers, with its own templates."""
+    """Answers PING and BAL as the daemon does for the demo's customers, with its own templates."""
     from daemon.commands.money import format_money
-    from daemon.demo import DEMO_SUBSCRIBERS
+    from daemon.demo.story import CUSTOMERS
     from daemon.replies import render
 
-    balances = {msisdn: (pin, minor) for msisdn, pin, minor in DEMO_SUBSCRIBERS}
+    balances = {who.msisdn: (who.pin, 167_200) for who in CUSTOMERS}
 
     def answer(mo):  # type: ignore[no-untyped-def]
         words, pin_and_minor = mo.short_message.decode().split(), balances[mo.source_addr]

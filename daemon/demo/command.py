@@ -1,0 +1,181 @@
+"""`smscore demo`: the bundled SMSC simulator and the daemon in one process; the mobile-money story
+told as the phones see it (daemon.demo.story), then the simulator stays up for your own messages
+until Ctrl-C."""
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
+
+from daemon.config import Config, ConfigError, build_config
+from daemon.demo.state import DemoStateError, fresh_state_dir
+from daemon.demo.story import AGENT, CUSTOMERS, SHORT_CODE
+from daemon.run_cli import fail
+from daemon.runner import RunHooks
+
+if TYPE_CHECKING:
+    from daemon.demo.teller import Teller
+    from daemon.service import Daemon
+    from simulators.simulator import ListeningAddresses, Simulator
+
+RECEIPT_DELAY_S = 0.05  # how long the simulated phones take to receive an SMS
+WATCH_INTERVAL_S = 0.2  # after the story: how often replies to your own messages are looked for
+
+
+def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Config:
+    """The daemon's config for the demo: short timings, so the story takes seconds, not minutes."""
+    return build_config(
+        {
+            "service": {"state_dir": str(state_dir)},
+            "logging": {"level": "warn"},
+            "binds": [
+                {
+                    "name": "sim",
+                    "host": "127.0.0.1",
+                    "port": smsc_port,
+                    "system_id": "smscore",
+                    "password": "secret",
+                    "serves": [SHORT_CODE],
+                }
+            ],
+            "status": {"listen": status_listen},
+            "tranproc": {"poll_interval_s": 0.2},
+            "sender": {"poll_interval_s": 0.1},
+            "sweeper": {"interval_s": 0.2},
+            # A confirmation whose receipt says undelivered is voided at the next sweep; one with no
+            # receipt at all after 5 s.
+            "money": {"rollback_timeout_s": 5.0, "settle_interval_s": 0.2},
+        },
+        "smscore demo",
+    )
+
+
+class DemoHooks(RunHooks):
+    """The simulator next to the daemon, the agent store staff set up, the story and its verdict."""
+
+    def __init__(
+        self,
+        simulator: "Simulator",
+        reactor: IReactorTime,
+        addresses: "ListeningAddresses",
+        exit_after_s: float | None,
+    ) -> None:
+        self.simulator = simulator
+        self.reactor = reactor
+        self.smsc_port = addresses.smpp[1]
+        self.sim_http = f"{addresses.http[0]}:{addresses.http[1]}" if addresses.http else "-"
+        self.exit_after_s = exit_after_s
+        self.agent_number = ""
+        self.teller: Teller | None = None
+
+    def prepared(self, daemon: "Daemon") -> None:
+        from daemon.clock import now_ns
+        from daemon.demo.state import seed_agent_txn
+
+        self.agent_number = daemon.db.run_sync(
+            "demo.seed", seed_agent_txn, daemon.config, now_ns(self.reactor)
+        )
+
+    def started(self, daemon: "Daemon") -> None:
+        from daemon.demo.teller import Teller
+
+        print(banner(self.smsc_port, self.sim_http, daemon.status_address), flush=True)
+        self.teller = Teller(self.reactor, self.simulator, daemon, self.agent_number)
+        told = self.teller.tell()
+        told.addCallbacks(self._told, self._broke)
+
+    def _told(self, as_told: bool) -> None:
+        assert self.teller is not None
+        if not as_told:
+            self.exit_code = 1
+        print(try_it(self.sim_http, self.agent_number), flush=True)
+        LoopingCall(self.teller.show_new_messages).start(WATCH_INTERVAL_S, now=False)
+        if self.exit_after_s is not None:
+            self.reactor.callLater(self.exit_after_s, IReactorCore(self.reactor).stop)
+
+    def _broke(self, failure: Failure) -> None:
+        print(f"  !! the story stopped: {failure.getErrorMessage()}", flush=True)
+        self.exit_code = 1
+        reactor = IReactorCore(self.reactor)
+        if reactor.running:  # not already shutting down (Ctrl-C mid-story)
+            reactor.stop()
+
+    def stopping(self) -> Deferred:
+        return self.simulator.stop()
+
+
+def banner(smsc_port: int, sim_http: str, status_address: str) -> str:
+    return (
+        f"SMSC simulator on 127.0.0.1:{smsc_port} (control API http://{sim_http}), "
+        f"smscore status on http://{status_address}/status. Short code {SHORT_CODE}.\n"
+        "The story of a mobile-money service, as the phones see it: each SMS sent, what every "
+        "phone received, then the balances in the ledger."
+    )
+
+
+def try_it(sim_http: str, agent_number: str) -> str:
+    people = ", ".join(f"{who.label} {who.msisdn} (PIN {who.pin})" for who in CUSTOMERS)
+    first = CUSTOMERS[0]
+    return (
+        f"\nNow try it yourself. {people}; agent store {AGENT.msisdn} (PIN {AGENT.pin}, "
+        f"agent number {agent_number}).\n"
+        f"  smscore sim send --api http://{sim_http} {first.msisdn} {SHORT_CODE} "
+        f"'BAL {first.pin}'\n"
+        "Replies show below. Ctrl-C stops the demo; the next run starts the story afresh."
+    )
+
+
+@click.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Database and PIN pepper of the demo (emptied at every start).",
+)
+@click.option(
+    "--sim-http", default="127.0.0.1:8775", show_default=True, help="Simulator control API."
+)
+@click.option("--status-listen", default="127.0.0.1:8780", show_default=True)
+@click.option(
+    "--exit-after",
+    type=float,
+    default=None,
+    help="Stop S seconds after the story is told (exit 1 if a step went wrong).",
+)
+def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float | None) -> None:
+    """Simulator + daemon in one process, telling the mobile-money story."""
+    try:
+        fresh_state_dir(state_dir)  # first: nothing else is touched when it is not the demo's
+    except DemoStateError as exc:
+        fail(str(exc))
+    from twisted.internet import reactor
+
+    from daemon.checks import check_config
+    from daemon.runner import run_forever
+    from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
+    from simulators.simulator import Simulator, StartError
+
+    simulator = Simulator(
+        reactor,
+        SimulatorConfig(
+            listen="127.0.0.1:0",
+            http=sim_http,
+            account=(AccountConfig(system_id="smscore", password="secret"),),
+            dlr=DlrConfig(delay_s=RECEIPT_DELAY_S),
+        ),
+    )
+    try:
+        addresses = simulator.start_listening()
+        config = demo_config(state_dir, addresses.smpp[1], status_listen)
+        check_config(config, "smscore demo")  # what `smscore run` checks before it starts
+    except StartError as exc:
+        fail(str(exc), 1)
+    except ConfigError as exc:
+        fail(str(exc))
+    sys.exit(run_forever(config, DemoHooks(simulator, reactor, addresses, exit_after)))
