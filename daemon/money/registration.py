@@ -9,7 +9,6 @@ and lock the same way.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 from sqlalchemy import update
@@ -38,6 +37,7 @@ from daemon.subscribers import (
     check_pin_txn,
     create_subscriber_txn,
     get_subscriber_txn,
+    is_weak_pin,
     set_pin_txn,
 )
 
@@ -89,12 +89,6 @@ def _minutes(until_ns: int, now_ns: int) -> int:
     return max(1, math.ceil((until_ns - now_ns) / (60 * NS_PER_S)))
 
 
-def _weak(pin: str) -> bool:
-    """All one digit (0000) or a run up or down (1234, 9876): the first PINs a thief tries."""
-    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
-    return len(steps) == 1 and steps <= {-1, 0, 1}
-
-
 def change_pin(ctx: CommandContext, first: str, new_pin: str) -> Reply:
     """PIN <code-or-old-PIN> <new-PIN>: the first sets the PIN with the registration code; later
     ones change it, the old PIN checked (and failures counted) like any PIN."""
@@ -112,7 +106,7 @@ def _change_pin(ctx: CommandContext, first: str, new_pin: str) -> Reply:
     policy = PinPolicy.from_config(ctx.config.security)
     if ctx.now_ns < subscriber.locked_until_ns:
         return ctx.reply("pin_locked", minutes=_minutes(subscriber.locked_until_ns, ctx.now_ns))
-    if _weak(new_pin):
+    if is_weak_pin(new_pin):
         return ctx.reply("pin_weak")
     if subscriber.pin_hmac is None:
         return _first_pin(ctx, subscriber, first, new_pin, policy)
