@@ -74,6 +74,7 @@ def register(ctx: CommandContext, msisdn: str, id_number: str, name: str) -> Rep
     welcome = told.sms(
         msisdn,
         "reg_welcome",
+        holds_code=True,
         name=common.short_name(customer),
         code=code,
         until=told.when(expires_at_ns),

@@ -181,7 +181,7 @@ def _hold_repeat(ctx: CommandContext, priced: Quote, earlier: Move) -> Reply:
     if isinstance(held, Reply):
         return held
     _, code = held
-    return ctx.reply(
+    text = ctx.text(
         "send_again",
         amount=ctx.money(priced.amount_minor),
         phone=common.display(ctx, priced.payee_msisdn),
@@ -189,6 +189,7 @@ def _hold_repeat(ctx: CommandContext, priced: Quote, earlier: Move) -> Reply:
         code=code,
         minutes=_minutes(ctx),
     )
+    return Reply(text, holds_code=True)
 
 
 def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
@@ -197,7 +198,7 @@ def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
         return held
     _, code = held
     name = common.short_name(priced.payee) or ctx.text("unregistered_number")
-    return ctx.reply(
+    text = ctx.text(
         "send_confirm",
         amount=ctx.money(priced.amount_minor),
         name=name,
@@ -206,6 +207,7 @@ def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
         code=code,
         minutes=_minutes(ctx),
     )
+    return Reply(text, holds_code=True)
 
 
 def commit(ctx: CommandContext, priced: Quote) -> Reply:
@@ -292,6 +294,7 @@ def _tell_voucher_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]
             move.payee_msisdn,
             "voucher_received",
             move,
+            holds_code=True,
             name=common.short_name(payer),
             phone=notifier.display(move.payer_msisdn),
             code=code,
