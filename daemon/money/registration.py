@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
@@ -46,7 +46,14 @@ CUSTOMER_TIER = 1  # at an agent; staff raise it with more documents
 
 
 def good_name(name: str) -> bool:
-    return len(name) <= NAME_MAX_CHARS and any(c.isalpha() for c in name)
+    """Letters (any script), spaces, ' - and .: no digits (a PIN typed in the wrong place) or emoji."""
+    allowed = all(c.isalpha() or c in " '-." for c in name)
+    return allowed and len(name) <= NAME_MAX_CHARS and any(c.isalpha() for c in name)
+
+
+def _id_registered(ctx: CommandContext, id_number: str) -> bool:
+    query = select(subscribers.c.msisdn).where(subscribers.c.id_number == id_number).limit(1)
+    return ctx.conn.execute(query).first() is not None
 
 
 def register(ctx: CommandContext, msisdn: str, id_number: str, name: str) -> Reply:
@@ -59,6 +66,8 @@ def register(ctx: CommandContext, msisdn: str, id_number: str, name: str) -> Rep
     phone = common.display(ctx, msisdn)
     if get_subscriber_txn(ctx.conn, msisdn) is not None:
         return ctx.reply("reg_exists", phone=phone)
+    if _id_registered(ctx, id_number):  # one identity per person: KYC, and limits are per person
+        return ctx.reply("reg_id_exists")
     customer = create_subscriber_txn(
         ctx.conn, msisdn, pin=None, hasher=ctx.hasher, currency=ctx.config.service.currency,
         now_ns=ctx.now_ns, name=name, role=Role.CUSTOMER,

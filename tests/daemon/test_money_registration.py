@@ -238,3 +238,16 @@ def test_codes_do_not_stay_readable_in_the_outbox_once_sent(world):
     stored = " ".join(sms.text for sms in world.outbox())
     assert code not in stored and voucher_code not in stored
     assert "PIN **** NEWPIN" in stored and "with code ****" in stored
+
+
+def test_one_id_number_registers_one_person(world):
+    world.sms(STORE, REG)
+    reply = world.sms(STORE, f"REG 0712000016 {ID} Other Person 1234")
+    assert reply.startswith("That ID number is already registered")
+    assert ID not in reply and world.subscriber("254712000016") is None
+
+
+@pytest.mark.parametrize("name", ["Wanjiku 1234 Kamau", "😀 Smile"])
+def test_a_name_is_letters(world, name):
+    assert "name" in world.sms(STORE, f"REG 0712000017 {ID} {name} 1234").lower()
+    assert world.subscriber("254712000017") is None
