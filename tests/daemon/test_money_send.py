@@ -247,3 +247,8 @@ def test_help_for_a_command_the_sender_may_not_use_says_so(world):
     reply = world.sms(CAROL, "HELP SEND")  # CAROL is not registered
     assert reply.startswith("SEND is not available to you. Your commands: HELP,")
     assert "There is no command" in world.sms(CAROL, "HELP FLY")
+
+
+def test_lang_usage_names_a_language(world):
+    assert world.sms(BOB, "HELP LANG").startswith("LANG LANGUAGE - ")
+    assert world.sms(BOB, "LANG") == "LANGUAGE is missing. Use: LANG LANGUAGE"
