@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from daemon.chart import SystemAccount, TransferCode, wallet_account_id
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
-from daemon.commands.registry import Role
+from daemon.commands.registry import AGENTS, Role
 from daemon.money import common
 from daemon.money.limits import check_balance_max, check_limits_txn, record_usage_txn
 from daemon.money.moves import (
@@ -91,6 +91,8 @@ def quote(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Quote | 
     if payee_msisdn == payer.msisdn:
         return ctx.reply("send_to_self")
     payee = get_subscriber_txn(ctx.conn, payee_msisdn)
+    if payee is not None and payee.role in AGENTS:
+        return ctx.reply("send_to_agent", phone=common.display(ctx, payee_msisdn))
     if payee is not None and (payee.role not in _RECEIVERS or payee.frozen):
         return ctx.reply("recipient_cannot_receive", phone=common.display(ctx, payee_msisdn))
     env = common.money_env(ctx.config)
