@@ -96,7 +96,14 @@ outbox = sa.Table(
     sa.Column("on_failure_done_at_ns", sa.BigInteger, nullable=True),
     # The concatenation reference of this message, kept so a retry re-sends only missing parts.
     sa.Column("concat_reference", sa.Integer, nullable=True),
+    # The text holds a one-time code (first PIN, voucher, YES): it is masked once the row is final.
+    sa.Column("holds_code", sa.Boolean, nullable=False, default=False),
     sa.Index("ix_outbox_status_next", "status", "next_attempt_at_ns"),
+    # Rows whose code is still to be masked (daemon.money.settle): few, so the search stays small.
+    sa.Index(
+        "ix_outbox_holds_code", "status",
+        sqlite_where=sa.text("holds_code"), postgresql_where=sa.text("holds_code"),
+    ),
     # The sweeper's search for hooks still to call stays small: only rows with a pending hook.
     sa.Index(
         "ix_outbox_pending_hook", "deliver_by_ns",

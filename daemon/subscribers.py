@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
 import secrets
 import stat
@@ -227,6 +228,12 @@ class PinHasher:
 
 
 # --- PIN checks
+
+
+def is_weak_pin(pin: str) -> bool:
+    """All one digit (0000) or a run up or down (1234, 9876): the first PINs a thief tries."""
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
+    return len(steps) == 1 and steps <= {-1, 0, 1}
 
 
 class PinOutcome(StrEnum):

@@ -213,6 +213,7 @@ class _Row:
             on_failure=reply.on_failure if reply else None,
             on_failure_ref=reply.on_failure_ref if reply else None,
             deliver_by_ns=reply.deliver_by_ns if reply else None,
+            holds_code=reply.holds_code if reply else False,
         )
 
     def render(self, key: str, **fields: object) -> str:

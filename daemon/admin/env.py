@@ -25,7 +25,14 @@ from daemon.db import first_line
 from daemon.migrate import upgrade_all
 from daemon.money.issue import IssueRefused
 from daemon.run_cli import config_from_options, state_dir_option
-from daemon.subscribers import PepperError, PinHasher, SubscriberError, load_pepper_txn, pepper_path
+from daemon.subscribers import (
+    PepperError,
+    PinHasher,
+    SubscriberError,
+    is_weak_pin,
+    load_pepper_txn,
+    pepper_path,
+)
 from ledger import DatabaseNotFound, make_engine
 
 T = TypeVar("T")
@@ -182,6 +189,8 @@ def valid_pin(written: str) -> str:
     pin = normalise_text(written)  # the same digits an SMS may carry (fullwidth, Arabic-Indic...)
     if not (pin.isascii() and pin.isdigit() and _PIN_DIGITS[0] <= len(pin) <= _PIN_DIGITS[1]):
         raise AdminCliError("--pin: a PIN is 4 to 6 digits")
+    if is_weak_pin(pin):  # the same rule as PIN over SMS
+        raise AdminCliError("--pin: too easy to guess (one digit repeated, or a run like 4567)")
     return pin
 
 

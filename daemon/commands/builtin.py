@@ -3,7 +3,7 @@
 from daemon.chart import wallet_account_id
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.normalise import mask_pins
-from daemon.commands.registry import EVERYONE, REGISTERED, Arg, Args, Registry
+from daemon.commands.registry import EVERYONE, REGISTERED, Arg, Args, Registry, Role
 from daemon.commands.types import PIN, WORD
 from ledger import get_balance
 
@@ -28,6 +28,8 @@ def register_builtins(registry: Registry) -> Registry:
         if command is None:
             return ctx.reply("help_unknown", word=mask_pins(args.command)[:24], commands=commands)
         if ctx.role not in command.roles:  # it exists: saying it does not would mislead
+            if ctx.role is Role.UNREGISTERED:
+                return ctx.reply("not_registered")  # what to do to be able to use it
             return ctx.reply("help_not_yours", keyword=command.keyword, commands=commands)
         return Reply(ctx.registry.help_command(command, ctx.language))
 

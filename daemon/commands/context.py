@@ -25,6 +25,7 @@ class Reply:
     on_failure: str | None = None
     on_failure_ref: int | None = None
     deliver_by_ns: int | None = None
+    holds_code: bool = False  # the text carries a one-time code (masked in the outbox once sent)
 
 
 @dataclass

@@ -7,11 +7,18 @@ from __future__ import annotations
 from daemon.commands.builtin import default_registry
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import REGISTERED, Arg, Args, Registry, Role
-from daemon.commands.types import MONEY, MSISDN, PIN, REFERENCE, WORD, PinType
+from daemon.commands.types import MONEY, MSISDN, PIN, REFERENCE, PinType, WordType
 from daemon.money import account, confirm, send
 from daemon.money.agent_commands import register_agent_commands
 
 CODE = PinType(verifies_pin=False, label="arg_code")  # a YES/NO code: secret, masked when stored
+
+
+class LanguageType(WordType):
+    label = "arg_language"
+
+
+LANGUAGE = LanguageType()
 CUSTOMERS = frozenset({Role.CUSTOMER})
 
 
@@ -82,7 +89,7 @@ def register_account_commands(registry: Registry) -> Registry:
 
     @registry.command(
         "LANG",
-        args=[Arg("language", WORD)],
+        args=[Arg("language", LANGUAGE)],
         aliases=["LUGHA"],
         roles=REGISTERED,
         example="LANG SW",

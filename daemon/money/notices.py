@@ -60,12 +60,13 @@ class Notifier:
         language = self.language_of(msisdn)
         return replies.render(language, key, service=self.config.service.name, **fields)
 
-    def sms(self, msisdn: str, key: str, **fields: object) -> OutgoingSms:
+    def sms(self, msisdn: str, key: str, holds_code: bool = False, **fields: object) -> OutgoingSms:
         return OutgoingSms(
             destination_addr=msisdn,
             text=self.text(msisdn, key, **fields),
             source_addr=self.short_code,
             inbox_id=self.inbox_id,
+            holds_code=holds_code,
         )
 
     def about(self, msisdn: str, key: str, move: Move, **fields: object) -> OutgoingSms:

@@ -9,10 +9,9 @@ and lock the same way.
 
 from __future__ import annotations
 
-import itertools
 import math
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
@@ -38,6 +37,7 @@ from daemon.subscribers import (
     check_pin_txn,
     create_subscriber_txn,
     get_subscriber_txn,
+    is_weak_pin,
     set_pin_txn,
 )
 
@@ -46,7 +46,14 @@ CUSTOMER_TIER = 1  # at an agent; staff raise it with more documents
 
 
 def good_name(name: str) -> bool:
-    return len(name) <= NAME_MAX_CHARS and any(c.isalpha() for c in name)
+    """Letters (any script), spaces, ' - and .: no digits (a PIN typed in the wrong place) or emoji."""
+    allowed = all(c.isalpha() or c in " '-." for c in name)
+    return allowed and len(name) <= NAME_MAX_CHARS and any(c.isalpha() for c in name)
+
+
+def _id_registered(ctx: CommandContext, id_number: str) -> bool:
+    query = select(subscribers.c.msisdn).where(subscribers.c.id_number == id_number).limit(1)
+    return ctx.conn.execute(query).first() is not None
 
 
 def register(ctx: CommandContext, msisdn: str, id_number: str, name: str) -> Reply:
@@ -59,6 +66,8 @@ def register(ctx: CommandContext, msisdn: str, id_number: str, name: str) -> Rep
     phone = common.display(ctx, msisdn)
     if get_subscriber_txn(ctx.conn, msisdn) is not None:
         return ctx.reply("reg_exists", phone=phone)
+    if _id_registered(ctx, id_number):  # one identity per person: KYC, and limits are per person
+        return ctx.reply("reg_id_exists")
     customer = create_subscriber_txn(
         ctx.conn, msisdn, pin=None, hasher=ctx.hasher, currency=ctx.config.service.currency,
         now_ns=ctx.now_ns, name=name, role=Role.CUSTOMER,
@@ -74,6 +83,7 @@ def register(ctx: CommandContext, msisdn: str, id_number: str, name: str) -> Rep
     welcome = told.sms(
         msisdn,
         "reg_welcome",
+        holds_code=True,
         name=common.short_name(customer),
         code=code,
         until=told.when(expires_at_ns),
@@ -87,12 +97,6 @@ def register(ctx: CommandContext, msisdn: str, id_number: str, name: str) -> Rep
 
 def _minutes(until_ns: int, now_ns: int) -> int:
     return max(1, math.ceil((until_ns - now_ns) / (60 * NS_PER_S)))
-
-
-def _weak(pin: str) -> bool:
-    """All one digit (0000) or a run up or down (1234, 9876): the first PINs a thief tries."""
-    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
-    return len(steps) == 1 and steps <= {-1, 0, 1}
 
 
 def change_pin(ctx: CommandContext, first: str, new_pin: str) -> Reply:
@@ -112,7 +116,7 @@ def _change_pin(ctx: CommandContext, first: str, new_pin: str) -> Reply:
     policy = PinPolicy.from_config(ctx.config.security)
     if ctx.now_ns < subscriber.locked_until_ns:
         return ctx.reply("pin_locked", minutes=_minutes(subscriber.locked_until_ns, ctx.now_ns))
-    if _weak(new_pin):
+    if is_weak_pin(new_pin):
         return ctx.reply("pin_weak")
     if subscriber.pin_hmac is None:
         return _first_pin(ctx, subscriber, first, new_pin, policy)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from daemon.chart import SystemAccount, TransferCode, wallet_account_id
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
-from daemon.commands.registry import Role
+from daemon.commands.registry import AGENTS, Role
 from daemon.money import common
 from daemon.money.limits import check_balance_max, check_limits_txn, record_usage_txn
 from daemon.money.moves import (
@@ -91,6 +91,8 @@ def quote(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Quote | 
     if payee_msisdn == payer.msisdn:
         return ctx.reply("send_to_self")
     payee = get_subscriber_txn(ctx.conn, payee_msisdn)
+    if payee is not None and payee.role in AGENTS:
+        return ctx.reply("send_to_agent", phone=common.display(ctx, payee_msisdn))
     if payee is not None and (payee.role not in _RECEIVERS or payee.frozen):
         return ctx.reply("recipient_cannot_receive", phone=common.display(ctx, payee_msisdn))
     env = common.money_env(ctx.config)
@@ -181,7 +183,7 @@ def _hold_repeat(ctx: CommandContext, priced: Quote, earlier: Move) -> Reply:
     if isinstance(held, Reply):
         return held
     _, code = held
-    return ctx.reply(
+    text = ctx.text(
         "send_again",
         amount=ctx.money(priced.amount_minor),
         phone=common.display(ctx, priced.payee_msisdn),
@@ -189,6 +191,7 @@ def _hold_repeat(ctx: CommandContext, priced: Quote, earlier: Move) -> Reply:
         code=code,
         minutes=_minutes(ctx),
     )
+    return Reply(text, holds_code=True)
 
 
 def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
@@ -197,7 +200,7 @@ def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
         return held
     _, code = held
     name = common.short_name(priced.payee) or ctx.text("unregistered_number")
-    return ctx.reply(
+    text = ctx.text(
         "send_confirm",
         amount=ctx.money(priced.amount_minor),
         name=name,
@@ -206,6 +209,7 @@ def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
         code=code,
         minutes=_minutes(ctx),
     )
+    return Reply(text, holds_code=True)
 
 
 def commit(ctx: CommandContext, priced: Quote) -> Reply:
@@ -292,6 +296,7 @@ def _tell_voucher_recipient(notifier: Notifier, move: Move) -> list[OutgoingSms]
             move.payee_msisdn,
             "voucher_received",
             move,
+            holds_code=True,
             name=common.short_name(payer),
             phone=notifier.display(move.payer_msisdn),
             code=code,

@@ -14,6 +14,7 @@ modules add (`add_step`, e.g. returning expired vouchers).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from daemon.money.moves import (
 )
 from daemon.money.notices import Notifier, posted_notices, released_notices
 from daemon.money.prepared import PreparedWrite
-from daemon.outbox import OutboxStatus, queue_sms_txn
+from daemon.outbox import FINAL_STATUSES, OutboxStatus, queue_sms_txn
 from daemon.schema import inbox, outbox
 from daemon.subscribers import PinHasher
 
@@ -203,3 +204,34 @@ def settle_txn(conn: Connection, env: SettleEnv, now_ns: int) -> tuple[dict[str,
 def settle_work(env: SettleEnv) -> Callable[[Connection, int], tuple[dict[str, int], bool]]:
     """settle_txn as a daemon.periodic job."""
     return lambda conn, now_ns: settle_txn(conn, env, now_ns)
+
+
+# --- one-time codes do not stay readable in the outbox
+
+# A whole word of 4 to 8 digits: the codes we send (YES 4821, first PIN and voucher codes of 8).
+# Amounts are never caught (they are written with a separator: 1,000.00); phone-number groups are.
+_CODE_WORD = re.compile(r"(?<![\w.,])\d{4,8}(?![\w.,])")
+CODE_MASK = "****"
+
+
+def mask_codes(text: str) -> str:
+    return _CODE_WORD.sub(CODE_MASK, text)
+
+
+@add_step("codes_masked")
+def mask_sent_codes_txn(conn: Connection, env: SettleEnv, now_ns: int, limit: int):
+    """The text of final outbox rows that carried a one-time code, with the code masked: the code
+    was needed until the SMS was sent (a retry re-sends the text); after that it is only a risk."""
+    query = (
+        select(outbox.c.id, outbox.c.text)
+        .where(outbox.c.holds_code.is_(True), outbox.c.status.in_(sorted(FINAL_STATUSES)))
+        .limit(limit)
+    )
+    rows = conn.execute(query).all()
+    for row in rows:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row.id)
+            .values(text=mask_codes(row.text), holds_code=False)
+        )
+    return len(rows), len(rows) >= limit

@@ -45,6 +45,7 @@ class OutgoingSms:
     on_failure: str | None = None  # name of a sweeper hook to call if finally not delivered
     on_failure_ref: int | None = None
     deliver_by_ns: int | None = None  # the hook fires if not delivered by then
+    holds_code: bool = False  # a one-time code in the text: masked once the row is final
 
 
 def queue_sms_txn(conn: Connection, messages: list[OutgoingSms], now_ns: int) -> None:
@@ -68,6 +69,7 @@ def queue_sms_txn(conn: Connection, messages: list[OutgoingSms], now_ns: int) ->
                 "on_failure": sms.on_failure,
                 "on_failure_ref": sms.on_failure_ref,
                 "deliver_by_ns": sms.deliver_by_ns,
+                "holds_code": sms.holds_code,
             }
             for sms in messages
         ],

@@ -166,7 +166,7 @@ def test_assistant_add_links_the_assistant_to_its_store(cli, engine):
 def test_an_assistant_needs_an_agent_store(cli, engine):
     unknown = cli("assistant", "add", "0712000100", "0712000101", "--name", "J", "--pin", "5511")
     one_line_refusal(unknown, f"{STORE} is not registered")
-    cli("add", "0712000200", "--pin", "1111", group=subscriber_cli)
+    cli("add", "0712000200", "--pin", "3917", group=subscriber_cli)
     customer = cli("assistant", "add", "0712000200", "0712000101", "--name", "J", "--pin", "5511")
     one_line_refusal(customer, f"{ALICE} is a customer, not an agent store")
     assert subscriber(engine, HELPER) is None
@@ -197,7 +197,7 @@ def test_float_moves_money_from_the_trust_account_into_the_store(cli, engine):
 def test_float_goes_only_to_an_active_agent_store(cli, engine):
     add_store(cli)
     cli("assistant", "add", STORE, HELPER, "--name", "J", "--pin", "5511")
-    cli("add", "0712000200", "--pin", "1111", group=subscriber_cli)
+    cli("add", "0712000200", "--pin", "3917", group=subscriber_cli)
     one_line_refusal(cli("float", "0712000999", "10"), "254712000999 is not registered")
     one_line_refusal(cli("float", ALICE, "10"), "is a customer, not an agent store")
     one_line_refusal(cli("float", HELPER, "10"), f"is an assistant at store {STORE}")
@@ -230,13 +230,13 @@ def test_wrong_input_gets_one_line_and_exit_2(cli, engine, args, problem):
 
 def test_an_agent_cannot_be_registered_twice(cli, engine):
     add_store(cli)
-    again = cli("agent", "add", "+254 712 000 100", "--name", "Other", "--pin", "1234")
+    again = cli("agent", "add", "+254 712 000 100", "--name", "Other", "--pin", "5193")
     one_line_refusal(again, f"{STORE} is already registered")
     assert len(audit_rows(engine)) == 1
 
 
 def test_freeze_unfreeze_tier_change_once_and_are_audited(cli, engine):
-    cli("add", "0712000200", "--pin", "1111", group=subscriber_cli)
+    cli("add", "0712000200", "--pin", "3917", group=subscriber_cli)
     steps = [
         (["subscriber", "freeze", "0712 000 200"], f"{ALICE} frozen: no money moves from or to it"),
         (["subscriber", "freeze", ALICE], f"{ALICE} was already frozen"),
@@ -258,7 +258,7 @@ def test_freeze_unfreeze_tier_change_once_and_are_audited(cli, engine):
 
 
 def test_unlock_clears_the_wrong_pin_count_and_the_lock(cli, engine):
-    cli("add", "0712000200", "--pin", "1111", group=subscriber_cli)
+    cli("add", "0712000200", "--pin", "3917", group=subscriber_cli)
     assert cli("subscriber", "unlock", ALICE).output == f"{ALICE} was not locked\n"
     locked_until_ns = time.time_ns() + 3600 * NS
     with engine.begin() as conn:
@@ -318,7 +318,7 @@ def test_show_of_a_customer_without_a_pin_says_so(cli, engine):
 
 def test_audit_lists_newest_first_with_target_and_limit(cli, engine):
     add_store(cli, "--float", "10")
-    cli("add", "0712000200", "--pin", "1111", "--deposit", "5", group=subscriber_cli)
+    cli("add", "0712000200", "--pin", "3917", "--deposit", "5", group=subscriber_cli)
     cli("subscriber", "freeze", ALICE, "--actor", "kyc")
     listed = cli("audit")
     assert listed.exit_code == 0, listed.output
@@ -332,7 +332,7 @@ def test_audit_lists_newest_first_with_target_and_limit(cli, engine):
 
 
 def test_subscriber_add_is_audited_and_its_deposit_is_an_issue_move(cli, engine):
-    result = cli("add", "0712000200", "--pin", "1111", "--name", "Alice", "--deposit", "1,500.50",
+    result = cli("add", "0712000200", "--pin", "3917", "--name", "Alice", "--deposit", "1,500.50",
                  "--actor", "ops", group=subscriber_cli)  # fmt: skip
     assert result.output == f"registered {ALICE} (customer), balance KES 1,500.50\n"
     [entry] = audit_rows(engine)
@@ -363,6 +363,13 @@ def test_smscore_admin_is_wired_into_the_root_command(cli, engine):
 
 @pytest.mark.parametrize("role", ["agent", "assistant"])
 def test_subscriber_add_sends_stores_and_assistants_to_the_admin_commands(cli, engine, role):
-    result = cli("add", "0712000100", "--pin", "1111", "--role", role, group=subscriber_cli)
+    result = cli("add", "0712000100", "--pin", "3917", "--role", role, group=subscriber_cli)
     one_line_refusal(result, f"use `smscore admin {role} add`")
     assert subscriber(engine, STORE) is None
+
+
+@pytest.mark.parametrize("pin", ["1234", "0000", "9876"])
+def test_staff_tools_refuse_the_pins_sms_refuses(cli, pin):
+    result = cli("agent", "add", "0712000300", "--name", "Weak", "--pin", pin)
+    one_line_refusal(result, "too easy to guess")
+    assert pin not in result.output

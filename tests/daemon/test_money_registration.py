@@ -224,3 +224,30 @@ def test_a_voucher_still_waiting_for_its_receipt_goes_to_the_wallet_of_a_number_
     with world.engine.begin() as conn:
         assert [row.state for row in conn.execute(select(vouchers.c.state))] == ["claimed"]
     assert not any(re.search(r"code \d{8}", text) for text in world.texts_to(NEW)[1:])
+
+
+def test_codes_do_not_stay_readable_in_the_outbox_once_sent(world):
+    code = registered(world)
+    world.sms(ALICE, "SEND 0712000003 300 1234")  # a voucher: its code goes to 0712000003
+    world.receipts(OutboxStatus.DELIVERED)
+    voucher_code = re.search(r"code (\d{8})", world.last_to("254712000003")).group(1)
+    assert code in " ".join(world.texts_to(NEW))  # queued: the code must still be sendable
+    with world.engine.begin() as conn:
+        conn.execute(update(outbox).values(status=OutboxStatus.DELIVERED))
+    world.settle()
+    stored = " ".join(sms.text for sms in world.outbox())
+    assert code not in stored and voucher_code not in stored
+    assert "PIN **** NEWPIN" in stored and "with code ****" in stored
+
+
+def test_one_id_number_registers_one_person(world):
+    world.sms(STORE, REG)
+    reply = world.sms(STORE, f"REG 0712000016 {ID} Other Person 1234")
+    assert reply.startswith("That ID number is already registered")
+    assert ID not in reply and world.subscriber("254712000016") is None
+
+
+@pytest.mark.parametrize("name", ["Wanjiku 1234 Kamau", "😀 Smile"])
+def test_a_name_is_letters(world, name):
+    assert "name" in world.sms(STORE, f"REG 0712000017 {ID} {name} 1234").lower()
+    assert world.subscriber("254712000017") is None

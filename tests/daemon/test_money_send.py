@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from daemon.commands import Role
 from daemon.money.common import money_env
 from daemon.money.limits import DailyUsage, service_day, usage_txn
 from daemon.money.tariff import RecipientKind
@@ -244,6 +245,18 @@ def test_mini_verify_and_lang(world):
 
 
 def test_help_for_a_command_the_sender_may_not_use_says_so(world):
-    reply = world.sms(CAROL, "HELP SEND")  # CAROL is not registered
-    assert reply.startswith("SEND is not available to you. Your commands: HELP,")
+    assert "Visit an agent" in world.sms(CAROL, "HELP SEND")  # CAROL is not registered
+    assert world.sms(BOB, "HELP REG").startswith("REG is not available to you. Your commands:")
     assert "There is no command" in world.sms(CAROL, "HELP FLY")
+
+
+def test_lang_usage_names_a_language(world):
+    assert world.sms(BOB, "HELP LANG").startswith("LANG LANGUAGE - ")
+    assert world.sms(BOB, "LANG") == "LANGUAGE is missing. Use: LANG LANGUAGE"
+
+
+def test_send_to_an_agent_points_to_withdraw(world):
+    world.add("254712000100", Role.AGENT, name="Duka", agent_number="123456")
+    reply = world.sms(ALICE, "SEND 0712000100 100 1234")
+    assert reply.startswith("0712 000100 is an agent: for cash there send WITHDRAW")
+    assert world.balance(ALICE) == 10_000 * KES

@@ -40,7 +40,7 @@ def url_of(engine) -> str:
 
 def add(url: str, msisdn: str, *options: str):
     return CliRunner().invoke(
-        subscriber_cli, ["add", msisdn, "--pin", "4321", "--db", url, *options]
+        subscriber_cli, ["add", msisdn, "--pin", "4826", "--db", url, *options]
     )
 
 
@@ -109,7 +109,7 @@ def test_list_takes_the_state_dir_to_find_the_default_database(tmp_path):
 
 def add_default_db(state):
     return CliRunner().invoke(
-        subscriber_cli, ["add", "0712000001", "--pin", "4321", "--state-dir", str(state)]
+        subscriber_cli, ["add", "0712000001", "--pin", "4826", "--state-dir", str(state)]
     )
 
 

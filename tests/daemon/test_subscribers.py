@@ -163,7 +163,7 @@ def test_cli_adds_a_funded_subscriber_and_lists_it(engine, tmp_path):
             "add",
             "0712 000 001",
             "--pin",
-            "4321",
+            "4826",
             "--name",
             "Alice",
             "--deposit",
@@ -174,7 +174,7 @@ def test_cli_adds_a_funded_subscriber_and_lists_it(engine, tmp_path):
     assert added.exit_code == 0, added.output
     assert added.output == "registered 254712000001 (customer), balance KES 1,500.50\n"
     again = runner.invoke(
-        subscriber_cli, ["add", "+254712000001", "--pin", "4321", "--db", url, "--config", config]
+        subscriber_cli, ["add", "+254712000001", "--pin", "4826", "--db", url, "--config", config]
     )
     assert again.exit_code == 2
     assert "already registered" in again.output
@@ -184,7 +184,7 @@ def test_cli_adds_a_funded_subscriber_and_lists_it(engine, tmp_path):
     pepper = read_pepper(tmp_path / "pepper")
     with engine.begin() as conn:
         stored = get_subscriber_txn(conn, "254712000001")
-    assert PinHasher(pepper).matches("254712000001", "4321", stored.pin_hmac)
+    assert PinHasher(pepper).matches("254712000001", "4826", stored.pin_hmac)
     assert stored.role is Role.CUSTOMER
 
 
@@ -193,22 +193,22 @@ def test_cli_takes_a_pin_in_the_digits_an_sms_may_carry(engine, tmp_path):
     config = _cli_config(tmp_path)
     added = CliRunner().invoke(
         subscriber_cli,
-        ["add", "0712000009", "--pin", "\u0664\u0663\u0662\u0661", "--db", url, "--config", config],
+        ["add", "0712000009", "--pin", "\u0664\u0668\u0662\u0666", "--db", url, "--config", config],
     )
     assert added.exit_code == 0, added.output
     with engine.begin() as conn:
         stored = get_subscriber_txn(conn, "254712000009")
     assert PinHasher(read_pepper(tmp_path / "pepper")).matches(
-        "254712000009", "4321", stored.pin_hmac
+        "254712000009", "4826", stored.pin_hmac
     )
 
 
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (["add", "12", "--pin", "1234"], "not a phone number of region KE (wrong_length)"),
+        (["add", "12", "--pin", "5193"], "not a phone number of region KE (wrong_length)"),
         (["add", "0712000001", "--pin", "12"], "4 to 6 digits"),
-        (["add", "0712000001", "--pin", "1234", "--deposit", "1.234"], "too_many_decimals"),
+        (["add", "0712000001", "--pin", "5193", "--deposit", "1.234"], "too_many_decimals"),
     ],
 )
 def test_cli_refuses_bad_input_with_one_line(tmp_path, args, problem):
@@ -226,10 +226,10 @@ def test_cli_prompts_for_the_pin_without_echo(engine, tmp_path):
     result = CliRunner().invoke(
         subscriber_cli,
         ["add", "0712000002", "--db", url, "--config", _cli_config(tmp_path)],
-        input="5555\n5555\n",
+        input="5915\n5915\n",
     )
     assert result.exit_code == 0, result.output
-    assert "5555" not in result.output
+    assert "5915" not in result.output
 
 
 def test_cli_list_creates_no_database_and_no_state_directory(tmp_path):

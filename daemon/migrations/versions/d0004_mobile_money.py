@@ -37,6 +37,15 @@ def upgrade() -> None:
             op.add_column("subscribers", column.copy())
     if "agent_number" not in present:
         op.create_index("uq_subscribers_agent_number", "subscribers", ["agent_number"], unique=True)
+    outbox_columns = {column["name"] for column in sa.inspect(bind).get_columns("outbox")}
+    if "holds_code" not in outbox_columns:
+        op.add_column(
+            "outbox", sa.Column("holds_code", sa.Boolean, nullable=False, server_default=sa.false())
+        )
+        op.create_index(
+            "ix_outbox_holds_code", "outbox", ["status"],
+            sqlite_where=sa.text("holds_code"), postgresql_where=sa.text("holds_code"),
+        )  # fmt: skip
     op.execute("UPDATE subscribers SET role = 'staff' WHERE role = 'admin'")
     metadata.create_all(bind, tables=[metadata.tables[name] for name in TABLES], checkfirst=True)
 
@@ -44,6 +53,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     metadata.drop_all(op.get_bind(), tables=[metadata.tables[name] for name in reversed(TABLES)])
     op.execute("UPDATE subscribers SET role = 'admin' WHERE role = 'staff'")
+    op.drop_index("ix_outbox_holds_code", "outbox")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("holds_code")
     with op.batch_alter_table("subscribers") as batch:
         for column in SUBSCRIBER_COLUMNS:
             batch.drop_column(column.name)
