@@ -401,6 +401,24 @@ def _wait_until(
 def _run_load(
     reactor: IReactorTime, simulator: Simulator, plan: BenchPlan, daemon: subprocess.Popen
 ) -> Deferred:
+    return drive_load(
+        reactor, simulator, plan, daemon, lambda: Load(reactor, simulator, plan),
+        lambda load: load.all_answered(),
+    )  # fmt: skip
+
+
+def drive_load(
+    reactor: IReactorTime,
+    simulator: Simulator,
+    plan: Any,
+    daemon: subprocess.Popen,
+    make_load: Callable[[], Any],
+    done: Callable[[Any], bool],
+    collect_s: float = COLLECT_S,
+) -> Deferred:
+    """Once the daemon binds: offer the load at its rate, wait until `done(load)`, then until the
+    simulator's queue is empty and a grace period passed; fires with (load, drained_s). `plan` has
+    total, rate_per_s, drain_s and grace_s; the load has tick, collect, tally.sent and start_s."""
     from twisted.internet.defer import inlineCallbacks
     from twisted.internet.task import LoopingCall
 
@@ -412,20 +430,21 @@ def _run_load(
         )  # fmt: skip
         if not simulator.factory.bound_protocols:
             raise RuntimeError(f"the daemon did not bind within {BIND_TIMEOUT_S:.0f} s ({bound})")
-        load = Load(reactor, simulator, plan)
+        load = make_load()
         load.start_s = reactor.seconds()
         sender, collector = LoopingCall(load.tick), LoopingCall(load.collect)
         sender.clock = collector.clock = reactor
         sender.start(TICK_S)
-        collector.start(COLLECT_S)
+        collector.start(collect_s)
         yield _wait_until(
             reactor, lambda: load.tally.sent >= plan.total, plan.total / plan.rate_per_s + 60
         )
         sender.stop()
         sent_done_s = reactor.seconds()
-        yield _wait_until(reactor, load.all_answered, plan.drain_s)
+        yield _wait_until(reactor, lambda: done(load), plan.drain_s)
         drained_s = reactor.seconds() - sent_done_s
-        # Let the receipts still queued in the simulator reach the daemon, so nothing is cut off.
+        # Let the receipts still queued in the simulator reach the daemon, so nothing is cut off;
+        # late duplicates would show during the grace period.
         yield _wait_until(reactor, lambda: simulator.delivery.pending == 0, plan.drain_s)
         yield _wait_until(reactor, lambda: False, plan.grace_s)
         collector.stop()

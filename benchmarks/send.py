@@ -51,7 +51,6 @@ PIN = e2e.PIN
 SHORT_CODE = e2e.SHORT_CODE
 FIRST_MSISDN = e2e.FIRST_MSISDN
 NAME = "Bench Subscriber"  # every confirmation names the recipient as "BENCH S."
-TICK_S = e2e.TICK_S
 COLLECT_S = 0.05
 # What the phones show (English: the seeded subscribers' language), to tell the two apart.
 CONFIRMATION_MARK = " sent to "
@@ -212,37 +211,10 @@ def _run_load(
     reactor: IReactorTime, simulator: Simulator, plan: SendPlan, sends: list[Send],
     daemon: subprocess.Popen,
 ) -> Deferred:  # fmt: skip
-    from twisted.internet.defer import inlineCallbacks
-    from twisted.internet.task import LoopingCall
-
-    wait = e2e._wait_until
-
-    @inlineCallbacks
-    def body() -> Any:
-        up = lambda: simulator.factory.bound_protocols or daemon.poll() is not None  # noqa: E731
-        yield wait(reactor, up, e2e.BIND_TIMEOUT_S)
-        if not simulator.factory.bound_protocols:
-            raise RuntimeError(f"the daemon did not bind within {e2e.BIND_TIMEOUT_S:.0f} s")
-        load = SendLoad(reactor, simulator, plan, sends)
-        load.start_s = reactor.seconds()
-        sender, collector = LoopingCall(load.tick), LoopingCall(load.collect)
-        sender.clock = collector.clock = reactor
-        sender.start(TICK_S)
-        collector.start(COLLECT_S)
-        yield wait(
-            reactor, lambda: load.tally.sent >= plan.total, plan.total / plan.rate_per_s + 60
-        )
-        sender.stop()
-        sent_done_s = reactor.seconds()
-        yield wait(reactor, load.all_told, plan.drain_s)
-        drained_s = reactor.seconds() - sent_done_s
-        yield wait(reactor, lambda: simulator.delivery.pending == 0, plan.drain_s)
-        yield wait(reactor, lambda: False, plan.grace_s)  # late duplicates would show here
-        collector.stop()
-        load.collect()
-        return load, drained_s
-
-    return body()
+    return e2e.drive_load(
+        reactor, simulator, plan, daemon, lambda: SendLoad(reactor, simulator, plan, sends),
+        lambda load: load.all_told(), COLLECT_S,
+    )  # fmt: skip
 
 
 # --- results ---------------------------------------------------------------------------------------
