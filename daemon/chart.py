@@ -28,6 +28,7 @@ from ledger import (
 )
 
 WALLET_ID_BASE = 10**15  # above every system id; + a 15-digit MSISDN still fits int64
+BILLER_ID_BASE = 10**6  # + a biller's number: its own settlement account (daemon.money.billers)
 _CAN_NOT_GO_NEGATIVE = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 _DEBIT_NORMAL = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
 
@@ -43,6 +44,7 @@ class SystemAccount(IntEnum):
     VOUCHER_SUSPENSE = 4  # sent to unregistered numbers, waiting to be redeemed
     BILLER_SETTLEMENT = 5  # owed to billers until settled from the trust account
     AIRTIME_SETTLEMENT = 6  # owed to airtime providers
+    REVERSAL_SUSPENSE = 7  # a disputed payment held from its recipient until staff decide
 
 
 class TransferCode(IntEnum):
@@ -56,6 +58,8 @@ class TransferCode(IntEnum):
     BILL_PAYMENT = 6
     AIRTIME = 7
     VOUCHER = 8
+    MERCHANT_PAYMENT = 9  # TILL (Buy Goods)
+    REVERSAL = 10  # a payment held for, or given back by, a reversal
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,9 @@ SYSTEM_ACCOUNTS = (
     ),
     SystemAccountSpec(
         SystemAccount.AIRTIME_SETTLEMENT, AccountCode.AIRTIME_SETTLEMENT, _CAN_NOT_GO_NEGATIVE
+    ),
+    SystemAccountSpec(
+        SystemAccount.REVERSAL_SUSPENSE, AccountCode.REVERSAL_SUSPENSE, _CAN_NOT_GO_NEGATIVE
     ),
 )
 _CREATED = (CreateAccountResult.OK, CreateAccountResult.EXISTS)
@@ -106,7 +113,11 @@ def wallet_account_id(msisdn: str) -> int:
 
 
 def wallet_code(role: Role) -> AccountCode:
-    return AccountCode.AGENT_FLOAT if role is Role.AGENT else AccountCode.CUSTOMER_WALLET
+    if role is Role.AGENT:
+        return AccountCode.AGENT_FLOAT
+    if role is Role.BILLER:  # a merchant: TILL payments land here
+        return AccountCode.MERCHANT_WALLET
+    return AccountCode.CUSTOMER_WALLET
 
 
 def open_wallet_txn(conn: Connection, msisdn: str, role: Role, currency: str, now_ns: int) -> int:

@@ -201,6 +201,8 @@ class MoneyConfig(Section):
     confirm_timeout_s: PositiveSeconds = 120.0  # a held SEND not confirmed by then is released
     first_pin_code_ttl_s: PositiveSeconds = 86_400.0  # the code sent at registration
     agent_number_digits: Annotated[int, Field(ge=4, le=8)] = 6  # short agent numbers (WITHDRAW)
+    request_expiry_s: PositiveSeconds = 3_600.0  # a REQ not paid or refused by then expires
+    reversal_window_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 24.0  # REVERSE <ref> within
 
     @field_validator("timezone")
     @classmethod

@@ -1,5 +1,6 @@
 """The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers,
-settings, leases, and mobile money's moves, vouchers, one-time codes, daily usage and the staff audit log.
+settings, leases, and mobile money's moves, vouchers, one-time codes, daily usage and the staff audit log;
+payments' billers, open bills, merchant tills, airtime orders, requests to pay and reversals (d0005).
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -7,7 +8,7 @@ the modules that own each table define them as enums.
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = "d0004"
+SCHEMA_VERSION = "d0005"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -220,6 +221,9 @@ moves = sa.Table(
     sa.Column("created_at_ns", sa.BigInteger, nullable=False),
     sa.Column("decided_at_ns", sa.BigInteger, nullable=True),
     sa.Column("expires_at_ns", sa.BigInteger, nullable=True),
+    # What the payee is when not a wallet (d0005): "KPLC 12345678" for a bill, the till number, the
+    # airtime number, the reversed move's ref. Shown by VERIFY and MINI; never a secret.
+    sa.Column("detail", sa.String(64), nullable=True),
     sa.Index("ix_moves_payer", "payer_msisdn", "created_at_ns"),
     sa.Index("ix_moves_payee", "payee_msisdn", "created_at_ns"),
     sa.Index("ix_moves_state_expires", "state", "expires_at_ns"),
@@ -282,4 +286,111 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(64), nullable=False, default=""),
     sa.Column("detail", sa.Text, nullable=False, default=""),
     sa.Index("ix_audit_log_target", "target", "at_ns"),
+)
+
+
+# --- payments (d0005)
+
+# A biller customers pay with PAY <code> <account> <amount>: its own settlement account in the chart
+# (daemon.money.billers), the rule its account numbers follow, and whether only listed bills are paid.
+billers = sa.Table(
+    "billers",
+    metadata,
+    sa.Column("code", sa.String(16), primary_key=True),  # upper case, e.g. KPLC
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.BigInteger, nullable=False, unique=True),  # its settlement account
+    sa.Column("account_rule", sa.String(128), nullable=False),  # e.g. "digits:6-10,luhn"
+    sa.Column("bills_only", sa.Boolean, nullable=False, default=False),  # only accounts in bills
+    sa.Column("state", sa.String(16), nullable=False, default="active"),  # active | suspended
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False, default=""),
+)
+
+# A biller's open bills, imported from CSV: PAY can name the amount due and refuse an unknown account.
+bills = sa.Table(
+    "bills",
+    metadata,
+    sa.Column("biller_code", sa.String(16), sa.ForeignKey("billers.code"), primary_key=True),
+    sa.Column("account", sa.String(32), primary_key=True),
+    sa.Column("customer_name", sa.String(64), nullable=False, default=""),
+    sa.Column("amount_due_minor", sa.BigInteger, nullable=False),
+    sa.Column("paid_minor", sa.BigInteger, nullable=False, default=0),
+    sa.Column("state", sa.String(16), nullable=False, default="open"),  # open | paid | closed
+    sa.Column("due_day", sa.String(10), nullable=True),  # YYYY-MM-DD, shown in the reply
+    sa.Column("imported_at_ns", sa.BigInteger, nullable=False),
+)
+
+# A merchant till (Buy Goods): the merchant is a subscriber with the biller role whose wallet
+# (a merchant wallet) receives TILL payments; its phone is told of each payment.
+tills = sa.Table(
+    "tills",
+    metadata,
+    sa.Column("till_number", sa.String(10), primary_key=True),
+    sa.Column("msisdn", sa.String(21), nullable=False, unique=True),  # the merchant subscriber
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="active"),  # active | suspended
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False, default=""),
+)
+
+# Airtime bought from a provider through the gateway: the wallet is debited by a pending move, the
+# provider's answer posts or voids it. A row is written in the same transaction as the move, so no
+# order is lost; the worker asks the provider (again: an unknown outcome is queried, never guessed).
+airtime_orders = sa.Table(
+    "airtime_orders",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=False, unique=True),
+    sa.Column("payer_msisdn", sa.String(21), nullable=False),
+    sa.Column("recipient_msisdn", sa.String(21), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    # new | sent | unknown | succeeded | failed | voided | late_success
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("provider_ref", sa.String(64), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("updated_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.String(200), nullable=False, default=""),
+    sa.Column("reconciled", sa.Boolean, nullable=False, default=False),  # a late success handled
+    sa.Index("ix_airtime_orders_due", "state", "next_attempt_at_ns"),
+)
+
+# REQ: one party asks another to pay; the payer answers PAY <code> <PIN> or NO <code>.
+pay_requests = sa.Table(
+    "pay_requests",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("code", sa.String(8), nullable=False),  # quoted by the payer; unique while open
+    sa.Column("requester_msisdn", sa.String(21), nullable=False),
+    sa.Column("payer_msisdn", sa.String(21), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("note", sa.String(64), nullable=False, default=""),
+    sa.Column("state", sa.String(16), nullable=False),  # open | paid | refused | expired
+    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=True),  # the payment
+    sa.Column("inbox_id", RowId, sa.ForeignKey("inbox.id"), nullable=True),
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("decided_at_ns", sa.BigInteger, nullable=True),
+    sa.Index("ix_pay_requests_payer", "payer_msisdn", "state"),
+    sa.Index("ix_pay_requests_state_expires", "state", "expires_at_ns"),
+)
+
+# REVERSE <ref>: a sender asks for a payment back. The recipient's amount is held (hold_move_id, a
+# pending move to the reversal suspense account) until staff approve (a new reversing move) or reject.
+reversals = sa.Table(
+    "reversals",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=False, unique=True),  # once
+    sa.Column("requester_msisdn", sa.String(21), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # held | unfunded | approved | rejected
+    sa.Column("hold_move_id", RowId, nullable=True),
+    sa.Column("reversal_move_id", RowId, nullable=True),  # the posting that gave the money back
+    sa.Column("inbox_id", RowId, sa.ForeignKey("inbox.id"), nullable=True),
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("decided_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("decided_by", sa.String(64), nullable=True),
+    sa.Column("reason", sa.String(200), nullable=False, default=""),
+    sa.Index("ix_reversals_state", "state", "created_at_ns"),
 )

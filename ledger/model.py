@@ -95,6 +95,7 @@ class AccountCode(enum.IntEnum):
     BILLER_SETTLEMENT = 400
     AIRTIME_SETTLEMENT = 410
     VOUCHER_SUSPENSE = 500  # money sent to unregistered recipients, awaiting redemption
+    REVERSAL_SUSPENSE = 510  # disputed payments held from their recipients
     FEE_INCOME = 600
     AGENT_COMMISSION = 610
 

@@ -1,6 +1,6 @@
 """The money commands' declarations: SEND, YES, NO, MINI, VERIFY, LANG (registration, PIN and the
-agents' commands are declared in daemon.money.agent_commands). Each handler is in the module of its
-subject."""
+agents' commands are declared in daemon.money.agent_commands, the payments in
+daemon.money.payment_commands). Each handler is in the module of its subject."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from daemon.commands.registry import REGISTERED, Arg, Args, Registry, Role
 from daemon.commands.types import MONEY, MSISDN, PIN, REFERENCE, PinType, WordType
 from daemon.money import account, confirm, send
 from daemon.money.agent_commands import register_agent_commands
+from daemon.money.payment_commands import register_payment_commands
 
 CODE = PinType(verifies_pin=False, label="arg_code")  # a YES/NO code: secret, masked when stored
 
@@ -24,7 +25,7 @@ CUSTOMERS = frozenset({Role.CUSTOMER})
 
 def service_registry() -> Registry:
     """Every command the service answers: the built-in ones and the money commands."""
-    return register_agent_commands(register_money(default_registry()))
+    return register_payment_commands(register_agent_commands(register_money(default_registry())))
 
 
 def register_money(registry: Registry) -> Registry:

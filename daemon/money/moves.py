@@ -46,6 +46,13 @@ class MoveKind(StrEnum):
     VOUCHER_RETURN = "voucher_return"  # an expired voucher back to its sender
     FLOAT = "float"  # e-float issued from the trust account to an agent store (staff)
     ISSUE = "issue"  # e-money issued into any wallet by staff (smscore subscriber add --balance)
+    BILL = "bill"  # PAY: wallet to a biller's settlement account
+    TILL = "till"  # TILL (Buy Goods): wallet to a merchant's wallet, less the merchant's fee
+    AIRTIME = (
+        "airtime"  # BUY: wallet to the airtime settlement account, posted on the provider's yes
+    )
+    REVERSAL_HOLD = "reversal_hold"  # REVERSE: the recipient's amount held in the reversal suspense
+    REVERSAL = "reversal"  # staff approved: the held amount back to the original payer
 
 
 class MoveState(StrEnum):
@@ -93,6 +100,7 @@ class Move:
     created_at_ns: int
     decided_at_ns: int | None
     expires_at_ns: int | None
+    detail: str | None = None  # the payee when not a wallet: "KPLC 12345678", a till, a ref
 
     def leg_id(self, leg: int) -> int:
         assert self.transfer_id_base is not None
@@ -119,6 +127,7 @@ class MoveRequest:
     actor_msisdn: str | None = None
     inbox_id: int | None = None
     audit_id: int | None = None
+    detail: str | None = None  # see Move.detail
 
 
 class MoveError(Exception):
@@ -188,6 +197,7 @@ def _insert_move(
         "created_at_ns": now_ns,
         "decided_at_ns": decided_at_ns,
         "expires_at_ns": expires_at_ns,
+        "detail": request.detail,
     }
     params = {f"v_{column}": values[column] for column in _INSERTED}
     params["v_kind"], params["v_state"] = (

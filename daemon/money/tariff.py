@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -34,9 +34,10 @@ from daemon.money.tariff_file import (
 
 DEFAULT_TARIFF = "default_tariff.toml"  # in this package
 _DEFAULT_WHERE = f"daemon/money/{DEFAULT_TARIFF}"
-FEE_COMMANDS = ("SEND", "WITHDRAW", "DEPOSIT", "COLLECT")
+FEE_COMMANDS = ("SEND", "WITHDRAW", "DEPOSIT", "COLLECT", "PAY", "TILL", "BUY")
 COMMISSION_COMMANDS = ("DEPOSIT", "WITHDRAW", "COLLECT")
-MINIMUM_COMMANDS = ("SEND", "DEPOSIT", "WITHDRAW")
+MERCHANT_FEE_COMMANDS = ("TILL",)
+MINIMUM_COMMANDS = ("SEND", "DEPOSIT", "WITHDRAW", "PAY", "TILL", "BUY", "REQUEST")
 
 
 class TariffError(Exception):
@@ -106,18 +107,31 @@ class Tariff:
     commissions: dict[str, BandTable]
     tiers: dict[int, TierLimits]
     minimums_minor: dict[str, int]
+    biller_fees: dict[str, BandTable] = field(default_factory=dict)  # by biller code
+    merchant_fees: dict[str, BandTable] = field(default_factory=dict)
 
     def fee_minor(
         self,
         command: str,
         amount_minor: int,
         recipient: RecipientKind = RecipientKind.REGISTERED,
+        *,
+        biller: str | None = None,
     ) -> int:
-        """The customer's fee; `recipient` matters only for SEND. NoBand outside the bands."""
+        """The customer's fee; `recipient` matters only for SEND, `biller` (its code) only for PAY:
+        a biller with its own bands pays by those. NoBand outside the bands."""
         if command not in FEE_COMMANDS:
             raise UnknownCommand(f"no fees for {command!r}")
+        if command == "PAY" and biller is not None and biller.upper() in self.biller_fees:
+            return self.biller_fees[biller.upper()].charge_minor(amount_minor)
         kind = recipient if command == "SEND" else RecipientKind.REGISTERED
         return self.fees[command, kind].charge_minor(amount_minor)
+
+    def merchant_fee_minor(self, command: str, amount_minor: int) -> int:
+        """What the merchant pays out of a payment it receives. NoBand outside the bands."""
+        if command not in MERCHANT_FEE_COMMANDS:
+            raise UnknownCommand(f"no merchant fee for {command!r}")
+        return self.merchant_fees[command].charge_minor(amount_minor)
 
     def commission_minor(self, command: str, amount_minor: int) -> int:
         """The agent's commission. NoBand outside the bands."""
@@ -210,6 +224,12 @@ def _tariff_of(file: TariffFile) -> Tariff:
         tiers={number: _limits_of(file.tiers.tier(number)) for number in TIERS},
         minimums_minor={
             command: getattr(file.minimum, command.lower()) for command in MINIMUM_COMMANDS
+        },
+        biller_fees={
+            code.upper(): table(f"fees.pay_by_biller.{code}") for code in file.fees.pay_by_biller
+        },
+        merchant_fees={
+            command: table(f"merchant_fees.{command.lower()}") for command in MERCHANT_FEE_COMMANDS
         },
     )
 

@@ -111,6 +111,15 @@ class FeesFile(_Strict):
     withdraw: Annotated[FeeBands, Field(min_length=1)]
     deposit: FeeBands = []  # [] = free
     collect: FeeBands = []  # [] = free (the sender paid for the voucher)
+    pay: FeeBands = []  # PAY (bills), paid by the customer; [] = free
+    # A biller's own bands (by biller code, upper case), in place of `pay` for that biller.
+    pay_by_biller: dict[str, Annotated[FeeBands, Field(min_length=1)]] = {}
+    till: FeeBands = []  # TILL, paid by the customer; [] = free (the merchant pays, below)
+    buy: FeeBands = []  # BUY (airtime); [] = free
+
+
+class MerchantFeesFile(_Strict):
+    till: FeeBands = []  # taken from each TILL payment the merchant receives; [] = none
 
 
 class CommissionFile(_Strict):
@@ -123,6 +132,11 @@ class MinimumFile(_Strict):
     send: PositiveMinor
     deposit: PositiveMinor
     withdraw: PositiveMinor
+    # Defaults are not validated, so they are minor units already (KES 1, and KES 5 of airtime).
+    pay: PositiveMinor = 100
+    till: PositiveMinor = 100
+    buy: PositiveMinor = 500
+    request: PositiveMinor = 100  # REQ
 
 
 class TierFile(_Strict):
@@ -146,6 +160,7 @@ class TariffFile(_Strict):
     tiers: TiersFile
     fees: FeesFile
     commission: CommissionFile = CommissionFile()
+    merchant_fees: MerchantFeesFile = MerchantFeesFile()
 
 
 Problem = tuple[str, str]  # (key path, what is wrong)
@@ -170,6 +185,14 @@ def band_tables(tariff: TariffFile) -> list[tuple[str, list[FeeBand] | list[Comm
         ("fees.withdraw", fees.withdraw, minimum.withdraw),
         ("fees.deposit", fees.deposit, minimum.deposit),
         ("fees.collect", fees.collect, minimum.send),  # a voucher is any amount a SEND may be
+        ("fees.pay", fees.pay, minimum.pay),
+        *(
+            (f"fees.pay_by_biller.{code}", bands, minimum.pay)
+            for code, bands in fees.pay_by_biller.items()
+        ),
+        ("fees.till", fees.till, minimum.till),
+        ("fees.buy", fees.buy, minimum.buy),
+        ("merchant_fees.till", tariff.merchant_fees.till, minimum.till),
         ("commission.deposit", commission.deposit, minimum.deposit),
         ("commission.withdraw", commission.withdraw, minimum.withdraw),
         ("commission.collect", commission.collect, minimum.send),
@@ -238,7 +261,7 @@ def _tier_problems(tariff: TariffFile) -> list[Problem]:
                 if getattr(tier, key) < getattr(lower, key)
             )
     tier_1 = tariff.tiers.tier(1)
-    for command in ("send", "deposit", "withdraw"):
+    for command in ("send", "deposit", "withdraw", "pay", "till", "buy", "request"):
         if getattr(tariff.minimum, command) > tier_1.per_transaction_max:
             problems.append(
                 (
