@@ -192,7 +192,10 @@ class MoneyConfig(Section):
     timezone: str = "Africa/Nairobi"  # the day of the per-day limits starts at midnight here
     # Commands whose money is held pending until the sender's confirmation is delivered (the M-Pesa
     # rollback); the others post at once. Cash handed over at an agent cannot be "undone".
-    post_on_delivery: list[Literal["SEND", "DEPOSIT", "WITHDRAW", "COLLECT"]] = ["SEND", "WITHDRAW"]
+    post_on_delivery: list[Literal["SEND", "DEPOSIT", "WITHDRAW", "COLLECT", "PAY", "TILL"]] = [
+        "SEND",
+        "WITHDRAW",
+    ]
     rollback_timeout_s: PositiveSeconds = 300.0  # no delivery receipt by then: voided, sender told
     settle_interval_s: PositiveSeconds = 1.0  # how often delivered confirmations are posted
     voucher_expiry_days: Days = 7.0  # unclaimed vouchers go back to the sender after this

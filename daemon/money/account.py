@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import update
 
 from daemon import replies
@@ -13,6 +15,21 @@ from daemon.schema import subscribers
 from daemon.subscribers import get_subscriber_txn
 
 MINI_COUNT = 5
+# How VERIFY names a party that is not a wallet (a biller, a till, the airtime provider), by move
+# kind; registered by the module of each kind with @payee_label. Default: the payee's number.
+PayeeLabel = Callable[[CommandContext, Move], str]
+_PAYEE_LABELS: dict[str, PayeeLabel] = {}
+
+
+def payee_label(*kinds: str) -> Callable[[PayeeLabel], PayeeLabel]:
+    def register(label: PayeeLabel) -> PayeeLabel:
+        for kind in kinds:
+            if kind in _PAYEE_LABELS:
+                raise ValueError(f"a payee label for {kind!r} is already registered")
+            _PAYEE_LABELS[kind] = label
+        return label
+
+    return register
 
 
 def _line(ctx: CommandContext, move: Move, msisdn: str) -> str:
@@ -45,7 +62,7 @@ def verify(ctx: CommandContext, ref: str) -> Reply:
         ref=move.ref,
         amount=ctx.money(move.amount_minor),
         payer=_party(ctx, move.payer_msisdn),
-        payee=_party(ctx, move.payee_msisdn),
+        payee=_payee(ctx, move),
         when=common.when(move.created_at_ns, ctx.config.money.timezone),
         state=ctx.text(f"state_{move.state.value}"),
     )
@@ -56,6 +73,15 @@ def _is_party(ctx: CommandContext, move: Move) -> bool:
     if ctx.subscriber is not None:
         mine.add(ctx.subscriber.float_owner)
     return any(move.involves(msisdn) for msisdn in mine)
+
+
+def _payee(ctx: CommandContext, move: Move) -> str:
+    label = _PAYEE_LABELS.get(move.kind.value)
+    if label is not None:
+        return label(ctx, move)
+    if move.payee_msisdn is None and move.detail:
+        return move.detail
+    return _party(ctx, move.payee_msisdn)
 
 
 def _party(ctx: CommandContext, msisdn: str | None) -> str:
