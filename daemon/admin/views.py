@@ -18,7 +18,7 @@ from daemon.audit import AuditEntry
 from daemon.clock import NS_PER_S
 from daemon.commands.money import format_money
 from daemon.commands.registry import Role
-from daemon.money.moves import Move
+from daemon.money.moves import Move, MoveKind
 
 _PIPE_COLUMNS = 200  # output to a file or a pipe (a script's) is not wrapped at 80 columns
 # Narrower, rich would cut refs and numbers short; a terminal wrapping long lines loses nothing.
@@ -86,6 +86,22 @@ def profile_table(profile: Profile, currency: str, timezone: str, now_ns: int) -
     return table
 
 
+# The system account on the side of a move that has no subscriber, by kind.
+_SYSTEM_PARTY = {
+    MoveKind.REVERSAL: "reversal suspense",
+    MoveKind.REVERSAL_HOLD: "reversal suspense",
+    MoveKind.VOUCHER: "voucher",
+    MoveKind.VOUCHER_CLAIM: "voucher",
+    MoveKind.VOUCHER_RETURN: "voucher",
+    MoveKind.COLLECT: "voucher",
+    MoveKind.AIRTIME: "airtime",
+}
+
+
+def _system_party(move: Move) -> str:
+    return _SYSTEM_PARTY.get(move.kind, "trust")
+
+
 def moves_table(moves: Iterable[Move], currency: str, timezone: str) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title="last moves")
     headings = ("time", "ref", "kind", "state", "from", "to", "amount", "fee")
@@ -97,8 +113,8 @@ def moves_table(moves: Iterable[Move], currency: str, timezone: str) -> Table:
                 move.ref,
                 move.kind.value,
                 move.state.value,
-                move.payer_msisdn or "trust",
-                move.payee_msisdn or "trust",
+                move.payer_msisdn or _system_party(move),
+                move.payee_msisdn or move.detail or _system_party(move),
                 format_money(move.amount_minor, currency),
                 format_money(move.fee_minor, currency) if move.fee_minor else "",
             )
