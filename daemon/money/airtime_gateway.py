@@ -20,23 +20,27 @@ import base64
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from io import BytesIO
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol as Interface
 from urllib.parse import quote
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IResponse
+from twisted.web.iweb import IBodyProducer, IResponse
+from zope.interface import implementer
 
 from daemon.config import AirtimeConfig
 
 log = Logger()
 MAX_PASSWORD_CHARS = 256
+MAX_BODY_BYTES = 1 << 16  # an answer is a few dozen bytes: a bound on what we read
 _MAX_REASON_CHARS = 120
 
 
@@ -80,7 +84,7 @@ class TopUp:
     currency: str
 
 
-class AirtimeGateway(Protocol):
+class AirtimeGateway(Interface):
     def topup(self, order: TopUp) -> Deferred[Outcome]: ...
 
     def query(self, order: TopUp) -> Deferred[Outcome]: ...
@@ -111,11 +115,15 @@ class HttpGateway:
         self.reactor = reactor
         self.base_url = config.url.rstrip("/")
         self.timeout_s = config.timeout_s
-        pool = HTTPConnectionPool(reactor)
+        self.pool = pool = HTTPConnectionPool(reactor)
         pool.maxPersistentPerHost = config.batch_size
         self.agent = Agent(reactor, pool=pool, connectTimeout=config.timeout_s)
         token = base64.b64encode(f"{config.username}:{password}".encode()).decode()
         self._authorization = f"Basic {token}".encode()  # kept out of every log line
+
+    def close(self) -> Deferred:
+        """Close the connections kept open to the provider (at stop)."""
+        return self.pool.closeCachedConnections()
 
     def topup(self, order: TopUp) -> Deferred[Outcome]:
         body = {
@@ -138,16 +146,66 @@ class HttpGateway:
                 b"accept": [b"application/json"],
             }
         )
-        producer = FileBodyProducer(BytesIO(json.dumps(body).encode())) if body else None
+        producer = _JsonBody(body) if body else None
         url = (self.base_url + path).encode()
         answer = self.agent.request(method, url, headers, producer)
         answer.addCallback(lambda response: _read(response, querying=method == b"GET"))
-        answer.addTimeout(self.timeout_s, self.reactor)
+        answer.addTimeout(self.timeout_s, self.reactor, onTimeoutCancel=_timed_out)
         return answer.addErrback(_unreachable)
 
 
+@implementer(IBodyProducer)
+class _JsonBody:
+    """A small JSON body written at once (FileBodyProducer would need the global reactor's
+    cooperator, which a gateway given another reactor may not have running)."""
+
+    def __init__(self, body: object) -> None:
+        self.data = json.dumps(body).encode()
+        self.length = len(self.data)
+
+    def startProducing(self, consumer) -> Deferred:
+        consumer.write(self.data)
+        return succeed(None)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+class _Body(Protocol):
+    """Collects a response body of at most MAX_BODY_BYTES (readBody warns about the transports
+    of twisted's own HTTP client)."""
+
+    def __init__(self, done: Deferred[bytes]) -> None:
+        self.done = done
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > MAX_BODY_BYTES:
+            self.transport.stopProducing()  # type: ignore[union-attr]
+            return
+        self.parts.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.size > MAX_BODY_BYTES:
+            self.done.errback(ValueError(f"a body over {MAX_BODY_BYTES} bytes"))
+        elif reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(b"".join(self.parts))
+        else:
+            self.done.errback(reason)
+
+
 def _read(response: IResponse, querying: bool) -> Deferred[Outcome]:
-    return readBody(response).addCallback(lambda raw: _outcome(response.code, raw, querying))
+    body: Deferred[bytes] = Deferred()
+    response.deliverBody(_Body(body))
+    return body.addCallback(lambda raw: _outcome(response.code, raw, querying))
 
 
 def _outcome(code: int, raw: bytes, querying: bool) -> Outcome:
@@ -167,6 +225,10 @@ def _outcome(code: int, raw: bytes, querying: bool) -> Outcome:
     if status == "failed":
         return Outcome.failed(str(payload.get("reason") or "refused by the provider"))
     return Outcome.unknown(f"the provider says {str(status)[:40]}")
+
+
+def _timed_out(result: object, timeout_s: float) -> Outcome:
+    return Outcome.unknown(f"no answer: timeout after {timeout_s} s")
 
 
 def _unreachable(failure: Failure) -> Outcome:
