@@ -56,7 +56,9 @@ class AirtimeWorker:
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        return when_done(self._running)
+        close = getattr(self.gateway, "close", None)
+        done = when_done(self._running)
+        return done.addCallback(lambda _: close() if close is not None else None)
 
     def run_now(self) -> Deferred:
         """One round: claim, ask, record. Fires with the claims' step names (tests)."""
