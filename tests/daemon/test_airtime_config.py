@@ -64,7 +64,9 @@ def test_check_wants_a_password_file_when_enabled(tmp_path):
 def test_check_names_a_missing_password_file(tmp_path):
     result = check(tmp_path, password_file=str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.output.strip().endswith(f"airtime.password_file: {tmp_path / 'nowhere'}: file not found")
+    assert result.output.strip().endswith(
+        f"airtime.password_file: {tmp_path / 'nowhere'}: file not found"
+    )
 
 
 def test_check_refuses_an_empty_password_file_and_accepts_a_good_one(tmp_path):
