@@ -45,7 +45,7 @@ def test_every_airtime_reply_fits_one_sms(language, key):
     ],
 )
 def test_bad_keys_are_one_line(values, problem):
-    with pytest.raises(ConfigError, match="^smscore.toml: ") as raised:
+    with pytest.raises(ConfigError, match=r"^smscore\.toml: ") as raised:
         build_config({"airtime": values}, "smscore.toml")
     assert problem in str(raised.value) and "\n" not in str(raised.value)
 
@@ -90,7 +90,7 @@ def test_the_daemon_runs_the_worker_only_when_enabled(tmp_path):
     off = build_config({})
     assert _airtime(off, None, None) == []  # type: ignore[arg-type]
     missing = build_config({"airtime": {"enabled": True, "password_file": str(tmp_path / "x")}})
-    with pytest.raises(StartupError, match="airtime gateway: airtime.password_file: .*not found"):
+    with pytest.raises(StartupError, match=r"airtime gateway: airtime\.password_file: .*not found"):
         _airtime(missing, None, None)  # type: ignore[arg-type]
     secret = tmp_path / "secret"
     secret.write_text("pw\n")

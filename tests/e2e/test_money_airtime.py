@@ -20,8 +20,17 @@ from daemon.migrate import upgrade_all
 from daemon.schema import airtime_orders
 from ledger import make_engine
 from tests.e2e.harness import DaemonProcess, SimulatorProcess, daemon_settings, wait_for
-from tests.e2e.money import _LOGGED_ERROR, PIN, REPLY_TIMEOUT_S, START, MoneyService, kes, ref_in
-from tests.e2e.money import money_settings, national
+from tests.e2e.money import (
+    _LOGGED_ERROR,
+    PIN,
+    REPLY_TIMEOUT_S,
+    START,
+    MoneyService,
+    kes,
+    money_settings,
+    national,
+    ref_in,
+)
 
 KES = 100
 AIRTIME = {
