@@ -13,6 +13,7 @@ ADMIN_COMMANDS = {
     "audit": "daemon.admin.commands:audit",
     "tariff": "daemon.money.tariff_cli:tariff",
     "reversals": "daemon.admin.reversals:reversals",
+    "airtime": "daemon.admin.airtime:airtime",
 }
 
 
