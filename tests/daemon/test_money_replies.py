@@ -36,6 +36,8 @@ WORST = {
     "remaining": 2,
     "most": 64,
     "sent_ref": "QK7A2B9XYZ",
+    "till": "1234567890",  # tills.po, requests.po (their own worst cases: test_money_payments_replies)
+    "note": " (nnnnnnnnnnnnnnnnnnnn)",
 }
 
 
