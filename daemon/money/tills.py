@@ -29,9 +29,10 @@ from daemon.money.account import payee_label
 from daemon.money.limits import check_limits_txn, record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
 from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
+from daemon.money.request_rows import request_of_move_txn
 from daemon.money.tariff import NoBand
 from daemon.outbox import OutgoingSms
-from daemon.schema import pay_requests, tills
+from daemon.schema import tills
 from daemon.subscribers import Subscriber, get_subscriber_txn
 
 COMMAND = "TILL"
@@ -199,16 +200,12 @@ def _till_of_move(conn: Connection, move: Move) -> Till:
     return found
 
 
-def _request_code(conn: Connection, move: Move) -> str | None:
-    query = select(pay_requests.c.code).where(pay_requests.c.move_id == move.id)
-    return conn.execute(query).scalar()
-
-
 @on_posted(MoveKind.TILL)
 def _tell_merchant(notifier: Notifier, move: Move) -> list[OutgoingSms]:
     assert move.payer_msisdn and move.payee_msisdn
     payer = get_subscriber_txn(notifier.conn, move.payer_msisdn)
-    code = _request_code(notifier.conn, move)
+    paid = request_of_move_txn(notifier.conn, move.id)  # a request to pay it answered
+    code = paid.code if paid is not None else None
     fields = {
         "name": common.short_name(payer),
         "phone": notifier.display(move.payer_msisdn),
