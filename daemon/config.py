@@ -12,6 +12,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
+import babel.numbers
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -64,6 +65,18 @@ class ServiceConfig(Section):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown region {region!r}: an ISO 3166 alpha-2 code such as KE")
         return region
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        if currency not in babel.numbers.list_currencies():
+            raise ValueError(f"unknown currency {currency!r}: an ISO 4217 code such as KES")
+        # Money is counted in hundredths (MINOR_PER_MAJOR); a currency with other minor units
+        # would be shown and charged wrongly.
+        decimals = babel.numbers.get_currency_precision(currency)
+        if decimals != 2:
+            raise ValueError(f"{currency} has {decimals} decimal places; smscore counts hundredths")
+        return currency
 
 
 class DatabaseConfig(Section):

@@ -256,7 +256,12 @@ class Session:
             raise SessionError(f"a {self.role.value} never sends {pdu.name}")
         if self.state not in allowed:
             raise SessionError(f"{pdu.name} is not allowed in state {self.state.value}")
-        if pdu.response_class is not None and self.window_available <= 0:
+        # Unbind goes out whatever the window: a session must be able to end while it is busy.
+        if (
+            pdu.response_class is not None
+            and self.window_available <= 0
+            and pdu.command_id != C.UNBIND
+        ):
             raise WindowFull(f"window of {self.timers.window} outstanding requests is full")
 
     def _send_response(self, pdu: PDU) -> None:

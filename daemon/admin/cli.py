@@ -12,6 +12,7 @@ ADMIN_COMMANDS = {
     "subscriber": "daemon.admin.commands:subscriber",
     "audit": "daemon.admin.commands:audit",
     "tariff": "daemon.money.tariff_cli:tariff",
+    "reversals": "daemon.admin.reversals:reversals",
     "till": "daemon.admin.tills:till",
 }
 

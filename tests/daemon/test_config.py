@@ -38,6 +38,8 @@ def test_documented_example_loads():
         ({"database": {"url": "mysql://x"}}, "database.url: must be a sqlite:/// or postgresql:// URL"),
         ({"service": {"region": "XX"}}, "service.region: unknown region 'XX': an ISO 3166 alpha-2 code such as KE"),
         ({"service": {"region": "ke"}}, "service.region: unknown region 'ke'"),
+        ({"service": {"currency": "XYZ"}}, "service.currency: unknown currency 'XYZ': an ISO 4217 code such as KES"),
+        ({"service": {"currency": "UGX"}}, "service.currency: UGX has 0 decimal places; smscore counts hundredths"),
         ({"service": {"country_code": "254"}}, 'service.country_code: no longer used: numbers follow service.region (e.g. region = "KE")'),
         ({"service": {"national_number_digits": [9]}}, "service.national_number_digits: no longer used: numbers follow service.region"),
         ({"service": {"role": "x", "country_code": "254"}}, "service.country_code: no longer used"),  # named first

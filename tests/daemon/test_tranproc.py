@@ -152,7 +152,7 @@ def test_help_lists_what_the_sender_may_use(engine, env):
     register(engine)
     assert "BAL" in converse(engine, env, "HELP")
     stranger = converse(engine, env, "help", source="254799000000")
-    assert stranger.startswith("smscore commands: HELP, PING")
+    assert stranger.startswith("smscore: HELP, PING")
     assert "BAL" not in stranger
     assert converse(engine, env, "help bal").startswith("BAL PIN - Check your balance")
 

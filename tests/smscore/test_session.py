@@ -292,6 +292,16 @@ def test_window_full_raises_and_a_response_reopens_it():
     assert session.send(SubmitSm(), 0).sequence_number == 4
 
 
+def test_unbind_goes_out_when_the_window_is_full():
+    session = session_in(Role.ESME, TRX)
+    for _ in range(3):
+        session.send(SubmitSm(), 0)
+    assert session.window_available == 0
+    unbind = session.unbind(0)
+    assert unbind.sequence_number == 4
+    assert session.state is State.UNBINDING
+
+
 def test_responses_may_be_sent_when_the_window_is_full():
     session = session_in(Role.ESME, TRX)
     for _ in range(3):
