@@ -14,6 +14,7 @@ ADMIN_COMMANDS = {
     "tariff": "daemon.money.tariff_cli:tariff",
     "reversals": "daemon.admin.reversals:reversals",
     "airtime": "daemon.admin.airtime:airtime",
+    "till": "daemon.admin.tills:till",
 }
 
 

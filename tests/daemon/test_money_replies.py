@@ -37,6 +37,8 @@ WORST = {
     "most": 64,
     "sent_ref": "QK7A2B9XYZ",
     "hours": "2160",  # money.reversal_window_hours at its largest (90 days)
+    "till": "1234567890",  # tills.po, requests.po (their own worst cases: test_money_payments_replies)
+    "note": " (nnnnnnnnnnnnnnnnnnnn)",
 }
 
 
