@@ -3,7 +3,7 @@
 Checked in the order a customer can act on: the biller (known, not suspended), the account number
 (the biller's rule: the reply says what it should look like), the listed bill (a bills-only biller
 takes listed accounts only; no listed bill is paid beyond what is still due, counting payments that
-wait for their confirmation), then the payer's limits, the fee (the biller's own bands if it has
+wait for their confirmation, and a listed bill paid in full takes nothing more), then the payer's limits, the fee (the biller's own bands if it has
 them) and the balance. The move (MoveKind.BILL, detail "KPLC 12345678") is posted at once, or held
 pending until the confirmation is delivered when PAY is in money.post_on_delivery; the bill's
 paid amount grows when the move is posted, never while it waits.
@@ -127,7 +127,7 @@ def quote(ctx: CommandContext, code: str, account: str, amount_minor: int) -> Bi
 def _due_minor(ctx: CommandContext, biller: Biller, account: str) -> int | Reply | None:
     """What the account's open bill still wants (None: no open bill), or the refusal."""
     bill: Bill | None = get_bill_txn(ctx.conn, biller.code, account, lock=True)
-    if bill is None or bill.state is not BillState.OPEN:
+    if bill is None or bill.state is BillState.CLOSED:
         if biller.bills_only:
             return ctx.reply("bill_not_found", biller=biller_label(biller), account=account)
         return None
