@@ -2,8 +2,10 @@
 in part, a payment held until its confirmation is delivered (then posted, or voided), a repeated MO.
 Every test ends with the ledger checked and the trust account reconciled."""
 
+from pathlib import Path
+
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from daemon.money.account_rules import parse_rule
 from daemon.money.billers import (
@@ -19,7 +21,7 @@ from daemon.money.billers import (
 from daemon.money.common import money_env
 from daemon.money.limits import service_day, usage_txn
 from daemon.outbox import OutboxStatus
-from daemon.schema import inbox, moves
+from daemon.schema import inbox, moves, subscribers
 from ledger import get_balance
 from tests.daemon.money_world import SHORT_CODE, World
 
@@ -236,3 +238,29 @@ def test_a_repeated_message_pays_once(pending_world):
     assert len(all_moves(world)) == 1
     assert bill(world, "12345678").paid_minor == 600 * KES
     assert biller_balance(world) == 600 * KES
+
+
+def test_a_frozen_payer_is_refused(world):
+    add_biller(world)
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(subscribers).where(subscribers.c.msisdn == ALICE).values(state="frozen")
+        )
+    assert "frozen" in world.sms(ALICE, "PAY KPLC 12345678 500 1234")
+    assert world.balance(ALICE) == WALLET and all_moves(world) == []
+
+
+def test_a_biller_with_its_own_fee_bands_is_charged_by_them(engine, tmp_path):
+    tariff = tmp_path / "tariff.toml"
+    shipped = (Path(__file__).parents[2] / "etc" / "tariff.toml").read_text()
+    tariff.write_text(
+        shipped + "\n[fees.pay_by_biller]\nKPLC = [ { min = 1, max = 250_000, fee = 7 } ]\n"
+    )
+    world = World(engine, tariff_file=str(tariff))
+    world.add(ALICE, balance_minor=WALLET, name="Alice Atieno")
+    add_biller(world)
+    add_biller(world, "WATER", name="City Water")
+    assert "Fee KES 7.00." in world.sms(ALICE, "PAY KPLC 12345678 50 1234")
+    assert "Fee KES 0.00." in world.sms(ALICE, "PAY WATER 12345678 50 1234")  # the common bands
+    assert world.balance(ALICE) == WALLET - 100 * KES - 7 * KES
+    world.check()
