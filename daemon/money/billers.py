@@ -179,7 +179,8 @@ def set_biller_state_txn(
     if biller.state is state:
         raise BillerError(f"biller {biller.code} is {state.value} already")
     conn.execute(update(billers).where(billers.c.code == biller.code).values(state=state.value))
-    record_txn(conn, actor, f"biller_{state.value}", biller.code, f"was {biller.state}", now_ns)
+    action = "biller_resume" if state is BillerState.ACTIVE else "biller_suspend"
+    record_txn(conn, actor, action, biller.code, f"was {biller.state}", now_ns)
     found = get_biller_txn(conn, biller.code)
     assert found is not None
     return found

@@ -103,7 +103,7 @@ def test_suspend_and_resume_are_audited(cli, engine):
     assert twice.exit_code == 2 and "is suspended already" in twice.output
     assert cli("resume", "kplc").output == "biller KPLC: active\n"
     assert [action for _, action, _ in audit(engine)] == [
-        "biller_add", "biller_suspended", "biller_active",
+        "biller_add", "biller_suspend", "biller_resume",
     ]  # fmt: skip
     unknown = cli("suspend", "NOPE")
     assert unknown.exit_code == 2 and "biller 'NOPE': no such biller" in unknown.output
