@@ -298,7 +298,8 @@ billers = sa.Table(
     metadata,
     sa.Column("code", sa.String(16), primary_key=True),  # upper case, e.g. KPLC
     sa.Column("name", sa.String(64), nullable=False),
-    sa.Column("account_id", sa.BigInteger, nullable=False, unique=True),  # its settlement account
+    sa.Column("number", sa.Integer, nullable=False, unique=True),  # 1, 2, ... in order of adding
+    sa.Column("account_id", sa.BigInteger, nullable=False, unique=True),  # BILLER_ID_BASE + number
     sa.Column("account_rule", sa.String(128), nullable=False),  # e.g. "digits:6-10,luhn"
     sa.Column("bills_only", sa.Boolean, nullable=False, default=False),  # only accounts in bills
     sa.Column("state", sa.String(16), nullable=False, default="active"),  # active | suspended
