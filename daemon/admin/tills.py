@@ -37,6 +37,7 @@ from daemon.money.tills import (
 from daemon.schema import tills
 from daemon.subscribers import SubscriberError, create_subscriber_txn, get_subscriber_txn
 from ledger import get_balance
+from smscore.text import TextEncodingError, gsm7_septet_length
 
 _TILL_NUMBER = re.compile(r"[0-9]{5,10}")  # as TILL takes it (daemon.money.payment_types)
 _SHOWN_MOVES = 10
@@ -55,7 +56,13 @@ def till_number(written: str) -> str:
 
 def till_name(written: str) -> str:
     name = " ".join(written.split())
-    if not name or len(name) > NAME_MAX_CHARS or not name.isprintable():
+    try:  # every payment SMS shows it in capitals: one character outside GSM-7 makes them UCS-2
+        septets = gsm7_septet_length(name.upper())
+    except TextEncodingError:
+        raise AdminCliError(
+            f"--name {written!r}: GSM-7 letters, digits and punctuation only (it is in every SMS)"
+        ) from None
+    if not name or septets > NAME_MAX_CHARS or not name.isprintable():
         raise AdminCliError(
             f"--name {written!r}: 1 to {NAME_MAX_CHARS} printable characters (it is in every SMS)"
         )

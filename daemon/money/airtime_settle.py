@@ -6,7 +6,8 @@ While the move is pending (sent, unknown):
 - failed: the move is voided; the buyer is told nothing was taken.
 - unknown: asked again after query_after_s, then `backoff` times longer each time; after
   max_queries unknown answers to queries the move is voided and the buyer told (the deadline).
-- not found (a query): the provider never got the top-up: it is sent again (same idempotency key).
+- not found (a query): the provider never got the top-up: it is sent again (same idempotency key);
+  this answer counts towards max_queries like an unknown one.
 Once voided (failed, voided) the order is queried `late_checks` more times: a success then is a
 late success (the airtime was given, the money not taken), logged at error level for staff.
 """
@@ -84,9 +85,14 @@ def _while_pending(
                          provider_ref=outcome.provider_ref, next_attempt_at_ns=None, last_error="")  # fmt: skip
         _tell(conn, config, order, move, now_ns, _bought_notices)
         return "posted"
-    if kind is OutcomeKind.NOT_FOUND:
-        update_order_txn(conn, order, now_ns, state=OrderState.NEW, next_attempt_at_ns=now_ns,
-                         last_error=outcome.reason)  # fmt: skip
+    if kind is OutcomeKind.NOT_FOUND:  # counted: top-ups that never arrive have a deadline too
+        answers = order.queries + 1
+        if answers >= config.airtime.max_queries:
+            reason = f"the provider never got it after {answers} queries"
+            _void(conn, config, order, move, OrderState.VOIDED, reason, now_ns)
+            return "voided"
+        update_order_txn(conn, order, now_ns, state=OrderState.NEW, queries=answers,
+                         next_attempt_at_ns=now_ns, last_error=outcome.reason)  # fmt: skip
         return "resend"
     if kind is OutcomeKind.FAILED:
         _void(conn, config, order, move, OrderState.FAILED, outcome.reason, now_ns)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
+from daemon.commands.normalise import mask_pins
 from daemon.commands.registry import Role
 from daemon.config import Config
 from daemon.money import common, request_rows, send, tills
@@ -51,8 +52,10 @@ def requester_label(conn: Connection, requester: Subscriber) -> str:
 
 
 def _clean_note(note: str) -> str | None:
-    """The note as the payer will read it, or None if it is too long or not plain GSM-7 text."""
-    cleaned = " ".join(note.split())
+    """The note as the payer will read it, or None if it is too long or not plain GSM-7 text.
+    Anything that looks like a PIN is masked, as in the stored MO: people end every command with
+    theirs, and this text goes to somebody else."""
+    cleaned = mask_pins(" ".join(note.split()))
     try:
         septets = gsm7_septet_length(cleaned)
     except TextEncodingError:

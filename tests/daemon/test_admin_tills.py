@@ -59,6 +59,10 @@ def test_add_registers_the_merchant_with_a_merchant_wallet_and_its_till(cli, eng
         (("123456", "07", "Shop"), "MSISDN '07': not a phone number"),
         (("123456", "0712000050", "x" * 21), "--name 'xxxxxxxxxxxxxxxxxxxxx': 1 to 20 printable"),
         (("123456", "0712000050", "  "), "--name '  ': 1 to 20 printable"),
+        # in capitals in every payment SMS: one outside GSM-7 turns each into UCS-2 (70 a part)
+        (("123456", "0712000050", "Café ☕"), "--name 'Café ☕': GSM-7 letters"),
+        (("123456", "0712000050", "Àla"), "--name 'Àla': GSM-7 letters"),  # à is GSM-7, À not
+        (("123456", "0712000050", "€" * 11), "1 to 20 printable"),  # 2 septets each
     ],
 )
 def test_bad_arguments_are_one_line(cli, engine, args, expected):

@@ -182,6 +182,21 @@ def test_a_query_the_provider_never_got_sends_the_top_up_again(world):
     assert world.gateway.calls == [("topup", ref), ("query", ref), ("topup", ref)]
 
 
+def test_top_ups_the_provider_never_gets_end_in_a_void(world):
+    # An outage that drops every top-up (or answers it 5xx) while queries say "no such order":
+    # each resend must count towards max_queries, or the money is held and the buyer silent for ever.
+    world.gateway.script(ALICE, *[UNKNOWN, NOT_FOUND] * 20)
+    world.sms(ALICE, "BUY 100 1234")
+    steps = []
+    for _ in range(20):
+        steps += world.work()
+        world.advance(1000)
+    assert steps[:6] == ["retry", "resend", "retry", "resend", "retry", "voided"]
+    assert move_state(world) == "voided" and world.balance(ALICE) == START
+    assert "Nothing was taken" in world.last_to(ALICE)
+    assert [action for action, _ in world.gateway.calls].count("topup") == 3  # max_queries
+
+
 def test_a_repeated_mo_buys_once(world):
     first, second = world.mo_twice(ALICE, "BUY 100 1234")
     assert first.startswith("Buying") and second.startswith("You sent this message already")

@@ -115,6 +115,16 @@ def test_a_repeated_pay_mo_pays_once(world):
         assert len(conn.execute(select(moves)).all()) == 1
 
 
+def test_a_pin_typed_into_the_note_is_neither_stored_nor_sent(world):
+    # Every other command ends with the PIN: a requester who adds theirs must not hand it to the payer.
+    world.sms(BOB, "REQ 0712000001 500 lunch 7390")
+    asked = world.last_to(ALICE)
+    assert "7390" not in asked and "(lunch ****)" in asked
+    with world.engine.begin() as conn:
+        [note] = conn.execute(select(requests_table.c.note)).scalars()
+    assert note == "lunch ****"
+
+
 def test_a_repeated_req_mo_asks_once(world):
     redelivered(world, BOB, "REQ 0712000001 500")
     assert len([t for t in world.texts_to(ALICE) if "asks you" in t]) == 1
