@@ -46,7 +46,7 @@ def client_options(host: str, ca_file: Path | None) -> IOpenSSLClientConnectionC
         trust = ssl.platformTrust()
     else:
         roots = [
-            ssl.Certificate.load(cert.public_bytes(serialization.Encoding.DER), ssl.FILETYPE_ASN1)
+            ssl.Certificate.loadPEM(cert.public_bytes(serialization.Encoding.PEM))
             for cert in load_certificates(ca_file)
         ]
         trust = ssl.trustRootFromCertificates(roots)
@@ -100,17 +100,16 @@ def _openssl_reasons(error: BaseException) -> str:
 
 
 def _certificate_problem(handle: object) -> str | None:
-    get_peer = getattr(handle, "get_peer_certificate", None)
-    peer = get_peer() if get_peer is not None else None
-    if peer is None:
+    # The chain the peer sent (leaf first): get_peer_certificate() is None once verification failed.
+    get_chain = getattr(handle, "get_peer_cert_chain", None)
+    chain = get_chain() if get_chain is not None else None
+    if not chain:
         return None
-    cert = peer.to_cryptography()
+    cert = chain[0].to_cryptography()
     # The wall clock, as OpenSSL's own check used: this only says which check failed.
     now = datetime.datetime.now(datetime.UTC)
     if cert.not_valid_after_utc < now:
         return f"expired (not valid after {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)"
     if cert.not_valid_before_utc > now:
         return f"not valid yet (not before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC)"
-    if cert.issuer == cert.subject:
-        return "self-signed and not in tls_ca_file"
     return None

@@ -53,3 +53,20 @@ def test_the_password_is_in_no_repr():
     assert "s3cr3tpw" not in str(config.bind_pdu())
     assert config.bind_pdu().password == "s3cr3tpw"  # still sent
     assert "system_id='esme1'" in repr(BindTransceiver(system_id="esme1", password="x"))
+
+
+def test_status_shows_refused_credentials_and_no_password():
+    from daemon.config import build_config
+    from daemon.status import bind_status, format_status
+
+    harness = Harness()
+    harness.auth_status = S.ESME_RINVPASWD
+    harness.start()
+    settings = build_config(
+        {"binds": [{"name": "smsc-a", "host": "127.0.0.1", "system_id": "esme1", "password": "pw"}]}
+    ).binds[0]
+    status = bind_status(harness.bind, settings)
+    assert status["state"] == "refused-credentials" and status["bound"] is False
+    text = format_status({"binds": [status]})
+    assert "bind smsc-a       REFUSED-CREDENTIALS 127.0.0.1:2775" in text
+    assert "Invalid Password" in text and "'pw'" not in repr(settings)
