@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from simulators.airtime import AirtimeProviderConfig
 from simulators.faults import FaultError, validate_faults
 from simulators.fields import Status
 from smscore.constants import MessageState
@@ -106,6 +107,7 @@ class SimulatorConfig(_Strict):
     account: tuple[AccountConfig, ...] = ()
     dlr: DlrConfig = Field(default_factory=DlrConfig)
     faults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    airtime: AirtimeProviderConfig = Field(default_factory=AirtimeProviderConfig)  # the provider
     # SMSC-side security (simulators.guard). allow: networks ESMEs may connect from ([] = any);
     # others are closed before a byte is read. tls_cert_file/tls_key_file: listen with TLS.
     allow: tuple[IPvAnyNetwork, ...] = ()
