@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from daemon.commands.errors import ArgValueError
+from daemon.commands.msisdn import is_mobile
 from daemon.commands.types import MONEY, MSISDN, REFERENCE, ArgType, ParseEnv
 
 _BILLER = re.compile(r"[A-Za-z0-9]{2,16}")
@@ -82,6 +83,8 @@ class AirtimeOrderType(ArgType):
         if end == len(words):
             return AirtimeOrder(amount_minor, None), end
         msisdn, after = _part(MSISDN, words, end, env, "arg_phone")
+        if not is_mobile(msisdn):
+            raise ArgValueError("not_mobile", at=end, label="arg_phone")
         if after != len(words):
             raise ArgValueError("buy_format", at=after)
         return AirtimeOrder(amount_minor, msisdn), after

@@ -123,3 +123,10 @@ def test_a_bad_part_is_named_with_its_own_word(text, shown, label):
     assert (caught.value.shown, caught.value.label) == (shown, label)
     reply = REGISTRY.explain(caught.value, "en")
     assert f'"{shown}"' in reply and len(reply) <= 160
+
+
+def test_airtime_is_only_for_mobile_numbers():
+    with pytest.raises(BadArgument) as caught:
+        parse("BUY 100 020 2345678 1234")  # a Nairobi landline
+    assert (caught.value.reason, caught.value.label) == ("not_mobile", "arg_phone")
+    assert parse("BUY 100 0110 123456 1234").args.order.msisdn == "254110123456"
