@@ -126,9 +126,9 @@ def audit_verdict_txn(conn: Connection) -> AuditVerdict | None:
 def verify_audit_chain_txn(conn: Connection) -> AuditBreak | None:
     """Walk the chain in order; the first entry that breaks it, or None if it holds whole."""
     previous, seq_expected = GENESIS_HASH, 1
-    rows = conn.execution_options(yield_per=1000).execute(
-        select(*_ENTRY_COLUMNS).order_by(audit_log.c.seq)
-    )
+    # Streamed, on this statement only (Connection.execution_options would stay on the connection).
+    query = select(*_ENTRY_COLUMNS).order_by(audit_log.c.seq).execution_options(yield_per=1000)
+    rows = conn.execute(query)
     for entry_id, seq, at_ns, actor, action, target, detail, stored in rows:
         if seq != seq_expected:
             return AuditBreak(seq_expected, entry_id, f"seq {seq_expected} is missing")
