@@ -4,12 +4,11 @@ the ledger's head), and d0006 chaining the entries of an existing log."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 import ledger
 from daemon.audit import record_txn
@@ -18,12 +17,12 @@ from daemon.migrate import VERSION_TABLE, upgrade_daemon
 from daemon.schema import audit_log
 from ledger.batch import lock_head
 from ledger.migrate import alembic_config
+from tests.daemon.pg_locks import wait_until_blocked
 
 NS = 1_000_000_000
 NOW = 1_700_000_000 * NS
 THREADS = 6
 APPENDS_PER_THREAD = 10
-WAIT_BOUND_S = 20.0  # how long a test waits for a blocked writer to show in pg_stat_activity
 
 
 def writer(engine: Engine, index: int, start: threading.Barrier) -> list[int]:
@@ -46,19 +45,6 @@ def test_concurrent_appends_stay_one_chain(pg_engine):
         assert verify_audit_chain_txn(conn) is None
         assert head_txn(conn).entry_count == total
     assert sorted(ids) == list(range(1, total + 1)) and seqs == list(range(1, total + 1))
-
-
-def wait_until_blocked(engine: Engine, count: int = 1) -> None:
-    """Until `count` sessions of this database wait on a lock (bounded)."""
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    deadline = time.monotonic() + WAIT_BOUND_S
-    with engine.connect() as conn:
-        while conn.execute(query).scalar() < count:
-            assert time.monotonic() < deadline, "the second writer never waited on the head"
-            conn.rollback()
 
 
 def test_a_second_writer_waits_for_the_head_then_chains_after_it(pg_engine):
