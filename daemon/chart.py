@@ -29,6 +29,7 @@ from ledger import (
 
 WALLET_ID_BASE = 10**15  # above every system id; + a 15-digit MSISDN still fits int64
 BILLER_ID_BASE = 10**6  # + a biller's number: its own settlement account (daemon.money.billers)
+BILLER_NUMBER_MAX = 10**9  # biller accounts stay below every wallet id
 _CAN_NOT_GO_NEGATIVE = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 _DEBIT_NORMAL = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
 
@@ -160,3 +161,29 @@ def deposit_txn(
     [result] = create_transfers(conn, [transfer], now_ns)
     if result is not CreateTransferResult.OK:
         raise ChartError(f"deposit of {amount_minor} into {account_id}: {result.value}")
+
+
+def biller_account_id(number: int) -> int:
+    """A biller's settlement account: what customers paid it, owed to it until it is settled."""
+    if not 0 < number < BILLER_NUMBER_MAX:
+        raise ValueError(f"not a biller number: {number!r}")
+    return BILLER_ID_BASE + number
+
+
+def open_biller_account_txn(
+    conn: Connection, number: int, code: str, currency: str, now_ns: int
+) -> int:
+    """Biller `number`'s settlement account (created if needed); its ledger account id. It is
+    credit-normal like a wallet: it holds e-money paid to the biller and can never go negative."""
+    account_id = biller_account_id(number)
+    account = Account(
+        account_id,
+        currency,
+        int(AccountCode.BILLER_SETTLEMENT),
+        _CAN_NOT_GO_NEGATIVE,
+        f"biller:{code}",
+    )
+    [result] = create_accounts(conn, [account], now_ns)
+    if result not in _CREATED:
+        raise ChartError(f"biller account {account_id} for {code}: {result.value}")
+    return account_id

@@ -56,7 +56,19 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
     problem = _pepper_problem(pepper_path(config))
     if problem:
         return key, problem
-    return _tariff_problem(config)
+    return _tariff_problem(config) or _airtime_problem(config)
+
+
+def _airtime_problem(config: Config) -> tuple[str, str] | None:
+    from daemon.money.airtime_gateway import GatewayConfigError, read_password
+
+    if not config.airtime.enabled:
+        return None
+    try:
+        read_password(config.airtime)
+    except GatewayConfigError as exc:
+        return "airtime.password_file", str(exc)
+    return None
 
 
 def _tariff_problem(config: Config) -> tuple[str, str] | None:

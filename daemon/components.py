@@ -18,6 +18,8 @@ from twisted.internet.interfaces import IReactorTime
 from daemon.config import Config
 from daemon.db import Database
 from daemon.lis import InboxWriter
+from daemon.money.airtime_gateway import HttpGateway, read_password
+from daemon.money.airtime_worker import AirtimeWorker
 from daemon.money.commands import service_registry
 from daemon.outbox.leases import LeaseKeeper
 from daemon.periodic import Periodic
@@ -89,6 +91,20 @@ def periodic_component(job: Periodic) -> Component:
         return ComponentStatus(job.counters, job.last_error)
 
     return Adapted(job.name, job.start, job.stop, status)
+
+
+def airtime_component(worker: AirtimeWorker) -> Component:
+    def status() -> ComponentStatus:
+        return ComponentStatus(worker.counters, worker.last_error)
+
+    return Adapted(worker.name, worker.start, worker.stop, status)
+
+
+def make_airtime_worker(config: Config, reactor: IReactorTime, db: Database) -> AirtimeWorker:
+    """The airtime worker and its HTTP gateway; GatewayConfigError if the password is unreadable."""
+    password = read_password(config.airtime)  # read once, here: never logged
+    gateway = HttpGateway(reactor, config.airtime, password)
+    return AirtimeWorker(reactor, db, gateway, config)
 
 
 def lease_component(keeper: LeaseKeeper) -> Component:

@@ -237,6 +237,28 @@ class MoneyConfig(Section):
         return name
 
 
+class AirtimeConfig(Section):
+    """BUY: airtime bought from a provider over its HTTP JSON API (daemon.money.airtime_gateway).
+    The default URL is the provider the bundled simulator serves (`smscore sim`)."""
+
+    enabled: bool = False  # off: BUY answers that airtime is not available
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")] = "http://127.0.0.1:8775/airtime/v1"
+    username: Annotated[str, Field(max_length=64)] = "smscore"
+    # The provider's password, one line in a file of its own (a secret: read at start-up, never
+    # logged); required when enabled.
+    password_file: FilePath | None = None
+    timeout_s: PositiveSeconds = (
+        10.0  # a request unanswered by then: outcome unknown, queried later
+    )
+    query_after_s: PositiveSeconds = 30.0  # the first query of an unknown outcome comes this late
+    backoff: Annotated[float, Field(ge=1, le=10)] = 2.0  # each further query waits this much longer
+    max_query_interval_s: PositiveSeconds = 900.0  # ... but never longer than this
+    max_queries: Annotated[int, Field(ge=1, le=100)] = 8  # still unknown after these: voided
+    late_checks: Annotated[int, Field(ge=0, le=100)] = 2  # queries after a void, for late successes
+    poll_interval_s: PositiveSeconds = 1.0  # how often due orders are looked for
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 50  # orders sent or queried at once, at most
+
+
 class Config(Section):
     service: ServiceConfig = ServiceConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -249,6 +271,7 @@ class Config(Section):
     status: StatusConfig = StatusConfig()
     security: SecurityConfig = SecurityConfig()
     money: MoneyConfig = MoneyConfig()
+    airtime: AirtimeConfig = AirtimeConfig()
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

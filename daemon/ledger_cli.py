@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from daemon.audit_chain import AuditVerdict, audit_verdict_txn
 from daemon.db import first_line
+from daemon.money.airtime_resolve import late_successes_line_txn
 from daemon.money.reconcile import Reconciliation, has_chart_txn, reconcile_txn
 from ledger import (
     CheckReport,
@@ -126,11 +127,17 @@ def check(db_url: str, head_file: Path | None, currency: str) -> None:
     def work(conn: Connection):
         require_current_schema(conn)
         trust = reconcile_txn(conn) if has_chart_txn(conn) else None
-        return check_ledger(conn, expected_head=expected), trust, audit_verdict_txn(conn)
+        late_airtime = late_successes_line_txn(conn)
+        return (
+            check_ledger(conn, expected_head=expected),
+            trust,
+            audit_verdict_txn(conn),
+            late_airtime,
+        )
 
-    report, trust, audit = _with_connection(db_url, work)
+    report, trust, audit, late_airtime = _with_connection(db_url, work)
     lines, ok = check_lines(report, trust, currency, audit)
-    for line in lines:
+    for line in [late_airtime, *lines] if late_airtime else lines:
         click.echo(line)
     if not ok:
         raise SystemExit(1)

@@ -316,7 +316,8 @@ billers = sa.Table(
     metadata,
     sa.Column("code", sa.String(16), primary_key=True),  # upper case, e.g. KPLC
     sa.Column("name", sa.String(64), nullable=False),
-    sa.Column("account_id", sa.BigInteger, nullable=False, unique=True),  # its settlement account
+    sa.Column("number", sa.Integer, nullable=False, unique=True),  # 1, 2, ... in order of adding
+    sa.Column("account_id", sa.BigInteger, nullable=False, unique=True),  # BILLER_ID_BASE + number
     sa.Column("account_rule", sa.String(128), nullable=False),  # e.g. "digits:6-10,luhn"
     sa.Column("bills_only", sa.Boolean, nullable=False, default=False),  # only accounts in bills
     sa.Column("state", sa.String(16), nullable=False, default="active"),  # active | suspended
@@ -354,24 +355,34 @@ tills = sa.Table(
 # Airtime bought from a provider through the gateway: the wallet is debited by a pending move, the
 # provider's answer posts or voids it. A row is written in the same transaction as the move, so no
 # order is lost; the worker asks the provider (again: an unknown outcome is queried, never guessed).
+# States and their meaning: daemon.money.airtime_orders.
 airtime_orders = sa.Table(
     "airtime_orders",
     metadata,
     sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=False, unique=True),
+    sa.Column(
+        "ref", sa.String(16), nullable=False, unique=True
+    ),  # our id at the provider: idempotent
     sa.Column("payer_msisdn", sa.String(21), nullable=False),
     sa.Column("recipient_msisdn", sa.String(21), nullable=False),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
-    # new | sent | unknown | succeeded | failed | voided | late_success
+    # new | sent | unknown | succeeded | failed | voided | late_success | charged | written_off
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("provider_ref", sa.String(64), nullable=True),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),  # requests made: the claim token
+    sa.Column("queries", sa.Integer, nullable=False, default=0),  # answered unknown while pending
+    sa.Column("checks", sa.Integer, nullable=False, default=0),  # queries after the move was voided
+    # When the worker next asks the provider; NULL: nothing more to ask. A claim moves it past the
+    # request's timeout, so a second worker never asks at the same time (and a dead one is retried).
+    sa.Column("next_attempt_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("inbox_id", RowId, sa.ForeignKey("inbox.id"), nullable=True),  # the BUY
     sa.Column("created_at_ns", sa.BigInteger, nullable=False),
     sa.Column("updated_at_ns", sa.BigInteger, nullable=False),
     sa.Column("last_error", sa.String(200), nullable=False, default=""),
-    sa.Column("reconciled", sa.Boolean, nullable=False, default=False),  # a late success handled
-    sa.Index("ix_airtime_orders_due", "state", "next_attempt_at_ns"),
+    sa.Column("resolved_move_id", RowId, sa.ForeignKey("moves.id"), nullable=True),  # staff
+    sa.Index("ix_airtime_orders_due", "next_attempt_at_ns"),
+    sa.Index("ix_airtime_orders_state", "state"),
 )
 
 # REQ: one party asks another to pay; the payer answers PAY <code> <PIN> or NO <code>.

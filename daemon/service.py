@@ -36,6 +36,7 @@ from daemon.config import BindConfig, Config
 from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import UpgradeFailed, upgrade_database
+from daemon.money.airtime_gateway import GatewayConfigError
 from daemon.money.common import money_env
 from daemon.money.settle import HOOK as SETTLE_HOOK
 from daemon.money.settle import SettleEnv, make_void_hook, settle_work
@@ -326,6 +327,18 @@ def take_lease(config: Config, reactor: IReactorTime, db: Database) -> LeaseTake
     return taken
 
 
+def _airtime(config: Config, reactor: IReactorTime, db: Database) -> list[Component]:
+    """BUY's worker (airtime.enabled), beside the settler: the provider posts or voids its moves."""
+    if not config.airtime.enabled:
+        return []
+    try:
+        worker = components.make_airtime_worker(config, reactor, db)
+    except GatewayConfigError as exc:
+        raise StartupError(f"airtime gateway: airtime.password_file: {exc}") from None
+    log.info("start-up: airtime gateway {url}: ready", url=config.airtime.url)
+    return [components.airtime_component(worker)]
+
+
 def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     config, reactor, db = daemon.config, daemon.reactor, daemon.db
     lease = LeaseKeeper(reactor, db, take_lease(config, reactor, db), config.sender)
@@ -351,6 +364,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
         components.sender_component(daemon.sender),
         components.sweeper_component(sweeper),
         components.periodic_component(settler),
+        *_airtime(config, reactor, db),
         components.inbox_component(daemon.inbox),
         components.binds_component(daemon.pool),
     ]

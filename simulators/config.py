@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from simulators.airtime import AirtimeProviderConfig
 from simulators.faults import FaultError, validate_faults
 from simulators.fields import Status
 from smscore.constants import MessageState
@@ -98,6 +99,7 @@ class SimulatorConfig(_Strict):
     account: tuple[AccountConfig, ...] = ()
     dlr: DlrConfig = Field(default_factory=DlrConfig)
     faults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    airtime: AirtimeProviderConfig = Field(default_factory=AirtimeProviderConfig)  # the provider
 
     @field_validator("listen", "http")
     @classmethod

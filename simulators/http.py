@@ -3,6 +3,7 @@
 POST /v1/mo        {"from", "to", "text", "count"?: n, "wait"?: bool}  -> 202 (or 200 once acked)
 GET  /v1/messages  ?msisdn=X  or  ?since=SEQ[&limit=N]                  -> {"messages", "last_seq"}
 GET  /v1/stats     GET /v1/health     GET|POST /v1/faults {"name": {params} | null}
+/airtime/v1/... and /v1/airtime/...: the simulated airtime provider (simulators/airtime.py)
 """
 
 import json
@@ -58,6 +59,8 @@ class ControlAPI(Resource):
         }
 
     def render(self, request: Request) -> bytes | int:
+        if self.simulator.airtime.handles(request.path):
+            return self.simulator.airtime.render(request)
         route = self._routes.get((request.method, request.path))
         if route is None:
             known = any(path == request.path for _, path in self._routes)

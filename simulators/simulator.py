@@ -18,6 +18,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from simulators.accounts import Accounts
+from simulators.airtime import AirtimeProvider
 from simulators.config import SimulatorConfig, parse_address
 from simulators.delivery import DeliveryQueue
 from simulators.fates import FateSchedule
@@ -60,6 +61,7 @@ class Simulator:
         self.outcomes = OutcomePicker(config.dlr, self.random)
         self.faults = FaultInjector(self.random, reactor)
         self.faults.configure(config.faults)
+        self.airtime = AirtimeProvider(reactor, config.airtime)  # served by the HTTP control API
         self.counters = LinkCounters()
         self.logic = SMSCLogic(reactor, self.accounts, self.store, self._accepted, self._cancelled)
         timers = SessionTimers(

@@ -11,8 +11,11 @@ ADMIN_COMMANDS = {
     "float": "daemon.admin.commands:float_command",
     "subscriber": "daemon.admin.commands:subscriber",
     "audit": "daemon.admin.audit_cli:audit",
+    "biller": "daemon.admin.billers:biller",
     "tariff": "daemon.money.tariff_cli:tariff",
     "reversals": "daemon.admin.reversals:reversals",
+    "airtime": "daemon.admin.airtime:airtime",
+    "till": "daemon.admin.tills:till",
 }
 
 

@@ -2,6 +2,7 @@
 told as the phones see it (daemon.demo.story), then the simulator stays up for your own messages
 until Ctrl-C."""
 
+import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +28,22 @@ RECEIPT_DELAY_S = 0.05  # how long the simulated phones take to receive an SMS
 WATCH_INTERVAL_S = 0.2  # after the story: how often replies to your own messages are looked for
 
 
-def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Config:
-    """The daemon's config for the demo: short timings, so the story takes seconds, not minutes."""
+AIRTIME_PASSWORD_FILE = "airtime_password"  # in the state directory: the simulated provider's
+
+
+def demo_config(
+    state_dir: Path, smsc_port: int, status_listen: str, airtime_url: str | None = None
+) -> Config:
+    """The daemon's config for the demo: short timings, so the story takes seconds, not minutes;
+    BUY buys from the simulator's airtime provider at `airtime_url` (None: BUY is off)."""
+    airtime = {
+        "enabled": airtime_url is not None,
+        "url": airtime_url or "http://127.0.0.1:8775/airtime/v1",
+        "password_file": str(state_dir / AIRTIME_PASSWORD_FILE),
+        "timeout_s": 3.0,
+        "query_after_s": 2.0,
+        "poll_interval_s": 0.2,
+    }
     return build_config(
         {
             "service": {"state_dir": str(state_dir)},
@@ -50,6 +65,7 @@ def demo_config(state_dir: Path, smsc_port: int, status_listen: str) -> Config:
             # A confirmation whose receipt says undelivered is voided at the next sweep; one with no
             # receipt at all after 5 s.
             "money": {"rollback_timeout_s": 5.0, "settle_interval_s": 0.2},
+            "airtime": airtime,
         },
         "smscore demo",
     )
@@ -158,9 +174,14 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
 
     from daemon.checks import check_config
     from daemon.runner import run_forever
+    from simulators.airtime import AirtimeProviderConfig
     from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
     from simulators.simulator import Simulator, StartError
 
+    # BUY works out of the box: the simulator's airtime provider, with a password made for this run.
+    airtime_password = secrets.token_hex(16)
+    (state_dir / AIRTIME_PASSWORD_FILE).write_text(airtime_password + "\n", encoding="utf-8")
+    (state_dir / AIRTIME_PASSWORD_FILE).chmod(0o600)
     simulator = Simulator(
         reactor,
         SimulatorConfig(
@@ -168,11 +189,15 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
             http=sim_http,
             account=(AccountConfig(system_id="smscore", password="secret"),),
             dlr=DlrConfig(delay_s=RECEIPT_DELAY_S),
+            airtime=AirtimeProviderConfig(username="smscore", password=airtime_password),
         ),
     )
     try:
         addresses = simulator.start_listening()
-        config = demo_config(state_dir, addresses.smpp[1], status_listen)
+        airtime_url = None
+        if addresses.http is not None:
+            airtime_url = f"http://{addresses.http[0]}:{addresses.http[1]}/airtime/v1"
+        config = demo_config(state_dir, addresses.smpp[1], status_listen, airtime_url)
         check_config(config, "smscore demo")  # what `smscore run` checks before it starts
     except StartError as exc:
         fail(str(exc), 1)

@@ -1,7 +1,80 @@
-"""BUY <amount> [phone]: airtime bought from a provider. (Being built for issue 12.)"""
+"""BUY <amount> [phone]: airtime bought from a provider, for the buyer's own number or any other.
 
+The BUY reserves the amount (and the fee, free by default) as a pending AIRTIME move to the airtime
+settlement account and records an order in the same transaction; the reply says it is being bought.
+The provider decides the rest, not the SMS receipt: the reply has no settle hook (daemon.money.settle
+never touches the move), and the worker (daemon.money.airtime_worker) posts or voids it once the
+provider has answered, and tells the buyer (and the recipient, when another number).
+"""
+
+from __future__ import annotations
+
+from daemon.chart import SystemAccount, TransferCode
 from daemon.commands.context import CommandContext, Reply
+from daemon.money import common
+from daemon.money.airtime_orders import create_order_txn
+from daemon.money.limits import check_limits_txn, record_usage_txn
+from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
+from daemon.money.tariff import NoBand
+
+COMMAND = "BUY"
 
 
 def buy(ctx: CommandContext, amount_minor: int, msisdn: str | None) -> Reply:
-    return ctx.reply("not_available")
+    payer = ctx.subscriber
+    assert payer is not None
+    if not ctx.config.airtime.enabled:
+        return ctx.reply("airtime_unavailable")
+    if payer.frozen:
+        return common.frozen_reply(ctx)
+    recipient = msisdn or payer.msisdn
+    env = common.money_env(ctx.config)
+    refusal = check_limits_txn(
+        ctx.conn,
+        payer.msisdn,
+        amount_minor,
+        env.tariff.limits(payer.kyc_tier),
+        env.tariff.minimum_minor(COMMAND),
+        common.today(ctx),
+    )
+    if refusal is not None:
+        return common.limit_reply(ctx, refusal)
+    try:
+        fee_minor = env.tariff.fee_minor(COMMAND, amount_minor)
+    except NoBand as exc:
+        return ctx.reply("limit_per_transaction", allowed=ctx.money(exc.highest_minor))
+    move = open_move_txn(
+        ctx.conn,
+        _request(ctx, payer.account_id, recipient, amount_minor, fee_minor),
+        currency=ctx.config.service.currency,
+        now_ns=ctx.now_ns,
+        state=MoveState.PENDING,
+    )
+    if not isinstance(move, Move):
+        return common.ledger_reply(ctx, move, payer.account_id, amount_minor + fee_minor)
+    record_usage_txn(ctx.conn, payer.msisdn, common.today(ctx), amount_minor)
+    create_order_txn(
+        ctx.conn, move.id, move.ref, payer.msisdn, recipient, amount_minor, ctx.inbox_id, ctx.now_ns
+    )
+    phone = common.display(ctx, recipient)
+    return ctx.reply("airtime_buying", amount=ctx.money(amount_minor), phone=phone, ref=move.ref)
+
+
+def _request(
+    ctx: CommandContext, payer_account: int, recipient: str, amount_minor: int, fee_minor: int
+) -> MoveRequest:
+    assert ctx.subscriber is not None
+    settlement = int(SystemAccount.AIRTIME_SETTLEMENT)
+    legs = [Leg(payer_account, settlement, amount_minor, TransferCode.AIRTIME)]
+    if fee_minor:
+        legs.append(Leg(payer_account, int(SystemAccount.FEE_INCOME), fee_minor, TransferCode.FEE))
+    return MoveRequest(
+        MoveKind.AIRTIME,
+        ctx.subscriber.msisdn,
+        None,  # the payee is the provider: VERIFY and MINI show `detail`
+        amount_minor,
+        legs,
+        fee_minor=fee_minor,
+        inbox_id=ctx.inbox_id,
+        detail=f"airtime {common.display(ctx, recipient)}",
+    )

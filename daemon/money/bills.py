@@ -1,8 +1,186 @@
 """PAY <biller> <account> <amount>: a bill paid from the wallet to the biller's settlement account.
-(Being built for issue 12.)"""
 
+Checked in the order a customer can act on: the biller (known, not suspended), the account number
+(the biller's rule: the reply says what it should look like), the listed bill (a bills-only biller
+takes listed accounts only; no listed bill is paid beyond what is still due, counting payments that
+wait for their confirmation, and a listed bill paid in full takes nothing more), then the payer's limits, the fee (the biller's own bands if it has
+them) and the balance. The move (MoveKind.BILL, detail "KPLC 12345678") is posted at once, or held
+pending until the confirmation is delivered when PAY is in money.post_on_delivery; the bill's
+paid amount grows when the move is posted, never while it waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from daemon.chart import SystemAccount, TransferCode, wallet_account_id
 from daemon.commands.context import CommandContext, Reply
+from daemon.money import common
+from daemon.money.billers import (
+    Bill,
+    Biller,
+    BillState,
+    get_bill_txn,
+    get_biller_txn,
+    move_detail,
+    parse_detail,
+    pending_minor_txn,
+    record_payment_txn,
+)
+from daemon.money.limits import check_limits_txn, record_usage_txn
+from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
+from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
+from daemon.money.tariff import NoBand
+from daemon.outbox import OutgoingSms
+from daemon.subscribers import Subscriber
+
+COMMAND = "PAY"
+BILLER_NAME_SHOWN_CHARS = 20  # of a biller's name in an SMS: enough to recognise it
+
+
+def biller_label(biller: Biller) -> str:
+    return biller.name.upper()[:BILLER_NAME_SHOWN_CHARS].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class BillQuote:
+    payer: Subscriber
+    biller: Biller
+    account: str
+    amount_minor: int
+    fee_minor: int
+    due_minor: int | None  # what the listed bill still wanted before this payment; None: no bill
+
+    @property
+    def total_minor(self) -> int:
+        return self.amount_minor + self.fee_minor
+
+    def request(self, inbox_id: int | None) -> MoveRequest:
+        wallet = self.payer.account_id
+        legs = [Leg(wallet, self.biller.account_id, self.amount_minor, TransferCode.BILL_PAYMENT)]
+        if self.fee_minor:
+            fee_account = int(SystemAccount.FEE_INCOME)
+            legs.append(Leg(wallet, fee_account, self.fee_minor, TransferCode.FEE))
+        return MoveRequest(
+            MoveKind.BILL, self.payer.msisdn, None, self.amount_minor, legs,
+            fee_minor=self.fee_minor, inbox_id=inbox_id,
+            detail=move_detail(self.biller.code, self.account),
+        )  # fmt: skip
 
 
 def pay_bill(ctx: CommandContext, biller: str, account: str, amount_minor: int) -> Reply:
-    return ctx.reply("not_available")
+    priced = quote(ctx, biller, account, amount_minor)
+    if isinstance(priced, Reply):
+        return priced
+    on_delivery = common.money_env(ctx.config).posts_on_delivery(COMMAND)
+    state = MoveState.PENDING if on_delivery else MoveState.POSTED
+    move = open_move_txn(
+        ctx.conn,
+        priced.request(ctx.inbox_id),
+        currency=ctx.config.service.currency,
+        now_ns=ctx.now_ns,
+        state=state,
+    )
+    if not isinstance(move, Move):
+        return common.ledger_reply(ctx, move, priced.payer.account_id, priced.total_minor)
+    record_usage_txn(ctx.conn, priced.payer.msisdn, common.today(ctx), amount_minor)
+    if not on_delivery:  # posted now: the bill is counted as paid now
+        ctx.notifications.extend(posted_notices(_notifier(ctx), move))
+    return common.confirmation(ctx, move, _paid_text(ctx, priced, move), on_delivery)
+
+
+def quote(ctx: CommandContext, code: str, account: str, amount_minor: int) -> BillQuote | Reply:
+    """The payment priced and checked against every rule, or the reply refusing it."""
+    payer = ctx.subscriber
+    assert payer is not None
+    if payer.frozen:
+        return common.frozen_reply(ctx)
+    biller = get_biller_txn(ctx.conn, code)
+    if biller is None:
+        return ctx.reply("bill_unknown_biller", biller=code[:16])
+    label = biller_label(biller)
+    if not biller.active:
+        return ctx.reply("bill_biller_suspended", biller=label)
+    if not biller.rule.accepts(account):
+        key, fields = biller.rule.description()
+        rule = ctx.text(key, **fields)
+        return ctx.reply("bill_bad_account", biller=label, account=account, rule=rule)
+    due = _due_minor(ctx, biller, account)
+    if isinstance(due, Reply):
+        return due
+    if due is not None and amount_minor > due:
+        return ctx.reply("bill_over_due", biller=label, account=account, due=ctx.money(due))
+    env = common.money_env(ctx.config)
+    refusal = check_limits_txn(
+        ctx.conn, payer.msisdn, amount_minor, env.tariff.limits(payer.kyc_tier),
+        env.tariff.minimum_minor(COMMAND), common.today(ctx),
+    )  # fmt: skip
+    if refusal is not None:
+        return common.limit_reply(ctx, refusal)
+    try:
+        fee = env.tariff.fee_minor(COMMAND, amount_minor, biller=biller.code)
+    except NoBand as exc:  # the bands end below the tier's limit: theirs is the lower one
+        return ctx.reply("limit_per_transaction", allowed=ctx.money(exc.highest_minor))
+    return BillQuote(payer, biller, account, amount_minor, fee, due)
+
+
+def _due_minor(ctx: CommandContext, biller: Biller, account: str) -> int | Reply | None:
+    """What the account's open bill still wants (None: no open bill), or the refusal."""
+    bill: Bill | None = get_bill_txn(ctx.conn, biller.code, account, lock=True)
+    if bill is None or bill.state is BillState.CLOSED:
+        if biller.bills_only:
+            return ctx.reply("bill_not_found", biller=biller_label(biller), account=account)
+        return None
+    due = bill.remaining_minor - pending_minor_txn(ctx.conn, biller.code, account)
+    if due <= 0:
+        return ctx.reply("bill_nothing_due", biller=biller_label(biller), account=account)
+    return due
+
+
+def _paid_text(ctx: CommandContext, priced: BillQuote, move: Move) -> str:
+    balance = common.available_minor(ctx.conn, wallet_account_id(priced.payer.msisdn))
+    fields = {
+        "ref": move.ref,
+        "amount": ctx.money(move.amount_minor),
+        "biller": biller_label(priced.biller),
+        "account": priced.account,
+        "fee": ctx.money(move.fee_minor),
+        "balance": ctx.money(balance),
+        "when": common.when(ctx.now_ns, ctx.config.money.timezone),
+    }
+    if priced.due_minor is not None and priced.due_minor > move.amount_minor:
+        still_due = ctx.money(priced.due_minor - move.amount_minor)
+        return ctx.text("bill_paid_part", due=still_due, **fields)
+    return ctx.text("bill_paid", **fields)
+
+
+def _notifier(ctx: CommandContext) -> Notifier:
+    return Notifier(ctx.conn, ctx.config, ctx.short_code, ctx.now_ns, ctx.inbox_id, ctx.hasher)
+
+
+# --- once the money is posted the bill is paid; if it never is the payer hears nothing moved
+
+
+@on_posted(MoveKind.BILL)
+def _count_towards_the_bill(notifier: Notifier, move: Move) -> list[OutgoingSms]:
+    assert move.detail is not None
+    code, account = parse_detail(move.detail)
+    record_payment_txn(notifier.conn, code, account, move.amount_minor)
+    return []  # the payer has the confirmation; the biller reads its statement
+
+
+@on_released(MoveKind.BILL)
+def _tell_payer_nothing_happened(notifier: Notifier, move: Move) -> list[OutgoingSms]:
+    assert move.payer_msisdn is not None and move.detail is not None
+    code, account = parse_detail(move.detail)
+    biller = get_biller_txn(notifier.conn, code)
+    return [
+        notifier.about(
+            move.payer_msisdn,
+            "bill_voided",
+            move,
+            biller=biller_label(biller) if biller is not None else code,
+            account=account,
+            balance=notifier.balance(wallet_account_id(move.payer_msisdn)),
+        )
+    ]

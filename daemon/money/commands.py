@@ -4,15 +4,38 @@ daemon.money.payment_commands). Each handler is in the module of its subject."""
 
 from __future__ import annotations
 
+import re
+
 from daemon.commands.builtin import default_registry
 from daemon.commands.context import CommandContext, Reply
+from daemon.commands.errors import ArgValueError
 from daemon.commands.registry import REGISTERED, Arg, Args, Registry, Role
-from daemon.commands.types import MONEY, MSISDN, PIN, REFERENCE, PinType, WordType
+from daemon.commands.types import MONEY, MSISDN, PIN, REFERENCE, ParseEnv, PinType, WordType
 from daemon.money import account, confirm, send
 from daemon.money.agent_commands import register_agent_commands
 from daemon.money.payment_commands import register_payment_commands
+from daemon.money.payment_types import REQUEST_CODE_CHARS, RequestTarget
 
 CODE = PinType(verifies_pin=False, label="arg_code")  # a YES/NO code: secret, masked when stored
+
+
+# A request to pay's code as PAY takes it (daemon.money.payment_types): a letter, then digits.
+_REQUEST_CODE = re.compile(rf"[A-Za-z][0-9]{{{REQUEST_CODE_CHARS - 1}}}")
+
+
+class NoCodeType(PinType):
+    """NO's argument: a YES/NO code (4-6 digits) or a request to pay's code (R4821)."""
+
+    def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[object, int]:
+        if _REQUEST_CODE.fullmatch(words[pos]):
+            return RequestTarget(words[pos].upper()), pos + 1
+        try:
+            return super().take(words, pos, env)
+        except ArgValueError:
+            raise ArgValueError("no_code_format") from None
+
+
+NO_CODE = NoCodeType(verifies_pin=False, label="arg_code")
 
 
 class LanguageType(WordType):
@@ -53,7 +76,7 @@ def register_money(registry: Registry) -> Registry:
 
     @registry.command(
         "NO",
-        args=[Arg("code", CODE)],
+        args=[Arg("code", NO_CODE)],
         aliases=["HAPANA"],
         roles=CUSTOMERS,
         example="NO 4821",

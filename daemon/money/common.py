@@ -22,7 +22,9 @@ from ledger import get_balance
 
 CODE_DIGITS = 4  # YES/NO codes: typed back at once, from the sender's own phone
 # Moves that count against the payer's daily limits from the moment their money is reserved.
-USES_LIMITS = frozenset({MoveKind.SEND, MoveKind.VOUCHER, MoveKind.WITHDRAW})
+USES_LIMITS = frozenset(
+    {MoveKind.SEND, MoveKind.VOUCHER, MoveKind.WITHDRAW, MoveKind.TILL, MoveKind.BILL}
+)
 
 
 @dataclass(frozen=True, slots=True)

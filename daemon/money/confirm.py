@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
-from daemon.money import common, send
+from daemon.money import common, pay_requests, send
 from daemon.money.limits import record_usage_txn
 from daemon.money.moves import (
     Move,
@@ -15,6 +15,7 @@ from daemon.money.moves import (
     post_move_txn,
     reserve_held_txn,
 )
+from daemon.money.payment_types import RequestTarget
 
 _PURPOSE = {MoveState.HELD: send.DOUBLE_PURPOSE, MoveState.CONFIRMING: send.CONFIRM_PURPOSE}
 
@@ -65,7 +66,10 @@ def yes(ctx: CommandContext, code: str) -> Reply:
     return send.committed(ctx, reserved, on_delivery)
 
 
-def no(ctx: CommandContext, code: str) -> Reply:
+def no(ctx: CommandContext, code: str | RequestTarget) -> Reply:
+    """NO to a held SEND (its digits), or to a request to pay (its code, R4821)."""
+    if isinstance(code, RequestTarget):
+        return pay_requests.refuse(ctx, code.code)
     move = find_held(ctx, code)
     if move is None:
         return ctx.reply("no_such_code")

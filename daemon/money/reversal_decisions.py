@@ -80,10 +80,14 @@ class Staff:
 
 
 def _open_reversal_txn(conn: Connection, staff: Staff, ref: str) -> tuple[Reversal, Move]:
-    reversal = reversal_by_ref_txn(conn, ref, lock=True)
-    if reversal is None:
+    found = reversal_by_ref_txn(conn, ref)
+    if found is None:
         raise NoSuchReversal(f"REF {ref!r}: no reversal was asked for this transaction")
-    original = get_move_txn(conn, reversal.move_id, lock=True)
+    # The payment, then its reversal: the order REVERSE locks them in (the other way, a REVERSE
+    # sent again meanwhile deadlocks with this on PostgreSQL).
+    original = get_move_txn(conn, found.move_id, lock=True)
+    reversal = reversal_by_ref_txn(conn, ref, lock=True)
+    assert reversal is not None  # a reversal row is never deleted
     if not reversal.state.open:
         assert reversal.decided_at_ns is not None
         when = local_time(reversal.decided_at_ns, staff.config.money.timezone)

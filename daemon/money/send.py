@@ -214,8 +214,17 @@ def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
 
 def commit(ctx: CommandContext, priced: Quote) -> Reply:
     """Post the SEND, or hold it pending until the confirmation is delivered."""
-    env = common.money_env(ctx.config)
-    on_delivery = env.posts_on_delivery(COMMAND)
+    move = open_send_txn(ctx, priced)
+    if not isinstance(move, Move):
+        return move
+    return committed(ctx, move, move.state is MoveState.PENDING)
+
+
+def open_send_txn(ctx: CommandContext, priced: Quote) -> Move | Reply:
+    """The SEND's move, posted or pending (money.post_on_delivery), its use of the limits recorded;
+    or the reply refusing it. A caller that links the move to something (a request to pay) uses
+    this, then `committed`."""
+    on_delivery = common.money_env(ctx.config).posts_on_delivery(COMMAND)
     state = MoveState.PENDING if on_delivery else MoveState.POSTED
     move = open_move_txn(
         ctx.conn,
@@ -227,7 +236,7 @@ def commit(ctx: CommandContext, priced: Quote) -> Reply:
     if not isinstance(move, Move):
         return common.ledger_reply(ctx, move, priced.payer.account_id, priced.total_minor)
     record_usage_txn(ctx.conn, priced.payer.msisdn, common.today(ctx), priced.amount_minor)
-    return committed(ctx, move, on_delivery)
+    return move
 
 
 def committed(ctx: CommandContext, move: Move, on_delivery: bool) -> Reply:

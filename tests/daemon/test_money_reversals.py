@@ -4,8 +4,10 @@ spent the money, the window, who may ask, the kinds that cannot be reversed, a r
 till and bill payments (made here directly: their flows live in other modules). Every test ends with
 the ledger checked and the trust account reconciled, and checks them after each step too."""
 
+import threading
+
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from daemon.audit import list_txn
 from daemon.chart import (
@@ -24,6 +26,7 @@ from daemon.money.moves import (
     MoveRequest,
     MoveState,
     find_move_by_ref_txn,
+    get_move_txn,
     open_move_txn,
 )
 from daemon.money.reversal_decisions import (
@@ -34,7 +37,11 @@ from daemon.money.reversal_decisions import (
     approve_txn,
     reject_txn,
 )
-from daemon.money.reversal_records import ReversalState, reversal_by_ref_txn
+from daemon.money.reversal_records import (
+    ReversalState,
+    reversal_by_ref_txn,
+    reversal_of_move_txn,
+)
 from daemon.outbox import OutboxStatus
 from daemon.schema import inbox, moves
 from ledger import Account, AccountCode, AccountFlags, create_accounts, get_balance
@@ -523,3 +530,45 @@ def test_a_bill_payment_is_held_from_the_billers_account(world):
     assert account_balance(world, biller) == 1_500 * KES
     assert world.balance(ALICE) == WALLET - 1_500 * KES
     assert "refused after review" in world.last_to(ALICE)
+
+
+def test_a_second_reverse_and_a_staff_decision_lock_in_one_order(pg_engine):
+    # REVERSE locks the payment, then its reversal row; a decision taking them the other way round
+    # deadlocks with a REVERSE sent again meanwhile (PostgreSQL aborts one of the two).
+    world = World(pg_engine)
+    world.add(ALICE, balance_minor=WALLET, name="Alice Atieno")
+    world.add(BOB, name="Jane Wanjiku")
+    ref = send(world, 500)
+    world.sms(ALICE, f"REVERSE {ref}")
+    original = move(world, ref=ref)
+    decided, errors = [], []
+
+    def decide():
+        try:
+            decided.append(approve(world, ref))
+        except BaseException as exc:
+            errors.append(exc)
+
+    decider = threading.Thread(target=decide)
+    with pg_engine.connect() as conn:
+        with conn.begin():
+            get_move_txn(conn, original.id, lock=True)  # as a second REVERSE of it does first
+            decider.start()
+            _wait_for_a_lock_wait(pg_engine)
+            conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+            found = reversal_of_move_txn(conn, original.id, lock=True)  # and then this
+            assert found is not None
+        decider.join(30)
+    assert errors == [] and len(decided) == 1
+    assert reversal(world, ref).state is ReversalState.APPROVED
+    world.check()
+
+
+def _wait_for_a_lock_wait(engine):
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    with engine.connect() as conn:
+        for _ in range(5000):
+            if conn.execute(query).scalar():
+                return
+            conn.rollback()  # a fresh snapshot of pg_stat_activity each time
+    raise AssertionError("the decision never waited for the payment's lock")
