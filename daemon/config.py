@@ -281,6 +281,13 @@ class SecurityConfig(Section):
     pin_pepper_file: FilePath | None = None  # None: a pepper file is created in state_dir
     pin_max_failures: Annotated[int, Field(ge=1, le=20)] = 3
     pin_lockout_s: PositiveSeconds = 900.0
+    # One-time codes sent by SMS (daemon.security.otp_codes): a new device's enrolment, and a money
+    # command above otp_amount_above_minor (0: never asked for).
+    otp_digits: Annotated[int, Field(ge=6, le=8)] = 6
+    otp_ttl_s: PositiveSeconds = 300.0
+    otp_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3  # wrong codes in a row, then locked
+    otp_lockout_s: PositiveSeconds = 900.0
+    otp_amount_above_minor: Annotated[int, Field(ge=0)] = 0
 
 
 MONEY_COMMANDS = ("SEND", "DEPOSIT", "WITHDRAW", "COLLECT")

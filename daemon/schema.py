@@ -1,6 +1,7 @@
 """The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers,
 settings, leases, and mobile money's moves, vouchers, one-time codes, daily usage and the staff audit log;
-payments' billers, open bills, merchant tills, airtime orders, requests to pay and reversals (d0005).
+payments' billers, open bills, merchant tills, airtime orders, requests to pay and reversals (d0005);
+the audit log's hash chain and its head (d0006).
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -8,7 +9,7 @@ the modules that own each table define them as enums.
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = "d0005"
+SCHEMA_VERSION = "d0006"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -285,7 +286,24 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("target", sa.String(64), nullable=False, default=""),
     sa.Column("detail", sa.Text, nullable=False, default=""),
+    # The hash chain (d0006, daemon.audit_chain): the entry's place (1, 2, ...) and
+    # SHA-256(previous entry's hash || this entry's canonical bytes), so an edit, a deletion or a
+    # reordering is detected.
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
     sa.Index("ix_audit_log_target", "target", "at_ns"),
+    sa.Index("uq_audit_log_seq", "seq", unique=True),
+)
+
+# The audit chain's head, one row (id 1): locked by each append so concurrent writers queue rather
+# than fork the chain; the count also shows an entry deleted from the end.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("entry_count", sa.BigInteger, nullable=False),
+    sa.Column("last_id", sa.BigInteger, nullable=False),  # the next entry's id is this + 1
+    sa.Column("head_hash", sa.LargeBinary(32), nullable=False),
 )
 
 
