@@ -7,6 +7,7 @@ are the documentation of every key (etc/smscore.toml shows them with their defau
 
 import hashlib
 import os
+import re
 import socket
 import tomllib
 import zoneinfo
@@ -329,14 +330,13 @@ class AirtimeConfig(Section):
     The default URL is the provider the bundled simulator serves (`smscore sim`)."""
 
     enabled: bool = False  # off: BUY answers that airtime is not available
-    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")] = "http://127.0.0.1:8775/airtime/v1"
+    # No user:password@ in it: the URL is logged; credentials go in username and password_file.
+    url: str = "http://127.0.0.1:8775/airtime/v1"
     username: Annotated[str, Field(max_length=64)] = "smscore"
     # The provider's password, one line in a file of its own (a secret: read at start-up, never
     # logged); required when enabled.
     password_file: FilePath | None = None
-    timeout_s: PositiveSeconds = (
-        10.0  # a request unanswered by then: outcome unknown, queried later
-    )
+    timeout_s: PositiveSeconds = 10.0  # unanswered by then: outcome unknown, queried later
     query_after_s: PositiveSeconds = 30.0  # the first query of an unknown outcome comes this late
     backoff: Annotated[float, Field(ge=1, le=10)] = 2.0  # each further query waits this much longer
     max_query_interval_s: PositiveSeconds = 900.0  # ... but never longer than this
@@ -344,6 +344,19 @@ class AirtimeConfig(Section):
     late_checks: Annotated[int, Field(ge=0, le=100)] = 2  # queries after a void, for late successes
     poll_interval_s: PositiveSeconds = 1.0  # how often due orders are looked for
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 50  # orders sent or queried at once, at most
+
+    @field_validator("url")
+    @classmethod
+    def _plain_http_url(cls, url: str) -> str:
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+            raise ValueError(
+                "must be an http:// or https:// URL, e.g. http://127.0.0.1:8775/airtime/v1"
+            )
+        if "@" in url.split("/")[2]:
+            raise ValueError(
+                "must not hold user:password@ (it is logged): use username and password_file"
+            )
+        return url
 
 
 class Config(Section):
