@@ -169,11 +169,15 @@ _TIER_KEYS = ("per_transaction_max", "daily_value_max", "daily_count_max", "bala
 
 def tariff_problems(tariff: TariffFile) -> list[Problem]:
     """Every cross-key problem of a tariff whose keys each have the right type, first to last."""
-    return _tier_problems(tariff) + _merchant_fee_problems(tariff) + [
-        problem
-        for path, bands, floor_minor in band_tables(tariff)
-        for problem in _band_problems(path, bands, floor_minor, _ceiling_minor(tariff))
-    ]
+    return (
+        _tier_problems(tariff)
+        + _merchant_fee_problems(tariff)
+        + [
+            problem
+            for path, bands, floor_minor in band_tables(tariff)
+            for problem in _band_problems(path, bands, floor_minor, _ceiling_minor(tariff))
+        ]
+    )
 
 
 def band_tables(tariff: TariffFile) -> list[tuple[str, list[FeeBand] | list[CommissionBand], int]]:
