@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon.config import Config, ConfigError
+from daemon.config import BindPasswordError, Config, ConfigError
 from daemon.money.tariff import TariffError, load_tariff
 from daemon.subscribers import PepperError, pepper_path, read_pepper
 from ledger import sqlite_file
@@ -40,8 +40,10 @@ def check_config(config: Config, where: str) -> CheckReport:
 
 def _first_problem(config: Config) -> tuple[str, str] | None:
     for index, bind in enumerate(config.binds):
-        if not bind.password:
-            return f"binds.{index}.password", "empty: the SMSC will refuse the bind"
+        try:
+            bind.read_password()
+        except BindPasswordError as exc:
+            return f"binds.{index}.{exc.key}", exc.message
         if bind.tls and bind.tls_ca_file is not None:
             problem = _certificate_problem(bind.tls_ca_file)
             if problem:
@@ -80,15 +82,12 @@ def _tariff_problem(config: Config) -> tuple[str, str] | None:
 
 
 def _certificate_problem(path: Path) -> str | None:
-    from OpenSSL.crypto import Error as OpenSSLError
-    from twisted.internet.ssl import Certificate
+    from smscore.tls import TLSFileError, load_certificates
 
     try:
-        Certificate.loadPEM(path.read_bytes())
-    except OSError as exc:
-        return f"cannot read {path}: {exc.strerror}"
-    except OpenSSLError:
-        return f"{path} is not a PEM certificate"
+        load_certificates(path)
+    except TLSFileError as exc:
+        return str(exc)
     return None
 
 

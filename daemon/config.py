@@ -6,15 +6,26 @@ are the documentation of every key (etc/smscore.toml shows them with their defau
 """
 
 import hashlib
+import os
+import re
 import socket
 import tomllib
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
 import babel.numbers
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
@@ -97,12 +108,35 @@ class LoggingConfig(Section):
     format: Literal["text", "json"] = "text"
 
 
+PASSWORD_MAX_CHARS = 8  # SMPP 3.4: a C-Octet String of 9 octets with its NUL
+PASSWORD_SOURCES = ("password", "password_file", "password_env")
+
+
+class BindPasswordError(ValueError):
+    """The bind's password cannot be read; `key` is its key in the [[binds]] table."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
 class BindConfig(Section):
+    """One SMPP bind. Binds go only to `host`: there is no other address an SMSC can send us to.
+
+    The password comes from exactly one of `password` (the config text), `password_file` (a file
+    readable only by the service, e.g. a systemd credential; one trailing newline is ignored) or
+    `password_env` (an environment variable). It is read when the daemon starts (and by
+    `smscore run --check`), kept as a SecretStr, and shown nowhere."""
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
     host: str
     port: Port = 2775
     system_id: Annotated[str, Field(min_length=1, max_length=15)]
-    password: Annotated[str, Field(max_length=8)] = ""  # required by `smscore run --check`
+    # None of the three: allowed here, refused by `smscore run --check` and at start.
+    password: Annotated[SecretStr, Field(strict=False)] = SecretStr("")
+    password_file: FilePath | None = None
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")] | None = None
     system_type: Annotated[str, Field(max_length=12)] = ""
     bind_type: Annotated[BindType, Field(strict=False)] = BindType.TRANSCEIVER
     tps_limit: Annotated[float, Field(gt=0)] | None = None
@@ -124,11 +158,65 @@ class BindConfig(Section):
             raise ValueError(f"must be one of {', '.join(METHODS)}")
         return method
 
+    @field_validator("password")
+    @classmethod
+    def _password_fits(cls, password: SecretStr) -> SecretStr:
+        if len(password.get_secret_value()) > PASSWORD_MAX_CHARS:
+            raise ValueError(f"longer than {PASSWORD_MAX_CHARS} characters (the SMPP 3.4 limit)")
+        return password
+
     @model_validator(mode="after")
     def _delays_ordered(self) -> "BindConfig":
         if self.reconnect_initial_delay_s > self.reconnect_max_delay_s:
             raise ValueError("reconnect_initial_delay_s exceeds reconnect_max_delay_s")
+        given = self.password_sources()
+        if len(given) > 1:
+            raise ValueError(
+                f"set only one of {', '.join(PASSWORD_SOURCES)}, not {' and '.join(given)}"
+            )
         return self
+
+    def password_sources(self) -> list[str]:
+        return [
+            key
+            for key, value in zip(
+                PASSWORD_SOURCES,
+                (self.password.get_secret_value(), self.password_file, self.password_env),
+                strict=True,
+            )
+            if value
+        ]
+
+    def read_password(self, environ: Mapping[str, str] = os.environ) -> SecretStr:
+        """The password from where the config says; BindPasswordError (key, problem) if it cannot
+        be had or is not a usable SMPP password. The message never holds the value."""
+        if self.password_file is not None:
+            key, secret = "password_file", _password_from_file(self.password_file)
+        elif self.password_env is not None:
+            key, secret = "password_env", environ.get(self.password_env)
+            if secret is None:
+                raise BindPasswordError(key, f"environment variable {self.password_env} is not set")
+        else:
+            key, secret = "password", self.password.get_secret_value()
+        if not secret:
+            where = "set password, password_file or password_env" if key == "password" else key
+            raise BindPasswordError(key, f"empty ({where}): the SMSC will refuse the bind")
+        if len(secret) > PASSWORD_MAX_CHARS:
+            raise BindPasswordError(
+                key,
+                f"the password has {len(secret)} characters; SMPP 3.4 allows {PASSWORD_MAX_CHARS}",
+            )
+        return SecretStr(secret)
+
+
+def _password_from_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BindPasswordError("password_file", f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BindPasswordError("password_file", f"{path} is not UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 class InboxConfig(Section):
@@ -194,6 +282,13 @@ class SecurityConfig(Section):
     pin_pepper_file: FilePath | None = None  # None: a pepper file is created in state_dir
     pin_max_failures: Annotated[int, Field(ge=1, le=20)] = 3
     pin_lockout_s: PositiveSeconds = 900.0
+    # One-time codes sent by SMS (daemon.security.otp_codes): a new device's enrolment, and a money
+    # command above otp_amount_above_minor (0: never asked for).
+    otp_digits: Annotated[int, Field(ge=6, le=8)] = 6
+    otp_ttl_s: PositiveSeconds = 300.0
+    otp_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3  # wrong codes in a row, then locked
+    otp_lockout_s: PositiveSeconds = 900.0
+    otp_amount_above_minor: Annotated[int, Field(ge=0)] = 0
 
 
 MONEY_COMMANDS = ("SEND", "DEPOSIT", "WITHDRAW", "COLLECT")
@@ -235,14 +330,13 @@ class AirtimeConfig(Section):
     The default URL is the provider the bundled simulator serves (`smscore sim`)."""
 
     enabled: bool = False  # off: BUY answers that airtime is not available
-    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")] = "http://127.0.0.1:8775/airtime/v1"
+    # No user:password@ in it: the URL is logged; credentials go in username and password_file.
+    url: str = "http://127.0.0.1:8775/airtime/v1"
     username: Annotated[str, Field(max_length=64)] = "smscore"
     # The provider's password, one line in a file of its own (a secret: read at start-up, never
     # logged); required when enabled.
     password_file: FilePath | None = None
-    timeout_s: PositiveSeconds = (
-        10.0  # a request unanswered by then: outcome unknown, queried later
-    )
+    timeout_s: PositiveSeconds = 10.0  # unanswered by then: outcome unknown, queried later
     query_after_s: PositiveSeconds = 30.0  # the first query of an unknown outcome comes this late
     backoff: Annotated[float, Field(ge=1, le=10)] = 2.0  # each further query waits this much longer
     max_query_interval_s: PositiveSeconds = 900.0  # ... but never longer than this
@@ -250,6 +344,19 @@ class AirtimeConfig(Section):
     late_checks: Annotated[int, Field(ge=0, le=100)] = 2  # queries after a void, for late successes
     poll_interval_s: PositiveSeconds = 1.0  # how often due orders are looked for
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 50  # orders sent or queried at once, at most
+
+    @field_validator("url")
+    @classmethod
+    def _plain_http_url(cls, url: str) -> str:
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+            raise ValueError(
+                "must be an http:// or https:// URL, e.g. http://127.0.0.1:8775/airtime/v1"
+            )
+        if "@" in url.split("/")[2]:
+            raise ValueError(
+                "must not hold user:password@ (it is logged): use username and password_file"
+            )
+        return url
 
 
 class Config(Section):

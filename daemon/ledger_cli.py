@@ -11,6 +11,7 @@ import click
 from sqlalchemy import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from daemon.audit_chain import AuditVerdict, audit_verdict_txn
 from daemon.db import first_line
 from daemon.money.airtime_resolve import late_successes_line_txn
 from daemon.money.reconcile import Reconciliation, has_chart_txn, reconcile_txn
@@ -119,16 +120,23 @@ def export_head_command(db_url: str) -> None:
 )
 @click.option("--currency", default="KES", show_default=True, help="Shown with the amounts.")
 def check(db_url: str, head_file: Path | None, currency: str) -> None:
-    """Check every ledger invariant and the hash chain; exit 1 if any is broken."""
+    """Check every ledger invariant and the hash chain, and the audit log's chain; exit 1 if any
+    is broken."""
     expected = _read_head(head_file) if head_file else None
 
     def work(conn: Connection):
         require_current_schema(conn)
         trust = reconcile_txn(conn) if has_chart_txn(conn) else None
-        return check_ledger(conn, expected_head=expected), trust, late_successes_line_txn(conn)
+        late_airtime = late_successes_line_txn(conn)
+        return (
+            check_ledger(conn, expected_head=expected),
+            trust,
+            audit_verdict_txn(conn),
+            late_airtime,
+        )
 
-    report, trust, late_airtime = _with_connection(db_url, work)
-    lines, ok = check_lines(report, trust, currency)
+    report, trust, audit, late_airtime = _with_connection(db_url, work)
+    lines, ok = check_lines(report, trust, currency, audit)
     for line in [late_airtime, *lines] if late_airtime else lines:
         click.echo(line)
     if not ok:
@@ -136,17 +144,24 @@ def check(db_url: str, head_file: Path | None, currency: str) -> None:
 
 
 def check_lines(
-    report: CheckReport, trust: Reconciliation | None, currency: str
+    report: CheckReport,
+    trust: Reconciliation | None,
+    currency: str,
+    audit: AuditVerdict | None = None,
 ) -> tuple[list[str], bool]:
-    """What `ledger check` prints (the trust reconciliation, each violation, the verdict) and
-    whether all holds; `smscore demo` prints the same at the end of its story."""
+    """What `ledger check` prints (the trust reconciliation, the audit chain, each violation, the
+    verdict) and whether all holds; `smscore demo` prints the same at the end of its story."""
     lines = [trust.describe(currency)] if trust is not None else []
+    lines += [audit.describe()] if audit is not None else []
     lines += [f"{violation.rule}: {violation.detail}" for violation in report.violations]
     if report.violations_dropped:
         lines.append(f"… and {report.violations_dropped} more violations")
     summary = f"{report.transfer_count} transfers, head {report.head_hash_hex}"
-    if report.ok and (trust is None or trust.ok):
+    audit_ok = audit is None or audit.ok
+    if report.ok and (trust is None or trust.ok) and audit_ok:
         return [*lines, f"ledger ok: {summary}"], True
+    if report.ok and not audit_ok:
+        return [*lines, f"ledger BROKEN: the audit log's chain does not hold; {summary}"], False
     if report.ok:
         return [*lines, f"ledger BROKEN: the trust account does not reconcile; {summary}"], False
     broken = (

@@ -1,6 +1,7 @@
 """The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers,
 settings, leases, and mobile money's moves, vouchers, one-time codes, daily usage and the staff audit log;
-payments' billers, open bills, merchant tills, airtime orders, requests to pay and reversals (d0005).
+payments' billers, open bills, merchant tills, airtime orders, requests to pay and reversals (d0005);
+the audit log's hash chain and its head (d0006).
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -8,7 +9,7 @@ the modules that own each table define them as enums.
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = "d0005"
+SCHEMA_VERSION = "d0007"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -285,7 +286,24 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("target", sa.String(64), nullable=False, default=""),
     sa.Column("detail", sa.Text, nullable=False, default=""),
+    # The hash chain (d0006, daemon.audit_chain): the entry's place (1, 2, ...) and
+    # SHA-256(previous entry's hash || this entry's canonical bytes), so an edit, a deletion or a
+    # reordering is detected.
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
     sa.Index("ix_audit_log_target", "target", "at_ns"),
+    sa.Index("uq_audit_log_seq", "seq", unique=True),
+)
+
+# The audit chain's head, one row (id 1): locked by each append so concurrent writers queue rather
+# than fork the chain; the count also shows an entry deleted from the end.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("entry_count", sa.BigInteger, nullable=False),
+    sa.Column("last_id", sa.BigInteger, nullable=False),  # the next entry's id is this + 1
+    sa.Column("head_hash", sa.LargeBinary(32), nullable=False),
 )
 
 
@@ -404,4 +422,73 @@ reversals = sa.Table(
     sa.Column("decided_by", sa.String(64), nullable=True),
     sa.Column("reason", sa.String(200), nullable=False, default=""),
     sa.Index("ix_reversals_state", "state", "created_at_ns"),
+)
+
+
+# --- security (d0007)
+
+# A subscriber's enrolled app (or SIM applet): its X25519 key for the channel, its Ed25519 key for
+# offline transfers it signs, and the counters that refuse replays. Several per subscriber.
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(24), nullable=False, unique=True),  # public, sent in messages
+    sa.Column("msisdn", sa.String(21), nullable=False),
+    sa.Column("label", sa.String(32), nullable=False, default=""),
+    sa.Column("channel_public_key", sa.LargeBinary, nullable=False),  # X25519, 32 bytes
+    sa.Column("signing_public_key", sa.LargeBinary, nullable=True),  # Ed25519, 32 bytes
+    sa.Column("state", sa.String(16), nullable=False),  # pending | active | revoked
+    sa.Column("counter_in", sa.BigInteger, nullable=False, default=0),  # highest accepted
+    sa.Column("counter_out", sa.BigInteger, nullable=False, default=0),  # last sent to it
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("enrolled_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at_ns", sa.BigInteger, nullable=True),
+    sa.Index("ix_devices_msisdn", "msisdn", "state"),
+)
+
+# Transfers signed offline by a device and delivered later, maybe twice: (device, counter) is
+# unique, so a re-delivery finds the first and posts nothing.
+offline_transfers = sa.Table(
+    "offline_transfers",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(24), nullable=False),
+    sa.Column("counter", sa.BigInteger, nullable=False),
+    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),  # posted | refused
+    sa.Column("reason", sa.String(64), nullable=False, default=""),
+    sa.Column("signed_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("received_at_ns", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("device_id", "counter", name="uq_offline_transfers_device_counter"),
+)
+
+# SIM changes of a number (staff: smscore admin simswap, or a carrier feed): money out is capped
+# for a while after one.
+sim_swaps = sa.Table(
+    "sim_swaps",
+    metadata,
+    sa.Column("msisdn", sa.String(21), primary_key=True),
+    sa.Column("swapped_at_ns", sa.BigInteger, primary_key=True),
+    sa.Column("source", sa.String(32), nullable=False),  # staff:<name> | feed:<file>
+    sa.Column("recorded_at_ns", sa.BigInteger, nullable=False),
+)
+
+# Transactions a fraud rule held for review: the move waits (HELD, nothing reserved) until staff
+# release or reject it (smscore admin review ...).
+fraud_holds = sa.Table(
+    "fraud_holds",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("msisdn", sa.String(21), nullable=False),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=True),
+    sa.Column("inbox_id", RowId, sa.ForeignKey("inbox.id"), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),  # held | released | rejected
+    sa.Column("score", sa.Float, nullable=True),  # the anomaly score, when that rule hit
+    sa.Column("detail", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
+    sa.Column("decided_at_ns", sa.BigInteger, nullable=True),
+    sa.Column("decided_by", sa.String(64), nullable=True),
+    sa.Index("ix_fraud_holds_state", "state", "created_at_ns"),
 )

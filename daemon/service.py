@@ -32,7 +32,7 @@ from daemon import components
 from daemon.chart import ensure_chart_txn
 from daemon.clock import NS_PER_S, now_ns
 from daemon.components import Component
-from daemon.config import BindConfig, Config
+from daemon.config import BindConfig, BindPasswordError, Config
 from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import UpgradeFailed, upgrade_database
@@ -60,6 +60,7 @@ from smscore.client import (
 from smscore.esme import ESMEConfig
 from smscore.protocol import FlowControl
 from smscore.session import SessionTimers
+from smscore.tls import TLSFileError
 
 log = Logger()
 T = TypeVar("T")
@@ -73,16 +74,21 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
     """One named start-up step: logged when done, a one-line StartupError when it fails."""
     try:
         result = fn(*args)
-    except (SQLAlchemyError, OSError, PepperError, TariffError) as exc:
+    except (SQLAlchemyError, OSError, PepperError, TariffError, TLSFileError) as exc:
         raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
     return result
 
 
-def esme_config(bind: BindConfig) -> ESMEConfig:
+def esme_config(bind: BindConfig, index: int = 0) -> ESMEConfig:
+    """The ESME side of a [[binds]] table, its password read from where the config says."""
+    try:
+        password = bind.read_password()
+    except BindPasswordError as exc:  # `smscore run` checked it; the file may have gone since
+        raise StartupError(f"binds.{index}.{exc}") from None
     return ESMEConfig(
         system_id=bind.system_id,
-        password=bind.password,
+        password=password.get_secret_value(),
         system_type=bind.system_type,
         bind_type=bind.bind_type,
         timers=SessionTimers(
@@ -220,7 +226,7 @@ class Daemon:
 
 def build_binds(config: Config, reactor: IReactorTime, inbox: InboxWriter) -> BindPool:
     binds = []
-    for settings in config.binds:
+    for index, settings in enumerate(config.binds):
         address = SMSCAddress(
             settings.host,
             settings.port,
@@ -232,7 +238,7 @@ def build_binds(config: Config, reactor: IReactorTime, inbox: InboxWriter) -> Bi
                 reactor,
                 settings.name,
                 startup_step(f"binds.{settings.name}", client_endpoint, reactor, address),
-                esme_config(settings),
+                esme_config(settings, index),
                 inbox.handler_for(settings.name, settings.default_alphabet),
                 ReconnectPolicy(settings.reconnect_initial_delay_s, settings.reconnect_max_delay_s),
             )

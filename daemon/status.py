@@ -70,6 +70,7 @@ def bind_status(bind: "PersistentBind", settings: "BindConfig") -> dict[str, Any
         "name": bind.name,
         "host": f"{settings.host}:{settings.port}",
         "bound": bind.is_bound,
+        "state": bind.state,  # up, down, refused-credentials, refused-tls
         "connects": counters.connects,
         "binds": counters.binds,
         "bind_failures": counters.bind_failures,
@@ -132,9 +133,9 @@ def format_status(data: dict) -> str:
         f"status: http://{data.get('status_listen') or '?'}/status"
     ]
     for bind in data.get("binds", []):
-        state = "UP  " if bind.get("bound") else "DOWN"
+        state = bind.get("state") or ("up" if bind.get("bound") else "down")
         lines.append(
-            f"bind {bind['name']:<12} {state} {bind.get('host')}  connects={bind.get('connects')} "
+            f"bind {bind['name']:<12} {state.upper():<4} {bind.get('host')}  connects={bind.get('connects')} "
             f"drops={bind.get('drops', 0)} received={bind.get('messages_received')} "
             f"last_error={bind.get('last_error') or '-'}"
         )

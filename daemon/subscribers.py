@@ -3,7 +3,8 @@
 PINs are stored as HMAC-SHA256(pepper, msisdn ":" pin). A 4-digit PIN has 10,000 values, so no slow
 hash saves a stolen database; the pepper, kept in a file outside the database, does. Comparison is
 constant-time; failures are counted in the caller's transaction (the TranProc batch) and lock the PIN
-for `pin_lockout_s` after `pin_max_failures`. A PIN is never logged, replied or stored in clear.
+for `pin_lockout_s` after `pin_max_failures`, a lockout the audit log records (actor "system"). A PIN
+is never logged, replied or stored in clear.
 
 The database keeps a fingerprint of the pepper its digests were made with (recorded the first time a
 pepper is used with it): a process holding another pepper - another state directory, another working
@@ -34,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from daemon.audit import SYSTEM_ACTOR, SecurityEvent, record_security_event_txn
 from daemon.chart import open_wallet_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
@@ -281,9 +283,16 @@ def check_pin_txn(
     if failures >= policy.max_failures:
         locked_until_ns = now_ns + policy.lockout_ns
         subscriber = _save_pin_state(conn, subscriber, 0, locked_until_ns)
+        _audit_lockout(conn, subscriber.msisdn, policy, now_ns)
         return PinCheck(PinOutcome.LOCKED, locked_until_ns=locked_until_ns), subscriber
     subscriber = _save_pin_state(conn, subscriber, failures, subscriber.locked_until_ns)
     return PinCheck(PinOutcome.WRONG, remaining=policy.max_failures - failures), subscriber
+
+
+def _audit_lockout(conn: Connection, msisdn: str, policy: PinPolicy, now_ns: int) -> None:
+    lockout_s = policy.lockout_ns // NS_PER_S
+    detail = f"{policy.max_failures} wrong PINs in a row: PIN locked for {lockout_s} s"
+    record_security_event_txn(conn, SYSTEM_ACTOR, SecurityEvent.PIN_LOCKOUT, msisdn, detail, now_ns)
 
 
 def _save_pin_state(

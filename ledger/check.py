@@ -135,8 +135,10 @@ def check_ledger(conn: Connection, expected_head: ExportedHead | None = None) ->
 def _walk_chain(conn, account_rows, fold, report, expected_head) -> bytes | None:
     previous, seq_expected = GENESIS_HASH, 1
     hash_at_expected = None
-    result = conn.execution_options(yield_per=STREAM_ROWS).execute(
-        select(transfers).order_by(transfers.c.seq)
+    # On the statement, not the connection: a connection's options stay set, and a later INSERT
+    # on it would be sent as a server-side cursor (PostgreSQL refuses DECLARE ... FOR INSERT).
+    result = conn.execute(
+        select(transfers).order_by(transfers.c.seq).execution_options(yield_per=STREAM_ROWS)
     )
     for row in result.mappings():
         stored_hash = bytes(row["hash"])

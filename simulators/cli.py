@@ -78,13 +78,21 @@ def build_cli_config(
 @click.option("--window", "window_size", type=int, help="Outstanding deliver_sm per bind.")
 @click.option("--fault", "faults", multiple=True, help="NAME[:KEY=VALUE,...] (repeatable).")
 @click.option("--exit-after", "exit_after_s", type=float, help="Stop by itself after S seconds.")
+@click.option("--tls-cert", "tls_cert_file", help="Listen with TLS: certificate PEM file.")
+@click.option("--tls-key", "tls_key_file", help="Listen with TLS: private key PEM file.")
+@click.option(
+    "--allow", "allow", multiple=True, help="Network ESMEs may connect from (repeatable)."
+)
 @click.pass_context
 def sim(ctx: click.Context, config_file: str | None, esmes: tuple[str, ...], faults: tuple[str, ...],
-        dlr_delay_s: float | None, exit_after_s: float | None, **flags: Any) -> None:  # fmt: skip
+        dlr_delay_s: float | None, exit_after_s: float | None, allow: tuple[str, ...],
+        **flags: Any) -> None:  # fmt: skip
     """The bundled SMSC simulator (run without a subcommand to start it)."""
     if ctx.invoked_subcommand is not None:
         return
     overrides: dict[str, Any] = dict(flags)
+    if allow:
+        overrides["allow"] = list(allow)
     if dlr_delay_s is not None:
         overrides["dlr"] = {"delay_s": dlr_delay_s}
     try:

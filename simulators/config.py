@@ -5,7 +5,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from simulators.airtime import AirtimeProviderConfig
 from simulators.faults import FaultError, validate_faults
@@ -100,6 +108,15 @@ class SimulatorConfig(_Strict):
     dlr: DlrConfig = Field(default_factory=DlrConfig)
     faults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     airtime: AirtimeProviderConfig = Field(default_factory=AirtimeProviderConfig)  # the provider
+    # SMSC-side security (simulators.guard). allow: networks ESMEs may connect from ([] = any);
+    # others are closed before a byte is read. tls_cert_file/tls_key_file: listen with TLS.
+    allow: tuple[IPvAnyNetwork, ...] = ()
+    tls_cert_file: str | None = None  # PEM: the certificate, then any intermediates
+    tls_key_file: str | None = None  # PEM, unencrypted
+    # Binds refused for system_id/password from one address: after max_bind_failures within
+    # bind_failure_window_s, every bind from it gets ESME_RBINDFAIL until the window has passed.
+    max_bind_failures: int = Field(5, ge=1, le=1000)
+    bind_failure_window_s: float = Field(60.0, gt=0, le=86_400)
 
     @field_validator("listen", "http")
     @classmethod
@@ -107,6 +124,12 @@ class SimulatorConfig(_Strict):
         if value is not None:
             parse_address(value)
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "SimulatorConfig":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        return self
 
 
 def parse_address(text: str) -> tuple[str, int]:

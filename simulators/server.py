@@ -22,6 +22,8 @@ class LinkCounters:
 
     connections: int = 0
     bind_refusals: int = 0
+    connections_refused: int = 0  # not on the allow-list: closed before any PDU
+    bind_lockouts: int = 0  # binds refused because their address failed too many
 
     def connection_opened(self) -> None:
         self.connections += 1

@@ -9,6 +9,7 @@ sim.stats(); sim.faults.configure({"throttle": {"every_n": 5}}); sim.stop()
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
@@ -23,6 +24,7 @@ from simulators.config import SimulatorConfig, parse_address
 from simulators.delivery import DeliveryQueue
 from simulators.fates import FateSchedule
 from simulators.faults import FaultInjector
+from simulators.guard import AllowList, AllowListFactory, BindFailures, source_of
 from simulators.handler import SMSCLogic
 from simulators.mo import MOBuilder, MOResult
 from simulators.receipts import Outcome, OutcomePicker, receipt_pdu, wants_receipt
@@ -36,6 +38,7 @@ from smscore.smsc import SMSCConfig, SMSCProtocol
 from smscore.status import CommandStatus
 
 log = Logger()
+CREDENTIAL_REFUSALS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
 
 
 class StartError(Exception):
@@ -63,6 +66,8 @@ class Simulator:
         self.faults.configure(config.faults)
         self.airtime = AirtimeProvider(reactor, config.airtime)  # served by the HTTP control API
         self.counters = LinkCounters()
+        self.allow = AllowList(config.allow)
+        self.bind_failures = BindFailures(config.max_bind_failures, config.bind_failure_window_s)
         self.logic = SMSCLogic(reactor, self.accounts, self.store, self._accepted, self._cancelled)
         timers = SessionTimers(
             response_timeout_s=config.response_timeout_s,
@@ -96,9 +101,23 @@ class Simulator:
     # --- SMPP callbacks ---
 
     def authenticate(self, bind: PDU, peer: str) -> int:
+        source, now_s = source_of(peer), self.reactor.seconds()
+        if self.bind_failures.locked(source, now_s):
+            # Not even checked: a right password now must not tell a guesser it was right.
+            self.counters.bind_lockouts += 1
+            self.counters.bind_refused()
+            return CommandStatus.ESME_RBINDFAIL
         status = self.faults.bind_status()
         if status is None:
             status = self.accounts.bind_status(bind, self.factory.binds_of)
+            if status in CREDENTIAL_REFUSALS and self.bind_failures.record(source, now_s):
+                log.warn(
+                    "binds from {source} locked out for {window_s:.0f}s: {count} refused for "
+                    "their credentials within the window",
+                    source=source,
+                    window_s=self.bind_failures.window_s,
+                    count=self.bind_failures.max_failures,
+                )
         if status != CommandStatus.ESME_ROK:
             self.counters.bind_refused()
             log.info(
@@ -171,6 +190,8 @@ class Simulator:
             "connections": self.counters.connections,
             "binds": len(self.factory.bound_protocols),
             "bind_refusals": self.counters.bind_refusals,
+            "bind_lockouts": self.counters.bind_lockouts,
+            "connections_refused": self.counters.connections_refused,
             **self.logic.counters,
             "messages_stored": len(self.store),
             "mo_sent": mo.sent,
@@ -190,13 +211,41 @@ class Simulator:
 
     def start_listening(self) -> ListeningAddresses:
         """Listen for SMPP (and HTTP, if configured); raises StartError with a one-line reason."""
-        smpp = self._listen("SMPP", self.config.listen, self.factory)
+        smpp = self._listen("SMPP", self.config.listen, self.listening_factory())
         http = None
         if self.config.http is not None:
             from simulators.http import control_site
 
             http = self._listen("HTTP", self.config.http, control_site(self))
         return ListeningAddresses(smpp, http)
+
+    def listening_factory(self) -> Factory:
+        """The SMPP factory as the listener sees it: TLS if configured, inside the allow-list.
+        Raises StartError for an unusable certificate or key."""
+        factory: Factory = self.factory
+        if self.config.tls_cert_file is not None and self.config.tls_key_file is not None:
+            from twisted.protocols.tls import TLSMemoryBIOFactory
+
+            from smscore.tls import TLSFileError, server_options
+
+            try:
+                options = server_options(
+                    Path(self.config.tls_cert_file), Path(self.config.tls_key_file)
+                )
+            except TLSFileError as exc:
+                raise StartError(f"cannot listen for SMPP with TLS: {exc}") from None
+            factory = TLSMemoryBIOFactory(options, False, factory)
+        if self.allow.networks:
+            factory = AllowListFactory(factory, self.allow, self._connection_refused)
+        return factory
+
+    def _connection_refused(self, addr: object) -> None:
+        self.counters.connections_refused += 1
+        log.warn(
+            "connection from {peer} refused: not in allow ({networks})",
+            peer=getattr(addr, "host", addr),
+            networks=", ".join(str(network) for network in self.allow.networks),
+        )
 
     def _listen(self, what: str, address: str, factory: Factory) -> tuple[str, int]:
         host, port = parse_address(address)

@@ -3,6 +3,7 @@
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from twisted.application.internet import ClientService
@@ -27,11 +28,15 @@ from smscore.defaults import (
     DEFAULT_UNBIND_TIMEOUT_S,
 )
 from smscore.errors import SMPPError
-from smscore.esme import ESMEConfig, ESMEProtocol, MessageHandler, _accept_and_drop
+from smscore.esme import BindError, ESMEConfig, ESMEProtocol, MessageHandler, _accept_and_drop
 from smscore.pdu import PDU
+from smscore.status import CommandStatus
 
 log = Logger()
 _MAX_PORT = 0xFFFF  # TCP ports are 16 bits; 0 is not a port one can connect to
+# The SMSC says our credentials are wrong: trying again soon only looks like password guessing
+# (and may lock the account), so these wait the longest delay every time.
+CREDENTIAL_REFUSALS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
 
 
 class NoBindAvailable(SMPPError):
@@ -97,14 +102,10 @@ def client_endpoint(reactor: ClientReactor, address: SMSCAddress) -> IStreamClie
     tcp = HostnameEndpoint(reactor, address.host, address.port)
     if not address.tls:
         return tcp
-    from twisted.internet.ssl import Certificate, optionsForClientTLS, platformTrust
+    from smscore.tls import client_options
 
-    if address.tls_ca_file:
-        with open(address.tls_ca_file, "rb") as pem:
-            trust = Certificate.loadPEM(pem.read())
-    else:
-        trust = platformTrust()
-    return wrapClientTLS(optionsForClientTLS(address.host, trustRoot=trust), tcp)
+    ca_file = Path(address.tls_ca_file) if address.tls_ca_file else None
+    return wrapClientTLS(client_options(address.host, ca_file), tcp)
 
 
 @dataclass(slots=True)
@@ -157,6 +158,7 @@ class PersistentBind:
         self.unbind_timeout_s = unbind_timeout_s
         self._on_message = on_message
         self._failed_binds_in_a_row = 0
+        self.refused = ""  # "credentials" or "tls" while the last attempt was refused for that
         self._stopping = False
         self._policy = policy or ReconnectPolicy()
         self._jitter = jitter
@@ -171,6 +173,8 @@ class PersistentBind:
     def _retry_delay_s(self, attempt: int) -> float:
         # ClientService counts only failed TCP connects (1 for the first retry); refused binds
         # must slow us down too.
+        if self.refused == "credentials":
+            return self._policy.max_delay_s
         attempt = max(attempt, self._failed_binds_in_a_row)
         return self._policy.delay_s(attempt, self._jitter() if attempt > 1 else 0.0)
 
@@ -194,6 +198,7 @@ class PersistentBind:
     def _on_bound(self, protocol: ESMEProtocol) -> ESMEProtocol:
         self.counters.binds += 1
         self._failed_binds_in_a_row = 0
+        self.refused = ""
         self.protocol = protocol
         log.info("bind {name} is up ({state})", name=self.name, state=protocol.session.state.value)
         return protocol
@@ -205,9 +210,25 @@ class PersistentBind:
         self.last_error = error
 
     def _on_bind_failed(self, failure: Failure) -> None:
+        from smscore.tls import TLSRefused
+
         self.counters.bind_failures += 1
         self._failed_binds_in_a_row += 1
         self.last_error = failure.getErrorMessage()
+        self.refused = ""
+        if failure.check(BindError) and failure.value.status in CREDENTIAL_REFUSALS:
+            self.refused = "credentials"
+            log.warn(
+                "bind {name} refused for its credentials (system_id {system_id!r}): {error}; "
+                "check system_id and the password; next try in {delay_s:.0f}s",
+                name=self.name,
+                system_id=self.config.system_id,
+                error=self.last_error,
+                delay_s=self._policy.max_delay_s,
+            )
+            return
+        if failure.check(TLSRefused):
+            self.refused = "tls"
         log.warn("bind {name} failed: {error}", name=self.name, error=self.last_error)
 
     def _on_closed(self, _: object, protocol: ESMEProtocol) -> None:
@@ -228,6 +249,13 @@ class PersistentBind:
     @property
     def is_bound(self) -> bool:
         return self.protocol is not None and self.protocol.session.is_bound
+
+    @property
+    def state(self) -> str:
+        """up, down, refused-credentials or refused-tls (the last attempt's refusal)."""
+        if self.is_bound:
+            return "up"
+        return f"refused-{self.refused}" if self.refused else "down"
 
     def start(self) -> None:
         self._stopping = False

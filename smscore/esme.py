@@ -55,7 +55,7 @@ class ESMEConfig:
     """What an ESME needs to bind; timers and flow control are validated when this is built."""
 
     system_id: str
-    password: str
+    password: str = field(repr=False)
     system_type: str = ""
     bind_type: BindType = BindType.TRANSCEIVER
     address_range: str = ""
@@ -125,6 +125,16 @@ class ESMEProtocol(SMPPProtocol):
         if self.transport is not None:
             self.transport.loseConnection()
 
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        # Before the in-flight bind is failed with a bare "link closed": a refused TLS handshake
+        # must reach the operator as what it is (tls.refusal), not as a lost connection.
+        if reason is not None and not self.when_bound.called:
+            refused = _tls_refusal(self.transport, reason)
+            if refused is not None:
+                self.close_reason = str(refused)
+                self.when_bound.errback(Failure(refused))
+        super().connectionLost(reason)
+
     def on_bound(self, event: Bound) -> None:
         if not self.when_bound.called:
             self.when_bound.callback(self)
@@ -154,6 +164,20 @@ class ESMEProtocol(SMPPProtocol):
     def failed_request_status(self) -> int:
         # The message is not stored: a temporary error makes the SMSC deliver it again later.
         return CommandStatus.ESME_RX_T_APPN
+
+
+def _tls_refusal(transport: object, reason: Failure) -> Exception | None:
+    if not hasattr(transport, "getHandle"):
+        return None
+    from smscore.tls import refusal
+
+    peer = transport.getPeer() if hasattr(transport, "getPeer") else None
+    where = f"{peer.host}:{peer.port}" if hasattr(peer, "host") else "the SMSC"
+    try:
+        handle = transport.getHandle()  # the OpenSSL connection, when TLS wraps the link
+    except Exception:  # a transport without one; the refusal is then described without it
+        handle = None
+    return refusal(reason, where, handle)
 
 
 class ESMEFactory(Factory):

@@ -73,8 +73,14 @@ class PDU:
         return hash((type(self), self.sequence_number))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._all_names())
+        shown = ", ".join(f"{name}={self._shown(name)}" for name in self._all_names())
         return f"{type(self).__name__}({shown})"
+
+    def _shown(self, name: str) -> str:
+        value = getattr(self, name)
+        if name == "password" and value:  # a bind's: never in a log line or a traceback
+            return "'********'"
+        return repr(value)
 
     def _all_names(self) -> tuple[str, ...]:
         return ("sequence_number", "command_status", *self.field_names, "tlvs")

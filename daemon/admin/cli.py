@@ -10,7 +10,7 @@ ADMIN_COMMANDS = {
     "assistant": "daemon.admin.commands:assistant",
     "float": "daemon.admin.commands:float_command",
     "subscriber": "daemon.admin.commands:subscriber",
-    "audit": "daemon.admin.commands:audit",
+    "audit": "daemon.admin.audit_cli:audit",
     "biller": "daemon.admin.billers:biller",
     "tariff": "daemon.money.tariff_cli:tariff",
     "reversals": "daemon.admin.reversals:reversals",

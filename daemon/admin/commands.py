@@ -1,5 +1,5 @@
-"""The staff commands under `smscore admin`: agent stores, assistants, e-float, subscribers, the audit
-log. Arguments are checked before the PIN is asked for; each change is one transaction with its audit
+"""The staff commands under `smscore admin`: agent stores, assistants, e-float, subscribers (the audit
+log's are in daemon.admin.audit_cli). Arguments are checked before the PIN is asked for; each change is one transaction with its audit
 entry; a refusal is one line and exit code 2."""
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from daemon.admin.env import (
     read_pin,
 )
 from daemon.admin.stores import NewIdentity, add_agent_txn, add_assistant_txn, issue_float_txn
-from daemon.admin.views import audit_table, console, moves_table, profile_table
-from daemon.audit import list_txn
+from daemon.admin.views import console, moves_table, profile_table
 from daemon.chart import wallet_account_id
 from daemon.replies import LANGUAGES
 from daemon.subscribers import SubscriberState
@@ -177,14 +176,3 @@ def tier(msisdn: str, tier: str, env: AdminEnv) -> None:
     click.echo(
         f"{number} is now tier {wanted}" if changed else f"{number} was already tier {wanted}"
     )
-
-
-@click.command("audit")
-@click.option("--target", metavar="MSISDN", help="Only what was done to this number.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@admin_options(audited=False)
-def audit(target: str | None, limit: int, env: AdminEnv) -> None:
-    """The audit log, newest first: who did what to whom, when."""
-    number = env.msisdn(target) if target is not None else None
-    entries = env.run(lambda conn: list_txn(conn, number, limit), write=False)
-    console().print(audit_table(entries, env.config.money.timezone))

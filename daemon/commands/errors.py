@@ -12,9 +12,13 @@ if TYPE_CHECKING:
 class ArgValueError(ValueError):
     """Raised by an argument type: the words at the position are not a value of that type."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, at: int | None = None, label: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason  # a replies key suffix: reason_<reason>
+        # A type made of parts (PAY's bill, BUY's amount and number) names the part at fault: the
+        # word at position `at`, called `label` (a replies key) in the reply.
+        self.at = at
+        self.label = label
 
 
 class ParseError(Exception):
@@ -59,12 +63,19 @@ class BadArgument(CommandParseError):
     code = "bad_argument"
 
     def __init__(
-        self, masked_text: str, command: Command, arg: Arg, shown: str | None, reason: str
+        self,
+        masked_text: str,
+        command: Command,
+        arg: Arg,
+        shown: str | None,
+        reason: str,
+        label: str | None = None,
     ) -> None:
         super().__init__(masked_text, command)
         self.arg = arg
         self.shown = shown  # the words not understood; None for secret arguments
         self.reason = reason
+        self.label = label or arg.type.label  # a replies key: what the words should have been
 
 
 class TooManyArguments(CommandParseError):

@@ -76,6 +76,18 @@ def is_msisdn(written: str, numbering: Numbering) -> bool:
     return not _parse(written.strip().translate(_SEPARATORS), numbering)[1]
 
 
+@lru_cache(maxsize=CACHE_MAX_ENTRIES)
+def is_mobile(msisdn: str) -> bool:
+    """Whether an international number (as normalize_msisdn gives it) is a mobile line, or one
+    libphonenumber cannot tell from a mobile: airtime can be bought only for those."""
+    try:
+        number = phonenumbers.parse("+" + msisdn, None)
+    except NumberParseException:
+        return False
+    kind = phonenumbers.number_type(number)
+    return kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def display_msisdn(msisdn: str, numbering: Numbering) -> str:
     """A number as people of the region write it ("0712 345678" in KE); another country's in
     international format; anything that is not a number (an alphanumeric sender) as it is."""

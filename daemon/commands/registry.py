@@ -216,7 +216,7 @@ class Registry:
             label = replies.render(language, error.arg.type.label)
             return replies.render(language, "missing_argument", label=label, usage=usage)
         if isinstance(error, BadArgument):
-            label = replies.render(language, error.arg.type.label)
+            label = replies.render(language, error.label)
             why = replies.render(language, f"reason_{error.reason}")
             if error.shown is None:
                 return replies.render(
@@ -244,9 +244,10 @@ def _parse_args(command: Command, words: list[str], env: ParseEnv) -> ParsedComm
         except ArgValueError as exc:
             if arg.type.secret:
                 secret_positions.add(pos)
-            shown = None if arg.type.secret else _shown(words[pos])
+            bad = exc.at if exc.at is not None and exc.at < len(words) else pos
+            shown = None if arg.type.secret else _shown(words[bad])
             raise BadArgument(
-                _masked(words, secret_positions), command, arg, shown, exc.reason
+                _masked(words, secret_positions), command, arg, shown, exc.reason, exc.label
             ) from None
         if arg.type.secret:
             secret_positions.update(range(pos, end))

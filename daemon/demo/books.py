@@ -12,6 +12,7 @@ from rich.padding import Padding
 from rich.table import Table
 from sqlalchemy import Connection, func, select
 
+from daemon.audit_chain import audit_verdict_txn
 from daemon.chart import SystemAccount, wallet_account_id
 from daemon.commands.money import format_amount
 from daemon.ledger_cli import check_lines
@@ -108,4 +109,4 @@ def balance_table(
 
 def ledger_check_txn(conn: Connection, currency: str) -> tuple[list[str], bool]:
     """`smscore ledger check`'s lines for this database, and whether everything holds."""
-    return check_lines(check_ledger(conn), reconcile_txn(conn), currency)
+    return check_lines(check_ledger(conn), reconcile_txn(conn), currency, audit_verdict_txn(conn))

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from daemon.commands.errors import ArgValueError
+from daemon.commands.msisdn import is_mobile
 from daemon.commands.types import MONEY, MSISDN, REFERENCE, ArgType, ParseEnv
 
 _BILLER = re.compile(r"[A-Za-z0-9]{2,16}")
@@ -34,6 +35,14 @@ class AirtimeOrder:
     msisdn: str | None  # None: for the buyer's own number
 
 
+def _part(kind: ArgType, words: list[str], pos: int, env: ParseEnv, label: str) -> tuple:
+    """One part of a composite argument; a refusal names that part and its word."""
+    try:
+        return kind.take(words, pos, env)
+    except ArgValueError as exc:
+        raise ArgValueError(exc.reason, at=pos, label=label) from None
+
+
 class PayTargetType(ArgType):
     """`<biller> <account> <amount>` or a request's code: the word count tells them apart."""
 
@@ -48,8 +57,8 @@ class PayTargetType(ArgType):
             return RequestTarget(given[0].upper()), pos + 1
         if len(given) != 3 or not _BILLER.fullmatch(given[0]):
             raise ArgValueError("pay_format")
-        account, _ = REFERENCE.take(words, pos + 1, env)
-        amount_minor, end = MONEY.take(words, pos + 2, env)
+        account, _ = _part(REFERENCE, words, pos + 1, env, "arg_account")
+        amount_minor, end = _part(MONEY, words, pos + 2, env, "arg_amount")
         return BillTarget(given[0].upper(), account, amount_minor), end
 
 
@@ -70,13 +79,15 @@ class AirtimeOrderType(ArgType):
     takes_rest = True
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[AirtimeOrder, int]:
-        amount_minor, end = MONEY.take(words, pos, env)
+        amount_minor, end = _part(MONEY, words, pos, env, "arg_amount")
         if end == len(words):
             return AirtimeOrder(amount_minor, None), end
-        msisdn, end = MSISDN.take(words, end, env)
-        if end != len(words):
-            raise ArgValueError("buy_format")
-        return AirtimeOrder(amount_minor, msisdn), end
+        msisdn, after = _part(MSISDN, words, end, env, "arg_phone")
+        if not is_mobile(msisdn):
+            raise ArgValueError("not_mobile", at=end, label="arg_phone")
+        if after != len(words):
+            raise ArgValueError("buy_format", at=after)
+        return AirtimeOrder(amount_minor, msisdn), after
 
 
 PAY_TARGET = PayTargetType()

@@ -166,7 +166,9 @@ def reject_txn(conn: Connection, staff: Staff, ref: str, reason: str, now_ns: in
     if reversal.hold_move_id is not None:
         pending = get_move_txn(conn, reversal.hold_move_id, lock=True)
         hold = release_move_txn(conn, pending, MoveState.DECLINED, staff.currency, now_ns)
-    amount_minor = hold.amount_minor if hold is not None else original.amount_minor
+    amount_minor = (
+        hold.amount_minor if hold is not None else principal_txn(conn, original).amount_minor
+    )
     amount = staff.money(amount_minor)
     detail = f"reversal of {original.ref} ({amount}) rejected: {reason}"
     record_txn(conn, staff.actor, "reversal.reject", _target(original), detail, now_ns)

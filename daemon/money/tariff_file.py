@@ -169,11 +169,15 @@ _TIER_KEYS = ("per_transaction_max", "daily_value_max", "daily_count_max", "bala
 
 def tariff_problems(tariff: TariffFile) -> list[Problem]:
     """Every cross-key problem of a tariff whose keys each have the right type, first to last."""
-    return _tier_problems(tariff) + [
-        problem
-        for path, bands, floor_minor in band_tables(tariff)
-        for problem in _band_problems(path, bands, floor_minor, _ceiling_minor(tariff))
-    ]
+    return (
+        _tier_problems(tariff)
+        + _merchant_fee_problems(tariff)
+        + [
+            problem
+            for path, bands, floor_minor in band_tables(tariff)
+            for problem in _band_problems(path, bands, floor_minor, _ceiling_minor(tariff))
+        ]
+    )
 
 
 def band_tables(tariff: TariffFile) -> list[tuple[str, list[FeeBand] | list[CommissionBand], int]]:
@@ -198,6 +202,20 @@ def band_tables(tariff: TariffFile) -> list[tuple[str, list[FeeBand] | list[Comm
         ("commission.collect", commission.collect, minimum.send),
     ]
     return [table for table in tables if table[1]]
+
+
+def _merchant_fee_problems(tariff: TariffFile) -> list[Problem]:
+    """A merchant fee is taken out of the payment: it must be less than every amount of its band,
+    or a merchant could receive nothing (or less than nothing) for a sale."""
+    return [
+        (
+            f"merchant_fees.till.{index}",
+            f"fee {format_amount(band.fee)} is not below the band's smallest amount "
+            f"{format_amount(band.lo_minor)}: the merchant would receive nothing",
+        )
+        for index, band in enumerate(tariff.merchant_fees.till)
+        if band.fee >= band.lo_minor
+    ]
 
 
 def _ceiling_minor(tariff: TariffFile) -> int:

@@ -36,7 +36,7 @@ def test_every_airtime_reply_fits_one_sms(language, key):
 @pytest.mark.parametrize(
     ("values", "problem"),
     [
-        ({"url": "ftp://provider"}, "airtime.url: String should match pattern"),
+        ({"url": "ftp://provider"}, "airtime.url: must be an http:// or https:// URL"),
         ({"timeout_s": 0}, "airtime.timeout_s: Input should be greater than 0"),
         ({"backoff": 0.5}, "airtime.backoff: Input should be greater than or equal to 1"),
         ({"max_queries": 0}, "airtime.max_queries: "),

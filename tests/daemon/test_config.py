@@ -38,6 +38,8 @@ def test_documented_example_loads():
         ({"database": {"url": "mysql://x"}}, "database.url: must be a sqlite:/// or postgresql:// URL"),
         ({"service": {"region": "XX"}}, "service.region: unknown region 'XX': an ISO 3166 alpha-2 code such as KE"),
         ({"service": {"region": "ke"}}, "service.region: unknown region 'ke'"),
+        ({"airtime": {"url": "http://smscore:secret@provider/v1"}}, "airtime.url: must not hold user:password@ (it is logged)"),
+        ({"airtime": {"url": "ftp://provider/v1"}}, "airtime.url: must be an http:// or https:// URL"),
         ({"service": {"currency": "XYZ"}}, "service.currency: unknown currency 'XYZ': an ISO 4217 code such as KES"),
         ({"service": {"currency": "UGX"}}, "service.currency: UGX has 0 decimal places; smscore counts hundredths"),
         ({"service": {"country_code": "254"}}, 'service.country_code: no longer used: numbers follow service.region (e.g. region = "KE")'),

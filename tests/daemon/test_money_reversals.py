@@ -501,6 +501,19 @@ def test_a_till_payment_is_held_from_the_merchant_less_its_fee(world):
     assert "was given back to ALICE A." in world.last_to(SHOP)
 
 
+def test_an_unfunded_till_reversal_rejected_names_what_the_merchant_got(world):
+    world.add(SHOP, Role.BILLER, name="Mama Shop")
+    paid = till_payment(world, 1_000 * KES, 20 * KES)
+    with world.engine.begin() as conn:  # the shop spends it: nothing can be held
+        leg = Leg(wallet_account_id(SHOP), wallet_account_id(BOB), 900 * KES, TransferCode.P2P)
+        spent = MoveRequest(MoveKind.SEND, SHOP, BOB, 900 * KES, [leg])
+        open_move_txn(conn, spent, currency="KES", now_ns=world.now_ns)
+    assert "cannot be held now" in world.sms(ALICE, f"REVERSE {paid.ref}")
+    reject(world, paid.ref)
+    assert "KES 980.00" in world.last_to(SHOP) and "KES 1,000.00" not in world.last_to(SHOP)
+    world.check()
+
+
 def test_a_bill_payment_is_held_from_the_billers_account(world):
     biller = BILLER_ID_BASE + 7
     with world.engine.begin() as conn:

@@ -106,3 +106,27 @@ def test_every_request_code_parses_and_the_pin_never_shows(code, pin):
 def test_every_bill_parses_to_its_parts(biller, account, amount):
     parsed = parse(f"PAY {biller} {account} {amount} 1234")
     assert parsed.args.target == BillTarget(biller.upper(), account.upper(), amount * 100)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "label"),
+    [
+        ("BUY 100 0799123 1234", "0799123", "arg_phone"),
+        ("BUY 1x 1234", "1x", "arg_amount"),
+        ("PAY KPLC 123 1x 1234", "1x", "arg_amount"),
+        ("PAY KPLC 1@3 100 1234", "1@3", "arg_account"),
+    ],
+)
+def test_a_bad_part_is_named_with_its_own_word(text, shown, label):
+    with pytest.raises(BadArgument) as caught:
+        parse(text)
+    assert (caught.value.shown, caught.value.label) == (shown, label)
+    reply = REGISTRY.explain(caught.value, "en")
+    assert f'"{shown}"' in reply and len(reply) <= 160
+
+
+def test_airtime_is_only_for_mobile_numbers():
+    with pytest.raises(BadArgument) as caught:
+        parse("BUY 100 020 2345678 1234")  # a Nairobi landline
+    assert (caught.value.reason, caught.value.label) == ("not_mobile", "arg_phone")
+    assert parse("BUY 100 0110 123456 1234").args.order.msisdn == "254110123456"

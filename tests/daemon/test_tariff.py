@@ -140,6 +140,7 @@ WITHDRAW_BAND_0 = "{ min = 50, max = 100, fee = 10 }"
         (_edit("daily_value_max = 50_000", "daily_value_max = 10_000"), "tiers.1.per_transaction_max", "is above daily_value_max of the tier"),
         (_edit("withdraw = 50 ", "withdraw = 30_000 "), "minimum.withdraw", "is above tier 1's per_transaction_max (20,000.00): tier 1 could never withdraw"),
         (_edit("[tiers.3]", "[tiers.4]"), "tiers.3", "missing"),
+        (_edit("{ min = 201, max = 1_000, fee = 2 }", "{ min = 201, max = 1_000, fee = 201 }"), "merchant_fees.till.1", "fee 201.00 is not below the band's smallest amount 201.00"),
     ],
 )  # fmt: skip
 def test_each_problem_is_one_line_naming_file_and_key(tmp_path, text, key, problem):

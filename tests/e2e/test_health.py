@@ -26,10 +26,14 @@ def _daemon(
 
 
 def test_health_is_503_with_the_reason_while_every_bind_is_refused(tmp_path, simulator) -> None:
-    daemon = _daemon(tmp_path, simulator, password="wrong")
+    daemon = _daemon(tmp_path, simulator, password="Wr0ngPw")
     try:
         daemon.start().wait_ready()
-        wait_for(lambda: daemon.status()["binds"][0]["bind_failures"] >= 2, 15, "two refused binds")
+        bind = wait_for(
+            lambda: (b := daemon.status()["binds"][0])["bind_failures"] >= 2 and b,
+            15,
+            "two refused binds",
+        )
         code, body = daemon.health()
         shown = smscore_status(daemon.status_url)
     finally:
@@ -37,6 +41,8 @@ def test_health_is_503_with_the_reason_while_every_bind_is_refused(tmp_path, sim
     assert (code, body["ok"], body["binds_up"]) == (503, False, 0)
     assert body["reason"].startswith("no bind is up; sim: ") and "ESME_RINVPASWD" in body["reason"]
     assert "last_error=" in shown and "ESME_RINVPASWD" in shown
+    assert bind["state"] == "refused-credentials" and "REFUSED-CREDENTIALS" in shown
+    assert "Wr0ngPw" not in shown + daemon.log()  # the password is never shown
 
 
 def test_health_is_200_once_a_bind_is_up(tmp_path, simulator) -> None:

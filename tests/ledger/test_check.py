@@ -45,6 +45,15 @@ def test_clean_ledger_passes(ledger10: Engine) -> None:
     assert report.ok and report.transfer_count == 10 and report.first_broken_seq is None
 
 
+def test_the_connection_still_writes_after_a_check(ledger10: Engine) -> None:
+    # The check streams the chain; on PostgreSQL a streaming option left on the connection would
+    # turn the next INSERT into a server-side cursor, which the server refuses.
+    with ledger10.begin() as conn:
+        assert check_ledger(conn).ok
+        [result] = create_transfers(conn, [Transfer(11, 1, 2, 7, "KES")], now_ns=2)
+    assert result.value == "ok" and report_of(ledger10).transfer_count == 11
+
+
 def test_edited_amount_breaks_the_chain_at_that_row(ledger10: Engine) -> None:
     def edit(conn: Connection) -> None:
         conn.execute(update(transfers).where(transfers.c.id == 4).values(amount=41))

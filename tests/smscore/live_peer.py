@@ -8,7 +8,8 @@ python -m tests.smscore.live_peer serve [--tls-cert PEM --tls-key PEM] [--lifeti
 
 python -m tests.smscore.live_peer bind --port N --ca PEM [--lifetime-s N]
     Our PersistentBind over TLS to 127.0.0.1:N trusting only the CA in PEM: binds, submits
-    one message, prints one JSON line ({"bound", "message_id", "bind_failures", "error"}).
+    one message, prints one JSON line ({"bound", "message_id", "bind_failures", "error", "state",
+    "log": its warnings}); a bind refused twice reports at once.
 """
 
 import argparse
@@ -19,6 +20,7 @@ import threading
 from twisted.internet import reactor as global_reactor
 from twisted.internet import ssl
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from smscore.client import PersistentBind, ReconnectPolicy, SMSCAddress, client_endpoint
 from smscore.esme import ESMEConfig
@@ -85,17 +87,28 @@ def bind(args: argparse.Namespace, reactor) -> None:  # type: ignore[no-untyped-
     link = PersistentBind(
         reactor, "tls", client_endpoint(reactor, address), config, policy=policy, jitter=lambda: 0
     )
-    report: dict = {"bound": False, "message_id": None}
+    report: dict = {"bound": False, "message_id": None, "log": []}
+    globalLogPublisher.addObserver(
+        lambda event: (
+            event["log_level"] >= LogLevel.warn and report["log"].append(formatEvent(event))
+        )
+    )
 
     def finish() -> None:
+        if "state" in report:
+            return
         report["bind_failures"] = link.counters.bind_failures
         report["connects"] = link.counters.connects
         report["error"] = link.last_error
+        report["state"] = link.state
         print(json.dumps(report), flush=True)
         link.stop().addBoth(lambda _: reactor.stop())
 
     def poll() -> None:
         if not link.is_bound:
+            if link.counters.bind_failures >= 2:  # refused, and refused again after a backoff
+                finish()
+                return
             reactor.callLater(0.05, poll)
             return
         report["bound"] = True

@@ -155,11 +155,12 @@ def test_backoff_delays_grow_to_the_cap_with_the_injected_jitter():
 
 def test_a_refused_bind_counts_as_a_failed_attempt_and_is_retried_with_backoff():
     harness = Harness()
-    harness.auth_status = S.ESME_RINVPASWD
+    harness.auth_status = S.ESME_RBINDFAIL
     harness.start()
     assert not harness.bind.is_bound
     assert harness.bind.counters.bind_failures == 1
-    assert "Invalid Password" in harness.bind.last_error
+    assert "Bind Failed" in harness.bind.last_error
+    assert harness.bind.state == "down"
     harness.run(20)
     assert harness.bind.counters.bind_failures >= 3
     gaps = [b - a for a, b in zip(harness.connect_times, harness.connect_times[1:], strict=False)]
