@@ -109,6 +109,11 @@ def _assert_story_told(stdout: str) -> None:
         _assert_step_told(number, step, _block(stdout, number))
     assert "(Alice's phone is off: the reply is not delivered)" in stdout
     assert re.search(r"trust reconciles: e-money issued KES 50,000\.00", stdout)
+    # Every staff action is in the audit log: the agent store, then each command staff typed.
+    staff_commands = sum(len(step.commands) for step in STEPS if isinstance(step, StaffStep))
+    assert re.search(
+        rf"\n    audit log OK: {1 + staff_commands} entries, head [0-9a-f]{{64}}\n", stdout
+    )
     assert re.search(r"\n    ledger ok: \d+ transfers, head [0-9a-f]{64}\n", stdout)
     told_in_s = float(re.search(r"The story ran as told in ([\d.]+) s\.", stdout).group(1))
     assert told_in_s < STORY_BUDGET_S
