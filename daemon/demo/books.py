@@ -16,26 +16,27 @@ from daemon.audit_chain import audit_verdict_txn
 from daemon.chart import SystemAccount, wallet_account_id
 from daemon.commands.money import format_amount
 from daemon.ledger_cli import check_lines
-from daemon.money.moves import MoveState
+from daemon.money.moves import MoveKind, MoveState
 from daemon.money.reconcile import reconcile_txn
 from daemon.money.settle import HOOK
 from daemon.outbox import OutboxStatus
-from daemon.schema import inbox, moves, outbox
+from daemon.schema import billers, inbox, moves, outbox
 from ledger import check_ledger, get_balance
 
 _UNFINISHED = (OutboxStatus.QUEUED, OutboxStatus.IN_FLIGHT, OutboxStatus.SUBMITTED)
-# The service's own accounts worth watching as the story goes (the rest stay at zero in it).
-SYSTEM_COLUMNS = (
-    ("Fees", SystemAccount.FEE_INCOME),
-    ("Commission", SystemAccount.AGENT_COMMISSION),  # paid to agents: an expense of the service
-    ("Vouchers", SystemAccount.VOUCHER_SUSPENSE),
-)
+# The service's own accounts a chapter of the story may show, by their column's label.
+SERVICE_ACCOUNTS = {
+    "Fees": SystemAccount.FEE_INCOME,
+    "Commission": SystemAccount.AGENT_COMMISSION,  # paid to agents: an expense of the service
+    "Vouchers": SystemAccount.VOUCHER_SUSPENSE,
+    "Airtime": SystemAccount.AIRTIME_SETTLEMENT,  # owed to the airtime provider
+}
 
 
 def busy_txn(conn: Connection) -> bool:
     """Something the last message set going is still under way: an MO not yet processed, an SMS
     not yet delivered (or failed), a confirmation whose receipt the settler or sweeper has not
-    acted on, a move still pending."""
+    acted on, a move still pending (but a reversal's hold: that waits for staff, not the daemon)."""
     new_mo = select(func.count()).select_from(inbox).where(inbox.c.status == "new")
     sending = select(func.count()).select_from(outbox).where(outbox.c.status.in_(list(_UNFINISHED)))
     unsettled = (
@@ -44,7 +45,12 @@ def busy_txn(conn: Connection) -> bool:
         .where(outbox.c.on_failure == HOOK, outbox.c.on_failure_done_at_ns.is_(None))
     )
     pending = (
-        select(func.count()).select_from(moves).where(moves.c.state == MoveState.PENDING.value)
+        select(func.count())
+        .select_from(moves)
+        .where(
+            moves.c.state == MoveState.PENDING.value,
+            moves.c.kind != MoveKind.REVERSAL_HOLD.value,
+        )
     )
     return any(conn.execute(query).scalar() for query in (new_mo, sending, unsettled, pending))
 
@@ -52,18 +58,32 @@ def busy_txn(conn: Connection) -> bool:
 @dataclass(frozen=True, slots=True)
 class Column:
     label: str
-    account_id: int
+    account_id: int | None = None
+    biller: str = ""  # a biller's settlement account, looked up by its code (None until added)
 
 
-def party_columns(people: Sequence[tuple[str, str]]) -> list[Column]:
-    """(label, msisdn) of each person, then the system accounts."""
+def party_columns(
+    people: Sequence[tuple[str, str]], billers: Sequence[str], service: Sequence[str]
+) -> list[Column]:
+    """(label, msisdn) of each person, the billers (by code), then the service's accounts."""
     columns = [Column(label, wallet_account_id(msisdn)) for label, msisdn in people]
-    return columns + [Column(label, int(account)) for label, account in SYSTEM_COLUMNS]
+    columns += [Column(code, biller=code) for code in billers]
+    return columns + [Column(label, int(SERVICE_ACCOUNTS[label])) for label in service]
+
+
+def _account_id_txn(conn: Connection, column: Column) -> int | None:
+    if not column.biller:
+        return column.account_id
+    query = select(billers.c.account_id).where(billers.c.code == column.biller)
+    return conn.execute(query).scalar()
 
 
 def balances_txn(conn: Connection, columns: Sequence[Column]) -> list[int | None]:
     """Each column's available balance; None where the account does not exist (no wallet)."""
-    found = [get_balance(conn, column.account_id) for column in columns]
+    found = []
+    for column in columns:
+        account_id = _account_id_txn(conn, column)
+        found.append(get_balance(conn, account_id) if account_id is not None else None)
     return [balance.available if balance is not None else None for balance in found]
 
 

@@ -15,7 +15,15 @@ from twisted.python.failure import Failure
 
 from daemon.config import Config, ConfigError, build_config
 from daemon.demo.state import DemoStateError, fresh_state_dir
-from daemon.demo.story import AGENT, CUSTOMERS, SHORT_CODE
+from daemon.demo.story import (
+    AGENT,
+    ALICE_BILL_ACCOUNT,
+    BILLER,
+    CUSTOMERS,
+    MERCHANT,
+    SHORT_CODE,
+    TILL_NUMBER,
+)
 from daemon.run_cli import fail
 from daemon.runner import RunHooks
 
@@ -129,8 +137,8 @@ def banner(smsc_port: int, sim_http: str, status_address: str) -> str:
     return (
         f"SMSC simulator on 127.0.0.1:{smsc_port} (control API http://{sim_http}), "
         f"smscore status on http://{status_address}/status. Short code {SHORT_CODE}.\n"
-        "The story of a mobile-money service, as the phones see it: each SMS sent, what every "
-        "phone received, then the balances in the ledger."
+        "The story of a mobile-money service, as the phones see it: each SMS sent (or staff "
+        "command typed), what every phone received, then the balances in the ledger."
     )
 
 
@@ -139,7 +147,8 @@ def try_it(sim_http: str, agent_number: str) -> str:
     first = CUSTOMERS[0]
     return (
         f"\nNow try it yourself. {people}; agent store {AGENT.msisdn} (PIN {AGENT.pin}, "
-        f"agent number {agent_number}).\n"
+        f"agent number {agent_number}); shop {MERCHANT.msisdn} (PIN {MERCHANT.pin}, till "
+        f"{TILL_NUMBER}); biller {BILLER} (account {ALICE_BILL_ACCOUNT} still has a bill due).\n"
         f"  smscore sim send --api http://{sim_http} {first.msisdn} {SHORT_CODE} "
         f"'BAL {first.pin}'\n"
         "Replies show below. Ctrl-C stops the demo; the next run starts the story afresh."

@@ -1,8 +1,13 @@
 """The demo's story: who takes part and what each phone sends, in order.
 
-Nothing here runs anything (daemon.demo.teller tells it). A step's text may hold one `{code}`: what
-the phone must type back (a one-time PIN code, a voucher code, a YES code, a reference), read from
-the latest SMS `code_from` received that matches `code_pattern`, as a person would read it.
+Nothing here runs anything (daemon.demo.teller tells it). A step is an SMS a phone sends, or staff
+typing `smscore admin` commands. Its text may hold one `{code}`: what the phone (or staff) must type
+(a one-time PIN code, a voucher code, a YES code, a reference), read from the latest SMS `code_from`
+received that matches `code_pattern`, as a person would read it.
+
+The story has two chapters, each with the parties its balance table shows: the money story (agents,
+SEND, vouchers, the rollback), then payments (bills, a merchant till, a request to pay, airtime, a
+reversal staff approve).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ AGENT = Party("Agent", "254712000100", "Mama Mboga Store", "9024")
 ALICE = Party("Alice", "254712000001", "Alice Wanjiku", "5821", "12345678")
 BOB = Party("Bob", "254712000002", "Bob Otieno", "7390", "23456789")
 CAROL = Party("Carol", "254712000003")  # never registers: money reaches her as a voucher
-PEOPLE = (AGENT, ALICE, BOB, CAROL)
+MERCHANT = Party("Shop", "254712000200", "Juma Hardware", "4826")  # staff register its till
+PEOPLE = (AGENT, ALICE, BOB, CAROL, MERCHANT)
 CUSTOMERS = (ALICE, BOB)
 AGENT_FLOAT_MINOR = 5_000_000  # the e-float staff issue to the store: KES 50,000.00
 AGENT_NUMBER = "{agent_number}"  # filled in with the store's agent number once staff made it
@@ -41,6 +47,30 @@ class Step:
     code_pattern: str = ""  # its group 1 is the code
     phone_off: bool = False  # the sender's phone is off when the reply comes (not delivered)
     note: str = ""  # said after what the phones received
+    # Other SMS this step must bring, each (who, a regular expression one of their SMS matches).
+    told: tuple[tuple[Party, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StaffStep:
+    """Staff at the terminal: `smscore admin` command lines (each as typed after `smscore admin`;
+    `{state_dir}` is the demo's), and files they write first: (name in the state dir, text)."""
+
+    title: str
+    commands: tuple[str, ...]
+    files: tuple[tuple[str, str], ...] = ()
+    told: tuple[tuple[Party, str], ...] = ()
+    code_from: Party | None = None
+    code_pattern: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chapter:
+    opening: str  # said before its first step, with the balance table
+    people: tuple[Party, ...]  # whose wallet the balance table shows
+    billers: tuple[str, ...]  # billers whose settlement account it shows, by code
+    service: tuple[str, ...]  # the service's own accounts it shows (daemon.demo.books)
+    steps: tuple[Step | StaffStep, ...]
 
 
 _REG_CODE = r"PIN (\d+) NEWPIN"
@@ -67,7 +97,7 @@ def _register(who: Party) -> tuple[Step, Step]:
     )
 
 
-STEPS: tuple[Step, ...] = (
+MONEY_STEPS: tuple[Step, ...] = (
     *_register(ALICE),
     *_register(BOB),
     Step(
@@ -136,3 +166,116 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("Alice looks at her last transactions (MINI)", ALICE, f"MINI {ALICE.pin}", r"Last \d"),
 )
+
+BILLER = "KPLC"
+ALICE_BILL_ACCOUNT = "12345674"  # 1234567 and its Luhn check digit, as Kenya Power's rule wants
+TILL_NUMBER = "555123"
+_BILLS_CSV = (
+    f"account,amount,name\n{ALICE_BILL_ACCOUNT},2500,Alice Wanjiku\n23456783,1800,Bob Otieno\n"
+)
+_REQUEST_CODE = r"Reply PAY (R\d+) PIN"
+
+PAYMENT_STEPS: tuple[Step | StaffStep, ...] = (
+    StaffStep(
+        "Staff register a biller, Kenya Power, with its open bills, and a shop's till (Buy Goods)",
+        (
+            f'biller add {BILLER} --name "Kenya Power" --account-rule digits:8,luhn',
+            f"biller bills import {BILLER} {{state_dir}}/kplc-bills.csv",
+            f'till add {TILL_NUMBER} --phone 0{MERCHANT.msisdn[3:]} --name "{MERCHANT.name}" '
+            f"--pin {MERCHANT.pin}",
+        ),
+        files=(("kplc-bills.csv", _BILLS_CSV),),
+    ),
+    Step(
+        "Alice pays her electricity bill (PAY) but misses a digit of her account number",
+        ALICE,
+        f"PAY {BILLER} {ALICE_BILL_ACCOUNT[:-1]} 1,000 {ALICE.pin}",
+        r"is not a KENYA POWER account: they are 8 digits\..*Nothing was paid",
+    ),
+    Step(
+        "She types it right: KES 1,000 of her KES 2,500 bill is paid, the reply says what is left",
+        ALICE,
+        f"PAY {BILLER} {ALICE_BILL_ACCOUNT} 1,000 {ALICE.pin}",
+        rf"Confirmed\. KES 1,000\.00 paid to KENYA POWER acc {ALICE_BILL_ACCOUNT}\..*"
+        r"Still due KES 1,500\.00",
+        note="Kenya Power's KES 1,000 waits in its own settlement account until it is paid out.",
+    ),
+    Step(
+        f"Bob pays KES 250 at {MERCHANT.name}'s till (TILL): the shop's phone is told",
+        BOB,
+        f"TILL {TILL_NUMBER} 250 {BOB.pin}",
+        rf"Confirmed\. KES 250\.00 paid to JUMA HARDWARE till {TILL_NUMBER}",
+        told=((MERCHANT, r"KES 250\.00 received from BOB O\."),),
+    ),
+    Step(
+        "The shop asks Alice for KES 350 for an order (REQ): Alice's phone gets the request",
+        MERCHANT,
+        "REQ 0712000001 350 order 42",
+        r"Asked ALICE W\. .* for KES 350\.00, request R\d+",
+        told=((ALICE, r"asks you for KES 350\.00 \(order 42\)\. Reply PAY R\d+ PIN"),),
+    ),
+    Step(
+        "Alice pays it with the request code from her SMS (PAY <code> <PIN>)",
+        ALICE,
+        f"PAY {{code}} {ALICE.pin}",
+        r"Confirmed\. KES 350\.00 paid to JUMA HARDWARE",
+        code_from=ALICE,
+        code_pattern=_REQUEST_CODE,
+        told=((MERCHANT, r"KES 350\.00 from ALICE W\. .* for request R\d+"),),
+    ),
+    Step(
+        "Alice buys Bob KES 100 of airtime (BUY): the airtime provider confirms, both are told",
+        ALICE,
+        f"BUY 100 0712000002 {ALICE.pin}",
+        r"Buying KES 100\.00 airtime for",
+        told=(
+            (ALICE, r"Confirmed\. KES 100\.00 airtime bought for"),
+            (BOB, r"bought you KES 100\.00 airtime"),
+        ),
+    ),
+    Step(
+        "Bob sends Alice KES 400 by mistake: he meant another number",
+        BOB,
+        f"SEND 0712000001 400 {BOB.pin}",
+        r"Confirmed\. KES 400\.00 sent to ALICE W\.",
+        told=((ALICE, r"You have received KES 400\.00 from BOB O\."),),
+    ),
+    Step(
+        "Bob asks for it back with the reference of his SMS (REVERSE): it is held from Alice",
+        BOB,
+        "REVERSE {code}",
+        r"Reversal of [A-Z0-9]{10} asked\. KES 400\.00 is held from ALICE W\.",
+        code_from=BOB,
+        code_pattern=_REF,
+        told=((ALICE, r"says the KES 400\.00 sent to you was a mistake\. It is held"),),
+    ),
+    StaffStep(
+        "Staff look into it and approve the reversal: Bob has his KES 400 back, both are told",
+        ('reversals approve {code} --note "sent to the wrong number"',),
+        told=(
+            (BOB, r"Confirmed\. Reversal of [A-Z0-9]{10}: KES 400\.00 is back in your wallet"),
+            (ALICE, r"KES 400\.00 held from you .* was given back to BOB O\."),
+        ),
+        code_from=BOB,
+        code_pattern=r"Reversal of ([A-Z0-9]{10}) asked",
+    ),
+    Step("Bob looks at his last transactions (MINI)", BOB, f"MINI {BOB.pin}", r"Last \d.*\+400 "),
+)
+
+CHAPTERS = (
+    Chapter(
+        "Staff open the agent store with KES 50,000.00 of e-float from the trust account",
+        (AGENT, ALICE, BOB, CAROL),
+        (),
+        ("Fees", "Commission", "Vouchers"),
+        MONEY_STEPS,
+    ),
+    Chapter(
+        "Payments: bills, a shop's till, a request to pay, airtime, and a payment asked back",
+        (ALICE, BOB, MERCHANT),
+        (BILLER,),
+        ("Airtime", "Fees"),
+        PAYMENT_STEPS,
+    ),
+)
+STEPS = tuple(step for chapter in CHAPTERS for step in chapter.steps)

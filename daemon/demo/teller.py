@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from shlex import quote
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -19,7 +20,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
 from daemon.demo import books
-from daemon.demo.story import PEOPLE, SHORT_CODE, STEPS, Step
+from daemon.demo.staff import run_admin
+from daemon.demo.story import CHAPTERS, PEOPLE, SHORT_CODE, Party, StaffStep, Step
 from simulators.config import DlrConfig, DlrRule
 from simulators.receipts import Outcome, OutcomePicker
 
@@ -62,7 +64,7 @@ class Teller:
     _before: list[int | None] | None = None
 
     def __post_init__(self) -> None:
-        self.columns = books.party_columns([(person.label, person.msisdn) for person in PEOPLE])
+        self.columns: list[books.Column] = []
         self.phones = PhoneOff(self.simulator.outcomes, self.simulator.config.dlr.delay_s)
         self.simulator.outcomes = self.phones  # type: ignore[assignment]
 
@@ -70,10 +72,19 @@ class Teller:
     def tell(self) -> Generator[Deferred, Any, bool]:
         """The whole story; fires True when every step went as told and the ledger checks."""
         started_s = self.reactor.seconds()
-        self._say("Staff open the agent store with KES 50,000.00 of e-float from the trust account")
-        yield self._show_balances()
-        for number, step in enumerate(STEPS, 1):
-            yield self._play(number, step)
+        number = 0
+        for chapter in CHAPTERS:
+            self._say(chapter.opening)
+            people = [(person.label, person.msisdn) for person in chapter.people]
+            self.columns = books.party_columns(people, chapter.billers, chapter.service)
+            self._before = None
+            yield self._show_balances()
+            for step in chapter.steps:
+                number += 1
+                if isinstance(step, StaffStep):
+                    yield self._play_staff(number, step)
+                else:
+                    yield self._play(number, step)
         yield self._check()
         elapsed_s = self.reactor.seconds() - started_s
         verdict = "as told" if not self.failures else f"with {len(self.failures)} problem(s)"
@@ -83,7 +94,7 @@ class Teller:
     @inlineCallbacks
     def _play(self, number: int, step: Step) -> Generator[Deferred, Any, None]:
         self._say(f"{number:2d}. {step.title}")
-        text = self._text(step)
+        text = self._text(step.text, step.code_from, step.code_pattern)
         if text is None:
             return self._fail(number, f"no SMS to {step.code_from.label} has the code to type")
         self._print(f"    {step.sender.label:<6}{step.sender.msisdn} -> {SHORT_CODE}: {text}")
@@ -94,27 +105,69 @@ class Teller:
             yield self.simulator.inject_mo(step.sender.msisdn, SHORT_CODE, text)
         except Exception as exc:  # the SMSC could not hand it to the daemon: told, story goes on
             return self._fail(number, f"the MO was not delivered: {exc}")
-        done = yield self._until_done()
-        received = self.show_new_messages()
-        if step.note:
-            self._print(f"    ({step.note})")
-        if not done:
-            self._fail(number, f"the daemon was not done within {STEP_TIMEOUT_S:g} s")
+        received = yield self._received(number, step.note)
         answer = next((m.text for m in received if m.msisdn == step.sender.msisdn), None)
         if answer is None:
             self._fail(number, f"{step.sender.label} got no reply")
         elif not re.search(step.expect, answer):
             self._fail(number, f"the reply does not say /{step.expect}/")
+        self._check_told(number, step.told, received)
         yield self._show_balances()
 
-    def _text(self, step: Step) -> str | None:
-        fields = {"agent_number": self.agent_number}
-        if step.code_from is not None:
-            code = self._code(step.code_from.msisdn, step.code_pattern)
+    @inlineCallbacks
+    def _play_staff(self, number: int, step: StaffStep) -> Generator[Deferred, Any, None]:
+        """Staff type their commands (the files they wrote first shown as `cat` would)."""
+        self._say(f"{number:2d}. {step.title}")
+        state_dir = self.daemon.config.service.state_dir
+        for name, text in step.files:
+            (state_dir / name).write_text(text, encoding="utf-8")
+            self._print(f"    staff$ cat {state_dir / name}")
+            for line in text.splitlines():
+                self._print(f"    {line}")
+        for typed in step.commands:
+            command = self._text(
+                typed, step.code_from, step.code_pattern, state_dir=quote(str(state_dir))
+            )
+            if command is None:
+                return self._fail(number, f"no SMS to {step.code_from.label} has the code to type")
+            self._print(f"    staff$ smscore admin {command}")
+            done = run_admin(command, state_dir)
+            for line in done.output.splitlines():
+                self._print(f"    {line}")
+            if not done.ok:
+                self._fail(number, "the command was refused")
+        received = yield self._received(number)
+        self._check_told(number, step.told, received)
+        yield self._show_balances()
+
+    @inlineCallbacks
+    def _received(self, number: int, note: str = "") -> Generator[Deferred, Any, list]:
+        """Once the daemon is done with the step: what the phones received, printed."""
+        done = yield self._until_done()
+        received = self.show_new_messages()
+        if note:
+            self._print(f"    ({note})")
+        if not done:
+            self._fail(number, f"the daemon was not done within {STEP_TIMEOUT_S:g} s")
+        return received
+
+    def _check_told(
+        self, number: int, told: tuple[tuple[Party, str], ...], received: list[HandsetMessage]
+    ) -> None:
+        for who, pattern in told:
+            if not any(m.msisdn == who.msisdn and re.search(pattern, m.text) for m in received):
+                self._fail(number, f"no SMS to {who.label} says /{pattern}/")
+
+    def _text(
+        self, text: str, code_from: Party | None, code_pattern: str, **extra: object
+    ) -> str | None:
+        fields: dict[str, object] = {"agent_number": self.agent_number, **extra}
+        if code_from is not None:
+            code = self._code(code_from.msisdn, code_pattern)
             if code is None:
                 return None
             fields["code"] = code
-        return step.text.format(**fields)
+        return text.format(**fields)
 
     def _code(self, msisdn: str, pattern: str) -> str | None:
         """What the phone's latest SMS matching `pattern` says to type (its group 1)."""
