@@ -57,6 +57,18 @@ class AccountRule:
             )
         return _ALNUM.fullmatch(account) is not None
 
+    def only_check_digit_wrong(self, account: str) -> bool:
+        """The account has the rule's shape but its Luhn check digit does not match: a digit was
+        mistyped (or two swapped), which the reply says rather than repeating the shape."""
+        return (
+            self.kind is RuleKind.DIGITS
+            and self.luhn
+            and self.min_chars <= len(account) <= self.max_chars
+            and account.isascii()
+            and account.isdigit()
+            and not luhn_valid(account)
+        )
+
     def description(self) -> tuple[str, dict[str, int]]:
         """What an account must look like, as a replies key and its fields ("8 digits")."""
         if self.kind is RuleKind.REGEX:

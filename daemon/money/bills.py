@@ -101,6 +101,8 @@ def quote(ctx: CommandContext, code: str, account: str, amount_minor: int) -> Bi
     label = biller_label(biller)
     if not biller.active:
         return ctx.reply("bill_biller_suspended", biller=label)
+    if biller.rule.only_check_digit_wrong(account):
+        return ctx.reply("bill_check_digit", biller=label, account=account)
     if not biller.rule.accepts(account):
         key, fields = biller.rule.description()
         rule = ctx.text(key, **fields)

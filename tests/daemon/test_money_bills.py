@@ -89,7 +89,7 @@ def test_a_bill_is_paid_to_the_billers_own_account(world):
     reply = world.sms(ALICE, "PAY kplc 12345678 1500 1234")
     charged = amount + fee(world, amount)
     assert "Confirmed. KES 1,500.00 paid to KENYA POWER acc 12345678 on " in reply
-    assert f"Fee {money(charged - amount)}. Balance {money(WALLET - charged)}." in reply
+    assert f"Fee {money(charged - amount)}. New balance {money(WALLET - charged)}." in reply
     assert world.balance(ALICE) == WALLET - charged
     assert biller.account_id == 10**6 + 1
     assert biller_balance(world) == amount
@@ -128,7 +128,11 @@ def test_unknown_billers_and_bad_accounts_are_refused(world, text, expected):
 def test_a_luhn_account_with_a_wrong_check_digit_is_refused(world):
     add_biller(world, "NAIWAT", "digits:11,luhn", name="Nairobi Water")
     reply = world.sms(ALICE, "PAY NAIWAT 79927398710 500 1234")
-    assert "79927398710 is not a NAIROBI WATER account: they are 11 digits." in reply
+    assert (
+        "79927398710 is not a NAIROBI WATER account: a digit is wrong or two are swapped." in reply
+    )
+    reply = world.sms(ALICE, "PAY NAIWAT 7992739871 500 1234")  # a digit short: the shape is said
+    assert "7992739871 is not a NAIROBI WATER account: they are 11 digits." in reply
     assert "Confirmed" in world.sms(ALICE, "PAY NAIWAT 79927398713 500 1234")
 
 

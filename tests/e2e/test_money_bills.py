@@ -75,7 +75,7 @@ def _water_bill(money: MoneyService):
         (f"PAY NOPE {JANE_ACCOUNT} 500 {PIN}", "There is no biller NOPE."),
         (
             f"PAY KPLC {WRONG_CHECK_DIGIT} 500 {PIN}",
-            "is not a KENYA POWER account: they are 8 digits",
+            "is not a KENYA POWER account: a digit is wrong or two are swapped",
         ),
         (f"PAY KPLC 1234 500 {PIN}", "1234 is not a KENYA POWER account: they are 8 digits"),
         (
