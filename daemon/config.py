@@ -359,6 +359,21 @@ class AirtimeConfig(Section):
         return url
 
 
+class AppConfig(Section):
+    """The encrypted app channel (daemon.security.channel): enrolled devices' messages."""
+
+    port: Port = 16561  # the UDH application port of 8-bit app messages (16000-16999: apps)
+    # A counter up to this far below the highest accepted is still taken once (SMS come out of
+    # order); further behind: refused as stale.
+    counter_window: Annotated[int, Field(ge=1, le=62)] = 32
+    counter_max_ahead: Annotated[int, Field(ge=1)] = 10_000  # a bigger jump: refused as stale
+    # The server's X25519 private key (a secret, 0600); None: `app_key` in service.state_dir,
+    # created at first start like the PIN pepper.
+    key_file: FilePath | None = None
+    # Offline transfers (daemon.security.offline): how long after signing one may still post.
+    offline_max_validity_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3 * 86_400.0
+
+
 class Config(Section):
     service: ServiceConfig = ServiceConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -372,6 +387,7 @@ class Config(Section):
     security: SecurityConfig = SecurityConfig()
     money: MoneyConfig = MoneyConfig()
     airtime: AirtimeConfig = AirtimeConfig()
+    app: AppConfig = AppConfig()
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

@@ -440,6 +440,8 @@ devices = sa.Table(
     sa.Column("signing_public_key", sa.LargeBinary, nullable=True),  # Ed25519, 32 bytes
     sa.Column("state", sa.String(16), nullable=False),  # pending | active | revoked
     sa.Column("counter_in", sa.BigInteger, nullable=False, default=0),  # highest accepted
+    # Which counters below counter_in were accepted (bit i: counter_in - i; the anti-replay window).
+    sa.Column("counter_seen", sa.BigInteger, nullable=False, default=0),
     sa.Column("counter_out", sa.BigInteger, nullable=False, default=0),  # last sent to it
     sa.Column("created_at_ns", sa.BigInteger, nullable=False),
     sa.Column("enrolled_at_ns", sa.BigInteger, nullable=True),

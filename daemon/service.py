@@ -44,6 +44,7 @@ from daemon.money.tariff import TariffError
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
 from daemon.schema import inbox, outbox
+from daemon.security.app_key import AppKeyError, server_key
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
 from daemon.subscribers import PepperError, PinHasher, load_pepper_txn, pepper_path
@@ -74,7 +75,7 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
     """One named start-up step: logged when done, a one-line StartupError when it fails."""
     try:
         result = fn(*args)
-    except (SQLAlchemyError, OSError, PepperError, TariffError, TLSFileError) as exc:
+    except (SQLAlchemyError, OSError, PepperError, TariffError, TLSFileError, AppKeyError) as exc:
         raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
     return result
@@ -277,6 +278,7 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
             now_ns(reactor),
         )
         startup_step("tariff", money_env, config)  # read once here: a bad file stops start-up
+        startup_step("app channel key", server_key, config)  # made at first start, like the pepper
         _add_tranproc(daemon, PinHasher(pepper))
     if config.service.role in ("all", "lis"):
         _add_lis(daemon, pepper)

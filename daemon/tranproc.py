@@ -37,6 +37,7 @@ from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.outbox.claims import ClaimedSms, claim_outbox_txn
 from daemon.repeats import PIN_WRONG, Earlier, RepeatIndex, Verdict
 from daemon.schema import inbox
+from daemon.security.app_inbox import AppMessage, AppRefusal, open_app_txn, seal_replies_txn
 from daemon.subscribers import (
     PinHasher,
     PinOutcome,
@@ -233,12 +234,25 @@ def _handle_row(
     now_ns: int,
 ) -> _Outcome | None:
     """How the row ends, or None when it must wait for its first copy (see daemon.repeats)."""
+    app = open_app_txn(conn, env.config, row, sender)  # None: a plain SMS
+    if isinstance(app, AppMessage):
+        row = row._replace(text=app.text)  # the same command as the plain-text path, from here
     message = _Row(row, sender, subscribers.get(sender), env)
+    if isinstance(app, AppRefusal):
+        return _refused_app_message(message, app)
     outcome, masked_text = _answer(conn, message, subscribers, repeats, now_ns)
     if outcome is None:
         return None
+    if app is not None:
+        outcome.messages = seal_replies_txn(conn, app, outcome.messages, sender)
     outcome.masked = stored_form(row, masked_text, env.config.binds)
     return outcome
+
+
+def _refused_app_message(message: _Row, refusal: AppRefusal) -> _Outcome:
+    text = refusal.sealed_reply or message.render(refusal.catalogue_key)
+    error = f"app:{type(refusal.error).__name__}"
+    return message.outcome(InboxStatus.DONE, text, error=error)
 
 
 def _answer(

@@ -16,6 +16,7 @@ ADMIN_COMMANDS = {
     "reversals": "daemon.admin.reversals:reversals",
     "airtime": "daemon.admin.airtime:airtime",
     "till": "daemon.admin.tills:till",
+    "device": "daemon.admin.devices:device",
 }
 
 

@@ -15,6 +15,7 @@ from daemon.money import account, confirm, send
 from daemon.money.agent_commands import register_agent_commands
 from daemon.money.payment_commands import register_payment_commands
 from daemon.money.payment_types import REQUEST_CODE_CHARS, RequestTarget
+from daemon.security.enrol import register_device_commands
 
 CODE = PinType(verifies_pin=False, label="arg_code")  # a YES/NO code: secret, masked when stored
 
@@ -48,7 +49,8 @@ CUSTOMERS = frozenset({Role.CUSTOMER})
 
 def service_registry() -> Registry:
     """Every command the service answers: the built-in ones and the money commands."""
-    return register_payment_commands(register_agent_commands(register_money(default_registry())))
+    registry = register_agent_commands(register_money(default_registry()))
+    return register_device_commands(register_payment_commands(registry))
 
 
 def register_money(registry: Registry) -> Registry:

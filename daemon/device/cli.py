@@ -1,0 +1,91 @@
+"""`smscore device …`: the reference app. `init` makes the keys, `enrol` enrols through the
+simulator, `send` sends a command encrypted and prints the decrypted reply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
+from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
+from daemon.security.channel import ChannelError, Kind
+
+FILE_OPTION = click.option(
+    "--file",
+    "path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("var/device.json"),
+    show_default=True,
+    help="The device's keys and counters (JSON, mode 0600).",
+)
+API_OPTION = click.option("--api", default=DEFAULT_API, show_default=True, help="The simulator.")
+TO_OPTION = click.option("--to", "short_code", default="12345", show_default=True)
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    error = click.ClickException(str(exc))
+    error.exit_code = 2
+    return error
+
+
+@click.group()
+def device() -> None:
+    """The reference phone app for the encrypted app channel (keys in --file)."""
+
+
+@device.command("init")
+@FILE_OPTION
+@click.option("--phone", required=True, help="The number the device sends from (international).")
+@click.option("--force", is_flag=True, help="Replace an existing device file (new keys).")
+def device_init(path: Path, phone: str, force: bool) -> None:
+    """Make new keys for a device on --phone."""
+    if path.exists() and not force:
+        raise _fail(Exception(f"{path}: exists (give --force to make new keys)"))
+    save(DeviceState.new(phone), path)
+    click.echo(f"device keys made in {path}")
+
+
+@device.command("enrol")
+@FILE_OPTION
+@API_OPTION
+@TO_OPTION
+@click.option("--pin", required=True, help="The subscriber's PIN (sent once, to confirm).")
+@click.option("--code", default=None, help="The code an SMS gave, for a further device.")
+def device_enrol(path: Path, api: str, short_code: str, pin: str, code: str | None) -> None:
+    """Enrol the device (ENROL <keys> <PIN> [code]) and keep the server's key and device id."""
+    try:
+        state = load(path)
+        reply = SimulatorLink(api, short_code).exchange(state.msisdn, state.enrol_text(pin, code))
+    except (DeviceFileError, LinkError) as exc:
+        raise _fail(exc) from None
+    if state.accept_enrolment(reply):
+        save(state, path)
+        click.echo(f"enrolled as device {state.device_id}")
+    else:
+        click.echo(reply)  # a code was sent, the PIN was wrong, ...
+
+
+@device.command("send")
+@FILE_OPTION
+@API_OPTION
+@TO_OPTION
+@click.argument("command")
+def device_send(path: Path, api: str, short_code: str, command: str) -> None:
+    """Send COMMAND encrypted; print the reply, decrypted and checked."""
+    try:
+        state = load(path)
+        text = state.command_text(command)
+        save(state, path)  # the counter is used once sent, whatever happens next
+        reply = SimulatorLink(api, short_code).exchange(state.msisdn, text)
+        opened = state.open_reply(reply)
+    except (DeviceFileError, LinkError, NotEnrolled) as exc:
+        raise _fail(exc) from None
+    except ChannelError as exc:
+        raise _fail(
+            Exception(f"the reply did not verify ({type(exc).__name__}): {reply}")
+        ) from None
+    save(state, path)
+    if opened.kind is Kind.ERROR:
+        raise _fail(Exception(f"the server refused the message: {opened.body.decode()}"))
+    click.echo(opened.text)

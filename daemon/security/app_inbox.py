@@ -1,0 +1,149 @@
+"""The TranProc's "decrypt, validate" step for app messages (daemon.security.channel).
+
+`open_app_txn` recognises an inbox row as an app frame (8-bit data starting with the version octet,
+stored by the LIS as hex, or "#A1"+base64 text), finds the sender's device, decrypts and checks the
+counter (exactly once: daemon.security.devices.accept_counter_txn). The TranProc then runs the
+decrypted text through the SAME registry, PIN check and handlers as a plain SMS, and
+`seal_replies_txn` encrypts what goes back to the sender.
+
+Every refusal is answered: encrypted (an ErrorCode the device shows) when the device is known and
+its keys can be derived, else a plain SMS saying the app message could not be read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from twisted.logger import Logger
+
+from daemon.config import Config
+from daemon.outbox import OutgoingSms
+from daemon.security import channel
+from daemon.security.app_key import server_key
+from daemon.security.channel import (
+    ChannelError,
+    Direction,
+    ErrorCode,
+    Kind,
+    Opened,
+    RevokedDevice,
+    SessionKeys,
+    UnknownDevice,
+)
+from daemon.security.devices import (
+    Device,
+    accept_counter_txn,
+    next_counter_out_txn,
+    usable_device_txn,
+)
+from smscore.text import is_binary_coding
+
+log = Logger()
+
+
+@dataclass(frozen=True, slots=True)
+class AppMessage:
+    """A frame that opened: its device, keys and content."""
+
+    device: Device
+    keys: SessionKeys
+    opened: Opened
+
+    @property
+    def text(self) -> str:
+        return self.opened.text
+
+
+@dataclass(frozen=True, slots=True)
+class AppRefusal:
+    """A frame that did not: the error (for inbox.error) and how to answer it."""
+
+    error: ChannelError
+    sealed_reply: str | None  # the encrypted answer, when the device is known; else None
+    catalogue_key: str  # the plain answer's catalogue key, when it is not
+
+
+def frame_of(row: Any) -> bytes | None:
+    """The frame in an inbox row, if it is an app message (Malformed if it only looks like one)."""
+    if is_binary_coding(row.data_coding):
+        try:
+            payload = bytes.fromhex(row.text)  # the LIS keeps 8-bit data as hex text
+        except ValueError:
+            return None
+        return payload if channel.is_binary_frame(payload) else None
+    if channel.is_text_frame(row.text):
+        return channel.from_text(row.text)
+    return None
+
+
+def open_app_txn(
+    conn: Connection, config: Config, row: Any, sender: str
+) -> AppMessage | AppRefusal | None:
+    """None for a plain SMS; else the opened message or why it was refused."""
+    device: Device | None = None
+    keys: SessionKeys | None = None
+    try:
+        frame = frame_of(row)
+        if frame is None:
+            return None
+        header = channel.parse_header(frame)
+        device = usable_device_txn(conn, channel.device_id_text(header.device_id), sender)
+        keys = device_keys(config, device)
+        opened = keys.open(Direction.UP, frame)
+        window = config.app
+        accept_counter_txn(
+            conn, device, header.counter, window.counter_window, window.counter_max_ahead
+        )
+        return AppMessage(device, keys, opened)
+    except ChannelError as exc:
+        log.info("inbox {id}: app message refused: {kind}", id=row.id, kind=type(exc).__name__)
+        return _refusal(conn, exc, device, keys)
+
+
+def _refusal(
+    conn: Connection, exc: ChannelError, device: Device | None, keys: SessionKeys | None
+) -> AppRefusal:
+    if isinstance(exc, RevokedDevice | UnknownDevice) or device is None or keys is None:
+        key = "app_revoked" if isinstance(exc, RevokedDevice) else "app_unreadable"
+        return AppRefusal(exc, None, key)
+    body = ErrorCode(exc.code).value.encode("ascii")
+    return AppRefusal(exc, _seal_txn(conn, device, keys, Kind.ERROR, body), "")
+
+
+def device_keys(config: Config, device: Device) -> SessionKeys:
+    return SessionKeys.agree(
+        server_key(config).private,
+        device.channel_public_key,
+        channel.device_id_bytes(device.device_id),
+    )
+
+
+def seal_replies_txn(
+    conn: Connection, app: AppMessage, messages: list[OutgoingSms], sender: str
+) -> list[OutgoingSms]:
+    """The messages with each one to the device's own number encrypted to it (as base64 text:
+    the outbox and sender carry text; see the report in daemon/device/README)."""
+    return [
+        dataclasses.replace(sms, text=_seal_reply_txn(conn, app, sms.text))
+        if sms.destination_addr == sender
+        else sms
+        for sms in messages
+    ]
+
+
+def _seal_reply_txn(conn: Connection, app: AppMessage, text: str) -> str:
+    return _seal_txn(conn, app.device, app.keys, Kind.TEXT, reply_body(text))
+
+
+def reply_body(text: str) -> bytes:
+    """What an encrypted reply carries. RECEIPT SIGNATURE GOES HERE: the signed-receipts work
+    (daemon.security.receipts) appends a confirmation's Ed25519 signature to this body."""
+    return text.encode("utf-8")
+
+
+def _seal_txn(conn: Connection, device: Device, keys: SessionKeys, kind: Kind, body: bytes) -> str:
+    counter = next_counter_out_txn(conn, device.device_id)
+    return channel.to_text(keys.seal(Direction.DOWN, counter, kind, body))

@@ -1,0 +1,35 @@
+"""The reference device's file (daemon.device.state): private, round-trips, refuses bad files."""
+
+import pytest
+
+from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
+
+
+def test_round_trip_keeps_keys_and_counters_and_is_owner_only(tmp_path) -> None:
+    state = DeviceState.new("254712000001")
+    state.device_id, state.server_public, state.counter_out = "0123456789abcdef", b"k" * 32, 5
+    path = tmp_path / "device.json"
+    save(state, path)
+    assert path.stat().st_mode & 0o077 == 0
+    again = load(path)
+    assert again.to_json() == state.to_json()
+    assert "channel_key" not in repr(again) and again.public_keys_b64() == state.public_keys_b64()
+
+
+def test_bad_files_are_one_line_errors(tmp_path) -> None:
+    path = tmp_path / "device.json"
+    with pytest.raises(DeviceFileError, match="no device file"):
+        load(path)
+    path.write_text("{}")
+    path.chmod(0o600)
+    with pytest.raises(DeviceFileError, match="malformed"):
+        load(path)
+    save(DeviceState.new(), path)
+    path.chmod(0o644)
+    with pytest.raises(DeviceFileError, match="owner only"):
+        load(path)
+
+
+def test_a_device_that_is_not_enrolled_cannot_send() -> None:
+    with pytest.raises(NotEnrolled):
+        DeviceState.new().command_text("BAL 1234")
