@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
+from daemon.security.fraud_config import FraudConfig
 from ledger import display_url
 from smscore.concat import METHODS
 from smscore.defaults import (
@@ -372,6 +373,7 @@ class Config(Section):
     security: SecurityConfig = SecurityConfig()
     money: MoneyConfig = MoneyConfig()
     airtime: AirtimeConfig = AirtimeConfig()
+    fraud: FraudConfig = FraudConfig()  # daemon.security.fraud_config
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":
