@@ -16,6 +16,8 @@ ADMIN_COMMANDS = {
     "reversals": "daemon.admin.reversals:reversals",
     "airtime": "daemon.admin.airtime:airtime",
     "till": "daemon.admin.tills:till",
+    "review": "daemon.admin.review:review",
+    "simswap": "daemon.admin.review:simswap",
 }
 
 
