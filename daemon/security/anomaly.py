@@ -7,7 +7,7 @@ With n of them (n >= min_history, else there is no score: too little to judge):
 - amount term: z = (amount - mean) / s, the amount's z-score against the history's amounts, where
   s = max(population standard deviation, 10% of the mean, 1 minor unit) so a payer who always sends
   the same amount is not flagged for a shilling more. Only an amount above the mean counts: max(0, z).
-- frequency term: in the last `frequency_window_s` the payer made k moves (this one included); their
+- frequency term: in the last `frequency_window_s` the payer made k moves before this one; their
   history's own rate predicts e = n * window / span moves in a window, span being the time from their
   oldest history move to now (at least one window). The Poisson z-score (k - e) / sqrt(max(e, 1)),
   again only above the expectation, weighted by `frequency_weight`.
@@ -54,7 +54,7 @@ def anomaly_score(
     oldest_ns = min(at_ns for at_ns, _ in history)
     span_ns = max(now_ns - oldest_ns, window_ns)
     expected = len(history) * window_ns / span_ns
-    recent = 1 + sum(1 for at_ns, _ in history if now_ns - window_ns <= at_ns <= now_ns)
+    recent = sum(1 for at_ns, _ in history if now_ns - window_ns <= at_ns <= now_ns)
     frequency_z = (recent - expected) / math.sqrt(max(expected, 1.0))
     return max(0.0, amount_z) + frequency_weight * max(0.0, frequency_z)
 
