@@ -40,7 +40,12 @@ def cli(world, tmp_path):
     pepper.chmod(0o600)
     config = tmp_path / "smscore.toml"
     config.write_text(f'[security]\npin_pepper_file = "{pepper}"\n')
-    where = ["--db", world.engine.url.render_as_string(hide_password=False), "--config", str(config)]
+    where = [
+        "--db",
+        world.engine.url.render_as_string(hide_password=False),
+        "--config",
+        str(config),
+    ]
 
     def run(*args: str):
         return CliRunner().invoke(admin, [*args, *where])

@@ -252,4 +252,3 @@ def test_fraud_off_holds_nothing(engine):
     swap_sim(world, ALICE)
     assert "Confirmed" in world.sms(ALICE, "SEND 0712000002 5000 1234")
     world.check()
-

@@ -51,7 +51,9 @@ PERIOD_S = 600.0
 VELOCITY = {"enabled": True, "period_s": PERIOD_S, "max_count": 3, "max_value_minor": 5_000}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     earlier=st.lists(
         st.tuples(st.integers(0, int(2 * PERIOD_S)), st.integers(1, 3_000), st.booleans()),
@@ -191,7 +193,9 @@ def test_a_bad_fraud_key_is_one_line_naming_it():
 
 def test_a_feed_file_is_read_with_its_times(tmp_path):
     feed = tmp_path / "swaps.csv"
-    feed.write_text("msisdn,swapped_at\n0712000001,2025-12-01T09:30:00+03:00\n\n+254712000002,1764570600\n")
+    feed.write_text(
+        "msisdn,swapped_at\n0712000001,2025-12-01T09:30:00+03:00\n\n+254712000002,1764570600\n"
+    )
     swaps = read_feed(feed, Numbering("KE"), "Africa/Nairobi")
     assert swaps == [Swap(ALICE, 1_764_570_600 * NS), Swap(BOB, 1_764_570_600 * NS)]
 
