@@ -4,6 +4,7 @@ anomaly score under hypothesis, the registry, the channel, SIM swap boundaries, 
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,7 @@ from daemon.security.anomaly import anomaly_score
 from daemon.security.fraud import RULES, Channel, Txn, rule, screen_txn
 from daemon.security.fraud_config import FraudConfig
 from daemon.security.sim_swaps import SimSwapError, Swap, read_feed, record_swap_txn
-from tests.daemon.fraud_world import ALICE, BOB, enrol_device  # noqa: F401
+from tests.daemon.fraud_world import ALICE, BOB, enrol_device
 
 NS = 10**9
 NOW = 1_764_590_400 * NS
@@ -162,8 +163,6 @@ def test_a_swap_dated_in_the_future_does_not_count_yet(engine):
 
 def test_the_app_channel_is_not_limited_like_plain_text(engine):
     config = only(plain_text={"enabled": True})
-    from types import SimpleNamespace
-
     world = SimpleNamespace(engine=engine, now_ns=NOW)
     enrol_device(world, ALICE)
     with engine.begin() as conn:
