@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
+from daemon.security.fraud_config import FraudConfig
 from ledger import display_url
 from smscore.concat import METHODS
 from smscore.defaults import (
@@ -388,6 +389,7 @@ class Config(Section):
     money: MoneyConfig = MoneyConfig()
     airtime: AirtimeConfig = AirtimeConfig()
     app: AppConfig = AppConfig()
+    fraud: FraudConfig = FraudConfig()  # daemon.security.fraud_config
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

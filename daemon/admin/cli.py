@@ -17,6 +17,8 @@ ADMIN_COMMANDS = {
     "airtime": "daemon.admin.airtime:airtime",
     "till": "daemon.admin.tills:till",
     "device": "daemon.admin.devices:device",
+    "review": "daemon.admin.review:review",
+    "simswap": "daemon.admin.review:simswap",
 }
 
 

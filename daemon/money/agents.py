@@ -39,6 +39,7 @@ from daemon.money.vouchers import (
     open_vouchers_for_txn,
 )
 from daemon.schema import subscribers
+from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import PinPolicy, Subscriber, get_subscriber_txn, load_subscribers_txn
 
 DEPOSIT, WITHDRAW, COLLECT = "DEPOSIT", "WITHDRAW", "COLLECT"
@@ -140,6 +141,8 @@ def deposit(ctx: CommandContext, customer_msisdn: str, amount_minor: int) -> Rep
         MoveKind.DEPOSIT, store.msisdn, customer.msisdn, amount_minor, legs, fee, commission,
         _actor(ctx, store.msisdn), ctx.inbox_id,
     )  # fmt: skip
+    if (screened := screen_move(ctx, request)) is not None:
+        return screened
     committed = _commit(ctx, request, DEPOSIT, store.account_id, amount_minor)
     if isinstance(committed, Reply):
         return committed
@@ -247,6 +250,8 @@ def withdraw(ctx: CommandContext, agent: AgentRef, amount_minor: int) -> Reply:
     priced = _price_withdrawal(ctx, agent, amount_minor)
     if isinstance(priced, Reply):
         return priced
+    if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
+        return screened
     needed = priced.amount_minor + priced.fee_minor
     committed = _commit(
         ctx, priced.request(ctx.inbox_id), WITHDRAW, priced.customer.account_id, needed

@@ -16,6 +16,7 @@ from daemon.money.airtime_orders import create_order_txn
 from daemon.money.limits import check_limits_txn, record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
 from daemon.money.tariff import NoBand
+from daemon.security.fraud_holds import screen_move
 
 COMMAND = "BUY"
 
@@ -43,9 +44,12 @@ def buy(ctx: CommandContext, amount_minor: int, msisdn: str | None) -> Reply:
         fee_minor = env.tariff.fee_minor(COMMAND, amount_minor)
     except NoBand as exc:
         return ctx.reply("limit_per_transaction", allowed=ctx.money(exc.highest_minor))
+    request = _request(ctx, payer.account_id, recipient, amount_minor, fee_minor)
+    if (screened := screen_move(ctx, request)) is not None:
+        return screened
     move = open_move_txn(
         ctx.conn,
-        _request(ctx, payer.account_id, recipient, amount_minor, fee_minor),
+        request,
         currency=ctx.config.service.currency,
         now_ns=ctx.now_ns,
         state=MoveState.PENDING,

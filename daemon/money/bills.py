@@ -32,6 +32,7 @@ from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open
 from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
 from daemon.money.tariff import NoBand
 from daemon.outbox import OutgoingSms
+from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber
 
 COMMAND = "PAY"
@@ -72,6 +73,8 @@ def pay_bill(ctx: CommandContext, biller: str, account: str, amount_minor: int) 
     priced = quote(ctx, biller, account, amount_minor)
     if isinstance(priced, Reply):
         return priced
+    if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
+        return screened
     on_delivery = common.money_env(ctx.config).posts_on_delivery(COMMAND)
     state = MoveState.PENDING if on_delivery else MoveState.POSTED
     move = open_move_txn(

@@ -53,8 +53,16 @@ def yes(ctx: CommandContext, code: str) -> Reply:
         else:
             move = post_move_txn(ctx.conn, move, currency, ctx.now_ns)
         return send.committed(ctx, move, on_delivery)
-    # A held repeat reserved nothing: every rule is checked again now.
+    return commit_held(ctx, move)
+
+
+def commit_held(ctx: CommandContext, move: Move) -> Reply:
+    """A HELD SEND (nothing reserved: a repeat confirmed by YES, or one staff released from
+    fraud review) committed now, every rule checked again; or the reply refusing it, the move
+    left HELD."""
     assert move.payee_msisdn is not None
+    on_delivery = common.money_env(ctx.config).posts_on_delivery(send.COMMAND)
+    currency = ctx.config.service.currency
     priced = send.quote(ctx, move.payee_msisdn, move.amount_minor)
     if isinstance(priced, Reply):
         return priced

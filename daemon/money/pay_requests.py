@@ -28,6 +28,7 @@ from daemon.money.notices import Notifier
 from daemon.money.request_rows import PayRequest, RequestState
 from daemon.money.settle import SettleEnv, _short_code, add_step
 from daemon.outbox import OutgoingSms, queue_sms_txn
+from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber, get_subscriber_txn
 from smscore.text import TextEncodingError, gsm7_septet_length
 
@@ -187,6 +188,8 @@ def pay_request(ctx: CommandContext, code: str) -> Reply:
     priced = send.quote(ctx, found.requester_msisdn, found.amount_minor)
     if isinstance(priced, Reply):
         return priced
+    if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
+        return screened
     move = _linked(ctx, found, lambda: send.open_send_txn(ctx, priced))
     if not isinstance(move, Move):
         return move
@@ -200,6 +203,8 @@ def _pay_till(ctx: CommandContext, found: PayRequest, merchant: Subscriber) -> R
     priced = tills.quote(ctx, till, found.amount_minor)
     if isinstance(priced, Reply):
         return priced
+    if (screened := screen_move(ctx, priced.request(ctx.inbox_id, False))) is not None:
+        return screened
     move = _linked(ctx, found, lambda: tills.open_till_txn(ctx, priced))
     if not isinstance(move, Move):
         return move

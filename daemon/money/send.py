@@ -38,6 +38,7 @@ from daemon.money.vouchers import (
     voucher_of_move_txn,
 )
 from daemon.outbox import OutgoingSms
+from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber, get_subscriber_txn
 
 COMMAND = "SEND"
@@ -127,6 +128,8 @@ def send_money(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Rep
     priced = quote(ctx, payee_msisdn, amount_minor)
     if isinstance(priced, Reply):
         return priced
+    if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
+        return screened
     env = common.money_env(ctx.config)
     if (earlier := _recent_same_send(ctx, priced)) is not None:
         return _hold_repeat(ctx, priced, earlier)

@@ -33,6 +33,7 @@ from daemon.money.request_rows import request_of_move_txn
 from daemon.money.tariff import NoBand
 from daemon.outbox import OutgoingSms
 from daemon.schema import tills
+from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber, get_subscriber_txn
 
 COMMAND = "TILL"
@@ -122,6 +123,8 @@ def pay_till(ctx: CommandContext, till: str, amount_minor: int) -> Reply:
     priced = quote(ctx, found, amount_minor)
     if isinstance(priced, Reply):
         return priced
+    if (screened := screen_move(ctx, priced.request(ctx.inbox_id, False))) is not None:
+        return screened
     opened = open_till_txn(ctx, priced)
     if isinstance(opened, Reply):
         return opened

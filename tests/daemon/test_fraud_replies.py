@@ -1,0 +1,42 @@
+"""Every fraud reply (daemon/locale/*/fraud.po) fits in one SMS (160 GSM-7 septets) with the worst
+values a hold can put in it: a SEND at the tier maximum to the longest name, the longest service name
+a deployment is likely to set, and the longest payee label a refused or rejected flow shows."""
+
+import pytest
+
+from daemon import replies
+from daemon.catalogues import default_catalogues
+from smscore.text import gsm7_septet_length as septet_count
+
+WORST = {
+    "service": "M-PESA PLUS",
+    "amount": "KES 250,000.00",
+    "payee": "WANJIKUMUTHONI K. 0712 345678",
+    "ref": "QK7A2B9XYZ",
+}
+
+
+def fraud_keys():
+    sources = default_catalogues().sources
+    return sorted(
+        (language, key)
+        for language, keys in sources.items()
+        for key, path in keys.items()
+        if path.name == "fraud.po"
+    )
+
+
+def test_every_fraud_key_is_measured_in_both_languages():
+    assert set(fraud_keys()) == {
+        (language, key)
+        for language in ("en", "sw")
+        for key in ("fraud_held", "fraud_refused", "fraud_rejected")
+    }
+
+
+@pytest.mark.parametrize(("language", "key"), fraud_keys())
+def test_fraud_reply_fits_one_sms(language, key):
+    fields = replies.template_fields(replies.template(language, key))
+    assert fields <= WORST.keys(), f"add worst-case values for {fields - WORST.keys()}"
+    text = replies.render(language, key, **{name: WORST[name] for name in fields})
+    assert septet_count(text) <= 160, f"{septet_count(text)}: {text}"
