@@ -196,8 +196,16 @@ def _normalised(source_addr: str, numbering: Numbering) -> str:
 class _Row:
     """One message on its way through the batch: who sent it and how to answer."""
 
-    def __init__(self, row: Any, sender: str, subscriber: Subscriber | None, env: TranProcEnv):
+    def __init__(
+        self,
+        row: Any,
+        sender: str,
+        subscriber: Subscriber | None,
+        env: TranProcEnv,
+        channel: str = "plain",
+    ):
         self.row = row
+        self.channel = channel
         self.sender = sender
         self.subscriber = subscriber
         self.role = subscriber.role if subscriber else Role.UNREGISTERED
@@ -237,7 +245,8 @@ def _handle_row(
     app = open_app_txn(conn, env.config, row, sender)  # None: a plain SMS
     if isinstance(app, AppMessage):
         row = row._replace(text=app.text)  # the same command as the plain-text path, from here
-    message = _Row(row, sender, subscribers.get(sender), env)
+    channel = "app" if isinstance(app, AppMessage) else "plain"
+    message = _Row(row, sender, subscribers.get(sender), env, channel)
     if isinstance(app, AppRefusal):
         return _refused_app_message(message, app)
     outcome, masked_text = _answer(conn, message, subscribers, repeats, now_ns)
@@ -363,6 +372,7 @@ def _authorise_and_run(
         short_code=message.row.destination_addr,
         bind_name=message.row.bind_name,
         hasher=env.hasher,
+        channel=message.channel,
     )
     reply = command.handler(ctx, parsed.args)
     if ctx.subscriber is not message.subscriber:  # the handler changed the sender (a new PIN)

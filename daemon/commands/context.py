@@ -45,6 +45,9 @@ class CommandContext:
     bind_name: str
     notifications: list[OutgoingSms] = field(default_factory=list)
     hasher: PinHasher | None = None  # digests of one-time codes (YES codes, vouchers, first PIN)
+    # "app" when the command came decrypted from an enrolled device (daemon.security.app_inbox),
+    # else "plain": the fraud rules limit plain text from a subscriber who has a device.
+    channel: str = "plain"
 
     def text(self, key: str, **fields: object) -> str:
         """A reply template in the sender's language."""

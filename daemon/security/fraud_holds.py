@@ -51,8 +51,7 @@ class Hold:
 
 
 def channel_of(ctx: CommandContext) -> Channel:
-    # The app channel sets ctx.channel on commands it decrypted; a context without one is plain text.
-    return Channel(getattr(ctx, "channel", Channel.PLAIN))
+    return Channel(ctx.channel)  # set by the TranProc: "app" when decrypted from a device
 
 
 def txn_of(ctx: CommandContext, request: MoveRequest) -> Txn:

@@ -150,3 +150,18 @@ def test_enrolment_needs_the_pin(world) -> None:
     device = DeviceState.new(ALICE)
     reply = world.sms(ALICE, device.enrol_text("9999"))
     assert not device.accept_enrolment(reply) and "wrong" in reply.lower()
+
+
+def test_the_plain_text_limit_does_not_apply_to_the_app_channel(engine, tmp_path) -> None:
+    world = app_world(engine, tmp_path)
+    world.add(ALICE, balance_minor=5_000 * KES)
+    world.add(BOB)
+    device = enrol(world, ALICE)
+    # Over [fraud] plain_text_max_minor (KES 1,000): encrypted it goes through...
+    _, reply = send_frame_text(world, ALICE, device.command_text(f"SEND {BOB} 1500 1234"))
+    assert "Confirmed" in device.open_reply(reply).text
+    # ...while the same in plain text, which anyone can spoof, waits for a security check.
+    assert "security check" in world.sms(ALICE, f"SEND {BOB} 1600 1234")
+    world.receipts()
+    assert world.balance(BOB) == 1_500 * KES
+    world.check()
