@@ -45,7 +45,9 @@ def deliver_body(world: World, device: DeviceState, body: bytes, sender: str = "
     return _read(world, device, to_text(device.seal(Kind.OFFLINE, body)), sender)
 
 
-def deliver(world: World, device: DeviceState, transfer: SignedTransfer, sender: str = "") -> Answer:
+def deliver(
+    world: World, device: DeviceState, transfer: SignedTransfer, sender: str = ""
+) -> Answer:
     return _read(world, device, delivery_text(device, transfer), sender)
 
 

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
+from daemon.chart import deposit_txn, new_transfer_id, wallet_account_id
 from daemon.device.state import DeviceState
 from daemon.money.common import money_env
 from daemon.money.tariff import RecipientKind
@@ -181,7 +182,9 @@ def test_insufficient_funds_is_refused_as_send_says_and_stays_refused(world) -> 
     assert answer.outcome == "refused" and "Not enough money" in answer.text
     [row] = offline_rows(world)
     assert row.state == "refused" and row.move_id is None
-    world.add("254712000009", balance_minor=0)
+    with world.engine.begin() as conn:  # topped up since: the refusal still stands
+        deposit_txn(conn, wallet_account_id(ALICE), 10_000 * KES, "KES", world.now_ns,
+                    transfer_id=new_transfer_id(), user_data="test")  # fmt: skip
     again = deliver(world, device, transfer)  # delivered again: the first answer, not a retry
     assert again.outcome == "refused" and "Not enough money" in again.text
     assert move_count(world) == 0
