@@ -65,3 +65,13 @@ def codec() -> None:
     """Encode/decode PDUs per second: ours, smpplib and bare struct."""
     module = load_benchmark("codec")
     module.main()
+
+
+@bench.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def crypto(args: tuple[str, ...]) -> None:
+    """App-frame open and offline-transfer verify per second on one core (--help for options).
+
+    Example: smscore bench crypto --seconds 2
+    """
+    sys.exit(load_benchmark("crypto").main(list(args)))

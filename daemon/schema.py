@@ -458,8 +458,12 @@ offline_transfers = sa.Table(
     sa.Column("device_id", sa.String(24), nullable=False),
     sa.Column("counter", sa.BigInteger, nullable=False),
     sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=True),
-    sa.Column("state", sa.String(16), nullable=False),  # posted | refused
+    sa.Column("state", sa.String(16), nullable=False),  # claimed (until commit) | posted | refused
     sa.Column("reason", sa.String(64), nullable=False, default=""),
+    # SHA-256 of the signed payload: a re-delivery with other content under the same counter is
+    # a forgery (daemon.security.offline_inbox).
+    sa.Column("digest", sa.LargeBinary(32), nullable=False),
+    sa.Column("reply", sa.Text, nullable=False, default=""),  # the first answer, sent again
     sa.Column("signed_at_ns", sa.BigInteger, nullable=False),
     sa.Column("received_at_ns", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("device_id", "counter", name="uq_offline_transfers_device_counter"),

@@ -1,13 +1,25 @@
 """`smscore device …`: the reference app. `init` makes the keys, `enrol` enrols through the
-simulator, `send` sends a command encrypted and prints the decrypted reply."""
+simulator, `send` sends a command encrypted and prints the decrypted reply; `offline-send` signs
+a transfer with no network and queues it, `flush` delivers the queue (daemon.device.offline)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
+from daemon.commands.money import MoneyError, parse_money_minor
+from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
+from daemon.device.offline import (
+    DEFAULT_VALID_FOR_S,
+    delivery_text,
+    outcome_of,
+    queue_transfer,
+    queued,
+    settle,
+)
 from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
 from daemon.security.channel import ChannelError, Kind
 
@@ -89,3 +101,60 @@ def device_send(path: Path, api: str, short_code: str, command: str) -> None:
     if opened.kind is Kind.ERROR:
         raise _fail(Exception(f"the server refused the message: {opened.body.decode()}"))
     click.echo(opened.text)
+
+
+@device.command("offline-send")
+@FILE_OPTION
+@click.argument("phone")
+@click.argument("amount")
+@click.option("--currency", default="KES", show_default=True, help="The service's currency.")
+@click.option(
+    "--valid-for-s", default=DEFAULT_VALID_FOR_S, show_default=True, type=click.IntRange(1),
+    help="How long the transfer may still post (the server caps it).",
+)  # fmt: skip
+def device_offline_send(
+    path: Path, phone: str, amount: str, currency: str, valid_for_s: int
+) -> None:
+    """Sign a transfer of AMOUNT to PHONE with no network; `flush` delivers it later."""
+    try:
+        payee = normalize_msisdn("+" + phone.lstrip("+"), Numbering("KE"))
+        amount_minor = parse_money_minor(amount)
+        state = load(path)
+        signed = queue_transfer(state, payee, amount_minor, currency, time.time_ns(), valid_for_s)
+    except (DeviceFileError, NotEnrolled, MsisdnError, MoneyError, ValueError) as exc:
+        raise _fail(exc) from None
+    save(state, path)
+    click.echo(f"offline transfer {signed.transfer.counter} signed and queued")
+
+
+@device.command("flush")
+@FILE_OPTION
+@API_OPTION
+@TO_OPTION
+@click.option("--again", is_flag=True, help="Deliver settled transfers again too (harmless).")
+def device_flush(path: Path, api: str, short_code: str, again: bool) -> None:
+    """Deliver the queued offline transfers; print the server's answer to each."""
+    try:
+        state = load(path)
+        link = SimulatorLink(api, short_code)
+        for signed in queued(state, again):
+            text = delivery_text(state, signed)
+            save(state, path)  # the channel counter is used once sent
+            click.echo(_deliver(state, link, text))
+            save(state, path)
+    except (DeviceFileError, LinkError, NotEnrolled) as exc:
+        raise _fail(exc) from None
+
+
+def _deliver(state: DeviceState, link: SimulatorLink, text: str) -> str:
+    reply = link.exchange(state.msisdn, text)
+    try:
+        opened = state.open_reply(reply)
+    except ChannelError:
+        return f"not delivered (plain answer): {reply}"
+    if opened.kind is Kind.ERROR:
+        return f"not delivered: the server refused the message: {opened.body.decode()}"
+    answer = outcome_of(opened.text)
+    if answer is not None:
+        settle(state, answer)
+    return opened.text

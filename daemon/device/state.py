@@ -2,6 +2,8 @@
 
 Keys: an X25519 key for the channel and an Ed25519 key for offline transfers, both made by
 `DeviceState.new()`; the server's public key and the device id come from the enrolment reply.
+The file also keeps the queue of offline transfers signed but not yet settled (no secret in it:
+each is a signed public statement).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class DeviceState:
     counter_out: int = 0
     replies: CounterState = field(default_factory=CounterState)
     offline_counter: int = 0
+    # Signed offline transfers (daemon.device.offline): counter, base64 body, the server's outcome.
+    offline_queue: list[dict[str, object]] = field(default_factory=list)
 
     def __repr__(self) -> str:  # never the private keys
         return f"DeviceState(msisdn={self.msisdn!r}, device_id={self.device_id!r})"
@@ -115,6 +119,7 @@ class DeviceState:
             "counter_out": self.counter_out,
             "replies": [self.replies.highest, self.replies.seen],
             "offline_counter": self.offline_counter,
+            "offline_queue": self.offline_queue,
         }
 
     @classmethod
@@ -130,6 +135,7 @@ class DeviceState:
             int(data.get("counter_out") or 0),  # type: ignore[call-overload]
             CounterState(int(highest), int(seen)),
             int(data.get("offline_counter") or 0),  # type: ignore[call-overload]
+            list(data.get("offline_queue") or []),  # type: ignore[call-overload]
         )
 
 

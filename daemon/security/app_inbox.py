@@ -21,7 +21,7 @@ from twisted.logger import Logger
 
 from daemon.config import Config
 from daemon.outbox import OutgoingSms
-from daemon.security import channel
+from daemon.security import channel, offline
 from daemon.security.app_key import server_key
 from daemon.security.channel import (
     ChannelError,
@@ -54,6 +54,8 @@ class AppMessage:
 
     @property
     def text(self) -> str:
+        if self.opened.kind is Kind.OFFLINE:  # a signed transfer: the OFFLINE command
+            return offline.command_text(self.opened.body)
         return self.opened.text
 
 

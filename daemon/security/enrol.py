@@ -26,6 +26,7 @@ from daemon.security.devices import (
     has_active_device_txn,
     pending_device_txn,
 )
+from daemon.security.offline_inbox import register_offline_commands
 from daemon.security.otp_codes import (
     OtpLocked,
     OtpOutcome,
@@ -80,7 +81,7 @@ def register_device_commands(registry: Registry) -> Registry:
     def enrol(ctx: CommandContext, args: Args) -> Reply:
         return enrol_device(ctx, *args.device_keys, args.get("code"))
 
-    return registry
+    return register_offline_commands(registry)
 
 
 def enrol_device(

@@ -10,7 +10,7 @@ from smscore.text import gsm7_septet_length as septet_count
 SMS_SEPTETS = 160
 # Catalogue files measured elsewhere: core.po, and flows with worst values of their own
 # (bills.po: tests/daemon/test_bill_replies.py).
-OWN_TESTS = frozenset({"core.po", "bills.po"})
+OWN_TESTS = frozenset({"core.po", "bills.po", "offline.po"})  # offline: test_offline_replies
 WORST = {
     "service": "smscore",
     "amount": "KES 250,000.00",
