@@ -13,6 +13,8 @@ SMS_SEPTETS = 160
 OWN_TESTS = frozenset({"core.po", "bills.po", "offline.po"})  # offline: test_offline_replies
 WORST = {
     "service": "smscore",
+    # An enrolment's token: #E1:<device id, 8 bytes in hex>:<X25519 key, 32 bytes in base64>.
+    "token": "#E1:" + "f" * 16 + ":" + "A" * 43 + "=",
     "amount": "KES 250,000.00",
     "needed": "KES 250,120.00",
     "balance": "KES 500,000.00",
