@@ -291,6 +291,16 @@ class SecurityConfig(Section):
     otp_amount_above_minor: Annotated[int, Field(ge=0)] = 0
 
 
+class ReceiptsConfig(Section):
+    """Signed confirmations (daemon.security.receipts): a tag in every money confirmation SMS."""
+
+    enabled: bool = True
+    key_dir: FilePath | None = None  # None: state_dir/receipt-keys, made (0700) at first start
+    tag_chars: Annotated[int, Field(ge=6, le=8)] = (
+        7  # base32 characters, 5 bits each; new keys only
+    )
+
+
 MONEY_COMMANDS = ("SEND", "DEPOSIT", "WITHDRAW", "COLLECT")
 Days = Annotated[float, Field(gt=0, le=3650)]
 
@@ -372,6 +382,7 @@ class Config(Section):
     security: SecurityConfig = SecurityConfig()
     money: MoneyConfig = MoneyConfig()
     airtime: AirtimeConfig = AirtimeConfig()
+    receipts: ReceiptsConfig = ReceiptsConfig()
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

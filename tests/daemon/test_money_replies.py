@@ -9,8 +9,8 @@ from smscore.text import gsm7_septet_length as septet_count
 
 SMS_SEPTETS = 160
 # Catalogue files measured elsewhere: core.po, and flows with worst values of their own
-# (bills.po: tests/daemon/test_bill_replies.py).
-OWN_TESTS = frozenset({"core.po", "bills.po"})
+# (bills.po: tests/daemon/test_bill_replies.py; receipts.po, the tag: test_receipt_replies.py).
+OWN_TESTS = frozenset({"core.po", "bills.po", "receipts.po"})
 WORST = {
     "service": "smscore",
     "amount": "KES 250,000.00",
