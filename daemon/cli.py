@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "ledger": "daemon.ledger_cli:ledger",
     "sim": "simulators.cli:sim",
     "bench": "daemon.bench_cli:bench",
+    "receipt": "daemon.receipt_cli:receipt",
 }
 
 
