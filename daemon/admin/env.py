@@ -88,9 +88,9 @@ def run_txn(config: Config, work: Callable[[Connection], T], write: bool = True)
 
 
 def activate_receipts(config: Config) -> None:
-    """The receipt keys of `config` loaded (made at the first use, like the daemon's first start)."""
+    """The receipt keys of `config` loaded, when the daemon has made them (its first start does)."""
     try:
-        activate(config, now_ns())
+        activate(config, now_ns(), create=False)
     except (ReceiptKeyError, OSError) as exc:
         raise AdminCliError(f"receipt keys: {exc}") from None
 

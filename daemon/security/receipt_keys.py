@@ -160,6 +160,7 @@ def ensure_keyring(directory: Path, tag_chars: int, now_ns: int) -> Keyring:
 
 def rotate_keyring(directory: Path, tag_chars: int, now_ns: int) -> ReceiptKey:
     """A new key, the next serial, which signs from now on; the others still verify."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     keyring = load_keyring(directory)
     number = max(keyring.keys, default=0) + 1
     if number > MAX_SERIAL:

@@ -2,8 +2,8 @@
 confirmation (`receipt_tag`) and app reply (`sign_receipt`).
 
 Only an activated key directory signs: the daemon activates its own at start-up (a start-up step,
-so an unreadable key stops it with one line), a staff command that sends notices activates it
-before it writes. A process that never activated one (a unit test's world) writes confirmations
+so an unreadable key stops it with one line); a staff command that writes (and may send notices)
+activates the directory the daemon made, if there is one. A process that never activated one (a unit test's world) writes confirmations
 without a tag. The keyring is re-read when its directory changes (a `smscore receipt keys rotate`
 or `revoke` while the daemon runs): one stat per signature.
 """
@@ -36,12 +36,15 @@ def key_directory(config: Config) -> Path:
     return config.receipts.key_dir or config.service.state_dir / KEY_DIR_NAME
 
 
-def activate(config: Config, now_ns: int) -> Keyring | None:
-    """The keyring of `config`, made with its first key if there is none; None when receipts are
-    disabled. ReceiptKeyError (one line) if it cannot be read or made."""
+def activate(config: Config, now_ns: int, create: bool = True) -> Keyring | None:
+    """The keyring of `config`, made with its first key if there is none (unless `create` is
+    False: then None if its directory does not exist); None when receipts are disabled.
+    ReceiptKeyError (one line) if it cannot be read or made."""
     if not config.receipts.enabled:
         return None
     directory = key_directory(config).absolute()
+    if not create and not directory.exists():
+        return None
     keyring = ensure_keyring(directory, config.receipts.tag_chars, now_ns)
     _ACTIVE[directory] = _Loaded(keyring, os.stat(directory).st_mtime_ns)
     return keyring
