@@ -280,6 +280,8 @@ class StatusConfig(Section):
 
 class SecurityConfig(Section):
     pin_pepper_file: FilePath | None = None  # None: a pepper file is created in state_dir
+    # Or the pepper (hex, >= 32 bytes) in this environment variable, e.g. from a systemd credential.
+    pin_pepper_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")] | None = None
     pin_max_failures: Annotated[int, Field(ge=1, le=20)] = 3
     pin_lockout_s: PositiveSeconds = 900.0
     # One-time codes sent by SMS (daemon.security.otp_codes): a new device's enrolment, and a money
@@ -289,6 +291,12 @@ class SecurityConfig(Section):
     otp_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3  # wrong codes in a row, then locked
     otp_lockout_s: PositiveSeconds = 900.0
     otp_amount_above_minor: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _one_pepper_source(self) -> "SecurityConfig":
+        if self.pin_pepper_file is not None and self.pin_pepper_env is not None:
+            raise ValueError("give pin_pepper_file or pin_pepper_env, not both")
+        return self
 
 
 class ReceiptsConfig(Section):
