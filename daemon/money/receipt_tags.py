@@ -29,7 +29,7 @@ TAGGED_KEYS = frozenset(
         "received", "voucher_received", "deposit_received", "withdraw_give_cash",
         "voucher_collected", "till_received", "till_received_request", "airtime_bought",
         "airtime_received", "airtime_charged", "reversal_approved_payer",
-        "reversal_approved_recipient", "reversal_released_recipient",
+        "reversal_approved_recipient",
     }
 )  # fmt: skip
 CONFIRMED = frozenset({MoveState.POSTED, MoveState.PENDING})  # the sender's confirmation
