@@ -13,7 +13,7 @@ from pathlib import Path
 
 from daemon.config import BindPasswordError, Config, ConfigError
 from daemon.money.tariff import TariffError, load_tariff
-from daemon.subscribers import PepperError, pepper_path, read_pepper
+from daemon.subscribers import PepperEnv, PepperError, pepper_path, read_pepper
 from ledger import sqlite_file
 
 
@@ -55,6 +55,7 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
         if problem:
             return key, problem
     key = "security.pin_pepper_file" if config.security.pin_pepper_file else "service.state_dir"
+    key = "security.pin_pepper_env" if config.security.pin_pepper_env else key
     problem = _pepper_problem(pepper_path(config))
     if problem:
         return key, problem
@@ -91,7 +92,13 @@ def _certificate_problem(path: Path) -> str | None:
     return None
 
 
-def _pepper_problem(path: Path) -> str | None:
+def _pepper_problem(path: Path | PepperEnv) -> str | None:
+    if isinstance(path, PepperEnv):
+        try:
+            read_pepper(path)
+        except PepperError as exc:
+            return str(exc)
+        return None
     if not path.exists():
         return _file_problem(path)
     try:

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "sim": "simulators.cli:sim",
     "bench": "daemon.bench_cli:bench",
     "device": "daemon.device.cli:device",
+    "receipt": "daemon.receipt_cli:receipt",
 }
 
 

@@ -281,6 +281,8 @@ class StatusConfig(Section):
 
 class SecurityConfig(Section):
     pin_pepper_file: FilePath | None = None  # None: a pepper file is created in state_dir
+    # Or the pepper (hex, >= 32 bytes) in this environment variable, e.g. from a systemd credential.
+    pin_pepper_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")] | None = None
     pin_max_failures: Annotated[int, Field(ge=1, le=20)] = 3
     pin_lockout_s: PositiveSeconds = 900.0
     # One-time codes sent by SMS (daemon.security.otp_codes): a new device's enrolment, and a money
@@ -290,6 +292,22 @@ class SecurityConfig(Section):
     otp_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3  # wrong codes in a row, then locked
     otp_lockout_s: PositiveSeconds = 900.0
     otp_amount_above_minor: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _one_pepper_source(self) -> "SecurityConfig":
+        if self.pin_pepper_file is not None and self.pin_pepper_env is not None:
+            raise ValueError("give pin_pepper_file or pin_pepper_env, not both")
+        return self
+
+
+class ReceiptsConfig(Section):
+    """Signed confirmations (daemon.security.receipts): a tag in every money confirmation SMS."""
+
+    enabled: bool = True
+    key_dir: FilePath | None = None  # None: state_dir/receipt-keys, made (0700) at first start
+    tag_chars: Annotated[int, Field(ge=6, le=8)] = (
+        7  # base32 characters, 5 bits each; new keys only
+    )
 
 
 MONEY_COMMANDS = ("SEND", "DEPOSIT", "WITHDRAW", "COLLECT")
@@ -390,6 +408,7 @@ class Config(Section):
     airtime: AirtimeConfig = AirtimeConfig()
     app: AppConfig = AppConfig()
     fraud: FraudConfig = FraudConfig()  # daemon.security.fraud_config
+    receipts: ReceiptsConfig = ReceiptsConfig()
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

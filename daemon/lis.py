@@ -280,19 +280,19 @@ def expire_parts_txn(
 def _expire_one(conn: Connection, identity: tuple, received: int, coding: int, now_ns: int) -> None:
     bind_name, source, destination, _reference, total = identity
     where = and_(tuple_(*_IDENTITY_COLUMNS) == identity, mo_parts.c.inbox_id.is_(None))
-    bodies = conn.execute(select(mo_parts.c.body).where(where).order_by(mo_parts.c.sequence))
     mo = IncomingMo(bind_name, source, destination, coding, b"", None)
-    body = b"".join(bodies.scalars())
+    # The parts received are not kept: no TranProc parses a failed row, so a PIN in them would
+    # never be masked. The sender is asked to send the whole message again.
     row = _inbox_row(
         mo,
-        body,
+        b"",
         f"expired-{secrets.token_hex(_EXPIRED_KEY_RANDOM_BYTES)}",
         now_ns,
         status=InboxStatus.FAILED,
     )._asdict()
     row["error"] = f"incomplete concatenated message: {received} of {total} parts"
     inbox_id = conn.execute(insert(inbox).returning(inbox.c.id), [row]).scalar_one()
-    conn.execute(update(mo_parts).where(where).values(inbox_id=inbox_id))
+    conn.execute(update(mo_parts).where(where).values(inbox_id=inbox_id, body=b""))
     queue_sms_txn(
         conn,
         [

@@ -45,6 +45,8 @@ from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
 from daemon.schema import inbox, outbox
 from daemon.security.app_key import AppKeyError, server_key
+from daemon.security.receipt_keys import ReceiptKeyError
+from daemon.security.signing import activate as activate_receipt_keys
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
 from daemon.subscribers import PepperError, PinHasher, load_pepper_txn, pepper_path
@@ -75,7 +77,15 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
     """One named start-up step: logged when done, a one-line StartupError when it fails."""
     try:
         result = fn(*args)
-    except (SQLAlchemyError, OSError, PepperError, TariffError, TLSFileError, AppKeyError) as exc:
+    except (
+        SQLAlchemyError,
+        OSError,
+        PepperError,
+        TariffError,
+        TLSFileError,
+        AppKeyError,
+        ReceiptKeyError,
+    ) as exc:
         raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
     return result
@@ -267,6 +277,9 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
     pepper = startup_step(
         "PIN pepper", db.run_sync, "pepper", load_pepper_txn, pepper_path(config), now_ns(reactor)
     )
+    # Made at the first start (0600 files, a 0700 directory) like the pepper; every role signs:
+    # the TranProc its confirmations, the LIS's settler the notices of moves posted on delivery.
+    startup_step("receipt keys", activate_receipt_keys, config, now_ns(reactor))
     if config.service.role in ("all", "tranproc"):
         currency = config.service.currency
         startup_step(

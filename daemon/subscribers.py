@@ -108,18 +108,38 @@ class Subscriber:
 # --- the pepper and the PIN digest
 
 
-def pepper_path(config: Config) -> Path:
+@dataclass(frozen=True, slots=True)
+class PepperEnv:
+    """[security] pin_pepper_env: the pepper, hex, in an environment variable (never made by us)."""
+
+    name: str
+
+    def exists(self) -> bool:
+        return self.name in os.environ
+
+    def __str__(self) -> str:
+        return f"environment variable {self.name}"
+
+
+def pepper_path(config: Config) -> Path | PepperEnv:
+    if config.security.pin_pepper_env is not None:
+        return PepperEnv(config.security.pin_pepper_env)
     return config.security.pin_pepper_file or config.service.state_dir / PEPPER_FILE_NAME
 
 
-def load_or_create_pepper(path: Path) -> bytes:
+def load_or_create_pepper(path: Path | PepperEnv) -> bytes:
     """Read the pepper; create it (random, mode 0600) if the file does not exist."""
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         _create_pepper_file(path)
     return read_pepper(path)
 
 
-def read_pepper(path: Path) -> bytes:
+def read_pepper(path: Path | PepperEnv) -> bytes:
+    if isinstance(path, PepperEnv):
+        written = os.environ.get(path.name)
+        if written is None:
+            raise PepperError(f"{path}: not set (security.pin_pepper_env)")
+        return _parse_pepper(path, written.strip())
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii").strip()
@@ -127,6 +147,10 @@ def read_pepper(path: Path) -> bytes:
         raise PepperError(f"{path}: cannot read the PIN pepper: {exc}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise PepperError(f"{path}: the PIN pepper must be readable by its owner only (chmod 600)")
+    return _parse_pepper(path, text)
+
+
+def _parse_pepper(path: Path | PepperEnv, text: str) -> bytes:
     try:
         pepper = bytes.fromhex(text)
     except ValueError:
@@ -162,14 +186,14 @@ def pepper_fingerprint(pepper: bytes) -> str:
 
 
 def check_pepper_fingerprint(
-    conn: Connection, pepper: bytes, pepper_path: Path | str, now_ns: int = 0
+    conn: Connection, pepper: bytes, pepper_path: Path | PepperEnv | str, now_ns: int = 0
 ) -> None:
     """PepperMismatch unless `pepper` (read from `pepper_path`) is the database's; a database that
     has no fingerprint yet records this pepper's, in the caller's transaction."""
     _require_fingerprint_txn(conn, pepper_fingerprint(pepper), str(pepper_path), now_ns)
 
 
-def load_pepper_txn(conn: Connection, path: Path, now_ns: int = 0) -> bytes:
+def load_pepper_txn(conn: Connection, path: Path | PepperEnv, now_ns: int = 0) -> bytes:
     """The pepper at `path`, checked against the database. A new pepper file is made only for a
     database that has none yet: beside one that has, a missing file is an error, not a new pepper.
     (A database older than the fingerprint has one if it holds PIN digests.)"""

@@ -25,6 +25,8 @@ from daemon.db import first_line
 from daemon.migrate import upgrade_all
 from daemon.money.issue import IssueRefused
 from daemon.run_cli import config_from_options, state_dir_option
+from daemon.security.receipt_keys import ReceiptKeyError
+from daemon.security.signing import activate
 from daemon.subscribers import (
     PepperError,
     PinHasher,
@@ -85,6 +87,14 @@ def run_txn(config: Config, work: Callable[[Connection], T], write: bool = True)
         engine.dispose()
 
 
+def activate_receipts(config: Config) -> None:
+    """The receipt keys of `config` loaded, when the daemon has made them (its first start does)."""
+    try:
+        activate(config, now_ns(), create=False)
+    except (ReceiptKeyError, OSError) as exc:
+        raise AdminCliError(f"receipt keys: {exc}") from None
+
+
 def numbering(config: Config) -> Numbering:
     return Numbering(config.service.region)
 
@@ -127,6 +137,8 @@ class AdminEnv:
         return self.config.service.currency
 
     def run(self, work: Callable[[Connection], T], write: bool = True) -> T:
+        if write:  # a writer may post a move and tell its parties: its notices are signed
+            activate_receipts(self.config)
         return run_txn(self.config, work, write)
 
     def msisdn(self, written: str) -> str:

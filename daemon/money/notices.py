@@ -20,6 +20,7 @@ from daemon.commands.money import format_money
 from daemon.commands.msisdn import Numbering, display_msisdn
 from daemon.config import Config
 from daemon.money.moves import Move, MoveKind
+from daemon.money.receipt_tags import with_tag
 from daemon.outbox import OutgoingSms
 from daemon.subscribers import PinHasher, get_subscriber_txn
 from ledger import get_balance
@@ -69,10 +70,20 @@ class Notifier:
             holds_code=holds_code,
         )
 
-    def about(self, msisdn: str, key: str, move: Move, **fields: object) -> OutgoingSms:
-        """An SMS about `move`: its reference and amount, and `fields`."""
-        amount = self.money(move.amount_minor)
-        return self.sms(msisdn, key, ref=move.ref, amount=amount, **fields)
+    def about(
+        self, msisdn: str, key: str, move: Move, holds_code: bool = False, **fields: object
+    ) -> OutgoingSms:
+        """An SMS about `move`: its reference and amount, and `fields`; tagged as a receipt when
+        the move is posted (daemon.money.receipt_tags)."""
+        text = self.text(msisdn, key, ref=move.ref, amount=self.money(move.amount_minor), **fields)
+        render = functools.partial(self.text, msisdn)
+        return OutgoingSms(
+            destination_addr=msisdn,
+            text=with_tag(text, render, self.config, move, self.now_ns),
+            source_addr=self.short_code,
+            inbox_id=self.inbox_id,
+            holds_code=holds_code,
+        )
 
     def money(self, amount_minor: int) -> str:
         return format_money(amount_minor, self.config.service.currency)

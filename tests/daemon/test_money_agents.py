@@ -78,11 +78,11 @@ def test_a_deposit_moves_float_to_the_wallet_with_commission(world):
     earned = commission(world, "DEPOSIT", amount)
     reply = world.sms(STORE, "DEPOSIT 0712 000 001 1,000 1234")
     assert "Confirmed. KES 1,000.00 deposited to ALICE A. 0712 000001" in reply
-    assert f"Commission {money(earned)}. New float {money(FLOAT - amount + earned)}." in reply
+    assert f"Comm. {money(earned)}. Float {money(FLOAT - amount + earned)}." in reply
     assert world.balance(ALICE) == WALLET + amount
     assert world.balance(STORE) == FLOAT - amount + earned
     [told] = world.texts_to(ALICE)
-    assert "You deposited KES 1,000.00 at agent 123456 MAMA MBOGA SHOP" in told
+    assert "You deposited KES 1,000.00 at 123456 MAMA MBOGA SHOP" in told
     assert f"New balance {money(WALLET + amount)}." in told
     assert "Fee" not in told and money(FLOAT - amount + earned) not in told
     assert last_move(world).commission_minor == earned > 0
@@ -92,7 +92,7 @@ def test_an_assistant_deposits_from_its_stores_float(world):
     amount = 500 * KES
     earned = commission(world, "DEPOSIT", amount)
     reply = world.sms(ASSISTANT, "DEPOSIT 0712000002 500 5678")
-    assert f"New float {money(FLOAT - amount + earned)}." in reply
+    assert f"Float {money(FLOAT - amount + earned)}." in reply
     assert world.balance(STORE) == FLOAT - amount + earned
     assert world.balance(ASSISTANT) == 0
     assert world.balance(BOB) == amount
@@ -207,13 +207,13 @@ def test_a_withdrawal_by_agent_number_or_phone_waits_for_its_confirmation(world,
     charged = amount + fee(world, "WITHDRAW", amount)
     earned = commission(world, "WITHDRAW", amount)
     reply = world.sms(ALICE, f"WITHDRAW {agent} 500 1234")
-    assert "Confirmed. KES 500.00 withdrawn at agent 123456 MAMA MBOGA SHOP" in reply
+    assert "Confirmed. KES 500.00 withdrawn at 123456 MAMA MBOGA SHOP" in reply
     assert f"Fee {money(charged - amount)}. New balance {money(WALLET - charged)}." in reply
     assert world.texts_to(STORE) == []  # no cash before the money is posted
     world.receipts(OutboxStatus.DELIVERED)
     [told] = world.texts_to(STORE)
     assert "Confirmed. Give KES 500.00 cash to ALICE A. 0712 000001" in told
-    assert f"Commission {money(earned)}. New float {money(FLOAT + amount + earned)}." in told
+    assert f"Comm. {money(earned)}. Float {money(FLOAT + amount + earned)}." in told
     assert money(WALLET - charged) not in told  # never the customer's balance
     assert world.balance(ALICE) == WALLET - charged
     assert world.balance(STORE) == FLOAT + amount + earned
@@ -325,12 +325,12 @@ def test_an_agent_pays_out_a_voucher_as_cash(world):
     amount = 300 * KES
     earned = commission(world, "COLLECT", amount)
     reply = world.sms(STORE, f"COLLECT {code} 0712000003 1234")
-    assert "Confirmed. Give KES 300.00 cash to 0712 000003" in reply
-    assert f"Commission {money(earned)}. New float {money(FLOAT + amount + earned)}." in reply
+    assert "Confirmed. Give KES 300.00 cash for KES 300.00 to 0712 000003" in reply
+    assert f"Comm. {money(earned)}. Float {money(FLOAT + amount + earned)}." in reply
     assert world.balance(STORE) == FLOAT + amount + earned
     assert voucher_state(world) == "collected"
     told = world.last_to(CAROL)
-    assert "You collected KES 300.00 from ALICE A. 0712 000001 at agent 123456" in told
+    assert "Collected KES 300.00 from ALICE A. 0712 000001 at 123456" in told
     assert "was collected at agent 123456 MAMA MBOGA SHOP" in world.last_to(ALICE)
     again = world.sms(STORE, f"COLLECT {code} 0712000003 1234")
     assert again.startswith("No money for 0712 000003 has that code. Nothing was paid.")
@@ -381,7 +381,7 @@ def test_a_voided_collection_reopens_the_voucher(engine):
     assert voucher_state(world) == "open" and world.balance(STORE) == FLOAT
     world.sms(STORE, f"COLLECT {code} 0712000003 1234")
     world.receipts(OutboxStatus.DELIVERED)
-    assert "You collected KES 300.00" in world.last_to(CAROL)
+    assert "Collected KES 300.00" in world.last_to(CAROL)
     assert world.balance(STORE) == FLOAT + 300 * KES + commission(world, "COLLECT", 300 * KES)
     world.check()
 

@@ -83,7 +83,7 @@ def test_a_merchant_request_is_paid_as_a_till_payment(world):
     paid = world.sms(ALICE, f"PAY {code} 1234")
     assert "KES 350.00 paid to MAMA MBOGA till 123456" in paid
     told = world.last_to(MERCHANT)  # TILL posts at once: the merchant is told now
-    assert f"KES 350.00 from ALICE A. 0712 000001 for request {code}" in told
+    assert f"KES 350.00 from ALICE A. 0712 000001 for {code}" in told
     merchant_fee = money_env(world.config).tariff.merchant_fee_minor("TILL", 350 * KES)
     assert world.balance(MERCHANT) == 350 * KES - merchant_fee
     move_id = state_of(world, code).move_id

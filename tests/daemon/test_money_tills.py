@@ -74,7 +74,7 @@ def test_a_till_payment_posts_and_tells_the_merchant(world):
     assert fee == 0 and merchant_fee > 0  # the built-in tariff: free to the customer
     reply = world.sms(ALICE, "TILL 123456 500 1234")
     assert "KES 500.00 paid to MAMA MBOGA till 123456" in reply
-    assert f"New balance KES {(10_000 * KES - amount) / KES:,.2f}" in reply
+    assert f"Balance KES {(10_000 * KES - amount) / KES:,.2f}" in reply
     [told] = world.texts_to(MERCHANT)
     assert ref_in(told) == ref_in(reply)
     assert "KES 500.00 received from ALICE A. 0712 000001" in told

@@ -84,7 +84,13 @@ def test_the_chart_of_accounts_is_a_logged_start_up_step(tmp_path, engine):
     with capturedLogs() as events:
         daemon = daemon_for(tmp_path, engine, role="tranproc")
     steps = [e["step"] for e in events if e.get("log_format") == "start-up: {step}: done"]
-    assert steps == ["PIN pepper", "chart of accounts (KES)", "tariff", "app channel key"]
+    assert steps == [
+        "PIN pepper",
+        "receipt keys",
+        "chart of accounts (KES)",
+        "tariff",
+        "app channel key",
+    ]
     with engine.connect() as conn:
         found = get_accounts(conn, [int(spec.account) for spec in SYSTEM_ACCOUNTS])
     assert len(found) == len(SYSTEM_ACCOUNTS) and daemon.tranproc is not None

@@ -101,8 +101,8 @@ def test_a_bill_paid_in_part_is_posted_by_its_delivery_receipt(money) -> None:
     fee = money.tariff.fee_minor("PAY", amount, biller="WATER")
     held_before = _biller_held(money, "WATER")
     reply = alice.send(f"PAY water {JANE_ACCOUNT} 1200 {PIN}")
-    assert f"Confirmed. {kes(amount)} paid to CITY WATER acc {JANE_ACCOUNT}." in reply
-    assert f"Balance {kes(START - amount - fee)}. Still due {kes(BILL_DUE - amount)}." in reply
+    assert f"Confirmed. {kes(amount)} paid to CITY WATER {JANE_ACCOUNT}." in reply
+    assert f"Bal {kes(START - amount - fee)}. Due {kes(BILL_DUE - amount)}." in reply
     move = money.wait_move_state(alice.msisdn, "posted")
     assert (move.ref, move.detail) == (ref_in(reply), f"WATER {JANE_ACCOUNT}")
     money.quiet()
@@ -116,7 +116,7 @@ def test_a_bill_paid_in_part_is_posted_by_its_delivery_receipt(money) -> None:
 def test_a_bill_paid_shows_on_the_billers_statement(money, tmp_path: Path) -> None:
     alice = money.customer(START, name="Alice Atieno")
     reply = alice.send(f"PAY KPLC {JANE_ACCOUNT} 750 {PIN}")
-    assert f"{kes(750 * KES)} paid to KENYA POWER acc {JANE_ACCOUNT} on " in reply
+    assert f"{kes(750 * KES)} paid to KENYA POWER {JANE_ACCOUNT} on " in reply
     money.wait_move_state(alice.msisdn, "posted")
     money.quiet()
     verified = alice.send(f"VERIFY {ref_in(reply)}")

@@ -46,7 +46,7 @@ def test_reversal_approved(money) -> None:
     assert out.startswith(f"approved: {kes(500 * KES)} of {ref} back to {alice.msisdn}, ref ")
     back = alice.next("the reversal's confirmation")
     assert f"Confirmed. Reversal of {ref}: {kes(500 * KES)} is back in your wallet." in back
-    assert back.endswith(f"New balance {kes(START - charged + 500 * KES)}.")
+    assert f"New balance {kes(START - charged + 500 * KES)}. Sig K" in back  # a signed receipt
     gone = bob.next("the notice that the money went back")
     assert f"was given back to ALICE A. {alice_number(alice)}. New balance KES 0.00." in gone
     money.quiet()
