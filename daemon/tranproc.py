@@ -55,6 +55,9 @@ ERROR_MAX_CHARS = 200  # of an exception kept in inbox.error: its first line, no
 _SAVEPOINT = "tranproc_row"
 
 
+REFUSED = "refused"  # the inbox error of a command its handler refused with nothing done
+
+
 @dataclass(frozen=True, slots=True)
 class TranProcEnv:
     """What a batch needs besides its connection and the time."""
@@ -378,7 +381,10 @@ def _authorise_and_run(
     if ctx.subscriber is not message.subscriber:  # the handler changed the sender (a new PIN)
         subscribers[message.sender] = message.subscriber = ctx.subscriber
     messages = [message.answer(reply.text, reply), *ctx.notifications]
-    return _Outcome(message.row.id, InboxStatus.DONE, messages, command=command.keyword)
+    error = REFUSED if reply.refused else None  # nothing done: a repeat of it runs (repeats)
+    return _Outcome(
+        message.row.id, InboxStatus.DONE, messages, command=command.keyword, error=error
+    )
 
 
 def _check_pin(

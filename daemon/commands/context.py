@@ -26,6 +26,9 @@ class Reply:
     on_failure_ref: int | None = None
     deliver_by_ns: int | None = None
     holds_code: bool = False  # the text carries a one-time code (masked in the outbox once sent)
+    # Refused with nothing done (not enough money, over a limit): a repeat of the message within
+    # the dedupe window runs again rather than getting this answer replayed (daemon.repeats).
+    refused: bool = False
 
 
 @dataclass
@@ -55,6 +58,10 @@ class CommandContext:
 
     def reply(self, key: str, **fields: object) -> Reply:
         return Reply(self.text(key, **fields))
+
+    def refuse(self, key: str, **fields: object) -> Reply:
+        """A reply saying nothing was done, which a repeat of the message does not replay."""
+        return Reply(self.text(key, **fields), refused=True)
 
     def money(self, amount_minor: int) -> str:
         return format_money(amount_minor, self.config.service.currency)

@@ -105,12 +105,12 @@ def release_txn(
 
 
 def frozen_reply(ctx: CommandContext) -> Reply:
-    return ctx.reply("account_frozen")
+    return ctx.refuse("account_frozen")
 
 
 def funds_reply(ctx: CommandContext, account_id: int, needed_minor: int) -> Reply:
     balance = available_minor(ctx.conn, account_id)
-    return ctx.reply(
+    return ctx.refuse(
         "insufficient_funds", needed=ctx.money(needed_minor), balance=ctx.money(balance)
     )
 
@@ -127,7 +127,7 @@ def limit_reply(ctx: CommandContext, refusal: LimitRefusal) -> Reply:
     # The daily count limit is a number of transactions; every other limit is an amount.
     counted = refusal.limit == "daily_count"
     allowed = str(refusal.allowed_minor) if counted else ctx.money(refusal.allowed_minor)
-    return ctx.reply(f"limit_{refusal.limit}", allowed=allowed)
+    return ctx.refuse(f"limit_{refusal.limit}", allowed=allowed)
 
 
 def confirmation(ctx: CommandContext, move: Move, text: str, on_delivery: bool) -> Reply:
