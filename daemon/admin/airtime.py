@@ -52,15 +52,14 @@ def _table(found: list[Order], env: AdminEnv) -> Table:
 
 @airtime.command("resolve")
 @click.argument("order_id", type=int)
-@click.option("--charge", "how", flag_value=Resolution.CHARGE.value, help="Take it from the buyer.")
-@click.option(
-    "--write-off", "how", flag_value=Resolution.WRITE_OFF.value, help="The service bears it."
-)
+@click.option("--charge", is_flag=True, help="Take it from the buyer.")
+@click.option("--write-off", is_flag=True, help="The service bears it.")
 @admin_options()
-def resolve(order_id: int, how: str | None, env: AdminEnv) -> None:
+def resolve(order_id: int, charge: bool, write_off: bool, env: AdminEnv) -> None:
     """Resolve late success ORDER_ID: charge the buyer, or write it off (audited)."""
-    if how is None:
-        raise AdminCliError("give --charge or --write-off")
+    if charge == write_off:  # neither, or both: which one was meant is not for us to guess
+        raise AdminCliError("give one of --charge or --write-off")
+    how = Resolution.CHARGE.value if charge else Resolution.WRITE_OFF.value
 
     def work(conn):
         try:

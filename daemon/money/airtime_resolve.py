@@ -25,6 +25,7 @@ from daemon.money.airtime_orders import (
     get_order_txn,
     update_order_txn,
 )
+from daemon.money.airtime_settle import buyer_short_code
 from daemon.money.common import available_minor
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, open_move_txn
 from daemon.money.notices import Notifier
@@ -76,7 +77,8 @@ def _charge(conn: Connection, config: Config, order: Order, audit_id: int, now_n
     if not isinstance(move, Move):
         held = format_money(available_minor(conn, buyer.account_id), config.service.currency)
         raise ResolveRefused(f"the buyer has only {held} available: --write-off instead")
-    notifier = Notifier(conn, config, config.sender.source_addr, now_ns, order.inbox_id)
+    short_code = buyer_short_code(conn, order, config)  # the number the buyer wrote BUY to
+    notifier = Notifier(conn, config, short_code, now_ns, order.inbox_id)
     sms = notifier.about(
         buyer.msisdn, "airtime_charged", move, phone=notifier.display(order.recipient_msisdn),
         balance=notifier.balance(buyer.account_id),

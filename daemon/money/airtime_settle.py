@@ -156,11 +156,11 @@ def _after_void(
 
 
 def _tell(conn, config, order, move, now_ns, notices) -> None:
-    notifier = Notifier(conn, config, _short_code(conn, order, config), now_ns, order.inbox_id)
+    notifier = Notifier(conn, config, buyer_short_code(conn, order, config), now_ns, order.inbox_id)
     queue_sms_txn(conn, notices(notifier, order, move), now_ns)
 
 
-def _short_code(conn: Connection, order: Order, config: Config) -> str:
+def buyer_short_code(conn: Connection, order: Order, config: Config) -> str:
     """The number the buyer wrote to (notices come from it), else the configured sender."""
     if order.inbox_id is not None:
         query = select(inbox.c.destination_addr).where(inbox.c.id == order.inbox_id)

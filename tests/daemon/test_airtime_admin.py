@@ -9,8 +9,9 @@ from sqlalchemy import select
 from daemon.admin.cli import admin
 from daemon.cli import main
 from daemon.money.airtime_orders import OrderState
-from daemon.schema import audit_log, moves
+from daemon.schema import audit_log, moves, outbox
 from tests.daemon.airtime_world import FAILED, SUCCEEDED, AirtimeWorld
+from tests.daemon.money_world import SHORT_CODE
 
 ALICE = "254712000001"
 KES = 100
@@ -66,6 +67,9 @@ def test_charge_takes_it_from_the_buyer_audited_and_told(world):
     assert world.state() is OrderState.CHARGED and world.order().resolved_move_id is not None
     assert "reached it after all, so KES 100.00 was taken now" in world.last_to(ALICE)
     with world.engine.begin() as conn:
+        # From the number the buyer wrote BUY to (the admin's config names no sender of its own).
+        told = conn.execute(select(outbox.c.source_addr).order_by(outbox.c.id.desc())).first()
+        assert told.source_addr == SHORT_CODE
         [entry] = conn.execute(select(audit_log)).all()
         move = conn.execute(select(moves).where(moves.c.audit_id == entry.id)).one()
     assert (entry.actor, entry.action, entry.target) == ("ops", "airtime_charge", ALICE)
@@ -87,6 +91,10 @@ def test_charge_is_refused_when_the_money_is_gone_and_write_off_works(world):
 
 
 def test_resolve_needs_a_choice_and_a_known_order(world):
-    assert "give --charge or --write-off" in admin_cli(world, "airtime", "resolve", "1").output
+    assert (
+        "give one of --charge or --write-off" in admin_cli(world, "airtime", "resolve", "1").output
+    )
+    both = admin_cli(world, "airtime", "resolve", "1", "--charge", "--write-off")
+    assert both.exit_code == 2 and "give one of --charge or --write-off" in both.output
     missing = admin_cli(world, "airtime", "resolve", "99", "--charge")
     assert missing.exit_code == 2 and "no airtime order 99" in missing.output
