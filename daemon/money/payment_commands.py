@@ -32,7 +32,7 @@ def register_payment_commands(registry: Registry) -> Registry:
     @registry.command(
         "TILL",
         args=[Arg("till", TILL), Arg("amount", MONEY), Arg("pin", PIN)],
-        aliases=["NUNUA"],
+        aliases=["DUKA"],
         roles=CUSTOMERS,
         example="TILL 123456 350 1234",
         side_effects=True,
@@ -43,7 +43,7 @@ def register_payment_commands(registry: Registry) -> Registry:
     @registry.command(
         "BUY",
         args=[Arg("order", AIRTIME_ORDER), Arg("pin", PIN)],
-        aliases=["AIRTIME"],
+        aliases=["AIRTIME", "NUNUA"],
         roles=CUSTOMERS,
         example="BUY 100 0712345678 1234",
         side_effects=True,

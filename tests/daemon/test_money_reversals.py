@@ -585,3 +585,10 @@ def _wait_for_a_lock_wait(engine):
                 return
             conn.rollback()  # a fresh snapshot of pg_stat_activity each time
     raise AssertionError("the decision never waited for the payment's lock")
+
+
+def test_a_payment_with_no_fee_does_not_say_the_fee_is_kept(world):
+    ref = send(world, 100)  # the tariff's first band: free
+    reply = world.sms(ALICE, f"REVERSE {ref}")
+    assert reply.startswith(f"Reversal of {ref} asked.") and "fee" not in reply.lower()
+    world.check()
