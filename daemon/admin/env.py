@@ -65,6 +65,13 @@ def run_txn(config: Config, work: Callable[[Connection], T], write: bool = True)
     url = config.database_url
     if write and url.startswith("sqlite:") and not config.database.url:
         config.service.state_dir.mkdir(parents=True, exist_ok=True)
+        database = config.service.state_dir / "smscore.db"
+        if not database.exists():  # a new, empty one: say so, it may not be the daemon's
+            click.echo(
+                f"note: no database at {database} yet: creating it (the daemon's is wherever its "
+                "--config or --state-dir says)",
+                err=True,
+            )
     try:
         # A reader must not hold SQLite's write lock while the daemon posts.
         engine = make_engine(url, sqlite_begin="IMMEDIATE" if write else "DEFERRED", create=write)

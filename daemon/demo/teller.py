@@ -130,7 +130,8 @@ class Teller:
             )
             if command is None:
                 return self._fail(number, f"no SMS to {step.code_from.label} has the code to type")
-            self._print(f"    staff$ smscore admin {command}")
+            # As an operator would type it: without --state-dir, admin would open another database.
+            self._print(f"    staff$ smscore admin {command} --state-dir {quote(str(state_dir))}")
             done = run_admin(command, state_dir)
             for line in done.output.splitlines():
                 self._print(f"    {line}")

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, inspect, select
 
 from daemon.audit import record_txn
 from daemon.chart import SystemAccount, TransferCode
-from daemon.commands.money import format_money
+from daemon.commands.money import format_amount, format_money
 from daemon.config import Config
 from daemon.money.airtime_orders import (
     Order,
@@ -111,6 +111,6 @@ def late_successes_line_txn(conn: Connection) -> str | None:
     if not count:
         return None
     return (
-        f"airtime: {count} late success(es), {total} minor units given but not paid for; "
+        f"airtime: {count} late success(es), {format_amount(int(total))} given but not paid for; "
         "see smscore admin airtime list --late"
     )

@@ -121,7 +121,11 @@ def _ask(ctx: CommandContext, original: Move) -> Reply:
     create_reversal_txn(ctx.conn, original, ctx.sender, state, hold, ctx.inbox_id, ctx.now_ns)
     _tell_recipient(ctx, original, principal.amount_minor, state)
     key = "reverse_asked" if hold is not None else "reverse_unfunded"
-    if hold is not None and original.fee_minor == 0 and principal.amount_minor == original.amount_minor:
+    if (
+        hold is not None
+        and original.fee_minor == 0
+        and principal.amount_minor == original.amount_minor
+    ):
         key = "reverse_asked_free"  # no fee was paid: none to say is kept
     return ctx.reply(
         key, ref=original.ref, amount=ctx.money(principal.amount_minor), payee=_payee(ctx, original)

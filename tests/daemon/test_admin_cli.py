@@ -373,3 +373,17 @@ def test_staff_tools_refuse_the_pins_sms_refuses(cli, pin):
     result = cli("agent", "add", "0712000300", "--name", "Weak", "--pin", pin)
     one_line_refusal(result, "too easy to guess")
     assert pin not in result.output
+
+
+def test_a_new_empty_database_is_said_to_be_new(tmp_path):
+    # An operator who forgets --state-dir would otherwise be told "not registered" by a database
+    # that is not the daemon's, with nothing to say so.
+    result = CliRunner().invoke(
+        main, ["admin", "subscriber", "unlock", "0712000001", "--state-dir", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 2
+    assert f"note: no database at {tmp_path / 's' / 'smscore.db'} yet: creating it" in result.stderr
+    again = CliRunner().invoke(
+        main, ["admin", "subscriber", "unlock", "0712000001", "--state-dir", str(tmp_path / "s")]
+    )
+    assert "note:" not in again.stderr

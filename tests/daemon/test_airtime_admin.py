@@ -54,7 +54,7 @@ def test_ledger_check_names_the_late_success_while_it_waits(world):
     url = world.engine.url.render_as_string(hide_password=False)
     result = CliRunner().invoke(main, ["ledger", "check", "--db", url])
     assert result.exit_code == 0, result.output
-    assert "airtime: 1 late success(es), 10000 minor units given but not paid for" in result.output
+    assert "airtime: 1 late success(es), 100.00 given but not paid for" in result.output
     assert "trust reconciles" in result.output
 
 
