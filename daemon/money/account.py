@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from daemon import replies
 from daemon.commands.context import CommandContext, Reply
@@ -19,6 +19,20 @@ MINI_COUNT = 5
 # kind; registered by the module of each kind with @payee_label. Default: the payee's number.
 PayeeLabel = Callable[[CommandContext, Move], str]
 _PAYEE_LABELS: dict[str, PayeeLabel] = {}
+
+
+# Who else is a party to a move of a kind (the airtime recipient, who paid nothing): registered
+# by the kind's module with @other_parties; VERIFY answers them too.
+OtherParties = Callable[[Connection, Move], set[str]]
+_OTHER_PARTIES: dict[str, OtherParties] = {}
+
+
+def other_parties(kind: str) -> Callable[[OtherParties], OtherParties]:
+    def register(parties: OtherParties) -> OtherParties:
+        _OTHER_PARTIES[kind] = parties
+        return parties
+
+    return register
 
 
 def payee_label(*kinds: str) -> Callable[[PayeeLabel], PayeeLabel]:
@@ -64,14 +78,28 @@ def verify(ctx: CommandContext, ref: str) -> Reply:
         payer=_party(ctx, move.payer_msisdn),
         payee=_payee(ctx, move),
         when=common.when(move.created_at_ns, ctx.config.money.timezone),
-        state=ctx.text(f"state_{move.state.value}"),
+        state=_state(ctx, move),
     )
+
+
+def _state(ctx: CommandContext, move: Move) -> str:
+    from daemon.money.reversal_records import ReversalState, reversal_of_move_txn
+
+    reversal = reversal_of_move_txn(ctx.conn, move.id)
+    if reversal is not None and reversal.state is ReversalState.APPROVED:
+        return ctx.text("state_reversed")  # posted, then given back by staff
+    return ctx.text(f"state_{move.state.value}")
 
 
 def _is_party(ctx: CommandContext, move: Move) -> bool:
     mine = {ctx.sender}
     if ctx.subscriber is not None:
         mine.add(ctx.subscriber.float_owner)
+    others = _OTHER_PARTIES.get(move.kind.value)
+    if others is not None:
+        mine_too = others(ctx.conn, move)
+        if mine & mine_too:
+            return True
     return any(move.involves(msisdn) for msisdn in mine)
 
 

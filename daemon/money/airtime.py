@@ -9,13 +9,17 @@ provider has answered, and tells the buyer (and the recipient, when another numb
 
 from __future__ import annotations
 
+from sqlalchemy import Connection, select
+
 from daemon.chart import SystemAccount, TransferCode
 from daemon.commands.context import CommandContext, Reply
 from daemon.money import common
+from daemon.money.account import other_parties
 from daemon.money.airtime_orders import create_order_txn
 from daemon.money.limits import check_limits_txn, record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
 from daemon.money.tariff import NoBand
+from daemon.schema import airtime_orders
 from daemon.security.fraud_holds import screen_move
 
 COMMAND = "BUY"
@@ -82,3 +86,12 @@ def _request(
         inbox_id=ctx.inbox_id,
         detail=f"airtime {common.display(ctx, recipient)}",
     )
+
+
+@other_parties(MoveKind.AIRTIME.value)
+def _recipient(conn: Connection, move: Move) -> set[str]:
+    """The number the airtime was for: told of it, so VERIFY answers it too."""
+    found = conn.execute(
+        select(airtime_orders.c.recipient_msisdn).where(airtime_orders.c.move_id == move.id)
+    ).scalar()
+    return {found} if found else set()

@@ -233,3 +233,12 @@ def test_airtime_switched_off_takes_nothing(engine):
     world.add(ALICE, balance_minor=START)
     assert world.sms(ALICE, "BUY 100 1234").startswith("Airtime cannot be bought right now")
     assert world.orders() == [] and world.balance(ALICE) == START
+
+
+def test_the_recipient_of_airtime_may_verify_it(world):
+    world.gateway.script(BOB, SUCCEEDED)
+    ref = world.sms(ALICE, "BUY 100 0712000002 1234").split("ref ")[1].split(".")[0]
+    assert world.work() == ["posted"]
+    reply = world.sms(BOB, f"VERIFY {ref}")
+    assert reply.startswith(f"{ref} is genuine"), reply
+    assert "is genuine" not in world.sms("254712000099", f"VERIFY {ref}")

@@ -592,3 +592,12 @@ def test_a_payment_with_no_fee_does_not_say_the_fee_is_kept(world):
     reply = world.sms(ALICE, f"REVERSE {ref}")
     assert reply.startswith(f"Reversal of {ref} asked.") and "fee" not in reply.lower()
     world.check()
+
+
+def test_verify_of_a_reversed_payment_says_it_was_reversed(world):
+    ref = send(world, 500)
+    world.sms(ALICE, f"REVERSE {ref}")
+    assert world.sms(ALICE, f"VERIFY {ref}").endswith("completed.")
+    approve(world, ref)
+    assert world.sms(ALICE, f"VERIFY {ref}").endswith("completed, then reversed.")
+    world.check()
