@@ -21,7 +21,7 @@ from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import Role
 from daemon.money import common
 from daemon.money.arg_types import AgentRef
-from daemon.money.limits import check_amount, check_balance_max, check_limits_txn, record_usage_txn
+from daemon.money.limits import check_amount, check_balance_max, record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
 from daemon.money.notices import Notifier, posted_notices
 from daemon.money.one_time import (
@@ -228,14 +228,10 @@ def _price_withdrawal(
         return ctx.reply("agent_unknown", agent=shown)
     if store.frozen:
         return ctx.reply("agent_unavailable", agent=store_label(store))
+    if (limited := common.payer_limits_reply(ctx, customer, WITHDRAW, amount_minor)) is not None:
+        return limited
     tariff = common.money_env(ctx.config).tariff
     limits = tariff.limits(customer.kyc_tier)
-    refusal = check_limits_txn(
-        ctx.conn, customer.msisdn, amount_minor, limits, tariff.minimum_minor(WITHDRAW),
-        common.today(ctx),
-    )  # fmt: skip
-    if refusal is not None:
-        return common.limit_reply(ctx, refusal)
     try:
         fee = tariff.fee_minor(WITHDRAW, amount_minor)
         commission = tariff.commission_minor(WITHDRAW, amount_minor)

@@ -16,7 +16,7 @@ from daemon.commands.context import CommandContext, Reply
 from daemon.money import common
 from daemon.money.account import other_parties
 from daemon.money.airtime_orders import create_order_txn
-from daemon.money.limits import check_limits_txn, record_usage_txn
+from daemon.money.limits import record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
 from daemon.money.tariff import NoBand
 from daemon.schema import airtime_orders
@@ -33,17 +33,9 @@ def buy(ctx: CommandContext, amount_minor: int, msisdn: str | None) -> Reply:
     if payer.frozen:
         return common.frozen_reply(ctx)
     recipient = msisdn or payer.msisdn
+    if (limited := common.payer_limits_reply(ctx, payer, COMMAND, amount_minor)) is not None:
+        return limited
     env = common.money_env(ctx.config)
-    refusal = check_limits_txn(
-        ctx.conn,
-        payer.msisdn,
-        amount_minor,
-        env.tariff.limits(payer.kyc_tier),
-        env.tariff.minimum_minor(COMMAND),
-        common.today(ctx),
-    )
-    if refusal is not None:
-        return common.limit_reply(ctx, refusal)
     try:
         fee_minor = env.tariff.fee_minor(COMMAND, amount_minor)
     except NoBand as exc:

@@ -27,8 +27,7 @@ from daemon.money.billers import (
     pending_minor_txn,
     record_payment_txn,
 )
-from daemon.money.limits import check_limits_txn, record_usage_txn
-from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
+from daemon.money.moves import Leg, Move, MoveKind, MoveRequest
 from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
 from daemon.money.tariff import NoBand
 from daemon.outbox import OutgoingSms
@@ -75,18 +74,12 @@ def pay_bill(ctx: CommandContext, biller: str, account: str, amount_minor: int) 
         return priced
     if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
         return screened
-    on_delivery = common.money_env(ctx.config).posts_on_delivery(COMMAND)
-    state = MoveState.PENDING if on_delivery else MoveState.POSTED
-    move = open_move_txn(
-        ctx.conn,
-        priced.request(ctx.inbox_id),
-        currency=ctx.config.service.currency,
-        now_ns=ctx.now_ns,
-        state=state,
+    opened = common.open_paid_move_txn(
+        ctx, COMMAND, priced.request(ctx.inbox_id), priced.payer, priced.total_minor
     )
-    if not isinstance(move, Move):
-        return common.ledger_reply(ctx, move, priced.payer.account_id, priced.total_minor)
-    record_usage_txn(ctx.conn, priced.payer.msisdn, common.today(ctx), amount_minor)
+    if isinstance(opened, Reply):
+        return opened
+    move, on_delivery = opened
     if not on_delivery:  # posted now: the bill is counted as paid now
         ctx.notifications.extend(posted_notices(_notifier(ctx), move))
     return common.confirmation(ctx, move, _paid_text(ctx, priced, move), on_delivery)
@@ -115,13 +108,9 @@ def quote(ctx: CommandContext, code: str, account: str, amount_minor: int) -> Bi
         return due
     if due is not None and amount_minor > due:
         return ctx.reply("bill_over_due", biller=label, account=account, due=ctx.money(due))
+    if (limited := common.payer_limits_reply(ctx, payer, COMMAND, amount_minor)) is not None:
+        return limited
     env = common.money_env(ctx.config)
-    refusal = check_limits_txn(
-        ctx.conn, payer.msisdn, amount_minor, env.tariff.limits(payer.kyc_tier),
-        env.tariff.minimum_minor(COMMAND), common.today(ctx),
-    )  # fmt: skip
-    if refusal is not None:
-        return common.limit_reply(ctx, refusal)
     try:
         fee = env.tariff.fee_minor(COMMAND, amount_minor, biller=biller.code)
     except NoBand as exc:  # the bands end below the tier's limit: theirs is the lower one

@@ -13,8 +13,23 @@ from sqlalchemy import Connection
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.config import Config, MoneyConfig
-from daemon.money.limits import LimitRefusal, give_back_usage_txn, service_day
-from daemon.money.moves import RESERVED, LedgerRefusal, Move, MoveKind, MoveState, release_move_txn
+from daemon.money.limits import (
+    LimitRefusal,
+    check_limits_txn,
+    give_back_usage_txn,
+    record_usage_txn,
+    service_day,
+)
+from daemon.money.moves import (
+    RESERVED,
+    LedgerRefusal,
+    Move,
+    MoveKind,
+    MoveRequest,
+    MoveState,
+    open_move_txn,
+    release_move_txn,
+)
 from daemon.money.notices import display_number, local_time
 from daemon.money.receipt_tags import CONFIRMED, with_tag
 from daemon.money.tariff import Tariff, load_tariff
@@ -128,6 +143,36 @@ def limit_reply(ctx: CommandContext, refusal: LimitRefusal) -> Reply:
     counted = refusal.limit == "daily_count"
     allowed = str(refusal.allowed_minor) if counted else ctx.money(refusal.allowed_minor)
     return ctx.refuse(f"limit_{refusal.limit}", allowed=allowed)
+
+
+def payer_limits_reply(
+    ctx: CommandContext, payer: Subscriber, command: str, amount_minor: int
+) -> Reply | None:
+    """The refusal when `amount_minor` is under the command's minimum or over one of the payer's
+    tier limits (per transaction, per day, count, daily value), else None."""
+    tariff = money_env(ctx.config).tariff
+    refusal = check_limits_txn(
+        ctx.conn, payer.msisdn, amount_minor, tariff.limits(payer.kyc_tier),
+        tariff.minimum_minor(command), today(ctx),
+    )  # fmt: skip
+    return None if refusal is None else limit_reply(ctx, refusal)
+
+
+def open_paid_move_txn(
+    ctx: CommandContext, command: str, request: MoveRequest, payer: Subscriber, total_minor: int
+) -> tuple[Move, bool] | Reply:
+    """The payer's move posted at once, or held pending until its confirmation is delivered
+    (money.post_on_delivery: the bool), its use of the daily limits recorded; or the refusal of a
+    payer without `total_minor` available (nothing kept)."""
+    on_delivery = money_env(ctx.config).posts_on_delivery(command)
+    state = MoveState.PENDING if on_delivery else MoveState.POSTED
+    move = open_move_txn(
+        ctx.conn, request, currency=ctx.config.service.currency, now_ns=ctx.now_ns, state=state
+    )
+    if not isinstance(move, Move):
+        return ledger_reply(ctx, move, payer.account_id, total_minor)
+    record_usage_txn(ctx.conn, payer.msisdn, today(ctx), request.amount_minor)
+    return move, on_delivery
 
 
 def confirmation(ctx: CommandContext, move: Move, text: str, on_delivery: bool) -> Reply:

@@ -17,7 +17,7 @@ from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import AGENTS, Role
 from daemon.money import common
-from daemon.money.limits import check_balance_max, check_limits_txn, record_usage_txn
+from daemon.money.limits import check_balance_max, record_usage_txn
 from daemon.money.moves import (
     Leg,
     Move,
@@ -96,17 +96,9 @@ def quote(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Quote | 
         return ctx.reply("send_to_agent", phone=common.display(ctx, payee_msisdn))
     if payee is not None and (payee.role not in _RECEIVERS or payee.frozen):
         return ctx.reply("recipient_cannot_receive", phone=common.display(ctx, payee_msisdn))
+    if (limited := common.payer_limits_reply(ctx, payer, COMMAND, amount_minor)) is not None:
+        return limited
     env = common.money_env(ctx.config)
-    refusal = check_limits_txn(
-        ctx.conn,
-        payer.msisdn,
-        amount_minor,
-        env.tariff.limits(payer.kyc_tier),
-        env.tariff.minimum_minor(COMMAND),
-        common.today(ctx),
-    )
-    if refusal is not None:
-        return common.limit_reply(ctx, refusal)
     kind = RecipientKind.REGISTERED if payee else RecipientKind.UNREGISTERED
     try:
         fee = env.tariff.fee_minor(COMMAND, amount_minor, kind)
@@ -227,19 +219,10 @@ def open_send_txn(ctx: CommandContext, priced: Quote) -> Move | Reply:
     """The SEND's move, posted or pending (money.post_on_delivery), its use of the limits recorded;
     or the reply refusing it. A caller that links the move to something (a request to pay) uses
     this, then `committed`."""
-    on_delivery = common.money_env(ctx.config).posts_on_delivery(COMMAND)
-    state = MoveState.PENDING if on_delivery else MoveState.POSTED
-    move = open_move_txn(
-        ctx.conn,
-        priced.request(ctx.inbox_id),
-        currency=ctx.config.service.currency,
-        now_ns=ctx.now_ns,
-        state=state,
+    opened = common.open_paid_move_txn(
+        ctx, COMMAND, priced.request(ctx.inbox_id), priced.payer, priced.total_minor
     )
-    if not isinstance(move, Move):
-        return common.ledger_reply(ctx, move, priced.payer.account_id, priced.total_minor)
-    record_usage_txn(ctx.conn, priced.payer.msisdn, common.today(ctx), priced.amount_minor)
-    return move
+    return opened if isinstance(opened, Reply) else opened[0]
 
 
 def committed(ctx: CommandContext, move: Move, on_delivery: bool) -> Reply:

@@ -26,7 +26,7 @@ from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import Role
 from daemon.money import common
 from daemon.money.account import payee_label
-from daemon.money.limits import check_limits_txn, record_usage_txn
+from daemon.money.limits import record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
 from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
 from daemon.money.request_rows import request_of_move_txn
@@ -144,13 +144,9 @@ def quote(ctx: CommandContext, till: Till, amount_minor: int) -> TillQuote | Rep
         return ctx.reply("till_suspended", till=till.till_number, name=till.name.upper())
     if merchant.role is not Role.BILLER:  # corrupt data: the till names a customer's number
         return ctx.reply("till_suspended", till=till.till_number, name=till.name.upper())
+    if (limited := common.payer_limits_reply(ctx, payer, COMMAND, amount_minor)) is not None:
+        return limited
     tariff = common.money_env(ctx.config).tariff
-    refusal = check_limits_txn(
-        ctx.conn, payer.msisdn, amount_minor, tariff.limits(payer.kyc_tier),
-        tariff.minimum_minor(COMMAND), common.today(ctx),
-    )  # fmt: skip
-    if refusal is not None:
-        return common.limit_reply(ctx, refusal)
     try:
         fee = tariff.fee_minor(COMMAND, amount_minor)
         merchant_fee = tariff.merchant_fee_minor(COMMAND, amount_minor)
