@@ -41,6 +41,7 @@ from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
 from daemon.config import Config, SecurityConfig
 from daemon.schema import settings, subscribers
+from daemon.secret_files import create_secret_file
 from ledger.fastpath import PreparedSelect, in_parameter, in_parameter_value
 
 PEPPER_BYTES = 32
@@ -161,22 +162,7 @@ def _parse_pepper(path: Path | PepperEnv, text: str) -> bytes:
 
 
 def _create_pepper_file(path: Path) -> None:
-    # Written to a private temporary name then linked into place: a concurrent creator either wins
-    # or finds ours complete, never half-written.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(secrets.token_hex(PEPPER_BYTES) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-    finally:
-        temporary.unlink(missing_ok=True)
+    create_secret_file(path, secrets.token_hex(PEPPER_BYTES) + "\n")
 
 
 def pepper_fingerprint(pepper: bytes) -> str:

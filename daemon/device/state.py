@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
 import stat
@@ -20,6 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from daemon.secret_files import replace_secret_file
 from daemon.security import channel
 from daemon.security.channel import CounterState, Direction, Kind, Malformed, SessionKeys
 
@@ -141,14 +141,7 @@ class DeviceState:
 
 def save(state: DeviceState, path: Path) -> None:
     """Write atomically, owner-only: a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        json.dump(state.to_json(), file, indent=2)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    replace_secret_file(path, json.dumps(state.to_json(), indent=2))
 
 
 def load(path: Path) -> DeviceState:

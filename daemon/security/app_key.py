@@ -5,14 +5,13 @@ the database, a log line, a reply or an exception."""
 from __future__ import annotations
 
 import functools
-import os
-import secrets
 import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from daemon.config import Config
+from daemon.secret_files import create_secret_file
 
 KEY_FILE_NAME = "app_key"
 _KEY_BYTES = 32
@@ -73,19 +72,4 @@ def read_key(path: Path) -> ServerKey:
 
 
 def _create(path: Path) -> None:
-    # As the pepper: a private temporary name linked into place, so a concurrent creator either
-    # wins or finds ours complete.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(X25519PrivateKey.generate().private_bytes_raw().hex() + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-    finally:
-        temporary.unlink(missing_ok=True)
+    create_secret_file(path, X25519PrivateKey.generate().private_bytes_raw().hex() + "\n")

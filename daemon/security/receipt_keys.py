@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from daemon.secret_files import create_secret_file
+
 SEED_BYTES = 32
 MIN_TAG_CHARS, MAX_TAG_CHARS = 6, 8
 MAX_SERIAL = 99  # K99: the longest serial a reply must have room for
@@ -191,19 +193,5 @@ def _key_text(tag_chars: int, now_ns: int) -> str:
 
 
 def _write_once(path: Path, text: str) -> bool:
-    """Write `text` to a new file `path` (mode 0600); False if it exists already. Written under a
-    private temporary name then linked into place, so no reader ever sees half a key."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Write `text` to a new file `path` (mode 0600); False if it exists already."""
+    return create_secret_file(path, text)
