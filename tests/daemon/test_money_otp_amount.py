@@ -24,10 +24,11 @@ SEND_BIG = "SEND 0712000002 5000 1234"  # above the OTP threshold
 WRONG = "WRONG"
 
 
-def otp_world(engine, digits=6, **money):
+def otp_world(engine, digits=6, fraud=True, **money):
     world = World(engine)
     world.config = build_config(
         {
+            "fraud": {"enabled": fraud},
             "money": {"confirm_above_minor": 1_000 * KES, **money},
             "security": {"otp_amount_above_minor": 3_000 * KES, "otp_digits": digits},
             "sender": {"source_addr": SHORT_CODE},
@@ -106,6 +107,18 @@ def test_too_many_wrong_otps_release_the_send_and_say_so(world):
     # No new OTP meanwhile (the lockout is also a fraud rule's signal: daemon.security.fraud_rules).
     assert "Never share" not in world.sms(ALICE, SEND_BIG)
     assert world.balance(ALICE) == WALLET
+
+
+def test_no_new_otp_while_locked(engine):
+    world = otp_world(engine, fraud=False)  # else the lockout's fraud rule answers first
+    code = otp_in(world.sms(ALICE, SEND_BIG))
+    for _ in range(world.config.security.otp_max_attempts):
+        world.sms(ALICE, f"YES {other(code)}")
+    assert world.sms(ALICE, SEND_BIG).startswith("Too many wrong codes. Nothing was sent.")
+    assert world.balance(ALICE) == WALLET and move_states(world) == ["voided"]
+    world.advance(world.config.security.otp_lockout_s)
+    assert "Never share" in world.sms(ALICE, SEND_BIG)
+    world.check()
 
 
 def test_an_expired_otp_send_is_released_and_said(world):
