@@ -17,15 +17,27 @@ from daemon.money.payment_commands import register_payment_commands
 from daemon.money.payment_types import REQUEST_CODE_CHARS, RequestTarget
 from daemon.security.enrol import register_device_commands
 
-CODE = PinType(verifies_pin=False, label="arg_code")  # a YES/NO code: secret, masked when stored
+_YES_CODE = re.compile(r"[0-9]{4,8}")  # the 4-digit YES code, or an OTP (security.otp_digits)
+
+
+class CodeType(PinType):
+    """YES's argument: a held SEND's code, secret (masked when stored), 4 to 8 digits."""
+
+    def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[object, int]:
+        if not _YES_CODE.fullmatch(words[pos]):
+            raise ArgValueError("code_format")
+        return words[pos], pos + 1
+
+
+CODE = CodeType(verifies_pin=False, label="arg_code")
 
 
 # A request to pay's code as PAY takes it (daemon.money.payment_types): a letter, then digits.
 _REQUEST_CODE = re.compile(rf"[A-Za-z][0-9]{{{REQUEST_CODE_CHARS - 1}}}")
 
 
-class NoCodeType(PinType):
-    """NO's argument: a YES/NO code (4-6 digits) or a request to pay's code (R4821)."""
+class NoCodeType(CodeType):
+    """NO's argument: a YES/NO code (4-8 digits) or a request to pay's code (R4821)."""
 
     def take(self, words: list[str], pos: int, env: ParseEnv) -> tuple[object, int]:
         if _REQUEST_CODE.fullmatch(words[pos]):

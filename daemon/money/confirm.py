@@ -1,9 +1,9 @@
 """YES <code> and NO <code>: the answer to a held SEND (a repeat of a recent one, or one above the
-confirmation threshold). Only the sender's own held moves are searched, by their code's digest."""
+confirmation threshold, or one above the OTP threshold whose code is an OTP: daemon.security.
+amount_otp). Only the sender's own held moves are searched, by their code's digest."""
 
 from __future__ import annotations
 
-from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.money import common, pay_requests, send
 from daemon.money.limits import record_usage_txn
@@ -16,35 +16,38 @@ from daemon.money.moves import (
     reserve_held_txn,
 )
 from daemon.money.payment_types import RequestTarget
+from daemon.security import amount_otp
 
-_PURPOSE = {MoveState.HELD: send.DOUBLE_PURPOSE, MoveState.CONFIRMING: send.CONFIRM_PURPOSE}
+_PURPOSES = {
+    MoveState.HELD: (send.DOUBLE_PURPOSE,),
+    MoveState.CONFIRMING: (send.CONFIRM_PURPOSE, amount_otp.PURPOSE),
+}
 
 
-def find_held(ctx: CommandContext, code: str) -> Move | None:
-    """The sender's held or confirming move with this code, still in time."""
+def find_held(ctx: CommandContext, code: str) -> tuple[Move, str] | None:
+    """The sender's held or confirming move with this code, still in time, and the code's purpose."""
     assert ctx.subscriber is not None and ctx.hasher is not None
-    timeout_ns = int(ctx.config.money.confirm_timeout_s * NS_PER_S)
-    candidates = open_moves_of_txn(
-        ctx.conn, ctx.subscriber.msisdn, tuple(_PURPOSE), ctx.now_ns - timeout_ns
-    )
-    for move in candidates:
+    msisdn = ctx.subscriber.msisdn
+    since_ns = ctx.now_ns - amount_otp.window_ns(ctx)
+    for move in open_moves_of_txn(ctx.conn, msisdn, tuple(_PURPOSES), since_ns):
         in_time = move.expires_at_ns is None or move.expires_at_ns >= ctx.now_ns
-        purpose = _PURPOSE[move.state]
-        if (
-            in_time
-            and move.code_hmac
-            and common.code_matches(
-                ctx.hasher, purpose, ctx.subscriber.msisdn, code, move.code_hmac
-            )
-        ):
-            return move
+        if not (in_time and move.code_hmac):
+            continue
+        for purpose in _PURPOSES[move.state]:
+            if common.code_matches(ctx.hasher, purpose, msisdn, code, move.code_hmac):
+                return move, purpose
     return None
 
 
 def yes(ctx: CommandContext, code: str) -> Reply:
-    move = find_held(ctx, code)
-    if move is None:
+    found = find_held(ctx, code)
+    if found is None or found[1] == amount_otp.PURPOSE:  # a wrong code counts against an OTP
+        refused = amount_otp.check_txn(ctx, code, found[0] if found else None)
+        if refused is not None:
+            return refused
+    if found is None:
         return ctx.reply("no_such_code")
+    move = found[0]
     on_delivery = common.money_env(ctx.config).posts_on_delivery(send.COMMAND)
     currency = ctx.config.service.currency
     if move.state is MoveState.CONFIRMING:  # the money is reserved already
@@ -78,8 +81,11 @@ def no(ctx: CommandContext, code: str | RequestTarget) -> Reply:
     """NO to a held SEND (its digits), or to a request to pay (its code, R4821)."""
     if isinstance(code, RequestTarget):
         return pay_requests.refuse(ctx, code.code)
-    move = find_held(ctx, code)
-    if move is None:
+    found = find_held(ctx, code)
+    if found is None:
         return ctx.reply("no_such_code")
+    move, purpose = found
+    if purpose == amount_otp.PURPOSE:
+        amount_otp.withdraw_txn(ctx.conn, move.payer_msisdn or "", move.code_hmac or b"")
     common.release_txn(ctx.conn, move, MoveState.DECLINED, ctx.config, ctx.now_ns)
     return ctx.reply("send_declined", amount=ctx.money(move.amount_minor), ref=move.ref)

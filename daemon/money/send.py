@@ -38,6 +38,7 @@ from daemon.money.vouchers import (
     voucher_of_move_txn,
 )
 from daemon.outbox import OutgoingSms
+from daemon.security import amount_otp
 from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber, get_subscriber_txn
 
@@ -122,6 +123,8 @@ def send_money(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Rep
         return priced
     if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
         return screened
+    if amount_otp.applies(ctx, amount_minor):  # first: a repeat's YES would post it without one
+        return _hold_for_otp(ctx, priced)
     env = common.money_env(ctx.config)
     if (earlier := _recent_same_send(ctx, priced)) is not None:
         return _hold_repeat(ctx, priced, earlier)
@@ -147,12 +150,19 @@ def _recent_same_send(ctx: CommandContext, priced: Quote) -> Move | None:
 
 
 def _hold(
-    ctx: CommandContext, priced: Quote, state: MoveState, purpose: str
+    ctx: CommandContext,
+    priced: Quote,
+    state: MoveState,
+    purpose: str,
+    code: str | None = None,
+    timeout_s: float | None = None,
 ) -> tuple[Move, str] | Reply:
-    """The SEND recorded as HELD or CONFIRMING with a YES code: the move and the code (for the reply)."""
+    """The SEND recorded as HELD or CONFIRMING with a YES code (a new one unless given): the move
+    and the code (for the reply)."""
     assert ctx.hasher is not None
-    code = common.new_code()
-    timeout_ns = int(common.money_env(ctx.config).config.confirm_timeout_s * NS_PER_S)
+    code = code or common.new_code()
+    timeout_s = timeout_s or common.money_env(ctx.config).config.confirm_timeout_s
+    timeout_ns = int(timeout_s * NS_PER_S)
     move = open_move_txn(
         ctx.conn,
         priced.request(ctx.inbox_id),
@@ -203,6 +213,32 @@ def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
         fee=ctx.money(priced.fee_minor),
         code=code,
         minutes=_minutes(ctx),
+    )
+    return Reply(text, holds_code=True)
+
+
+def _hold_for_otp(ctx: CommandContext, priced: Quote) -> Reply:
+    """Above security.otp_amount_above_minor: held like _hold_for_confirmation, its YES code an
+    OTP (daemon.security.amount_otp) that expires with the move."""
+    code = amount_otp.issue_txn(ctx, priced.payer.msisdn)
+    if isinstance(code, Reply):
+        return code
+    ttl_s = ctx.config.security.otp_ttl_s
+    held = _hold(ctx, priced, MoveState.CONFIRMING, amount_otp.PURPOSE, code, ttl_s)
+    if isinstance(held, Reply):
+        assert ctx.hasher is not None
+        digest = common.code_digest(ctx.hasher, amount_otp.PURPOSE, priced.payer.msisdn, code)
+        amount_otp.withdraw_txn(ctx.conn, priced.payer.msisdn, digest)
+        return held
+    name = common.short_name(priced.payee) or ctx.text("unregistered_number")
+    text = ctx.text(
+        "otp_send_confirm",
+        amount=ctx.money(priced.amount_minor),
+        name=name,
+        phone=common.display(ctx, priced.payee_msisdn),
+        fee=ctx.money(priced.fee_minor),
+        code=code,
+        minutes=amount_otp.minutes(ctx),
     )
     return Reply(text, holds_code=True)
 
