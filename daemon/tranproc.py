@@ -226,6 +226,7 @@ class _Row:
             on_failure_ref=reply.on_failure_ref if reply else None,
             deliver_by_ns=reply.deliver_by_ns if reply else None,
             holds_code=reply.holds_code if reply else False,
+            receipt=reply.receipt if reply else None,
         )
 
     def render(self, key: str, **fields: object) -> str:
@@ -256,7 +257,7 @@ def _handle_row(
     if outcome is None:
         return None
     if app is not None:
-        outcome.messages = seal_replies_txn(conn, app, outcome.messages, sender)
+        outcome.messages = seal_replies_txn(conn, env.config, app, outcome.messages, sender)
     outcome.masked = stored_form(row, masked_text, env.config.binds)
     return outcome
 

@@ -14,6 +14,7 @@ from daemon.outbox import OutgoingSms
 if TYPE_CHECKING:
     from daemon.commands.registry import Registry, Role
     from daemon.config import Config
+    from daemon.security.receipts import ReceiptFields
     from daemon.subscribers import PinHasher, Subscriber
 
 
@@ -29,6 +30,7 @@ class Reply:
     # Refused with nothing done (not enough money, over a limit): a repeat of the message within
     # the dedupe window runs again rather than getting this answer replayed (daemon.repeats).
     refused: bool = False
+    receipt: ReceiptFields | None = None  # a money confirmation's signed fields (receipt_tags)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """`smscore device …`: the reference app. `init` makes the keys, `enrol` enrols through the
-simulator, `send` sends a command encrypted and prints the decrypted reply; `offline-send` signs
-a transfer with no network and queues it, `flush` delivers the queue (daemon.device.offline)."""
+simulator, `send` sends a command encrypted and prints the decrypted reply, with the check of a
+confirmation's signed receipt (daemon.device.receipts); `keys` fetches the signing receipt key;
+`offline-send` signs a transfer with no network and queues it, `flush` delivers the queue
+(daemon.device.offline)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from daemon.device.offline import (
     queued,
     settle,
 )
+from daemon.device.receipts import check_receipt, key_from_reply
 from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
-from daemon.security.channel import ChannelError, Kind
+from daemon.security.app_receipt import ReceiptFrameError, split_body
+from daemon.security.channel import ChannelError, Kind, Opened
 
 FILE_OPTION = click.option(
     "--file",
@@ -74,6 +78,7 @@ def device_enrol(path: Path, api: str, short_code: str, pin: str, code: str | No
     if state.accept_enrolment(reply):
         save(state, path)
         click.echo(f"enrolled as device {state.device_id}")
+        click.echo(_learn_key(state, SimulatorLink(api, short_code), path))
     else:
         click.echo(reply)  # a code was sent, the PIN was wrong, ...
 
@@ -85,22 +90,74 @@ def device_enrol(path: Path, api: str, short_code: str, pin: str, code: str | No
 @click.argument("command")
 def device_send(path: Path, api: str, short_code: str, command: str) -> None:
     """Send COMMAND encrypted; print the reply, decrypted and checked."""
+    link = SimulatorLink(api, short_code)
     try:
         state = load(path)
-        text = state.command_text(command)
-        save(state, path)  # the counter is used once sent, whatever happens next
-        reply = SimulatorLink(api, short_code).exchange(state.msisdn, text)
-        opened = state.open_reply(reply)
+        opened = _exchange(state, link, path, command)
+        if opened.kind is Kind.ERROR:
+            raise _fail(Exception(f"the server refused the message: {opened.body.decode()}"))
+        click.echo(_checked(state, link, path, opened))
     except (DeviceFileError, LinkError, NotEnrolled) as exc:
         raise _fail(exc) from None
     except ChannelError as exc:
-        raise _fail(
-            Exception(f"the reply did not verify ({type(exc).__name__}): {reply}")
-        ) from None
+        raise _fail(Exception(f"the reply did not verify ({type(exc).__name__})")) from None
+
+
+@device.command("keys")
+@FILE_OPTION
+@API_OPTION
+@TO_OPTION
+def device_keys(path: Path, api: str, short_code: str) -> None:
+    """Fetch the server's signing receipt key (RKEY, encrypted); `enrol` does it too."""
+    try:
+        state = load(path)
+        click.echo(_learn_key(state, SimulatorLink(api, short_code), path))
+    except (DeviceFileError, LinkError, NotEnrolled, ChannelError) as exc:
+        raise _fail(exc) from None
+
+
+def _exchange(state: DeviceState, link: SimulatorLink, path: Path, command: str) -> Opened:
+    """Send `command` encrypted; the reply, opened (ChannelError if it does not verify)."""
+    text = state.command_text(command)
+    save(state, path)  # the counter is used once sent, whatever happens next
+    opened = state.open_reply(link.exchange(state.msisdn, text))
     save(state, path)
-    if opened.kind is Kind.ERROR:
-        raise _fail(Exception(f"the server refused the message: {opened.body.decode()}"))
-    click.echo(opened.text)
+    return opened
+
+
+def _ask_key(state: DeviceState, link: SimulatorLink, path: Path, serial: str = "") -> bytes | None:
+    """The public half of receipt key `serial` (the signing one if ""), asked over the channel
+    and kept; None if the server gives none."""
+    opened = _exchange(state, link, path, f"RKEY {serial}".strip())
+    found = key_from_reply(opened.text) if opened.kind is Kind.TEXT else None
+    if found is None or (serial and found[0] != serial):
+        return None
+    state.receipt_keys[found[0]] = found[1]
+    save(state, path)
+    return found[1]
+
+
+def _learn_key(state: DeviceState, link: SimulatorLink, path: Path) -> str:
+    if _ask_key(state, link, path) is None:
+        return "no receipt key given: confirmations will be checked when one is"
+    return f"receipt keys known: {', '.join(sorted(state.receipt_keys))}"
+
+
+def _checked(state: DeviceState, link: SimulatorLink, path: Path, opened: Opened) -> str:
+    """The reply's text, and for a confirmation "signature OK (K1)"; a confirmation whose
+    signature does not check is refused (exit 2), not shown."""
+    try:
+        text, receipt = split_body(opened.body)
+    except (ReceiptFrameError, UnicodeDecodeError):
+        raise _fail(Exception("confirmation refused: signature INVALID (malformed)")) from None
+    if receipt is None:
+        return text
+    check = check_receipt(
+        state.receipt_keys, receipt, lambda serial: _ask_key(state, link, path, serial)
+    )
+    if not check.genuine:
+        raise _fail(Exception(f"confirmation refused: {check.shown}"))
+    return f"{text}\n{check.shown}"
 
 
 @device.command("offline-send")

@@ -3,7 +3,8 @@
 Keys: an X25519 key for the channel and an Ed25519 key for offline transfers, both made by
 `DeviceState.new()`; the server's public key and the device id come from the enrolment reply.
 The file also keeps the queue of offline transfers signed but not yet settled (no secret in it:
-each is a signed public statement).
+each is a signed public statement), and the receipt public keys it was given, by serial
+(daemon.device.receipts).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class DeviceState:
     offline_counter: int = 0
     # Signed offline transfers (daemon.device.offline): counter, base64 body, the server's outcome.
     offline_queue: list[dict[str, object]] = field(default_factory=list)
+    receipt_keys: dict[str, bytes] = field(default_factory=dict)  # serial -> Ed25519 public key
 
     def __repr__(self) -> str:  # never the private keys
         return f"DeviceState(msisdn={self.msisdn!r}, device_id={self.device_id!r})"
@@ -120,6 +122,7 @@ class DeviceState:
             "replies": [self.replies.highest, self.replies.seen],
             "offline_counter": self.offline_counter,
             "offline_queue": self.offline_queue,
+            "receipt_keys": {serial: _b64(key) for serial, key in self.receipt_keys.items()},
         }
 
     @classmethod
@@ -136,6 +139,10 @@ class DeviceState:
             CounterState(int(highest), int(seen)),
             int(data.get("offline_counter") or 0),  # type: ignore[call-overload]
             list(data.get("offline_queue") or []),  # type: ignore[call-overload]
+            {
+                str(serial): base64.b64decode(str(key))
+                for serial, key in dict(data.get("receipt_keys") or {}).items()  # type: ignore[call-overload]
+            },
         )
 
 

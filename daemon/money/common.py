@@ -31,7 +31,7 @@ from daemon.money.moves import (
     release_move_txn,
 )
 from daemon.money.notices import display_number, local_time
-from daemon.money.receipt_tags import CONFIRMED, with_tag
+from daemon.money.receipt_tags import CONFIRMED, tagged
 from daemon.money.tariff import Tariff, load_tariff
 from daemon.subscribers import PinHasher, Subscriber
 from ledger import get_balance
@@ -178,13 +178,15 @@ def open_paid_move_txn(
 def confirmation(ctx: CommandContext, move: Move, text: str, on_delivery: bool) -> Reply:
     """The sender's confirmation, with its receipt tag; for a move held pending, delivering it is
     what posts the move."""
-    text = with_tag(text, ctx.text, ctx.config, move, ctx.now_ns, CONFIRMED)
+    text, receipt = tagged(text, ctx.text, ctx.config, move, ctx.now_ns, CONFIRMED)
     if not on_delivery:
-        return Reply(text)
+        return Reply(text, receipt=receipt)
     from daemon.money.settle import HOOK
 
     deadline = ctx.now_ns + money_env(ctx.config).rollback_timeout_ns
-    return Reply(text, on_failure=HOOK, on_failure_ref=move.id, deliver_by_ns=deadline)
+    return Reply(
+        text, on_failure=HOOK, on_failure_ref=move.id, deliver_by_ns=deadline, receipt=receipt
+    )
 
 
 class MoneyRefused(Exception):

@@ -20,7 +20,7 @@ from daemon.commands.money import format_money
 from daemon.commands.msisdn import Numbering, display_msisdn
 from daemon.config import Config
 from daemon.money.moves import Move, MoveKind
-from daemon.money.receipt_tags import with_tag
+from daemon.money.receipt_tags import tagged
 from daemon.outbox import OutgoingSms
 from daemon.subscribers import PinHasher, get_subscriber_txn
 from ledger import get_balance
@@ -77,12 +77,14 @@ class Notifier:
         the move is posted (daemon.money.receipt_tags)."""
         text = self.text(msisdn, key, ref=move.ref, amount=self.money(move.amount_minor), **fields)
         render = functools.partial(self.text, msisdn)
+        text, receipt = tagged(text, render, self.config, move, self.now_ns)
         return OutgoingSms(
             destination_addr=msisdn,
-            text=with_tag(text, render, self.config, move, self.now_ns),
+            text=text,
             source_addr=self.short_code,
             inbox_id=self.inbox_id,
             holds_code=holds_code,
+            receipt=receipt,
         )
 
     def money(self, amount_minor: int) -> str:

@@ -43,6 +43,26 @@ def move_fields(move: Move, currency: str, at_ns: int) -> ReceiptFields:
     )
 
 
+def tagged(
+    text: str,
+    render: Callable[..., str],
+    config: Config,
+    move: Move,
+    at_ns: int,
+    states: frozenset[MoveState] = POSTED,
+) -> tuple[str, ReceiptFields | None]:
+    """`text` and the move's tag (rendered by `render(TAG_KEY, tag=...)`), with the fields the tag
+    signs (which an encrypted reply signs too: daemon.security.app_receipt); `text` alone and None
+    when the move is not in `states` or nothing signs in this process."""
+    if move.state not in states:
+        return text, None
+    fields = move_fields(move, config.service.currency, at_ns)
+    tag = receipt_tag(config, fields)
+    if tag is None:
+        return text, None
+    return f"{text} {render(TAG_KEY, tag=tag)}", fields
+
+
 def with_tag(
     text: str,
     render: Callable[..., str],
@@ -51,9 +71,5 @@ def with_tag(
     at_ns: int,
     states: frozenset[MoveState] = POSTED,
 ) -> str:
-    """`text` and the move's tag (rendered by `render(TAG_KEY, tag=...)`), or `text` alone when the
-    move is not in `states` or nothing signs in this process."""
-    if move.state not in states:
-        return text
-    tag = receipt_tag(config, move_fields(move, config.service.currency, at_ns))
-    return text if tag is None else f"{text} {render(TAG_KEY, tag=tag)}"
+    """`tagged`'s text alone."""
+    return tagged(text, render, config, move, at_ns, states)[0]

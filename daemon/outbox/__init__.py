@@ -5,12 +5,18 @@ the sender (daemon.sender) claims and submits them.
 sender); `daemon.outbox.disposition` says what an answer does to a row; `daemon.outbox.rollup` turns
 the parts' receipts into the row's final status."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert
 
 from daemon.schema import outbox
+
+if TYPE_CHECKING:
+    from daemon.security.receipts import ReceiptFields
 
 
 class OutboxStatus(StrEnum):
@@ -46,6 +52,9 @@ class OutgoingSms:
     on_failure_ref: int | None = None
     deliver_by_ns: int | None = None  # the hook fires if not delivered by then
     holds_code: bool = False  # a one-time code in the text: masked once the row is final
+    # What its receipt tag signs (a money confirmation): an encrypted copy carries the Ed25519
+    # signature too (daemon.security.app_receipt). Not stored: the tag in the text is.
+    receipt: ReceiptFields | None = None
 
 
 def queue_sms_txn(conn: Connection, messages: list[OutgoingSms], now_ns: int) -> None:

@@ -23,6 +23,7 @@ from daemon.config import Config
 from daemon.outbox import OutgoingSms
 from daemon.security import channel, offline
 from daemon.security.app_key import server_key
+from daemon.security.app_receipt import encode_body, signed_receipt
 from daemon.security.channel import (
     ChannelError,
     Direction,
@@ -124,26 +125,26 @@ def device_keys(config: Config, device: Device) -> SessionKeys:
 
 
 def seal_replies_txn(
-    conn: Connection, app: AppMessage, messages: list[OutgoingSms], sender: str
+    conn: Connection, config: Config, app: AppMessage, messages: list[OutgoingSms], sender: str
 ) -> list[OutgoingSms]:
     """The messages with each one to the device's own number encrypted to it (as base64 text:
     the outbox and sender carry text; see the report in daemon/device/README)."""
     return [
-        dataclasses.replace(sms, text=_seal_reply_txn(conn, app, sms.text))
+        dataclasses.replace(sms, text=_seal_reply_txn(conn, app, reply_body(config, sms)))
         if sms.destination_addr == sender
         else sms
         for sms in messages
     ]
 
 
-def _seal_reply_txn(conn: Connection, app: AppMessage, text: str) -> str:
-    return _seal_txn(conn, app.device, app.keys, Kind.TEXT, reply_body(text))
+def _seal_reply_txn(conn: Connection, app: AppMessage, body: bytes) -> str:
+    return _seal_txn(conn, app.device, app.keys, Kind.TEXT, body)
 
 
-def reply_body(text: str) -> bytes:
-    """What an encrypted reply carries. RECEIPT SIGNATURE GOES HERE: the signed-receipts work
-    (daemon.security.receipts) appends a confirmation's Ed25519 signature to this body."""
-    return text.encode("utf-8")
+def reply_body(config: Config, sms: OutgoingSms) -> bytes:
+    """What an encrypted reply carries: its text and, for a money confirmation (one with receipt
+    fields: daemon.money.receipt_tags), the Ed25519-signed receipt (daemon.security.app_receipt)."""
+    return encode_body(sms.text, signed_receipt(config, sms.receipt))
 
 
 def _seal_txn(conn: Connection, device: Device, keys: SessionKeys, kind: Kind, body: bytes) -> str:

@@ -136,7 +136,8 @@ class Opened:
 
     @property
     def text(self) -> str:
-        return self.body.decode("utf-8")
+        """The text; a signed receipt's trailer after a NUL is not part of it (app_receipt)."""
+        return self.body.partition(b"\x00")[0].decode("utf-8")
 
 
 class SessionKeys:

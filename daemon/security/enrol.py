@@ -35,6 +35,7 @@ from daemon.security.otp_codes import (
     check_otp_txn,
     issue_otp_txn,
 )
+from daemon.security.receipt_key_command import register_receipt_key_command
 
 ENROLLED_TOKEN = "#E1"  # in the reply: #E1:<device id>:<server key b64>
 _KEYS_CHARS = 88
@@ -81,7 +82,7 @@ def register_device_commands(registry: Registry) -> Registry:
     def enrol(ctx: CommandContext, args: Args) -> Reply:
         return enrol_device(ctx, *args.device_keys, args.get("code"))
 
-    return register_offline_commands(registry)
+    return register_receipt_key_command(register_offline_commands(registry))
 
 
 def enrol_device(

@@ -1,6 +1,7 @@
 """The encrypted app channel end to end: the reference device (`smscore device`) enrols through the
-simulator and the real daemon, sends an encrypted SEND and reads the encrypted reply it decrypts;
-the money moves as for a plain SEND, and nothing readable went over the air."""
+simulator and the real daemon (and asks for the receipt key, RKEY), sends an encrypted SEND and
+reads the encrypted reply it decrypts, whose signed receipt it verifies; the money moves as for a
+plain SEND, and nothing readable went over the air."""
 
 import json
 
@@ -28,17 +29,20 @@ def test_a_device_enrols_sends_an_encrypted_send_and_reads_the_reply(money, tmp_
     assert path.stat().st_mode & 0o077 == 0
     enrolled = _device(money, path, "enrol", "--pin", PIN)
     assert enrolled.exit_code == 0 and "enrolled as device" in enrolled.output, enrolled.output
+    assert "receipt keys known: K1" in enrolled.output
     sent = _device(money, path, "send", f"SEND {bob.msisdn} 500 {PIN}")
     assert sent.exit_code == 0, sent.output
     assert f"Confirmed. {kes(500 * KES)} sent to BOB O." in sent.output
+    assert sent.output.rstrip().endswith("signature OK (K1)")
     over_the_air = [message["text"] for message in money.simulator.inbox(alice.msisdn)]
-    assert len(over_the_air) == 2 and channel.is_text_frame(over_the_air[1])
-    assert "Confirmed" not in over_the_air[1]
+    assert len(over_the_air) == 3  # enrolled (plain), the receipt key, the confirmation
+    assert all(channel.is_text_frame(text) for text in over_the_air[1:])
+    assert "Confirmed" not in over_the_air[2]
     alice.read.extend(over_the_air)
     bob.next("the recipient's notice")  # plain: Bob has no device
     money.quiet()
     assert money.posted(bob.msisdn) == 500 * KES
-    assert json.loads(path.read_text())["counter_out"] == 1
+    assert json.loads(path.read_text())["counter_out"] == 2  # RKEY, SEND
 
 
 def test_a_tampered_message_is_answered_with_an_encrypted_refusal(money, tmp_path) -> None:

@@ -1,0 +1,42 @@
+"""The receipt-key replies (daemon/locale/*/app_receipts.po, RKEY): en and sw say the same fields,
+and each fits one SMS with the worst values (the longest serial and a full key token)."""
+
+import pytest
+
+from daemon import replies
+from daemon.catalogues import default_catalogues
+from smscore.text import gsm7_septet_length as septet_count
+
+WORST = {
+    "serial": "K99",  # daemon.security.receipt_keys.MAX_SERIAL
+    "token": "#R1:K99:" + "A" * 43 + "=",  # a raw Ed25519 public key, 32 bytes in base64
+    "service": "smscore",
+}
+
+
+def _keys() -> list[tuple[str, str]]:
+    sources = default_catalogues().sources
+    return sorted(
+        (language, key)
+        for language, keys in sources.items()
+        for key, path in keys.items()
+        if path.name == "app_receipts.po" and not key.startswith(("help_", "arg_"))
+    )
+
+
+def test_en_and_sw_have_the_same_keys_and_fields() -> None:
+    keys = {
+        language: {key for lang, key in _keys() if lang == language} for language in ("en", "sw")
+    }
+    assert keys["en"] == keys["sw"] == {"receipt_key", "receipt_key_unknown"}
+    for key in keys["en"]:
+        assert replies.template_fields(replies.template("en", key)) == replies.template_fields(
+            replies.template("sw", key)
+        ), key
+
+
+@pytest.mark.parametrize(("language", "key"), _keys())
+def test_receipt_key_reply_fits_one_sms(language, key) -> None:
+    fields = replies.template_fields(replies.template(language, key))
+    text = replies.render(language, key, **{name: WORST[name] for name in fields})
+    assert septet_count(text) <= 160, f"{len(text)}: {text}"
