@@ -7,7 +7,7 @@ lockouts in the audit log, sim_swaps and devices.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from daemon.audit import SecurityEvent
 from daemon.clock import NS_PER_S
@@ -15,6 +15,7 @@ from daemon.money.moves import MoveKind, MoveState
 from daemon.schema import audit_log, devices, moves, sim_swaps
 from daemon.security.fraud import MONEY_OUT, Hit, Txn, rule
 from daemon.security.fraud_config import FraudConfig
+from ledger.fastpath import PreparedSelect
 
 # Moves whose money moved or is reserved: what counts as the payer's activity.
 MOVING = (MoveState.POSTED.value, MoveState.PENDING.value, MoveState.CONFIRMING.value)
@@ -63,15 +64,22 @@ def plain_text(conn: Connection, txn: Txn, config: FraudConfig) -> Hit | None:
 _LOCKOUTS = (SecurityEvent.PIN_LOCKOUT.value, SecurityEvent.OTP_LOCKOUT.value)
 
 
+# Run for every money command: compiled once, on the driver cursor (ledger.fastpath).
+_lockouts = PreparedSelect(
+    lambda dialect_name: select(func.count()).where(
+        audit_log.c.target == bindparam("msisdn"),
+        or_(audit_log.c.action == bindparam("pin"), audit_log.c.action == bindparam("otp")),
+        audit_log.c.at_ns >= bindparam("since_ns"),
+    )
+)
+
+
 def lockouts_since(conn: Connection, msisdn: str, since_ns: int) -> int:
     """PIN and one-time-code lockouts of `msisdn` since `since_ns` (the audit log, indexed by
     target and time): each stands for security.pin_max_failures wrong guesses in a row."""
-    query = select(func.count()).where(
-        audit_log.c.target == msisdn,
-        audit_log.c.action.in_(_LOCKOUTS),
-        audit_log.c.at_ns >= since_ns,
-    )
-    return conn.execute(query).scalar() or 0
+    pin, otp = _LOCKOUTS
+    row = _lockouts.first(conn, {"msisdn": msisdn, "pin": pin, "otp": otp, "since_ns": since_ns})
+    return int(row[0] or 0) if row is not None else 0
 
 
 @rule("pin_failures", lambda config: config.pin_failures.enabled)
