@@ -52,13 +52,20 @@ def device() -> None:
 
 @device.command("init")
 @FILE_OPTION
-@click.option("--phone", required=True, help="The number the device sends from (international).")
+@click.option("--phone", required=True, help="The number the device sends from (any usual form).")
+@click.option("--region", default="KE", show_default=True, help="How --phone is read (ISO 3166).")
 @click.option("--force", is_flag=True, help="Replace an existing device file (new keys).")
-def device_init(path: Path, phone: str, force: bool) -> None:
+def device_init(path: Path, phone: str, region: str, force: bool) -> None:
     """Make new keys for a device on --phone."""
     if path.exists() and not force:
         raise _fail(Exception(f"{path}: exists (give --force to make new keys)"))
-    save(DeviceState.new(phone), path)
+    try:  # as the SMSC gives it: international digits, so replies to it are found
+        msisdn = normalize_msisdn(phone, Numbering(region))
+    except (MsisdnError, ValueError) as exc:
+        raise _fail(
+            Exception(f"--phone {phone!r}: not a phone number of {region} ({exc})")
+        ) from None
+    save(DeviceState.new(msisdn), path)
     click.echo(f"device keys made in {path}")
 
 

@@ -33,3 +33,17 @@ def test_bad_files_are_one_line_errors(tmp_path) -> None:
 def test_a_device_that_is_not_enrolled_cannot_send() -> None:
     with pytest.raises(NotEnrolled):
         DeviceState.new().command_text("BAL 1234")
+
+
+def test_init_reads_the_phone_as_people_write_it(tmp_path):
+    from click.testing import CliRunner
+
+    from daemon.device.cli import device
+    from daemon.device.state import load
+
+    path = tmp_path / "alice.json"
+    made = CliRunner().invoke(device, ["init", "--phone", "0712 000 001", "--file", str(path)])
+    assert made.exit_code == 0, made.output
+    assert load(path).msisdn == "254712000001"  # as the SMSC gives it, so replies are found
+    bad = CliRunner().invoke(device, ["init", "--phone", "12", "--file", str(tmp_path / "b.json")])
+    assert bad.exit_code != 0 and "not a phone number of KE" in bad.output
