@@ -4,8 +4,8 @@ and each fits one SMS with the worst values (the longest serial and a full key t
 import pytest
 
 from daemon import replies
-from daemon.catalogues import default_catalogues
 from smscore.text import gsm7_septet_length as septet_count
+from tests.daemon.catalogue_keys import keys_in
 
 WORST = {
     "serial": "K99",  # daemon.security.receipt_keys.MAX_SERIAL
@@ -14,14 +14,8 @@ WORST = {
 }
 
 
-def _keys() -> list[tuple[str, str]]:
-    sources = default_catalogues().sources
-    return sorted(
-        (language, key)
-        for language, keys in sources.items()
-        for key, path in keys.items()
-        if path.name == "app_receipts.po" and not key.startswith(("help_", "arg_"))
-    )
+def _keys():
+    return keys_in("app_receipts.po", replies_only=True)
 
 
 def test_en_and_sw_have_the_same_keys_and_fields() -> None:

@@ -4,10 +4,10 @@ worst values PAY can put in it: the longest biller label and account, amounts at
 import pytest
 
 from daemon import replies
-from daemon.catalogues import default_catalogues
 from daemon.money.account_rules import ACCOUNT_MAX_CHARS, parse_rule
 from daemon.money.bills import BILLER_NAME_SHOWN_CHARS
 from smscore.text import gsm7_septet_length as septet_count
+from tests.daemon.catalogue_keys import keys_in
 from tests.daemon.test_money_replies import SMS_SEPTETS, WORST
 
 # One of each kind of rule, at its longest description.
@@ -37,13 +37,7 @@ def worst(language):
 
 
 def bill_keys():
-    sources = default_catalogues().sources
-    return sorted(
-        (language, key)
-        for language, keys in sources.items()
-        for key, path in keys.items()
-        if path.name == "bills.po"
-    )
+    return keys_in("bills.po")
 
 
 def test_every_bill_key_is_measured():

@@ -5,8 +5,8 @@ a deployment is likely to set, and the longest payee label a refused or rejected
 import pytest
 
 from daemon import replies
-from daemon.catalogues import default_catalogues
 from smscore.text import gsm7_septet_length as septet_count
+from tests.daemon.catalogue_keys import keys_in
 
 WORST = {
     "service": "M-PESA PLUS",
@@ -17,13 +17,7 @@ WORST = {
 
 
 def fraud_keys():
-    sources = default_catalogues().sources
-    return sorted(
-        (language, key)
-        for language, keys in sources.items()
-        for key, path in keys.items()
-        if path.name == "fraud.po"
-    )
+    return keys_in("fraud.po")
 
 
 def test_every_fraud_key_is_measured_in_both_languages():

@@ -5,8 +5,8 @@ refusal fits one SMS with the worst values. offline_result and offline_repeat wr
 import pytest
 
 from daemon import replies
-from daemon.catalogues import default_catalogues
 from smscore.text import gsm7_septet_length as septet_count
+from tests.daemon.catalogue_keys import keys_in
 
 WORST = {
     "token": "#O1:9999999999:app_only",  # ten-digit counter, the longest outcome
@@ -17,14 +17,8 @@ WORST = {
 WRAPPERS = {"offline_result", "offline_repeat"}
 
 
-def _keys() -> list[tuple[str, str]]:
-    sources = default_catalogues().sources
-    return sorted(
-        (language, key)
-        for language, keys in sources.items()
-        for key, path in keys.items()
-        if path.name == "offline.po" and not key.startswith(("help_", "arg_"))
-    )
+def _keys():
+    return keys_in("offline.po", replies_only=True)
 
 
 def test_en_and_sw_have_the_same_keys_and_fields() -> None:

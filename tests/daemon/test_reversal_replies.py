@@ -5,9 +5,9 @@ window; and VERIFY of a hold or a refund, whose payee is the reversal's own labe
 import pytest
 
 from daemon import replies
-from daemon.catalogues import default_catalogues
 from daemon.money.reversals import SHOWN_REF_CHARS
 from smscore.text import gsm7_septet_length as septet_count
+from tests.daemon.catalogue_keys import keys_in
 
 SMS_SEPTETS = 160
 PARTY = "WANJIKUMUTHONI K. 0712 345678"  # the longest short name and number the tests use
@@ -27,13 +27,7 @@ WORST = {
 
 
 def reversal_keys():
-    sources = default_catalogues().sources
-    return sorted(
-        (language, key)
-        for language, keys in sources.items()
-        for key, path in keys.items()
-        if path.name == "reversals.po"
-    )
+    return keys_in("reversals.po")
 
 
 def test_every_language_has_the_reversal_replies():
