@@ -22,16 +22,16 @@ log = Logger()
 PeriodicWork = Callable[[Connection, int], tuple[dict[str, int], bool]]
 
 
-class Periodic:
-    def __init__(
-        self, reactor: IReactorTime, db: Database, name: str, work: PeriodicWork, interval_s: float
-    ) -> None:
+class Rerun:
+    """A job that runs again `interval_s` after each run (at once when the run was full), never
+    twice at once; `run_now` (the subclass's) starts one run and calls `_finished` or `_failed`."""
+
+    name = "job"
+    interval_s = 1.0
+
+    def __init__(self, reactor: IReactorTime, counters: dict[str, int]) -> None:
         self.reactor = reactor
-        self.db = db
-        self.name = name
-        self.work = work
-        self.interval_s = interval_s
-        self.counters: dict[str, int] = {"runs": 0, "failures": 0}
+        self.counters = {"runs": 0, "failures": 0, **counters}
         self.last_error = ""
         self._call: IDelayedCall | None = None
         self._running: Deferred | None = None
@@ -49,11 +49,7 @@ class Periodic:
         return when_done(self._running)
 
     def run_now(self) -> Deferred:
-        """One run now (tests); fires with its counts."""
-        run = self.db.run_interaction(self.name, self.work, clock.now_ns(self.reactor))
-        self._running = run
-        run.addCallbacks(self._done, self._failed)
-        return run
+        raise NotImplementedError
 
     def _schedule(self, delay_s: float) -> None:
         if self._started and (self._call is None or not self._call.active()):
@@ -64,18 +60,10 @@ class Periodic:
         if self._running is None:
             self.run_now()
 
-    def _done(self, result: tuple[dict[str, int], bool]) -> dict[str, int]:
+    def _finished(self, full: bool) -> None:
         self._running = None
-        counts, full = result
         self.counters["runs"] += 1
-        for key, value in counts.items():
-            self.counters[key] = self.counters.get(key, 0) + value
-        if any(counts.values()):
-            log.info(
-                "{name}: {counts}", name=self.name, counts={k: v for k, v in counts.items() if v}
-            )
         self._schedule(0 if full else self.interval_s)
-        return counts
 
     def _failed(self, failure: Failure) -> Any:
         self._running = None
@@ -84,3 +72,32 @@ class Periodic:
         log.failure("{name} failed", failure, name=self.name)
         self._schedule(self.interval_s)
         return None
+
+
+class Periodic(Rerun):
+    def __init__(
+        self, reactor: IReactorTime, db: Database, name: str, work: PeriodicWork, interval_s: float
+    ) -> None:
+        super().__init__(reactor, {})
+        self.db = db
+        self.name = name
+        self.work = work
+        self.interval_s = interval_s
+
+    def run_now(self) -> Deferred:
+        """One run now (tests); fires with its counts."""
+        run = self.db.run_interaction(self.name, self.work, clock.now_ns(self.reactor))
+        self._running = run
+        run.addCallbacks(self._done, self._failed)
+        return run
+
+    def _done(self, result: tuple[dict[str, int], bool]) -> dict[str, int]:
+        counts, full = result
+        for key, value in counts.items():
+            self.counters[key] = self.counters.get(key, 0) + value
+        if any(counts.values()):
+            log.info(
+                "{name}: {counts}", name=self.name, counts={k: v for k, v in counts.items() if v}
+            )
+        self._finished(full)
+        return counts

@@ -7,58 +7,42 @@ answer is lost (a crash, a timeout) is asked again later, never forgotten.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from daemon import clock
 from daemon.clock import NS_PER_S
 from daemon.config import Config
 from daemon.db import Database
-from daemon.deferreds import when_done
 from daemon.money.airtime_gateway import AirtimeGateway, Outcome, TopUp
 from daemon.money.airtime_orders import Action, Claim, claim_due_txn
 from daemon.money.airtime_settle import record_outcome_txn
+from daemon.periodic import Rerun
 
 log = Logger()
 _LEASE_MARGIN_S = 5.0  # beyond the request's own timeout: time to record its answer
 
 
-class AirtimeWorker:
+class AirtimeWorker(Rerun):
     name = "airtime"
 
     def __init__(
         self, reactor: IReactorTime, db: Database, gateway: AirtimeGateway, config: Config
     ) -> None:
-        self.reactor = reactor
+        super().__init__(reactor, {"requests": 0})
         self.db = db
         self.gateway = gateway
         self.config = config
-        self.counters: dict[str, int] = {"runs": 0, "failures": 0, "requests": 0}
-        self.last_error = ""
-        self._call: IDelayedCall | None = None
-        self._running: Deferred | None = None
-        self._started = False
+        self.interval_s = config.airtime.poll_interval_s
 
     @property
     def lease_ns(self) -> int:
         return int((self.config.airtime.timeout_s + _LEASE_MARGIN_S) * NS_PER_S)
 
-    def start(self) -> None:
-        self._started = True
-        self._schedule(0)
-
     def stop(self) -> Deferred:
-        self._started = False
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
         close = getattr(self.gateway, "close", None)
-        done = when_done(self._running)
-        return done.addCallback(lambda _: close() if close is not None else None)
+        return super().stop().addCallback(lambda _: close() if close is not None else None)
 
     def run_now(self) -> Deferred:
         """One round: claim, ask, record. Fires with the claims' step names (tests)."""
@@ -95,27 +79,8 @@ class AirtimeWorker:
         )
 
     def _done(self, result: tuple[list[str], bool]) -> list[str]:
-        self._running = None
         steps, full = result
-        self.counters["runs"] += 1
         for step in steps:
             self.counters[step] = self.counters.get(step, 0) + 1
-        self._schedule(0 if full else self.config.airtime.poll_interval_s)
+        self._finished(full)
         return steps
-
-    def _failed(self, failure: Failure) -> Any:
-        self._running = None
-        self.counters["failures"] += 1
-        self.last_error = failure.getErrorMessage().splitlines()[0][:200] if failure.value else ""
-        log.failure("airtime worker failed", failure)
-        self._schedule(self.config.airtime.poll_interval_s)
-        return None
-
-    def _schedule(self, delay_s: float) -> None:
-        if self._started and (self._call is None or not self._call.active()):
-            self._call = self.reactor.callLater(delay_s, self._tick)
-
-    def _tick(self) -> None:
-        self._call = None
-        if self._running is None:
-            self.run_now()
