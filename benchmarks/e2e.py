@@ -411,7 +411,10 @@ def _wait_until(
 
 
 def _run_load(
-    reactor: IReactorTime, simulator: Simulator, plan: BenchPlan, daemon: subprocess.Popen,
+    reactor: IReactorTime,
+    simulator: Simulator,
+    plan: BenchPlan,
+    daemon: subprocess.Popen,
     prepare: Callable[[Load], None] = lambda load: None,
 ) -> Deferred:
     def make_load() -> Load:

@@ -34,7 +34,9 @@ def test_every_encrypted_balance_is_answered_once_and_opens_on_its_device(tmp_pa
     assert result["replies_opened_but_not_a_balance"] == 0
     assert result["database"]["inbox_by_status"] == {"done": MOS}
     with sqlite3.connect(tmp_path / "state" / "smscore.db") as conn:
-        counters = conn.execute("SELECT counter_in, counter_out, count(*) FROM devices GROUP BY 1, 2")
+        counters = conn.execute(
+            "SELECT counter_in, counter_out, count(*) FROM devices GROUP BY 1, 2"
+        )
         # The daemon took each device's one frame and answered it on the channel.
         assert counters.fetchall() == [(1, 1, MOS)]
         texts = [text for (text,) in conn.execute("SELECT text FROM outbox")]
