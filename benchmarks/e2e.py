@@ -12,7 +12,10 @@ replies (at most `drain_s`), then a grace period to catch late duplicates; then 
 twice: every subscriber's phone got as many replies as it sent MOs, and in the daemon's database every
 inbox row is done and has exactly one outbox row. Prints one JSON object.
 
-    .venv/bin/python benchmarks/e2e.py [--rate 1000] [--duration 60] [--warmup 5]
+--encrypted: every subscriber is an enrolled app device and every MO its encrypted frame; each reply
+must open on the device (benchmarks/e2e_encrypted.py).
+
+    .venv/bin/python benchmarks/e2e.py [--rate 1000] [--duration 60] [--warmup 5] [--encrypted]
     smscore bench e2e --duration 10
 """
 
@@ -66,6 +69,7 @@ class BenchPlan:
     daemon_wrapper: tuple[str, ...] = ()  # e.g. ("py-spy", "record", "-o", "x.svg", "--")
     keep_dir: Path | None = None
     split_roles: bool = False  # `--role lis` and `--role tranproc` as two processes
+    encrypted: bool = False  # every subscriber an enrolled app device (benchmarks.e2e_encrypted)
 
     @property
     def total(self) -> int:
@@ -298,6 +302,11 @@ class Load:
         self.start_s = 0.0
         self._waiting: dict[str, deque[tuple[float, bool]]] = {}
         self._cursor = simulator.handsets.last_seq
+        self.texts: list[str] | None = None  # MO i's text; None: plan.text for every MO
+        self.opener: Any = None  # opens each reply (encrypted mode)
+
+    def msisdn_of(self, index: int) -> str:
+        return str(FIRST_MSISDN + index % self.plan.subscriber_count)
 
     @property
     def window_start_s(self) -> float:
@@ -317,7 +326,7 @@ class Load:
             self._send(tally.sent, now_s)
 
     def _send(self, index: int, now_s: float) -> None:
-        msisdn = str(FIRST_MSISDN + index % self.plan.subscriber_count)
+        msisdn = self.msisdn_of(index)
         due = self.due_at(index)
         measured = index >= self.plan.warmup_count
         tally = self.tally
@@ -326,7 +335,8 @@ class Load:
         if measured:
             tally.inject_lag_ms.append((now_s - due) * 1000)
         self._waiting.setdefault(msisdn, deque()).append((due, measured))
-        acked = self.simulator.inject_mo(msisdn, SHORT_CODE, self.plan.text)
+        text = self.plan.text if self.texts is None else self.texts[index]
+        acked = self.simulator.inject_mo(msisdn, SHORT_CODE, text)
         acked.addCallbacks(self._acked, self._ack_failed, callbackArgs=(due, measured))
 
     def _acked(self, _result: Any, due: float, measured: bool) -> None:
@@ -356,6 +366,8 @@ class Load:
             return
         due, measured = waiting.popleft()
         tally.replies += 1
+        if self.opener is not None:
+            self.opener.open(message)
         if self.window_start_s <= message.delivered_at_s < self.window_end_s:
             tally.replies_in_window += 1
         if measured:
@@ -399,11 +411,19 @@ def _wait_until(
 
 
 def _run_load(
-    reactor: IReactorTime, simulator: Simulator, plan: BenchPlan, daemon: subprocess.Popen
+    reactor: IReactorTime,
+    simulator: Simulator,
+    plan: BenchPlan,
+    daemon: subprocess.Popen,
+    prepare: Callable[[Load], None] = lambda load: None,
 ) -> Deferred:
+    def make_load() -> Load:
+        load = Load(reactor, simulator, plan)
+        prepare(load)
+        return load
+
     return drive_load(
-        reactor, simulator, plan, daemon, lambda: Load(reactor, simulator, plan),
-        lambda load: load.all_answered(),
+        reactor, simulator, plan, daemon, make_load, lambda load: load.all_answered(),
     )  # fmt: skip
 
 
@@ -457,7 +477,12 @@ def drive_load(
 def _load_result(load: Load, plan: BenchPlan, drained_s: float) -> dict[str, Any]:
     tally = load.tally
     per_msisdn_ok = tally.sent_per_msisdn == tally.replies_per_msisdn
+    opened: dict[str, Any] = {}
+    if load.opener is not None:  # a reply that does not open is not an answer
+        opened = {"encrypted": True, **load.opener.result()}
+        per_msisdn_ok = per_msisdn_ok and opened["replies_all_open"]
     return {
+        **opened,
         "offered_rate_per_s": plan.rate_per_s,
         "measured_s": plan.duration_s,
         "warmup_s": plan.warmup_s,
@@ -514,6 +539,7 @@ def run(plan: BenchPlan) -> dict[str, Any]:
         config_text = daemon_config_text(work / "state", port, plan.window, status_port)
         config_path.write_text(config_text + (SPLIT_ROLES_CONFIG if plan.split_roles else ""))
         result["seed_s"] = round(seed_database(config_path, plan.subscriber_count), 2)
+        prepare = _encrypted_load(config_path, plan, result) if plan.encrypted else lambda _: None
         tranproc_options = ("--role", "tranproc", "--status-listen", "127.0.0.1:0")
         extra: list[subprocess.Popen] = []
         if plan.split_roles:  # a --py-spy wrapper records the LIS process only
@@ -548,7 +574,7 @@ def run(plan: BenchPlan) -> dict[str, Any]:
             stopped.addErrback(lambda failure: outcome.update(error=failure.getErrorMessage()))
             stopped.addBoth(lambda _: simulator.stop()).addBoth(lambda _: reactor.stop())
 
-        done = _run_load(reactor, simulator, plan, daemon)
+        done = _run_load(reactor, simulator, plan, daemon, prepare)
         done.addCallbacks(finished, failed).addBoth(stop)
         bench_cpu_before_s = time.process_time()
         reactor.run()
@@ -557,9 +583,33 @@ def run(plan: BenchPlan) -> dict[str, Any]:
         if "sent" in outcome:
             result["database"] = database_check(work / "state" / "smscore.db", outcome["sent"])
             result["exactly_once"] = outcome["handsets_exactly_once"] and result["database"]["ok"]
+            if result.get("daemon_cpu_s") is not None and outcome["sent"]:
+                result["daemon_cpu_us_per_mo"] = round(
+                    result["daemon_cpu_s"] / outcome["sent"] * 1e6
+                )
         log_tail = (work / "daemon.log").read_text(errors="replace").splitlines()[-5:]
         result["daemon_log_tail"] = log_tail
     return result
+
+
+def _encrypted_load(
+    config_path: Path, plan: BenchPlan, result: dict[str, Any]
+) -> Callable[[Load], None]:
+    """Seed a device per subscriber and seal every MO's frame now; returns what arms a Load."""
+    from benchmarks import e2e_encrypted
+
+    started = time.perf_counter()
+    msisdns = [str(FIRST_MSISDN + index) for index in range(plan.subscriber_count)]
+    devices = e2e_encrypted.seed_devices(config_path, msisdns)
+    senders = [msisdns[index % plan.subscriber_count] for index in range(plan.total)]
+    texts = e2e_encrypted.seal_all(devices, senders, plan.text)
+    result["seed_devices_s"] = round(time.perf_counter() - started, 2)
+
+    def prepare(load: Load) -> None:
+        load.texts = texts
+        load.opener = e2e_encrypted.ReplyOpener(devices, "balance is")
+
+    return prepare
 
 
 def plan_from_args(argv: list[str]) -> BenchPlan:
@@ -580,6 +630,11 @@ def plan_from_args(argv: list[str]) -> BenchPlan:
         action="store_true",
         help="run the daemon as two processes, --role lis and --role tranproc, on one SQLite file",
     )
+    parser.add_argument(
+        "--encrypted",
+        action="store_true",
+        help="every subscriber an enrolled app device: encrypted BAL frames, replies opened",
+    )
     args = parser.parse_args(argv)
     wrapper: tuple[str, ...] = tuple(shlex.split(args.daemon_wrapper or ""))
     if args.py_spy:
@@ -596,6 +651,7 @@ def plan_from_args(argv: list[str]) -> BenchPlan:
         daemon_wrapper=wrapper,
         keep_dir=args.keep_dir,
         split_roles=args.split_roles,
+        encrypted=args.encrypted,
     )
 
 
