@@ -59,7 +59,47 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
     problem = _pepper_problem(pepper_path(config))
     if problem:
         return key, problem
-    return _tariff_problem(config) or _airtime_problem(config)
+    return (
+        _tariff_problem(config)
+        or _airtime_problem(config)
+        or _app_key_problem(config)
+        or _receipt_keys_problem(config)
+    )
+
+
+def _app_key_problem(config: Config) -> tuple[str, str] | None:
+    """The app channel's key file: readable and well-formed if it is there, else creatable."""
+    from daemon.security.app_key import AppKeyError, app_key_path, read_key
+
+    key = "app.key_file" if config.app.key_file else "service.state_dir"
+    path = app_key_path(config)
+    if not path.exists():
+        problem = _file_problem(path)
+        return (key, problem) if problem else None
+    try:
+        read_key(path)
+    except AppKeyError as exc:
+        return key, str(exc)
+    return None
+
+
+def _receipt_keys_problem(config: Config) -> tuple[str, str] | None:
+    """The receipt key directory: a usable keyring if it is there, else creatable."""
+    from daemon.security.receipt_keys import ReceiptKeyError, load_keyring
+    from daemon.security.signing import key_directory
+
+    if not config.receipts.enabled:
+        return None
+    key = "receipts.key_dir" if config.receipts.key_dir else "service.state_dir"
+    directory = key_directory(config)
+    if not directory.exists():
+        problem = _directory_problem(directory)
+        return (key, problem) if problem else None
+    try:
+        load_keyring(directory)
+    except ReceiptKeyError as exc:
+        return key, str(exc)
+    return None
 
 
 def _airtime_problem(config: Config) -> tuple[str, str] | None:

@@ -39,7 +39,19 @@ def regular_file(tmp_path: Path) -> Path:
     return path
 
 
+def bad_app_key(tmp_path: Path) -> dict:
+    key = tmp_path / "app_key"
+    key.write_text("not a key\n")
+    key.chmod(0o600)
+    return {"app": {"key_file": str(key)}}
+
+
 CASES = {
+    "app key file not a key": (bad_app_key, "app.key_file: "),
+    "receipt key directory under /proc": (
+        lambda t: {"receipts": {"key_dir": "/proc/smscore-check/receipt-keys"}},
+        "receipts.key_dir: cannot create",
+    ),
     "tls CA file missing": (
         lambda t: {"binds": [{**BIND, "tls": True, "tls_ca_file": str(t / "missing.pem")}]},
         "binds.0.tls_ca_file: cannot read",
