@@ -39,6 +39,7 @@ from daemon.money.notices import numbering
 from daemon.schema import inbox, offline_transfers
 from daemon.security.app_inbox import frame_of
 from daemon.security.devices import DeviceState, get_device_txn
+from daemon.security.fraud_holds import screen_move
 from daemon.security.offline import (
     KEYWORD,
     ForgedSignature,
@@ -207,6 +208,9 @@ def _post_txn(ctx: CommandContext, transfer: OfflineTransfer) -> tuple[Reply, Mo
     priced = send.quote(ctx, payee, transfer.amount_minor)
     if isinstance(priced, Reply):
         return priced, None
+    # Screened like an online SEND (SIM swap, velocity...): a hit holds it for staff, once.
+    if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
+        return screened, None
     move = send.open_send_txn(ctx, priced)
     if not isinstance(move, Move):
         return move, None

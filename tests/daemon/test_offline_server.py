@@ -211,3 +211,27 @@ def test_a_plain_sms_cannot_carry_an_offline_transfer(world) -> None:
     reply = world.sms(ALICE, command_text(signed(world, device, BOB, 100).encode()))
     assert "only from your enrolled app" in reply and "#O1:0:app_only" in reply
     assert move_count(world) == 0
+
+
+def test_an_offline_transfer_is_screened_like_a_send(engine, tmp_path) -> None:
+    # A SIM swap caps what leaves the wallet for 48 h: signed offline or not (found by QA: offline
+    # transfers used to skip every fraud rule).
+    from sqlalchemy import select as select_
+
+    from daemon.schema import fraud_holds
+    from tests.daemon.fraud_world import swap_sim
+
+    world = app_world(engine, tmp_path)
+    world.add(ALICE, balance_minor=5_000 * KES)
+    world.add(BOB)
+    device = enrol(world, ALICE)
+    swap_sim(world, ALICE)
+    transfer = signed(world, device, BOB, 2_000, valid_for_s=86_400)
+    first = deliver(world, device, transfer)
+    again = deliver(world, device, transfer)
+    assert "held for a security check" in first.text and again.counter == first.counter
+    with world.engine.begin() as conn:
+        holds = conn.execute(select_(fraud_holds.c.rule)).all()
+    assert [hold.rule for hold in holds] == ["sim_swap"]  # once, for both deliveries
+    assert world.balance(BOB) == 0 and world.balance(ALICE) == 5_000 * KES
+    world.check()
