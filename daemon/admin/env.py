@@ -5,6 +5,7 @@ one line with exit code 2 (never a traceback)."""
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,9 +117,10 @@ def parse_msisdn(written: str, config: Config) -> str:
 
 
 def parse_amount(written: str, what: str) -> int:
-    """Minor units of `written` (1,000.50, 500/=...); `what` names the argument in the error."""
+    """Minor units of `written` (1,000.50, 500/=, "KES 1,500.00" as an SMS shows it...); `what`
+    names the argument in the error."""
     try:
-        return parse_money_minor(written)
+        return parse_money_minor(re.sub(r"^([A-Za-z]{3})\s+", r"\1", written.strip()))
     except MoneyError as exc:
         raise AdminCliError(f"{what} {written!r}: not an amount ({exc.reason})") from None
 

@@ -387,3 +387,11 @@ def test_a_new_empty_database_is_said_to_be_new(tmp_path):
         main, ["admin", "subscriber", "unlock", "0712000001", "--state-dir", str(tmp_path / "s")]
     )
     assert "note:" not in again.stderr
+
+
+def test_an_amount_is_read_as_an_sms_shows_it():
+    from daemon.admin.env import parse_amount
+
+    assert parse_amount("KES 1,500.00", "--amount") == 150_000
+    assert parse_amount("kes 400", "--amount") == 40_000
+    assert parse_amount("1,500", "--amount") == 150_000
