@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import NOT_DONE_YET, Request
 
+from simulators.json_answers import finish_json, json_answer
+
 TOPUPS = b"/airtime/v1/topups"
 FAULTS = b"/v1/airtime/faults"
 ORDERS = b"/v1/airtime/orders"
@@ -142,18 +144,20 @@ class AirtimeProvider:
                 try:
                     self.configure(_body(request))
                 except ValueError as exc:  # AirtimeFaultError, or a body that is not JSON
-                    return _json(request, HTTPStatus.BAD_REQUEST, {"error": f"airtime: {exc}"})
-            return _json(request, HTTPStatus.OK, self.describe())
+                    return json_answer(
+                        request, HTTPStatus.BAD_REQUEST, {"error": f"airtime: {exc}"}
+                    )
+            return json_answer(request, HTTPStatus.OK, self.describe())
         if path == ORDERS:
             orders = [vars(order) | {"fault": order.fault.kind} for order in self.orders.values()]
-            return _json(request, HTTPStatus.OK, {"orders": orders})
+            return json_answer(request, HTTPStatus.OK, {"orders": orders})
         if not self._authorised(request):
-            return _json(request, HTTPStatus.UNAUTHORIZED, {"error": "bad credentials"})
+            return json_answer(request, HTTPStatus.UNAUTHORIZED, {"error": "bad credentials"})
         if path == TOPUPS and method == b"POST":
             return self._topup(request)
         if path.startswith(TOPUPS + b"/") and method == b"GET":
             return self._query(request, path[len(TOPUPS) + 1 :].decode("utf-8", "replace"))
-        return _json(request, HTTPStatus.NOT_FOUND, {"error": "no such airtime endpoint"})
+        return json_answer(request, HTTPStatus.NOT_FOUND, {"error": "no such airtime endpoint"})
 
     def _authorised(self, request: Request) -> bool:
         if self.config.username is None:
@@ -167,27 +171,29 @@ class AirtimeProvider:
             body = _body(request)
             key, msisdn, amount = str(body["id"]), str(body["msisdn"]), int(body["amount_minor"])
         except (ValueError, KeyError, TypeError) as exc:
-            return _json(request, HTTPStatus.BAD_REQUEST, {"error": f"bad top-up: {exc}"})
+            return json_answer(request, HTTPStatus.BAD_REQUEST, {"error": f"bad top-up: {exc}"})
         order = self.orders.get(key)
         if order is not None:  # idempotent: the same id is never bought twice
             order.requests += 1
-            return _json(request, HTTPStatus.OK, order.answer())
+            return json_answer(request, HTTPStatus.OK, order.answer())
         fault = self.fault_for(msisdn)
         if fault.kind == "error_5xx":
             failed = self._failed_requests[key] = self._failed_requests.get(key, 0) + 1
             if failed <= fault.times:
-                return _json(request, fault.status, {"error": "the provider is unwell"})
+                return json_answer(request, fault.status, {"error": "the provider is unwell"})
         order = self.orders[key] = self._new_order(key, msisdn, amount, fault)
         order.requests += 1
         if fault.kind == "timeout":
             return NOT_DONE_YET  # never answered; the client gives up
         if fault.kind == "slow":
-            self.reactor.callLater(fault.delay_s, _finish, request, HTTPStatus.OK, order.answer())
+            self.reactor.callLater(
+                fault.delay_s, finish_json, request, HTTPStatus.OK, order.answer()
+            )
             return NOT_DONE_YET
         if fault.kind == "late_success":
-            return _json(request, HTTPStatus.OK, {"id": key, "status": "failed",
+            return json_answer(request, HTTPStatus.OK, {"id": key, "status": "failed",
                                                   "reason": fault.reason})  # fmt: skip
-        return _json(request, HTTPStatus.OK, order.answer())
+        return json_answer(request, HTTPStatus.OK, order.answer())
 
     def _new_order(self, key: str, msisdn: str, amount: int, fault: AirtimeFault) -> ProviderOrder:
         bought = fault.kind in ("success", "slow", "late_success", "error_5xx")
@@ -199,12 +205,12 @@ class AirtimeProvider:
     def _query(self, request: Request, key: str) -> bytes:
         order = self.orders.get(key)
         if order is None:
-            return _json(request, HTTPStatus.NOT_FOUND, {"id": key, "status": "not_found"})
+            return json_answer(request, HTTPStatus.NOT_FOUND, {"id": key, "status": "not_found"})
         order.queries += 1
         after = order.fault.succeed_after_queries
         if order.status == "pending" and after is not None and order.queries > after:
             order.status, order.topups = "succeeded", 1
-        return _json(request, HTTPStatus.OK, order.answer())
+        return json_answer(request, HTTPStatus.OK, order.answer())
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -213,16 +219,3 @@ def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise AirtimeFaultError("the body must be a JSON object")
     return body
-
-
-def _json(request: Request, status: int, payload: Any) -> bytes:
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json")
-    return json.dumps(payload).encode() + b"\n"
-
-
-def _finish(request: Request, status: int, payload: Any) -> None:
-    if request.finished or getattr(request, "_disconnected", False):
-        return
-    request.write(_json(request, status, payload))
-    request.finish()

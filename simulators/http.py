@@ -17,6 +17,7 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from simulators.delivery import BacklogFull
 from simulators.faults import FaultError
+from simulators.json_answers import finish_json, json_answer
 from simulators.mo import InvalidMO
 from simulators.store import DEFAULT_PAGE, MAX_PAGE
 
@@ -65,20 +66,20 @@ class ControlAPI(Resource):
         if route is None:
             known = any(path == request.path for _, path in self._routes)
             status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
-            return _json(
+            return json_answer(
                 request, status, {"error": f"no {request.method.decode()} {request.path.decode()}"}
             )
         try:
             result = route(request)
         except BadRequest as exc:
-            return _json(request, HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return json_answer(request, HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         if isinstance(result, Deferred):
             result.addCallbacks(
-                lambda answer: _finish(request, *answer),
-                lambda failure: _finish(request, *_failure_answer(failure)),
+                lambda answer: finish_json(request, *answer),
+                lambda failure: finish_json(request, *_failure_answer(failure)),
             )
             return NOT_DONE_YET
-        return _json(request, *result)
+        return json_answer(request, *result)
 
     def _health(self, request: Request) -> tuple[int, dict[str, Any]]:
         return HTTPStatus.OK, {"status": "ok", "binds": len(self.simulator.factory.bound_protocols)}
@@ -168,16 +169,3 @@ def _failure_answer(failure: Failure) -> tuple[int, dict[str, Any]]:
     inner = getattr(reason, "subFailure", None)
     message = inner.getErrorMessage() if inner is not None else failure.getErrorMessage()
     return HTTPStatus.BAD_GATEWAY, {"error": f"not acknowledged: {message}"}
-
-
-def _json(request: Request, status: int, payload: Any) -> bytes:
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json")
-    return json.dumps(payload).encode() + b"\n"
-
-
-def _finish(request: Request, status: int, payload: Any) -> None:
-    if request.finished or getattr(request, "_disconnected", False):
-        return
-    request.write(_json(request, status, payload))
-    request.finish()

@@ -204,15 +204,20 @@ def _hold_for_confirmation(ctx: CommandContext, priced: Quote) -> Reply:
     if isinstance(held, Reply):
         return held
     _, code = held
+    return _confirm_reply(ctx, priced, "send_confirm", code, _minutes(ctx))
+
+
+def _confirm_reply(ctx: CommandContext, priced: Quote, key: str, code: str, minutes: int) -> Reply:
+    """The question of a SEND held for YES <code>: what, to whom, the fee, the code."""
     name = common.short_name(priced.payee) or ctx.text("unregistered_number")
     text = ctx.text(
-        "send_confirm",
+        key,
         amount=ctx.money(priced.amount_minor),
         name=name,
         phone=common.display(ctx, priced.payee_msisdn),
         fee=ctx.money(priced.fee_minor),
         code=code,
-        minutes=_minutes(ctx),
+        minutes=minutes,
     )
     return Reply(text, holds_code=True)
 
@@ -230,17 +235,7 @@ def _hold_for_otp(ctx: CommandContext, priced: Quote) -> Reply:
         digest = common.code_digest(ctx.hasher, amount_otp.PURPOSE, priced.payer.msisdn, code)
         amount_otp.withdraw_txn(ctx.conn, priced.payer.msisdn, digest)
         return held
-    name = common.short_name(priced.payee) or ctx.text("unregistered_number")
-    text = ctx.text(
-        "otp_send_confirm",
-        amount=ctx.money(priced.amount_minor),
-        name=name,
-        phone=common.display(ctx, priced.payee_msisdn),
-        fee=ctx.money(priced.fee_minor),
-        code=code,
-        minutes=amount_otp.minutes(ctx),
-    )
-    return Reply(text, holds_code=True)
+    return _confirm_reply(ctx, priced, "otp_send_confirm", code, amount_otp.minutes(ctx))
 
 
 def commit(ctx: CommandContext, priced: Quote) -> Reply:
