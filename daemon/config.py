@@ -27,7 +27,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
-from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig
+from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
 from ledger import display_url
 from smscore.concat import METHODS
@@ -39,6 +39,7 @@ from smscore.defaults import (
     DEFAULT_WINDOW,
 )
 from smscore.esme import BindType
+from smscore.ussd import Dialect
 
 
 class ServiceConfig(Section):
@@ -133,6 +134,8 @@ class BindConfig(Section):
     reconnect_max_delay_s: PositiveSeconds = DEFAULT_RECONNECT_MAX_DELAY_S
     default_alphabet: Literal["gsm7", "gsm7-packed", "latin1", "ascii"] = "gsm7"
     concat_method: str = "udh8"
+    # The USSD dialect of this bind's SMSC (smscore.ussd.Dialect); None: it carries SMS only.
+    ussd_dialect: Annotated[Dialect, Field(strict=False)] | None = None
 
     @field_validator("concat_method")
     @classmethod
@@ -332,6 +335,7 @@ class Config(Section):
     app: AppConfig = AppConfig()
     fraud: FraudConfig = FraudConfig()  # daemon.security.fraud_config
     receipts: ReceiptsConfig = ReceiptsConfig()
+    ussd: UssdConfig = UssdConfig()
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

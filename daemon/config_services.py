@@ -1,5 +1,5 @@
 """Config sections of the optional services: airtime (`[airtime]`), the encrypted app channel
-(`[app]`) and signed receipts (`[receipts]`). Kept out of daemon/config.py (which re-exports them)
+(`[app]`), signed receipts (`[receipts]`) and USSD menus (`[ussd]`). Kept out of daemon/config.py (which re-exports them)
 so that module stays one screen per section."""
 
 import re
@@ -67,3 +67,18 @@ class ReceiptsConfig(Section):
     tag_chars: Annotated[int, Field(ge=6, le=8)] = (
         7  # base32 characters, 5 bits each; new keys only
     )
+
+
+class UssdConfig(Section):
+    """USSD menus (daemon.ussd): sessions on binds with a `ussd_dialect`, walking a menu file."""
+
+    # The menu document (daemon.ussd.menu_file); None: the menu shipped with smscore. It is checked
+    # at start (a broken one: exit 2) and every `reload_check_s` (a broken one: the running menu
+    # stays, and the error is logged once).
+    menu_file: FilePath | None = None
+    reload_check_s: PositiveSeconds = 5.0
+    # The network's limits: a dialogue ends this long after it began, and each screen must reach
+    # the network within answer_timeout_s of the subscriber's answer (later, the network has gone).
+    session_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
+    answer_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    screen_max_chars: Annotated[int, Field(ge=40, le=182)] = 182  # GSM-7; UCS-2 screens: 80

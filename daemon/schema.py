@@ -1,7 +1,8 @@
 """The daemon's tables (the ledger keeps its own): inbox, MO parts, outbox, receipts, subscribers,
 settings, leases, and mobile money's moves, vouchers, one-time codes, daily usage and the staff audit log;
 payments' billers, open bills, merchant tills, airtime orders, requests to pay and reversals (d0005);
-the audit log's hash chain and its head (d0006).
+the audit log's hash chain and its head (d0006); security's tables (d0007, daemon.schema_security);
+USSD sessions and menu versions, and the USSD columns of inbox and outbox (d0008, daemon.schema_ussd).
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -9,21 +10,9 @@ the modules that own each table define them as enums.
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = "d0007"
+from daemon.schema_base import OWNER_MAX_CHARS, RowId, metadata, ussd_columns
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-OWNER_MAX_CHARS = 96  # service.instance_name
-
-RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+SCHEMA_VERSION = "d0008"
 
 # One row per whole MO (concatenated parts already joined), written before deliver_sm_resp ESME_ROK.
 inbox = sa.Table(
@@ -43,6 +32,7 @@ inbox = sa.Table(
     sa.Column("processed_at_ns", sa.BigInteger, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("command", sa.String(32), nullable=True),
+    *ussd_columns(),  # a USSD MO (d0008): the network's session, operation and end flag
     sa.Index("ix_inbox_status_id", "status", "id"),
     sa.Index("ix_inbox_dedupe", "dedupe_key", "received_at_ns"),
 )
@@ -100,6 +90,7 @@ outbox = sa.Table(
     sa.Column("concat_reference", sa.Integer, nullable=True),
     # The text holds a one-time code (first PIN, voucher, YES): it is masked once the row is final.
     sa.Column("holds_code", sa.Boolean, nullable=False, default=False),
+    *ussd_columns(),  # a USSD screen (d0008): sent in its session with this operation
     sa.Index("ix_outbox_status_next", "status", "next_attempt_at_ns"),
     # Rows whose code is still to be masked (daemon.money.settle): few, so the search stays small.
     sa.Index(
@@ -425,76 +416,7 @@ reversals = sa.Table(
 )
 
 
-# --- security (d0007)
-
-# A subscriber's enrolled app (or SIM applet): its X25519 key for the channel, its Ed25519 key for
-# offline transfers it signs, and the counters that refuse replays. Several per subscriber.
-devices = sa.Table(
-    "devices",
-    metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
-    sa.Column("device_id", sa.String(24), nullable=False, unique=True),  # public, sent in messages
-    sa.Column("msisdn", sa.String(21), nullable=False),
-    sa.Column("label", sa.String(32), nullable=False, default=""),
-    sa.Column("channel_public_key", sa.LargeBinary, nullable=False),  # X25519, 32 bytes
-    sa.Column("signing_public_key", sa.LargeBinary, nullable=True),  # Ed25519, 32 bytes
-    sa.Column("state", sa.String(16), nullable=False),  # pending | active | revoked
-    sa.Column("counter_in", sa.BigInteger, nullable=False, default=0),  # highest accepted
-    # Which counters below counter_in were accepted (bit i: counter_in - i; the anti-replay window).
-    sa.Column("counter_seen", sa.BigInteger, nullable=False, default=0),
-    sa.Column("counter_out", sa.BigInteger, nullable=False, default=0),  # last sent to it
-    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
-    sa.Column("enrolled_at_ns", sa.BigInteger, nullable=True),
-    sa.Column("revoked_at_ns", sa.BigInteger, nullable=True),
-    sa.Index("ix_devices_msisdn", "msisdn", "state"),
-)
-
-# Transfers signed offline by a device and delivered later, maybe twice: (device, counter) is
-# unique, so a re-delivery finds the first and posts nothing.
-offline_transfers = sa.Table(
-    "offline_transfers",
-    metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
-    sa.Column("device_id", sa.String(24), nullable=False),
-    sa.Column("counter", sa.BigInteger, nullable=False),
-    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=True),
-    sa.Column("state", sa.String(16), nullable=False),  # claimed (until commit) | posted | refused
-    sa.Column("reason", sa.String(64), nullable=False, default=""),
-    # SHA-256 of the signed payload: a re-delivery with other content under the same counter is
-    # a forgery (daemon.security.offline_inbox).
-    sa.Column("digest", sa.LargeBinary(32), nullable=False),
-    sa.Column("reply", sa.Text, nullable=False, default=""),  # the first answer, sent again
-    sa.Column("signed_at_ns", sa.BigInteger, nullable=False),
-    sa.Column("received_at_ns", sa.BigInteger, nullable=False),
-    sa.UniqueConstraint("device_id", "counter", name="uq_offline_transfers_device_counter"),
-)
-
-# SIM changes of a number (staff: smscore admin simswap, or a carrier feed): money out is capped
-# for a while after one.
-sim_swaps = sa.Table(
-    "sim_swaps",
-    metadata,
-    sa.Column("msisdn", sa.String(21), primary_key=True),
-    sa.Column("swapped_at_ns", sa.BigInteger, primary_key=True),
-    sa.Column("source", sa.String(32), nullable=False),  # staff:<name> | feed:<file>
-    sa.Column("recorded_at_ns", sa.BigInteger, nullable=False),
-)
-
-# Transactions a fraud rule held for review: the move waits (HELD, nothing reserved) until staff
-# release or reject it (smscore admin review ...).
-fraud_holds = sa.Table(
-    "fraud_holds",
-    metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
-    sa.Column("msisdn", sa.String(21), nullable=False),
-    sa.Column("rule", sa.String(32), nullable=False),
-    sa.Column("move_id", RowId, sa.ForeignKey("moves.id"), nullable=True),
-    sa.Column("inbox_id", RowId, sa.ForeignKey("inbox.id"), nullable=True),
-    sa.Column("state", sa.String(16), nullable=False),  # held | released | rejected
-    sa.Column("score", sa.Float, nullable=True),  # the anomaly score, when that rule hit
-    sa.Column("detail", sa.String(200), nullable=False, default=""),
-    sa.Column("created_at_ns", sa.BigInteger, nullable=False),
-    sa.Column("decided_at_ns", sa.BigInteger, nullable=True),
-    sa.Column("decided_by", sa.String(64), nullable=True),
-    sa.Index("ix_fraud_holds_state", "state", "created_at_ns"),
-)
+# Tables kept in their own modules (this one stays readable); imported here so that importing
+# daemon.schema defines every table on the one metadata, as Alembic and create_all expect.
+from daemon.schema_security import devices, fraud_holds, offline_transfers, sim_swaps  # noqa: E402, F401
+from daemon.schema_ussd import menus, ussd_sessions  # noqa: E402, F401

@@ -55,6 +55,17 @@ class OutgoingSms:
     # What its receipt tag signs (a money confirmation): an encrypted copy carries the Ed25519
     # signature too (daemon.security.app_receipt). Not stored: the tag in the text is.
     receipt: ReceiptFields | None = None
+    ussd: UssdScreen | None = None  # a USSD screen, not an SMS: sent in its session (d0008)
+
+
+@dataclass(frozen=True, slots=True)
+class UssdScreen:
+    """How a USSD screen travels: in the dialogue `session_key` (as the bind's dialect writes it),
+    with this ussd_service_op (USSR request: an answer is awaited; PSSR response: the last one)."""
+
+    session_key: str
+    op: int
+    end: bool
 
 
 def queue_sms_txn(conn: Connection, messages: list[OutgoingSms], now_ns: int) -> None:
@@ -79,6 +90,9 @@ def queue_sms_txn(conn: Connection, messages: list[OutgoingSms], now_ns: int) ->
                 "on_failure_ref": sms.on_failure_ref,
                 "deliver_by_ns": sms.deliver_by_ns,
                 "holds_code": sms.holds_code,
+                "ussd_session": sms.ussd.session_key if sms.ussd else None,
+                "ussd_op": sms.ussd.op if sms.ussd else None,
+                "ussd_end": sms.ussd.end if sms.ussd else None,
             }
             for sms in messages
         ],
