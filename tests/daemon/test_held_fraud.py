@@ -152,3 +152,14 @@ def test_review_and_audit_details_show_amounts_as_an_sms_does(world):
     assert "amount over KES 1,000.00" in found.detail and "100000" not in found.detail
     [audited] = actions(world, "fraud.hold")
     assert "amount over KES 1,000.00" in audited.detail
+
+
+def test_a_fee_changed_since_the_hold_is_refused_and_kept(world, monkeypatch):
+    from daemon.money.tariff import Tariff
+
+    hold_id = hold(world, FLOWS[1])  # TILL 5000
+    real = Tariff.fee_minor
+    monkeypatch.setattr(Tariff, "fee_minor", lambda self, *a, **k: real(self, *a, **k) + 1)
+    with pytest.raises(ReviewError, match="the fee for KES 5,000.00 changed"):
+        release(world, hold_id)
+    assert holds(world)[0].state == "held" and world.balance(ALICE) == WALLET
