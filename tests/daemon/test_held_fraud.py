@@ -160,6 +160,6 @@ def test_a_fee_changed_since_the_hold_is_refused_and_kept(world, monkeypatch):
     hold_id = hold(world, FLOWS[1])  # TILL 5000
     real = Tariff.fee_minor
     monkeypatch.setattr(Tariff, "fee_minor", lambda self, *a, **k: real(self, *a, **k) + 1)
-    with pytest.raises(ReviewError, match="the fee for KES 5,000.00 changed"):
+    with pytest.raises(ReviewError, match=r"the fee for KES 5,000\.00 changed"):
         release(world, hold_id)
     assert holds(world)[0].state == "held" and world.balance(ALICE) == WALLET
