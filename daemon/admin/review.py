@@ -38,9 +38,11 @@ def review() -> None:
     """Money commands a fraud rule held for review: the queue; release or reject one.
 
     \b
-    A held SEND moved nothing yet. Release checks the payer's funds and limits again and
-    sends it (the payer gets the usual confirmation); reject ends it, nothing moved, and
-    the payer is told. ID is the hold's number in `review list`.
+    A held payment (SEND, PAY, TILL, BUY, WITHDRAW) moved nothing yet. Release checks
+    it again (funds, limits, the bill, till or request) and makes it (the payer gets the
+    usual confirmation); reject ends it, nothing moved, and the payer is told. A hold not
+    decided within [fraud] hold_expiry_hours expires by itself (the "expires" column).
+    ID is the hold's number in `review list`.
     """
 
 
@@ -64,12 +66,14 @@ def list_command(state: str, env: AdminEnv) -> None:
         click.echo(f"no {state} holds")
         return
     table = Table(box=box.SIMPLE_HEAD, title=f"fraud holds: {state}")
-    for heading in ("id", "ref", "held", "payer", "payee", "amount", "rule", "why", "state"):
+    headings = ("id", "ref", "held", "expires", "payer", "payee", "amount", "rule", "why", "state")
+    for heading in headings:
         table.add_column(heading, justify="right" if heading in ("id", "amount") else "left")
     timezone = env.config.money.timezone
     for hold, ref, payee, amount_minor in rows:
-        values = (hold.id, ref, local_time(hold.created_at_ns, timezone), hold.msisdn, payee,
-                  env.money(amount_minor), hold.rule, hold.detail, hold.state.value)  # fmt: skip
+        expires = local_time(hold.expires_at_ns(env.config), timezone)
+        values = (hold.id, ref, local_time(hold.created_at_ns, timezone), expires, hold.msisdn,
+                  payee, env.money(amount_minor), hold.rule, hold.detail, hold.state.value)  # fmt: skip
         table.add_row(*(Text(str(value)) for value in values))  # stored text, never markup
     console().print(table)
 

@@ -6,6 +6,15 @@ from SystemAccount.AGENT_COMMISSION in the same linked chain: all or nothing.
 An assistant acts on its store's float with its own PIN (DEPOSIT, COLLECT); it cannot move float
 out. Each move is posted at once or held pending until the sender's confirmation is delivered
 (money.post_on_delivery); the other party is told once it is posted.
+
+A WITHDRAW is the customer's own command (at the counter, from the customer's phone): above
+[security] otp_amount_above_minor it waits HELD for YES <one-time password>
+(daemon.security.amount_otp), and a fraud rule's hit holds it for staff review; either is
+committed by `_recommit_withdrawal` (daemon.money.held), the store found again from the move and
+the withdrawal quoted again. The store hears nothing of a withdrawal waiting for its OTP (the cash
+is given on the usual "give cash" SMS, sent once it is posted); of one held for review it is told
+at once not to give cash, and again if the hold ends unpaid. A DEPOSIT is not held (see
+daemon.security.fraud_holds).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from daemon.chart import SystemAccount, TransferCode, wallet_account_id
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import Role
-from daemon.money import common
+from daemon.money import common, held
 from daemon.money.arg_types import AgentRef
 from daemon.money.limits import check_amount, check_balance_max, record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
@@ -38,7 +47,9 @@ from daemon.money.vouchers import (
     code_matches,
     open_vouchers_for_txn,
 )
+from daemon.outbox import OutgoingSms
 from daemon.schema import subscribers
+from daemon.security import amount_otp
 from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import PinPolicy, Subscriber, get_subscriber_txn, load_subscribers_txn
 
@@ -202,7 +213,7 @@ class _Withdrawal:
     fee_minor: int
     commission_minor: int
 
-    def request(self, inbox_id: int) -> MoveRequest:
+    def request(self, inbox_id: int | None) -> MoveRequest:
         payer = self.customer.account_id
         legs = [
             Leg(payer, self.store.account_id, self.amount_minor, TransferCode.WITHDRAWAL),
@@ -248,6 +259,12 @@ def withdraw(ctx: CommandContext, agent: AgentRef, amount_minor: int) -> Reply:
         return priced
     if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
         return screened
+    if amount_otp.applies(ctx, amount_minor):
+        return amount_otp.hold_txn(
+            ctx,
+            priced.request(ctx.inbox_id),
+            lambda code, minutes: _ask(ctx, priced, code, minutes),
+        )
     needed = priced.amount_minor + priced.fee_minor
     committed = _commit(
         ctx, priced.request(ctx.inbox_id), WITHDRAW, priced.customer.account_id, needed
@@ -256,18 +273,62 @@ def withdraw(ctx: CommandContext, agent: AgentRef, amount_minor: int) -> Reply:
         return committed
     move, on_delivery = committed
     record_usage_txn(ctx.conn, priced.customer.msisdn, common.today(ctx), amount_minor)
+    return _withdrawn(ctx, priced, move, on_delivery)
+
+
+def _withdrawn(ctx: CommandContext, priced: _Withdrawal, move: Move, on_delivery: bool) -> Reply:
     _tell_now(ctx, move, on_delivery)
     balance = common.available_minor(ctx.conn, priced.customer.account_id)
     text = ctx.text(
         "withdraw_done",
         ref=move.ref,
-        amount=ctx.money(amount_minor),
+        amount=ctx.money(move.amount_minor),
         agent=store_label(priced.store),
         when=common.when(ctx.now_ns, ctx.config.money.timezone),
         fee=ctx.money(priced.fee_minor),
         balance=ctx.money(balance),
     )
     return common.confirmation(ctx, move, text, on_delivery)
+
+
+def _ask(ctx: CommandContext, priced: _Withdrawal, code: str, minutes: int) -> Reply:
+    return amount_otp.ask(
+        ctx, "otp_withdraw_confirm", code, minutes, amount=ctx.money(priced.amount_minor),
+        agent=store_label(priced.store), fee=ctx.money(priced.fee_minor),
+    )  # fmt: skip
+
+
+def _held_store(conn, config, move: Move) -> str:
+    assert move.payee_msisdn is not None
+    store = get_subscriber_txn(conn, move.payee_msisdn)
+    return (
+        store_label(store)
+        if store is not None
+        else common.display_number(config, move.payee_msisdn)
+    )
+
+
+def _tell_store_of_hold(notifier: Notifier, move: Move, ended: bool) -> list[OutgoingSms]:
+    """The store of a withdrawal held for review: not to give cash (held), and that nothing will
+    come (ended unpaid). Its usual "give cash" SMS comes if staff release it."""
+    assert move.payer_msisdn is not None and move.payee_msisdn is not None
+    key = "fraud_ended_agent" if ended else "fraud_held_agent"
+    return [notifier.about(move.payee_msisdn, key, move, phone=notifier.display(move.payer_msisdn))]
+
+
+@held.recommit(MoveKind.WITHDRAW, payee=_held_store, others=_tell_store_of_hold)
+def _recommit_withdrawal(ctx: CommandContext, move: Move) -> Reply:
+    """A held withdrawal quoted again and made now, or the refusal (left held)."""
+    assert move.payee_msisdn is not None
+    priced = _price_withdrawal(ctx, AgentRef(msisdn=move.payee_msisdn), move.amount_minor)
+    if isinstance(priced, Reply):
+        return priced
+    state = held.paid_state(ctx, WITHDRAW)
+    requoted = priced.request(move.inbox_id)
+    reserved = held.reserve_txn(ctx, move, requoted, state, priced.customer.account_id)
+    if isinstance(reserved, Reply):
+        return reserved
+    return _withdrawn(ctx, priced, reserved, state is MoveState.PENDING)
 
 
 # --- COLLECT: a voucher paid out as cash

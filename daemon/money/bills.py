@@ -7,6 +7,11 @@ wait for their confirmation, and a listed bill paid in full takes nothing more),
 them) and the balance. The move (MoveKind.BILL, detail "KPLC 12345678") is posted at once, or held
 pending until the confirmation is delivered when PAY is in money.post_on_delivery; the bill's
 paid amount grows when the move is posted, never while it waits.
+
+Above [security] otp_amount_above_minor the payment waits HELD for YES <one-time password>
+(daemon.security.amount_otp); a fraud rule's hit holds it for staff. Either is committed by
+`_recommit` (daemon.money.held): biller and account read back from the move's detail, and every
+check above made again (a held payment reserved nothing, so the bill's due amount is as of now).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from dataclasses import dataclass
 
 from daemon.chart import SystemAccount, TransferCode, wallet_account_id
 from daemon.commands.context import CommandContext, Reply
-from daemon.money import common
+from daemon.config import Config
+from daemon.money import common, held
 from daemon.money.billers import (
     Bill,
     Biller,
@@ -27,10 +33,11 @@ from daemon.money.billers import (
     pending_minor_txn,
     record_payment_txn,
 )
-from daemon.money.moves import Leg, Move, MoveKind, MoveRequest
+from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState
 from daemon.money.notices import Notifier, on_posted, on_released, posted_notices
 from daemon.money.tariff import NoBand
 from daemon.outbox import OutgoingSms
+from daemon.security import amount_otp
 from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber
 
@@ -74,15 +81,51 @@ def pay_bill(ctx: CommandContext, biller: str, account: str, amount_minor: int) 
         return priced
     if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
         return screened
+    if amount_otp.applies(ctx, amount_minor):
+        return amount_otp.hold_txn(
+            ctx,
+            priced.request(ctx.inbox_id),
+            lambda code, minutes: _ask(ctx, priced, code, minutes),
+        )
     opened = common.open_paid_move_txn(
         ctx, COMMAND, priced.request(ctx.inbox_id), priced.payer, priced.total_minor
     )
     if isinstance(opened, Reply):
         return opened
     move, on_delivery = opened
+    return _paid(ctx, priced, move, on_delivery)
+
+
+def _paid(ctx: CommandContext, priced: BillQuote, move: Move, on_delivery: bool) -> Reply:
     if not on_delivery:  # posted now: the bill is counted as paid now
         ctx.notifications.extend(posted_notices(_notifier(ctx), move))
     return common.confirmation(ctx, move, _paid_text(ctx, priced, move), on_delivery)
+
+
+def _ask(ctx: CommandContext, priced: BillQuote, code: str, minutes: int) -> Reply:
+    payee = f"{biller_label(priced.biller)} {priced.account}"
+    return amount_otp.ask(ctx, "otp_pay_confirm", code, minutes, amount=ctx.money(priced.amount_minor),
+                          payee=payee, fee=ctx.money(priced.fee_minor))  # fmt: skip
+
+
+def _held_payee(conn, config: Config, move: Move) -> str:
+    assert move.detail is not None
+    return move.detail  # "KPLC 12345678", as VERIFY shows it
+
+
+@held.recommit(MoveKind.BILL, payee=_held_payee)
+def _recommit(ctx: CommandContext, move: Move) -> Reply:
+    """A held bill payment quoted again and paid now, or the refusal (left held)."""
+    assert move.detail is not None
+    code, account = parse_detail(move.detail)
+    priced = quote(ctx, code, account, move.amount_minor)
+    if isinstance(priced, Reply):
+        return priced
+    state = held.paid_state(ctx, COMMAND)
+    reserved = held.reserve_txn(ctx, move, priced.request(None), state, priced.payer.account_id)
+    if isinstance(reserved, Reply):
+        return reserved
+    return _paid(ctx, priced, reserved, state is MoveState.PENDING)
 
 
 def quote(ctx: CommandContext, code: str, account: str, amount_minor: int) -> BillQuote | Reply:

@@ -1,25 +1,33 @@
 """YES <code> and NO <code>: the answer to a held SEND (a repeat of a recent one, or one above the
 confirmation threshold, or one above the OTP threshold whose code is an OTP: daemon.security.
-amount_otp). Only the sender's own held moves are searched, by their code's digest."""
+amount_otp), or to a PAY, TILL, BUY or WITHDRAW above the OTP threshold (held with nothing
+reserved, committed at YES by its kind's re-commit: daemon.money.held). Only the sender's own held
+moves are searched, by their code's digest.
+
+A held move whose OTP was right but which its flow's rules refuse now (the money was spent
+meanwhile) ends there, declined: its code is used, so it could never be confirmed again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from daemon.commands.context import CommandContext, Reply
-from daemon.money import common, pay_requests, send
-from daemon.money.limits import record_usage_txn
+from daemon.config import Config
+from daemon.money import common, held, pay_requests, send
 from daemon.money.moves import (
     Move,
+    MoveKind,
     MoveState,
     mark_pending_txn,
     open_moves_of_txn,
     post_move_txn,
-    reserve_held_txn,
 )
 from daemon.money.payment_types import RequestTarget
 from daemon.security import amount_otp
+from daemon.subscribers import get_subscriber_txn
 
 _PURPOSES = {
-    MoveState.HELD: (send.DOUBLE_PURPOSE,),
+    MoveState.HELD: (send.DOUBLE_PURPOSE, amount_otp.PURPOSE),
     MoveState.CONFIRMING: (send.CONFIRM_PURPOSE, amount_otp.PURPOSE),
 }
 
@@ -56,25 +64,39 @@ def yes(ctx: CommandContext, code: str) -> Reply:
         else:
             move = post_move_txn(ctx.conn, move, currency, ctx.now_ns)
         return send.committed(ctx, move, on_delivery)
+    if found[1] == amount_otp.PURPOSE:
+        return _commit_otp_held(ctx, move)
     return commit_held(ctx, move)
 
 
+def _commit_otp_held(ctx: CommandContext, move: Move) -> Reply:
+    reply = held.commit_held(ctx, move)
+    if not held.still_held(ctx.conn, move):
+        return reply
+    common.release_txn(ctx.conn, move, MoveState.DECLINED, ctx.config, ctx.now_ns)
+    return replace(reply, refused=False)  # something was done: the move ended; a repeat gets this
+
+
+def _send_payee(conn, config: Config, move: Move) -> str:
+    assert move.payee_msisdn is not None
+    name = common.short_name(get_subscriber_txn(conn, move.payee_msisdn))
+    return f"{name} {common.display_number(config, move.payee_msisdn)}".strip()
+
+
+@held.recommit(MoveKind.SEND, MoveKind.VOUCHER, payee=_send_payee)
 def commit_held(ctx: CommandContext, move: Move) -> Reply:
     """A HELD SEND (nothing reserved: a repeat confirmed by YES, or one staff released from
     fraud review) committed now, every rule checked again; or the reply refusing it, the move
     left HELD."""
     assert move.payee_msisdn is not None
-    on_delivery = common.money_env(ctx.config).posts_on_delivery(send.COMMAND)
-    currency = ctx.config.service.currency
     priced = send.quote(ctx, move.payee_msisdn, move.amount_minor)
     if isinstance(priced, Reply):
         return priced
-    state = MoveState.PENDING if on_delivery else MoveState.POSTED
-    reserved = reserve_held_txn(ctx.conn, move, priced.legs(), currency, ctx.now_ns, state)
+    state = held.paid_state(ctx, send.COMMAND)
+    reserved = held.reserve_txn(ctx, move, priced.request(None), state, priced.payer.account_id)
     if not isinstance(reserved, Move):
-        return common.ledger_reply(ctx, reserved, priced.payer.account_id, priced.total_minor)
-    record_usage_txn(ctx.conn, priced.payer.msisdn, common.today(ctx), priced.amount_minor)
-    return send.committed(ctx, reserved, on_delivery)
+        return reserved
+    return send.committed(ctx, reserved, state is MoveState.PENDING)
 
 
 def no(ctx: CommandContext, code: str | RequestTarget) -> Reply:

@@ -10,9 +10,19 @@ refusal at once; of an expiry when the settle step ends it.
 Every queue is bounded (requests still open): MAX_OPEN_PER_PAIR from one requester to one payer,
 MAX_OPEN_PER_PAYER waiting for one payer from anyone (no one can bury a payer in requests, and codes
 stay easy to tell apart), MAX_OPEN_PER_REQUESTER asked by one requester.
+
+A payment above [security] otp_amount_above_minor waits HELD for YES <one-time password>
+(daemon.security.amount_otp), and a fraud rule's hit holds it for staff: the held SEND or TILL
+move's detail names the request ("request R4821"), and `_recommit` (daemon.money.held) pays it as
+PAY <code> would now: the request found again (still open, the same one), quoted again, and the
+move linked to it in the same savepoint. Until then the request stays open: the payer may still
+refuse it, and it expires as any.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import replace
 
 from sqlalchemy import Connection
 
@@ -21,13 +31,14 @@ from daemon.commands.context import CommandContext, Reply
 from daemon.commands.normalise import mask_pins
 from daemon.commands.registry import Role
 from daemon.config import Config
-from daemon.money import common, request_rows, send, tills
+from daemon.money import common, held, request_rows, send, tills
 from daemon.money.limits import check_amount
-from daemon.money.moves import Move, MoveState
+from daemon.money.moves import Move, MoveKind, MoveRequest, MoveState
 from daemon.money.notices import Notifier
 from daemon.money.request_rows import PayRequest, RequestState
 from daemon.money.settle import SettleEnv, _short_code, add_step
 from daemon.outbox import OutgoingSms, queue_sms_txn
+from daemon.security import amount_otp
 from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber, get_subscriber_txn
 from smscore.text import TextEncodingError, gsm7_septet_length
@@ -188,8 +199,9 @@ def pay_request(ctx: CommandContext, code: str) -> Reply:
     priced = send.quote(ctx, found.requester_msisdn, found.amount_minor)
     if isinstance(priced, Reply):
         return priced
-    if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
-        return screened
+    asked = _held(ctx, found, priced.request(ctx.inbox_id), priced.fee_minor)
+    if asked is not None:
+        return asked
     move = _linked(ctx, found, lambda: send.open_send_txn(ctx, priced))
     if not isinstance(move, Move):
         return move
@@ -203,12 +215,96 @@ def _pay_till(ctx: CommandContext, found: PayRequest, merchant: Subscriber) -> R
     priced = tills.quote(ctx, till, found.amount_minor)
     if isinstance(priced, Reply):
         return priced
-    if (screened := screen_move(ctx, priced.request(ctx.inbox_id, False))) is not None:
-        return screened
+    pending = common.money_env(ctx.config).posts_on_delivery(tills.COMMAND)
+    asked = _held(ctx, found, priced.request(ctx.inbox_id, pending), priced.fee_minor)
+    if asked is not None:
+        return asked
     move = _linked(ctx, found, lambda: tills.open_till_txn(ctx, priced))
     if not isinstance(move, Move):
         return move
     return tills.committed(ctx, move)
+
+
+# --- a payment held (for its OTP, or for review), paid later
+
+_HELD_DETAIL = re.compile(r"request (R\d+)")
+
+
+def _held(
+    ctx: CommandContext, found: PayRequest, request: MoveRequest, fee_minor: int
+) -> Reply | None:
+    """The reply when the payment is held (a fraud hit, or above the OTP threshold), its move
+    naming the request; None when it is paid now."""
+    request = replace(request, detail=f"request {found.code}")
+    if (screened := screen_move(ctx, request)) is not None:
+        return screened
+    if not amount_otp.applies(ctx, request.amount_minor):
+        return None
+    requester = get_subscriber_txn(ctx.conn, found.requester_msisdn)
+    name = requester_label(ctx.conn, requester) if requester is not None else ""
+    payee = f"{name} {common.display(ctx, found.requester_msisdn)}".strip()
+    fields = {"amount": ctx.money(found.amount_minor), "payee": payee, "fee": ctx.money(fee_minor)}
+    return amount_otp.hold_txn(
+        ctx,
+        request,
+        lambda code, minutes: amount_otp.ask(ctx, "otp_pay_confirm", code, minutes, **fields),
+    )
+
+
+def _held_code(move: Move) -> str | None:
+    found = _HELD_DETAIL.fullmatch(move.detail or "")
+    return found.group(1) if found else None
+
+
+@held.recommit(MoveKind.SEND, MoveKind.TILL, when=lambda move: _held_code(move) is not None)
+def _recommit(ctx: CommandContext, move: Move) -> Reply:
+    """A held payment of a request paid now as PAY <code> would pay it, or the refusal (left held)."""
+    assert ctx.subscriber is not None and move.payee_msisdn is not None
+    code = _held_code(move)
+    assert code is not None
+    found = request_rows.find_txn(ctx.conn, ctx.subscriber.msisdn, code)
+    if found is not None and not _paid_by(found, move):
+        found = None  # the code was given to a newer request: the held one's is long gone
+    decided = _decided_reply(ctx, found, code)
+    if decided is not None:
+        return decided
+    assert found is not None
+    if move.kind is MoveKind.TILL:
+        return _recommit_till(ctx, move, found)
+    priced = send.quote(ctx, move.payee_msisdn, move.amount_minor)
+    if isinstance(priced, Reply):
+        return priced
+    state = held.paid_state(ctx, send.COMMAND)
+    payer = priced.payer.account_id
+    paid = _linked(
+        ctx, found, lambda: held.reserve_txn(ctx, move, priced.request(None), state, payer)
+    )
+    if not isinstance(paid, Move):
+        return paid
+    return send.committed(ctx, paid, paid.state is MoveState.PENDING)
+
+
+def _paid_by(found: PayRequest, move: Move) -> bool:
+    """Whether `move` was made to pay `found` (a request's code is reused once it is long gone)."""
+    same = (found.requester_msisdn, found.amount_minor) == (move.payee_msisdn, move.amount_minor)
+    return same and found.created_at_ns <= move.created_at_ns
+
+
+def _recommit_till(ctx: CommandContext, move: Move, found: PayRequest) -> Reply:
+    assert move.payee_msisdn is not None
+    till = tills.till_of_merchant_txn(ctx.conn, move.payee_msisdn)
+    if till is None:
+        return ctx.reply("req_till_suspended")
+    priced = tills.quote(ctx, till, move.amount_minor)
+    if isinstance(priced, Reply):
+        return priced
+    state = held.paid_state(ctx, tills.COMMAND)
+    requoted = priced.request(None, state is MoveState.PENDING)
+    payer = priced.payer.account_id
+    paid = _linked(ctx, found, lambda: held.reserve_txn(ctx, move, requoted, state, payer))
+    if not isinstance(paid, Move):
+        return paid
+    return tills.committed(ctx, paid)
 
 
 def _linked(ctx: CommandContext, found: PayRequest, open_move) -> Move | Reply:

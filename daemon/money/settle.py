@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 from twisted.logger import Logger
 
 from daemon.config import Config
+from daemon.money import held
 from daemon.money.common import release_txn
 from daemon.money.moves import (
     MoveError,
@@ -156,19 +157,21 @@ def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:
 def expire_unconfirmed_txn(
     conn: Connection, env: SettleEnv, now_ns: int, limit: int
 ) -> tuple[int, bool]:
-    """Held and confirming moves nobody confirmed in time: released; a confirming one's sender told."""
+    """Held and confirming moves nobody confirmed in time: released; the payer of a confirming one,
+    or of one held for its one-time password, told (a repeat SEND's is not: its first went)."""
     found = expired_moves_txn(conn, (MoveState.HELD, MoveState.CONFIRMING), now_ns, limit)
     for move in found:
+        otp_held = held.waits_for_otp(move)
         was = move.state
         move = release_txn(conn, move, MoveState.EXPIRED, env.config, now_ns)
-        if was is MoveState.CONFIRMING and move.payer_msisdn:
+        if (was is MoveState.CONFIRMING or otp_held) and move.payer_msisdn:
             short_code = _short_code(conn, move.inbox_id, env.config)
             notifier = env.notifier(conn, short_code, now_ns, move.inbox_id)
-            sms = notifier.about(
-                move.payer_msisdn,
-                "confirm_expired",
-                move,
-            )
+            if otp_held:
+                payee = held.payee_label(conn, env.config, move)
+                sms = notifier.about(move.payer_msisdn, "otp_expired", move, payee=payee)
+            else:
+                sms = notifier.about(move.payer_msisdn, "confirm_expired", move)
             queue_sms_txn(conn, [sms], now_ns)
     return len(found), len(found) >= limit
 

@@ -12,6 +12,11 @@ leg cannot spend money that is itself only pending, so a move held pending takes
 out of the principal instead (payer -> merchant the amount less the fee, payer -> FEE_INCOME the
 merchant's fee): the same money ends in the same accounts. The move records the customer's fee in
 fee_minor and the merchant's in commission_minor (what the operator earns from the merchant side).
+
+Above [security] otp_amount_above_minor the payment waits HELD for YES <one-time password>
+(daemon.security.amount_otp); a fraud rule's hit holds it for staff (daemon.security.fraud_holds).
+Either is committed by `_recommit` (daemon.money.held): the till found again from the move's
+merchant, the payment quoted and checked again, then opened like any.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from sqlalchemy import Connection, select
 from daemon.chart import SystemAccount, TransferCode, wallet_account_id
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.registry import Role
-from daemon.money import common
+from daemon.money import common, held
 from daemon.money.account import payee_label
 from daemon.money.limits import record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
@@ -33,6 +38,7 @@ from daemon.money.request_rows import request_of_move_txn
 from daemon.money.tariff import NoBand
 from daemon.outbox import OutgoingSms
 from daemon.schema import tills
+from daemon.security import amount_otp
 from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber, get_subscriber_txn
 
@@ -123,12 +129,42 @@ def pay_till(ctx: CommandContext, till: str, amount_minor: int) -> Reply:
     priced = quote(ctx, found, amount_minor)
     if isinstance(priced, Reply):
         return priced
-    if (screened := screen_move(ctx, priced.request(ctx.inbox_id, False))) is not None:
+    pending = common.money_env(ctx.config).posts_on_delivery(COMMAND)
+    request = priced.request(ctx.inbox_id, pending)
+    if (screened := screen_move(ctx, request)) is not None:
         return screened
+    if amount_otp.applies(ctx, amount_minor):
+        return amount_otp.hold_txn(
+            ctx, request, lambda code, minutes: ask(ctx, priced, code, minutes)
+        )
     opened = open_till_txn(ctx, priced)
     if isinstance(opened, Reply):
         return opened
     return committed(ctx, opened)
+
+
+def ask(ctx: CommandContext, priced: TillQuote, code: str, minutes: int) -> Reply:
+    """The question of a payment held for its one-time password."""
+    return amount_otp.ask(
+        ctx, "otp_pay_confirm", code, minutes, amount=ctx.money(priced.amount_minor),
+        payee=priced.till.label, fee=ctx.money(priced.fee_minor),
+    )  # fmt: skip
+
+
+def _held_payee(conn: Connection, config, move: Move) -> str:
+    return _till_of_move(conn, move).label
+
+
+@held.recommit(MoveKind.TILL, payee=_held_payee)
+def _recommit(ctx: CommandContext, move: Move) -> Reply:
+    """A held TILL payment quoted again and paid now, or the refusal (left held)."""
+    priced = quote(ctx, _till_of_move(ctx.conn, move), move.amount_minor)
+    if isinstance(priced, Reply):
+        return priced
+    state = held.paid_state(ctx, COMMAND)
+    requoted = priced.request(None, state is MoveState.PENDING)
+    reserved = held.reserve_txn(ctx, move, requoted, state, priced.payer.account_id)
+    return reserved if isinstance(reserved, Reply) else committed(ctx, reserved)
 
 
 def quote(ctx: CommandContext, till: Till, amount_minor: int) -> TillQuote | Reply:

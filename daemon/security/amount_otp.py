@@ -1,9 +1,19 @@
-"""The one-time password a SEND above `[security] otp_amount_above_minor` waits for.
+"""The one-time password a money command above `[security] otp_amount_above_minor` waits for.
 
-Such a SEND is held CONFIRMING like one above `[money] confirm_above_minor` (daemon.money.send,
-the money reserved), but its YES code is an OTP from daemon.security.otp_codes (purpose "amount",
-`otp_digits` long, expiring after `otp_ttl_s`): a spoofed sender never sees it, and guessing it is
-counted and locked. The move's code digest is the OTP row's own digest, so the move waiting for the
+A SEND is held CONFIRMING like one above `[money] confirm_above_minor` (daemon.money.send, the
+money reserved). PAY (a bill or a request), TILL, BUY and WITHDRAW are held HELD, nothing reserved
+(`hold_txn`): at YES they are re-quoted and committed by their kind's re-commit
+(daemon.money.held), the one path that also commits a move staff release from fraud review, so
+every rule of the flow (the bill still due, the till active, the request open, the funds) is
+checked when the money moves, and nothing is reserved against a bill or a request the payer may
+yet decline. Either way the YES code is an OTP from daemon.security.otp_codes (purpose "amount",
+`otp_digits` long, expiring after `otp_ttl_s`, and the move with it): a spoofed sender never sees
+it, and guessing it is counted and locked.
+
+DEPOSIT asks for no OTP: its payer is the agent's own float, given for cash the agent already holds
+at the counter, from the store's own phone with the store's PIN; the spoofed-sender risk the OTP
+answers is a customer's wallet emptied from afar, and a deposit's own risk (splitting cash to farm
+commission) is the deposit_splitting rule's. The move's code digest is the OTP row's own digest, so the move waiting for the
 live OTP is found without the code (to release it when wrong codes lock the purpose), and a code
 replaced by a newer one confirms nothing. One such SEND waits at a time: a second is refused until
 the first is answered or expires (a new OTP would silently void the first one's code).
@@ -11,12 +21,21 @@ the first is answered or expires (a new OTP would silently void the first one's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Connection, update
 
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
-from daemon.money import common
-from daemon.money.moves import Move, MoveState, open_moves_of_txn
+from daemon.money import common, held
+from daemon.money.moves import (
+    Move,
+    MoveKind,
+    MoveRequest,
+    MoveState,
+    open_move_txn,
+    open_moves_of_txn,
+)
 from daemon.money.one_time import get_code_txn
 from daemon.schema import one_time_codes
 from daemon.security.otp_codes import (
@@ -80,12 +99,13 @@ def withdraw_txn(conn: Connection, msisdn: str, digest: bytes) -> None:
 
 
 def waiting_move_txn(ctx: CommandContext, msisdn: str) -> Move | None:
-    """The sender's CONFIRMING move waiting for the live OTP, if any."""
+    """The sender's move (CONFIRMING, or HELD) waiting for the live OTP, if any."""
     row = get_code_txn(ctx.conn, msisdn, PURPOSE)
     if row is None or not row.code_hmac or row.expires_at_ns <= ctx.now_ns:
         return None
     since_ns = ctx.now_ns - window_ns(ctx)
-    moves = open_moves_of_txn(ctx.conn, msisdn, (MoveState.CONFIRMING,), since_ns)
+    states = (MoveState.CONFIRMING, MoveState.HELD)
+    moves = open_moves_of_txn(ctx.conn, msisdn, states, since_ns)
     return next((move for move in moves if move.code_hmac == row.code_hmac), None)
 
 
@@ -108,12 +128,44 @@ def check_txn(ctx: CommandContext, code: str, move: Move | None) -> Reply | None
         return ctx.reply("otp_wrong", remaining=check.remaining)
     if check.outcome is OtpOutcome.LOCKED:
         common.release_txn(ctx.conn, waiting, MoveState.VOIDED, ctx.config, ctx.now_ns)
-        assert waiting.payee_msisdn is not None
         return ctx.reply(
             "otp_locked_released",
             ref=waiting.ref,
             amount=ctx.money(waiting.amount_minor),
-            phone=common.display(ctx, waiting.payee_msisdn),
+            phone=_payee(ctx, waiting),
             minutes=_minutes_until(check.locked_until_ns, ctx.now_ns),
         )
     return ctx.reply("no_such_code")  # expired, used, replaced
+
+
+def _payee(ctx: CommandContext, move: Move) -> str:
+    if move.kind in (MoveKind.SEND, MoveKind.VOUCHER) and move.payee_msisdn is not None:
+        return common.display(ctx, move.payee_msisdn)
+    return held.payee_label(ctx.conn, ctx.config, move)
+
+
+# --- PAY, TILL, BUY, WITHDRAW: held with nothing reserved
+
+Question = Callable[[str, int], Reply]  # (the OTP, minutes it is good for) -> the question
+
+
+def hold_txn(ctx: CommandContext, request: MoveRequest, question: Question) -> Reply:
+    """`request` recorded HELD, nothing reserved, its YES code a new OTP and expiring with it;
+    the reply asking for YES <otp> (`question`), or the refusal to ask for one now."""
+    assert ctx.hasher is not None and request.payer_msisdn is not None
+    code = issue_txn(ctx, request.payer_msisdn)
+    if isinstance(code, Reply):
+        return code
+    ttl_ns = int(ctx.config.security.otp_ttl_s * NS_PER_S)
+    move = open_move_txn(
+        ctx.conn, request, currency=ctx.config.service.currency, now_ns=ctx.now_ns,
+        state=MoveState.HELD, expires_at_ns=ctx.now_ns + ttl_ns,
+        code_hmac=common.code_digest(ctx.hasher, PURPOSE, request.payer_msisdn, code),
+    )  # fmt: skip
+    assert isinstance(move, Move)  # HELD reserves nothing: the ledger is not asked
+    return question(code, minutes(ctx))
+
+
+def ask(ctx: CommandContext, key: str, code: str, minutes: int, **fields: object) -> Reply:
+    """The question of a held move: `key` with the OTP and its minutes, and `fields`."""
+    return Reply(ctx.text(key, code=code, minutes=minutes, **fields), holds_code=True)

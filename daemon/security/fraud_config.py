@@ -87,6 +87,9 @@ class FraudConfig(_Rule):
     # A plain-text (not app-channel) money command from a subscriber with an enrolled device may
     # move at most this much: a spoofed sender cannot empty the wallet.
     plain_text_max_minor: Minor = 100_000  # 1,000.00 KES
+    # A hold nobody released or rejected within this many hours ends by itself (expired, nothing
+    # moved, the payer told): a held payment must not wait for ever.
+    hold_expiry_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 72.0
     velocity: VelocityRule = VelocityRule()
     new_recipient: NewRecipientRule = NewRecipientRule()
     pin_failures: PinFailuresRule = PinFailuresRule()

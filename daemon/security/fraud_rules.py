@@ -2,7 +2,8 @@
 
 Each reads committed rows only: moves (money out that moved or is moving: posted, pending,
 confirming; a held or declined move moved nothing), PIN and one-time-code
-lockouts in the audit log, sim_swaps and devices.
+lockouts in the audit log, sim_swaps and devices. An amount in a detail is written with `_money`
+(`{money:<minor>}`): daemon.security.fraud_holds shows it as an SMS does, in the service currency.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from ledger.fastpath import PreparedSelect
 MOVING = (MoveState.POSTED.value, MoveState.PENDING.value, MoveState.CONFIRMING.value)
 _OUT_KINDS = tuple(kind.value for kind in MONEY_OUT)
 ACTIVE_DEVICE = "active"
+
+
+def _money(amount_minor: int) -> str:
+    return f"{{money:{amount_minor}}}"
 
 
 def _since(txn: Txn, period_s: float) -> int:
@@ -44,7 +49,9 @@ def sim_swap(conn: Connection, txn: Txn, config: FraudConfig) -> Hit | None:
     if swapped_ns is None:
         return None
     hours = (txn.now_ns - swapped_ns) / (3600 * NS_PER_S)
-    return Hit("sim_swap", f"SIM changed {hours:.1f}h ago; amount over {settings.max_minor}")
+    return Hit(
+        "sim_swap", f"SIM changed {hours:.1f}h ago; amount over {_money(settings.max_minor)}"
+    )
 
 
 @rule("plain_text", lambda config: config.plain_text.enabled)
@@ -58,7 +65,8 @@ def plain_text(conn: Connection, txn: Txn, config: FraudConfig) -> Hit | None:
     )
     if conn.execute(query.limit(1)).first() is None:
         return None
-    return Hit("plain_text", f"plain text over {config.plain_text_max_minor} with an app device")
+    over = _money(config.plain_text_max_minor)
+    return Hit("plain_text", f"plain text over {over} with an app device")
 
 
 _LOCKOUTS = (SecurityEvent.PIN_LOCKOUT.value, SecurityEvent.OTP_LOCKOUT.value)
@@ -124,7 +132,7 @@ def velocity(conn: Connection, txn: Txn, config: FraudConfig) -> Hit | None:
     if count + 1 > settings.max_count:
         return Hit("velocity", f"{count + 1} moves in {settings.period_s:g}s")
     if value + txn.amount_minor > settings.max_value_minor:
-        return Hit("velocity", f"{value + txn.amount_minor} minor in {settings.period_s:g}s")
+        return Hit("velocity", f"{_money(value + txn.amount_minor)} in {settings.period_s:g}s")
     return None
 
 
@@ -141,7 +149,8 @@ def new_recipient(conn: Connection, txn: Txn, config: FraudConfig) -> Hit | None
     )
     if conn.execute(query.limit(1)).first() is not None:
         return None
-    return Hit("new_recipient", f"first payment to {txn.payee}, over {settings.min_amount_minor}")
+    over = _money(settings.min_amount_minor)
+    return Hit("new_recipient", f"first payment to {txn.payee}, over {over}")
 
 
 @rule("deposit_splitting", lambda config: config.deposit_splitting.enabled)

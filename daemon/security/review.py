@@ -1,11 +1,14 @@
 """Staff decisions on the fraud review queue (`smscore admin review release|reject ID`).
 
-Release commits the held SEND through the path YES takes for a held repeat
-(daemon.money.confirm.commit_held): funds and limits are checked again now, the money is posted or
-held pending its confirmation like any SEND, and the sender gets the usual confirmation (the
-recipient is told once it is posted). If the checks now refuse it (the money was spent meanwhile,
-a limit is reached) nothing changes: the hold stays in the queue and staff hear why. Reject ends the
-move with nothing moved and tells the sender. Each decision is one transaction with its audit entry
+Release commits the held move through its kind's re-commit (daemon.money.held, the path YES takes
+for a move held for its one-time password): the payment is quoted and every rule of its flow
+checked again now (funds, limits, the bill still due, the till active, the request still open),
+the money is posted or held pending its confirmation as the flow does, and the payer gets the
+flow's usual confirmation (the other party is told once it is posted; a released BUY is ordered).
+If the checks now refuse it (the money was spent meanwhile, a limit is reached) nothing changes:
+the hold stays in the queue, staff hear why, and it expires as any hold
+([fraud] hold_expiry_hours) unless decided. Reject ends the move with nothing moved and tells the
+payer (and a held withdrawal's store). Each decision is one transaction with its audit entry
 (fraud.release, fraud.reject); a hold already decided is refused (HoldDecided), changing nothing.
 
 The SMS of a decision is not tied to the held message (inbox_id None): a re-delivery of that
@@ -21,13 +24,21 @@ from sqlalchemy import Connection, select
 from daemon.audit import SecurityEvent, record_security_event_txn
 from daemon.commands.context import CommandContext
 from daemon.config import Config
-from daemon.money import common, confirm
+from daemon.money import held
 from daemon.money.commands import service_registry
 from daemon.money.moves import Move, MoveState, get_move_txn
 from daemon.money.notices import Notifier
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox
-from daemon.security.fraud_holds import Hold, HoldState, decide_hold_txn, get_hold_txn
+from daemon.security.fraud_holds import (
+    REJECT,
+    Ending,
+    Hold,
+    HoldState,
+    decide_hold_txn,
+    end_hold_txn,
+    get_hold_txn,
+)
 from daemon.subscribers import PinHasher, load_subscribers_txn
 
 
@@ -94,10 +105,10 @@ def payer_context(conn: Connection, who: Reviewer, hold: Hold, now_ns: int) -> C
 
 
 def release_txn(conn: Connection, who: Reviewer, hold_id: int, now_ns: int) -> Decision:
-    """The held SEND committed now (see the module docstring); ReviewError if it cannot be."""
+    """The held move committed now (see the module docstring); ReviewError if it cannot be."""
     hold, move = _open_hold_txn(conn, hold_id)
     ctx = payer_context(conn, who, hold, now_ns)
-    reply = confirm.commit_held(ctx, move)
+    reply = held.commit_held(ctx, move)
     after = get_move_txn(conn, move.id)
     if after.state is MoveState.HELD:
         raise ReviewError(f"hold {hold_id} cannot be released now: {reply.text}")
@@ -118,15 +129,8 @@ def release_txn(conn: Connection, who: Reviewer, hold_id: int, now_ns: int) -> D
 def reject_txn(conn: Connection, who: Reviewer, hold_id: int, reason: str, now_ns: int) -> Decision:
     """The held move declined, nothing moved; the payer told."""
     hold, move = _open_hold_txn(conn, hold_id)
-    ended = common.release_txn(conn, move, MoveState.DECLINED, who.config, now_ns)
-    decide_hold_txn(conn, hold, HoldState.REJECTED, who.actor, now_ns)
     short_code, _ = _addresses(conn, hold, who.config)
     notifier = Notifier(conn, who.config, short_code, now_ns)
-    payee = move.detail or ""
-    if move.payee_msisdn is not None:
-        payee = notifier.display(move.payee_msisdn)
-    queue_sms_txn(conn, [notifier.about(hold.msisdn, "fraud_rejected", move, payee=payee)], now_ns)
-    detail = f"hold {hold_id}, move {move.ref}: rejected" + (f": {reason}" if reason else "")
-    record_security_event_txn(conn, who.actor, SecurityEvent.FRAUD_REJECT, hold.msisdn, detail,
-                              now_ns)  # fmt: skip
+    ending = Ending(HoldState.REJECTED, MoveState.DECLINED, REJECT, who.actor, reason)
+    ended, _ = end_hold_txn(conn, notifier, hold, move, ending)  # the hold is locked: it ends
     return Decision(hold, ended)

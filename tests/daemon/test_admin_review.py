@@ -76,6 +76,13 @@ def test_the_queue_lists_held_payments(world, cli):
         assert shown in result.output
 
 
+def test_the_queue_shows_when_each_hold_expires(world, cli):
+    held_send(world)  # at 2025-12-01 15:00 in Nairobi; [fraud] hold_expiry_hours = 72
+    listed = cli("review", "list").output
+    assert "expires" in listed and "2025-12-04 15:00:00" in listed, listed
+    assert "amount over KES 1,000.00" in listed
+
+
 def test_release_posts_once_and_twice_is_one_line(world, cli):
     hold_id = held_send(world)
     result = cli("review", "release", str(hold_id), "--actor", "carol")

@@ -17,7 +17,6 @@ from tests.daemon.fraud_world import (
     STORE,
     WALLET,
     actions,
-    count_moves,
     enrol_device,
     fraud_world,
     holds,
@@ -78,16 +77,17 @@ def test_after_the_cooldown_a_large_send_goes_through(world):
     assert holds(world) == []
 
 
-def test_a_withdrawal_after_a_sim_swap_is_refused_not_held(engine):
+def test_a_withdrawal_after_a_sim_swap_is_held_and_the_agent_told(engine):
+    # Held like a SEND since every flow has a re-commit (daemon.money.held); the agent must not
+    # give cash meanwhile (tests/daemon/test_held_fraud.py follows it to release and reject).
     world = make(engine)
     world.add(STORE, Role.AGENT, balance_minor=WALLET, name="Mama Mboga", agent_number="123456")
     swap_sim(world, ALICE)
-    before = count_moves(world)
     reply = world.sms(ALICE, "WITHDRAW 123456 5000 1234")
-    assert REFUSED in reply and "call smscore customer care" in reply
-    assert count_moves(world) == before and holds(world) == []
+    assert HELD in reply and "to 123456 MAMA MBOGA" in reply
+    assert [hold.rule for hold in holds(world)] == ["sim_swap"]
     assert world.balance(ALICE) == WALLET
-    assert "refused at once: sim_swap" in actions(world, "fraud.reject")[0].detail
+    assert "Do NOT give cash" in world.last_to(STORE)
     world.check()
 
 
@@ -226,7 +226,7 @@ def test_deposit_splitting_is_refused_at_the_counter(engine):
         assert "deposited" in world.sms(STORE, "DEPOSIT 0712000002 500 1234").lower()
         world.advance(130)  # not a re-delivery
     reply = world.sms(STORE, "DEPOSIT 0712000002 500 1234")
-    assert REFUSED in reply
+    assert "was refused. Nothing moved: give the cash back" in reply
     assert "deposited" in world.sms(STORE, "DEPOSIT 0712000002 5000 1234").lower()  # not small
     assert "deposited" in world.sms(STORE, "DEPOSIT 0712000003 500 1234").lower()  # another
     world.check()
