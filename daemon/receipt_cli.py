@@ -23,7 +23,14 @@ from daemon.clock import NS_PER_S
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.config import Config
 from daemon.money.notices import local_time
-from daemon.security.receipt_keys import Keyring, ReceiptKeyError, load_keyring, revoke_key
+from daemon.security.receipt_keys import (
+    Keyring,
+    ReceiptKey,
+    ReceiptKeyError,
+    load_keyring,
+    parse_serial,
+    revoke_key,
+)
 from daemon.security.receipt_keys import rotate_keyring as rotate_keys
 from daemon.security.receipts import (
     NS_PER_MINUTE,
@@ -173,18 +180,42 @@ def rotate(env: AdminEnv) -> None:
 @click.argument("serial")
 @admin_options()
 def revoke(serial: str, env: AdminEnv) -> None:
-    """Revoke a key: its receipts no longer verify (the signing key is replaced first)."""
+    """Revoke a key: its receipts no longer verify, and devices drop it when they next ask (RKEY).
+
+    Revoking the key that signs now first makes a new one (audited as its own rotation, then the
+    revocation), so confirmations go on being signed.
+    """
     directory = key_directory(env.config)
     at_ns = now_ns()
+    keyring = _keyring(env.config)
+    key = _revocable(keyring, serial)
+    signing = keyring.active.number == key.number
 
     def work(conn):
-        record_txn(conn, env.actor, "receipt_key.revoke", serial.strip().upper(), "", at_ns)
+        if signing:
+            made = f"K{max(keyring.keys) + 1}"
+            detail = f"{directory}: replaces {key.serial}, revoked"
+            record_txn(conn, env.actor, "receipt_key.rotate", made, detail, at_ns)
+        record_txn(conn, env.actor, "receipt_key.revoke", key.serial, "", at_ns)
         try:
-            return revoke_key(directory, serial, env.config.receipts.tag_chars, at_ns)
+            return revoke_key(directory, key.serial, env.config.receipts.tag_chars, at_ns)
         except ReceiptKeyError as exc:
             raise AdminCliError(str(exc)) from None
 
     replacement = env.run(work)
-    click.echo(f"{serial.strip().upper()} revoked")
     if replacement is not None:
-        click.echo(f"{replacement.serial} signs from now on")
+        click.echo(f"{key.serial} was signing: made {replacement.serial}, which signs from now on")
+    click.echo(f"{key.serial} revoked")
+
+
+def _revocable(keyring: Keyring, serial: str) -> ReceiptKey:
+    try:
+        number = parse_serial(serial)
+    except ReceiptKeyError as exc:
+        raise AdminCliError(str(exc)) from None
+    key = keyring.keys.get(number)
+    if key is None:
+        raise AdminCliError(f"K{number}: no such receipt key in {keyring.directory}")
+    if key.revoked:
+        raise AdminCliError(f"{key.serial} is revoked already")
+    return key

@@ -1,18 +1,21 @@
 """`smscore device …`: the reference app. `init` makes the keys, `enrol` enrols through the
 simulator, `send` sends a command encrypted and prints the decrypted reply, with the check of a
-confirmation's signed receipt (daemon.device.receipts); `keys` fetches the signing receipt key;
+confirmation's signed receipt (daemon.device.answers, daemon.device.receipts); `keys` fetches the
+signing receipt key and the revoked serials; `receipts` checks the kept receipts again;
 `offline-send` signs a transfer with no network and queues it, `flush` delivers the queue
-(daemon.device.offline)."""
+(daemon.device.offline) and checks each answer as `send` does."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from daemon.commands.money import MoneyError, parse_money_minor
+from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
+from daemon.device.answers import EXIT_HELP, Answer, Exit, read_answer
 from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
 from daemon.device.offline import (
     DEFAULT_VALID_FOR_S,
@@ -22,9 +25,10 @@ from daemon.device.offline import (
     queued,
     settle,
 )
-from daemon.device.receipts import check_receipt, key_from_reply
+from daemon.device.receipts import Status, check_receipt, kept, learn_keys
 from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
-from daemon.security.app_receipt import ReceiptFrameError, split_body
+from daemon.security import channel
+from daemon.security.app_receipt import SignedReceipt
 from daemon.security.channel import ChannelError, Kind, Opened
 
 FILE_OPTION = click.option(
@@ -90,24 +94,26 @@ def device_enrol(path: Path, api: str, short_code: str, pin: str, code: str | No
         click.echo(reply)  # a code was sent, the PIN was wrong, ...
 
 
-@device.command("send")
+@device.command("send", epilog=EXIT_HELP)
 @FILE_OPTION
 @API_OPTION
 @TO_OPTION
 @click.argument("command")
 def device_send(path: Path, api: str, short_code: str, command: str) -> None:
-    """Send COMMAND encrypted; print the reply, decrypted and checked."""
+    """Send COMMAND encrypted; print the reply, decrypted, and a confirmation's receipt check."""
     link = SimulatorLink(api, short_code)
     try:
         state = load(path)
-        opened = _exchange(state, link, path, command)
-        if opened.kind is Kind.ERROR:
-            raise _fail(Exception(f"the server refused the message: {opened.body.decode()}"))
-        click.echo(_checked(state, link, path, opened))
+        reply = _send(state, link, path, state.command_text(command))
+        answer = read_answer(state, reply, _fetcher(state, link, path))
+        save(state, path)  # the receipt kept, keys learnt
     except (DeviceFileError, LinkError, NotEnrolled) as exc:
         raise _fail(exc) from None
     except ChannelError as exc:
         raise _fail(Exception(f"the reply did not verify ({type(exc).__name__})")) from None
+    click.echo("\n".join(answer.lines))
+    if answer.code is not Exit.OK:
+        raise SystemExit(answer.code)
 
 
 @device.command("keys")
@@ -115,7 +121,7 @@ def device_send(path: Path, api: str, short_code: str, command: str) -> None:
 @API_OPTION
 @TO_OPTION
 def device_keys(path: Path, api: str, short_code: str) -> None:
-    """Fetch the server's signing receipt key (RKEY, encrypted); `enrol` does it too."""
+    """Fetch the server's signing receipt key and the revoked ones (RKEY); `enrol` does it too."""
     try:
         state = load(path)
         click.echo(_learn_key(state, SimulatorLink(api, short_code), path))
@@ -123,48 +129,87 @@ def device_keys(path: Path, api: str, short_code: str) -> None:
         raise _fail(exc) from None
 
 
-def _exchange(state: DeviceState, link: SimulatorLink, path: Path, command: str) -> Opened:
-    """Send `command` encrypted; the reply, opened (ChannelError if it does not verify)."""
-    text = state.command_text(command)
+@device.command("receipts", epilog=EXIT_HELP)
+@FILE_OPTION
+@API_OPTION
+@TO_OPTION
+@click.option("--refresh", is_flag=True, help="Ask the server for revocations first (RKEY).")
+def device_receipts(path: Path, api: str, short_code: str, refresh: bool) -> None:
+    """The receipts this device kept, each checked again with the keys it knows now."""
+    try:
+        state = load(path)
+        if refresh:
+            click.echo(_learn_key(state, SimulatorLink(api, short_code), path))
+        found = kept(state)
+    except (DeviceFileError, LinkError, NotEnrolled, ChannelError) as exc:
+        raise _fail(exc) from None
+    worst = Exit.OK
+    for receipt in found:
+        check = check_receipt(state, receipt, lambda serial: None)  # offline: known keys only
+        click.echo(f"{_receipt_line(receipt)}: {check.shown}")
+        if check.status is Status.UNCHECKED:
+            worst = max(worst, Exit.RECEIPT_UNCHECKED)
+        elif not check.genuine:
+            worst = max(worst, Exit.RECEIPT_NOT_GENUINE)
+    if not found:
+        click.echo("no receipts kept")
+    if worst is not Exit.OK:
+        raise SystemExit(worst)
+
+
+def _receipt_line(receipt: SignedReceipt) -> str:
+    fields = receipt.fields
+    at = datetime.fromtimestamp(fields.minute * 60, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    amount = format_money(fields.amount_minor, fields.currency)
+    return f"{fields.ref} {amount} {fields.payer or '-'} -> {fields.payee or '-'} at {at}"
+
+
+def _send(state: DeviceState, link: SimulatorLink, path: Path, text: str) -> str:
+    """Send an app message; the SMS that answers it, as received."""
     save(state, path)  # the counter is used once sent, whatever happens next
-    opened = state.open_reply(link.exchange(state.msisdn, text))
+    return link.exchange(state.msisdn, text)
+
+
+def _exchange(state: DeviceState, link: SimulatorLink, path: Path, command: str) -> Opened | None:
+    """Send `command` encrypted; the reply, opened (None if it came in plain text; ChannelError
+    if it does not verify)."""
+    reply = _send(state, link, path, state.command_text(command))
+    if not channel.is_text_frame(reply):
+        return None
+    opened = state.open_reply(reply)
     save(state, path)
     return opened
 
 
-def _ask_key(state: DeviceState, link: SimulatorLink, path: Path, serial: str = "") -> bytes | None:
-    """The public half of receipt key `serial` (the signing one if ""), asked over the channel
-    and kept; None if the server gives none."""
+def _ask_key(state: DeviceState, link: SimulatorLink, path: Path, serial: str = "") -> str | None:
+    """Ask for receipt key `serial` (the signing one if ""); keep the key and the revocations
+    the answer gives. The serial of the key given, or None."""
     opened = _exchange(state, link, path, f"RKEY {serial}".strip())
-    found = key_from_reply(opened.text) if opened.kind is Kind.TEXT else None
-    if found is None or (serial and found[0] != serial):
+    if opened is None or opened.kind is not Kind.TEXT:
         return None
-    state.receipt_keys[found[0]] = found[1]
+    learnt = learn_keys(state, opened.text)
     save(state, path)
-    return found[1]
+    return learnt
+
+
+def _fetcher(state: DeviceState, link: SimulatorLink, path: Path):
+    return lambda serial: _ask_key(state, link, path, serial)
 
 
 def _learn_key(state: DeviceState, link: SimulatorLink, path: Path) -> str:
-    if _ask_key(state, link, path) is None:
-        return "no receipt key given: confirmations will be checked when one is"
-    return f"receipt keys known: {', '.join(sorted(state.receipt_keys))}"
+    _ask_key(state, link, path)
+    known = ", ".join(sorted(state.receipt_keys, key=_serial_order)) or "none"
+    lines = [f"receipt keys known: {known}"]
+    if not state.receipt_keys:
+        lines = ["no receipt key given: confirmations will be checked when one is"]
+    if state.revoked_keys:
+        revoked = ", ".join(sorted(state.revoked_keys, key=_serial_order))
+        lines.append(f"revoked (their receipts are not genuine): {revoked}")
+    return "\n".join(lines)
 
 
-def _checked(state: DeviceState, link: SimulatorLink, path: Path, opened: Opened) -> str:
-    """The reply's text, and for a confirmation "signature OK (K1)"; a confirmation whose
-    signature does not check is refused (exit 2), not shown."""
-    try:
-        text, receipt = split_body(opened.body)
-    except (ReceiptFrameError, UnicodeDecodeError):
-        raise _fail(Exception("confirmation refused: signature INVALID (malformed)")) from None
-    if receipt is None:
-        return text
-    check = check_receipt(
-        state.receipt_keys, receipt, lambda serial: _ask_key(state, link, path, serial)
-    )
-    if not check.genuine:
-        raise _fail(Exception(f"confirmation refused: {check.shown}"))
-    return f"{text}\n{check.shown}"
+def _serial_order(serial: str) -> int:
+    return int(serial[1:]) if serial[1:].isdigit() else 0
 
 
 @device.command("offline-send")
@@ -191,34 +236,41 @@ def device_offline_send(
     click.echo(f"offline transfer {signed.transfer.counter} signed and queued")
 
 
-@device.command("flush")
+@device.command("flush", epilog=EXIT_HELP)
 @FILE_OPTION
 @API_OPTION
 @TO_OPTION
 @click.option("--again", is_flag=True, help="Deliver settled transfers again too (harmless).")
 def device_flush(path: Path, api: str, short_code: str, again: bool) -> None:
-    """Deliver the queued offline transfers; print the server's answer to each."""
+    """Deliver the queued offline transfers; print the server's answer to each, and check a
+    posted transfer's receipt as `send` does."""
+    worst = Exit.OK
     try:
         state = load(path)
         link = SimulatorLink(api, short_code)
         for signed in queued(state, again):
-            text = delivery_text(state, signed)
-            save(state, path)  # the channel counter is used once sent
-            click.echo(_deliver(state, link, text))
-            save(state, path)
+            answer = _deliver(state, link, path, delivery_text(state, signed))
+            click.echo("\n".join(answer.lines))
+            worst = max(worst, answer.code)
+            if answer.code is Exit.NOT_ENROLLED:
+                break  # the next ones would get the same answer
     except (DeviceFileError, LinkError, NotEnrolled) as exc:
         raise _fail(exc) from None
+    if worst is not Exit.OK:
+        raise SystemExit(worst)
 
 
-def _deliver(state: DeviceState, link: SimulatorLink, text: str) -> str:
-    reply = link.exchange(state.msisdn, text)
+def _deliver(state: DeviceState, link: SimulatorLink, path: Path, text: str) -> Answer:
+    reply = _send(state, link, path, text)
     try:
-        opened = state.open_reply(reply)
-    except ChannelError:
-        return f"not delivered (plain answer): {reply}"
-    if opened.kind is Kind.ERROR:
-        return f"not delivered: the server refused the message: {opened.body.decode()}"
-    answer = outcome_of(opened.text)
-    if answer is not None:
-        settle(state, answer)
-    return opened.text
+        answer = read_answer(state, reply, _fetcher(state, link, path))
+    except ChannelError as exc:
+        answer = Answer([f"the reply did not verify ({type(exc).__name__})"], Exit.FAILED)
+    if answer.text is None:
+        answer = Answer([f"not delivered: {answer.lines[0]}", *answer.lines[1:]], answer.code)
+    else:
+        outcome = outcome_of(answer.text)
+        if outcome is not None:
+            settle(state, outcome)
+    save(state, path)
+    return answer

@@ -3,8 +3,9 @@
 Keys: an X25519 key for the channel and an Ed25519 key for offline transfers, both made by
 `DeviceState.new()`; the server's public key and the device id come from the enrolment reply.
 The file also keeps the queue of offline transfers signed but not yet settled (no secret in it:
-each is a signed public statement), and the receipt public keys it was given, by serial
-(daemon.device.receipts).
+each is a signed public statement), the receipt public keys it was given, by serial, the serials
+it was told are revoked, and the signed receipts it received (daemon.device.receipts). A file
+written before revocations were reported has neither list: both start empty.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class DeviceState:
     # Signed offline transfers (daemon.device.offline): counter, base64 body, the server's outcome.
     offline_queue: list[dict[str, object]] = field(default_factory=list)
     receipt_keys: dict[str, bytes] = field(default_factory=dict)  # serial -> Ed25519 public key
+    revoked_keys: set[str] = field(default_factory=set)  # serials the server reported revoked
+    # The signed receipts of confirmations received (daemon.device.receipts.kept), newest last.
+    receipts: list[dict[str, object]] = field(default_factory=list)
 
     def __repr__(self) -> str:  # never the private keys
         return f"DeviceState(msisdn={self.msisdn!r}, device_id={self.device_id!r})"
@@ -123,6 +127,8 @@ class DeviceState:
             "offline_counter": self.offline_counter,
             "offline_queue": self.offline_queue,
             "receipt_keys": {serial: _b64(key) for serial, key in self.receipt_keys.items()},
+            "revoked_keys": sorted(self.revoked_keys),
+            "receipts": self.receipts,
         }
 
     @classmethod
@@ -143,6 +149,8 @@ class DeviceState:
                 str(serial): base64.b64decode(str(key))
                 for serial, key in dict(data.get("receipt_keys") or {}).items()  # type: ignore[call-overload]
             },
+            {str(serial) for serial in list(data.get("revoked_keys") or [])},  # type: ignore[call-overload]
+            list(data.get("receipts") or []),  # type: ignore[call-overload]
         )
 
 

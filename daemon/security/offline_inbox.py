@@ -192,7 +192,9 @@ def _claim_and_post_txn(ctx: CommandContext, signed: SignedTransfer) -> Reply:
         )
     )
     text = ctx.text("offline_result", reply=reply.text, token=_token(transfer.counter, state))
-    return Reply(text, reply.on_failure, reply.on_failure_ref, reply.deliver_by_ns)
+    return Reply(
+        text, reply.on_failure, reply.on_failure_ref, reply.deliver_by_ns, receipt=reply.receipt
+    )
 
 
 def _post_txn(ctx: CommandContext, transfer: OfflineTransfer) -> tuple[Reply, Move | None]:

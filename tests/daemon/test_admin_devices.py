@@ -43,3 +43,41 @@ def test_unknown_device_and_no_devices(cli, engine) -> None:
     assert "no devices" in cli("device", "list", "0712 000 009").output
     unknown = cli("device", "revoke", "00000000deadbeef", "--actor", "ops")
     assert unknown.exit_code != 0 and "no device" in unknown.output
+
+
+def _outbox(engine) -> list:
+    from sqlalchemy import select
+
+    from daemon.schema import outbox
+
+    with engine.begin() as conn:
+        return conn.execute(select(outbox).order_by(outbox.c.id)).all()
+
+
+def test_revoking_tells_the_subscriber_by_sms_in_their_language(cli, engine) -> None:
+    from daemon.subscribers import create_subscriber_txn
+    from tests.daemon.money_world import HASHER
+
+    with engine.begin() as conn:
+        create_subscriber_txn(conn, ALICE, pin="1234", hasher=HASHER, currency="KES",
+                              now_ns=10**18, language="sw")  # fmt: skip
+    device_id = _device(engine)
+    revoked = cli("device", "revoke", device_id, "--actor", "ops")
+    assert revoked.exit_code == 0, revoked.output
+    assert "the subscriber is told by SMS" in revoked.output
+    (sms,) = _outbox(engine)
+    assert sms.destination_addr == ALICE and sms.status == "queued"
+    assert device_id in sms.text and "kimefutwa" in sms.text  # Kiswahili: her language
+    assert "huduma" in sms.text
+
+
+def test_the_revocation_sms_names_the_device_and_time_and_fits_one_sms() -> None:
+    from daemon import replies
+    from smscore.text import gsm7_septet_length
+
+    for language in ("en", "sw"):
+        template = replies.template(language, "device_revoked_notice")
+        assert replies.template_fields(template) == {"service", "device", "when"}
+        text = replies.render(language, "device_revoked_notice", service="smscore",
+                              device="0123456789abcdef", when="30/12/26 23:59")  # fmt: skip
+        assert gsm7_septet_length(text) <= 160, (language, len(text), text)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.config import build_config
-from daemon.device.receipts import check_receipt, key_from_reply
+from daemon.device.receipts import check_receipt, learn_keys
 from daemon.device.state import DeviceState
 from daemon.money.commands import service_registry
 from daemon.money.settle import SettleEnv
@@ -52,14 +52,10 @@ def world(engine, tmp_path, keys):
     world.check()
 
 
-def ask_key(world: World, device: DeviceState, serial: str = "") -> bytes | None:
-    """What `smscore device` does for an unknown serial: RKEY over the channel, kept."""
+def ask_key(world: World, device: DeviceState, serial: str = "") -> str | None:
+    """What `smscore device` does for an unknown serial: RKEY over the channel, learnt."""
     _, reply = send_frame_text(world, device.msisdn, device.command_text(f"RKEY {serial}".strip()))
-    found = key_from_reply(device.open_reply(reply).text)
-    if found is None:
-        return None
-    device.receipt_keys[found[0]] = found[1]
-    return found[1]
+    return learn_keys(device, device.open_reply(reply).text)
 
 
 def command(world: World, device: DeviceState, text: str) -> tuple[str, SignedReceipt | None]:
@@ -68,9 +64,7 @@ def command(world: World, device: DeviceState, text: str) -> tuple[str, SignedRe
 
 
 def check(world: World, device: DeviceState, receipt: SignedReceipt):
-    return check_receipt(
-        device.receipt_keys, receipt, lambda serial: ask_key(world, device, serial)
-    )
+    return check_receipt(device, receipt, lambda serial: ask_key(world, device, serial))
 
 
 def test_a_signed_encrypted_send_confirmation_verifies_on_the_device(world) -> None:
@@ -101,7 +95,7 @@ def test_a_tampered_signature_or_field_is_refused(world) -> None:
         dataclasses.replace(receipt, fields=other_payee),
     ):
         result = check(world, device, forged)
-        assert not result.genuine and result.shown == "signature INVALID"
+        assert not result.genuine and result.shown == "signature INVALID (K1)"
     world.receipts()
 
 
@@ -128,14 +122,38 @@ def test_after_a_rotation_the_device_verifies_old_and_new(world, keys) -> None:
     world.receipts()
 
 
-def test_a_revoked_key_is_not_given_so_its_receipts_are_refused(world, keys) -> None:
+def test_a_revoked_key_is_not_given_so_its_receipts_are_reported_revoked(world, keys) -> None:
     device = enrol(world, ALICE)
     _, receipt = command(world, device, f"SEND {BOB} 100 1234")
     revoke_key(keys, "K1", 7, world.now_ns)
     assert receipt is not None
-    result = check(world, device, receipt)  # the device never had K1: it asks, and is refused
-    assert not result.genuine and result.shown == "unknown key K1"
-    assert device.receipt_keys == {}  # nothing was given to keep
+    result = check(world, device, receipt)  # the device never had K1: it asks, is told revoked
+    assert not result.genuine and result.shown == "revoked key K1"
+    assert device.receipt_keys == {} and device.revoked_keys == {"K1"}  # no key given to keep
+
+
+def test_a_key_revoked_after_the_device_fetched_it_is_dropped(world, keys) -> None:
+    device = enrol(world, ALICE)
+    assert ask_key(world, device) == "K1"
+    _, old = command(world, device, f"SEND {BOB} 100 1234")
+    assert old is not None and check(world, device, old).genuine
+    revoke_key(keys, "K1", 7, world.now_ns)  # staff revoke K1: K2 signs from now on
+    assert ask_key(world, device) == "K2"  # the device refreshes (smscore device keys)
+    assert set(device.receipt_keys) == {"K2"} and device.revoked_keys == {"K1"}
+    assert check(world, device, old).shown == "revoked key K1"
+    _, new = command(world, device, f"SEND {BOB} 50 1234")
+    assert new is not None and check(world, device, new).shown == "signature OK (K2)"
+    world.receipts()
+
+
+def test_a_serial_never_made_is_unchecked_not_revoked(world) -> None:
+    device = enrol(world, ALICE)
+    _, receipt = command(world, device, f"SEND {BOB} 100 1234")
+    assert receipt is not None
+    made_up = dataclasses.replace(receipt, serial="K7")
+    result = check(world, device, made_up)
+    assert not result.genuine and result.shown == "no key K7"
+    world.receipts()
     world.receipts()
 
 

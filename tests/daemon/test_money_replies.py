@@ -45,6 +45,7 @@ WORST = {
     "hours": "2160",  # money.reversal_window_hours at its largest (90 days)
     "till": "1234567890",  # tills.po, requests.po (their own worst cases: test_money_payments_replies)
     "note": " (nnnnnnnnnnnnnnnnnnnn)",
+    "device": "0123456789abcdef",  # devices.po: a device id, 8 bytes in hex
 }
 
 

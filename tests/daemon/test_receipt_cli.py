@@ -108,3 +108,31 @@ def test_bad_input_is_one_line_and_exit_2(cli, state):
 def test_a_config_key_dir_is_used(tmp_path):
     config = build_config({"receipts": {"key_dir": str(tmp_path / "k")}})
     assert key_directory(config) == tmp_path / "k"
+
+
+def test_revoking_the_signing_key_audits_the_rotation_it_makes(cli, state, engine):
+    tag = tag_for(state)  # K1 signs
+    revoked = cli("keys", "revoke", "k1", "--actor", "wanjiru")
+    assert revoked.exit_code == 0, revoked.output
+    assert revoked.output == "K1 was signing: made K2, which signs from now on\nK1 revoked\n"
+    assert verify(cli, tag).output == "QK7A2B9XYZ: revoked key\n"
+    with engine.begin() as conn:
+        rows = conn.execute(select(audit_log).order_by(audit_log.c.id)).all()
+    assert [(r.action, r.target) for r in rows] == [
+        ("receipt_key.rotate", "K2"),
+        ("receipt_key.revoke", "K1"),
+    ]
+    assert "replaces K1" in rows[0].detail
+    listed = cli("keys", "list").output
+    assert "K2" in listed and "signs" in listed
+
+
+def test_revoking_a_key_twice_is_refused_and_not_audited_again(cli, state, engine):
+    tag_for(state)
+    assert cli("keys", "rotate", "--actor", "wanjiru").exit_code == 0
+    assert cli("keys", "revoke", "K1", "--actor", "wanjiru").exit_code == 0
+    again = cli("keys", "revoke", "K1", "--actor", "wanjiru")
+    assert again.exit_code == 2 and "K1 is revoked already" in again.output
+    with engine.begin() as conn:
+        actions = [r.action for r in conn.execute(select(audit_log))]
+    assert actions == ["receipt_key.rotate", "receipt_key.revoke"]

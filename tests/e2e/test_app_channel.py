@@ -58,3 +58,39 @@ def test_a_tampered_message_is_answered_with_an_encrypted_refusal(money, tmp_pat
     frame[-1] ^= 1
     reply = alice.send(channel.to_text(bytes(frame)))
     assert state.open_reply(reply).body == b"tampered"
+
+
+def test_after_a_rotation_the_device_fetches_the_new_key_and_old_receipts_still_verify(
+    money, tmp_path
+) -> None:
+    from daemon.security.signing import key_directory
+
+    alice = money.customer(START)
+    bob = money.customer()
+    path = tmp_path / "alice-device.json"
+    CliRunner().invoke(
+        smscore_cli, ["device", "init", "--file", str(path), "--phone", alice.msisdn]
+    )
+    assert "receipt keys known: K1" in _device(money, path, "enrol", "--pin", PIN).output
+    first = _device(money, path, "send", f"SEND {bob.msisdn} 100 {PIN}")
+    assert first.exit_code == 0 and first.output.rstrip().endswith("signature OK (K1)")
+    state_dir = key_directory(money.config).parent
+    rotated = CliRunner().invoke(smscore_cli, [
+        "receipt", "keys", "rotate", "--actor", "ops", "--state-dir", str(state_dir),
+        "--db", money.config.database_url,
+    ])  # fmt: skip
+    assert rotated.exit_code == 0 and "K2 signs from now on" in rotated.output, rotated.output
+    second = _device(money, path, "send", f"SEND {bob.msisdn} 50 {PIN}")
+    assert second.exit_code == 0, second.output
+    assert second.output.rstrip().endswith("signature OK (K2)")  # K2 fetched by its serial
+    assert json.loads(path.read_text())["counter_out"] == 4  # RKEY, SEND, SEND, RKEY K2
+    kept = _device(money, path, "receipts")
+    assert kept.exit_code == 0, kept.output
+    assert [line.rsplit(": ", 1)[1] for line in kept.output.splitlines()] == [
+        "signature OK (K1)",
+        "signature OK (K2)",
+    ]
+    alice.read.extend(message["text"] for message in money.simulator.inbox(alice.msisdn))
+    bob.read.extend(message["text"] for message in money.simulator.inbox(bob.msisdn))
+    money.quiet()
+    assert money.posted(bob.msisdn) == 150 * KES
