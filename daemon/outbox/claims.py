@@ -4,7 +4,8 @@
 (daemon.outbox.leases; PostgreSQL skips rows another sender has locked); the TranProc also calls it
 inside its batch transaction for the replies it has just written. `record_outcomes_txn` stores the accepted parts and the new status of every row in one
 transaction; rows the sweeper re-queued meanwhile keep the sweeper's decision. The rules for what an
-answer does to a row are in daemon.sender's docstring.
+answer does to a row are in daemon.sender's docstring. A claimed USSD screen carries its UssdScreen
+(the row's ussd_session / ussd_op / ussd_end); its outcome is final at once (`_ussd_status`).
 """
 
 from collections.abc import Sequence
