@@ -138,3 +138,25 @@ def test_a_bomb_is_refused_not_inflated(world):
 
 def test_plain_sms_are_told_menu_is_for_the_app(world):
     assert world.sms(ALICE, "MENU") == "MENU works only from the smscore app."
+
+
+def test_smscore_device_menu_prints_the_services_or_refuses_a_tampered_menu(
+    world, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from daemon.cli import main
+    from daemon.device.state import load as load_device
+
+    _, path = device_for(world, tmp_path)
+    links = [WorldLink(world)]
+    monkeypatch.setattr("daemon.device.menu.SimulatorLink", lambda api, to: links[0])
+    result = CliRunner().invoke(main, ["device", "menu", "--file", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "menu 2026.12.1 (*334#): signature OK (K1)"
+    assert lines[1:3] == ["1. Send money", "2. Withdraw cash"]
+    links[0] = WorldLink(world, reseal(load_device(path), other_payload))
+    refused = CliRunner().invoke(main, ["device", "menu", "--file", str(path)])
+    assert refused.exit_code == 2
+    assert refused.output == "Error: menu refused: the menu's signature is INVALID\n"
