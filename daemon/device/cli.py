@@ -17,6 +17,7 @@ from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.device.answers import EXIT_HELP, Answer, Exit, read_answer
 from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
+from daemon.device.menu import device_menu
 from daemon.device.offline import (
     DEFAULT_VALID_FOR_S,
     delivery_text,
@@ -52,6 +53,9 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.group()
 def device() -> None:
     """The reference phone app for the encrypted app channel (keys in --file)."""
+
+
+device.add_command(device_menu)  # `menu`: the signed menu download (daemon.device.menu)
 
 
 @device.command("init")

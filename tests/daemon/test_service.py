@@ -90,6 +90,7 @@ def test_the_chart_of_accounts_is_a_logged_start_up_step(tmp_path, engine):
         "chart of accounts (KES)",
         "tariff",
         "app channel key",
+        "ussd menu",
     ]
     with engine.connect() as conn:
         found = get_accounts(conn, [int(spec.account) for spec in SYSTEM_ACCOUNTS])
@@ -115,7 +116,7 @@ def test_status_shows_drops_their_last_reason_and_the_status_address(tmp_path, e
 def test_every_component_reports_through_one_interface(tmp_path, engine):
     daemon = daemon_for(tmp_path, engine)
     assert [component.name for component in daemon.components] == [
-        "lease", "tranproc", "sender", "sweeper", "settler", "inbox", "binds",
+        "lease", "tranproc", "menu", "sender", "sweeper", "settler", "inbox", "binds",
     ]  # fmt: skip
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
