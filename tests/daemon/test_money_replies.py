@@ -10,8 +10,11 @@ from smscore.text import gsm7_septet_length as septet_count
 SMS_SEPTETS = 160
 # Catalogue files measured elsewhere: core.po, and flows with worst values of their own
 # (bills.po: tests/daemon/test_bill_replies.py; receipts.po, the tag: test_receipt_replies.py;
-# offline.po: test_offline_replies.py; app_receipts.po: test_app_receipt_replies.py).
-OWN_TESTS = frozenset({"core.po", "bills.po", "receipts.po", "offline.po", "app_receipts.po"})
+# offline.po: test_offline_replies.py; app_receipts.po: test_app_receipt_replies.py; ussd.po:
+# test_ussd_menu_replies.py).
+OWN_TESTS = frozenset(
+    {"core.po", "bills.po", "receipts.po", "offline.po", "app_receipts.po", "ussd.po"}
+)
 WORST = {
     "service": "smscore",
     # An enrolment's token: #E1:<device id, 8 bytes in hex>:<X25519 key, 32 bytes in base64>.
