@@ -65,12 +65,15 @@ def add_step(name: str) -> Callable[[SettleStep], SettleStep]:
     return add
 
 
+# What settling a delivered confirmation reads of its row (a USSD screen's text: its SMS copy).
+_DELIVERED_COLUMNS = (
+    "id", "on_failure_ref", "source_addr", "inbox_id", "destination_addr", "text", "ussd_op",
+)  # fmt: skip
+
+
 def _delivered_rows(conn: Connection, limit: int) -> list[Row]:
     query = (
-        select(
-            outbox.c.id, outbox.c.on_failure_ref, outbox.c.source_addr, outbox.c.inbox_id,
-            outbox.c.destination_addr, outbox.c.text, outbox.c.ussd_op,
-        )  # fmt: skip
+        select(*(outbox.c[name] for name in _DELIVERED_COLUMNS))
         .where(
             outbox.c.on_failure == HOOK,
             outbox.c.on_failure_done_at_ns.is_(None),

@@ -35,6 +35,9 @@ from daemon.outbox import OutgoingSms, UssdScreen, queue_sms_txn
 from daemon.schema import outbox
 from daemon.subscribers import Subscriber, get_subscriber_txn
 from daemon.ussd import engine
+from daemon.ussd import sweep as _timeouts  # noqa: F401  (adds the timeout settle step)
+from daemon.ussd.arg_kinds import KINDS
+from daemon.ussd.menu import Kind, Menu
 from daemon.ussd.sessions import (
     Session,
     SessionMoved,
@@ -64,8 +67,8 @@ class MenuBook(Protocol):
     """The menus a TranProc can run (daemon.ussd.menu_store): the newest one for a dialled code,
     and any version a running session started on."""
 
-    def for_code(self, conn: Connection, code: str) -> Any | None: ...
-    def version(self, conn: Connection, version: str) -> Any | None: ...
+    def for_code(self, conn: Connection, code: str) -> Menu | None: ...
+    def version(self, conn: Connection, version: str) -> Menu | None: ...
     def main_code(self) -> str: ...
 
 
@@ -238,6 +241,7 @@ class Turn:
             parse_env=self.env.parse_env,
             screen_max_chars=self.config.ussd.screen_max_chars,
             describe=self._describe,
+            currency=self.config.service.currency,
         )
 
     def _describe(self, kind: str, value: str) -> str | None:
@@ -250,7 +254,7 @@ class Turn:
 
     def _masked_answer(self, menu: Any, state: Any) -> tuple[str, bytes] | None:
         """The stored form of an answer typed on a PIN screen: masked, right or wrong."""
-        if not engine.asks_secret(menu, state):
+        if not _asks_secret(menu, state.screen):
             return None
         return stored_form(self.row, PIN_MASK, self.config.binds)
 
@@ -260,9 +264,12 @@ class Turn:
         return replies.render(self.language, key, service=self.config.service.name, **fields)
 
     def _ended(self, session: Session | None) -> UssdReply:
+        """An answer for no open session. What it says is never used, and may be a PIN typed
+        once more (a network re-delivery of the last answer): it is stored masked."""
         code = session.service_code if session is not None else self.menus().main_code()
         self._screen(self.render("ussd_session_ended", code=code), final=True)
-        return UssdReply(error="ussd_session_ended")
+        masked = stored_form(self.row, PIN_MASK, self.config.binds)
+        return UssdReply(error="ussd_session_ended", masked=masked)
 
     def _resend(self, session: Session, text: str) -> None:
         outbox_id = self._queue(self.screen_sms(text, final=False))
@@ -310,3 +317,10 @@ def on_delivery_config(config: Config) -> Config:
     money = config.money.model_copy(update={"post_on_delivery": list(MONEY_COMMANDS)})
     return config.model_copy(update={"money": money})
 
+
+def _asks_secret(menu: Menu, screen_id: str) -> bool:
+    """Whether the screen asks for a PIN: whatever is typed on it is stored masked."""
+    if not menu.has_screen(screen_id):
+        return False
+    screen = menu.screen(screen_id)
+    return screen.kind is Kind.INPUT and KINDS[screen.arg or ""].secret
