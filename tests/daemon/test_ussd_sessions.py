@@ -108,9 +108,7 @@ def test_the_sms_after_a_ussd_screen_come_from_the_short_code(world):
         from daemon.schema import outbox
 
         sources = set(
-            conn.execute(
-                select(outbox.c.source_addr).where(outbox.c.ussd_op.is_(None))
-            ).scalars()
+            conn.execute(select(outbox.c.source_addr).where(outbox.c.ussd_op.is_(None))).scalars()
         )
     assert sources == {world.config.sender.source_addr}
 
