@@ -35,7 +35,6 @@ from daemon.outbox import OutgoingSms, UssdScreen, queue_sms_txn
 from daemon.schema import outbox
 from daemon.subscribers import Subscriber, get_subscriber_txn
 from daemon.ussd import engine
-from daemon.ussd import sweep as _timeouts  # noqa: F401  (adds the timeout settle step)
 from daemon.ussd.arg_kinds import KINDS
 from daemon.ussd.menu import Kind, Menu
 from daemon.ussd.sessions import (
@@ -52,6 +51,7 @@ from daemon.ussd.sessions import (
     set_last_screen_txn,
     stop_unsent_screen_txn,
 )
+from daemon.ussd.sweep import REASON as TIMEOUT  # importing it adds the timeout settle step
 from smscore.ussd import UssdOp
 
 if TYPE_CHECKING:
@@ -170,6 +170,9 @@ class Turn:
         """A USSR confirm: the subscriber's answer to the screen the session is on."""
         if session is None or session.status is not SessionStatus.OPEN:
             return self._ended(session)
+        if self._timed_out(session):  # the network has dropped it; the sweep had not run yet
+            end_session_txn(self.conn, session, SessionStatus.TIMED_OUT, TIMEOUT, self.now_ns)
+            return self._ended(session)
         menu = self.menus().version(self.conn, session.menu_version)
         if menu is None:
             log.error("ussd session {id}: menu {v} is gone", id=session.id, v=session.menu_version)
@@ -180,6 +183,10 @@ class Turn:
         masked = self._masked_answer(menu, state)
         reply = self._run(session, menu, lambda view: engine.answer(menu, state, text, view))
         return dataclasses.replace(reply, masked=masked) if isinstance(reply, UssdReply) else reply
+
+    def _timed_out(self, session: Session) -> bool:
+        timeout_ns = int(self.config.ussd.session_timeout_s * NS_PER_S)
+        return self.now_ns - session.started_at_ns > timeout_ns
 
     def release(self, session: Session | None) -> UssdReply:
         """The user or the network ended the dialogue: nothing more is sent in it. A money

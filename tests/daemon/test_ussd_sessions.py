@@ -77,6 +77,7 @@ def test_send_with_pin_waits_for_the_last_screen_then_posts_once(world):
     dialogue = world.dial(ALICE)
     pin_screen = dialogue.walk(*SEND_WALK)
     assert "Enter PIN" in pin_screen.text and "KES 500.00" in pin_screen.text
+    assert "JANE W. 0712 000002" in pin_screen.text  # the recipient named before the PIN
     last = dialogue.answer(PIN)
     assert last.final and "Confirmed" in last.text and "Sig " in last.text
     assert last.on_failure == "move"
