@@ -64,7 +64,19 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
         or _airtime_problem(config)
         or _app_key_problem(config)
         or _receipt_keys_problem(config)
+        or _menu_problem(config)
     )
+
+
+def _menu_problem(config: Config) -> tuple[str, str] | None:
+    from daemon.ussd.menu import MenuError
+    from daemon.ussd.menu_watch import load_config_menu
+
+    try:
+        load_config_menu(config)
+    except MenuError as exc:  # its message names the file, the screen and the problem
+        return "ussd.menu_file", str(exc)
+    return None
 
 
 def _app_key_problem(config: Config) -> tuple[str, str] | None:

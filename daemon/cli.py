@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "bench": "daemon.bench_cli:bench",
     "device": "daemon.device.cli:device",
     "receipt": "daemon.receipt_cli:receipt",
+    "menu": "daemon.menu_cli:menu",
 }
 
 

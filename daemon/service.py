@@ -53,6 +53,8 @@ from daemon.subscribers import PepperError, PinHasher, load_pepper_txn, pepper_p
 from daemon.sweeper import SweepJob
 from daemon.tranproc import BatchResult
 from daemon.tranproc_service import TranProc
+from daemon.ussd.menu import MenuError
+from daemon.ussd.menu_watch import MenuWatcher
 from smscore.client import (
     BindPool,
     PersistentBind,
@@ -85,6 +87,7 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
         TLSFileError,
         AppKeyError,
         ReceiptKeyError,
+        MenuError,
     ) as exc:
         raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
@@ -293,6 +296,10 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
         startup_step("tariff", money_env, config)  # read once here: a bad file stops start-up
         startup_step("app channel key", server_key, config)  # made at first start, like the pepper
         _add_tranproc(daemon, PinHasher(pepper))
+        # The USSD menu: checked and stored now (a broken file stops start-up), then watched.
+        menus = MenuWatcher(reactor, db, config)
+        startup_step("ussd menu", db.run_sync, "menu.load", menus.load_txn, now_ns(reactor))
+        daemon.components.append(components.periodic_component(menus))
     if config.service.role in ("all", "lis"):
         _add_lis(daemon, pepper)
     log.info(

@@ -14,6 +14,7 @@ import click
 from daemon.commands.money import MoneyError, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
+from daemon.device.menu import device_menu
 from daemon.device.offline import (
     DEFAULT_VALID_FOR_S,
     delivery_text,
@@ -48,6 +49,9 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.group()
 def device() -> None:
     """The reference phone app for the encrypted app channel (keys in --file)."""
+
+
+device.add_command(device_menu)  # `menu`: the signed menu download (daemon.device.menu)
 
 
 @device.command("init")

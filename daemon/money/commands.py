@@ -16,6 +16,7 @@ from daemon.money.agent_commands import register_agent_commands
 from daemon.money.payment_commands import register_payment_commands
 from daemon.money.payment_types import REQUEST_CODE_CHARS, RequestTarget
 from daemon.security.enrol import register_device_commands
+from daemon.ussd.download import register_menu_download
 
 _YES_CODE = re.compile(r"[0-9]{4,8}")  # the 4-digit YES code, or an OTP (security.otp_digits)
 
@@ -62,7 +63,7 @@ CUSTOMERS = frozenset({Role.CUSTOMER})
 def service_registry() -> Registry:
     """Every command the service answers: the built-in ones and the money commands."""
     registry = register_agent_commands(register_money(default_registry()))
-    return register_device_commands(register_payment_commands(registry))
+    return register_menu_download(register_device_commands(register_payment_commands(registry)))
 
 
 def register_money(registry: Registry) -> Registry:
