@@ -71,7 +71,7 @@ class TranProcEnv:
     pin_policy: PinPolicy
     dedupe_window_ns: int  # a repeat of the same MO within this is answered as a repeat
     lease_owner: str  # whose the replies this process claims are (derived once: host, role, URL)
-    menus: MenuBook | None = None  # the USSD menus (daemon.ussd): None where no bind has USSD
+    menus: MenuBook | None = None  # the USSD menus (daemon.ussd.inbox); None: the stored ones
 
     @classmethod
     def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:

@@ -37,6 +37,7 @@ from daemon.subscribers import Subscriber, get_subscriber_txn
 from daemon.ussd import engine
 from daemon.ussd.arg_kinds import KINDS
 from daemon.ussd.menu import Kind, Menu
+from daemon.ussd.menu_store import current_menu_txn, menu_of_version_txn
 from daemon.ussd.sessions import (
     Session,
     SessionMoved,
@@ -58,18 +59,35 @@ if TYPE_CHECKING:
     from daemon.tranproc import TranProcEnv
 
 log = Logger()
+NO_MENU_CODE = "*334#"  # what the screens name before any menu was loaded (the shipped one's)
 CHANNEL = "ussd"  # CommandContext.channel of a command a menu ran (daemon.security.fraud.Channel)
 # Every command money.post_on_delivery may list: on USSD, all of them wait for the last screen.
 MONEY_COMMANDS = get_args(get_args(MoneyConfig.model_fields["post_on_delivery"].annotation)[0])
 
 
 class MenuBook(Protocol):
-    """The menus a TranProc can run (daemon.ussd.menu_store): the newest one for a dialled code,
-    and any version a running session started on."""
+    """The menus a TranProc can run: the current one for a dialled code, any version a running
+    session started on, and the code to dial for the menu."""
 
     def for_code(self, conn: Connection, code: str) -> Menu | None: ...
     def version(self, conn: Connection, version: str) -> Menu | None: ...
-    def main_code(self) -> str: ...
+    def main_code(self, conn: Connection) -> str: ...
+
+
+class StoredMenus:
+    """The daemon's MenuBook: the versions in the `menus` table (daemon.ussd.menu_store), which
+    the menu watcher fills and every TranProc reads, so all of them start sessions on the same one."""
+
+    def for_code(self, conn: Connection, code: str) -> Menu | None:
+        menu = current_menu_txn(conn)
+        return menu if menu is not None and code in menu.codes else None
+
+    def version(self, conn: Connection, version: str) -> Menu | None:
+        return menu_of_version_txn(conn, version)
+
+    def main_code(self, conn: Connection) -> str:
+        menu = current_menu_txn(conn)
+        return menu.codes[0] if menu is not None else NO_MENU_CODE
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +160,7 @@ class Turn:
         return self.env.config
 
     def menus(self) -> MenuBook:
-        assert self.env.menus is not None, "a TranProc for USSD binds needs its menus"
-        return self.env.menus
+        return self.env.menus if self.env.menus is not None else StoredMenus()
 
     # --- what each MO does
 
@@ -158,7 +175,7 @@ class Turn:
         code = self.row.text.strip()
         menu = self.menus().for_code(self.conn, code)
         if menu is None:
-            main = self.menus().main_code()
+            main = self.menus().main_code(self.conn)
             self._screen(self.render("ussd_unknown_code", code=code[:20], main=main), final=True)
             return UssdReply(error="ussd_unknown_code")
         session = open_session_txn(
@@ -273,7 +290,7 @@ class Turn:
     def _ended(self, session: Session | None) -> UssdReply:
         """An answer for no open session. What it says is never used, and may be a PIN typed
         once more (a network re-delivery of the last answer): it is stored masked."""
-        code = session.service_code if session is not None else self.menus().main_code()
+        code = session.service_code if session is not None else self.menus().main_code(self.conn)
         self._screen(self.render("ussd_session_ended", code=code), final=True)
         masked = stored_form(self.row, PIN_MASK, self.config.binds)
         return UssdReply(error="ussd_session_ended", masked=masked)

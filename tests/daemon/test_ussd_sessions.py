@@ -51,7 +51,7 @@ def test_the_first_screen_is_the_menu_for_the_dialled_code(world):
     assert dialogue.first.op == UssdOp.USSR_REQUEST and not dialogue.first.end
     session = world.session(dialogue.key)
     assert (session.state, session.service_code, session.bind_name) == ("open", CODE, BIND)
-    assert session.menu_version == world.menus.loaded[0].version
+    assert session.menu_version == world.menu.version
     with world.engine.begin() as conn:
         from sqlalchemy import select
 

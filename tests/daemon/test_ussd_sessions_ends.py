@@ -15,7 +15,7 @@ from daemon.ussd.sessions import SessionMoved, Step, latest_session_txn, save_st
 from daemon.ussd.sessions import Where as SessionWhere
 from smscore.ussd import UssdOp
 from tests.daemon.pg_locks import wait_until_blocked
-from tests.daemon.ussd_world import BIND, CODE, Menus, UssdWorld
+from tests.daemon.ussd_world import BIND, CODE, UssdWorld
 
 ALICE, BOB = "254712000001", "254712000002"
 KES = 100
@@ -23,8 +23,8 @@ PIN = "1234"
 SEND_WALK = ("1", "0712000002", "500")
 
 
-def new_world(engine, menus=None):
-    world = UssdWorld(engine, menus)
+def new_world(engine):
+    world = UssdWorld(engine)
     world.add(ALICE, balance_minor=10_000 * KES, name="Alice Atieno")
     world.add(BOB, name="Jane Wanjiku")
     return world
@@ -144,22 +144,20 @@ def test_a_restart_in_the_middle_continues_the_session(world):
     assert world.balance(BOB) == 500 * KES
 
 
-def test_a_new_menu_version_applies_to_new_sessions_only(engine):
-    menus = Menus()
-    world = new_world(engine, menus)
+def test_a_new_menu_version_applies_to_new_sessions_only(world):
     old = world.dial(ALICE)
     shipped = SHIPPED_MENU.read_text()
     newer = shipped.replace('version = "2026.12.1"', 'version = "2026.12.2"').replace(
         '"Mobile money"', '"Mobile money 2"'
     )
-    menus.load(parse_menu(newer, "new.toml"))
+    world.advance(1)
+    world.load_menu(parse_menu(newer, "new.toml"))
     new = world.dial(BOB)
     assert new.first.text.startswith("Mobile money 2\n")
     assert world.session(new.key).menu_version == "2026.12.2"
     assert world.session(old.key).menu_version == "2026.12.1"
     again = old.answer("8")  # not a choice: the old version's menu again, the error first
     assert "Mobile money\n1. Send money" in again.text and "Mobile money 2" not in again.text
-    world.check()
 
 
 def test_a_guarded_update_refuses_a_session_that_moved_on(world):

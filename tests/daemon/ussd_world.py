@@ -1,10 +1,10 @@
-"""USSD dialogues for daemon-level tests: the money World (tests/daemon/money_world.py) with MOs as
-the LIS stores USSD (the three inbox columns set), screens read from the outbox, and a screen's
-submit answered by hand (`delivered` as the sender marks it on submit_sm_resp OK, or failed)."""
+"""USSD dialogues for daemon-level tests: the money World (tests/daemon/money_world.py) with the
+shipped menu stored as the daemon stores it at start, MOs as the LIS stores USSD (the three inbox
+columns set), screens read from the outbox, and a screen's submit answered by hand (`delivered` as
+the sender marks it on submit_sm_resp OK, or failed)."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import uuid
 from dataclasses import dataclass
@@ -20,32 +20,13 @@ from daemon.schema import inbox, outbox
 from daemon.schema_ussd import ussd_sessions
 from daemon.tranproc import TranProcEnv, process_batch_txn
 from daemon.ussd.menu import Menu
-from daemon.ussd.menu_file import SHIPPED_MENU, load_menu_file
+from daemon.ussd.menu_store import store_menu_txn
+from daemon.ussd.menu_watch import load_config_menu
 from smscore.ussd import UssdOp
 from tests.daemon.money_world import HASHER, SHORT_CODE, World
 
 CODE = "*334#"
 BIND = "ussd1"
-
-
-class Menus:
-    """A MenuBook (daemon.ussd.inbox) holding menus in memory: the newest for a code, any version."""
-
-    def __init__(self, *menus: Menu) -> None:
-        self.loaded: list[Menu] = list(menus) or [load_menu_file(SHIPPED_MENU)]
-
-    def load(self, menu: Menu) -> None:
-        """A reload: new sessions get `menu`; running ones keep theirs."""
-        self.loaded.append(menu)
-
-    def for_code(self, conn, code: str) -> Menu | None:
-        return next((m for m in reversed(self.loaded) if code in m.codes), None)
-
-    def version(self, conn, version: str) -> Menu | None:
-        return next((m for m in reversed(self.loaded) if m.version == version), None)
-
-    def main_code(self) -> str:
-        return self.loaded[-1].codes[0]
 
 
 @dataclass(frozen=True)
@@ -66,10 +47,7 @@ class ScreenRow:
 
 
 class UssdWorld(World):
-    def __init__(
-        self, engine: Engine, menus: Menus | None = None, key_dir: Path | None = None,
-        **money: object,
-    ) -> None:  # fmt: skip
+    def __init__(self, engine: Engine, key_dir: Path | None = None, **money: object) -> None:
         super().__init__(engine, **money)
         if key_dir is not None:  # receipt tags signed with keys there (SignedWorld's way)
             self.config = build_config(
@@ -77,14 +55,19 @@ class UssdWorld(World):
                  "receipts": {"key_dir": str(key_dir)}}
             )  # fmt: skip
             self.settle_env = SettleEnv(self.config, HASHER)
-        self.menus = menus or Menus()
         self.env = self.tranproc_env()
         self._keys = itertools.count(7001)
+        self.menu = self.load_menu(load_config_menu(self.config))  # as the daemon starts
+
+    def load_menu(self, menu: Menu) -> Menu:
+        """The menu watcher's (re)load: new sessions start on `menu`, running ones keep theirs."""
+        with self.engine.begin() as conn:
+            store_menu_txn(conn, menu, self.now_ns)
+        return menu
 
     def tranproc_env(self) -> TranProcEnv:
         """A (second) TranProc's environment: the same database, config and menus."""
-        built = TranProcEnv.build(service_registry(), self.config, HASHER)
-        return dataclasses.replace(built, menus=self.menus)
+        return TranProcEnv.build(service_registry(), self.config, HASHER)
 
     # --- MOs
 
