@@ -106,9 +106,7 @@ class DeliveryQueue:
         once after a batch of these."""
         self._add(pdu, route, kind, None)
 
-    def _add(
-        self, pdu: PDU, route: Route, kind: Kind, deferred: Deferred | None
-    ) -> Delivery:
+    def _add(self, pdu: PDU, route: Route, kind: Kind, deferred: Deferred | None) -> Delivery:
         if self._pending >= self.max_pending:
             raise BacklogFull(f"{self._pending} deliveries already waiting")
         delivery = Delivery(pdu, route, kind, deferred)

@@ -158,7 +158,7 @@ class UssdNetwork:
         self._sessions: OrderedDict[str, UssdSession] = OrderedDict()
         self._live: dict[str, UssdSession] = {}  # by MSISDN: a phone has one dialogue at a time
         self._ids = itertools.count(1)
-        self._keys = itertools.count(1)
+        self._keys = itertools.count(0)
         self.counters = {
             "ussd_started": 0,
             "ussd_screens": 0,
