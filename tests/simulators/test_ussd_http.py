@@ -56,7 +56,9 @@ def test_a_dialogue_through_the_api(network: Network) -> None:
     status, shown = _call(api, b"GET", f"/v1/ussd/sessions/{session['id']}")
     assert status == 200 and shown["state"] == "waiting_answer" and shown["screen"] == MENU
     assert shown["waiting"] is False and shown["final"] is False
-    status, answered = _call(api, b"POST", f"/v1/ussd/sessions/{session['id']}/answer", {"text": "1"})
+    status, answered = _call(
+        api, b"POST", f"/v1/ussd/sessions/{session['id']}/answer", {"text": "1"}
+    )
     assert status == 200 and answered["state"] == "waiting_screen" and answered["answers"] == 1
     pending = _request(api, b"GET", f"/v1/ussd/sessions/{session['id']}?wait_s=3")
     assert not pending.finished
@@ -92,7 +94,9 @@ def test_wait_s_gives_up_after_its_seconds(network: Network) -> None:
     simulator = ussd_simulator(network, Dialect.SMPP34)
     ussd_app(network, simulator, Dialect.SMPP34, silent=True)
     api = ControlAPI(simulator)
-    pending = _request(api, b"POST", "/v1/ussd/sessions?wait_s=1.5", {"msisdn": PHONE, "code": "*1#"})
+    pending = _request(
+        api, b"POST", "/v1/ussd/sessions?wait_s=1.5", {"msisdn": PHONE, "code": "*1#"}
+    )
     network.run(1.4)
     assert not pending.finished
     network.run(0.2)
