@@ -5,7 +5,7 @@ import itertools
 import pytest
 from twisted.internet.task import Clock
 
-from simulators.config import build_config
+from simulators.config import ConfigError, build_config
 from simulators.simulator import Simulator
 from simulators.ussd import (
     GONE_STATUS,
@@ -255,3 +255,18 @@ def test_a_refused_dial_ends_the_session(network: Network) -> None:
     network.run(0.5)
     assert session.state is UssdState.ENDED
     assert session.end_reason is not None and session.end_reason.startswith("not delivered: ")
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"account": [{"system_id": "a", "password": "b", "ussd_dialect": "ss7"}]},
+         "sim.toml: account.0.ussd_dialect: Input should be 'smpp34', 'dialog' or 'umr'"),
+        ({"ussd": {"session_timeout_s": 0}}, "sim.toml: ussd.session_timeout_s: Input should be"),
+        ({"ussd": {"max_sessions": 0}}, "sim.toml: ussd.max_sessions: Input should be"),
+    ],
+)  # fmt: skip
+def test_ussd_config_errors_name_the_key(data: dict, error: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config(data, "sim.toml")
+    assert str(caught.value).startswith(error)
