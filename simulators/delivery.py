@@ -200,7 +200,8 @@ class DeliveryQueue:
         self._pending -= 1
         if delivery.deferred is not None:
             delivery.deferred.callback(response)
-        if self.should_redeliver():
+        # A USSD dialogue step is never sent twice: the network's dialogue moves on (TCAP).
+        if delivery.kind != "ussd" and self.should_redeliver():
             counters.redelivered += 1
             duplicate = Delivery(delivery.pdu, delivery.route, delivery.kind, redelivery=True)
             self._enqueue(duplicate)

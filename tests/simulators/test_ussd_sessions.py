@@ -270,3 +270,13 @@ def test_ussd_config_errors_name_the_key(data: dict, error: str) -> None:
     with pytest.raises(ConfigError) as caught:
         build_config(data, "sim.toml")
     assert str(caught.value).startswith(error)
+
+
+def test_the_redeliver_fault_leaves_dialogue_steps_alone(network: Network) -> None:
+    simulator = ussd_simulator(network, Dialect.SMPP34, faults={"redeliver": {"every_n": 1}})
+    app = ussd_app(network, simulator, Dialect.SMPP34)
+    session = simulator.ussd.start(PHONE, "*334#")
+    network.run(0.5)
+    simulator.ussd.answer(session.id, "1")
+    network.run(3.0)
+    assert len(app.received) == 2 and session.state is UssdState.ENDED
