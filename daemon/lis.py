@@ -12,6 +12,14 @@ window gets (see daemon.repeats). A re-sent part of a concatenated MO is still s
 acknowledged) and become one inbox row when the last part arrives. Delivery receipts go to the
 receipt sink inside the same transaction.
 
+USSD: on a bind with a `ussd_dialect`, a deliver_sm that dialect reads as USSD (smscore.ussd_dialects)
+becomes one inbox row with ussd_session/ussd_op/ussd_end set and the USSD string as its text ("1");
+no UDH is looked for (USSD has no concatenation). USSD MOs are not content-deduplicated (a unique
+dedupe key each): "1" typed on two successive screens is two answers, gateways do not re-deliver a
+dialogue step (a lost one times the dialogue out), and the session engine guards the money step. A
+USSD deliver_sm with a missing or malformed session field is answered with the status the codec
+names, not stored. On a bind without a dialect, USSD fields are ignored: an SMS (logged once).
+
 The messages waiting for a commit are bounded (`max_waiting`): when the database falls that far
 behind, a deliver_sm is answered ESME_RTHROTTLED at once, without being stored, so the SMSC keeps
 it and delivers it again later (counted as `refused_queue_full`).
@@ -50,6 +58,8 @@ from smscore.concat import ConcatError, ConcatInfo, concat_info
 from smscore.pdu import PDU
 from smscore.status import CommandStatus
 from smscore.text import decode_text
+from smscore.ussd import Dialect, UssdMessage
+from smscore.ussd_dialects import UssdFieldError, has_ussd_fields, read_ussd
 
 log = Logger()
 
@@ -82,9 +92,19 @@ class IncomingMo:
     body: bytes
     concat: ConcatInfo | None
     default_alphabet: str = "gsm7"
+    ussd: UssdMessage | None = None  # a USSD dialogue step (never concatenated)
 
 
-def mo_from_pdu(bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> IncomingMo:
+def mo_from_pdu(
+    bind_name: str, pdu: PDU, default_alphabet: str = "gsm7", ussd_dialect: Dialect | None = None
+) -> IncomingMo:
+    """The inbox's view of a deliver_sm; raises UssdFieldError for a USSD one `ussd_dialect`
+    cannot read (its `status` is the answer)."""
+    ussd = read_ussd(ussd_dialect, pdu) if ussd_dialect is not None else None
+    if ussd is not None:
+        body = bytes(pdu.short_message or pdu.tlvs.get("message_payload") or b"")
+        fields = (bind_name, pdu.source_addr, pdu.destination_addr, pdu.data_coding, body)
+        return IncomingMo(*fields, None, default_alphabet, ussd)
     try:
         info, body = concat_info(pdu.esm_class, pdu.short_message, pdu.tlvs)
     except ConcatError:
@@ -102,6 +122,8 @@ def mo_from_pdu(bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> Inc
 
 
 def dedupe_key(mo: IncomingMo, body: bytes, secret: bytes) -> str:
+    if mo.ussd is not None:  # never a repeat of another row (see the module docstring)
+        return f"ussd-{secrets.token_hex(_EXPIRED_KEY_RANDOM_BYTES)}"
     # Keyed: a plain hash of "BAL 1234" would give the PIN away to anyone reading the table.
     digest = hmac.new(secret, digestmod=hashlib.sha256)
     for part in (mo.bind_name, mo.source_addr, mo.destination_addr, str(mo.data_coding)):
@@ -151,6 +173,9 @@ class _InboxRow(NamedTuple):
     dedupe_key: str
     status: str
     attempts: int
+    ussd_session: str | None
+    ussd_op: int | None
+    ussd_end: bool | None
 
 
 # Compiled once; the rows go to the driver's executemany (SQLAlchemy's per-row parameter
@@ -181,6 +206,9 @@ def _inbox_row(
         dedupe_key=key,
         status=status,
         attempts=0,
+        ussd_session=mo.ussd.session_key if mo.ussd else None,
+        ussd_op=int(mo.ussd.op) if mo.ussd else None,
+        ussd_end=mo.ussd.end if mo.ussd else None,
     )
 
 
@@ -345,21 +373,29 @@ class InboxWriter:
         self._timer: IDelayedCall | None = None
         self._writing = False
         self._idle_waiters: list[Deferred] = []
+        self._ussd_ignored_on: set[str] = set()  # binds whose stray USSD TLVs were logged
         self.counters = {
             "mo_received": 0,
             "receipts_received": 0,
             "commits": 0,
             "write_failures": 0,
             "refused_queue_full": 0,  # answered FULL_QUEUE_STATUS, not stored
+            "refused_ussd": 0,  # a USSD deliver_sm its bind's dialect could not read
         }
 
     def handler_for(
-        self, bind_name: str, default_alphabet: str = "gsm7"
+        self, bind_name: str, default_alphabet: str = "gsm7", ussd_dialect: Dialect | None = None
     ) -> Callable[[PDU], Deferred]:
         """The on_message callback for one bind's ESME protocol."""
-        return lambda pdu: self.accept(bind_name, pdu, default_alphabet)
+        return lambda pdu: self.accept(bind_name, pdu, default_alphabet, ussd_dialect)
 
-    def accept(self, bind_name: str, pdu: PDU, default_alphabet: str = "gsm7") -> Deferred:
+    def accept(
+        self,
+        bind_name: str,
+        pdu: PDU,
+        default_alphabet: str = "gsm7",
+        ussd_dialect: Dialect | None = None,
+    ) -> Deferred:
         """The deliver_sm_resp status for `pdu`, once it is committed (or refused)."""
         if len(self._waiting) >= self.max_waiting:
             self.counters["refused_queue_full"] += 1
@@ -369,16 +405,31 @@ class InboxWriter:
             self.counters["receipts_received"] += 1
             self._waiting.append(_Waiting(None, self.receipt_from_pdu(pdu, bind_name), answer))
         else:
+            try:
+                mo = mo_from_pdu(bind_name, pdu, default_alphabet, ussd_dialect)
+            except UssdFieldError as exc:
+                self.counters["refused_ussd"] += 1
+                log.warn("{bind}: USSD deliver_sm refused: {error}", bind=bind_name, error=exc)
+                return succeed(exc.status)
+            if ussd_dialect is None and bind_name not in self._ussd_ignored_on:
+                self._note_stray_ussd(bind_name, pdu)
             self.counters["mo_received"] += 1
-            self._waiting.append(
-                _Waiting(mo_from_pdu(bind_name, pdu, default_alphabet), None, answer)
-            )
+            self._waiting.append(_Waiting(mo, None, answer))
         if len(self._waiting) >= self.config.group_commit_max_batch:
             self._write_now()
         elif self._timer is None and not self._writing:
             delay_s = self.config.group_commit_max_wait_ms / 1000
             self._timer = self.reactor.callLater(delay_s, self._write_now)
         return answer
+
+    def _note_stray_ussd(self, bind_name: str, pdu: PDU) -> None:
+        if has_ussd_fields(pdu):
+            self._ussd_ignored_on.add(bind_name)
+            log.warn(
+                "{bind}: a deliver_sm carries USSD fields but the bind has no ussd_dialect; "
+                "taken as SMS (logged once)",
+                bind=bind_name,
+            )
 
     @property
     def waiting_count(self) -> int:

@@ -24,6 +24,14 @@ process re-queues them at start-up, or any sweeper once the dead owner's lease e
 is worse than a duplicate (the design's "every MO gets a reply"); money hooks never depend on a reply
 being unique. Parts already accepted are never re-sent: a retry re-uses the stored concatenation reference and
 submits only the missing parts, so the handset can still join them.
+
+A USSD screen (a row with ussd_op) goes as ONE submit_sm in its session, in the dialect of the row's
+own bind and through that bind only (the dialogue lives on that SMSC link): while it is down the row
+waits (no attempt counted) and the sweeper gives up at deliver_by_ns. No receipt is asked and none
+comes: ESME_ROK makes the row delivered at once (final; daemon.money.settle posts what waited on
+it), an error status makes it failed, a temporary one retries like an SMS but never past
+deliver_by_ns. A text longer than one USSD string, or a screen for a bind without a ussd_dialect,
+is a bug: undeliverable with a last_error naming it, never cut.
 """
 
 import random
@@ -48,11 +56,13 @@ from daemon.outbox.claims import (
     record_outcomes_txn,
 )
 from daemon.outbox.disposition import Disposition, classify_error, classify_status, status_name
-from daemon.submit import address_problem, build_submit, reference_for
+from daemon.submit import address_problem, build_submit, build_ussd_submit, reference_for
 from smscore.concat import MessagePart, split_message
 from smscore.defaults import DEFAULT_WINDOW
 from smscore.pdu import PDU
 from smscore.status import CommandStatus
+from smscore.ussd import UssdTextTooLong
+from smscore.ussd_dialects import UssdParamsError
 
 log = Logger()
 
@@ -83,6 +93,7 @@ class _Submission:
     accepted: list[AcceptedPart] = field(default_factory=list)
     disposition: Disposition = Disposition.SUBMITTED
     error: str = ""
+    refused: bool = False  # an error status from the SMSC (not a lost or unsent submit)
 
     def fail(self, disposition: Disposition, error: str) -> None:
         if disposition > self.disposition or not self.error:
@@ -98,6 +109,7 @@ class _Submission:
             tuple(self.accepted),
             self.disposition,
             self.error,
+            self.refused,
         )
 
 
@@ -256,6 +268,9 @@ class Sender:
         return reference
 
     def _submit(self, sms: ClaimedSms) -> None:
+        if sms.ussd is not None:
+            self._submit_ussd(sms)
+            return
         settings = self._split_settings(sms.bind_name)
         reference = sms.concat_reference
         if reference is None:
@@ -288,6 +303,45 @@ class Sender:
                 break
         self._part_done(submission)  # releases the guard
 
+    def _submit_ussd(self, sms: ClaimedSms) -> None:
+        bind_name = sms.bind_name or ""
+        submission = _Submission(sms, sms.concat_reference or 0, 1, bind_name, held=1)
+        self._held += 1
+        self._unresolved += 1
+        pdu, problem = self._ussd_pdu(sms)
+        if pdu is None:
+            submission.fail(Disposition.UNDELIVERABLE, problem)
+        elif not any(bind.name == bind_name for bind in self.pool.transmitters()):
+            # Only this bind knows the dialogue; pool.submit would fall back to another one.
+            submission.fail(Disposition.RETRY_FREE, f"USSD bind {bind_name!r} is not bound")
+        else:
+            self._submit_part(submission, 1, pdu)
+        self._part_done(submission)  # releases the guard
+
+    def _ussd_pdu(self, sms: ClaimedSms) -> tuple[PDU | None, str]:
+        settings = self.bind_settings.get(sms.bind_name or "")
+        if settings is None or settings.ussd_dialect is None:
+            return None, f"a USSD screen for bind {sms.bind_name!r}, which has no ussd_dialect"
+        source = sms.source_addr or self.config.source_addr
+        problem = address_problem(source, "source address") or address_problem(
+            sms.destination_addr, "destination address"
+        )
+        if problem is not None:
+            return None, problem
+        assert sms.ussd is not None
+        try:
+            pdu = build_ussd_submit(
+                source,
+                sms.destination_addr,
+                sms.text,
+                settings.default_alphabet,
+                settings.ussd_dialect,
+                sms.ussd,
+            )
+        except (UssdTextTooLong, UssdParamsError, ValueError) as exc:
+            return None, f"cannot send the USSD screen: {exc}"
+        return pdu, ""
+
     def _submit_part(self, submission: _Submission, part_no: int, pdu: PDU) -> bool:
         try:
             answer = self.pool.submit(pdu, prefer=submission.sms.bind_name)
@@ -312,6 +366,7 @@ class Sender:
                 message_id = message_id.decode("latin-1")
             submission.accepted.append(AcceptedPart(part_no, (message_id or "").strip()))
         else:
+            submission.refused = True
             submission.fail(classify_status(status), status_name(status))
         self._part_done(submission)
 

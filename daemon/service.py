@@ -253,7 +253,7 @@ def build_binds(config: Config, reactor: IReactorTime, inbox: InboxWriter) -> Bi
                 settings.name,
                 startup_step(f"binds.{settings.name}", client_endpoint, reactor, address),
                 esme_config(settings, index),
-                inbox.handler_for(settings.name, settings.default_alphabet),
+                inbox.handler_for(settings.name, settings.default_alphabet, settings.ussd_dialect),
                 ReconnectPolicy(settings.reconnect_initial_delay_s, settings.reconnect_max_delay_s),
             )
         )

@@ -1,8 +1,12 @@
-"""Building submit_sm PDUs for outbox rows: addresses (TON/NPI) and concatenation references."""
+"""Building submit_sm PDUs for outbox rows: addresses (TON/NPI), concatenation references, and
+USSD screens (one PDU in the session, in the bind's dialect)."""
 
+from daemon.outbox import UssdScreen
 from smscore.concat import MessagePart
 from smscore.constants import EsmClass, Npi, RegisteredDelivery, Ton
 from smscore.pdu import SubmitSm
+from smscore.ussd import Dialect, UssdMessage, encode_ussd_text
+from smscore.ussd_dialects import ussd_submit_params
 
 # submit_sm source_addr / destination_addr are C-Octet Strings of at most 21 octets, the NUL
 # included (SMPP 3.4, 4.4.1).
@@ -65,3 +69,30 @@ def reference_for(method: str, reference: int) -> int | None:
     if method == "payload":
         return None
     return reference & (_UDH8_REFERENCE_MASK if method == "udh8" else _UDH16_REFERENCE_MASK)
+
+
+def build_ussd_submit(
+    source: str,
+    destination: str,
+    text: str,
+    default_alphabet: str,
+    dialect: Dialect,
+    screen: UssdScreen,
+) -> SubmitSm:
+    """One submit_sm carrying a USSD screen (an outbox UssdScreen) in `dialect`. Raises
+    UssdTextTooLong or UssdParamsError for a screen that cannot go: it is never cut."""
+    coding, octets = encode_ussd_text(text, default_alphabet)
+    params = ussd_submit_params(dialect, UssdMessage(screen.op, screen.session_key, screen.end))
+    source_ton, source_npi, source_addr = address_type(source)
+    dest_ton, dest_npi, destination_addr = address_type(destination)
+    return SubmitSm(
+        source_addr_ton=source_ton,
+        source_addr_npi=source_npi,
+        source_addr=source_addr,
+        dest_addr_ton=dest_ton,
+        dest_addr_npi=dest_npi,
+        destination_addr=destination_addr,
+        data_coding=coding,
+        short_message=octets,
+        **params,
+    )

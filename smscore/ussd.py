@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from smscore.errors import SMPPError
+from smscore.text import DataCoding, pack_septets, select_encoding
+
 
 class UssdOp(IntEnum):
     """ussd_service_op values (SMPP 3.4 table 5-...; 32-255 are the vendors')."""
@@ -40,3 +43,34 @@ class UssdMessage:
     op: UssdOp | int  # an unknown vendor value is kept as the int
     session_key: str  # the session as text, unique per (bind, MSISDN) while the dialogue lasts
     end: bool  # the sender ends the dialogue with this PDU (a release or abort from the network)
+
+
+# --- the text of a screen -------------------------------------------------------------------------
+
+# A USSD string is at most 160 octets on the air (GSM 03.90/04.80): 182 packed GSM 7-bit
+# characters (an extension character takes two septets), or 80 UCS-2 code units.
+MAX_GSM7_SEPTETS = 182
+MAX_UCS2_OCTETS = 160
+
+
+class UssdTextTooLong(ValueError, SMPPError):
+    """A screen's text does not fit one USSD string: a bug of whoever wrote it (never truncated)."""
+
+
+def encode_ussd_text(text: str, default_alphabet: str = "gsm7") -> tuple[int, bytes]:
+    """(data_coding, short_message) for a USSD string: the SMSC default alphabet (GSM 7-bit on
+    most), else UCS-2. Raises UssdTextTooLong past the network's limit: one PDU, no concatenation."""
+    coding, alphabet, units = select_encoding(
+        text, allowed=(DataCoding.SMSC_DEFAULT,), default_alphabet=default_alphabet
+    )
+    if alphabet == "ucs2":
+        if len(units) > MAX_UCS2_OCTETS:
+            raise UssdTextTooLong(
+                f"USSD text of {len(units) // 2} UCS-2 units; at most {MAX_UCS2_OCTETS // 2} fit"
+            )
+        return coding, units
+    if len(units) > MAX_GSM7_SEPTETS:
+        raise UssdTextTooLong(
+            f"USSD text of {len(units)} characters; at most {MAX_GSM7_SEPTETS} fit"
+        )
+    return coding, pack_septets(units) if alphabet == "gsm7-packed" else units

@@ -23,8 +23,8 @@ class OutboxStatus(StrEnum):
     QUEUED = "queued"  # waiting for next_attempt_at_ns
     IN_FLIGHT = "in_flight"  # claimed by the sender, submit_sm under way
     SUBMITTED = "submitted"  # every part accepted by the SMSC, receipts awaited
-    DELIVERED = "delivered"  # every part's receipt says DELIVRD
-    FAILED = "failed"  # a receipt says it was not delivered
+    DELIVERED = "delivered"  # every part's receipt says DELIVRD (a USSD screen: its submit_sm_resp)
+    FAILED = "failed"  # a receipt says it was not delivered (a USSD screen: the SMSC refused it)
     UNDELIVERABLE = "undeliverable"  # the SMSC refused it for good or attempts ran out
 
 

@@ -4,19 +4,20 @@
 (daemon.outbox.leases; PostgreSQL skips rows another sender has locked); the TranProc also calls it
 inside its batch transaction for the replies it has just written. `record_outcomes_txn` stores the accepted parts and the new status of every row in one
 transaction; rows the sweeper re-queued meanwhile keep the sweeper's decision. The rules for what an
-answer does to a row are in daemon.sender's docstring.
+answer does to a row are in daemon.sender's docstring. A claimed USSD screen carries its UssdScreen
+(the row's ussd_session / ussd_op / ussd_end); its outcome is final at once (`_ussd_status`).
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, bindparam, or_, select, update
 from twisted.logger import Logger
 
 from daemon.clock import NS_PER_S
 from daemon.config import SenderConfig
-from daemon.outbox import OutboxStatus, PartStatus
+from daemon.outbox import FINAL_STATUSES, OutboxStatus, PartStatus, UssdScreen
 from daemon.outbox.disposition import Disposition
 from daemon.outbox.rollup import rollup_txn
 from daemon.receipts import apply_early_receipts_txn, message_keys
@@ -44,6 +45,7 @@ class ClaimedSms:
     concat_reference: int | None
     claimed_at_ns: int
     parts_done: frozenset[int]  # part numbers accepted by an earlier attempt
+    ussd: UssdScreen | None = None  # a USSD screen: one submit_sm in its session, on its bind
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class SmsOutcome:
     accepted: tuple[AcceptedPart, ...]
     disposition: Disposition
     error: str
+    refused: bool = False  # the SMSC answered with an error status (a USSD screen then failed)
 
 
 @dataclass(slots=True)
@@ -72,7 +75,13 @@ class RecordResult:
 # --- claiming ----------------------------------------------------------------------------------
 
 
-_CLAIM_COLUMNS = tuple(outbox.c[name] for name in list(ClaimedSms.__dataclass_fields__)[:7])
+_ROW_FIELDS = 7  # the ClaimedSms fields that are columns
+_CLAIM_COLUMNS = (
+    *(outbox.c[name] for name in list(ClaimedSms.__dataclass_fields__)[:_ROW_FIELDS]),
+    outbox.c.ussd_session,
+    outbox.c.ussd_op,
+    outbox.c.ussd_end,
+)
 
 
 def _select_due(dialect_name: str) -> Select:
@@ -129,7 +138,16 @@ def claim_outbox_txn(
     marks = [(ids, OutboxStatus.IN_FLIGHT.value, now_ns, owner)]
     _mark_in_flight[dialect_name].executemany(conn, marks)
     done = _parts_done(conn, [row.id for row in rows if row.concat_reference is not None])
-    return [ClaimedSms(*row, now_ns, frozenset(done.get(row.id, ()))) for row in rows]
+    return [
+        ClaimedSms(*row[:_ROW_FIELDS], now_ns, frozenset(done.get(row.id, ())), _screen(row))
+        for row in rows
+    ]
+
+
+def _screen(row: Any) -> UssdScreen | None:
+    if row.ussd_op is None:
+        return None
+    return UssdScreen(row.ussd_session or "", row.ussd_op, bool(row.ussd_end))
 
 
 def _parts_done(conn: Connection, outbox_ids: list[int]) -> dict[int, list[int]]:
@@ -232,7 +250,8 @@ def _part_row(outcome: SmsOutcome, part: AcceptedPart, now_ns: int) -> _PartRow:
         message_id=part.message_id,
         message_key=key,
         message_key_alt=key_alt,
-        status=PartStatus.SUBMITTED.value,
+        # A USSD screen's part is final at once: no receipt will come for it.
+        status=(PartStatus.DELIVERED if outcome.sms.ussd else PartStatus.SUBMITTED).value,
         submitted_at_ns=now_ns,
     )
 
@@ -247,6 +266,8 @@ def _outcome_row(outcome: SmsOutcome, now_ns: int, config: SenderConfig) -> _Out
         status = OutboxStatus.UNDELIVERABLE
     elif disposition is Disposition.RETRY_COUNTED and attempts >= config.max_attempts:
         status, error = OutboxStatus.UNDELIVERABLE, f"gave up after {attempts} attempts: {error}"
+    if outcome.sms.ussd is not None:
+        status = _ussd_status(status, outcome.refused)
     return _OutcomeRow(
         status=status.value,
         attempts=attempts,
@@ -255,7 +276,17 @@ def _outcome_row(outcome: SmsOutcome, now_ns: int, config: SenderConfig) -> _Out
         claimed_by=None,
         parts_total=outcome.parts_total,
         last_error=error,
-        final_at_ns=now_ns if status is OutboxStatus.UNDELIVERABLE else None,
+        final_at_ns=now_ns if status in FINAL_STATUSES else None,
         concat_reference=outcome.reference,
         id=outcome.sms.id,
     )
+
+
+def _ussd_status(status: OutboxStatus, refused: bool) -> OutboxStatus:
+    # USSD has no receipts: the submit_sm_resp is the screen's fate. OK: delivered (final, which
+    # lets daemon.money.settle post a money action waiting on it); an error status: failed.
+    if status is OutboxStatus.SUBMITTED:
+        return OutboxStatus.DELIVERED
+    if status is OutboxStatus.UNDELIVERABLE and refused:
+        return OutboxStatus.FAILED
+    return status
