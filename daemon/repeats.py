@@ -13,6 +13,10 @@ silence. The TranProc asks this module what a row is:
   failure: one typo re-delivered three times must not lock the account.
 The window is `inbox.dedupe_window_s`; the key is the LIS's keyed digest, so no PIN is ever compared in
 clear.
+
+A USSD answer is never a repeat here: the same "1" typed on two screens is two answers. Its session
+(daemon.ussd.sessions) makes each step once, and a PIN answer delivered again after the session
+ended gets "session ended", running nothing.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class RepeatIndex:
     @classmethod
     def load(cls, conn: Connection, rows: Sequence, window_ns: int) -> RepeatIndex:
         index = cls(window_ns)
+        rows = [row for row in rows if not _is_ussd(row)]
         if not rows:
             return index
         keys = sorted({row.dedupe_key for row in rows})
@@ -114,6 +119,8 @@ class RepeatIndex:
 
     def earlier(self, row) -> list[Earlier]:
         """Rows with the row's key, received at most window_ns before it, older than it."""
+        if _is_ussd(row):
+            return []
         since_ns = row.received_at_ns - self.window_ns
         return [
             e
@@ -139,6 +146,8 @@ class RepeatIndex:
 
     def handled(self, row, status: str, command: str | None, error: str | None, reply: str | None):
         """The batch has handled `row`: later rows of the batch see it as an earlier copy."""
+        if _is_ussd(row):
+            return
         self.by_key[row.dedupe_key].append(
             Earlier(row.id, row.dedupe_key, row.received_at_ns, status, command, error)
         )
@@ -151,3 +160,7 @@ class RepeatIndex:
             return self.replies[earlier.id]
         found = _first_reply.all(conn, {"inbox_id": earlier.id, "destination": destination})
         return found[0].text if found else None
+
+
+def _is_ussd(row) -> bool:
+    return getattr(row, "ussd_op", None) is not None

@@ -47,6 +47,8 @@ from daemon.subscribers import (
     get_subscriber_txn,
     load_subscribers_txn,
 )
+from daemon.ussd.inbox import CHANNEL as USSD_CHANNEL
+from daemon.ussd.inbox import MenuBook, UssdCommand, UssdReply, ussd_turn_txn
 from ledger.fastpath import PreparedSelect, bulk_update
 
 log = Logger()
@@ -69,6 +71,7 @@ class TranProcEnv:
     pin_policy: PinPolicy
     dedupe_window_ns: int  # a repeat of the same MO within this is answered as a repeat
     lease_owner: str  # whose the replies this process claims are (derived once: host, role, URL)
+    menus: MenuBook | None = None  # the USSD menus (daemon.ussd.inbox); None: the stored ones
 
     @classmethod
     def build(cls, registry: Registry, config: Config, hasher: PinHasher) -> TranProcEnv:
@@ -168,6 +171,9 @@ class _InboxRow(NamedTuple):
     data_coding: int
     dedupe_key: str
     received_at_ns: int
+    ussd_session: str | None  # the USSD columns (d0008): all NULL on an SMS
+    ussd_op: int | None
+    ussd_end: bool | None
 
 
 def _select_new(dialect_name: str) -> Select:
@@ -246,6 +252,11 @@ def _handle_row(
     now_ns: int,
 ) -> _Outcome | None:
     """How the row ends, or None when it must wait for its first copy (see daemon.repeats)."""
+    ussd = ussd_turn_txn(conn, env, row, sender, subscribers.get(sender), now_ns)  # None: SMS
+    if isinstance(ussd, UssdReply):  # a screen of the menu (queued), or a released dialogue
+        return _Outcome(row.id, InboxStatus.DONE, [], error=ussd.error, masked=ussd.masked)
+    if ussd is not None:  # the menu's completed path: its command runs as the same SMS would
+        return _ussd_command(conn, ussd, row, sender, subscribers, now_ns)
     app = open_app_txn(conn, env.config, row, sender)  # None: a plain SMS
     if isinstance(app, AppMessage):
         row = row._replace(text=app.text)  # the same command as the plain-text path, from here
@@ -259,6 +270,20 @@ def _handle_row(
     if app is not None:
         outcome.messages = seal_replies_txn(conn, env.config, app, outcome.messages, sender)
     outcome.masked = stored_form(row, masked_text, env.config.binds)
+    return outcome
+
+
+def _ussd_command(
+    conn: Connection, ussd: UssdCommand, row: Any, sender: str,
+    subscribers: dict[str, Subscriber], now_ns: int,
+) -> _Outcome:  # fmt: skip
+    row = row._replace(text=ussd.text, destination_addr=ussd.env.config.sender.source_addr)
+    message = _Row(row, sender, subscribers.get(sender), ussd.env, USSD_CHANNEL)
+    no_repeats = RepeatIndex(ussd.env.dedupe_window_ns)  # the session makes its steps once
+    outcome, masked_text = _answer(conn, message, subscribers, no_repeats, now_ns)
+    assert outcome is not None  # only a repeat waits
+    outcome.messages = ussd.final_screen_txn(outcome.messages)
+    outcome.masked = stored_form(row, masked_text, ussd.env.config.binds)
     return outcome
 
 

@@ -1,4 +1,4 @@
-"""`smscore sim`: start the simulator; `send`, `run-scenario` and `load` talk to a running one."""
+"""`smscore sim`: start the simulator; `send`, `ussd`, `run-scenario` and `load` talk to a running one."""
 
 import json
 import sys
@@ -142,6 +142,29 @@ def send(source: str, destination: str, text: str, api: str, wait: bool) -> None
     """A subscriber FROM sends TEXT to TO (through a running simulator)."""
     result = _run(lambda reactor, target: target.send_mo(source, destination, text, wait), api)
     click.echo(json.dumps(result))
+
+
+@sim.command()
+@click.argument("msisdn")
+@click.argument("code")
+@click.option("--answers", help="Answer the screens from this list (comma-separated), no prompt.")
+@click.option("--system-id", help="The account to dial through (default: the first with USSD).")
+@click.option("--api", default=DEFAULT_HTTP, show_default=True, help="The simulator's control API.")
+def ussd(msisdn: str, code: str, answers: str | None, system_id: str | None, api: str) -> None:
+    """Subscriber MSISDN dials CODE (e.g. '*334#') and walks the screens.
+
+    Exit 0 when the dialogue ends with the application's last screen, 2 when it ends otherwise,
+    130 after Ctrl-C (the session is aborted first)."""
+    from simulators.ussd_cli import EXIT_INTERRUPTED, UssdClient, UssdClientError, run_dialogue
+
+    choices = None if answers is None else answers.split(",")
+    try:
+        code_ = run_dialogue(UssdClient(api, system_id), msisdn, code, choices, click.echo)
+    except UssdClientError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:  # before the dial was answered: no session to hang up
+        code_ = EXIT_INTERRUPTED
+    sys.exit(code_)
 
 
 @sim.command(

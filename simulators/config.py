@@ -21,6 +21,7 @@ from simulators.fields import Status
 from smscore.constants import MessageState
 from smscore.defaults import DEFAULT_ENQUIRE_LINK_INTERVAL_S, DEFAULT_RESPONSE_TIMEOUT_S
 from smscore.status import CommandStatus
+from smscore.ussd import Dialect
 
 BindTypeName = Literal["transmitter", "receiver", "transceiver"]
 ConcatMethod = Literal["udh8", "udh16", "sar", "payload"]
@@ -49,6 +50,9 @@ class AccountConfig(_Strict):
     tps_limit: float | None = Field(None, gt=0)
     # MOs whose destination starts with one of these go to this account (empty: any MO).
     mo_prefixes: tuple[str, ...] = ()
+    # The USSD dialect this account's binds speak (smscore.ussd.Dialect); None: SMS only, and
+    # USSD sessions never go to it (simulators.ussd).
+    ussd_dialect: Dialect | None = None
 
 
 class DlrRule(_Strict):
@@ -88,6 +92,19 @@ class DlrConfig(_Strict):
         return value
 
 
+class UssdNetworkConfig(_Strict):
+    """The network side of USSD dialogues (simulators.ussd): its timers and a bound on memory."""
+
+    # A dialogue is released this long after the subscriber dialled (networks: about 180 s).
+    session_timeout_s: float = Field(180.0, gt=0, le=3600)
+    # Each screen must arrive within this long of the subscriber's dial or answer; later, the
+    # network has dropped the dialogue and refuses the screen.
+    answer_timeout_s: float = Field(10.0, gt=0, le=600)
+    max_sessions: int = Field(10_000, ge=1, le=1_000_000)  # live and ended, kept for the API
+    # The dialect of binds with no account (open mode: no [[account]] configured).
+    dialect: Dialect | None = None
+
+
 class SimulatorConfig(_Strict):
     """Everything the simulator needs; `faults` is checked against the fault registry on load."""
 
@@ -108,6 +125,7 @@ class SimulatorConfig(_Strict):
     dlr: DlrConfig = Field(default_factory=DlrConfig)
     faults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     airtime: AirtimeProviderConfig = Field(default_factory=AirtimeProviderConfig)  # the provider
+    ussd: UssdNetworkConfig = Field(default_factory=UssdNetworkConfig)
     # SMSC-side security (simulators.guard). allow: networks ESMEs may connect from ([] = any);
     # others are closed before a byte is read. tls_cert_file/tls_key_file: listen with TLS.
     allow: tuple[IPvAnyNetwork, ...] = ()

@@ -1,4 +1,4 @@
-"""Delivering deliver_sm (MOs and receipts) to bound ESMEs, with retries like a real SMSC.
+"""Delivering deliver_sm (MOs, receipts, USSD dialogues) to bound ESMEs, with retries like a real SMSC.
 
 Each delivery waits in a backlog per route until a receiver of that route has room (a bounded number
 queued on its bind), is sent with the bind's flow control, and is retried after
@@ -21,6 +21,7 @@ from smscore.pdu import PDU
 from smscore.smsc import SMSCFactory, SMSCProtocol
 from smscore.status import CommandStatus
 
+Kind = Literal["mo", "dlr", "ussd"]
 # Route: the system_ids allowed to receive it, or None for any bound receiver.
 Route = tuple[str, ...] | None
 _TEMPORARY = frozenset(
@@ -46,7 +47,7 @@ class BacklogFull(SMPPError):
 class Delivery:
     pdu: PDU
     route: Route
-    kind: Literal["mo", "dlr"]
+    kind: Kind
     deferred: Deferred | None = None  # None: nobody waits (bulk MOs); the counters tell the outcome
     attempts: int = 0
     redelivery: bool = False
@@ -82,7 +83,7 @@ class DeliveryQueue:
         self.max_pending = max_pending
         self.per_bind_queue = per_bind_queue
         self.should_redeliver = should_redeliver
-        self.counters = {"mo": DeliveryCounters(), "dlr": DeliveryCounters()}
+        self.counters = {kind: DeliveryCounters() for kind in ("mo", "dlr", "ussd")}
         self._backlogs: dict[Route, deque[Delivery]] = {}
         self._pending = 0
         self._turn = 0
@@ -94,20 +95,18 @@ class DeliveryQueue:
         """Deliveries not yet acknowledged or given up (waiting, in flight or awaiting retry)."""
         return self._pending
 
-    def deliver(self, pdu: PDU, route: Route, kind: Literal["mo", "dlr"]) -> Deferred:
+    def deliver(self, pdu: PDU, route: Route, kind: Kind) -> Deferred:
         """Queue a deliver_sm; fires with the response PDU once acknowledged, or fails DeliveryFailed."""
         delivery = self._add(pdu, route, kind, Deferred())
         self.pump()
         return delivery.deferred  # type: ignore[return-value]
 
-    def add_unwatched(self, pdu: PDU, route: Route, kind: Literal["mo", "dlr"]) -> None:
+    def add_unwatched(self, pdu: PDU, route: Route, kind: Kind) -> None:
         """Queue a deliver_sm nobody waits for (its outcome shows in the counters); call pump()
         once after a batch of these."""
         self._add(pdu, route, kind, None)
 
-    def _add(
-        self, pdu: PDU, route: Route, kind: Literal["mo", "dlr"], deferred: Deferred | None
-    ) -> Delivery:
+    def _add(self, pdu: PDU, route: Route, kind: Kind, deferred: Deferred | None) -> Delivery:
         if self._pending >= self.max_pending:
             raise BacklogFull(f"{self._pending} deliveries already waiting")
         delivery = Delivery(pdu, route, kind, deferred)
@@ -201,7 +200,8 @@ class DeliveryQueue:
         self._pending -= 1
         if delivery.deferred is not None:
             delivery.deferred.callback(response)
-        if self.should_redeliver():
+        # A USSD dialogue step is never sent twice: the network's dialogue moves on (TCAP).
+        if delivery.kind != "ussd" and self.should_redeliver():
             counters.redelivered += 1
             duplicate = Delivery(delivery.pdu, delivery.route, delivery.kind, redelivery=True)
             self._enqueue(duplicate)

@@ -33,8 +33,10 @@ class SMSCLogic:
         store: MessageStore,
         accepted: Callable[[StoredMessage], None],
         cancelled: Callable[[StoredMessage], None],
+        ussd: Callable[[str, PDU], PDU | None] = lambda system_id, pdu: None,
     ) -> None:
         self.reactor = reactor
+        self.ussd = ussd  # a USSD screen's answer (simulators.ussd); None: not USSD
         self.accounts = accounts
         self.store = store
         self.accepted = accepted
@@ -91,6 +93,9 @@ class SMSCLogic:
             return pdu.make_response(S.ESME_RINVDSTADR)
         if pdu.short_message and "message_payload" in pdu.tlvs:
             return pdu.make_response(S.ESME_RINVMSGLEN)  # spec 5.3.2.32: one or the other
+        screen_answer = self.ussd(system_id, pdu)
+        if screen_answer is not None:  # a screen: not stored, no fate, no receipt
+            return screen_answer
         message_id = self.store.next_id()
         self._store(system_id, pdu, pdu.destination_addr, message_id)
         return pdu.make_response(message_id=message_id)

@@ -4,9 +4,9 @@ POST /v1/mo        {"from", "to", "text", "count"?: n, "wait"?: bool}  -> 202 (o
 GET  /v1/messages  ?msisdn=X  or  ?since=SEQ[&limit=N]                  -> {"messages", "last_seq"}
 GET  /v1/stats     GET /v1/health     GET|POST /v1/faults {"name": {params} | null}
 /airtime/v1/... and /v1/airtime/...: the simulated airtime provider (simulators/airtime.py)
+/v1/ussd/sessions...: USSD subscribers' dialogues (simulators/ussd_http.py)
 """
 
-import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +15,14 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
+from simulators import ussd_http
 from simulators.delivery import BacklogFull
 from simulators.faults import FaultError
+from simulators.http_requests import BadRequest
+from simulators.http_requests import int_param as _int
+from simulators.http_requests import json_body as _json_body
+from simulators.http_requests import query as _query
+from simulators.http_requests import string_field as _string
 from simulators.json_answers import finish_json, json_answer
 from simulators.mo import InvalidMO
 from simulators.store import DEFAULT_PAGE, MAX_PAGE
@@ -24,14 +30,7 @@ from simulators.store import DEFAULT_PAGE, MAX_PAGE
 if TYPE_CHECKING:
     from simulators.simulator import Simulator
 
-MAX_BODY_BYTES = (
-    1 << 20
-)  # 1 MiB: far above any request of ours, a bound on what a client makes us read
 MAX_MO_COUNT = 1_000_000  # MOs one request may inject: the size of max_pending_deliveries' default
-
-
-class BadRequest(ValueError):
-    """The client's fault: answered with 400 and this message."""
 
 
 def control_site(simulator: "Simulator") -> Site:
@@ -47,6 +46,7 @@ class ControlAPI(Resource):
     def __init__(self, simulator: "Simulator") -> None:
         super().__init__()
         self.simulator = simulator
+        self._ussd = ussd_http.UssdAPI(simulator.ussd)
         self._routes = {
             (b"POST", b"/v1/mo"): self._post_mo,
             (b"GET", b"/v1/messages"): self._get_messages,
@@ -63,6 +63,8 @@ class ControlAPI(Resource):
         if self.simulator.airtime.handles(request.path):
             return self.simulator.airtime.render(request)
         route = self._routes.get((request.method, request.path))
+        if ussd_http.handles(request.path):
+            route = self._ussd.render
         if route is None:
             known = any(path == request.path for _, path in self._routes)
             status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
@@ -130,38 +132,6 @@ class ControlAPI(Resource):
         except FaultError as exc:
             raise BadRequest(f"faults: {exc}") from None
         return HTTPStatus.OK, {"active": self.simulator.faults.describe()}
-
-
-def _json_body(request: Request) -> dict[str, Any]:
-    raw = request.content.read(MAX_BODY_BYTES + 1) if request.content is not None else b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
-
-
-def _string(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str):
-        raise BadRequest(f'"{key}" must be a string')
-    return value
-
-
-def _query(request: Request, name: bytes) -> str | None:
-    values = request.args.get(name) if request.args else None
-    return values[0].decode("utf-8", "replace") if values else None
-
-
-def _int(text: str, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, not {text!r}") from None
 
 
 def _failure_answer(failure: Failure) -> tuple[int, dict[str, Any]]:

@@ -22,6 +22,9 @@ runs as it is against `smscore demo` (whose replies come from daemon/replies.py)
 `expect` is a regular expression searched in the reply (a TOML 'literal string' keeps its
 backslashes as they are). A step without `text` only waits for a message to `from`; a step without
 `expect` does not wait. `reply_to` (default: `from`) names the phone that must receive the reply.
+
+A step may instead play a USSD dialogue: ussd_start, ussd_expect, ussd_answer, ussd_abort,
+ussd_wait_timeout (simulators/ussd_scenario.py has an example).
 """
 
 import re
@@ -29,13 +32,22 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
 from simulators.config import ConfigError, Location, dotted_key, first_error, read_toml
 from simulators.store import BEYOND_LAST_SEQ, resume_from
+from simulators.ussd_scenario import FORMAT_HELP as USSD_HELP
+from simulators.ussd_scenario import USSD_KEYS, UssdSteps, describe, ussd_action
 
 if TYPE_CHECKING:  # the CLI imports this module for its help text: keep the simulator out of it
     from simulators.targets import Target
@@ -80,6 +92,8 @@ step, run in order (step 1 is the first). Keys of a step:
   reply_to  the phone that must receive the reply (default: from)
   within_s  seconds to wait for the reply (default {DEFAULT_WITHIN_S:g})
 
+{USSD_HELP}
+
 This example runs as it is against `smscore demo` (subscriber 254712000002,
 PIN 7390, short code 12345):
 
@@ -94,21 +108,49 @@ class Step(BaseModel):
     expect: str | None = None
     reply_to: str | None = None
     within_s: float = Field(DEFAULT_WITHIN_S, gt=0)
+    # USSD (simulators.ussd_scenario): at most one of these per step, without text/expect/to.
+    ussd_start: str | None = Field(None, min_length=1)
+    ussd_answer: str | None = None
+    ussd_expect: str | None = None
+    regex: bool = False  # ussd_expect is a regular expression (else: text the screen contains)
+    final: bool | None = None  # ussd_expect: the screen must (not) end the dialogue
+    ussd_abort: bool = False
+    ussd_wait_timeout: bool = False
+    system_id: str | None = None  # ussd_start: the account to dial through
 
     @field_validator("expect")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
+            _compiled(value)
         return value
 
+    @model_validator(mode="after")
+    def _one_action(self) -> "Step":
+        actions = [key for key in USSD_KEYS if getattr(self, key) not in (None, False)]
+        if len(actions) > 1:
+            raise ValueError(f"one USSD action per step, not {' and '.join(actions)}")
+        sms = [key for key in ("to", "text", "expect", "reply_to") if getattr(self, key)]
+        if actions and sms:
+            raise ValueError(f"{actions[0]} goes without {', '.join(sms)}")
+        if self.regex and self.ussd_expect is not None:
+            _compiled(self.ussd_expect)
+        return self
+
     def describe(self) -> str:
+        action = ussd_action(self)
+        if action is not None:
+            return describe(self, action)
         if self.text is None:
             return f"{self.source} waits for {self.expect!r}"
         return f"{self.source} -> {self.to}: {self.text!r}"
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
 
 
 class Scenario(BaseModel):
@@ -148,7 +190,15 @@ class ScenarioRunner:
     @inlineCallbacks
     def run(self, scenario: Scenario) -> Any:
         _, cursor = yield self.target.messages_since(BEYOND_LAST_SEQ)
+        ussd = UssdSteps(self)
         for number, step in enumerate(scenario.step, start=1):
+            action = ussd_action(step)
+            if action is not None:
+                try:
+                    yield ussd.run(step, action)
+                except Exception as exc:  # the target's error or the step's: one line either way
+                    raise StepFailed(f"step {number} ({step.describe()}): {exc}") from None
+                continue
             if step.text is not None:
                 if not step.to:
                     raise StepFailed(

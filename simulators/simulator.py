@@ -4,6 +4,7 @@ sim = Simulator(reactor, config)
 ports = sim.start_listening()            # needs IReactorTCP; tests use sim.factory in memory
 sim.inject_mo("254711000001", "3456", "BAL 1234")   # Deferred[MOResult] once acknowledged
 sim.handset_inbox("254711000001")         # what that phone has received
+sim.ussd.start("254711000001", "*334#")    # a USSD dialogue (simulators.ussd)
 sim.stats(); sim.faults.configure({"throttle": {"every_n": 5}}); sim.stop()
 """
 
@@ -30,6 +31,7 @@ from simulators.mo import MOBuilder, MOResult
 from simulators.receipts import Outcome, OutcomePicker, receipt_pdu, wants_receipt
 from simulators.server import LinkCounters, SimulatorFactory
 from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
+from simulators.ussd import UssdNetwork
 from smscore.constants import MessageState
 from smscore.pdu import PDU
 from smscore.protocol import FlowControl
@@ -68,7 +70,14 @@ class Simulator:
         self.counters = LinkCounters()
         self.allow = AllowList(config.allow)
         self.bind_failures = BindFailures(config.max_bind_failures, config.bind_failure_window_s)
-        self.logic = SMSCLogic(reactor, self.accounts, self.store, self._accepted, self._cancelled)
+        self.logic = SMSCLogic(
+            reactor,
+            self.accounts,
+            self.store,
+            self._accepted,
+            self._cancelled,
+            lambda system_id, pdu: self.ussd.on_submit(system_id, pdu),
+        )
         timers = SessionTimers(
             response_timeout_s=config.response_timeout_s,
             enquire_link_interval_s=config.enquire_link_interval_s,
@@ -93,6 +102,13 @@ class Simulator:
             # windows, and what waits beyond that stays in the backlog for any receiver to take.
             per_bind_queue=config.window_size * 2,
             should_redeliver=self.faults.should_redeliver,
+        )
+        self.ussd = UssdNetwork(
+            reactor,
+            config,
+            self.delivery,
+            self.store.next_id,
+            lambda: (protocol.system_id for protocol in self.factory.receivers()),
         )
         self.mo_builder = MOBuilder(config.mo_concat)
         self.fates = FateSchedule(reactor, self._finish)
@@ -203,6 +219,10 @@ class Simulator:
             "dlr_acknowledged": dlr.acknowledged,
             "dlr_retried": dlr.retried,
             "dlr_failed": dlr.failed,
+            **self.ussd.counters,
+            "ussd_open": self.ussd.open_count,
+            "ussd_sent": self.delivery.counters["ussd"].sent,
+            "ussd_acknowledged": self.delivery.counters["ussd"].acknowledged,
             "deliveries_pending": self.delivery.pending,
             "handset_messages": self.handsets.last_seq,
             "faults_active": self.faults.describe(),

@@ -5,8 +5,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from io import BytesIO
 from typing import Any, Protocol
+from urllib.parse import quote
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IConnector, IDelayedCall
 from twisted.internet.protocol import ClientFactory
 from twisted.python.failure import Failure
@@ -14,8 +15,10 @@ from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, read
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
+from simulators.mo import InvalidMO
 from simulators.simulator import Simulator
 from simulators.store import MAX_PAGE
+from simulators.ussd import UssdError, UssdSession
 
 
 class TargetError(Exception):
@@ -49,6 +52,15 @@ class Target(Protocol):
 
     def stats(self) -> Deferred: ...
 
+    # USSD dialogues (simulators/ussd_http.py): each fires with the session as the API shows it.
+    def ussd_start(self, msisdn: str, code: str, system_id: str | None) -> Deferred: ...
+
+    def ussd_answer(self, session_id: str, text: str) -> Deferred: ...
+
+    def ussd_session(self, session_id: str) -> Deferred: ...
+
+    def ussd_abort(self, session_id: str) -> Deferred: ...
+
 
 class InProcessTarget:
     def __init__(self, simulator: Simulator) -> None:
@@ -72,6 +84,24 @@ class InProcessTarget:
 
     def stats(self) -> Deferred:
         return succeed(self.simulator.stats())
+
+    def ussd_start(self, msisdn: str, code: str, system_id: str | None) -> Deferred:
+        return self._ussd(lambda: self.simulator.ussd.start(msisdn, code, system_id))
+
+    def ussd_answer(self, session_id: str, text: str) -> Deferred:
+        return self._ussd(lambda: self.simulator.ussd.answer(session_id, text))
+
+    def ussd_session(self, session_id: str) -> Deferred:
+        return self._ussd(lambda: self.simulator.ussd.get(session_id))
+
+    def ussd_abort(self, session_id: str) -> Deferred:
+        return self._ussd(lambda: self.simulator.ussd.abort(session_id))
+
+    def _ussd(self, act: Callable[[], UssdSession]) -> Deferred:
+        try:
+            return succeed(act().as_json())
+        except (UssdError, InvalidMO) as exc:
+            return fail(TargetError(str(exc)))
 
 
 class HttpTarget:
@@ -123,3 +153,16 @@ class HttpTarget:
 
     def stats(self) -> Deferred:
         return self._call(b"GET", "/v1/stats")
+
+    def ussd_start(self, msisdn: str, code: str, system_id: str | None) -> Deferred:
+        body = {"msisdn": msisdn, "code": code, "system_id": system_id}
+        return self._call(b"POST", "/v1/ussd/sessions", body)
+
+    def ussd_answer(self, session_id: str, text: str) -> Deferred:
+        return self._call(b"POST", f"/v1/ussd/sessions/{quote(session_id)}/answer", {"text": text})
+
+    def ussd_session(self, session_id: str) -> Deferred:
+        return self._call(b"GET", f"/v1/ussd/sessions/{quote(session_id)}")
+
+    def ussd_abort(self, session_id: str) -> Deferred:
+        return self._call(b"DELETE", f"/v1/ussd/sessions/{quote(session_id)}")

@@ -33,7 +33,7 @@ from daemon.money.moves import (
 )
 from daemon.money.notices import Notifier, posted_notices, released_notices
 from daemon.money.prepared import PreparedWrite
-from daemon.outbox import FINAL_STATUSES, OutboxStatus, queue_sms_txn
+from daemon.outbox import FINAL_STATUSES, OutboxStatus, OutgoingSms, queue_sms_txn
 from daemon.schema import inbox, outbox
 from daemon.subscribers import PinHasher
 
@@ -66,9 +66,15 @@ def add_step(name: str) -> Callable[[SettleStep], SettleStep]:
     return add
 
 
+# What settling a delivered confirmation reads of its row (a USSD screen's text: its SMS copy).
+_DELIVERED_COLUMNS = (
+    "id", "on_failure_ref", "source_addr", "inbox_id", "destination_addr", "text", "ussd_op",
+)  # fmt: skip
+
+
 def _delivered_rows(conn: Connection, limit: int) -> list[Row]:
     query = (
-        select(outbox.c.id, outbox.c.on_failure_ref, outbox.c.source_addr, outbox.c.inbox_id)
+        select(*(outbox.c[name] for name in _DELIVERED_COLUMNS))
         .where(
             outbox.c.on_failure == HOOK,
             outbox.c.on_failure_done_at_ns.is_(None),
@@ -133,10 +139,27 @@ def _post_all(conn: Connection, env: SettleEnv, rows: list[Row], now_ns: int) ->
     posted = post_moves_txn(conn, found, env.config.service.currency, now_ns)
     notices = []
     for (row, _), move in zip(waiting, posted, strict=True):
-        notifier = env.notifier(conn, row.source_addr, now_ns, row.inbox_id)
+        notifier = env.notifier(conn, sms_source(env, row), now_ns, row.inbox_id)
         notices.extend(posted_notices(notifier, move))
+        notices.extend(ussd_confirmation_sms(env, row))
     queue_sms_txn(conn, notices, now_ns)
     return len(posted)
+
+
+def ussd_confirmation_sms(env: SettleEnv, row: Row) -> list[OutgoingSms]:
+    """A move posted by its USSD last screen's submit (daemon.ussd): a screen is gone from the phone
+    once read, so its text, receipt tag and all, also comes as the SMS confirmation an SMS command
+    gets. Nothing for a confirmation that was an SMS."""
+    if row.ussd_op is None:
+        return []
+    sms = OutgoingSms(row.destination_addr, row.text, sms_source(env, row), row.inbox_id)
+    return [sms]
+
+
+def sms_source(env: SettleEnv, row: Row) -> str:
+    """Where the SMS about a confirmation come from: its own source, but for a USSD screen's (sent
+    from the dialled code), the configured sender."""
+    return row.source_addr if row.ussd_op is None else env.config.sender.source_addr
 
 
 def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:
@@ -148,7 +171,7 @@ def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:
             return  # already posted (delivered first) or released: nothing to undo
         move = release_txn(conn, move, MoveState.VOIDED, env.config, now_ns)
         log.info("move {ref}: confirmation not delivered; voided", ref=move.ref)
-        notifier = env.notifier(conn, row.source_addr, now_ns, row.inbox_id)
+        notifier = env.notifier(conn, sms_source(env, row), now_ns, row.inbox_id)
         queue_sms_txn(conn, released_notices(notifier, move), now_ns)
 
     return void_hook

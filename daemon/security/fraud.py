@@ -22,6 +22,7 @@ from daemon.security.fraud_config import FraudConfig
 class Channel(StrEnum):
     PLAIN = "plain"  # a plain-text SMS: its sender may be spoofed
     APP = "app"  # decrypted from an enrolled device's app message (daemon.security app channel)
+    USSD = "ussd"  # a USSD dialogue (daemon.ussd): the network's own session with the SIM
 
 
 # Money leaving the payer's own wallet: what velocity, new recipient, anomaly and SIM swap look at.
