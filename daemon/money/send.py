@@ -128,7 +128,8 @@ def send_money(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Rep
     env = common.money_env(ctx.config)
     if (earlier := _recent_same_send(ctx, priced)) is not None:
         return _hold_repeat(ctx, priced, earlier)
-    if 0 < env.config.confirm_above_minor < amount_minor:
+    # On USSD the PIN screen, naming recipient, amount and fee, is that confirmation already.
+    if 0 < env.config.confirm_above_minor < amount_minor and ctx.channel != "ussd":
         return _hold_for_confirmation(ctx, priced)
     return commit(ctx, priced)
 

@@ -210,3 +210,21 @@ def test_the_same_text_on_two_screens_is_two_answers(world):
     phone_screen = dialogue.answer("1")
     again = dialogue.answer("1")
     assert again.text.endswith(phone_screen.text) and again.text != phone_screen.text
+
+
+def test_the_pin_screen_is_the_confirmation_no_yes_by_sms_after_it(engine, tmp_path):
+    """Above money.confirm_above_minor an SMS SEND asks YES <code>; on USSD the screen naming the
+    recipient, amount and fee, answered with the PIN, is that confirmation: it commits at once."""
+    world = UssdWorld(engine, key_dir=tmp_path / "keys", confirm_above_minor=100 * KES)
+    activate(world.config, world.now_ns)
+    try:
+        world.add(ALICE, balance_minor=10_000 * KES, name="Alice Atieno")
+        world.add(BOB, name="Jane Wanjiku")
+        last = world.dial(ALICE).walk(*SEND_WALK, PIN)
+        assert last.final and "Confirmed" in last.text and "YES" not in last.text
+        world.submitted(last)
+        world.settle()
+        assert world.balance(BOB) == 500 * KES
+    finally:
+        deactivate(world.config)
+    world.check()
