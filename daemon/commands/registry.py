@@ -80,6 +80,9 @@ class Command:
     # True for a command that changes something (moves money, sets a PIN): a repeat of the same
     # message within the dedupe window is then never run again but answered with the first reply.
     side_effects: bool = False
+    # False for what a phone app sends for itself (ENROL, RKEY...): left out of the HELP index a
+    # person reads (one SMS), still explained by HELP <keyword>.
+    listed: bool = True
 
     @property
     def help_key(self) -> str:
@@ -123,6 +126,7 @@ class Registry:
         help: Mapping[str, str] | None = None,
         example: str = "",
         side_effects: bool = False,
+        listed: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Decorator: declare a command whose handler is the decorated function."""
 
@@ -137,6 +141,7 @@ class Registry:
                     help=dict(help or {}),
                     example=example,
                     side_effects=side_effects,
+                    listed=listed,
                 )
             )
             return handler
@@ -181,7 +186,7 @@ class Registry:
         return " ".join(parts)
 
     def help_index(self, role: Role, language: str, service: str) -> str:
-        keywords = [c.keyword for c in self.commands_for(role)]
+        keywords = [c.keyword for c in self.commands_for(role) if c.listed]
         first = next((k for k in keywords if k != "HELP"), "HELP")
         return replies.render(
             language, "help_index", service=service, commands=", ".join(keywords), first=first

@@ -78,6 +78,7 @@ def register_device_commands(registry: Registry) -> Registry:
         roles=REGISTERED,
         example="ENROL <keys> 1234",
         side_effects=True,
+        listed=False,
     )
     def enrol(ctx: CommandContext, args: Args) -> Reply:
         return enrol_device(ctx, *args.device_keys, args.get("code"))

@@ -81,6 +81,7 @@ def register_offline_commands(registry: Registry) -> Registry:
         roles=REGISTERED,
         example="OFFLINE <transfer>",
         side_effects=True,
+        listed=False,
     )
     def offline(ctx: CommandContext, args: Args) -> Reply:
         return accept_offline_txn(ctx, args.transfer)

@@ -93,6 +93,7 @@ def register_receipt_key_command(registry: Registry) -> Registry:
         args=[Arg("serial", SerialType(), optional=True)],
         roles=REGISTERED,
         example="RKEY K2",
+        listed=False,
     )
     def receipt_key(ctx: CommandContext, args: Args) -> Reply:
         keyring = current_keyring(ctx.config)

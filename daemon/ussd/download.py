@@ -129,6 +129,7 @@ def register_menu_download(registry: Registry) -> Registry:
         args=[Arg("version", MenuVersionType(), optional=True)],
         roles=REGISTERED,
         example="MENU 2026.12.1",
+        listed=False,
     )
     def menu_download(ctx: CommandContext, args: Args) -> Reply:
         if ctx.channel != "app":

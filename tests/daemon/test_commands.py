@@ -338,3 +338,19 @@ def test_random_text_is_a_money_error_or_an_amount(text):
         assert 0 < parse_money_minor(text) <= MAX_AMOUNT_MINOR
     except MoneyError:
         pass
+
+
+@pytest.mark.parametrize("language", ["en", "sw"])
+@pytest.mark.parametrize("role", list(Role))
+def test_the_help_index_lists_what_a_person_types_in_one_sms(role, language):
+    """The commands a phone app sends for itself (ENROL, RKEY, OFFLINE, MENU) are not in the
+    index a person reads; HELP <keyword> still explains them."""
+    from daemon.money.commands import service_registry
+    from smscore.text import gsm7_septet_length
+
+    registry = service_registry()
+    index = registry.help_index(role, language, "M-PESA")
+    for keyword in ("ENROL", "RKEY", "OFFLINE", "MENU"):
+        assert keyword not in index
+        assert registry.lookup(keyword) is not None
+    assert gsm7_septet_length(index) <= 160, index
