@@ -11,9 +11,17 @@ SMS_SEPTETS = 160
 # Catalogue files measured elsewhere: core.po, and flows with worst values of their own
 # (bills.po: tests/daemon/test_bill_replies.py; receipts.po, the tag: test_receipt_replies.py;
 # offline.po: test_offline_replies.py; app_receipts.po: test_app_receipt_replies.py; ussd.po:
-# test_ussd_menu_replies.py).
+# test_ussd_menu_replies.py; ussd_sessions.po: test_ussd_sessions_replies.py).
 OWN_TESTS = frozenset(
-    {"core.po", "bills.po", "receipts.po", "offline.po", "app_receipts.po", "ussd.po"}
+    {
+        "core.po",
+        "bills.po",
+        "receipts.po",
+        "offline.po",
+        "app_receipts.po",
+        "ussd.po",
+        "ussd_sessions.po",
+    }
 )
 WORST = {
     "service": "smscore",
