@@ -10,11 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from daemon.admin.cli import admin
+from daemon.config import build_config
+from daemon.money.tariff import load_tariff
+from daemon.security.otp_codes import needs_amount_otp
 from daemon.security.sim_swaps import Swap, iso_utc, record_swap_txn
 from daemon.subscribers import PEPPER_BYTES
 from tests.daemon.fraud_world import ALICE, BOB, WALLET, actions, enrol_device, fraud_world
 
 NS = 10**9
+KES = 100
 
 
 @pytest.fixture
@@ -100,3 +104,14 @@ def test_show_says_when_the_sim_swap_rule_is_off(engine, tmp_path) -> None:
         admin, ["subscriber", "show", ALICE, "--db", url, "--config", str(config)]
     )
     assert "rule off" in _field(shown.output, "SIM swap"), shown.output
+
+
+def test_the_default_otp_threshold_sits_between_yes_no_and_the_top_tier() -> None:
+    config = build_config({})
+    threshold = config.security.otp_amount_above_minor
+    assert threshold == 50_000 * KES
+    assert config.money.confirm_above_minor < threshold
+    top = max(load_tariff(None).tiers.values(), key=lambda tier: tier.per_transaction_max_minor)
+    assert threshold < top.per_transaction_max_minor
+    assert needs_amount_otp(threshold + 1, config.security)
+    assert not needs_amount_otp(threshold, config.security)

@@ -115,7 +115,7 @@ def test_status_shows_drops_their_last_reason_and_the_status_address(tmp_path, e
 def test_every_component_reports_through_one_interface(tmp_path, engine):
     daemon = daemon_for(tmp_path, engine)
     assert [component.name for component in daemon.components] == [
-        "lease", "tranproc", "sender", "sweeper", "settler", "inbox", "binds",
+        "lease", "tranproc", "sender", "sweeper", "settler", "inbox", "binds", "wal_checkpoint",
     ]  # fmt: skip
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
