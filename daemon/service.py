@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -171,10 +171,18 @@ class Daemon:
         """Unbind politely, flush the inbox, stop the loops, then the database thread."""
         waits = [succeed(port.stopListening()) for port in self._listening]
         if self._started:
-            waits += [component.stop() for component in reversed(self.components)]
-        done = gatherResults(waits, consumeErrors=True)
+            # One component's stop raising must not keep the others (and the database thread,
+            # which would keep the process alive after the reactor stopped) from stopping.
+            waits += [maybeDeferred(component.stop) for component in reversed(self.components)]
+        done = DeferredList(waits, consumeErrors=True)  # all of them, failed or not
+        done.addCallback(self._log_stop_failures)
         done.addBoth(lambda _: self.db.stop())
         return done
+
+    def _log_stop_failures(self, results: list[tuple[bool, Any]]) -> None:
+        for ok, result in results:
+            if not ok:
+                log.failure("stopping: a component failed to stop", result)
 
     def listen_status(self) -> Deferred:
         """Open the status endpoint; fires with the HOST:PORT it got (also kept in status_address)."""
