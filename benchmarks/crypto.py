@@ -7,6 +7,9 @@
   signature verified with the device's public key (daemon.security.offline), key loaded each time as
   the server loads it from devices.signing_public_key.
 - `offline_sign_per_s`: the device's side, for scale.
+- `device_keys_per_s`: the server finding a known device's session keys as open_app_txn does for
+  every app message (daemon.security.app_inbox.device_keys: the X25519 agreement and HKDF, or a
+  cache hit once they are cached), the server key read from a file in a temporary state dir.
 Signed receipts (daemon.security.receipts) are not measured: not on main when this was written.
 
 Prints one JSON object. Run: smscore bench crypto [--seconds 2] (or python benchmarks/crypto.py).
@@ -18,14 +21,17 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from daemon.security import channel
+from daemon.config import build_config
+from daemon.security import app_inbox, channel
 from daemon.security.channel import CounterState, Direction, Kind, SessionKeys
+from daemon.security.devices import Device
 from daemon.security.offline import OfflineTransfer, decode, sign
 
 DEVICE_ID = bytes.fromhex("00112233aabbccdd")
@@ -69,12 +75,24 @@ def measure(seconds: float) -> dict[str, object]:
         decode(body).verify(public)
 
     return {
+        **_device_keys(seconds),
         "frame_octets": len(channel.from_text(text)),
         "offline_body_octets": len(body),
         "frame_open_per_s": round(rate(frame_open, seconds)),
         "offline_verify_per_s": round(rate(offline_verify, seconds)),
         "offline_sign_per_s": round(rate(lambda: sign(TRANSFER, key), seconds)),
     }
+
+
+def _device_keys(seconds: float) -> dict[str, object]:
+    public = X25519PrivateKey.generate().public_key().public_bytes_raw()
+    device = Device(
+        DEVICE_ID.hex(), "254712000001", "", public, None, "active", 0, 0, 0, 0, 0, None
+    )
+    with tempfile.TemporaryDirectory() as state_dir:
+        config = build_config({"service": {"state_dir": state_dir}})
+        per_s = rate(lambda: app_inbox.device_keys(config, device), seconds)
+    return {"device_keys_per_s": round(per_s)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,6 +78,9 @@ class DatabaseConfig(Section):
     url: str = ""  # empty: a SQLite file in service.state_dir
     threads: Annotated[int, Field(ge=1, le=64)] = 1
     max_retries: Annotated[int, Field(ge=0, le=20)] = 3
+    # SQLite only: every this many seconds the WAL is checkpointed and truncated, so an MO's text
+    # from before masking (a PIN) leaves smscore.db-wal (daemon.wal_checkpoint). 0: SQLite's own.
+    wal_checkpoint_s: Annotated[float, Field(ge=0, le=86_400)] = 60.0
 
     @field_validator("url")
     @classmethod
@@ -271,12 +274,14 @@ class SecurityConfig(Section):
     pin_max_failures: Annotated[int, Field(ge=1, le=20)] = 3
     pin_lockout_s: PositiveSeconds = 900.0
     # One-time codes sent by SMS (daemon.security.otp_codes): a new device's enrolment, and a money
-    # command above otp_amount_above_minor (0: never asked for).
+    # command above otp_amount_above_minor (0: never asked for). KES 50,000.00 by default: above
+    # every tier-1 SEND (20,000), below the top tier's 250,000: a large payment from a stolen PIN
+    # also needs the SIM.
     otp_digits: Annotated[int, Field(ge=6, le=8)] = 6
     otp_ttl_s: PositiveSeconds = 300.0
     otp_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3  # wrong codes in a row, then locked
     otp_lockout_s: PositiveSeconds = 900.0
-    otp_amount_above_minor: Annotated[int, Field(ge=0)] = 0
+    otp_amount_above_minor: Annotated[int, Field(ge=0)] = 5_000_000
 
     @model_validator(mode="after")
     def _one_pepper_source(self) -> "SecurityConfig":

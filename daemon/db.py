@@ -125,6 +125,11 @@ class Database:
     def run_interaction(self, desc: str, fn: Callable[..., T], *args: Any) -> Deferred:
         return deferToThreadPool(self.reactor, self._pool, self._run, desc, fn, *args)
 
+    def run_outside_transaction(self, desc: str, fn: Callable[[Engine], T]) -> Deferred:
+        """`fn(engine)` on the database thread, not in a transaction: for what SQLite cannot do
+        inside one (a WAL checkpoint). No retries: the caller runs it again later."""
+        return deferToThreadPool(self.reactor, self._pool, fn, self.engine)
+
     def _run(self, desc: str, fn: Callable[..., T], *args: Any) -> T:
         return run_in_transaction(
             self.engine, self.max_retries, desc, fn, *args, backoff=self.backoff
@@ -157,5 +162,12 @@ class InlineDatabase(Database):
         self.calls.append(desc)
         try:
             return succeed(self._run(desc, fn, *args))
+        except Exception:
+            return fail()
+
+    def run_outside_transaction(self, desc: str, fn: Callable[[Engine], T]) -> Deferred:
+        self.calls.append(desc)
+        try:
+            return succeed(fn(self.engine))
         except Exception:
             return fail()

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -49,12 +49,14 @@ from daemon.security.receipt_keys import ReceiptKeyError
 from daemon.security.signing import activate as activate_receipt_keys
 from daemon.sender import Sender
 from daemon.status import JsonReply, Snapshot, bind_status, status_root
+from daemon.status_security import SecurityCounts
 from daemon.subscribers import PepperError, PinHasher, load_pepper_txn, pepper_path
 from daemon.sweeper import SweepJob
 from daemon.tranproc import BatchResult
 from daemon.tranproc_service import TranProc
 from daemon.ussd.menu import MenuError
 from daemon.ussd.menu_watch import MenuWatcher
+from daemon.wal_checkpoint import make_checkpointer
 from smscore.client import (
     BindPool,
     PersistentBind,
@@ -155,6 +157,7 @@ class Daemon:
     _started: bool = False
     _listening: list[IListeningPort] = field(default_factory=list)
     _rates: dict[str, tuple[float, int]] = field(default_factory=dict)
+    security_counts: SecurityCounts = field(default_factory=SecurityCounts)
 
     @property
     def role(self) -> str:
@@ -171,10 +174,18 @@ class Daemon:
         """Unbind politely, flush the inbox, stop the loops, then the database thread."""
         waits = [succeed(port.stopListening()) for port in self._listening]
         if self._started:
-            waits += [component.stop() for component in reversed(self.components)]
-        done = gatherResults(waits, consumeErrors=True)
+            # One component's stop raising must not keep the others (and the database thread,
+            # which would keep the process alive after the reactor stopped) from stopping.
+            waits += [maybeDeferred(component.stop) for component in reversed(self.components)]
+        done = DeferredList(waits, consumeErrors=True)  # all of them, failed or not
+        done.addCallback(self._log_stop_failures)
         done.addBoth(lambda _: self.db.stop())
         return done
+
+    def _log_stop_failures(self, results: list[tuple[bool, Any]]) -> None:
+        for ok, result in results:
+            if not ok:
+                log.failure("stopping: a component failed to stop", result)
 
     def listen_status(self) -> Deferred:
         """Open the status endpoint; fires with the HOST:PORT it got (also kept in status_address)."""
@@ -218,10 +229,14 @@ class Daemon:
         return JsonReply({"ok": False, "reason": f"database: {first_line(failure.value)}"}, 503)
 
     def snapshot(self) -> Deferred:
-        depths = self.db.run_interaction("status.queue_depths", queue_depths_txn)
-        return depths.addCallback(self._snapshot_with)
+        figures = self.db.run_interaction("status.figures", self._figures_txn)
+        return figures.addCallback(self._snapshot_with)
 
-    def _snapshot_with(self, depths: dict[str, int]) -> dict:
+    def _figures_txn(self, conn: Connection) -> tuple[dict[str, int], dict[str, int]]:
+        return queue_depths_txn(conn), self.security_counts.read_txn(conn)
+
+    def _snapshot_with(self, figures: tuple[dict[str, int], dict[str, int]]) -> dict:
+        depths, security = figures
         snapshot = Snapshot(
             role=self.role,
             status_listen=self.status_address,
@@ -229,6 +244,7 @@ class Daemon:
             now_s=self.reactor.seconds(),
             binds=[bind_status(bind, self._settings(bind.name)) for bind in self.binds()],
             queues=depths,
+            security=security,
         )
         for component in self.components:
             snapshot.add_component(component.name, component.status())
@@ -275,6 +291,7 @@ def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:
 def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daemon:
     """The start-up steps after the database is open, then the components of the role."""
     daemon = Daemon(config, reactor, db)
+    db.run_sync("status.security_start", daemon.security_counts.start_txn)  # counted from here
     # Checked against the fingerprint the database keeps: PINs set with another pepper would all be
     # "wrong", and a missing pepper file beside a database that has PINs is not made afresh.
     pepper = startup_step(
@@ -302,6 +319,8 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
         daemon.components.append(components.periodic_component(menus))
     if config.service.role in ("all", "lis"):
         _add_lis(daemon, pepper)
+    if (checkpointer := make_checkpointer(config, reactor, db)) is not None:
+        daemon.components.append(components.periodic_component(checkpointer))
     log.info(
         "smscore built: role={role}, {binds} bind(s)",
         role=config.service.role,

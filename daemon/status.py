@@ -94,6 +94,7 @@ class Snapshot:
     queues: dict[str, int]
     counters: dict[str, int] = field(default_factory=dict)
     last_errors: list[str] = field(default_factory=list)
+    security: dict[str, int] = field(default_factory=dict)  # daemon.status_security
 
     def add_component(self, name: str, status: "ComponentStatus") -> None:
         self.counters.update({f"{name}.{key}": value for key, value in status.counters.items()})
@@ -113,6 +114,7 @@ class Snapshot:
             "queues": self.queues,
             "counters": self.counters,
             "rates": self._rates(marks),
+            "security": self.security,
             "last_errors": bind_errors + self.last_errors,
         }
 
@@ -158,6 +160,11 @@ def format_status(data: dict) -> str:
     if totals:  # since start; repeats, refusals and errors show here even once they stop
         lines.append(
             "counters: " + "  ".join(f"{name}={value}" for name, value in sorted(totals.items()))
+        )
+    security = data.get("security", {})
+    if security:  # refusals and lockouts since start, holds waiting now
+        lines.append(
+            "security: " + "  ".join(f"{name}={n}" for name, n in sorted(security.items()))
         )
     rates = data.get("rates", {})
     if rates:

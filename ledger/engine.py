@@ -72,6 +72,9 @@ def _configure_sqlite(engine: Engine, default_begin: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
+        # Deleted or overwritten text (an MO's PIN before masking) is zeroed, not left in free
+        # space; many builds default to it, this makes it so everywhere.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 

@@ -162,6 +162,9 @@ class PersistentBind:
         self._stopping = False
         self._policy = policy or ReconnectPolicy()
         self._jitter = jitter
+        # While a made link's bind is unanswered: that link, and what fires once it is answered.
+        self._linking: Any = None
+        self._settling: Deferred | None = None
         self._service = ClientService(
             _ReportingEndpoint(endpoint, self._on_connect_failed),
             Factory.forProtocol(self._build_protocol),
@@ -193,7 +196,17 @@ class PersistentBind:
         # Never fail: ClientService's state machine cannot take a connection that closes before
         # prepareConnection succeeded (automat raises NoTransition out of connectionLost). A refused
         # bind closes its connection and _failed_binds_in_a_row keeps the backoff growing instead.
-        return protocol.when_bound.addCallbacks(self._on_bound, self._on_bind_failed)
+        settling = self._settling = Deferred()
+        self._linking = protocol
+
+        def settled(result: object) -> object:
+            self._linking = None
+            settling.callback(None)
+            return result
+
+        return protocol.when_bound.addCallbacks(self._on_bound, self._on_bind_failed).addBoth(
+            settled
+        )
 
     def _on_bound(self, protocol: ESMEProtocol) -> ESMEProtocol:
         self.counters.binds += 1
@@ -215,7 +228,22 @@ class PersistentBind:
         self.counters.bind_failures += 1
         self._failed_binds_in_a_row += 1
         self.last_error = failure.getErrorMessage()
-        self.refused = ""
+        after_credentials, self.refused = self.refused == "credentials", ""
+        if (
+            after_credentials
+            and failure.check(BindError)
+            and failure.value.status == CommandStatus.ESME_RBINDFAIL
+        ):
+            self.refused = "credentials"  # an SMSC's lockout: retrying sooner would only extend it
+            log.warn(
+                "bind {name} refused ({error}) right after refusals for its credentials: the SMSC "
+                "has likely locked this address out; check system_id and the password, it binds "
+                "once the lockout ends; next try in {delay_s:.0f}s",
+                name=self.name,
+                error=self.last_error,
+                delay_s=self._policy.max_delay_s,
+            )
+            return
         if failure.check(BindError) and failure.value.status in CREDENTIAL_REFUSALS:
             self.refused = "credentials"
             log.warn(
@@ -265,6 +293,8 @@ class PersistentBind:
         """Stop reconnecting; if bound, unbind first and wait for the unbind_resp (at most
         `unbind_timeout_s`), then close. Fires when the connection is closed."""
         self._stopping = True
+        if self._settling is not None and not self._settling.called:
+            return self._stop_once_answered(self._settling, self._linking)
         protocol = self.protocol
         if protocol is None or not protocol.session.is_bound:
             return self._service.stopService()
@@ -272,6 +302,27 @@ class PersistentBind:
         unbound.addTimeout(self.unbind_timeout_s, self.reactor)
         unbound.addErrback(self._unbind_failed)
         return unbound.addBoth(lambda _: self._service.stopService())
+
+    def _stop_once_answered(self, settling: Deferred, linking: Any) -> Deferred:
+        # ClientService cannot cancel an attempt whose prepareConnection (the bind) is running:
+        # automat raises NoTransition out of stop(). So the bind is left to finish (bound: then
+        # unbound as usual; refused: closed), its link closed after unbind_timeout_s if unanswered.
+        def close() -> None:
+            transport = getattr(linking, "transport", None)
+            if transport is not None:
+                getattr(transport, "abortConnection", transport.loseConnection)()
+
+        timer = self.reactor.callLater(self.unbind_timeout_s, close)
+        stopped: Deferred = Deferred()
+
+        def answered(_: object) -> None:
+            if timer.active():
+                timer.cancel()
+            # Next turn: ClientService must first see the attempt's outcome.
+            self.reactor.callLater(0, lambda: self.stop().chainDeferred(stopped))
+
+        settling.addCallback(answered)
+        return stopped
 
     def _unbind_failed(self, failure: Failure) -> None:
         log.info(

@@ -83,14 +83,54 @@ def refusal(reason: Failure, peer: str, handle: object = None) -> TLSRefused | N
     `handle` is the OpenSSL connection (TLSMemoryBIOProtocol.getHandle()), to look at the
     certificate the peer sent: OpenSSL says only "certificate verify failed"."""
     if reason.check(VerificationError):
-        return TLSRefused(f"TLS to {peer} refused: the SMSC's certificate is not for that host")
+        # `peer` is the address connected to; say which name was checked and which the
+        # certificate has, or "127.0.0.1 ... not for that host" reads as a contradiction.
+        names = ", ".join(_names_in(handle)) or "no DNS name or IP address"
+        dialled = _dialled(reason.value) or "the configured host"
+        return TLSRefused(
+            f"TLS to {peer} refused: the SMSC's certificate is not for that host: "
+            f"we dialled {dialled}, it names {names} (subjectAltName)"
+        )
     if not reason.check(SSL.Error):
         return None
     text = reason.getErrorMessage()
     if "certificate verify failed" not in text:
         return TLSRefused(f"TLS to {peer} failed: {_openssl_reasons(reason.value)}")
-    why = _certificate_problem(handle) or "not signed by a trusted CA (tls_ca_file)"
+    why = _certificate_problem(handle) or _UNTRUSTED
     return TLSRefused(f"TLS to {peer} refused: the SMSC's certificate is {why}")
+
+
+_UNTRUSTED = "not signed by a trusted CA (tls_ca_file; unset: the system's trust store)"
+
+
+def _dialled(error: BaseException) -> str:
+    """The host name or address the certificate was checked against (service_identity's)."""
+    for mismatch in getattr(error, "errors", ()):
+        wanted = getattr(mismatch, "mismatched_id", None)
+        found = getattr(wanted, "hostname", None) or getattr(wanted, "ip", None)
+        if found is not None:
+            return found.decode() if isinstance(found, bytes) else str(found)
+    return ""
+
+
+def _names_in(handle: object) -> list[str]:
+    """The DNS names and IP addresses in the peer certificate's subjectAltName."""
+    get_chain = getattr(handle, "get_peer_cert_chain", None)
+    chain = get_chain() if get_chain is not None else None
+    if not chain:
+        return []
+    try:
+        names = (
+            chain[0]
+            .to_cryptography()
+            .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            .value
+        )
+    except x509.ExtensionNotFound:
+        return []
+    return [str(name) for name in names.get_values_for_type(x509.DNSName)] + [
+        str(address) for address in names.get_values_for_type(x509.IPAddress)
+    ]
 
 
 def _openssl_reasons(error: BaseException) -> str:

@@ -7,7 +7,14 @@ from __future__ import annotations
 import click
 from sqlalchemy import Connection
 
-from daemon.admin.accounts import KYC_TIERS, profile_txn, set_state_txn, set_tier_txn, unlock_txn
+from daemon.admin.accounts import (
+    KYC_TIERS,
+    Profile,
+    profile_txn,
+    set_state_txn,
+    set_tier_txn,
+    unlock_txn,
+)
 from daemon.admin.env import (
     PIN_OPTION,
     AdminCliError,
@@ -17,6 +24,7 @@ from daemon.admin.env import (
     parse_amount,
     read_pin,
 )
+from daemon.admin.security_view import SecurityView, security_rows, security_view_txn
 from daemon.admin.stores import NewIdentity, add_agent_txn, add_assistant_txn, issue_float_txn
 from daemon.admin.views import console, moves_table, profile_table
 from daemon.chart import wallet_account_id
@@ -121,12 +129,20 @@ def subscriber() -> None:
 @click.argument("msisdn")
 @admin_options(audited=False)
 def show(msisdn: str, env: AdminEnv) -> None:
-    """Role, tier, state, PIN state, balance, store or agent number, the last moves."""
+    """Role, tier, state, PIN state, balance, store or agent number, an active SIM-swap
+    cooldown, the app devices, the last moves."""
     number = env.msisdn(msisdn)
-    profile = env.run(lambda conn: profile_txn(conn, number), write=False)
+    at_ns = now_ns()
+
+    def read(conn: Connection) -> tuple[Profile, SecurityView]:
+        view = security_view_txn(conn, number, env.config.fraud, at_ns)
+        return profile_txn(conn, number), view
+
+    profile, view = env.run(read, write=False)
     timezone = env.config.money.timezone
     out = console()
-    out.print(profile_table(profile, env.currency, timezone, now_ns()))
+    extra = security_rows(view, env.currency, timezone)
+    out.print(profile_table(profile, env.currency, timezone, at_ns, extra))
     if profile.moves:
         out.print(moves_table(profile.moves, env.currency, timezone))
     else:

@@ -52,7 +52,13 @@ def _cells(*values: object) -> list[Text]:
     return [Text("" if value is None else str(value)) for value in values]
 
 
-def profile_table(profile: Profile, currency: str, timezone: str, now_ns: int) -> Table:
+def profile_table(
+    profile: Profile,
+    currency: str,
+    timezone: str,
+    now_ns: int,
+    extra: Iterable[tuple[str, str]] = (),
+) -> Table:
     found = profile.subscriber
     table = Table(box=box.SIMPLE, show_header=False, title=f"subscriber {found.msisdn}")
     table.add_column("field", style="bold", no_wrap=True)
@@ -81,7 +87,7 @@ def profile_table(profile: Profile, currency: str, timezone: str, now_ns: int) -
         rows.append(("agent number", found.agent_number or "-"))
     if found.role is Role.ASSISTANT:
         rows.append(("store", found.store_msisdn or "-"))
-    for name, value in rows:
+    for name, value in [*rows, *extra]:
         table.add_row(*_cells(name, value))
     return table
 

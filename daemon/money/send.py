@@ -38,7 +38,7 @@ from daemon.money.vouchers import (
     voucher_of_move_txn,
 )
 from daemon.outbox import OutgoingSms
-from daemon.security import amount_otp
+from daemon.security import amount_otp, otp_lock
 from daemon.security.fraud_holds import screen_move
 from daemon.subscribers import Subscriber, get_subscriber_txn
 
@@ -121,9 +121,12 @@ def send_money(ctx: CommandContext, payee_msisdn: str, amount_minor: int) -> Rep
     priced = quote(ctx, payee_msisdn, amount_minor)
     if isinstance(priced, Reply):
         return priced
+    needs_otp = amount_otp.applies(ctx, amount_minor)
+    if needs_otp and (locked := otp_lock.locked_reply(ctx, priced.payer.msisdn)) is not None:
+        return locked  # the lock answers, not a review hold (daemon.security.otp_lock)
     if (screened := screen_move(ctx, priced.request(ctx.inbox_id))) is not None:
         return screened
-    if amount_otp.applies(ctx, amount_minor):  # first: a repeat's YES would post it without one
+    if needs_otp:  # first: a repeat's YES would post it without one
         return _hold_for_otp(ctx, priced)
     env = common.money_env(ctx.config)
     if (earlier := _recent_same_send(ctx, priced)) is not None:

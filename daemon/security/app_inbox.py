@@ -6,6 +6,11 @@ counter (exactly once: daemon.security.devices.accept_counter_txn). The TranProc
 decrypted text through the SAME registry, PIN check and handlers as a plain SMS, and
 `seal_replies_txn` encrypts what goes back to the sender.
 
+A device's session keys (the X25519 agreement and HKDF, ~70-90 µs) are cached, bounded
+(KEY_CACHE_SIZE, least recently used out), keyed by the server key, the device id and the device's
+public key: a re-enrolled device or a new server key never meets an old entry. The cache holds no
+authority: every message still reads the device row, so a revoked device is refused at once.
+
 Every refusal is answered: encrypted (an ErrorCode the device shows) when the device is known and
 its keys can be derived, else a plain SMS saying the app message could not be read.
 """
@@ -13,7 +18,9 @@ its keys can be derived, else a plain SMS saying the app message could not be re
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,7 +29,7 @@ from twisted.logger import Logger
 from daemon.config import Config
 from daemon.outbox import OutgoingSms
 from daemon.security import channel, offline
-from daemon.security.app_key import server_key
+from daemon.security.app_key import ServerKey, server_key
 from daemon.security.app_receipt import encode_body, signed_receipt
 from daemon.security.channel import (
     ChannelError,
@@ -43,6 +50,8 @@ from daemon.security.devices import (
 from smscore.text import is_binary_coding
 
 log = Logger()
+
+KEY_CACHE_SIZE = 4096  # devices whose keys stay derived: ~1 KiB each
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +126,40 @@ def _refusal(
 
 
 def device_keys(config: Config, device: Device) -> SessionKeys:
-    return SessionKeys.agree(
-        server_key(config).private,
-        device.channel_public_key,
-        channel.device_id_bytes(device.device_id),
-    )
+    """The device's session keys: agreed once, then from the cache. Malformed for a bad key."""
+    return _agreed(_server_key(config), device.device_id, device.channel_public_key)
+
+
+# By the settings that name the key file: one entry in a daemon, a few in tests.
+_SERVER_KEYS: dict[tuple[Path | None, Path], ServerKey] = {}
+_SERVER_KEYS_MAX = 8
+
+
+def _server_key(config: Config) -> ServerKey:
+    # server_key builds and resolves the path (~20 µs of system calls) each call: once here.
+    where = (config.app.key_file, config.service.state_dir)
+    found = _SERVER_KEYS.get(where)
+    if found is None:
+        if len(_SERVER_KEYS) >= _SERVER_KEYS_MAX:
+            _SERVER_KEYS.clear()
+        found = _SERVER_KEYS[where] = server_key(config)
+    return found
+
+
+# Keyed by the ServerKey object (one per key file and process: app_key.server_key; the cache holds
+# it, so its identity is never reused), the device id and its public key.
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _agreed(server: ServerKey, device_id: str, device_public: bytes) -> SessionKeys:
+    return SessionKeys.agree(server.private, device_public, channel.device_id_bytes(device_id))
+
+
+def key_cache_size() -> int:
+    return _agreed.cache_info().currsize
+
+
+def clear_key_cache() -> None:
+    _agreed.cache_clear()
+    _SERVER_KEYS.clear()
 
 
 def seal_replies_txn(

@@ -73,6 +73,7 @@ class ErrorCode(StrEnum):
     TAMPERED = "tampered"
     REPLAYED = "replayed"
     STALE = "stale_counter"
+    AHEAD = "counter_ahead"
     MALFORMED = "malformed"
 
 
@@ -113,9 +114,16 @@ class Replayed(ChannelError):
 
 
 class StaleCounter(ChannelError):
-    """A counter outside the window: too far behind the highest accepted, or too far ahead."""
+    """A counter too far behind the highest accepted (below the window)."""
 
     code = ErrorCode.STALE
+
+
+class CounterAhead(ChannelError):
+    """A counter more than counter_max_ahead above the highest accepted: the device's counter
+    jumped (a restored backup, a bug) or someone tries to push the window forward."""
+
+    code = ErrorCode.AHEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,10 +300,10 @@ class CounterState:
     seen: int = 0
 
     def accept(self, counter: int, window: int, max_ahead: int) -> CounterState:
-        """The state once `counter` is accepted; Replayed or StaleCounter if it may not be."""
+        """The state once `counter` is accepted; Replayed, StaleCounter or CounterAhead if not."""
         if counter > self.highest:
             if counter - self.highest > max_ahead:
-                raise StaleCounter(f"counter {counter} is more than {max_ahead} ahead")
+                raise CounterAhead(f"counter {counter} is more than {max_ahead} ahead")
             shift = counter - self.highest
             seen = ((self.seen << shift) | 1) & ((1 << window) - 1) if shift < window else 1
             return CounterState(counter, seen)

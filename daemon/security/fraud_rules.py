@@ -95,7 +95,8 @@ def pin_failures(conn: Connection, txn: Txn, config: FraudConfig) -> Hit | None:
     """Wrong PINs (or one-time codes) guessed to a lockout within period_s against the payer's
     account, or by the sender when acting for another (an assistant for its store): the PIN may
     just have been guessed. Counted as lockouts, which the audit log keeps with their time; the
-    wrong guesses that did not reach one are forgotten at the next right PIN."""
+    wrong guesses that did not reach one are forgotten at the next right PIN. While a one-time code
+    lock lasts, a SEND that needs a code never gets here: the lock answers it (otp_lock)."""
     settings = config.pin_failures
     since_ns = _since(txn, settings.period_s)
     if settings.account_lockouts:

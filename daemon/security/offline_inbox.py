@@ -11,6 +11,18 @@ consent). The offline_transfers row is inserted in the same transaction, before 
 its own savepoint: of two deliveries racing, the loser's insert fails on (device_id, counter), its
 savepoint rolls back and it answers with the winner's result.
 
+A transfer arriving while the payer's PIN is locked (wrong PINs guessed to a lockout) is refused,
+not posted and not held: the lockout says someone is attacking the account right now, and the
+device that signed may be in the attacker's hands (the app unlocks its key with the same PIN), so
+the payer's consent is in doubt exactly while the lock lasts. The lock answers as it answers an
+online SEND ("PIN locked"), whether or not the fraud rules are on, and without waiting for staff: a
+hold would leave a payee who was shown an offline payment waiting an unknown time, where a refusal
+tells the payer at once to pay again once the lock is over. The refusal is recorded (state
+refused, reason pin_locked) like any other, so a re-delivery, even after the lock, gets the same
+answer: a signed transfer must not post at a later, unpredictable time. After the lock the
+pin_failures fraud rule still counts the lockout (daemon.security.fraud_rules) and may hold the
+next transfer for review.
+
 No PIN: the device's Ed25519 signature is the payer's consent. A PIN-derived tag in the transfer
 would sit in the device's queue beside the transfer it authenticates, so anyone holding the file
 could search the 10^4 PINs offline against it: it would leak the PIN, not protect it. The app
@@ -51,6 +63,7 @@ from daemon.security.offline import (
 
 OUTCOME_TOKEN = "#O1"  # in every answer: #O1:<counter>:<outcome>
 CLOCK_SKEW_NS = 300 * NS_PER_S  # a device clock this far ahead still signs a usable transfer
+PIN_LOCKED = "pin_locked"  # offline_transfers.reason of one refused during a PIN lockout
 
 
 class Outcome(StrEnum):
@@ -180,7 +193,11 @@ def _claim_and_post_txn(ctx: CommandContext, signed: SignedTransfer) -> Reply:
         winner = _earlier_txn(ctx.conn, transfer)
         assert winner is not None  # the unique constraint failed on it
         return _again(ctx, signed, winner)
-    reply, move = _post_txn(ctx, transfer)
+    if _pin_locked(ctx):
+        reply, move, reason = ctx.reply("offline_pin_locked"), None, PIN_LOCKED
+    else:
+        reply, move = _post_txn(ctx, transfer)
+        reason = "" if move is not None else "refused"
     state = Outcome.POSTED if move is not None else Outcome.REFUSED
     ctx.conn.execute(
         update(offline_transfers)
@@ -188,7 +205,7 @@ def _claim_and_post_txn(ctx: CommandContext, signed: SignedTransfer) -> Reply:
         .values(
             state=state.value,
             move_id=move.id if move is not None else None,
-            reason="" if move is not None else "refused",
+            reason=reason,
             reply=reply.text,
         )
     )
@@ -196,6 +213,11 @@ def _claim_and_post_txn(ctx: CommandContext, signed: SignedTransfer) -> Reply:
     return Reply(
         text, reply.on_failure, reply.on_failure_ref, reply.deliver_by_ns, receipt=reply.receipt
     )
+
+
+def _pin_locked(ctx: CommandContext) -> bool:
+    payer = ctx.subscriber
+    return payer is not None and ctx.now_ns < payer.locked_until_ns
 
 
 def _post_txn(ctx: CommandContext, transfer: OfflineTransfer) -> tuple[Reply, Move | None]:

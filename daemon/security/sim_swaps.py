@@ -16,7 +16,7 @@ import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from daemon.audit import SecurityEvent, record_security_event_txn
 from daemon.clock import NS_PER_S
@@ -35,6 +35,12 @@ class SimSwapError(ValueError):
 class Swap:
     msisdn: str
     swapped_at_ns: int
+
+
+def iso_utc(at_ns: int) -> str:
+    """An instant as the audit log writes it: ISO 8601 in UTC, to the second (2025-12-01T11:00:00Z)."""
+    moment = datetime.datetime.fromtimestamp(at_ns // NS_PER_S, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time_ns(written: str, timezone: str) -> int:
@@ -101,7 +107,7 @@ def record_swap_txn(conn: Connection, swap: Swap, source: str, actor: str, now_n
             recorded_at_ns=now_ns,
         )
     )
-    detail = f"SIM changed at {swap.swapped_at_ns // NS_PER_S} (Unix s), from {source}"
+    detail = f"SIM changed at {iso_utc(swap.swapped_at_ns)}, from {source}"
     record_security_event_txn(conn, actor, SecurityEvent.SIM_SWAP, swap.msisdn, detail, now_ns)
     return True
 
@@ -113,3 +119,14 @@ def swaps_of_txn(conn: Connection, msisdn: str) -> list[Swap]:
         .order_by(sim_swaps.c.swapped_at_ns.desc())
     )
     return [Swap(row.msisdn, int(row.swapped_at_ns)) for row in conn.execute(query)]
+
+
+def latest_swap_txn(conn: Connection, msisdn: str, since_ns: int, now_ns: int) -> int | None:
+    """When the number's SIM last changed after `since_ns` (and not after now), or None."""
+    return conn.execute(
+        select(func.max(sim_swaps.c.swapped_at_ns)).where(
+            sim_swaps.c.msisdn == msisdn,
+            sim_swaps.c.swapped_at_ns > since_ns,
+            sim_swaps.c.swapped_at_ns <= now_ns,
+        )
+    ).scalar()

@@ -10,6 +10,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import capturedLogs
 
 from daemon.chart import SYSTEM_ACCOUNTS
+from daemon.components import Adapted
 from daemon.config import build_config
 from daemon.db import InlineDatabase
 from daemon.lis import DEFAULT_MAX_WAITING
@@ -117,6 +118,7 @@ def test_every_component_reports_through_one_interface(tmp_path, engine):
     daemon = daemon_for(tmp_path, engine)
     assert [component.name for component in daemon.components] == [
         "lease", "tranproc", "menu", "sender", "sweeper", "settler", "inbox", "binds",
+        "wal_checkpoint",
     ]  # fmt: skip
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
@@ -216,3 +218,21 @@ def test_inbox_bound_comes_from_the_config_and_refusals_show_in_status(tmp_path,
 
 def test_inbox_bound_default_is_the_writers(tmp_path):
     assert build_config({}).inbox.max_waiting == DEFAULT_MAX_WAITING
+
+
+def test_a_component_whose_stop_raises_does_not_keep_the_database_thread(tmp_path, engine):
+    # Found by hand: a bind's stop raised (automat NoTransition), Daemon.stop raised with it,
+    # the database thread pool was never stopped and the process never exited.
+    daemon = daemon_for(tmp_path, engine)
+    stopped: list[str] = []
+
+    def broken_stop():
+        raise RuntimeError("no transition")
+
+    daemon.components.insert(0, Adapted("broken", lambda: None, broken_stop, lambda: None))
+    daemon.components.append(Adapted("last", lambda: None, lambda: stopped.append("last"), None))
+    daemon.db.stop = lambda: stopped.append("db")  # type: ignore[method-assign]
+    daemon.start()
+    outcome: list[object] = []
+    daemon.stop().addBoth(outcome.append)
+    assert stopped == ["last", "db"] and len(outcome) == 1

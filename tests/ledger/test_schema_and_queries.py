@@ -56,9 +56,9 @@ def test_sqlite_engine_settings(tmp_path) -> None:
     with engine.connect() as conn:
         pragmas = [
             conn.execute(text(f"PRAGMA {name}")).scalar()
-            for name in ("journal_mode", "foreign_keys", "synchronous")
+            for name in ("journal_mode", "foreign_keys", "synchronous", "secure_delete")
         ]
-    assert pragmas == ["wal", 1, 2]  # synchronous=FULL is 2
+    assert pragmas == ["wal", 1, 2, 1]  # synchronous=FULL is 2
     with pytest.raises(ValueError, match="sqlite_begin"):
         make_engine("sqlite://", sqlite_begin="LATER")
 

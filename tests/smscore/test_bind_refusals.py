@@ -70,3 +70,26 @@ def test_status_shows_refused_credentials_and_no_password():
     text = format_status({"binds": [status]})
     assert "bind smsc-a       REFUSED-CREDENTIALS 127.0.0.1:2775" in text
     assert "Invalid Password" in text and "'pw'" not in repr(settings)
+
+
+def test_a_lockout_after_credential_refusals_is_named_and_still_waits_the_max_delay():
+    # Found by hand against `smscore sim`: after max_bind_failures wrong passwords the SMSC
+    # answers ESME_RBINDFAIL; the log said only "Bind Failed" and the bind showed DOWN.
+    harness = Harness()
+    harness.auth_status = S.ESME_RINVPASWD
+    with capturedLogs() as events:
+        harness.start()
+        harness.auth_status = S.ESME_RBINDFAIL  # locked out from now on
+        harness.run(3 * POLICY.max_delay_s + 1)
+    assert gaps(harness.connect_times) == pytest.approx([POLICY.max_delay_s] * 3)
+    assert harness.bind.state == "refused-credentials"
+    lockouts = [e for e in events if "locked this address out" in e["log_format"]]
+    assert len(lockouts) == 3 and "ESME_RBINDFAIL" in lockouts[0]["error"]
+
+
+def test_a_bind_failure_with_no_credential_refusal_before_is_the_usual_backoff():
+    harness = Harness()
+    harness.auth_status = S.ESME_RBINDFAIL
+    harness.start()
+    harness.run(POLICY.max_delay_s)
+    assert harness.bind.state == "down" and len(harness.connect_times) > 2

@@ -329,3 +329,33 @@ def test_a_refused_connect_is_the_binds_last_error_logged_once_per_reason():
     assert harness.bind.last_error.startswith("connect failed: ")
     said = [event for event in events if "connect failed" in str(event.get("error", ""))]
     assert len(said) == 1 and said[0]["log_level"].name == "warn"
+
+
+def test_stop_while_the_bind_is_unanswered_waits_for_it_then_unbinds():
+    # Found by hand (SIGTERM while a TLS bind was being refused): ClientService cancelled the
+    # attempt, our prepareConnection turned the CancelledError into success, and automat raised
+    # NoTransition out of stop(): the daemon never stopped its database thread, never exited.
+    harness = Harness()
+    harness.bind.start()  # connected, bind sent, its bind_resp not delivered yet
+    assert not harness.bind.is_bound
+    stopped = outcome(harness.bind.stop())
+    assert stopped == []
+    for _ in range(3):
+        harness.advance(0)  # bind_resp, then our unbind and its unbind_resp
+    assert stopped == [None] and harness.endpoint.current.closed
+    harness.run(30)
+    assert len(harness.connect_times) == 1 and not harness.bind.is_bound
+
+
+def test_stop_while_the_smsc_never_answers_the_bind_closes_after_unbind_timeout_s():
+    harness = Harness(unbind_timeout_s=3)
+    harness.bind.start()
+    silence(harness.endpoint.links[0].server)
+    stopped = outcome(harness.bind.stop())
+    harness.advance(2.9)
+    assert stopped == []
+    for _ in range(3):
+        harness.advance(0.1)  # closed at 3 s: the bind fails, then the stop goes on
+    assert stopped == [None] and harness.endpoint.current.closed
+    harness.run(30)
+    assert len(harness.connect_times) == 1 and not harness.bind.is_bound

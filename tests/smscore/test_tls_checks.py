@@ -58,9 +58,16 @@ def other_host(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 TRUSTED: dict[Path, object] = {}
 REFUSALS = {
-    "unknown CA": (unknown_ca, "the SMSC's certificate is not signed by a trusted CA"),
+    "unknown CA": (
+        unknown_ca,
+        "the SMSC's certificate is not signed by a trusted CA (tls_ca_file; unset: the system's",
+    ),
     "expired": (expired, "the SMSC's certificate is expired"),
-    "wrong host name": (other_host, "the SMSC's certificate is not for that host"),
+    "wrong host name": (
+        other_host,
+        "the SMSC's certificate is not for that host: we dialled 127.0.0.1, "
+        "it names smsc.example.net",
+    ),
 }
 
 
