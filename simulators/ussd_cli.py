@@ -101,12 +101,21 @@ def run_dialogue(
     try:
         return _walk(client, session, answers, echo, ask)
     except (KeyboardInterrupt, EOFError):
-        try:
-            client.abort(session["id"])
-        except UssdClientError:
-            pass  # ended meanwhile (409) or gone: nothing left to hang up
+        _hang_up(client, session["id"])
         echo("-- aborted")
         return EXIT_INTERRUPTED
+    except UssdClientError:
+        # A refused answer (e.g. too long) ends the command: hung up, so the phone is not left in
+        # a dialogue nobody answers until the network's session timeout.
+        _hang_up(client, session["id"])
+        raise
+
+
+def _hang_up(client: Dialogues, session_id: str) -> None:
+    try:
+        client.abort(session_id)
+    except UssdClientError:
+        pass  # ended meanwhile (409) or gone: nothing left to hang up
 
 
 def _walk(

@@ -19,10 +19,12 @@ from daemon.demo.story import (
     AGENT,
     ALICE_BILL_ACCOUNT,
     BILLER,
+    BOB,
     CUSTOMERS,
     MERCHANT,
     SHORT_CODE,
     TILL_NUMBER,
+    USSD_CODE,
 )
 from daemon.run_cli import fail
 from daemon.runner import RunHooks
@@ -37,6 +39,7 @@ WATCH_INTERVAL_S = 0.2  # after the story: how often replies to your own message
 
 
 AIRTIME_PASSWORD_FILE = "airtime_password"  # in the state directory: the simulated provider's
+USSD_DIALECT = "smpp34"  # how the bind and the simulator carry USSD: the SMPP 3.4 TLVs
 
 
 def demo_config(
@@ -64,11 +67,13 @@ def demo_config(
                     "system_id": "smscore",
                     "password": "secret",
                     "serves": [SHORT_CODE],
+                    "ussd_dialect": USSD_DIALECT,
                 }
             ],
             "status": {"listen": status_listen},
             "tranproc": {"poll_interval_s": 0.2},
-            "sender": {"poll_interval_s": 0.1},
+            # After a USSD dialogue, its SMS (confirmations) come from the short code.
+            "sender": {"poll_interval_s": 0.1, "source_addr": SHORT_CODE},
             "sweeper": {"interval_s": 0.2},
             # A confirmation whose receipt says undelivered is voided at the next sweep; one with no
             # receipt at all after 5 s.
@@ -151,6 +156,8 @@ def try_it(sim_http: str, agent_number: str) -> str:
         f"{TILL_NUMBER}); biller {BILLER} (account {ALICE_BILL_ACCOUNT} still has a bill due).\n"
         f"  smscore sim send --api http://{sim_http} {first.msisdn} {SHORT_CODE} "
         f"'BAL {first.pin}'\n"
+        f"  smscore sim ussd --api http://{sim_http} {BOB.msisdn} '{USSD_CODE}'   "
+        "(a USSD menu: type the numbers; Ctrl-C hangs up)\n"
         "Replies show below. Ctrl-C stops the demo; the next run starts the story afresh."
     )
 
@@ -196,7 +203,9 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
         SimulatorConfig(
             listen="127.0.0.1:0",
             http=sim_http,
-            account=(AccountConfig(system_id="smscore", password="secret"),),
+            account=(
+                AccountConfig(system_id="smscore", password="secret", ussd_dialect=USSD_DIALECT),
+            ),
             dlr=DlrConfig(delay_s=RECEIPT_DELAY_S),
             airtime=AirtimeProviderConfig(username="smscore", password=airtime_password),
         ),

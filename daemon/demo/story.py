@@ -1,13 +1,14 @@
 """The demo's story: who takes part and what each phone sends, in order.
 
-Nothing here runs anything (daemon.demo.teller tells it). A step is an SMS a phone sends, or staff
-typing `smscore admin` commands. Its text may hold one `{code}`: what the phone (or staff) must type
+Nothing here runs anything (daemon.demo.teller tells it). A step is an SMS a phone sends, staff
+typing `smscore admin` commands, or a USSD dialogue. Its text may hold one `{code}`: what the phone (or staff) must type
 (a one-time PIN code, a voucher code, a YES code, a reference), read from the latest SMS `code_from`
 received that matches `code_pattern`, as a person would read it.
 
-The story has two chapters, each with the parties its balance table shows: the money story (agents,
-SEND, vouchers, the rollback), then payments (bills, a merchant till, a request to pay, airtime, a
-reversal staff approve).
+The story has three chapters, each with the parties its balance table shows: the money story
+(agents, SEND, vouchers, the rollback), payments (bills, a merchant till, a request to pay, airtime,
+a reversal staff approve), then USSD (a phone dials *334# and walks the shipped menu: a balance,
+then money sent with the PIN).
 """
 
 from __future__ import annotations
@@ -65,12 +66,25 @@ class StaffStep:
 
 
 @dataclass(frozen=True, slots=True)
+class UssdStep:
+    """A phone dials a USSD code on the simulator and answers each screen in turn, as typed on the
+    keypad (menu numbers, a phone number, an amount, the PIN)."""
+
+    title: str
+    sender: Party
+    code: str
+    answers: tuple[str, ...]
+    expect: str  # a regular expression the last screen must match
+    told: tuple[tuple[Party, str], ...] = ()  # the SMS that follow the dialogue, as in Step
+
+
+@dataclass(frozen=True, slots=True)
 class Chapter:
     opening: str  # said before its first step, with the balance table
     people: tuple[Party, ...]  # whose wallet the balance table shows
     billers: tuple[str, ...]  # billers whose settlement account it shows, by code
     service: tuple[str, ...]  # the service's own accounts it shows (daemon.demo.books)
-    steps: tuple[Step | StaffStep, ...]
+    steps: tuple[Step | StaffStep | UssdStep, ...]
 
 
 _REG_CODE = r"PIN (\d+) NEWPIN"
@@ -262,6 +276,29 @@ PAYMENT_STEPS: tuple[Step | StaffStep, ...] = (
     Step("Bob looks at his last transactions (MINI)", BOB, f"MINI {BOB.pin}", r"Last \d.*\+400 "),
 )
 
+USSD_CODE = "*334#"  # the shipped menu's (daemon/ussd/default_menu.toml)
+
+USSD_STEPS: tuple[UssdStep, ...] = (
+    UssdStep(
+        f"Bob dials {USSD_CODE} and picks My balance (6), then types his PIN",
+        BOB,
+        USSD_CODE,
+        ("6", BOB.pin),
+        r"balance is KES [\d,]+\.\d\d",
+    ),
+    UssdStep(
+        "Bob sends Alice KES 200 from the menu: Send money (1), her number, the amount, his PIN",
+        BOB,
+        USSD_CODE,
+        ("1", "0712000001", "200", BOB.pin),
+        r"Confirmed\. KES 200\.00 sent to ALICE W\.",
+        told=(
+            (ALICE, r"You have received KES 200\.00 from BOB O\."),
+            (BOB, r"Confirmed\. KES 200\.00 sent to ALICE W\..* Sig K"),
+        ),
+    ),
+)
+
 CHAPTERS = (
     Chapter(
         "Staff open the agent store with KES 50,000.00 of e-float from the trust account",
@@ -276,6 +313,14 @@ CHAPTERS = (
         (BILLER,),
         ("Airtime", "Fees"),
         PAYMENT_STEPS,
+    ),
+    Chapter(
+        f"USSD: no command to remember. Bob dials {USSD_CODE} and walks the menu; the money "
+        "moves only once the last screen reached his phone",
+        (ALICE, BOB),
+        (),
+        ("Fees",),
+        USSD_STEPS,
     ),
 )
 STEPS = tuple(step for chapter in CHAPTERS for step in chapter.steps)

@@ -14,16 +14,21 @@ from dataclasses import dataclass, field
 from shlex import quote
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.text import Text
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
 from daemon.demo import books
 from daemon.demo.staff import run_admin
-from daemon.demo.story import CHAPTERS, PEOPLE, SHORT_CODE, Party, StaffStep, Step
+from daemon.demo.story import CHAPTERS, PEOPLE, SHORT_CODE, Party, StaffStep, Step, UssdStep
 from simulators.config import DlrConfig, DlrRule
 from simulators.receipts import Outcome, OutcomePicker
+from simulators.ussd import UssdError, UssdState
 
 if TYPE_CHECKING:
     from daemon.service import Daemon
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
 POLL_S = 0.05  # how often a step looks whether the daemon is done: no delay a reader would notice
 STEP_TIMEOUT_S = 15.0  # a step not done by then is reported and the story goes on
+PHONE_SCREEN_WIDTH = 36  # characters across a USSD screen as the demo draws it, borders included
 
 
 class PhoneOff:
@@ -83,6 +89,8 @@ class Teller:
                 number += 1
                 if isinstance(step, StaffStep):
                     yield self._play_staff(number, step)
+                elif isinstance(step, UssdStep):
+                    yield self._play_ussd(number, step)
                 else:
                     yield self._play(number, step)
         yield self._check()
@@ -140,6 +148,48 @@ class Teller:
         received = yield self._received(number)
         self._check_told(number, step.told, received)
         yield self._show_balances()
+
+    @inlineCallbacks
+    def _play_ussd(self, number: int, step: UssdStep) -> Generator[Deferred, Any, None]:
+        """The phone dials; each screen is drawn as the phone shows it, each answer typed under
+        it; then the SMS that followed and the balances."""
+        self._say(f"{number:2d}. {step.title}")
+        who = step.sender
+        self._print(f"    {who.label:<6}{who.msisdn} dials {step.code}")
+        network = self.simulator.ussd
+        answers = list(step.answers)
+        try:
+            session = network.start(who.msisdn, step.code)
+            shown = 0
+            while True:
+                session = yield network.wait(session, STEP_TIMEOUT_S)
+                for screen in session.screens[shown:]:
+                    self._phone_screen(step.code, screen.text)
+                shown = len(session.screens)
+                if session.state is not UssdState.WAITING_ANSWER or not answers:
+                    break
+                typed = answers.pop(0)
+                self._print(f"    {who.label:<6}types {typed}")
+                network.answer(session.id, typed)
+        except UssdError as exc:
+            return self._fail(number, f"the simulator refused the dialogue: {exc}")
+        last = session.screens[-1] if session.screens else None
+        if session.is_open:
+            network.abort(session.id)
+            self._fail(number, f"the dialogue did not end as told ({session.state})")
+        elif answers or last is None or not last.final:
+            self._fail(number, f"the dialogue ended early: {session.end_reason}")
+        elif not re.search(step.expect, last.text):
+            self._fail(number, f"the last screen does not say /{step.expect}/")
+        received = yield self._received(number)
+        self._check_told(number, step.told, received)
+        yield self._show_balances()
+
+    def _phone_screen(self, code: str, text: str) -> None:
+        screen = Panel(
+            Text(text), title=code, title_align="left", box=box.ROUNDED, width=PHONE_SCREEN_WIDTH
+        )
+        self.console.print(Padding(screen, (0, 0, 0, 4), expand=False))
 
     @inlineCallbacks
     def _received(self, number: int, note: str = "") -> Generator[Deferred, Any, list]:

@@ -188,9 +188,13 @@ class SimulatorProcess:
 def _sim_toml(config: dict[str, Any]) -> str:
     top = {k: v for k, v in config.items() if not isinstance(v, dict | list)}
     lines = [f"{key} = {_toml_value(value)}" for key, value in top.items()]
-    lines.append("[[account]]")
-    lines.append(f'system_id = "{SYSTEM_ID}"\npassword = "{PASSWORD}"')
+    # `account`: more settings of the one account (e.g. its ussd_dialect); `ussd`: the network's
+    # USSD timers ([ussd] of simulators.config).
+    account = {"system_id": SYSTEM_ID, "password": PASSWORD, **config.get("account", {})}
+    lines.append(to_toml({"account": [account]}).rstrip("\n"))
     lines.append(to_toml({"dlr": config["dlr"]}))
+    if config.get("ussd"):
+        lines.append(to_toml({"ussd": config["ussd"]}))
     if config.get("faults"):
         lines.append(
             to_toml({f"faults.{name}": params for name, params in config["faults"].items()})

@@ -1,6 +1,7 @@
 """`smscore demo --exit-after N`, the README's first command, tells the mobile-money story end to end
-(the money story, then payments: bills, a till, a request to pay, airtime, a reversal staff approve),
-and tells it again on the next run."""
+(the money story, then payments: bills, a till, a request to pay, airtime, a reversal staff approve,
+then USSD: Bob walks the *334# menu, his balance and a SEND to Alice), and tells it again on the next
+run."""
 
 import re
 import socket
@@ -13,7 +14,17 @@ from sqlalchemy import select
 from daemon.chart import SystemAccount, wallet_account_id
 from daemon.cli import main
 from daemon.commands.money import format_amount
-from daemon.demo.story import ALICE, BILLER, BOB, CHAPTERS, MERCHANT, STEPS, StaffStep, Step
+from daemon.demo.story import (
+    ALICE,
+    BILLER,
+    BOB,
+    CHAPTERS,
+    MERCHANT,
+    STEPS,
+    StaffStep,
+    Step,
+    UssdStep,
+)
 from daemon.money.tariff import RecipientKind, load_tariff
 from daemon.schema import billers
 from ledger import get_balance, make_engine
@@ -67,6 +78,14 @@ def _expected_payment_balances() -> list[int]:
     return [alice, bob, shop, 100_000, 10_000]
 
 
+def _expected_ussd_balances() -> list[int]:
+    """Alice and Bob after the USSD chapter: Bob's balance costs nothing; his KES 200 to Alice
+    costs him its fee."""
+    alice, bob, *_ = _expected_payment_balances()
+    fee = load_tariff(None).fee_minor("SEND", 20_000, RecipientKind.REGISTERED)
+    return [alice + 20_000, bob - 20_000 - fee]
+
+
 def _ledger_balances(state_dir: Path) -> list[str]:
     """The payments chapter's columns as the ledger has them after the story."""
     engine = make_engine(f"sqlite:///{state_dir / 'smscore.db'}")
@@ -81,16 +100,27 @@ def _ledger_balances(state_dir: Path) -> list[str]:
     return [format_amount(b.available) if b is not None else "-" for b in found]
 
 
+def _chapter_rows(rows: list[list[str]]) -> list[list[list[str]]]:
+    """The balance rows split by chapter: its opening table, then one per step."""
+    split, first = [], 0
+    for chapter in CHAPTERS:
+        split.append(rows[first : first + len(chapter.steps) + 1])
+        first += len(chapter.steps) + 1
+    return split
+
+
 def _block(stdout: str, number: int) -> list[str]:
     """What step `number` printed after its title: what was sent or typed, what phones received."""
     told = stdout.split(f"\n{number:2d}. ", 1)[1].split("\n\n", 1)[0]
     return [line.strip() for line in told.splitlines()[1:]]
 
 
-def _assert_step_told(number: int, step: Step | StaffStep, lines: list[str]) -> None:
+def _assert_step_told(number: int, step: Step | StaffStep | UssdStep, lines: list[str]) -> None:
     if isinstance(step, StaffStep):
         typed = [line for line in lines if line.startswith("staff$ smscore admin ")]
         assert len(typed) == len(step.commands), lines
+    elif isinstance(step, UssdStep):
+        _assert_dialogue_told(step, lines)
     else:
         # Each message gets its reply under it: the sender's phone shows an SMS before the next
         # step (the rollback's confirmation never reaches it; the "did not go through" SMS does).
@@ -100,6 +130,21 @@ def _assert_step_told(number: int, step: Step | StaffStep, lines: list[str]) -> 
     for who, pattern in step.told:  # every other SMS the step must bring came in the step
         got = [line for line in lines if f"{who.msisdn} <- 12345: " in line]
         assert any(re.search(pattern, line) for line in got), (number, who.label, lines)
+
+
+def _assert_dialogue_told(step: UssdStep, lines: list[str]) -> None:
+    """The dial, then each screen drawn as a phone's (a box titled with the code) with what was
+    typed under it, the last screen saying what the step expects."""
+    assert lines[0] == f"{step.sender.label:<6}{step.sender.msisdn} dials {step.code}"
+    typed = [line.split("types ", 1)[1] for line in lines if " types " in line]
+    assert typed == list(step.answers), lines
+    tops = [line for line in lines if line.startswith(f"╭─ {step.code} ─")]
+    assert len(tops) == len(step.answers) + 1, lines
+    last_box = lines[max(i for i, line in enumerate(lines) if line.startswith("╭─")) :]
+    inside = [line.strip("│ ") for line in last_box if line.startswith("│")]
+    assert re.search(step.expect, " ".join(inside)), lines
+    widths = {len(line) for line in lines if line[:1] in "╭│╰"}
+    assert len(widths) == 1, lines  # every screen the same width, like a phone's
 
 
 def _assert_story_told(stdout: str) -> None:
@@ -128,10 +173,7 @@ def test_demo_tells_the_story_and_the_next_run_tells_it_afresh(tmp_path) -> None
         _assert_story_told(result.stdout)
         rows = _balance_rows(result.stdout)
         assert len(rows) == len(STEPS) + len(CHAPTERS)  # a table per chapter opening and step
-        money_rows, payment_rows = (
-            rows[: len(CHAPTERS[0].steps) + 1],
-            rows[-len(CHAPTERS[1].steps) - 1 :],
-        )
+        money_rows, payment_rows, ussd_rows = _chapter_rows(rows)
         # Nobody but the agent store exists before the story: the second run starts afresh.
         assert money_rows[0] == ["50,000.00", "-", "-", "-", "0.00", "0.00", "0.00"]
         alice, bob = _expected_money_story_balances()
@@ -139,9 +181,15 @@ def test_demo_tells_the_story_and_the_next_run_tells_it_afresh(tmp_path) -> None
         assert money_rows[-1][6] == "0.00"  # Carol's voucher was collected
         # The shop and Kenya Power have no account until staff set them up.
         assert payment_rows[0][:4] == [format_amount(alice), format_amount(bob), "-", "-"]
-        # What the last table shows is what the ledger holds, and what the story adds up to.
-        assert payment_rows[-1] == _ledger_balances(state_dir)
         assert payment_rows[-1][:5] == [format_amount(v) for v in _expected_payment_balances()]
+        # USSD: Bob's balance moves nothing; his SEND from the menu moves it once.
+        assert ussd_rows[0][:2] == payment_rows[-1][:2] == ussd_rows[1][:2]
+        # What the last table shows is what the ledger holds, and what the story adds up to.
+        ledger = _ledger_balances(state_dir)
+        assert (
+            ussd_rows[-1][:2] == ledger[:2] == [format_amount(v) for v in _expected_ussd_balances()]
+        )
+        assert ussd_rows[-1][2] == ledger[-1]  # the fees
 
 
 def test_demo_will_not_empty_a_directory_it_did_not_make(tmp_path) -> None:

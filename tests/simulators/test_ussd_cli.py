@@ -98,6 +98,25 @@ def test_answers_running_out_hang_up_and_exit_2() -> None:
     assert client.calls[-1] == ("abort", "7") and "no answer left" in shown[-1]
 
 
+def test_a_refused_answer_hangs_up_before_the_error_is_told() -> None:
+    """The simulator refusing an answer (e.g. longer than a USSD string) ends the command: the
+    dialogue is hung up first, so the phone can dial again at once (not after the network's
+    session timeout)."""
+
+    class RefusingClient(ScriptedClient):
+        def answer(self, session_id: str, text: str) -> dict[str, Any]:
+            self.calls.append(("answer", session_id, text))
+            raise UssdClientError('the simulator said 400: "text" longer than 182 characters')
+
+    client = RefusingClient(_session("waiting_answer", "MENU"), _session("aborted", "MENU"))
+    with pytest.raises(UssdClientError, match="longer than 182"):
+        run_dialogue(client, PHONE, "*1#", ["9" * 200], lambda line: None)
+    assert client.calls[-1] == ("abort", "7")
+    gone = RefusingClient(_session("waiting_answer", "MENU"))  # the hang-up refused too: same error
+    with pytest.raises(UssdClientError, match="longer than 182"):
+        run_dialogue(gone, PHONE, "*1#", ["9" * 200], lambda line: None)
+
+
 @pytest.fixture
 def simulator_api(tmp_path: Path) -> Iterator[tuple[int, str]]:
     config = tmp_path / "sim.toml"
