@@ -44,6 +44,11 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
             bind.read_password()
         except BindPasswordError as exc:
             return f"binds.{index}.{exc.key}", exc.message
+        if bind.ussd_dialect is not None and not config.ussd_sms_source(bind.name):
+            return "sender.source_addr", (
+                f"bind {bind.name} carries USSD, and the SMS after a dialogue need an address to"
+                " come from: set sender.source_addr, or the short codes the bind serves"
+            )
         if bind.tls and bind.tls_ca_file is not None:
             problem = _certificate_problem(bind.tls_ca_file)
             if problem:

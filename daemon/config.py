@@ -350,6 +350,15 @@ class Config(Section):
             raise ValueError(f"bind names must be unique, repeated: {', '.join(duplicates)}")
         return self
 
+    def ussd_sms_source(self, bind_name: str | None) -> str:
+        """Where SMS about a USSD dialogue come from (the dialled code, *334#, cannot send one):
+        sender.source_addr, else the first short code the dialogue's bind serves ("": neither,
+        which `smscore run --check` refuses for a bind with a ussd_dialect)."""
+        if self.sender.source_addr:
+            return self.sender.source_addr
+        bind = next((bind for bind in self.binds if bind.name == bind_name), None)
+        return bind.serves[0] if bind is not None and bind.serves else ""
+
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.service.state_dir / 'smscore.db'}"

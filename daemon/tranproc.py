@@ -277,7 +277,8 @@ def _ussd_command(
     conn: Connection, ussd: UssdCommand, row: Any, sender: str,
     subscribers: dict[str, Subscriber], now_ns: int,
 ) -> _Outcome:  # fmt: skip
-    row = row._replace(text=ussd.text, destination_addr=ussd.env.config.sender.source_addr)
+    source = ussd.env.config.ussd_sms_source(row.bind_name)  # the SMS it brings come from there
+    row = row._replace(text=ussd.text, destination_addr=source)
     message = _Row(row, sender, subscribers.get(sender), ussd.env, USSD_CHANNEL)
     no_repeats = RepeatIndex(ussd.env.dedupe_window_ns)  # the session makes its steps once
     outcome, masked_text = _answer(conn, message, subscribers, no_repeats, now_ns)

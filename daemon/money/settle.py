@@ -69,6 +69,7 @@ def add_step(name: str) -> Callable[[SettleStep], SettleStep]:
 # What settling a delivered confirmation reads of its row (a USSD screen's text: its SMS copy).
 _DELIVERED_COLUMNS = (
     "id", "on_failure_ref", "source_addr", "inbox_id", "destination_addr", "text", "ussd_op",
+    "bind_name",
 )  # fmt: skip
 
 
@@ -159,7 +160,7 @@ def ussd_confirmation_sms(env: SettleEnv, row: Row) -> list[OutgoingSms]:
 def sms_source(env: SettleEnv, row: Row) -> str:
     """Where the SMS about a confirmation come from: its own source, but for a USSD screen's (sent
     from the dialled code), the configured sender."""
-    return row.source_addr if row.ussd_op is None else env.config.sender.source_addr
+    return row.source_addr if row.ussd_op is None else env.config.ussd_sms_source(row.bind_name)
 
 
 def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:

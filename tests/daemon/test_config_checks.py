@@ -81,6 +81,10 @@ CASES = {
         lambda t: {"sender": {"request_receipts": "yes"}},
         "sender.request_receipts: Input should be a valid boolean",
     ),
+    "USSD bind with no address for its SMS": (
+        lambda t: {"binds": [{**BIND, "ussd_dialect": "smpp34"}]},
+        "sender.source_addr: bind a carries USSD",
+    ),
     "bind without a password": (
         lambda t: {"binds": [{**{k: v for k, v in BIND.items() if k != "password"}}]},
         "binds.0.password: empty",

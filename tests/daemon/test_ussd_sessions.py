@@ -8,10 +8,12 @@ import json
 
 import pytest
 
+from daemon.config import build_config
+from daemon.money.settle import SettleEnv
 from daemon.outbox import OutboxStatus
 from daemon.security.signing import activate, deactivate
 from smscore.ussd import UssdOp
-from tests.daemon.money_world import NS
+from tests.daemon.money_world import HASHER, NS
 from tests.daemon.ussd_world import BIND, CODE, UssdWorld
 
 ALICE, BOB = "254712000001", "254712000002"
@@ -227,4 +229,28 @@ def test_the_pin_screen_is_the_confirmation_no_yes_by_sms_after_it(engine, tmp_p
         assert world.balance(BOB) == 500 * KES
     finally:
         deactivate(world.config)
+    world.check()
+
+
+def test_without_a_sender_address_the_sms_after_a_dialogue_come_from_the_binds_short_code(engine):
+    """The dialled code (*334#) cannot send an SMS; with no sender.source_addr the first short code
+    the bind serves does (with neither, `smscore run --check` refuses the config)."""
+    world = UssdWorld(engine, key_dir=None)
+    world.config = build_config({"binds": [{"name": BIND, "host": "127.0.0.1", "system_id": "s",
+                                            "password": "p", "serves": ["54321"]}]})  # fmt: skip
+    world.settle_env = SettleEnv(world.config, HASHER)
+    world.env = world.tranproc_env()
+    world.add(ALICE, balance_minor=10_000 * KES, name="Alice Atieno")
+    world.add(BOB, name="Jane Wanjiku")
+    world.dial(ALICE).walk(*SEND_WALK, PIN)
+    [last] = [s for s in world.screens(to=ALICE) if s.final]
+    world.submitted(last)
+    world.settle()
+    with world.engine.begin() as conn:
+        from sqlalchemy import select
+
+        from daemon.schema import outbox
+
+        sms = conn.execute(select(outbox.c.source_addr).where(outbox.c.ussd_op.is_(None))).all()
+    assert sms and {source for (source,) in sms} == {"54321"}
     world.check()
