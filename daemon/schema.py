@@ -358,7 +358,8 @@ airtime_orders = sa.Table(
     sa.Column("payer_msisdn", sa.String(21), nullable=False),
     sa.Column("recipient_msisdn", sa.String(21), nullable=False),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
-    # new | sent | unknown | succeeded | failed | voided | late_success | charged | written_off
+    # awaiting_screen | cancelled | new | sent | unknown | succeeded | failed | voided |
+    # late_success | charged | written_off
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("provider_ref", sa.String(64), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),  # requests made: the claim token

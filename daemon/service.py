@@ -36,10 +36,10 @@ from daemon.config import BindConfig, BindPasswordError, Config
 from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.migrate import UpgradeFailed, upgrade_database
+from daemon.money import airtime_screen  # noqa: F401  (its settle step and sweeper hook)
 from daemon.money.airtime_gateway import GatewayConfigError
 from daemon.money.common import money_env
-from daemon.money.settle import HOOK as SETTLE_HOOK
-from daemon.money.settle import SettleEnv, make_void_hook, settle_work
+from daemon.money.settle import SettleEnv, failure_hooks, settle_work
 from daemon.money.tariff import TariffError
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
@@ -401,7 +401,8 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     # The M-Pesa rollback: the sweeper voids moves whose confirmation was not delivered in time,
     # the settler posts those whose confirmation was (both beside the outbox they watch).
     settle_env = SettleEnv(config, PinHasher(pepper))
-    sweeper.register_hook(SETTLE_HOOK, make_void_hook(settle_env))
+    for name, hook in failure_hooks(settle_env).items():
+        sweeper.register_hook(name, hook)
     settler = Periodic(
         reactor, db, "settler", settle_work(settle_env), config.money.settle_interval_s
     )

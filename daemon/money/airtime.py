@@ -4,7 +4,9 @@ The BUY reserves the amount (and the fee, free by default) as a pending AIRTIME 
 settlement account and records an order in the same transaction; the reply says it is being bought.
 The provider decides the rest, not the SMS receipt: the reply has no settle hook (daemon.money.settle
 never touches the move), and the worker (daemon.money.airtime_worker) posts or voids it once the
-provider has answered, and tells the buyer (and the recipient, when another number).
+provider has answered, and tells the buyer (and the recipient, when another number). From a USSD
+menu the order first waits for the final screen (daemon.money.airtime_screen): no debit without
+the last screen; the reply carries the hook that sends or cancels it.
 
 Above [security] otp_amount_above_minor the purchase waits HELD for YES <one-time password>
 (daemon.security.amount_otp); a fraud rule's hit holds it for staff. Either is committed by
@@ -23,12 +25,14 @@ from daemon.config import Config
 from daemon.money import common, held
 from daemon.money.account import other_parties
 from daemon.money.airtime_orders import create_order_txn
+from daemon.money.airtime_screen import HOOK as SCREEN_HOOK
 from daemon.money.limits import record_usage_txn
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, MoveState, open_move_txn
 from daemon.money.notices import numbering
 from daemon.money.tariff import NoBand
 from daemon.schema import airtime_orders
 from daemon.security import amount_otp
+from daemon.security.fraud import Channel
 from daemon.security.fraud_holds import screen_move
 
 COMMAND = "BUY"
@@ -80,16 +84,22 @@ def quote(ctx: CommandContext, amount_minor: int, recipient: str) -> MoveRequest
 
 
 def _ordered(ctx: CommandContext, move: Move, recipient: str, inbox_id: int | None) -> Reply:
-    """The pending move's order recorded (the worker asks the provider); the buyer's reply."""
+    """The pending move's order recorded (the worker asks the provider; from USSD, once the reply
+    reached the network); the buyer's reply."""
     assert move.payer_msisdn is not None
+    on_screen = ctx.channel == Channel.USSD
     create_order_txn(
         ctx.conn, move.id, move.ref, move.payer_msisdn, recipient, move.amount_minor, inbox_id,
-        ctx.now_ns,
+        ctx.now_ns, awaiting_screen=on_screen,
     )  # fmt: skip
     phone = common.display(ctx, recipient)
-    return ctx.reply(
+    text = ctx.text(
         "airtime_buying", amount=ctx.money(move.amount_minor), phone=phone, ref=move.ref
     )
+    if not on_screen:
+        return Reply(text)
+    deadline_ns = ctx.now_ns + common.money_env(ctx.config).rollback_timeout_ns
+    return Reply(text, on_failure=SCREEN_HOOK, on_failure_ref=move.id, deliver_by_ns=deadline_ns)
 
 
 def _ask(

@@ -2,6 +2,10 @@
 the worker (daemon.money.airtime_worker).
 
 States:
+- awaiting_screen: a BUY from a USSD menu, recorded with its move; waits for the final screen's
+  submit (daemon.money.airtime_screen). Never claimed: accepted, it becomes new; failed, late or
+  released first, cancelled.
+- cancelled: its final screen never reached the network: never sent, the move voided. Final.
 - new: recorded with the move; not sent yet (or the provider said it never got it: send again).
 - sent: claimed for its top-up. Written *before* the request goes out, so an order whose answer was
   never recorded (a crash, a lost answer) is queried on restart, never re-sent blindly.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 
@@ -25,6 +30,8 @@ from daemon.schema import airtime_orders
 
 
 class OrderState(StrEnum):
+    AWAITING_SCREEN = "awaiting_screen"
+    CANCELLED = "cancelled"
     NEW = "new"
     SENT = "sent"
     UNKNOWN = "unknown"
@@ -94,18 +101,29 @@ def create_order_txn(
     amount_minor: int,
     inbox_id: int | None,
     now_ns: int,
+    awaiting_screen: bool = False,
 ) -> int:
+    """A new order: due at once, or (`awaiting_screen`) held back until its USSD screen went."""
+    state = OrderState.AWAITING_SCREEN if awaiting_screen else OrderState.NEW
     values = {
         "move_id": move_id, "ref": ref, "payer_msisdn": payer, "recipient_msisdn": recipient,
-        "amount_minor": amount_minor, "state": OrderState.NEW.value, "attempts": 0, "queries": 0,
-        "checks": 0, "next_attempt_at_ns": now_ns, "inbox_id": inbox_id, "created_at_ns": now_ns,
-        "updated_at_ns": now_ns, "last_error": "",
+        "amount_minor": amount_minor, "state": state.value, "attempts": 0, "queries": 0,
+        "checks": 0, "next_attempt_at_ns": None if awaiting_screen else now_ns,
+        "inbox_id": inbox_id, "created_at_ns": now_ns, "updated_at_ns": now_ns, "last_error": "",
     }  # fmt: skip
     return conn.execute(insert(airtime_orders).values(values)).inserted_primary_key[0]
 
 
 def get_order_txn(conn: Connection, order_id: int, lock: bool = False) -> Order | None:
-    query = select(airtime_orders).where(airtime_orders.c.id == order_id)
+    return _one(conn, airtime_orders.c.id == order_id, lock)
+
+
+def order_of_move_txn(conn: Connection, move_id: int, lock: bool = False) -> Order | None:
+    return _one(conn, airtime_orders.c.move_id == move_id, lock)
+
+
+def _one(conn: Connection, where: Any, lock: bool) -> Order | None:
+    query = select(airtime_orders).where(where)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = conn.execute(query).first()
@@ -127,11 +145,15 @@ def count_txn(conn: Connection, state: OrderState) -> int:
 
 
 def update_order_txn(conn: Connection, order: Order, now_ns: int, **values: object) -> Order:
-    """Change the order, which must still be at the attempt `order` was read at."""
+    """Change the order, which must still be at the attempt and in the state `order` was read at."""
     values = {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
     changed = conn.execute(
         update(airtime_orders)
-        .where(airtime_orders.c.id == order.id, airtime_orders.c.attempts == order.attempts)
+        .where(
+            airtime_orders.c.id == order.id,
+            airtime_orders.c.attempts == order.attempts,
+            airtime_orders.c.state == order.state.value,
+        )
         .values(updated_at_ns=now_ns, **values)
     )
     if changed.rowcount != 1:
@@ -146,7 +168,10 @@ def claim_due_txn(conn: Connection, now_ns: int, limit: int, lease_ns: int) -> l
     attempt; a new one is marked sent before its top-up goes out."""
     query = (
         select(airtime_orders)
-        .where(airtime_orders.c.next_attempt_at_ns <= now_ns)
+        .where(
+            airtime_orders.c.next_attempt_at_ns <= now_ns,
+            airtime_orders.c.state != OrderState.AWAITING_SCREEN.value,  # its screen decides first
+        )
         .order_by(airtime_orders.c.next_attempt_at_ns)
         .limit(limit)
     )

@@ -89,18 +89,18 @@ def _while_pending(
         answers = order.queries + 1
         if answers >= config.airtime.max_queries:
             reason = f"the provider never got it after {answers} queries"
-            _void(conn, config, order, move, OrderState.VOIDED, reason, now_ns)
+            void_order_txn(conn, config, order, move, OrderState.VOIDED, reason, now_ns)
             return "voided"
         update_order_txn(conn, order, now_ns, state=OrderState.NEW, queries=answers,
                          next_attempt_at_ns=now_ns, last_error=outcome.reason)  # fmt: skip
         return "resend"
     if kind is OutcomeKind.FAILED:
-        _void(conn, config, order, move, OrderState.FAILED, outcome.reason, now_ns)
+        void_order_txn(conn, config, order, move, OrderState.FAILED, outcome.reason, now_ns)
         return "voided"
     answers = order.queries + 1 if action is Action.QUERY else order.queries
     if answers >= config.airtime.max_queries:
         reason = f"still unknown after {answers} queries: {outcome.reason}"
-        _void(conn, config, order, move, OrderState.VOIDED, reason, now_ns)
+        void_order_txn(conn, config, order, move, OrderState.VOIDED, reason, now_ns)
         return "voided"
     update_order_txn(conn, order, now_ns, state=OrderState.UNKNOWN, queries=answers,
                      next_attempt_at_ns=now_ns + query_delay_ns(config, answers),
@@ -108,7 +108,7 @@ def _while_pending(
     return "retry"
 
 
-def _void(
+def void_order_txn(
     conn: Connection,
     config: Config,
     order: Order,
@@ -117,15 +117,18 @@ def _void(
     reason: str,
     now_ns: int,
 ) -> None:
+    """End a pending purchase with nothing taken: the move voided, the order in `state`, the buyer
+    told. An order the provider saw (failed, voided) is checked `late_checks` more times; a
+    cancelled one never went to the provider: nothing to check."""
     move = release_txn(conn, move, MoveState.VOIDED, config, now_ns)
     # Money that never moved is no use of the buyer's daily limits (as a voided SEND).
     day = service_day(move.created_at_ns, config.money.timezone)
     give_back_usage_txn(conn, order.payer_msisdn, day, order.amount_minor)
-    checks = config.airtime.late_checks
+    checks = config.airtime.late_checks if state is not OrderState.CANCELLED else 0
     later = now_ns + query_delay_ns(config, order.queries) if checks else None
     update_order_txn(conn, order, now_ns, state=state, next_attempt_at_ns=later,
                      last_error=reason[:200])  # fmt: skip
-    key = "airtime_failed" if state is OrderState.FAILED else "airtime_voided"
+    key = "airtime_voided" if state is OrderState.VOIDED else "airtime_failed"
     _tell(conn, config, order, move, now_ns, lambda n, o, m: [_buyer_notice(n, o, m, key)])
     log.info("airtime order {id} ({ref}): {state}: {reason}", id=order.id, ref=order.ref,
              state=state.value, reason=reason)  # fmt: skip
@@ -161,12 +164,15 @@ def _tell(conn, config, order, move, now_ns, notices) -> None:
 
 
 def buyer_short_code(conn: Connection, order: Order, config: Config) -> str:
-    """The number the buyer wrote to (notices come from it), else the configured sender."""
+    """The number the buyer wrote to (notices come from it), else the configured sender: also for
+    a purchase from a USSD menu, whose dialled code (*334#) cannot send SMS."""
     if order.inbox_id is not None:
-        query = select(inbox.c.destination_addr).where(inbox.c.id == order.inbox_id)
-        found = conn.execute(query).scalar()
-        if found:
-            return found
+        query = select(inbox.c.destination_addr, inbox.c.ussd_op).where(
+            inbox.c.id == order.inbox_id
+        )
+        found = conn.execute(query).first()
+        if found is not None and found.destination_addr and found.ussd_op is None:
+            return found.destination_addr
     return config.sender.source_addr
 
 

@@ -9,7 +9,10 @@ that also marks the outbox row's hook done (so the other never runs):
   (`void_hook`), which voids the move and tells the sender, by a later SMS, that nothing happened.
 
 `settle_txn` also ends held and confirming moves whose time ran out, and runs the steps other
-modules add (`add_step`, e.g. returning expired vouchers).
+modules add (`add_step`, e.g. returning expired vouchers). A confirmation that waits for its
+delivery in another way has its own hook name: its module adds the sweeper's hook for it
+(`add_void_hook`, e.g. daemon.money.airtime_screen) and a step that reads its delivered rows
+(`delivered_rows_txn`); the daemon registers every hook of `failure_hooks` with the sweeper.
 """
 
 from __future__ import annotations
@@ -66,6 +69,29 @@ def add_step(name: str) -> Callable[[SettleStep], SettleStep]:
     return add
 
 
+# The sweeper's hook for an on_failure name: made from the settle environment.
+FailureHook = Callable[[Connection, Row, int], None]
+MakeHook = Callable[[SettleEnv], FailureHook]
+_HOOKS: dict[str, MakeHook] = {}
+
+
+def add_void_hook(name: str) -> Callable[[MakeHook], MakeHook]:
+    """Decorator: `make(env)` is the sweeper's hook for outbox rows with on_failure = `name`."""
+
+    def add(make: MakeHook) -> MakeHook:
+        if name in _HOOKS or name == HOOK:
+            raise ValueError(f"a void hook {name!r} is already added")
+        _HOOKS[name] = make
+        return make
+
+    return add
+
+
+def failure_hooks(env: SettleEnv) -> dict[str, FailureHook]:
+    """Every on_failure hook of money confirmations, by name, for the sweeper."""
+    return {HOOK: make_void_hook(env), **{name: make(env) for name, make in _HOOKS.items()}}
+
+
 # What settling a delivered confirmation reads of its row (a USSD screen's text: its SMS copy).
 _DELIVERED_COLUMNS = (
     "id", "on_failure_ref", "source_addr", "inbox_id", "destination_addr", "text", "ussd_op",
@@ -73,11 +99,12 @@ _DELIVERED_COLUMNS = (
 )  # fmt: skip
 
 
-def _delivered_rows(conn: Connection, limit: int) -> list[Row]:
+def delivered_rows_txn(conn: Connection, limit: int, hook: str = HOOK) -> list[Row]:
+    """Delivered rows with on_failure = `hook` whose hook is not done (locked, skipping locked)."""
     query = (
         select(*(outbox.c[name] for name in _DELIVERED_COLUMNS))
         .where(
-            outbox.c.on_failure == HOOK,
+            outbox.c.on_failure == hook,
             outbox.c.on_failure_done_at_ns.is_(None),
             outbox.c.status == OutboxStatus.DELIVERED,
         )
@@ -99,7 +126,8 @@ _mark_hook_done = PreparedWrite(
 )
 
 
-def _hook_done(conn: Connection, outbox_id: int, now_ns: int, note: str | None = None) -> None:
+def hook_done_txn(conn: Connection, outbox_id: int, now_ns: int, note: str | None = None) -> None:
+    """The row's hook settled: the sweeper never calls it (the other way never runs)."""
     if note is None:
         _mark_hook_done.run(conn, {"outbox_id": outbox_id, "now_ns": now_ns})
         return
@@ -113,7 +141,7 @@ def post_delivered_txn(
     """Post every pending move whose confirmation was delivered; tell the other party. All of them
     in one ledger batch; if any cannot be posted, that is undone and they go one by one, so that
     the one that fails is recorded and the others still post."""
-    rows = _delivered_rows(conn, limit)
+    rows = delivered_rows_txn(conn, limit)
     try:
         with conn.begin_nested():
             posted = _post_all(conn, env, rows, now_ns)
@@ -125,7 +153,7 @@ def post_delivered_txn(
                     posted += _post_all(conn, env, [row], now_ns)
             except MoveError as exc:  # recorded for operators, never retried: it would fail again
                 log.error("outbox {id}: {error}", id=row.id, error=str(exc))
-                _hook_done(conn, row.id, now_ns, f"settle failed: {exc}"[:200])
+                hook_done_txn(conn, row.id, now_ns, f"settle failed: {exc}"[:200])
     return posted, len(rows) >= limit
 
 
@@ -133,7 +161,7 @@ def _post_all(conn: Connection, env: SettleEnv, rows: list[Row], now_ns: int) ->
     waiting = []
     for row in rows:
         move = get_move_txn(conn, row.on_failure_ref, lock=True)
-        _hook_done(conn, row.id, now_ns)
+        hook_done_txn(conn, row.id, now_ns)
         if move.state is MoveState.PENDING:  # else voided first (the receipt came after the
             waiting.append((row, move))  # deadline): the sender was told
     found = [move for _, move in waiting]
@@ -163,7 +191,7 @@ def sms_source(env: SettleEnv, row: Row) -> str:
     return row.source_addr if row.ussd_op is None else env.config.ussd_sms_source(row.bind_name)
 
 
-def make_void_hook(env: SettleEnv) -> Callable[[Connection, Row, int], None]:
+def make_void_hook(env: SettleEnv) -> FailureHook:
     """The sweeper's on_failure hook HOOK: the confirmation will not be delivered in time."""
 
     def void_hook(conn: Connection, row: Row, now_ns: int) -> None:

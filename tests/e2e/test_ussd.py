@@ -17,7 +17,7 @@ import pytest
 from daemon.money.tariff import RecipientKind
 from tests.e2e.harness import wait_for
 from tests.e2e.money import KES, PIN, REPLY_TIMEOUT_S, START, MoneyService, kes, national, ref_in
-from tests.e2e.test_money_airtime import provider_orders
+from tests.e2e.test_money_airtime import order_of, provider_orders
 from tests.e2e.ussd import (
     BILL_ACCOUNT,
     BILLER,
@@ -121,16 +121,23 @@ def test_pay_a_bill(money: MoneyService) -> None:
     assert money.posted(alice.msisdn) == START - 1000 * KES - fee
 
 
-def test_buy_airtime_for_my_number(money: MoneyService) -> None:
-    alice = money.customer(START)
-    dial = Dial.start(money.simulator, alice.msisdn)
+def _to_buy_pin(money: MoneyService, payer: str) -> Dial:
+    dial = Dial.start(money.simulator, payer)
     assert dial.choose("Buy airtime").startswith("Buy airtime\n1. For my number\n")
     assert dial.choose("For my number") == "Airtime for my number\nEnter amount"
     assert dial.answer("100").startswith(f"Buy {kes(100 * KES)} airtime for your number?")
+    return dial
+
+
+def test_buy_airtime_for_my_number(money: MoneyService) -> None:
+    alice = money.customer(START)
+    dial = _to_buy_pin(money, alice.msisdn)
     last = dial.answer(PIN)
     ref = ref_in(last.split("ref ", 1)[1])
     assert last.startswith(f"Buying {kes(100 * KES)} airtime for"), last
-    # The provider, not the screen, decides a purchase: its confirmation is the one SMS.
+    # The order goes to the provider once the last screen was accepted; that screen's text
+    # comes as an SMS (as for every flow), then the provider's answer decides the purchase.
+    assert alice.next("the last screen as an SMS") == last
     done = alice.next("the airtime confirmation")
     assert done.startswith(f"{ref} Confirmed. {kes(100 * KES)} airtime bought for"), done
     money.quiet()
@@ -213,6 +220,31 @@ def test_a_last_screen_that_never_reaches_the_network_voids_the_money(
     money.quiet()
     assert money.posted(alice.msisdn) == START and money.posted(bob.msisdn) == 0
     assert screens_to(money, alice.msisdn)[-1].status != "delivered"
+
+
+def test_a_purchase_whose_last_screen_never_reaches_the_network_buys_nothing(
+    money: MoneyService,
+) -> None:
+    """As for SEND above, for BUY: the order waited for its last screen, so the provider never
+    hears of it; the money is voided and the buyer told once that nothing was bought."""
+    alice = money.customer(START)
+    dial = _to_buy_pin(money, alice.msisdn)
+    money.simulator.faults({"withhold": {}})
+    try:
+        dial.answer(PIN, wait=False)
+        dial.wait_state("timed_out", "ended", timeout_s=SCREEN_TIMEOUT_S + REPLY_TIMEOUT_S)
+    finally:
+        money.simulator.faults({"withhold": None})
+    assert dial.state == "timed_out" and dial.session["end_reason"] == "screen_timeout"
+    told = alice.next("the SMS that nothing was bought")
+    assert "could not be bought. Nothing was taken." in told, told
+    move = money.wait_move_state(alice.msisdn, "voided")
+    assert move.ref in told
+    money.quiet()
+    assert money.posted(alice.msisdn) == START
+    assert order_of(money, move.ref).state == "cancelled"
+    assert move.ref not in provider_orders(money)
+    assert alice.unread() == []
 
 
 def test_a_restart_mid_session_continues_it_and_an_idle_session_times_out(
