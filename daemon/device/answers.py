@@ -99,6 +99,19 @@ def _body_answer(state: DeviceState, opened: Opened, fetch: Fetch) -> Answer:
 
 
 _ASK_AGAIN = "`smscore device keys` asks again"
+NO_SIGNED_RECEIPT = "receipt not checked: the reply carries no signed receipt"
+_REPEAT = (
+    "a repeated answer carries no signed receipt: it was checked when first delivered "
+    "(`smscore device receipts`)"
+)
+
+
+def as_repeat(answer: Answer) -> Answer:
+    """The answer to a transfer delivered again (`flush --again`): the server repeats its first
+    text without the signed receipt, which the device checked and kept the first time."""
+    if answer.code is Exit.RECEIPT_UNCHECKED and answer.lines[-1] == NO_SIGNED_RECEIPT:
+        return Answer([*answer.lines[:-1], _REPEAT], Exit.OK, answer.text)
+    return answer
 
 
 def _not_genuine(why: str) -> str:

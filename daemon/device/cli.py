@@ -15,11 +15,12 @@ import click
 
 from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
-from daemon.device.answers import EXIT_HELP, Answer, Exit, read_answer
+from daemon.device.answers import EXIT_HELP, Answer, Exit, as_repeat, read_answer
 from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
 from daemon.device.menu import device_menu
 from daemon.device.offline import (
     DEFAULT_VALID_FOR_S,
+    PENDING,
     delivery_text,
     outcome_of,
     queue_transfer,
@@ -252,8 +253,11 @@ def device_flush(path: Path, api: str, short_code: str, again: bool) -> None:
     try:
         state = load(path)
         link = SimulatorLink(api, short_code)
+        settled = {entry["counter"] for entry in state.offline_queue if entry["outcome"] != PENDING}
         for signed in queued(state, again):
             answer = _deliver(state, link, path, delivery_text(state, signed))
+            if signed.transfer.counter in settled:
+                answer = as_repeat(answer)
             click.echo("\n".join(answer.lines))
             worst = max(worst, answer.code)
             if answer.code is Exit.NOT_ENROLLED:

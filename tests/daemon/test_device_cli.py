@@ -196,3 +196,14 @@ def test_an_old_device_file_without_the_new_lists_still_loads(device_world) -> N
     _write(device, data)
     assert device("send", "BAL 1234").exit_code == 0
     assert _file(device)["revoked_keys"] == []
+
+
+def test_flush_again_says_a_repeat_carries_no_receipt_without_failing(device_world) -> None:
+    _, device = device_world
+    device.enrol()
+    assert device("offline-send", "254712000002", "100").exit_code == 0
+    assert device("flush").exit_code == 0
+    again = device("flush", "--again")
+    assert again.exit_code == 0, again.output
+    assert "#O1:1:posted" in again.output
+    assert "a repeated answer carries no signed receipt: it was checked when" in again.output
