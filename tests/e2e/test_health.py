@@ -25,7 +25,10 @@ def _daemon(
     return DaemonProcess(tmp_path, settings)
 
 
-def test_health_is_503_with_the_reason_while_every_bind_is_refused(tmp_path, simulator) -> None:
+def test_health_is_503_with_the_reason_while_every_bind_is_refused(tmp_path) -> None:
+    # No lockout: at reconnect_max_delay_s 0.5 a busy machine's `smscore status` came after the
+    # simulator's fifth wrong password, and its ESME_RBINDFAIL replaced ESME_RINVPASWD.
+    simulator = SimulatorProcess(tmp_path, max_bind_failures=1000)
     daemon = _daemon(tmp_path, simulator, password="Wr0ngPw")
     try:
         daemon.start().wait_ready()
@@ -38,6 +41,7 @@ def test_health_is_503_with_the_reason_while_every_bind_is_refused(tmp_path, sim
         shown = smscore_status(daemon.status_url)
     finally:
         assert daemon.stop() == 0, daemon.log()
+        simulator.stop()
     assert (code, body["ok"], body["binds_up"]) == (503, False, 0)
     assert body["reason"].startswith("no bind is up; sim: ") and "ESME_RINVPASWD" in body["reason"]
     assert "last_error=" in shown and "ESME_RINVPASWD" in shown
