@@ -171,8 +171,10 @@ def test_two_checks_at_once_on_postgresql_succeed_once(pg_engine):
 def test_the_amount_threshold_and_the_config_keys(tmp_path):
     security = load_config(None, {"security": {"otp_amount_above_minor": 500_000}}).security
     assert not needs_amount_otp(500_000, security) and needs_amount_otp(500_001, security)
-    defaults = load_config(None, {}).security
-    assert not needs_amount_otp(10**12, defaults)  # 0: never asked
+    never = load_config(None, {"security": {"otp_amount_above_minor": 0}}).security
+    assert not needs_amount_otp(10**12, never)  # 0: never asked
+    defaults = load_config(None, {}).security  # KES 50,000.00 by default
+    assert not needs_amount_otp(5_000_000, defaults) and needs_amount_otp(5_000_001, defaults)
     policy = OtpPolicy.from_config(defaults)
     assert policy == OtpPolicy(6, 300 * NS, 3, 900 * NS)
     with pytest.raises(ConfigError, match="otp_digits"):

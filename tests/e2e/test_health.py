@@ -26,9 +26,8 @@ def _daemon(
 
 
 def test_health_is_503_with_the_reason_while_every_bind_is_refused(tmp_path) -> None:
-    # The simulator's bind lockout (5 refusals a minute by default) would turn the reason into
-    # ESME_RBINDFAIL on a slow machine, where more retries pass before status is read: this test
-    # is about health's reason, tests/e2e/test_bind_secrets.py about the lockout.
+    # No lockout: at reconnect_max_delay_s 0.5 a busy machine's `smscore status` came after the
+    # simulator's fifth wrong password, and its ESME_RBINDFAIL replaced ESME_RINVPASWD.
     simulator = SimulatorProcess(tmp_path, max_bind_failures=1000)
     daemon = _daemon(tmp_path, simulator, password="Wr0ngPw")
     try:
