@@ -44,18 +44,21 @@ def address_problem(address: str, what: str) -> str | None:
     return None
 
 
+def _addresses(source: str, destination: str) -> dict[str, int | str]:
+    """A submit_sm's six address fields, each address with the TON/NPI its form implies."""
+    source_ton, source_npi, source_addr = address_type(source)
+    dest_ton, dest_npi, destination_addr = address_type(destination)
+    return {
+        "source_addr_ton": source_ton, "source_addr_npi": source_npi, "source_addr": source_addr,
+        "dest_addr_ton": dest_ton, "dest_addr_npi": dest_npi, "destination_addr": destination_addr,
+    }  # fmt: skip
+
+
 def build_submit(
     source: str, destination: str, part: MessagePart, request_receipt: bool
 ) -> SubmitSm:
-    source_ton, source_npi, source_addr = address_type(source)
-    dest_ton, dest_npi, destination_addr = address_type(destination)
     return SubmitSm(
-        source_addr_ton=source_ton,
-        source_addr_npi=source_npi,
-        source_addr=source_addr,
-        dest_addr_ton=dest_ton,
-        dest_addr_npi=dest_npi,
-        destination_addr=destination_addr,
+        **_addresses(source, destination),
         esm_class=EsmClass.UDHI if part.esm_class_udhi else EsmClass.MODE_DEFAULT,
         registered_delivery=RegisteredDelivery.RECEIPT_ALWAYS if request_receipt else 0,
         data_coding=part.data_coding,
@@ -83,15 +86,8 @@ def build_ussd_submit(
     UssdTextTooLong or UssdParamsError for a screen that cannot go: it is never cut."""
     coding, octets = encode_ussd_text(text, default_alphabet)
     params = ussd_submit_params(dialect, UssdMessage(screen.op, screen.session_key, screen.end))
-    source_ton, source_npi, source_addr = address_type(source)
-    dest_ton, dest_npi, destination_addr = address_type(destination)
     return SubmitSm(
-        source_addr_ton=source_ton,
-        source_addr_npi=source_npi,
-        source_addr=source_addr,
-        dest_addr_ton=dest_ton,
-        dest_addr_npi=dest_npi,
-        destination_addr=destination_addr,
+        **_addresses(source, destination),
         data_coding=coding,
         short_message=octets,
         **params,

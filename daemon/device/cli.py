@@ -16,7 +16,7 @@ import click
 from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.device.answers import EXIT_HELP, Answer, Exit, as_repeat, read_answer
-from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
+from daemon.device.client import LinkError, SimulatorLink
 from daemon.device.menu import device_menu
 from daemon.device.offline import (
     DEFAULT_VALID_FOR_S,
@@ -27,22 +27,12 @@ from daemon.device.offline import (
     queued,
     settle,
 )
+from daemon.device.options import API_OPTION, FILE_OPTION, TO_OPTION
 from daemon.device.receipts import Status, check_receipt, kept, learn_keys
 from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
 from daemon.security import channel
 from daemon.security.app_receipt import SignedReceipt
 from daemon.security.channel import ChannelError, Kind, Opened
-
-FILE_OPTION = click.option(
-    "--file",
-    "path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("var/device.json"),
-    show_default=True,
-    help="The device's keys and counters (JSON, mode 0600).",
-)
-API_OPTION = click.option("--api", default=DEFAULT_API, show_default=True, help="The simulator.")
-TO_OPTION = click.option("--to", "short_code", default="12345", show_default=True)
 
 
 def _fail(exc: Exception) -> click.ClickException:

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from daemon.admin.views import console
-from daemon.device.client import DEFAULT_API, LinkError, SimulatorLink
+from daemon.device.client import LinkError, SimulatorLink
+from daemon.device.options import API_OPTION, FILE_OPTION, TO_OPTION
 from daemon.device.receipts import key_from_reply
 from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
 from daemon.security.channel import ChannelError, Kind, Opened
@@ -57,16 +58,9 @@ def download_menu(
 
 
 @click.command("menu")
-@click.option(
-    "--file",
-    "path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("var/device.json"),
-    show_default=True,
-    help="The device's keys and counters (JSON, mode 0600).",
-)
-@click.option("--api", default=DEFAULT_API, show_default=True, help="The simulator.")
-@click.option("--to", "short_code", default="12345", show_default=True)
+@FILE_OPTION
+@API_OPTION
+@TO_OPTION
 @click.option("--have", default=None, help="The version the app has: sent only if newer.")
 @click.option("--language", default=None, help="The labels' language (default: the menu's).")
 @click.option("--tree", "as_tree", is_flag=True, help="Print every screen, not just the services.")
