@@ -22,6 +22,7 @@ from daemon.audit import record_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
 from daemon.config import Config
+from daemon.money.moves import MoveState, find_move_by_ref_txn
 from daemon.money.notices import local_time
 from daemon.security.receipt_keys import (
     Keyring,
@@ -117,9 +118,29 @@ def verify(env: AdminEnv, ref: str, amount: str, payer: str, payee: str, written
         verdict = _check(keyring, moved, tag, signature, serial)
         if verdict is not Verdict.FORGED:
             break
-    click.echo(f"{ref.strip().upper()}: {verdict.value}")
+    shown_ref = ref.strip().upper()
+    ended = _ended_state(env, shown_ref) if verdict is Verdict.GENUINE else None
+    if ended is not None:
+        click.echo(
+            f"{shown_ref}: genuine signature, but the payment did not happen ({ended.value}):"
+            " nothing moved"
+        )
+        raise SystemExit(1)
+    click.echo(f"{shown_ref}: {verdict.value}")
     if verdict is not Verdict.GENUINE:
         raise SystemExit(1)
+
+
+def _ended_state(env: AdminEnv, ref: str) -> MoveState | None:
+    """The state of the move behind a genuine tag if it ended without moving money: a tag is made
+    with the confirmation, and a move pending on its delivery may be voided after it was read."""
+    try:
+        move = env.run(lambda conn: find_move_by_ref_txn(conn, ref), write=False)
+    except AdminCliError:  # no database here (a merchant's copy): the signature is the answer
+        return None
+    if move is None or move.state.open or move.state is MoveState.POSTED:
+        return None  # a ref from another database, still pending, or posted
+    return move.state
 
 
 def _values(fields: ReceiptFields) -> tuple[str, int, str, str, str]:

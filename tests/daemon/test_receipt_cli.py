@@ -136,3 +136,51 @@ def test_revoking_a_key_twice_is_refused_and_not_audited_again(cli, state, engin
     with engine.begin() as conn:
         actions = [r.action for r in conn.execute(select(audit_log))]
     assert actions == ["receipt_key.rotate", "receipt_key.revoke"]
+
+
+@pytest.mark.parametrize(("state_name", "shown"), [("voided", "voided"), ("declined", "declined")])
+def test_a_genuine_tag_of_a_payment_that_never_happened_says_so_and_exits_1(
+    cli, state, engine, state_name, shown
+):
+    """The tag was made when the confirmation was sent; a crash before its delivery was recorded
+    can void the move after (QA trial: kill -9 just after the PIN): the receipt must not pass."""
+    from sqlalchemy import insert
+
+    from daemon.schema import moves
+
+    with engine.begin() as conn:
+        conn.execute(insert(moves).values(
+            ref="QK7A2B9XYZ", kind="send", state=state_name, payer_msisdn=ALICE,
+            payee_msisdn=BOB, amount_minor=150_000, created_at_ns=NOW,
+        ))  # fmt: skip
+    result = verify(cli, f"Sig {tag_for(state)}")
+    assert result.exit_code == 1
+    assert result.output == (
+        f"QK7A2B9XYZ: genuine signature, but the payment did not happen ({shown}): nothing moved\n"
+    )
+
+
+def test_a_genuine_tag_of_a_posted_payment_is_genuine(cli, state, engine):
+    from sqlalchemy import insert
+
+    from daemon.schema import moves
+
+    with engine.begin() as conn:
+        conn.execute(insert(moves).values(
+            ref="QK7A2B9XYZ", kind="send", state="posted", payer_msisdn=ALICE,
+            payee_msisdn=BOB, amount_minor=150_000, created_at_ns=NOW,
+        ))  # fmt: skip
+    result = verify(cli, f"Sig {tag_for(state)}")
+    assert (result.exit_code, result.output) == (0, "QK7A2B9XYZ: genuine\n")
+
+
+def test_without_a_database_the_signature_alone_answers(state):
+    where = ["--state-dir", str(state)]  # no smscore.db in it: verify reads none, creates none
+    result = CliRunner().invoke(
+        receipt,
+        ["verify", "--ref", "qk7a2b9xyz", "--amount", "1,500", "--payer", "0712 000001",
+         "--payee", "+254 712 000002", "--time", SMS_TIME, "--tag", f"Sig {tag_for(state)}",
+         *where],
+    )  # fmt: skip
+    assert (result.exit_code, result.output) == (0, "QK7A2B9XYZ: genuine\n")
+    assert not (state / "smscore.db").exists()
