@@ -75,7 +75,9 @@ def device_init(path: Path, phone: str, region: str, force: bool) -> None:
 @click.option("--pin", required=True, help="The subscriber's PIN (sent once, to confirm).")
 @click.option("--code", default=None, help="The code an SMS gave, for a further device.")
 def device_enrol(path: Path, api: str, short_code: str, pin: str, code: str | None) -> None:
-    """Enrol the device (ENROL <keys> <PIN> [code]) and keep the server's key and device id."""
+    """Enrol the device (ENROL <keys> <PIN> [code]) and keep the server's key and device id.
+    Exit 0 once enrolled; 5 if the server enrolled nothing (a wrong PIN, or a code sent by SMS
+    for a further device: enrol again with --code); 2 for a bad file or link."""
     try:
         state = load(path)
         reply = SimulatorLink(api, short_code).exchange(state.msisdn, state.enrol_text(pin, code))
@@ -85,8 +87,10 @@ def device_enrol(path: Path, api: str, short_code: str, pin: str, code: str | No
         save(state, path)
         click.echo(f"enrolled as device {state.device_id}")
         click.echo(_learn_key(state, SimulatorLink(api, short_code), path))
-    else:
-        click.echo(reply)  # a code was sent, the PIN was wrong, ...
+    else:  # a code was sent, the PIN was wrong, ...: nothing enrolled yet
+        click.echo(reply)
+        click.echo("not enrolled: this device is not enrolled (yet); see the reply above")
+        raise SystemExit(Exit.NOT_ENROLLED)
 
 
 @device.command("send", epilog=EXIT_HELP)

@@ -11,7 +11,7 @@ import pytest
 from daemon.device.answers import Exit
 from daemon.security.devices import revoke_device_txn
 from daemon.security.receipt_keys import revoke_key, rotate_keyring
-from tests.daemon.device_cli_world import BOB, KES, device_world_fixture
+from tests.daemon.device_cli_world import ALICE, BOB, KES, device_world_fixture
 
 
 @pytest.fixture
@@ -207,3 +207,13 @@ def test_flush_again_says_a_repeat_carries_no_receipt_without_failing(device_wor
     assert again.exit_code == 0, again.output
     assert "#O1:1:posted" in again.output
     assert "a repeated answer carries no signed receipt: it was checked when" in again.output
+
+
+def test_an_enrolment_that_enrolled_nothing_exits_5(device_world) -> None:
+    """A wrong PIN (or a second device's code still to type) enrols nothing: a script must see it."""
+    _world, device = device_world
+    assert device("init", "--phone", ALICE).exit_code == 0
+    refused = device("enrol", "--pin", "9999")
+    assert refused.exit_code == 5, refused.output
+    assert "not enrolled" in refused.output
+    assert "enrolled as device" not in refused.output

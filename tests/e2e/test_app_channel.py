@@ -90,7 +90,7 @@ def test_after_a_rotation_the_device_fetches_the_new_key_and_old_receipts_still_
         "signature OK (K1)",
         "signature OK (K2)",
     ]
+    money.quiet()  # first: Bob's second notice may still be on its way
     alice.read.extend(message["text"] for message in money.simulator.inbox(alice.msisdn))
     bob.read.extend(message["text"] for message in money.simulator.inbox(bob.msisdn))
-    money.quiet()
     assert money.posted(bob.msisdn) == 150 * KES
