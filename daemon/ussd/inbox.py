@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 log = Logger()
 NO_MENU_CODE = "*334#"  # what the screens name before any menu was loaded (the shipped one's)
+LATE = "answer_timeout"  # end_reason of a session whose command was reached after its deadline
 CHANNEL = "ussd"  # CommandContext.channel of a command a menu ran (daemon.security.fraud.Channel)
 # Every command money.post_on_delivery may list: on USSD, all of them wait for the last screen.
 MONEY_COMMANDS = get_args(get_args(MoneyConfig.model_fields["post_on_delivery"].annotation)[0])
@@ -237,6 +238,12 @@ class Turn:
             end_session_txn(self.conn, session, SessionStatus.ABORTED, "engine_error", self.now_ns)
             self._screen(self.render("try_later"), final=True, session=session)
             return UssdReply(error=f"ussd_engine: {type(exc).__name__}")
+        if isinstance(result, engine.RunCommand) and self.answer_deadline_ns() <= self.now_ns:
+            # The network has dropped the dialogue: a command run now reserves money whose last
+            # screen can only go late (voided), or worse, be shown nowhere and still post.
+            log.info("ussd session {id}: its command came too late to run", id=session.id)
+            end_session_txn(self.conn, session, SessionStatus.TIMED_OUT, LATE, self.now_ns)
+            return UssdReply(error="ussd_answer_late")
         if isinstance(result, engine.RunCommand):
             end_session_txn(
                 self.conn, session, SessionStatus.ENDED, "command", self.now_ns, answered=answered
@@ -317,7 +324,8 @@ class Turn:
         )
 
     def answer_deadline_ns(self) -> int:
-        return self.now_ns + int(self.config.ussd.answer_timeout_s * NS_PER_S)
+        """The network's timer for this step started when the MO reached the LIS, not now."""
+        return self.row.received_at_ns + int(self.config.ussd.answer_timeout_s * NS_PER_S)
 
     def final_sms_txn(self, session: Session, reply: OutgoingSms) -> None:
         """A command's reply as the last screen: its hook, and a deadline no later than the

@@ -3,10 +3,12 @@ while the last screen's submit is in flight (the SMSC's answer decides), the ste
 from the MO's arrival, and a redial on a session key still open."""
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from daemon.outbox import OutboxStatus
-from daemon.schema import outbox
+from daemon.schema import moves, outbox
+from smscore.ussd import UssdOp
+from tests.daemon.money_world import NS
 from tests.daemon.ussd_world import UssdWorld
 
 ALICE, BOB = "254712000001", "254712000002"
@@ -100,3 +102,38 @@ def test_a_timed_out_session_leaves_an_in_flight_screen_to_the_smsc(world):
     assert world.settle()["ussd_timed_out"] == 1
     assert status_of(world, screen) == OutboxStatus.IN_FLIGHT
     assert world.session(dialogue.key).state == "timed_out"
+
+
+def late_turn(world, dialogue, text: str, late_s: float) -> int:
+    """An MO the TranProc gets to `late_s` after the LIS stored it (a backlog)."""
+    row_id = world.ussd_mo(ALICE, text, dialogue.key, UssdOp.USSR_CONFIRM)
+    world.advance(late_s)
+    world.run_tranproc()
+    return row_id
+
+
+def test_the_step_deadline_counts_from_the_mo_s_arrival(world):
+    dialogue = world.dial(ALICE)
+    received_ns = world.now_ns
+    row_id = late_turn(world, dialogue, "1", 2)
+    [screen] = world.screens(inbox_id=row_id)
+    with world.engine.begin() as conn:
+        deliver_by_ns = conn.execute(
+            select(outbox.c.deliver_by_ns).where(outbox.c.id == screen.id)
+        ).scalar_one()
+    assert deliver_by_ns == received_ns + world.config.ussd.answer_timeout_s * NS
+
+
+def test_a_command_reached_after_its_deadline_does_not_run(world):
+    dialogue = world.dial(ALICE)
+    dialogue.walk(*SEND_WALK)
+    dialogue.shown()
+    row_id = late_turn(world, dialogue, PIN, world.config.ussd.answer_timeout_s + 1)
+    assert world.screens(inbox_id=row_id) == []  # the network has dropped the dialogue
+    session = world.session(dialogue.key)
+    assert session.state == "timed_out"
+    assert world.inbox_row(row_id).text == "****"
+    with world.engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(moves)).scalar_one() == 0
+    world.sweep()
+    assert world.balance(ALICE) == 10_000 * KES and world.sms_to(ALICE) == []
