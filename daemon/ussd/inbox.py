@@ -17,6 +17,7 @@ A release from the user or network (`ussd_end`) gets none: the dialogue is gone.
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, get_args
@@ -38,6 +39,7 @@ from daemon.ussd import engine
 from daemon.ussd.arg_kinds import KINDS
 from daemon.ussd.menu import Kind, Menu
 from daemon.ussd.menu_store import current_menu_txn, menu_of_version_txn
+from daemon.ussd.render import fits, septets
 from daemon.ussd.sessions import (
     Session,
     SessionMoved,
@@ -330,7 +332,8 @@ class Turn:
     def final_sms_txn(self, session: Session, reply: OutgoingSms) -> None:
         """A command's reply as the last screen: its hook, and a deadline no later than the
         network's (a confirmation may allow longer; the dialogue does not)."""
-        screen = self.screen_sms(reply.text, final=True)
+        text = fit_final_screen(reply.text, self.config.ussd.screen_max_chars)
+        screen = self.screen_sms(text, final=True)
         deadline = min(d for d in (reply.deliver_by_ns, screen.deliver_by_ns) if d is not None)
         screen = dataclasses.replace(
             screen, on_failure=reply.on_failure, on_failure_ref=reply.on_failure_ref,
@@ -348,6 +351,23 @@ def on_delivery_config(config: Config) -> Config:
     """`config` with every money command held pending until its confirmation is delivered."""
     money = config.money.model_copy(update={"post_on_delivery": list(MONEY_COMMANDS)})
     return config.model_copy(update={"money": money})
+
+
+def fit_final_screen(text: str, max_chars: int) -> str:
+    """A reply as a last screen the network takes. Replies are measured in GSM-7; one that needs
+    UCS-2 (a name with a letter GSM-7 lacks: "ZOË K.") may not fit UCS-2's share of a screen, and
+    the sender would refuse it (the money voided). Then it goes in GSM-7 letters: each other letter
+    as its base letter (Ë: E), or "?", one for one, so the receipt tag is kept as it is."""
+    if fits(text, max_chars) or septets(text) is not None:
+        return text
+    return "".join(_gsm7_letter(char) for char in text)
+
+
+def _gsm7_letter(char: str) -> str:
+    if septets(char) is not None:
+        return char
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return base if len(base) == 1 and septets(base) == 1 else "?"
 
 
 def _asks_secret(menu: Menu, screen_id: str) -> bool:
