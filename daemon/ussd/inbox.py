@@ -131,8 +131,16 @@ def ussd_turn_txn(
     turn = Turn(
         conn, env, row, Where(row.bind_name, sender, row.ussd_session or ""), subscriber, now_ns
     )
+    reply = _turn(turn)
+    if isinstance(reply, UssdReply) and reply.masked is None:
+        return dataclasses.replace(reply, masked=turn.masked)
+    return reply
+
+
+def _turn(turn: Turn) -> UssdReply | UssdCommand:
+    row = turn.row
     try:
-        session = latest_session_txn(conn, turn.where)
+        session = latest_session_txn(turn.conn, turn.where)
         if row.ussd_end:
             return turn.release(session)
         if row.ussd_op == UssdOp.PSSR_INDICATION:
@@ -157,6 +165,12 @@ class Turn:
         self.subscriber = subscriber
         self.role = subscriber.role if subscriber else Role.UNREGISTERED
         self.language = subscriber.language if subscriber else env.config.service.default_language
+        # How the row is stored unless the screen it answers is known to ask no secret: masked
+        # (any text but a dial's code may be a PIN typed on a PIN screen).
+        dialled = row.ussd_op == UssdOp.PSSR_INDICATION and not row.ussd_end
+        self.masked = (
+            None if dialled or not row.text else stored_form(row, PIN_MASK, env.config.binds)
+        )
 
     @property
     def config(self) -> Config:
@@ -200,9 +214,8 @@ class Turn:
             return self._ended(session)
         state = engine.SessionState(session.screen, session.page, dict(session.inputs))
         text = self.row.text
-        masked = self._masked_answer(menu, state)
-        reply = self._run(session, menu, lambda view: engine.answer(menu, state, text, view))
-        return dataclasses.replace(reply, masked=masked) if isinstance(reply, UssdReply) else reply
+        self.masked = self._masked_answer(menu, state)  # kept if the session moves under us
+        return self._run(session, menu, lambda view: engine.answer(menu, state, text, view))
 
     def _timed_out(self, session: Session) -> bool:
         timeout_ns = int(self.config.ussd.session_timeout_s * NS_PER_S)
