@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = Logger()
 NO_MENU_CODE = "*334#"  # what the screens name before any menu was loaded (the shipped one's)
 LATE = "answer_timeout"  # end_reason of a session whose command was reached after its deadline
+FAILED_TURN = "turn_failed"  # end_reason of a session whose turn raised
 CHANNEL = "ussd"  # CommandContext.channel of a command a menu ran (daemon.security.fraud.Channel)
 # Every command money.post_on_delivery may list: on USSD, all of them wait for the last screen.
 MONEY_COMMANDS = get_args(get_args(MoneyConfig.model_fields["post_on_delivery"].annotation)[0])
@@ -135,6 +136,27 @@ def ussd_turn_txn(
     if isinstance(reply, UssdReply) and reply.masked is None:
         return dataclasses.replace(reply, masked=turn.masked)
     return reply
+
+
+def failed_turn_txn(
+    conn: Connection, env: TranProcEnv, row: Any, sender: str, subscriber: Subscriber | None,
+    now_ns: int,
+) -> UssdReply:  # fmt: skip
+    """After a turn raised (its savepoint rolled back; the TranProc logged why): its session, if
+    open, aborted, and a "try later" last screen, so one broken turn (say a stored menu version
+    today's checks refuse, after an upgrade) ends that dialogue instead of failing every batch."""
+    turn = Turn(
+        conn, env, row, Where(row.bind_name, sender, row.ussd_session or ""), subscriber, now_ns
+    )
+    session = latest_session_txn(conn, turn.where)
+    if session is not None and session.status is SessionStatus.OPEN:
+        try:
+            end_session_txn(conn, session, SessionStatus.ABORTED, FAILED_TURN, now_ns)
+        except SessionMoved:
+            session = None  # answered by another TranProc meanwhile: it shows its screen
+    if not row.ussd_end:
+        turn._screen(turn.render("try_later"), final=True, session=session)
+    return UssdReply(masked=turn.masked)
 
 
 def _turn(turn: Turn) -> UssdReply | UssdCommand:

@@ -1,13 +1,15 @@
 """A PIN typed in a USSD dialogue is never stored, whatever becomes of the MO (review 14, finding
 5): the session moved on under the TranProc, an op the daemon does not handle, a release that
-carries text."""
+carries text; and a turn that raises fails its own row only (finding 6)."""
 
 import pytest
 from sqlalchemy import select, update
 
+from daemon import replies
 from daemon.schema import inbox
 from daemon.schema_ussd import ussd_sessions
 from daemon.ussd import inbox as ussd_inbox
+from daemon.ussd.menu import MenuError
 from smscore.ussd import UssdOp
 from tests.daemon.ussd_world import UssdWorld
 
@@ -69,3 +71,36 @@ def test_a_pin_answer_is_stored_masked_on_every_path(world, monkeypatch, path):
     assert (row.status, row.error) == ("done", expected.get(path, "ussd_released"))
     no_pin_stored(world)
     assert world.balance(BOB) == 0
+
+
+# --- a turn that raises (review 14, finding 6) ------------------------------------------------
+
+
+def stored_menu_fails_today_s_checks(monkeypatch) -> None:
+    """After an upgrade, the version a session runs on no longer passes check_menu."""
+
+    def failing(conn, version):
+        raise MenuError(f"menu {version}: screen main: ussd_bad_input no longer fits")
+
+    monkeypatch.setattr(ussd_inbox, "menu_of_version_txn", failing)
+
+
+def test_a_turn_that_raises_fails_its_row_and_ends_the_session_only(world, monkeypatch):
+    dialogue = world.dial(ALICE)
+    dialogue.walk(*SEND_WALK)
+    dialogue.shown()
+    stored_menu_fails_today_s_checks(monkeypatch)
+    row_id = world.ussd_mo(ALICE, PIN, dialogue.key, UssdOp.USSR_CONFIRM)
+    reply = world.sms(BOB, "HELP")  # the same batch: it still runs
+    assert reply
+    row = world.inbox_row(row_id)
+    assert row.status == "failed" and row.error.startswith("MenuError: ")
+    [screen] = world.screens(inbox_id=row_id)
+    assert screen.final and screen.text == replies.render(
+        "en", "try_later", service=world.config.service.name
+    )
+    session = world.session(dialogue.key)
+    assert (session.state, session.end_reason) == ("aborted", "turn_failed")
+    no_pin_stored(world)
+    world.run_tranproc()  # nothing left to retry
+    assert world.inbox_row(row_id).attempts == 1
