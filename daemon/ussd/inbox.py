@@ -226,6 +226,7 @@ class Turn:
         """A USSR confirm: the subscriber's answer to the screen the session is on."""
         if session is None or session.status is not SessionStatus.OPEN:
             return self._ended(session)
+        self.language = session.language  # a LANG change mid-dialogue would move the pages
         if self._timed_out(session):  # the network has dropped it; the sweep had not run yet
             end_session_txn(self.conn, session, SessionStatus.TIMED_OUT, TIMEOUT, self.now_ns)
             return self._ended(session)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from daemon.outbox import OutboxStatus
-from daemon.schema import moves, outbox
+from daemon.schema import moves, outbox, subscribers
 from smscore.ussd import UssdOp
 from tests.daemon.money_world import NS
 from tests.daemon.ussd_world import UssdWorld
@@ -137,3 +137,13 @@ def test_a_command_reached_after_its_deadline_does_not_run(world):
         assert conn.execute(select(func.count()).select_from(moves)).scalar_one() == 0
     world.sweep()
     assert world.balance(ALICE) == 10_000 * KES and world.sms_to(ALICE) == []
+
+
+def test_a_session_keeps_its_language_for_its_whole_life(world):
+    dialogue = world.dial(ALICE)
+    phone_screen = dialogue.answer("1")
+    with world.engine.begin() as conn:  # LANG SW by SMS in the middle of the dialogue
+        conn.execute(update(subscribers).where(subscribers.c.msisdn == ALICE).values(language="sw"))
+    again = dialogue.answer("lots")  # not a phone number: the same screen, the error first
+    assert again.text.endswith(phone_screen.text)
+    assert world.session(dialogue.key).language == "en"
