@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 
 from daemon.outbox import OutboxStatus
 from daemon.schema import moves, outbox, subscribers
+from daemon.schema_ussd import ussd_sessions
 from smscore.ussd import UssdOp
 from tests.daemon.money_world import NS
 from tests.daemon.ussd_world import UssdWorld
@@ -14,6 +15,7 @@ from tests.daemon.ussd_world import UssdWorld
 ALICE, BOB = "254712000001", "254712000002"
 KES = 100
 PIN = "1234"
+DAY_S = 24 * 3600
 SEND_WALK = ("1", "0712000002", "500")
 
 
@@ -147,3 +149,23 @@ def test_a_session_keeps_its_language_for_its_whole_life(world):
     again = dialogue.answer("lots")  # not a phone number: the same screen, the error first
     assert again.text.endswith(phone_screen.text)
     assert world.session(dialogue.key).language == "en"
+
+
+def test_the_sweep_prunes_sessions_ended_over_a_day_ago(world):
+    old = world.dial(ALICE)
+    old.walk("6", PIN)  # a balance: ended
+    world.advance(DAY_S - 10)
+    recent = world.dial(ALICE)
+    recent.walk("6", PIN)
+    still_open = world.dial(BOB)
+    world.advance(11)
+    assert world.settle()["ussd_pruned"] == 1
+    with world.engine.begin() as conn:
+        keys = set(conn.execute(select(ussd_sessions.c.session_key)).scalars())
+    assert keys == {recent.key, still_open.key}
+    assert world.settle()["ussd_pruned"] == 0
+
+
+def test_the_timeout_sweep_has_an_index_on_state_and_start():
+    indexed = {tuple(c.name for c in index.columns) for index in ussd_sessions.indexes}
+    assert ("state", "started_at_ns") in indexed
