@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = Logger()
 NO_MENU_CODE = "*334#"  # what the screens name before any menu was loaded (the shipped one's)
 LATE = "answer_timeout"  # end_reason of a session whose command was reached after its deadline
+REDIALLED = "redialled"  # end_reason of a session whose key a new dial took over
 FAILED_TURN = "turn_failed"  # end_reason of a session whose turn raised
 CHANNEL = "ussd"  # CommandContext.channel of a command a menu ran (daemon.security.fraud.Channel)
 # Every command money.post_on_delivery may list: on USSD, all of them wait for the last screen.
@@ -204,14 +205,17 @@ class Turn:
     # --- what each MO does
 
     def dial(self, session: Session | None) -> UssdReply | UssdCommand:
-        """A PSSR indication: a new dialogue; for one already open (a network retry), its current
-        screen again."""
-        if session is not None and session.status is SessionStatus.OPEN:
+        """A PSSR indication: a new dialogue. On a key still in use, a network retry (see
+        `_is_retry`) gets the current screen again; else the old dialogue ends as for a release
+        (its unsent money screen stopped, the move voided) and a new one starts."""
+        code = self.row.text.strip()
+        if session is not None and self._is_retry(session, code):
             text = screen_text_txn(self.conn, session.last_outbox_id)
             if text is not None:
                 self._resend(session, text)
                 return UssdReply(error="ussd_redial")
-        code = self.row.text.strip()
+        if session is not None:
+            self._end_for(session, REDIALLED)
         menu = self.menus().for_code(self.conn, code)
         if menu is None:
             main = self.menus().main_code(self.conn)
@@ -244,23 +248,40 @@ class Turn:
         timeout_ns = int(self.config.ussd.session_timeout_s * NS_PER_S)
         return self.now_ns - session.started_at_ns > timeout_ns
 
+    def _is_retry(self, session: Session, code: str) -> bool:
+        """The network sending the same dial again: same code, nothing answered, still within
+        answer_timeout_s. Session numbers are one octet and gateways reuse them per subscriber,
+        so anything else on an open key is a new dial."""
+        answer_timeout_ns = int(self.config.ussd.answer_timeout_s * NS_PER_S)
+        return (
+            session.status is SessionStatus.OPEN
+            and session.service_code == code[:32]
+            and session.steps == 0
+            and self.now_ns - session.started_at_ns <= answer_timeout_ns
+        )
+
     def release(self, session: Session | None) -> UssdReply:
         """The user or the network ended the dialogue: nothing more is sent in it. A money
         action's last screen not sent yet is stopped, so its move is voided (and the subscriber
         told by SMS) by the sweeper's hook."""
         if session is None:
             return UssdReply(error="ussd_no_session")
-        if session.status is SessionStatus.OPEN:
-            end_session_txn(self.conn, session, SessionStatus.ABORTED, "released", self.now_ns)
-            stop_unsent_screen_txn(self.conn, session.last_outbox_id, "released", self.now_ns)
-        elif session.status is SessionStatus.ENDED and stop_unsent_screen_txn(
-            self.conn, session.last_outbox_id, "released before the last screen", self.now_ns
-        ):
-            end_session_txn(
-                self.conn, session, SessionStatus.ABORTED, "released_before_last_screen",
-                self.now_ns, was=SessionStatus.ENDED,
-            )  # fmt: skip
+        self._end_for(session, "released")
         return UssdReply(error="ussd_released")
+
+    def _end_for(self, session: Session, reason: str) -> None:
+        """End a dialogue the user or the network has left (`reason`), stopping its unsent screen."""
+        if session.status is SessionStatus.OPEN:
+            end_session_txn(self.conn, session, SessionStatus.ABORTED, reason, self.now_ns)
+            stop_unsent_screen_txn(self.conn, session.last_outbox_id, reason, self.now_ns)
+        elif session.status is SessionStatus.ENDED and stop_unsent_screen_txn(
+            self.conn, session.last_outbox_id, f"{reason} before the last screen", self.now_ns
+        ):
+            late_reason = "released_before_last_screen" if reason == "released" else reason
+            end_session_txn(
+                self.conn, session, SessionStatus.ABORTED, late_reason, self.now_ns,
+                was=SessionStatus.ENDED,
+            )  # fmt: skip
 
     # --- running the engine
 

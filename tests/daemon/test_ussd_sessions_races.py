@@ -10,7 +10,7 @@ from daemon.schema import moves, outbox, subscribers
 from daemon.schema_ussd import ussd_sessions
 from smscore.ussd import UssdOp
 from tests.daemon.money_world import NS
-from tests.daemon.ussd_world import UssdWorld
+from tests.daemon.ussd_world import CODE, UssdWorld
 
 ALICE, BOB = "254712000001", "254712000002"
 KES = 100
@@ -169,3 +169,46 @@ def test_the_sweep_prunes_sessions_ended_over_a_day_ago(world):
 def test_the_timeout_sweep_has_an_index_on_state_and_start():
     indexed = {tuple(c.name for c in index.columns) for index in ussd_sessions.indexes}
     assert ("state", "started_at_ns") in indexed
+
+
+def sessions_of(world, key):
+    with world.engine.begin() as conn:
+        query = select(ussd_sessions).where(ussd_sessions.c.session_key == key)
+        return conn.execute(query.order_by(ussd_sessions.c.id)).all()
+
+
+@pytest.mark.parametrize("why", ["answered", "other_code", "late"])
+def test_a_redial_that_is_no_network_retry_starts_a_new_session(world, why):
+    dialogue = world.dial(ALICE)
+    code = CODE
+    if why == "answered":
+        dialogue.answer("1")
+    elif why == "other_code":
+        code = "*334*5#"
+    else:
+        world.advance(world.config.ussd.answer_timeout_s + 1)
+    row_id = world.ussd_mo(ALICE, code, dialogue.key, UssdOp.PSSR_INDICATION)
+    world.run_tranproc()
+    old, *new = sessions_of(world, dialogue.key)
+    assert (old.state, old.end_reason) == ("aborted", "redialled")
+    [screen] = world.screens(inbox_id=row_id)
+    if why == "other_code":  # the shipped menu has no *334*5#: a new dialogue saying so
+        assert new == [] and screen.final and world.inbox_row(row_id).error == "ussd_unknown_code"
+        return
+    [new] = new
+    assert (new.state, new.service_code, new.steps) == ("open", code, 0)
+    assert new.last_outbox_id == screen.id and not screen.final
+
+
+def test_a_redial_stops_and_voids_the_old_session_s_unsent_money_screen(world):
+    dialogue = world.dial(ALICE)
+    last = dialogue.walk(*SEND_WALK, PIN)  # its last screen still queued
+    world.ussd_mo(ALICE, CODE, dialogue.key, UssdOp.PSSR_INDICATION)
+    world.run_tranproc()
+    assert status_of(world, last) == OutboxStatus.FAILED
+    old, new = sessions_of(world, dialogue.key)
+    assert (old.state, old.end_reason) == ("aborted", "redialled")
+    assert new.state == "open"
+    world.sweep()
+    assert world.balance(ALICE) == 10_000 * KES and world.balance(BOB) == 0
+    assert len(world.sms_to(ALICE)) == 1
