@@ -15,6 +15,7 @@ from daemon.config import BindPasswordError, Config, ConfigError
 from daemon.money.tariff import TariffError, load_tariff
 from daemon.subscribers import PepperEnv, PepperError, pepper_path, read_pepper
 from ledger import sqlite_file
+from smscore.esme import BindType
 
 
 @dataclass
@@ -44,6 +45,11 @@ def _first_problem(config: Config) -> tuple[str, str] | None:
             bind.read_password()
         except BindPasswordError as exc:
             return f"binds.{index}.{exc.key}", exc.message
+        if bind.ussd_dialect is not None and bind.bind_type is BindType.RECEIVER:
+            return f"binds.{index}.ussd_dialect", (
+                f"bind {bind.name} is a receiver: a USSD screen goes back on the bind its MO came"
+                " on, so none could ever be sent; make it a transceiver"
+            )
         if bind.ussd_dialect is not None and not config.ussd_sms_source(bind.name):
             return "sender.source_addr", (
                 f"bind {bind.name} carries USSD, and the SMS after a dialogue need an address to"

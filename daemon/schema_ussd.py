@@ -47,5 +47,6 @@ ussd_sessions = sa.Table(
     # The outbox row of the last screen sent: its submit decides a money action (d0008 HOOK).
     sa.Column("last_outbox_id", RowId, sa.ForeignKey("outbox.id"), nullable=True),
     sa.Index("ix_ussd_sessions_key", "bind_name", "msisdn", "session_key", "state"),
-    sa.Index("ix_ussd_sessions_state", "state", "last_at_ns"),
+    sa.Index("ix_ussd_sessions_state", "state", "started_at_ns"),  # the timeout sweep's
+    sa.Index("ix_ussd_sessions_ended", "ended_at_ns"),  # pruning ended ones (daemon.ussd.sweep)
 )

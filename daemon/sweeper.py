@@ -10,7 +10,8 @@ Every `interval_s` it:
    transfer was voided would tell the subscriber the opposite of the truth;
 3. marks queued rows whose attempts reached max_attempts undeliverable;
 4. calls the `on_failure` hook of every row that will not be delivered in time (deliver_by passed without
-   a DELIVRD receipt, or the row failed / is undeliverable): `hooks[name](conn, row, now_ns)` runs in the
+   a DELIVRD receipt, or the row failed / is undeliverable; a USSD screen in flight waits for its
+   submit_sm_resp): `hooks[name](conn, row, now_ns)` runs in the
    sweep's transaction, in a savepoint, and the row is marked done in the same transaction, so each hook
    runs exactly once (a hook that raises is recorded in last_error and not retried; operators see it);
    rows whose hook name is not registered wait (it may be registered by a later release);
@@ -49,6 +50,12 @@ FailureHook = Callable[[Connection, Row, int], None]
 SweepJob = Callable[[Connection, int], Any]
 
 _NOT_DELIVERED = (OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE)
+# A USSD screen has no receipt: its submit_sm_resp is the delivery. One in flight past deliver_by is
+# decided by that answer (or the sender's response timeout, a failure), not by the deadline, which
+# (answer_timeout_s) is shorter than the sender's response_timeout_s.
+_NOT_AWAITING_USSD_ANSWER = or_(
+    outbox.c.ussd_op.is_(None), outbox.c.status != OutboxStatus.IN_FLIGHT
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +180,11 @@ def run_failure_hooks_txn(
         outbox.c.on_failure.in_(sorted(hooks)),
         or_(
             outbox.c.status.in_(_NOT_DELIVERED),
-            and_(outbox.c.deliver_by_ns < now_ns, outbox.c.status != OutboxStatus.DELIVERED),
+            and_(
+                outbox.c.deliver_by_ns < now_ns,
+                outbox.c.status != OutboxStatus.DELIVERED,
+                _NOT_AWAITING_USSD_ANSWER,
+            ),
         ),
     )
     rows = conn.execute(

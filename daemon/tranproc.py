@@ -48,7 +48,7 @@ from daemon.subscribers import (
     load_subscribers_txn,
 )
 from daemon.ussd.inbox import CHANNEL as USSD_CHANNEL
-from daemon.ussd.inbox import MenuBook, UssdCommand, UssdReply, ussd_turn_txn
+from daemon.ussd.inbox import MenuBook, UssdCommand, UssdReply, failed_turn_txn, ussd_turn_txn
 from ledger.fastpath import PreparedSelect, bulk_update
 
 log = Logger()
@@ -252,7 +252,18 @@ def _handle_row(
     now_ns: int,
 ) -> _Outcome | None:
     """How the row ends, or None when it must wait for its first copy (see daemon.repeats)."""
-    ussd = ussd_turn_txn(conn, env, row, sender, subscribers.get(sender), now_ns)  # None: SMS
+    try:
+        with _row_savepoint(conn):  # None: an SMS
+            ussd = ussd_turn_txn(conn, env, row, sender, subscribers.get(sender), now_ns)
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # the whole batch is retried
+        # As a failing SMS command: the row failed, "try later" shown, the session ended.
+        log.warn("inbox {id}: ussd turn failed: {why}", id=row.id, why=error_reason(exc))
+        failed = failed_turn_txn(conn, env, row, sender, subscribers.get(sender), now_ns)
+        return _Outcome(
+            row.id, InboxStatus.FAILED, [], error=error_reason(exc), masked=failed.masked
+        )
     if isinstance(ussd, UssdReply):  # a screen of the menu (queued), or a released dialogue
         return _Outcome(row.id, InboxStatus.DONE, [], error=ussd.error, masked=ussd.masked)
     if ussd is not None:  # the menu's completed path: its command runs as the same SMS would

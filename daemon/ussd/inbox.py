@@ -17,6 +17,7 @@ A release from the user or network (`ussd_end`) gets none: the dialogue is gone.
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, get_args
@@ -38,6 +39,7 @@ from daemon.ussd import engine
 from daemon.ussd.arg_kinds import KINDS
 from daemon.ussd.menu import Kind, Menu
 from daemon.ussd.menu_store import current_menu_txn, menu_of_version_txn
+from daemon.ussd.render import fits, septets
 from daemon.ussd.sessions import (
     Session,
     SessionMoved,
@@ -60,6 +62,9 @@ if TYPE_CHECKING:
 
 log = Logger()
 NO_MENU_CODE = "*334#"  # what the screens name before any menu was loaded (the shipped one's)
+LATE = "answer_timeout"  # end_reason of a session whose command was reached after its deadline
+REDIALLED = "redialled"  # end_reason of a session whose key a new dial took over
+FAILED_TURN = "turn_failed"  # end_reason of a session whose turn raised
 CHANNEL = "ussd"  # CommandContext.channel of a command a menu ran (daemon.security.fraud.Channel)
 # Every command money.post_on_delivery may list: on USSD, all of them wait for the last screen.
 MONEY_COMMANDS = get_args(get_args(MoneyConfig.model_fields["post_on_delivery"].annotation)[0])
@@ -128,8 +133,37 @@ def ussd_turn_txn(
     turn = Turn(
         conn, env, row, Where(row.bind_name, sender, row.ussd_session or ""), subscriber, now_ns
     )
+    reply = _turn(turn)
+    if isinstance(reply, UssdReply) and reply.masked is None:
+        return dataclasses.replace(reply, masked=turn.masked)
+    return reply
+
+
+def failed_turn_txn(
+    conn: Connection, env: TranProcEnv, row: Any, sender: str, subscriber: Subscriber | None,
+    now_ns: int,
+) -> UssdReply:  # fmt: skip
+    """After a turn raised (its savepoint rolled back; the TranProc logged why): its session, if
+    open, aborted, and a "try later" last screen, so one broken turn (say a stored menu version
+    today's checks refuse, after an upgrade) ends that dialogue instead of failing every batch."""
+    turn = Turn(
+        conn, env, row, Where(row.bind_name, sender, row.ussd_session or ""), subscriber, now_ns
+    )
+    session = latest_session_txn(conn, turn.where)
+    if session is not None and session.status is SessionStatus.OPEN:
+        try:
+            end_session_txn(conn, session, SessionStatus.ABORTED, FAILED_TURN, now_ns)
+        except SessionMoved:
+            session = None  # answered by another TranProc meanwhile: it shows its screen
+    if not row.ussd_end:
+        turn._screen(turn.render("try_later"), final=True, session=session)
+    return UssdReply(masked=turn.masked)
+
+
+def _turn(turn: Turn) -> UssdReply | UssdCommand:
+    row = turn.row
     try:
-        session = latest_session_txn(conn, turn.where)
+        session = latest_session_txn(turn.conn, turn.where)
         if row.ussd_end:
             return turn.release(session)
         if row.ussd_op == UssdOp.PSSR_INDICATION:
@@ -154,6 +188,12 @@ class Turn:
         self.subscriber = subscriber
         self.role = subscriber.role if subscriber else Role.UNREGISTERED
         self.language = subscriber.language if subscriber else env.config.service.default_language
+        # How the row is stored unless the screen it answers is known to ask no secret: masked
+        # (any text but a dial's code may be a PIN typed on a PIN screen).
+        dialled = row.ussd_op == UssdOp.PSSR_INDICATION and not row.ussd_end
+        self.masked = (
+            None if dialled or not row.text else stored_form(row, PIN_MASK, env.config.binds)
+        )
 
     @property
     def config(self) -> Config:
@@ -165,14 +205,17 @@ class Turn:
     # --- what each MO does
 
     def dial(self, session: Session | None) -> UssdReply | UssdCommand:
-        """A PSSR indication: a new dialogue; for one already open (a network retry), its current
-        screen again."""
-        if session is not None and session.status is SessionStatus.OPEN:
+        """A PSSR indication: a new dialogue. On a key still in use, a network retry (see
+        `_is_retry`) gets the current screen again; else the old dialogue ends as for a release
+        (its unsent money screen stopped, the move voided) and a new one starts."""
+        code = self.row.text.strip()
+        if session is not None and self._is_retry(session, code):
             text = screen_text_txn(self.conn, session.last_outbox_id)
             if text is not None:
                 self._resend(session, text)
                 return UssdReply(error="ussd_redial")
-        code = self.row.text.strip()
+        if session is not None:
+            self._end_for(session, REDIALLED)
         menu = self.menus().for_code(self.conn, code)
         if menu is None:
             main = self.menus().main_code(self.conn)
@@ -187,6 +230,7 @@ class Turn:
         """A USSR confirm: the subscriber's answer to the screen the session is on."""
         if session is None or session.status is not SessionStatus.OPEN:
             return self._ended(session)
+        self.language = session.language  # a LANG change mid-dialogue would move the pages
         if self._timed_out(session):  # the network has dropped it; the sweep had not run yet
             end_session_txn(self.conn, session, SessionStatus.TIMED_OUT, TIMEOUT, self.now_ns)
             return self._ended(session)
@@ -197,13 +241,24 @@ class Turn:
             return self._ended(session)
         state = engine.SessionState(session.screen, session.page, dict(session.inputs))
         text = self.row.text
-        masked = self._masked_answer(menu, state)
-        reply = self._run(session, menu, lambda view: engine.answer(menu, state, text, view))
-        return dataclasses.replace(reply, masked=masked) if isinstance(reply, UssdReply) else reply
+        self.masked = self._masked_answer(menu, state)  # kept if the session moves under us
+        return self._run(session, menu, lambda view: engine.answer(menu, state, text, view))
 
     def _timed_out(self, session: Session) -> bool:
         timeout_ns = int(self.config.ussd.session_timeout_s * NS_PER_S)
         return self.now_ns - session.started_at_ns > timeout_ns
+
+    def _is_retry(self, session: Session, code: str) -> bool:
+        """The network sending the same dial again: same code, nothing answered, still within
+        answer_timeout_s. Session numbers are one octet and gateways reuse them per subscriber,
+        so anything else on an open key is a new dial."""
+        answer_timeout_ns = int(self.config.ussd.answer_timeout_s * NS_PER_S)
+        return (
+            session.status is SessionStatus.OPEN
+            and session.service_code == code[:32]
+            and session.steps == 0
+            and self.now_ns - session.started_at_ns <= answer_timeout_ns
+        )
 
     def release(self, session: Session | None) -> UssdReply:
         """The user or the network ended the dialogue: nothing more is sent in it. A money
@@ -211,17 +266,22 @@ class Turn:
         told by SMS) by the sweeper's hook."""
         if session is None:
             return UssdReply(error="ussd_no_session")
-        if session.status is SessionStatus.OPEN:
-            end_session_txn(self.conn, session, SessionStatus.ABORTED, "released", self.now_ns)
-            stop_unsent_screen_txn(self.conn, session.last_outbox_id, "released", self.now_ns)
-        elif session.status is SessionStatus.ENDED and stop_unsent_screen_txn(
-            self.conn, session.last_outbox_id, "released before the last screen", self.now_ns
-        ):
-            end_session_txn(
-                self.conn, session, SessionStatus.ABORTED, "released_before_last_screen",
-                self.now_ns, was=SessionStatus.ENDED,
-            )  # fmt: skip
+        self._end_for(session, "released")
         return UssdReply(error="ussd_released")
+
+    def _end_for(self, session: Session, reason: str) -> None:
+        """End a dialogue the user or the network has left (`reason`), stopping its unsent screen."""
+        if session.status is SessionStatus.OPEN:
+            end_session_txn(self.conn, session, SessionStatus.ABORTED, reason, self.now_ns)
+            stop_unsent_screen_txn(self.conn, session.last_outbox_id, reason, self.now_ns)
+        elif session.status is SessionStatus.ENDED and stop_unsent_screen_txn(
+            self.conn, session.last_outbox_id, f"{reason} before the last screen", self.now_ns
+        ):
+            late_reason = "released_before_last_screen" if reason == "released" else reason
+            end_session_txn(
+                self.conn, session, SessionStatus.ABORTED, late_reason, self.now_ns,
+                was=SessionStatus.ENDED,
+            )  # fmt: skip
 
     # --- running the engine
 
@@ -237,6 +297,12 @@ class Turn:
             end_session_txn(self.conn, session, SessionStatus.ABORTED, "engine_error", self.now_ns)
             self._screen(self.render("try_later"), final=True, session=session)
             return UssdReply(error=f"ussd_engine: {type(exc).__name__}")
+        if isinstance(result, engine.RunCommand) and self.answer_deadline_ns() <= self.now_ns:
+            # The network has dropped the dialogue: a command run now reserves money whose last
+            # screen can only go late (voided), or worse, be shown nowhere and still post.
+            log.info("ussd session {id}: its command came too late to run", id=session.id)
+            end_session_txn(self.conn, session, SessionStatus.TIMED_OUT, LATE, self.now_ns)
+            return UssdReply(error="ussd_answer_late")
         if isinstance(result, engine.RunCommand):
             end_session_txn(
                 self.conn, session, SessionStatus.ENDED, "command", self.now_ns, answered=answered
@@ -317,12 +383,14 @@ class Turn:
         )
 
     def answer_deadline_ns(self) -> int:
-        return self.now_ns + int(self.config.ussd.answer_timeout_s * NS_PER_S)
+        """The network's timer for this step started when the MO reached the LIS, not now."""
+        return self.row.received_at_ns + int(self.config.ussd.answer_timeout_s * NS_PER_S)
 
     def final_sms_txn(self, session: Session, reply: OutgoingSms) -> None:
         """A command's reply as the last screen: its hook, and a deadline no later than the
         network's (a confirmation may allow longer; the dialogue does not)."""
-        screen = self.screen_sms(reply.text, final=True)
+        text = fit_final_screen(reply.text, self.config.ussd.screen_max_chars)
+        screen = self.screen_sms(text, final=True)
         deadline = min(d for d in (reply.deliver_by_ns, screen.deliver_by_ns) if d is not None)
         screen = dataclasses.replace(
             screen, on_failure=reply.on_failure, on_failure_ref=reply.on_failure_ref,
@@ -340,6 +408,23 @@ def on_delivery_config(config: Config) -> Config:
     """`config` with every money command held pending until its confirmation is delivered."""
     money = config.money.model_copy(update={"post_on_delivery": list(MONEY_COMMANDS)})
     return config.model_copy(update={"money": money})
+
+
+def fit_final_screen(text: str, max_chars: int) -> str:
+    """A reply as a last screen the network takes. Replies are measured in GSM-7; one that needs
+    UCS-2 (a name with a letter GSM-7 lacks: "ZOË K.") may not fit UCS-2's share of a screen, and
+    the sender would refuse it (the money voided). Then it goes in GSM-7 letters: each other letter
+    as its base letter (Ë: E), or "?", one for one, so the receipt tag is kept as it is."""
+    if fits(text, max_chars) or septets(text) is not None:
+        return text
+    return "".join(_gsm7_letter(char) for char in text)
+
+
+def _gsm7_letter(char: str) -> str:
+    if septets(char) is not None:
+        return char
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return base if len(base) == 1 and septets(base) == 1 else "?"
 
 
 def _asks_secret(menu: Menu, screen_id: str) -> bool:

@@ -25,8 +25,10 @@ from daemon.outbox import OutboxStatus
 from daemon.schema import outbox
 from daemon.schema_ussd import ussd_sessions
 
-# Screens of a session not sent yet: a money action's final screen here can still be stopped.
-UNSENT = (OutboxStatus.QUEUED, OutboxStatus.IN_FLIGHT)
+# A screen of a session not sent yet: a money action's final screen here can still be stopped. One
+# in flight is not: its submit_sm_resp may already be on its way, so the SMSC's answer decides it
+# (OK: delivered, the move posts; an error, as for a dialogue already released: failed, voided).
+UNSENT = OutboxStatus.QUEUED
 
 
 class SessionStatus(StrEnum):
@@ -187,14 +189,14 @@ def screen_text_txn(conn: Connection, outbox_id: int | None) -> str | None:
 def stop_unsent_screen_txn(
     conn: Connection, outbox_id: int | None, reason: str, now_ns: int
 ) -> bool:
-    """Mark a screen that has not gone yet failed, so it never goes and its on_failure hook (a money
-    action's void: daemon.money.settle) runs once in the next sweep. False if it had gone (or was
-    already final). A sender still submitting it finds its claim taken and drops the outcome."""
+    """Mark a screen still queued failed, so it never goes and its on_failure hook (a money
+    action's void: daemon.money.settle) runs once in the next sweep. False if the sender had
+    claimed it (in flight: the SMSC's answer decides) or it was already final."""
     if outbox_id is None:
         return False
     found = conn.execute(
         update(outbox)
-        .where(outbox.c.id == outbox_id, outbox.c.status.in_([str(s) for s in UNSENT]))
+        .where(outbox.c.id == outbox_id, outbox.c.status == UNSENT)
         .values(status=OutboxStatus.FAILED, final_at_ns=now_ns, last_error=reason[:200])
     )
     return found.rowcount == 1

@@ -85,6 +85,12 @@ CASES = {
         lambda t: {"binds": [{**BIND, "ussd_dialect": "smpp34"}]},
         "sender.source_addr: bind a carries USSD",
     ),
+    "ussd on a receiver bind": (
+        lambda t: {
+            "binds": [{**BIND, "bind_type": "receiver", "ussd_dialect": "smpp34", "serves": ["1"]}]
+        },
+        "binds.0.ussd_dialect: bind a is a receiver",
+    ),
     "bind without a password": (
         lambda t: {"binds": [{**{k: v for k, v in BIND.items() if k != "password"}}]},
         "binds.0.password: empty",
