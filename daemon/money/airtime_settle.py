@@ -166,14 +166,17 @@ def _tell(conn, config, order, move, now_ns, notices) -> None:
 def buyer_short_code(conn: Connection, order: Order, config: Config) -> str:
     """The number the buyer wrote to (notices come from it), else the configured sender: also for
     a purchase from a USSD menu, whose dialled code (*334#) cannot send SMS."""
-    if order.inbox_id is not None:
-        query = select(inbox.c.destination_addr, inbox.c.ussd_op).where(
-            inbox.c.id == order.inbox_id
-        )
-        found = conn.execute(query).first()
-        if found is not None and found.destination_addr and found.ussd_op is None:
-            return found.destination_addr
-    return config.sender.source_addr
+    if order.inbox_id is None:
+        return config.sender.source_addr
+    query = select(inbox.c.destination_addr, inbox.c.ussd_op, inbox.c.bind_name).where(
+        inbox.c.id == order.inbox_id
+    )
+    found = conn.execute(query).first()
+    if found is None:
+        return config.sender.source_addr
+    if found.ussd_op is not None:
+        return config.ussd_sms_source(found.bind_name)
+    return found.destination_addr or config.sender.source_addr
 
 
 def _buyer_notice(notifier: Notifier, order: Order, move: Move, key: str) -> OutgoingSms:
