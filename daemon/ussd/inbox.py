@@ -120,6 +120,10 @@ class UssdCommand:
             return []
         reply, others = messages[0], messages[1:]
         self.turn.final_sms_txn(self.session, reply)
+        if reply.holds_code and reply.on_failure is None:
+            # A question to answer later ("reply YES 0977"): the screen is gone once read, so
+            # the same text comes as an SMS to answer (masked in the outbox once final).
+            others = [dataclasses.replace(reply, ussd=None), *others]
         return others
 
 

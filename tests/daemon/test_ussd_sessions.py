@@ -254,3 +254,17 @@ def test_without_a_sender_address_the_sms_after_a_dialogue_come_from_the_binds_s
         sms = conn.execute(select(outbox.c.source_addr).where(outbox.c.ussd_op.is_(None))).all()
     assert sms and {source for (source,) in sms} == {"54321"}
     world.check()
+
+
+def test_a_question_with_a_yes_code_also_comes_by_sms(world):
+    """A SEND repeated within the double-send window ends on "reply YES <code>": the screen goes
+    once read, so the same text comes as an SMS the subscriber can answer."""
+    first = world.dial(ALICE).walk(*SEND_WALK, PIN)
+    world.submitted(first)
+    world.settle()
+    world.sms_to(ALICE)  # the first SEND's SMS copy
+    again = world.dial(ALICE).walk(*SEND_WALK, PIN)
+    assert again.final and "YES" in again.text
+    texts = world.sms_to(ALICE)
+    assert again.text in texts, texts
+    assert world.balance(BOB) == 500 * KES  # the repeat waits for YES: nothing moved
