@@ -228,9 +228,12 @@ def _fit_problem(
         return None
     assert screen.prompt is not None
     prompt = render.fill(screen.prompt[language], worst)
+    back = not KINDS[screen.arg or ""].takes_zero  # 0 is Back there: "0. Back" under the prompt
+    if back:
+        prompt = f"{prompt}\n{nav.back}"
     for error in _input_errors(screen, language):
         if not render.fits(f"{error}\n{prompt}", max_chars):
-            return f"the prompt with its longest error does not fit {limit}"
+            return f"the prompt with its longest error{' and Back' * back} does not fit {limit}"
     return None
 
 

@@ -107,7 +107,7 @@ CASES = {
     ),
     "a prompt that never fits": (
         ('prompt = { en = "Phone?", sw = "Simu?" }', f'prompt = {{ en = "x", sw = "{LONG}" }}'),
-        "screen phone: (sw) the prompt with its longest error does not fit 182 characters",
+        "screen phone: (sw) the prompt with its longest error and Back does not fit 182 characters",
     ),
     "a text that never fits": (
         ('text = { en = "Call 100", sw = "Piga 100" }', f'text = {{ en = "{LONG}", sw = "x" }}'),
