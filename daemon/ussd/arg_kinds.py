@@ -53,6 +53,15 @@ class ArgKind:
     def secret(self) -> bool:
         return self.type.secret
 
+    @property
+    def takes_zero(self) -> bool:
+        """ "0" is a value of this kind (a reference, a word): on its screen 0 is not Back."""
+        try:
+            self.type.take(["0"], 0, ParseEnv())
+        except ArgValueError:
+            return False
+        return True
+
     def worst_shown(self) -> str:
         return "W" * self.shown_max_chars
 

@@ -10,13 +10,18 @@ same parse, role, PIN and handler path as an SMS; that command's reply is the la
 An input is checked with its SMS argument type; a bad one shows the same screen with the type's
 error first. A PIN is the last input of a path (daemon.ussd.menu_check) and goes straight into the
 command: it is never in a SessionState.
+
+"0" goes back to the screen that led here (the state keeps the last few screen ids, nothing else):
+on an input screen, shown as "0. Back", unless "0" is a value of its kind (a reference, an account,
+a word, a text: there 0 is taken as typed and no Back is offered); on the first page of a list (on a
+later page, 0 is the page before). Going back forgets the input the screen gone back to had given.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from daemon import replies
 from daemon.commands.errors import ArgValueError
@@ -30,22 +35,27 @@ from daemon.ussd.menu import Choice, Kind, Menu, ScreenDoc
 __all__ = ["RunCommand", "Screen", "SessionState", "StateError", "View", "answer", "start"]
 
 
+BACK_MAX_SCREENS = 8  # the longest way back kept; a deeper menu goes back this far
+
+
 class StateError(ValueError):
     """A stored session state that is not one (bad JSON, or a screen the menu does not have)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SessionState:
-    """Where a session is: the screen shown, its page, and the inputs typed so far by name (as the
-    command text takes them). Never a PIN."""
+    """Where a session is: the screen shown, its page, the inputs typed so far by name (as the
+    command text takes them) and `back`, the ids of the screens that led here (the last
+    BACK_MAX_SCREENS, oldest first). Never a PIN."""
 
     screen: str
     page: int = 0
     inputs: dict[str, str] = field(default_factory=dict)
+    back: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
-            {"screen": self.screen, "page": self.page, "inputs": self.inputs},
+            {"screen": self.screen, "page": self.page, "inputs": self.inputs, "back": self.back},
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -55,14 +65,21 @@ class SessionState:
         try:
             data = json.loads(text)
             screen, page, inputs = data["screen"], data["page"], data["inputs"]
-        except (ValueError, TypeError, KeyError):
+            back = data.get("back", [])  # a state stored before Back existed has none
+        except (ValueError, TypeError, KeyError, AttributeError):
             raise StateError("not a session state") from None
         ok_inputs = isinstance(inputs, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()
         )
-        if not (isinstance(screen, str) and type(page) is int and page >= 0 and ok_inputs):
+        ok_back = (
+            isinstance(back, list)
+            and len(back) <= BACK_MAX_SCREENS
+            and all(isinstance(b, str) for b in back)
+        )
+        ok = isinstance(screen, str) and type(page) is int and page >= 0
+        if not (ok and ok_inputs and ok_back):
             raise StateError("not a session state")
-        return cls(screen, page, dict(inputs))
+        return cls(screen, page, dict(inputs), tuple(back))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +124,7 @@ Result = Screen | RunCommand
 
 def start(menu: Menu, view: View) -> Result:
     """The first screen of a session."""
-    return _enter(menu, menu.start, {}, view)
+    return _enter(menu, SessionState(menu.start), menu.start, {}, view)
 
 
 def answer(menu: Menu, state: SessionState, text: str, view: View) -> Result:
@@ -152,7 +169,7 @@ def pages_of(
     title, lines = _title(menu, screen, state, view), choice_lines(menu, screen, state, view)
     nav = render.Nav.of(menu.language_of(view.language))
     try:
-        pages = render.paginate(title, lines, nav, view.screen_max_chars)
+        pages = render.paginate(title, lines, nav, view.screen_max_chars, bool(state.back))
     except render.DoesNotFit:  # measured at load for every screen size the config allows
         pages = [(i, i + 1) for i in range(len(lines))]
     return title, lines, nav, pages
@@ -165,6 +182,8 @@ def _choose(menu: Menu, state: SessionState, screen: ScreenDoc, text: str, view:
         return _list_page(menu, state, screen, view, page + 1)
     if text == render.BACK and page > 0:
         return _list_page(menu, state, screen, view, page - 1)
+    if text == render.BACK and state.back:
+        return _go_back(menu, state, view)
     if pages and text.isdigit():
         first, end = pages[page]
         number = int(text)
@@ -173,7 +192,7 @@ def _choose(menu: Menu, state: SessionState, screen: ScreenDoc, text: str, view:
             if choice.run is not None:
                 return _run(menu, state, choice.run, state.inputs, None, view)
             assert choice.next is not None
-            return _enter(menu, choice.next, state.inputs, view)
+            return _enter(menu, state, choice.next, state.inputs, view)
     error = replies.render(menu.language_of(view.language), "ussd_bad_choice")
     return _list_page(menu, state, screen, view, page, error)
 
@@ -187,11 +206,11 @@ def _list_page(
     error: str | None = None,
 ) -> Screen:
     title, lines, nav, pages = pages_of(menu, screen, state, view)
-    moved = SessionState(state.screen, page, state.inputs)
+    moved = replace(state, page=page)
     if not pages:
         text = replies.render(menu.language_of(view.language), "ussd_nothing_here")
         return Screen(moved, render.clip(text, view.screen_max_chars), final=True)
-    text = render.page_text(title, lines, nav, pages, page)
+    text = render.page_text(title, lines, nav, pages, page, bool(state.back))
     return Screen(moved, render.with_error(error, text, view.screen_max_chars))
 
 
@@ -205,6 +224,8 @@ def _take_input(
     name = screen.input_name or ""
     language = menu.language_of(view.language)
     words = text.split()
+    if _offers_back(state, kind) and words == [render.BACK]:
+        return _go_back(menu, state, view)
     if not words:
         return _prompt(menu, state, screen, view, replies.render(language, "ussd_empty_input"))
     try:
@@ -227,7 +248,11 @@ def _take_input(
     if screen.run is not None:
         return _run(menu, state, screen.run, inputs, None, view)
     assert screen.next is not None
-    return _enter(menu, screen.next, inputs, view)
+    return _enter(menu, state, screen.next, inputs, view)
+
+
+def _offers_back(state: SessionState, kind: ArgKind) -> bool:
+    return bool(state.back) and not kind.takes_zero
 
 
 def _reason(language: str, reason: str) -> str:
@@ -246,18 +271,33 @@ def _prompt(
         render.pick(screen.prompt, language, menu.language),
         _shown_inputs(menu, state.inputs, view),
     )
-    return Screen(
-        SessionState(state.screen, 0, state.inputs),
-        render.with_error(error, text, view.screen_max_chars),
-    )
+    if _offers_back(state, KINDS[screen.arg or ""]):
+        text = f"{text}\n{render.Nav.of(language).back}"
+    return Screen(replace(state, page=0), render.with_error(error, text, view.screen_max_chars))
 
 
 # --- moving on
 
 
-def _enter(menu: Menu, screen_id: str, inputs: dict[str, str], view: View) -> Result:
-    state = SessionState(screen_id, 0, dict(inputs))
+def _enter(
+    menu: Menu, came_from: SessionState, screen_id: str, inputs: dict[str, str], view: View
+) -> Result:
+    """Show `screen_id`, reached from the screen `came_from` is at (the start: from nowhere)."""
+    back = () if screen_id == came_from.screen else (*came_from.back, came_from.screen)
+    state = SessionState(screen_id, 0, dict(inputs), back[-BACK_MAX_SCREENS:])
     return _show(menu, state, menu.screen(screen_id), view)
+
+
+def _go_back(menu: Menu, state: SessionState, view: View) -> Result:
+    """The screen before, as first shown there: without the input it had given."""
+    previous = state.back[-1]
+    if not menu.has_screen(previous):
+        raise StateError(f"screen {previous} is not in menu {menu.version}")
+    given = menu.screen(previous).input_name
+    inputs = {k: v for k, v in state.inputs.items() if k != given}
+    return _show(
+        menu, SessionState(previous, 0, inputs, state.back[:-1]), menu.screen(previous), view
+    )
 
 
 def _show(menu: Menu, state: SessionState, screen: ScreenDoc, view: View) -> Screen:
@@ -281,7 +321,7 @@ def _run(
     secret: tuple[str, str] | None,
     view: View,
 ) -> RunCommand:
-    done = SessionState(state.screen, 0, dict(inputs))
+    done = SessionState(state.screen, 0, dict(inputs), state.back)
     if secret is None:
         command = render.fill(template, inputs)
         return RunCommand(done, command, command)

@@ -1,7 +1,8 @@
 """The checks of a menu beyond its shapes, run when it is loaded: every screen reachable and every
 `next` known; each label in every language of the menu; each `{input}` a text or a run names
 collected on every path to it; a PIN the last input; each run's command known to the registry and
-parsing as it would from an SMS; and every screen, in every language, fitting the network's screen
+parsing as it would from an SMS with each input in an argument of its kind
+(daemon.ussd.menu_runs); and every screen, in every language, fitting the network's screen
 with the longest values it may show. The first problem is a MenuError: `FILE: screen X: problem`.
 """
 
@@ -10,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import phonenumbers
-
 from daemon import replies
 from daemon.commands.errors import ParseError
 from daemon.commands.types import ParseEnv
 from daemon.ussd import render
 from daemon.ussd.arg_kinds import KINDS
 from daemon.ussd.menu import Kind, Menu, MenuError, ScreenDoc
+from daemon.ussd.menu_runs import landing_problems, samples_of
 
 if TYPE_CHECKING:
     from daemon.commands.registry import Registry
@@ -181,12 +181,15 @@ def _check_run(
     words = template.split()
     if not words or registry.lookup(words[0]) is None:
         raise fail(screen_id, f"run {template!r}: {words[0] if words else ''} is not a command")
-    sample = render.fill(template, {n: sample_value(kinds[n], env) for n in names})
+    samples = samples_of(names, kinds, env)
     try:
-        registry.parse(sample, env)
+        parsed = registry.parse(render.fill(template, samples), env)
     except ParseError as exc:
         why = registry.explain(exc, replies.DEFAULT_LANGUAGE)
         raise fail(screen_id, f"run {template!r} does not parse as an SMS would: {why}") from None
+    problems = landing_problems(parsed, samples, kinds, env)
+    if problems:
+        raise fail(screen_id, f"run {template!r}: {'; '.join(problems)}")
 
 
 def _kinds_by_name(menu: Menu) -> dict[str, str]:
@@ -195,31 +198,6 @@ def _kinds_by_name(menu: Menu) -> dict[str, str]:
         for s in menu.doc.screens.values()
         if s.input_name is not None and s.arg is not None
     }
-
-
-_SAMPLES = {
-    "amount": "100.00",
-    "pin": "1234",
-    "reference": "ACC123",
-    "account": "12345678",
-    "word": "WORD",
-    "text": "note",
-    "agent": "123456",
-    "till": "123456",
-    "biller": "KPLC",
-}
-
-
-def sample_value(kind: str, env: ParseEnv) -> str:
-    """A valid value of `kind`, as the engine would put it in a command."""
-    if kind == "phone":
-        number = phonenumbers.example_number_for_type(
-            env.numbering.region, phonenumbers.PhoneNumberType.MOBILE
-        )
-        code = number.country_code if number else 254
-        national = phonenumbers.national_significant_number(number) if number else "712345678"
-        return f"+{code}{national}"
-    return _SAMPLES[kind]
 
 
 def _check_fits(menu: Menu, screen_id: str, screen: ScreenDoc, max_chars: int, fail) -> None:
@@ -250,9 +228,12 @@ def _fit_problem(
         return None
     assert screen.prompt is not None
     prompt = render.fill(screen.prompt[language], worst)
+    back = not KINDS[screen.arg or ""].takes_zero  # 0 is Back there: "0. Back" under the prompt
+    if back:
+        prompt = f"{prompt}\n{nav.back}"
     for error in _input_errors(screen, language):
         if not render.fits(f"{error}\n{prompt}", max_chars):
-            return f"the prompt with its longest error does not fit {limit}"
+            return f"the prompt with its longest error{' and Back' * back} does not fit {limit}"
     return None
 
 

@@ -1,7 +1,8 @@
 """Screens as the network carries them: at most `screen_max_chars` GSM-7 septets (an extension
 character counts two), or, when a text needs UCS-2, the UCS-2 share of it (80 characters of 182:
 USSD's 160 octets). A list longer than one screen is paged: "98. More" on every page but the last,
-"0. Back" on every page but the first. Every page keeps room for the one-line error a wrong
+"0. Back" on every page but the first (and on the first too when the list was reached from another
+screen: 0 then goes back to it). Every page keeps room for the one-line error a wrong
 choice puts above it, so an answer never changes where the pages break.
 """
 
@@ -109,16 +110,18 @@ def compose(title: str | None, lines: Sequence[str], nav: Nav, back: bool, more:
 
 
 def paginate(
-    title: str | None, lines: Sequence[str], nav: Nav, max_chars: int
+    title: str | None, lines: Sequence[str], nav: Nav, max_chars: int, back_first: bool = False
 ) -> list[tuple[int, int]]:
     """Pages as (first, end) indexes into `lines`, filled greedily; DoesNotFit if one line cannot
-    fit a page whatever the others."""
+    fit a page whatever the others. `back_first`: the first page has "0. Back" too (a list
+    reached from another screen)."""
     pages: list[tuple[int, int]] = []
     first = 0
     while first < len(lines):
 
         def page_fits(end: int, first: int = first) -> bool:
-            text = compose(title, lines[first:end], nav, bool(pages), end < len(lines))
+            back = bool(pages) or back_first
+            text = compose(title, lines[first:end], nav, back, end < len(lines))
             return fits(text, max_chars, nav.reserve)
 
         end = first + 1
@@ -132,10 +135,15 @@ def paginate(
 
 
 def page_text(
-    title: str | None, lines: Sequence[str], nav: Nav, pages: Sequence[tuple[int, int]], page: int
+    title: str | None,
+    lines: Sequence[str],
+    nav: Nav,
+    pages: Sequence[tuple[int, int]],
+    page: int,
+    back_first: bool = False,
 ) -> str:
     first, end = pages[page]
-    return compose(title, lines[first:end], nav, page > 0, page + 1 < len(pages))
+    return compose(title, lines[first:end], nav, page > 0 or back_first, page + 1 < len(pages))
 
 
 def with_error(error: str | None, text: str, max_chars: int) -> str:

@@ -72,9 +72,11 @@ def test_each_path_runs_its_command_which_parses_as_the_sms_would(name):
 
 def test_the_confirming_screen_names_the_recipient_and_the_amount_as_replies_do():
     _, texts = walk(["1", "0712 345 678", "500"])
-    assert texts[-1] == "Send KES 500.00 to JOHN D 0712 345678?\nEnter PIN to confirm"
+    assert texts[-1] == "Send KES 500.00 to JOHN D 0712 345678?\nEnter PIN to confirm\n0. Back"
     _, texts = walk(["2", "123456", "2500"])
-    assert texts[-1] == "Withdraw KES 2,500.00 at MAMA MBOGA SHOP 123456?\nEnter PIN to confirm"
+    assert texts[-1] == (
+        "Withdraw KES 2,500.00 at MAMA MBOGA SHOP 123456?\nEnter PIN to confirm\n0. Back"
+    )
 
 
 def test_an_agent_sees_the_deposit_and_a_customer_does_not():
@@ -106,7 +108,7 @@ def test_swahili_labels_and_an_unknown_language_falls_back_to_the_default():
     en, _ = walk([])
     assert fr.text == en.text
     bad, _ = walk(["1", "12"], language="sw")
-    assert bad.text.startswith("Si sahihi: ") and bad.text.endswith("Weka nambari ya simu")
+    assert bad.text.startswith("Si sahihi: ") and bad.text.endswith("Weka nambari ya simu\n0. Rudi")
 
 
 BAD_INPUTS = {
@@ -137,7 +139,7 @@ def start_of(screen: str, inputs: dict) -> Screen:
     """The screen as first shown (the prompt alone)."""
     from daemon.ussd.engine import _enter
 
-    return _enter(MENU, screen, inputs, view())
+    return _enter(MENU, SessionState(screen), screen, inputs, view())
 
 
 def test_nothing_typed_and_two_values_are_re_prompted_too():
@@ -163,6 +165,7 @@ def test_state_json_round_trips_and_a_broken_one_is_refused():
 
 
 ANSWER = st.one_of(
+    st.just("0"),  # Back, often
     st.sampled_from(["1", "2", "3", "4", "5", "6", "7", "98", "0", "", "0712345678", "123456",
                      "KPLC", "500", "12345678"]),
     st.from_regex(r"[0-9]{4,6}", fullmatch=True),
@@ -171,7 +174,7 @@ ANSWER = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(answers=st.lists(ANSWER, max_size=8), role=st.sampled_from(list(Role)))
+@given(answers=st.lists(ANSWER, max_size=10), role=st.sampled_from(list(Role)))
 def test_a_pin_is_never_in_a_session_state(answers, role):
     shown = start(MENU, view(role))
     for text in answers:
@@ -181,7 +184,12 @@ def test_a_pin_is_never_in_a_session_state(answers, role):
         screen = MENU.screen(before.screen)
         shown = answer(MENU, before, text, view(role))
         data = json.loads(shown.state.to_json())
-        if screen.kind is Kind.INPUT and screen.arg == "pin":
+        assert set(data["back"]) <= set(MENU.doc.screens)  # screen ids only, never a value
+        if screen.kind is Kind.INPUT and screen.arg == "pin" and text.strip() == "0":
+            # Back: the screen before, without the input it had given.
+            assert data["screen"] == before.back[-1] and data["back"] == list(before.back[:-1])
+            assert data["inputs"].items() <= before.inputs.items()
+        elif screen.kind is Kind.INPUT and screen.arg == "pin":
             # Whatever was typed at a PIN step, the state is the one before it.
             assert data["inputs"] == before.inputs and "pin" not in data["inputs"]
             if isinstance(shown, RunCommand):  # the PIN is the last word, masked

@@ -107,7 +107,7 @@ CASES = {
     ),
     "a prompt that never fits": (
         ('prompt = { en = "Phone?", sw = "Simu?" }', f'prompt = {{ en = "x", sw = "{LONG}" }}'),
-        "screen phone: (sw) the prompt with its longest error does not fit 182 characters",
+        "screen phone: (sw) the prompt with its longest error and Back does not fit 182 characters",
     ),
     "a text that never fits": (
         ('text = { en = "Call 100", sw = "Piga 100" }', f'text = {{ en = "{LONG}", sw = "x" }}'),
@@ -186,3 +186,23 @@ def test_an_unreadable_file_is_one_line(tmp_path):
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(MenuError, match="not UTF-8"):
         load(path)
+
+
+SWAPS = {
+    "PAY with the biller and the account swapped": (
+        'run = "PAY {biller} {account} {amount} {pin}"',
+        'run = "PAY {account} {biller} {amount} {pin}"',
+        "screen bill_pin: run 'PAY {account} {biller} {amount} {pin}': input {account} "
+        "lands in target.biller (a biller), not an account; input {biller} lands in "
+        "target.account (an account), not a biller",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SWAPS))
+def test_a_run_that_parses_but_puts_an_input_in_the_wrong_argument_is_refused(tmp_path, case):
+    # PAY 12345678 KPLC 100.00 1234 parses (a biller number may be digits, an account letters):
+    # every bill payment would then fail in the daemon.
+    old, new, expected = SWAPS[case]
+    shipped = SHIPPED_MENU.read_text(encoding="utf-8")
+    assert error_of(tmp_path, broken(old, new, shipped)) == expected

@@ -48,9 +48,9 @@ def money_service(
 
 def _to_send_pin(money: MoneyService, payer: str, payee: str, amount: str) -> Dial:
     dial = Dial.start(money.simulator, payer)
-    assert dial.choose("Send money") == "Send money\nEnter phone number"
-    assert dial.answer(national(payee)).endswith("\nEnter amount")
-    assert dial.answer(amount).endswith("?\nEnter PIN to confirm")
+    assert dial.choose("Send money") == "Send money\nEnter phone number\n0. Back"
+    assert dial.answer(national(payee)).endswith("\nEnter amount\n0. Back")
+    assert dial.answer(amount).endswith("?\nEnter PIN to confirm\n0. Back")
     return dial
 
 
@@ -67,7 +67,7 @@ def test_my_balance_shows_the_balance_and_keeps_no_pin(money: MoneyService) -> N
     dial = Dial.start(money.simulator, alice.msisdn)
     assert dial.screen.startswith("Mobile money\n1. Send money\n")
     assert "Deposit for a customer" not in dial.screen  # an agent's choice: hidden from customers
-    assert dial.choose("My balance") == "My balance\nEnter PIN"
+    assert dial.choose("My balance") == "My balance\nEnter PIN\n0. Back"
     assert dial.answer(PIN) == f"Your smscore balance is {kes(START)}."
     assert dial.state == "ended" and dial.session["final"]
     [session] = sessions_of(money, alice.msisdn)
@@ -86,7 +86,7 @@ def test_send_money_posts_once_after_the_last_screen_then_both_get_an_sms(
     bob = money.customer(0, name="Bob Kamau")
     dial = _to_send_pin(money, alice.msisdn, bob.msisdn, "500")
     assert dial.screen == f"Send {kes(500 * KES)} to BOB K. {national(bob.msisdn)[:4]} " \
-        f"{national(bob.msisdn)[4:]}?\nEnter PIN to confirm"  # fmt: skip
+        f"{national(bob.msisdn)[4:]}?\nEnter PIN to confirm\n0. Back"  # fmt: skip
     last = dial.answer(PIN)
     assert dial.state == "ended" and dial.session["final"]
     ref = ref_in(last)
@@ -124,7 +124,7 @@ def test_pay_a_bill(money: MoneyService) -> None:
 def _to_buy_pin(money: MoneyService, payer: str) -> Dial:
     dial = Dial.start(money.simulator, payer)
     assert dial.choose("Buy airtime").startswith("Buy airtime\n1. For my number\n")
-    assert dial.choose("For my number") == "Airtime for my number\nEnter amount"
+    assert dial.choose("For my number") == "Airtime for my number\nEnter amount\n0. Back"
     assert dial.answer("100").startswith(f"Buy {kes(100 * KES)} airtime for your number?")
     return dial
 
@@ -171,7 +171,7 @@ def test_a_wrong_input_is_asked_again_and_a_wrong_pin_moves_nothing(money: Money
     assert dial.answer("99") == f"Invalid choice.\n{menu}"
     assert dial.answer("") == f"Invalid choice.\n{menu}"
     dial.choose("Send money")
-    assert dial.answer("Bob") == "Invalid: digits only.\nSend money\nEnter phone number"
+    assert dial.answer("Bob") == "Invalid: digits only.\nSend money\nEnter phone number\n0. Back"
     amount_screen = dial.answer(national(bob.msisdn))
     assert dial.answer("12x") == f"Invalid: write it like 1,000.50.\n{amount_screen}"
     assert dial.answer("9" * 150).startswith("Invalid")  # a long answer: re-asked, screen fits
@@ -212,7 +212,7 @@ def test_a_last_screen_that_never_reaches_the_network_voids_the_money(
     finally:
         money.simulator.faults({"withhold": None})
     assert dial.state == "timed_out" and dial.session["end_reason"] == "screen_timeout"
-    assert dial.screens[-1].endswith("Enter PIN to confirm")  # the last screen never came
+    assert dial.screens[-1].endswith("Enter PIN to confirm\n0. Back")  # the last screen never came
     told = alice.next("the SMS that nothing happened")
     assert "did not go through. Nothing was taken." in told, told
     move = money.wait_move_state(alice.msisdn, "voided")
