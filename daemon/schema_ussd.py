@@ -37,6 +37,7 @@ ussd_sessions = sa.Table(
     sa.Column("screen", sa.String(64), nullable=False),  # the screen shown last
     sa.Column("page", sa.Integer, nullable=False, default=0),  # of a list longer than a screen
     sa.Column("inputs", sa.Text, nullable=False, default="{}"),  # JSON: arg name -> typed text
+    sa.Column("back", sa.Text, nullable=False, default="[]"),  # JSON: the screen ids that led here
     sa.Column("steps", sa.Integer, nullable=False, default=0),  # screens answered so far
     # open | ended (the last screen sent) | aborted (by the user or network) | timed_out
     sa.Column("state", sa.String(12), nullable=False),

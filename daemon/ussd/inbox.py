@@ -243,7 +243,9 @@ class Turn:
             log.error("ussd session {id}: menu {v} is gone", id=session.id, v=session.menu_version)
             end_session_txn(self.conn, session, SessionStatus.ABORTED, "menu_gone", self.now_ns)
             return self._ended(session)
-        state = engine.SessionState(session.screen, session.page, dict(session.inputs))
+        state = engine.SessionState(
+            session.screen, session.page, dict(session.inputs), session.back
+        )
         text = self.row.text
         self.masked = self._masked_answer(menu, state)  # kept if the session moves under us
         return self._run(session, menu, lambda view: engine.answer(menu, state, text, view))
@@ -323,7 +325,7 @@ class Turn:
                 answered=answered,
             )  # fmt: skip
         else:
-            step = Step(state.screen, state.page, dict(state.inputs), answered)
+            step = Step(state.screen, state.page, dict(state.inputs), answered, state.back)
             save_step_txn(self.conn, session, step, self.now_ns)
         self._screen(screen.text, final=screen.final, session=session)
         return UssdReply()

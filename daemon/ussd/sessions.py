@@ -66,6 +66,7 @@ class Session:
     started_at_ns: int
     last_at_ns: int
     last_outbox_id: int | None
+    back: tuple[str, ...] = ()  # the screens that led here (engine.SessionState.back)
 
     @classmethod
     def from_row(cls, row: Any) -> Session:
@@ -73,7 +74,7 @@ class Session:
         return cls(
             row.id, where, row.service_code, row.menu_version, row.language, row.screen,
             row.page, json.loads(row.inputs), row.steps, SessionStatus(row.state),
-            row.started_at_ns, row.last_at_ns, row.last_outbox_id,
+            row.started_at_ns, row.last_at_ns, row.last_outbox_id, tuple(json.loads(row.back)),
         )  # fmt: skip
 
 
@@ -108,7 +109,8 @@ def open_session_txn(
     values = {
         "bind_name": where.bind_name, "msisdn": where.msisdn, "session_key": where.session_key,
         "service_code": service_code[:32], "menu_version": menu_version, "language": language,
-        "screen": "", "page": 0, "inputs": "{}", "steps": 0, "state": SessionStatus.OPEN,
+        "screen": "", "page": 0, "inputs": "{}", "back": "[]", "steps": 0,
+        "state": SessionStatus.OPEN,
         "started_at_ns": now_ns, "last_at_ns": now_ns,
     }  # fmt: skip
     session_id = conn.execute(insert(ussd_sessions).values(values)).inserted_primary_key[0]
@@ -126,6 +128,7 @@ class Step:
     page: int
     inputs: dict[str, str]
     answered: bool  # an answer (counted in steps), not the first screen or a re-sent one
+    back: tuple[str, ...] = ()
 
 
 def save_step_txn(conn: Connection, session: Session, step: Step, now_ns: int) -> None:
@@ -133,6 +136,7 @@ def save_step_txn(conn: Connection, session: Session, step: Step, now_ns: int) -
     _guarded(
         conn, session, SessionStatus.OPEN,
         screen=step.screen, page=step.page, inputs=json.dumps(step.inputs, sort_keys=True),
+        back=json.dumps(list(step.back)),
         steps=session.steps + step.answered, last_at_ns=now_ns,
     )  # fmt: skip
 
@@ -151,7 +155,7 @@ def end_session_txn(
     values: dict[str, Any] = {"last_at_ns": now_ns, "steps": session.steps + 1} if answered else {}
     _guarded(
         conn, session, was,
-        state=status, end_reason=reason[:32], ended_at_ns=now_ns, inputs="{}", **values,
+        state=status, end_reason=reason[:32], ended_at_ns=now_ns, inputs="{}", back="[]", **values,
     )  # fmt: skip
 
 

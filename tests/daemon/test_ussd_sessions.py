@@ -268,3 +268,22 @@ def test_a_question_with_a_yes_code_also_comes_by_sms(world):
     texts = world.sms_to(ALICE)
     assert again.text in texts, texts
     assert world.balance(BOB) == 500 * KES  # the repeat waits for YES: nothing moved
+
+
+def test_zero_goes_back_a_screen_across_messages_and_the_walk_still_completes(world):
+    """The path back is kept in the session row between MOs (QA trial: no way back from an input
+    screen)."""
+    dialogue = world.dial(ALICE)
+    phone_screen = dialogue.answer("1")
+    amount_screen = dialogue.answer("0712000002")
+    assert "0. Back" in amount_screen.text
+    again = dialogue.answer("0")
+    assert again.text == phone_screen.text
+    session = world.session(dialogue.key)
+    assert PIN not in json.dumps(session.inputs)
+    dialogue.answer("0712000002")
+    last = dialogue.walk("500", PIN)
+    assert last.final and "Confirmed" in last.text
+    world.submitted(last)
+    world.settle()
+    assert world.balance(BOB) == 500 * KES
