@@ -110,7 +110,7 @@ def test_send_money_posts_once_after_the_last_screen_then_both_get_an_sms(
 def test_pay_a_bill(money: MoneyService) -> None:
     alice = money.customer(START, name="Alice Atieno")
     dial = Dial.start(money.simulator, alice.msisdn)
-    assert dial.choose("Pay bill") == "Pay bill\nEnter business number"
+    assert dial.choose("Pay bill") == "Pay bill\nEnter business number\n0. Back"
     dial.walk(BILLER, BILL_ACCOUNT, "1,000")
     assert dial.screen.startswith(f"Pay {kes(1000 * KES)} to ")
     last = dial.answer(PIN)
@@ -151,8 +151,8 @@ def test_a_long_list_pages_with_more_and_back(money: MoneyService) -> None:
     first = dial.choose("Find an agent")
     lines = first.splitlines()
     assert lines[0] == "Find an agent in" and lines[1] == f"1. {TOWNS[0]}"
-    assert lines[-1] == "98. More" and len(first) <= 182
-    shown = len(lines) - 2  # the towns on page one
+    assert lines[-2:] == ["98. More", "0. Back"] and len(first) <= 182  # Back: to the main list
+    shown = len(lines) - 3  # the towns on page one
     second = dial.answer("98")
     assert second.splitlines()[1] == f"{shown + 1}. {TOWNS[shown]}"
     assert second.splitlines()[-1] == "0. Back" and "98. More" not in second
