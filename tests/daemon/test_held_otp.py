@@ -74,7 +74,9 @@ def test_the_right_otp_commits_once(world, flow):
 @pytest.mark.parametrize("flow", FLOWS, ids=repr)
 def test_wrong_otps_are_counted_then_lock_and_release(world, flow):
     code = ask(world, flow)
-    assert world.sms(ALICE, f"YES {other(code)}").startswith("Wrong code. Nothing was sent. 2 more")
+    assert world.sms(ALICE, f"YES {other(code)}").startswith(
+        "Wrong code. Nothing was sent. Wrong codes left before the payment is cancelled: 2"
+    )
     world.sms(ALICE, f"YES {other(code)}")
     told = world.sms(ALICE, f"YES {other(code)}")
     assert "too many wrong codes" in told and "was cancelled" in told

@@ -86,7 +86,9 @@ def test_the_right_otp_posts_the_send_once(world):
 def test_a_wrong_otp_is_refused_and_counted(world):
     code = otp_in(world.sms(ALICE, SEND_BIG))
     reply = world.sms(ALICE, f"YES {other(code)}")
-    assert reply.startswith("Wrong code. Nothing was sent. 2 more")
+    assert reply.startswith(
+        "Wrong code. Nothing was sent. Wrong codes left before the payment is cancelled: 2"
+    )
     assert [row.failures for row in otp_rows(world)] == [1]
     assert move_states(world) == ["confirming"]
     assert "Confirmed" in world.sms(ALICE, f"YES {code}")
