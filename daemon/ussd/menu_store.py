@@ -9,7 +9,7 @@ refused, so a changed file must say it is a new one.
 
 from __future__ import annotations
 
-import functools
+from collections import OrderedDict
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -50,28 +50,31 @@ def store_menu_txn(conn: Connection, menu: Menu, now_ns: int) -> bool:
     return True
 
 
-def current_version_txn(conn: Connection) -> str | None:
-    return conn.execute(
-        sa.select(menus.c.version)
+def _latest() -> sa.Select:
+    return (
+        sa.select(menus.c.version, menus.c.digest)
         .order_by(menus.c.loaded_at_ns.desc(), menus.c.version.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    )
+
+
+def current_version_txn(conn: Connection) -> str | None:
+    row = conn.execute(_latest()).one_or_none()
+    return None if row is None else row.version
 
 
 def current_menu_txn(conn: Connection) -> Menu | None:
     """The menu new sessions start on (the one loaded last); None before any was loaded."""
-    version = current_version_txn(conn)
-    return None if version is None else menu_of_version_txn(conn, version)
+    row = conn.execute(_latest()).one_or_none()
+    return None if row is None else _menu(conn, row.version, bytes(row.digest))
 
 
 def menu_of_version_txn(conn: Connection, version: str) -> Menu | None:
     """The stored menu `version`, parsed (once per process for the recent ones); None if unknown."""
-    row = conn.execute(
-        sa.select(menus.c.document, menus.c.source).where(menus.c.version == version)
-    ).one_or_none()
-    if row is None:
-        return None
-    return _parsed(row.document, row.source)
+    digest = conn.execute(
+        sa.select(menus.c.digest).where(menus.c.version == version)
+    ).scalar_one_or_none()
+    return None if digest is None else _menu(conn, version, bytes(digest))
 
 
 def stored_versions_txn(conn: Connection) -> list[tuple[str, int]]:
@@ -84,8 +87,23 @@ def stored_versions_txn(conn: Connection) -> list[tuple[str, int]]:
     return [(row.version, row.loaded_at_ns) for row in rows]
 
 
-@functools.lru_cache(maxsize=PARSED_MAX_VERSIONS)
-def _parsed(document: str, source: str) -> Menu:
+# Parsed menus by (version, digest): a stored version never changes content, so an MO reads only
+# the 32-byte digest, not the document (the digest also keeps two databases in one process apart).
+_PARSED: OrderedDict[tuple[str, bytes], Menu] = OrderedDict()
+
+
+def _menu(conn: Connection, version: str, digest: bytes) -> Menu:
+    key = (version, digest)
+    menu = _PARSED.get(key)
+    if menu is not None:
+        _PARSED.move_to_end(key)
+        return menu
+    row = conn.execute(
+        sa.select(menus.c.document, menus.c.source).where(menus.c.version == version)
+    ).one()
     # Checked when it was stored (with the registry and the configured screen size); parsed here
     # with the network's largest screen, which any stored menu fits.
-    return parse_menu(document, source)
+    menu = _PARSED[key] = parse_menu(row.document, row.source)
+    while len(_PARSED) > PARSED_MAX_VERSIONS:
+        _PARSED.popitem(last=False)
+    return menu
