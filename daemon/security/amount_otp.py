@@ -64,7 +64,8 @@ def minutes(ctx: CommandContext) -> int:
     return max(1, round(ctx.config.security.otp_ttl_s / 60))
 
 
-def _minutes_until(ns: int, now_ns: int) -> int:
+def minutes_until(ns: int, now_ns: int) -> int:
+    """Whole minutes, at least 1, until `ns`: how a lockout's end is told."""
     return max(1, -(-(ns - now_ns) // (60 * NS_PER_S)))
 
 
@@ -84,7 +85,7 @@ def issue_txn(ctx: CommandContext, msisdn: str) -> str | Reply:
             ctx.conn, ctx.hasher, msisdn, OtpPurpose.AMOUNT, policy(ctx), ctx.now_ns
         )
     except OtpLocked as exc:
-        return ctx.reply("otp_locked", minutes=_minutes_until(exc.locked_until_ns, ctx.now_ns))
+        return ctx.reply("otp_locked", minutes=minutes_until(exc.locked_until_ns, ctx.now_ns))
 
 
 def withdraw_txn(conn: Connection, msisdn: str, digest: bytes) -> None:
@@ -133,7 +134,7 @@ def check_txn(ctx: CommandContext, code: str, move: Move | None) -> Reply | None
             ref=waiting.ref,
             amount=ctx.money(waiting.amount_minor),
             phone=_payee(ctx, waiting),
-            minutes=_minutes_until(check.locked_until_ns, ctx.now_ns),
+            minutes=minutes_until(check.locked_until_ns, ctx.now_ns),
         )
     return ctx.reply("no_such_code")  # expired, used, replaced
 

@@ -12,9 +12,9 @@ keeps counting for the rule's period_s, and a large payment is held for review.
 
 from __future__ import annotations
 
-from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.money.one_time import get_code_txn
+from daemon.security.amount_otp import minutes_until
 from daemon.security.otp_codes import OtpOutcome, OtpPolicy, OtpPurpose, decide, stored_purpose
 
 
@@ -24,5 +24,4 @@ def locked_reply(ctx: CommandContext, msisdn: str) -> Reply | None:
     check = decide(row, OtpPolicy.from_config(ctx.config.security), ctx.now_ns)
     if check is None or check.outcome is not OtpOutcome.LOCKED:
         return None
-    minutes = max(1, -(-(check.locked_until_ns - ctx.now_ns) // (60 * NS_PER_S)))
-    return ctx.reply("otp_locked", minutes=minutes)
+    return ctx.reply("otp_locked", minutes=minutes_until(check.locked_until_ns, ctx.now_ns))
