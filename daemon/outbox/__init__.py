@@ -70,30 +70,33 @@ class UssdScreen:
 
 def queue_sms_txn(conn: Connection, messages: list[OutgoingSms], now_ns: int) -> None:
     """Add SMS to the outbox in the caller's transaction (one multi-row INSERT)."""
-    if not messages:
-        return
-    conn.execute(
-        insert(outbox),
-        [
-            {
-                "inbox_id": sms.inbox_id,
-                "created_at_ns": now_ns,
-                "source_addr": sms.source_addr,
-                "destination_addr": sms.destination_addr,
-                "text": sms.text,
-                "bind_name": sms.bind_name,
-                "status": OutboxStatus.QUEUED,
-                "attempts": 0,
-                "next_attempt_at_ns": now_ns,
-                "parts_total": 0,
-                "on_failure": sms.on_failure,
-                "on_failure_ref": sms.on_failure_ref,
-                "deliver_by_ns": sms.deliver_by_ns,
-                "holds_code": sms.holds_code,
-                "ussd_session": sms.ussd.session_key if sms.ussd else None,
-                "ussd_op": sms.ussd.op if sms.ussd else None,
-                "ussd_end": sms.ussd.end if sms.ussd else None,
-            }
-            for sms in messages
-        ],
-    )
+    if messages:
+        conn.execute(insert(outbox), [_row(sms, now_ns) for sms in messages])
+
+
+def queue_one_sms_txn(conn: Connection, sms: OutgoingSms, now_ns: int) -> int:
+    """Add one SMS (a USSD screen its session points at) and return its outbox id."""
+    query = insert(outbox).values(_row(sms, now_ns)).returning(outbox.c.id)
+    return conn.execute(query).scalar_one()
+
+
+def _row(sms: OutgoingSms, now_ns: int) -> dict[str, object]:
+    return {
+        "inbox_id": sms.inbox_id,
+        "created_at_ns": now_ns,
+        "source_addr": sms.source_addr,
+        "destination_addr": sms.destination_addr,
+        "text": sms.text,
+        "bind_name": sms.bind_name,
+        "status": OutboxStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at_ns": now_ns,
+        "parts_total": 0,
+        "on_failure": sms.on_failure,
+        "on_failure_ref": sms.on_failure_ref,
+        "deliver_by_ns": sms.deliver_by_ns,
+        "holds_code": sms.holds_code,
+        "ussd_session": sms.ussd.session_key if sms.ussd else None,
+        "ussd_op": sms.ussd.op if sms.ussd else None,
+        "ussd_end": sms.ussd.end if sms.ussd else None,
+    }

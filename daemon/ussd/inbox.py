@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, get_args
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 from twisted.logger import Logger
 
 from daemon import replies
@@ -32,8 +32,7 @@ from daemon.commands.registry import Role
 from daemon.config import Config, MoneyConfig
 from daemon.db import is_transient
 from daemon.masking import stored_form
-from daemon.outbox import OutgoingSms, UssdScreen, queue_sms_txn
-from daemon.schema import outbox
+from daemon.outbox import OutgoingSms, UssdScreen, queue_one_sms_txn
 from daemon.subscribers import Subscriber, get_subscriber_txn
 from daemon.ussd import engine
 from daemon.ussd.arg_kinds import KINDS
@@ -405,9 +404,7 @@ class Turn:
         set_last_screen_txn(self.conn, session, self._queue(screen))
 
     def _queue(self, sms: OutgoingSms) -> int:
-        queue_sms_txn(self.conn, [sms], self.now_ns)
-        query = select(func.max(outbox.c.id)).where(outbox.c.inbox_id == self.row.id)
-        return self.conn.execute(query).scalar_one()
+        return queue_one_sms_txn(self.conn, sms, self.now_ns)
 
 
 def on_delivery_config(config: Config) -> Config:
