@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
+from daemon.config_api import ApiConfig, ChannelsConfig
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
@@ -341,6 +342,8 @@ class Config(Section):
     fraud: FraudConfig = FraudConfig()  # daemon.security.fraud_config
     receipts: ReceiptsConfig = ReceiptsConfig()
     ussd: UssdConfig = UssdConfig()
+    api: ApiConfig = ApiConfig()  # daemon.config_api
+    channels: ChannelsConfig = ChannelsConfig()
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

@@ -55,10 +55,7 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
 
     def status_failed(failure: Failure) -> None:
         # Nothing has started: the status endpoint opens first, so a taken port changes nothing.
-        print(
-            f"smscore: status.listen {config.status.listen}: {failure.getErrorMessage()}",
-            file=sys.stderr,
-        )
+        print(f"smscore: {failure.getErrorMessage()}", file=sys.stderr)
         failed[0] = True
         reactor.stop()
 
@@ -66,7 +63,7 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
         daemon.start()
         hooks.started(daemon)
 
-    reactor.callWhenRunning(lambda: daemon.listen_status().addCallbacks(listening, status_failed))
+    reactor.callWhenRunning(lambda: daemon.listen().addCallbacks(listening, status_failed))
     reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
     reactor.addSystemEventTrigger("before", "shutdown", hooks.stopping)
     stop_once = StopOnce(reactor)

@@ -2,7 +2,8 @@
 settings, leases, and mobile money's moves, vouchers, one-time codes, daily usage and the staff audit log;
 payments' billers, open bills, merchant tills, airtime orders, requests to pay and reversals (d0005);
 the audit log's hash chain and its head (d0006); security's tables (d0007, daemon.schema_security);
-USSD sessions and menu versions, and the USSD columns of inbox and outbox (d0008, daemon.schema_ussd).
+USSD sessions and menu versions, and the USSD columns of inbox and outbox (d0008, daemon.schema_ussd);
+the business API's and the app event channels' tables (d0009, daemon.schema_api).
 
 Times are integer nanoseconds since the epoch (UTC), like the ledger's. Status columns hold short words;
 the modules that own each table define them as enums.
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from daemon.schema_base import OWNER_MAX_CHARS, RowId, metadata, ussd_columns
 
-SCHEMA_VERSION = "d0008"
+SCHEMA_VERSION = "d0009"
 
 # One row per whole MO (concatenated parts already joined), written before deliver_sm_resp ESME_ROK.
 inbox = sa.Table(
@@ -419,5 +420,16 @@ reversals = sa.Table(
 
 # Tables kept in their own modules (this one stays readable); imported here so that importing
 # daemon.schema defines every table on the one metadata, as Alembic and create_all expect.
+from daemon.schema_api import (  # noqa: E402, F401
+    api_access,
+    api_batches,
+    api_callbacks,
+    api_keys,
+    api_requests,
+    businesses,
+    channel_events,
+    channel_positions,
+    channels,
+)
 from daemon.schema_security import devices, fraud_holds, offline_transfers, sim_swaps  # noqa: E402, F401
 from daemon.schema_ussd import menus, ussd_sessions  # noqa: E402, F401

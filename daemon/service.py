@@ -29,6 +29,9 @@ from twisted.web.server import Site
 
 import ledger
 from daemon import components
+from daemon.api.components import api_components
+from daemon.api.env import ApiEnv
+from daemon.api.server import api_site, load_routes
 from daemon.chart import ensure_chart_txn
 from daemon.clock import NS_PER_S, now_ns
 from daemon.components import Component
@@ -75,6 +78,19 @@ T = TypeVar("T")
 
 class StartupError(Exception):
     """The daemon cannot start; the message is one line for the operator."""
+
+
+class ListenFailed(StartupError):
+    """An address in the config could not be listened on (taken, or not this host's)."""
+
+
+API_ROLES = ("all", "lis")  # the roles that serve the HTTP API (the front door, like the binds)
+
+
+def _listen_failed(failure: Failure, key: str = "", address: str = "") -> Failure:
+    if failure.check(ListenFailed):
+        return failure
+    raise ListenFailed(f"{key} {address}: {failure.getErrorMessage()}")
 
 
 def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -154,6 +170,8 @@ class Daemon:
     components: list[Component] = field(default_factory=list)  # in start order
     started_at_s: float = 0.0
     status_address: str = ""  # HOST:PORT the status endpoint got (the port may have been 0)
+    api: ApiEnv | None = None  # the business API and app channels (daemon.api), when enabled
+    api_address: str = ""  # HOST:PORT the API server got
     _started: bool = False
     _listening: list[IListeningPort] = field(default_factory=list)
     _rates: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -193,6 +211,32 @@ class Daemon:
         site = Site(status_root(self.snapshot, self.health))
         endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
         return endpoint.listen(site).addCallback(self._listening_on)
+
+    def listen(self) -> Deferred:
+        """The status endpoint, then the API server (roles all and lis, when enabled); fails with a
+        ListenFailed naming the config key whose address could not be taken."""
+        opened = self.listen_status()
+        opened.addErrback(_listen_failed, "status.listen", self.config.status.listen)
+        return opened.addCallback(lambda _: self._listen_api())
+
+    def _listen_api(self) -> Deferred:
+        if self.api is None or self.role not in API_ROLES:
+            return succeed("")
+        host, port = self.config.api.listen.rsplit(":", 1)
+        endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
+        listening = endpoint.listen(api_site(self.api))
+        listening.addCallback(self._api_listening_on)
+        listening.addErrback(_listen_failed, "api.listen", self.config.api.listen)
+        return listening
+
+    def _api_listening_on(self, port: IListeningPort) -> str:
+        self._listening.append(port)
+        address = port.getHost()
+        self.api_address = f"{address.host}:{address.port}"
+        assert self.api is not None
+        self.api.services["listening"] = self.api_address
+        log.info("business API on http://{address}/openapi.json", address=self.api_address)
+        return self.api_address
 
     def _listening_on(self, port: IListeningPort) -> str:
         self._listening.append(port)
@@ -321,12 +365,24 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
         _add_lis(daemon, pepper)
     if (checkpointer := make_checkpointer(config, reactor, db)) is not None:
         daemon.components.append(components.periodic_component(checkpointer))
+    _add_api(daemon)
     log.info(
         "smscore built: role={role}, {binds} bind(s)",
         role=config.service.role,
         binds=len(config.binds),
     )
     return daemon
+
+
+def _add_api(daemon: Daemon) -> None:
+    """The API's environment and the components of this role (the worker, callbacks, streams);
+    the server itself opens in Daemon.listen. Last in the start order: stopped first."""
+    config = daemon.config
+    if not (config.api.enabled or config.channels.enabled):
+        return
+    daemon.api = ApiEnv(config, daemon.reactor, daemon.db)
+    load_routes()  # the route modules also register the components
+    daemon.components += api_components(daemon.api, config.service.role)
 
 
 def _add_tranproc(daemon: Daemon, hasher: PinHasher) -> None:

@@ -43,7 +43,11 @@ USSD_DIALECT = "smpp34"  # how the bind and the simulator carry USSD: the SMPP 3
 
 
 def demo_config(
-    state_dir: Path, smsc_port: int, status_listen: str, airtime_url: str | None = None
+    state_dir: Path,
+    smsc_port: int,
+    status_listen: str,
+    airtime_url: str | None = None,
+    api_listen: str = "127.0.0.1:0",
 ) -> Config:
     """The daemon's config for the demo: short timings, so the story takes seconds, not minutes;
     BUY buys from the simulator's airtime provider at `airtime_url` (None: BUY is off)."""
@@ -71,6 +75,7 @@ def demo_config(
                 }
             ],
             "status": {"listen": status_listen},
+            "api": {"listen": api_listen},
             "tranproc": {"poll_interval_s": 0.2},
             # After a USSD dialogue, its SMS (confirmations) come from the short code.
             "sender": {"poll_interval_s": 0.1, "source_addr": SHORT_CODE},
@@ -175,12 +180,17 @@ def try_it(sim_http: str, agent_number: str) -> str:
 )
 @click.option("--status-listen", default="127.0.0.1:8780", show_default=True)
 @click.option(
+    "--api-listen", default="127.0.0.1:8790", show_default=True, help="Business API (HTTP)."
+)
+@click.option(
     "--exit-after",
     type=float,
     default=None,
     help="Stop S seconds after the story is told (exit 1 if a step went wrong).",
 )
-def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float | None) -> None:
+def demo(
+    state_dir: Path, sim_http: str, status_listen: str, api_listen: str, exit_after: float | None
+) -> None:
     """Simulator + daemon in one process, telling the mobile-money story."""
     try:
         fresh_state_dir(state_dir)  # first: nothing else is touched when it is not the demo's
@@ -215,7 +225,7 @@ def demo(state_dir: Path, sim_http: str, status_listen: str, exit_after: float |
         airtime_url = None
         if addresses.http is not None:
             airtime_url = f"http://{addresses.http[0]}:{addresses.http[1]}/airtime/v1"
-        config = demo_config(state_dir, addresses.smpp[1], status_listen, airtime_url)
+        config = demo_config(state_dir, addresses.smpp[1], status_listen, airtime_url, api_listen)
         check_config(config, "smscore demo")  # what `smscore run` checks before it starts
     except StartError as exc:
         fail(str(exc), 1)

@@ -236,6 +236,7 @@ def daemon_settings(
         },
         "sweeper": {"interval_s": 0.5},
         "status": {"listen": f"127.0.0.1:{free_port()}"},
+        "api": {"listen": f"127.0.0.1:{free_port()}"},
     }
     if sim_port is not None:
         settings["binds"] = [

@@ -38,7 +38,8 @@ _PAYMENT_SYSTEM_SHOWN = (SystemAccount.AIRTIME_SETTLEMENT, SystemAccount.FEE_INC
 def _demo(state_dir: Path, *extra: str, status_port: int | None = None):
     command = [
         str(SMSCORE), "demo", "--state-dir", str(state_dir), "--sim-http", "127.0.0.1:0",
-        "--status-listen", f"127.0.0.1:{status_port or free_port()}", *extra,
+        "--status-listen", f"127.0.0.1:{status_port or free_port()}",
+        "--api-listen", "127.0.0.1:0", *extra,
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=state_dir.parent)
 

@@ -1,0 +1,67 @@
+"""Config sections of the HTTP interfaces: the business API (`[api]`, the GSMA Mobile Money API
+subset in daemon.api) and the app's private event channels (`[channels]`, daemon.channels). Kept out
+of daemon/config.py (which re-exports them) so that module stays one screen per section."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from daemon.config_base import FilePath, PositiveSeconds, Section
+
+Listen = Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")]  # HOST:PORT; port 0: any free one
+
+
+class ApiConfig(Section):
+    """The HTTP server of the business API and the channels (roles `all` and `lis`), its worker
+    (where the TranProc runs) and the callback deliverer (beside the sender)."""
+
+    enabled: bool = True
+    listen: Listen = "127.0.0.1:8790"
+    # Published in the OpenAPI document's `servers` and used in `Location` headers; "" = derived
+    # from `listen`.
+    public_url: str = ""
+    idempotency_days: Annotated[float, Field(gt=0, le=365)] = 7.0  # X-CorrelationID kept this long
+    max_body_bytes: Annotated[int, Field(ge=1024, le=10_000_000)] = 1_000_000
+    worker_interval_s: PositiveSeconds = 0.2  # how often accepted requests are looked for
+    worker_batch_size: Annotated[int, Field(ge=1, le=5000)] = 100
+    poll_limit: Annotated[int, Field(ge=1, le=1000)] = 100  # pollLimit of a request state
+    # A merchant-initiated payment (merchantpay with the customer as debit party) fails if the
+    # customer has not approved it by then.
+    approval_timeout_s: PositiveSeconds = 300.0
+    # Per business unless `smscore admin business` sets its own: requests per second and burst.
+    rate_limit_per_s: Annotated[float, Field(gt=0, le=100_000)] = 20.0
+    rate_limit_burst: Annotated[int, Field(ge=1, le=100_000)] = 40
+    # Callbacks (PUT to X-Callback-URL, signed): retried with backoff until delivered or out of tries.
+    callback_timeout_s: PositiveSeconds = 10.0
+    callback_first_retry_s: PositiveSeconds = 5.0
+    callback_backoff: Annotated[float, Field(ge=1, le=10)] = 2.0
+    callback_max_interval_s: PositiveSeconds = 3600.0
+    callback_max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+    callback_interval_s: PositiveSeconds = 1.0  # how often due callbacks are looked for
+    callback_max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # The secret callbacks' signatures derive from (one per business): a file of its own, 0600,
+    # made at first start like the PIN pepper; None: `api_callback_key` in service.state_dir.
+    callback_key_file: FilePath | None = None
+    # Callback URLs must be http(s); these hosts may use plain http (tests, the demo's receiver).
+    callback_http_hosts: list[str] = ["127.0.0.1", "localhost"]
+
+
+class ChannelsConfig(Section):
+    """Each app subscriber's private, ordered, encrypted event channel (daemon.channels)."""
+
+    enabled: bool = True
+    token_days: Annotated[float, Field(gt=0, le=365)] = 30.0  # a channel token's lifetime
+    # The key channel tokens are signed with, and the one event keys derive from (secrets, 0600,
+    # made at first start); None: `channel_token_key` / `channel_event_key` in service.state_dir.
+    token_key_file: FilePath | None = None
+    event_key_file: FilePath | None = None
+    page_size: Annotated[int, Field(ge=1, le=1000)] = 100  # events per pull
+    stream_poll_s: PositiveSeconds = 0.5  # how often open streams look for new events
+    stream_keepalive_s: PositiveSeconds = 15.0
+    max_streams: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    long_poll_max_s: PositiveSeconds = 30.0
+    # A device that has not pulled for this long gets one app-port SMS telling it to pull when a new
+    # event arrives (at most one per push_min_interval_s).
+    push_after_s: PositiveSeconds = 900.0
+    push_min_interval_s: PositiveSeconds = 3600.0
+    push_interval_s: PositiveSeconds = 5.0  # how often devices to push are looked for

@@ -1,0 +1,28 @@
+"""The served OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator) and lists every
+declared operation; an unknown path is a 404."""
+
+from openapi_spec_validator import validate
+
+from daemon.api.server import load_routes
+from tests.api.world import ApiWorld
+
+
+def test_the_served_document_is_valid_openapi(api_world: ApiWorld) -> None:
+    answer = api_world.http("GET", "/openapi.json")
+    assert answer.status == 200
+    validate(answer.body)
+    operations = {
+        entry["operationId"]
+        for methods in answer.body["paths"].values()
+        for entry in methods.values()
+    }
+    assert operations == {op.operation_id for op in load_routes().operations}
+
+
+def test_every_error_answer_is_documented_as_an_error_object(api_world: ApiWorld) -> None:
+    document = api_world.http("GET", "/openapi.json").body
+    for methods in document["paths"].values():
+        for entry in methods.values():
+            for status in ("400", "404", "500", "503"):
+                schema = entry["responses"][status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorObject"}
