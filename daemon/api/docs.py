@@ -10,7 +10,14 @@ from daemon.api.server import public_url
 TITLE = "smscore business API (GSMA Mobile Money API 1.2 subset) and app channels"
 
 
-@ROUTER.op("GET", "/openapi.json", "openapiGET", summary="This document", tag="Supporting")
+@ROUTER.op(
+    "GET",
+    "/openapi.json",
+    "openapiGET",
+    summary="This document",
+    tag="Supporting",
+    responses={200: {"type": "object"}},
+)
 def openapi(call: Call) -> Reply:
     document = openapi_document(
         ROUTER, title=TITLE, version=smscore.__version__, server_url=public_url(call.env)

@@ -38,7 +38,7 @@ def _models(router: Router) -> list[type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {"ErrorObject": ErrorObject}
     for operation in router.operations:
         for model in (operation.body, *operation.responses.values()):
-            if model is not None:
+            if isinstance(model, type) and issubclass(model, BaseModel):
                 found.setdefault(model.__name__, model)
     return list(found.values())
 
@@ -83,6 +83,8 @@ def _responses(operation: Operation) -> dict[str, Any]:
         answer: dict[str, Any] = {"description": _STATUS_TEXT.get(status, str(status))}
         if operation.stream and status == 200:
             answer["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+        elif isinstance(model, dict):  # a plain JSON schema (e.g. this document's own)
+            answer["content"] = {"application/json": {"schema": model}}
         elif model is not None:
             answer["content"] = {"application/json": {"schema": _ref(model)}}
         responses[str(status)] = answer

@@ -54,8 +54,9 @@ class Operation:
     handler: Callable[[Call], Any]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    # status -> the body's model (None: no body); error statuses get errorObject by themselves.
-    responses: Mapping[int, type[BaseModel] | None] = field(default_factory=dict)
+    # status -> the body's model (None: no body; a dict: a plain JSON schema); error statuses get
+    # errorObject by themselves.
+    responses: Mapping[int, type[BaseModel] | dict | None] = field(default_factory=dict)
     auth: str | None = None  # a name in AUTHENTICATORS: "business", "channel"; None: anyone
     headers: Sequence[Header] = ()
     stream: bool = False  # text/event-stream: the handler writes the response itself

@@ -1,6 +1,7 @@
 """The served OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator) and lists every
 declared operation; an unknown path is a 404."""
 
+import pytest
 from openapi_spec_validator import validate
 
 from daemon.api.server import load_routes
@@ -26,3 +27,9 @@ def test_every_error_answer_is_documented_as_an_error_object(api_world: ApiWorld
             for status in ("400", "404", "500", "503"):
                 schema = entry["responses"][status]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorObject"}
+
+
+def test_an_answer_the_document_does_not_describe_fails_the_check(api_world: ApiWorld) -> None:
+    answer = api_world.http("GET", "/openapi.json")
+    with pytest.raises(AssertionError, match="not as documented"):
+        api_world.conformance().check("GET", "/openapi.json", 299, answer.headers, answer.raw)

@@ -21,6 +21,7 @@ from daemon.config import build_config
 from daemon.db import InlineDatabase
 from daemon.money.settle import SettleEnv
 from daemon.tranproc import TranProcEnv
+from tests.api.conformance import Conformance
 from tests.daemon.money_world import HASHER, NS, SHORT_CODE, World
 
 
@@ -52,6 +53,7 @@ class ApiWorld(World):
         self.db = InlineDatabase(engine)
         self.api = ApiEnv(self.config, WorldClock(self), self.db)  # type: ignore[arg-type]
         self.site = api_site(self.api)
+        self._conformance: Conformance | None = None
 
     def http(
         self,
@@ -64,7 +66,15 @@ class ApiWorld(World):
         """One request through the whole app; the answer must be complete (no open stream)."""
         request = self.request(method, path, body, headers, remote_ip)
         assert request.finished, f"{method} {path}: no answer (a stream, or a Deferred waiting)"
-        return answer_of(request)
+        answer = answer_of(request)
+        self.conformance().check(method, path, answer.status, answer.headers, answer.raw)
+        return answer
+
+    def conformance(self) -> Conformance:
+        if self._conformance is None:
+            request = self.request("GET", "/openapi.json")
+            self._conformance = Conformance(answer_of(request).body)
+        return self._conformance
 
     def request(
         self,
