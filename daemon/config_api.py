@@ -44,6 +44,9 @@ class ApiConfig(Section):
     callback_key_file: FilePath | None = None
     # Callback URLs must be http(s); these hosts may use plain http (tests, the demo's receiver).
     callback_http_hosts: list[str] = ["127.0.0.1", "localhost"]
+    # api-batches: bulk disbursements (POST /batchtransactions), refused whole above these bounds.
+    batch_max_items: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    batch_max_total_minor: Annotated[int, Field(ge=1)] = 1_000_000_000  # 10,000,000.00 a batch
 
 
 class ChannelsConfig(Section):

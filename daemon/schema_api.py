@@ -83,6 +83,7 @@ api_requests = sa.Table(
     sa.Index("ix_api_requests_pay_request", "pay_request_id"),
     sa.Index("ix_api_requests_object", "business_id", "object_reference"),
     sa.Index("ix_api_requests_forget", "forget_at_ns"),
+    sa.Index("ix_api_requests_batch", "batch_id", "state"),  # a bulk batch's items
 )
 
 # Durable callbacks: written in the transaction that completes their request, then delivered.
@@ -106,24 +107,37 @@ api_callbacks = sa.Table(
     sa.Index("ix_api_callbacks_business", "business_id", "created_at_ns"),
 )
 
-# Bulk disbursements: a maker's key creates a batch, a checker's key (another) approves it.
+# Bulk disbursements (daemon.api.batches): a maker's key creates a batch, a checker's key (another)
+# approves it; each item then becomes a `disbursement` request (api_requests.batch_id) that the
+# worker runs. The counts and amounts are kept here once the batch is finished (its items' requests
+# are forgotten after [api] idempotency_days like any other).
 api_batches = sa.Table(
     "api_batches",
     metadata,
     sa.Column("id", RowId, primary_key=True, autoincrement=True),
     sa.Column("business_id", RowId, sa.ForeignKey("businesses.id"), nullable=False),
     sa.Column("batch_ref", sa.String(64), nullable=False, unique=True),  # batchId in the API
+    sa.Column("request_id", RowId, nullable=False),  # the POST's api_requests row (no FK: pruned)
     sa.Column("title", sa.String(256), nullable=False, default=""),
-    # created | approved | rejected | completed (every item done) ... (daemon.api.batches)
+    sa.Column("description", sa.String(256), nullable=False, default=""),
+    # created | approved | rejected | completed (every item paid or failed)
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("maker_key_id", sa.String(24), nullable=False),
     sa.Column("checker_key_id", sa.String(24), nullable=True),
     sa.Column("items", sa.Integer, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),  # the batch as submitted, JSON
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("total_minor", sa.BigInteger, nullable=False),
+    sa.Column("queued", sa.Integer, nullable=False, default=0),  # items made into requests so far
+    sa.Column("body", sa.Text, nullable=False),  # JSON: the items, as their requests' bodies
     sa.Column("reason", sa.String(256), nullable=True),  # a rejection's
+    sa.Column("completed_count", sa.Integer, nullable=False, default=0),  # once finished
+    sa.Column("rejected_count", sa.Integer, nullable=False, default=0),
+    sa.Column("completed_minor", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rejected_minor", sa.BigInteger, nullable=False, default=0),
     sa.Column("created_at_ns", sa.BigInteger, nullable=False),
     sa.Column("decided_at_ns", sa.BigInteger, nullable=True),
     sa.Column("completed_at_ns", sa.BigInteger, nullable=True),
+    sa.Index("ix_api_batches_state", "state", "id"),
 )
 
 # Every request the API answered, authenticated or not (who, what, the outcome); pruned by age.
