@@ -124,7 +124,7 @@ api_batches = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("maker_key_id", sa.String(24), nullable=False),
     sa.Column("checker_key_id", sa.String(24), nullable=True),
-    sa.Column("items", sa.Integer, nullable=False),
+    sa.Column("item_count", sa.Integer, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("total_minor", sa.BigInteger, nullable=False),
     sa.Column("queued", sa.Integer, nullable=False, default=0),  # items made into requests so far

@@ -1,7 +1,8 @@
 """The bulk disbursement objects of the GSMA Mobile Money API 1.2, named as the specification names
 them: requestBatchTransaction (its transactions each a requestTransaction of type disbursement),
 the generic patch that approves or rejects a batch, responseBatchTransaction,
-responseBatchTransactionRejection and responseBatchTransactionCompletion, and requestStateObject."""
+responseBatchTransactionRejection and responseBatchTransactionCompletion (requestStateObject is
+daemon.api.supporting's)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, RootModel
 
-from daemon.api.models import ErrorObject, MetadataItem, Model
+from daemon.api.models import MetadataItem, Model
 
 # The specification's amount: no sign, no leading zeros, up to 4 decimals (daemon.api.amounts
 # parses it into minor units of the currency).
@@ -123,19 +124,6 @@ class BatchRejectionList(RootModel[list[BatchRejection]]):
 
 class BatchCompletionList(RootModel[list[BatchCompletion]]):
     """A page of completions (X-Records-Available-Count / X-Records-Returned-Count headers)."""
-
-
-class RequestStateObject(Model):
-    """requestStateObject: the answer to an asynchronous request (202)."""
-
-    serverCorrelationId: Annotated[str, Field(min_length=1, max_length=256)]
-    objectReference: Text256 | None = None
-    status: Literal["pending", "completed", "failed"]
-    notificationMethod: Literal["callback", "polling"]
-    pendingReason: Text256 | None = None
-    expiryTime: DateTime | None = None
-    pollLimit: Annotated[int, Field(ge=0)] | None = None
-    error: ErrorObject | None = None
 
 
 class PageQuery(Model):

@@ -56,7 +56,7 @@ class Batch:
     state: BatchState
     maker_key_id: str
     checker_key_id: str | None
-    items: int
+    item_count: int
     currency: str
     total_minor: int
     queued: int
@@ -127,7 +127,7 @@ def create_batch_txn(
         insert(api_batches).values(
             business_id=business.id, batch_ref=batch_ref, request_id=accepted.request.id,
             title=batch.title, description=batch.description, state=BatchState.CREATED.value,
-            maker_key_id=business.key_id, items=len(batch.items), currency=batch.currency,
+            maker_key_id=business.key_id, item_count=len(batch.items), currency=batch.currency,
             total_minor=batch.total_minor, queued=0, body=canonical_json(body).decode(),
             completed_count=0, rejected_count=0, completed_minor=0, rejected_minor=0,
             created_at_ns=now_ns,
@@ -199,7 +199,7 @@ def decide_txn(
         values |= {
             "reason": f"rejected by the checker (key {business.key_id})",
             "completed_at_ns": now_ns,
-            "rejected_count": batch.items,
+            "rejected_count": batch.item_count,
             "rejected_minor": batch.total_minor,
         }
     decided = change_state_txn(conn, batch, BatchState.CREATED, **values)
@@ -231,7 +231,7 @@ def tally_txn(conn: Connection, batch: Batch) -> Tally:
         counts[RequestStatus.FAILED],
         amounts[RequestStatus.COMPLETED],
         amounts[RequestStatus.FAILED],
-        batch.items - counts[RequestStatus.COMPLETED] - counts[RequestStatus.FAILED],
+        batch.item_count - counts[RequestStatus.COMPLETED] - counts[RequestStatus.FAILED],
         batch.total_minor - done_minor,
     )
 

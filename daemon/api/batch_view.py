@@ -34,7 +34,7 @@ def batch_object(batch: Batch, tally: Tally) -> dict:
         "processingFlag": batch.state is BatchState.APPROVED,
         "completedCount": tally.completed_count,
         "rejectionCount": tally.rejected_count,
-        "parsingSuccessCount": batch.items,
+        "parsingSuccessCount": batch.item_count,
         "creationDate": iso_time(batch.created_at_ns),
     }
     if decided is not None and batch.state is not BatchState.REJECTED:

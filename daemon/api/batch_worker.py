@@ -36,7 +36,7 @@ def queue_items_txn(
         select(api_batches)
         .where(
             api_batches.c.state == BatchState.APPROVED.value,
-            api_batches.c.queued < api_batches.c.items,
+            api_batches.c.queued < api_batches.c.item_count,
         )
         .order_by(api_batches.c.id)
         .limit(budget)
@@ -54,7 +54,7 @@ def _queue_txn(
     conn: Connection, batch: Batch, now_ns: int, most: int, retention_days: float
 ) -> int:
     start = batch.queued
-    end = min(batch.items, start + most)
+    end = min(batch.item_count, start + most)
     claimed = conn.execute(
         api_batches.update()
         .where(api_batches.c.id == batch.id, api_batches.c.queued == start)
@@ -91,7 +91,7 @@ def finish_batches_txn(conn: Connection, now_ns: int, limit: int) -> tuple[int, 
         select(api_batches)
         .where(
             api_batches.c.state == BatchState.APPROVED.value,
-            api_batches.c.queued == api_batches.c.items,
+            api_batches.c.queued == api_batches.c.item_count,
             ~pending_item,
         )
         .order_by(api_batches.c.id)

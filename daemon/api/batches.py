@@ -25,7 +25,6 @@ from daemon.api.batch_models import (
     BatchRequest,
     PageQuery,
     PatchBody,
-    RequestStateObject,
 )
 from daemon.api.batch_rules import decision, new_batch, require_maker
 from daemon.api.batch_store import (
@@ -46,6 +45,7 @@ from daemon.api.batch_view import (
 from daemon.api.errors import validation_error
 from daemon.api.lifecycle import RequestStatus, request_state
 from daemon.api.routing import ROUTER, Call, Header, Reply
+from daemon.api.supporting import RequestStateObject
 from daemon.clock import NS_PER_S
 from daemon.schema_api import CORRELATION_ID_MAX_CHARS
 
