@@ -99,7 +99,7 @@ def _item_body(item: BatchItem, index: int, business: Business, numbering: Numbe
                 f"{where}.debitParty",
                 f"{where}.debitParty: a batch pays from the business's own account only",
             )
-    body = item.model_dump(mode="json", exclude_none=True)
+    body = item.model_dump(mode="json", exclude_none=True, exclude={"type"})  # in the path
     body["debitParty"] = [{"key": "msisdn", "value": business.msisdn}]
     return body
 

@@ -110,7 +110,10 @@ def test_items_are_queued_once_each_a_bounded_number_per_run(api_world: ApiWorld
     assert step(api_world, batch_size=2) == {"items_queued": 2, "batches_completed": 0}
     assert step(api_world, batch_size=2) == {"items_queued": 1, "batches_completed": 0}
     assert step(api_world, batch_size=2) == {"items_queued": 0, "batches_completed": 0}
-    payees = [json.loads(r.body) for r in item_requests(api_world)]
+    requests = item_requests(api_world)
+    assert {r.path for r in requests} == {"/transactions/type/disbursement"}
+    payees = [json.loads(r.body) for r in requests]
+    assert all("type" not in p for p in payees)  # the path says it, as a single disbursement's
     assert [p["creditParty"][0]["value"] for p in payees] == [f"+{m}" for m in CUSTOMERS]
     assert all(p["debitParty"] == [{"key": "msisdn", "value": acme.business.msisdn}]
                for p in payees)  # fmt: skip
