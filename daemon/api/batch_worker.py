@@ -45,12 +45,12 @@ def queue_items_txn(
     for row in conn.execute(query).all():
         if queued >= budget:
             return queued, True
-        queued += _queue_txn(conn, batch_of_row(row), now_ns, budget - queued, retention_days)
+        queued += queue_batch_txn(conn, batch_of_row(row), now_ns, budget - queued, retention_days)
     more = conn.execute(query.limit(1)).first() is not None
     return queued, more
 
 
-def _queue_txn(
+def queue_batch_txn(
     conn: Connection, batch: Batch, now_ns: int, most: int, retention_days: float
 ) -> int:
     start = batch.queued
@@ -98,11 +98,11 @@ def finish_batches_txn(conn: Connection, now_ns: int, limit: int) -> tuple[int, 
         .limit(limit)
     )
     rows = conn.execute(query).all()
-    done = sum(_finish_txn(conn, batch_of_row(row), now_ns) for row in rows)
+    done = sum(finish_batch_txn(conn, batch_of_row(row), now_ns) for row in rows)
     return done, len(rows) == limit
 
 
-def _finish_txn(conn: Connection, batch: Batch, now_ns: int) -> int:
+def finish_batch_txn(conn: Connection, batch: Batch, now_ns: int) -> int:
     tally = tally_txn(conn, batch)
     finished = change_state_txn(
         conn, batch, BatchState.APPROVED,
