@@ -15,6 +15,7 @@ ROUTE_MODULES = (
     "daemon.api.docs",
     "daemon.api.auth",
     "daemon.api.supporting",
+    "daemon.api.access_log",
 )
 
 
