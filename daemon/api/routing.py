@@ -131,9 +131,11 @@ class Router:
     def klein_app(self, env: ApiEnv) -> Klein:
         app = Klein()
         for operation in self.operations:
-            app.route(operation.klein_path, methods=[operation.method])(
-                self._endpoint(env, operation)
-            )
+            # Each its own endpoint name: klein names an endpoint after its function otherwise,
+            # and every operation's function here is `endpoint` (the last would answer them all).
+            app.route(
+                operation.klein_path, methods=[operation.method], endpoint=operation.operation_id
+            )(self._endpoint(env, operation))
         return app
 
     def _endpoint(self, env: ApiEnv, operation: Operation) -> Callable:
