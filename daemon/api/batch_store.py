@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from daemon.api.amounts import parse_amount
+from daemon.api.amounts import format_amount, parse_amount
 from daemon.api.batch_models import PageQuery
 from daemon.api.batch_rules import APPROVED, NewBatch, require_checker
 from daemon.api.errors import ApiError, ErrorCategory, not_found
@@ -30,6 +30,7 @@ from daemon.api.lifecycle import (
     set_pending_txn,
 )
 from daemon.api.principal import Business
+from daemon.audit import record_txn
 from daemon.schema import api_batches, api_requests
 
 BATCH_OPERATION = "batch"
@@ -134,6 +135,9 @@ def create_batch_txn(
         )
     )  # fmt: skip
     set_pending_txn(conn, accepted.request, now_ns, reason=AWAITING_APPROVAL)
+    total = format_amount(batch.total_minor, batch.currency)
+    detail = f"{business.code}: {len(batch.items)} items, {total} {batch.currency}"
+    _audit_txn(conn, business, "batch.create", batch_ref, detail, now_ns)
     found = get_by_server_id_txn(conn, accepted.request.server_correlation_id)
     assert found is not None
     return found
@@ -207,7 +211,16 @@ def decide_txn(
         return decide_txn(conn, business, batch_ref, wanted, now_ns)
     if target is BatchState.APPROVED:
         set_pending_txn(conn, batch_request_txn(conn, decided), now_ns, reason=PROCESSING)
+    detail = f"{business.code}: made by key {batch.maker_key_id}"
+    _audit_txn(conn, business, f"batch.{wanted}", batch_ref, detail, now_ns)
     return decided, target is BatchState.REJECTED
+
+
+def _audit_txn(
+    conn: Connection, business: Business, action: str, batch_ref: str, detail: str, now_ns: int
+) -> None:
+    """Maker and checker on the audit chain: which key did what to which batch."""
+    record_txn(conn, f"api-key:{business.key_id}", action, f"batch:{batch_ref}", detail, now_ns)
 
 
 def tally_txn(conn: Connection, batch: Batch) -> Tally:

@@ -8,6 +8,7 @@ import json
 
 from sqlalchemy import select
 
+from daemon.audit import list_txn
 from daemon.schema import api_batches
 from tests.api.batch_world import (
     CUSTOMERS,
@@ -214,3 +215,17 @@ def test_deciding_again_the_same_way_changes_nothing(api_world: ApiWorld) -> Non
     assert len(item_requests(api_world)) == 2
     other = decide(api_world, acme.checker, batch_id, "rejected")
     assert (other.status, other.body["errorCode"]) == (400, "incorrectState")
+
+
+def test_maker_and_checker_are_on_the_audit_chain(api_world: ApiWorld) -> None:
+    acme = payroll(api_world)
+    batch_id = created_batch(api_world, acme.maker, salaries("10", "20.50"))
+    decide(api_world, acme.checker, batch_id)
+    with api_world.engine.begin() as conn:
+        entries = list_txn(conn, target=f"batch:{batch_id}")
+    by_action = {entry.action: entry for entry in entries}
+    assert set(by_action) == {"batch.create", "batch.approved"}
+    assert by_action["batch.create"].actor == f"api-key:{acme.business.key_id}"
+    assert by_action["batch.create"].detail == "ACME: 2 items, 30.50 KES"
+    assert by_action["batch.approved"].actor != by_action["batch.create"].actor
+    assert by_action["batch.approved"].actor.startswith("api-key:")
