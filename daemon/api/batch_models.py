@@ -22,7 +22,7 @@ MAX_BATCH_ITEMS = 999_999  # the specification's maxItems; [api] batch_max_items
 
 
 class Party(Model):
-    """One identifier of a party: key "msisdn" and the number (the only one smscore's wallets have)."""
+    """One identifier of a party: key "msisdn" and the number (a batch pays wallets by number)."""
 
     key: Annotated[str, Field(min_length=1, max_length=256, examples=["msisdn"])]
     value: Annotated[str, Field(min_length=1, max_length=256, examples=["+254700000001"])]
@@ -32,7 +32,7 @@ PartyList = Annotated[list[Party], Field(min_length=1, max_length=10)]
 KeyValues = Annotated[list[MetadataItem], Field(max_length=20)]
 
 
-class BatchItem(Model):
+class BatchTransactionItem(Model):
     """One transaction of a batch: a disbursement from the business's own account (debitParty may
     be left out; given, it must name the business) to the customer of creditParty."""
 
@@ -46,11 +46,13 @@ class BatchItem(Model):
     metadata: KeyValues | None = None
 
 
-class BatchRequest(Model):
+class RequestBatchTransaction(Model):
     """requestBatchTransaction. A batch is always created in batchStatus "created": only another
     key of the business (a checker) can approve it."""
 
-    transactions: Annotated[list[BatchItem], Field(min_length=1, max_length=MAX_BATCH_ITEMS)]
+    transactions: Annotated[
+        list[BatchTransactionItem], Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+    ]
     batchStatus: Literal["created"] | None = None
     batchTitle: Text256 | None = None
     batchdescription: Text256 | None = None
@@ -58,7 +60,7 @@ class BatchRequest(Model):
     customData: KeyValues | None = None
 
 
-class PatchOperation(Model):
+class RequestGenericPatch(Model):
     """requestGenericPatch. Only `replace` of `/batchStatus` is understood: value "approved" (the
     specification's), or "rejected" (smscore's: the batch is not paid, every item is rejected)."""
 
@@ -67,11 +69,13 @@ class PatchOperation(Model):
     value: Text256
 
 
-class PatchBody(RootModel[Annotated[list[PatchOperation], Field(min_length=1, max_length=10)]]):
+class RequestGenericPatchArray(
+    RootModel[Annotated[list[RequestGenericPatch], Field(min_length=1, max_length=10)]]
+):
     """requestGenericPatchArray."""
 
 
-class BatchObject(Model):
+class ResponseBatchTransaction(Model):
     """responseBatchTransaction. approvalDate and completionDate (required by the specification)
     are given once they exist. batchStatus keeps the specification's three values: a batch its
     checker rejected is "completed" with every item rejected (customData batchDecision
@@ -94,7 +98,7 @@ class BatchObject(Model):
     customData: KeyValues | None = None
 
 
-class BatchRejection(Model):
+class ResponseBatchTransactionRejection(Model):
     """responseBatchTransactionRejection: an item that was not paid, and why."""
 
     transactionReference: Text256 | None = None
@@ -106,7 +110,7 @@ class BatchRejection(Model):
     customData: KeyValues | None = None  # errorCategory and errorCode of the item's error
 
 
-class BatchCompletion(Model):
+class ResponseBatchTransactionCompletion(Model):
     """responseBatchTransactionCompletion: an item that was paid, with its transaction."""
 
     transactionReference: Annotated[str, Field(min_length=1, max_length=256)]
@@ -118,11 +122,11 @@ class BatchCompletion(Model):
     customData: KeyValues | None = None
 
 
-class BatchRejectionList(RootModel[list[BatchRejection]]):
+class ResponseBatchTransactionRejectionList(RootModel[list[ResponseBatchTransactionRejection]]):
     """A page of rejections (X-Records-Available-Count / X-Records-Returned-Count headers)."""
 
 
-class BatchCompletionList(RootModel[list[BatchCompletion]]):
+class ResponseBatchTransactionCompletionList(RootModel[list[ResponseBatchTransactionCompletion]]):
     """A page of completions (X-Records-Available-Count / X-Records-Returned-Count headers)."""
 
 

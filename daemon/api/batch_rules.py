@@ -16,7 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from daemon.api.amounts import format_amount, parse_amount
-from daemon.api.batch_models import BatchItem, BatchRequest, PatchBody
+from daemon.api.batch_models import (
+    BatchTransactionItem,
+    RequestBatchTransaction,
+    RequestGenericPatchArray,
+)
 from daemon.api.errors import ApiError, ErrorCategory, validation_error
 from daemon.api.principal import Business, KeyScope
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
@@ -41,7 +45,7 @@ class NewBatch:
         return sum(self.amounts_minor)
 
 
-def new_batch(body: BatchRequest, business: Business, config: Config) -> NewBatch:
+def new_batch(body: RequestBatchTransaction, business: Business, config: Config) -> NewBatch:
     """The batch as its items' requests will be; ApiError naming the first problem."""
     limit = config.api.batch_max_items
     if len(body.transactions) > limit:
@@ -66,7 +70,7 @@ def new_batch(body: BatchRequest, business: Business, config: Config) -> NewBatc
     return batch
 
 
-def _item_amount(item: BatchItem, index: int, currency: str) -> int:
+def _item_amount(item: BatchTransactionItem, index: int, currency: str) -> int:
     where = f"transactions.{index}"
     if item.currency != currency:
         raise validation_error(
@@ -75,7 +79,9 @@ def _item_amount(item: BatchItem, index: int, currency: str) -> int:
     return parse_amount(item.amount, currency, f"{where}.amount")
 
 
-def _item_body(item: BatchItem, index: int, business: Business, numbering: Numbering) -> dict:
+def _item_body(
+    item: BatchTransactionItem, index: int, business: Business, numbering: Numbering
+) -> dict:
     where = f"transactions.{index}"
     credit = [party.value for party in item.creditParty if party.key == "msisdn"]
     if not credit or _msisdn(credit[0], numbering) is None:
@@ -111,7 +117,7 @@ def _msisdn(written: str, numbering: Numbering) -> str | None:
         return None
 
 
-def decision(body: PatchBody) -> str:
+def decision(body: RequestGenericPatchArray) -> str:
     """approved or rejected, from the patch's operations (the last one on /batchStatus)."""
     wanted = None
     for operation in body.root:

@@ -19,12 +19,12 @@ from twisted.internet.defer import Deferred
 
 import daemon.api.batch_worker  # noqa: F401  (registers the batches' step)
 from daemon.api.batch_models import (
-    BatchCompletionList,
-    BatchObject,
-    BatchRejectionList,
-    BatchRequest,
     PageQuery,
-    PatchBody,
+    RequestBatchTransaction,
+    RequestGenericPatchArray,
+    ResponseBatchTransaction,
+    ResponseBatchTransactionCompletionList,
+    ResponseBatchTransactionRejectionList,
 )
 from daemon.api.batch_rules import decision, new_batch, require_maker
 from daemon.api.batch_store import (
@@ -93,7 +93,7 @@ def _callback_url(call: Call) -> str | None:
     summary="Create A Transaction Batch",
     description="A maker key creates the batch (batchStatus created); a checker key approves it.",
     tag=TAG,
-    body=BatchRequest,
+    body=RequestBatchTransaction,
     responses={202: RequestStateObject},
     auth="business",
     headers=(CORRELATION, CALLBACK),
@@ -125,7 +125,7 @@ def create_batch(call: Call) -> Deferred:
     "batchtransactionsBatchIdGET",
     summary="View A Transaction Batch",
     tag=TAG,
-    responses={200: BatchObject},
+    responses={200: ResponseBatchTransaction},
     auth="business",
 )
 def view_batch(call: Call) -> Deferred:
@@ -147,7 +147,7 @@ def view_batch(call: Call) -> Deferred:
     description="A checker key (never the key that created the batch) replaces /batchStatus "
     "with approved (its transactions are paid) or rejected (none is).",
     tag=TAG,
-    body=PatchBody,
+    body=RequestGenericPatchArray,
     responses={204: None},
     auth="business",
     headers=(CORRELATION,),
@@ -200,7 +200,7 @@ def _page_reply(shown: list[dict], available: int) -> Reply:
     summary="View Batch Rejections",
     tag=TAG,
     query=PageQuery,
-    responses={200: BatchRejectionList},
+    responses={200: ResponseBatchTransactionRejectionList},
     auth="business",
 )
 def batch_rejections(call: Call) -> Deferred:
@@ -224,7 +224,7 @@ def batch_rejections(call: Call) -> Deferred:
     summary="View Batch Completions",
     tag=TAG,
     query=PageQuery,
-    responses={200: BatchCompletionList},
+    responses={200: ResponseBatchTransactionCompletionList},
     auth="business",
 )
 def batch_completions(call: Call) -> Deferred:
