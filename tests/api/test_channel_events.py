@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from daemon.channels.events import get_channel_txn, write_event_txn
 from daemon.chart import TransferCode, wallet_account_id
-from daemon.money.moves import Leg, MoveKind, MoveRequest, MoveState, open_move_txn
+from daemon.money.moves import (
+    Leg,
+    MoveKind,
+    MoveRequest,
+    MoveState,
+    open_move_txn,
+    reserve_held_txn,
+)
 from daemon.outbox import OutboxStatus
 from daemon.schema_api import channel_events, channel_positions
 from ledger import make_engine
@@ -182,3 +189,24 @@ def test_a_reversal_says_so_by_its_kind(world):
         "pending",
         "credit",
     )
+
+
+def _held(conn, world):
+    """A HELD move (nothing reserved): a repeat SEND waiting for YES."""
+    request = MoveRequest(
+        kind=MoveKind.SEND, payer_msisdn=ALICE, payee_msisdn=BOB, amount_minor=KES,
+        legs=[Leg(wallet_account_id(ALICE), wallet_account_id(BOB), KES, TransferCode.P2P)],
+    )  # fmt: skip
+    return open_move_txn(conn, request, currency="KES", now_ns=world.now_ns, state=MoveState.HELD)
+
+
+def test_a_held_move_tells_nothing_and_its_reservation_does(world):
+    alice = world.enrol(ALICE)
+    with world.engine.begin() as conn:
+        held = _held(conn, world)
+        assert conn.execute(select(channel_events.c.seq)).all() == [(1,)]
+        reserve_held_txn(conn, held, [Leg(wallet_account_id(ALICE), wallet_account_id(BOB), KES,
+                         TransferCode.P2P)], "KES", world.now_ns, MoveState.CONFIRMING)  # fmt: skip
+    grant = world.token(alice)
+    [posting] = _postings(alice, grant, world.events(grant["token"]))
+    assert (posting["state"], posting["availableMinor"]) == ("pending", 999 * KES)
