@@ -20,6 +20,7 @@ ADMIN_COMMANDS = {
     "review": "daemon.admin.review:review",
     "simswap": "daemon.admin.review:simswap",
     "business": "daemon.admin.businesses:business",
+    "notice": "daemon.admin.notices:notice",
 }
 
 
