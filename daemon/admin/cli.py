@@ -19,6 +19,7 @@ ADMIN_COMMANDS = {
     "device": "daemon.admin.devices:device",
     "review": "daemon.admin.review:review",
     "simswap": "daemon.admin.review:simswap",
+    "callbacks": "daemon.admin.callbacks_cli:callbacks",
 }
 
 
