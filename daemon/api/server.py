@@ -11,7 +11,14 @@ from daemon.api.env import ApiEnv
 from daemon.api.routing import ROUTER, Router
 
 # Each declares its operations (and its components, daemon.api.components) when imported.
-ROUTE_MODULES = ("daemon.api.docs", "daemon.api.callbacks")
+ROUTE_MODULES = (
+    "daemon.api.docs",
+    "daemon.api.auth",
+    "daemon.api.supporting",
+    "daemon.api.access_log",
+    "daemon.channels.routes",
+    "daemon.api.callbacks",
+)
 
 
 def load_routes() -> Router:
