@@ -4,9 +4,10 @@ attempts are refused and retried with backoff) and started later; the callback t
 with the headers and a signature the business verifies with the secret `smscore admin callbacks
 secret` prints.
 
-The callback row is queued in the daemon's database with the daemon's own queue_callback_txn (the
-function complete_txn calls in the transaction that completes a request), so this test does not
-depend on a business API flow; the flows' own e2e tests reach the same row through the API.
+The business is made with daemon.api.businesses and its request accepted and completed in the
+daemon's database with daemon.api.lifecycle's own accept_txn and complete_txn (which queues the
+callback in the completing transaction), so this test does not depend on one business API flow;
+the flows' own e2e tests reach the same row through POST /transactions.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ import hmac
 import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
 
+from daemon.api.businesses import create_business_txn
+from daemon.api.lifecycle import accept_txn, canonical_json, complete_txn
+from daemon.components import pin_hasher
 from daemon.schema import api_callbacks
 from ledger import make_engine
-from tests.api.callback_helpers import BODY, CORRELATION_ID, add_business_row, queue
+from tests.api.callback_helpers import CORRELATION_ID
 from tests.e2e.harness import SMSCORE, DaemonProcess, daemon_settings, free_port, wait_for
 
 API = {
@@ -78,6 +83,36 @@ def receiver() -> Iterator[Receiver]:
         found.stop()
 
 
+RESPONSE = {
+    "transactionReference": "QK7A2B9XYZ",
+    "transactionStatus": "completed",
+    "amount": "15.00",
+}
+
+
+def complete_a_request(daemon: DaemonProcess, engine, callback_url: str) -> int:
+    """A business's request accepted and completed as the API's worker does; the callback's id."""
+    config = daemon.config
+    now_ns = time.time_ns()
+    with engine.begin() as conn:
+        business = create_business_txn(
+            conn, code="ACME", name="Acme Ltd", msisdn="254790000001",
+            currency=config.service.currency, now_ns=now_ns, hasher=pin_hasher(config),
+        )  # fmt: skip
+        accepted = accept_txn(
+            conn, business_id=business.id, client_correlation_id=CORRELATION_ID,
+            operation="merchantpay", method="POST", path="/transactions/type/merchantpay",
+            body={"amount": "15.00", "currency": config.service.currency},
+            callback_url=callback_url, now_ns=now_ns, retention_days=1.0,
+        )  # fmt: skip
+        complete_txn(
+            conn, accepted.request, response=RESPONSE, object_reference="QK7A2B9XYZ",
+            now_ns=now_ns,
+        )  # fmt: skip
+        query = select(api_callbacks.c.id).where(api_callbacks.c.request_id == accepted.request.id)
+        return conn.execute(query).scalar_one()
+
+
 def admin(daemon: DaemonProcess, *args: str) -> str:
     command = [str(SMSCORE), "admin", *args, "--config", str(daemon.config_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -94,25 +129,27 @@ def test_a_callback_reaches_a_receiver_that_was_down_once_and_signed(tmp_path, s
         daemon.wait_ready()
         key_file = tmp_path / "state" / "api_callback_key"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # made at the first start
-        with engine.begin() as conn:
-            business_id = add_business_row(conn, "ACME")
         callback_url = f"http://127.0.0.1:{receiver.port}/callbacks/transactions"
-        callback_id = queue(engine, business_id, 0, url=callback_url)
+        callback_id = complete_a_request(daemon, engine, callback_url)
 
         def state():
             with engine.connect() as conn:
                 query = select(api_callbacks).where(api_callbacks.c.id == callback_id)
                 return conn.execute(query).one()
 
-        refused = wait_for(lambda: state().attempts >= 3 and state(), 20, "3 refused attempts")
-        assert refused.state in ("pending", "sending") and refused.last_status is None
+        def refused_thrice():
+            found = state()  # pending again: the third attempt is over, not under way
+            return found.state == "pending" and found.attempts >= 3 and found
+
+        refused = wait_for(refused_thrice, 20, "3 refused attempts")
+        assert refused.last_status is None
         assert "refused" in (refused.last_error or "").lower()
         assert receiver.received == []
         receiver.start()
-        done = wait_for(lambda: state().state == "delivered" and state(), 20, "delivered")
+        done = wait_for(lambda: (found := state()).state == "delivered" and found, 20, "delivered")
         assert done.last_status == 204 and done.attempts > refused.attempts
         [(headers, body)] = receiver.received  # once
-        assert body == BODY
+        assert body == canonical_json(RESPONSE)
         assert headers["content-type"] == "application/json"
         assert headers["x-correlationid"] == CORRELATION_ID
         assert headers["x-date"].endswith("Z")
