@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns, run_txn
 from daemon.admin.views import console, local_time
+from daemon.api.businesses import BusinessError, normal_code
 from daemon.api.callback_keys import (
     CallbackKeyError,
     master_key,
@@ -53,6 +54,13 @@ def _run(env: AdminEnv, work: Callable[[Connection], T], write: bool = True) -> 
     return run_txn(env.config, one_line, write)
 
 
+def _code(written: str | None) -> str | None:
+    try:
+        return normal_code(written) if written is not None else None
+    except BusinessError as exc:
+        raise AdminCliError(str(exc)) from None
+
+
 @click.group()
 def callbacks() -> None:
     """Callbacks to businesses (PUT to their X-Callback-URL, signed): what was sent, what
@@ -67,6 +75,7 @@ def callbacks() -> None:
 def list_callbacks(state: str | None, code: str | None, limit: int, env: AdminEnv) -> None:
     """The latest callbacks, newest first, and how many there are in each state."""
     wanted = CallbackState(state) if state else None
+    code = _code(code)
 
     def work(conn: Connection) -> tuple[list[Callback], dict[str, int]]:
         return list_txn(conn, wanted, code, limit), counts_txn(conn)
@@ -152,6 +161,7 @@ def retry(callback_id: int | None, all_failed: bool, code: str | None, env: Admi
         raise AdminCliError("give a callback ID or --failed")
     if code is not None and not all_failed:
         raise AdminCliError("--business goes with --failed")
+    code = _code(code)
     if callback_id is not None:
         again = _run(env, lambda conn: retry_txn(conn, callback_id, env.actor, now_ns()))
         click.echo(f"callback {again.id} ({again.business_code}): pending, due now")
@@ -173,6 +183,7 @@ def secret(code: str, rotate: bool, env: AdminEnv) -> None:
       hmac.compare_digest(header, "sha256=" + hmac.new(
           bytes.fromhex(SECRET), body, hashlib.sha256).hexdigest())
     --rotate makes a new one; callbacks sent from then on use it."""
+    code = _code(code) or ""
     try:
         key = master_key(env.config, create=False)  # the daemon's own, never a new one here
     except CallbackKeyError as exc:

@@ -62,7 +62,7 @@ def test_list_shows_every_callback_with_counts_and_filters(cli):
     assert "https://acme.example/cb" in result.output and "HTTP 503" in result.output
     only = cli("callbacks", "list", "--state", "failed")
     assert "beta.example" in only.output and "acme.example" not in only.output
-    mine = cli("callbacks", "list", "--business", "ACME")
+    mine = cli("callbacks", "list", "--business", "acme")
     assert "acme.example" in mine.output and "beta.example" not in mine.output
     none = cli("callbacks", "list", "--business", "NOPE")
     assert none.exit_code == 0 and none.output.startswith("no callbacks (0 pending")
@@ -133,7 +133,7 @@ def test_secret_is_the_one_callbacks_are_signed_with_and_rotates(cli):
     assert "version 1" in result.output
     assert bytes.fromhex(shown) == key.business_secret("ACME", 1)
     assert bytes.fromhex(shown) == receiver_secret(cli.state_dir / "api_callback_key", "ACME", 1)
-    rotated = cli("callbacks", "secret", "ACME", "--rotate")
+    rotated = cli("callbacks", "secret", " acme ", "--rotate")
     assert rotated.exit_code == 0 and "version 2" in rotated.output
     assert bytes.fromhex(rotated.output.splitlines()[-1]) == key.business_secret("ACME", 2)
     actions = [(e.action, e.target, e.actor) for e in cli.audit()]
@@ -150,4 +150,6 @@ def test_secret_refusals_are_one_line(cli):
     master_key(build_config({"service": {"state_dir": str(cli.state_dir)}}))
     unknown = cli("callbacks", "secret", "NOPE", "--rotate")
     assert unknown.exit_code == 2 and "business NOPE: no such business" in unknown.output
+    bad = cli("callbacks", "secret", "1-X")
+    assert bad.exit_code == 2 and "business code '1-X': 2 to 32 letters" in bad.output
     assert cli.audit() == []
