@@ -118,7 +118,7 @@ def test_every_component_reports_through_one_interface(tmp_path, engine):
     daemon = daemon_for(tmp_path, engine)
     assert [component.name for component in daemon.components] == [
         "lease", "tranproc", "menu", "sender", "sweeper", "settler", "inbox", "binds",
-        "wal_checkpoint",
+        "wal_checkpoint", "api.housekeeping", "callbacks",
     ]  # fmt: skip
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
