@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol as Interface
 
+from OpenSSL import SSL
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed, ResponseNeverReceived
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
@@ -104,6 +105,10 @@ def _timed_out(result: object, timeout_s: float) -> Attempt:
 
 def _no_answer(failure: Failure) -> Attempt:
     # Refused, lost, a DNS or TLS failure: the reason's first line, which never holds the body
-    # or a header.
-    text = failure.getErrorMessage().splitlines()[0] if failure.getErrorMessage() else ""
-    return Attempt(None, f"{failure.type.__name__}: {text}"[:_REASON_MAX_CHARS])
+    # or a header. The client wraps what broke a request (a TLS handshake...) in a list.
+    if failure.check(ResponseNeverReceived, ResponseFailed) and failure.value.reasons:
+        failure = failure.value.reasons[0]
+    message = failure.getErrorMessage()
+    text = message.splitlines()[0] if message else ""
+    name = "TLS" if failure.check(SSL.Error) else failure.type.__name__
+    return Attempt(None, f"{name}: {text}"[:_REASON_MAX_CHARS])
