@@ -44,6 +44,7 @@ from daemon.clock import NS_PER_S
 from daemon.components import ComponentStatus
 from daemon.config import Config
 from daemon.db import Database
+from daemon.deferreds import when_done
 
 __all__ = ["CallbackDeliverer", "check_callback_url", "deliverer_component"]
 
@@ -93,9 +94,10 @@ class CallbackDeliverer:
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        waiting = [self._claiming, *self._sending.values()]
-        done = DeferredList([d for d in waiting if d is not None])
-        return done.addCallback(lambda _: self.http.close())
+        # A claim under way still sends what it took; then every PUT is waited for.
+        claimed = when_done(self._claiming)
+        claimed.addCallback(lambda _: DeferredList(list(self._sending.values())))
+        return claimed.addCallback(lambda _: self.http.close())
 
     def status(self) -> ComponentStatus:
         return ComponentStatus({**self.counters, "in_flight": len(self._sending)}, self.last_error)

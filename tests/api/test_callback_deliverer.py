@@ -284,11 +284,51 @@ def test_stop_waits_for_the_puts_under_way(bench):
     bench.http.answer = lambda put: answer
     callback_id = bench.queue()
     deliverer = bench.started()
-    stopped = deliverer.stop()
-    assert not stopped.called
+    stopped: list = []
+    deliverer.stop().addBoth(stopped.append)
+    assert stopped == []
     answer.callback(Attempt(204))
-    assert stopped.called and bench.http.closed
+    assert stopped == [None] and bench.http.closed
     assert row(bench.engine, callback_id).state == "delivered"
     bench.queue()
     bench.run_for(10)
     assert len(bench.http.puts) == 1  # stopped: nothing more claimed
+
+
+class HeldClaims(InlineDatabase):
+    """Runs each claim at once but hands its result over only when the test releases it."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.held: list[tuple[Deferred, object]] = []
+
+    def run_interaction(self, desc, fn, *args):
+        done = super().run_interaction(desc, fn, *args)
+        if desc != "callbacks.claim":
+            return done
+        held: Deferred = Deferred()
+        done.addCallback(lambda result: self.held.append((held, result)))
+        return held
+
+    def release(self) -> None:
+        held, result = self.held.pop(0)
+        held.callback(result)
+
+
+def test_stop_during_a_claim_sends_what_it_took_and_waits_for_it(bench):
+    answer: Deferred = Deferred()
+    bench.http.answer = lambda put: answer
+    callback_id = bench.queue()
+    database = HeldClaims(bench.engine)
+    deliverer = CallbackDeliverer(
+        bench.clock, database, bench.config, bench.http, master_key(bench.config)
+    )
+    deliverer.start()
+    bench.clock.advance(0)
+    stopped: list = []
+    deliverer.stop().addBoth(stopped.append)
+    database.release()  # the claim comes back after the stop: its row is sent all the same
+    assert len(bench.http.puts) == 1 and stopped == []
+    answer.callback(Attempt(204))
+    assert stopped == [None] and bench.http.closed
+    assert row(bench.engine, callback_id).state == "delivered"
