@@ -21,6 +21,7 @@ ADMIN_COMMANDS = {
     "simswap": "daemon.admin.review:simswap",
     "business": "daemon.admin.businesses:business",
     "notice": "daemon.admin.notices:notice",
+    "callbacks": "daemon.admin.callbacks_cli:callbacks",
 }
 
 
