@@ -17,6 +17,7 @@ ROUTE_MODULES = (
     "daemon.api.supporting",
     "daemon.api.access_log",
     "daemon.channels.routes",
+    "daemon.api.callbacks",
     "daemon.api.batches",
 )
 
