@@ -12,7 +12,6 @@ X-Callback-URL) when every item is paid or failed, or when the checker rejects i
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
@@ -42,6 +41,8 @@ from daemon.api.batch_view import (
     rejected_batch_page,
     rejection_of,
 )
+from daemon.api.callback_urls import HEADER as CALLBACK_HEADER
+from daemon.api.callback_urls import check_callback_url
 from daemon.api.errors import validation_error
 from daemon.api.lifecycle import RequestStatus, request_state
 from daemon.api.routing import ROUTER, Call, Header, Reply
@@ -50,14 +51,13 @@ from daemon.clock import NS_PER_S
 from daemon.schema_api import CORRELATION_ID_MAX_CHARS
 
 TAG = "Transactions"
-CALLBACK_URL_MAX_CHARS = 1024
 CORRELATION = Header(
     "X-CorrelationID",
     "Names this request: sent again with the same body it returns the same request; with "
     "another body it is a duplicateRequest error",
 )
 CALLBACK = Header(
-    "X-Callback-URL", "Where the batch's final representation is PUT once it completes"
+    CALLBACK_HEADER, "Where the batch's final representation is PUT once it completes"
 )
 FOREVER = (0, 2**63 - 1)
 
@@ -70,20 +70,8 @@ def _correlation_id(call: Call) -> str | None:
 
 
 def _callback_url(call: Call) -> str | None:
-    url = call.header("X-Callback-URL")
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    plain_ok = parts.hostname in call.env.config.api.callback_http_hosts
-    if (
-        len(url) <= CALLBACK_URL_MAX_CHARS
-        and parts.hostname
-        and (parts.scheme == "https" or (parts.scheme == "http" and plain_ok))
-    ):
-        return url
-    raise validation_error(
-        "formatError", "X-Callback-URL", "X-Callback-URL: an https URL is needed"
-    )
+    url = call.header(CALLBACK_HEADER)
+    return None if url is None else check_callback_url(url, call.env.config)
 
 
 @ROUTER.op(

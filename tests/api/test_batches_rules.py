@@ -229,3 +229,13 @@ def test_counts_and_amounts_always_add_up(
     assert as_minor["completedAmount"] == sum(minor for minor, ok in paid if ok)
     assert as_minor["completedAmount"] + as_minor["rejectedAmount"] == sum(m for m, _ in paid)
     assert money["pendingAmount"] == "0.00"
+
+
+@pytest.mark.parametrize("url", ["http://example.com/hook", "https://u:p@example.com/", "ftp://x/"])
+def test_a_callback_url_the_engine_would_not_deliver_to_is_refused(
+    api_world: ApiWorld, url: str
+) -> None:
+    acme = payroll(api_world)
+    answer = post_batch(api_world, acme.maker, salaries("10"), **{"X-Callback-URL": url})
+    _refused(answer, "formatError", "X-Callback-URL")
+    assert _batches(api_world) == 0
