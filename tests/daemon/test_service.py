@@ -88,6 +88,7 @@ def test_the_chart_of_accounts_is_a_logged_start_up_step(tmp_path, engine):
     assert steps == [
         "PIN pepper",
         "receipt keys",
+        "channel keys",
         "chart of accounts (KES)",
         "tariff",
         "app channel key",
