@@ -1,6 +1,7 @@
-"""`smscore admin callbacks list|show|retry` and `smscore admin business secret` on SQLite and PostgreSQL: the table and its
-filters, one callback with its body, retries back to pending (audited), the secret (the one the
-deliverer signs with, audited, rotated), and refusals as one line with exit code 2."""
+"""`smscore admin callbacks list|show|retry` and `smscore admin business secret` on SQLite and
+PostgreSQL: the table and its filters, one callback with its body, retries back to pending
+(audited), the secret (the one the deliverer signs with, audited, rotated), and refusals as one
+line with exit code 2."""
 
 from __future__ import annotations
 
