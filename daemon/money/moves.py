@@ -53,6 +53,11 @@ class MoveKind(StrEnum):
     )
     REVERSAL_HOLD = "reversal_hold"  # REVERSE: the recipient's amount held in the reversal suspense
     REVERSAL = "reversal"  # staff approved: the held amount back to the original payer
+    # The business API (daemon.api): a business's wallet pays a customer (payroll, B2C), or any
+    # other wallet (B2B); a business refunds a payment it received.
+    DISBURSEMENT = "disbursement"
+    TRANSFER = "transfer"
+    REFUND = "refund"
 
 
 class MoveState(StrEnum):
