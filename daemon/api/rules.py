@@ -43,7 +43,9 @@ def rule_error(code: str, description: str, **parameters: str) -> ApiError:
 
 def limit_error(refusal: LimitRefusal) -> ApiError:
     # The recipient's room is not told: it would give away their balance.
-    shown = {} if refusal.limit is LimitName.BALANCE_MAX else {"allowed": str(refusal.allowed_minor)}
+    shown = (
+        {} if refusal.limit is LimitName.BALANCE_MAX else {"allowed": str(refusal.allowed_minor)}
+    )
     return rule_error(_LIMIT_CODES[refusal.limit], _LIMIT_TEXT[refusal.limit], **shown)
 
 

@@ -1,7 +1,6 @@
 """The transaction objects of the business API as the GSMA Mobile Money API 1.2 names them: the
 request bodies (requestTransactionType, requestReversal), the transaction and reversal
-representations (responseTransaction, responseReversal) and the requestStateObject of an accepted
-request. Only the fields smscore acts on or returns; an unknown field is refused (Model)."""
+representations (responseTransaction, responseReversal). Only the fields smscore acts on or returns; an unknown field is refused (Model)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from daemon.api.models import ErrorObject, MetadataItem, Model
+from daemon.api.models import MetadataItem, Model
 
 # The specification's amount: a string, no sign, up to 18 whole digits and 4 decimals.
 AMOUNT_PATTERN = r"^([0]|([1-9][0-9]{0,17}))([.][0-9]{0,3}[0-9])?$"
@@ -122,16 +121,3 @@ class ReversalObject(Model):
     transactionReceipt: Text256 | None = None
     creationDate: DateTime | None = None
     modificationDate: DateTime | None = None
-
-
-class RequestStateObject(Model):
-    """The state of an accepted asynchronous request (202)."""
-
-    serverCorrelationId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    status: Literal["pending", "completed", "failed"]
-    notificationMethod: Literal["callback", "polling"]
-    objectReference: Text256 | None = None
-    pendingReason: Text256 | None = None
-    expiryTime: DateTime | None = None
-    pollLimit: Annotated[int, Field(gt=0)] | None = None
-    error: ErrorObject | None = None
