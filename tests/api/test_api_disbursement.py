@@ -72,7 +72,7 @@ def test_the_transaction_object_is_read_back(api_world, acme) -> None:
     assert got["debitParty"][0] == {"key": "msisdn", "value": f"+{business.msisdn}"}
     assert {"key": "walletid", "value": str(wallet_account_id(ALICE))} in got["creditParty"]
     assert got["creationDate"].endswith("Z")
-    other, other_key = add_business(api_world, code="OTHER")
+    _, other_key = add_business(api_world, code="OTHER")
     assert view(api_world, other_key, ref).status == 404  # another business's: not found
     assert view(api_world, key, "NOSUCHREF1").status == 404
 
