@@ -120,14 +120,16 @@ def check_transaction(config: Config, kind: str, body: RequestTransaction) -> No
         raise same_parties()
 
 
-def accept_txn(conn: Connection, call: Call, operation: str, body: dict, **extra: Any) -> dict:
+def accept_txn(
+    conn: Connection, call: Call, operation: str, body: dict, extra: dict[str, Any] | None = None
+) -> dict:
     business: Business = call.principal
     env = call.env
     accepted = lifecycle.accept_txn(
         conn, business_id=business.id, client_correlation_id=correlation_id(call),
         operation=operation, method=call.operation.method, path=call.request.path.decode(),
         body=body, callback_url=callback_url(call), now_ns=env.now_ns(),
-        retention_days=env.config.api.idempotency_days, **extra,
+        retention_days=env.config.api.idempotency_days, **(extra or {}),
     )  # fmt: skip
     return lifecycle.request_state(accepted.request, env.config.api.poll_limit)
 
@@ -155,9 +157,7 @@ def create_transaction(call: Call) -> Deferred:
         timeout_ns = int(call.env.config.api.approval_timeout_s * NS_PER_S)
         extra["expires_at_ns"] = call.env.now_ns() + timeout_ns
     stored = body.model_dump(mode="json", exclude_none=True)
-    accepted = call.env.db.run_interaction(
-        "api.transaction", accept_txn, call, kind, stored, **extra
-    )
+    accepted = call.env.db.run_interaction("api.transaction", accept_txn, call, kind, stored, extra)
     return accepted.addCallback(lambda state: Reply(202, state))
 
 

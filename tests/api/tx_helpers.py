@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from daemon.api import lifecycle
 from daemon.api.lifecycle import ApiRequest
 from daemon.api.worker import run_batch_txn
 from daemon.chart import WALLET_ID_BASE
-from daemon.schema import api_callbacks, api_requests
+from daemon.schema import api_callbacks, api_requests, tills
 from tests.api.world import Answer, ApiWorld
 
 ALICE = "254711000001"
@@ -100,3 +100,14 @@ def failed(world: ApiWorld, answer: Answer) -> dict[str, Any]:
     assert request.state.value == "failed", request.response
     assert request.error is not None
     return request.error
+
+
+def add_till(world: ApiWorld, msisdn: str, number: str = "555111", name: str = "Acme Shop") -> None:
+    """A till for a business's wallet, as staff would add one (merchantpay lands there)."""
+    with world.engine.begin() as conn:
+        conn.execute(
+            insert(tills).values(
+                till_number=number, msisdn=msisdn, name=name, state="active",
+                created_at_ns=world.now_ns, created_by="test",
+            )
+        )  # fmt: skip
