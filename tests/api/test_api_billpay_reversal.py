@@ -153,7 +153,7 @@ def test_a_disbursement_is_held_for_staff_then_approved(api_world, acme) -> None
 
 
 def test_a_reversal_rejected_by_staff_is_declined(api_world, acme) -> None:
-    business, key = acme
+    _, key = acme
     api_world.add(ALICE)
     ref = done(api_world, key, post(api_world, key, "disbursement", pay("100")))[
         "transactionReference"
@@ -170,7 +170,7 @@ def test_a_reversal_rejected_by_staff_is_declined(api_world, acme) -> None:
 def test_a_reversal_of_an_unknown_or_foreign_transaction_is_not_found(api_world, acme) -> None:
     _, key = acme
     api_world.add(ALICE)
-    other, other_key = add_business(api_world, code="OTHER", balance_minor=1000 * KES)
+    _, other_key = add_business(api_world, code="OTHER", balance_minor=1000 * KES)
     ref = done(api_world, other_key, post(api_world, other_key, "disbursement", pay("5")))[
         "transactionReference"
     ]
