@@ -65,7 +65,7 @@ def test_an_identifier_not_of_ours(api_world, acme, path, status, code) -> None:
 def test_the_name_lookup_shows_the_short_name(api_world, acme) -> None:
     _, key = acme
     api_world.add(ALICE, name="Alice Wanjiku Kamau")
-    answer = get(api_world, key, f"/accounts/msisdn/0711000001/accountname")
+    answer = get(api_world, key, "/accounts/msisdn/0711000001/accountname")
     assert answer.status == 200
     assert answer.body == {"name": {"firstName": "ALICE", "fullName": "ALICE K."}}
     shop, _ = add_business(api_world, code="SHOP")
