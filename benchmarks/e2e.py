@@ -127,6 +127,9 @@ level = "warn"
 [status]
 listen = "127.0.0.1:{status_port}"
 
+[api]
+listen = "127.0.0.1:0"
+
 [[binds]]
 name = "sim"
 host = "127.0.0.1"

@@ -4,11 +4,19 @@ of daemon/config.py (which re-exports them) so that module stays one screen per 
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from daemon.config_base import FilePath, PositiveSeconds, Section
 
-Listen = Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")]  # HOST:PORT; port 0: any free one
+
+def _port_in_range(listen: str) -> str:
+    if int(listen.rsplit(":", 1)[1]) > 65_535:
+        raise ValueError("the port must be 0 (any free port) to 65535")
+    return listen
+
+
+# HOST:PORT; port 0: any free one
+Listen = Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$"), AfterValidator(_port_in_range)]
 
 
 class ApiConfig(Section):
@@ -19,7 +27,7 @@ class ApiConfig(Section):
     listen: Listen = "127.0.0.1:8790"
     # Published in the OpenAPI document's `servers` and used in `Location` headers; "" = derived
     # from `listen`.
-    public_url: str = ""
+    public_url: Annotated[str, Field(pattern=r"^(https?://[^\s]+)?$")] = ""
     idempotency_days: Annotated[float, Field(gt=0, le=365)] = 7.0  # X-CorrelationID kept this long
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_000_000)] = 1_000_000
     worker_interval_s: PositiveSeconds = 0.2  # how often accepted requests are looked for

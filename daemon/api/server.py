@@ -18,6 +18,7 @@ ROUTE_MODULES = (
     "daemon.api.transactions",
     "daemon.api.accounts",
     "daemon.api.access_log",
+    "daemon.channels.routes",
 )
 
 
