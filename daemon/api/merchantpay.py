@@ -8,8 +8,9 @@ pendingReason says for what, expiryTime until when: `[api] approval_timeout_s`) 
 request to pay through its observer (daemon.money.request_rows.on_change), in the transaction of
 each change:
 - paid, its move posted: completed, the transaction object that of the move;
-- paid, its move pending (TILL in money.post_on_delivery): still pending until the move posts (the
-  worker's reconciliation finds it; a move voided instead leaves the request to pay open again);
+- paid, its move pending (TILL in money.post_on_delivery): still pending until the move posts
+  (the move observer of daemon.money.moves, in the posting's transaction; a move voided instead
+  leaves the request to pay open again, and the API request waiting for approval again);
 - refused (NO <code>): failed, requestDeclined;
 - expired: failed, genericError.
 The business must have an active till (`smscore admin till add`): that is where TILL payments land.
@@ -39,7 +40,7 @@ from daemon.chart import wallet_account_id
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
 from daemon.money import pay_requests, request_rows, tills
-from daemon.money.moves import MoveState
+from daemon.money.moves import Move, MoveKind, MoveState, add_move_observer
 from daemon.money.notices import Notifier, numbering
 from daemon.money.request_rows import PayRequest, RequestState
 from daemon.outbox import queue_sms_txn
@@ -128,7 +129,9 @@ def follow_txn(
 ) -> None:
     """The API request moved on as its request to pay stands now (see the module's text)."""
     standing, move = request_rows.standing_txn(conn, found, now_ns)
-    if standing is RequestState.OPEN:
+    if standing is RequestState.OPEN:  # not yet paid, or its payment voided: paid again or not
+        if request.pending_reason != AWAITING_APPROVAL:
+            lifecycle.set_pending_txn(conn, request, now_ns, reason=AWAITING_APPROVAL)
         return
     if standing is RequestState.REFUSED:
         declined = ApiError(
@@ -164,3 +167,21 @@ def _request_changed(conn: Connection, found: PayRequest, now_ns: int) -> None:
     balance = get_balance(conn, wallet_account_id(found.requester_msisdn))
     view = View(balance.currency if balance is not None else "", "")
     follow_txn(conn, request, found, view, now_ns)
+
+
+def _move_changed(
+    conn: Connection, move: Move, previous: MoveState | None, currency: str, now_ns: int
+) -> None:
+    """A payment of a request to pay that waited for its confirmation's receipt posted (or was
+    voided): its API request follows in the same transaction."""
+    if move.kind is not MoveKind.TILL or previous is None:
+        return
+    found = request_rows.request_of_move_txn(conn, move.id)
+    if found is None:
+        return
+    request = lifecycle.by_column_txn(conn, "pay_request_id", found.id)
+    if request is not None and request.state is RequestStatus.PENDING:
+        follow_txn(conn, request, found, View(currency, ""), now_ns)
+
+
+add_move_observer(_move_changed)

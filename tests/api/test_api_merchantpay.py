@@ -11,6 +11,7 @@ import pytest
 
 from daemon.api.merchantpay import AWAITING_APPROVAL, AWAITING_POSTING
 from daemon.money.common import money_env
+from daemon.outbox import OutboxStatus
 from tests.api.businesses import add_business
 from tests.api.tx_helpers import (
     ALICE,
@@ -123,11 +124,27 @@ def test_a_payment_held_for_its_receipt_completes_when_posted(engine) -> None:
     world.sms(ALICE, f"PAY {code} 1234")
     request = request_of(world, answer)
     assert request.state.value == "pending" and request.pending_reason == AWAITING_POSTING
-    world.receipts()  # the confirmation delivered: the payment posts
-    work(world)
+    world.receipts()  # the confirmation delivered: the payment posts, and the request completes
     assert request_of(world, answer).state.value == "completed"
     merchant_fee = money_env(world.config).tariff.merchant_fee_minor("TILL", 500 * KES)
     assert world.balance(business.msisdn) == 500 * KES - merchant_fee
+    world.check()
+
+
+def test_a_payment_voided_waits_for_approval_again(engine) -> None:
+    world = ApiWorld(engine, money={"post_on_delivery": ["TILL"]})
+    business, key = add_business(world)
+    add_till(world, business.msisdn)
+    world.add(ALICE, balance_minor=2000 * KES)
+    answer, code = asked(world, key)
+    world.sms(ALICE, f"PAY {code} 1234")
+    world.receipts(OutboxStatus.UNDELIVERABLE)  # never delivered: the payment is voided
+    request = request_of(world, answer)
+    assert request.state.value == "pending" and request.pending_reason == AWAITING_APPROVAL
+    world.sms(ALICE, f"PAY {code} 1234")  # paid again
+    world.receipts()
+    assert request_of(world, answer).state.value == "completed"
+    assert len(callbacks(world)) == 1
     world.check()
 
 
