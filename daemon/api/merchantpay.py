@@ -41,7 +41,7 @@ from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
 from daemon.money import pay_requests, request_rows, tills
 from daemon.money.moves import Move, MoveKind, MoveState, add_move_observer
-from daemon.money.notices import Notifier, numbering
+from daemon.money.notices import numbering
 from daemon.money.request_rows import PayRequest, RequestState
 from daemon.outbox import queue_sms_txn
 from ledger import get_balance
@@ -99,7 +99,7 @@ def _ask_txn(work: Work) -> None:
         amount_minor=amount_minor, note="", inbox_id=None, created_at_ns=work.now_ns,
         expires_at_ns=expires_at_ns,
     )  # fmt: skip
-    notifier = Notifier(work.conn, work.config, work.config.sender.source_addr, work.now_ns)
+    notifier = work.notifier()
     asked = notifier.sms(
         payer_msisdn, "req_incoming", name=pay_requests.requester_label(work.conn, merchant),
         phone=notifier.display(merchant.msisdn), amount=notifier.money(amount_minor), note="",

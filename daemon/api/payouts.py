@@ -40,7 +40,7 @@ from daemon.money.billers import (
 )
 from daemon.money.limits import record_usage_txn, service_day
 from daemon.money.moves import Leg, Move, MoveKind, MoveRequest, open_move_txn
-from daemon.money.notices import Notifier, numbering, posted_notices
+from daemon.money.notices import numbering, posted_notices
 from daemon.money.tariff import NoBand
 from daemon.outbox import queue_sms_txn
 from daemon.subscribers import Subscriber
@@ -98,10 +98,6 @@ def _complete_txn(work: Work, move: Move) -> None:
     )  # fmt: skip
 
 
-def notifier_of(work: Work) -> Notifier:
-    return Notifier(work.conn, work.config, work.config.sender.source_addr, work.now_ns)
-
-
 def _pay_wallet(work: Work) -> None:
     operation = work.request.operation
     body = body_of(work)
@@ -121,10 +117,9 @@ def _pay_wallet(work: Work) -> None:
     payer = found[work.business.msisdn]
     _check_payer(work, payer, amount_minor)
     leg = Leg(payer.account_id, payee.account_id, amount_minor, TransferCode.DISBURSEMENT)
-    request = MoveRequest(_KINDS[operation], payer.msisdn, payee.msisdn, amount_minor, [leg],
-                          detail=(body.descriptionText or "")[:64] or None)  # fmt: skip
+    request = MoveRequest(_KINDS[operation], payer.msisdn, payee.msisdn, amount_minor, [leg])
     move = _open_posted_txn(work, request)
-    notifier = notifier_of(work)
+    notifier = work.notifier()
     told = notifier.about(
         payee.msisdn,
         "api_received",
@@ -171,7 +166,7 @@ def _pay_bill(work: Work) -> None:
     request = MoveRequest(MoveKind.BILL, payer.msisdn, None, amount_minor, legs,
                           fee_minor=fee_minor, detail=move_detail(biller.code, target.account))  # fmt: skip
     move = _open_posted_txn(work, request)
-    posted_notices(notifier_of(work), move)  # the bill counts the payment (no SMS: no customer)
+    posted_notices(work.notifier(), move)  # the bill counts the payment (no SMS: no customer)
     _complete_txn(work, move)
 
 

@@ -36,7 +36,6 @@ from daemon.money.moves import (
     get_move_txn,
     open_move_txn,
 )
-from daemon.money.notices import Notifier
 from daemon.money.reversal_records import (
     Principal,
     ReversalState,
@@ -123,7 +122,7 @@ def _refund_txn(work: Work, original: Move, principal: Principal) -> None:
         work.conn, reversal, ReversalState.APPROVED, actor=f"api:{work.business.code}",
         reason="refunded by the business", now_ns=work.now_ns, refund=refund,
     )  # fmt: skip
-    notifier = _notifier(work)
+    notifier = work.notifier()
     told = notifier.about(
         original.payer_msisdn, "api_refunded", refund, business=work.business.label,
         sent_ref=original.ref, when=notifier.when(),
@@ -145,7 +144,7 @@ def _hold_txn(work: Work, original: Move, principal: Principal) -> None:
     state = ReversalState.HELD if hold is not None else ReversalState.UNFUNDED
     create_reversal_txn(work.conn, original, work.business.msisdn, state, hold, None, work.now_ns)
     if original.payee_msisdn is not None:
-        notifier = _notifier(work)
+        notifier = work.notifier()
         key = "reverse_held_recipient" if hold is not None else "reverse_unfunded_recipient"
         told = notifier.sms(
             original.payee_msisdn, key, ref=original.ref,
@@ -175,7 +174,3 @@ def _complete_txn(work: Work, refund: Move, original: Move) -> None:
         work.conn, work.request, response=response, object_reference=refund.ref,
         now_ns=work.now_ns, move_id=refund.id,
     )  # fmt: skip
-
-
-def _notifier(work: Work) -> Notifier:
-    return Notifier(work.conn, work.config, work.config.sender.source_addr, work.now_ns)

@@ -137,7 +137,7 @@ def accept_txn(
 @ROUTER.op(
     "POST",
     "/transactions/type/{transactionType}",
-    "transactionstypetransactionTypePOST",
+    "transactionstypetransactionTypePUT",  # sic: the specification's operationId
     summary="Create a transaction",
     tag=TAG,
     body=RequestTransaction,

@@ -30,6 +30,7 @@ from daemon.api.lifecycle import ApiRequest, RequestStatus
 from daemon.components import Component, periodic_component
 from daemon.config import Config
 from daemon.money.common import MoneyEnv, money_env
+from daemon.money.notices import Notifier
 from daemon.periodic import Periodic
 from daemon.schema import api_requests, businesses
 
@@ -65,6 +66,18 @@ class Work:
     @property
     def money(self) -> MoneyEnv:
         return money_env(self.config)
+
+    def notifier(self) -> Notifier:
+        """SMS to the parties, from the service's own number (no MO to answer)."""
+        return Notifier(self.conn, self.config, sms_source(self.config), self.now_ns)
+
+
+def sms_source(config: Config) -> str:
+    """Where the API's SMS come from: [sender] source_addr, else the first short code a bind
+    serves ("" if neither: set source_addr where the API is enabled)."""
+    if config.sender.source_addr:
+        return config.sender.source_addr
+    return next((bind.serves[0] for bind in config.binds if bind.serves), "")
 
 
 Executor = Callable[[Work], None]
