@@ -19,6 +19,7 @@ ROUTE_MODULES = (
     "daemon.api.accounts",
     "daemon.api.access_log",
     "daemon.channels.routes",
+    "daemon.api.callbacks",
 )
 
 
