@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred
 
 from daemon.api import lifecycle, merchantpay, payouts, reversal_requests  # noqa: F401 (executors)
 from daemon.api.amounts import parse_amount
+from daemon.api.callback_urls import check_callback_url
 from daemon.api.errors import ApiError, ErrorCategory, not_found, validation_error
 from daemon.api.parties import parse_biller, parse_wallet
 from daemon.api.principal import Business
@@ -50,7 +51,6 @@ CALLBACK_HEADER = Header(
     "without it, poll GET /requeststates/{serverCorrelationId}.",
 )
 ASYNC_HEADERS = (CORRELATION_HEADER, CALLBACK_HEADER)
-CALLBACK_URL_MAX_CHARS = 1024
 
 
 def correlation_id(call: Call) -> str | None:
@@ -66,22 +66,9 @@ def correlation_id(call: Call) -> str | None:
 
 
 def callback_url(call: Call) -> str | None:
-    """X-Callback-URL, if it is one the engine would deliver to (https; http only to the hosts
-    in [api] callback_http_hosts)."""
-    found = call.header("X-Callback-URL")
-    if found is None:
-        return None
-    url = found.strip()
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
-    allowed = scheme == "https" or (
-        scheme == "http" and host in {h.lower() for h in call.env.config.api.callback_http_hosts}
-    )
-    if not allowed or not host or not url.isascii() or len(url) > CALLBACK_URL_MAX_CHARS:
-        raise validation_error(
-            "formatError", "X-Callback-URL", "X-Callback-URL: an https URL (http to a test host)"
-        )
-    return url
+    """X-Callback-URL, if it is one the engine would deliver to (daemon.api.callback_urls)."""
+    found = call.header(CALLBACK_HEADER.name)
+    return check_callback_url(found, call.env.config) if found is not None else None
 
 
 def check_transaction(config: Config, kind: str, body: RequestTransaction) -> None:

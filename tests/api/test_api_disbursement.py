@@ -241,3 +241,20 @@ def test_a_request_finished_meanwhile_is_not_posted_again(api_world, acme) -> No
         assert run_one_txn(conn, api_world.config, stale, api_world.now_ns) == "done"
     assert api_world.balance(ALICE) == 10 * KES
     api_world.check()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/x", "http://example.com/hook", "https://u:p@example.com/"]
+)
+def test_a_callback_url_the_engine_would_not_use_is_refused(api_world, acme, url) -> None:
+    _, key = acme
+    answer = post(api_world, key, "disbursement", pay(), callback=url)
+    assert (answer.status, answer.body["errorCode"]) == (400, "formatError")
+    assert answer.body["errorParameters"] == [{"key": "field", "value": "X-Callback-URL"}]
+    assert requests_count(api_world) == 0
+
+
+def test_a_correlation_id_too_long_is_refused(api_world, acme) -> None:
+    _, key = acme
+    answer = post(api_world, key, "disbursement", pay(), "x" * 257)
+    assert (answer.status, answer.body["errorCode"]) == (400, "lengthError")
