@@ -207,5 +207,5 @@ def api_worker(env: ApiEnv) -> Component | None:
     def work(conn: Connection, now_ns: int) -> tuple[dict[str, int], bool]:
         return run_batch_txn(conn, config, now_ns, batch)
 
-    job = Periodic(env.reactor, env.db, "api_worker", work, config.api.worker_interval_s)
+    job = Periodic(env.reactor, env.db, "api.worker", work, config.api.worker_interval_s)
     return periodic_component(job)

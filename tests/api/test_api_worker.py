@@ -31,10 +31,10 @@ def components(engine: Engine, role: str, **api: object) -> list[str]:
 
 
 def test_the_worker_runs_where_the_tranproc_runs(engine) -> None:
-    assert "api_worker" in components(engine, "tranproc")
-    assert "api_worker" in components(engine, "all")
-    assert "api_worker" not in components(engine, "lis")
-    assert "api_worker" not in components(engine, "all", enabled=False)
+    assert "api.worker" in components(engine, "tranproc")
+    assert "api.worker" in components(engine, "all")
+    assert "api.worker" not in components(engine, "lis")
+    assert "api.worker" not in components(engine, "all", enabled=False)
 
 
 def test_the_component_completes_requests_on_its_clock(api_world: ApiWorld) -> None:
@@ -44,7 +44,7 @@ def test_the_component_completes_requests_on_its_clock(api_world: ApiWorld) -> N
     clock = Clock()
     clock.advance(api_world.now_ns / NS)
     env = ApiEnv(api_world.config, clock, InlineDatabase(api_world.engine))
-    [worker] = [c for c in api_components(env, "tranproc") if c.name == "api_worker"]
+    [worker] = [c for c in api_components(env, "tranproc") if c.name == "api.worker"]
     worker.start()
     clock.advance(0)
     assert request_of(api_world, answer).state.value == "completed"
