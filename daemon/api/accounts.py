@@ -114,19 +114,15 @@ def own_account(call: Call) -> str:
 def _balance_txn(conn: Connection, msisdn: str, currency: str) -> dict:
     found = get_balance(conn, wallet_account_id(msisdn))
     subscriber = get_subscriber_txn(conn, msisdn)
-    status = "unavailable" if subscriber is None or subscriber.frozen else "available"
-    if found is None:
-        return {"accountStatus": status, "currency": currency,
-                **dict.fromkeys(("currentBalance", "availableBalance", "reservedBalance",
-                                 "unclearedBalance"), format_amount(0, currency))}  # fmt: skip
-    return {
-        "accountStatus": status,
-        "currentBalance": format_amount(found.posted, currency),
-        "availableBalance": format_amount(found.available, currency),
-        "reservedBalance": format_amount(found.debits_pending, currency),
-        "unclearedBalance": format_amount(found.credits_pending, currency),
-        "currency": found.currency,
+    amounts = (0, 0, 0, 0)  # a wallet the ledger has no account for holds nothing
+    if found is not None:
+        amounts = (found.posted, found.available, found.debits_pending, found.credits_pending)
+    names = ("currentBalance", "availableBalance", "reservedBalance", "unclearedBalance")
+    shown = {
+        name: format_amount(minor, currency) for name, minor in zip(names, amounts, strict=True)
     }
+    status = "unavailable" if subscriber is None or subscriber.frozen else "available"
+    return {"accountStatus": status, **shown, "currency": currency}
 
 
 @ROUTER.op(

@@ -124,7 +124,7 @@ def _pay_wallet(work: Work) -> None:
         payee.msisdn,
         "api_received",
         move,
-        business=work.business.label,
+        business=work.business_label,
         when=notifier.when(),
         balance=notifier.balance(payee.account_id),
     )

@@ -124,7 +124,7 @@ def _refund_txn(work: Work, original: Move, principal: Principal) -> None:
     )  # fmt: skip
     notifier = work.notifier()
     told = notifier.about(
-        original.payer_msisdn, "api_refunded", refund, business=work.business.label,
+        original.payer_msisdn, "api_refunded", refund, business=work.business_label,
         sent_ref=original.ref, when=notifier.when(),
         balance=notifier.balance(principal.payer_account_id),
     )  # fmt: skip
@@ -148,7 +148,7 @@ def _hold_txn(work: Work, original: Move, principal: Principal) -> None:
         key = "reverse_held_recipient" if hold is not None else "reverse_unfunded_recipient"
         told = notifier.sms(
             original.payee_msisdn, key, ref=original.ref,
-            amount=notifier.money(principal.amount_minor), name=work.business.label,
+            amount=notifier.money(principal.amount_minor), name=work.business_label,
             phone=notifier.display(work.business.msisdn),
         )  # fmt: skip
         queue_sms_txn(work.conn, [told], work.now_ns)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from twisted.logger import Logger
 
 from daemon.api import lifecycle
+from daemon.api.businesses import BusinessRecord, get_business_by_id_txn
 from daemon.api.components import api_component
 from daemon.api.env import ApiEnv
 from daemon.api.errors import ApiError, ErrorCategory
@@ -32,25 +33,12 @@ from daemon.config import Config
 from daemon.money.common import MoneyEnv, money_env
 from daemon.money.notices import Notifier
 from daemon.periodic import Periodic
-from daemon.schema import api_requests, businesses
+from daemon.schema import api_requests
 
 log = Logger()
 
 
-@dataclass(frozen=True, slots=True)
-class BusinessRow:
-    id: int
-    code: str
-    name: str
-    msisdn: str
-
-    @property
-    def label(self) -> str:
-        """How an SMS names it: short enough for every reply to fit."""
-        return self.name.upper()[:BUSINESS_LABEL_CHARS].strip() or self.code
-
-
-BUSINESS_LABEL_CHARS = 20
+BUSINESS_LABEL_CHARS = 20  # of a business's name in an SMS: every reply must still fit
 
 
 @dataclass(frozen=True)
@@ -60,8 +48,13 @@ class Work:
     conn: Connection
     config: Config
     request: ApiRequest
-    business: BusinessRow
+    business: BusinessRecord
     now_ns: int
+
+    @property
+    def business_label(self) -> str:
+        """How an SMS names the business: `ACME LTD`."""
+        return self.business.name.upper()[:BUSINESS_LABEL_CHARS].strip() or self.business.code
 
     @property
     def money(self) -> MoneyEnv:
@@ -95,15 +88,6 @@ def register_executor(operation: str, *, reconcile: bool = False) -> Callable[[E
         return executor
 
     return register
-
-
-def business_txn(conn: Connection, business_id: int) -> BusinessRow:
-    row = conn.execute(
-        select(businesses.c.id, businesses.c.code, businesses.c.name, businesses.c.msisdn).where(
-            businesses.c.id == business_id
-        )
-    ).one()
-    return BusinessRow(row.id, row.code, row.name, row.msisdn)
 
 
 def _locked(conn: Connection, query):
@@ -153,7 +137,9 @@ def run_one_txn(conn: Connection, config: Config, request: ApiRequest, now_ns: i
     executor = EXECUTORS[request.operation]
     try:
         with conn.begin_nested():
-            work = Work(conn, config, request, business_txn(conn, request.business_id), now_ns)
+            business = get_business_by_id_txn(conn, request.business_id)
+            assert business is not None  # a business is never deleted
+            work = Work(conn, config, request, business, now_ns)
             executor(work)
     except ApiError as error:
         return _fail_txn(conn, request, error, now_ns)
