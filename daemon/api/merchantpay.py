@@ -135,7 +135,7 @@ def follow_txn(
         return
     if standing is RequestState.REFUSED:
         declined = ApiError(
-            ErrorCategory.BUSINESS_RULE, "requestDeclined", "the customer refused the payment"
+            ErrorCategory.AUTHORISATION, "requestDeclined", "the customer refused the payment"
         )
         lifecycle.fail_txn(conn, request, declined, now_ns)
         return

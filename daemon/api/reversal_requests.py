@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from daemon.api import lifecycle
 from daemon.api.amounts import parse_amount
-from daemon.api.errors import ApiError, ErrorCategory, not_found
+from daemon.api.errors import ApiError, ErrorCategory, not_found, validation_error
 from daemon.api.rules import ledger_error, rule_error
 from daemon.api.transaction_models import RequestReversal
 from daemon.api.transaction_view import View, reversal_object
@@ -96,7 +96,9 @@ def _reversible_txn(work: Work, original: Move) -> Principal:
     body = RequestReversal.model_validate(work.request.body)
     currency = work.config.service.currency
     if body.currency is not None and body.currency != currency:
-        raise rule_error("currencyNotSupported", f"amounts here are in {currency}")
+        raise validation_error(
+            "currencyNotSupported", "currency", f"amounts here are in {currency}"
+        )
     if body.amount is not None and parse_amount(body.amount, currency) != principal.amount_minor:
         raise rule_error("genericError", "a transaction is reversed in full only")
     return principal
@@ -160,7 +162,7 @@ def _follow_txn(work: Work, original: Move) -> None:
     if reversal is None or reversal.state.open:
         return
     if reversal.state is ReversalState.REJECTED:
-        declined = ApiError(ErrorCategory.BUSINESS_RULE, "requestDeclined",
+        declined = ApiError(ErrorCategory.AUTHORISATION, "requestDeclined",
                             "staff rejected the reversal")  # fmt: skip
         lifecycle.fail_txn(work.conn, work.request, declined, work.now_ns)
         return

@@ -50,7 +50,10 @@ def limit_error(refusal: LimitRefusal) -> ApiError:
 
 
 def unknown_party(field: str, what: str) -> ApiError:
-    return rule_error("identifierError", f"{field}: {what}", field=field)
+    """identifierError: the specification groups it with the validation errors."""
+    return ApiError(
+        ErrorCategory.VALIDATION, "identifierError", f"{field}: {what}", {"field": field}
+    )
 
 
 def same_parties() -> ApiError:

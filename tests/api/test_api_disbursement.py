@@ -81,7 +81,7 @@ def test_a_transfer_may_pay_a_merchant_a_disbursement_may_not(api_world, acme) -
     _, key = acme
     shop, _ = add_business(api_world, code="SHOP")
     error = failed(api_world, post(api_world, key, "disbursement", pay(to=shop.msisdn)))
-    assert error["errorCode"] == "identifierError"
+    assert (error["errorCategory"], error["errorCode"]) == ("validation", "identifierError")
     response = done(api_world, key, post(api_world, key, "transfer", pay("5.00", to=shop.msisdn)))
     assert response["type"] == "transfer"
     assert api_world.balance(shop.msisdn) == 5 * KES

@@ -85,6 +85,7 @@ def test_refused_with_no_fails_it_request_declined(api_world, shop) -> None:
     request = request_of(api_world, answer)
     assert request.state.value == "failed"
     assert request.error["errorCode"] == "requestDeclined"
+    assert request.error["errorCategory"] == "authorisation"  # as the specification groups it
     assert callbacks(api_world) == [request.error]
     assert api_world.balance(ALICE) == 2000 * KES
     api_world.check()
