@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection
 
+from daemon.admin.callbacks_cli import secret
 from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns, pin_hasher_txn
 from daemon.admin.views import console, local_time
 from daemon.api.businesses import (
@@ -247,3 +248,7 @@ def rate(code: str, rate: float | None, burst: int | None, use_default: bool,
         env, lambda conn: set_rate_limit_txn(conn, code, rate, burst, now_ns(), env.actor)
     )
     click.echo(f"business {changed.code}: rate limit {_rate(changed, env)}")
+
+
+# `business secret CODE [--rotate]`: the callback signing secret (daemon.admin.callbacks_cli).
+business.add_command(secret)

@@ -1,7 +1,6 @@
-"""`smscore admin callbacks list|show|retry|secret`: the business API's callbacks (durable rows in
-api_callbacks, delivered by daemon.api.callbacks), and each business's signing secret.
-
-`secret` is also `smscore admin business secret` (the same command, attached to the business
+"""`smscore admin callbacks list|show|retry`: the business API's callbacks (durable rows in
+api_callbacks, delivered by daemon.api.callbacks); and `smscore admin business secret CODE
+[--rotate]`, each business's signing secret (defined here, attached to daemon.admin.businesses'
 group). Changes (a retry, a rotation) and every showing of a secret are audited; a refusal is one
 line and exit code 2.
 """
@@ -63,8 +62,8 @@ def _code(written: str | None) -> str | None:
 
 @click.group()
 def callbacks() -> None:
-    """Callbacks to businesses (PUT to their X-Callback-URL, signed): what was sent, what
-    failed, retries; and a business's signing secret."""
+    """Callbacks to businesses (PUT to their X-Callback-URL, signed with the secret `smscore
+    admin business secret CODE` shows): what was sent, what failed, retries."""
 
 
 @callbacks.command("list")
@@ -200,6 +199,3 @@ def secret(code: str, rotate: bool, env: AdminEnv) -> None:
     secret_hex = key.business_secret(found.code, found.version).hex()
     click.echo(f"business {found.code}: callback secret (version {found.version}):")
     click.echo(secret_hex)
-
-
-callbacks.add_command(secret)

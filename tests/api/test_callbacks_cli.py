@@ -1,6 +1,7 @@
-"""`smscore admin callbacks list|show|retry|secret` on SQLite and PostgreSQL: the table and its
-filters, one callback with its body, retries back to pending (audited), the secret (the one the
-deliverer signs with, audited, rotated), and refusals as one line with exit code 2."""
+"""`smscore admin callbacks list|show|retry` and `smscore admin business secret` on SQLite and
+PostgreSQL: the table and its filters, one callback with its body, retries back to pending
+(audited), the secret (the one the deliverer signs with, audited, rotated), and refusals as one
+line with exit code 2."""
 
 from __future__ import annotations
 
@@ -127,13 +128,13 @@ def test_retry_failed_takes_every_failed_one_of_a_business(cli):
 def test_secret_is_the_one_callbacks_are_signed_with_and_rotates(cli):
     config = build_config({"service": {"state_dir": str(cli.state_dir)}})
     key = master_key(config)  # as the daemon made it at its first start
-    result = cli("callbacks", "secret", "ACME")
+    result = cli("business", "secret", "ACME")
     assert result.exit_code == 0, result.output
     shown = result.output.splitlines()[-1]
     assert "version 1" in result.output
     assert bytes.fromhex(shown) == key.business_secret("ACME", 1)
     assert bytes.fromhex(shown) == receiver_secret(cli.state_dir / "api_callback_key", "ACME", 1)
-    rotated = cli("callbacks", "secret", " acme ", "--rotate")
+    rotated = cli("business", "secret", " acme ", "--rotate")
     assert rotated.exit_code == 0 and "version 2" in rotated.output
     assert bytes.fromhex(rotated.output.splitlines()[-1]) == key.business_secret("ACME", 2)
     actions = [(e.action, e.target, e.actor) for e in cli.audit()]
@@ -144,12 +145,12 @@ def test_secret_is_the_one_callbacks_are_signed_with_and_rotates(cli):
 
 
 def test_secret_refusals_are_one_line(cli):
-    missing_key = cli("callbacks", "secret", "ACME")
+    missing_key = cli("business", "secret", "ACME")
     assert missing_key.exit_code == 2 and "no callback key yet" in missing_key.output
     assert not (cli.state_dir / "api_callback_key").exists()
     master_key(build_config({"service": {"state_dir": str(cli.state_dir)}}))
-    unknown = cli("callbacks", "secret", "NOPE", "--rotate")
+    unknown = cli("business", "secret", "NOPE", "--rotate")
     assert unknown.exit_code == 2 and "business NOPE: no such business" in unknown.output
-    bad = cli("callbacks", "secret", "1-X")
+    bad = cli("business", "secret", "1-X")
     assert bad.exit_code == 2 and "business code '1-X': 2 to 32 letters" in bad.output
     assert cli.audit() == []

@@ -1,7 +1,7 @@
 """A callback over real HTTP: the daemon (a subprocess) PUTs to a receiver on 127.0.0.1 (the
 standard library's http.server in a thread) that is down at first (its port closed, so the
 attempts are refused and retried with backoff) and started later; the callback then arrives once,
-with the headers and a signature the business verifies with the secret `smscore admin callbacks
+with the headers and a signature the business verifies with the secret `smscore admin business
 secret` prints.
 
 The business is made with daemon.api.businesses and its request accepted and completed in the
@@ -153,7 +153,7 @@ def test_a_callback_reaches_a_receiver_that_was_down_once_and_signed(tmp_path, s
         assert headers["content-type"] == "application/json"
         assert headers["x-correlationid"] == CORRELATION_ID
         assert headers["x-date"].endswith("Z")
-        secret_hex = admin(daemon, "callbacks", "secret", "ACME", "--actor", "ops")
+        secret_hex = admin(daemon, "business", "secret", "ACME", "--actor", "ops")
         secret = bytes.fromhex(secret_hex.splitlines()[-1])
         expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers["x-signature"], expected)
