@@ -258,3 +258,16 @@ def test_a_correlation_id_too_long_is_refused(api_world, acme) -> None:
     _, key = acme
     answer = post(api_world, key, "disbursement", pay(), "x" * 257)
     assert (answer.status, answer.body["errorCode"]) == (400, "lengthError")
+
+
+def test_a_lost_response_is_recovered_by_its_correlation_id(api_world, acme) -> None:
+    business, key = acme
+    body = {**pay("3"), "debitParty": wallet(business.msisdn)}  # its own account, named
+    answer = post(api_world, key, "disbursement", body, "lost-1")
+    pending = api_world.http("GET", "/responses/lost-1", headers={"X-API-Key": key}).body
+    assert pending["link"].endswith(f"/requeststates/{answer.body['serverCorrelationId']}")
+    ref = done(api_world, key, answer)["transactionReference"]
+    link = api_world.http("GET", "/responses/lost-1", headers={"X-API-Key": key}).body["link"]
+    assert link.endswith(f"/transactions/{ref}")
+    path = link[link.index("/transactions/") :]
+    assert api_world.http("GET", path, headers={"X-API-Key": key}).body["amount"] == "3.00"
