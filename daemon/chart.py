@@ -61,6 +61,8 @@ class TransferCode(IntEnum):
     VOUCHER = 8
     MERCHANT_PAYMENT = 9  # TILL (Buy Goods)
     REVERSAL = 10  # a payment held for, or given back by, a reversal
+    DISBURSEMENT = 11  # the business API: a business pays a customer (B2C) or another wallet
+    REFUND = 12  # the business API: a business gives back a payment it received
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,11 +54,12 @@ class MoveKind(StrEnum):
     ISSUE = "issue"  # e-money issued into any wallet by staff (smscore subscriber add --balance)
     BILL = "bill"  # PAY: wallet to a biller's settlement account
     TILL = "till"  # TILL (Buy Goods): wallet to a merchant's wallet, less the merchant's fee
-    AIRTIME = (
-        "airtime"  # BUY: wallet to the airtime settlement account, posted on the provider's yes
-    )
+    AIRTIME = "airtime"  # BUY: wallet to the airtime settlement, posted on the provider's yes
     REVERSAL_HOLD = "reversal_hold"  # REVERSE: the recipient's amount held in the reversal suspense
     REVERSAL = "reversal"  # staff approved: the held amount back to the original payer
+    DISBURSEMENT = "disbursement"  # the business API (daemon.api): a business pays a customer
+    TRANSFER = "transfer"  # the business API: a business pays any wallet that may receive
+    REFUND = "refund"  # the business API: a business gives back a payment it received
 
 
 class MoveState(StrEnum):

@@ -11,7 +11,8 @@ expires.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
@@ -125,11 +126,22 @@ def insert_txn(conn: Connection, **values: object) -> int:
     return conn.execute(insert(pay_requests).values(values)).inserted_primary_key[0]
 
 
+# Told of every change of a request's state, in the transaction (and savepoint) that made it:
+# observer(conn, the request as it is now, now_ns). The business API follows its own requests so.
+Observer = Callable[[Connection, PayRequest, int], None]
+_OBSERVERS: list[Observer] = []
+
+
+def on_change(observer: Observer) -> Observer:
+    _OBSERVERS.append(observer)
+    return observer
+
+
 def change_txn(
     conn: Connection, request: PayRequest, state: RequestState, now_ns: int, **values: object
 ) -> bool:
     """`request` moved to `state` if it is still as read (same state and move); False if it
-    changed since (someone else decided it first)."""
+    changed since (someone else decided it first). Observers are told of a change made."""
     same_move = (
         pay_requests.c.move_id.is_(None)
         if request.move_id is None
@@ -144,7 +156,12 @@ def change_txn(
         )
         .values(state=state.value, decided_at_ns=now_ns, **values)
     )
-    return changed.rowcount == 1
+    if changed.rowcount != 1:
+        return False
+    now = replace(request, state=state, decided_at_ns=now_ns, **values)  # type: ignore[arg-type]
+    for observer in _OBSERVERS:
+        observer(conn, now, now_ns)
+    return True
 
 
 def expired_txn(conn: Connection, now_ns: int, limit: int) -> list[PayRequest]:
@@ -167,6 +184,10 @@ def expired_txn(conn: Connection, now_ns: int, limit: int) -> list[PayRequest]:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=pay_requests, skip_locked=True)
     return [_request(row) for row in conn.execute(query)]
+
+
+def get_txn(conn: Connection, request_id: int) -> PayRequest:
+    return _request(conn.execute(select(pay_requests).where(pay_requests.c.id == request_id)).one())
 
 
 def request_of_move_txn(conn: Connection, move_id: int) -> PayRequest | None:
