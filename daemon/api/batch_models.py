@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, RootModel
 
 from daemon.api.models import MetadataItem, Model
+from daemon.api.transaction_models import Party  # a single transaction's: one schema
 
 # The specification's amount: no sign, no leading zeros, up to 4 decimals (daemon.api.amounts
 # parses it into minor units of the currency).
@@ -19,13 +20,6 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["KES"])]
 Text256 = Annotated[str, Field(max_length=256)]
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 MAX_BATCH_ITEMS = 999_999  # the specification's maxItems; [api] batch_max_items is the real bound
-
-
-class Party(Model):
-    """One identifier of a party: key "msisdn" and the number (a batch pays wallets by number)."""
-
-    key: Annotated[str, Field(min_length=1, max_length=256, examples=["msisdn"])]
-    value: Annotated[str, Field(min_length=1, max_length=256, examples=["+254700000001"])]
 
 
 PartyList = Annotated[list[Party], Field(min_length=1, max_length=10)]

@@ -2,7 +2,7 @@
 
 A batch is refused whole, naming the first item at fault: every item a disbursement in the
 service's currency, its amount a positive amount the currency can hold, its creditParty a
-subscriber number of the service's region, its debitParty (if given) the business itself; at most
+wallet (msisdn or walletid, as a single disbursement's), its debitParty (if given) the business; at most
 `[api] batch_max_items` items and `[api] batch_max_total_minor` in total. Whether each customer can
 receive, and the business can pay, is each item's own disbursement's business when it runs: an item
 refused then is a rejection, and the other items still pay.
@@ -22,8 +22,10 @@ from daemon.api.batch_models import (
     RequestGenericPatchArray,
 )
 from daemon.api.errors import ApiError, ErrorCategory, validation_error
+from daemon.api.parties import parse_wallet
 from daemon.api.principal import Business, KeyScope
-from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
+from daemon.api.rules import unknown_party
+from daemon.commands.msisdn import Numbering
 from daemon.config import Config
 
 DISBURSEMENT_PATH = "/transactions/type/disbursement"  # what each item's request is, as if POSTed
@@ -82,15 +84,11 @@ def _item_amount(item: BatchTransactionItem, index: int, currency: str) -> int:
 def _item_body(
     item: BatchTransactionItem, index: int, business: Business, numbering: Numbering
 ) -> dict:
+    """The item as a single disbursement's body; its parties read as a single one's are
+    (daemon.api.parties: msisdn or walletid)."""
     where = f"transactions.{index}"
-    credit = [party.value for party in item.creditParty if party.key == "msisdn"]
-    if not credit or _msisdn(credit[0], numbering) is None:
-        raise validation_error(
-            "identifierError",
-            f"{where}.creditParty",
-            f"{where}.creditParty: a msisdn of a subscriber is needed",
-        )
-    if _msisdn(credit[0], numbering) == business.msisdn:
+    payee = parse_wallet(item.creditParty, f"{where}.creditParty", numbering)
+    if payee.msisdn == business.msisdn:
         raise ApiError(
             ErrorCategory.BUSINESS_RULE,
             "samePartiesError",
@@ -98,23 +96,12 @@ def _item_body(
             {"field": f"{where}.creditParty"},
         )
     if item.debitParty is not None:
-        debit = [party.value for party in item.debitParty if party.key == "msisdn"]
-        if len(debit) != 1 or _msisdn(debit[0], numbering) != business.msisdn:
-            raise validation_error(
-                "identifierError",
-                f"{where}.debitParty",
-                f"{where}.debitParty: a batch pays from the business's own account only",
-            )
+        payer = parse_wallet(item.debitParty, f"{where}.debitParty", numbering)
+        if payer.msisdn != business.msisdn:
+            raise unknown_party(f"{where}.debitParty", "a batch pays from the business's account")
     body = item.model_dump(mode="json", exclude_none=True, exclude={"type"})  # in the path
     body["debitParty"] = [{"key": "msisdn", "value": business.msisdn}]
     return body
-
-
-def _msisdn(written: str, numbering: Numbering) -> str | None:
-    try:
-        return normalize_msisdn(written, numbering)
-    except MsisdnError:
-        return None
 
 
 def decision(body: RequestGenericPatchArray) -> str:

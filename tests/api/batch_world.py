@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from daemon.api.batch_worker import batch_step_txn
 from daemon.api.principal import Business, KeyScope
+from daemon.api.worker import run_batch_txn
 from daemon.schema import api_callbacks, api_requests
 from tests.api.businesses import add_business, add_key, key_header
 from tests.api.world import Answer, ApiWorld
@@ -110,25 +111,8 @@ def count_callbacks(world: ApiWorld) -> int:
         return conn.execute(select(func.count()).select_from(api_callbacks)).scalar_one()
 
 
-def run_items_standin(world: ApiWorld, failing: tuple[str, ...] = ()) -> int:
-    """Until the api-transactions worker is merged: its disbursement executor's outcome for every
-    pending item (completed with a transaction reference; failed insufficientFunds when paying a
-    number in `failing`). No money moves here."""
-    from daemon.api.errors import ApiError, ErrorCategory
-    from daemon.api.lifecycle import complete_txn, fail_txn, pending_txn
-
+def run_items(world: ApiWorld, limit: int = 100) -> dict[str, int]:
+    """The API worker's run, as the TranProc role would: each pending item is a disbursement."""
     with world.engine.begin() as conn:
-        pending = [r for r in pending_txn(conn, ("disbursement",), 1000) if r.batch_id]
-        for request in pending:
-            payee = request.body["creditParty"][0]["value"].lstrip("+")
-            if payee in failing:
-                refusal = ApiError(ErrorCategory.BUSINESS_RULE, "insufficientFunds", "not enough")
-                fail_txn(conn, request, refusal, world.now_ns)
-            else:
-                reference = f"T{request.id:08d}"
-                response = {**request.body, "transactionReference": reference}
-                complete_txn(
-                    conn, request, response=response, object_reference=reference,
-                    now_ns=world.now_ns,
-                )  # fmt: skip
-    return len(pending)
+        counts, _ = run_batch_txn(conn, world.config, world.now_ns, limit)
+    return counts

@@ -12,16 +12,18 @@ from sqlalchemy import Engine, func, select
 
 from daemon.api.errors import iso_time
 from daemon.api.principal import KeyScope
+from daemon.chart import WALLET_ID_BASE
 from daemon.schema import api_batches
 from tests.api.batch_world import (
     CUSTOMERS,
+    KES,
     created_batch,
     custom,
     decide,
     item,
     payroll,
     post_batch,
-    run_items_standin,
+    run_items,
     salaries,
     step,
     view,
@@ -48,9 +50,11 @@ def _refused(answer, code: str, field: str) -> None:
         ({"amount": "10.001"}, "formatError", "transactions.1.amount"),
         ({"amount": "0"}, "formatError", "transactions.1.amount"),
         ({"amount": "-5"}, "negativeValue", "transactions.1.amount"),
-        ({"creditParty": [{"key": "msisdn", "value": "12"}]}, "identifierError",
+        ({"creditParty": [{"key": "msisdn", "value": "12"}]}, "formatError",
          "transactions.1.creditParty"),
-        ({"creditParty": [{"key": "walletid", "value": "W1"}]}, "identifierError",
+        ({"creditParty": [{"key": "walletid", "value": "W1"}]}, "formatError",
+         "transactions.1.creditParty"),
+        ({"creditParty": [{"key": "iban", "value": "KE12"}]}, "formatError",
          "transactions.1.creditParty"),
         ({"debitParty": [{"key": "msisdn", "value": "+254711000003"}]}, "identifierError",
          "transactions.1.debitParty"),
@@ -73,6 +77,13 @@ def test_a_batch_paying_the_business_itself_is_refused(api_world: ApiWorld) -> N
     _refused(
         post_batch(api_world, acme.maker, body), "samePartiesError", "transactions.0.creditParty"
     )
+
+
+def test_a_wallet_id_names_a_customer_as_in_a_single_disbursement(api_world: ApiWorld) -> None:
+    acme = payroll(api_world)
+    by_id = [{"key": "walletid", "value": str(WALLET_ID_BASE + int(CUSTOMERS[0]))}]
+    body = {"transactions": [item(CUSTOMERS[1], "10") | {"creditParty": by_id}]}
+    assert post_batch(api_world, acme.maker, body).status == 202
 
 
 def test_the_debit_party_may_name_the_business(api_world: ApiWorld) -> None:
@@ -160,19 +171,23 @@ _RUNS = itertools.count()
 
 
 def _paid_batch(world: ApiWorld, amounts: list[str], failing: tuple[int, ...] = ()) -> tuple:
-    """A batch approved and run, paying a new customer per amount (the items at `failing` fail),
-    by a business of its own (so one world can hold many)."""
+    """A batch approved and run by the API worker, paying a new customer per amount, by a
+    business of its own (so one world can hold many) that can pay them all; the payees at
+    `failing` are not registered, so those items fail (identifierError)."""
     run = next(_RUNS)
-    business, maker = add_business(world, code=f"PAY{run}", scope=KeyScope.MAKER)
+    business, maker = add_business(
+        world, code=f"PAY{run}", scope=KeyScope.MAKER, balance_minor=1_000_000 * KES
+    )
     checker, _ = add_key(world, business, KeyScope.CHECKER)
     payees = [f"2547{run:04d}{n:04d}" for n in range(len(amounts))]
-    for payee in payees:
-        world.add(payee)
+    for n, payee in enumerate(payees):
+        if n not in failing:
+            world.add(payee)
     body = {"transactions": [item(p, a) for p, a in zip(payees, amounts, strict=True)]}
     batch_id = created_batch(world, maker, body)
     decide(world, checker, batch_id)
     step(world)
-    run_items_standin(world, tuple(payees[n] for n in failing))
+    run_items(world)
     step(world)
     return maker, batch_id
 
@@ -214,7 +229,8 @@ def test_records_are_bounded_by_from_and_to_date_time(api_world: ApiWorld) -> No
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(st.tuples(st.integers(1, 5000), st.booleans()), min_size=1, max_size=4))
+# Amounts from the minimum a business may pay (SEND's, 1.00) to 5,000.00, within its limits.
+@given(st.lists(st.tuples(st.integers(100, 500_000), st.booleans()), min_size=1, max_size=4))
 def test_counts_and_amounts_always_add_up(
     api_world: ApiWorld, paid: list[tuple[int, bool]]
 ) -> None:
@@ -229,6 +245,7 @@ def test_counts_and_amounts_always_add_up(
     assert as_minor["completedAmount"] == sum(minor for minor, ok in paid if ok)
     assert as_minor["completedAmount"] + as_minor["rejectedAmount"] == sum(m for m, _ in paid)
     assert money["pendingAmount"] == "0.00"
+    api_world.check()
 
 
 @pytest.mark.parametrize("url", ["http://example.com/hook", "https://u:p@example.com/", "ftp://x/"])

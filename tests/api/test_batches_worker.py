@@ -16,7 +16,7 @@ from tests.api.batch_world import (
     decide,
     item_requests,
     payroll,
-    run_items_standin,
+    run_items,
     salaries,
     step,
     view,
@@ -44,7 +44,7 @@ def test_a_batch_is_completed_once_when_two_processes_finish_it(api_world: ApiWo
     batch_id = created_batch(api_world, acme.maker, salaries("10"), **CALLBACK)
     decide(api_world, acme.checker, batch_id)
     step(api_world)
-    run_items_standin(api_world)
+    run_items(api_world)
     with api_world.engine.begin() as conn:
         stale = get_batch_txn(conn, acme.business.id, batch_id)
         assert finish_batch_txn(conn, stale, api_world.now_ns) == 1
@@ -58,12 +58,12 @@ def test_a_batch_with_an_item_still_running_is_not_completed(api_world: ApiWorld
     batch_id = created_batch(api_world, acme.maker, salaries("10", "20"))
     decide(api_world, acme.checker, batch_id)
     assert step(api_world, batch_size=1) == {"items_queued": 1, "batches_completed": 0}
-    run_items_standin(api_world)  # the first item paid, the second not yet queued
+    run_items(api_world)  # the first item paid, the second not yet queued
     assert step(api_world, batch_size=1) == {"items_queued": 1, "batches_completed": 0}
     batch = view(api_world, acme.maker, batch_id).body
     assert (batch["batchStatus"], batch["completedCount"]) == ("approved", 1)
     assert batch_request(api_world, batch_id).state == "pending"
-    run_items_standin(api_world)
+    run_items(api_world)
     assert step(api_world) == {"items_queued": 0, "batches_completed": 1}
 
 
@@ -80,7 +80,7 @@ def test_the_step_runs_by_itself_every_worker_interval(api_world: ApiWorld) -> N
     try:
         clock.advance(0)
         assert len(item_requests(api_world)) == 2
-        run_items_standin(api_world)
+        run_items(api_world)
         clock.advance(api_world.config.api.worker_interval_s)
         assert batch_request(api_world, batch_id).state == "completed"
         assert component.status().counters["batches_completed"] == 1
