@@ -226,10 +226,10 @@ def test_records_are_bounded_by_from_and_to_date_time(api_world: ApiWorld) -> No
     assert (bad.status, bad.body["errorCode"]) == (400, "formatError")
 
 
+# Amounts from the minimum a business may pay (SEND's, 1.00) to 5,000.00, within its limits.
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-# Amounts from the minimum a business may pay (SEND's, 1.00) to 5,000.00, within its limits.
 @given(st.lists(st.tuples(st.integers(100, 500_000), st.booleans()), min_size=1, max_size=4))
 def test_counts_and_amounts_always_add_up(
     api_world: ApiWorld, paid: list[tuple[int, bool]]
