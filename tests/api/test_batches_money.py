@@ -17,11 +17,11 @@ from tests.api.batch_world import (
     decide,
     item,
     payroll,
+    run_items,
     salaries,
     step,
     view,
 )
-from tests.api.tx_helpers import work
 from tests.api.world import ApiWorld
 
 CALLBACK = {"X-Callback-URL": "http://127.0.0.1:9/batches"}
@@ -30,7 +30,7 @@ CALLBACK = {"X-Callback-URL": "http://127.0.0.1:9/batches"}
 def _run(world: ApiWorld) -> None:
     """The batches' step and the API worker until the batch is done, as the TranProc role runs."""
     step(world)
-    work(world)
+    run_items(world)
     step(world)
 
 
