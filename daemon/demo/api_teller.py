@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IReactorTCP
 from twisted.internet.task import deferLater
 
+from daemon.api.businesses import BusinessError
 from daemon.clock import now_ns
 from daemon.commands.money import format_money
 from daemon.demo.business_http import Answer, ApiClient, Callback, CallbackReceiver
@@ -167,7 +168,7 @@ class ApiTeller:
             polls += 1
             if answer.status != 200 or re.search(step.until, answer.text):
                 break
-            if '"status":"failed"' in answer.text:
+            if _status(answer) == "failed":  # it will not come to what the step waits for
                 break
         if answer is None:
             teller._fail(number, "the request state was never read")
@@ -218,9 +219,18 @@ class ApiTeller:
             made = yield daemon.db.run_interaction(
                 "demo.try_key", try_key_txn, BUSINESS_CODE, "by hand", now_ns(self.teller.reactor)
             )
-        except Exception:  # the chapter went wrong before staff made the business: said already
+        except BusinessError:  # the chapter went wrong before staff made it: said already
             return None
         return made
 
     def stop(self) -> Deferred | None:
         return self.receiver.stop()
+
+
+def _status(answer: Answer) -> str | None:
+    """A request state's status (None: the answer is not one)."""
+    try:
+        state = json.loads(answer.text)
+    except ValueError:
+        return None
+    return state.get("status") if isinstance(state, dict) else None
