@@ -9,15 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from click.testing import CliRunner
 from sqlalchemy import create_engine, select
 
 from daemon.admin.cli import admin
 from daemon.schema import api_access
+from tests.e2e.api_client import ApiClient
 from tests.e2e.harness import DaemonProcess, daemon_settings, wait_for
 
-TIMEOUT_S = 10
 UNKNOWN_STATE = "/requeststates/00000000-0000-4000-8000-000000000000"
 
 
@@ -58,7 +57,7 @@ def code_msisdn(code: str) -> str:
 def get(daemon: DaemonProcess, path: str, key: str | None = None, **headers: str):
     if key is not None:
         headers["X-API-Key"] = key
-    return requests.get(api(daemon) + path, headers=headers, timeout=TIMEOUT_S)
+    return ApiClient(api(daemon)).get(path, **headers)  # checked against /openapi.json
 
 
 def test_the_heartbeat_answers_without_a_key(daemon) -> None:
