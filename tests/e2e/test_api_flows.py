@@ -191,3 +191,38 @@ def test_a_callback_reaches_a_receiver_that_was_down_a_while(money) -> None:
     secret_hex = staff(money, "business", "secret", "CALLB", "--actor", "ops").splitlines()[-1]
     digest = hmac.new(bytes.fromhex(secret_hex), raw, hashlib.sha256).hexdigest()
     assert headers["x-signature"] == f"sha256={digest}"
+
+
+def _disbursed_and_reversal_asked(money, shop, amount: str) -> tuple[str, dict, object]:
+    """A disbursement to a new customer, and its reversal asked: (ref, the waiting state, phone)."""
+    leo = money.customer(0, name="Leo Barasa")
+    body = {"amount": amount, "currency": "KES", "creditParty": party(leo.msisdn)}
+    paid = shop.client.poll_final(shop.client.create("disbursement", body))
+    leo.next("the disbursement SMS")
+    ref = paid["objectReference"]
+    asked = shop.client.post(f"/transactions/{ref}/reversals", {"type": "reversal"})
+    assert asked.status_code == 202, asked.text
+    waiting = shop.client.poll_until(
+        asked.json(), lambda found: bool(found.get("pendingReason")), "the reversal held"
+    )
+    assert waiting["status"] == "pending", waiting
+    assert ref in leo.next("the hold notice")
+    return ref, waiting, leo
+
+
+def test_a_reversal_of_a_payment_made_waits_for_staff(money) -> None:
+    shop = business(money, "UNDO", 1_000 * KES)
+    ref, waiting, leo = _disbursed_and_reversal_asked(money, shop, "120.00")
+    staff(money, "reversals", "approve", ref, "--note", "paid twice", "--actor", "ops")
+    done = shop.client.poll_final(waiting, timeout_s=20)
+    assert done["status"] == "completed", done
+    leo.next("the reversal notice")
+    assert f"Reversal of {ref}" in shop.phone.next("the business's refund notice")
+    assert money.posted(leo.msisdn) == 0 and money.posted(shop.msisdn) == 1_000 * KES
+    ref, waiting, mia = _disbursed_and_reversal_asked(money, shop, "80.00")
+    staff(money, "reversals", "reject", ref, "--reason", "the customer has it", "--actor", "ops")
+    declined = shop.client.poll_final(waiting, timeout_s=20)
+    assert (declined["status"], declined["error"]["errorCode"]) == ("failed", "requestDeclined")
+    mia.next("the release notice")
+    assert f"reverse {ref}" in shop.phone.next("the business's refusal notice")
+    assert money.posted(mia.msisdn) == 80 * KES
