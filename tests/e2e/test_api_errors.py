@@ -10,6 +10,7 @@ SMS read and the ledger check passing (tests/e2e/money.py)."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,9 +42,11 @@ def test_a_merchantpay_left_unanswered_expires(money) -> None:
     shop = business(money, "LATE")
     gina = money.customer(START, name="Gina Mutua")
     body = {"amount": "90", "currency": "KES", "debitParty": party(gina.msisdn)}
-    started = time.monotonic()
-    state = shop.client.create("merchantpay", body)
+    started, correlation = time.monotonic(), {"X-CorrelationID": str(uuid.uuid4())}
+    state = shop.client.create("merchantpay", body, **correlation)
     code = pay_code(gina.next("the request to pay"))
+    replayed = shop.client.create("merchantpay", body, **correlation)  # while it waits
+    assert replayed["serverCorrelationId"] == state["serverCorrelationId"]
     expired = shop.client.poll_final(state, timeout_s=EXPIRY_BOUND_S)
     assert time.monotonic() - started >= APPROVAL_TIMEOUT_S  # not before its time
     assert expired["status"] == "failed", expired
@@ -51,6 +54,11 @@ def test_a_merchantpay_left_unanswered_expires(money) -> None:
         "businessRule", "genericError",
     )  # fmt: skip
     assert "expired unpaid" in shop.phone.next("the merchant's notice of the expiry")
+    after = shop.client.create("merchantpay", body, **correlation)  # the same, not a new one
+    assert (after["serverCorrelationId"], after["status"]) == (
+        state["serverCorrelationId"],
+        "failed",
+    )
     late = gina.send(f"PAY {code} {PIN}")  # too late: nothing is paid
     assert code in late, late
     assert money.posted(gina.msisdn) == START and money.posted(shop.msisdn) == 0
