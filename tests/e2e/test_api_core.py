@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 
 from daemon.admin.cli import admin
 from daemon.schema import api_access
-from tests.e2e.api_client import ApiClient
+from tests.e2e.api_client import ApiClient, check
 from tests.e2e.harness import DaemonProcess, daemon_settings, wait_for
 
 UNKNOWN_STATE = "/requeststates/00000000-0000-4000-8000-000000000000"
@@ -70,6 +70,16 @@ def test_the_heartbeat_answers_without_a_key(daemon) -> None:
         "a housekeeping run",
     )
     assert housekeeping >= 1
+
+
+def test_an_answer_the_served_document_does_not_describe_fails(daemon) -> None:
+    answer = get(daemon, "/heartbeat")  # as served: described
+    answer._content = b'{"serviceStatus": "asleep", "delay": 0}'  # not one of its enumeration
+    with pytest.raises(AssertionError, match="not as documented"):
+        check("GET", "/heartbeat", answer)
+    answer._content, answer.status_code = b"{}", 418
+    with pytest.raises(AssertionError, match="not as documented"):
+        check("GET", "/heartbeat", answer)
 
 
 def test_keys_are_admitted_and_refused(daemon) -> None:
