@@ -71,14 +71,17 @@ def base_url(money: MoneyService) -> str:
     return f"http://{money.config.api.listen}"
 
 
-def business(money: MoneyService, code: str, balance_minor: int = 0, till: bool = True) -> Shop:
-    """A business (its wallet funded, a till to take merchantpay) with a key and a client."""
+def business(
+    money: MoneyService, code: str, balance_minor: int = 0, till: bool = True, **limits: Any
+) -> Shop:
+    """A business (its wallet funded, a till to take merchantpay) with a key and a client;
+    `limits`: its rate_limit_per_s and rate_limit_burst."""
     msisdn = money.number("2547330")
     now_ns = time.time_ns()
     with money.engine.begin() as conn:
         created = create_business_txn(
             conn, code=code, name=f"{code} Ltd", msisdn=msisdn, currency="KES", now_ns=now_ns,
-            hasher=pin_hasher(money.config), actor="e2e",
+            hasher=pin_hasher(money.config), actor="e2e", **limits,
         )  # fmt: skip
         key, _ = add_key_txn(conn, created.id, "e2e", KeyScope.BOTH, now_ns, actor="e2e")
         if till:

@@ -155,3 +155,23 @@ def test_business_rule_errors(money) -> None:
     failed = shop.client.poll_final(reversal.json())
     assert (failed["status"], failed["error"]["errorCode"]) == ("failed", "insufficientFunds")
     assert money.posted(shop.msisdn) == 0
+
+
+def test_a_request_state_polled_past_its_poll_limit_is_refused(money) -> None:
+    shop = business(money, "POLLS", 100 * KES, rate_limit_per_s=1000.0, rate_limit_burst=1000)
+    kim = money.customer(0, name="Kim Wekesa")
+    correlation_id = str(uuid.uuid4())
+    body = {"amount": "5.00", "currency": "KES", "creditParty": party(kim.msisdn)}
+    state = shop.client.create("disbursement", body, **{"X-CorrelationID": correlation_id})
+    kim.next("the disbursement SMS")
+    done = shop.client.poll_final(state)
+    path, limit = f"/requeststates/{state['serverCorrelationId']}", done["pollLimit"]
+    for _ in range(limit + 1):  # bounded: some polls are spent already
+        answer = shop.client.get(path)
+        if answer.status_code != 200:
+            break
+    error = refused(answer, 400, "businessRule", "rateLimitError")
+    assert {"key": "pollLimit", "value": str(limit)} in error["errorParameters"], error
+    assert shop.client.get(path).status_code == 400  # still refused
+    recovered = shop.client.get(f"/responses/{correlation_id}")  # what the refusal advises
+    assert recovered.status_code == 200 and "/transactions/" in recovered.json()["link"]
