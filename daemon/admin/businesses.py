@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection
 
+from daemon.admin.business_funds import business_deposit
 from daemon.admin.callbacks_cli import secret
 from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns, pin_hasher_txn
 from daemon.admin.views import console, local_time
@@ -252,3 +253,5 @@ def rate(code: str, rate: float | None, burst: int | None, use_default: bool,
 
 # `business secret CODE [--rotate]`: the callback signing secret (daemon.admin.callbacks_cli).
 business.add_command(secret)
+# `business deposit CODE AMOUNT`: e-money for what it paid into the trust account.
+business.add_command(business_deposit)

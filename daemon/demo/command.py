@@ -17,9 +17,12 @@ from daemon.config import Config, ConfigError, build_config
 from daemon.demo.state import DemoStateError, fresh_state_dir
 from daemon.demo.story import (
     AGENT,
+    ALICE,
     ALICE_BILL_ACCOUNT,
     BILLER,
     BOB,
+    BUSINESS,
+    BUSINESS_CODE,
     CUSTOMERS,
     MERCHANT,
     SHORT_CODE,
@@ -75,7 +78,8 @@ def demo_config(
                 }
             ],
             "status": {"listen": status_listen},
-            "api": {"listen": api_listen},
+            # The business's callbacks go to the demo's receiver within a fraction of a second.
+            "api": {"listen": api_listen, "worker_interval_s": 0.1, "callback_interval_s": 0.2},
             "tranproc": {"poll_interval_s": 0.2},
             # After a USSD dialogue, its SMS (confirmations) come from the short code.
             "sender": {"poll_interval_s": 0.1, "source_addr": SHORT_CODE},
@@ -127,7 +131,13 @@ class DemoHooks(RunHooks):
         assert self.teller is not None
         if not as_told:
             self.exit_code = 1
-        print(try_it(self.sim_http, self.agent_number), flush=True)
+        key = self.teller.try_key
+        by_hand = (
+            try_the_api(self.teller.daemon.api_address, key, self.sim_http)
+            if key is not None
+            else ""
+        )
+        print(try_it(self.sim_http, self.agent_number, by_hand), flush=True)
         LoopingCall(self.teller.show_new_messages).start(WATCH_INTERVAL_S, now=False)
         if self.exit_after_s is not None:
             self.reactor.callLater(self.exit_after_s, IReactorCore(self.reactor).stop)
@@ -140,6 +150,8 @@ class DemoHooks(RunHooks):
             reactor.stop()
 
     def stopping(self) -> Deferred:
+        if self.teller is not None:
+            self.teller.api.stop()  # the callback receiver: it only listens
         return self.simulator.stop()
 
 
@@ -152,7 +164,7 @@ def banner(smsc_port: int, sim_http: str, status_address: str) -> str:
     )
 
 
-def try_it(sim_http: str, agent_number: str) -> str:
+def try_it(sim_http: str, agent_number: str, by_hand_api: str = "") -> str:
     people = ", ".join(f"{who.label} {who.msisdn} (PIN {who.pin})" for who in CUSTOMERS)
     first = CUSTOMERS[0]
     return (
@@ -163,7 +175,39 @@ def try_it(sim_http: str, agent_number: str) -> str:
         f"'BAL {first.pin}'\n"
         f"  smscore sim ussd --api http://{sim_http} {BOB.msisdn} '{USSD_CODE}'   "
         "(a USSD menu: type the numbers; Ctrl-C hangs up)\n"
+        f"{by_hand_api}"
         "Replies show below. Ctrl-C stops the demo; the next run starts the story afresh."
+    )
+
+
+def try_the_api(api_address: str, key: str, sim_http: str) -> str:
+    """The curl commands for the business API, with a key of the business made for this run."""
+    api = f"http://{api_address}"
+    with_key = 'curl -s -H "X-API-Key: $KEY"'
+    posting = "-H 'Content-Type: application/json' -d"
+    pay_bob = (
+        f'{{"amount": "100.00", "currency": "KES", "creditParty": [{{"key": "msisdn", '
+        f'"value": "+{BOB.msisdn}"}}]}}'
+    )
+    ask_alice = (
+        f'{{"amount": "50.00", "currency": "KES", "debitParty": [{{"key": "msisdn", '
+        f'"value": "+{ALICE.msisdn}"}}]}}'
+    )
+    return (
+        f"And the business API, as {BUSINESS.name}'s developer would call it (the OpenAPI "
+        f"document: {api}/openapi.json), with a key of {BUSINESS_CODE} made for this run, shown "
+        "this once:\n"
+        f"  KEY={key}\n"
+        f"  curl -s {api}/heartbeat\n"
+        f"  {with_key} {api}/accounts/msisdn/{BUSINESS.msisdn}/balance\n"
+        f"  {with_key} -H \"X-CorrelationID: by-hand-1\" {posting} '{pay_bob}' "
+        f"{api}/transactions/type/disbursement\n"
+        f"  {with_key} {api}/responses/by-hand-1\n"
+        f"  {with_key} -H \"X-CorrelationID: by-hand-2\" {posting} '{ask_alice}' "
+        f"{api}/transactions/type/merchantpay\n"
+        f"  smscore sim send --api http://{sim_http} {ALICE.msisdn} {SHORT_CODE} "
+        f"'PAY <the code in her SMS> {ALICE.pin}'\n"
+        f"  {with_key} {api}/requeststates/<the serverCorrelationId answered>\n"
     )
 
 

@@ -1,5 +1,7 @@
 """The demo's state directory, made fresh on every run, and what staff set up before the story: the
-agent store with its e-float. The customers are registered in the story itself, by the agent."""
+agent store with its e-float. The customers are registered in the story itself, by the agent. Also
+what staff do in the story with no command of their own: e-money issued into a business's wallet,
+and the API key the demo makes for you to try the business API by hand."""
 
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ from sqlalchemy import Connection
 
 from daemon.admin.env import AdminEnv
 from daemon.admin.stores import NewIdentity, add_agent_txn
+from daemon.api.businesses import add_key_txn, require_business_txn
+from daemon.api.principal import KeyScope
+from daemon.audit import record_txn
+from daemon.chart import wallet_account_id
 from daemon.config import Config
 from daemon.demo.story import AGENT, AGENT_FLOAT_MINOR
+from daemon.money.issue import Issue, issue_txn
+from daemon.money.moves import Move, MoveKind
 
 MARK = ".smscore-demo"  # in a directory the demo made: it may delete it
 # What a demo state directory holds (before MARK existed, too): the database and the PIN pepper.
@@ -51,3 +59,21 @@ def seed_agent_txn(conn: Connection, config: Config, now_ns: int) -> str:
     store, _ = add_agent_txn(conn, env, identity, AGENT_FLOAT_MINOR, now_ns)
     assert store.agent_number is not None
     return store.agent_number
+
+
+def issue_emoney_txn(conn: Connection, config: Config, msisdn: str, amount_minor: int,
+                     now_ns: int) -> Move:  # fmt: skip
+    """E-money from the trust account into `msisdn`'s wallet (what its owner paid into the trust
+    account's bank): an ISSUE move pointing at its audit entry, as an opening balance is."""
+    env = AdminEnv(config, actor=STAFF)
+    detail = f"e-money {env.money(amount_minor)} paid into the trust account"
+    audit_id = record_txn(conn, STAFF, "issue", msisdn, detail, now_ns)
+    issue = Issue(MoveKind.ISSUE, msisdn, wallet_account_id(msisdn), amount_minor, audit_id)
+    return issue_txn(conn, issue, env.currency, now_ns)
+
+
+def try_key_txn(conn: Connection, code: str, label: str, now_ns: int) -> str:
+    """Another API key of business `code`, as `smscore admin business key-add` makes it."""
+    business = require_business_txn(conn, code)
+    key_text, _ = add_key_txn(conn, business.id, label, KeyScope.BOTH, now_ns, actor=STAFF)
+    return key_text

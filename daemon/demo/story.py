@@ -5,26 +5,29 @@ typing `smscore admin` commands, or a USSD dialogue. Its text may hold one `{cod
 (a one-time PIN code, a voucher code, a YES code, a reference), read from the latest SMS `code_from`
 received that matches `code_pattern`, as a person would read it.
 
-The story has three chapters, each with the parties its balance table shows: the money story
+The story has four chapters, each with the parties its balance table shows: the money story
 (agents, SEND, vouchers, the rollback), payments (bills, a merchant till, a request to pay, airtime,
-a reversal staff approve), then USSD (a phone dials *334# and walks the shipped menu: a balance,
-then money sent with the PIN).
+a reversal staff approve), USSD (a phone dials *334# and walks the shipped menu: a balance, then
+money sent with the PIN), then a business on the API (staff register it and give it a key; its
+server pays a salary over HTTP, sends it again, asks a customer to pay: daemon.demo.api_teller).
+The step kinds are in daemon.demo.steps.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+
+from daemon.demo.steps import (
+    ApiCall,
+    Chapter,
+    IssueStep,
+    Party,
+    StaffStep,
+    Step,
+    UssdStep,
+)
 
 SHORT_CODE = "12345"
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    label: str  # the column of the balance table
-    msisdn: str
-    name: str = ""
-    pin: str = ""  # the PIN they choose (agents: the one staff set)
-    id_number: str = ""
 
 
 AGENT = Party("Agent", "254712000100", "Mama Mboga Store", "9024")
@@ -32,59 +35,11 @@ ALICE = Party("Alice", "254712000001", "Alice Wanjiku", "5821", "12345678")
 BOB = Party("Bob", "254712000002", "Bob Otieno", "7390", "23456789")
 CAROL = Party("Carol", "254712000003")  # never registers: money reaches her as a voucher
 MERCHANT = Party("Shop", "254712000200", "Juma Hardware", "4826")  # staff register its till
-PEOPLE = (AGENT, ALICE, BOB, CAROL, MERCHANT)
+BUSINESS = Party("Acme", "254712000300", "Acme Ltd", "1357")  # calls the business API
+PEOPLE = (AGENT, ALICE, BOB, CAROL, MERCHANT, BUSINESS)
 CUSTOMERS = (ALICE, BOB)
 AGENT_FLOAT_MINOR = 5_000_000  # the e-float staff issue to the store: KES 50,000.00
 AGENT_NUMBER = "{agent_number}"  # filled in with the store's agent number once staff made it
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    title: str
-    sender: Party
-    text: str
-    expect: str  # a regular expression the sender's first SMS back must match
-    code_from: Party | None = None
-    code_pattern: str = ""  # its group 1 is the code
-    phone_off: bool = False  # the sender's phone is off when the reply comes (not delivered)
-    note: str = ""  # said after what the phones received
-    # Other SMS this step must bring, each (who, a regular expression one of their SMS matches).
-    told: tuple[tuple[Party, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StaffStep:
-    """Staff at the terminal: `smscore admin` command lines (each as typed after `smscore admin`;
-    `{state_dir}` is the demo's), and files they write first: (name in the state dir, text)."""
-
-    title: str
-    commands: tuple[str, ...]
-    files: tuple[tuple[str, str], ...] = ()
-    told: tuple[tuple[Party, str], ...] = ()
-    code_from: Party | None = None
-    code_pattern: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class UssdStep:
-    """A phone dials a USSD code on the simulator and answers each screen in turn, as typed on the
-    keypad (menu numbers, a phone number, an amount, the PIN)."""
-
-    title: str
-    sender: Party
-    code: str
-    answers: tuple[str, ...]
-    expect: str  # a regular expression the last screen must match
-    told: tuple[tuple[Party, str], ...] = ()  # the SMS that follow the dialogue, as in Step
-
-
-@dataclass(frozen=True, slots=True)
-class Chapter:
-    opening: str  # said before its first step, with the balance table
-    people: tuple[Party, ...]  # whose wallet the balance table shows
-    billers: tuple[str, ...]  # billers whose settlement account it shows, by code
-    service: tuple[str, ...]  # the service's own accounts it shows (daemon.demo.books)
-    steps: tuple[Step | StaffStep | UssdStep, ...]
 
 
 _REG_CODE = r"PIN (\d+) NEWPIN"
@@ -299,6 +254,126 @@ USSD_STEPS: tuple[UssdStep, ...] = (
     ),
 )
 
+BUSINESS_CODE = "ACME"
+BUSINESS_TILL = "555300"  # a merchantpay is paid to the business's till
+BUSINESS_FUNDS_MINOR = 10_000_000  # KES 100,000.00, paid into the trust account's bank
+SALARY_ID = "acme-payroll-2026-12-bob"  # X-CorrelationID: the payroll run's own id for the payment
+_SALARY = {
+    "amount": "15000.00",
+    "currency": "KES",
+    "creditParty": [{"key": "msisdn", "value": f"+{BOB.msisdn}"}],
+    "descriptionText": "December salary",
+}
+_ORDER = {
+    "amount": "450.00",
+    "currency": "KES",
+    "debitParty": [{"key": "msisdn", "value": f"+{ALICE.msisdn}"}],
+    "descriptionText": "order 77",
+}
+
+
+def _json(body: dict) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+API_STEPS: tuple[StaffStep | IssueStep | ApiCall | Step, ...] = (
+    StaffStep(
+        f"Staff register {BUSINESS.name} for the business API: its till (a merchantpay lands "
+        "there), the business, an API key and the callback secret for its developers",
+        (
+            f'till add {BUSINESS_TILL} --phone 0{BUSINESS.msisdn[3:]} --name "{BUSINESS.name}" '
+            f"--pin {BUSINESS.pin}",
+            f'business add {BUSINESS_CODE} --name "{BUSINESS.name}" --msisdn 0{BUSINESS.msisdn[3:]}',
+            f"business key-add {BUSINESS_CODE} --label payroll",
+            f"business secret {BUSINESS_CODE}",
+        ),
+    ),
+    IssueStep(
+        f"{BUSINESS.name} pays KES 100,000 into the trust account's bank: staff issue it as e-money "
+        "into its wallet",
+        BUSINESS,
+        BUSINESS_FUNDS_MINOR,
+    ),
+    ApiCall(
+        f"{BUSINESS.name}'s payroll pays Bob's salary (POST /transactions/type/disbursement with "
+        "X-CorrelationID and X-Callback-URL): accepted, done by the API worker, Bob told, the "
+        "signed callback received",
+        BUSINESS,
+        "POST",
+        "/transactions/type/disbursement",
+        202,
+        r'"status":"pending"',
+        body=_json(_SALARY),
+        correlation_id=SALARY_ID,
+        callback=True,
+        keep="salary",
+        until=r'"status":"completed"',
+        told=((BOB, r"You have received KES 15,000\.00 from ACME LTD"),),
+    ),
+    ApiCall(
+        "Its server never got that answer and sends the same request again: the same "
+        "X-CorrelationID and body bring back the same request, completed; nothing is paid twice",
+        BUSINESS,
+        "POST",
+        "/transactions/type/disbursement",
+        202,
+        r'"status":"completed".*"objectReference":"[A-Z0-9]{10}"',
+        body=_json(_SALARY),
+        correlation_id=SALARY_ID,
+        callback=True,
+        same_as="salary",
+    ),
+    ApiCall(
+        "The same X-CorrelationID with another amount is refused: duplicateRequest",
+        BUSINESS,
+        "POST",
+        "/transactions/type/disbursement",
+        400,
+        r'"errorCategory":"businessRule","errorCode":"duplicateRequest"',
+        body=_json({**_SALARY, "amount": "16000.00"}),
+        correlation_id=SALARY_ID,
+    ),
+    ApiCall(
+        f"Alice orders online; {BUSINESS.name}'s shop asks her to pay KES 450 (merchantpay with "
+        'Alice as debitParty, the "STK push"): her phone asks for her PIN',
+        BUSINESS,
+        "POST",
+        "/transactions/type/merchantpay",
+        202,
+        r'"status":"pending"',
+        body=_json(_ORDER),
+        correlation_id="acme-order-77",
+        keep="order",
+        until=r'"pendingReason":"waiting for the customer',
+        told=((ALICE, r"ACME LTD .* asks you for KES 450\.00\. Reply PAY R\d+ PIN"),),
+    ),
+    Step(
+        "Alice approves it with the code from her SMS and her PIN (PAY <code> <PIN>)",
+        ALICE,
+        f"PAY {{code}} {ALICE.pin}",
+        rf"Confirmed\. KES 450\.00 paid to ACME LTD till {BUSINESS_TILL}",
+        code_from=ALICE,
+        code_pattern=_REQUEST_CODE,
+        told=((BUSINESS, r"KES 450\.00 from ALICE W\."),),
+    ),
+    ApiCall(
+        "The shop's server polls the request state (GET /requeststates/{id}): completed",
+        BUSINESS,
+        "GET",
+        "/requeststates/{order}",
+        200,
+        r'"status":"completed".*"objectReference":"[A-Z0-9]{10}"',
+    ),
+    ApiCall(
+        f"{BUSINESS.name} reads its balance over the API: what the books below say",
+        BUSINESS,
+        "GET",
+        f"/accounts/msisdn/{BUSINESS.msisdn}/balance",
+        200,
+        r'"availableBalance":"[\d.]+"',
+    ),
+)
+
 CHAPTERS = (
     Chapter(
         "Staff open the agent store with KES 50,000.00 of e-float from the trust account",
@@ -321,6 +396,14 @@ CHAPTERS = (
         (),
         ("Fees",),
         USSD_STEPS,
+    ),
+    Chapter(
+        f"A business on the API: {BUSINESS.name} pays salaries and takes payments from its own "
+        "server over HTTP (the business API: the GSMA Mobile Money API's names and flows)",
+        (ALICE, BOB, BUSINESS),
+        (),
+        ("Fees",),
+        API_STEPS,
     ),
 )
 STEPS = tuple(step for chapter in CHAPTERS for step in chapter.steps)

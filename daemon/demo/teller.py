@@ -24,8 +24,10 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
 from daemon.demo import books
+from daemon.demo.api_teller import ApiTeller
 from daemon.demo.staff import run_admin
-from daemon.demo.story import CHAPTERS, PEOPLE, SHORT_CODE, Party, StaffStep, Step, UssdStep
+from daemon.demo.steps import ApiCall, IssueStep, Party, StaffStep, Step, UssdStep
+from daemon.demo.story import CHAPTERS, PEOPLE, SHORT_CODE
 from simulators.config import DlrConfig, DlrRule
 from simulators.receipts import Outcome, OutcomePicker
 from simulators.ussd import UssdError, UssdState
@@ -67,10 +69,13 @@ class Teller:
     console: Console = field(default_factory=lambda: Console(highlight=False))
     failures: list[str] = field(default_factory=list)
     last_seq: int = 0
+    staff_said: list[str] = field(default_factory=list)  # what each staff command printed
+    try_key: str | None = None  # an API key made for you once the story is told
     _before: list[int | None] | None = None
 
     def __post_init__(self) -> None:
         self.columns: list[books.Column] = []
+        self.api = ApiTeller(self)
         self.phones = PhoneOff(self.simulator.outcomes, self.simulator.config.dlr.delay_s)
         self.simulator.outcomes = self.phones  # type: ignore[assignment]
 
@@ -91,9 +96,14 @@ class Teller:
                     yield self._play_staff(number, step)
                 elif isinstance(step, UssdStep):
                     yield self._play_ussd(number, step)
+                elif isinstance(step, ApiCall):
+                    yield self.api.play(number, step)
+                elif isinstance(step, IssueStep):
+                    yield self.api.issue(number, step)
                 else:
                     yield self._play(number, step)
         yield self._check()
+        self.try_key = yield self.api.try_key()
         elapsed_s = self.reactor.seconds() - started_s
         verdict = "as told" if not self.failures else f"with {len(self.failures)} problem(s)"
         self._say(f"The story ran {verdict} in {elapsed_s:.1f} s.")
@@ -141,6 +151,7 @@ class Teller:
             # As an operator would type it: without --state-dir, admin would open another database.
             self._print(f"    staff$ smscore admin {command} --state-dir {quote(str(state_dir))}")
             done = run_admin(command, state_dir)
+            self.staff_said.append(done.output)
             for line in done.output.splitlines():
                 self._print(f"    {line}")
             if not done.ok:

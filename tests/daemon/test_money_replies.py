@@ -58,6 +58,7 @@ WORST = {
     "till": "1234567890",  # tills.po, requests.po (their own worst cases: test_money_payments_replies)
     "note": " (nnnnnnnnnnnnnnnnnnnn)",
     "device": "0123456789abcdef",  # devices.po: a device id, 8 bytes in hex
+    "tries": 20,  # channels.po: security.pin_max_failures at its largest
 }
 
 

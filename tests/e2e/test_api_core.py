@@ -9,15 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from click.testing import CliRunner
 from sqlalchemy import create_engine, select
 
 from daemon.admin.cli import admin
 from daemon.schema import api_access
+from tests.e2e.api_client import ApiClient, check
 from tests.e2e.harness import DaemonProcess, daemon_settings, wait_for
 
-TIMEOUT_S = 10
 UNKNOWN_STATE = "/requeststates/00000000-0000-4000-8000-000000000000"
 
 
@@ -58,7 +57,7 @@ def code_msisdn(code: str) -> str:
 def get(daemon: DaemonProcess, path: str, key: str | None = None, **headers: str):
     if key is not None:
         headers["X-API-Key"] = key
-    return requests.get(api(daemon) + path, headers=headers, timeout=TIMEOUT_S)
+    return ApiClient(api(daemon)).get(path, **headers)  # checked against /openapi.json
 
 
 def test_the_heartbeat_answers_without_a_key(daemon) -> None:
@@ -71,6 +70,16 @@ def test_the_heartbeat_answers_without_a_key(daemon) -> None:
         "a housekeeping run",
     )
     assert housekeeping >= 1
+
+
+def test_an_answer_the_served_document_does_not_describe_fails(daemon) -> None:
+    answer = get(daemon, "/heartbeat")  # as served: described
+    answer._content = b'{"serviceStatus": "asleep", "delay": 0}'  # not one of its enumeration
+    with pytest.raises(AssertionError, match="not as documented"):
+        check("GET", "/heartbeat", answer)
+    answer._content, answer.status_code = b"{}", 418
+    with pytest.raises(AssertionError, match="not as documented"):
+        check("GET", "/heartbeat", answer)
 
 
 def test_keys_are_admitted_and_refused(daemon) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from daemon.chart import deposit_txn, new_transfer_id, wallet_account_id
 from daemon.components import pin_hasher
 from daemon.schema import tills
 from tests.e2e import money as e2e_money
+from tests.e2e.api_client import ApiClient
 from tests.e2e.harness import SHORT_CODE, wait_for
 from tests.e2e.money import KES, PIN, START, MoneyService, Phone, kes
 
@@ -75,15 +75,11 @@ def api(money: MoneyService) -> str:
 
 
 def post(money: MoneyService, key: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-    headers = {"X-API-Key": key, "X-CorrelationID": str(uuid.uuid4())}
-    answer = requests.post(f"{api(money)}/transactions/type/{kind}", json=body, headers=headers,
-                           timeout=TIMEOUT_S)  # fmt: skip
-    assert answer.status_code == 202, answer.text
-    return answer.json()
+    return ApiClient(api(money), key).create(kind, body)  # checked against /openapi.json
 
 
 def get(money: MoneyService, key: str, path: str) -> requests.Response:
-    return requests.get(api(money) + path, headers={"X-API-Key": key}, timeout=TIMEOUT_S)
+    return ApiClient(api(money), key).get(path)
 
 
 def final(money: MoneyService, key: str, state: dict[str, Any]) -> dict[str, Any]:
