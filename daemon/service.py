@@ -32,6 +32,8 @@ from daemon import components
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
 from daemon.api.server import api_site, load_routes
+from daemon.channels.events import activate_channels
+from daemon.channels.keys import ChannelKeyError
 from daemon.chart import ensure_chart_txn
 from daemon.clock import NS_PER_S, now_ns
 from daemon.components import Component
@@ -106,6 +108,7 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
         AppKeyError,
         ReceiptKeyError,
         MenuError,
+        ChannelKeyError,
     ) as exc:
         raise StartupError(f"{name}: {first_line(exc)}") from None
     log.info("start-up: {step}: done", step=name)
@@ -344,6 +347,8 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
     # Made at the first start (0600 files, a 0700 directory) like the pepper; every role signs:
     # the TranProc its confirmations, the LIS's settler the notices of moves posted on delivery.
     startup_step("receipt keys", activate_receipt_keys, config, now_ns(reactor))
+    # Every role moves money (the LIS posts on delivery): each seals its moves' channel events.
+    startup_step("channel keys", activate_channels, config)
     if config.service.role in ("all", "tranproc"):
         currency = config.service.currency
         startup_step(

@@ -14,7 +14,7 @@ expired, with nothing moved.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -146,6 +146,31 @@ class LedgerRefusal:
         return self.result is CreateTransferResult.EXCEEDS_CREDITS
 
 
+# Observers of money moving (daemon.channels writes the parties' channel events): called, in the
+# move's transaction, when a move reserves or posts money (previous state None when it opened so),
+# posts from a reservation, or is released from one. Never for HELD: nothing moved.
+MoveObserver = Callable[[Connection, "Move", "MoveState | None", str, int], None]
+_OBSERVERS: list[MoveObserver] = []
+
+
+def add_move_observer(observer: MoveObserver) -> None:
+    """observer(conn, move (its new state), previous_state, currency, now_ns); added once."""
+    if observer not in _OBSERVERS:
+        _OBSERVERS.append(observer)
+
+
+def remove_move_observer(observer: MoveObserver) -> None:
+    if observer in _OBSERVERS:
+        _OBSERVERS.remove(observer)
+
+
+def _observe(
+    conn: Connection, move: Move, previous: MoveState | None, currency: str, now_ns: int
+) -> None:
+    for observer in _OBSERVERS:
+        observer(conn, move, previous, currency, now_ns)
+
+
 def new_ref() -> str:
     return "".join(secrets.choice(_REF_ALPHABET) for _ in range(REF_CHARS))
 
@@ -262,6 +287,7 @@ def open_move_txn(
     if refusal is not None:
         conn.execute(moves.delete().where(moves.c.id == move.id))
         return refusal
+    _observe(conn, move, None, currency, now_ns)
     return move
 
 
@@ -275,7 +301,9 @@ def reserve_held_txn(
     if refusal is not None:
         return refusal
     decided = now_ns if state is MoveState.POSTED else None
-    return _set_state(conn, move, state, decided, expires_at_ns=None)
+    reserved = _set_state(conn, move, state, decided, expires_at_ns=None)
+    _observe(conn, reserved, MoveState.HELD, currency, now_ns)
+    return reserved
 
 
 def _finishing(move: Move, flag: TransferFlags, currency: str) -> list[Transfer]:
@@ -324,7 +352,11 @@ def post_moves_txn(
     if not found:
         return []
     _finish_pending(conn, found, TransferFlags.POST_PENDING, currency, now_ns)
-    return [_set_state(conn, move, MoveState.POSTED, now_ns) for move in found]
+    posted = [_set_state(conn, move, MoveState.POSTED, now_ns) for move in found]
+    if _OBSERVERS:
+        for was, move in zip(found, posted, strict=True):
+            _observe(conn, move, was.state, currency, now_ns)
+    return posted
 
 
 def release_move_txn(
@@ -336,7 +368,10 @@ def release_move_txn(
     _require_state(move, (MoveState.HELD, *RESERVED))
     if move.state in RESERVED:
         _finish_pending(conn, [move], TransferFlags.VOID_PENDING, currency, now_ns)
-    return _set_state(conn, move, state, now_ns)
+    released = _set_state(conn, move, state, now_ns)
+    if move.state in RESERVED:
+        _observe(conn, released, move.state, currency, now_ns)
+    return released
 
 
 def mark_pending_txn(conn: Connection, move: Move, now_ns: int) -> Move:

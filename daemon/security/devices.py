@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, insert, select, update
 
 from daemon.audit import SecurityEvent, record_security_event_txn
+from daemon.channels.events import ensure_channel_txn
 from daemon.schema import devices
 from daemon.security.channel import (
     DEVICE_ID_BYTES,
@@ -140,6 +141,7 @@ def _audit_enrol(conn: Connection, msisdn: str, device_id: str, now_ns: int) -> 
     record_security_event_txn(
         conn, f"sms:{msisdn}", SecurityEvent.DEVICE_ENROL, msisdn, f"device {device_id}", now_ns
     )
+    ensure_channel_txn(conn, msisdn, now_ns)  # an active device reads its subscriber's channel
 
 
 def accept_counter_txn(
