@@ -52,6 +52,13 @@ class ApiConfig(Section):
     callback_key_file: FilePath | None = None
     # Callback URLs must be http(s); these hosts may use plain http (tests, the demo's receiver).
     callback_http_hosts: list[str] = ["127.0.0.1", "localhost"]
+    # api-core: the access log (one row per answer) is kept this long; housekeeping (pruning it and
+    # forgetting requests past idempotency_days) runs this often, this many rows per transaction.
+    access_log_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    housekeeping_interval_s: PositiveSeconds = 60.0
+    housekeeping_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    # GET /heartbeat says "degraded" when an accepted request has waited this long for the worker.
+    heartbeat_degraded_s: PositiveSeconds = 30.0
 
 
 class ChannelsConfig(Section):

@@ -281,12 +281,16 @@ def get_by_server_id_txn(conn: Connection, server_correlation_id: str) -> ApiReq
 
 
 def get_by_client_id_txn(
-    conn: Connection, business_id: int, client_correlation_id: str
+    conn: Connection, business_id: int, client_correlation_id: str, now_ns: int | None = None
 ) -> ApiRequest | None:
+    """The request this business named so; with `now_ns`, None once past its retention (forgotten,
+    though forget_txn may not have deleted it yet)."""
     query = select(api_requests).where(
         api_requests.c.business_id == business_id,
         api_requests.c.client_correlation_id == client_correlation_id,
     )
+    if now_ns is not None:
+        query = query.where(api_requests.c.forget_at_ns > now_ns)
     row = conn.execute(query).first()
     return _request(row) if row is not None else None
 

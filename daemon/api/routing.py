@@ -131,9 +131,12 @@ class Router:
     def klein_app(self, env: ApiEnv) -> Klein:
         app = Klein()
         for operation in self.operations:
-            app.route(operation.klein_path, methods=[operation.method])(
-                self._endpoint(env, operation)
+            # Each route its own endpoint name: klein defaults to the function's __name__, the
+            # same for every operation here, and one name would take every route.
+            route = app.route(
+                operation.klein_path, methods=[operation.method], endpoint=operation.operation_id
             )
+            route(self._endpoint(env, operation))
         return app
 
     def _endpoint(self, env: ApiEnv, operation: Operation) -> Callable:

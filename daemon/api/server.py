@@ -11,7 +11,12 @@ from daemon.api.env import ApiEnv
 from daemon.api.routing import ROUTER, Router
 
 # Each declares its operations (and its components, daemon.api.components) when imported.
-ROUTE_MODULES = ("daemon.api.docs", "daemon.channels.stream")
+ROUTE_MODULES = (
+    "daemon.api.docs",
+    "daemon.api.auth",
+    "daemon.api.supporting",
+    "daemon.channels.stream",
+)
 
 
 def load_routes() -> Router:

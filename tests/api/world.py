@@ -88,7 +88,7 @@ class ApiWorld(World):
         stream or a long poll. `written(request)` reads what was sent so far."""
         channel = DummyChannel()
         channel.site = self.site
-        channel.transport.client = IPv4Address("TCP", remote_ip, 40000)
+        channel.transport._peer = IPv4Address("TCP", remote_ip, 40000)  # what getPeer() answers
         request = Request(channel, False)
         request.sent_to = channel.transport  # the request forgets its channel once finished
         raw = (
