@@ -16,6 +16,7 @@ ROUTE_MODULES = (
     "daemon.api.auth",
     "daemon.api.supporting",
     "daemon.channels.stream",
+    "daemon.channels.push",
 )
 
 

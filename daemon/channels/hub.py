@@ -144,11 +144,8 @@ def poll_txn(
     result = PollResult()
     if not wanted:
         return result
-    heads = dict(
-        conn.execute(select(channels.c.id, channels.c.next_seq).where(channels.c.id.in_(wanted)))
-        .tuples()
-        .all()
-    )
+    query = select(channels.c.id, channels.c.next_seq).where(channels.c.id.in_(wanted))
+    heads = {channel_id: next_seq for channel_id, next_seq in conn.execute(query)}
     for channel_id, after in wanted.items():
         head = heads.get(channel_id, 1) - 1
         if head > after:
