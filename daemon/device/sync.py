@@ -1,0 +1,255 @@
+"""`smscore device sync`: the reference app brings its copy of the subscriber's channel up to date
+(a token asked with the device's signature, or refreshed; every event after its position pulled,
+opened and applied once, in order) and shows the balance the events give beside the ledger's
+(GET /channels/me/balance): MATCH or MISMATCH. `smscore device inbox` reads the SMS the number got
+and, on a push sealed to this device ("pull <seq>", daemon.channels.push), syncs.
+
+The position is saved after every page, so an interrupted sync goes on where it stopped. No token,
+key or PIN is ever printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import click
+
+from daemon.channels.crypto import EventCryptoError, unwrap_event_key
+from daemon.channels.push import parse_pull
+from daemon.commands.money import format_money
+from daemon.device.channel_api import DEFAULT_CHANNEL_API, ChannelApi, ChannelApiError
+from daemon.device.channel_copy import ChannelCopy, EventGap, EventRefused, apply_page, describe
+from daemon.device.client import LinkError, SimulatorLink
+from daemon.device.options import FILE_OPTION
+from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
+from daemon.security import channel
+from daemon.security.channel import ChannelError, Kind
+
+NS = 1_000_000_000
+REFRESH_BEFORE_S = 86_400  # a token with less than this left is refreshed first
+MAX_PAGES = 10_000  # bounds one sync (100 events a page: a million events)
+MAX_GAP_PULLS = 3  # a gap makes the device pull again, this many times at most
+
+
+class SyncExit(IntEnum):
+    OK = 0  # in step: the events' balance matches the ledger's (or there is none to compare)
+    FAILED = 2  # bad device file, link or answer; a gap that pulling again did not close
+    MISMATCH = 6  # the events' balance is not the ledger's
+    REFUSED = 7  # an event did not verify: refused, nothing after it applied
+
+
+SYNC_EXIT_HELP = (
+    "\b\nExit codes:\n  0  in step (MATCH), or no posting yet to compare\n"
+    "  2  bad device file, link or answer; a gap in the events that pulling again did not close\n"
+    "  6  MISMATCH: the balance from the events is not the ledger's\n"
+    "  7  an event did not verify: refused, nothing after it applied"
+)
+
+
+class SyncFailed(Exception):
+    def __init__(self, message: str, code: SyncExit = SyncExit.FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Pulled:
+    applied: list[int] = field(default_factory=list)
+    repeated: int = 0
+
+
+def _expires_ns(copy: ChannelCopy) -> int:
+    try:
+        return int(datetime.fromisoformat(str(copy.token_expires_at)).timestamp() * NS)
+    except ValueError:
+        return 0
+
+
+def new_token(state: DeviceState, api: ChannelApi, now_ns: int) -> str:
+    """A token asked with the device's signature; a new channel reference starts a new copy."""
+    if state.device_id is None:
+        raise NotEnrolled("not enrolled: run `smscore device enrol` first")
+    answer = api.new_token(state.signing_key, state.device_id, now_ns // 1_000_000)
+    if state.channel.reference not in (None, answer.get("channel")):
+        state.channel = ChannelCopy()
+    state.channel.learn_token(answer)
+    return str(state.channel.token)
+
+
+def ensure_token(state: DeviceState, api: ChannelApi, now_ns: int) -> str:
+    copy = state.channel
+    expires_ns = _expires_ns(copy) if copy.token else 0
+    if copy.token and expires_ns - now_ns > REFRESH_BEFORE_S * NS:
+        return copy.token
+    if copy.token and expires_ns > now_ns:
+        try:
+            copy.learn_token(api.refresh_token(copy.token))
+            return str(copy.token)
+        except ChannelApiError as exc:
+            if exc.status != 401:
+                raise
+    return new_token(state, api, now_ns)
+
+
+def event_keys(state: DeviceState) -> Callable[[int], bytes | None]:
+    copy = state.channel
+
+    def key_for(epoch: int) -> bytes | None:
+        wrapped = copy.wrapped_keys.get(epoch)
+        if wrapped is None or state.device_id is None or state.server_public is None:
+            return None
+        try:
+            return unwrap_event_key(
+                state.channel_key, state.server_public, state.device_id, str(copy.reference),
+                epoch, base64.b64decode(wrapped),
+            )  # fmt: skip
+        except (EventCryptoError, ValueError):
+            return None
+
+    return key_for
+
+
+def pull(state: DeviceState, api: ChannelApi, keep: Callable[[], None], now_ns: int) -> Pulled:
+    """Every event after the position, applied; `keep` saves the device file after each page."""
+    token, pulled, gaps, renewed = ensure_token(state, api, now_ns), Pulled(), 0, False
+    keep()
+    for _ in range(MAX_PAGES):
+        try:
+            page = api.events(token, state.channel.applied_seq)
+        except ChannelApiError as exc:
+            if exc.status != 401 or renewed:
+                raise
+            token, renewed = new_token(state, api, now_ns), True  # revoked epoch, lost token
+            continue
+        events = list(page.get("events") or [])
+        if not renewed and _new_epoch(state.channel, events):
+            token, renewed = new_token(state, api, now_ns), True  # its key comes with a token
+        try:
+            done = apply_page(state.channel, events, event_keys(state))
+        except EventGap as gap:
+            gaps += 1
+            if gaps > MAX_GAP_PULLS:
+                raise SyncFailed(f"a gap pulling again did not close: {gap}") from None
+            continue
+        except EventRefused as refused:
+            raise SyncFailed(f"refused: {refused}", SyncExit.REFUSED) from None
+        finally:
+            keep()
+        pulled.applied += done.applied
+        pulled.repeated += done.repeated
+        if not events or state.channel.applied_seq >= int(page.get("head") or 0):
+            break
+    return pulled
+
+
+def _new_epoch(copy: ChannelCopy, events: list[dict[str, Any]]) -> bool:
+    known = max(copy.wrapped_keys, default=0)
+    return any(int(event["keyEpoch"]) > known for event in events)
+
+
+def ledger_balance(answer: dict[str, Any]) -> tuple[int, int, str]:
+    """(posted, available, currency) from GET /channels/me/balance."""
+    return int(answer["balanceMinor"]), int(answer["availableMinor"]), str(answer["currency"])
+
+
+def report(
+    state: DeviceState, pulled: Pulled, ledger: tuple[int, int, str]
+) -> tuple[list, SyncExit]:
+    copy = state.channel
+    lines = [_applied_line(pulled)]
+    applied = set(pulled.applied)
+    lines += [describe(event) for event in copy.recent if event.get("seq") in applied]
+    posted, available, currency = ledger
+    shown = f"{format_money(posted, currency)} (available {format_money(available, currency)})"
+    if copy.balance_minor is None:
+        return [*lines, "no posting in the events yet", f"ledger: {shown}"], SyncExit.OK
+    mine = (
+        f"{format_money(copy.balance_minor, copy.currency or currency)} "
+        f"(available {format_money(copy.available_minor or 0, copy.currency or currency)})"
+    )
+    lines += [f"events (#{copy.applied_seq}): {mine}", f"ledger: {shown}"]
+    same = (copy.balance_minor, copy.available_minor) == (posted, available)
+    return [*lines, "MATCH" if same else "MISMATCH"], SyncExit.OK if same else SyncExit.MISMATCH
+
+
+def _applied_line(pulled: Pulled) -> str:
+    if not pulled.applied:
+        line = "no new events"
+    else:
+        line = f"{len(pulled.applied)} new events applied (#{pulled.applied[0]}..#{pulled.applied[-1]})"
+    return line + (f", {pulled.repeated} already applied skipped" if pulled.repeated else "")
+
+
+def sync(state: DeviceState, api: ChannelApi, keep: Callable[[], None]) -> tuple[list, SyncExit]:
+    now_ns = time.time_ns()
+    pulled = pull(state, api, keep, now_ns)
+    return report(state, pulled, ledger_balance(api.balance(str(state.channel.token))))
+
+
+CHANNEL_API_OPTION = click.option(
+    "--api", default=DEFAULT_CHANNEL_API, show_default=True, help="The channel API (HTTP)."
+)
+
+
+def _run_sync(path: Path, api: str) -> None:
+    try:
+        state = load(path)
+        lines, code = sync(state, ChannelApi(api), lambda: save(state, path))
+    except (DeviceFileError, NotEnrolled, ChannelApiError, SyncFailed, KeyError, ValueError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(getattr(exc, "code", SyncExit.FAILED)) from None
+    click.echo("\n".join(lines))
+    if code is not SyncExit.OK:
+        raise SystemExit(code)
+
+
+@click.command("sync", epilog=SYNC_EXIT_HELP)
+@FILE_OPTION
+@CHANNEL_API_OPTION
+def device_sync(path: Path, api: str) -> None:
+    """Pull the channel's new events, apply them once and in order, check the balance."""
+    _run_sync(path, api)
+
+
+@click.command("inbox", epilog=SYNC_EXIT_HELP)
+@FILE_OPTION
+@CHANNEL_API_OPTION
+@click.option("--sim", default="http://127.0.0.1:8775", show_default=True, help="The simulator.")
+def device_inbox(path: Path, api: str, sim: str) -> None:
+    """Read the number's SMS; on a push to this device telling it to pull, sync."""
+    try:
+        state = load(path)
+        heads = pushes(state, SimulatorLink(sim).received(state.msisdn))
+        save(state, path)
+    except (DeviceFileError, LinkError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(SyncExit.FAILED) from None
+    if not heads:
+        click.echo("no push to this device")
+        return
+    click.echo(f"pushed: the channel has events up to #{max(heads)}")
+    _run_sync(path, api)
+
+
+def pushes(state: DeviceState, texts: list[str]) -> list[int]:
+    """The head seqs of the pushes sealed to this device among `texts` not read before (another
+    device's frames, and frames already opened, do not open)."""
+    heads = []
+    for text in texts:
+        if not channel.is_text_frame(text):
+            continue
+        try:
+            opened = state.open_reply(text)
+        except (ChannelError, NotEnrolled):
+            continue
+        head = parse_pull(opened.text) if opened.kind is Kind.TEXT else None
+        if head is not None:
+            heads.append(head)
+    return heads
