@@ -183,5 +183,7 @@ channel_positions = sa.Table(
     sa.Column("acked_seq", sa.BigInteger, nullable=False, default=0),  # the highest it pulled
     sa.Column("last_seen_at_ns", sa.BigInteger, nullable=False),
     sa.Column("pushed_at_ns", sa.BigInteger, nullable=True),  # the last "pull" SMS sent to it
+    # The timestamp (ms) of the device's last signed token request: a new one must be above it.
+    sa.Column("token_timestamp_ms", sa.BigInteger, nullable=True),
     sa.Index("ix_channel_positions_channel", "channel_id"),
 )

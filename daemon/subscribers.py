@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daemon.audit import SYSTEM_ACTOR, SecurityEvent, record_security_event_txn
+from daemon.channels.notices import notify_lockout_txn
 from daemon.chart import open_wallet_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
@@ -294,6 +295,7 @@ def check_pin_txn(
         locked_until_ns = now_ns + policy.lockout_ns
         subscriber = _save_pin_state(conn, subscriber, 0, locked_until_ns)
         _audit_lockout(conn, subscriber.msisdn, policy, now_ns)
+        notify_lockout_txn(conn, subscriber.msisdn, policy.max_failures, policy.lockout_ns, now_ns)
         return PinCheck(PinOutcome.LOCKED, locked_until_ns=locked_until_ns), subscriber
     subscriber = _save_pin_state(conn, subscriber, failures, subscriber.locked_until_ns)
     return PinCheck(PinOutcome.WRONG, remaining=policy.max_failures - failures), subscriber

@@ -15,6 +15,8 @@ ROUTE_MODULES = (
     "daemon.api.docs",
     "daemon.api.auth",
     "daemon.api.supporting",
+    "daemon.api.access_log",
+    "daemon.channels.routes",
     "daemon.channels.stream",
     "daemon.channels.push",
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from daemon.channels.notices import NoticeTopic, notify_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.config import Config, MoneyConfig
@@ -142,7 +143,9 @@ def limit_reply(ctx: CommandContext, refusal: LimitRefusal) -> Reply:
     # The daily count limit is a number of transactions; every other limit is an amount.
     counted = refusal.limit == "daily_count"
     allowed = str(refusal.allowed_minor) if counted else ctx.money(refusal.allowed_minor)
-    return ctx.refuse(f"limit_{refusal.limit}", allowed=allowed)
+    reply = ctx.refuse(f"limit_{refusal.limit}", allowed=allowed)
+    notify_txn(ctx.conn, ctx.sender, NoticeTopic.LIMIT, reply.text, ctx.now_ns)  # the app's copy
+    return reply
 
 
 def payer_limits_reply(

@@ -10,7 +10,8 @@ from enum import StrEnum
 from sqlalchemy import Connection, insert, select, update
 
 from daemon.audit import SecurityEvent, record_security_event_txn
-from daemon.channels.events import ensure_channel_txn
+from daemon.channels.events import bump_epoch_txn, ensure_channel_txn
+from daemon.channels.notices import NoticeTopic, notify_key_txn
 from daemon.schema import devices
 from daemon.security.channel import (
     DEVICE_ID_BYTES,
@@ -142,6 +143,9 @@ def _audit_enrol(conn: Connection, msisdn: str, device_id: str, now_ns: int) -> 
         conn, f"sms:{msisdn}", SecurityEvent.DEVICE_ENROL, msisdn, f"device {device_id}", now_ns
     )
     ensure_channel_txn(conn, msisdn, now_ns)  # an active device reads its subscriber's channel
+    notify_key_txn(
+        conn, msisdn, NoticeTopic.SECURITY, "notice_device_enrolled", now_ns, device=device_id
+    )
 
 
 def accept_counter_txn(
@@ -195,6 +199,12 @@ def revoke_device_txn(conn: Connection, device_id: str, actor: str, now_ns: int)
     )
     record_security_event_txn(
         conn, actor, SecurityEvent.DEVICE_REVOKE, found.msisdn, f"device {device_id}", now_ns
+    )
+    # New events are sealed under a new epoch's key, which only a device still active can get
+    # (daemon.channels.grant); the notice is the first of them.
+    bump_epoch_txn(conn, found.msisdn)
+    notify_key_txn(
+        conn, found.msisdn, NoticeTopic.SECURITY, "notice_device_revoked", now_ns, device=device_id
     )
     revoked = get_device_txn(conn, device_id)
     assert revoked is not None

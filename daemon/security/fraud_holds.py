@@ -29,6 +29,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, insert, select, update
 
 from daemon.audit import SYSTEM_ACTOR, SecurityEvent, record_security_event_txn
+from daemon.channels.notices import NoticeTopic, notify_key_txn
 from daemon.clock import NS_PER_S
 from daemon.commands.context import CommandContext, Reply
 from daemon.commands.money import format_money
@@ -130,6 +131,9 @@ def _hold(ctx: CommandContext, request: MoveRequest, hit: Hit) -> Reply:
                               move.payer_msisdn or "", detail, ctx.now_ns)  # fmt: skip
     notifier = Notifier(ctx.conn, ctx.config, ctx.short_code, ctx.now_ns, ctx.inbox_id)
     ctx.notifications.extend(held.other_notices(notifier, move, ended=False))
+    if hit.rule == "sim_swap" and move.payer_msisdn is not None:
+        notify_key_txn(ctx.conn, move.payer_msisdn, NoticeTopic.SECURITY, "notice_simswap_hold",
+                       ctx.now_ns, ref=move.ref, amount=ctx.money(move.amount_minor))  # fmt: skip
     return ctx.reply("fraud_held", ref=move.ref, amount=ctx.money(move.amount_minor),
                      payee=held.payee_label(ctx.conn, ctx.config, move))  # fmt: skip
 
