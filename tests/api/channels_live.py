@@ -1,6 +1,7 @@
 """Helpers of the live channel tests (streams, long polls, push): a reactor that is the World's own
-clock (so the hub's timers run when the World's time is advanced), channels and their events
-written straight into the tables, and the SSE frames a stream wrote."""
+clock (so the hub's timers run when the World's time is advanced), events written as the daemon
+writes them (`notices`) or straight into the tables (`add_events`: opaque, for the push tests),
+and the SSE frames a stream wrote."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import insert, select, update
 from twisted.internet.task import Clock
 from twisted.web.server import Request
 
+from daemon.channels.events import get_channel_txn, write_event_txn
 from daemon.channels.hub import SERVICE_KEY, StreamHub
 from daemon.schema_api import channel_events, channel_positions, channels
 from tests.api.world import ApiWorld, written
@@ -107,3 +109,22 @@ def event_seqs(request: Request) -> list[int]:
             assert int(frame["id"]) == json.loads(frame["data"])["seq"]
             seqs.append(int(frame["id"]))
     return seqs
+
+
+def notices(world: ApiWorld, msisdn: str, count: int = 1) -> list[int]:
+    """`count` global notices on the number's channel, each committed on its own; their seqs."""
+    seqs = []
+    for index in range(count):
+        with world.engine.begin() as conn:
+            event = {"type": "notice", "topic": "global", "text": f"notice {index}"}
+            seq = write_event_txn(conn, msisdn, event, world.now_ns)
+        assert seq is not None
+        seqs.append(seq)
+    return seqs
+
+
+def channel_of(world: ApiWorld, msisdn: str):
+    with world.engine.connect() as conn:
+        found = get_channel_txn(conn, msisdn)
+    assert found is not None
+    return found
