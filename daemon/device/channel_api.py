@@ -9,7 +9,6 @@ bearer secret: never printed, never in an exception's text.
 
 from __future__ import annotations
 
-import base64
 import json
 import urllib.error
 import urllib.parse
@@ -19,8 +18,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from daemon.channels.grant import sign_token_request
+
 DEFAULT_CHANNEL_API = "http://127.0.0.1:8790"
-TOKEN_MESSAGE = b"smscore channel token v1|"
 
 
 class ChannelApiError(Exception):
@@ -29,12 +29,6 @@ class ChannelApiError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def token_signature(signing_key: Ed25519PrivateKey, device_id: str, timestamp_ms: int) -> str:
-    """base64 Ed25519 over b"smscore channel token v1|" + device id + b"|" + timestamp (ms)."""
-    message = TOKEN_MESSAGE + device_id.encode("ascii") + b"|" + str(timestamp_ms).encode("ascii")
-    return base64.b64encode(signing_key.sign(message)).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -73,11 +67,8 @@ class ChannelApi:
     def new_token(
         self, signing_key: Ed25519PrivateKey, device_id: str, timestamp_ms: int
     ) -> dict[str, Any]:
-        body = {
-            "deviceId": device_id,
-            "timestamp": timestamp_ms,
-            "signature": token_signature(signing_key, device_id, timestamp_ms),
-        }
+        """POST /channels/token, signed with the device's enrolled Ed25519 key."""
+        body = sign_token_request(signing_key, device_id, timestamp_ms)
         return self._ok("POST", "/channels/token", body, None)
 
     def refresh_token(self, token: str) -> dict[str, Any]:

@@ -55,8 +55,9 @@ class ChannelCopy:
         self.token_expires_at = str(answer.get("expiresAt") or "") or None
         self.reference = str(answer["channel"])
         self.key_epoch = int(answer["keyEpoch"])
-        if answer.get("wrappedKey"):
-            self.wrapped_keys[self.key_epoch] = str(answer["wrappedKey"])
+        for earlier in answer.get("earlierKeys") or []:  # for events sealed before a revocation
+            self.wrapped_keys[int(earlier["keyEpoch"])] = str(earlier["wrappedKey"])
+        self.wrapped_keys[self.key_epoch] = str(answer["wrappedKey"])
 
     def to_json(self) -> dict[str, Any]:
         return {

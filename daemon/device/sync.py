@@ -36,6 +36,7 @@ NS = 1_000_000_000
 REFRESH_BEFORE_S = 86_400  # a token with less than this left is refreshed first
 MAX_PAGES = 10_000  # bounds one sync (100 events a page: a million events)
 MAX_GAP_PULLS = 3  # a gap makes the device pull again, this many times at most
+MAX_CATCH_UP = 3  # pulls again when the ledger's balance counts events written since
 
 
 class SyncExit(IntEnum):
@@ -154,28 +155,50 @@ def _new_epoch(copy: ChannelCopy, events: list[dict[str, Any]]) -> bool:
     return any(int(event["keyEpoch"]) > known for event in events)
 
 
-def ledger_balance(answer: dict[str, Any]) -> tuple[int, int, str]:
-    """(posted, available, currency) from GET /channels/me/balance."""
-    return int(answer["balanceMinor"]), int(answer["availableMinor"]), str(answer["currency"])
+def ledger_balance(answer: dict[str, Any]) -> Ledger:
+    return Ledger(
+        int(answer["balanceMinor"]), int(answer["availableMinor"]), str(answer["currency"]),
+        int(answer["headSeq"]),
+    )  # fmt: skip
 
 
-def report(
-    state: DeviceState, pulled: Pulled, ledger: tuple[int, int, str]
-) -> tuple[list, SyncExit]:
+@dataclass(frozen=True)
+class Ledger:
+    """GET /channels/me/balance: the wallet's balances and the last event they include."""
+
+    balance_minor: int
+    available_minor: int
+    currency: str
+    head_seq: int
+
+    def shown(self) -> str:
+        return _shown(self.balance_minor, self.available_minor, self.currency)
+
+
+def _shown(balance_minor: int, available_minor: int, currency: str) -> str:
+    available = format_money(available_minor, currency)
+    return f"{format_money(balance_minor, currency)} (available {available})"
+
+
+def report(state: DeviceState, pulled: Pulled, ledger: Ledger) -> tuple[list[str], SyncExit]:
+    """What sync shows: the events applied, both balances, MATCH or MISMATCH."""
     copy = state.channel
-    lines = [_applied_line(pulled)]
     applied = set(pulled.applied)
+    lines = [_applied_line(pulled)]
     lines += [describe(event) for event in copy.recent if event.get("seq") in applied]
-    posted, available, currency = ledger
-    shown = f"{format_money(posted, currency)} (available {format_money(available, currency)})"
     if copy.balance_minor is None:
-        return [*lines, "no posting in the events yet", f"ledger: {shown}"], SyncExit.OK
-    mine = (
-        f"{format_money(copy.balance_minor, copy.currency or currency)} "
-        f"(available {format_money(copy.available_minor or 0, copy.currency or currency)})"
+        return [*lines, "no posting in the events yet", f"ledger: {ledger.shown()}"], SyncExit.OK
+    mine = _shown(copy.balance_minor, copy.available_minor or 0, copy.currency or ledger.currency)
+    lines += [
+        f"events (#{copy.applied_seq}): {mine}",
+        f"ledger (#{ledger.head_seq}): {ledger.shown()}",
+    ]
+    same = (copy.balance_minor, copy.available_minor) == (
+        ledger.balance_minor,
+        ledger.available_minor,
     )
-    lines += [f"events (#{copy.applied_seq}): {mine}", f"ledger: {shown}"]
-    same = (copy.balance_minor, copy.available_minor) == (posted, available)
+    if ledger.head_seq != copy.applied_seq:
+        same = False  # the ledger includes events this device has not applied
     return [*lines, "MATCH" if same else "MISMATCH"], SyncExit.OK if same else SyncExit.MISMATCH
 
 
@@ -187,10 +210,21 @@ def _applied_line(pulled: Pulled) -> str:
     return line + (f", {pulled.repeated} already applied skipped" if pulled.repeated else "")
 
 
-def sync(state: DeviceState, api: ChannelApi, keep: Callable[[], None]) -> tuple[list, SyncExit]:
+def sync(
+    state: DeviceState, api: ChannelApi, keep: Callable[[], None]
+) -> tuple[list[str], SyncExit]:
+    """Pull, then compare with the ledger; events written meanwhile (the balance says up to which
+    seq it counts) are pulled first, a few times at most."""
     now_ns = time.time_ns()
     pulled = pull(state, api, keep, now_ns)
-    return report(state, pulled, ledger_balance(api.balance(str(state.channel.token))))
+    for _ in range(MAX_CATCH_UP):
+        ledger = ledger_balance(api.balance(str(state.channel.token)))
+        if ledger.head_seq <= state.channel.applied_seq:
+            break
+        more = pull(state, api, keep, now_ns)
+        pulled.applied += more.applied
+        pulled.repeated += more.repeated
+    return report(state, pulled, ledger)
 
 
 CHANNEL_API_OPTION = click.option(
