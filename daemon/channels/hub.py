@@ -8,6 +8,9 @@ transaction, its number taken from `channels.next_seq` under that row's lock), s
 sees an event before its posting commits, and numbers commit in order: each listener takes events
 strictly in sequence (seq == the last it got + 1), so a repeat or a gap never reaches a device.
 
+A token reads no further once its channel's key epoch moved (a device was revoked) or its device
+was revoked: its stream or long poll ends, and the next request is refused by the authenticator.
+
 A device with an open stream is online: the hub records in `channel_positions` the events it was
 sent and, every keepalive, that it is still there, so the SMS push (daemon.channels.push) leaves it
 alone. The hub is bounded (`max_streams`: streams and long polls together) and, on stop, ends every
@@ -33,7 +36,9 @@ from daemon.channels.events import event_json, events_after_txn
 from daemon.channels.principal import ChannelPrincipal
 from daemon.components import ComponentStatus
 from daemon.deferreds import when_done
+from daemon.schema import devices
 from daemon.schema_api import channel_positions, channels
+from daemon.security.devices import DeviceState
 
 log = Logger()
 
@@ -127,6 +132,8 @@ def sse_event(event: Event) -> bytes:
 @dataclass
 class PollResult:
     events: dict[int, list[Event]] = field(default_factory=dict)  # channel id -> new events
+    epochs: dict[int, int] = field(default_factory=dict)  # channel id -> its key epoch now
+    revoked: set[str] = field(default_factory=set)  # of the `seen` devices, those not active
 
 
 def poll_txn(
@@ -137,15 +144,25 @@ def poll_txn(
     seen: list[str],
     now_ns: int,
 ) -> PollResult:
-    """`wanted`: channel id -> the lowest seq its listeners have. One query for every head, then
-    the new events of the channels that moved. Records first what earlier polls delivered
-    (device id -> highest seq sent) and which streaming devices are still there (`seen`)."""
+    """`wanted`: channel id -> the lowest seq its listeners have. One query for every head (and
+    key epoch), then the new events of the channels that moved. Records first what earlier polls
+    delivered (device id -> highest seq sent) and which streaming devices are still there
+    (`seen`, once per keepalive: also checked to be still enrolled)."""
     _record_positions(conn, delivered, seen, now_ns)
     result = PollResult()
+    if seen:
+        query = select(devices.c.device_id).where(
+            devices.c.device_id.in_(seen), devices.c.state != DeviceState.ACTIVE
+        )
+        result.revoked = set(conn.execute(query).scalars())
     if not wanted:
         return result
-    query = select(channels.c.id, channels.c.next_seq).where(channels.c.id.in_(wanted))
-    heads = {channel_id: next_seq for channel_id, next_seq in conn.execute(query)}
+    query = select(channels.c.id, channels.c.next_seq, channels.c.key_epoch).where(
+        channels.c.id.in_(wanted)
+    )
+    heads = {}
+    for channel_id, next_seq, key_epoch in conn.execute(query):
+        heads[channel_id], result.epochs[channel_id] = next_seq, key_epoch
     for channel_id, after in wanted.items():
         head = heads.get(channel_id, 1) - 1
         if head > after:
@@ -199,7 +216,14 @@ class StreamHub:
         self.env = env
         self.settings = env.config.channels
         self.listeners: dict[int, set[Listener]] = {}  # channel id -> its listeners
-        self.counters = {"polls": 0, "failures": 0, "events_sent": 0, "refused": 0, "opened": 0}
+        self.counters = {
+            "polls": 0,
+            "failures": 0,
+            "events_sent": 0,
+            "refused": 0,
+            "opened": 0,
+            "revoked": 0,
+        }
         self.last_error = ""
         self._call: IDelayedCall | None = None
         self._polling: Deferred | None = None
@@ -308,6 +332,7 @@ class StreamHub:
 
     def _hand_out(self, result: PollResult) -> None:
         self.counters["polls"] += 1
+        self._end_revoked(result)
         for channel_id, events in result.events.items():
             for listener in list(self.listeners.get(channel_id, ())):
                 before = listener.last_seq
@@ -315,6 +340,20 @@ class StreamHub:
                     self.counters["events_sent"] += listener.last_seq - before
                     device = listener.principal.device_id
                     self._delivered[device] = max(self._delivered.get(device, 0), listener.last_seq)
+
+    def _end_revoked(self, result: PollResult) -> None:
+        """A token stops reading at once when its channel's keys changed (a device was revoked:
+        the others ask for a new token) or, at the latest a keepalive later, when its own device
+        was revoked."""
+        for channel_id, group in list(self.listeners.items()):
+            epoch = result.epochs.get(channel_id)
+            for listener in list(group):
+                principal = listener.principal
+                changed = epoch is not None and epoch != principal.key_epoch
+                if changed or principal.device_id in result.revoked:
+                    self.counters["revoked"] += 1
+                    self._forget(listener)
+                    listener.end()
 
     def _failed(self, failure: Failure) -> None:
         self.counters["failures"] += 1

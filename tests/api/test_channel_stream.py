@@ -9,11 +9,13 @@ import base64
 import json
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
 from daemon.channels.crypto import open_event, parse_plaintext
+from daemon.channels.events import bump_epoch_txn
+from daemon.schema import devices
 from tests.api.channels import ALICE, BOB, ChannelWorld, event_keys
 from tests.api.channels_live import (
     channel_of,
@@ -258,3 +260,26 @@ def test_long_polls_count_against_max_streams(world) -> None:
         long_poll(world, world.a, f"after={head}&wait_s=10")
     refused = world.http("GET", f"/channels/me/events?after={head}&wait_s=5", headers=auth(world.a))
     assert refused.status == 503
+
+
+def test_a_new_key_epoch_ends_the_channels_streams_at_the_next_poll(world) -> None:
+    alice = stream(world, world.a, f"?after={channel_of(world, ALICE).head_seq}")
+    bob = stream(world, world.c, f"?after={channel_of(world, BOB).head_seq}")
+    with world.engine.begin() as conn:
+        bump_epoch_txn(conn, ALICE)  # as a revocation does
+    world.reactor.advance(POLL_S)
+    assert alice.finished and not bob.finished
+    assert world.hub.counters["revoked"] == 1
+    assert world.http("GET", "/channels/me/stream", headers=auth(world.a)).status == 401
+
+
+def test_a_revoked_device_s_stream_ends_within_a_keepalive(world) -> None:
+    request = stream(world, world.a, f"?after={channel_of(world, ALICE).head_seq}")
+    with world.engine.begin() as conn:  # the device alone, the epoch unchanged
+        conn.execute(update(devices).where(devices.c.device_id == world.phone_a.device_id)
+                     .values(state="revoked"))  # fmt: skip
+    world.reactor.advance(POLL_S)
+    assert not request.finished
+    for _ in range(round(KEEPALIVE_S / POLL_S)):
+        world.reactor.advance(POLL_S)
+    assert request.finished and world.hub.open_count == 0
