@@ -31,7 +31,7 @@ from daemon.device.offline import (
 from daemon.device.options import API_OPTION, FILE_OPTION, TO_OPTION
 from daemon.device.receipts import Status, check_receipt, kept, learn_keys
 from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
-from daemon.device.sync import device_inbox, device_sync
+from daemon.device.sync import device_inbox, device_sync, reply_filter
 from daemon.security import channel
 from daemon.security.app_receipt import SignedReceipt
 from daemon.security.channel import ChannelError, Kind, Opened
@@ -170,7 +170,7 @@ def _receipt_line(receipt: SignedReceipt) -> str:
 def _send(state: DeviceState, link: SimulatorLink, path: Path, text: str) -> str:
     """Send an app message; the SMS that answers it, as received."""
     save(state, path)  # the counter is used once sent, whatever happens next
-    return link.exchange(state.msisdn, text)
+    return link.exchange(state.msisdn, text, reply_filter(state))
 
 
 def _exchange(state: DeviceState, link: SimulatorLink, path: Path, command: str) -> Opened | None:

@@ -287,3 +287,20 @@ def pushes(state: DeviceState, texts: list[str]) -> list[int]:
         if head is not None:
             heads.append(head)
     return heads
+
+
+def reply_filter(state: DeviceState) -> Callable[[str], bool]:
+    """Whether an SMS to the number can be the answer this device waits for: plain text, or a
+    frame sealed to it that is not a push (checked without taking its counter, so `inbox` still
+    reads a push later). Another device's frames, on a number several share, are not."""
+
+    def is_reply(text: str) -> bool:
+        if not channel.is_text_frame(text):
+            return True
+        try:
+            opened = state.keys().open(channel.Direction.DOWN, channel.from_text(text))
+        except (ChannelError, NotEnrolled):
+            return False
+        return opened.kind is not Kind.TEXT or parse_pull(opened.text) is None
+
+    return is_reply

@@ -18,8 +18,11 @@ from daemon.chart import deposit_txn, new_transfer_id
 from daemon.device import sync as device_sync
 from daemon.device.channel_api import ChannelApi
 from daemon.device.cli import device as device_cli
+from daemon.device.client import SimulatorLink
 from daemon.device.state import load, save
+from daemon.device.sync import reply_filter
 from daemon.schema_api import channel_events
+from daemon.security import channel
 from daemon.subscribers import get_subscriber_txn
 from tests.api.channels import ALICE, BOB, KES, ChannelWorld
 from tests.api.channels_live import channel_of
@@ -213,3 +216,34 @@ def test_the_device_file_keeps_the_copy_and_no_secret_reaches_the_output(world, 
                    *data["channel"]["wrapped_keys"].values()):  # fmt: skip
         assert secret not in shown.output
     assert base64.b64decode(data["channel"]["wrapped_keys"]["1"])
+
+
+def test_a_push_or_another_devices_frame_arriving_meanwhile_is_not_taken_for_the_reply(
+    world, tmp_path
+) -> None:
+    a = phone(world, tmp_path, "a")
+    b = phone(world, tmp_path, "b")
+    assert sync(a).exit_code == 0 and sync(b).exit_code == 0
+    world.advance(world.config.channels.push_after_s)
+    send(world)
+    before = len(world.texts_to(ALICE))
+    with world.engine.begin() as conn:
+        assert push_txn(conn, world.config, world.now_ns)[0] == {"pushed": 2}  # both away
+    pushes = world.texts_to(ALICE)[before:]
+    state_a, state_b = load(a), load(b)
+    reply = world.sms(ALICE, state_a.command_text("BAL 1234"))
+    inbox = [*pushes, reply]
+
+    class Radio(SimulatorLink):
+        def received(self, msisdn):
+            return inbox if self.sent_once else []
+
+        def send(self, msisdn, text):
+            object.__setattr__(self, "sent_once", True)
+
+    radio = Radio("http://sim")
+    object.__setattr__(radio, "sent_once", False)
+    assert radio.exchange(ALICE, "x", reply_filter(state_a)) == reply
+    assert state_a.open_reply(reply).kind is channel.Kind.TEXT
+    assert device_sync.pushes(state_a, pushes) != []  # the push is still there for `inbox`
+    assert not reply_filter(state_b)(reply) and reply_filter(state_b)("plain text")
