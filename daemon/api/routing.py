@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from daemon.api.env import ApiEnv
 from daemon.api.errors import ApiError, ErrorCategory
@@ -137,7 +138,25 @@ class Router:
                 operation.klein_path, methods=[operation.method], endpoint=operation.operation_id
             )
             route(self._endpoint(env, operation))
+        app.handle_errors(NotFound, MethodNotAllowed)(self._no_route(env))
         return app
+
+    @staticmethod
+    def _no_route(env: ApiEnv) -> Callable:
+        """An unknown path or method answered as the API answers everything: an errorObject."""
+
+        def no_route(request: IRequest, failure: Failure) -> bytes:
+            if failure.check(MethodNotAllowed):
+                error = ApiError(
+                    ErrorCategory.VALIDATION, "genericError", "method not allowed here", status=405
+                )
+            else:
+                error = ApiError(ErrorCategory.IDENTIFICATION, "genericError", "no such resource")
+            request.setResponseCode(error.status)
+            request.setHeader(b"content-type", JSON_TYPE)
+            return dump_json(error.body(env.now_ns()))
+
+        return no_route
 
     def _endpoint(self, env: ApiEnv, operation: Operation) -> Callable:
         def endpoint(request: IRequest, **params: str) -> Deferred:

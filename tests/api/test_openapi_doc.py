@@ -1,11 +1,13 @@
 """The served OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator) and lists every
 declared operation; an unknown path is a 404."""
 
+import json
+
 import pytest
 from openapi_spec_validator import validate
 
 from daemon.api.server import load_routes
-from tests.api.world import ApiWorld
+from tests.api.world import ApiWorld, written
 
 
 def test_the_served_document_is_valid_openapi(api_world: ApiWorld) -> None:
@@ -33,3 +35,13 @@ def test_an_answer_the_document_does_not_describe_fails_the_check(api_world: Api
     answer = api_world.http("GET", "/openapi.json")
     with pytest.raises(AssertionError, match="not as documented"):
         api_world.conformance().check("GET", "/openapi.json", 299, answer.headers, answer.raw)
+
+
+def test_an_unknown_path_or_method_is_an_error_object_not_html(api_world: ApiWorld) -> None:
+    missing = api_world.request("GET", "/no/such/thing")
+    assert missing.code == 404
+    body = json.loads(written(missing))
+    assert body["errorCategory"] == "identification" and body["errorCode"] == "genericError"
+    wrong_method = api_world.request("DELETE", "/openapi.json")
+    assert wrong_method.code == 405
+    assert json.loads(written(wrong_method))["errorCategory"] == "validation"
