@@ -310,7 +310,7 @@ class StreamHub:
             "channels.poll", poll_txn, wanted, self.settings.page_size, delivered, seen,
             self.env.now_ns(),
         )  # fmt: skip
-        polling.addCallbacks(self._hand_out, self._failed)
+        polling.addCallbacks(self._hand_out, self._failed, errbackArgs=(delivered,))
         polling.addBoth(self._polled)
         return polling
 
@@ -355,7 +355,9 @@ class StreamHub:
                     self._forget(listener)
                     listener.end()
 
-    def _failed(self, failure: Failure) -> None:
+    def _failed(self, failure: Failure, delivered: dict[str, int]) -> None:
+        for device, seq in delivered.items():  # recorded by the next poll instead
+            self._delivered[device] = max(self._delivered.get(device, 0), seq)
         self.counters["failures"] += 1
         self.last_error = str(failure.value).splitlines()[0][:200] if str(failure.value) else ""
         log.failure("channels: stream poll failed", failure)

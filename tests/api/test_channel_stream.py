@@ -283,3 +283,26 @@ def test_a_revoked_device_s_stream_ends_within_a_keepalive(world) -> None:
     for _ in range(round(KEEPALIVE_S / POLL_S)):
         world.reactor.advance(POLL_S)
     assert request.finished and world.hub.open_count == 0
+
+
+def test_a_failed_poll_is_counted_and_what_it_would_have_recorded_waits_for_the_next(
+    world, monkeypatch
+) -> None:
+    stream(world, world.a, f"?after={channel_of(world, ALICE).head_seq}")
+    seqs = notices(world, ALICE, 1)
+    world.reactor.advance(POLL_S)  # sent; recorded by the next poll
+    real = world.db.run_interaction
+
+    def down(desc, fn, *args):
+        return real(desc, _raise) if desc == "channels.poll" else real(desc, fn, *args)
+
+    monkeypatch.setattr(world.db, "run_interaction", down)
+    world.reactor.advance(POLL_S)
+    assert world.hub.counters["failures"] == 1 and "database away" in world.hub.last_error
+    monkeypatch.setattr(world.db, "run_interaction", real)
+    world.reactor.advance(POLL_S)
+    assert position(world, world.phone_a.device_id).acked_seq == seqs[-1]
+
+
+def _raise(conn):
+    raise RuntimeError("database away")
