@@ -9,6 +9,7 @@ wall time. `--profile` prints the cProfile functions with the most cumulative ti
 Prints one JSON object.
 
     .venv/bin/python -m benchmarks.send_profile [--accounts 100000] [--batches 20] [--profile]
+        [--channels off|none|all]
 """
 
 from __future__ import annotations
@@ -70,8 +71,26 @@ class Phases:
         return out.getvalue()
 
 
+def _channels(config: Any, engine: Any, mode: str, accounts: int) -> None:
+    """`--channels`: off (as before channels existed), none (the move observer on, as the daemon
+    runs it, nobody with a channel), all (every seeded wallet has a channel: two events a SEND)."""
+    from sqlalchemy import insert
+
+    from daemon.channels.events import activate_channels, new_reference
+    from daemon.schema_api import channels
+
+    if mode == "off":
+        return
+    activate_channels(config)
+    if mode == "all":
+        rows = [{"msisdn": str(e2e.FIRST_MSISDN + i), "reference": new_reference(),
+                 "next_seq": 1, "key_epoch": 1, "created_at_ns": 0} for i in range(accounts)]  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(insert(channels), rows)
+
+
 def measure(
-    plan: SendPlan, work: Path, batches: int, batch: int, profile: str | None
+    plan: SendPlan, work: Path, batches: int, batch: int, profile: str | None, channels: str = "off"
 ) -> dict[str, Any]:
     from sqlalchemy import insert, update
 
@@ -92,6 +111,7 @@ def measure(
     env = TranProcEnv.build(service_registry(), config, hasher)
     settle_env = SettleEnv(config, hasher)
     engine = make_engine(config.database_url)
+    _channels(config, engine, channels, plan.accounts)
     sends = plan_sends(plan)
     phases = Phases(profile is not None)
     handled = 0
@@ -120,7 +140,7 @@ def measure(
         phases.run("settle", settle)
     engine.dispose()
     result: dict[str, Any] = {"accounts": plan.accounts, "seed_s": round(seed_s, 2),
-                              "sends": handled, "batch": batch}  # fmt: skip
+                              "sends": handled, "batch": batch, "channels": channels}  # fmt: skip
     for name in PHASES:
         result[f"{name}_cpu_us_per_send"] = round(phases.cpu_s[name] / max(handled, 1) * 1e6)
         result[f"{name}_wall_us_per_send"] = round(phases.wall_s[name] / max(handled, 1) * 1e6)
@@ -142,11 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--post-at-once", action="store_true", help="no settler: post in the batch")
     parser.add_argument("--profile", nargs="?", const="cumulative", metavar="SORT",
                         help="print cProfile's top functions (sorted by SORT: cumulative, tottime)")  # fmt: skip
+    parser.add_argument("--channels", choices=("off", "none", "all"), default="off",
+                        help="channel events: off; on with no channels; on, every wallet one")  # fmt: skip
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     plan = SendPlan(accounts=args.accounts, rate_per_s=args.batch * args.batches, duration_s=1,
                     warmup_s=0, post_on_delivery=not args.post_at_once)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="smscore-send-profile-") as temporary:
-        result = measure(plan, Path(temporary), args.batches, args.batch, args.profile)
+        result = measure(
+            plan, Path(temporary), args.batches, args.batch, args.profile, args.channels
+        )
     profiles = result.pop("profiles", {})
     for name, text in profiles.items():
         print(f"--- {name}\n{text}", file=sys.stderr)

@@ -19,6 +19,9 @@ ADMIN_COMMANDS = {
     "device": "daemon.admin.devices:device",
     "review": "daemon.admin.review:review",
     "simswap": "daemon.admin.review:simswap",
+    "business": "daemon.admin.businesses:business",
+    "notice": "daemon.admin.notices:notice",
+    "callbacks": "daemon.admin.callbacks_cli:callbacks",
 }
 
 

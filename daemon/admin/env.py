@@ -17,6 +17,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from daemon.audit import AuditError, check_actor, operator_name
+from daemon.channels.events import activate_channels
+from daemon.channels.keys import ChannelKeyError
 from daemon.chart import ChartError, ensure_chart_txn
 from daemon.commands.money import MoneyError, format_money, parse_money_minor
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
@@ -101,6 +103,10 @@ def activate_receipts(config: Config) -> None:
         activate(config, now_ns(), create=False)
     except (ReceiptKeyError, OSError) as exc:
         raise AdminCliError(f"receipt keys: {exc}") from None
+    try:  # and the channel keys: a move or a revocation it makes is told on the channels
+        activate_channels(config, create=False)
+    except (ChannelKeyError, OSError) as exc:
+        raise AdminCliError(f"channel keys: {exc}") from None
 
 
 def numbering(config: Config) -> Numbering:

@@ -19,6 +19,7 @@ ROUTE_MODULES = (
     "daemon.channels.routes",
     "daemon.channels.stream",
     "daemon.channels.push",
+    "daemon.api.callbacks",
 )
 
 

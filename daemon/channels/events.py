@@ -59,16 +59,19 @@ class _Active:
     master: bytes | None = None
 
 
-def activate_channels(config: Config) -> None:
-    """Load (making it at first start) the event key and start writing events; every role calls
-    it at start-up (the move observer is registered here)."""
-    from daemon.channels.keys import event_key
+def activate_channels(config: Config, create: bool = True) -> bool:
+    """Load the event key (made if missing, unless `create` is False: a staff command writes
+    events only with the key the daemon made) and start writing events in this process (the move
+    observer is registered here); whether they are written. Every role calls it at start-up."""
+    from daemon.channels.keys import event_key, event_key_path, token_key
     from daemon.channels.observer import register_observer
 
-    if not config.channels.enabled:
-        return
+    if not config.channels.enabled or not (create or event_key_path(config).exists()):
+        return False
     use_event_master(event_key(config).raw)
+    token_key(config)  # read (or made) now: a bad file stops start-up, not the first request
     register_observer()
+    return True
 
 
 def use_event_master(raw: bytes | None) -> None:

@@ -14,13 +14,19 @@ expired, with nothing moved.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import Connection, Row, Select, String, and_, bindparam, insert, or_, select, update
 
 from daemon.chart import TransferCode
+from daemon.money.move_observers import (  # noqa: F401  (the registry, re-exported)
+    OBSERVERS,
+    add_move_observer,
+    remove_move_observer,
+)
+from daemon.money.move_observers import observe as _observe
 from daemon.money.prepared import PreparedWrite
 from daemon.schema import moves
 from ledger import CreateTransferResult, Transfer, TransferFlags, create_transfers
@@ -144,31 +150,6 @@ class LedgerRefusal:
     @property
     def insufficient_funds(self) -> bool:
         return self.result is CreateTransferResult.EXCEEDS_CREDITS
-
-
-# Observers of money moving (daemon.channels writes the parties' channel events): called, in the
-# move's transaction, when a move reserves or posts money (previous state None when it opened so),
-# posts from a reservation, or is released from one. Never for HELD: nothing moved.
-MoveObserver = Callable[[Connection, "Move", "MoveState | None", str, int], None]
-_OBSERVERS: list[MoveObserver] = []
-
-
-def add_move_observer(observer: MoveObserver) -> None:
-    """observer(conn, move (its new state), previous_state, currency, now_ns); added once."""
-    if observer not in _OBSERVERS:
-        _OBSERVERS.append(observer)
-
-
-def remove_move_observer(observer: MoveObserver) -> None:
-    if observer in _OBSERVERS:
-        _OBSERVERS.remove(observer)
-
-
-def _observe(
-    conn: Connection, move: Move, previous: MoveState | None, currency: str, now_ns: int
-) -> None:
-    for observer in _OBSERVERS:
-        observer(conn, move, previous, currency, now_ns)
 
 
 def new_ref() -> str:
@@ -353,7 +334,7 @@ def post_moves_txn(
         return []
     _finish_pending(conn, found, TransferFlags.POST_PENDING, currency, now_ns)
     posted = [_set_state(conn, move, MoveState.POSTED, now_ns) for move in found]
-    if _OBSERVERS:
+    if OBSERVERS:
         for was, move in zip(found, posted, strict=True):
             _observe(conn, move, was.state, currency, now_ns)
     return posted
