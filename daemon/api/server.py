@@ -19,6 +19,8 @@ ROUTE_MODULES = (
     "daemon.api.accounts",
     "daemon.api.access_log",
     "daemon.channels.routes",
+    "daemon.channels.stream",
+    "daemon.channels.push",
     "daemon.api.callbacks",
     "daemon.api.batches",
 )

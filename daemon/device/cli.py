@@ -3,7 +3,8 @@ simulator, `send` sends a command encrypted and prints the decrypted reply, with
 confirmation's signed receipt (daemon.device.answers, daemon.device.receipts); `keys` fetches the
 signing receipt key and the revoked serials; `receipts` checks the kept receipts again;
 `offline-send` signs a transfer with no network and queues it, `flush` delivers the queue
-(daemon.device.offline) and checks each answer as `send` does."""
+(daemon.device.offline) and checks each answer as `send` does; `sync` and `inbox` keep the copy of
+the subscriber's event channel (daemon.device.sync)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from daemon.device.offline import (
 from daemon.device.options import API_OPTION, FILE_OPTION, TO_OPTION
 from daemon.device.receipts import Status, check_receipt, kept, learn_keys
 from daemon.device.state import DeviceFileError, DeviceState, NotEnrolled, load, save
+from daemon.device.sync import device_inbox, device_sync, reply_filter
 from daemon.security import channel
 from daemon.security.app_receipt import SignedReceipt
 from daemon.security.channel import ChannelError, Kind, Opened
@@ -47,6 +49,8 @@ def device() -> None:
 
 
 device.add_command(device_menu)  # `menu`: the signed menu download (daemon.device.menu)
+device.add_command(device_sync)  # `sync`: the event channel (daemon.device.sync)
+device.add_command(device_inbox)  # `inbox`: a push over SMS telling this device to pull
 
 
 @device.command("init")
@@ -166,7 +170,7 @@ def _receipt_line(receipt: SignedReceipt) -> str:
 def _send(state: DeviceState, link: SimulatorLink, path: Path, text: str) -> str:
     """Send an app message; the SMS that answers it, as received."""
     save(state, path)  # the counter is used once sent, whatever happens next
-    return link.exchange(state.msisdn, text)
+    return link.exchange(state.msisdn, text, reply_filter(state))
 
 
 def _exchange(state: DeviceState, link: SimulatorLink, path: Path, command: str) -> Opened | None:

@@ -8,6 +8,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +44,19 @@ class SimulatorLink:
     def send(self, msisdn: str, text: str) -> None:
         self._http("POST", "/v1/mo", {"from": msisdn, "to": self.short_code, "text": text})
 
-    def exchange(self, msisdn: str, text: str) -> str:
-        """Send `text`; the next SMS the number gets."""
+    def exchange(
+        self, msisdn: str, text: str, is_reply: Callable[[str], bool] = lambda _: True
+    ) -> str:
+        """Send `text`; the next SMS the number gets that `is_reply` takes (not, say, a push or
+        another device's frame arriving meanwhile: daemon.device.sync.reply_filter)."""
         seen = len(self.received(msisdn))
         self.send(msisdn, text)
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             got = self.received(msisdn)
-            if len(got) > seen:
-                return got[seen]
+            for candidate in got[seen:]:
+                if is_reply(candidate):
+                    return candidate
+            seen = len(got)
             time.sleep(_POLL_PAUSE_S)
         raise LinkError(f"no reply to {msisdn} within {self.timeout_s} s")

@@ -4,8 +4,10 @@ Keys: an X25519 key for the channel and an Ed25519 key for offline transfers, bo
 `DeviceState.new()`; the server's public key and the device id come from the enrolment reply.
 The file also keeps the queue of offline transfers signed but not yet settled (no secret in it:
 each is a signed public statement), the receipt public keys it was given, by serial, the serials
-it was told are revoked, and the signed receipts it received (daemon.device.receipts). A file
-written before revocations were reported has neither list: both start empty.
+it was told are revoked, the signed receipts it received (daemon.device.receipts), and its copy of
+the subscriber's event channel (daemon.device.channel_copy: the channel token, so the file stays a
+secret). A file written before revocations were reported has neither list: both start empty; one
+written before the channels has no channel copy: it starts empty.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from daemon.device.channel_copy import ChannelCopy
 from daemon.secret_files import replace_secret_file
 from daemon.security import channel
 from daemon.security.channel import CounterState, Direction, Kind, Malformed, SessionKeys
@@ -57,6 +60,8 @@ class DeviceState:
     revoked_keys: set[str] = field(default_factory=set)  # serials the server reported revoked
     # The signed receipts of confirmations received (daemon.device.receipts.kept), newest last.
     receipts: list[dict[str, object]] = field(default_factory=list)
+    # The event channel: token, wrapped keys, position, balance (daemon.device.channel_copy).
+    channel: ChannelCopy = field(default_factory=ChannelCopy)
 
     def __repr__(self) -> str:  # never the private keys
         return f"DeviceState(msisdn={self.msisdn!r}, device_id={self.device_id!r})"
@@ -129,6 +134,7 @@ class DeviceState:
             "receipt_keys": {serial: _b64(key) for serial, key in self.receipt_keys.items()},
             "revoked_keys": sorted(self.revoked_keys),
             "receipts": self.receipts,
+            "channel": self.channel.to_json(),
         }
 
     @classmethod
@@ -151,6 +157,7 @@ class DeviceState:
             },
             {str(serial) for serial in list(data.get("revoked_keys") or [])},  # type: ignore[call-overload]
             list(data.get("receipts") or []),  # type: ignore[call-overload]
+            ChannelCopy.from_json(dict(data.get("channel") or {})),  # type: ignore[call-overload]
         )
 
 

@@ -30,8 +30,8 @@ class WorldLink:
     world: World
     sent: list[str]
 
-    def exchange(self, msisdn: str, text: str) -> str:
-        self.sent.append(text)
+    def exchange(self, msisdn: str, text: str, is_reply=None) -> str:
+        self.sent.append(text)  # the TranProc's own reply: nothing else arrives meanwhile
         return send_frame_text(self.world, msisdn, text)[1]
 
 
