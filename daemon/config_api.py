@@ -59,6 +59,15 @@ class ApiConfig(Section):
     housekeeping_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     # GET /heartbeat says "degraded" when an accepted request has waited this long for the worker.
     heartbeat_degraded_s: PositiveSeconds = 30.0
+    # fix-front: before authentication, each remote address may send this many requests a second
+    # (burst: this many at once); an authenticated request gives its token back. The access log is
+    # written every access_log_flush_ms or access_log_batch_rows rows, one transaction a batch; past
+    # access_log_buffer_rows unwritten rows, new ones are dropped (and counted).
+    preauth_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 20.0
+    preauth_burst: Annotated[int, Field(ge=1, le=100_000)] = 200
+    access_log_flush_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
+    access_log_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 500
+    access_log_buffer_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
 
 
 class ChannelsConfig(Section):

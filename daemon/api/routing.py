@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from klein import Klein
 from pydantic import BaseModel, ValidationError
@@ -34,6 +34,15 @@ _PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Authenticator = Callable[["Call"], Any]  # returns the principal (or a Deferred of it); ApiError
 Observer = Callable[["Call", int, "ApiError | None"], None]  # after every answer (the access log)
+
+
+class Guard(Protocol):
+    """Runs before anything else of a request (daemon.api.preauth): `enter` raises ApiError to
+    refuse it; `admitted` is told once the request authenticated."""
+
+    def enter(self, call: Call) -> None: ...
+
+    def admitted(self, call: Call) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class Router:
         self.operations: list[Operation] = []
         self.authenticators: dict[str, Authenticator] = {}
         self.observers: list[Observer] = []
+        self.guards: list[Guard] = []
 
     def op(self, method: str, path: str, operation_id: str, **details: Any) -> Callable:
         def declare(handler: Callable[[Call], Any]) -> Callable[[Call], Any]:
@@ -168,12 +178,20 @@ class Router:
         return endpoint
 
     def _run(self, call: Call) -> Deferred:
+        for guard in self.guards:
+            guard.enter(call)
         read_body(call)
         if call.operation.auth is None:
             return maybeDeferred(call.operation.handler, call)
         authenticate = self.authenticators[call.operation.auth]
         authenticated = maybeDeferred(authenticate, call)
-        return authenticated.addCallback(_with_principal, call)
+        return authenticated.addCallback(self._with_principal, call)
+
+    def _with_principal(self, principal: Any, call: Call) -> Deferred:
+        call.principal = principal
+        for guard in self.guards:
+            guard.admitted(call)
+        return maybeDeferred(call.operation.handler, call)
 
     def _answer(self, reply: Reply | None, call: Call) -> bytes:
         if reply is None:  # a stream, written by its handler
@@ -208,11 +226,6 @@ class Router:
                 observer(call, status, error)
             except Exception:  # the access log must never turn an answer into a failure
                 log.failure("api: observer failed", Failure())
-
-
-def _with_principal(principal: Any, call: Call) -> Deferred:
-    call.principal = principal
-    return maybeDeferred(call.operation.handler, call)
 
 
 def dump_json(body: BaseModel | dict | list) -> bytes:

@@ -14,6 +14,7 @@ from daemon.api.routing import ROUTER, Router
 ROUTE_MODULES = (
     "daemon.api.docs",
     "daemon.api.auth",
+    "daemon.api.preauth",
     "daemon.api.supporting",
     "daemon.api.transactions",
     "daemon.api.accounts",
