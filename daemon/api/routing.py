@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from klein import Klein
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -30,6 +31,7 @@ from daemon.api.errors import ApiError, ErrorCategory
 
 log = Logger()
 JSON_TYPE = b"application/json"
+BIGINT_LIMIT = 2**63
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Authenticator = Callable[["Call"], Any]  # returns the principal (or a Deferred of it); ApiError
@@ -209,7 +211,9 @@ class Router:
 
     def _refuse(self, failure: Failure, call: Call) -> bytes:
         error = failure.value
-        if not isinstance(error, ApiError):
+        if failure.check(OverflowError, DataError):  # a value out of the database's range
+            error = ApiError(ErrorCategory.VALIDATION, "formatError", "a value is out of range")
+        elif not isinstance(error, ApiError):
             log.failure("api: {operation} failed", failure, operation=call.operation.operation_id)
             error = ApiError(ErrorCategory.INTERNAL, "genericError", "internal error")
         request = call.request
@@ -243,14 +247,30 @@ def read_body(call: Call) -> None:
     call.raw_body = raw
     operation = call.operation
     if operation.query is not None:
-        args = {k.decode(): v[-1].decode() for k, v in (call.request.args or {}).items()}
-        call.query = validate(operation.query, args)
+        call.query = validate(operation.query, _query_args(call.request))
+        _check_bounds(call.query)
     if operation.body is not None:
         try:
             data = json.loads(raw or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8 or JSON, too deep, too long a number
             raise ApiError(ErrorCategory.VALIDATION, "formatError", "body is not JSON") from None
         call.body = validate(operation.body, data)
+
+
+def _query_args(request: IRequest) -> dict[str, str]:
+    try:
+        return {k.decode(): v[-1].decode() for k, v in (request.args or {}).items()}
+    except UnicodeDecodeError:
+        raise ApiError(ErrorCategory.VALIDATION, "formatError", "query is not UTF-8") from None
+
+
+def _check_bounds(query: BaseModel) -> None:
+    """Every integer of a query fits a database integer (a larger one overflows the driver)."""
+    for name, value in query:
+        if isinstance(value, int) and not -BIGINT_LIMIT <= value < BIGINT_LIMIT:
+            raise ApiError(
+                ErrorCategory.VALIDATION, "formatError", f"{name}: out of range", {"field": name}
+            )
 
 
 def validate(model: type[BaseModel], data: Any) -> BaseModel:
