@@ -1,11 +1,11 @@
-"""GET /openapi.json: the document of every operation the server answers (daemon.api.openapi)."""
+"""GET /openapi.json: the document of every operation the site serves (daemon.api.openapi)."""
 
 from __future__ import annotations
 
 import smscore
 from daemon.api.openapi import openapi_document
 from daemon.api.routing import ROUTER, Call, Reply
-from daemon.api.server import public_url
+from daemon.api.server import SERVED, public_url
 
 TITLE = "smscore business API (GSMA Mobile Money API 1.2 subset) and app channels"
 
@@ -20,6 +20,9 @@ TITLE = "smscore business API (GSMA Mobile Money API 1.2 subset) and app channel
 )
 def openapi(call: Call) -> Reply:
     document = openapi_document(
-        ROUTER, title=TITLE, version=smscore.__version__, server_url=public_url(call.env)
+        call.env.services[SERVED],
+        title=TITLE,
+        version=smscore.__version__,
+        server_url=public_url(call.env),
     )
     return Reply(200, document)

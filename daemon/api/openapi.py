@@ -1,15 +1,16 @@
-"""The OpenAPI 3.1 document of everything the router serves, built from the operations'
+"""The OpenAPI 3.1 document of the operations a site serves, built from the operations'
 declarations and their pydantic models (served at GET /openapi.json)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from daemon.api.errors import CATEGORY_STATUS
-from daemon.api.routing import Operation, Router
+from daemon.api.routing import Operation
 
 OPENAPI_VERSION = "3.1.0"
 _REF = "#/components/schemas/{model}"
@@ -32,11 +33,11 @@ SECURITY_SCHEMES = {
 }
 
 
-def _models(router: Router) -> list[type[BaseModel]]:
+def _models(operations: Sequence[Operation]) -> list[type[BaseModel]]:
     from daemon.api.models import ErrorObject  # the errorObject every operation may answer
 
     found: dict[str, type[BaseModel]] = {"ErrorObject": ErrorObject}
-    for operation in router.operations:
+    for operation in operations:
         for model in (operation.body, *operation.responses.values()):
             if isinstance(model, type) and issubclass(model, BaseModel):
                 found.setdefault(model.__name__, model)
@@ -116,9 +117,11 @@ def _operation(operation: Operation) -> dict[str, Any]:
     return entry
 
 
-def openapi_document(router: Router, *, title: str, version: str, server_url: str) -> dict:
+def openapi_document(
+    operations: Sequence[Operation], *, title: str, version: str, server_url: str
+) -> dict:
     paths: dict[str, dict[str, Any]] = {}
-    for operation in router.operations:
+    for operation in operations:
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
     return {
         "openapi": OPENAPI_VERSION,
@@ -126,7 +129,7 @@ def openapi_document(router: Router, *, title: str, version: str, server_url: st
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {
-            "schemas": _schemas(_models(router)),
+            "schemas": _schemas(_models(operations)),
             "securitySchemes": SECURITY_SCHEMES,
         },
     }

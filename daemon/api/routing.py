@@ -141,9 +141,10 @@ class Router:
 
         return register
 
-    def klein_app(self, env: ApiEnv) -> Klein:
+    def klein_app(self, env: ApiEnv, operations: Sequence[Operation] | None = None) -> Klein:
+        """The routes of `operations` (every operation by default); any other path is 404."""
         app = Klein()
-        for operation in self.operations:
+        for operation in self.operations if operations is None else operations:
             # Each route its own endpoint name: klein defaults to the function's __name__, the
             # same for every operation here, and one name would take every route.
             route = app.route(

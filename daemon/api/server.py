@@ -1,5 +1,6 @@
 """The HTTP server of the business API and the app channels: every route module imported (each
-declares its operations on daemon.api.routing.ROUTER), one klein app, one twisted.web Site."""
+declares its operations on daemon.api.routing.ROUTER), one klein app of the enabled sections' operations ([api] enabled: the business API;
+[channels] enabled: /channels/...), one twisted.web Site."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import importlib
 from twisted.web.server import Site
 
 from daemon.api.env import ApiEnv
-from daemon.api.routing import ROUTER, Router
+from daemon.api.routing import ROUTER, Operation, Router
+
+SERVED = "daemon.api.server.served"  # env.services: the operations the site serves
 
 # Each declares its operations (and its components, daemon.api.components) when imported.
 ROUTE_MODULES = (
@@ -30,8 +33,24 @@ def load_routes() -> Router:
     return ROUTER
 
 
+def section_of(operation: Operation) -> str:
+    """Which switch serves it: "channels" ([channels] enabled), "api" ([api] enabled), "docs"."""
+    if operation.path == "/openapi.json":
+        return "docs"
+    return "channels" if operation.path.startswith("/channels/") else "api"
+
+
+def served_operations(env: ApiEnv) -> list[Operation]:
+    """The operations of the enabled sections (what the site routes and the document lists)."""
+    config = env.config
+    on = {"docs": True, "api": config.api.enabled, "channels": config.channels.enabled}
+    return [operation for operation in load_routes().operations if on[section_of(operation)]]
+
+
 def api_site(env: ApiEnv) -> Site:
-    site = Site(load_routes().klein_app(env).resource())
+    operations = served_operations(env)
+    env.services[SERVED] = operations
+    site = Site(ROUTER.klein_app(env, operations).resource())
     site.displayTracebacks = False  # an error is an errorObject, never a traceback
     return site
 
