@@ -86,7 +86,7 @@ class Operation:
 @dataclass
 class Reply:
     status: int
-    body: BaseModel | dict | list | None = None
+    body: BaseModel | dict | list | bytes | None = None  # bytes: JSON already encoded
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -233,7 +233,9 @@ class Router:
                 log.failure("api: observer failed", Failure())
 
 
-def dump_json(body: BaseModel | dict | list) -> bytes:
+def dump_json(body: BaseModel | dict | list | bytes) -> bytes:
+    if isinstance(body, bytes):
+        return body
     if isinstance(body, BaseModel):
         return body.model_dump_json(by_alias=True, exclude_none=True).encode()
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

@@ -11,8 +11,6 @@ from twisted.web.server import Site
 from daemon.api.env import ApiEnv
 from daemon.api.routing import ROUTER, Operation, Router
 
-SERVED = "daemon.api.server.served"  # env.services: the operations the site serves
-
 # Each declares its operations (and its components, daemon.api.components) when imported.
 ROUTE_MODULES = (
     "daemon.api.docs",
@@ -48,8 +46,10 @@ def served_operations(env: ApiEnv) -> list[Operation]:
 
 
 def api_site(env: ApiEnv) -> Site:
+    from daemon.api import docs  # imported by load_routes; it imports this module
+
     operations = served_operations(env)
-    env.services[SERVED] = operations
+    docs.prepare(env, operations)
     site = Site(ROUTER.klein_app(env, operations).resource())
     site.displayTracebacks = False  # an error is an errorObject, never a traceback
     return site

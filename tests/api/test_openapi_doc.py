@@ -45,3 +45,17 @@ def test_an_unknown_path_or_method_is_an_error_object_not_html(api_world: ApiWor
     wrong_method = api_world.request("DELETE", "/openapi.json")
     assert wrong_method.code == 405
     assert json.loads(written(wrong_method))["errorCategory"] == "validation"
+
+
+def test_the_document_is_built_once_per_site_not_per_request(engine, monkeypatch) -> None:
+    from daemon.api import openapi
+
+    built = []
+    real = openapi._schemas
+    monkeypatch.setattr(openapi, "_schemas", lambda models: built.append(1) or real(models))
+    world = ApiWorld(engine)
+    assert len(built) == 1  # with the site, before any request
+    first = world.http("GET", "/openapi.json")
+    second = world.http("GET", "/openapi.json")
+    assert len(built) == 1
+    assert first.raw == second.raw and first.status == 200
