@@ -68,6 +68,10 @@ class ApiConfig(Section):
     access_log_flush_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
     access_log_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 500
     access_log_buffer_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    # fix-front: a connection that sends nothing of its request for this long is closed (not
+    # while it is being answered: streams and long polls are not cut); at most this many open.
+    request_timeout_s: PositiveSeconds = 30.0
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
 
 
 class ChannelsConfig(Section):

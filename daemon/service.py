@@ -31,7 +31,7 @@ import ledger
 from daemon import components
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
-from daemon.api.server import api_site, load_routes
+from daemon.api.server import api_factory, api_site, load_routes
 from daemon.channels.events import activate_channels
 from daemon.channels.keys import ChannelKeyError
 from daemon.chart import ensure_chart_txn
@@ -227,7 +227,7 @@ class Daemon:
             return succeed("")
         host, port = self.config.api.listen.rsplit(":", 1)
         endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
-        listening = endpoint.listen(api_site(self.api))
+        listening = endpoint.listen(api_factory(api_site(self.api), self.config.api))
         listening.addCallback(self._api_listening_on)
         listening.addErrback(_listen_failed, "api.listen", self.config.api.listen)
         return listening

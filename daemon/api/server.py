@@ -10,6 +10,8 @@ from twisted.web.server import Site
 
 from daemon.api.env import ApiEnv
 from daemon.api.routing import ROUTER, Operation, Router
+from daemon.api.transport import BoundedRequest, ConnectionCap
+from daemon.config_api import ApiConfig
 
 # Each declares its operations (and its components, daemon.api.components) when imported.
 ROUTE_MODULES = (
@@ -50,9 +52,16 @@ def api_site(env: ApiEnv) -> Site:
 
     operations = served_operations(env)
     docs.prepare(env, operations)
-    site = Site(ROUTER.klein_app(env, operations).resource())
+    resource = ROUTER.klein_app(env, operations).resource()
+    site = Site(resource, requestFactory=BoundedRequest, timeout=env.config.api.request_timeout_s)
+    site.api_env = env  # BoundedRequest's limit and clock
     site.displayTracebacks = False  # an error is an errorObject, never a traceback
     return site
+
+
+def api_factory(site: Site, api: ApiConfig) -> ConnectionCap:
+    """What the server listens with: the site, at most [api] max_connections open at once."""
+    return ConnectionCap(site, api.max_connections)
 
 
 def public_url(env: ApiEnv) -> str:
