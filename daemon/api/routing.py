@@ -183,8 +183,9 @@ class Router:
     def _run(self, call: Call) -> Deferred:
         for guard in self.guards:
             guard.enter(call)
-        read_body(call)
+        read_raw_body(call)  # only the size before authentication: parsing is for callers
         if call.operation.auth is None:
+            parse_input(call)
             return maybeDeferred(call.operation.handler, call)
         authenticate = self.authenticators[call.operation.auth]
         authenticated = maybeDeferred(authenticate, call)
@@ -194,6 +195,7 @@ class Router:
         call.principal = principal
         for guard in self.guards:
             guard.admitted(call)
+        parse_input(call)
         return maybeDeferred(call.operation.handler, call)
 
     def _answer(self, reply: Reply | None, call: Call) -> bytes:
@@ -241,13 +243,17 @@ def dump_json(body: BaseModel | dict | list | bytes) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def read_body(call: Call) -> None:
-    """The JSON body and the query string, validated by the operation's models (ApiError)."""
+def read_raw_body(call: Call) -> None:
     limit = call.env.config.api.max_body_bytes
     raw = call.request.content.read(limit + 1) if call.request.content is not None else b""
     if len(raw) > limit:
         raise ApiError(ErrorCategory.VALIDATION, "lengthError", f"body over {limit} bytes")
     call.raw_body = raw
+
+
+def parse_input(call: Call) -> None:
+    """The JSON body and the query string, validated by the operation's models (ApiError)."""
+    raw = call.raw_body
     operation = call.operation
     if operation.query is not None:
         call.query = validate(operation.query, _query_args(call.request))
