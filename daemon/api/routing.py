@@ -49,7 +49,7 @@ class Guard(Protocol):
 
 @dataclass(frozen=True)
 class Header:
-    """A request header an operation reads, for the OpenAPI document."""
+    """A request header an operation reads, or a response header it sends, for the document."""
 
     name: str
     description: str
@@ -73,6 +73,8 @@ class Operation:
     headers: Sequence[Header] = ()
     stream: bool = False  # text/event-stream: the handler writes the response itself
     description: str = ""
+    # status -> the headers its answer carries (for the document)
+    response_headers: Mapping[int, Sequence[Header]] = field(default_factory=dict)
 
     @property
     def path_parameters(self) -> list[str]:
