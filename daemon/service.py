@@ -33,6 +33,7 @@ from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
 from daemon.api.server import api_factory, api_site, load_routes
 from daemon.channels.events import activate_channels
+from daemon.channels.grant import env_channel_secrets
 from daemon.channels.keys import ChannelKeyError
 from daemon.chart import ensure_chart_txn
 from daemon.clock import NS_PER_S, now_ns
@@ -386,6 +387,9 @@ def _add_api(daemon: Daemon) -> None:
     if not (config.api.enabled or config.channels.enabled):
         return
     daemon.api = ApiEnv(config, daemon.reactor, daemon.db)
+    if config.channels.enabled and config.service.role in API_ROLES:
+        # read now (a bad file stops start-up), not on the reactor at the first request
+        startup_step("channel secrets", env_channel_secrets, daemon.api)
     load_routes()  # the route modules also register the components
     daemon.components += api_components(daemon.api, config.service.role)
 

@@ -19,7 +19,7 @@ from daemon.api.routing import ROUTER, Call, Reply
 from daemon.channels import auth  # noqa: F401  (registers the "channel" authenticator)
 from daemon.channels.auth import unauthorised
 from daemon.channels.events import channel_by_reference_txn
-from daemon.channels.grant import TokenRefused, answer_for, channel_secrets, grant_txn
+from daemon.channels.grant import TokenRefused, answer_for, env_channel_secrets, grant_txn
 from daemon.channels.models import (
     ChannelBalance,
     ChannelStatement,
@@ -63,7 +63,7 @@ def _disabled(call: Call) -> None:
 )
 def token(call: Call) -> Deferred:
     _disabled(call)
-    secrets = channel_secrets(call.env.config)
+    secrets = env_channel_secrets(call.env)
 
     def granted(conn) -> TokenAnswer:
         try:
@@ -87,7 +87,7 @@ def token(call: Call) -> Deferred:
 )
 def refresh(call: Call) -> Deferred:
     _disabled(call)
-    secrets = channel_secrets(call.env.config)
+    secrets = env_channel_secrets(call.env)
     principal: ChannelPrincipal = call.principal
 
     def refreshed(conn) -> TokenAnswer:
