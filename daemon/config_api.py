@@ -93,3 +93,6 @@ class ChannelsConfig(Section):
     push_after_s: PositiveSeconds = 900.0
     push_min_interval_s: PositiveSeconds = 3600.0
     push_interval_s: PositiveSeconds = 5.0  # how often devices to push are looked for
+    # fix-front: tokens are refreshed (POST /channels/me/token) until this long after the device
+    # last signed a token request (POST /channels/token); a refreshed token never lasts longer.
+    grant_days: Annotated[float, Field(gt=0, le=3650)] = 90.0

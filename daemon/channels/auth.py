@@ -60,4 +60,5 @@ def principal_txn(conn: Connection, claims: TokenClaims) -> ChannelPrincipal:
         device_id=device.device_id,
         key_epoch=channel.key_epoch,
         expires_at_ns=claims.expires_at_ns,
+        granted_at_ns=claims.granted_at_ns,
     )

@@ -138,9 +138,15 @@ def _take_timestamp_txn(
 
 
 def answer_for(
-    secrets: ChannelSecrets, channel: Channel, device: Device, now_ns: int, lifetime_s: float
+    secrets: ChannelSecrets,
+    channel: Channel,
+    device: Device,
+    now_ns: int,
+    lifetime_s: float,
+    granted_at_ns: int | None = None,
 ) -> TokenAnswer:
-    """A fresh token for `device` on `channel`, with the event keys wrapped for it."""
+    """A fresh token for `device` on `channel`, with the event keys wrapped for it; a refresh
+    passes the grant it descends from (`granted_at_ns`)."""
     issued: IssuedToken = issue_token(
         secrets.token_key,
         reference=channel.reference,
@@ -148,6 +154,7 @@ def answer_for(
         key_epoch=channel.key_epoch,
         now_ns=now_ns,
         lifetime_s=lifetime_s,
+        granted_at_ns=granted_at_ns,
     )
     first = max(1, channel.key_epoch - EARLIER_EPOCHS_MAX)
     return TokenAnswer(
