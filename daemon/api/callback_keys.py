@@ -55,14 +55,20 @@ class MasterKey:
         return hmac.new(self._raw, message, hashlib.sha256).digest()
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    """The X-Signature header's value for `body`."""
-    return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def signed_bytes(date: str, body: bytes) -> bytes:
+    """What X-Signature covers: the X-Date header, a newline, the body (so a receiver can refuse a
+    stale or replayed callback by its date)."""
+    return date.encode("ascii") + b"\n" + body
 
 
-def verify(secret: bytes, body: bytes, signature: str) -> bool:
+def sign(secret: bytes, date: str, body: bytes) -> str:
+    """The X-Signature header's value for a callback sent with X-Date `date` and `body`."""
+    return SIGNATURE_PREFIX + hmac.new(secret, signed_bytes(date, body), hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, date: str, body: bytes, signature: str) -> bool:
     """What a receiver does (tests, the documentation): constant-time comparison."""
-    return hmac.compare_digest(sign(secret, body), signature)
+    return hmac.compare_digest(sign(secret, date, body), signature)
 
 
 def callback_key_path(config: Config) -> Path:
