@@ -62,6 +62,19 @@ class ApiConfig(Section):
     # api-batches: bulk disbursements (POST /batchtransactions), refused whole above these bounds.
     batch_max_items: Annotated[int, Field(ge=1, le=100_000)] = 1000
     batch_max_total_minor: Annotated[int, Field(ge=1)] = 1_000_000_000  # 10,000,000.00 a batch
+    # fix-front: before authentication, each remote address may send this many requests a second
+    # (burst: this many at once); an authenticated request gives its token back. The access log is
+    # written every access_log_flush_ms or access_log_batch_rows rows, one transaction a batch; past
+    # access_log_buffer_rows unwritten rows, new ones are dropped (and counted).
+    preauth_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 20.0
+    preauth_burst: Annotated[int, Field(ge=1, le=100_000)] = 200
+    access_log_flush_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
+    access_log_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 500
+    access_log_buffer_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    # fix-front: a connection that sends nothing of its request for this long is closed (not
+    # while it is being answered: streams and long polls are not cut); at most this many open.
+    request_timeout_s: PositiveSeconds = 30.0
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
 
 
 class ChannelsConfig(Section):
@@ -83,3 +96,6 @@ class ChannelsConfig(Section):
     push_after_s: PositiveSeconds = 900.0
     push_min_interval_s: PositiveSeconds = 3600.0
     push_interval_s: PositiveSeconds = 5.0  # how often devices to push are looked for
+    # fix-front: tokens are refreshed (POST /channels/me/token) until this long after the device
+    # last signed a token request (POST /channels/token); a refreshed token never lasts longer.
+    grant_days: Annotated[float, Field(gt=0, le=3650)] = 90.0

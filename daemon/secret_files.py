@@ -1,11 +1,13 @@
 """Secret files (the PIN pepper, the app channel key, receipt keys, a device's keys): written
 owner-only (0600) under a private temporary name, synced, then moved into place, so no reader ever
-sees half a secret and of two processes creating one at once, exactly one wins."""
+sees half a secret and of two processes creating one at once, exactly one wins. And the one reader
+of the "random bytes in hex, owner-only" key files (the channel keys, the callback key)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
 
@@ -42,3 +44,37 @@ def replace_secret_file(path: Path, text: str) -> None:
     """Write `text` to `path` whether or not it exists: a crash leaves the old file or the new."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(_write_private(path, text), path)
+
+
+class SecretFileError(Exception):
+    """A secret file unreadable, malformed or readable by others: one line naming the file."""
+
+
+def read_hex_secret(
+    path: Path, what: str, length: int = 32, error: type[SecretFileError] = SecretFileError
+) -> bytes:
+    """The `length` bytes written in hex in `path`, owner-only; `error` (one line) if not."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not ASCII hex"
+        raise error(f"{path}: cannot read the {what}: {reason}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise error(f"{path}: the {what} must be readable by its owner only (chmod 600)")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise error(f"{path}: the {what} is not hex") from None
+    if len(raw) != length:
+        raise error(f"{path}: the {what} is not {length} bytes")
+    return raw
+
+
+def load_or_create_hex_secret(
+    path: Path, what: str, length: int = 32, error: type[SecretFileError] = SecretFileError
+) -> bytes:
+    """The secret of `path`, made (random, owner-only) if there is none yet."""
+    if not path.exists():
+        create_secret_file(path, secrets.token_bytes(length).hex() + "\n")
+    return read_hex_secret(path, what, length, error)

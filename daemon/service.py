@@ -31,8 +31,9 @@ import ledger
 from daemon import components
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
-from daemon.api.server import api_site, load_routes
+from daemon.api.server import api_factory, api_site, load_routes
 from daemon.channels.events import activate_channels
+from daemon.channels.grant import env_channel_secrets
 from daemon.channels.keys import ChannelKeyError
 from daemon.chart import ensure_chart_txn
 from daemon.clock import NS_PER_S, now_ns
@@ -227,7 +228,7 @@ class Daemon:
             return succeed("")
         host, port = self.config.api.listen.rsplit(":", 1)
         endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
-        listening = endpoint.listen(api_site(self.api))
+        listening = endpoint.listen(api_factory(api_site(self.api), self.config.api))
         listening.addCallback(self._api_listening_on)
         listening.addErrback(_listen_failed, "api.listen", self.config.api.listen)
         return listening
@@ -386,6 +387,9 @@ def _add_api(daemon: Daemon) -> None:
     if not (config.api.enabled or config.channels.enabled):
         return
     daemon.api = ApiEnv(config, daemon.reactor, daemon.db)
+    if config.channels.enabled and config.service.role in API_ROLES:
+        # read now (a bad file stops start-up), not on the reactor at the first request
+        startup_step("channel secrets", env_channel_secrets, daemon.api)
     load_routes()  # the route modules also register the components
     daemon.components += api_components(daemon.api, config.service.role)
 

@@ -27,6 +27,7 @@ from daemon.api.businesses import (
     KeyState,
     find_key_txn,
     ip_allowed,
+    split_key,
     touch_key_txn,
 )
 from daemon.api.env import ApiEnv
@@ -101,6 +102,8 @@ def authenticate(call: Call) -> Deferred:
     key_text = call.header(KEY_HEADER)
     if not key_text:
         raise refused(f"the {KEY_HEADER} header is missing")
+    if split_key(key_text.strip()) is None:  # refused here, on the reactor: no query for junk
+        raise refused(f"{KEY_HEADER} is not a key of this service")
     found = call.env.db.run_interaction("api.auth", find_key_txn, key_text.strip())
     return found.addCallback(_admit, call)
 

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import hmac
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from sqlalchemy import Connection, select, update
 from daemon.audit import record_txn
 from daemon.config import Config
 from daemon.schema import businesses
-from daemon.secret_files import create_secret_file
+from daemon.secret_files import SecretFileError, create_secret_file, read_hex_secret
 
 KEY_FILE_NAME = "api_callback_key"
 _KEY_BYTES = 32
@@ -34,7 +33,7 @@ _LABEL = b"smscore callback v1|"
 SIGNATURE_PREFIX = "sha256="
 
 
-class CallbackKeyError(Exception):
+class CallbackKeyError(SecretFileError):
     """The master key file is unreadable, malformed or readable by others (one line naming it),
     or a business to show a secret of does not exist."""
 
@@ -55,14 +54,20 @@ class MasterKey:
         return hmac.new(self._raw, message, hashlib.sha256).digest()
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    """The X-Signature header's value for `body`."""
-    return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def signed_bytes(date: str, body: bytes) -> bytes:
+    """What X-Signature covers: the X-Date header, a newline, the body (so a receiver can refuse a
+    stale or replayed callback by its date)."""
+    return date.encode("ascii") + b"\n" + body
 
 
-def verify(secret: bytes, body: bytes, signature: str) -> bool:
+def sign(secret: bytes, date: str, body: bytes) -> str:
+    """The X-Signature header's value for a callback sent with X-Date `date` and `body`."""
+    return SIGNATURE_PREFIX + hmac.new(secret, signed_bytes(date, body), hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, date: str, body: bytes, signature: str) -> bool:
     """What a receiver does (tests, the documentation): constant-time comparison."""
-    return hmac.compare_digest(sign(secret, body), signature)
+    return hmac.compare_digest(sign(secret, date, body), signature)
 
 
 def callback_key_path(config: Config) -> Path:
@@ -88,23 +93,7 @@ def _read_cached(path: Path) -> MasterKey:
 
 
 def read_master_key(path: Path) -> MasterKey:
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not ASCII hex"
-        raise CallbackKeyError(f"{path}: cannot read the callback key: {reason}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CallbackKeyError(
-            f"{path}: the callback key must be readable by its owner only (chmod 600)"
-        )
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise CallbackKeyError(f"{path}: the callback key is not hex") from None
-    if len(raw) != _KEY_BYTES:
-        raise CallbackKeyError(f"{path}: the callback key is not {_KEY_BYTES} bytes")
-    return MasterKey(raw)
+    return MasterKey(read_hex_secret(path, "callback key", _KEY_BYTES, CallbackKeyError))
 
 
 # --- a business's secret

@@ -3,10 +3,16 @@ callback_http_hosts` (a callback carries money results: outside a test bench it 
 credentials in the URL (it is stored and shown by `smscore admin callbacks`), ASCII, at most the
 column's length. Checked when a request comes in (X-Callback-URL) and again before each delivery
 (the config may have changed since), where a bad one fails the callback instead of the deliverer.
+
+No callback goes to this machine or an internal network (SSRF): a host that is `localhost` or an
+address literal that is not global (private, loopback, link-local, reserved) is refused unless it
+is listed in callback_http_hosts. A DNS name is not resolved here; one that resolves to an
+internal address is not caught yet (that needs the resolved address checked at connect time).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from daemon.api.errors import ApiError, validation_error
@@ -40,9 +46,25 @@ def callback_url_problem(url: str, http_hosts: list[str]) -> str | None:
         return "must not have a #fragment"
     if port == 0:
         return "port 0"
-    if parts.scheme == "http" and host not in {name.lower() for name in http_hosts}:
+    allowed = {name.lower() for name in http_hosts}
+    if parts.scheme == "http" and host not in allowed:
         return f"plain http is allowed only to {', '.join(http_hosts) or 'no host'}: use https"
+    if host not in allowed and _internal(host):
+        return "an internal address (private, loopback or link-local): not a callback's"
     return None
+
+
+def _internal(host: str) -> bool:
+    """A name for this machine, or an address literal no business's receiver has."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a DNS name (see the module's note)
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    return not address.is_global or address.is_multicast
 
 
 def check_callback_url(url: str, config: Config) -> str:

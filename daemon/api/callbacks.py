@@ -11,7 +11,8 @@ signed with its business's secret, to the row's URL, and records what came of it
 At most callback_max_in_flight PUTs are under way at once: a claim takes only as many rows as
 there is room for, and a finished PUT makes room for the next claim. Each PUT carries
 Content-Type: application/json, X-CorrelationID (the client's, when it sent one), X-Date and
-X-Signature: sha256=<hex HMAC-SHA256(secret, body)> (daemon.api.callback_keys). Delivery is at
+X-Signature: sha256=<hex HMAC-SHA256(secret, X-Date + "\n" + body)> (daemon.api.callback_keys): the
+date is signed, so a receiver refuses a replayed callback by its age. Delivery is at
 least once: a receiver may see a callback again (a crash after its answer, before the record) and
 should treat X-CorrelationID plus the body's reference as its idempotency key.
 """
@@ -169,10 +170,11 @@ class CallbackDeliverer:
             return succeed(Attempt(None, f"URL refused: {problem}", permanent=True))
         body = claim.body.encode("utf-8")
         secret = self.key.business_secret(claim.business_code, claim.secret_version)
+        date = iso_time(clock.now_ns(self.reactor))
         headers = {
             "Content-Type": "application/json",
-            "X-Date": iso_time(clock.now_ns(self.reactor)),
-            "X-Signature": sign(secret, body),
+            "X-Date": date,
+            "X-Signature": sign(secret, date, body),
         }
         if claim.client_correlation_id:
             headers["X-CorrelationID"] = claim.client_correlation_id

@@ -1,15 +1,16 @@
-"""The OpenAPI 3.1 document of everything the router serves, built from the operations'
+"""The OpenAPI 3.1 document of the operations a site serves, built from the operations'
 declarations and their pydantic models (served at GET /openapi.json)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from daemon.api.errors import CATEGORY_STATUS
-from daemon.api.routing import Operation, Router
+from daemon.api.routing import Header, Operation
 
 OPENAPI_VERSION = "3.1.0"
 _REF = "#/components/schemas/{model}"
@@ -22,21 +23,25 @@ _STATUS_TEXT = {
     400: "An error caused by a business rule or a validation failure",
     401: "An error caused by an authorisation failure",
     404: "An error caused by a failure to identify the target resource",
-    429: "Too many requests: the business's rate limit",
+    405: "Method not allowed on this path",
+    429: "Too many requests: the business's rate limit, or the address's before authentication",
     500: "An error caused by a general server-side issue",
     503: "An error caused by system unavailability",
 }
+RETRY_AFTER = Header("Retry-After", "seconds until a request is admitted again", required=True)
+WWW_AUTHENTICATE = Header("WWW-Authenticate", "Bearer: the channel token scheme")
+METHOD_NOT_ALLOWED = "Another method on a listed path is answered 405 with an errorObject."
 SECURITY_SCHEMES = {
     "business": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "channel": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
 }
 
 
-def _models(router: Router) -> list[type[BaseModel]]:
+def _models(operations: Sequence[Operation]) -> list[type[BaseModel]]:
     from daemon.api.models import ErrorObject  # the errorObject every operation may answer
 
     found: dict[str, type[BaseModel]] = {"ErrorObject": ErrorObject}
-    for operation in router.operations:
+    for operation in operations:
         for model in (operation.body, *operation.responses.values()):
             if isinstance(model, type) and issubclass(model, BaseModel):
                 found.setdefault(model.__name__, model)
@@ -94,7 +99,22 @@ def _responses(operation: Operation) -> dict[str, Any]:
                 "description": _STATUS_TEXT[status],
                 "content": {"application/json": {"schema": _ref(ErrorObject)}},
             }
+    for status, headers in _response_headers(operation).items():
+        if str(status) in responses:
+            responses[str(status)]["headers"] = {
+                h.name: {"description": h.description, "required": h.required,
+                         "schema": {"type": "integer" if h.name == "Retry-After" else "string"}}
+                for h in headers
+            }  # fmt: skip
     return responses
+
+
+def _response_headers(operation: Operation) -> dict[int, list[Header]]:
+    found = {status: list(headers) for status, headers in operation.response_headers.items()}
+    found.setdefault(429, []).append(RETRY_AFTER)  # every request passes the address limit
+    if operation.path.startswith("/channels/"):  # the channel authenticator's refusals
+        found.setdefault(401, []).append(WWW_AUTHENTICATE)
+    return found
 
 
 def _operation(operation: Operation) -> dict[str, Any]:
@@ -116,17 +136,27 @@ def _operation(operation: Operation) -> dict[str, Any]:
     return entry
 
 
-def openapi_document(router: Router, *, title: str, version: str, server_url: str) -> dict:
+def openapi_document(
+    operations: Sequence[Operation], *, title: str, version: str, server_url: str
+) -> dict:
     paths: dict[str, dict[str, Any]] = {}
-    for operation in router.operations:
+    for operation in operations:
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": title, "version": version},
+        "info": {"title": title, "version": version, "description": METHOD_NOT_ALLOWED},
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {
-            "schemas": _schemas(_models(router)),
+            "schemas": _schemas(_models(operations)),
             "securitySchemes": SECURITY_SCHEMES,
+            "responses": {
+                "MethodNotAllowed": {
+                    "description": _STATUS_TEXT[405],
+                    "content": {
+                        "application/json": {"schema": {"$ref": _REF.format(model="ErrorObject")}}
+                    },
+                }
+            },
         },
     }

@@ -46,7 +46,8 @@ def _msisdn(value: str, field: str, numbering: Numbering) -> str:
 
 
 def _wallet_id(value: str, field: str) -> str:
-    if not value.isdigit() or not WALLET_ID_BASE < int(value) <= _WALLET_ID_MAX:
+    digits = value.isascii() and value.isdigit() and len(value) <= 20  # "²".isdigit() is True
+    if not digits or not WALLET_ID_BASE < int(value) <= _WALLET_ID_MAX:
         raise validation_error("formatError", field, f"{field}: walletid is not a wallet's id")
     return str(int(value) - WALLET_ID_BASE)
 

@@ -15,10 +15,11 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from klein import Klein
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -30,15 +31,25 @@ from daemon.api.errors import ApiError, ErrorCategory
 
 log = Logger()
 JSON_TYPE = b"application/json"
+BIGINT_LIMIT = 2**63
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Authenticator = Callable[["Call"], Any]  # returns the principal (or a Deferred of it); ApiError
 Observer = Callable[["Call", int, "ApiError | None"], None]  # after every answer (the access log)
 
 
+class Guard(Protocol):
+    """Runs before anything else of a request (daemon.api.preauth): `enter` raises ApiError to
+    refuse it; `admitted` is told once the request authenticated."""
+
+    def enter(self, call: Call) -> None: ...
+
+    def admitted(self, call: Call) -> None: ...
+
+
 @dataclass(frozen=True)
 class Header:
-    """A request header an operation reads, for the OpenAPI document."""
+    """A request header an operation reads, or a response header it sends, for the document."""
 
     name: str
     description: str
@@ -62,6 +73,8 @@ class Operation:
     headers: Sequence[Header] = ()
     stream: bool = False  # text/event-stream: the handler writes the response itself
     description: str = ""
+    # status -> the headers its answer carries (for the document)
+    response_headers: Mapping[int, Sequence[Header]] = field(default_factory=dict)
 
     @property
     def path_parameters(self) -> list[str]:
@@ -75,7 +88,7 @@ class Operation:
 @dataclass
 class Reply:
     status: int
-    body: BaseModel | dict | list | None = None
+    body: BaseModel | dict | list | bytes | None = None  # bytes: JSON already encoded
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -110,6 +123,7 @@ class Router:
         self.operations: list[Operation] = []
         self.authenticators: dict[str, Authenticator] = {}
         self.observers: list[Observer] = []
+        self.guards: list[Guard] = []
 
     def op(self, method: str, path: str, operation_id: str, **details: Any) -> Callable:
         def declare(handler: Callable[[Call], Any]) -> Callable[[Call], Any]:
@@ -129,9 +143,10 @@ class Router:
 
         return register
 
-    def klein_app(self, env: ApiEnv) -> Klein:
+    def klein_app(self, env: ApiEnv, operations: Sequence[Operation] | None = None) -> Klein:
+        """The routes of `operations` (every operation by default); any other path is 404."""
         app = Klein()
-        for operation in self.operations:
+        for operation in self.operations if operations is None else operations:
             # Each route its own endpoint name: klein defaults to the function's __name__, the
             # same for every operation here, and one name would take every route.
             route = app.route(
@@ -168,12 +183,22 @@ class Router:
         return endpoint
 
     def _run(self, call: Call) -> Deferred:
-        read_body(call)
+        for guard in self.guards:
+            guard.enter(call)
+        read_raw_body(call)  # only the size before authentication: parsing is for callers
         if call.operation.auth is None:
+            parse_input(call)
             return maybeDeferred(call.operation.handler, call)
         authenticate = self.authenticators[call.operation.auth]
         authenticated = maybeDeferred(authenticate, call)
-        return authenticated.addCallback(_with_principal, call)
+        return authenticated.addCallback(self._with_principal, call)
+
+    def _with_principal(self, principal: Any, call: Call) -> Deferred:
+        call.principal = principal
+        for guard in self.guards:
+            guard.admitted(call)
+        parse_input(call)
+        return maybeDeferred(call.operation.handler, call)
 
     def _answer(self, reply: Reply | None, call: Call) -> bytes:
         if reply is None:  # a stream, written by its handler
@@ -191,7 +216,9 @@ class Router:
 
     def _refuse(self, failure: Failure, call: Call) -> bytes:
         error = failure.value
-        if not isinstance(error, ApiError):
+        if failure.check(OverflowError, DataError):  # a value out of the database's range
+            error = ApiError(ErrorCategory.VALIDATION, "formatError", "a value is out of range")
+        elif not isinstance(error, ApiError):
             log.failure("api: {operation} failed", failure, operation=call.operation.operation_id)
             error = ApiError(ErrorCategory.INTERNAL, "genericError", "internal error")
         request = call.request
@@ -210,34 +237,51 @@ class Router:
                 log.failure("api: observer failed", Failure())
 
 
-def _with_principal(principal: Any, call: Call) -> Deferred:
-    call.principal = principal
-    return maybeDeferred(call.operation.handler, call)
-
-
-def dump_json(body: BaseModel | dict | list) -> bytes:
+def dump_json(body: BaseModel | dict | list | bytes) -> bytes:
+    if isinstance(body, bytes):
+        return body
     if isinstance(body, BaseModel):
         return body.model_dump_json(by_alias=True, exclude_none=True).encode()
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def read_body(call: Call) -> None:
-    """The JSON body and the query string, validated by the operation's models (ApiError)."""
+def read_raw_body(call: Call) -> None:
     limit = call.env.config.api.max_body_bytes
     raw = call.request.content.read(limit + 1) if call.request.content is not None else b""
     if len(raw) > limit:
         raise ApiError(ErrorCategory.VALIDATION, "lengthError", f"body over {limit} bytes")
     call.raw_body = raw
+
+
+def parse_input(call: Call) -> None:
+    """The JSON body and the query string, validated by the operation's models (ApiError)."""
+    raw = call.raw_body
     operation = call.operation
     if operation.query is not None:
-        args = {k.decode(): v[-1].decode() for k, v in (call.request.args or {}).items()}
-        call.query = validate(operation.query, args)
+        call.query = validate(operation.query, _query_args(call.request))
+        _check_bounds(call.query)
     if operation.body is not None:
         try:
             data = json.loads(raw or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8 or JSON, too deep, too long a number
             raise ApiError(ErrorCategory.VALIDATION, "formatError", "body is not JSON") from None
         call.body = validate(operation.body, data)
+
+
+def _query_args(request: IRequest) -> dict[str, str]:
+    try:
+        return {k.decode(): v[-1].decode() for k, v in (request.args or {}).items()}
+    except UnicodeDecodeError:
+        raise ApiError(ErrorCategory.VALIDATION, "formatError", "query is not UTF-8") from None
+
+
+def _check_bounds(query: BaseModel) -> None:
+    """Every integer of a query fits a database integer (a larger one overflows the driver)."""
+    for name, value in query:
+        if isinstance(value, int) and not -BIGINT_LIMIT <= value < BIGINT_LIMIT:
+            raise ApiError(
+                ErrorCategory.VALIDATION, "formatError", f"{name}: out of range", {"field": name}
+            )
 
 
 def validate(model: type[BaseModel], data: Any) -> BaseModel:

@@ -12,7 +12,7 @@ from twisted.internet.defer import Deferred
 from daemon.api.errors import ApiError, ErrorCategory
 from daemon.api.routing import ROUTER, Call
 from daemon.channels.events import channel_by_reference_txn
-from daemon.channels.grant import channel_secrets
+from daemon.channels.grant import env_channel_secrets
 from daemon.channels.principal import ChannelPrincipal
 from daemon.channels.tokens import TokenClaims, TokenError, TokenExpired, verify_token
 from daemon.security.devices import DeviceState, get_device_txn
@@ -34,7 +34,7 @@ def authenticate(call: Call) -> Deferred:
     written = call.header("Authorization") or ""
     if not written[: len(_BEARER)].lower() == _BEARER:
         raise unauthorised("no channel token (Authorization: Bearer)")
-    secrets = channel_secrets(call.env.config)
+    secrets = env_channel_secrets(call.env)
     try:
         claims = verify_token(secrets.token_key, written[len(_BEARER) :].strip(), call.env.now_ns())
     except TokenExpired:
@@ -60,4 +60,5 @@ def principal_txn(conn: Connection, claims: TokenClaims) -> ChannelPrincipal:
         device_id=device.device_id,
         key_epoch=channel.key_epoch,
         expires_at_ns=claims.expires_at_ns,
+        granted_at_ns=claims.granted_at_ns,
     )

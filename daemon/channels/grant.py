@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from daemon.api.env import ApiEnv
 from daemon.api.errors import iso_time
 from daemon.channels.crypto import wrap_event_key
 from daemon.channels.events import Channel, channel_event_key, ensure_channel_txn
@@ -31,6 +32,7 @@ TOKEN_REQUEST_LABEL = b"smscore channel token v1|"
 TIMESTAMP_WINDOW_S = 300
 EARLIER_EPOCHS_MAX = 64  # the keys of at most this many earlier epochs in a token answer
 _NS_PER_MS = 1_000_000
+_SERVICE = __name__  # env.services key of the ChannelSecrets
 
 
 class TokenRefused(Exception):
@@ -52,6 +54,15 @@ class ChannelSecrets:
 def channel_secrets(config: Config) -> ChannelSecrets:
     """The keys of `config`; each file is read once per process (a start-up step reads them)."""
     return ChannelSecrets(token_key(config).raw, event_key(config).raw, server_key(config).private)
+
+
+def env_channel_secrets(env: ApiEnv) -> ChannelSecrets:
+    """The keys of the API environment, read once (daemon.service does it at start-up): a request
+    then does no file-system work on the reactor."""
+    found = env.services.get(_SERVICE)
+    if found is None:
+        found = env.services[_SERVICE] = channel_secrets(env.config)
+    return found
 
 
 def token_request_message(device_id: str, timestamp_ms: int) -> bytes:
@@ -127,9 +138,15 @@ def _take_timestamp_txn(
 
 
 def answer_for(
-    secrets: ChannelSecrets, channel: Channel, device: Device, now_ns: int, lifetime_s: float
+    secrets: ChannelSecrets,
+    channel: Channel,
+    device: Device,
+    now_ns: int,
+    lifetime_s: float,
+    granted_at_ns: int | None = None,
 ) -> TokenAnswer:
-    """A fresh token for `device` on `channel`, with the event keys wrapped for it."""
+    """A fresh token for `device` on `channel`, with the event keys wrapped for it; a refresh
+    passes the grant it descends from (`granted_at_ns`)."""
     issued: IssuedToken = issue_token(
         secrets.token_key,
         reference=channel.reference,
@@ -137,6 +154,7 @@ def answer_for(
         key_epoch=channel.key_epoch,
         now_ns=now_ns,
         lifetime_s=lifetime_s,
+        granted_at_ns=granted_at_ns,
     )
     first = max(1, channel.key_epoch - EARLIER_EPOCHS_MAX)
     return TokenAnswer(

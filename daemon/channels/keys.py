@@ -7,19 +7,17 @@ reply, an exception or a repr."""
 from __future__ import annotations
 
 import functools
-import secrets
-import stat
 from pathlib import Path
 
 from daemon.config import Config
-from daemon.secret_files import create_secret_file
+from daemon.secret_files import SecretFileError, load_or_create_hex_secret, read_hex_secret
 
 TOKEN_KEY_FILE_NAME = "channel_token_key"
 EVENT_KEY_FILE_NAME = "channel_event_key"
 KEY_BYTES = 32
 
 
-class ChannelKeyError(Exception):
+class ChannelKeyError(SecretFileError):
     """A key file is unreadable, malformed or readable by others (one line naming the file)."""
 
 
@@ -60,23 +58,8 @@ def event_key(config: Config) -> SecretKey:
 
 @functools.cache
 def load_or_create(path: Path, what: str) -> SecretKey:
-    if not path.exists():
-        create_secret_file(path, secrets.token_bytes(KEY_BYTES).hex() + "\n")
-    return read_key(path, what)
+    return SecretKey(load_or_create_hex_secret(path, what, KEY_BYTES, ChannelKeyError), str(path))
 
 
 def read_key(path: Path, what: str) -> SecretKey:
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ChannelKeyError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ChannelKeyError(f"{path}: the {what} must be readable by its owner only (chmod 600)")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise ChannelKeyError(f"{path}: the {what} is not hex") from None
-    if len(raw) != KEY_BYTES:
-        raise ChannelKeyError(f"{path}: the {what} is not {KEY_BYTES} bytes")
-    return SecretKey(raw, str(path))
+    return SecretKey(read_hex_secret(path, what, KEY_BYTES, ChannelKeyError), str(path))

@@ -14,6 +14,7 @@ class ChannelPrincipal:
     device_id: str  # 16 hex digits, as in devices.device_id
     key_epoch: int
     expires_at_ns: int
+    granted_at_ns: int = 0  # the device-signed token request the token descends from
 
     def __repr__(self) -> str:  # no number in logs
         return f"ChannelPrincipal({self.reference} device={self.device_id})"

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred, succeed
 
 from daemon.api.errors import ApiError, ErrorCategory
+from daemon.api.lifecycle import NS_PER_DAY
 from daemon.api.models import ErrorObject
 from daemon.api.routing import ROUTER, Call, Reply
 from daemon.channels import auth  # noqa: F401  (registers the "channel" authenticator)
 from daemon.channels.auth import unauthorised
 from daemon.channels.events import channel_by_reference_txn
-from daemon.channels.grant import TokenRefused, answer_for, channel_secrets, grant_txn
+from daemon.channels.grant import TokenRefused, answer_for, env_channel_secrets, grant_txn
 from daemon.channels.models import (
     ChannelBalance,
     ChannelStatement,
@@ -31,6 +32,7 @@ from daemon.channels.models import (
 )
 from daemon.channels.principal import ChannelPrincipal
 from daemon.channels.reads import balance_txn, page_txn, statement_txn
+from daemon.clock import NS_PER_S
 from daemon.security.devices import get_device_txn
 
 TAG = "Channels"
@@ -44,7 +46,7 @@ def set_long_poll(waiter: LongPoll | None) -> None:
 
 
 def _lifetime_s(call: Call) -> float:
-    return call.env.config.channels.token_days * 86400
+    return call.env.config.channels.token_days * NS_PER_DAY / NS_PER_S
 
 
 def _disabled(call: Call) -> None:
@@ -63,7 +65,7 @@ def _disabled(call: Call) -> None:
 )
 def token(call: Call) -> Deferred:
     _disabled(call)
-    secrets = channel_secrets(call.env.config)
+    secrets = env_channel_secrets(call.env)
 
     def granted(conn) -> TokenAnswer:
         try:
@@ -80,21 +82,29 @@ def token(call: Call) -> Deferred:
     "POST",
     "/channels/me/token",
     "channelsTokenRefreshPOST",
-    summary="A fresh token (and the event keys) for the device of a valid token",
+    summary="A fresh token (and the event keys) for the device of a valid token, until "
+    "[channels] grant_days after the device last signed a token request",
     tag=TAG,
     responses={200: TokenAnswer},
     auth="channel",
 )
 def refresh(call: Call) -> Deferred:
     _disabled(call)
-    secrets = channel_secrets(call.env.config)
+    secrets = env_channel_secrets(call.env)
     principal: ChannelPrincipal = call.principal
+    now_ns = call.env.now_ns()
+    grant_days = call.env.config.channels.grant_days
+    left_s = (principal.granted_at_ns + int(grant_days * NS_PER_DAY) - now_ns) / NS_PER_S
+    if left_s < 1:
+        raise unauthorised(f"the device signed for this token over {grant_days:g} days ago: "
+                           "ask with a signed request (POST /channels/token)")  # fmt: skip
 
     def refreshed(conn) -> TokenAnswer:
         channel = channel_by_reference_txn(conn, principal.reference)
         device = get_device_txn(conn, principal.device_id)
         assert channel is not None and device is not None  # the authenticator just read them
-        return answer_for(secrets, channel, device, call.env.now_ns(), _lifetime_s(call))
+        lifetime_s = min(_lifetime_s(call), left_s)
+        return answer_for(secrets, channel, device, now_ns, lifetime_s, principal.granted_at_ns)
 
     return call.env.db.run_interaction("channels.refresh", refreshed).addCallback(
         lambda answer: Reply(200, answer)

@@ -1,6 +1,8 @@
 """Channel tokens: PyJWT HS256 under the token key (daemon.channels.keys). Claims: iss "smscore",
 sub and chn = the channel reference, dev = the device id, epoch = the channel's key epoch when it
-was issued, iat, exp (seconds), jti. Time is injected: PyJWT's own clock checks are off and expiry
+was issued, iat, exp (seconds), jti, and auth_time: when the device last signed a token request
+(a refresh keeps it, so a chain of refreshes ends; a token without it counts from its iat). Time is
+injected: PyJWT's own clock checks are off and expiry
 is checked against `now_ns`."""
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class TokenClaims:
     issued_at_ns: int
     expires_at_ns: int
     jti: str
+    granted_at_ns: int  # auth_time: the device-signed request this token descends from
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,18 @@ class IssuedToken:
 
 
 def issue_token(
-    key: bytes, *, reference: str, device_id: str, key_epoch: int, now_ns: int, lifetime_s: float
+    key: bytes,
+    *,
+    reference: str,
+    device_id: str,
+    key_epoch: int,
+    now_ns: int,
+    lifetime_s: float,
+    granted_at_ns: int | None = None,
 ) -> IssuedToken:
+    """`granted_at_ns`: the grant a refresh descends from (None: this is a grant, now)."""
     issued_s = now_ns // _NS
+    granted_s = issued_s if granted_at_ns is None else granted_at_ns // _NS
     expires_s = issued_s + int(lifetime_s)
     jti = secrets.token_hex(12)
     payload = {
@@ -66,9 +78,12 @@ def issue_token(
         "iat": issued_s,
         "exp": expires_s,
         "jti": jti,
+        "auth_time": granted_s,
     }
     text = jwt.encode(payload, key, algorithm=ALGORITHM)
-    claims = TokenClaims(reference, device_id, key_epoch, issued_s * _NS, expires_s * _NS, jti)
+    claims = TokenClaims(
+        reference, device_id, key_epoch, issued_s * _NS, expires_s * _NS, jti, granted_s * _NS
+    )
     return IssuedToken(text, claims)
 
 
@@ -97,8 +112,9 @@ def verify_token(key: bytes, text: str, now_ns: int) -> TokenClaims:
 def _claims(payload: dict) -> TokenClaims:
     reference, device_id, epoch = payload["chn"], payload["dev"], payload["epoch"]
     issued, expires, jti = payload["iat"], payload["exp"], payload["jti"]
+    granted = payload.get("auth_time", issued)
     texts_ok = all(isinstance(v, str) for v in (reference, device_id, jti, payload["sub"]))
-    numbers_ok = all(type(v) is int for v in (epoch, issued, expires))
+    numbers_ok = all(type(v) is int for v in (epoch, issued, expires, granted))
     if not (texts_ok and numbers_ok) or payload["sub"] != reference:
         raise TokenMalformed("the token's claims are not a channel token's")
-    return TokenClaims(reference, device_id, epoch, issued * _NS, expires * _NS, jti)
+    return TokenClaims(reference, device_id, epoch, issued * _NS, expires * _NS, jti, granted * _NS)

@@ -85,6 +85,8 @@ def receiver_secret(key_file: Path, code: str, secret_version: int) -> bytes:
     return hmac.new(master, message, hashlib.sha256).digest()
 
 
-def signature_valid(secret: bytes, body: bytes, header: str) -> bool:
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def signature_valid(secret: bytes, date: str, body: bytes, header: str) -> bool:
+    """As the README tells a receiver: HMAC-SHA256 over X-Date, a newline, then the body."""
+    signed = date.encode("ascii") + b"\n" + body
+    expected = "sha256=" + hmac.new(secret, signed, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header)

@@ -162,3 +162,10 @@ def test_a_clock_going_back_gives_no_tokens() -> None:
     limiter = RateLimiter()
     assert limiter.take(1, 1.0, 1, 100.0) == 0.0
     assert limiter.take(1, 1.0, 1, 50.0) > 0
+
+
+def test_a_caller_without_a_key_learns_nothing_of_the_schema(api_world: ApiWorld) -> None:
+    """Authentication comes before the body is parsed or validated (review 15, finding 13)."""
+    for body in (b"not json", b"[" * 10_000, {"amount": "x"}):
+        answer = api_world.http("POST", "/transactions/type/transfer", body)
+        _refused(answer, "header is missing")

@@ -145,7 +145,7 @@ ACCEPTED = [
     "https://pay.acme.example:8443/cb?token=abc&x=1",
     "http://127.0.0.1:8080/callback",
     "http://LOCALHOST/cb",
-    "https://[2001:db8::1]/cb",
+    "https://[2606:4700::1111]/cb",
 ]
 REFUSED = {
     "ftp://pay.acme.example/cb": "must start with https://",
@@ -194,3 +194,23 @@ def test_plain_http_hosts_come_from_the_config(tmp_path):
 def test_any_text_is_a_url_or_a_reason_never_a_crash(text, prefix):
     problem = callback_url_problem(prefix + text, HOSTS)
     assert problem is None or (isinstance(problem, str) and problem)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.7/cb", "https://169.254.169.254/latest/meta-data", "https://127.0.0.2/cb",
+        "https://[::1]/cb", "https://[fe80::1]/cb", "https://192.168.1.1/cb", "https://0.0.0.0/cb",
+        "https://localhost/cb", "https://api.localhost/cb", "https://[::ffff:10.0.0.1]/cb",
+    ],
+)  # fmt: skip
+def test_internal_hosts_are_refused_even_over_https(url):
+    """Review 15, finding 12: no PUT to a private, loopback or link-local address (SSRF)."""
+    problem = callback_url_problem(url, ["receiver.test"])
+    assert problem is not None and "internal" in problem
+
+
+def test_an_internal_host_in_the_allow_list_is_accepted():
+    assert callback_url_problem("https://10.0.0.7/cb", ["10.0.0.7"]) is None
+    assert callback_url_problem("http://127.0.0.1:9/cb", HOSTS) is None
+    assert callback_url_problem("https://receiver.example/cb", []) is None

@@ -132,3 +132,55 @@ def test_every_notice_fits_one_sms_with_the_worst_values(language, key) -> None:
     fields = replies.template_fields(replies.template(language, key))
     text = replies.render(language, key, **{name: WORST[name] for name in fields})
     assert gsm7_septet_length(text) <= 160, f"{len(text)}: {text}"
+
+
+def _notice_cli(world, tmp_path) -> AdminRunner:
+    config = tmp_path / "smscore.toml"
+    config.write_text(
+        f'[security]\npin_pepper_file = "{tmp_path / "pepper"}"\n'
+        f'[channels]\nevent_key_file = "{tmp_path / "channel_event_key"}"\n'
+    )
+    return AdminRunner(
+        ["--db", world.engine.url.render_as_string(hide_password=False), "--config", str(config)]
+    )
+
+
+def _global_count(world) -> int:
+    with world.engine.begin() as conn:
+        return sum(1 for _ in conn.execute(select(channel_events.c.id)))
+
+
+def test_admin_notice_retries_a_deadlocked_batch_and_resumes_after_a_failure(
+    world, tmp_path, monkeypatch
+):
+    """Review 15, finding 22: a batch that loses a deadlock is retried; one that keeps failing
+    stops with the id to resume from, and --after resumes without sending a batch twice."""
+    from sqlalchemy.exc import OperationalError
+
+    from daemon.admin import notices
+
+    world.enrol(ALICE), world.enrol(BOB)
+    before = _global_count(world)
+    real = notices.notice_batch_txn
+    failures = {"left": 1}
+
+    def flaky(conn, text, after_id, limit, now_ns):
+        if after_id > 0 and failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return real(conn, text, after_id, limit, now_ns)
+
+    monkeypatch.setattr(notices, "notice_batch_txn", flaky)
+    cli = _notice_cli(world, tmp_path)
+    done = cli("notice", "one", "--batch", "1", "--actor", "ops")
+    assert done.exit_code == 0, done.output
+    assert _global_count(world) == before + 2  # each channel once
+    failures["left"] = 100
+    stopped = cli("notice", "two", "--batch", "1", "--actor", "ops")
+    assert stopped.exit_code == 2 and "--after" in stopped.output
+    after = stopped.output.split("--after ")[1].split()[0]
+    assert _global_count(world) == before + 3  # the first batch went
+    failures["left"] = 0
+    resumed = cli("notice", "two", "--batch", "1", "--after", after, "--actor", "ops")
+    assert resumed.exit_code == 0, resumed.output
+    assert _global_count(world) == before + 4  # the rest, not the first again

@@ -155,7 +155,8 @@ def test_a_callback_reaches_a_receiver_that_was_down_once_and_signed(tmp_path, s
         assert headers["x-date"].endswith("Z")
         secret_hex = admin(daemon, "business", "secret", "ACME", "--actor", "ops")
         secret = bytes.fromhex(secret_hex.splitlines()[-1])
-        expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        signed = headers["x-date"].encode() + b"\n" + body  # the README's recipe
+        expected = "sha256=" + hmac.new(secret, signed, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers["x-signature"], expected)
         listed = admin(daemon, "callbacks", "list", "--state", "delivered")
         assert callback_url in listed and "1 delivered" in listed
