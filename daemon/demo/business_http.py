@@ -21,6 +21,8 @@ from twisted.web.iweb import IResponse
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from daemon.api.callback_keys import signed_bytes
+
 ANSWER_MAX_BYTES = 1 << 20  # the demo's answers are small; a bigger one is cut off here
 SIGNATURE_PREFIX = "sha256="
 
@@ -91,8 +93,10 @@ class Callback:
     body: bytes
 
     def genuine(self, secret_hex: str) -> bool:
-        """X-Signature is the HMAC-SHA256 of this body with the secret staff gave the business."""
-        mac = hmac.new(bytes.fromhex(secret_hex), self.body, hashlib.sha256).hexdigest()
+        """X-Signature is the HMAC-SHA256, with the secret staff gave the business, of the X-Date
+        header, a newline and this body (daemon.api.callback_keys.signed_bytes)."""
+        signed = signed_bytes(self.headers.get("x-date", ""), self.body)
+        mac = hmac.new(bytes.fromhex(secret_hex), signed, hashlib.sha256).hexdigest()
         return hmac.compare_digest(self.headers.get("x-signature", ""), SIGNATURE_PREFIX + mac)
 
 

@@ -13,14 +13,25 @@ SECRET = "ab" * 32  # as `smscore admin business secret` prints one: 64 hex digi
 BODY = b'{"transactionReference":"YSXB83NMPJ","transactionStatus":"completed"}'
 
 
-def _signed(body: bytes, secret_hex: str = SECRET) -> str:
-    return "sha256=" + hmac.new(bytes.fromhex(secret_hex), body, hashlib.sha256).hexdigest()
+DATE = "Tue, 01 Dec 2026 12:00:00 GMT"
+
+
+def _signed(body: bytes, secret_hex: str = SECRET, date: str = DATE) -> str:
+    signed = date.encode() + b"\n" + body
+    return "sha256=" + hmac.new(bytes.fromhex(secret_hex), signed, hashlib.sha256).hexdigest()
 
 
 def test_a_callback_is_genuine_only_with_the_secret_over_the_exact_body() -> None:
-    assert Callback("/callbacks/acme", {"x-signature": _signed(BODY)}, BODY).genuine(SECRET)
+    assert Callback(
+        "/callbacks/acme", {"x-signature": _signed(BODY), "x-date": DATE}, BODY
+    ).genuine(SECRET)
     other_secret = "cd" * 32
-    assert not Callback("/c", {"x-signature": _signed(BODY, other_secret)}, BODY).genuine(SECRET)
+    assert not Callback(
+        "/c", {"x-signature": _signed(BODY, other_secret), "x-date": DATE}, BODY
+    ).genuine(SECRET)
+    assert not Callback(
+        "/c", {"x-signature": _signed(BODY), "x-date": "Wed, 02 Dec 2026"}, BODY
+    ).genuine(SECRET)
     changed = BODY.replace(b"completed", b"failed")
     assert not Callback("/c", {"x-signature": _signed(BODY)}, changed).genuine(SECRET)
     assert not Callback("/c", {}, BODY).genuine(SECRET)  # unsigned
@@ -33,6 +44,7 @@ def _put(receiver: CallbackReceiver, correlation_id: str, body: bytes) -> DummyR
     request.method, request.path = b"PUT", b"/callbacks/acme"
     request.requestHeaders.setRawHeaders(b"X-CorrelationID", [correlation_id.encode()])
     request.requestHeaders.setRawHeaders(b"X-Signature", [_signed(body).encode()])
+    request.requestHeaders.setRawHeaders(b"X-Date", [DATE.encode()])
     request.content = BytesIO(body)
     written = receiver.render(request)
     assert written == b"{}"
