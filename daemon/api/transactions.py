@@ -157,7 +157,8 @@ def own_move_txn(conn: Connection, business: Business, ref: str):
 
 
 def _view_txn(conn: Connection, business: Business, ref: str, config: Config) -> dict:
-    return transaction_object(conn, own_move_txn(conn, business, ref), View.of(config))
+    move = own_move_txn(conn, business, ref)
+    return transaction_object(conn, move, View.of(config), viewer_id=business.id)
 
 
 @ROUTER.op(

@@ -271,3 +271,26 @@ def test_a_lost_response_is_recovered_by_its_correlation_id(api_world, acme) -> 
     assert link.endswith(f"/transactions/{ref}")
     path = link[link.index("/transactions/") :]
     assert api_world.http("GET", path, headers={"X-API-Key": key}).body["amount"] == "3.00"
+
+
+def test_another_business_sees_none_of_what_the_payer_sent(api_world, acme) -> None:
+    business, key = acme
+    shop, shop_key = add_business(api_world, code="SHOP")
+    body = pay("5.00", to=shop.msisdn, requestingOrganisationTransactionReference="acme-0007",
+               descriptionText="secret deal", subType="internal",
+               metadata=[{"key": "invoice", "value": "INV-secret-42"}])  # fmt: skip
+    ref = done(api_world, key, post(api_world, key, "transfer", body))["transactionReference"]
+    own = view(api_world, key, ref).body
+    assert own["metadata"] == [{"key": "invoice", "value": "INV-secret-42"}]
+    theirs = view(api_world, shop_key, ref)
+    assert theirs.status == 200  # the payee sees the payment, not the payer's own fields
+    for name in ("requestingOrganisationTransactionReference", "descriptionText", "subType",
+                 "metadata", "requestDate"):  # fmt: skip
+        assert name not in theirs.body
+    path = f"/accounts/msisdn/{shop.msisdn}/statemententries"
+    entries = api_world.http("GET", path, headers={"X-API-Key": shop_key}).body
+    assert [entry["transactionReference"] for entry in entries] == [ref]
+    assert "descriptionText" not in entries[0]
+    path = f"/accounts/msisdn/{business.msisdn}/statemententries"
+    entries = api_world.http("GET", path, headers={"X-API-Key": key}).body
+    assert entries[0]["descriptionText"] == "secret deal"  # the payer's own statement keeps it
