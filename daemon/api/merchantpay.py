@@ -12,7 +12,9 @@ each change:
   (the move observer of daemon.money.moves, in the posting's transaction; a move voided instead
   leaves the request to pay open again, and the API request waiting for approval again);
 - refused (NO <code>): failed, requestDeclined;
-- expired: failed, genericError.
+- expired: failed, genericError;
+- the business suspended while the customer has not paid: failed, clientAuthorisationError, and
+  the request to pay withdrawn (expired) so the customer's PAY finds nothing to pay.
 The business must have an active till (`smscore admin till add`): that is where TILL payments land.
 """
 
@@ -26,6 +28,7 @@ from daemon.api.errors import ApiError, ErrorCategory
 from daemon.api.lifecycle import ApiRequest, RequestStatus
 from daemon.api.parties import parse_wallet
 from daemon.api.payouts import body_of
+from daemon.api.principal import BusinessState
 from daemon.api.rules import (
     check_amount_of,
     lock_parties_txn,
@@ -35,7 +38,7 @@ from daemon.api.rules import (
 )
 from daemon.api.transaction_models import RequestTransaction
 from daemon.api.transaction_view import View, transaction_object
-from daemon.api.worker import Work, register_executor
+from daemon.api.worker import Work, register_executor, suspended
 from daemon.chart import wallet_account_id
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
@@ -71,6 +74,12 @@ def _merchantpay(work: Work) -> None:
         _ask_txn(work)
         return
     found = request_rows.get_txn(work.conn, work.request.pay_request_id)
+    if work.business.state is not BusinessState.ACTIVE:
+        standing, _ = request_rows.standing_txn(work.conn, found, work.now_ns)
+        if standing is RequestState.OPEN:
+            lifecycle.fail_txn(work.conn, work.request, suspended(), work.now_ns)
+            request_rows.change_txn(work.conn, found, RequestState.EXPIRED, work.now_ns)
+            return
     follow_txn(work.conn, work.request, found, View.of(work.config), work.now_ns)
 
 

@@ -11,6 +11,13 @@ A request with a pendingReason is waiting for something outside the worker (a cu
 a staff decision, a bulk batch's checker) and is not run as a new one. An executor registered with
 `reconcile=True` is also handed its waiting requests, a bounded batch at a time, least recently
 looked at first, to finish those whose wait is over (a pay request's move posted later, an expiry).
+
+A business suspended (`smscore admin business suspend`: a compromised key, a fraud case) moves no
+more money: each of its requests not yet run fails with authorisation/clientAuthorisationError
+("business suspended") when the worker reaches it, and a merchantpay waiting for the customer is
+failed so and its request to pay withdrawn (daemon.api.merchantpay). A reversal waiting for staff
+stays with staff (a person decides it anyway). Revoking one key does not touch the requests it
+made: they were the business's when accepted; suspend the business to stop them.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from daemon.api.components import api_component
 from daemon.api.env import ApiEnv
 from daemon.api.errors import ApiError, ErrorCategory
 from daemon.api.lifecycle import ApiRequest, RequestStatus
+from daemon.api.principal import BusinessState
 from daemon.components import Component, periodic_component
 from daemon.config import Config
 from daemon.money.common import MoneyEnv, money_env
@@ -132,6 +140,10 @@ def _read(conn: Connection, query) -> list[ApiRequest]:
     return [request for request in found if request is not None]
 
 
+def suspended() -> ApiError:
+    return ApiError(ErrorCategory.AUTHORISATION, "clientAuthorisationError", "business suspended")
+
+
 def run_one_txn(conn: Connection, config: Config, request: ApiRequest, now_ns: int) -> str:
     """Run one request in its own savepoint: "done", "failed", or "waiting" (still pending)."""
     executor = EXECUTORS[request.operation]
@@ -139,6 +151,8 @@ def run_one_txn(conn: Connection, config: Config, request: ApiRequest, now_ns: i
         with conn.begin_nested():
             business = get_business_by_id_txn(conn, request.business_id)
             assert business is not None  # a business is never deleted
+            if business.state is not BusinessState.ACTIVE and request.pending_reason is None:
+                raise suspended()
             work = Work(conn, config, request, business, now_ns)
             executor(work)
     except ApiError as error:

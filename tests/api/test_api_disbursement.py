@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from daemon.api.businesses import set_state_txn
+from daemon.api.principal import BusinessState
 from daemon.chart import wallet_account_id
 from daemon.commands import Role
 from tests.api.businesses import add_business
@@ -294,3 +296,16 @@ def test_another_business_sees_none_of_what_the_payer_sent(api_world, acme) -> N
     path = f"/accounts/msisdn/{business.msisdn}/statemententries"
     entries = api_world.http("GET", path, headers={"X-API-Key": key}).body
     assert entries[0]["descriptionText"] == "secret deal"  # the payer's own statement keeps it
+
+
+def test_a_business_suspended_after_accepting_pays_nothing(api_world, acme) -> None:
+    business, key = acme
+    answer = post(api_world, key, "disbursement", pay("10.00"), "c-s", CALLBACK)
+    with api_world.engine.begin() as conn:
+        set_state_txn(conn, business.code, BusinessState.SUSPENDED, api_world.now_ns)
+    error = failed(api_world, answer)
+    assert (error["errorCategory"], error["errorCode"]) == (
+        "authorisation", "clientAuthorisationError",
+    )  # fmt: skip
+    assert api_world.balance(ALICE) == 0
+    assert callbacks(api_world) == [error]

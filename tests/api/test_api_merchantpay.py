@@ -9,7 +9,9 @@ import re
 
 import pytest
 
+from daemon.api.businesses import set_state_txn
 from daemon.api.merchantpay import AWAITING_APPROVAL, AWAITING_POSTING
+from daemon.api.principal import BusinessState
 from daemon.money.common import money_env
 from daemon.outbox import OutboxStatus
 from tests.api.businesses import add_business
@@ -175,3 +177,35 @@ def test_the_customer_is_required(api_world, shop) -> None:
     body = {"amount": "5", "currency": "KES", "creditParty": wallet(ALICE)}
     answer = post(api_world, key, "merchantpay", body)
     assert (answer.status, answer.body["errorCode"]) == (400, "mandatoryValueNotSupplied")
+
+
+def _suspend(world: ApiWorld, code: str) -> None:
+    with world.engine.begin() as conn:
+        set_state_txn(conn, code, BusinessState.SUSPENDED, world.now_ns)
+
+
+def test_a_suspended_business_has_its_waiting_requests_failed_and_withdrawn(
+    api_world, shop
+) -> None:
+    business, key = shop
+    answer, code = asked(api_world, key)
+    _suspend(api_world, business.code)
+    work(api_world)
+    request = request_of(api_world, answer)
+    assert request.state.value == "failed"
+    assert (request.error["errorCategory"], request.error["errorCode"]) == (
+        "authorisation", "clientAuthorisationError",
+    )  # fmt: skip
+    api_world.sms(ALICE, f"PAY {code} 1234")  # the customer's PAY finds nothing to pay
+    assert api_world.balance(ALICE) == 2000 * KES
+    assert api_world.balance(business.msisdn) == 0
+    api_world.check()
+
+
+def test_a_suspended_business_never_asks_the_customer(api_world, shop) -> None:
+    business, key = shop
+    answer = post(api_world, key, "merchantpay", ask(), "mp-2")
+    _suspend(api_world, business.code)
+    work(api_world)
+    assert request_of(api_world, answer).error["errorCode"] == "clientAuthorisationError"
+    assert api_world.texts_to(ALICE) == []
