@@ -38,6 +38,7 @@ from daemon.api.lifecycle import ApiRequest, RequestStatus
 from daemon.api.principal import BusinessState
 from daemon.components import Component, periodic_component
 from daemon.config import Config
+from daemon.db import is_transient
 from daemon.money.common import MoneyEnv, money_env
 from daemon.money.notices import Notifier
 from daemon.periodic import Periodic
@@ -46,6 +47,13 @@ from daemon.schema import api_requests
 log = Logger()
 
 
+# A request whose executor meets the same database error (not a transient one: a constraint, a
+# value too long) this many runs in a row is failed with internal/genericError: one bad request
+# never stalls the others. A transient error (a lock, a deadlock, a lost connection) retries the
+# whole run instead. The count is this process's (a restart gives each request its tries again).
+MAX_ATTEMPTS = 3
+_ATTEMPTS: dict[str, int] = {}
+_ATTEMPTS_KEPT = 10_000  # bound of the counts kept (requests finished elsewhere leave theirs)
 BUSINESS_LABEL_CHARS = 20  # of a business's name in an SMS: every reply must still fit
 
 
@@ -157,15 +165,33 @@ def run_one_txn(conn: Connection, config: Config, request: ApiRequest, now_ns: i
             executor(work)
     except ApiError as error:
         return _fail_txn(conn, request, error, now_ns)
-    except DBAPIError:
-        raise  # the database's trouble: the whole run is retried, nothing half done
+    except DBAPIError as exc:
+        if is_transient(exc):
+            raise  # the database's trouble: the whole run is retried, nothing half done
+        return _database_error_txn(conn, request, now_ns)
     except Exception:
         log.failure("api worker: request {sid} failed", sid=request.server_correlation_id)
         error = ApiError(ErrorCategory.INTERNAL, "genericError", "internal error")
         return _fail_txn(conn, request, error, now_ns)
+    _ATTEMPTS.pop(request.server_correlation_id, None)
     found = lifecycle.get_by_server_id_txn(conn, request.server_correlation_id)
     assert found is not None
     return "waiting" if found.state is RequestStatus.PENDING else "done"
+
+
+def _database_error_txn(conn: Connection, request: ApiRequest, now_ns: int) -> str:
+    """Its savepoint undone: tried again next run, failed once it failed MAX_ATTEMPTS times."""
+    sid = request.server_correlation_id
+    if len(_ATTEMPTS) >= _ATTEMPTS_KEPT:
+        _ATTEMPTS.clear()
+    attempts = _ATTEMPTS[sid] = _ATTEMPTS.get(sid, 0) + 1
+    log.failure("api worker: request {sid} met a database error ({n} of {max})", sid=sid,
+                n=attempts, max=MAX_ATTEMPTS)  # fmt: skip
+    if attempts < MAX_ATTEMPTS:
+        return "waiting"
+    _ATTEMPTS.pop(sid, None)
+    error = ApiError(ErrorCategory.INTERNAL, "genericError", "internal error")
+    return _fail_txn(conn, request, error, now_ns)
 
 
 def _fail_txn(conn: Connection, request: ApiRequest, error: ApiError, now_ns: int) -> str:
