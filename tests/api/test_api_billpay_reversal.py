@@ -31,10 +31,10 @@ from tests.api.world import ApiWorld
 KES = 100
 
 
-def add_biller(world: ApiWorld, bills_only: bool = False, bills=()) -> None:
+def add_biller(world: ApiWorld, bills_only: bool = False, bills=(), rule: str = "digits:8") -> None:
     with world.engine.begin() as conn:
         biller = add_biller_txn(
-            conn, "KPLC", "Kenya Power", parse_rule("digits:8"), bills_only=bills_only,
+            conn, "KPLC", "Kenya Power", parse_rule(rule), bills_only=bills_only,
             currency="KES", actor="test", now_ns=world.now_ns,
         )  # fmt: skip
         if bills:
@@ -80,6 +80,20 @@ def test_a_bill_refused(api_world, acme, bills_only, body, code) -> None:
     add_biller(api_world, bills_only=bills_only, bills=[("12345678", 1000 * KES)])
     assert failed(api_world, post(api_world, key, "billpay", body))["errorCode"] == code
     assert api_world.balance(business.msisdn) == 10_000 * KES
+
+
+def test_the_account_is_named_as_an_sms_pay_names_it(api_world, acme) -> None:
+    _, key = acme
+    add_biller(api_world, bills=[("ABC123", 100 * KES)], rule="alnum:6")
+    error = failed(api_world, post(api_world, key, "billpay", bill_body("500", "abc123")))
+    assert error["errorCode"] == "overPaymentNotAllowed"  # the bill ABC123's own rule
+    response = done(api_world, key, post(api_world, key, "billpay", bill_body("60", "abc123")))
+    assert {"key": "consumerno", "value": "ABC123"} in response["creditParty"]
+    with api_world.engine.begin() as conn:
+        assert get_bill_txn(conn, "KPLC", "ABC123").paid_minor == 60 * KES
+    answer = post(api_world, key, "billpay", bill_body("60", "ABC 123"))
+    assert (answer.status, answer.body["errorCode"]) == (400, "formatError")  # as SMS refuses it
+    api_world.check()
 
 
 def test_billpay_needs_the_biller_and_account(api_world, acme) -> None:
