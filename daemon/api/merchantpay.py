@@ -12,7 +12,8 @@ each change:
   (the move observer of daemon.money.moves, in the posting's transaction; a move voided instead
   leaves the request to pay open again, and the API request waiting for approval again);
 - refused (NO <code>): failed, requestDeclined;
-- expired: failed, genericError;
+- expired (or already past its expiryTime when the worker reaches it: no SMS then): failed,
+  genericError;
 - the business suspended while the customer has not paid: failed, clientAuthorisationError, and
   the request to pay withdrawn (expired) so the customer's PAY finds nothing to pay.
 The business must have an active till (`smscore admin till add`): that is where TILL payments land.
@@ -83,7 +84,18 @@ def _merchantpay(work: Work) -> None:
     follow_txn(work.conn, work.request, found, View.of(work.config), work.now_ns)
 
 
+def not_in_time() -> ApiError:
+    return ApiError(
+        ErrorCategory.BUSINESS_RULE, "genericError", "the customer did not approve in time"
+    )
+
+
 def _ask_txn(work: Work) -> None:
+    expires_at_ns = work.request.expires_at_ns or work.now_ns + int(
+        work.config.api.approval_timeout_s * NS_PER_S
+    )
+    if work.now_ns >= expires_at_ns:
+        raise not_in_time()  # the worker ran late: never ask the customer for a time now past
     body = body_of(work)
     payer_msisdn = customer_of(work, body)
     amount_minor = parse_amount(body.amount, work.config.service.currency)
@@ -96,9 +108,6 @@ def _ask_txn(work: Work) -> None:
         raise rule_error("genericError", "the business has no active till to be paid to")
     check_amount_of(work.money.tariff, payer, amount_minor, pay_requests.COMMAND)
     _check_open_requests(work, payer_msisdn)
-    expires_at_ns = work.request.expires_at_ns or work.now_ns + int(
-        work.config.api.approval_timeout_s * NS_PER_S
-    )
     expiry_ns = expires_at_ns - work.now_ns
     code = request_rows.new_code_txn(work.conn, payer_msisdn, work.now_ns - 2 * expiry_ns)
     if code is None:
@@ -149,10 +158,7 @@ def follow_txn(
         lifecycle.fail_txn(conn, request, declined, now_ns)
         return
     if standing is RequestState.EXPIRED:
-        late = ApiError(
-            ErrorCategory.BUSINESS_RULE, "genericError", "the customer did not approve in time"
-        )
-        lifecycle.fail_txn(conn, request, late, now_ns)
+        lifecycle.fail_txn(conn, request, not_in_time(), now_ns)
         return
     assert move is not None
     if move.state is not MoveState.POSTED:

@@ -209,3 +209,15 @@ def test_a_suspended_business_never_asks_the_customer(api_world, shop) -> None:
     work(api_world)
     assert request_of(api_world, answer).error["errorCode"] == "clientAuthorisationError"
     assert api_world.texts_to(ALICE) == []
+
+
+def test_a_request_already_expired_when_the_worker_runs_never_asks(api_world, shop) -> None:
+    _, key = shop
+    answer = post(api_world, key, "merchantpay", ask(), "mp-3")
+    api_world.advance(api_world.config.api.approval_timeout_s)  # the worker ran late
+    work(api_world)
+    request = request_of(api_world, answer)
+    assert request.state.value == "failed" and request.pay_request_id is None
+    assert request.error["errorCode"] == "genericError"
+    assert "in time" in request.error["errorDescription"]
+    assert api_world.texts_to(ALICE) == []
