@@ -309,3 +309,22 @@ def test_a_business_suspended_after_accepting_pays_nothing(api_world, acme) -> N
     )  # fmt: skip
     assert api_world.balance(ALICE) == 0
     assert callbacks(api_world) == [error]
+
+
+def test_a_replay_with_another_callback_url_is_a_duplicate(api_world, acme) -> None:
+    _, key = acme
+    first = post(api_world, key, "disbursement", pay("10"), "pay-cb", CALLBACK)
+    same = post(api_world, key, "disbursement", pay("10"), "pay-cb", CALLBACK)
+    assert same.body["serverCorrelationId"] == first.body["serverCorrelationId"]
+    for other in ("http://127.0.0.1:9/elsewhere", None):  # the URL is part of what was asked
+        answer = post(api_world, key, "disbursement", pay("10"), "pay-cb", other)
+        assert (answer.status, answer.body["errorCode"]) == (400, "duplicateRequest")
+    assert requests_count(api_world) == 1
+
+
+@pytest.mark.parametrize("cid", ["café-1", "tab\tid", "é" * 10])
+def test_a_correlation_id_not_printable_ascii_is_refused(api_world, acme, cid) -> None:
+    _, key = acme
+    answer = post(api_world, key, "disbursement", pay("10"), cid.encode().decode("latin-1"))
+    assert (answer.status, answer.body["errorCode"]) == (400, "formatError")
+    assert requests_count(api_world) == 0
