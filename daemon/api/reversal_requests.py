@@ -53,7 +53,8 @@ AWAITING_STAFF = "held from the recipient; waiting for a staff decision"
 
 
 def original_ref(request: lifecycle.ApiRequest) -> str:
-    """The reversed transaction's reference, from the request's path."""
+    """The reversed transaction's reference, from the request's path (stored decoded:
+    daemon.api.transactions.reversal_path)."""
     return request.path.removeprefix("/transactions/").removesuffix("/reversals")
 
 

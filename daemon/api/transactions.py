@@ -115,14 +115,21 @@ def check_transaction(config: Config, kind: str, body: RequestTransaction) -> No
 
 
 def accept_txn(
-    conn: Connection, call: Call, operation: str, body: dict, extra: dict[str, Any] | None = None
+    conn: Connection,
+    call: Call,
+    operation: str,
+    body: dict,
+    extra: dict[str, Any] | None = None,
+    path: str | None = None,
 ) -> dict:
+    """Accept the request; `path` is the one stored (default: the raw path as sent)."""
     business: Business = call.principal
     env = call.env
     url = callback_url(call)
     accepted = lifecycle.accept_txn(
         conn, business_id=business.id, client_correlation_id=correlation_id(call),
-        operation=operation, method=call.operation.method, path=call.request.path.decode(),
+        operation=operation, method=call.operation.method,
+        path=path or call.request.path.decode(),
         body=body, callback_url=url, now_ns=env.now_ns(),
         retention_days=env.config.api.idempotency_days, **(extra or {}),
     )  # fmt: skip
@@ -192,9 +199,15 @@ def view_transaction(call: Call) -> Deferred:
     return found.addCallback(lambda body: Reply(200, body))
 
 
+def reversal_path(ref: str) -> str:
+    return f"/transactions/{ref}/reversals"
+
+
 def _reverse_txn(conn: Connection, call: Call, ref: str, body: dict) -> dict:
     own_move_txn(conn, call.principal, ref)
-    return accept_txn(conn, call, "reversal", body)
+    # The path stored names the reference as validated (decoded), which the worker reads back
+    # (reversal_requests.original_ref), however the client percent-encoded it.
+    return accept_txn(conn, call, "reversal", body, path=reversal_path(ref))
 
 
 @ROUTER.op(

@@ -214,3 +214,17 @@ def test_a_reversal_past_the_window_is_refused(api_world, acme) -> None:
     ]
     api_world.advance(api_world.config.money.reversal_window_hours * 3600 + 1)
     assert failed(api_world, reverse(api_world, key, ref))["errorCode"] == "genericError"
+
+
+def test_a_reference_percent_encoded_in_the_path_is_the_same_reference(api_world, acme) -> None:
+    _, key = acme
+    api_world.add(ALICE)
+    ref = done(api_world, key, post(api_world, key, "disbursement", pay("100")))[
+        "transactionReference"
+    ]
+    encoded = "".join(f"%{ord(char):02X}" for char in ref[:2]) + ref[2:]
+    answer = reverse(api_world, key, encoded)
+    assert answer.status == 202
+    work(api_world)
+    request = request_of(api_world, answer)
+    assert request.state.value == "pending", request.error  # held for staff, not "not found"
