@@ -132,8 +132,8 @@ def test_a_merchantpay_received_is_refunded_at_once(api_world, acme) -> None:
     response = done(api_world, key, answer)
     assert response["originalTransactionReference"] == ref
     assert response["type"] == "reversal"
-    merchant_fee = money_env(api_world.config).tariff.merchant_fee_minor("TILL", 500 * KES)
-    assert api_world.balance(ALICE) == paid + 500 * KES - merchant_fee
+    assert api_world.balance(ALICE) == paid + 500 * KES  # all the customer paid, back
+    assert response["amount"] == "500.00"
     assert "ACME LTD refunded you" in api_world.last_to(ALICE)
     assert view(api_world, key, ref).body["transactionStatus"] == "reversed"
     again = reverse(api_world, key, ref, cid="rv-2")
@@ -228,3 +228,23 @@ def test_a_reference_percent_encoded_in_the_path_is_the_same_reference(api_world
     work(api_world)
     request = request_of(api_world, answer)
     assert request.state.value == "pending", request.error  # held for staff, not "not found"
+
+
+def test_a_merchantpay_is_reversed_in_full_by_its_own_amount(api_world, acme) -> None:
+    business, key = acme
+    add_till(api_world, business.msisdn)
+    api_world.add(ALICE, balance_minor=1000 * KES)
+    asked = post(api_world, key, "merchantpay", {"amount": "500", "currency": "KES",
+                                                 "debitParty": wallet(ALICE)})  # fmt: skip
+    work(api_world)
+    code = re.search(r"PAY (R\d+) PIN", api_world.last_to(ALICE)).group(1)
+    api_world.sms(ALICE, f"PAY {code} 1234")
+    ref = request_of(api_world, asked).response["transactionReference"]
+    merchant_fee = money_env(api_world.config).tariff.merchant_fee_minor("TILL", 500 * KES)
+    assert merchant_fee > 0  # the case: the business got less than the customer paid
+    before = api_world.balance(business.msisdn)
+    body = {"type": "reversal", "amount": "500.00", "currency": "KES"}
+    done(api_world, key, reverse(api_world, key, ref, body))
+    assert api_world.balance(ALICE) == 1000 * KES  # exactly as before the payment
+    assert api_world.balance(business.msisdn) == before - 500 * KES  # its fee is its own
+    api_world.check()
