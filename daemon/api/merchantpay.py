@@ -158,6 +158,9 @@ def follow_txn(
         lifecycle.fail_txn(conn, request, declined, now_ns)
         return
     if standing is RequestState.EXPIRED:
+        if found.state is not RequestState.EXPIRED:
+            _expire_txn(conn, request, found, view, now_ns)
+            return
         lifecycle.fail_txn(conn, request, not_in_time(), now_ns)
         return
     assert move is not None
@@ -170,6 +173,23 @@ def follow_txn(
         conn, request, response=response, object_reference=move.ref, now_ns=now_ns,
         move_id=move.id,
     )  # fmt: skip
+
+
+def _expire_txn(
+    conn: Connection, request: ApiRequest, found: PayRequest, view: View, now_ns: int
+) -> None:
+    """Past its time and not yet marked so: the request to pay expired first, compare-and-set,
+    its row locked in the order every payment takes it (request to pay, then API request), so a
+    customer's PAY that began before the expiry either wins (paid: followed) or finds it expired.
+    The API request then fails through the observer (_request_changed)."""
+    locked = request_rows.lock_txn(conn, found.id)
+    if locked is None:
+        return  # a payment or refusal holds it right now: looked at again next run
+    standing, _ = request_rows.standing_txn(conn, locked, now_ns)
+    if standing is not RequestState.EXPIRED or locked.state is RequestState.EXPIRED:
+        follow_txn(conn, request, locked, view, now_ns)  # decided meanwhile: as it is now
+    elif not request_rows.change_txn(conn, locked, RequestState.EXPIRED, now_ns):
+        follow_txn(conn, request, request_rows.get_txn(conn, found.id), view, now_ns)
 
 
 @request_rows.on_change

@@ -8,12 +8,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
 from daemon.api.businesses import set_state_txn
 from daemon.api.merchantpay import AWAITING_APPROVAL, AWAITING_POSTING
 from daemon.api.principal import BusinessState
+from daemon.money import request_rows
 from daemon.money.common import money_env
+from daemon.money.request_rows import RequestState
 from daemon.outbox import OutboxStatus
+from daemon.schema import pay_requests
 from tests.api.businesses import add_business
 from tests.api.tx_helpers import (
     ALICE,
@@ -221,3 +225,26 @@ def test_a_request_already_expired_when_the_worker_runs_never_asks(api_world, sh
     assert request.error["errorCode"] == "genericError"
     assert "in time" in request.error["errorDescription"]
     assert api_world.texts_to(ALICE) == []
+
+
+def test_the_worker_expires_the_request_to_pay_itself_never_racing_a_payment(
+    api_world, shop
+) -> None:
+    _, key = shop
+    answer, _ = asked(api_world, key)
+    pay_request_id = request_of(api_world, answer).pay_request_id
+    api_world.advance(api_world.config.api.approval_timeout_s + 1)
+    if api_world.engine.dialect.name == "postgresql":
+        # A customer's PAY holding the request to pay (its row locked): the worker does not
+        # decide against it, nor wait for it; it looks again next run.
+        with api_world.engine.connect() as paying:
+            paying.execute(
+                select(pay_requests).where(pay_requests.c.id == pay_request_id).with_for_update()
+            )
+            work(api_world)
+            assert request_of(api_world, answer).state.value == "pending"
+            paying.rollback()
+    work(api_world)
+    assert request_of(api_world, answer).state.value == "failed"
+    with api_world.engine.begin() as conn:
+        assert request_rows.get_txn(conn, pay_request_id).state is RequestState.EXPIRED
