@@ -6,6 +6,8 @@ look)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -248,3 +250,22 @@ def test_the_worker_expires_the_request_to_pay_itself_never_racing_a_payment(
     assert request_of(api_world, answer).state.value == "failed"
     with api_world.engine.begin() as conn:
         assert request_rows.get_txn(conn, pay_request_id).state is RequestState.EXPIRED
+
+
+def test_a_staff_command_that_moves_money_drives_the_merchantpay_observers() -> None:
+    # `smscore admin review release` of a held merchantpay payment runs in a process of its own:
+    # the API request must follow the payment in its transaction there too.
+    script = (
+        "import sys\n"
+        "from daemon.admin import env\n"
+        "from daemon.config import build_config\n"
+        "before = 'daemon.api.merchantpay' in sys.modules\n"
+        "try:\n"
+        "    env.activate_receipts(build_config({}))\n"
+        "except Exception:\n"
+        "    pass\n"
+        "print(before, 'daemon.api.merchantpay' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert ran.stdout.split() == ["False", "True"], ran.stderr
