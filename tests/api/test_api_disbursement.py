@@ -328,3 +328,28 @@ def test_a_correlation_id_not_printable_ascii_is_refused(api_world, acme, cid) -
     answer = post(api_world, key, "disbursement", pay("10"), cid.encode().decode("latin-1"))
     assert (answer.status, answer.body["errorCode"]) == (400, "formatError")
     assert requests_count(api_world) == 0
+
+
+def test_the_specifications_optional_fields_are_accepted(api_world, acme) -> None:
+    _, key = acme
+    kyc = {"nationality": "KE", "idDocument": [{"idType": "nationalidcard", "idNumber": "1234"}]}
+    spec_fields = {
+        "fees": [{"feeType": "transaction", "feeAmount": "0.00", "feeCurrency": "KES"}],
+        "geoCode": "-1.2921,36.8219", "oneTimeCode": "991122", "senderKyc": kyc,
+        "recipientKyc": kyc, "requestingLei": "5493001KJTIIGC8Y1R12",
+        "receivingLei": "5493001KJTIIGC8Y1R12",
+        "requestingOrganisation": {"requestingOrganisationIdentifierType": "organisationid",
+                                   "requestingOrganisationIdentifier": "ACME-HQ"},
+        "internationalTransferInformation": {"originCountry": "KE"},
+    }  # fmt: skip
+    answer = post(api_world, key, "disbursement", pay("10", **spec_fields))
+    assert answer.status == 202, answer.body
+    done(api_world, key, answer)
+    stored = request_of(api_world, answer).body
+    assert stored["geoCode"] == "-1.2921,36.8219"
+    for secret in ("oneTimeCode", "senderKyc", "recipientKyc"):  # parsed, never kept
+        assert secret not in stored
+    unknown = post(api_world, key, "disbursement", pay("10", notInTheSpec=1))
+    assert (unknown.status, unknown.body["errorCode"]) == (400, "formatError")
+    bad = post(api_world, key, "disbursement", pay("10", requestingLei="X" * 21))
+    assert bad.status == 400
