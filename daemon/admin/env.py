@@ -98,7 +98,11 @@ def run_txn(config: Config, work: Callable[[Connection], T], write: bool = True)
 
 
 def activate_receipts(config: Config) -> None:
-    """The receipt keys of `config` loaded, when the daemon has made them (its first start does)."""
+    """The receipt keys of `config` loaded, when the daemon has made them (its first start does);
+    and the business API's money observers registered, so a staff command that posts a payment
+    (review release of a held merchantpay) moves its API request on in the same transaction."""
+    import daemon.api.merchantpay  # noqa: F401 (its observers; imported only when needed)
+
     try:
         activate(config, now_ns(), create=False)
     except (ReceiptKeyError, OSError) as exc:

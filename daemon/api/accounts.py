@@ -180,8 +180,9 @@ def _instant_ns(text: str | None, field: str) -> int | None:
 
 
 def _statement_txn(
-    conn: Connection, msisdn: str, query: StatementQuery, config: Config
+    conn: Connection, business: Business, query: StatementQuery, config: Config
 ) -> tuple[list[dict], int]:
+    msisdn = business.msisdn
     party = or_(moves.c.payer_msisdn == msisdn, moves.c.payee_msisdn == msisdn)
     where = [party, moves.c.state.in_(_SHOWN)]
     since = _instant_ns(query.fromDateTime, "fromDateTime")
@@ -200,7 +201,7 @@ def _statement_txn(
     )
     view = View.of(config)
     entries = [
-        statement_entry(conn, get_move_txn(conn, move_id), view, msisdn)
+        statement_entry(conn, get_move_txn(conn, move_id), view, msisdn, business.id)
         for move_id in conn.execute(page).scalars()
     ]
     return entries, total
@@ -217,9 +218,9 @@ def _statement_txn(
     auth="business",
 )
 def statement_entries(call: Call) -> Deferred:
-    msisdn = own_account(call)
+    own_account(call)
     found = call.env.db.run_interaction(
-        "api.statement", _statement_txn, msisdn, call.query, call.env.config
+        "api.statement", _statement_txn, call.principal, call.query, call.env.config
     )
     return found.addCallback(_statement_reply)
 

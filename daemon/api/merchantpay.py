@@ -12,7 +12,10 @@ each change:
   (the move observer of daemon.money.moves, in the posting's transaction; a move voided instead
   leaves the request to pay open again, and the API request waiting for approval again);
 - refused (NO <code>): failed, requestDeclined;
-- expired: failed, genericError.
+- expired (or already past its expiryTime when the worker reaches it: no SMS then): failed,
+  genericError;
+- the business suspended while the customer has not paid: failed, clientAuthorisationError, and
+  the request to pay withdrawn (expired) so the customer's PAY finds nothing to pay.
 The business must have an active till (`smscore admin till add`): that is where TILL payments land.
 """
 
@@ -26,6 +29,7 @@ from daemon.api.errors import ApiError, ErrorCategory
 from daemon.api.lifecycle import ApiRequest, RequestStatus
 from daemon.api.parties import parse_wallet
 from daemon.api.payouts import body_of
+from daemon.api.principal import BusinessState
 from daemon.api.rules import (
     check_amount_of,
     lock_parties_txn,
@@ -35,7 +39,7 @@ from daemon.api.rules import (
 )
 from daemon.api.transaction_models import RequestTransaction
 from daemon.api.transaction_view import View, transaction_object
-from daemon.api.worker import Work, register_executor
+from daemon.api.worker import Work, register_executor, suspended
 from daemon.chart import wallet_account_id
 from daemon.clock import NS_PER_S
 from daemon.commands.registry import Role
@@ -71,10 +75,27 @@ def _merchantpay(work: Work) -> None:
         _ask_txn(work)
         return
     found = request_rows.get_txn(work.conn, work.request.pay_request_id)
+    if work.business.state is not BusinessState.ACTIVE:
+        standing, _ = request_rows.standing_txn(work.conn, found, work.now_ns)
+        if standing is RequestState.OPEN:
+            lifecycle.fail_txn(work.conn, work.request, suspended(), work.now_ns)
+            request_rows.change_txn(work.conn, found, RequestState.EXPIRED, work.now_ns)
+            return
     follow_txn(work.conn, work.request, found, View.of(work.config), work.now_ns)
 
 
+def not_in_time() -> ApiError:
+    return ApiError(
+        ErrorCategory.BUSINESS_RULE, "genericError", "the customer did not approve in time"
+    )
+
+
 def _ask_txn(work: Work) -> None:
+    expires_at_ns = work.request.expires_at_ns or work.now_ns + int(
+        work.config.api.approval_timeout_s * NS_PER_S
+    )
+    if work.now_ns >= expires_at_ns:
+        raise not_in_time()  # the worker ran late: never ask the customer for a time now past
     body = body_of(work)
     payer_msisdn = customer_of(work, body)
     amount_minor = parse_amount(body.amount, work.config.service.currency)
@@ -87,9 +108,6 @@ def _ask_txn(work: Work) -> None:
         raise rule_error("genericError", "the business has no active till to be paid to")
     check_amount_of(work.money.tariff, payer, amount_minor, pay_requests.COMMAND)
     _check_open_requests(work, payer_msisdn)
-    expires_at_ns = work.request.expires_at_ns or work.now_ns + int(
-        work.config.api.approval_timeout_s * NS_PER_S
-    )
     expiry_ns = expires_at_ns - work.now_ns
     code = request_rows.new_code_txn(work.conn, payer_msisdn, work.now_ns - 2 * expiry_ns)
     if code is None:
@@ -140,10 +158,10 @@ def follow_txn(
         lifecycle.fail_txn(conn, request, declined, now_ns)
         return
     if standing is RequestState.EXPIRED:
-        late = ApiError(
-            ErrorCategory.BUSINESS_RULE, "genericError", "the customer did not approve in time"
-        )
-        lifecycle.fail_txn(conn, request, late, now_ns)
+        if found.state is not RequestState.EXPIRED:
+            _expire_txn(conn, request, found, view, now_ns)
+            return
+        lifecycle.fail_txn(conn, request, not_in_time(), now_ns)
         return
     assert move is not None
     if move.state is not MoveState.POSTED:
@@ -155,6 +173,23 @@ def follow_txn(
         conn, request, response=response, object_reference=move.ref, now_ns=now_ns,
         move_id=move.id,
     )  # fmt: skip
+
+
+def _expire_txn(
+    conn: Connection, request: ApiRequest, found: PayRequest, view: View, now_ns: int
+) -> None:
+    """Past its time and not yet marked so: the request to pay expired first, compare-and-set,
+    its row locked in the order every payment takes it (request to pay, then API request), so a
+    customer's PAY that began before the expiry either wins (paid: followed) or finds it expired.
+    The API request then fails through the observer (_request_changed)."""
+    locked = request_rows.lock_txn(conn, found.id)
+    if locked is None:
+        return  # a payment or refusal holds it right now: looked at again next run
+    standing, _ = request_rows.standing_txn(conn, locked, now_ns)
+    if standing is not RequestState.EXPIRED or locked.state is RequestState.EXPIRED:
+        follow_txn(conn, request, locked, view, now_ns)  # decided meanwhile: as it is now
+    elif not request_rows.change_txn(conn, locked, RequestState.EXPIRED, now_ns):
+        follow_txn(conn, request, request_rows.get_txn(conn, found.id), view, now_ns)
 
 
 @request_rows.on_change

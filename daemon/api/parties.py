@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from daemon.api.errors import validation_error
 from daemon.api.transaction_models import Party
 from daemon.chart import WALLET_ID_BASE
+from daemon.commands.errors import ArgValueError
 from daemon.commands.msisdn import MsisdnError, Numbering, normalize_msisdn
+from daemon.commands.types import REFERENCE, ParseEnv
 
 WALLET_KEYS = ("msisdn", "walletid")
 BILLER_KEY = "serviceprovider"
@@ -99,7 +101,18 @@ def parse_biller(parties: Sequence[Party], field: str) -> BillerParty:
         raise validation_error(
             "mandatoryValueNotSupplied", field, f"{field}: one consumerno is required"
         )
-    return BillerParty(keys[BILLER_KEY].strip().upper(), accounts.pop())
+    return BillerParty(keys[BILLER_KEY].strip().upper(), _account(accounts.pop(), field))
+
+
+def _account(text: str, field: str) -> str:
+    """The account as SMS PAY names it (daemon.commands.types.REFERENCE: upper case), so a bill and
+    its biller's rules see the same account whichever way it was paid."""
+    try:
+        return REFERENCE.take([text], 0, ParseEnv())[0]
+    except ArgValueError:
+        raise validation_error(
+            "formatError", field, f"{field}: consumerno is letters, digits, '-' and '_', up to 20"
+        ) from None
 
 
 def wallet_parties(msisdn: str) -> list[dict[str, str]]:

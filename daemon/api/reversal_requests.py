@@ -4,9 +4,10 @@ money.reversal_window_hours, as a REVERSE would.
 
 - A payment the business RECEIVED (a merchantpay, a transfer or disbursement from another business,
   a SEND to its number): the business gives it back itself, at once, a REFUND move from its wallet
-  to the payer's of what it got (the principal less any merchant fee, as reversal_records
-  computes it); the customer is told by SMS; the reversal is recorded approved. The request
-  completes in the same transaction, or fails with insufficientFunds.
+  to the payer's of exactly what the customer paid it (the principal: a merchant's fee taken from
+  a till payment stays the business's own cost, as a card refund's would); the customer is told by
+  SMS; the reversal is recorded approved. The request completes in the same transaction, or fails
+  with insufficientFunds. A reversal's amount, if given, is that principal ("in full").
 - A payment the business MADE (a disbursement, a transfer, a billpay): the money is the recipient's
   now, so it goes the way of REVERSE (daemon.money.reversals): the principal is held from the
   recipient if they still have it (or the dispute recorded unfunded), the recipient told, and staff
@@ -16,8 +17,10 @@ money.reversal_window_hours, as a REVERSE would.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from daemon.api import lifecycle
-from daemon.api.amounts import parse_amount
+from daemon.api.amounts import format_amount, parse_amount
 from daemon.api.errors import ApiError, ErrorCategory, not_found, validation_error
 from daemon.api.rules import ledger_error, rule_error
 from daemon.api.transaction_models import RequestReversal
@@ -53,7 +56,8 @@ AWAITING_STAFF = "held from the recipient; waiting for a staff decision"
 
 
 def original_ref(request: lifecycle.ApiRequest) -> str:
-    """The reversed transaction's reference, from the request's path."""
+    """The reversed transaction's reference, from the request's path (stored decoded:
+    daemon.api.transactions.reversal_path)."""
     return request.path.removeprefix("/transactions/").removesuffix("/reversals")
 
 
@@ -73,7 +77,7 @@ def _reversal(work: Work) -> None:
         _follow_txn(work, original)
         return
     principal = _reversible_txn(work, original)
-    if original.payee_msisdn == work.business.msisdn and original.kind in REFUNDABLE:
+    if _refunded(work, original):
         _refund_txn(work, original, principal)
     elif original.payer_msisdn == work.business.msisdn and original.kind in HELD_FOR_STAFF:
         _hold_txn(work, original, principal)
@@ -93,6 +97,8 @@ def _reversible_txn(work: Work, original: Move) -> Principal:
     if work.now_ns - original.created_at_ns > window_ns:
         raise rule_error("genericError", "the transaction is too old to reverse")
     principal = principal_txn(work.conn, original)
+    if _refunded(work, original):  # all the customer paid goes back, not what the business kept
+        principal = replace(principal, amount_minor=original.amount_minor)
     body = RequestReversal.model_validate(work.request.body)
     currency = work.config.service.currency
     if body.currency is not None and body.currency != currency:
@@ -100,8 +106,16 @@ def _reversible_txn(work: Work, original: Move) -> Principal:
             "currencyNotSupported", "currency", f"amounts here are in {currency}"
         )
     if body.amount is not None and parse_amount(body.amount, currency) != principal.amount_minor:
-        raise rule_error("genericError", "a transaction is reversed in full only")
+        in_full = format_amount(principal.amount_minor, currency)
+        raise rule_error(
+            "genericError", f"a transaction is reversed in full only: amount {in_full}"
+        )
     return principal
+
+
+def _refunded(work: Work, original: Move) -> bool:
+    """A payment the business received, which it gives back itself at once."""
+    return original.payee_msisdn == work.business.msisdn and original.kind in REFUNDABLE
 
 
 def _refund_txn(work: Work, original: Move, principal: Principal) -> None:

@@ -1,10 +1,14 @@
 """The transaction objects of the business API as the GSMA Mobile Money API 1.2 names them: the
 request bodies (requestTransactionType, requestReversal), the transaction and reversal
-representations (responseTransaction, responseReversal). Only the fields smscore acts on or returns; an unknown field is refused (Model)."""
+representations (responseTransaction, responseReversal). Every optional field the specification
+gives requestTransactionType is accepted, so an off-the-shelf client can pay; smscore acts on some,
+stores the rest with the request, and parses but never keeps oneTimeCode (a credential) and the
+KYC objects (smscore knows its customers itself; it keeps no personal data it does not use). A
+field the specification does not have is refused (Model)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -41,6 +45,19 @@ class Party(Model):
 
 
 PartyArray = Annotated[list[Party], Field(min_length=1, max_length=10)]
+Lei = Annotated[str, StringConstraints(max_length=20)]
+SpecObject = Annotated[dict[str, Any], Field(max_length=50)]  # stored as sent (the body is bounded)
+
+
+class Fee(Model):
+    feeType: Text256
+    feeAmount: Amount
+    feeCurrency: Currency
+
+
+class RequestingOrganisation(Model):
+    requestingOrganisationIdentifierType: Literal["lei", "swiftbic", "organisationid"]
+    requestingOrganisationIdentifier: Reference
 
 
 class RequestTransaction(Model):
@@ -60,6 +77,15 @@ class RequestTransaction(Model):
     requestDate: DateTime | None = None
     metadata: Annotated[list[MetadataItem], Field(max_length=20)] | None = None
     customData: Annotated[list[MetadataItem], Field(max_length=20)] | None = None
+    fees: Annotated[list[Fee], Field(max_length=20)] | None = None  # the engine's own tariff rules
+    geoCode: Text256 | None = None
+    internationalTransferInformation: SpecObject | None = None
+    requestingOrganisation: RequestingOrganisation | None = None
+    requestingLei: Lei | None = None
+    receivingLei: Lei | None = None
+    oneTimeCode: Text256 | None = Field(default=None, exclude=True)
+    senderKyc: SpecObject | None = Field(default=None, exclude=True)
+    recipientKyc: SpecObject | None = Field(default=None, exclude=True)
 
 
 class RequestReversal(Model):
@@ -75,12 +101,6 @@ class RequestReversal(Model):
     requestDate: DateTime | None = None
     metadata: Annotated[list[MetadataItem], Field(max_length=20)] | None = None
     customData: Annotated[list[MetadataItem], Field(max_length=20)] | None = None
-
-
-class Fee(Model):
-    feeType: Text256
-    feeAmount: Amount
-    feeCurrency: Currency
 
 
 class TransactionObject(Model):

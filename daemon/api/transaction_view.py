@@ -4,7 +4,9 @@ business and its customer name a payment the same way.
 
 A move not made through the API (a TILL payment a customer sent by SMS) is shown too, from the
 move alone; one made through it also carries what the client sent (its own reference, the
-description, subType and metadata), from the request that made it.
+description, subType and metadata), from the request that made it, but only to the business that
+sent it: the other party of a transfer (a merchant paid by another business) sees the move alone,
+never another business's reference, description or metadata.
 """
 
 from __future__ import annotations
@@ -93,12 +95,20 @@ def credit_party(move: Move, view: View) -> list[dict[str, str]]:
 
 
 def transaction_object(
-    conn: Connection, move: Move, view: View, request: lifecycle.ApiRequest | None = None
+    conn: Connection,
+    move: Move,
+    view: View,
+    request: lifecycle.ApiRequest | None = None,
+    *,
+    viewer_id: int | None = None,
 ) -> dict[str, Any]:
-    """The responseTransaction of `move`; `request` is the API request that made it, if any
-    (looked up when not given)."""
-    if request is None:
+    """The responseTransaction of `move`; `request` is the caller's own API request that made it.
+    When not given, the request that made it is looked up, and what it sent is shown only if the
+    business asking (`viewer_id`) sent it."""
+    if request is None and viewer_id is not None:
         request = lifecycle.by_column_txn(conn, "move_id", move.id)
+        if request is not None and request.business_id != viewer_id:
+            request = None  # another business's request: its own fields are not ours to show
     currency = view.currency
     found: dict[str, Any] = {
         "transactionReference": move.ref,
@@ -137,9 +147,11 @@ def reversal_object(
     return {name: found[name] for name in kept if name in found}
 
 
-def statement_entry(conn: Connection, move: Move, view: View, owner: str) -> dict[str, Any]:
-    """One responseStatementEntries item of `owner`'s statement."""
-    found = transaction_object(conn, move, view)
+def statement_entry(
+    conn: Connection, move: Move, view: View, owner: str, viewer_id: int
+) -> dict[str, Any]:
+    """One responseStatementEntries item of `owner`'s statement, as business `viewer_id` sees it."""
+    found = transaction_object(conn, move, view, viewer_id=viewer_id)
     kept = ("transactionReference", "creditParty", "debitParty", "transactionStatus", "amount",
             "currency", "descriptionText", "transactionReceipt", "creationDate",
             "modificationDate", "requestDate")  # fmt: skip

@@ -6,8 +6,11 @@ Creating is asynchronous, as the specification has it: the request is checked as
 without moving money (the body, the amount, the currency, the parties' form), accepted
 (lifecycle.accept_txn: X-CorrelationID idempotency) and answered 202 with its request state; the
 worker (daemon.api.worker) then runs it: daemon.api.payouts, merchantpay and reversal_requests.
-The same X-CorrelationID with the same body gets the same request's state back (as it stands
-now); with another body, duplicateRequest.
+The same X-CorrelationID with the same body and X-Callback-URL gets the same request's state back
+(as it stands now); with another body or another (or no) X-Callback-URL, duplicateRequest: where
+the result goes is part of what was asked, and a client is never left believing a new URL took.
+An X-CorrelationID is printable ASCII (the specification's is a UUID), so it goes back in the
+callback's header byte for byte.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ def correlation_id(call: Call) -> str | None:
             "lengthError", "X-CorrelationID", f"X-CorrelationID: 1 to {CORRELATION_ID_MAX_CHARS} "
             "characters",
         )  # fmt: skip
+    if not (found.isascii() and found.isprintable()) or " " in found:
+        raise validation_error(
+            "formatError", "X-CorrelationID", "X-CorrelationID: printable ASCII (a UUID)"
+        )
     return found
 
 
@@ -108,16 +115,30 @@ def check_transaction(config: Config, kind: str, body: RequestTransaction) -> No
 
 
 def accept_txn(
-    conn: Connection, call: Call, operation: str, body: dict, extra: dict[str, Any] | None = None
+    conn: Connection,
+    call: Call,
+    operation: str,
+    body: dict,
+    extra: dict[str, Any] | None = None,
+    path: str | None = None,
 ) -> dict:
+    """Accept the request; `path` is the one stored (default: the raw path as sent)."""
     business: Business = call.principal
     env = call.env
+    url = callback_url(call)
     accepted = lifecycle.accept_txn(
         conn, business_id=business.id, client_correlation_id=correlation_id(call),
-        operation=operation, method=call.operation.method, path=call.request.path.decode(),
-        body=body, callback_url=callback_url(call), now_ns=env.now_ns(),
+        operation=operation, method=call.operation.method,
+        path=path or call.request.path.decode(),
+        body=body, callback_url=url, now_ns=env.now_ns(),
         retention_days=env.config.api.idempotency_days, **(extra or {}),
     )  # fmt: skip
+    if accepted.replay and accepted.request.callback_url != url:
+        raise ApiError(
+            ErrorCategory.BUSINESS_RULE, "duplicateRequest",
+            "this X-CorrelationID was used with another X-Callback-URL",
+            {"X-CorrelationID": accepted.request.client_correlation_id or ""},
+        )  # fmt: skip
     return lifecycle.request_state(accepted.request, env.config.api.poll_limit)
 
 
@@ -157,7 +178,8 @@ def own_move_txn(conn: Connection, business: Business, ref: str):
 
 
 def _view_txn(conn: Connection, business: Business, ref: str, config: Config) -> dict:
-    return transaction_object(conn, own_move_txn(conn, business, ref), View.of(config))
+    move = own_move_txn(conn, business, ref)
+    return transaction_object(conn, move, View.of(config), viewer_id=business.id)
 
 
 @ROUTER.op(
@@ -177,9 +199,15 @@ def view_transaction(call: Call) -> Deferred:
     return found.addCallback(lambda body: Reply(200, body))
 
 
+def reversal_path(ref: str) -> str:
+    return f"/transactions/{ref}/reversals"
+
+
 def _reverse_txn(conn: Connection, call: Call, ref: str, body: dict) -> dict:
     own_move_txn(conn, call.principal, ref)
-    return accept_txn(conn, call, "reversal", body)
+    # The path stored names the reference as validated (decoded), which the worker reads back
+    # (reversal_requests.original_ref), however the client percent-encoded it.
+    return accept_txn(conn, call, "reversal", body, path=reversal_path(ref))
 
 
 @ROUTER.op(

@@ -11,6 +11,13 @@ A request with a pendingReason is waiting for something outside the worker (a cu
 a staff decision, a bulk batch's checker) and is not run as a new one. An executor registered with
 `reconcile=True` is also handed its waiting requests, a bounded batch at a time, least recently
 looked at first, to finish those whose wait is over (a pay request's move posted later, an expiry).
+
+A business suspended (`smscore admin business suspend`: a compromised key, a fraud case) moves no
+more money: each of its requests not yet run fails with authorisation/clientAuthorisationError
+("business suspended") when the worker reaches it, and a merchantpay waiting for the customer is
+failed so and its request to pay withdrawn (daemon.api.merchantpay). A reversal waiting for staff
+stays with staff (a person decides it anyway). Revoking one key does not touch the requests it
+made: they were the business's when accepted; suspend the business to stop them.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ from daemon.api.components import api_component
 from daemon.api.env import ApiEnv
 from daemon.api.errors import ApiError, ErrorCategory
 from daemon.api.lifecycle import ApiRequest, RequestStatus
+from daemon.api.principal import BusinessState
 from daemon.components import Component, periodic_component
 from daemon.config import Config
+from daemon.db import is_transient
 from daemon.money.common import MoneyEnv, money_env
 from daemon.money.notices import Notifier
 from daemon.periodic import Periodic
@@ -38,6 +47,13 @@ from daemon.schema import api_requests
 log = Logger()
 
 
+# A request whose executor meets the same database error (not a transient one: a constraint, a
+# value too long) this many runs in a row is failed with internal/genericError: one bad request
+# never stalls the others. A transient error (a lock, a deadlock, a lost connection) retries the
+# whole run instead. The count is this process's (a restart gives each request its tries again).
+MAX_ATTEMPTS = 3
+_ATTEMPTS: dict[str, int] = {}
+_ATTEMPTS_KEPT = 10_000  # bound of the counts kept (requests finished elsewhere leave theirs)
 BUSINESS_LABEL_CHARS = 20  # of a business's name in an SMS: every reply must still fit
 
 
@@ -132,6 +148,10 @@ def _read(conn: Connection, query) -> list[ApiRequest]:
     return [request for request in found if request is not None]
 
 
+def suspended() -> ApiError:
+    return ApiError(ErrorCategory.AUTHORISATION, "clientAuthorisationError", "business suspended")
+
+
 def run_one_txn(conn: Connection, config: Config, request: ApiRequest, now_ns: int) -> str:
     """Run one request in its own savepoint: "done", "failed", or "waiting" (still pending)."""
     executor = EXECUTORS[request.operation]
@@ -139,19 +159,39 @@ def run_one_txn(conn: Connection, config: Config, request: ApiRequest, now_ns: i
         with conn.begin_nested():
             business = get_business_by_id_txn(conn, request.business_id)
             assert business is not None  # a business is never deleted
+            if business.state is not BusinessState.ACTIVE and request.pending_reason is None:
+                raise suspended()
             work = Work(conn, config, request, business, now_ns)
             executor(work)
     except ApiError as error:
         return _fail_txn(conn, request, error, now_ns)
-    except DBAPIError:
-        raise  # the database's trouble: the whole run is retried, nothing half done
+    except DBAPIError as exc:
+        if is_transient(exc):
+            raise  # the database's trouble: the whole run is retried, nothing half done
+        return _database_error_txn(conn, request, now_ns)
     except Exception:
         log.failure("api worker: request {sid} failed", sid=request.server_correlation_id)
         error = ApiError(ErrorCategory.INTERNAL, "genericError", "internal error")
         return _fail_txn(conn, request, error, now_ns)
+    _ATTEMPTS.pop(request.server_correlation_id, None)
     found = lifecycle.get_by_server_id_txn(conn, request.server_correlation_id)
     assert found is not None
     return "waiting" if found.state is RequestStatus.PENDING else "done"
+
+
+def _database_error_txn(conn: Connection, request: ApiRequest, now_ns: int) -> str:
+    """Its savepoint undone: tried again next run, failed once it failed MAX_ATTEMPTS times."""
+    sid = request.server_correlation_id
+    if len(_ATTEMPTS) >= _ATTEMPTS_KEPT:
+        _ATTEMPTS.clear()
+    attempts = _ATTEMPTS[sid] = _ATTEMPTS.get(sid, 0) + 1
+    log.failure("api worker: request {sid} met a database error ({n} of {max})", sid=sid,
+                n=attempts, max=MAX_ATTEMPTS)  # fmt: skip
+    if attempts < MAX_ATTEMPTS:
+        return "waiting"
+    _ATTEMPTS.pop(sid, None)
+    error = ApiError(ErrorCategory.INTERNAL, "genericError", "internal error")
+    return _fail_txn(conn, request, error, now_ns)
 
 
 def _fail_txn(conn: Connection, request: ApiRequest, error: ApiError, now_ns: int) -> str:

@@ -186,6 +186,16 @@ def expired_txn(conn: Connection, now_ns: int, limit: int) -> list[PayRequest]:
     return [_request(row) for row in conn.execute(query)]
 
 
+def lock_txn(conn: Connection, request_id: int) -> PayRequest | None:
+    """The request, its row locked for this transaction; None if another transaction holds it
+    (PostgreSQL; never waited on: the holder is deciding it, a payment or a refusal)."""
+    query = select(pay_requests).where(pay_requests.c.id == request_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = conn.execute(query).first()
+    return _request(row) if row is not None else None
+
+
 def get_txn(conn: Connection, request_id: int) -> PayRequest:
     return _request(conn.execute(select(pay_requests).where(pay_requests.c.id == request_id)).one())
 

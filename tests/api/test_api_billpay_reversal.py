@@ -31,10 +31,10 @@ from tests.api.world import ApiWorld
 KES = 100
 
 
-def add_biller(world: ApiWorld, bills_only: bool = False, bills=()) -> None:
+def add_biller(world: ApiWorld, bills_only: bool = False, bills=(), rule: str = "digits:8") -> None:
     with world.engine.begin() as conn:
         biller = add_biller_txn(
-            conn, "KPLC", "Kenya Power", parse_rule("digits:8"), bills_only=bills_only,
+            conn, "KPLC", "Kenya Power", parse_rule(rule), bills_only=bills_only,
             currency="KES", actor="test", now_ns=world.now_ns,
         )  # fmt: skip
         if bills:
@@ -82,6 +82,20 @@ def test_a_bill_refused(api_world, acme, bills_only, body, code) -> None:
     assert api_world.balance(business.msisdn) == 10_000 * KES
 
 
+def test_the_account_is_named_as_an_sms_pay_names_it(api_world, acme) -> None:
+    _, key = acme
+    add_biller(api_world, bills=[("ABC123", 100 * KES)], rule="alnum:6")
+    error = failed(api_world, post(api_world, key, "billpay", bill_body("500", "abc123")))
+    assert error["errorCode"] == "overPaymentNotAllowed"  # the bill ABC123's own rule
+    response = done(api_world, key, post(api_world, key, "billpay", bill_body("60", "abc123")))
+    assert {"key": "consumerno", "value": "ABC123"} in response["creditParty"]
+    with api_world.engine.begin() as conn:
+        assert get_bill_txn(conn, "KPLC", "ABC123").paid_minor == 60 * KES
+    answer = post(api_world, key, "billpay", bill_body("60", "ABC 123"))
+    assert (answer.status, answer.body["errorCode"]) == (400, "formatError")  # as SMS refuses it
+    api_world.check()
+
+
 def test_billpay_needs_the_biller_and_account(api_world, acme) -> None:
     _, key = acme
     body = {**bill_body(), "creditParty": [{"key": "serviceprovider", "value": "KPLC"}]}
@@ -118,8 +132,8 @@ def test_a_merchantpay_received_is_refunded_at_once(api_world, acme) -> None:
     response = done(api_world, key, answer)
     assert response["originalTransactionReference"] == ref
     assert response["type"] == "reversal"
-    merchant_fee = money_env(api_world.config).tariff.merchant_fee_minor("TILL", 500 * KES)
-    assert api_world.balance(ALICE) == paid + 500 * KES - merchant_fee
+    assert api_world.balance(ALICE) == paid + 500 * KES  # all the customer paid, back
+    assert response["amount"] == "500.00"
     assert "ACME LTD refunded you" in api_world.last_to(ALICE)
     assert view(api_world, key, ref).body["transactionStatus"] == "reversed"
     again = reverse(api_world, key, ref, cid="rv-2")
@@ -200,3 +214,37 @@ def test_a_reversal_past_the_window_is_refused(api_world, acme) -> None:
     ]
     api_world.advance(api_world.config.money.reversal_window_hours * 3600 + 1)
     assert failed(api_world, reverse(api_world, key, ref))["errorCode"] == "genericError"
+
+
+def test_a_reference_percent_encoded_in_the_path_is_the_same_reference(api_world, acme) -> None:
+    _, key = acme
+    api_world.add(ALICE)
+    ref = done(api_world, key, post(api_world, key, "disbursement", pay("100")))[
+        "transactionReference"
+    ]
+    encoded = "".join(f"%{ord(char):02X}" for char in ref[:2]) + ref[2:]
+    answer = reverse(api_world, key, encoded)
+    assert answer.status == 202
+    work(api_world)
+    request = request_of(api_world, answer)
+    assert request.state.value == "pending", request.error  # held for staff, not "not found"
+
+
+def test_a_merchantpay_is_reversed_in_full_by_its_own_amount(api_world, acme) -> None:
+    business, key = acme
+    add_till(api_world, business.msisdn)
+    api_world.add(ALICE, balance_minor=1000 * KES)
+    asked = post(api_world, key, "merchantpay", {"amount": "500", "currency": "KES",
+                                                 "debitParty": wallet(ALICE)})  # fmt: skip
+    work(api_world)
+    code = re.search(r"PAY (R\d+) PIN", api_world.last_to(ALICE)).group(1)
+    api_world.sms(ALICE, f"PAY {code} 1234")
+    ref = request_of(api_world, asked).response["transactionReference"]
+    merchant_fee = money_env(api_world.config).tariff.merchant_fee_minor("TILL", 500 * KES)
+    assert merchant_fee > 0  # the case: the business got less than the customer paid
+    before = api_world.balance(business.msisdn)
+    body = {"type": "reversal", "amount": "500.00", "currency": "KES"}
+    done(api_world, key, reverse(api_world, key, ref, body))
+    assert api_world.balance(ALICE) == 1000 * KES  # exactly as before the payment
+    assert api_world.balance(business.msisdn) == before - 500 * KES  # its fee is its own
+    api_world.check()

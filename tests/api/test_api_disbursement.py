@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from daemon.api.businesses import set_state_txn
+from daemon.api.principal import BusinessState
 from daemon.chart import wallet_account_id
 from daemon.commands import Role
 from tests.api.businesses import add_business
@@ -271,3 +273,83 @@ def test_a_lost_response_is_recovered_by_its_correlation_id(api_world, acme) -> 
     assert link.endswith(f"/transactions/{ref}")
     path = link[link.index("/transactions/") :]
     assert api_world.http("GET", path, headers={"X-API-Key": key}).body["amount"] == "3.00"
+
+
+def test_another_business_sees_none_of_what_the_payer_sent(api_world, acme) -> None:
+    business, key = acme
+    shop, shop_key = add_business(api_world, code="SHOP")
+    body = pay("5.00", to=shop.msisdn, requestingOrganisationTransactionReference="acme-0007",
+               descriptionText="secret deal", subType="internal",
+               metadata=[{"key": "invoice", "value": "INV-secret-42"}])  # fmt: skip
+    ref = done(api_world, key, post(api_world, key, "transfer", body))["transactionReference"]
+    own = view(api_world, key, ref).body
+    assert own["metadata"] == [{"key": "invoice", "value": "INV-secret-42"}]
+    theirs = view(api_world, shop_key, ref)
+    assert theirs.status == 200  # the payee sees the payment, not the payer's own fields
+    for name in ("requestingOrganisationTransactionReference", "descriptionText", "subType",
+                 "metadata", "requestDate"):  # fmt: skip
+        assert name not in theirs.body
+    path = f"/accounts/msisdn/{shop.msisdn}/statemententries"
+    entries = api_world.http("GET", path, headers={"X-API-Key": shop_key}).body
+    assert [entry["transactionReference"] for entry in entries] == [ref]
+    assert "descriptionText" not in entries[0]
+    path = f"/accounts/msisdn/{business.msisdn}/statemententries"
+    entries = api_world.http("GET", path, headers={"X-API-Key": key}).body
+    assert entries[0]["descriptionText"] == "secret deal"  # the payer's own statement keeps it
+
+
+def test_a_business_suspended_after_accepting_pays_nothing(api_world, acme) -> None:
+    business, key = acme
+    answer = post(api_world, key, "disbursement", pay("10.00"), "c-s", CALLBACK)
+    with api_world.engine.begin() as conn:
+        set_state_txn(conn, business.code, BusinessState.SUSPENDED, api_world.now_ns)
+    error = failed(api_world, answer)
+    assert (error["errorCategory"], error["errorCode"]) == (
+        "authorisation", "clientAuthorisationError",
+    )  # fmt: skip
+    assert api_world.balance(ALICE) == 0
+    assert callbacks(api_world) == [error]
+
+
+def test_a_replay_with_another_callback_url_is_a_duplicate(api_world, acme) -> None:
+    _, key = acme
+    first = post(api_world, key, "disbursement", pay("10"), "pay-cb", CALLBACK)
+    same = post(api_world, key, "disbursement", pay("10"), "pay-cb", CALLBACK)
+    assert same.body["serverCorrelationId"] == first.body["serverCorrelationId"]
+    for other in ("http://127.0.0.1:9/elsewhere", None):  # the URL is part of what was asked
+        answer = post(api_world, key, "disbursement", pay("10"), "pay-cb", other)
+        assert (answer.status, answer.body["errorCode"]) == (400, "duplicateRequest")
+    assert requests_count(api_world) == 1
+
+
+@pytest.mark.parametrize("cid", ["café-1", "tab\tid", "é" * 10])
+def test_a_correlation_id_not_printable_ascii_is_refused(api_world, acme, cid) -> None:
+    _, key = acme
+    answer = post(api_world, key, "disbursement", pay("10"), cid.encode().decode("latin-1"))
+    assert (answer.status, answer.body["errorCode"]) == (400, "formatError")
+    assert requests_count(api_world) == 0
+
+
+def test_the_specifications_optional_fields_are_accepted(api_world, acme) -> None:
+    _, key = acme
+    kyc = {"nationality": "KE", "idDocument": [{"idType": "nationalidcard", "idNumber": "1234"}]}
+    spec_fields = {
+        "fees": [{"feeType": "transaction", "feeAmount": "0.00", "feeCurrency": "KES"}],
+        "geoCode": "-1.2921,36.8219", "oneTimeCode": "991122", "senderKyc": kyc,
+        "recipientKyc": kyc, "requestingLei": "5493001KJTIIGC8Y1R12",
+        "receivingLei": "5493001KJTIIGC8Y1R12",
+        "requestingOrganisation": {"requestingOrganisationIdentifierType": "organisationid",
+                                   "requestingOrganisationIdentifier": "ACME-HQ"},
+        "internationalTransferInformation": {"originCountry": "KE"},
+    }  # fmt: skip
+    answer = post(api_world, key, "disbursement", pay("10", **spec_fields))
+    assert answer.status == 202, answer.body
+    done(api_world, key, answer)
+    stored = request_of(api_world, answer).body
+    assert stored["geoCode"] == "-1.2921,36.8219"
+    for secret in ("oneTimeCode", "senderKyc", "recipientKyc"):  # parsed, never kept
+        assert secret not in stored
+    unknown = post(api_world, key, "disbursement", pay("10", notInTheSpec=1))
+    assert (unknown.status, unknown.body["errorCode"]) == (400, "formatError")
+    bad = post(api_world, key, "disbursement", pay("10", requestingLei="X" * 21))
+    assert bad.status == 400

@@ -6,12 +6,20 @@ look)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
+from sqlalchemy import select
 
+from daemon.api.businesses import set_state_txn
 from daemon.api.merchantpay import AWAITING_APPROVAL, AWAITING_POSTING
+from daemon.api.principal import BusinessState
+from daemon.money import request_rows
 from daemon.money.common import money_env
+from daemon.money.request_rows import RequestState
 from daemon.outbox import OutboxStatus
+from daemon.schema import pay_requests
 from tests.api.businesses import add_business
 from tests.api.tx_helpers import (
     ALICE,
@@ -175,3 +183,89 @@ def test_the_customer_is_required(api_world, shop) -> None:
     body = {"amount": "5", "currency": "KES", "creditParty": wallet(ALICE)}
     answer = post(api_world, key, "merchantpay", body)
     assert (answer.status, answer.body["errorCode"]) == (400, "mandatoryValueNotSupplied")
+
+
+def _suspend(world: ApiWorld, code: str) -> None:
+    with world.engine.begin() as conn:
+        set_state_txn(conn, code, BusinessState.SUSPENDED, world.now_ns)
+
+
+def test_a_suspended_business_has_its_waiting_requests_failed_and_withdrawn(
+    api_world, shop
+) -> None:
+    business, key = shop
+    answer, code = asked(api_world, key)
+    _suspend(api_world, business.code)
+    work(api_world)
+    request = request_of(api_world, answer)
+    assert request.state.value == "failed"
+    assert (request.error["errorCategory"], request.error["errorCode"]) == (
+        "authorisation", "clientAuthorisationError",
+    )  # fmt: skip
+    api_world.sms(ALICE, f"PAY {code} 1234")  # the customer's PAY finds nothing to pay
+    assert api_world.balance(ALICE) == 2000 * KES
+    assert api_world.balance(business.msisdn) == 0
+    api_world.check()
+
+
+def test_a_suspended_business_never_asks_the_customer(api_world, shop) -> None:
+    business, key = shop
+    answer = post(api_world, key, "merchantpay", ask(), "mp-2")
+    _suspend(api_world, business.code)
+    work(api_world)
+    assert request_of(api_world, answer).error["errorCode"] == "clientAuthorisationError"
+    assert api_world.texts_to(ALICE) == []
+
+
+def test_a_request_already_expired_when_the_worker_runs_never_asks(api_world, shop) -> None:
+    _, key = shop
+    answer = post(api_world, key, "merchantpay", ask(), "mp-3")
+    api_world.advance(api_world.config.api.approval_timeout_s)  # the worker ran late
+    work(api_world)
+    request = request_of(api_world, answer)
+    assert request.state.value == "failed" and request.pay_request_id is None
+    assert request.error["errorCode"] == "genericError"
+    assert "in time" in request.error["errorDescription"]
+    assert api_world.texts_to(ALICE) == []
+
+
+def test_the_worker_expires_the_request_to_pay_itself_never_racing_a_payment(
+    api_world, shop
+) -> None:
+    _, key = shop
+    answer, _ = asked(api_world, key)
+    pay_request_id = request_of(api_world, answer).pay_request_id
+    api_world.advance(api_world.config.api.approval_timeout_s + 1)
+    if api_world.engine.dialect.name == "postgresql":
+        # A customer's PAY holding the request to pay (its row locked): the worker does not
+        # decide against it, nor wait for it; it looks again next run.
+        with api_world.engine.connect() as paying:
+            paying.execute(
+                select(pay_requests).where(pay_requests.c.id == pay_request_id).with_for_update()
+            )
+            work(api_world)
+            assert request_of(api_world, answer).state.value == "pending"
+            paying.rollback()
+    work(api_world)
+    assert request_of(api_world, answer).state.value == "failed"
+    with api_world.engine.begin() as conn:
+        assert request_rows.get_txn(conn, pay_request_id).state is RequestState.EXPIRED
+
+
+def test_a_staff_command_that_moves_money_drives_the_merchantpay_observers() -> None:
+    # `smscore admin review release` of a held merchantpay payment runs in a process of its own:
+    # the API request must follow the payment in its transaction there too.
+    script = (
+        "import sys\n"
+        "from daemon.admin import env\n"
+        "from daemon.config import build_config\n"
+        "before = 'daemon.api.merchantpay' in sys.modules\n"
+        "try:\n"
+        "    env.activate_receipts(build_config({}))\n"
+        "except Exception:\n"
+        "    pass\n"
+        "print(before, 'daemon.api.merchantpay' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert ran.stdout.split() == ["False", "True"], ran.stderr
