@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Protocol
 
 from klein import Klein
@@ -167,7 +168,7 @@ class Router:
                 )
             else:
                 error = ApiError(ErrorCategory.IDENTIFICATION, "genericError", "no such resource")
-            request.setResponseCode(error.status)
+            set_status(request, error.status)
             request.setHeader(b"content-type", JSON_TYPE)
             return dump_json(error.body(env.now_ns()))
 
@@ -205,7 +206,7 @@ class Router:
             self._observe(call, 200, None)
             return b""
         request = call.request
-        request.setResponseCode(reply.status)
+        set_status(request, reply.status)
         for name, value in reply.headers.items():
             request.setHeader(name, value)
         self._observe(call, reply.status, None)
@@ -222,7 +223,7 @@ class Router:
             log.failure("api: {operation} failed", failure, operation=call.operation.operation_id)
             error = ApiError(ErrorCategory.INTERNAL, "genericError", "internal error")
         request = call.request
-        request.setResponseCode(error.status)
+        set_status(request, error.status)
         for name, value in error.headers.items():
             request.setHeader(name, value)
         request.setHeader(b"content-type", JSON_TYPE)
@@ -235,6 +236,15 @@ class Router:
                 observer(call, status, error)
             except Exception:  # the access log must never turn an answer into a failure
                 log.failure("api: observer failed", Failure())
+
+
+def set_status(request: IRequest, status: int) -> None:
+    """The status with its reason phrase: twisted.web knows none for 429 ("Unknown Status")."""
+    try:
+        phrase = HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        phrase = None
+    request.setResponseCode(status, phrase)
 
 
 def dump_json(body: BaseModel | dict | list | bytes) -> bytes:

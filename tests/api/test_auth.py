@@ -169,3 +169,11 @@ def test_a_caller_without_a_key_learns_nothing_of_the_schema(api_world: ApiWorld
     for body in (b"not json", b"[" * 10_000, {"amount": "x"}):
         answer = api_world.http("POST", "/transactions/type/transfer", body)
         _refused(answer, "header is missing")
+
+
+def test_a_429_status_line_has_its_reason_phrase(api_world: ApiWorld) -> None:
+    _, key = add_business(api_world, rate_limit_per_s=0.5, rate_limit_burst=1)
+    _get(api_world, key)
+    limited = api_world.request("GET", UNKNOWN, headers=key_header(key))
+    status_line = limited.sent_to.written.getvalue().split(b"\r\n", 1)[0]
+    assert status_line == b"HTTP/1.0 429 Too Many Requests"  # twisted alone: "Unknown Status"
