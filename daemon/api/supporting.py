@@ -30,7 +30,6 @@ from daemon.schema import api_requests
 
 log = Logger()
 TAG = "Supporting"
-_NS_PER_MS = 10**6
 
 # Where the object a completed request made is read, by the request's operation (a route module
 # adds its own); anything not listed made a transaction.
@@ -92,7 +91,7 @@ def _status(oldest_ns: int | None, call: Call) -> Reply:
     delay_ns = max(0, call.env.now_ns() - oldest_ns) if oldest_ns is not None else 0
     degraded = delay_ns > call.env.config.api.heartbeat_degraded_s * NS_PER_S
     status = "degraded" if degraded else "available"
-    return Reply(200, ResponseHeartbeat(serviceStatus=status, delay=delay_ns // _NS_PER_MS))
+    return Reply(200, ResponseHeartbeat(serviceStatus=status, delay=delay_ns * 1000 // NS_PER_S))
 
 
 def _unavailable(failure: Failure) -> None:

@@ -23,6 +23,7 @@ from daemon.channels.events import Channel, channel_event_key, ensure_channel_tx
 from daemon.channels.keys import event_key, token_key
 from daemon.channels.models import TokenAnswer, TokenRequest, WrappedKey
 from daemon.channels.tokens import IssuedToken, issue_token
+from daemon.clock import NS_PER_S
 from daemon.config import Config
 from daemon.schema_api import channel_positions
 from daemon.security.app_key import server_key
@@ -31,7 +32,6 @@ from daemon.security.devices import Device, DeviceState, get_device_txn
 TOKEN_REQUEST_LABEL = b"smscore channel token v1|"
 TIMESTAMP_WINDOW_S = 300
 EARLIER_EPOCHS_MAX = 64  # the keys of at most this many earlier epochs in a token answer
-_NS_PER_MS = 1_000_000
 _SERVICE = __name__  # env.services key of the ChannelSecrets
 
 
@@ -86,7 +86,7 @@ def grant_txn(
     device = get_device_txn(conn, request.deviceId)
     if device is None or device.state != DeviceState.ACTIVE or device.signing_public_key is None:
         raise TokenRefused("no active device with this id")
-    if abs(request.timestamp * _NS_PER_MS - now_ns) > TIMESTAMP_WINDOW_S * 1_000_000_000:
+    if abs(request.timestamp * NS_PER_S // 1000 - now_ns) > TIMESTAMP_WINDOW_S * NS_PER_S:
         raise TokenRefused(f"the timestamp is more than {TIMESTAMP_WINDOW_S} s from now")
     _verify(device, request)
     channel = ensure_channel_txn(conn, device.msisdn, now_ns)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from daemon import replies
 from daemon.channels.events import event_master, get_channel_txn, write_event_txn
+from daemon.clock import NS_PER_S
 from daemon.schema import subscribers
 
 
@@ -51,7 +52,7 @@ def notify_key_txn(
 def notify_lockout_txn(
     conn: Connection, msisdn: str, tries: int, lockout_ns: int, now_ns: int
 ) -> int | None:
-    minutes = max(1, -(-lockout_ns // (60 * 1_000_000_000)))
+    minutes = max(1, -(-lockout_ns // (60 * NS_PER_S)))
     return notify_key_txn(
         conn,
         msisdn,

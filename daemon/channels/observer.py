@@ -65,14 +65,20 @@ def observe_move(
         write_event_txn(conn, move.payee_msisdn, event, now_ns, move_id=move.id)
 
 
+def side_of(move: Move, debit: bool) -> tuple[int, str | None]:
+    """The fee one side of `move` sees (the payer's fee; a merchant's commission on a TILL) and
+    its counterparty (the other number, or the move's detail: a biller, an airtime order)."""
+    other = move.payee_msisdn if debit else move.payer_msisdn
+    fee = move.fee_minor if debit else move.commission_minor if move.kind is MoveKind.TILL else 0
+    return fee, other if other is not None else move.detail
+
+
 def posting_event(
     conn: Connection, move: Move, msisdn: str, direction: str, currency: str
 ) -> dict[str, Any]:
     """The plaintext of a posting event for `msisdn`'s side of `move` (seq and at added later)."""
     balance = get_balance(conn, wallet_account_id(msisdn))
-    debit = direction == "debit"
-    other = move.payee_msisdn if debit else move.payer_msisdn
-    fee = move.fee_minor if debit else move.commission_minor if move.kind is MoveKind.TILL else 0
+    fee, counterparty = side_of(move, direction == "debit")
     return {
         "type": "posting",
         "state": _EVENT_STATE[move.state],
@@ -82,7 +88,7 @@ def posting_event(
         "amountMinor": move.amount_minor,
         "feeMinor": fee,
         "currency": currency,
-        "counterparty": other if other is not None else move.detail,
+        "counterparty": counterparty,
         "balanceMinor": balance.posted if balance is not None else 0,
         "availableMinor": balance.available if balance is not None else 0,
     }

@@ -14,9 +14,10 @@ from daemon.channels.models import (
     EventsPage,
     StatementEntry,
 )
+from daemon.channels.observer import side_of
 from daemon.channels.principal import ChannelPrincipal
 from daemon.chart import wallet_account_id
-from daemon.money.moves import MoveKind, recent_moves_txn
+from daemon.money.moves import recent_moves_txn
 from daemon.schema_api import channel_positions, channels
 from ledger import get_balance
 
@@ -80,10 +81,7 @@ def statement_txn(
     entries = []
     for move in recent_moves_txn(conn, principal.msisdn, limit):
         debit = move.payer_msisdn == principal.msisdn
-        other = move.payee_msisdn if debit else move.payer_msisdn
-        fee = (
-            move.fee_minor if debit else move.commission_minor if move.kind is MoveKind.TILL else 0
-        )
+        fee, counterparty = side_of(move, debit)
         entries.append(
             StatementEntry(
                 ref=move.ref,
@@ -92,7 +90,7 @@ def statement_txn(
                 direction="debit" if debit else "credit",
                 amountMinor=move.amount_minor,
                 feeMinor=fee,
-                counterparty=other if other is not None else move.detail,
+                counterparty=counterparty,
                 createdAt=iso_time(move.created_at_ns),
                 decidedAt=iso_time(move.decided_at_ns) if move.decided_at_ns else None,
             )

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import jwt
 
+from daemon.clock import NS_PER_S
+
 ISSUER = "smscore"
 ALGORITHM = "HS256"
 _REQUIRED = ("iss", "sub", "chn", "dev", "epoch", "iat", "exp", "jti")
-_NS = 1_000_000_000
 
 
 class TokenError(Exception):
@@ -65,8 +66,8 @@ def issue_token(
     granted_at_ns: int | None = None,
 ) -> IssuedToken:
     """`granted_at_ns`: the grant a refresh descends from (None: this is a grant, now)."""
-    issued_s = now_ns // _NS
-    granted_s = issued_s if granted_at_ns is None else granted_at_ns // _NS
+    issued_s = now_ns // NS_PER_S
+    granted_s = issued_s if granted_at_ns is None else granted_at_ns // NS_PER_S
     expires_s = issued_s + int(lifetime_s)
     jti = secrets.token_hex(12)
     payload = {
@@ -82,7 +83,13 @@ def issue_token(
     }
     text = jwt.encode(payload, key, algorithm=ALGORITHM)
     claims = TokenClaims(
-        reference, device_id, key_epoch, issued_s * _NS, expires_s * _NS, jti, granted_s * _NS
+        reference,
+        device_id,
+        key_epoch,
+        issued_s * NS_PER_S,
+        expires_s * NS_PER_S,
+        jti,
+        granted_s * NS_PER_S,
     )
     return IssuedToken(text, claims)
 
@@ -117,4 +124,6 @@ def _claims(payload: dict) -> TokenClaims:
     numbers_ok = all(type(v) is int for v in (epoch, issued, expires, granted))
     if not (texts_ok and numbers_ok) or payload["sub"] != reference:
         raise TokenMalformed("the token's claims are not a channel token's")
-    return TokenClaims(reference, device_id, epoch, issued * _NS, expires * _NS, jti, granted * _NS)
+    return TokenClaims(
+        reference, device_id, epoch, issued * NS_PER_S, expires * NS_PER_S, jti, granted * NS_PER_S
+    )
