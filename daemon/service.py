@@ -389,7 +389,7 @@ def _add_api(daemon: Daemon) -> None:
     daemon.api = ApiEnv(config, daemon.reactor, daemon.db)
     if config.channels.enabled and config.service.role in API_ROLES:
         # read now (a bad file stops start-up), not on the reactor at the first request
-        startup_step("channel secrets", env_channel_secrets, daemon.api)
+        startup_step("channel key files", env_channel_secrets, daemon.api)
     load_routes()  # the route modules also register the components
     daemon.components += api_components(daemon.api, config.service.role)
 

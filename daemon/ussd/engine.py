@@ -184,7 +184,7 @@ def _choose(menu: Menu, state: SessionState, screen: ScreenDoc, text: str, view:
         return _list_page(menu, state, screen, view, page - 1)
     if text == render.BACK and state.back:
         return _go_back(menu, state, view)
-    if pages and text.isdigit():
+    if pages and text.isascii() and text.isdigit():  # not "¹": int() refuses it
         first, end = pages[page]
         number = int(text)
         if first < number <= end:

@@ -123,7 +123,10 @@ def test_every_component_reports_through_one_interface(tmp_path, engine):
         "wal_checkpoint",
     ]  # fmt: skip
     # The API's, in the order their modules were first imported (a test may import one early).
-    assert sorted(names[9:]) == ["api.access_log", "api.housekeeping", "api.worker", "callbacks"]
+    assert sorted(names[9:]) == [
+        "api batches", "api.access_log", "api.housekeeping", "api.worker", "callbacks",
+        "channel_push", "channel_streams",
+    ]  # fmt: skip
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
     daemon.snapshot().addCallback(snapshots.append)

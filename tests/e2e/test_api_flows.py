@@ -135,7 +135,7 @@ def test_a_lost_response_is_recovered_through_responses(money) -> None:
 
 
 def test_a_merchantpay_received_is_reversed_at_once(money) -> None:
-    shop = business(money, "REFD")
+    shop = business(money, "REFD", 1_000 * KES)  # a refund gives back the gross: fees are its cost
     erin = money.customer(START, name="Erin Njeri")
     body = {"amount": "400", "currency": "KES", "debitParty": party(erin.msisdn)}
     state = shop.client.create("merchantpay", body)
@@ -152,7 +152,8 @@ def test_a_merchantpay_received_is_reversed_at_once(money) -> None:
     told = erin.next("the refund SMS")
     assert "REFD LTD refunded you" in told and ref in told
     refunded = START - money.posted(erin.msisdn)
-    assert refunded < paid_out and money.posted(shop.msisdn) == 0
+    assert refunded == paid_out - 400 * KES  # the whole principal back; the fee stays paid
+    assert money.posted(shop.msisdn) < 1_000 * KES  # the merchant fee is the business's cost
     twice = shop.client.post(f"/transactions/{ref}/reversals", {"type": "reversal"})
     again = shop.client.poll_final(twice.json()) if twice.status_code == 202 else twice.json()
     assert again.get("status", "failed") == "failed", again  # reversed once only
