@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection
 
-from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns
+from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns, one_line_refusals
 from daemon.admin.views import console
 from daemon.money.account_rules import AccountRuleError, parse_rule
 from daemon.money.bill_import import BillImportError, read_bills
@@ -44,13 +44,7 @@ DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _run(env: AdminEnv, work: Callable[[Connection], T], write: bool = True) -> T:
-    def one_line(conn: Connection) -> T:
-        try:
-            return work(conn)
-        except _ONE_LINE as exc:  # raised inside: the transaction is undone
-            raise AdminCliError(str(exc)) from None
-
-    return env.run(one_line, write)
+    return env.run(one_line_refusals(work, _ONE_LINE), write)
 
 
 def _code(written: str) -> str:

@@ -7,7 +7,14 @@ from __future__ import annotations
 import click
 from sqlalchemy import Connection
 
-from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns, parse_amount
+from daemon.admin.env import (
+    AdminCliError,
+    AdminEnv,
+    admin_options,
+    now_ns,
+    one_line_refusals,
+    parse_amount,
+)
 from daemon.api.businesses import BusinessError, normal_code, require_business_txn
 from daemon.audit import record_txn
 from daemon.chart import wallet_account_id
@@ -32,10 +39,7 @@ def business_deposit(code: str, amount: str, reference: str, env: AdminEnv) -> N
         raise AdminCliError(f"--reference: at most {REFERENCE_MAX_CHARS} printable characters")
 
     def work(conn: Connection) -> tuple[str, str, int]:
-        try:
-            business = require_business_txn(conn, normal_code(code))
-        except BusinessError as exc:
-            raise AdminCliError(str(exc)) from None
+        business = require_business_txn(conn, normal_code(code))
         at_ns = now_ns()
         bank = f", bank reference {reference}" if reference else ""
         detail = f"e-money {env.money(amount_minor)} paid into the trust account{bank}"
@@ -43,14 +47,13 @@ def business_deposit(code: str, amount: str, reference: str, env: AdminEnv) -> N
         audit_id = record_txn(conn, env.actor, "business.deposit", target, detail, at_ns)
         account_id = wallet_account_id(business.msisdn)
         issue = Issue(MoveKind.ISSUE, business.msisdn, account_id, amount_minor, audit_id)
-        try:
-            move = issue_txn(conn, issue, env.currency, at_ns)
-        except IssueRefused as exc:
-            raise AdminCliError(str(exc)) from None
+        move = issue_txn(conn, issue, env.currency, at_ns)
         balance = get_balance(conn, account_id)
         return business.code, move.ref, balance.available if balance is not None else 0
 
-    business_code, ref, balance_minor = env.run(work)
+    business_code, ref, balance_minor = env.run(
+        one_line_refusals(work, (BusinessError, IssueRefused))
+    )
     click.echo(
         f"issued {env.money(amount_minor)} into {business_code}'s wallet, ref {ref}; "
         f"balance now {env.money(balance_minor)}"

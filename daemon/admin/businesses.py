@@ -19,7 +19,14 @@ from sqlalchemy import Connection
 
 from daemon.admin.business_funds import business_deposit
 from daemon.admin.callbacks_cli import secret
-from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns, pin_hasher_txn
+from daemon.admin.env import (
+    AdminCliError,
+    AdminEnv,
+    admin_options,
+    now_ns,
+    one_line_refusals,
+    pin_hasher_txn,
+)
 from daemon.admin.views import console, local_time
 from daemon.api.businesses import (
     ApiKey,
@@ -44,13 +51,7 @@ T = TypeVar("T")
 
 
 def _run(env: AdminEnv, work: Callable[[Connection], T], write: bool = True) -> T:
-    def one_line(conn: Connection) -> T:
-        try:
-            return work(conn)
-        except BusinessError as exc:  # raised inside: the transaction is undone
-            raise AdminCliError(str(exc)) from None
-
-    return env.run(one_line, write)
+    return env.run(one_line_refusals(work, (BusinessError,)), write)
 
 
 def _code(written: str) -> str:

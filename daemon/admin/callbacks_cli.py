@@ -17,7 +17,14 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection
 
-from daemon.admin.env import AdminCliError, AdminEnv, admin_options, now_ns, run_txn
+from daemon.admin.env import (
+    AdminCliError,
+    AdminEnv,
+    admin_options,
+    now_ns,
+    one_line_refusals,
+    run_txn,
+)
 from daemon.admin.views import console, local_time
 from daemon.api.businesses import BusinessError, normal_code
 from daemon.api.callback_keys import (
@@ -44,13 +51,8 @@ _URL_SHOWN_CHARS = 60
 
 
 def _run(env: AdminEnv, work: Callable[[Connection], T], write: bool = True) -> T:
-    def one_line(conn: Connection) -> T:
-        try:
-            return work(conn)
-        except (CallbackError, CallbackKeyError) as exc:  # raised inside: nothing is written
-            raise AdminCliError(str(exc)) from None
-
-    return run_txn(env.config, one_line, write)
+    refusals = (CallbackError, CallbackKeyError)
+    return run_txn(env.config, one_line_refusals(work, refusals), write)
 
 
 def _code(written: str | None) -> str | None:

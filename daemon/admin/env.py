@@ -62,6 +62,21 @@ def load_config(config_path: Path | None, db_url: str | None, state_dir: Path | 
         raise AdminCliError(str(exc)) from None
 
 
+def one_line_refusals(
+    work: Callable[[Connection], T], refusals: tuple[type[Exception], ...]
+) -> Callable[[Connection], T]:
+    """`work` with `refusals` raised inside it (so its transaction is undone) turned into a one-line
+    AdminCliError for the operator."""
+
+    def refusing(conn: Connection) -> T:
+        try:
+            return work(conn)
+        except refusals as exc:
+            raise AdminCliError(str(exc)) from None
+
+    return refusing
+
+
 def run_txn(config: Config, work: Callable[[Connection], T], write: bool = True) -> T:
     """`work(conn)` in one transaction; only a writer creates the state directory or a SQLite file,
     and brings the schema up to date first."""
