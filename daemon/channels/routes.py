@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, succeed
 
-from daemon.api.errors import ApiError, ErrorCategory
 from daemon.api.lifecycle import NS_PER_DAY
 from daemon.api.models import ErrorObject
 from daemon.api.routing import ROUTER, Call, Reply
@@ -49,11 +48,6 @@ def _lifetime_s(call: Call) -> float:
     return call.env.config.channels.token_days * NS_PER_DAY / NS_PER_S
 
 
-def _disabled(call: Call) -> None:
-    if not call.env.config.channels.enabled:
-        raise ApiError(ErrorCategory.SERVICE_UNAVAILABLE, "genericError", "channels are off")
-
-
 @ROUTER.op(
     "POST",
     "/channels/token",
@@ -64,7 +58,6 @@ def _disabled(call: Call) -> None:
     responses={200: TokenAnswer, 401: ErrorObject},
 )
 def token(call: Call) -> Deferred:
-    _disabled(call)
     secrets = env_channel_secrets(call.env)
 
     def granted(conn) -> TokenAnswer:
@@ -89,7 +82,6 @@ def token(call: Call) -> Deferred:
     auth="channel",
 )
 def refresh(call: Call) -> Deferred:
-    _disabled(call)
     secrets = env_channel_secrets(call.env)
     principal: ChannelPrincipal = call.principal
     now_ns = call.env.now_ns()
@@ -122,7 +114,6 @@ def refresh(call: Call) -> Deferred:
     auth="channel",
 )
 def events(call: Call) -> Deferred:
-    _disabled(call)
     query: EventsQuery = call.query
     size = call.env.config.channels.page_size
     limit = min(query.limit or size, size)
@@ -152,7 +143,6 @@ def events(call: Call) -> Deferred:
     auth="channel",
 )
 def balance(call: Call) -> Deferred:
-    _disabled(call)
     currency = call.env.config.service.currency
     return call.env.db.run_interaction(
         "channels.balance", balance_txn, call.principal, currency
@@ -170,7 +160,6 @@ def balance(call: Call) -> Deferred:
     auth="channel",
 )
 def statement(call: Call) -> Deferred:
-    _disabled(call)
     currency = call.env.config.service.currency
     return call.env.db.run_interaction(
         "channels.statement", statement_txn, call.principal, currency, call.query.limit
