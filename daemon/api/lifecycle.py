@@ -295,20 +295,6 @@ def get_by_client_id_txn(
     return _request(row) if row is not None else None
 
 
-def pending_txn(conn: Connection, operations: tuple[str, ...], limit: int) -> list[ApiRequest]:
-    """Pending requests of these operations, oldest first (the worker's next batch)."""
-    query = (
-        select(api_requests)
-        .where(
-            api_requests.c.state == RequestStatus.PENDING.value,
-            api_requests.c.operation.in_(operations),
-        )
-        .order_by(api_requests.c.created_at_ns, api_requests.c.id)
-        .limit(limit)
-    )
-    return [_request(row) for row in conn.execute(query)]
-
-
 def by_column_txn(conn: Connection, column: str, value: int) -> ApiRequest | None:
     """The request linked to a move (`move_id`) or a request to pay (`pay_request_id`)."""
     row = conn.execute(select(api_requests).where(api_requests.c[column] == value)).first()
