@@ -359,11 +359,15 @@ def expire_requests_txn(
     conn: Connection, env: SettleEnv, now_ns: int, limit: int
 ) -> tuple[int, bool]:
     """Requests nobody paid or refused in time: expired, each requester told (once: the guarded
-    change fails for a request paid or refused meanwhile)."""
+    change fails for a request paid or refused meanwhile). A request made over the business API
+    has no source message: its business learns of the expiry from the API (request state and
+    callback), never by SMS, whether the settler or the API worker finds it first."""
     found = request_rows.expired_txn(conn, now_ns, limit)
     told = []
     for entry in found:
         if not request_rows.change_txn(conn, entry, RequestState.EXPIRED, now_ns):
+            continue
+        if entry.inbox_id is None:
             continue
         short_code = _short_code(conn, entry.inbox_id, env.config)
         notifier = env.notifier(conn, short_code, now_ns, entry.inbox_id)

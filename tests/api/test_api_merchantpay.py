@@ -100,13 +100,15 @@ def test_refused_with_no_fails_it_request_declined(api_world, shop) -> None:
 
 
 def test_not_approved_in_time_it_expires(api_world, shop) -> None:
-    _, key = shop
+    business, key = shop
     answer, code = asked(api_world, key)
     api_world.advance(api_world.config.api.approval_timeout_s + 1)
     api_world.settle()  # the requests_expired step ends the request to pay
     request = request_of(api_world, answer)
     assert request.state.value == "failed"
     assert request.error["errorCode"] == "genericError"
+    # The business hears of it through the API, as when the worker finds it first: no SMS.
+    assert api_world.texts_to(business.msisdn) == []
     reply = api_world.sms(ALICE, f"PAY {code} 1234")  # too late: nothing is paid
     assert api_world.balance(ALICE) == 2000 * KES, reply
     assert len(callbacks(api_world)) == 1
@@ -122,6 +124,8 @@ def test_the_worker_expires_it_too_without_the_settler(api_world, shop) -> None:
     api_world.advance(2)
     work(api_world)
     assert request_of(api_world, answer).state.value == "failed"
+    api_world.settle()  # the settler after the worker: nothing left to tell anybody
+    assert api_world.texts_to(shop[0].msisdn) == []
 
 
 def test_a_payment_held_for_its_receipt_completes_when_posted(engine) -> None:

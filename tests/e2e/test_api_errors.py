@@ -53,8 +53,8 @@ def test_a_merchantpay_left_unanswered_expires(money) -> None:
     assert (expired["error"]["errorCategory"], expired["error"]["errorCode"]) == (
         "businessRule", "genericError",
     )  # fmt: skip
-    # The business learns of the expiry from the request state (and its callback); the worker
-    # expires it before the settler would, so no SMS to the merchant's phone (see the closing note).
+    # The business learns of the expiry from the request state (and its callback), never by SMS
+    # to its phone, whether the API worker or the settler found it first (finish_test checks).
     after = shop.client.create("merchantpay", body, **correlation)  # the same, not a new one
     assert (after["serverCorrelationId"], after["status"]) == (
         state["serverCorrelationId"],
