@@ -53,6 +53,8 @@ class ServiceConfig(Section):
     default_language: Literal["en", "sw"] = "en"  # replies to senders who have not chosen one
     # The name this process's outbox claims and lease go by (see Config.lease_owner); "" = derived.
     instance_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{0,96}$")] = ""
+    # SIGTERM: how long the drain waits for outstanding submit_sm_resp before unbinding anyway
+    drain_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
 
     @field_validator("region")
     @classmethod
@@ -91,9 +93,30 @@ class DatabaseConfig(Section):
         return url
 
 
+LogLevelName = Literal["debug", "info", "warn", "error"]
+# The components a log line is attributed to (daemon.logs), each with its own level if wanted.
+LOG_COMPONENTS = (
+    "smpp", "lis", "inbox", "tranproc", "ledger", "sender", "receipts", "sweeper", "settler",
+    "api", "channels", "ussd", "service",
+)  # fmt: skip
+
+
 class LoggingConfig(Section):
-    level: Literal["debug", "info", "warn", "error"] = "info"
-    format: Literal["text", "json"] = "text"
+    level: LogLevelName = "info"
+    # auto: readable text on a terminal, JSON lines otherwise (journald, a log shipper)
+    format: Literal["auto", "text", "json"] = "auto"
+    # per-component levels over `level`, e.g. {smpp = "debug"} (PDU hex is logged at debug only)
+    levels: dict[str, LogLevelName] = {}
+
+    @field_validator("levels")
+    @classmethod
+    def _known_components(cls, levels: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(levels) - set(LOG_COMPONENTS))
+        if unknown:
+            raise ValueError(
+                f"unknown component {', '.join(unknown)}: one of {', '.join(LOG_COMPONENTS)}"
+            )
+        return levels
 
 
 PASSWORD_MAX_CHARS = 8  # SMPP 3.4: a C-Octet String of 9 octets with its NUL
@@ -259,6 +282,7 @@ class SweeperConfig(Section):
 
 class StatusConfig(Section):
     listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"  # port 0: any
+    metrics: bool = True  # GET /metrics (Prometheus text format) on the same endpoint
 
     @field_validator("listen")
     @classmethod
