@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from daemon import exit_codes
 from daemon.config import Config, ConfigError, load_config, parse_smsc_option
 from ledger import display_url
 
@@ -49,7 +50,7 @@ def config_from_options(
     return load_config(config_path, overrides)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = exit_codes.CONFIG) -> None:
     click.echo(f"smscore: {message}", err=True)
     sys.exit(code)
 
