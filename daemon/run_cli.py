@@ -35,6 +35,7 @@ def config_from_options(
     role: str | None = None,
     state_dir: Path | None = None,
     status_listen: str | None = None,
+    instance_name: str | None = None,
 ) -> Config:
     """The config file (if any) with command-line options on top; ConfigError → one line, exit 2."""
     overrides: dict[str, Any] = {}
@@ -42,7 +43,11 @@ def config_from_options(
         overrides["binds"] = [parse_smsc_option(option, i) for i, option in enumerate(smsc, 1)]
     if db:
         overrides["database"] = {"url": db}
-    service = {"role": role, "state_dir": str(state_dir) if state_dir else None}
+    service = {
+        "role": role,
+        "state_dir": str(state_dir) if state_dir else None,
+        "instance_name": instance_name,
+    }
     if any(service.values()):
         overrides["service"] = {k: v for k, v in service.items() if v is not None}
     if status_listen:
@@ -70,6 +75,11 @@ def fail(message: str, code: int = exit_codes.CONFIG) -> None:
     "--status-listen", metavar="HOST:PORT", help="Status endpoint (default 127.0.0.1:8780)."
 )
 @click.option(
+    "--instance-name",
+    metavar="NAME",
+    help="service.instance_name: this process's own name (smscore-tranproc@NAME passes it).",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Check the configuration and the files it names (TLS CA, PIN pepper, state directory) "
@@ -82,13 +92,16 @@ def run(
     role: str | None,
     state_dir: Path | None,
     status_listen: str | None,
+    instance_name: str | None,
     check: bool,
 ) -> None:
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
     from daemon.checks import check_config
 
     try:
-        config = config_from_options(config_path, smsc, db, role, state_dir, status_listen)
+        config = config_from_options(
+            config_path, smsc, db, role, state_dir, status_listen, instance_name
+        )
         report = check_config(config, str(config_path) if config_path else "<command line>")
     except ConfigError as exc:
         fail(str(exc))
