@@ -146,3 +146,21 @@ def test_the_units_are_what_the_daemon_expects() -> None:
         "smscore-lis.service": ["--role", "lis"],
         "smscore-tranproc@.service": ["--role", "tranproc", "--instance-name", "tranproc-%i"],
     }
+
+
+def test_the_tranproc_instance_name_reaches_the_config(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from daemon.cli import main
+
+    config = tmp_path / "smscore.toml"
+    config.write_text(f'[service]\nstate_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
+    args = ["run", "--config", str(config), "--role", "tranproc", "--instance-name", "tranproc-2"]
+    result = CliRunner().invoke(main, [*args, "--check"])
+    assert result.exit_code == 0, result.output
+    assert "config OK: role tranproc" in result.output
+
+    from daemon.run_cli import config_from_options
+
+    chosen = config_from_options(config, role="tranproc", instance_name="tranproc-2")
+    assert (chosen.service.role, chosen.lease_owner) == ("tranproc", "tranproc-2")
