@@ -81,6 +81,8 @@ function renderPhones() {
 }
 
 async function select(msisdn) {
+  const scenario = $("scenario-toml");
+  if (scenario.value === EXAMPLE(state.selected || "254712000001")) scenario.value = EXAMPLE(msisdn);
   state.selected = msisdn;
   state.session = null;
   renderPhones();
