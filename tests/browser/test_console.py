@@ -8,8 +8,10 @@ SMSCORE_CONSOLE_SCREENSHOT=docs/console.png writes the README's screenshot there
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
@@ -44,7 +46,7 @@ def test_bal_as_a_phone_shows_the_reply_with_its_receipt(
     reply = console.reply_matching(f"Your smscore balance is {kes(START)}.")
     assert "receipt sent" in reply and "from 12345" in reply
     assert "acknowledged" in console.text_of("#thread li.mo")
-    # the API shows the same thread the page does: the page made one of its calls
+    # the API's thread is what the page shows
     assert [item["state"] for item in _thread(service, alice.msisdn)] == [
         "acknowledged",
         "delivered",
@@ -122,9 +124,6 @@ def test_the_page_fits_a_phone_screen(console: Console) -> None:
 
 
 def _thread(service: MoneyService, msisdn: str) -> list[dict]:
-    import json
-    import urllib.request
-
     with urllib.request.urlopen(f"{service.simulator.api}/v1/phones/{msisdn}/thread") as answer:
         return json.loads(answer.read())["items"]
 
