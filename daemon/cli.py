@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "device": "daemon.device.cli:device",
     "receipt": "daemon.receipt_cli:receipt",
     "menu": "daemon.menu_cli:menu",
+    "config": "daemon.config_cli:config_group",
 }
 
 
