@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import click
 import tomli_w
 from pydantic import BaseModel, SecretStr
+from sqlalchemy.exc import ArgumentError
 
 from daemon.config import Config, ConfigError, load_config
 from daemon.config_env import env_overrides
@@ -61,7 +62,7 @@ def _url_masked(text: str) -> str:
         return text
     try:
         return display_url(text)
-    except Exception:  # noqa: BLE001 (a URL SQLAlchemy cannot read: keep none of its userinfo)
+    except (ArgumentError, ValueError):  # one SQLAlchemy cannot read: keep none of its userinfo
         parts = urlsplit(text)
         return parts._replace(netloc=f"{MASK}@{parts.hostname or ''}").geturl()
 

@@ -153,12 +153,14 @@ def test_a_bad_key_inside_an_overridden_table_names_the_file_and_the_variable(co
         load_config(config_file, environ={"SMSCORE_LOGGING__LEVELS__X": "debug"})
 
 
-def test_every_command_that_loads_the_config_reads_the_environment(config_file, tmp_path):
+def test_every_command_that_loads_the_config_reads_the_environment(
+    config_file, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the relative state_dir is probed here
     runner = CliRunner()
     args = ["run", "--config", str(config_file), "--check"]
-    with runner.isolated_filesystem(temp_dir=tmp_path):  # the relative state_dir is probed here
-        good = runner.invoke(main, args, env={"SMSCORE_DATABASE__URL": "sqlite:///env.db"})
-        bad = runner.invoke(main, args, env={"SMSCORE_SENDER__NONSENSE": "1"})
+    good = runner.invoke(main, args, env={"SMSCORE_DATABASE__URL": "sqlite:///env.db"})
+    bad = runner.invoke(main, args, env={"SMSCORE_SENDER__NONSENSE": "1"})
     assert good.exit_code == 0 and "database sqlite:///env.db" in good.output
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines() == [
