@@ -114,7 +114,9 @@ def run(
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 def status(url: str, as_json: bool) -> None:
     """Show binds, queue depths, rates and the last errors of a running daemon."""
-    from daemon.status import format_status
+    from rich.console import Console
+
+    from daemon.status_table import print_status
 
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=5) as response:
@@ -124,7 +126,10 @@ def status(url: str, as_json: bool) -> None:
             f"cannot read status from {url}: {getattr(exc, 'reason', exc)} (is the daemon running?)",
             1,
         )
-    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        print_status(data, Console())
 
 
 @click.group()
