@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "receipt": "daemon.receipt_cli:receipt",
     "menu": "daemon.menu_cli:menu",
     "install-service": "daemon.install_service:install_service",
+    "config": "daemon.config_cli:config_group",
 }
 
 
