@@ -17,6 +17,7 @@ import tomli_w
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.exc import ArgumentError
 
+from daemon import exit_codes
 from daemon.config import Config, ConfigError, load_config
 from daemon.config_env import env_overrides
 from ledger import display_url
@@ -104,7 +105,7 @@ def check(file: Path, as_json: bool) -> None:
         report = check_config(config, str(file))
     except ConfigError as exc:
         click.echo(f"smscore: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exit_codes.CONFIG)
     for warning in report.warnings:
         click.echo(f"smscore: warning: {warning}", err=True)
     if as_json:

@@ -181,8 +181,11 @@ def backup(dest: Path, config_path: Path | None, db_url: str | None) -> None:
     except ConfigError as exc:
         fail(str(exc))
     except BackupError as exc:
-        fail(str(exc), 1)
+        fail(str(exc), exit_codes.FAILURE)
     for line in report.describe():
         click.echo(line)
     if not report.ok:
-        fail("the copy was kept, but its check failed: the database itself is so; see above", 1)
+        fail(
+            "the copy was kept, but its check failed: the database itself is so; see above",
+            exit_codes.FAILURE,
+        )
