@@ -1,14 +1,16 @@
-"""The daemon's status endpoint (`GET /status`, `GET /health`, JSON) on 127.0.0.1, read by
-`smscore status`, and the shapes it serves."""
+"""The daemon's status endpoint on 127.0.0.1 and the shapes it serves: `GET /status` (JSON, read by
+`smscore status`), `GET /health/live` and `GET /health/ready` (`/health`: ready; daemon.metrics.health)
+and, when `status.metrics` is on, `GET /metrics` (the Prometheus text format; daemon.metrics)."""
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
-from twisted.web.resource import Resource
+from twisted.web.resource import NoResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 if TYPE_CHECKING:
@@ -54,12 +56,48 @@ class JsonResource(Resource):
         request.finish()
 
 
+class HealthResource(JsonResource):
+    """`/health` answers as `/health/ready` does (what it always meant); `/health/live` and
+    `/health/ready` below it."""
+
+    isLeaf = False
+
+    def __init__(
+        self, ready: Callable[[], JsonReply | Deferred], live: Callable[[], JsonReply | Deferred]
+    ) -> None:
+        super().__init__(ready)
+        self.putChild(b"ready", JsonResource(ready))
+        self.putChild(b"live", JsonResource(live))
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return self if path == b"" else NoResource()  # /health/ is /health
+
+
+class MetricsResource(Resource):
+    """The Prometheus text format, built on the reactor from what is in memory (no query)."""
+
+    isLeaf = True
+
+    def __init__(self, exposition: Callable[[], bytes]) -> None:
+        super().__init__()
+        self._exposition = exposition
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        return self._exposition()
+
+
 def status_root(
-    snapshot: Callable[[], dict | Deferred], health: Callable[[], JsonReply | Deferred]
+    snapshot: Callable[[], dict | Deferred],
+    health: Callable[[], JsonReply | Deferred],
+    live: Callable[[], JsonReply | Deferred] | None = None,
+    metrics: Callable[[], bytes] | None = None,  # None: no /metrics (status.metrics = false)
 ) -> Resource:
     root = Resource()
     root.putChild(b"status", JsonResource(snapshot))
-    root.putChild(b"health", JsonResource(health))
+    root.putChild(b"health", HealthResource(health, live or (lambda: JsonReply({"ok": True}))))
+    if metrics is not None:
+        root.putChild(b"metrics", MetricsResource(metrics))
     return root
 
 
