@@ -7,11 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
-from twisted.web.resource import NoResource, Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
+
+# The text format generate_latest writes, as every Prometheus server reads it (prometheus_client's
+# CONTENT_TYPE_LATEST says 1.0.0 since 0.22, which older servers do not know).
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 if TYPE_CHECKING:
     from daemon.components import ComponentStatus
@@ -69,8 +73,13 @@ class HealthResource(JsonResource):
         self.putChild(b"ready", JsonResource(ready))
         self.putChild(b"live", JsonResource(live))
 
-    def getChild(self, path: bytes, request: Request) -> Resource:
-        return self if path == b"" else NoResource()  # /health/ is /health
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return self if path == b"" else notFound()  # /health/ is /health
+
+
+class _Root(Resource):
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return notFound()  # a plain 404 (Resource's own default is deprecated)
 
 
 class MetricsResource(Resource):
@@ -83,7 +92,7 @@ class MetricsResource(Resource):
         self._exposition = exposition
 
     def render_GET(self, request: Request) -> bytes:
-        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        request.setHeader(b"content-type", METRICS_CONTENT_TYPE)
         return self._exposition()
 
 
@@ -93,7 +102,7 @@ def status_root(
     live: Callable[[], JsonReply | Deferred] | None = None,
     metrics: Callable[[], bytes] | None = None,  # None: no /metrics (status.metrics = false)
 ) -> Resource:
-    root = Resource()
+    root = _Root()
     root.putChild(b"status", JsonResource(snapshot))
     root.putChild(b"health", HealthResource(health, live or (lambda: JsonReply({"ok": True}))))
     if metrics is not None:
