@@ -70,7 +70,7 @@ def queue_figures_txn(conn: Connection, now_ns: int) -> QueueFigures:
     for spec in QUEUES:
         depths.update(_depths_txn(conn, spec))
     state = fraud_holds.c.state
-    found = dict(conn.execute(select(state, func.count()).group_by(state)).tuples().all())
+    found = {row[0]: row[1] for row in conn.execute(select(state, func.count()).group_by(state))}
     holds = {shown: found.get(stored, 0) for stored, shown in FRAUD_HOLD_STATES.items()}
     return QueueFigures(now_ns, depths, holds)
 

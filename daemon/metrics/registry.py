@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
+from daemon.metrics.queues import QueueSnapshot
 from daemon.receipts import STAT_OUTCOMES, ReceiptOutcome
 from daemon.sweeper import SweepReport
 from daemon.tranproc import BatchResult
@@ -46,6 +47,9 @@ class DaemonMetrics:
 
     def __init__(self, role: str, bind_names: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.queue_snapshot: QueueSnapshot | None = (
+            None  # with status.metrics (daemon.metrics.wiring)
+        )
         registry = self.registry
         info = Gauge(
             "smscore_build_info", "The smscore version and role of this process (always 1).",

@@ -36,7 +36,7 @@ def attach_metrics(daemon: Daemon) -> DaemonMetrics:
     if not config.status.metrics:
         return metrics
     metrics.register(BindCollector(daemon.binds, lambda: _windows(daemon)))
-    snapshot = QueueSnapshot(daemon.reactor, daemon.db)
+    snapshot = metrics.queue_snapshot = QueueSnapshot(daemon.reactor, daemon.db)
     metrics.register(QueueCollector(snapshot, daemon.reactor))
     daemon.components.append(
         Adapted(
