@@ -1,5 +1,6 @@
-"""The daemon's status endpoint (`GET /status`, `GET /health`, JSON) on 127.0.0.1, read by
-`smscore status`, and the shapes it serves."""
+"""The daemon's status endpoint on 127.0.0.1 and the shapes it serves: `GET /status` (JSON, read by
+`smscore status`), `GET /health/live` and `GET /health/ready` (`/health`: ready; daemon.metrics.health)
+and, when `status.metrics` is on, `GET /metrics` (the Prometheus text format; daemon.metrics)."""
 
 import json
 from collections.abc import Callable
@@ -8,8 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
-from twisted.web.resource import Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
+
+# The text format generate_latest writes, as every Prometheus server reads it (prometheus_client's
+# CONTENT_TYPE_LATEST says 1.0.0 since 0.22, which older servers do not know).
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 if TYPE_CHECKING:
     from daemon.components import ComponentStatus
@@ -54,12 +60,53 @@ class JsonResource(Resource):
         request.finish()
 
 
+class HealthResource(JsonResource):
+    """`/health` answers as `/health/ready` does (what it always meant); `/health/live` and
+    `/health/ready` below it."""
+
+    isLeaf = False
+
+    def __init__(
+        self, ready: Callable[[], JsonReply | Deferred], live: Callable[[], JsonReply | Deferred]
+    ) -> None:
+        super().__init__(ready)
+        self.putChild(b"ready", JsonResource(ready))
+        self.putChild(b"live", JsonResource(live))
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return self if path == b"" else notFound()  # /health/ is /health
+
+
+class _Root(Resource):
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return notFound()  # a plain 404 (Resource's own default is deprecated)
+
+
+class MetricsResource(Resource):
+    """The Prometheus text format, built on the reactor from what is in memory (no query)."""
+
+    isLeaf = True
+
+    def __init__(self, exposition: Callable[[], bytes]) -> None:
+        super().__init__()
+        self._exposition = exposition
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", METRICS_CONTENT_TYPE)
+        return self._exposition()
+
+
 def status_root(
-    snapshot: Callable[[], dict | Deferred], health: Callable[[], JsonReply | Deferred]
+    snapshot: Callable[[], dict | Deferred],
+    health: Callable[[], JsonReply | Deferred],
+    live: Callable[[], JsonReply | Deferred] | None = None,
+    metrics: Callable[[], bytes] | None = None,  # None: no /metrics (status.metrics = false)
 ) -> Resource:
-    root = Resource()
+    root = _Root()
     root.putChild(b"status", JsonResource(snapshot))
-    root.putChild(b"health", JsonResource(health))
+    root.putChild(b"health", HealthResource(health, live or (lambda: JsonReply({"ok": True}))))
+    if metrics is not None:
+        root.putChild(b"metrics", MetricsResource(metrics))
     return root
 
 
