@@ -342,6 +342,7 @@ class BindPool:
     def __init__(self, binds: list[PersistentBind]) -> None:
         self.binds = {bind.name: bind for bind in binds}
         self._running = False
+        self._stopped = False
         self._leaving: dict[str, Deferred] = {}  # name -> fires once its old bind has stopped
 
     def start(self) -> None:
@@ -351,6 +352,7 @@ class BindPool:
 
     def stop(self) -> Deferred:
         self._running = False
+        self._stopped = True
         stopping = [bind.stop() for bind in self.binds.values()]
         stopping += [_fired(leaving) for leaving in self._leaving.values()]
         return gatherResults(stopping, consumeErrors=True)
@@ -376,7 +378,7 @@ class BindPool:
         """Unbind the bind of the same name, then start `bind` in its place; fires once it has
         been added (not bound: it binds in the background like any other)."""
         gone = self.remove(bind.name)
-        return gone.addCallback(lambda _: self.add(bind) if self._running else None)
+        return gone.addCallback(lambda _: None if self._stopped else self.add(bind))
 
     def settled(self) -> Deferred:
         return _fired(gatherResults([_fired(d) for d in self._leaving.values()]))
