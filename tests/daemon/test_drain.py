@@ -162,6 +162,7 @@ def test_the_drain_bound_leaves_the_unanswered_in_flight(tmp_path, engine):
     daemon, reactor, pool = started_daemon(tmp_path, engine)
     queue(daemon.db, reactor, "a reply")
     reactor.advance(0.5)
+    assert len(pool.sent) == 1  # never answered
     with capturedLogs() as events:
         stopped = fired(daemon.stop())
         reactor.advance(4.9)
