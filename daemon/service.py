@@ -190,6 +190,11 @@ class Daemon:
         report = self._drainer.report
         return when_done(self._drain).addCallback(lambda _: report)
 
+    @property
+    def draining(self) -> bool:
+        """SIGTERM's drain has begun: not ready for traffic any more (GET /health/ready is 503)."""
+        return self._drainer is not None
+
     def hurry(self) -> None:
         """Cut the drain's wait for submit_sm_resp short (a second SIGINT)."""
         if self.sender is not None:

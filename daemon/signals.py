@@ -73,9 +73,11 @@ class HupReload:
             return
         apply_reload(self.daemon, plan)
         self.reloads += 1
+        self.daemon.metrics.count_reload(ok=True)
 
     def _refused(self, failure: Failure) -> None:
         self.refusals += 1
+        self.daemon.metrics.count_reload(ok=False)
         if failure.check(ReloadRefused, ConfigError):
             log.error(
                 "reload refused: {error}; the running config stays",

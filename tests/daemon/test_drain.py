@@ -12,6 +12,7 @@ from twisted.logger import capturedLogs
 from daemon.config import build_config
 from daemon.db import InlineDatabase
 from daemon.drain import DRAINING_STATUS, MoGate
+from daemon.metrics.health import liveness, readiness
 from daemon.migrate import upgrade_all
 from daemon.runner import StopOnce
 from daemon.service import Daemon, assemble_daemon
@@ -172,6 +173,19 @@ def test_the_drain_bound_leaves_the_unanswered_in_flight(tmp_path, engine):
     [third] = [e for e in events if e["log_format"].startswith("drain 3/4")]
     assert third["unanswered"] == 1
     assert [row.status for row in rows(daemon.db)] == ["in_flight"]  # re-queued at the next start
+
+
+def test_a_draining_daemon_is_not_ready_but_alive(tmp_path, engine):
+    daemon, reactor, pool = started_daemon(tmp_path, engine)
+    queue(daemon.db, reactor, "a reply")
+    reactor.advance(0.5)
+    daemon.stop()  # the drain waits for the submit_sm_resp: it is under way
+    ready = fired(readiness(daemon))
+    assert [(reply.code, reply.body["reason"]) for reply in ready] == [
+        (503, "draining: the daemon is stopping")
+    ]
+    assert liveness(daemon).code == 200
+    pool.accept(0, "m1")
 
 
 def test_a_daemon_never_started_stops_without_a_drain(tmp_path, engine):

@@ -20,6 +20,7 @@ from tests.e2e.harness import (
     wait_for,
 )
 from tests.e2e.money import national
+from tests.e2e.test_metrics import scrape, value
 
 ALICE = Subscriber("254716000001", "1234", 100_000)
 BOB = Subscriber("254716000002", "4321", 100)
@@ -131,6 +132,11 @@ def test_sighup_reloads_binds_and_tariff_and_refuses_a_broken_file(tmp_path: Pat
         still = _up(daemon, "keep", "fresh")
         assert still is not None and still["keep"]["connects"] == before["keep"]["connects"]
         assert simulator.stats()["binds"] == 2
+        reloads = scrape(daemon)  # both reloads counted, by result
+        assert (
+            value(reloads, "smscore_reloads_total", result="ok"),
+            value(reloads, "smscore_reloads_total", result="refused"),
+        ) == (1, 1)
     finally:
         code = daemon.stop()
         simulator.stop()
