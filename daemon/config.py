@@ -29,6 +29,7 @@ from sqlalchemy.exc import ArgumentError
 from daemon.config_api import ApiConfig, ChannelsConfig
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_env import apply_overrides, env_overrides
+from daemon.config_seal import SealConfig
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
 from ledger import display_url
@@ -369,6 +370,7 @@ class Config(Section):
     ussd: UssdConfig = UssdConfig()
     api: ApiConfig = ApiConfig()  # daemon.config_api
     channels: ChannelsConfig = ChannelsConfig()
+    seal: SealConfig = SealConfig()  # daemon.config_seal (issue 18, seal)
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":

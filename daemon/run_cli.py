@@ -85,6 +85,13 @@ def fail(message: str, code: int = exit_codes.CONFIG) -> None:
     help="Check the configuration and the files it names (TLS CA, PIN pepper, state directory) "
     "and exit; `run` checks the same before it starts.",
 )
+@click.option(
+    "--accept-ledger-state",
+    is_flag=True,
+    help="Run even if the start-up check finds the database older than its seal, not descending "
+    "from it, or its chain's tail damaged (exit 3 otherwise); the acceptance is written to the "
+    "audit log and the database is sealed as it is.",
+)
 def run(
     config_path: Path | None,
     smsc: tuple[str, ...],
@@ -94,6 +101,7 @@ def run(
     status_listen: str | None,
     instance_name: str | None,
     check: bool,
+    accept_ledger_state: bool,
 ) -> None:
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
     from daemon.checks import check_config
@@ -119,7 +127,11 @@ def run(
         return config_from_options(config_path, smsc, db, role, state_dir, status_listen)
 
     where = str(config_path) if config_path else "<command line>"
-    sys.exit(run_forever(config, read_config=read_again, where=where))
+    sys.exit(
+        run_forever(
+            config, read_config=read_again, where=where, accept_ledger_state=accept_ledger_state
+        )
+    )
 
 
 @click.command()

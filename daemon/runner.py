@@ -45,10 +45,12 @@ def run_forever(
     hooks: RunHooks | None = None,
     read_config: Callable[[], Config] | None = None,
     where: str = "<command line>",
+    accept_ledger_state: bool = False,
 ) -> int:
     """Run until SIGTERM/SIGINT (or a hook stops the reactor); returns the process exit code.
     SIGTERM drains first (daemon.drain); SIGHUP reloads: `read_config` (blocking, in a thread;
-    None: the same config) is checked and applied (daemon.reload)."""
+    None: the same config) is checked and applied (daemon.reload). `accept_ledger_state`: run on
+    a ledger the start-up's seal check refuses (daemon.seal_guard)."""
     from twisted.internet import reactor  # only the entry point touches the global reactor
 
     from daemon.service import StartupError, build_daemon
@@ -58,13 +60,13 @@ def run_forever(
     start_logging(config.logging.level, config.logging.format)
     notifier = SystemdNotifier.from_environ(reactor)  # Type=notify units; else it does nothing
     try:
-        daemon = build_daemon(config, reactor)
+        daemon = build_daemon(config, reactor, accept_ledger_state)
         hooks.prepared(daemon)
     except StartupError as exc:  # the database, a key file...: systemd may retry (exit 1)
         print(f"smscore: {exc}", file=sys.stderr)
         notifier.failed(str(exc))
         notifier.close()
-        return exit_codes.FAILURE
+        return exc.exit_code  # 3 for a refused ledger: not retried
     failed = [False]
 
     def status_failed(failure: Failure) -> None:

@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 import ledger
-from daemon import components
+from daemon import components, exit_codes
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
 from daemon.api.server import api_factory, api_site, load_routes
@@ -57,6 +57,7 @@ from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
 from daemon.reload import ReloadReport, apply_reload, prepare_reload
 from daemon.schema import inbox, outbox
+from daemon.seal_guard import LedgerStateError, SealKeeper, guard_ledger, seal_path
 from daemon.security.app_key import AppKeyError, server_key
 from daemon.security.receipt_keys import ReceiptKeyError
 from daemon.security.signing import activate as activate_receipt_keys
@@ -80,6 +81,14 @@ T = TypeVar("T")
 
 class StartupError(Exception):
     """The daemon cannot start; the message is one line for the operator."""
+
+    exit_code = exit_codes.FAILURE  # the process's (systemd restarts it)
+
+
+class LedgerRefused(StartupError):
+    """The ledger is not as sealed, or damaged (daemon.seal_guard): a person must look."""
+
+    exit_code = exit_codes.LEDGER
 
 
 class ListenFailed(StartupError):
@@ -323,10 +332,19 @@ def expire_parts_job(config: Config) -> SweepJob:
     return lambda conn, now_ns: expire_parts_txn(conn, now_ns, timeout_ns, window_ns)
 
 
-def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:
-    """Everything wired, nothing started. Raises StartupError for what the operator must fix."""
+def build_daemon(config: Config, reactor: IReactorTime, accept: bool = False) -> Daemon:
+    """Everything wired, nothing started. Raises StartupError for what the operator must fix.
+    `accept`: run on a ledger the seal check refuses (`smscore run --accept-ledger-state`)."""
     db = open_database(config, reactor)
-    return assemble_daemon(config, reactor, db)
+    # Before anything reads or writes: a restored, truncated or damaged ledger is refused here.
+    try:
+        guarded = startup_step("ledger seal", guard_ledger, config, db, now_ns(reactor), accept)
+    except LedgerStateError as exc:
+        raise LedgerRefused(f"ledger seal: {exc}") from None
+    daemon = assemble_daemon(config, reactor, db)
+    keeper = SealKeeper(reactor, db, seal_path(config), guarded.seal, config.seal.interval_s)
+    daemon.components.insert(0, components.periodic_component(keeper))  # stopped last
+    return daemon
 
 
 def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daemon:

@@ -130,7 +130,8 @@ def test_the_units_are_what_the_daemon_expects() -> None:
     for name in UNIT_NAMES:
         unit = settings(unit_text(name))
         assert unit["Type"] == ["notify"] and unit["NotifyAccess"] == ["main"]
-        assert unit["RestartPreventExitStatus"] == [str(exit_codes.CONFIG)]
+        refused = f"{exit_codes.CONFIG} {exit_codes.LEDGER}"  # a config, a ledger to look at
+        assert unit["RestartPreventExitStatus"] == [refused]
         assert unit["Restart"] == ["on-failure"]
         assert int(unit["WatchdogSec"][0]) >= 10  # pinged at half of it by the reactor
         assert unit["User"] == ["smscore"] and unit["StateDirectory"] == ["smscore"]
