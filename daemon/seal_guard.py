@@ -16,7 +16,6 @@ by up to `interval_s`, which is why a loss of commits younger than that is not d
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from daemon import exit_codes
-from daemon.audit import record_txn
+from daemon.audit import operator_name, record_txn
 from daemon.audit_chain import GENESIS_HASH, entry_digest, has_chain_txn, head_txn
 from daemon.clock import now_ns
 from daemon.config import Config
@@ -83,7 +82,7 @@ def _entry_digest(entry_id: int, seq: int, at_ns: int, texts: list[str]):
 
 
 AUDIT_CHAIN = Chain(
-    "audit log", "entries", GENESIS_HASH, _audit_head, _audit_last_seq, _audit_links
+    "audit log", "entry", "entries", GENESIS_HASH, _audit_head, _audit_last_seq, _audit_links
 )
 
 
@@ -135,7 +134,7 @@ def guard_ledger(config: Config, db: Database, at_ns: int, accept: bool = False)
         raise LedgerStateError(f"{'; '.join(found)} (seal file {path}); {ACCEPT_HINT}")
     accepted = dict(seal.accepted) if seal is not None else {}
     if found:
-        actor = _operator()
+        actor = operator_name()
         accepted = db.run_sync("seal.accept", accept_txn, found, actor, at_ns)
         log.warn(
             "start-up: ledger state accepted by {actor} (--accept-ledger-state): {found}",
@@ -146,13 +145,6 @@ def guard_ledger(config: Config, db: Database, at_ns: int, accept: bool = False)
     new_seal = Seal(marks, at_ns, display_url(config.database_url), accepted)
     _write(path, new_seal)
     return Guarded(new_seal, found, seal is None and not damaged)
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()[:64] or "operator"
-    except (OSError, KeyError):  # no name for this uid (a container)
-        return "operator"
 
 
 def _write(path: Path, seal: Seal) -> None:

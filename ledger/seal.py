@@ -47,7 +47,8 @@ class Chain:
     """How to read one hash chain: its head row, its last place, its links from a place on."""
 
     name: str  # "ledger", "audit log": the start of a finding
-    unit: str  # "transfers", "entries"
+    unit: str  # "transfer", "entry"
+    units: str  # "transfers", "entries"
     genesis: bytes
     head: Callable[[Connection], Mark]
     last_seq: Callable[[Connection], int]
@@ -71,7 +72,7 @@ def check_tail(
     last = chain.last_seq(conn)
     if last != head.count:
         problem = (
-            f"{chain.name}: the head row counts {head.count} {chain.unit} but the last stored is "
+            f"{chain.name}: the head row counts {head.count} {chain.units} but the last stored is "
             f"number {last}: rows were deleted or written past the head"
         )
         return TailVerdict(head, 0, problem)
@@ -87,7 +88,7 @@ def check_tail(
             previous = stored
             continue
         if previous is None or seq != expected or not _holds(digest, previous, stored):
-            problem = f"{chain.name}: hash chain breaks at {chain.unit[:-1]} {expected}"
+            problem = f"{chain.name}: hash chain breaks at {chain.unit} {expected}"
             return TailVerdict(head, rehashed, problem + ": a row was edited, lost or damaged")
         previous, expected, rehashed = stored, seq + 1, rehashed + 1
     if expected != head.count + 1 or previous != head.head_hash:
@@ -110,7 +111,7 @@ def compare_with_seal(conn: Connection, chain: Chain, sealed: Mark, when: str) -
     head = chain.head(conn)
     if head.count < sealed.count:
         return (
-            f"{chain.name}: {head.count} {chain.unit}, fewer than the {sealed.count} sealed at "
+            f"{chain.name}: {head.count} {chain.units}, fewer than the {sealed.count} sealed at "
             f"{when}: restored from an older copy, or its last commits were lost"
         )
     if head.count == sealed.count:
@@ -159,5 +160,5 @@ def _digest_of(seq: int, fields: tuple, timestamp_ns: int) -> Callable[[bytes], 
 
 
 LEDGER_CHAIN = Chain(
-    "ledger", "transfers", GENESIS_HASH, _ledger_head, _ledger_last_seq, _ledger_links
+    "ledger", "transfer", "transfers", GENESIS_HASH, _ledger_head, _ledger_last_seq, _ledger_links
 )
