@@ -10,7 +10,10 @@ PostgreSQL: `pg_dump --format=custom` from a snapshot this command exports and c
 in: the dump and the check see the very same state. The archive is read back with
 `pg_restore --list`.
 
-Restoring (README "Operations", Database) is a stop, copy back, `smscore ledger check`, start.
+Restoring (README "Operations", Database) is a stop, copy back, `smscore ledger check`, start. The
+restored copy is older than the daemon's seal (daemon.seal_guard): its start-up refuses it (exit 3)
+until it is started once with `smscore run --accept-ledger-state`, which records the acceptance in
+the audit log and seals the restored state.
 """
 
 import os
