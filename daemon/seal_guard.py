@@ -149,6 +149,9 @@ def guard_ledger(config: Config, db: Database, at_ns: int, accept: bool = False)
 
 def _write(path: Path, seal: Seal) -> None:
     try:
+        path.parent.mkdir(
+            mode=0o700, parents=True, exist_ok=True
+        )  # like the pepper's (first start)
         write_seal(path, seal)
     except SealFileError as exc:  # a start-up failure like any file the daemon cannot write
         raise OSError(str(exc)) from None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,3 +158,14 @@ def test_an_interval_of_0_seals_only_at_stop(world) -> None:
     assert keeper.counters["runs"] == 0
     keeper.stop()
     assert read_seal(seal_path(config)).ledger.count == 21
+
+
+def test_the_first_start_makes_the_state_directory_like_the_pepper(world, tmp_path) -> None:
+    config, engine = world
+    state = tmp_path / "new" / "state"
+    config = config.model_copy(
+        update={"service": config.service.model_copy(update={"state_dir": state})}
+    )
+    assert guard(config, engine).first_seal
+    assert read_seal(state / "ledger.seal").ledger.count == 20
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
