@@ -119,8 +119,10 @@ def test_a_value_no_transfer_can_hold_is_a_break_not_a_crash(tmp_path) -> None:
         post(conn, 1, 3)
         conn.execute(update(transfers).where(transfers.c.seq == 2).values(code=2**40))  # SQLite
         problem = check_tail(conn, LEDGER_CHAIN, 5).problem
+        full = check_ledger(conn)
     engine.dispose()
     assert problem == "ledger: hash chain breaks at transfer 2: a row was edited, lost or damaged"
+    assert full.first_broken_seq == 2  # the full walk too, rather than a traceback
 
 
 def test_the_seal_finds_an_older_copy_and_a_rewritten_one(ledger_of_20: Engine) -> None:
