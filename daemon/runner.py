@@ -44,7 +44,7 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
     from daemon.service import StartupError, build_daemon
 
     hooks = hooks or RunHooks()
-    start_logging(config.logging.level, config.logging.format)
+    start_logging(config.logging)
     try:
         daemon = build_daemon(config, reactor)
         hooks.prepared(daemon)
