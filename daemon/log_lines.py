@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, event
 from twisted.logger import Logger
 
 from daemon.correlation import for_inbox, for_move, for_outbox, outbox_correlations_txn
-from daemon.money.move_observers import add_move_observer
+from daemon.money.move_observers import add_move_observer, remove_move_observer
 
 mo_log = Logger(namespace="daemon.inbox")
 posting_log = Logger(namespace="daemon.ledger")
@@ -55,7 +55,7 @@ def mask_msisdn(msisdn: str | None) -> str:
 @dataclass(slots=True)
 class _Pending:
     lines: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
-    savepoints: list[tuple[str, int]] = field(default_factory=list)
+    savepoints: list[int] = field(default_factory=list)  # where each open one's lines start
 
 
 def activate() -> None:
@@ -64,12 +64,19 @@ def activate() -> None:
     if _state["active"]:
         return
     _state["active"] = True
-    event.listen(Engine, "commit", _on_commit)
-    event.listen(Engine, "rollback", _on_rollback)
-    event.listen(Engine, "savepoint", _on_savepoint)
-    event.listen(Engine, "rollback_savepoint", _on_rollback_savepoint)
-    event.listen(Engine, "release_savepoint", _on_release_savepoint)
+    for name, listener in _LISTENERS:
+        event.listen(Engine, name, listener)
     add_move_observer(_observe_move)
+
+
+def deactivate() -> None:
+    """Undo `activate` (tests: the listeners are process-wide)."""
+    if not _state["active"]:
+        return
+    _state["active"] = False
+    for name, listener in _LISTENERS:
+        event.remove(Engine, name, listener)
+    remove_move_observer(_observe_move)
 
 
 def is_active() -> bool:
@@ -107,32 +114,31 @@ def _on_rollback(conn: Connection) -> None:
     conn.info.pop(_KEY, None)
 
 
-def _on_savepoint(conn: Connection, name: str) -> None:
+def _on_savepoint(conn: Connection, _name: str | None) -> None:
+    # SQLAlchemy names the savepoint after this event; savepoints nest, so a stack is enough.
     pending = _pending(conn)
-    pending.savepoints.append((name, len(pending.lines)))
+    pending.savepoints.append(len(pending.lines))
 
 
-def _unwind(pending: _Pending, name: str) -> int | None:
-    """Forget the savepoint `name` (and any opened inside it); where its lines start."""
-    while pending.savepoints:
-        found, start = pending.savepoints.pop()
-        if found == name:
-            return start
-    return None
-
-
-def _on_rollback_savepoint(conn: Connection, name: str, _context: Any) -> None:
+def _on_rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
     pending = conn.info.get(_KEY)
-    if pending is not None:
-        start = _unwind(pending, name)
-        if start is not None:
-            del pending.lines[start:]
+    if pending is not None and pending.savepoints:
+        del pending.lines[pending.savepoints.pop() :]
 
 
-def _on_release_savepoint(conn: Connection, name: str, _context: Any) -> None:
+def _on_release_savepoint(conn: Connection, _name: str, _context: Any) -> None:
     pending = conn.info.get(_KEY)
-    if pending is not None:
-        _unwind(pending, name)
+    if pending is not None and pending.savepoints:
+        pending.savepoints.pop()
+
+
+_LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("commit", _on_commit),
+    ("rollback", _on_rollback),
+    ("savepoint", _on_savepoint),
+    ("rollback_savepoint", _on_rollback_savepoint),
+    ("release_savepoint", _on_release_savepoint),
+)
 
 
 # --- the four lines --------------------------------------------------------------------------
