@@ -35,7 +35,8 @@ _KEY = "smscore.log_lines"
 _SHOWN_EDGE_DIGITS = 3  # a number shows its first and last 3 digits: 254******678
 _SHORT_NUMBER = 2 * _SHOWN_EDGE_DIGITS + 2
 _CODE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_:.]{0,39}")  # a result code, never free text
-_state = {"active": False}
+_ALL = frozenset({"inbox", "ledger", "sender", "receipts"})
+_state: dict[str, Any] = {"active": False, "components": _ALL}
 
 
 def mask_msisdn(msisdn: str | None) -> str:
@@ -58,9 +59,11 @@ class _Pending:
     savepoints: list[int] = field(default_factory=list)  # where each open one's lines start
 
 
-def activate() -> None:
-    """Start writing the lines (the daemon does at start-up): watch every engine's transactions
-    and observe moves. Idempotent."""
+def activate(components: Iterable[str] = _ALL) -> None:
+    """Start writing the lines (the daemon does at start-up) of `components` (those logging at
+    info: the others' lines are not even built): watch every engine's transactions and observe
+    moves. Idempotent."""
+    _state["components"] = frozenset(components)
     if _state["active"]:
         return
     _state["active"] = True
@@ -73,7 +76,7 @@ def deactivate() -> None:
     """Undo `activate` (tests: the listeners are process-wide)."""
     if not _state["active"]:
         return
-    _state["active"] = False
+    _state["active"], _state["components"] = False, _ALL
     for name, listener in _LISTENERS:
         event.remove(Engine, name, listener)
     remove_move_observer(_observe_move)
@@ -154,6 +157,8 @@ def mo_lines_txn(conn: Connection, rows: Sequence[Any], outcomes: Iterable[Any])
     outcomes = list(outcomes)
     failed = {for_inbox(o.row_id) for o in outcomes if o.status == "failed"}
     forget_txn(conn, failed)
+    if "inbox" not in _state["components"]:
+        return
     for outcome in outcomes:
         row = by_id[outcome.row_id]
         fields = {
@@ -189,6 +194,8 @@ def _observe_move(conn: Connection, move: Any, previous: Any, currency: str, now
     # Opened (previous None) or reserved from HELD: its own legs; else the post/void transfers.
     from daemon.money.moves import MAX_LEGS, MoveState
 
+    if "ledger" not in _state["components"]:
+        return
     first = 0 if previous in (None, MoveState.HELD) else MAX_LEGS
     base = move.transfer_id_base
     ids = [] if base is None else [base + first + leg for leg in range(move.legs)]
@@ -213,6 +220,8 @@ def _observe_move(conn: Connection, move: Any, previous: Any, currency: str, now
 def mt_lines(outcomes: Iterable[Any]) -> None:
     """One `mt` line per outbox row whose submit_sm answers were recorded (daemon.sender, after
     the commit). outcomes: daemon.outbox.claims.SmsOutcome."""
+    if "sender" not in _state["components"]:
+        return
     for outcome in outcomes:
         sms = outcome.sms
         message_ids = [part.message_id for part in outcome.accepted]
@@ -234,7 +243,7 @@ def mt_lines(outcomes: Iterable[Any]) -> None:
 
 def receipt_lines_txn(conn: Connection, matched: Sequence[tuple[Any, Any]]) -> None:
     """One `receipt` line per receipt that changed a part (receipt, part: daemon.receipts)."""
-    if not _state["active"] or not matched:
+    if not _state["active"] or not matched or "receipts" not in _state["components"]:
         return
     correlations = outbox_correlations_txn(conn, [part.outbox_id for _, part in matched])
     for receipt, part in matched:

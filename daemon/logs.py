@@ -224,7 +224,7 @@ def start_logging(settings: LoggingConfig | None = None, stream: TextIO = sys.st
     settings = settings or LoggingConfig()
     levels = ComponentLevels(settings.level, settings.levels)
     pdu_trace.enable(levels.enabled("smpp", LogLevel.debug))
-    log_lines.activate()
+    log_lines.activate(c for c in LOG_COMPONENTS if levels.enabled(c, LogLevel.info))
     globalLogBeginner.beginLoggingTo([make_observer(settings, stream)], redirectStandardIO=False)
     bridge_stdlib_logging()
 

@@ -94,8 +94,8 @@ def test_a_namespace_belongs_to_one_component(namespace, component):
     assert component in LOG_COMPONENTS
 
 
-def test_the_tranproc_service_is_the_tranproc():
-    # A module named daemon.tranproc_service is not inside daemon.tranproc: prefixes stop at dots.
+def test_a_prefix_ends_at_a_dot():
+    # daemon.tranproc_service is not inside daemon.tranproc; daemon.tranproc.x is.
     assert component_of("daemon.tranproc.x") == "tranproc"
 
 

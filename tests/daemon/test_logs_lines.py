@@ -194,3 +194,12 @@ def test_no_line_holds_the_pin_whatever_the_text(world, lines, before, after):
     for line in lines:  # every text in it (numbers are ids and amounts: digits by chance)
         shown = [value for key, value in line.items() if isinstance(value, str) and key != "time"]
         assert not any(PIN in value for value in shown), (text, shown)
+
+
+def test_lines_of_a_component_logging_above_info_are_not_built(world, lines):
+    log_lines.activate({"ledger"})  # as start_logging does for levels = {inbox = "warn", ...}
+    world.sms(ALICE, f"SEND 0712000002 500 {PIN}")
+    assert of(lines, "mo") == [] and len(of(lines, "posting")) == 1
+    log_lines.activate()
+    world.sms(ALICE, f"BAL {PIN}")
+    assert len(of(lines, "mo")) == 1
