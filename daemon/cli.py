@@ -25,6 +25,8 @@ SUBCOMMANDS = {
     "device": "daemon.device.cli:device",
     "receipt": "daemon.receipt_cli:receipt",
     "menu": "daemon.menu_cli:menu",
+    "install-service": "daemon.install_service:install_service",
+    "config": "daemon.config_cli:config_group",
 }
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError
 
 from daemon.config_api import ApiConfig, ChannelsConfig
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
+from daemon.config_env import apply_overrides, env_overrides
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
 from ledger import display_url
@@ -404,8 +405,12 @@ class Config(Section):
         return f"{socket.gethostname()[:64]}-{self.service.role}-{digest}"
 
 
-def load_config(path: Path | None, overrides: dict | None = None) -> Config:
-    """Read and validate a config file (None: defaults), with `overrides` merged over its sections."""
+def load_config(
+    path: Path | None, overrides: dict | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read and validate a config file (None: defaults); over it the environment's `SMSCORE_...`
+    overrides (daemon.config_env; `environ` None: os.environ), then `overrides` (the command
+    line's options) merged over its sections."""
     data: dict = {}
     where = str(path) if path is not None else "<command line>"
     if path is not None:
@@ -417,19 +422,25 @@ def load_config(path: Path | None, overrides: dict | None = None) -> Config:
             raise ConfigError(f"{where}: cannot read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    found = env_overrides(os.environ if environ is None else environ, Config)
+    origins = apply_overrides(data, found)
     for section, values in (overrides or {}).items():
         if isinstance(values, dict):
             data.setdefault(section, {}).update(values)
         else:
             data[section] = values
-    return build_config(data, where)
+    return build_config(data, where, origins)
 
 
-def build_config(data: dict, where: str = "<config>") -> Config:
+def build_config(
+    data: dict, where: str = "<config>", origins: Mapping[str, str] | None = None
+) -> Config:
+    """`origins`: {dotted key: environment variable} for the keys an override set, so a bad value
+    is reported as the variable's."""
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_first_problem(where, exc)) from None
+        raise ConfigError(_first_problem(where, exc, origins or {})) from None
 
 
 # Keys an older smscore read: a config that still sets one is told what replaced it.
@@ -440,15 +451,27 @@ RETIRED_KEYS = {
 }
 
 
-def _first_problem(where: str, exc: ValidationError) -> str:
+def _first_problem(where: str, exc: ValidationError, origins: Mapping[str, str]) -> str:
     errors = exc.errors()
     error = next((e for e in errors if _key_path(e) in RETIRED_KEYS), errors[0])
     key = _key_path(error)
+    where = _origin(where, key, origins)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = RETIRED_KEYS.get(key, "unknown key")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{where}: {key}: {message}{more}"
+
+
+def _origin(where: str, key: str, origins: Mapping[str, str]) -> str:
+    """The environment variable that set `key` (or a key in it), else the file."""
+    for overridden, variable in origins.items():
+        if key == overridden or key.startswith(f"{overridden}."):
+            return f"environment variable {variable}"
+    inside = [
+        variable for overridden, variable in origins.items() if overridden.startswith(f"{key}.")
+    ]
+    return f"{where} with environment variable {', '.join(inside)}" if inside else where
 
 
 def _key_path(error: ErrorDetails) -> str:

@@ -123,24 +123,24 @@ def check(db_url: str, head_file: Path | None, currency: str) -> None:
     """Check every ledger invariant and the hash chain, and the audit log's chain; exit 1 if any
     is broken."""
     expected = _read_head(head_file) if head_file else None
-
-    def work(conn: Connection):
-        require_current_schema(conn)
-        trust = reconcile_txn(conn) if has_chart_txn(conn) else None
-        late_airtime = late_successes_line_txn(conn)
-        return (
-            check_ledger(conn, expected_head=expected),
-            trust,
-            audit_verdict_txn(conn),
-            late_airtime,
-        )
-
-    report, trust, audit, late_airtime = _with_connection(db_url, work)
-    lines, ok = check_lines(report, trust, currency, audit)
-    for line in [late_airtime, *lines] if late_airtime else lines:
+    lines, ok = _with_connection(db_url, lambda conn: verdict_txn(conn, currency, expected))
+    for line in lines:
         click.echo(line)
     if not ok:
         raise SystemExit(1)
+
+
+def verdict_txn(
+    conn: Connection, currency: str, expected: ExportedHead | None = None
+) -> tuple[list[str], bool]:
+    """Everything `ledger check` checks and prints, and whether all holds (`smscore db backup`
+    checks its copy with it too)."""
+    require_current_schema(conn)
+    trust = reconcile_txn(conn) if has_chart_txn(conn) else None
+    late_airtime = late_successes_line_txn(conn)
+    report = check_ledger(conn, expected_head=expected)
+    lines, ok = check_lines(report, trust, currency, audit_verdict_txn(conn))
+    return ([late_airtime, *lines] if late_airtime else lines), ok
 
 
 def check_lines(

@@ -1,4 +1,4 @@
-"""`smscore run`, `smscore status`, `smscore db upgrade`: the daemon's own commands."""
+"""`smscore run`, `smscore status`, `smscore db upgrade|backup`: the daemon's own commands."""
 
 import json
 import sys
@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from daemon import exit_codes
 from daemon.config import Config, ConfigError, load_config, parse_smsc_option
 from ledger import display_url
 
@@ -34,6 +35,7 @@ def config_from_options(
     role: str | None = None,
     state_dir: Path | None = None,
     status_listen: str | None = None,
+    instance_name: str | None = None,
 ) -> Config:
     """The config file (if any) with command-line options on top; ConfigError → one line, exit 2."""
     overrides: dict[str, Any] = {}
@@ -41,7 +43,11 @@ def config_from_options(
         overrides["binds"] = [parse_smsc_option(option, i) for i, option in enumerate(smsc, 1)]
     if db:
         overrides["database"] = {"url": db}
-    service = {"role": role, "state_dir": str(state_dir) if state_dir else None}
+    service = {
+        "role": role,
+        "state_dir": str(state_dir) if state_dir else None,
+        "instance_name": instance_name,
+    }
     if any(service.values()):
         overrides["service"] = {k: v for k, v in service.items() if v is not None}
     if status_listen:
@@ -49,7 +55,7 @@ def config_from_options(
     return load_config(config_path, overrides)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = exit_codes.CONFIG) -> None:
     click.echo(f"smscore: {message}", err=True)
     sys.exit(code)
 
@@ -69,6 +75,11 @@ def fail(message: str, code: int = 2) -> None:
     "--status-listen", metavar="HOST:PORT", help="Status endpoint (default 127.0.0.1:8780)."
 )
 @click.option(
+    "--instance-name",
+    metavar="NAME",
+    help="service.instance_name: this process's own name (smscore-tranproc@NAME passes it).",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Check the configuration and the files it names (TLS CA, PIN pepper, state directory) "
@@ -81,13 +92,16 @@ def run(
     role: str | None,
     state_dir: Path | None,
     status_listen: str | None,
+    instance_name: str | None,
     check: bool,
 ) -> None:
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
     from daemon.checks import check_config
 
     try:
-        config = config_from_options(config_path, smsc, db, role, state_dir, status_listen)
+        config = config_from_options(
+            config_path, smsc, db, role, state_dir, status_listen, instance_name
+        )
         report = check_config(config, str(config_path) if config_path else "<command line>")
     except ConfigError as exc:
         fail(str(exc))
@@ -114,7 +128,9 @@ def run(
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 def status(url: str, as_json: bool) -> None:
     """Show binds, queue depths, rates and the last errors of a running daemon."""
-    from daemon.status import format_status
+    from rich.console import Console
+
+    from daemon.status_table import print_status
 
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=5) as response:
@@ -124,7 +140,10 @@ def status(url: str, as_json: bool) -> None:
             f"cannot read status from {url}: {getattr(exc, 'reason', exc)} (is the daemon running?)",
             1,
         )
-    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        print_status(data, Console())
 
 
 @click.group()
@@ -145,3 +164,28 @@ def upgrade(config_path: Path | None, db_url: str | None) -> None:
     except (ConfigError, UpgradeFailed) as exc:
         fail(str(exc))
     click.echo(report.describe())
+
+
+@db.command()
+@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
+@config_option
+@click.option("--db", "db_url", help="Database URL (overrides the config).")
+def backup(dest: Path, config_path: Path | None, db_url: str | None) -> None:
+    """Copy the database to DEST while the daemon runs (SQLite: online backup; PostgreSQL:
+    pg_dump), then check the copy as `smscore ledger check` does."""
+    from daemon.backup import BackupError, backup_database
+
+    try:
+        config = config_from_options(config_path, db=db_url)
+        report = backup_database(config.database_url, dest, config.service.currency)
+    except ConfigError as exc:
+        fail(str(exc))
+    except BackupError as exc:
+        fail(str(exc), exit_codes.FAILURE)
+    for line in report.describe():
+        click.echo(line)
+    if not report.ok:
+        fail(
+            "the copy was kept, but its check failed: the database itself is so; see above",
+            exit_codes.FAILURE,
+        )

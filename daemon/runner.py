@@ -12,8 +12,10 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from daemon import exit_codes
 from daemon.config import Config
 from daemon.logs import start_logging
+from daemon.systemd_notify import SystemdNotifier
 
 if TYPE_CHECKING:
     from daemon.service import Daemon
@@ -45,25 +47,33 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
 
     hooks = hooks or RunHooks()
     start_logging(config.logging)
+    notifier = SystemdNotifier.from_environ(reactor)  # Type=notify units; else it does nothing
     try:
         daemon = build_daemon(config, reactor)
         hooks.prepared(daemon)
-    except StartupError as exc:
+    except StartupError as exc:  # the database, a key file...: systemd may retry (exit 1)
         print(f"smscore: {exc}", file=sys.stderr)
-        return 1
+        notifier.failed(str(exc))
+        notifier.close()
+        return exit_codes.FAILURE
     failed = [False]
 
     def status_failed(failure: Failure) -> None:
         # Nothing has started: the status endpoint opens first, so a taken port changes nothing.
         print(f"smscore: {failure.getErrorMessage()}", file=sys.stderr)
+        notifier.failed(failure.getErrorMessage())
         failed[0] = True
         reactor.stop()
 
     def listening(_address: str) -> None:
         daemon.start()
         hooks.started(daemon)
+        # READY=1 once the first snapshot answers: the database too, not only the start-up's.
+        notifier.ready(daemon.snapshot)
 
+    reactor.callWhenRunning(notifier.start_watchdog)
     reactor.callWhenRunning(lambda: daemon.listen().addCallbacks(listening, status_failed))
+    reactor.addSystemEventTrigger("before", "shutdown", notifier.stopping)
     reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
     reactor.addSystemEventTrigger("before", "shutdown", hooks.stopping)
     stop_once = StopOnce(reactor)
@@ -74,7 +84,8 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
     # critical ReactorNotRunning traceback.
     reactor.run(installSignalHandlers=False)
     _ignore_further_stop_signals()
-    return 1 if failed[0] else hooks.exit_code
+    notifier.close()
+    return exit_codes.FAILURE if failed[0] else hooks.exit_code
 
 
 class StopOnce:

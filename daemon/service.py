@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
@@ -41,6 +41,9 @@ from daemon.components import Component
 from daemon.config import BindConfig, BindPasswordError, Config
 from daemon.db import Database, first_line
 from daemon.lis import InboxWriter, expire_parts_txn
+from daemon.metrics.health import readiness
+from daemon.metrics.registry import DaemonMetrics
+from daemon.metrics.wiring import attach_metrics, status_resource
 from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.money import airtime_screen  # noqa: F401  (its settle step and sweeper hook)
 from daemon.money.airtime_gateway import GatewayConfigError
@@ -54,10 +57,10 @@ from daemon.security.app_key import AppKeyError, server_key
 from daemon.security.receipt_keys import ReceiptKeyError
 from daemon.security.signing import activate as activate_receipt_keys
 from daemon.sender import Sender
-from daemon.status import JsonReply, Snapshot, bind_status, status_root
+from daemon.status import Snapshot, bind_status
 from daemon.status_security import SecurityCounts
 from daemon.subscribers import PepperError, PinHasher, load_pepper_txn, pepper_path
-from daemon.sweeper import SweepJob
+from daemon.sweeper import Sweeper, SweepJob
 from daemon.tranproc import BatchResult
 from daemon.tranproc_service import TranProc
 from daemon.ussd.menu import MenuError
@@ -156,10 +159,6 @@ def queue_depths_txn(conn: Connection) -> dict[str, int]:
     return depths
 
 
-def ping_txn(conn: Connection) -> None:
-    conn.execute(text("SELECT 1"))
-
-
 @dataclass
 class Daemon:
     """The running service: every component, so tests and the status endpoint can look inside."""
@@ -171,6 +170,8 @@ class Daemon:
     pool: BindPool | None = None
     tranproc: TranProc | None = None
     sender: Sender | None = None
+    sweeper: Sweeper | None = None
+    metrics: DaemonMetrics | None = None  # daemon.metrics: set once everything is built
     components: list[Component] = field(default_factory=list)  # in start order
     started_at_s: float = 0.0
     status_address: str = ""  # HOST:PORT the status endpoint got (the port may have been 0)
@@ -212,7 +213,7 @@ class Daemon:
     def listen_status(self) -> Deferred:
         """Open the status endpoint; fires with the HOST:PORT it got (also kept in status_address)."""
         host, port = self.config.status.listen.rsplit(":", 1)
-        site = Site(status_root(self.snapshot, self.health))
+        site = Site(status_resource(self))
         endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
         return endpoint.listen(site).addCallback(self._listening_on)
 
@@ -253,28 +254,8 @@ class Daemon:
         return list(self.pool.binds.values()) if self.pool is not None else []
 
     def health(self) -> Deferred:
-        """200 when the database answers and (in roles with binds) at least one bind is up; else 503
-        with the reason. The tranproc role has no binds: its health is the database's."""
-        pinged = self.db.run_interaction("health.ping", ping_txn)
-        return pinged.addCallbacks(lambda _: self._health_of_binds(), self._database_down)
-
-    def _health_of_binds(self) -> JsonReply:
-        binds = self.binds()
-        body: dict[str, Any] = {
-            "ok": True,
-            "binds_up": sum(bind.is_bound for bind in binds),
-            "binds": len(binds),
-        }
-        if self.pool is not None and body["binds_up"] == 0:
-            reasons = [f"{bind.name}: {bind.last_error}" for bind in binds if bind.last_error]
-            body["ok"] = False
-            body["reason"] = (
-                "; ".join(["no bind is up", *reasons]) if binds else "no bind configured"
-            )
-        return JsonReply(body, 200 if body["ok"] else 503)
-
-    def _database_down(self, failure: Failure) -> JsonReply:
-        return JsonReply({"ok": False, "reason": f"database: {first_line(failure.value)}"}, 503)
+        """Readiness (GET /health and /health/ready): daemon.metrics.health."""
+        return readiness(self)
 
     def snapshot(self) -> Deferred:
         figures = self.db.run_interaction("status.figures", self._figures_txn)
@@ -372,6 +353,7 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
     if (checkpointer := make_checkpointer(config, reactor, db)) is not None:
         daemon.components.append(components.periodic_component(checkpointer))
     _add_api(daemon)
+    daemon.metrics = attach_metrics(daemon)  # last: it hooks into the parts built above
     log.info(
         "smscore built: role={role}, {binds} bind(s)",
         role=config.service.role,
@@ -473,6 +455,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     )
     # Start order: the loops first, the binds last (nothing arrives before the inbox can take it);
     # stop runs it backwards: unbind first, then flush the inbox, then stop the loops.
+    daemon.sweeper = sweeper
     daemon.components += [
         components.sender_component(daemon.sender),
         components.sweeper_component(sweeper),

@@ -1,5 +1,6 @@
-"""The daemon's status endpoint (`GET /status`, `GET /health`, JSON) on 127.0.0.1, read by
-`smscore status`, and the shapes it serves."""
+"""The daemon's status endpoint on 127.0.0.1 and the shapes it serves: `GET /status` (JSON, read by
+`smscore status`), `GET /health/live` and `GET /health/ready` (`/health`: ready; daemon.metrics.health)
+and, when `status.metrics` is on, `GET /metrics` (the Prometheus text format; daemon.metrics)."""
 
 import json
 from collections.abc import Callable
@@ -8,8 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
-from twisted.web.resource import Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
+
+# The text format generate_latest writes, as every Prometheus server reads it (prometheus_client's
+# CONTENT_TYPE_LATEST says 1.0.0 since 0.22, which older servers do not know).
+METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 if TYPE_CHECKING:
     from daemon.components import ComponentStatus
@@ -54,12 +60,53 @@ class JsonResource(Resource):
         request.finish()
 
 
+class HealthResource(JsonResource):
+    """`/health` answers as `/health/ready` does (what it always meant); `/health/live` and
+    `/health/ready` below it."""
+
+    isLeaf = False
+
+    def __init__(
+        self, ready: Callable[[], JsonReply | Deferred], live: Callable[[], JsonReply | Deferred]
+    ) -> None:
+        super().__init__(ready)
+        self.putChild(b"ready", JsonResource(ready))
+        self.putChild(b"live", JsonResource(live))
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return self if path == b"" else notFound()  # /health/ is /health
+
+
+class _Root(Resource):
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return notFound()  # a plain 404 (Resource's own default is deprecated)
+
+
+class MetricsResource(Resource):
+    """The Prometheus text format, built on the reactor from what is in memory (no query)."""
+
+    isLeaf = True
+
+    def __init__(self, exposition: Callable[[], bytes]) -> None:
+        super().__init__()
+        self._exposition = exposition
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", METRICS_CONTENT_TYPE)
+        return self._exposition()
+
+
 def status_root(
-    snapshot: Callable[[], dict | Deferred], health: Callable[[], JsonReply | Deferred]
+    snapshot: Callable[[], dict | Deferred],
+    health: Callable[[], JsonReply | Deferred],
+    live: Callable[[], JsonReply | Deferred] | None = None,
+    metrics: Callable[[], bytes] | None = None,  # None: no /metrics (status.metrics = false)
 ) -> Resource:
-    root = Resource()
+    root = _Root()
     root.putChild(b"status", JsonResource(snapshot))
-    root.putChild(b"health", JsonResource(health))
+    root.putChild(b"health", HealthResource(health, live or (lambda: JsonReply({"ok": True}))))
+    if metrics is not None:
+        root.putChild(b"metrics", MetricsResource(metrics))
     return root
 
 
@@ -126,51 +173,3 @@ class Snapshot:
                 rates[key] = (value - before) / (self.now_s - then)
             marks[key] = (self.now_s, value)
         return rates
-
-
-def format_status(data: dict) -> str:
-    """The status JSON as the few lines an operator reads first."""
-    lines = [
-        f"role: {data.get('role')}   uptime: {data.get('uptime_s', 0):.0f}s   "
-        f"status: http://{data.get('status_listen') or '?'}/status"
-    ]
-    for bind in data.get("binds", []):
-        state = bind.get("state") or ("up" if bind.get("bound") else "down")
-        lines.append(
-            f"bind {bind['name']:<12} {state.upper():<4} {bind.get('host')}  connects={bind.get('connects')} "
-            f"drops={bind.get('drops', 0)} received={bind.get('messages_received')} "
-            f"last_error={bind.get('last_error') or '-'}"
-        )
-    queues = data.get("queues", {})
-    if queues:
-        lines.append(
-            "queues: " + "  ".join(f"{name}={count}" for name, count in sorted(queues.items()))
-        )
-    counters = data.get("counters", {})
-    inbox = {
-        name.removeprefix("inbox."): count
-        for name, count in counters.items()
-        if name.startswith("inbox.")
-    }
-    if inbox:  # refused_queue_full: MOs the SMSC must deliver again (the database fell behind)
-        lines.append(
-            "inbox: " + "  ".join(f"{name}={count}" for name, count in sorted(inbox.items()))
-        )
-    totals = {name: n for name, n in counters.items() if n and not name.startswith("inbox.")}
-    if totals:  # since start; repeats, refusals and errors show here even once they stop
-        lines.append(
-            "counters: " + "  ".join(f"{name}={value}" for name, value in sorted(totals.items()))
-        )
-    security = data.get("security", {})
-    if security:  # refusals and lockouts since start, holds waiting now
-        lines.append(
-            "security: " + "  ".join(f"{name}={n}" for name, n in sorted(security.items()))
-        )
-    rates = data.get("rates", {})
-    if rates:
-        lines.append(
-            "rates/s: " + "  ".join(f"{name}={value:.1f}" for name, value in sorted(rates.items()))
-        )
-    for error in data.get("last_errors", [])[-5:]:
-        lines.append(f"error: {error}")
-    return "\n".join(lines)

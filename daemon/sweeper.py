@@ -299,6 +299,7 @@ class Sweeper:
             owner=owner,
         )
         self.last_report: SweepReport | None = None
+        self.report_observers: list[Callable[[SweepReport], None]] = []  # after each commit
         self._call: IDelayedCall | None = None
         self._sweeping: Deferred | None = None
         self._running = False
@@ -352,6 +353,8 @@ class Sweeper:
     def _swept(self, report: SweepReport) -> SweepReport:
         self._sweeping = None
         self.last_report = report
+        for observer in self.report_observers:
+            observer(report)
         counts = {name: count for name, count in report.counts().items() if count}
         if counts:
             log.info("sweep: {counts}", counts=counts)

@@ -48,12 +48,12 @@ from daemon.subscribers import (
     get_subscriber_txn,
     load_subscribers_txn,
 )
+from daemon.tranproc_outcomes import REPEAT_ERROR, count_outcomes
 from daemon.ussd.inbox import CHANNEL as USSD_CHANNEL
 from daemon.ussd.inbox import MenuBook, UssdCommand, UssdReply, failed_turn_txn, ussd_turn_txn
 from ledger.fastpath import PreparedSelect, bulk_update
 
 log = Logger()
-REPEAT_ERROR = "repeat"  # the inbox error of a repeat answered with its first copy's reply
 ERROR_MAX_CHARS = 200  # of an exception kept in inbox.error: its first line, not a dump
 _SAVEPOINT = "tranproc_row"
 
@@ -100,6 +100,7 @@ class BatchResult:
     full: bool = False  # claimed == batch size: more may be waiting
     # Outbox rows this batch also claimed for the in-process sender (in_flight once it commits).
     replies_claimed: list[ClaimedSms] = field(default_factory=list)
+    by_command: dict[tuple[str, str], int] = field(default_factory=dict)  # (keyword, result)
 
 
 @dataclass(slots=True)
@@ -147,21 +148,9 @@ def process_batch_txn(
     mo_lines_txn(conn, rows, outcomes)  # one line per MO, written when the batch commits
     if claim_replies > 0:
         result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns, env.lease_owner)
-    _count(result, outcomes)
+    count_outcomes(result, outcomes)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
-
-
-def _count(result: BatchResult, outcomes: list[_Outcome]) -> None:
-    for outcome in outcomes:
-        if outcome.status == InboxStatus.FAILED:
-            result.failed += 1
-        elif outcome.error == REPEAT_ERROR:
-            result.replayed += 1
-        elif outcome.error is not None:
-            result.rejected += 1
-        else:
-            result.done += 1
 
 
 class _InboxRow(NamedTuple):

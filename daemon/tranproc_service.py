@@ -21,6 +21,10 @@ from daemon.tranproc import BatchResult, TranProcEnv, error_reason, process_batc
 
 log = Logger()
 
+# (the batch's result, or None when its transaction failed; seconds from dispatch to answer, on
+# the reactor's clock: waiting for the database thread and the commit included)
+BatchObserver = Callable[[BatchResult | None, float], None]
+
 
 @dataclass(slots=True)
 class TranProcStats:
@@ -62,6 +66,8 @@ class TranProc:
         self._woken_during_batch = False
         self._timer: IDelayedCall | None = None
         self._timer_delay_s = 0.0
+        self._batch_started_s = 0.0
+        self.batch_observers: list[BatchObserver] = []  # daemon.metrics: sizes and latencies
 
     def start(self) -> None:
         if not self._running:
@@ -101,6 +107,7 @@ class TranProc:
         if not self._running or self._in_flight is not None:
             return
         self._woken_during_batch = False
+        self._batch_started_s = self._reactor.seconds()
         claim_replies = self._claim_limit() if self._claim_limit is not None else 0
         d = self._db.run_interaction(
             "tranproc",
@@ -123,17 +130,24 @@ class TranProc:
         stats.repeats += result.repeats
         stats.replayed += result.replayed
         stats.last_batch_ms = result.elapsed_ms
+        self._observe(result)
         if self._on_batch is not None:
             self._on_batch(result)
         return result.full
 
     def _batch_failed(self, failure: Failure) -> bool:
         self.stats.errors += 1
+        self._observe(None)
         self.stats.last_error = error_reason(failure.value)
         log.failure(
             "tranproc batch failed; retrying in {delay_s}s", failure, delay_s=self.poll_interval_s
         )
         return False
+
+    def _observe(self, result: BatchResult | None) -> None:
+        took_s = self._reactor.seconds() - self._batch_started_s
+        for observer in self.batch_observers:
+            observer(result, took_s)
 
     def _next(self, more_waiting: bool) -> None:
         self._in_flight = None

@@ -5,6 +5,8 @@ GET  /v1/messages  ?msisdn=X  or  ?since=SEQ[&limit=N]                  -> {"mes
 GET  /v1/stats     GET /v1/health     GET|POST /v1/faults {"name": {params} | null}
 /airtime/v1/... and /v1/airtime/...: the simulated airtime provider (simulators/airtime.py)
 /v1/ussd/sessions...: USSD subscribers' dialogues (simulators/ussd_http.py)
+/, /console/..., /v1/events, /v1/phones..., /v1/runs..., /v1/binds, /v1/info, /v1/faults/types:
+the console and what it calls (simulators/console_http.py)
 """
 
 from http import HTTPStatus
@@ -15,7 +17,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from simulators import ussd_http
+from simulators import console_http, ussd_http
 from simulators.delivery import BacklogFull
 from simulators.faults import FaultError
 from simulators.http_requests import BadRequest
@@ -47,6 +49,7 @@ class ControlAPI(Resource):
         super().__init__()
         self.simulator = simulator
         self._ussd = ussd_http.UssdAPI(simulator.ussd)
+        self._console = console_http.ConsoleAPI(simulator)
         self._routes = {
             (b"POST", b"/v1/mo"): self._post_mo,
             (b"GET", b"/v1/messages"): self._get_messages,
@@ -62,9 +65,14 @@ class ControlAPI(Resource):
     def render(self, request: Request) -> bytes | int:
         if self.simulator.airtime.handles(request.path):
             return self.simulator.airtime.render(request)
+        page = console_http.static_file(request)
+        if page is not None:
+            return page
         route = self._routes.get((request.method, request.path))
         if ussd_http.handles(request.path):
             route = self._ussd.render
+        elif console_http.handles(request.path):
+            route = self._console.render
         if route is None:
             known = any(path == request.path for _, path in self._routes)
             status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
@@ -81,6 +89,8 @@ class ControlAPI(Resource):
                 lambda failure: finish_json(request, *_failure_answer(failure)),
             )
             return NOT_DONE_YET
+        if result == NOT_DONE_YET or isinstance(result, bytes):  # the event stream
+            return result
         return json_answer(request, *result)
 
     def _health(self, request: Request) -> tuple[int, dict[str, Any]]:

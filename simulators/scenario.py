@@ -29,6 +29,7 @@ ussd_wait_timeout (simulators/ussd_scenario.py has an example).
 
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,16 +183,24 @@ def _step_key(loc: Location) -> str:
 class ScenarioRunner:
     """Runs steps in order against a target, polling subscribers' inboxes every poll_s."""
 
-    def __init__(self, reactor: IReactorTime, target: "Target", poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        target: "Target",
+        poll_s: float = POLL_S,
+        on_step: Callable[[int, Step], None] = lambda number, step: None,
+    ) -> None:
         self.reactor = reactor
         self.target = target
         self.poll_s = poll_s
+        self.on_step = on_step  # told as each step starts (the console shows the progress)
 
     @inlineCallbacks
     def run(self, scenario: Scenario) -> Any:
         _, cursor = yield self.target.messages_since(BEYOND_LAST_SEQ)
         ussd = UssdSteps(self)
         for number, step in enumerate(scenario.step, start=1):
+            self.on_step(number, step)
             action = ussd_action(step)
             if action is not None:
                 try:

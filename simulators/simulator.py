@@ -18,16 +18,19 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from simulators.accounts import Accounts
 from simulators.airtime import AirtimeProvider
 from simulators.config import SimulatorConfig, parse_address
 from simulators.delivery import DeliveryQueue
+from simulators.events import EventHub
 from simulators.fates import FateSchedule
 from simulators.faults import FaultInjector
 from simulators.guard import AllowList, AllowListFactory, BindFailures, source_of
 from simulators.handler import SMSCLogic
 from simulators.mo import MOBuilder, MOResult
+from simulators.phones import PhoneBook
 from simulators.receipts import Outcome, OutcomePicker, receipt_pdu, wants_receipt
 from simulators.server import LinkCounters, SimulatorFactory
 from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
@@ -60,6 +63,8 @@ class Simulator:
         self.reactor = reactor
         self.config = config = config or SimulatorConfig()
         self.random = random.Random(config.seed)
+        self.events = EventHub(reactor)  # GET /v1/events (the console)
+        self.phones = PhoneBook(reactor, self.events.publish)  # the console's phones and threads
         self.accounts = Accounts(config.account)
         self.store = MessageStore(config.max_messages)
         self.handsets = Handsets(reactor, config.max_inbox_per_msisdn, config.max_messages)
@@ -154,11 +159,13 @@ class Simulator:
 
     def _accepted(self, message: StoredMessage) -> None:
         self.fates.add(message, self.outcomes.pick(message.destination_addr))
+        self.phones.mt_accepted(message)
 
     def _cancelled(self, message: StoredMessage) -> None:
         message.fate_pending = False
         message.state = MessageState.DELETED
         message.done_at_s = self.reactor.seconds()
+        self.phones.mt_changed(message)
 
     def _finish(self, message: StoredMessage, outcome: Outcome) -> None:
         message.state = state = outcome.state
@@ -166,6 +173,7 @@ class Simulator:
         message.done_at_s = self.reactor.seconds()
         if state is MessageState.DELIVERED:
             self.handsets.deliver(message)
+        self.phones.mt_changed(message)
         if wants_receipt(message.registered_delivery, state):
             self.delivery.deliver(receipt_pdu(message), (message.system_id,), "dlr").addErrback(
                 lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
@@ -183,7 +191,14 @@ class Simulator:
         done = acks[0] if len(acks) == 1 else gatherResults(acks, consumeErrors=True)
         if len(acks) > 1:
             done.addErrback(lambda failure: failure.value.subFailure)
+        sent = self.phones.mo_sent(source, destination, text)
+        done.addBoth(self._mo_done, source, sent)
         return done.addCallback(lambda _: MOResult(source, destination, len(parts), injected_at_s))
+
+    def _mo_done(self, result: Any, source: str, sent: Any) -> Any:
+        failed = isinstance(result, Failure)
+        self.phones.mo_done(source, sent, result.getErrorMessage() if failed else None)
+        return result
 
     def inject_mos(self, source: str, destination: str, text: str, count: int) -> None:
         """`count` copies of one MO that nobody waits for (outcomes show in stats()): no Deferred
@@ -194,6 +209,7 @@ class Simulator:
             for _ in range(count):
                 for part in build(source, destination, text):
                     add(part, route, "mo")
+            self.phones.mo_sent(source, destination, text, count)  # nobody waits: it stays "sent"
         finally:
             self.delivery.pump()
 
@@ -280,7 +296,8 @@ class Simulator:
         return bound.host, bound.port
 
     def stop(self) -> Deferred:
-        """Stop listening and close every ESME connection."""
+        """Stop listening and close every ESME connection (and the console's event streams)."""
+        self.events.close_all()
         for protocol in list(self.factory.bound_protocols):
             if protocol.transport is not None:
                 protocol.transport.loseConnection()

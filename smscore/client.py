@@ -30,6 +30,7 @@ from smscore.defaults import (
 from smscore.errors import SMPPError
 from smscore.esme import BindError, ESMEConfig, ESMEProtocol, MessageHandler, _accept_and_drop
 from smscore.pdu import PDU
+from smscore.pdu_counts import PduCounts
 from smscore.status import CommandStatus
 
 log = Logger()
@@ -153,6 +154,7 @@ class PersistentBind:
         self.name = name
         self.config = config
         self.counters = BindCounters()
+        self.pdu_counts = PduCounts()  # every PDU of every connection this bind makes
         self.protocol: ESMEProtocol | None = None
         self.last_error = ""
         self.unbind_timeout_s = unbind_timeout_s
@@ -183,7 +185,7 @@ class PersistentBind:
 
     def _build_protocol(self) -> ESMEProtocol:
         self.counters.connects += 1
-        protocol = ESMEProtocol(self.reactor, self.config, self._count_and_handle)
+        protocol = ESMEProtocol(self.reactor, self.config, self._count_and_handle, self.pdu_counts)
         # Here, not in _prepare: ClientService hands _prepare a proxy, not this protocol.
         protocol.when_closed.addCallback(self._on_closed, protocol)
         return protocol

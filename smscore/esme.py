@@ -19,6 +19,7 @@ from smscore.pdu import (
     BindTransceiver,
     BindTransmitter,
 )
+from smscore.pdu_counts import PduCounts
 from smscore.protocol import FlowControl, SMPPProtocol
 from smscore.session import Bound, Role, SessionTimers
 from smscore.status import CommandStatus
@@ -102,8 +103,9 @@ class ESMEProtocol(SMPPProtocol):
         reactor: IReactorTime,
         config: ESMEConfig,
         on_message: MessageHandler = _accept_and_drop,
+        counts: PduCounts | None = None,
     ) -> None:
-        super().__init__(reactor, config.timers, config.flow)
+        super().__init__(reactor, config.timers, config.flow, counts)
         self.config = config
         self.on_message = on_message
         self.when_bound: Deferred = Deferred()

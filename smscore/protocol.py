@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from smscore import pdu_trace
 from smscore.errors import SMPPError
 from smscore.pdu import PDU, Unbind
+from smscore.pdu_counts import PduCounts
 from smscore.ratelimit import TokenBucket
 from smscore.session import (
     Bound,
@@ -101,11 +102,13 @@ class SMPPProtocol(Protocol):
         reactor: IReactorTime,
         timers: SessionTimers | None = None,
         flow: FlowControl | None = None,
+        counts: PduCounts | None = None,  # kept across connections by whoever reconnects
     ) -> None:
         self.reactor = reactor
         self.timers = timers or SessionTimers()
         self.flow = flow or FlowControl()
-        self.session = Session(self.role, self.timers, now_s=reactor.seconds())
+        self.counts = counts if counts is not None else PduCounts()
+        self.session = Session(self.role, self.timers, now_s=reactor.seconds(), counts=self.counts)
         self._waiting: dict[int, Deferred] = {}
         self._queue: deque[_Queued] = deque()
         self._bucket = (
@@ -141,7 +144,9 @@ class SMPPProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.connected_at_s = self.reactor.seconds()
-        self.session = Session(self.role, self.timers, now_s=self.connected_at_s)
+        self.session = Session(
+            self.role, self.timers, now_s=self.connected_at_s, counts=self.counts
+        )
         self._reschedule()
 
     def dataReceived(self, data: bytes) -> None:
@@ -245,10 +250,12 @@ class SMPPProtocol(Protocol):
         status = response.command_status
         if status in _RETRY_LATER and item.retries < self.flow.max_throttle_retries:
             item.retries += 1
+            self.counts.throttled += 1
             self._queue.appendleft(item)
             now_s = self.reactor.seconds()
             # A window of requests throttled together is one event: back off once, not per response.
             if now_s >= self._paused_until_s:
+                self.counts.throttle_pauses += 1
                 self._paused_until_s = now_s + self._backoff_s
                 self._backoff_s = min(
                     self._backoff_s * _THROTTLE_BACKOFF_FACTOR, self.flow.throttle_backoff_max_s

@@ -24,6 +24,7 @@ from smscore.defaults import (
 )
 from smscore.errors import PDUDecodeError, SMPPError
 from smscore.pdu import PDU, PDU_CLASSES, EnquireLink, GenericNack, Unbind
+from smscore.pdu_counts import PduCounts
 from smscore.session_state import ALLOWED_REQUESTS as ALLOWED_REQUESTS
 from smscore.session_state import BIND_STATES as BIND_STATES
 from smscore.session_state import (
@@ -148,8 +149,10 @@ class Session:
         *,
         now_s: float = 0.0,
         max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+        counts: PduCounts | None = None,
     ) -> None:
         self.role = role
+        self.counts = counts if counts is not None else PduCounts()  # every PDU in and out
         self._sends = ALLOWED_REQUESTS[role]  # what we may originate
         self._receives = ALLOWED_REQUESTS[role.peer]  # what the peer may originate
         self.timers = timers or SessionTimers()
@@ -224,7 +227,7 @@ class Session:
             pdu.sequence_number = old_number  # a refused PDU changes nothing, not even itself
             raise
         self._last_sequence_number = sequence_number
-        self._outbox.append(data)
+        self._queue(pdu, data)
         if pdu.response_class is not None:
             deadline_s = now_s + self.timers.response_timeout_s
             self._outstanding[pdu.sequence_number] = _Outstanding(pdu, deadline_s)
@@ -266,13 +269,18 @@ class Session:
 
     def _send_response(self, pdu: PDU) -> None:
         if pdu.command_id not in _STATEFUL_RESPONSES:  # the common case: no state change
-            self._outbox.append(encode(pdu))
+            self._queue(pdu, encode(pdu))
             return
         trigger = self._response_trigger(pdu)
         data = encode(pdu)
         if trigger is not None:
             self._apply(trigger)  # an illegal answer raises before anything is queued
+        self._queue(pdu, data)
+
+    def _queue(self, pdu: PDU, data: bytes) -> None:
+        """The one way bytes go out: each PDU sent is counted once."""
         self._outbox.append(data)
+        self.counts.note("out", pdu.name, pdu.command_status)
 
     def _response_trigger(self, pdu: PDU) -> Trigger | None:
         if pdu.command_id == C.UNBIND_RESP:
@@ -285,6 +293,10 @@ class Session:
         if pdu.command_status != CommandStatus.ESME_ROK:
             return Trigger.BIND_FAILED
         return BOUND_TRIGGERS[_BIND_RESPONSES[pdu.command_id]]
+
+    def _queue_response(self, request: PDU) -> None:
+        response = request.make_response()
+        self._queue(response, encode(response))
 
     def _peek_sequence_number(self) -> int:
         number = self._last_sequence_number % MAX_SEQUENCE_NUMBER + 1
@@ -307,6 +319,7 @@ class Session:
                 continue
             if pdu is None:
                 break
+            self.counts.note("in", pdu.name, pdu.command_status)
             self._last_received_at_s = now_s
             events.extend(self._on_pdu(pdu))
         return events
@@ -362,7 +375,7 @@ class Session:
             nack = GenericNack(
                 sequence_number=error.sequence_number or 0, command_status=error.status
             )
-            self._outbox.append(encode(nack))
+            self._queue(nack, encode(nack))
         else:
             self._answer_error(error.command_id, error.sequence_number, error.status)
         events: list[Event] = [ProtocolViolation(error, str(error))]
@@ -381,9 +394,8 @@ class Session:
         response_class = cls.response_class if cls is not None else None
         if response_class is None or command_id == C.GENERIC_NACK:
             response_class = GenericNack
-        self._outbox.append(
-            encode(response_class(sequence_number=sequence_number or 0, command_status=status))
-        )
+        answer = response_class(sequence_number=sequence_number or 0, command_status=status)
+        self._queue(answer, encode(answer))
 
     def _on_pdu(self, pdu: PDU) -> list[Event]:
         if pdu.is_response or pdu.command_id == C.GENERIC_NACK:
@@ -403,10 +415,10 @@ class Session:
             self._answer_error(command_id, pdu.sequence_number, status)
             return [ProtocolViolation(None, f"{pdu.name} not allowed in state {self.state.value}")]
         if command_id == C.ENQUIRE_LINK:
-            self._outbox.append(encode(pdu.make_response()))
+            self._queue_response(pdu)
             return []
         if command_id == C.UNBIND:
-            self._outbox.append(encode(pdu.make_response()))
+            self._queue_response(pdu)
             self._apply(Trigger.UNBIND_RECEIVED)
             self.close()
             return [Unbound(by_peer=True), MustClose("peer unbound")]

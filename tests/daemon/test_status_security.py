@@ -4,8 +4,9 @@ reason, PIN and OTP lockouts since the start, fraud holds waiting; read from the
 from daemon import status_security
 from daemon.security import channel
 from daemon.security.channel import Kind
-from daemon.status import Snapshot, format_status
+from daemon.status import Snapshot
 from daemon.status_security import SecurityCounts, reason_name
+from daemon.status_table import format_status
 from tests.daemon.app_world import app_world, enrol, send_frame_text
 from tests.daemon.fraud_world import swap_sim
 
@@ -94,4 +95,9 @@ def test_status_shows_the_security_line() -> None:
     data = snapshot.as_json({})
     assert data["security"]["app_refused.tampered"] == 2
     text = format_status(data)
-    assert "security: app_refused.tampered=2  fraud_holds_waiting=1  otp_lockouts=0" in text
+    rows = [line.split() for line in text.splitlines()]
+    assert [
+        row
+        for row in rows
+        if row[:1] in (["app_refused.tampered"], ["fraud_holds_waiting"], ["otp_lockouts"])
+    ] == [["app_refused.tampered", "2"], ["fraud_holds_waiting", "1"], ["otp_lockouts", "0"]]

@@ -1,0 +1,61 @@
+"""Liveness and readiness, as the status endpoint serves them.
+
+- live (`/health/live`): answered on the reactor without touching anything else, so a 200 says the
+  process is alive and its event loop turns; a stuck reactor gets no answer at all (a supervisor's
+  probe times out, which is the signal).
+- ready (`/health/ready`, and `/health` as before): 200 only when the database answers and, in the
+  roles with binds, at least one bind is up; 503 with a JSON `reason` otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, text
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from daemon.db import first_line
+from daemon.status import JsonReply
+
+if TYPE_CHECKING:
+    from daemon.service import Daemon
+
+
+def ping_txn(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
+
+
+def liveness(daemon: Daemon) -> JsonReply:
+    return JsonReply(
+        {
+            "ok": True,
+            "role": daemon.role,
+            "uptime_s": daemon.reactor.seconds() - daemon.started_at_s,
+        }
+    )
+
+
+def readiness(daemon: Daemon) -> Deferred:
+    """Fires with the JsonReply: 200 ready, 503 with the reason. The tranproc role has no binds:
+    its readiness is its database's."""
+    pinged = daemon.db.run_interaction("health.ping", ping_txn)
+    return pinged.addCallbacks(lambda _: _binds_ready(daemon), _database_down)
+
+
+def _binds_ready(daemon: Daemon) -> JsonReply:
+    binds = daemon.binds()
+    body: dict[str, Any] = {
+        "ok": True,
+        "binds_up": sum(bind.is_bound for bind in binds),
+        "binds": len(binds),
+    }
+    if daemon.pool is not None and body["binds_up"] == 0:
+        reasons = [f"{bind.name}: {bind.last_error}" for bind in binds if bind.last_error]
+        body["ok"] = False
+        body["reason"] = "; ".join(["no bind is up", *reasons]) if binds else "no bind configured"
+    return JsonReply(body, 200 if body["ok"] else 503)
+
+
+def _database_down(failure: Failure) -> JsonReply:
+    return JsonReply({"ok": False, "reason": f"database: {first_line(failure.value)}"}, 503)

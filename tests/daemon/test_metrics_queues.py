@@ -1,0 +1,155 @@
+"""Queue depths and ages come from a snapshot taken on the database thread every few seconds (a scrape
+runs no query), and the health routes: live while the reactor answers, ready only when the database
+answers and a bind is up. On SQLite and PostgreSQL (the `engine` fixture of tests/daemon/conftest.py)."""
+
+import json
+
+from sqlalchemy import insert
+from twisted.internet.defer import fail
+
+from daemon.clock import NS_PER_S
+from daemon.db import InlineDatabase
+from daemon.metrics.queues import SNAPSHOT_INTERVAL_S
+from daemon.schema import inbox, outbox
+from daemon.schema_security import fraud_holds
+from tests.daemon.metrics_world import START_S, build_daemon, get, join_smsc, scrape, value
+
+DEPTH, AGE = "smscore_queue_depth", "smscore_queue_oldest_age_seconds"
+
+
+class DeadDatabase(InlineDatabase):
+    def run_interaction(self, desc, fn, *args):
+        self.calls.append(desc)
+        return fail(ConnectionError("server closed the connection unexpectedly\nmore detail"))
+
+
+def snapshot_component(daemon):
+    [component] = [c for c in daemon.components if c.name == "metrics.queues"]
+    return component
+
+
+def _inbox_row(received_at_ns: int, status: str = "new") -> dict:
+    return {
+        "received_at_ns": received_at_ns, "bind_name": "sim", "source_addr": "254712000001",
+        "destination_addr": "12345", "data_coding": 0, "payload": b"BAL", "text": "BAL",
+        "dedupe_key": f"k{received_at_ns}", "status": status, "attempts": 0,
+    }  # fmt: skip
+
+
+def _outbox_row(created_at_ns: int, status: str) -> dict:
+    return {
+        "created_at_ns": created_at_ns, "source_addr": "12345", "destination_addr": "254712000001",
+        "text": "hi", "status": status, "next_attempt_at_ns": created_at_ns,
+    }  # fmt: skip
+
+
+def _hold(state: str) -> dict:
+    return {"msisdn": "254712000001", "rule": "velocity", "state": state, "created_at_ns": 1}
+
+
+def test_depths_and_ages_are_the_last_snapshot_aged_to_now(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    now_ns = int(START_S * NS_PER_S)
+    with engine.begin() as conn:
+        conn.execute(insert(inbox), [_inbox_row(now_ns - 30 * NS_PER_S), _inbox_row(now_ns)])
+        conn.execute(insert(inbox), [_inbox_row(now_ns - 99 * NS_PER_S, status="done")])
+        conn.execute(
+            insert(outbox), [_outbox_row(now_ns - 7 * NS_PER_S, "queued"), _outbox_row(0, "failed")]
+        )
+        conn.execute(insert(fraud_holds), [_hold("held"), _hold("held"), _hold("rejected")])
+    samples = scrape(daemon)
+    assert (DEPTH, frozenset({("queue", "inbox"), ("state", "new")})) not in samples  # none yet
+    snapshot_component(daemon).start()
+    daemon.reactor.advance(0)  # the first snapshot at once
+    samples = scrape(daemon)
+    assert value(samples, DEPTH, queue="inbox", state="new") == 2
+    assert value(samples, AGE, queue="inbox", state="new") == 30
+    assert value(samples, DEPTH, queue="outbox", state="queued") == 1
+    assert value(samples, AGE, queue="outbox", state="queued") == 7
+    assert value(samples, DEPTH, queue="outbox", state="submitted") == 0
+    assert value(samples, AGE, queue="outbox", state="submitted") == 0  # empty: no age
+    assert value(samples, DEPTH, queue="moves", state="pending") == 0
+    assert value(samples, DEPTH, queue="api_callbacks", state="pending") == 0
+    assert value(samples, "smscore_fraud_holds", state="waiting") == 2
+    assert value(samples, "smscore_fraud_holds", state="refused") == 1
+    assert value(samples, "smscore_fraud_holds", state="released") == 0
+    daemon.reactor.advance(2)  # before the next snapshot: the same rows, two seconds older
+    samples = scrape(daemon)
+    assert value(samples, AGE, queue="inbox", state="new") == 32
+    assert value(samples, "smscore_queue_snapshot_age_seconds") == 2
+    with engine.begin() as conn:
+        conn.execute(inbox.update().values(status="done"))
+    daemon.reactor.advance(SNAPSHOT_INTERVAL_S)
+    samples = scrape(daemon)
+    assert value(samples, DEPTH, queue="inbox", state="new") == 0
+    assert value(samples, "smscore_queue_snapshot_age_seconds") == 0
+    snapshot_component(daemon).stop()
+
+
+def test_a_scrape_runs_no_query(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    snapshot_component(daemon).start()
+    daemon.reactor.advance(0)  # the first snapshot at once
+    calls = list(daemon.db.calls)
+    assert calls[-1] == "metrics.queues"  # the snapshot went through run_interaction
+    for _ in range(3):
+        scrape(daemon)
+    assert daemon.db.calls == calls
+    snapshot_component(daemon).stop()
+
+
+def test_a_failed_snapshot_keeps_the_last_figures_and_is_counted(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    component = snapshot_component(daemon)
+    component.start()
+    daemon.reactor.advance(0)
+    daemon.metrics.queue_snapshot.db = DeadDatabase(engine)
+    daemon.reactor.advance(SNAPSHOT_INTERVAL_S)
+    samples = scrape(daemon)
+    assert value(samples, "smscore_queue_snapshot_failures_total") == 1
+    assert value(samples, DEPTH, queue="inbox", state="new") == 0  # the last good figures
+    assert value(samples, "smscore_queue_snapshot_age_seconds") == SNAPSHOT_INTERVAL_S
+    assert component.status().last_error == "server closed the connection unexpectedly"
+    component.stop()
+
+
+def health(daemon, *path: bytes) -> tuple[int, dict]:
+    code, content_type, body = get(daemon, *path)
+    assert content_type == "application/json"
+    return code, json.loads(body)
+
+
+def test_ready_needs_a_bind_up_and_live_does_not(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    code, body = health(daemon, b"health", b"ready")
+    assert (code, body["ok"], body["reason"]) == (503, False, "no bind is up")
+    assert health(daemon, b"health") == (code, body)  # /health is ready, as it always was
+    code, body = health(daemon, b"health", b"live")
+    assert (code, body["ok"], body["role"]) == (200, True, "all")
+    join_smsc(daemon)
+    assert health(daemon, b"health", b"ready") == (
+        200,
+        {"ok": True, "binds": 1, "binds_up": 1},
+    )
+    assert health(daemon, b"health", b"")[0] == 200  # /health/
+    assert get(daemon, b"health", b"nothing")[0] == 404
+
+
+def test_ready_is_503_while_the_database_is_down_and_live_stays_200(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    join_smsc(daemon)
+    daemon.db = DeadDatabase(engine)
+    code, body = health(daemon, b"health", b"ready")
+    assert (code, body) == (
+        503,
+        {"ok": False, "reason": "database: server closed the connection unexpectedly"},
+    )
+    assert health(daemon, b"health", b"live")[0] == 200
+    assert daemon.db.calls == ["health.ping"]  # live asked nothing of the database
+
+
+def test_the_tranproc_role_is_ready_with_its_database_alone(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine, role="tranproc")
+    assert health(daemon, b"health", b"ready") == (200, {"ok": True, "binds": 0, "binds_up": 0})
+    samples = scrape(daemon)
+    assert not [name for name, _ in samples if name.startswith("smscore_bind_")]
