@@ -52,9 +52,24 @@ def template_fields(template: str) -> set[str]:
 
 
 @cache
-def default_catalogues() -> Catalogues:
-    """The catalogues shipped in daemon/locale, read once per process."""
+def _shipped() -> Catalogues:
     return load_catalogues(LOCALE_DIR)
+
+
+_installed: list[Catalogues] = []  # what a reload put in place of the shipped catalogues
+
+
+def default_catalogues() -> Catalogues:
+    """The catalogues in daemon/locale, read once per process (and again at a reload)."""
+    return _installed[-1] if _installed else _shipped()
+
+
+def install_catalogues(catalogues: Catalogues) -> bool:
+    """A reload (SIGHUP): `catalogues`, read and checked, answer from now on. Returns whether
+    their texts differ from those in use."""
+    changed = catalogues.tables != default_catalogues().tables
+    _installed[:] = [catalogues]
+    return changed
 
 
 def load_catalogues(root: Path) -> Catalogues:

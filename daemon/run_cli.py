@@ -115,7 +115,11 @@ def run(
         return
     from daemon.runner import run_forever
 
-    sys.exit(run_forever(config))
+    def read_again() -> Config:  # SIGHUP: the same file and options, read again
+        return config_from_options(config_path, smsc, db, role, state_dir, status_listen)
+
+    where = str(config_path) if config_path else "<command line>"
+    sys.exit(run_forever(config, read_config=read_again, where=where))
 
 
 @click.command()

@@ -6,6 +6,7 @@ behaviour. The demo adds its simulator and script through `RunHooks`.
 
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -39,11 +40,19 @@ class RunHooks:
         return succeed(None)
 
 
-def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or a hook stops the reactor); returns the process exit code."""
+def run_forever(
+    config: Config,
+    hooks: RunHooks | None = None,
+    read_config: Callable[[], Config] | None = None,
+    where: str = "<command line>",
+) -> int:
+    """Run until SIGTERM/SIGINT (or a hook stops the reactor); returns the process exit code.
+    SIGTERM drains first (daemon.drain); SIGHUP reloads: `read_config` (blocking, in a thread;
+    None: the same config) is checked and applied (daemon.reload)."""
     from twisted.internet import reactor  # only the entry point touches the global reactor
 
     from daemon.service import StartupError, build_daemon
+    from daemon.signals import HupReload
 
     hooks = hooks or RunHooks()
     start_logging(config.logging)
@@ -76,9 +85,12 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", notifier.stopping)
     reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
     reactor.addSystemEventTrigger("before", "shutdown", hooks.stopping)
-    stop_once = StopOnce(reactor)
+    stop_once = StopOnce(reactor, daemon)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_once.on_signal)
+    hup = HupReload(reactor, daemon, read_config or (lambda: config), where)
+    reactor.addSystemEventTrigger("before", "shutdown", hup.stop)
+    signal.signal(signal.SIGHUP, hup.on_signal)
     # Our handlers, not Twisted's: its handler calls reactor.stop() on every signal, and a second
     # SIGTERM during the shutdown (a supervisor signalling the process group again) then logs a
     # critical ReactorNotRunning traceback.
@@ -89,10 +101,13 @@ def run_forever(config: Config, hooks: RunHooks | None = None) -> int:
 
 
 class StopOnce:
-    """A stop signal stops the reactor once; later ones while it shuts down are ignored."""
+    """A stop signal stops the reactor once (the shutdown drains first); later SIGTERMs while it
+    shuts down are ignored (a supervisor signalling the process group again), a later SIGINT
+    (Ctrl-C again) cuts the drain's wait for submit_sm_resp short: it unbinds at once."""
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: Any, daemon: "Daemon | None" = None) -> None:
         self.reactor = reactor
+        self.daemon = daemon
         self.signals = 0
 
     def on_signal(self, signum: int, frame: object) -> None:
@@ -100,6 +115,13 @@ class StopOnce:
         if self.signals == 1:
             # From a signal handler: the reactor is woken through its waker, never re-entered.
             self.reactor.callFromThread(self._stop)
+        elif signum == signal.SIGINT and self.daemon is not None:
+            self.reactor.callFromThread(self._hurry)
+
+    def _hurry(self) -> None:
+        log.warn("drain: SIGINT again: no more waiting for submit_sm_resp; unbinding now")
+        assert self.daemon is not None
+        self.daemon.hurry()
 
     def _stop(self) -> None:
         if self.reactor.running:
@@ -110,5 +132,5 @@ def _ignore_further_stop_signals() -> None:
     # The shutdown is done. Python restores the default handlers while the interpreter finalizes, so
     # a second SIGTERM then (a supervisor or `timeout` signalling the whole process group again)
     # would turn this clean exit into a kill.
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)

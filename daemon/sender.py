@@ -152,6 +152,9 @@ class Sender:
         self._unresolved = 0  # submissions still waiting for an answer
         self._resolved: list[_Submission] = []
         self._record_failures = 0  # consecutive failed outcome writes
+        self._draining = False  # SIGTERM: no more claims, the answers still awaited are waited for
+        self._drained: Deferred | None = None
+        self._drain_call: IDelayedCall | None = None
         self.counters = {"claimed": 0, "submitted_parts": 0, "recorded": 0, "stale": 0}
 
     # --- lifecycle ---
@@ -165,6 +168,7 @@ class Sender:
         in_flight (this process re-queues them when it starts again, or a sweeper once its lease
         expires)."""
         self._running = False
+        self.hurry()
         for call in (self._round_call, self._flush_call):
             if call is not None and call.active():
                 call.cancel()
@@ -174,6 +178,38 @@ class Sender:
             done.addCallback(lambda _: self._flush(final=True))
             return done
         return self._flush(final=True)
+
+    def drain(self, timeout_s: float) -> Deferred:
+        """Stop claiming; fire with the number of messages still unanswered once every submit_sm
+        sent has its submit_sm_resp (0), or after `timeout_s`, or at `hurry()`. Outcomes keep being
+        recorded meanwhile; stop() writes the last of them."""
+        self._draining = True
+        if self._round_call is not None and self._round_call.active():
+            self._round_call.cancel()
+        self._round_call = None
+        if self._drained is None:
+            self._drained = Deferred()
+            self._drain_call = self.reactor.callLater(timeout_s, self.hurry)
+            self._check_drained()
+        return when_done(self._drained).addCallback(lambda _: self._unresolved)
+
+    def hurry(self) -> None:
+        """End the wait of drain() now (its timeout, or a second SIGINT)."""
+        drained, self._drained = self._drained, None
+        if self._drain_call is not None and self._drain_call.active():
+            self._drain_call.cancel()
+        self._drain_call = None
+        if drained is not None and not drained.called:
+            drained.callback(None)
+
+    def _check_drained(self) -> None:
+        if self._drained is not None and not self._claiming and self._unresolved == 0:
+            self.hurry()
+
+    @property
+    def unanswered(self) -> int:
+        """Messages with a submit_sm (or its guard) still waiting for an answer."""
+        return self._unresolved
 
     def wake(self) -> None:
         """New rows were committed: claim soon (many wakes in one reactor turn make one round)."""
@@ -205,7 +241,7 @@ class Sender:
     # --- claiming ---
 
     def _schedule_round(self, delay_s: float) -> None:
-        if not self._running:
+        if not self._running or self._draining:
             return
         call = self._round_call
         if call is not None and call.active():
@@ -216,7 +252,7 @@ class Sender:
 
     def _round(self) -> None:
         self._round_call = None
-        if not self._running or self._claiming:
+        if not self._running or self._claiming or self._draining:
             return
         limit = min(self.config.batch_size, self.capacity() - self._held)
         if limit <= 0:
@@ -237,11 +273,12 @@ class Sender:
             self._submit(sms)
         soon = self._backlog or self._woken_while_claiming
         self._schedule_round(0 if soon else self.config.poll_interval_s)
+        self._check_drained()
 
     def claim_limit(self) -> int:
         """How many rows another transaction may claim for this sender now (the TranProc does, for
         the replies it has just written: a commit and a pipeline turn fewer per reply)."""
-        if not self._running:
+        if not self._running or self._draining:
             return 0
         return max(0, min(self.config.batch_size, self.capacity() - self._held))
 
@@ -255,6 +292,7 @@ class Sender:
         self._claiming = False
         log.failure("claiming outbox rows failed", failure)
         self._schedule_round(self.config.poll_interval_s)
+        self._check_drained()
 
     # --- submitting ---
 
@@ -384,6 +422,7 @@ class Sender:
         if self._running:
             wait_s = 0 if self._unresolved == 0 else self.config.record_max_wait_ms / 1000
             self._schedule_flush(wait_s)
+        self._check_drained()
 
     # --- recording ---
 

@@ -32,6 +32,7 @@ from daemon import components
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
 from daemon.api.server import api_factory, api_site, load_routes
+from daemon.binds import bind_endpoint, bind_handler, esme_settings, make_bind
 from daemon.channels.events import activate_channels
 from daemon.channels.grant import env_channel_secrets
 from daemon.channels.keys import ChannelKeyError
@@ -40,6 +41,8 @@ from daemon.clock import NS_PER_S, now_ns
 from daemon.components import Component
 from daemon.config import BindConfig, BindPasswordError, Config
 from daemon.db import Database, first_line
+from daemon.deferreds import when_done
+from daemon.drain import Drain, DrainReport, MoGate, log_stopped
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.metrics.health import readiness
 from daemon.metrics.registry import DaemonMetrics
@@ -52,6 +55,7 @@ from daemon.money.settle import SettleEnv, failure_hooks, settle_work
 from daemon.money.tariff import TariffError
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
+from daemon.reload import ReloadReport, apply_reload, prepare_reload
 from daemon.schema import inbox, outbox
 from daemon.security.app_key import AppKeyError, server_key
 from daemon.security.receipt_keys import ReceiptKeyError
@@ -66,16 +70,8 @@ from daemon.tranproc_service import TranProc
 from daemon.ussd.menu import MenuError
 from daemon.ussd.menu_watch import MenuWatcher
 from daemon.wal_checkpoint import make_checkpointer
-from smscore.client import (
-    BindPool,
-    PersistentBind,
-    ReconnectPolicy,
-    SMSCAddress,
-    client_endpoint,
-)
+from smscore.client import BindPool, PersistentBind
 from smscore.esme import ESMEConfig
-from smscore.protocol import FlowControl
-from smscore.session import SessionTimers
 from smscore.tls import TLSFileError
 
 log = Logger()
@@ -122,21 +118,9 @@ def startup_step(name: str, fn: Callable[..., T], *args: Any) -> T:
 def esme_config(bind: BindConfig, index: int = 0) -> ESMEConfig:
     """The ESME side of a [[binds]] table, its password read from where the config says."""
     try:
-        password = bind.read_password()
+        return esme_settings(bind)
     except BindPasswordError as exc:  # `smscore run` checked it; the file may have gone since
         raise StartupError(f"binds.{index}.{exc}") from None
-    return ESMEConfig(
-        system_id=bind.system_id,
-        password=password.get_secret_value(),
-        system_type=bind.system_type,
-        bind_type=bind.bind_type,
-        timers=SessionTimers(
-            response_timeout_s=bind.response_timeout_s,
-            enquire_link_interval_s=bind.enquire_link_interval_s,
-            window=bind.window,
-        ),
-        flow=FlowControl(tps_limit=bind.tps_limit),
-    )
 
 
 def open_database(config: Config, reactor: IReactorFromThreads | None) -> Database:
@@ -181,6 +165,10 @@ class Daemon:
     _listening: list[IListeningPort] = field(default_factory=list)
     _rates: dict[str, tuple[float, int]] = field(default_factory=dict)
     security_counts: SecurityCounts = field(default_factory=SecurityCounts)
+    gate: MoGate = field(default_factory=MoGate)  # closed by the drain: MOs refused, retried later
+    menus: MenuWatcher | None = None  # the USSD menu's watcher (roles all and tranproc)
+    _drainer: Drain | None = None
+    _drain: Deferred | None = None
 
     @property
     def role(self) -> str:
@@ -193,8 +181,42 @@ class Daemon:
         for component in self.components:
             component.start()
 
+    def drain(self) -> Deferred:
+        """The SIGTERM drain (daemon.drain): MOs refused, the batch in hand finished, the
+        outstanding submit_sm_resp awaited; fires with a DrainReport. Once per daemon."""
+        if self._drainer is None:
+            self._drainer = Drain(self)
+            self._drain = self._drainer.run() if self._started else None
+        report = self._drainer.report
+        return when_done(self._drain).addCallback(lambda _: report)
+
+    @property
+    def draining(self) -> bool:
+        """SIGTERM's drain has begun: not ready for traffic any more (GET /health/ready is 503)."""
+        return self._drainer is not None
+
+    def hurry(self) -> None:
+        """Cut the drain's wait for submit_sm_resp short (a second SIGINT)."""
+        if self.sender is not None:
+            self.sender.hurry()
+
+    def reload(self, new_config: Config) -> ReloadReport:
+        """SIGHUP (daemon.reload): prepare (reads files; ReloadRefused) and apply on the spot."""
+        return apply_reload(self, prepare_reload(self.config, new_config, self.reactor))
+
     def stop(self) -> Deferred:
-        """Unbind politely, flush the inbox, stop the loops, then the database thread."""
+        """Drain, then unbind politely, flush the inbox, stop the loops, then the database thread."""
+        started_s = self.reactor.seconds()
+        stopped = self.drain().addCallback(self._stop_after_drain, started_s)
+        return stopped
+
+    def _stop_after_drain(self, report: DrainReport, started_s: float) -> Deferred:
+        stopped = self._stop_components()
+        if self._started:
+            stopped.addCallback(lambda _: log_stopped(report, self.reactor.seconds(), started_s))
+        return stopped
+
+    def _stop_components(self) -> Deferred:
         waits = [succeed(port.stopListening()) for port in self._listening]
         if self._started:
             # One component's stop raising must not keep the others (and the database thread,
@@ -283,25 +305,15 @@ class Daemon:
         return next(bind for bind in self.config.binds if bind.name == name)
 
 
-def build_binds(config: Config, reactor: IReactorTime, inbox: InboxWriter) -> BindPool:
+def build_binds(
+    config: Config, reactor: IReactorTime, inbox: InboxWriter, gate: MoGate
+) -> BindPool:
     binds = []
     for index, settings in enumerate(config.binds):
-        address = SMSCAddress(
-            settings.host,
-            settings.port,
-            settings.tls,
-            str(settings.tls_ca_file) if settings.tls_ca_file else None,
-        )
-        binds.append(
-            PersistentBind(
-                reactor,
-                settings.name,
-                startup_step(f"binds.{settings.name}", client_endpoint, reactor, address),
-                esme_config(settings, index),
-                inbox.handler_for(settings.name, settings.default_alphabet, settings.ussd_dialect),
-                ReconnectPolicy(settings.reconnect_initial_delay_s, settings.reconnect_max_delay_s),
-            )
-        )
+        endpoint = startup_step(f"binds.{settings.name}", bind_endpoint, reactor, settings)
+        handler = bind_handler(inbox, gate, settings)
+        esme = esme_config(settings, index)
+        binds.append(make_bind(reactor, settings, esme, endpoint, handler))
     return BindPool(binds)
 
 
@@ -345,7 +357,7 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
         startup_step("app channel key", server_key, config)  # made at first start, like the pepper
         _add_tranproc(daemon, PinHasher(pepper))
         # The USSD menu: checked and stored now (a broken file stops start-up), then watched.
-        menus = MenuWatcher(reactor, db, config)
+        menus = daemon.menus = MenuWatcher(reactor, db, config)
         startup_step("ussd menu", db.run_sync, "menu.load", menus.load_txn, now_ns(reactor))
         daemon.components.append(components.periodic_component(menus))
     if config.service.role in ("all", "lis"):
@@ -440,7 +452,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     daemon.components.insert(0, components.lease_component(lease))
     wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
     daemon.inbox = components.make_inbox(config, reactor, db, pepper, wake_tranproc)
-    daemon.pool = build_binds(config, reactor, daemon.inbox)
+    daemon.pool = build_binds(config, reactor, daemon.inbox, daemon.gate)
     daemon.sender = components.make_sender(config, reactor, db, daemon.pool)
     sweeper = components.make_sweeper(
         config, reactor, db, {"expire_mo_parts": expire_parts_job(config)}

@@ -335,17 +335,62 @@ class PersistentBind:
 
 
 class BindPool:
-    """Several persistent binds; submits go to a preferred bind or the least loaded bound one."""
+    """Several persistent binds; submits go to a preferred bind or the least loaded bound one.
+
+    Binds can be added, removed (unbound first) and replaced (the old one unbound, then the new
+    one started: an SMSC may allow one bind per system_id) while the pool runs; the others are
+    not touched. `settled()` fires once no removal or replacement is under way."""
 
     def __init__(self, binds: list[PersistentBind]) -> None:
         self.binds = {bind.name: bind for bind in binds}
+        self._running = False
+        self._stopped = False
+        self._leaving: dict[str, Deferred] = {}  # name -> fires once its old bind has stopped
 
     def start(self) -> None:
+        self._running = True
         for bind in self.binds.values():
             bind.start()
 
     def stop(self) -> Deferred:
-        return gatherResults([bind.stop() for bind in self.binds.values()], consumeErrors=True)
+        self._running = False
+        self._stopped = True
+        stopping = [bind.stop() for bind in self.binds.values()]
+        stopping += [_fired(leaving) for leaving in self._leaving.values()]
+        return gatherResults(stopping, consumeErrors=True)
+
+    def add(self, bind: PersistentBind) -> None:
+        """Take a new bind (started at once if the pool runs); ValueError if the name is taken or
+        its predecessor is still leaving."""
+        if bind.name in self.binds or bind.name in self._leaving:
+            raise ValueError(f"bind {bind.name!r} is already in the pool")
+        self.binds[bind.name] = bind
+        if self._running:
+            bind.start()
+
+    def remove(self, name: str) -> Deferred:
+        """Unbind and drop one bind; fires once its connection is closed."""
+        bind = self.binds.pop(name)
+        stopped = _fired(bind.stop().addErrback(self._stop_failed, name))
+        self._leaving[name] = stopped
+        stopped.addCallback(lambda _: self._left(name, stopped))
+        return _fired(stopped)
+
+    def replace(self, bind: PersistentBind) -> Deferred:
+        """Unbind the bind of the same name, then start `bind` in its place; fires once it has
+        been added (not bound: it binds in the background like any other)."""
+        gone = self.remove(bind.name)
+        return gone.addCallback(lambda _: None if self._stopped else self.add(bind))
+
+    def settled(self) -> Deferred:
+        return _fired(gatherResults([_fired(d) for d in self._leaving.values()]))
+
+    def _left(self, name: str, stopped: Deferred) -> None:
+        if self._leaving.get(name) is stopped:
+            del self._leaving[name]
+
+    def _stop_failed(self, failure: Failure, name: str) -> None:
+        log.failure("bind {name}: stopping failed", failure, name=name)
 
     def transmitters(self) -> list[PersistentBind]:
         return [
@@ -364,6 +409,18 @@ class BindPool:
             chosen = min(candidates, key=_load)
         assert chosen.protocol is not None
         return chosen.protocol.submit(pdu)
+
+
+def _fired(work: Deferred) -> Deferred:
+    """A Deferred that fires with None once `work` has fired, leaving `work`'s result to it."""
+    done: Deferred = Deferred()
+
+    def fire(result: object) -> object:
+        done.callback(None)
+        return result
+
+    work.addBoth(fire)
+    return done
 
 
 def _load(bind: PersistentBind) -> int:

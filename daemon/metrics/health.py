@@ -44,6 +44,8 @@ def readiness(daemon: Daemon) -> Deferred:
 
 
 def _binds_ready(daemon: Daemon) -> JsonReply:
+    if daemon.draining:  # a load balancer or probe stops sending here; the MOs are refused
+        return JsonReply({"ok": False, "reason": "draining: the daemon is stopping"}, 503)
     binds = daemon.binds()
     body: dict[str, Any] = {
         "ok": True,

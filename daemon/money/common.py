@@ -3,7 +3,6 @@ them, balances, and the replies to a refusal (frozen, too little money, over a l
 
 from __future__ import annotations
 
-import functools
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +57,22 @@ class MoneyEnv:
         return command in self.config.post_on_delivery
 
 
-@functools.lru_cache(maxsize=8)
+_TARIFFS: dict[Path | None, Tariff] = {}  # path -> the tariff read from it (one read per path)
+
+
 def _tariff(path: Path | None) -> Tariff:
-    return load_tariff(path)
+    found = _TARIFFS.get(path)
+    if found is None:
+        found = _TARIFFS[path] = load_tariff(path)
+    return found
+
+
+def install_tariff(path: Path | None, tariff: Tariff) -> bool:
+    """A reload (SIGHUP): `tariff`, read and checked from `path`, is used from the next command
+    on. Returns whether it differs from the one in use."""
+    changed = _TARIFFS.get(path) != tariff
+    _TARIFFS[path] = tariff
+    return changed
 
 
 def money_env(config: Config) -> MoneyEnv:

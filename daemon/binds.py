@@ -1,0 +1,58 @@
+"""The [[binds]] of a config made into PersistentBinds: at start-up (daemon.service) and when a
+reload adds or changes one (daemon.reload), the same way."""
+
+from collections.abc import Callable
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+
+from daemon.config import BindConfig
+from daemon.drain import MoGate
+from daemon.lis import InboxWriter
+from smscore.client import PersistentBind, ReconnectPolicy, SMSCAddress, client_endpoint
+from smscore.esme import ESMEConfig
+from smscore.pdu import PDU
+from smscore.protocol import FlowControl
+from smscore.session import SessionTimers
+
+
+def esme_settings(bind: BindConfig) -> ESMEConfig:
+    """The ESME side of a [[binds]] table, its password read from where the config says
+    (BindPasswordError if it cannot be)."""
+    return ESMEConfig(
+        system_id=bind.system_id,
+        password=bind.read_password().get_secret_value(),
+        system_type=bind.system_type,
+        bind_type=bind.bind_type,
+        timers=SessionTimers(
+            response_timeout_s=bind.response_timeout_s,
+            enquire_link_interval_s=bind.enquire_link_interval_s,
+            window=bind.window,
+        ),
+        flow=FlowControl(tps_limit=bind.tps_limit),
+    )
+
+
+def bind_endpoint(reactor: IReactorTime, bind: BindConfig) -> IStreamClientEndpoint:
+    """The bind's TCP (or TLS) endpoint; reads the TLS CA file (TLSFileError if it cannot)."""
+    ca_file = str(bind.tls_ca_file) if bind.tls_ca_file else None
+    address = SMSCAddress(bind.host, bind.port, bind.tls, ca_file)
+    return client_endpoint(reactor, address)  # type: ignore[arg-type]
+
+
+def bind_handler(
+    inbox: InboxWriter, gate: MoGate, bind: BindConfig
+) -> Callable[[PDU], int | Deferred]:
+    """What the bind does with a deliver_sm: the inbox, unless a drain has closed the gate."""
+    return gate.guard(inbox.handler_for(bind.name, bind.default_alphabet, bind.ussd_dialect))
+
+
+def make_bind(
+    reactor: IReactorTime,
+    bind: BindConfig,
+    esme: ESMEConfig,
+    endpoint: IStreamClientEndpoint,
+    handler: Callable[[PDU], int | Deferred],
+) -> PersistentBind:
+    policy = ReconnectPolicy(bind.reconnect_initial_delay_s, bind.reconnect_max_delay_s)
+    return PersistentBind(reactor, bind.name, endpoint, esme, handler, policy)
