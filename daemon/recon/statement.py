@@ -90,6 +90,14 @@ def minor_units(amount: Decimal | str, where: str) -> int:
     return int(minor)
 
 
+def signed_amount_minor(written: str, where: str) -> int:
+    """`50000.00`, `-1200.5`, `+7`: minor units; StatementError for anything else."""
+    text = written.strip()
+    if not _CSV_AMOUNT.fullmatch(text):
+        raise StatementError(f"{where}: amount {written!r} is not like 50000.00 or -1200.50")
+    return minor_units(text, where)
+
+
 def detect_format(text: str) -> StatementFormat:
     head = text.lstrip("\ufeff \r\n\t")
     if head.startswith("<"):
@@ -99,9 +107,7 @@ def detect_format(text: str) -> StatementFormat:
     return StatementFormat.CSV
 
 
-def read_statement(
-    path: Path, currency: str, fmt: StatementFormat | None = None
-) -> BankStatement:
+def read_statement(path: Path, currency: str, fmt: StatementFormat | None = None) -> BankStatement:
     """The statement in `path` (its format detected unless given); StatementError if unusable."""
     try:
         raw = path.read_bytes()
@@ -139,14 +145,12 @@ def read_csv(text: str, source: str) -> BankStatement:
     statement = BankStatement(source, StatementFormat.CSV, None)
     for row_no, row in enumerate(reader, start=2):  # row 1 is the header
         where = f"{source} line {row_no}"
-        written = (row.get(names["amount"]) or "").strip()
-        if not _CSV_AMOUNT.fullmatch(written):
-            raise StatementError(f"{where}: amount {written!r} is not like 50000.00 or -1200.50")
+        written = row.get(names["amount"]) or ""
         statement.lines.append(
             BankLine(
                 line_no=len(statement.lines) + 1,
                 booked_on=_iso_day(row.get(names["date"]) or "", where),
-                amount_minor=minor_units(written, where),
+                amount_minor=signed_amount_minor(written, where),
                 reference=(row.get(names["reference"]) or "").strip(),
                 bank_reference=(row.get(names.get("bank_reference", ""), "") or "").strip(),
             )

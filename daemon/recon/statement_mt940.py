@@ -7,7 +7,13 @@ from typing import Any
 
 import mt940
 
-from daemon.recon.statement import BankLine, BankStatement, StatementError, StatementFormat, minor_units
+from daemon.recon.statement import (
+    BankLine,
+    BankStatement,
+    StatementError,
+    StatementFormat,
+    minor_units,
+)
 
 
 def read_mt940(text: str, source: str) -> BankStatement:

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from daemon.money.reconcile import _code_name, has_chart_txn, reconcile_txn
+from daemon.money.reconcile import has_chart_txn, reconcile_txn
 from daemon.recon.report import Report
+from ledger import AccountCode
 
 COLUMNS = ("line", "accounts", "amount_minor")
+
+
+def account_class(code: int) -> str:
+    try:
+        return AccountCode(code).name.lower()
+    except ValueError:  # an account another application made in the same ledger
+        return f"code {code}"
 
 
 def trust_report_txn(conn: Connection) -> Report:
@@ -25,7 +33,7 @@ def trust_report_txn(conn: Connection) -> Report:
     found = reconcile_txn(conn)
     report.rows.append(("trust account (what the bank must hold)", "trust", found.issued_minor))
     for code, amount in sorted(found.held_by_code.items()):
-        report.rows.append(("e-money held", _code_name(code), amount))
+        report.rows.append(("e-money held", account_class(code), amount))
     report.rows.append(("less commission paid", "agent_commission", -found.commission_minor))
     report.rows.append(("e-money issued", "all", found.held_minor))
     difference = found.issued_minor - found.held_minor
