@@ -34,7 +34,7 @@ class Format(StrEnum):
     JSON = "json"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Report:
     """One report: `rows` under `columns`; `summary` (label, value) pairs; `problems` found."""
 
