@@ -33,7 +33,9 @@ def test_a_wallet_credited_behind_the_ledger_is_a_difference(books: Books, sqlit
     with books.engine.connect() as conn:
         report = trust_report_txn(conn)
     assert dict(report.summary)["difference_minor"] == -12_345
-    assert report.problems == ["the trust account and the e-money issued differ by -12345 minor units"]
+    assert report.problems == [
+        "the trust account and the e-money issued differ by -12345 minor units"
+    ]
 
     result = CliRunner().invoke(main, ["recon", "trust", "--db", sqlite_url, "--format", "json"])
     assert result.exit_code == 1, result.output
