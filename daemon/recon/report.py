@@ -102,7 +102,8 @@ def table_view(report: Report, currency: str) -> Group:
         table.add_row(*(Text(_shown(column, cell, currency)) for column, cell in cells))
     parts: list[Table | Text] = [table] if report.rows else [Text(report.title, style="bold")]
     for label, value in report.summary:
-        parts.append(Text(f"{_heading(label)}: {_shown(label, value, currency)}"))
+        shown = "-" if value is None else _shown(label, value, currency)
+        parts.append(Text(f"{_heading(label)}: {shown}"))
     parts += [Text(f"DISCREPANCY: {problem}", style="bold red") for problem in report.problems]
     verdict = "balances" if report.ok else f"{len(report.problems)} discrepancies"
     parts.append(Text(f"{report.name}: {verdict}", style="bold green" if report.ok else "bold red"))
