@@ -8,9 +8,11 @@ from twisted.internet.interfaces import IReactorTime
 
 from simulators.accounts import Accounts
 from simulators.addresses import MAX_ADDRESS_LENGTH
-from simulators.store import MessageNotFound, MessageStore, StoredMessage
+from simulators.store import MessageNotFound, MessageStore, SourceMismatch, StoredMessage
+from simulators.timing import smpp_time_s
 from smscore.constants import CommandId as C
 from smscore.constants import Npi, Ton
+from smscore.errors import TimeFormatError
 from smscore.pdu import PDU, DestAddress, UnsuccessSme
 from smscore.smpptime import format_absolute
 from smscore.status import CommandStatus as S
@@ -19,6 +21,28 @@ if TYPE_CHECKING:
     from smscore.smsc import SMSCProtocol
 
 _SUBMITS = frozenset({C.SUBMIT_SM, C.DATA_SM, C.SUBMIT_MULTI})
+
+
+class BadTime(ValueError):
+    """A schedule_delivery_time or validity_period that names no moment; `status` says which."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(S.describe(status))
+        self.status = status
+
+
+def _time_s(pdu: PDU, name: str, now_s: float) -> float | None:
+    """The PDU's time field `name` as reactor seconds (None: empty or absent)."""
+    value = getattr(pdu, name, "")
+    if not value:  # nearly every submit: no parsing on the hot path
+        return None
+    try:
+        return smpp_time_s(value, now_s)
+    except TimeFormatError:  # the codec checked the form; a date it names may still not exist
+        raise BadTime(_TIME_STATUS[name]) from None
+
+
+_TIME_STATUS = {"schedule_delivery_time": S.ESME_RINVSCHED, "validity_period": S.ESME_RINVEXPIRY}
 # query_sm_resp's error_code is one octet (spec 4.8.2); a larger receipt err: is reported as its maximum.
 MAX_QUERY_ERROR_CODE = 0xFF
 
@@ -34,6 +58,7 @@ class SMSCLogic:
         accepted: Callable[[StoredMessage], None],
         cancelled: Callable[[StoredMessage], None],
         ussd: Callable[[str, PDU], PDU | None] = lambda system_id, pdu: None,
+        replaced: Callable[[StoredMessage, bool], None] = lambda message, rescheduled: None,
     ) -> None:
         self.reactor = reactor
         self.ussd = ussd  # a USSD screen's answer (simulators.ussd); None: not USSD
@@ -41,6 +66,7 @@ class SMSCLogic:
         self.store = store
         self.accepted = accepted
         self.cancelled = cancelled
+        self.replaced = replaced  # (message, its schedule or validity changed)
         self.counters = {
             "submitted": 0,
             "throttled": 0,
@@ -58,6 +84,12 @@ class SMSCLogic:
         }
 
     def answer(self, protocol: "SMSCProtocol", pdu: PDU) -> PDU | None:
+        try:
+            return self._answer_checked(protocol, pdu)
+        except BadTime as exc:
+            return pdu.make_response(exc.status)
+
+    def _answer_checked(self, protocol: "SMSCProtocol", pdu: PDU) -> PDU | None:
         handler = self._answer.get(pdu.command_id)
         if handler is None:
             return pdu.make_response(S.ESME_RINVCMDID) if pdu.response_class else None
@@ -71,6 +103,7 @@ class SMSCLogic:
     def _store(
         self, system_id: str, pdu: PDU, destination: str, message_id: str, receipted_id: str = ""
     ) -> None:
+        now_s = self.reactor.seconds()
         message = StoredMessage(
             message_id=message_id,
             system_id=system_id,
@@ -81,8 +114,12 @@ class SMSCLogic:
             registered_delivery=pdu.registered_delivery,
             short_message=getattr(pdu, "short_message", b""),
             tlvs=pdu.tlvs,
-            submitted_at_s=self.reactor.seconds(),
+            submitted_at_s=now_s,
             receipted_id=receipted_id,
+            service_type=pdu.service_type,
+            # data_sm has neither field: it is delivered at once, valid for the SMSC's default.
+            scheduled_at_s=_time_s(pdu, "schedule_delivery_time", now_s),
+            expires_at_s=_time_s(pdu, "validity_period", now_s),
         )
         self.store.add(message)
         self.counters["submitted"] += 1
@@ -127,6 +164,8 @@ class SMSCLogic:
             message = self.store.get(pdu.message_id, pdu.source_addr)
         except MessageNotFound:
             return pdu.make_response(S.ESME_RQUERYFAIL)
+        except SourceMismatch:
+            return pdu.make_response(S.ESME_RINVSRCADR)
         return pdu.make_response(**_query_fields(message))
 
     def _cancel_sm(self, system_id: str, pdu: PDU) -> PDU:
@@ -134,10 +173,14 @@ class SMSCLogic:
             targets = (
                 [self.store.get(pdu.message_id, pdu.source_addr)]
                 if pdu.message_id
-                else self.store.pending_between(pdu.source_addr, pdu.destination_addr)
+                else self.store.pending_between(
+                    pdu.source_addr, pdu.destination_addr, pdu.service_type
+                )
             )
         except MessageNotFound:
             return pdu.make_response(S.ESME_RINVMSGID)
+        except SourceMismatch:
+            return pdu.make_response(S.ESME_RINVSRCADR)
         if not targets or any(message.state.is_final for message in targets):
             return pdu.make_response(S.ESME_RCANCELFAIL)
         for message in targets:
@@ -150,13 +193,28 @@ class SMSCLogic:
             message = self.store.get(pdu.message_id, pdu.source_addr)
         except MessageNotFound:
             return pdu.make_response(S.ESME_RINVMSGID)
+        except SourceMismatch:
+            return pdu.make_response(S.ESME_RINVSRCADR)
         if message.state.is_final:
             return pdu.make_response(S.ESME_RREPLACEFAIL)
-        message.short_message = pdu.short_message
-        message.tlvs = {k: v for k, v in message.tlvs.items() if k != "message_payload"}
+        now_s = self.reactor.seconds()
+        # Empty fields keep what the message had (spec 4.10.1 for the times; for the text and
+        # registered_delivery as SMSCs do, so a replace may move only the schedule).
+        scheduled_at_s = _time_s(pdu, "schedule_delivery_time", now_s)
+        expires_at_s = _time_s(pdu, "validity_period", now_s)
+        if pdu.short_message:
+            message.short_message = pdu.short_message
+            message.tlvs = {k: v for k, v in message.tlvs.items() if k != "message_payload"}
         if pdu.registered_delivery:
             message.registered_delivery = pdu.registered_delivery
+        rescheduled = scheduled_at_s is not None or expires_at_s is not None
+        if scheduled_at_s is not None:
+            message.scheduled_at_s = scheduled_at_s
+        if expires_at_s is not None:
+            message.expires_at_s = expires_at_s
+        message.replaced += 1
         self.counters["replaced"] += 1
+        self.replaced(message, rescheduled)
         return pdu.make_response()
 
 

@@ -5,6 +5,8 @@ GET  /v1/messages  ?msisdn=X  or  ?since=SEQ[&limit=N]                  -> {"mes
 GET  /v1/stats     GET /v1/health     GET|POST /v1/faults {"name": {params} | null}
 /airtime/v1/... and /v1/airtime/...: the simulated airtime provider (simulators/airtime.py)
 /v1/ussd/sessions...: USSD subscribers' dialogues (simulators/ussd_http.py)
+/v1/mt..., /v1/subscribers, /v1/alerts, /v1/outbind: stored MTs, availability, outbind
+(simulators/smsc_http.py)
 """
 
 from http import HTTPStatus
@@ -15,7 +17,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from simulators import ussd_http
+from simulators import smsc_http, ussd_http
 from simulators.delivery import BacklogFull
 from simulators.faults import FaultError
 from simulators.http_requests import BadRequest
@@ -47,6 +49,7 @@ class ControlAPI(Resource):
         super().__init__()
         self.simulator = simulator
         self._ussd = ussd_http.UssdAPI(simulator.ussd)
+        self._smsc = smsc_http.SmscAPI(simulator)
         self._routes = {
             (b"POST", b"/v1/mo"): self._post_mo,
             (b"GET", b"/v1/messages"): self._get_messages,
@@ -65,6 +68,8 @@ class ControlAPI(Resource):
         route = self._routes.get((request.method, request.path))
         if ussd_http.handles(request.path):
             route = self._ussd.render
+        elif smsc_http.handles(request.path):
+            route = self._smsc.render
         if route is None:
             known = any(path == request.path for _, path in self._routes)
             status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND

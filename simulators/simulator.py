@@ -21,6 +21,7 @@ from twisted.logger import Logger
 
 from simulators.accounts import Accounts
 from simulators.airtime import AirtimeProvider
+from simulators.availability import ABSENT_SUBSCRIBER_ERR, Subscribers
 from simulators.config import SimulatorConfig, parse_address
 from simulators.delivery import DeliveryQueue
 from simulators.fates import FateSchedule
@@ -28,9 +29,18 @@ from simulators.faults import FaultInjector
 from simulators.guard import AllowList, AllowListFactory, BindFailures, source_of
 from simulators.handler import SMSCLogic
 from simulators.mo import MOBuilder, MOResult
-from simulators.receipts import Outcome, OutcomePicker, receipt_pdu, wants_receipt
+from simulators.outbind import Outbinder
+from simulators.receipts import (
+    Outcome,
+    OutcomePicker,
+    intermediate_pdu,
+    receipt_pdu,
+    wants_intermediate,
+    wants_receipt,
+)
 from simulators.server import LinkCounters, SimulatorFactory
 from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
+from simulators.timing import timed_outcome
 from simulators.ussd import UssdNetwork
 from smscore.constants import MessageState
 from smscore.pdu import PDU
@@ -77,6 +87,7 @@ class Simulator:
             self._accepted,
             self._cancelled,
             lambda system_id, pdu: self.ussd.on_submit(system_id, pdu),
+            self._replaced,
         )
         timers = SessionTimers(
             response_timeout_s=config.response_timeout_s,
@@ -110,6 +121,8 @@ class Simulator:
             self.store.next_id,
             lambda: (protocol.system_id for protocol in self.factory.receivers()),
         )
+        self.subscribers = Subscribers(self.factory)  # absent ones, DPF, alert_notification
+        self.outbinder = Outbinder(reactor, self.factory, config.outbind)
         self.mo_builder = MOBuilder(config.mo_concat)
         self.fates = FateSchedule(reactor, self._finish)
         self._ports: list[IListeningPort] = []
@@ -149,27 +162,61 @@ class Simulator:
 
     def _on_bound(self) -> None:
         self.delivery.pump()  # a new receiver may take what waits
+        self.subscribers.flush()
 
     # --- message fate ---
 
     def _accepted(self, message: StoredMessage) -> None:
-        self.fates.add(message, self.outcomes.pick(message.destination_addr))
+        self._schedule_fate(message)
+        if wants_intermediate(message.registered_delivery):
+            # After the submit_sm_resp (sent once this returns): the ESME knows the id by then.
+            self.reactor.callLater(0, self.send_intermediate, message)
+
+    def _schedule_fate(self, message: StoredMessage) -> None:
+        outcome = self.outcomes.pick(message.destination_addr)
+        now_s = self.reactor.seconds()
+        self.fates.add(message, timed_outcome(message, outcome, now_s, self.faults.hold_s()))
+
+    def _replaced(self, message: StoredMessage, rescheduled: bool) -> None:
+        if rescheduled:
+            self._schedule_fate(message)  # the fate already waiting will do nothing
 
     def _cancelled(self, message: StoredMessage) -> None:
         message.fate_pending = False
         message.state = MessageState.DELETED
         message.done_at_s = self.reactor.seconds()
+        self._send_receipt(message)
 
     def _finish(self, message: StoredMessage, outcome: Outcome) -> None:
         message.state = state = outcome.state
         message.error_code = outcome.error_code
         message.done_at_s = self.reactor.seconds()
+        dpf_result = None
+        if state is MessageState.DELIVERED and self.subscribers.is_absent(message.destination_addr):
+            message.state = state = MessageState.UNDELIVERABLE
+            message.error_code = ABSENT_SUBSCRIBER_ERR
+            dpf_result = int(self.subscribers.flag(message))
         if state is MessageState.DELIVERED:
             self.handsets.deliver(message)
-        if wants_receipt(message.registered_delivery, state):
-            self.delivery.deliver(receipt_pdu(message), (message.system_id,), "dlr").addErrback(
+        self._send_receipt(message, dpf_result)
+
+    def _send_receipt(self, message: StoredMessage, dpf_result: int | None = None) -> None:
+        if wants_receipt(message.registered_delivery, message.state):
+            pdu = receipt_pdu(message, dpf_result)
+            self.delivery.deliver(pdu, (message.system_id,), "dlr").addErrback(
                 lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
             )
+
+    def send_intermediate(
+        self, message: StoredMessage, state: MessageState = MessageState.ENROUTE
+    ) -> None:
+        """An intermediate notification for a message not yet final (nothing once it is)."""
+        if message.state.is_final:
+            return
+        pdu = intermediate_pdu(message, self.reactor.seconds(), state)
+        self.delivery.deliver(pdu, (message.system_id,), "dlr").addErrback(
+            lambda failure: log.warn("notification lost: {error}", error=failure.getErrorMessage())
+        )
 
     # --- the in-process API ---
 
@@ -220,6 +267,8 @@ class Simulator:
             "dlr_retried": dlr.retried,
             "dlr_failed": dlr.failed,
             **self.ussd.counters,
+            **self.subscribers.counters,
+            **self.outbinder.counters,
             "ussd_open": self.ussd.open_count,
             "ussd_sent": self.delivery.counters["ussd"].sent,
             "ussd_acknowledged": self.delivery.counters["ussd"].acknowledged,
@@ -237,6 +286,7 @@ class Simulator:
             from simulators.http import control_site
 
             http = self._listen("HTTP", self.config.http, control_site(self))
+        self.outbinder.start()  # the configured [[outbind]] ESMEs (none by default)
         return ListeningAddresses(smpp, http)
 
     def listening_factory(self) -> Factory:
@@ -281,6 +331,7 @@ class Simulator:
 
     def stop(self) -> Deferred:
         """Stop listening and close every ESME connection."""
+        self.outbinder.stop()
         for protocol in list(self.factory.bound_protocols):
             if protocol.transport is not None:
                 protocol.transport.loseConnection()
