@@ -103,3 +103,17 @@ def test_configured_targets_are_outbound_again_after_their_link_drops(
     simulator.stop()
     network.run(5.0)
     assert simulator.stats()["outbinds_sent"] == 2
+
+
+def test_the_outbind_flag_and_the_example_config() -> None:
+    from simulators.cli import _outbind_flag
+    from simulators.config import ConfigError, build_config
+
+    flags = [_outbind_flag("pw@127.0.0.1:2776"), _outbind_flag("localhost:2777")]
+    config = build_config({"outbind": flags}, "command line")
+    assert [(t.address, t.password, t.retry_s) for t in config.outbind] == [
+        ("127.0.0.1:2776", "pw", 5.0),
+        ("localhost:2777", "", 5.0),
+    ]
+    with pytest.raises(ConfigError, match=r"command line: outbind.0.address: .*not HOST:PORT"):
+        build_config({"outbind": [_outbind_flag("pw@nowhere")]}, "command line")
