@@ -23,6 +23,8 @@ def timed_outcome(
     """`outcome` with its delay counted from the delivery attempt: now or the scheduled time,
     whichever is later, plus a hold; EXPIRED at the end of the validity period if that comes
     first (what an SMSC does with a message it could not deliver in time)."""
+    if message.scheduled_at_s is None and message.expires_at_s is None and not hold_s:
+        return outcome  # nearly every message: no new object per submit
     start_s = now_s if message.scheduled_at_s is None else max(now_s, message.scheduled_at_s)
     due_s = start_s + outcome.delay_s + hold_s
     if message.expires_at_s is not None and due_s > message.expires_at_s:
