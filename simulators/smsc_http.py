@@ -96,9 +96,11 @@ class SmscAPI:
 
     def _mt(self, request: Request) -> Answer:
         parts = request.path[len(MT) :].decode("utf-8", "replace").strip("/").split("/")
-        if parts == [""] and request.method == b"GET":
+        if parts == [""]:
+            if request.method != b"GET":
+                return _error(HTTPStatus.METHOD_NOT_ALLOWED, _where(request))
             return self._list(request)
-        if parts == [""] or len(parts) > 2:
+        if len(parts) > 2:
             return _error(HTTPStatus.NOT_FOUND, _where(request))
         try:
             message = self.simulator.store.get(parts[0])

@@ -68,6 +68,9 @@ def test_stored_mts_are_listed_and_shown(network: Network, clock: Clock) -> None
     status, shown = _call(api, b"GET", f"/v1/mt/{first['id']}")
     assert status == 200 and shown == first
     assert _call(api, b"GET", "/v1/mt/nope")[0] == 404
+    assert _call(api, b"POST", "/v1/mt")[0] == 405
+    assert _call(api, b"GET", f"/v1/mt/{first['id']}/cancel")[0] == 405
+    assert _call(api, b"GET", f"/v1/mt/{first['id']}/a/b")[0] == 404
     assert _call(api, b"GET", "/v1/mt?limit=x")[0] == 400
 
 
