@@ -69,3 +69,18 @@ def test_an_alert_for_an_account_with_no_receiver_waits_for_its_bind(
     network.run(0.2)
     assert [event["addr"] for event in alerts_logged] == [PHONE]
     assert simulator.subscribers.as_json()["unsent_alerts"] == []
+
+
+def test_data_sm_sets_the_flag_too(network: Network, clock: Clock) -> None:
+    from smscore.pdu import DataSm
+
+    simulator = make_simulator(clock, dlr={"delay_s": 0.1})
+    esme = bound_esme(network, simulator)
+    simulator.subscribers.set_available(PHONE, False)
+    data = DataSm(source_addr="3456", destination_addr=PHONE, registered_delivery=1,
+                  tlvs={"message_payload": b"x", "set_dpf": 1})  # fmt: skip
+    esme.submit(data)
+    network.run(0.5)
+    assert simulator.subscribers.as_json()["pending_flags"] == [
+        {"msisdn": PHONE, "esme_addr": "3456", "system_id": "esme"}
+    ]
