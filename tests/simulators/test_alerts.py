@@ -10,6 +10,7 @@ from twisted.logger import globalLogPublisher
 from simulators.availability import ABSENT_SUBSCRIBER_ERR, Alert
 from smscore.constants import MessageState
 from smscore.esme import ESMEProtocol
+from smscore.pdu import DataSm
 from tests.simulators.harness import Inbox, Network, bound_esme, esme_config, make_simulator
 from tests.simulators.harness import submit_pdu as submit
 
@@ -72,8 +73,6 @@ def test_an_alert_for_an_account_with_no_receiver_waits_for_its_bind(
 
 
 def test_data_sm_sets_the_flag_too(network: Network, clock: Clock) -> None:
-    from smscore.pdu import DataSm
-
     simulator = make_simulator(clock, dlr={"delay_s": 0.1})
     esme = bound_esme(network, simulator)
     simulator.subscribers.set_available(PHONE, False)
