@@ -56,21 +56,21 @@ class Subscribers:
 
     def __init__(self, factory: SMSCFactory, max_waiting: int = MAX_WAITING_ALERTS) -> None:
         self.factory = factory
-        self._absent: set[str] = set()
+        self.absent: set[str] = set()  # read it; change it with set_available
         self._flags: dict[str, dict[Alert, None]] = {}  # msisdn -> alerts owed, in order
         self._unsent: deque[Alert] = deque(maxlen=max_waiting)
         self.counters = {"alerts_sent": 0, "dpf_set": 0}
 
     def is_absent(self, msisdn: str) -> bool:
-        return msisdn in self._absent
+        return msisdn in self.absent
 
     def set_available(self, msisdn: str, available: bool) -> list[Alert]:
         """Mark a subscriber absent or available; becoming available alerts every ESME that set
         the delivery pending flag for it. Returns those alerts."""
         if not available:
-            self._absent.add(msisdn)
+            self.absent.add(msisdn)
             return []
-        self._absent.discard(msisdn)
+        self.absent.discard(msisdn)
         owed = list(self._flags.pop(msisdn, {}))
         for alert in owed:
             self.alert(alert)
@@ -106,7 +106,7 @@ class Subscribers:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "absent": sorted(self._absent),
+            "absent": sorted(self.absent),
             "pending_flags": [alert.as_json() for owed in self._flags.values() for alert in owed],
             "unsent_alerts": [alert.as_json() for alert in self._unsent],
         }

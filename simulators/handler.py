@@ -34,7 +34,7 @@ class BadTime(ValueError):
 def _time_s(pdu: PDU, name: str, now_s: float) -> float | None:
     """The PDU's time field `name` as reactor seconds (None: empty or absent)."""
     value = getattr(pdu, name, "")
-    if not value:  # nearly every submit: no parsing on the hot path
+    if not value:
         return None
     try:
         return smpp_time_s(value, now_s)
@@ -104,6 +104,8 @@ class SMSCLogic:
         self, system_id: str, pdu: PDU, destination: str, message_id: str, receipted_id: str = ""
     ) -> None:
         now_s = self.reactor.seconds()
+        # Nearly every submit has neither time: no parsing, no call on the hot path.
+        timed = getattr(pdu, "schedule_delivery_time", "") or getattr(pdu, "validity_period", "")
         message = StoredMessage(
             message_id=message_id,
             system_id=system_id,
@@ -118,8 +120,8 @@ class SMSCLogic:
             receipted_id=receipted_id,
             service_type=pdu.service_type,
             # data_sm has neither field: it is delivered at once, valid for the SMSC's default.
-            scheduled_at_s=_time_s(pdu, "schedule_delivery_time", now_s),
-            expires_at_s=_time_s(pdu, "validity_period", now_s),
+            scheduled_at_s=_time_s(pdu, "schedule_delivery_time", now_s) if timed else None,
+            expires_at_s=_time_s(pdu, "validity_period", now_s) if timed else None,
         )
         self.store.add(message)
         self.counters["submitted"] += 1

@@ -74,11 +74,6 @@ def _receipt_date(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime(_RECEIPT_DATE_FORMAT)
 
 
-def wants_intermediate(registered_delivery: int) -> bool:
-    """registered_delivery bit 4: an intermediate notification is asked for (spec 5.2.17)."""
-    return bool(registered_delivery & RegisteredDelivery.INTERMEDIATE_NOTIFICATION)
-
-
 def receipt_text(
     message: StoredMessage, state: MessageState | None = None, at_s: float | None = None
 ) -> str:

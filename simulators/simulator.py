@@ -35,14 +35,13 @@ from simulators.receipts import (
     OutcomePicker,
     intermediate_pdu,
     receipt_pdu,
-    wants_intermediate,
     wants_receipt,
 )
 from simulators.server import LinkCounters, SimulatorFactory
 from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
 from simulators.timing import timed_outcome
 from simulators.ussd import UssdNetwork
-from smscore.constants import MessageState
+from smscore.constants import MessageState, RegisteredDelivery
 from smscore.pdu import PDU
 from smscore.protocol import FlowControl
 from smscore.session import SessionTimers
@@ -50,6 +49,9 @@ from smscore.smsc import SMSCConfig, SMSCProtocol
 from smscore.status import CommandStatus
 
 log = Logger()
+# registered_delivery bit 4 asks for an intermediate notification (spec 5.2.17); an int, as
+# `int & IntFlag` runs Python code per message.
+_INTERMEDIATE = int(RegisteredDelivery.INTERMEDIATE_NOTIFICATION)
 CREDENTIAL_REFUSALS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
 
 
@@ -168,14 +170,16 @@ class Simulator:
 
     def _accepted(self, message: StoredMessage) -> None:
         self._schedule_fate(message)
-        if wants_intermediate(message.registered_delivery):
+        if message.registered_delivery & _INTERMEDIATE:
             # After the submit_sm_resp (sent once this returns): the ESME knows the id by then.
             self.reactor.callLater(0, self.send_intermediate, message)
 
     def _schedule_fate(self, message: StoredMessage) -> None:
         outcome = self.outcomes.pick(message.destination_addr)
-        now_s = self.reactor.seconds()
-        self.fates.add(message, timed_outcome(message, outcome, now_s, self.faults.hold_s()))
+        if self.faults.active or message.scheduled_at_s or message.expires_at_s:
+            now_s = self.reactor.seconds()
+            outcome = timed_outcome(message, outcome, now_s, self.faults.hold_s())
+        self.fates.add(message, outcome)
 
     def _replaced(self, message: StoredMessage, rescheduled: bool) -> None:
         if rescheduled:
@@ -185,27 +189,29 @@ class Simulator:
         message.fate_pending = False
         message.state = MessageState.DELETED
         message.done_at_s = self.reactor.seconds()
-        self._send_receipt(message)
+        if wants_receipt(message.registered_delivery, MessageState.DELETED):
+            self._send_receipt(message)
 
     def _finish(self, message: StoredMessage, outcome: Outcome) -> None:
         message.state = state = outcome.state
         message.error_code = outcome.error_code
         message.done_at_s = self.reactor.seconds()
         dpf_result = None
-        if state is MessageState.DELIVERED and self.subscribers.is_absent(message.destination_addr):
-            message.state = state = MessageState.UNDELIVERABLE
-            message.error_code = ABSENT_SUBSCRIBER_ERR
-            dpf_result = int(self.subscribers.flag(message))
         if state is MessageState.DELIVERED:
-            self.handsets.deliver(message)
-        self._send_receipt(message, dpf_result)
+            if self.subscribers.absent and message.destination_addr in self.subscribers.absent:
+                message.state = state = MessageState.UNDELIVERABLE
+                message.error_code = ABSENT_SUBSCRIBER_ERR
+                dpf_result = int(self.subscribers.flag(message))
+            else:
+                self.handsets.deliver(message)
+        if wants_receipt(message.registered_delivery, state):
+            self._send_receipt(message, dpf_result)
 
     def _send_receipt(self, message: StoredMessage, dpf_result: int | None = None) -> None:
-        if wants_receipt(message.registered_delivery, message.state):
-            pdu = receipt_pdu(message, dpf_result)
-            self.delivery.deliver(pdu, (message.system_id,), "dlr").addErrback(
-                lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
-            )
+        pdu = receipt_pdu(message, dpf_result)
+        self.delivery.deliver(pdu, (message.system_id,), "dlr").addErrback(
+            lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
+        )
 
     def send_intermediate(
         self, message: StoredMessage, state: MessageState = MessageState.ENROUTE
