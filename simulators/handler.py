@@ -12,7 +12,6 @@ from simulators.store import MessageNotFound, MessageStore, SourceMismatch, Stor
 from simulators.timing import smpp_time_s
 from smscore.constants import CommandId as C
 from smscore.constants import Npi, Ton
-from smscore.errors import TimeFormatError
 from smscore.pdu import PDU, DestAddress, UnsuccessSme
 from smscore.smpptime import format_absolute
 from smscore.status import CommandStatus as S
@@ -23,26 +22,12 @@ if TYPE_CHECKING:
 _SUBMITS = frozenset({C.SUBMIT_SM, C.DATA_SM, C.SUBMIT_MULTI})
 
 
-class BadTime(ValueError):
-    """A schedule_delivery_time or validity_period that names no moment; `status` says which."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(S.describe(status))
-        self.status = status
-
-
 def _time_s(pdu: PDU, name: str, now_s: float) -> float | None:
-    """The PDU's time field `name` as reactor seconds (None: empty or absent)."""
-    value = getattr(pdu, name, "")
-    if not value:
-        return None
-    try:
-        return smpp_time_s(value, now_s)
-    except TimeFormatError:  # the codec checked the form; a date it names may still not exist
-        raise BadTime(_TIME_STATUS[name]) from None
+    """The PDU's time field `name` as reactor seconds (None: empty or absent). The codec checked
+    it when decoding (ESME_RINVSCHED / ESME_RINVEXPIRY there), so it names a moment."""
+    return smpp_time_s(getattr(pdu, name, ""), now_s)
 
 
-_TIME_STATUS = {"schedule_delivery_time": S.ESME_RINVSCHED, "validity_period": S.ESME_RINVEXPIRY}
 # query_sm_resp's error_code is one octet (spec 4.8.2); a larger receipt err: is reported as its maximum.
 MAX_QUERY_ERROR_CODE = 0xFF
 
@@ -84,12 +69,6 @@ class SMSCLogic:
         }
 
     def answer(self, protocol: "SMSCProtocol", pdu: PDU) -> PDU | None:
-        try:
-            return self._answer_checked(protocol, pdu)
-        except BadTime as exc:
-            return pdu.make_response(exc.status)
-
-    def _answer_checked(self, protocol: "SMSCProtocol", pdu: PDU) -> PDU | None:
         handler = self._answer.get(pdu.command_id)
         if handler is None:
             return pdu.make_response(S.ESME_RINVCMDID) if pdu.response_class else None
@@ -104,8 +83,6 @@ class SMSCLogic:
         self, system_id: str, pdu: PDU, destination: str, message_id: str, receipted_id: str = ""
     ) -> None:
         now_s = self.reactor.seconds()
-        # Nearly every submit has neither time: no parsing, no call on the hot path.
-        timed = getattr(pdu, "schedule_delivery_time", "") or getattr(pdu, "validity_period", "")
         message = StoredMessage(
             message_id=message_id,
             system_id=system_id,
@@ -119,10 +96,12 @@ class SMSCLogic:
             submitted_at_s=now_s,
             receipted_id=receipted_id,
             service_type=pdu.service_type,
-            # data_sm has neither field: it is delivered at once, valid for the SMSC's default.
-            scheduled_at_s=_time_s(pdu, "schedule_delivery_time", now_s) if timed else None,
-            expires_at_s=_time_s(pdu, "validity_period", now_s) if timed else None,
         )
+        # Nearly every submit has neither time: no parsing on the hot path. data_sm has neither
+        # field: it is delivered at once, valid for the SMSC's default.
+        if getattr(pdu, "schedule_delivery_time", "") or getattr(pdu, "validity_period", ""):
+            message.scheduled_at_s = _time_s(pdu, "schedule_delivery_time", now_s)
+            message.expires_at_s = _time_s(pdu, "validity_period", now_s)
         self.store.add(message)
         self.counters["submitted"] += 1
         self.accepted(message)
