@@ -176,7 +176,8 @@ class Simulator:
 
     def _schedule_fate(self, message: StoredMessage) -> None:
         outcome = self.outcomes.pick(message.destination_addr)
-        if self.faults.active or message.scheduled_at_s or message.expires_at_s:
+        timed = message.scheduled_at_s is not None or message.expires_at_s is not None
+        if timed or self.faults.active:
             now_s = self.reactor.seconds()
             outcome = timed_outcome(message, outcome, now_s, self.faults.hold_s())
         self.fates.add(message, outcome)
