@@ -55,8 +55,10 @@ class ServiceConfig(Section):
     default_language: Literal["en", "sw"] = "en"  # replies to senders who have not chosen one
     # The name this process's outbox claims and lease go by (see Config.lease_owner); "" = derived.
     instance_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{0,96}$")] = ""
-    # SIGTERM: how long the drain waits for outstanding submit_sm_resp before unbinding anyway
-    drain_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # SIGTERM: how long the drain waits for outstanding submit_sm_resp before unbinding anyway. At
+    # most 45 s: the units' TimeoutStopSec=60 must cover it plus the batch in hand and the unbinds,
+    # or systemd SIGKILLs the drain (raise both together, in a drop-in, for a longer one).
+    drain_timeout_s: Annotated[float, Field(gt=0, le=45)] = 10.0
 
     @field_validator("region")
     @classmethod

@@ -57,7 +57,7 @@ def run_forever(
     from daemon.signals import HupReload
 
     hooks = hooks or RunHooks()
-    start_logging(config.logging.level, config.logging.format)
+    start_logging(config.logging)
     notifier = SystemdNotifier.from_environ(reactor)  # Type=notify units; else it does nothing
     try:
         daemon = build_daemon(config, reactor, accept_ledger_state)
