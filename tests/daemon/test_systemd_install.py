@@ -133,7 +133,7 @@ def test_an_installation_the_sandbox_would_hide_is_refused(tmp_path: Path, monke
     monkeypatch.setattr(install_service, "HIDDEN_FROM_SERVICE", (tmp_path / "home",))
     result = CliRunner().invoke(main, ["install-service", "--dry-run", "--exec", str(binary)])
     assert result.exit_code == 2, result.output
-    assert f"{binary} is under /home, /root or /run/user" in result.output
+    assert f"{binary} is under {install_service.HIDDEN_NAMES}" in result.output
     assert "ProtectHome=yes" in result.output and "would:" not in result.output
 
 
