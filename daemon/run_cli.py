@@ -106,10 +106,19 @@ def run(
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
     from daemon.checks import check_config
 
+    # Every option, the same each time: a SIGHUP's re-read that dropped one would see its key
+    # "changed" (and warn "needs a restart" on every reload).
+    options: dict[str, Any] = {
+        "config_path": config_path,
+        "smsc": smsc,
+        "db": db,
+        "role": role,
+        "state_dir": state_dir,
+        "status_listen": status_listen,
+        "instance_name": instance_name,
+    }
     try:
-        config = config_from_options(
-            config_path, smsc, db, role, state_dir, status_listen, instance_name
-        )
+        config = config_from_options(**options)
         report = check_config(config, str(config_path) if config_path else "<command line>")
     except ConfigError as exc:
         fail(str(exc))
@@ -124,7 +133,7 @@ def run(
     from daemon.runner import run_forever
 
     def read_again() -> Config:  # SIGHUP: the same file and options, read again
-        return config_from_options(config_path, smsc, db, role, state_dir, status_listen)
+        return config_from_options(**options)
 
     where = str(config_path) if config_path else "<command line>"
     sys.exit(

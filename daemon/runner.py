@@ -90,7 +90,7 @@ def run_forever(
     stop_once = StopOnce(reactor, daemon)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_once.on_signal)
-    hup = HupReload(reactor, daemon, read_config or (lambda: config), where)
+    hup = HupReload(reactor, daemon, read_config or (lambda: config), where, notifier)
     reactor.addSystemEventTrigger("before", "shutdown", hup.stop)
     signal.signal(signal.SIGHUP, hup.on_signal)
     # Our handlers, not Twisted's: its handler calls reactor.stop() on every signal, and a second

@@ -55,7 +55,7 @@ from daemon.money.settle import SettleEnv, failure_hooks, settle_work
 from daemon.money.tariff import TariffError
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
-from daemon.reload import ReloadReport, apply_reload, prepare_reload
+from daemon.reload import ReloadOutcome, ReloadReport, apply_reload, prepare_reload
 from daemon.schema import inbox, outbox
 from daemon.seal_guard import LedgerStateError, SealKeeper, guard_ledger, seal_path
 from daemon.security.app_key import AppKeyError, server_key
@@ -176,6 +176,7 @@ class Daemon:
     security_counts: SecurityCounts = field(default_factory=SecurityCounts)
     gate: MoGate = field(default_factory=MoGate)  # closed by the drain: MOs refused, retried later
     menus: MenuWatcher | None = None  # the USSD menu's watcher (roles all and tranproc)
+    last_reload: ReloadOutcome | None = None  # set by daemon.signals.HupReload
     _drainer: Drain | None = None
     _drain: Deferred | None = None
 
@@ -305,6 +306,7 @@ class Daemon:
             binds=[bind_status(bind, self._settings(bind.name)) for bind in self.binds()],
             queues=depths,
             security=security,
+            reload=self.last_reload.as_json() if self.last_reload is not None else None,
         )
         for component in self.components:
             snapshot.add_component(component.name, component.status())
