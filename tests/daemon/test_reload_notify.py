@@ -145,7 +145,7 @@ def test_the_sighup_re_read_keeps_every_command_line_option(tmp_path, monkeypatc
     path.write_text(f'[service]\nstate_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
     seen: dict[str, Any] = {}
 
-    def run_forever(config: Config, read_config: Any = None, where: str = "") -> int:
+    def run_forever(config: Config, read_config: Any = None, where: str = "", **_: Any) -> int:
         seen["running"], seen["again"] = config, read_config()
         return 0
 
