@@ -69,15 +69,22 @@ def run_forever(
         return exc.exit_code  # 3 for a refused ledger: not retried
     failed = [False]
 
-    def status_failed(failure: Failure) -> None:
-        # Nothing has started: the status endpoint opens first, so a taken port changes nothing.
-        print(f"smscore: {failure.getErrorMessage()}", file=sys.stderr)
-        notifier.failed(failure.getErrorMessage())
+    def start_failed(message: str) -> None:
+        print(f"smscore: {message}", file=sys.stderr)
+        notifier.failed(message)
         failed[0] = True
         reactor.stop()
 
+    def status_failed(failure: Failure) -> None:
+        # Nothing has started: the ports open first, so a taken port changes nothing.
+        start_failed(failure.getErrorMessage())
+
     def listening(_address: str) -> None:
-        daemon.start()
+        try:
+            daemon.start()  # takes the outbox lease first: refused if its holder lives
+        except StartupError as exc:
+            start_failed(str(exc))
+            return
         hooks.started(daemon)
         # READY=1 once the first snapshot answers: the database too, not only the start-up's.
         notifier.ready(daemon.snapshot)

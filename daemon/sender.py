@@ -152,7 +152,8 @@ class Sender:
         self._unresolved = 0  # submissions still waiting for an answer
         self._resolved: list[_Submission] = []
         self._record_failures = 0  # consecutive failed outcome writes
-        self._draining = False  # SIGTERM: no more claims, the answers still awaited are waited for
+        # SIGTERM or a lost lease: no more claims; the answers still awaited are recorded
+        self._draining = False
         self._drained: Deferred | None = None
         self._drain_call: IDelayedCall | None = None
         self.counters = {"claimed": 0, "submitted_parts": 0, "recorded": 0, "stale": 0}
@@ -192,6 +193,14 @@ class Sender:
             self._drain_call = self.reactor.callLater(timeout_s, self.hurry)
             self._check_drained()
         return when_done(self._drained).addCallback(lambda _: self._unresolved)
+
+    def stop_claiming(self) -> None:
+        """The lease was taken over (daemon.outbox.leases): the rows are another process's to send
+        now. Claim nothing more; the outcomes of what went out are still recorded."""
+        self._draining = True
+        if self._round_call is not None and self._round_call.active():
+            self._round_call.cancel()
+        self._round_call = None
 
     def hurry(self) -> None:
         """End the wait of drain() now (its timeout, or a second SIGINT)."""

@@ -7,8 +7,6 @@ message (database unreachable, PIN pepper unreadable...). An unreachable SMSC do
 retry with backoff).
 """
 
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -53,7 +51,7 @@ from daemon.money.airtime_gateway import GatewayConfigError
 from daemon.money.common import money_env
 from daemon.money.settle import SettleEnv, failure_hooks, settle_work
 from daemon.money.tariff import TariffError
-from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
+from daemon.outbox.leases import LeaseHeld, LeaseKeeper
 from daemon.periodic import Periodic
 from daemon.reload import ReloadOutcome, ReloadReport, apply_reload, prepare_reload
 from daemon.schema import inbox, outbox
@@ -96,6 +94,17 @@ class ListenFailed(StartupError):
 
 
 API_ROLES = ("all", "lis")  # the roles that serve the HTTP API (the front door, like the binds)
+LEASE_ROLES = ("all", "lis")  # the roles whose sender claims outbox rows under a lease
+
+
+def _refuse(lease_step: Callable[[], Any]) -> None:
+    """A lease check or take; a live holder of the name refuses start-up in one line."""
+    try:
+        lease_step()
+    except LeaseHeld as exc:
+        raise StartupError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise StartupError(f"outbox lease: {first_line(exc)}") from None
 
 
 def _listen_failed(failure: Failure, key: str = "", address: str = "") -> Failure:
@@ -176,6 +185,7 @@ class Daemon:
     security_counts: SecurityCounts = field(default_factory=SecurityCounts)
     gate: MoGate = field(default_factory=MoGate)  # closed by the drain: MOs refused, retried later
     menus: MenuWatcher | None = None  # the USSD menu's watcher (roles all and tranproc)
+    lease: LeaseKeeper | None = None  # the outbox lease (roles all and lis), taken by start()
     last_reload: ReloadOutcome | None = None  # set by daemon.signals.HupReload
     _drainer: Drain | None = None
     _drain: Deferred | None = None
@@ -185,6 +195,11 @@ class Daemon:
         return self.config.service.role
 
     def start(self) -> None:
+        """Take the outbox lease (StartupError if a live process holds it: nothing has started),
+        then start every component. Called once the ports are open, so a start-up that fails on
+        a taken port has not touched the running process's lease."""
+        if self.lease is not None:
+            _refuse(self.lease.take)
         self._started = True
         self.started_at_s = self.reactor.seconds()
         self.db.start()
@@ -338,6 +353,8 @@ def build_daemon(config: Config, reactor: IReactorTime, accept: bool = False) ->
     """Everything wired, nothing started. Raises StartupError for what the operator must fix.
     `accept`: run on a ledger the seal check refuses (`smscore run --accept-ledger-state`)."""
     db = open_database(config, reactor)
+    if config.service.role in LEASE_ROLES:  # refused before anything: start() checks as it takes
+        _refuse(LeaseKeeper(reactor, db, config.lease_owner, config.sender).check)
     # Before anything reads or writes: a restored, truncated or damaged ledger is refused here.
     try:
         guarded = startup_step("ledger seal", guard_ledger, config, db, now_ns(reactor), accept)
@@ -380,7 +397,7 @@ def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daem
         menus = daemon.menus = MenuWatcher(reactor, db, config)
         startup_step("ussd menu", db.run_sync, "menu.load", menus.load_txn, now_ns(reactor))
         daemon.components.append(components.periodic_component(menus))
-    if config.service.role in ("all", "lis"):
+    if config.service.role in LEASE_ROLES:
         _add_lis(daemon, pepper)
     if (checkpointer := make_checkpointer(config, reactor, db)) is not None:
         daemon.components.append(components.periodic_component(checkpointer))
@@ -427,32 +444,6 @@ def _add_tranproc(daemon: Daemon, hasher: PinHasher) -> None:
     daemon.components.append(components.tranproc_component(tranproc))
 
 
-def take_lease(config: Config, reactor: IReactorTime, db: Database) -> LeaseTaken:
-    """Start-up step of a process that claims outbox rows: its previous incarnation (same owner
-    name) is dead, so its rows still in flight are re-queued now, then the lease is taken."""
-    owner = config.lease_owner
-    ttl_ns = int(config.sender.lease_ttl_s * NS_PER_S)
-    taken = startup_step(
-        f"outbox lease {owner}",
-        db.run_sync,
-        "lease.take",
-        take_lease_txn,
-        owner,
-        os.getpid(),
-        socket.gethostname(),
-        now_ns(reactor),
-        ttl_ns,
-    )
-    log.info(
-        "start-up: outbox lease {owner}: incarnation {incarnation}, re-queued {requeued} "
-        "message(s) left in flight by the previous one",
-        owner=owner,
-        incarnation=taken.incarnation,
-        requeued=taken.requeued,
-    )
-    return taken
-
-
 def _airtime(config: Config, reactor: IReactorTime, db: Database) -> list[Component]:
     """BUY's worker (airtime.enabled), beside the settler: the provider posts or voids its moves."""
     if not config.airtime.enabled:
@@ -467,13 +458,14 @@ def _airtime(config: Config, reactor: IReactorTime, db: Database) -> list[Compon
 
 def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     config, reactor, db = daemon.config, daemon.reactor, daemon.db
-    lease = LeaseKeeper(reactor, db, take_lease(config, reactor, db), config.sender)
+    lease = daemon.lease = LeaseKeeper(reactor, db, config.lease_owner, config.sender)
     # First in the list: it renews the lease while the TranProc's hand-off and the sender claim.
     daemon.components.insert(0, components.lease_component(lease))
     wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
     daemon.inbox = components.make_inbox(config, reactor, db, pepper, wake_tranproc)
     daemon.pool = build_binds(config, reactor, daemon.inbox, daemon.gate)
     daemon.sender = components.make_sender(config, reactor, db, daemon.pool)
+    lease.on_lost(daemon.sender.stop_claiming)  # another process sends this name's rows now
     sweeper = components.make_sweeper(
         config, reactor, db, {"expire_mo_parts": expire_parts_job(config)}
     )

@@ -4,7 +4,8 @@
   process is alive and its event loop turns; a stuck reactor gets no answer at all (a supervisor's
   probe times out, which is the signal).
 - ready (`/health/ready`, and `/health` as before): 200 only when the database answers and, in the
-  roles with binds, at least one bind is up; 503 with a JSON `reason` otherwise.
+  roles with binds, at least one bind is up and the outbox lease is still this process's (lost, it
+  sends nothing: daemon.outbox.leases); 503 with a JSON `reason` otherwise.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def readiness(daemon: Daemon) -> Deferred:
 def _binds_ready(daemon: Daemon) -> JsonReply:
     if daemon.draining:  # a load balancer or probe stops sending here; the MOs are refused
         return JsonReply({"ok": False, "reason": "draining: the daemon is stopping"}, 503)
+    if daemon.lease is not None and daemon.lease.lost:
+        return JsonReply({"ok": False, "reason": daemon.lease.last_error}, 503)
     binds = daemon.binds()
     body: dict[str, Any] = {
         "ok": True,

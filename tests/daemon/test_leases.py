@@ -1,5 +1,10 @@
 """Leases on in-flight outbox rows: a restarted process re-queues its own rows at start-up, a dead
-owner's rows are re-queued by any sweeper within seconds, a live owner's rows are never touched."""
+owner's rows are re-queued by any sweeper within seconds, a live owner's rows are never touched.
+(A live holder of the same name refusing start-up: tests/daemon/test_lease_holder.py.)"""
+
+import os
+import socket
+from itertools import count
 
 import pytest
 from sqlalchemy import insert, select
@@ -13,7 +18,7 @@ from daemon.config import ConfigError, SenderConfig, SweeperConfig, build_config
 from daemon.db import InlineDatabase
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.outbox.claims import claim_outbox_txn
-from daemon.outbox.leases import LeaseKeeper, take_lease_txn
+from daemon.outbox.leases import Claimant, LeaseKeeper, take_lease_txn
 from daemon.schema import SCHEMA_VERSION, leases, outbox
 from daemon.service import assemble_daemon
 from daemon.sweeper import Sweeper
@@ -38,12 +43,22 @@ def states(db, ids):
         return [tuple(row) for row in conn.execute(query.where(outbox.c.id.in_(ids)))]
 
 
+PIDS = count(100)
+
+
+def process() -> Claimant:
+    """Another process on host "host": its own pid, and every pid but none dead."""
+    return Claimant(next(PIDS), "host", alive=lambda pid: False)
+
+
 def take(db, clock, owner):
-    return db.run_sync("lease", take_lease_txn, owner, 1, "host", now_ns(clock), 10 * S)
+    """The lease taken by a process that then dies (its pid is gone)."""
+    return db.run_sync("lease", take_lease_txn, owner, process(), now_ns(clock), 10 * S)
 
 
 def keeper(db, clock, owner):
-    lease = LeaseKeeper(clock, db, take(db, clock, owner), LEASES)
+    lease = LeaseKeeper(clock, db, owner, LEASES, process())
+    lease.take()
     lease.start()
     return lease
 
@@ -68,7 +83,9 @@ def test_claims_record_the_owner(db, clock):
 def test_start_up_requeues_own_rows_and_not_a_live_owners(tmp_path, db, clock):
     keeper(db, clock, "lis-b")  # another process, alive
     theirs = claim_as(db, clock, "lis-b", "theirs")
-    take(db, clock, "lis-a")
+    # lis-a's previous incarnation had this pid (a restart in place, as a container's pid 1)
+    previous = Claimant(os.getpid(), socket.gethostname())
+    db.run_sync("lease", take_lease_txn, "lis-a", previous, 0, 10 * S)
     mine = claim_as(db, clock, "lis-a", "mine 1", "mine 2")  # ... then lis-a is SIGKILLed
     config = build_config(
         {
@@ -76,10 +93,12 @@ def test_start_up_requeues_own_rows_and_not_a_live_owners(tmp_path, db, clock):
             "binds": [BIND],
         }
     )
+    daemon = assemble_daemon(config, MemoryReactorClock(), db)
+    assert states(db, mine) == [("in_flight", "lis-a", 0)] * 2  # built, not started: untouched
     with capturedLogs() as events:
-        daemon = assemble_daemon(config, MemoryReactorClock(), db)
-    steps = [e["step"] for e in events if e.get("log_format") == "start-up: {step}: done"]
-    assert "outbox lease lis-a" in steps
+        daemon.start()
+    [taken] = [e for e in events if e["log_format"].startswith("start-up: outbox lease")]
+    assert (taken["owner"], taken["incarnation"], taken["requeued"]) == ("lis-a", 2, 2)
     assert states(db, mine) == [("queued", None, 1)] * 2  # the attempt counts: outcome unknown
     assert states(db, theirs) == [("in_flight", "lis-b", 0)]
     with db.engine.begin() as conn:
@@ -122,11 +141,20 @@ def test_the_owners_own_sweeper_requeues_its_rows_stuck_past_in_flight_timeout(d
     assert states(db, ids) == [("queued", None, 1)]
 
 
-def test_a_second_process_of_the_same_name_is_reported(db, clock):
+def test_a_lease_taken_over_is_lost_once_and_renewed_no_more(db, clock):
     first = keeper(db, clock, "twin")
-    take(db, clock, "twin")  # another process started with the same instance_name
-    clock.advance(LEASES.lease_renew_s)
-    assert first.counters["renew_failures"] == 1
+    lost = []
+    first.on_lost(lambda: lost.append(clock.seconds()))
+    first.stop()  # it stalls (renews nothing) past the lease's TTL ...
+    clock.advance(LEASES.lease_ttl_s + 1)
+    take(db, clock, "twin")  # ... and another process of the same name takes the lease over
+    first.start()
+    with capturedLogs() as events:
+        clock.pump([LEASES.lease_renew_s] * 5)
+    assert first.lost and lost == [clock.seconds() - 4 * LEASES.lease_renew_s]
+    assert first.counters == {"renewals": 0, "renew_failures": 1}  # then no more renewals
+    assert [e["log_level"].name for e in events] == ["error"]
+    assert "taken over by another process" in first.last_error
     assert "service.instance_name" in first.last_error
 
 
