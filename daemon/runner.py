@@ -67,30 +67,9 @@ def run_forever(
         notifier.failed(str(exc))
         notifier.close()
         return exc.exit_code  # 3 for a refused ledger: not retried
-    failed = [False]
-
-    def start_failed(message: str) -> None:
-        print(f"smscore: {message}", file=sys.stderr)
-        notifier.failed(message)
-        failed[0] = True
-        reactor.stop()
-
-    def status_failed(failure: Failure) -> None:
-        # Nothing has started: the ports open first, so a taken port changes nothing.
-        start_failed(failure.getErrorMessage())
-
-    def listening(_address: str) -> None:
-        try:
-            daemon.start()  # takes the outbox lease first: refused if its holder lives
-        except StartupError as exc:
-            start_failed(str(exc))
-            return
-        hooks.started(daemon)
-        # READY=1 once the first snapshot answers: the database too, not only the start-up's.
-        notifier.ready(daemon.snapshot)
-
+    start = StartOnceRunning(reactor, daemon, hooks, notifier)
     reactor.callWhenRunning(notifier.start_watchdog)
-    reactor.callWhenRunning(lambda: daemon.listen().addCallbacks(listening, status_failed))
+    reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", notifier.stopping)
     reactor.addSystemEventTrigger("before", "shutdown", daemon.stop)
     reactor.addSystemEventTrigger("before", "shutdown", hooks.stopping)
@@ -106,7 +85,45 @@ def run_forever(
     reactor.run(installSignalHandlers=False)
     _ignore_further_stop_signals()
     notifier.close()
-    return exit_codes.FAILURE if failed[0] else hooks.exit_code
+    return exit_codes.FAILURE if start.failed else hooks.exit_code
+
+
+class StartOnceRunning:
+    """Once the reactor runs: open the ports, then start the daemon (which takes the outbox lease
+    first). Either failing is one line on stderr, and the reactor stops: nothing had started, so a
+    taken port or a live holder of the lease changes nothing for the process already running."""
+
+    def __init__(self, reactor: Any, daemon: "Daemon", hooks: RunHooks, notifier: Any) -> None:
+        self.reactor = reactor
+        self.daemon = daemon
+        self.hooks = hooks
+        self.notifier = notifier
+        self.failed = False
+
+    def __call__(self) -> None:
+        listened = self.daemon.listen()
+        listened.addCallbacks(self._listening, self._listen_failed)
+
+    def _listen_failed(self, failure: Failure) -> None:
+        self._fail(failure.getErrorMessage())  # a port taken, or not this host's
+
+    def _listening(self, _address: str) -> None:
+        from daemon.service import StartupError
+
+        try:
+            self.daemon.start()
+        except StartupError as exc:
+            self._fail(str(exc))
+            return
+        self.hooks.started(self.daemon)
+        # READY=1 once the first snapshot answers: the database too, not only the start-up's.
+        self.notifier.ready(self.daemon.snapshot)
+
+    def _fail(self, message: str) -> None:
+        print(f"smscore: {message}", file=sys.stderr)
+        self.notifier.failed(message)
+        self.failed = True
+        self.reactor.stop()
 
 
 class StopOnce:
