@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import ledger
 from daemon.db import first_line
 from daemon.schema import SCHEMA_VERSION
+from daemon.secret_files import create_private_file
 from ledger.migrate import alembic_config, current_revision
 
 VERSION_TABLE = "smscore_alembic_version"
@@ -80,14 +81,15 @@ class UpgradeReport:
 
 
 def upgrade_database(url: str) -> UpgradeReport:
-    """Open (creating a SQLite file and its directory if needed) and bring both schemas to head,
-    in one transaction (blocking: for start-up and CLI tools)."""
+    """Open (creating a SQLite file 0600 and its directory 0700 if needed: hashed PINs and message
+    text are in it) and bring both schemas to head, in one transaction (blocking: for start-up
+    and CLI tools)."""
     where = ledger.display_url(url)
     path = ledger.sqlite_file(url)
     created_file = path is not None and not path.exists()
     try:
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(path)
         engine = ledger.make_engine(url)
         try:
             with engine.begin() as conn:

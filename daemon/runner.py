@@ -4,6 +4,7 @@
 behaviour. The demo adds its simulator and script through `RunHooks`.
 """
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -52,6 +53,10 @@ def run_forever(
     None: the same config) is checked and applied (daemon.reload). `accept_ledger_state`: run on
     a ledger the start-up's seal check refuses (daemon.seal_guard)."""
     from twisted.internet import reactor  # only the entry point touches the global reactor
+
+    # What the units' UMask=0077 gives, outside systemd too: every file the daemon makes (the
+    # database's -wal and -shm, keys, the seal) is its user's only.
+    os.umask(0o077)
 
     from daemon.service import StartupError, build_daemon
     from daemon.signals import HupReload

@@ -26,10 +26,28 @@ def _write_private(path: Path, text: str) -> Path:
     return temporary
 
 
+def make_private_dir(path: Path) -> None:
+    """`path` made 0700 if it does not exist (the state directory outside systemd, whose unit makes
+    it so); one that exists is left as it is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def create_private_file(path: Path) -> bool:
+    """An empty owner-only file at `path` (in a private directory if it had none), whatever the
+    umask; False if one was there. For a new SQLite database: SQLite gives its -wal and -shm files
+    the database file's mode."""
+    make_private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True
+
+
 def create_secret_file(path: Path, text: str) -> bool:
     """Write `text` to `path` if no file is there yet; False if one is (another process won, or it
     existed: the caller reads it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     temporary = _write_private(path, text)
     try:
         os.link(temporary, path)
@@ -42,7 +60,7 @@ def create_secret_file(path: Path, text: str) -> bool:
 
 def replace_secret_file(path: Path, text: str) -> None:
     """Write `text` to `path` whether or not it exists: a crash leaves the old file or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     os.replace(_write_private(path, text), path)
 
 

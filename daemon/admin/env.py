@@ -28,6 +28,7 @@ from daemon.db import first_line
 from daemon.migrate import upgrade_all
 from daemon.money.issue import IssueRefused
 from daemon.run_cli import config_from_options, state_dir_option
+from daemon.secret_files import create_private_file
 from daemon.security.receipt_keys import ReceiptKeyError
 from daemon.security.signing import activate
 from daemon.subscribers import (
@@ -38,7 +39,7 @@ from daemon.subscribers import (
     load_pepper_txn,
     pepper_path,
 )
-from ledger import DatabaseNotFound, make_engine
+from ledger import DatabaseNotFound, make_engine, sqlite_file
 
 T = TypeVar("T")
 _PIN_DIGITS = (4, 6)
@@ -77,12 +78,18 @@ def one_line_refusals(
     return refusing
 
 
+def _sqlite_path(url: str) -> Path | None:
+    try:
+        return sqlite_file(url)
+    except ArgumentError:  # make_engine says so below
+        return None
+
+
 def run_txn(config: Config, work: Callable[[Connection], T], write: bool = True) -> T:
     """`work(conn)` in one transaction; only a writer creates the state directory or a SQLite file,
     and brings the schema up to date first."""
     url = config.database_url
     if write and url.startswith("sqlite:") and not config.database.url:
-        config.service.state_dir.mkdir(parents=True, exist_ok=True)
         database = config.service.state_dir / "smscore.db"
         if not database.exists():  # a new, empty one: say so, it may not be the daemon's
             click.echo(
@@ -90,6 +97,8 @@ def run_txn(config: Config, work: Callable[[Connection], T], write: bool = True)
                 "--config or --state-dir says)",
                 err=True,
             )
+    if write and (path := _sqlite_path(url)) is not None and not path.exists():
+        create_private_file(path)  # 0600 in a 0700 directory, as `smscore run` makes it
     try:
         # A reader must not hold SQLite's write lock while the daemon posts.
         engine = make_engine(url, sqlite_begin="IMMEDIATE" if write else "DEFERRED", create=write)
