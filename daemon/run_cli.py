@@ -1,9 +1,7 @@
-"""`smscore run`, `smscore status`, `smscore db upgrade|backup`: the daemon's own commands."""
+"""`smscore run`, `smscore db upgrade|backup`: the daemon's own commands (`smscore status`:
+daemon.status_cli, which imports none of the daemon)."""
 
-import json
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -135,40 +133,13 @@ def run(
     def read_again() -> Config:  # SIGHUP: the same file and options, read again
         return config_from_options(**options)
 
+    from smscore.process_exit import exit_now
+
     where = str(config_path) if config_path else "<command line>"
-    sys.exit(
-        run_forever(
-            config, read_config=read_again, where=where, accept_ledger_state=accept_ledger_state
-        )
+    code = run_forever(
+        config, read_config=read_again, where=where, accept_ledger_state=accept_ledger_state
     )
-
-
-@click.command()
-@click.option(
-    "--url",
-    default="http://127.0.0.1:8780",
-    show_default=True,
-    help="The daemon's status endpoint.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
-def status(url: str, as_json: bool) -> None:
-    """Show binds, queue depths, rates and the last errors of a running daemon."""
-    from rich.console import Console
-
-    from daemon.status_table import print_status
-
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=5) as response:
-            data = json.load(response)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        fail(
-            f"cannot read status from {url}: {getattr(exc, 'reason', exc)} (is the daemon running?)",
-            1,
-        )
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        print_status(data, Console())
+    exit_now(code)  # stopped cleanly: the interpreter's teardown would only keep systemd waiting
 
 
 @click.group()

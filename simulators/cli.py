@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from simulators.config import ConfigError, SimulatorConfig, build_config, load_config
-from simulators.scenario import FORMAT_HELP
-
 if TYPE_CHECKING:  # imported when a command runs, so `smscore sim --help` stays quick
     from twisted.internet.defer import Deferred
 
+    from simulators.config import SimulatorConfig
     from simulators.load import LoadTally
     from simulators.targets import ClientReactor, HttpTarget
 
@@ -62,7 +60,9 @@ def build_cli_config(
     overrides: dict[str, Any],
     esmes: tuple[str, ...],
     faults: tuple[str, ...],
-) -> SimulatorConfig:
+) -> "SimulatorConfig":
+    from simulators.config import build_config, load_config
+
     overrides = {key: value for key, value in overrides.items() if value is not None}
     if esmes:
         overrides["account"] = [_esme_flag(text) for text in esmes]
@@ -100,6 +100,8 @@ def sim(ctx: click.Context, config_file: str | None, esmes: tuple[str, ...], fau
     """The bundled SMSC simulator (run without a subcommand to start it)."""
     if ctx.invoked_subcommand is not None:
         return
+    from simulators.config import ConfigError  # here: `sim send` and the rest need none of it
+
     overrides: dict[str, Any] = dict(flags)
     if allow:
         overrides["allow"] = list(allow)
@@ -114,7 +116,7 @@ def sim(ctx: click.Context, config_file: str | None, esmes: tuple[str, ...], fau
     _serve(config, exit_after_s)
 
 
-def _serve(config: SimulatorConfig, exit_after_s: float | None) -> None:
+def _serve(config: "SimulatorConfig", exit_after_s: float | None) -> None:
     from twisted.internet import reactor
     from twisted.logger import (
         FilteringLogObserver,
@@ -125,6 +127,7 @@ def _serve(config: SimulatorConfig, exit_after_s: float | None) -> None:
     )
 
     from simulators.simulator import Simulator, StartError
+    from smscore.process_exit import exit_now
 
     observer = FilteringLogObserver(
         textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.info)]
@@ -142,6 +145,7 @@ def _serve(config: SimulatorConfig, exit_after_s: float | None) -> None:
     if exit_after_s is not None:
         reactor.callLater(exit_after_s, reactor.stop)
     reactor.run()
+    exit_now(0)  # stopped: the interpreter's teardown would only keep the caller waiting
 
 
 @sim.command()
@@ -179,14 +183,26 @@ def ussd(msisdn: str, code: str, answers: str | None, system_id: str | None, api
     sys.exit(code_)
 
 
+class _ScenarioCommand(click.Command):
+    """Its help is the scenario format's, read from simulators.scenario only when shown."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from simulators.scenario import FORMAT_HELP
+
+        self.help = f"{self.help}\n\n{FORMAT_HELP}"
+        super().format_help_text(ctx, formatter)
+
+
 @sim.command(
     "run-scenario",
-    help=f"Run a TOML scenario; exit 0, or print which step failed and why (exit 2).\n\n{FORMAT_HELP}",
+    cls=_ScenarioCommand,
+    help="Run a TOML scenario; exit 0, or print which step failed and why (exit 2).",
     short_help="Run a TOML scenario against a running simulator.",
 )
 @click.argument("scenario_file", type=click.Path(dir_okay=False))
 @click.option("--api", default=DEFAULT_HTTP, show_default=True, help="The simulator's control API.")
 def run_scenario_command(scenario_file: str, api: str) -> None:
+    from simulators.config import ConfigError
     from simulators.scenario import load_scenario, run_scenario
 
     try:

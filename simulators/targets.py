@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable
 from http import HTTPStatus
 from io import BytesIO
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -15,10 +15,12 @@ from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, read
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
-from simulators.mo import InvalidMO
-from simulators.simulator import Simulator
 from simulators.store import MAX_PAGE
-from simulators.ussd import UssdError, UssdSession
+
+if TYPE_CHECKING:  # `smscore sim send` needs only HttpTarget: the in-process side is imported by
+    # whoever holds a Simulator already
+    from simulators.simulator import Simulator
+    from simulators.ussd import UssdSession
 
 
 class TargetError(Exception):
@@ -63,7 +65,7 @@ class Target(Protocol):
 
 
 class InProcessTarget:
-    def __init__(self, simulator: Simulator) -> None:
+    def __init__(self, simulator: "Simulator") -> None:
         self.simulator = simulator
 
     def send_mo(self, source: str, destination: str, text: str, wait: bool) -> Deferred:
@@ -97,7 +99,10 @@ class InProcessTarget:
     def ussd_abort(self, session_id: str) -> Deferred:
         return self._ussd(lambda: self.simulator.ussd.abort(session_id))
 
-    def _ussd(self, act: Callable[[], UssdSession]) -> Deferred:
+    def _ussd(self, act: Callable[[], "UssdSession"]) -> Deferred:
+        from simulators.mo import InvalidMO
+        from simulators.ussd import UssdError
+
         try:
             return succeed(act().as_json())
         except (UssdError, InvalidMO) as exc:
