@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from alembic import command
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +30,8 @@ def upgrade_all(conn: Connection) -> None:
 
 def upgrade_daemon(conn: Connection, revision: str = "head") -> None:
     """The daemon's own tables to `revision`, in the caller's transaction (the ledger's go first)."""
+    from alembic import command  # here: importing daemon.migrate costs nothing until it migrates
+
     command.upgrade(alembic_config(conn, "daemon:migrations", VERSION_TABLE), revision)
 
 

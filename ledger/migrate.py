@@ -7,13 +7,16 @@ ledger can run its own Alembic history in the same database; `alembic_config` an
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Connection
 
 from ledger.errors import SchemaVersionError
 from ledger.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:  # Alembic (and every dialect it knows) is imported by what migrates, not by
+    # `import ledger`: most commands never touch the schema's history
+    from alembic.config import Config
 
 VERSION_TABLE = "ledger_alembic_version"
 
@@ -21,6 +24,8 @@ VERSION_TABLE = "ledger_alembic_version"
 def alembic_config(conn: Connection, script_location: str, version_table: str) -> Config:
     """An Alembic config that runs the migrations of `script_location` on the caller's connection
     (its env.py reads `connection` and `version_table` from the config's attributes)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", script_location)
     config.attributes["connection"] = conn
@@ -30,12 +35,16 @@ def alembic_config(conn: Connection, script_location: str, version_table: str) -
 
 def current_revision(conn: Connection, version_table: str) -> str | None:
     """The revision recorded in `version_table` (None: no schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(conn, opts={"version_table": version_table})
     return context.get_current_revision()
 
 
 def upgrade(conn: Connection, revision: str = "head") -> None:
     """Bring the schema to `revision` inside the caller's transaction."""
+    from alembic import command
+
     command.upgrade(alembic_config(conn, "ledger:migrations", VERSION_TABLE), revision)
 
 
