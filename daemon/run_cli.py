@@ -133,13 +133,15 @@ def run(
     def read_again() -> Config:  # SIGHUP: the same file and options, read again
         return config_from_options(**options)
 
-    from smscore.process_exit import exit_now
-
     where = str(config_path) if config_path else "<command line>"
     code = run_forever(
-        config, read_config=read_again, where=where, accept_ledger_state=accept_ledger_state
+        config,
+        read_config=read_again,
+        where=where,
+        accept_ledger_state=accept_ledger_state,
+        exit_at_once=True,
     )
-    exit_now(code)  # stopped cleanly: the interpreter's teardown would only keep systemd waiting
+    sys.exit(code)
 
 
 @click.group()

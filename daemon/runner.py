@@ -18,6 +18,7 @@ from daemon import exit_codes
 from daemon.config import Config
 from daemon.logs import start_logging
 from daemon.systemd_notify import SystemdNotifier
+from smscore.process_exit import exit_now
 
 if TYPE_CHECKING:
     from daemon.service import Daemon
@@ -47,11 +48,13 @@ def run_forever(
     read_config: Callable[[], Config] | None = None,
     where: str = "<command line>",
     accept_ledger_state: bool = False,
+    exit_at_once: bool = False,
 ) -> int:
     """Run until SIGTERM/SIGINT (or a hook stops the reactor); returns the process exit code.
     SIGTERM drains first (daemon.drain); SIGHUP reloads: `read_config` (blocking, in a thread;
     None: the same config) is checked and applied (daemon.reload). `accept_ledger_state`: run on
-    a ledger the start-up's seal check refuses (daemon.seal_guard)."""
+    a ledger the start-up's seal check refuses (daemon.seal_guard). `exit_at_once` (`smscore
+    run`): once stopped, end the process without the interpreter's teardown (smscore.process_exit)."""
     from twisted.internet import reactor  # only the entry point touches the global reactor
 
     # What the units' UMask=0077 gives, outside systemd too: every file the daemon makes (the
@@ -90,7 +93,10 @@ def run_forever(
     reactor.run(installSignalHandlers=False)
     _ignore_further_stop_signals()
     notifier.close()
-    return exit_codes.FAILURE if start.failed else hooks.exit_code
+    code = exit_codes.FAILURE if start.failed else hooks.exit_code
+    if exit_at_once:  # stopped cleanly; freeing every module would only keep systemd waiting
+        exit_now(code)
+    return code
 
 
 class StartOnceRunning:

@@ -63,7 +63,12 @@ def test_each_short_help_is_the_commands_own(name: str) -> None:
 
 def test_the_root_listing_is_what_click_makes_by_importing_every_command() -> None:
     ours = main.get_help(click.Context(main, info_name="smscore"))
-    eager = LazyGroup(name="smscore", subcommands=dict(SUBCOMMANDS), help=main.help)
+    eager = LazyGroup(
+        name="smscore",
+        subcommands=dict(SUBCOMMANDS),
+        help=main.help,
+        context_settings=main.context_settings,
+    )
     eager.params = main.params
     theirs = eager.get_help(click.Context(eager, info_name="smscore"))
     assert ours == theirs and "recon " in ours
