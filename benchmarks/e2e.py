@@ -503,6 +503,30 @@ def _load_result(load: Load, plan: BenchPlan, drained_s: float) -> dict[str, Any
     }
 
 
+def make_simulator(
+    reactor: IReactorTime, *, max_messages: int, max_pending_deliveries: int, window: int = 100,
+    dlr_delay_s: float = 0.0, max_inbox_per_msisdn: int = 1_000,
+) -> Simulator:  # fmt: skip
+    """The SMSC simulator the benchmarks run in their own process: one account (the daemon's
+    bind), no HTTP API, receipts after `dlr_delay_s`; the bounds keep its memory to the run's."""
+    from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
+    from simulators.simulator import Simulator
+
+    return Simulator(
+        reactor,
+        SimulatorConfig(
+            listen="127.0.0.1:0",
+            http=None,
+            window_size=window,
+            account=(AccountConfig(system_id=SYSTEM_ID, password=PASSWORD),),
+            dlr=DlrConfig(delay_s=dlr_delay_s),
+            max_messages=max_messages,
+            max_inbox_per_msisdn=max_inbox_per_msisdn,
+            max_pending_deliveries=max_pending_deliveries,
+        ),
+    )
+
+
 def machine() -> dict[str, Any]:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -518,23 +542,15 @@ def run(plan: BenchPlan) -> dict[str, Any]:
     from twisted.internet import reactor
     from twisted.internet.threads import deferToThread
 
-    from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
-    from simulators.simulator import Simulator
-
     result: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="smscore-bench-") as temporary:
         work = plan.keep_dir or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
-        simulator = Simulator(
+        simulator = make_simulator(
             reactor,
-            SimulatorConfig(
-                listen="127.0.0.1:0",
-                http=None,
-                account=(AccountConfig(system_id=SYSTEM_ID, password=PASSWORD),),
-                dlr=DlrConfig(delay_s=plan.dlr_delay_s),
-                max_messages=max(200_000, 2 * plan.total + 1000),
-                max_pending_deliveries=10 * plan.total + 1000,
-            ),
+            max_messages=max(200_000, 2 * plan.total + 1000),
+            max_pending_deliveries=10 * plan.total + 1000,
+            dlr_delay_s=plan.dlr_delay_s,
         )
         port = simulator.start_listening().smpp[1]
         status_port = free_port()

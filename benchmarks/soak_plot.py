@@ -1,0 +1,81 @@
+"""The soak run drawn (matplotlib, no display needed): the daemon's RSS with its fitted line; the
+intervals' latency p50/p95/p99 with the p99's fitted line; answers per second, queue depths and the
+machine's load average. Minutes since the load started on the x axis; the warm-up is shaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks.soak_stats import KIB_PER_MIB, slope_per_s
+
+QUEUE_LINES = ("inbox_new", "outbox_queued", "outbox_submitted", "moves_pending")
+
+
+def _series(samples: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    points = [(s["t_s"] / 60, s[key]) for s in samples if s.get(key) is not None]
+    return [t for t, _ in points], [v for _, v in points]
+
+
+def _fitted(axis: Any, samples: list[dict[str, Any]], key: str, scale: float) -> None:
+    steady = [
+        (s["t_s"], s[key]) for s in samples if s["phase"] == "steady" and s.get(key) is not None
+    ]
+    slope = slope_per_s(steady)
+    if slope is None:
+        return
+    times = [t for t, _ in steady]
+    mean_t = sum(times) / len(times)
+    mean_v = sum(v for _, v in steady) / len(steady)
+    ends = [times[0], times[-1]]
+    axis.plot([t / 60 for t in ends], [(mean_v + slope * (t - mean_t)) * scale for t in ends],
+              "k--", linewidth=1, label="least squares (steady)")  # fmt: skip
+
+
+def write_plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    samples = result["samples"]
+    plan, summary = result["plan"], result["summary"]
+    figure, (memory, latency, flow) = pyplot.subplots(3, 1, sharex=True, figsize=(10, 9))
+    times, rss = _series(samples, "daemon_rss_kib")
+    memory.plot(times, [v / KIB_PER_MIB for v in rss], label="daemon RSS")
+    _fitted(memory, samples, "daemon_rss_kib", 1 / KIB_PER_MIB)
+    memory.set_ylabel("MiB")
+    memory.set_ylim(bottom=0)
+    memory.set_title(
+        f"smscore soak: {plan['rate_per_s']:g} MO/s, mix {_mix(plan)}, "
+        f"{result['machine'].get('date', '')}: {summary['verdict']} "
+        f"(RSS {summary['rss_slope_mib_per_h']} MiB/h, p99 {summary['p99_slope_ms_per_min']} ms/min)",
+        fontsize=9,
+    )
+    for key in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99"):
+        latency.plot(*_series(samples, key), label=key.removeprefix("latency_ms_"))
+    _fitted(latency, samples, "latency_ms_p99", 1.0)
+    latency.set_ylabel("MO→reply ms")
+    latency.set_yscale("log")
+    flow.plot(*_series(samples, "answered_per_s"), label="answered/s")
+    for name in QUEUE_LINES:
+        points = [(s["t_s"] / 60, s["queues"].get(name)) for s in samples if "queues" in s]
+        if any(v for _, v in points):
+            flow.plot([t for t, _ in points], [v for _, v in points], label=f"{name} rows")
+    flow.set_ylabel("per s / rows")
+    load = flow.twinx()
+    load.plot(*_series(samples, "loadavg_1m"), "r:", label="load average 1 min")
+    load.set_ylabel("load average", color="r")
+    flow.set_xlabel("minutes since the load started")
+    for axis in (memory, latency, flow):
+        axis.axvspan(0, plan["warmup_s"] / 60, color="0.9", zorder=0)
+        axis.legend(loc="upper left", fontsize=7)
+        axis.grid(alpha=0.3)
+    load.legend(loc="upper right", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    pyplot.close(figure)
+
+
+def _mix(plan: dict[str, Any]) -> str:
+    return ",".join(f"{kind}={round(share * 100)}" for kind, share in plan["mix"])
