@@ -73,6 +73,7 @@ class SoakPlan:
     rss_bound_mib_per_h: float = soak_stats.RSS_SLOPE_BOUND_MIB_PER_H
     p99_bound_ms_per_min: float = soak_stats.P99_SLOPE_BOUND_MS_PER_MIN
     keep_dir: Path | None = None
+    samples_file: Path | None = None  # each sample appended as a JSON line when it is taken
     plot: Path | None = None
 
     @property
@@ -228,7 +229,8 @@ class Sampler:
             return "warmup"
         return "steady" if t_s <= plan.duration_s + plan.sample_s / 2 else "drain"
 
-    def sample(self) -> None:
+    def sample(self, final: bool = False) -> None:
+        """Take one; `final`: the last, while the daemon stops (its queues are not asked for)."""
         from twisted.internet.threads import deferToThread
 
         load = self.load
@@ -250,10 +252,21 @@ class Sampler:
         load.interval = Interval()
         self._last_s, self._last_cpu_s = t_s, cpu_s or 0.0
         self.samples.append(record)
+        if final:
+            self._write_line(record)
+            return
         fetched = deferToThread(self._queues)
         fetched.addCallback(record.update).addErrback(
             lambda failure: record.update(queues_error=failure.getErrorMessage())
         )
+        fetched.addBoth(lambda _: self._write_line(record))
+
+    def _write_line(self, record: dict[str, Any]) -> None:
+        """Each sample as it is complete, one JSON line: a long run can be watched (and a run that
+        dies keeps its samples) before the JSON at the end."""
+        if self.load.plan.samples_file is not None:
+            with self.load.plan.samples_file.open("a") as lines:
+                lines.write(json.dumps(record) + "\n")
 
     def _queues(self) -> dict[str, Any]:
         import urllib.request
@@ -298,6 +311,9 @@ def _drive(plan: SoakPlan, work: Path, result: dict[str, Any]) -> tuple[SoakLoad
     def stop(outcome: Any) -> None:
         if "loop" in made and made["loop"].running:
             made["loop"].stop()
+            made["sampler"].sample(
+                final=True
+            )  # the last interval: every MO and answer is in a sample
         if not isinstance(outcome, tuple):
             result["error"] = outcome.getErrorMessage()
         stopped = deferToThread(stop_daemon)
@@ -388,6 +404,7 @@ def plan_from_args(argv: list[str]) -> SoakPlan:
                         help="flat: p99 latency slope at most this many ms per minute")  # fmt: skip
     parser.add_argument("--plot", type=Path, help="write the plot (PNG, SVG...) here")
     parser.add_argument("--keep-dir", type=Path, help="keep the database and daemon log here")
+    parser.add_argument("--samples-file", type=Path, help="append each sample here (JSON lines)")
     args = parser.parse_args(argv)
     try:
         return SoakPlan(
@@ -395,6 +412,7 @@ def plan_from_args(argv: list[str]) -> SoakPlan:
             warmup_s=args.warmup_s, mix=parse_mix(args.mix), subscribers=args.subscribers,
             seed=args.seed, drain_s=args.drain_s, rss_bound_mib_per_h=args.rss_bound,
             p99_bound_ms_per_min=args.p99_bound, keep_dir=args.keep_dir, plot=args.plot,
+            samples_file=args.samples_file,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))
