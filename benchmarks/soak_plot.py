@@ -4,10 +4,12 @@ machine's load average. Minutes since the load started on the x axis; the warm-u
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.soak_stats import KIB_PER_MIB, slope_per_s
+from benchmarks.soak_stats import KIB_PER_MIB, slope_per_s, trend
 
 QUEUE_LINES = ("inbox_new", "outbox_queued", "outbox_submitted", "moves_pending")
 
@@ -79,3 +81,22 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
 
 def _mix(plan: dict[str, Any]) -> str:
     return ",".join(f"{kind}={round(share * 100)}" for kind, share in plan["mix"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m benchmarks.soak_plot RESULT.json OUT.png: redraw a saved run's JSON, its trend
+    recomputed from the samples (so a run kept from older code gets today's figures); prints the
+    summary."""
+    source, out = sys.argv[1:] if argv is None else argv
+    result = json.loads(Path(source).read_text())
+    plan = result["plan"]
+    result["summary"].update(
+        trend(result["samples"], plan["rss_bound_mib_per_h"], plan["p99_bound_ms_per_min"])
+    )
+    write_plot(result, Path(out))
+    print(json.dumps(result["summary"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks.soak import SoakPlan, parse_mix
-from benchmarks.soak_stats import Totals, queue_depths, slope_per_s, summary
+from benchmarks.soak_plot import main as replot
+from benchmarks.soak_stats import Totals, fit, queue_depths, slope_per_s, summary
 from daemon.cli import main
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -82,6 +83,16 @@ def test_the_plot_is_written_and_each_sample_was_written_as_it_was_taken(soak_ru
     assert sorted((json.loads(line) for line in lines), key=lambda s: s["t_s"]) == result["samples"]
 
 
+def test_a_saved_run_is_redrawn_with_its_trend_recomputed(soak_run, tmp_path, capsys):
+    result = json.loads(json.dumps(soak_run[1]))  # a copy: the fixture is shared
+    saved = tmp_path / "result.json"
+    del result["summary"]["rss_flat"]  # as if written by older code
+    saved.write_text(json.dumps(result))
+    assert replot([str(saved), str(tmp_path / "again.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["rss_flat"] in {True, False}
+    assert (tmp_path / "again.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_the_cli_runs_the_soak_benchmark():
     result = CliRunner().invoke(main, ["bench", "--help"])
     assert result.exit_code == 0 and "soak" in result.output
@@ -102,6 +113,9 @@ def test_the_slope_is_least_squares_per_second():
     assert slope_per_s([(0, 1.0), (10, 21.0), (20, 41.0)]) == pytest.approx(2.0)
     assert slope_per_s([(0, 5.0), (10, 1.0), (20, 5.0)]) == pytest.approx(0.0)
     assert slope_per_s([(0, 1.0), (10, 2.0)]) is None  # too few to say
+    assert fit([(0, 1.0), (10, 21.0), (20, 41.0)]) == pytest.approx((2.0, 0.0))
+    # Residuals +1, -2, +1 about the line: s = sqrt(6 / 1), spread of t = 200.
+    assert fit([(0, 1.0), (10, -2.0), (20, 1.0)]) == pytest.approx((0.0, (6 / 200) ** 0.5))
 
 
 def test_steady_memory_and_latency_are_flat_and_the_warmup_is_left_out():
@@ -109,12 +123,14 @@ def test_steady_memory_and_latency_are_flat_and_the_warmup_is_left_out():
     flat = summary(samples_of([1_000, *[100_000] * 10], [900, *[50, 60] * 5]), Totals())
     assert flat["verdict"] == "flat" and flat["steady_samples"] == 10
     assert flat["rss_slope_mib_per_h"] == pytest.approx(0.0)
+    assert flat["rss_flat"] is True and flat["p99_flat"] is True
 
 
 def test_memory_that_grows_is_not_flat():
     # +100 KiB every 10 s is ~35 MiB per hour: over the 10 MiB/h bound.
     growing = summary(samples_of([100_000 + 100 * i for i in range(11)], [50] * 11), Totals())
     assert growing["verdict"] == "not flat"
+    assert growing["rss_flat"] is False and growing["p99_flat"] is True
     assert growing["rss_slope_mib_per_h"] == pytest.approx(100 / 10 * 3600 / 1024, rel=1e-3)
     assert summary(samples_of([100_000 + 100 * i for i in range(11)], [50] * 11), Totals(),
                    rss_bound_mib_per_h=40)["verdict"] == "flat"  # fmt: skip
