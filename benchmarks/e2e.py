@@ -438,6 +438,7 @@ def drive_load(
     make_load: Callable[[], Any],
     done: Callable[[Any], bool],
     collect_s: float = COLLECT_S,
+    bind_timeout_s: float = BIND_TIMEOUT_S,
 ) -> Deferred:
     """Once the daemon binds: offer the load at its rate, wait until `done(load)`, then until the
     simulator's queue is empty and a grace period passed; fires with (load, drained_s). `plan` has
@@ -449,10 +450,10 @@ def drive_load(
     def body() -> Any:
         bound = yield _wait_until(
             reactor, lambda: simulator.factory.bound_protocols or daemon.poll() is not None,
-            BIND_TIMEOUT_S,
+            bind_timeout_s,
         )  # fmt: skip
         if not simulator.factory.bound_protocols:
-            raise RuntimeError(f"the daemon did not bind within {BIND_TIMEOUT_S:.0f} s ({bound})")
+            raise RuntimeError(f"the daemon did not bind within {bind_timeout_s:.0f} s ({bound})")
         load = make_load()
         load.start_s = reactor.seconds()
         sender, collector = LoopingCall(load.tick), LoopingCall(load.collect)

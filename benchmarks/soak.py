@@ -27,8 +27,11 @@ status 0 when every MO was acknowledged and answered exactly once, whatever the 
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +44,7 @@ from benchmarks import e2e, soak_stats
 from benchmarks.soak_stats import Interval, Totals
 
 if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
     from twisted.internet.interfaces import IReactorTime
 
     from simulators.simulator import Simulator
@@ -53,6 +57,7 @@ KINDS = ("BAL", "SEND")
 NOTICE_MARK = " You have received "  # to a SEND's payee: not an answer to an MO of theirs
 REPLY_MARKS = {"balance": " balance is ", "confirmation": " sent to "}
 METRICS_TIMEOUT_S = 5.0
+BACKREFS_TIMEOUT_S = 600.0  # walking every object of a traced daemon is slow
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class SoakPlan:
     p99_bound_ms_per_min: float = soak_stats.P99_SLOPE_BOUND_MS_PER_MIN
     keep_dir: Path | None = None
     samples_file: Path | None = None  # each sample appended as a JSON line when it is taken
+    tracemalloc_dir: Path | None = None  # the daemon under benchmarks.soak_tracemalloc
     plot: Path | None = None
 
     @property
@@ -293,7 +299,7 @@ def _drive(plan: SoakPlan, work: Path, result: dict[str, Any]) -> tuple[SoakLoad
     seed_s = e2e.seed_database(config_path, plan.subscribers, opening_minor=plan.opening_minor,
                                name="Soak Subscriber")  # fmt: skip
     result["seed_s"] = round(seed_s, 2)
-    daemon = e2e.start_daemon(config_path, work / "daemon.log", ())
+    daemon = e2e.start_daemon(config_path, work / "daemon.log", _wrapper(plan))
     made: dict[str, Any] = {}
 
     def make_load() -> SoakLoad:
@@ -316,16 +322,44 @@ def _drive(plan: SoakPlan, work: Path, result: dict[str, Any]) -> tuple[SoakLoad
             )  # the last interval: every MO and answer is in a sample
         if not isinstance(outcome, tuple):
             result["error"] = outcome.getErrorMessage()
-        stopped = deferToThread(stop_daemon)
+        stopped = _backrefs_first(plan, daemon)
+        stopped.addCallback(lambda _: deferToThread(stop_daemon))
         stopped.addErrback(lambda failure: result.update(error=failure.getErrorMessage()))
         stopped.addBoth(lambda _: simulator.stop()).addBoth(lambda _: reactor.stop())
 
-    done = e2e.drive_load(reactor, simulator, plan, daemon, make_load, SoakLoad.done)
+    bind_timeout_s = e2e.BIND_TIMEOUT_S * (
+        1 if plan.tracemalloc_dir is None else 10
+    )  # traced: slow
+    done = e2e.drive_load(reactor, simulator, plan, daemon, make_load, SoakLoad.done,
+                          bind_timeout_s=bind_timeout_s)  # fmt: skip
     done.addBoth(stop)
     reactor.run()  # stops by itself: every wait in drive_load has a timeout, then stop() runs
     if "load" not in made:
         return None
     return made["load"], made["sampler"]
+
+
+def _backrefs_first(plan: SoakPlan, daemon: subprocess.Popen) -> Deferred:
+    """Traced: ask the daemon what keeps the memory that grew (SIGUSR1), wait for its answer."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import succeed
+
+    from benchmarks.soak_tracemalloc import BACKREFS_FILE
+
+    if plan.tracemalloc_dir is None or daemon.poll() is not None:
+        return succeed(None)
+    answer = plan.tracemalloc_dir / BACKREFS_FILE
+    os.kill(daemon.pid, signal.SIGUSR1)
+    return e2e._wait_until(reactor, answer.exists, BACKREFS_TIMEOUT_S, poll_s=0.5)
+
+
+def _wrapper(plan: SoakPlan) -> tuple[str, ...]:
+    if plan.tracemalloc_dir is None:
+        return ()
+    interval_s = str(max(plan.sample_s, 30.0))  # a snapshot holds the GIL for a while
+    return (sys.executable, "-m", "benchmarks.soak_tracemalloc", "--dir",
+            str(plan.tracemalloc_dir), "--start-after-s", str(plan.warmup_s),
+            "--interval-s", interval_s, "--")  # fmt: skip
 
 
 def database_counts(db_path: Path) -> dict[str, Any]:
@@ -405,6 +439,8 @@ def plan_from_args(argv: list[str]) -> SoakPlan:
     parser.add_argument("--plot", type=Path, help="write the plot (PNG, SVG...) here")
     parser.add_argument("--keep-dir", type=Path, help="keep the database and daemon log here")
     parser.add_argument("--samples-file", type=Path, help="append each sample here (JSON lines)")
+    parser.add_argument("--tracemalloc", type=Path, metavar="DIR",
+                        help="trace the daemon's allocations, snapshots in DIR (slow: low rates)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         return SoakPlan(
@@ -412,7 +448,7 @@ def plan_from_args(argv: list[str]) -> SoakPlan:
             warmup_s=args.warmup_s, mix=parse_mix(args.mix), subscribers=args.subscribers,
             seed=args.seed, drain_s=args.drain_s, rss_bound_mib_per_h=args.rss_bound,
             p99_bound_ms_per_min=args.p99_bound, keep_dir=args.keep_dir, plot=args.plot,
-            samples_file=args.samples_file,
+            samples_file=args.samples_file, tracemalloc_dir=args.tracemalloc,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))

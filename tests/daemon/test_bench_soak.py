@@ -6,6 +6,7 @@ Then the summary's arithmetic on made-up samples: the slopes, the verdict and it
 import json
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from benchmarks.soak import SoakPlan, parse_mix
 from benchmarks.soak_plot import main as replot
 from benchmarks.soak_stats import Totals, fit, queue_depths, slope_per_s, summary
+from benchmarks.soak_tracemalloc import Snapshots, backrefs, report
 from daemon.cli import main
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -171,3 +173,45 @@ def test_queue_depths_come_from_the_metrics_text():
         "# HELP other_metric x\n# TYPE other_metric gauge\nother_metric 1.0\n"
     )
     assert queue_depths(text) == {"inbox_new": 7, "outbox_queued": 3}
+
+
+# --- where memory goes: tracemalloc snapshots, their report, and what keeps the objects
+
+KEPT: list = []  # what the "leak" below grows: a module keeps it
+
+
+def leak(blocks: int) -> None:
+    KEPT.extend([f"block {n}", bytearray(1000)] for n in range(blocks))
+
+
+@pytest.fixture
+def tracing():
+    tracemalloc.start(10)
+    yield
+    tracemalloc.stop()
+    KEPT.clear()
+
+
+def test_the_report_names_the_line_that_keeps_growing(tracing, tmp_path):
+    snapshots = Snapshots(tmp_path, start_after_s=0, interval_s=60, frames=10)
+    for _ in range(3):
+        snapshots.take()
+        leak(200)
+    snapshots.take()
+    found = report(tmp_path, first=0, top=3)
+    assert found["snapshots"] == [f"snapshot-{n:04d}.pickle" for n in range(4)]
+    [biggest] = [site for site in found["top"] if "test_bench_soak.py" in site["frames"][-1]][:1]
+    assert biggest["size_diff_kib"] > 400  # 600 blocks of 1 kB
+    sizes = biggest["kib_by_snapshot"]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]  # growing in every snapshot
+
+
+def test_backrefs_find_the_module_that_keeps_what_grew(tracing, tmp_path):
+    before = tracemalloc.take_snapshot()
+    leak(300)
+    sites = backrefs(before)
+    ours = [site for site in sites if any("test_bench_soak.py" in f for f in site["allocated_at"])]
+    assert ours and ours[0]["kept_by"], sites
+    chain = ours[0]["kept_by"][0]
+    assert chain[0].startswith("builtins.module:") and "test_bench_soak" in chain[0]
+    assert chain[-1].startswith("builtins.list:") or chain[-1].startswith("builtins.bytearray:")
