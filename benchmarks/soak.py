@@ -165,8 +165,9 @@ class SoakLoad:
         tally = self.tally
         while tally.sent < self.plan.total and self.due_at(tally.sent) <= now_s:
             due = self.due_at(tally.sent)
-            msisdn, text, _kind = self.traffic.next()
+            msisdn, text, kind = self.traffic.next()
             tally.sent += 1
+            tally.sent_by_kind[kind] = tally.sent_by_kind.get(kind, 0) + 1
             self.interval.sent += 1
             self._waiting.setdefault(msisdn, deque()).append(due)
             acked = self.simulator.inject_mo(msisdn, e2e.SHORT_CODE, text)
@@ -195,7 +196,7 @@ class SoakLoad:
             return
         waiting = self._waiting.get(message.msisdn)
         if not waiting:
-            tally.unexpected += 1
+            tally.unexpected_reply(message.text)
             return
         due = waiting.popleft()
         if not waiting:
@@ -334,6 +335,7 @@ def _drive(plan: SoakPlan, work: Path, result: dict[str, Any]) -> tuple[SoakLoad
                           bind_timeout_s=bind_timeout_s)  # fmt: skip
     done.addBoth(stop)
     reactor.run()  # stops by itself: every wait in drive_load has a timeout, then stop() runs
+    result["simulator"] = {k: v for k, v in simulator.stats().items() if isinstance(v, int)}
     if "load" not in made:
         return None
     return made["load"], made["sampler"]
@@ -405,7 +407,15 @@ def run(plan: SoakPlan) -> dict[str, Any]:
             result["summary"] = {"verdict": "no run", "all_answered": False}
             return result
         load, sampler = driven
-        result["database"] = database_counts(work / "state" / "smscore.db")
+        result["database"] = database = database_counts(work / "state" / "smscore.db")
+        sends = load.tally.sent_by_kind.get("SEND", 0)
+        # Each SEND one move, posted, and one notice to its payee, even when the SMSC delivered
+        # it twice; every inbox row (re-deliveries too) done.
+        result["sends_posted_once"] = (
+            database["moves_by_state"] == ({"posted": sends} if sends else {})
+            and load.tally.notices == sends
+            and set(database["inbox_by_status"]) <= {"done"}
+        )
     result["wall_s"] = round(time.monotonic() - started, 1)
     result["samples"] = sampler.samples
     result["summary"] = soak_stats.summary(

@@ -84,16 +84,28 @@ def _mix(plan: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m benchmarks.soak_plot RESULT.json OUT.png: redraw a saved run's JSON, its trend
-    recomputed from the samples (so a run kept from older code gets today's figures); prints the
+    """python -m benchmarks.soak_plot RESULT.json OUT.png [--warmup-s N]: redraw a saved run's JSON,
+    its trend recomputed from the samples (a run kept from older code gets today's figures; with
+    --warmup-s, samples up to N s are taken as warm-up instead of the run's own); prints the
     summary."""
-    source, out = sys.argv[1:] if argv is None else argv
-    result = json.loads(Path(source).read_text())
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("result", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--warmup-s", type=float, help="re-phase the samples with this warm-up")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    result = json.loads(args.result.read_text())
     plan = result["plan"]
+    if args.warmup_s is not None:
+        plan["warmup_s"] = args.warmup_s
+        for sample in result["samples"]:
+            if sample["phase"] != "drain":
+                sample["phase"] = "warmup" if sample["t_s"] <= args.warmup_s else "steady"
     result["summary"].update(
         trend(result["samples"], plan["rss_bound_mib_per_h"], plan["p99_bound_ms_per_min"])
     )
-    write_plot(result, Path(out))
+    write_plot(result, args.out)
     print(json.dumps(result["summary"], indent=2))
     return 0
 

@@ -81,8 +81,17 @@ class Totals:
     notices: int = 0
     unexpected: int = 0
     replies_by_kind: dict[str, int] = field(default_factory=dict)
+    sent_by_kind: dict[str, int] = field(default_factory=dict)
     other_samples: list[str] = field(default_factory=list)  # a few replies neither kind
+    unexpected_samples: list[str] = field(default_factory=list)  # a few with no MO waiting
     latencies_ms: array = field(default_factory=lambda: array("d"))  # every answer, compact
+
+    def unexpected_reply(self, text: str) -> None:
+        """A message to a phone with no MO waiting that is no notice (an SMSC re-delivery answered
+        again, or a second reply)."""
+        self.unexpected += 1
+        if len(self.unexpected_samples) < 5:
+            self.unexpected_samples.append(text[:100])
 
     def reply(self, kind: str, text: str) -> None:
         self.replies_by_kind[kind] = self.replies_by_kind.get(kind, 0) + 1
@@ -180,6 +189,7 @@ def summary(
 def counts(totals: Totals) -> dict[str, Any]:
     return {
         "sent": totals.sent,
+        "sent_by_kind": dict(totals.sent_by_kind),
         "acknowledged": totals.acked,
         "ack_failed": totals.ack_failed,
         "answered": totals.answered,
@@ -187,9 +197,10 @@ def counts(totals: Totals) -> dict[str, Any]:
         "unexpected_replies": totals.unexpected,
         "replies_by_kind": dict(totals.replies_by_kind),
         "other_reply_samples": list(totals.other_samples),
-        "all_answered": totals.sent == totals.acked == totals.answered
-        and totals.ack_failed == 0
-        and totals.unexpected == 0,
+        "unexpected_reply_samples": list(totals.unexpected_samples),
+        # Every MO acknowledged and answered. A reply more (unexpected) is the answer to an MO the
+        # SMSC delivered again, its deliver_sm_resp late: see the simulator's mo_redelivered.
+        "all_answered": totals.sent == totals.acked == totals.answered and totals.ack_failed == 0,
     }
 
 

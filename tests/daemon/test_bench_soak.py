@@ -52,6 +52,10 @@ def test_every_mo_is_acknowledged_and_answered_and_every_payee_told(soak_run):
     assert set(kinds) == {"balance", "confirmation"}, summary["other_reply_samples"]
     assert kinds["balance"] + kinds["confirmation"] == total
     assert summary["notices"] == kinds["confirmation"]  # each posted SEND told its payee once
+    assert summary["sent_by_kind"]["SEND"] == kinds["confirmation"]
+    assert summary["sent_by_kind"]["BAL"] == kinds["balance"]
+    assert result["sends_posted_once"] is True
+    assert result["simulator"]["mo_acknowledged"] == total
     database = result["database"]
     assert database["inbox_by_status"] == {"done": total}
     assert database["moves_by_state"] == {"posted": kinds["confirmation"]}
@@ -148,11 +152,15 @@ def test_a_run_with_too_few_steady_samples_has_no_verdict():
     assert summary(samples_of([1, 2, 3], [1, 2, 3], warmup=2), Totals())["verdict"] == "too short"
 
 
-def test_an_unanswered_mo_is_not_all_answered():
+def test_an_unanswered_mo_is_not_all_answered_and_a_reply_more_is_counted():
     totals = Totals(sent=3, acked=3, answered=2)
     assert summary([], totals)["all_answered"] is False
     totals.answered = 3
     assert summary([], totals)["all_answered"] is True
+    totals.unexpected_reply("Your balance is KES 5,000.00.")  # an SMSC re-delivery's answer
+    found = summary([], totals)
+    assert found["all_answered"] is True and found["unexpected_replies"] == 1
+    assert found["unexpected_reply_samples"] == ["Your balance is KES 5,000.00."]
 
 
 def test_the_mix_is_read_and_normalised():
