@@ -241,11 +241,11 @@ class Sampler:
         from twisted.internet.threads import deferToThread
 
         load = self.load
-        t_s = load.reactor.seconds() - load.start_s
+        t_s = round(load.reactor.seconds() - load.start_s, 2)  # as recorded: phases re-derivable
         cpu_s = e2e.cpu_seconds(self.daemon_pid)
         seconds = t_s - self._last_s
         record: dict[str, Any] = {
-            "t_s": round(t_s, 2),
+            "t_s": t_s,
             "phase": self.phase(t_s),
             "daemon_rss_kib": soak_stats.rss_kib(self.daemon_pid),
             "daemon_cpu_s": cpu_s,

@@ -34,6 +34,40 @@ def _fitted(axis: Any, samples: list[dict[str, Any]], key: str, scale: float) ->
               "k--", linewidth=1, label="least squares (steady)")  # fmt: skip
 
 
+def _memory(axis: Any, samples: list[dict[str, Any]]) -> None:
+    times, rss = _series(samples, "daemon_rss_kib")
+    axis.plot(times, [v / KIB_PER_MIB for v in rss], label="daemon RSS")
+    _fitted(axis, samples, "daemon_rss_kib", 1 / KIB_PER_MIB)
+    axis.set_ylabel("daemon RSS, MiB")
+
+
+def _latency(axis: Any, samples: list[dict[str, Any]]) -> None:
+    for key in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99", "latency_ms_max"):
+        style = ":" if key.endswith("max") else "-"
+        axis.plot(*_series(samples, key), style, label=key.removeprefix("latency_ms_"))
+    _fitted(axis, samples, "latency_ms_p99", 1.0)
+    axis.set_ylabel("MO→reply ms (log)")
+    axis.set_yscale("log")
+
+
+def _queues(axis: Any, samples: list[dict[str, Any]]) -> None:
+    for name in QUEUE_LINES:
+        points = [(s["t_s"] / 60, s["queues"].get(name)) for s in samples if "queues" in s]
+        axis.plot([t for t, _ in points], [v for _, v in points], label=f"{name} rows")
+    axis.set_ylabel("rows waiting")
+    load = axis.twinx()
+    load.plot(*_series(samples, "loadavg_1m"), "r:", label="machine load average (1 min)")
+    load.set_ylabel("load average", color="r")
+    load.legend(loc="upper right", fontsize=7)
+
+
+def _throughput(axis: Any, samples: list[dict[str, Any]]) -> None:
+    axis.plot(*_series(samples, "answered_per_s"), label="MOs answered per s")
+    axis.plot(*_series(samples, "daemon_cpu_pct"), label="daemon CPU % of a core")
+    axis.set_ylabel("per s / %")
+    axis.set_xlabel("minutes since the load started (shaded: warm-up, not in the slopes)")
+
+
 def write_plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -42,41 +76,33 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
 
     samples = result["samples"]
     plan, summary = result["plan"], result["summary"]
-    figure, (memory, latency, flow) = pyplot.subplots(3, 1, sharex=True, figsize=(10, 9))
-    times, rss = _series(samples, "daemon_rss_kib")
-    memory.plot(times, [v / KIB_PER_MIB for v in rss], label="daemon RSS")
-    _fitted(memory, samples, "daemon_rss_kib", 1 / KIB_PER_MIB)
-    memory.set_ylabel("MiB")
-    memory.set_ylim(bottom=0)
-    memory.set_title(
-        f"smscore soak: {plan['rate_per_s']:g} MO/s, mix {_mix(plan)}, "
-        f"{result['machine'].get('date', '')}: {summary['verdict']} "
-        f"(RSS {summary['rss_slope_mib_per_h']} MiB/h, p99 {summary['p99_slope_ms_per_min']} ms/min)",
-        fontsize=9,
-    )
-    for key in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99"):
-        latency.plot(*_series(samples, key), label=key.removeprefix("latency_ms_"))
-    _fitted(latency, samples, "latency_ms_p99", 1.0)
-    latency.set_ylabel("MO→reply ms")
-    latency.set_yscale("log")
-    flow.plot(*_series(samples, "answered_per_s"), label="answered/s")
-    for name in QUEUE_LINES:
-        points = [(s["t_s"] / 60, s["queues"].get(name)) for s in samples if "queues" in s]
-        if any(v for _, v in points):
-            flow.plot([t for t, _ in points], [v for _, v in points], label=f"{name} rows")
-    flow.set_ylabel("per s / rows")
-    load = flow.twinx()
-    load.plot(*_series(samples, "loadavg_1m"), "r:", label="load average 1 min")
-    load.set_ylabel("load average", color="r")
-    flow.set_xlabel("minutes since the load started")
-    for axis in (memory, latency, flow):
+    figure, axes = pyplot.subplots(4, 1, sharex=True, figsize=(10, 11))
+    for draw, axis in zip((_memory, _latency, _queues, _throughput), axes, strict=True):
+        draw(axis, samples)
         axis.axvspan(0, plan["warmup_s"] / 60, color="0.9", zorder=0)
         axis.legend(loc="upper left", fontsize=7)
         axis.grid(alpha=0.3)
-    load.legend(loc="upper right", fontsize=7)
+    machine = result["machine"]
+    axes[0].set_title(
+        f"smscore soak {machine.get('date', '')}: {plan['rate_per_s']:g} MO/s, mix {_mix(plan)},"
+        f" {machine.get('cores')} cores: {summary['verdict']} (RSS slope"
+        f" {summary['rss_slope_mib_per_h']} MiB/h, p99 slope {summary['p99_slope_ms_per_min']}"
+        f" ms/min)\n{_load(summary)}",
+        fontsize=9,
+    )
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=80)
     pyplot.close(figure)
+
+
+def _load(summary: dict[str, Any]) -> str:
+    """The machine's load beside the figures: on a shared machine it explains the latency."""
+    load = summary.get("loadavg_1m")
+    if not load:
+        return ""
+    return (
+        f"machine load average {load['min']}-{load['max']} (median {load['median']}) during the run"
+    )
 
 
 def _mix(plan: dict[str, Any]) -> str:
