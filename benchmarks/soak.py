@@ -18,8 +18,11 @@ was due. After `--duration-s` of sending it waits for the last replies (at most 
 The summary fits a least-squares line through the steady samples (after `--warmup-s`) of the
 daemon's RSS and of the intervals' p99 latency; `verdict` is "flat" when the RSS slope is at most
 `--rss-bound` MiB per hour and the p99 slope at most `--p99-bound` ms per minute ("too short" with
-fewer than 3 steady samples). Prints one JSON object; `--plot FILE` draws it (matplotlib). Exit
-status 0 when every MO was acknowledged and answered exactly once, whatever the verdict.
+fewer than 3 steady samples). Prints one JSON object; `--plot FILE` draws it (matplotlib; redraw a
+saved JSON with `python -m benchmarks.soak_plot`), `--samples-file FILE` appends each sample as it
+is taken, `--tracemalloc DIR` traces the daemon's allocations (benchmarks/soak_tracemalloc.py).
+Exit status 0 when every MO was acknowledged and answered, whatever the verdict (an MO the SMSC
+delivered again, its deliver_sm_resp late, is answered again: counted as `unexpected_replies`).
 
     smscore bench soak [--rate 200] [--duration-s 1800] [--mix BAL=50,SEND=50] [--plot soak.png]
 """
@@ -318,9 +321,8 @@ def _drive(plan: SoakPlan, work: Path, result: dict[str, Any]) -> tuple[SoakLoad
     def stop(outcome: Any) -> None:
         if "loop" in made and made["loop"].running:
             made["loop"].stop()
-            made["sampler"].sample(
-                final=True
-            )  # the last interval: every MO and answer is in a sample
+            # The last interval too: every MO and every answer is in a sample.
+            made["sampler"].sample(final=True)
         if not isinstance(outcome, tuple):
             result["error"] = outcome.getErrorMessage()
         stopped = _backrefs_first(plan, daemon)
@@ -328,9 +330,8 @@ def _drive(plan: SoakPlan, work: Path, result: dict[str, Any]) -> tuple[SoakLoad
         stopped.addErrback(lambda failure: result.update(error=failure.getErrorMessage()))
         stopped.addBoth(lambda _: simulator.stop()).addBoth(lambda _: reactor.stop())
 
-    bind_timeout_s = e2e.BIND_TIMEOUT_S * (
-        1 if plan.tracemalloc_dir is None else 10
-    )  # traced: slow
+    traced = plan.tracemalloc_dir is not None  # a traced daemon starts slowly
+    bind_timeout_s = e2e.BIND_TIMEOUT_S * (10 if traced else 1)
     done = e2e.drive_load(reactor, simulator, plan, daemon, make_load, SoakLoad.done,
                           bind_timeout_s=bind_timeout_s)  # fmt: skip
     done.addBoth(stop)
