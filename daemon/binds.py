@@ -43,8 +43,12 @@ def bind_endpoint(reactor: IReactorTime, bind: BindConfig) -> IStreamClientEndpo
 def bind_handler(
     inbox: InboxWriter, gate: MoGate, bind: BindConfig
 ) -> Callable[[PDU], int | Deferred]:
-    """What the bind does with a deliver_sm: the inbox, unless a drain has closed the gate."""
-    return gate.guard(inbox.handler_for(bind.name, bind.default_alphabet, bind.ussd_dialect))
+    """What the bind does with a deliver_sm: the inbox, unless a drain has closed the gate or the
+    inbox backlog is past its bound (daemon.backpressure: receipts still pass)."""
+    handler = inbox.handler_for(bind.name, bind.default_alphabet, bind.ussd_dialect)
+    if inbox.backlog is not None:
+        handler = inbox.backlog.guard(handler, inbox.is_receipt)
+    return gate.guard(handler)
 
 
 def make_bind(

@@ -372,6 +372,8 @@ class InboxWriter:
         self._waiting: list[_Waiting] = []
         self._timer: IDelayedCall | None = None
         self._writing = False
+        self._writing_count = 0  # MOs and receipts in the write under way
+        self.backlog: Any = None  # daemon.backpressure.Backlog: the bound daemon.binds puts first
         self._idle_waiters: list[Deferred] = []
         self._ussd_ignored_on: set[str] = set()  # binds whose stray USSD TLVs were logged
         self.counters = {
@@ -435,6 +437,11 @@ class InboxWriter:
     def waiting_count(self) -> int:
         return len(self._waiting)
 
+    @property
+    def uncommitted_count(self) -> int:
+        """Accepted, not committed yet: waiting for a write or in the one under way."""
+        return len(self._waiting) + self._writing_count
+
     def flush(self) -> Deferred | None:
         """Write what is waiting; the Deferred fires once everything accepted so far is committed
         (None when nothing was waiting or being written)."""
@@ -459,6 +466,7 @@ class InboxWriter:
         mos = [item.mo for item in batch if item.mo is not None]
         receipts = [item.receipt for item in batch if item.receipt is not None]
         self._writing = True
+        self._writing_count = len(batch)
         written = self.db.run_interaction(
             "inbox.write_batch",
             write_batch_txn,
@@ -473,6 +481,7 @@ class InboxWriter:
 
     def _write_finished(self, result: Any) -> None:
         self._writing = False
+        self._writing_count = 0
         if isinstance(result, Failure):
             log.failure("answering after an inbox write failed", result)
         if self._waiting:

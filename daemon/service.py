@@ -32,6 +32,7 @@ from daemon import components
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
 from daemon.api.server import api_factory, api_site, load_routes
+from daemon.backpressure import attach_backlog
 from daemon.binds import bind_endpoint, bind_handler, esme_settings, make_bind
 from daemon.channels.events import activate_channels
 from daemon.channels.grant import env_channel_secrets
@@ -452,6 +453,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     daemon.components.insert(0, components.lease_component(lease))
     wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
     daemon.inbox = components.make_inbox(config, reactor, db, pepper, wake_tranproc)
+    backlog = attach_backlog(daemon.inbox, config.inbox, reactor, db)  # before the binds read it
     daemon.pool = build_binds(config, reactor, daemon.inbox, daemon.gate)
     daemon.sender = components.make_sender(config, reactor, db, daemon.pool)
     sweeper = components.make_sweeper(
@@ -473,6 +475,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
         components.sweeper_component(sweeper),
         components.periodic_component(settler),
         *_airtime(config, reactor, db),
+        *backlog,
         components.inbox_component(daemon.inbox),
         components.binds_component(daemon.pool),
     ]
