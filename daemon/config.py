@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
 from daemon.config_api import ApiConfig, ChannelsConfig
+from daemon.config_backlog import BacklogSettings
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_env import apply_overrides, env_overrides
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
@@ -233,7 +234,7 @@ def _password_from_file(path: Path) -> str:
     return text.removesuffix("\n").removesuffix("\r")
 
 
-class InboxConfig(Section):
+class InboxConfig(BacklogSettings):  # hostile (R4): + the back-pressure keys
     group_commit_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
     group_commit_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
     # The same MO again (SMSC re-delivery or a person's repeat) within this window: a command with side
@@ -244,28 +245,6 @@ class InboxConfig(Section):
     # unstored, so the SMSC retries later. Ten full group commits at the default batch: room for the
     # database to stall briefly without refusing, a bound on memory when it stays down.
     max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
-    # --- hostile (R4): back-pressure (daemon.backpressure). Inbox rows the TranProc has not handled
-    # yet at most; past it deliver_sm is answered ESME_RX_T_APPN unstored (the SMSC keeps it and
-    # delivers it again) until the backlog falls to backlog_low_water (None: 80% of the bound).
-    # 0: no bound. The backlog is counted every backlog_check_s, and between counts from what this
-    # process admits: never a query per deliver_sm.
-    max_backlog: Annotated[int, Field(ge=0, le=100_000_000)] = 20_000
-    backlog_low_water: Annotated[int, Field(ge=0)] | None = None
-    backlog_check_s: PositiveSeconds = 1.0
-
-    @model_validator(mode="after")
-    def _low_water_below_the_bound(self) -> "InboxConfig":
-        low = self.backlog_low_water
-        if self.max_backlog and low is not None and low >= self.max_backlog:
-            raise ValueError("backlog_low_water must be below max_backlog")
-        return self
-
-    @property
-    def backlog_resume_at(self) -> int:
-        """The backlog at which refused deliver_sm are taken again."""
-        if self.backlog_low_water is not None:
-            return self.backlog_low_water
-        return self.max_backlog * 4 // 5
 
 
 class TranProcConfig(Section):

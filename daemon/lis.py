@@ -8,21 +8,19 @@ If the write fails, every message of the batch is answered ESME_RX_T_APPN so the
 again. Every whole MO is stored, repeats included: the inbox cannot tell an SMSC's re-delivery from a
 person sending the same text again, so neither may end in silence. Each row carries a keyed digest of
 (bind, source, destination, coding, payload), and the TranProc decides what a repeat within the dedupe
-window gets (see daemon.repeats). A re-sent part of a concatenated MO is still stored once. Parts of a concatenated MO are stored one by one (each is
-acknowledged) and become one inbox row when the last part arrives. Delivery receipts go to the
-receipt sink inside the same transaction.
+window gets (see daemon.repeats). Parts of a concatenated MO are stored one by one (each is
+acknowledged; a re-sent part once) and become one inbox row when the last part arrives. Delivery
+receipts go to the receipt sink inside the same transaction.
 
 USSD: on a bind with a `ussd_dialect`, a deliver_sm that dialect reads as USSD (smscore.ussd_dialects)
-becomes one inbox row with ussd_session/ussd_op/ussd_end set and the USSD string as its text ("1");
-no UDH is looked for (USSD has no concatenation). USSD MOs are not content-deduplicated (a unique
-dedupe key each): "1" typed on two successive screens is two answers, gateways do not re-deliver a
-dialogue step (a lost one times the dialogue out), and the session engine guards the money step. A
-USSD deliver_sm with a missing or malformed session field is answered with the status the codec
-names, not stored. On a bind without a dialect, USSD fields are ignored: an SMS (logged once).
+becomes one inbox row with ussd_session/ussd_op/ussd_end set and the USSD string as its text ("1"),
+no UDH looked for, never content-deduplicated ("1" on two screens is two answers; gateways do not
+re-deliver a dialogue step; the session engine guards the money step). One with a missing or
+malformed session field gets the status the codec names, unstored. Without a dialect: an SMS.
 
-The messages waiting for a commit are bounded (`max_waiting`): when the database falls that far
-behind, a deliver_sm is answered ESME_RTHROTTLED at once, without being stored, so the SMSC keeps
-it and delivers it again later (counted as `refused_queue_full`).
+The messages waiting for a commit are bounded (`max_waiting`): past it a deliver_sm is answered
+ESME_RTHROTTLED at once, unstored (the SMSC delivers it again later; `refused_queue_full`). The
+rows not yet handled by the TranProc are bounded too (daemon.backpressure, `inbox.backlog`).
 """
 
 import hashlib
@@ -371,8 +369,7 @@ class InboxWriter:
         self.dedupe_secret = dedupe_secret or secrets.token_bytes(_DEDUPE_SECRET_BYTES)
         self._waiting: list[_Waiting] = []
         self._timer: IDelayedCall | None = None
-        self._writing = False
-        self._writing_count = 0  # MOs and receipts in the write under way
+        self._writing_count = 0  # MOs and receipts in the write under way (0: none)
         self.backlog: Any = None  # daemon.backpressure.Backlog: the bound daemon.binds puts first
         self._idle_waiters: list[Deferred] = []
         self._ussd_ignored_on: set[str] = set()  # binds whose stray USSD TLVs were logged
@@ -419,7 +416,7 @@ class InboxWriter:
             self._waiting.append(_Waiting(mo, None, answer))
         if len(self._waiting) >= self.config.group_commit_max_batch:
             self._write_now()
-        elif self._timer is None and not self._writing:
+        elif self._timer is None and not self._writing_count:
             delay_s = self.config.group_commit_max_wait_ms / 1000
             self._timer = self.reactor.callLater(delay_s, self._write_now)
         return answer
@@ -438,15 +435,14 @@ class InboxWriter:
         return len(self._waiting)
 
     @property
-    def uncommitted_count(self) -> int:
-        """Accepted, not committed yet: waiting for a write or in the one under way."""
+    def uncommitted_count(self) -> int:  # accepted: waiting for a write or in the one under way
         return len(self._waiting) + self._writing_count
 
     def flush(self) -> Deferred | None:
         """Write what is waiting; the Deferred fires once everything accepted so far is committed
         (None when nothing was waiting or being written)."""
         self._write_now()
-        if not self._writing:
+        if not self._writing_count:
             return None
         idle: Deferred = Deferred()
         self._idle_waiters.append(idle)
@@ -459,13 +455,12 @@ class InboxWriter:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        if self._writing or not self._waiting:
+        if self._writing_count or not self._waiting:
             return
         limit = self.config.group_commit_max_batch
         batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
         mos = [item.mo for item in batch if item.mo is not None]
         receipts = [item.receipt for item in batch if item.receipt is not None]
-        self._writing = True
         self._writing_count = len(batch)
         written = self.db.run_interaction(
             "inbox.write_batch",
@@ -480,7 +475,6 @@ class InboxWriter:
         written.addBoth(self._write_finished)
 
     def _write_finished(self, result: Any) -> None:
-        self._writing = False
         self._writing_count = 0
         if isinstance(result, Failure):
             log.failure("answering after an inbox write failed", result)

@@ -1,0 +1,33 @@
+"""The back-pressure keys of [inbox] (daemon.backpressure), beside the section's own in daemon.config."""
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from daemon.config_base import PositiveSeconds, Section
+
+
+class BacklogSettings(Section):
+    """Inbox rows the TranProc has not handled yet at most; past it deliver_sm is answered
+    ESME_RX_T_APPN unstored (the SMSC keeps it and delivers it again) until the backlog falls to
+    backlog_low_water (None: 80% of the bound). 0: no bound. The backlog is counted every
+    backlog_check_s, and between counts from what this process admits: never a query per
+    deliver_sm."""
+
+    max_backlog: Annotated[int, Field(ge=0, le=100_000_000)] = 20_000
+    backlog_low_water: Annotated[int, Field(ge=0)] | None = None
+    backlog_check_s: PositiveSeconds = 1.0
+
+    @model_validator(mode="after")
+    def _low_water_below_the_bound(self) -> "BacklogSettings":
+        low = self.backlog_low_water
+        if self.max_backlog and low is not None and low >= self.max_backlog:
+            raise ValueError("backlog_low_water must be below max_backlog")
+        return self
+
+    @property
+    def backlog_resume_at(self) -> int:
+        """The backlog at which refused deliver_sm are taken again."""
+        if self.backlog_low_water is not None:
+            return self.backlog_low_water
+        return self.max_backlog * 4 // 5
