@@ -18,8 +18,9 @@ no UDH looked for, never content-deduplicated ("1" on two screens is two answers
 re-deliver a dialogue step; the session engine guards the money step). One with a missing or
 malformed session field gets the status the codec names, unstored. Without a dialect: an SMS.
 
-The messages waiting for a commit are bounded (`max_waiting`): past it a deliver_sm is answered
-ESME_RTHROTTLED at once, unstored (the SMSC delivers it again later; `refused_queue_full`). The
+The messages waiting for a commit are bounded (`max_waiting`, each bind its share: daemon.inbox_queue):
+past it a deliver_sm is answered ESME_RTHROTTLED at once, unstored (the SMSC delivers it again
+later; `refused_queue_full`). The
 rows not yet handled by the TranProc are bounded too (daemon.backpressure, `inbox.backlog`).
 """
 
@@ -49,6 +50,7 @@ from twisted.python.failure import Failure
 from daemon import clock
 from daemon.config import InboxConfig
 from daemon.db import Database
+from daemon.inbox_queue import WaitingQueue
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox, mo_parts
 from ledger.fastpath import bulk_insert
@@ -356,8 +358,6 @@ class InboxWriter:
         dedupe_secret: bytes = b"",
         max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
-        if max_waiting < 1:
-            raise ValueError(f"max_waiting must be at least 1, not {max_waiting}")
         self.reactor = reactor
         self.max_waiting = max_waiting
         self.db = db
@@ -367,7 +367,7 @@ class InboxWriter:
         self.receipt_from_pdu = receipt_from_pdu
         self.receipt_sink = receipt_sink
         self.dedupe_secret = dedupe_secret or secrets.token_bytes(_DEDUPE_SECRET_BYTES)
-        self._waiting: list[_Waiting] = []
+        self._waiting: WaitingQueue[_Waiting] = WaitingQueue(max_waiting)  # fair across binds
         self._timer: IDelayedCall | None = None
         self._writing_count = 0  # MOs and receipts in the write under way (0: none)
         self.backlog: Any = None  # daemon.backpressure.Backlog: the bound daemon.binds puts first
@@ -396,13 +396,14 @@ class InboxWriter:
         ussd_dialect: Dialect | None = None,
     ) -> Deferred:
         """The deliver_sm_resp status for `pdu`, once it is committed (or refused)."""
-        if len(self._waiting) >= self.max_waiting:
+        if self._waiting.full_for(bind_name):
             self.counters["refused_queue_full"] += 1
             return succeed(FULL_QUEUE_STATUS)
         answer: Deferred = Deferred()
         if self.receipt_from_pdu is not None and self.is_receipt(pdu):
             self.counters["receipts_received"] += 1
-            self._waiting.append(_Waiting(None, self.receipt_from_pdu(pdu, bind_name), answer))
+            receipt = self.receipt_from_pdu(pdu, bind_name)
+            self._waiting.append(bind_name, _Waiting(None, receipt, answer))
         else:
             try:
                 mo = mo_from_pdu(bind_name, pdu, default_alphabet, ussd_dialect)
@@ -413,7 +414,7 @@ class InboxWriter:
             if ussd_dialect is None and bind_name not in self._ussd_ignored_on:
                 self._note_stray_ussd(bind_name, pdu)
             self.counters["mo_received"] += 1
-            self._waiting.append(_Waiting(mo, None, answer))
+            self._waiting.append(bind_name, _Waiting(mo, None, answer))
         if len(self._waiting) >= self.config.group_commit_max_batch:
             self._write_now()
         elif self._timer is None and not self._writing_count:
@@ -458,7 +459,7 @@ class InboxWriter:
         if self._writing_count or not self._waiting:
             return
         limit = self.config.group_commit_max_batch
-        batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
+        batch = self._waiting.take(limit)
         mos = [item.mo for item in batch if item.mo is not None]
         receipts = [item.receipt for item in batch if item.receipt is not None]
         self._writing_count = len(batch)
