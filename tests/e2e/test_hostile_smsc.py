@@ -207,6 +207,22 @@ def test_a_command_length_of_0xffffffff_is_nacked_and_the_link_closed(world: Wor
     world.assert_unharmed()
 
 
+def test_an_smsc_that_breaks_every_link_is_retried_ever_later(world: World) -> None:
+    # Each link binds, then loses its framing at once: a link that dies that young counts as a
+    # failed attempt, so the reconnects back off (doubling, capped at reconnect_max_delay_s).
+    link = world.hostile.current()
+    waits = []
+    for _ in range(3):
+        link.send((0xFFFF_FFFF).to_bytes(4, "big") + bytes(12))
+        again = reconnected(world, link)
+        assert link.closed_at is not None
+        waits.append(again.connected_at - link.closed_at)
+        link = again
+    assert waits[2] >= 4 * RECONNECT_DELAY_S * 0.9, waits  # the third in a row: two doublings
+    link.ping()
+    world.assert_unharmed()
+
+
 def test_a_million_bytes_of_garbage(world: World) -> None:
     link = world.hostile.current()
     garbage = bytearray(random.Random(SEED).randbytes(1_000_000))
