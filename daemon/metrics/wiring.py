@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.resource import Resource
 
 from daemon.components import Adapted, ComponentStatus
+from daemon.metrics.backlog import BacklogCollector
 from daemon.metrics.collectors import BindCollector, QueueCollector
 from daemon.metrics.health import liveness
 from daemon.metrics.queues import QueueSnapshot
@@ -36,6 +37,8 @@ def attach_metrics(daemon: Daemon) -> DaemonMetrics:
     if not config.status.metrics:
         return metrics
     metrics.register(BindCollector(daemon.binds, lambda: _windows(daemon)))
+    if daemon.inbox is not None and daemon.inbox.backlog is not None:  # hostile (R4)
+        metrics.register(BacklogCollector(daemon.inbox.backlog))
     snapshot = metrics.queue_snapshot = QueueSnapshot(daemon.reactor, daemon.db)
     metrics.register(QueueCollector(snapshot, daemon.reactor))
     daemon.components.append(

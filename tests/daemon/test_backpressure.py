@@ -3,6 +3,7 @@ takes MOs again by itself once the backlog is down to the low-water mark (a task
 counts; the inbox is a real SQLite database)."""
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import func, select, update
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
@@ -12,6 +13,7 @@ from daemon.binds import bind_handler
 from daemon.config import BindConfig, ConfigError, InboxConfig, build_config
 from daemon.drain import MoGate
 from daemon.lis import InboxWriter
+from daemon.metrics.backlog import BacklogCollector
 from daemon.receipts import apply_receipts_txn, is_receipt, receipt_from_pdu
 from daemon.schema import inbox
 from smscore.constants import EsmClass
@@ -200,3 +202,19 @@ def test_the_backlog_counts_only_rows_not_handled(db, clock):
     backlog = Backlog(clock, db, InboxConfig(max_backlog=10))
     backlog.run_now()
     assert backlog.rows == 2
+
+
+def test_the_metrics_show_the_backlog_its_bound_and_the_refusals(db, clock):
+    handler, _, backlog = lis(db, clock, max_backlog=2)
+    statuses(handler, [mo(n) for n in range(5)], clock)
+    registry = CollectorRegistry()
+    registry.register(BacklogCollector(backlog))
+    text = generate_latest(registry).decode()
+    for line in (
+        "smscore_inbox_backlog 2.0",
+        "smscore_inbox_backlog_bound 2.0",
+        "smscore_inbox_backlog_refusing 1.0",
+        "smscore_inbox_backlog_refused_total 3.0",
+        "smscore_inbox_backlog_pauses_total 1.0",
+    ):
+        assert line in text.splitlines(), text

@@ -5,6 +5,7 @@ low-water mark, the LIS takes MOs again by itself, and every MO is stored, handl
 exactly once. (SQLite: both processes on one database file.)
 """
 
+import urllib.request
 from collections import Counter
 
 from tests.e2e.harness import (
@@ -72,6 +73,8 @@ def test_the_inbox_stops_at_its_bound_then_every_mo_is_handled_once(tmp_path) ->
         messages = simulator.all_messages()
         recorded = tables.recorded_message_ids()
         after = lis.status()["counters"]
+        with urllib.request.urlopen(f"{lis.status_url}/metrics", timeout=10) as answer:
+            metrics = answer.read().decode().splitlines()
         stats = simulator.stats()
     finally:
         tables.close()
@@ -83,6 +86,9 @@ def test_the_inbox_stops_at_its_bound_then_every_mo_is_handled_once(tmp_path) ->
     assert refusing == 1
     # Recovered by itself: taking MOs again, after refusing many, paused at least once.
     assert after["inbox.backlog.refusing"] == 0 and after["inbox.backlog.pauses"] >= 1
+    refused_total = next(m for m in metrics if m.startswith("smscore_inbox_backlog_refused_total"))
+    assert float(refused_total.split()[1]) == after["inbox.backlog.refused"] >= MOS
+    assert "smscore_inbox_backlog_refusing 0.0" in metrics
     assert stats["mo_failed"] == 0 and stats["deliveries_pending"] == 0
     # Every MO stored once, handled once, with one reply that reached its phone once.
     assert sorted((row.source_addr, row.text) for row in inbox_rows) == sorted(sent)
