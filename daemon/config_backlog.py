@@ -1,4 +1,6 @@
-"""The back-pressure keys of [inbox] (daemon.backpressure), beside the section's own in daemon.config."""
+"""The bounds of [inbox] that keep a flood (a broken or hostile SMSC, a TranProc fallen behind) from
+growing the LIS: the back-pressure keys (daemon.backpressure) and the size of one MO
+(daemon.binds), beside the section's own keys in daemon.config."""
 
 from typing import Annotated
 
@@ -17,6 +19,10 @@ class BacklogSettings(Section):
     max_backlog: Annotated[int, Field(ge=0, le=100_000_000)] = 20_000
     backlog_low_water: Annotated[int, Field(ge=0)] | None = None
     backlog_check_s: PositiveSeconds = 1.0
+    # The body of one deliver_sm (short_message + message_payload) at most; a longer one is
+    # answered ESME_RINVMSGLEN, unstored (no command is that long; 8 KiB holds a 20-part MO in
+    # UCS-2). With max_waiting it bounds the memory of the MOs waiting for a commit.
+    max_mo_bytes: Annotated[int, Field(ge=254, le=70_000)] = 8192
 
     @model_validator(mode="after")
     def _low_water_below_the_bound(self) -> "BacklogSettings":

@@ -35,6 +35,7 @@ class Link:
         self.bound = threading.Event()
         self.closed = threading.Event()
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._received: list[PDU] = []
         self._next_sequence = 1_000  # ours; the daemon's bind is the only other number we answer
         self._submits = 0
@@ -48,12 +49,22 @@ class Link:
         return self._next_sequence
 
     def send(self, data: bytes) -> bool:
-        """Write `data`; False if the daemon closed the link first (it may, halfway)."""
+        """Write `data`; False if the daemon closed the link first (it may, halfway). One writer
+        at a time: the reader's answers never land inside a PDU the test is writing."""
         try:
-            self.sock.sendall(data)
+            with self._send_lock:
+                self.sock.sendall(data)
             return True
         except OSError:
             return False
+
+    def send_many(self, pdus: list[bytes], per_write: int = 100) -> bool:
+        """Write PDUs back to back, `per_write` at a time, without waiting for any answer (the
+        reader answers the daemon's requests between the writes)."""
+        return all(
+            self.send(b"".join(pdus[start : start + per_write]))
+            for start in range(0, len(pdus), per_write)
+        )
 
     def send_pdu(self, pdu: PDU) -> int:
         """Send a request with our next sequence number; returns the number."""

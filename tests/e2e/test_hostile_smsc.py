@@ -321,6 +321,39 @@ def test_random_and_mutated_pdus_are_each_answered_as_smpp_says(world: World) ->
     world.assert_unharmed()
 
 
+def test_a_flood_of_huge_messages_is_refused_for_good_and_stores_nothing(world: World) -> None:
+    # 60 KB message_payloads (legal SMPP, no command is that long): refused by size before they
+    # take memory waiting for a commit (inbox.max_mo_bytes), and not delivered again.
+    link = world.hostile.current()
+    huge = [
+        encode(
+            DeliverSm(
+                sequence_number=8_000_000 + number,
+                source_addr="254719800001",
+                destination_addr="12345",
+                tlvs={"message_payload": b"HUGE" + b"X" * 60_000},
+            )
+        )
+        for number in range(HUGE_COUNT)
+    ]
+    link.send_many(huge, per_write=10)
+    wait_for(
+        lambda: len(link.answers_to_range(8_000_000, HUGE_COUNT)) == HUGE_COUNT,
+        60,
+        "an answer to every huge deliver_sm",
+    )
+    answers = link.answers_to_range(8_000_000, HUGE_COUNT)
+    assert {(a.command_id, a.command_status) for a in answers} == {
+        (C.DELIVER_SM_RESP, S.ESME_RINVMSGLEN)
+    }
+    assert world.stored_from_bad("HUGE") == 0
+    assert world.daemon.status()["counters"]["inbox.refused_too_long"] >= HUGE_COUNT
+    world.assert_unharmed()
+
+
+HUGE_COUNT = 500
+
+
 def test_a_deliver_sm_flood_is_answered_without_waiting_and_stays_bounded(world: World) -> None:
     link = world.hostile.current()
     flood = [
@@ -332,7 +365,7 @@ def test_a_deliver_sm_flood_is_answered_without_waiting_and_stays_bounded(world:
         )
         for number in range(FLOOD_SIZE)
     ]
-    writer = threading.Thread(target=link.send, args=(b"".join(encode(pdu) for pdu in flood),))
+    writer = threading.Thread(target=link.send_many, args=([encode(pdu) for pdu in flood],))
     writer.start()  # all of it at once: the answers are read by the link's reader meanwhile
     world.ask_balance(timeout_s=60)  # during the flood
     writer.join(60)
