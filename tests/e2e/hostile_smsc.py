@@ -9,15 +9,14 @@ id), unbind. Tests wait for conditions with a deadline, never for a fixed time.
 
 from __future__ import annotations
 
-import random
 import socket
 import threading
 import time
 
 from smscore.codec import StreamDecoder, encode
 from smscore.constants import CommandId as C
-from smscore.errors import PDUDecodeError, SMPPError
-from smscore.pdu import PDU, PDU_CLASSES, DeliverSm, EnquireLink
+from smscore.errors import PDUDecodeError
+from smscore.pdu import PDU, EnquireLink
 from tests.e2e.harness import wait_for
 
 READ_CHUNK_BYTES = 65_536
@@ -190,51 +189,3 @@ class HostileSMSC:
             links = list(self.links)
         for link in links:
             link.close()
-
-
-# --- hostile input: seeded, so a failure can be replayed --------------------------------------
-
-
-def valid_pdus(rng: random.Random) -> list[bytes]:
-    """One valid PDU of every SMPP 3.4 command that smscore.pdu builds from its defaults, and a
-    deliver_sm with a text: the material `mutate` damages."""
-    samples = []
-    for cls in PDU_CLASSES.values():
-        try:
-            samples.append(encode(cls()))
-        except SMPPError:  # a command whose empty fields the encoder refuses
-            continue
-    number = f"2547199{rng.randrange(10**5):05d}"
-    samples.append(
-        encode(DeliverSm(source_addr=number, destination_addr="12345", short_message=b"HI"))
-    )
-    return samples
-
-
-def mutate(rng: random.Random, data: bytes) -> bytes:
-    """A few bit flips, byte stamps, truncations or insertions in the body of a PDU; the
-    command_length is set again to the new length, so framing holds and the field decoders get
-    the damage (framing attacks are separate cases)."""
-    body = bytearray(data[4:])
-    for _ in range(rng.randint(1, 4)):
-        pos = rng.randrange(len(body)) if body else 0
-        roll = rng.random()
-        if roll < 0.4 and body:
-            body[pos] ^= 1 << rng.randrange(8)
-        elif roll < 0.6 and body:
-            body[pos] = rng.choice((0, 0xFF, 0x7F, 0x80, 1))
-        elif roll < 0.75 and len(body) > 12:
-            del body[max(pos, 12) :]
-        else:
-            body[pos:pos] = rng.randbytes(rng.randint(1, 12))
-    while len(body) < 12:
-        body.append(0)
-    return (len(body) + 4).to_bytes(4, "big") + bytes(body)
-
-
-def random_pdu(rng: random.Random) -> bytes:
-    """Random bytes behind a header with a right length: any command_id, any body."""
-    command_id = rng.choice([*PDU_CLASSES, rng.randrange(2**32)])
-    body = rng.randbytes(rng.randint(0, 200))
-    header = (16 + len(body)).to_bytes(4, "big") + command_id.to_bytes(4, "big")
-    return header + rng.randbytes(4) + rng.randrange(2**31).to_bytes(4, "big") + body

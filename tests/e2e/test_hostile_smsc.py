@@ -22,9 +22,8 @@ import pytest
 from sqlalchemy import func, select
 
 from daemon.schema import inbox
-from smscore.codec import decode, encode
+from smscore.codec import encode
 from smscore.constants import CommandId as C
-from smscore.errors import PDUDecodeError
 from smscore.pdu import (
     PDU_CLASSES,
     BindTransceiver,
@@ -45,14 +44,14 @@ from tests.e2e.harness import (
     seed_subscribers,
     wait_for,
 )
-from tests.e2e.hostile_smsc import HostileSMSC, Link, mutate, random_pdu, valid_pdus
+from tests.e2e.hostile_smsc import HostileSMSC, Link
+from tests.smscore.hostile_input import TEMPORARY, expected_answer, mutate, random_pdu, valid_pdus
 
 ALICE = Subscriber("254712000001", "1234", 100_050)
 BALANCE = "Your smscore balance is KES 1,000.50."
 RECONNECT_DELAY_S = 0.3  # bad's reconnect_initial_delay_s: the backoff a dropped link waits
 RSS_GROWTH_BOUND_KIB = 96 * 1024  # the flood stores thousands of rows; garbage must add nothing
 SEED = 18
-TEMPORARY = {S.ESME_RX_T_APPN, S.ESME_RTHROTTLED}  # refused for now: the SMSC delivers it again
 
 
 @dataclass
@@ -253,39 +252,6 @@ def test_a_million_bytes_of_framed_garbage_gets_one_nack_per_frame(world: World)
         assert (nack.command_id, nack.command_status) == (C.GENERIC_NACK, S.ESME_RINVCMDID)
     assert not link.closed.is_set()
     world.assert_unharmed()
-
-
-@dataclass(frozen=True)
-class Expected:
-    answer_id: int | None  # the command_id of the one answer, None: no answer
-    statuses: frozenset[int] = frozenset()
-    closes: bool = False
-
-
-def expected_answer(data: bytes) -> Expected:
-    """What SMPP 3.4 says the receiving ESME answers to `data` (one whole PDU), judged with
-    smscore's codec: a malformed request gets its own *_resp (generic_nack when it has none or the
-    command is unknown) with the status the decoder names; a response gets nothing."""
-    try:
-        pdu = decode(data)
-    except PDUDecodeError as error:
-        cls = PDU_CLASSES.get(error.command_id) if error.command_id is not None else None
-        if cls is not None and cls.is_response:
-            return Expected(None)
-        answer = cls.response_class if cls is not None and cls.response_class else GenericNack
-        return Expected(answer.command_id, frozenset({error.status}), closes=error.fatal)
-    if pdu.is_response or pdu.command_id in (C.GENERIC_NACK, C.ALERT_NOTIFICATION):
-        return Expected(None)
-    if pdu.command_id in (C.DELIVER_SM, C.DATA_SM):
-        return Expected(pdu.response_class.command_id, frozenset({S.ESME_ROK, *TEMPORARY}))
-    if pdu.command_id in (C.ENQUIRE_LINK, C.UNBIND):
-        return Expected(
-            pdu.response_class.command_id,
-            frozenset({S.ESME_ROK}),
-            closes=pdu.command_id == C.UNBIND,
-        )
-    answer = pdu.response_class or GenericNack
-    return Expected(answer.command_id, frozenset({S.ESME_RINVBNDSTS, S.ESME_RALYBND}))
 
 
 def test_random_and_mutated_pdus_are_each_answered_as_smpp_says(world: World) -> None:
