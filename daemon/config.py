@@ -30,6 +30,7 @@ from daemon.config_api import ApiConfig, ChannelsConfig
 from daemon.config_backlog import BacklogSettings
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_env import apply_overrides, env_overrides
+from daemon.config_seal import SealConfig
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
 from ledger import display_url
@@ -55,8 +56,10 @@ class ServiceConfig(Section):
     default_language: Literal["en", "sw"] = "en"  # replies to senders who have not chosen one
     # The name this process's outbox claims and lease go by (see Config.lease_owner); "" = derived.
     instance_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{0,96}$")] = ""
-    # SIGTERM: how long the drain waits for outstanding submit_sm_resp before unbinding anyway
-    drain_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # SIGTERM: how long the drain waits for outstanding submit_sm_resp before unbinding anyway. At
+    # most 45 s: the units' TimeoutStopSec=60 must cover it plus the batch in hand and the unbinds,
+    # or systemd SIGKILLs the drain (raise both together, in a drop-in, for a longer one).
+    drain_timeout_s: Annotated[float, Field(gt=0, le=45)] = 10.0
 
     @field_validator("region")
     @classmethod
@@ -370,6 +373,7 @@ class Config(Section):
     ussd: UssdConfig = UssdConfig()
     api: ApiConfig = ApiConfig()  # daemon.config_api
     channels: ChannelsConfig = ChannelsConfig()
+    seal: SealConfig = SealConfig()  # daemon.config_seal (issue 18, seal)
 
     @model_validator(mode="after")
     def _unique_bind_names(self) -> "Config":
