@@ -25,7 +25,6 @@ TranProc is another process: the count is what tells this one that it caught up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import Connection, func, select
 from twisted.internet.defer import Deferred
@@ -39,7 +38,6 @@ from daemon.db import Database, first_line
 from daemon.lis import InboxWriter
 from daemon.periodic import Rerun
 from daemon.schema import inbox
-from smscore.pdu import PDU
 from smscore.status import CommandStatus
 
 log = Logger()
@@ -87,18 +85,6 @@ class Backlog(Rerun):
         if self.max_backlog and self.rows >= self.max_backlog:
             self._pause()
         return True
-
-    def guard(
-        self, handler: Callable[[PDU], Any], is_receipt: Callable[[PDU], bool]
-    ) -> Callable[[PDU], Any]:
-        """`handler` (a bind's deliver_sm handler) behind the bound; receipts always pass."""
-
-        def guarded(pdu: PDU) -> Any:
-            if is_receipt(pdu) or self.admit():
-                return handler(pdu)
-            return BACKLOG_STATUS
-
-        return guarded
 
     def status(self) -> dict[str, int]:
         return {**self.counters, "rows": self.rows, "refusing": int(self.refusing)}
@@ -158,8 +144,9 @@ class Backlog(Rerun):
 def attach_backlog(
     inbox: InboxWriter, config: InboxConfig, reactor: IReactorTime, db: Database
 ) -> list[Component]:
-    """Put the bound in front of `inbox` (daemon.binds reads `inbox.backlog`); returns the
-    component that counts the backlog (none when `max_backlog` is 0: no bound, no count)."""
+    """Put the bound in front of `inbox` (daemon.binds reads `inbox.backlog` at each deliver_sm);
+    returns the component that counts the backlog (none when `max_backlog` is 0: no bound, no
+    count)."""
     if not config.max_backlog:
         return []
     backlog = inbox.backlog = Backlog(reactor, db, config, lambda: inbox.uncommitted_count)

@@ -7,6 +7,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 
+from daemon.backpressure import BACKLOG_STATUS
 from daemon.config import BindConfig
 from daemon.drain import MoGate
 from daemon.lis import InboxWriter
@@ -53,9 +54,22 @@ def bind_handler(
     message is longer than inbox.max_mo_bytes, or the inbox backlog is past its bound
     (daemon.backpressure: receipts still pass)."""
     handler = inbox.handler_for(bind.name, bind.default_alphabet, bind.ussd_dialect)
-    if inbox.backlog is not None:
-        handler = inbox.backlog.guard(handler, inbox.is_receipt)
-    return gate.guard(size_guard(handler, inbox, bind.name))
+    return gate.guard(size_guard(backlog_guard(handler, inbox), inbox, bind.name))
+
+
+def backlog_guard(
+    handler: Callable[[PDU], int | Deferred], inbox: InboxWriter
+) -> Callable[[PDU], int | Deferred]:
+    """`handler` behind the inbox's backlog bound, when it has one (read at each deliver_sm: the
+    bound may be attached after the binds are built)."""
+
+    def guarded(pdu: PDU) -> int | Deferred:
+        backlog = inbox.backlog
+        if backlog is None or inbox.is_receipt(pdu) or backlog.admit():
+            return handler(pdu)
+        return BACKLOG_STATUS
+
+    return guarded
 
 
 def size_guard(

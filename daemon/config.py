@@ -27,9 +27,9 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
 from daemon.config_api import ApiConfig, ChannelsConfig
-from daemon.config_backlog import BacklogSettings
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_env import apply_overrides, env_overrides
+from daemon.config_inbox import InboxConfig
 from daemon.config_seal import SealConfig
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
@@ -235,19 +235,6 @@ def _password_from_file(path: Path) -> str:
     except UnicodeDecodeError:
         raise BindPasswordError("password_file", f"{path} is not UTF-8 text") from None
     return text.removesuffix("\n").removesuffix("\r")
-
-
-class InboxConfig(BacklogSettings):  # hostile (R4): + the back-pressure keys
-    group_commit_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
-    group_commit_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
-    # The same MO again (SMSC re-delivery or a person's repeat) within this window: a command with side
-    # effects is not run again but answered with its first reply (daemon.repeats).
-    dedupe_window_s: PositiveSeconds = 120.0
-    concat_timeout_s: PositiveSeconds = 300.0
-    # MOs waiting for their group commit at most; past it deliver_sm is answered ESME_RTHROTTLED
-    # unstored, so the SMSC retries later. Ten full group commits at the default batch: room for the
-    # database to stall briefly without refusing, a bound on memory when it stays down.
-    max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
 
 
 class TranProcConfig(Section):

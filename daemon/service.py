@@ -473,7 +473,6 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
     daemon.components.insert(0, components.lease_component(lease))
     wake_tranproc = daemon.tranproc.wake if daemon.tranproc is not None else (lambda: None)
     daemon.inbox = components.make_inbox(config, reactor, db, pepper, wake_tranproc)
-    backlog = attach_backlog(daemon.inbox, config.inbox, reactor, db)  # before the binds read it
     daemon.pool = build_binds(config, reactor, daemon.inbox, daemon.gate)
     daemon.sender = components.make_sender(config, reactor, db, daemon.pool)
     sweeper = components.make_sweeper(
@@ -495,7 +494,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
         components.sweeper_component(sweeper),
         components.periodic_component(settler),
         *_airtime(config, reactor, db),
-        *backlog,
+        *attach_backlog(daemon.inbox, config.inbox, reactor, db),
         components.inbox_component(daemon.inbox),
         components.binds_component(daemon.pool),
     ]

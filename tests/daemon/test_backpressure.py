@@ -218,3 +218,12 @@ def test_the_metrics_show_the_backlog_its_bound_and_the_refusals(db, clock):
         "smscore_inbox_backlog_pauses_total 1.0",
     ):
         assert line in text.splitlines(), text
+
+
+def test_a_bound_attached_after_the_binds_were_built_still_applies(db, clock):
+    # daemon.service attaches the bound in the component list, after build_binds made the handlers.
+    config = InboxConfig(max_backlog=1, group_commit_max_wait_ms=1)
+    writer = InboxWriter(clock, db, config)
+    handler = bind_handler(writer, MoGate(), BIND)
+    attach_backlog(writer, config, clock, db)
+    assert statuses(handler, [mo(1), mo(2)], clock) == [S.ESME_ROK, S.ESME_RX_T_APPN]

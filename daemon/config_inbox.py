@@ -1,6 +1,6 @@
-"""The bounds of [inbox] that keep a flood (a broken or hostile SMSC, a TranProc fallen behind) from
-growing the LIS: the back-pressure keys (daemon.backpressure) and the size of one MO
-(daemon.binds), beside the section's own keys in daemon.config."""
+"""[inbox]: the LIS's inbox writer (daemon.lis), and the bounds that keep a flood (a broken or hostile
+SMSC, a TranProc fallen behind) from growing it: the back-pressure keys (daemon.backpressure) and the
+size of one MO (daemon.binds)."""
 
 from typing import Annotated
 
@@ -37,3 +37,16 @@ class BacklogSettings(Section):
         if self.backlog_low_water is not None:
             return self.backlog_low_water
         return self.max_backlog * 4 // 5
+
+
+class InboxConfig(BacklogSettings):
+    group_commit_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    group_commit_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
+    # The same MO again (SMSC re-delivery or a person's repeat) within this window: a command with side
+    # effects is not run again but answered with its first reply (daemon.repeats).
+    dedupe_window_s: PositiveSeconds = 120.0
+    concat_timeout_s: PositiveSeconds = 300.0
+    # MOs waiting for their group commit at most; past it deliver_sm is answered ESME_RTHROTTLED
+    # unstored, so the SMSC retries later. Ten full group commits at the default batch: room for the
+    # database to stall briefly without refusing, a bound on memory when it stays down.
+    max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
