@@ -103,6 +103,25 @@ def test_throttled_answers_and_pauses_are_counted(tmp_path, engine):
     assert pdus(samples, "out", "submit_sm") == 3
 
 
+def test_a_flood_of_odd_statuses_from_the_peer_keeps_the_series_bounded(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    smsc = join_smsc(daemon)
+    odd = [0x0000_0500 + n * 7919 for n in range(40)]  # statuses no spec defines, all different
+    smsc.answers = list(odd)
+    assert daemon.pool is not None
+    for _ in odd:
+        daemon.pool.submit(SubmitSm(destination_addr="254712000001", short_message=b"x"))
+        settle(daemon, smsc)
+    samples = scrape(daemon)
+    statuses = {
+        dict(labels)["command_status"]
+        for name, labels in samples
+        if name == PDUS and dict(labels)["command"] == "submit_sm_resp"
+    }
+    assert statuses == {"other"}
+    assert pdus(samples, "in", "submit_sm_resp", "other") == len(odd)
+
+
 def test_a_drop_and_the_reconnect_are_counted_and_the_pdu_counts_survive_it(tmp_path, engine):
     daemon = build_daemon(tmp_path, engine)
     smsc = join_smsc(daemon)
