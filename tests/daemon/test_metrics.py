@@ -167,19 +167,29 @@ def test_tranproc_batches_their_sizes_latency_and_commands_by_result(tmp_path, e
     daemon.tranproc._db = LaterDatabase(engine, daemon.reactor, 0.25)
     daemon.tranproc.start()
     daemon.reactor.advance(0)
-    assert scrape(daemon).get(("smscore_tranproc_batch_size_count", frozenset())) == 0
+    assert scrape(daemon).get(("smscore_tranproc_batch_messages_count", frozenset())) == 0
     daemon.reactor.advance(0.25)
     samples = scrape(daemon)
-    assert value(samples, "smscore_tranproc_batch_size_count") == 1
-    assert value(samples, "smscore_tranproc_batch_size_sum") == 3
+    assert value(samples, "smscore_tranproc_batch_messages_count") == 1
+    assert value(samples, "smscore_tranproc_batch_messages_sum") == 3
     assert value(samples, "smscore_tranproc_batch_duration_seconds_sum") == pytest.approx(0.25)
     assert value(samples, "smscore_tranproc_batch_duration_seconds_bucket", le="0.25") == 1
     assert value(samples, "smscore_tranproc_batch_duration_seconds_bucket", le="0.1") == 0
     assert value(samples, "smscore_commands_total", command="BAL", result="rejected") == 2
     assert value(samples, "smscore_commands_total", command="-", result="rejected") == 1
     daemon.reactor.advance(5)  # empty polls are neither sizes nor latencies
-    assert value(scrape(daemon), "smscore_tranproc_batch_size_count") == 1
+    assert value(scrape(daemon), "smscore_tranproc_batch_messages_count") == 1
     daemon.tranproc.stop()
+
+
+def test_no_created_series_doubles_the_counters_and_histograms(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    assert daemon.metrics is not None
+    daemon.metrics.count_reload(True)
+    daemon.metrics.batch_messages.observe(3)
+    body = get(daemon, b"metrics")[2].decode()
+    assert "smscore_reloads_total" in body and "smscore_tranproc_batch_messages_sum" in body
+    assert "_created" not in body
 
 
 def test_a_failed_batch_is_counted(tmp_path, engine):
