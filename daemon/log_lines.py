@@ -7,15 +7,22 @@
 - `mt` (sender): an outbox row's submit_sm_resp: bind, message ids, command status;
 - `receipt` (receipts): a delivery receipt matched to a part: message id, outcome.
 
-Lines about database work are written when its transaction commits (`after_commit`): a batch
-rolled back and retried must not leave a line for what it undid. A savepoint rolled back drops
-the lines written inside it. They are written before the driver's own COMMIT (SQLAlchemy's commit
-event): a COMMIT that then fails is retried whole and logs again, it never goes unlogged.
+Lines about database work are written once its transaction has committed (`after_commit`): a
+batch rolled back and retried must not leave a line for what it undid. SQLAlchemy's `commit` event
+fires before the driver's COMMIT, which can still fail, so it only marks the lines as committing;
+`daemon.db.transaction` writes them once the COMMIT returned (every `run_interaction` goes through
+it). A rollback, a savepoint rolled back (its own lines only) or a COMMIT that raised drops them.
+
+The lines wait on the checkout's `Connection` object (a weak map), never in `conn.info`: that dict
+belongs to the pooled DBAPI connection and outlives the checkout, so a transaction ended by an
+invalidation or the pool's reset (no rollback event) would hand its lines to the next, unrelated
+commit on that connection. A Connection nobody writes the lines of takes them with it.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from twisted.logger import Logger
 
+from daemon import db
 from daemon.correlation import for_inbox, for_move, for_outbox, outbox_correlations_txn
 from daemon.money.move_observers import add_move_observer, remove_move_observer
 
@@ -31,7 +39,6 @@ posting_log = Logger(namespace="daemon.ledger")
 mt_log = Logger(namespace="daemon.sender")
 receipt_log = Logger(namespace="daemon.receipts")
 
-_KEY = "smscore.log_lines"
 _SHOWN_EDGE_DIGITS = 3  # a number shows its first and last 3 digits: 254******678
 _SHORT_NUMBER = 2 * _SHOWN_EDGE_DIGITS + 2
 _CODE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_:.]{0,39}")  # a result code, never free text
@@ -57,6 +64,11 @@ def mask_msisdn(msisdn: str | None) -> str:
 class _Pending:
     lines: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
     savepoints: list[int] = field(default_factory=list)  # where each open one's lines start
+    committing: list[Callable[[], None]] = field(default_factory=list)  # COMMIT sent, not returned
+
+
+# Connection (one checkout) -> its lines; weak: a Connection dropped unwritten takes them along.
+_PENDING: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDictionary()
 
 
 def activate(components: Iterable[str] = _ALL) -> None:
@@ -69,6 +81,7 @@ def activate(components: Iterable[str] = _ALL) -> None:
     _state["active"] = True
     for name, listener in _LISTENERS:
         event.listen(Engine, name, listener)
+    db.add_commit_hook(write_committed)
     add_move_observer(_observe_move)
 
 
@@ -79,7 +92,9 @@ def deactivate() -> None:
     _state["active"], _state["components"] = False, _ALL
     for name, listener in _LISTENERS:
         event.remove(Engine, name, listener)
+    db.remove_commit_hook(write_committed)
     remove_move_observer(_observe_move)
+    _PENDING.clear()
 
 
 def is_active() -> bool:
@@ -87,7 +102,7 @@ def is_active() -> bool:
 
 
 def after_commit(conn: Connection, correlation_id: str, emit: Callable[[], None]) -> None:
-    """Call `emit` when the transaction `conn` is in commits (never if it rolls back)."""
+    """Call `emit` once the transaction `conn` is in has committed (never if it rolls back)."""
     if _state["active"]:
         _pending(conn).lines.append((correlation_id, emit))
 
@@ -95,26 +110,37 @@ def after_commit(conn: Connection, correlation_id: str, emit: Callable[[], None]
 def forget_txn(conn: Connection, correlation_ids: set[str]) -> None:
     """Drop the lines waiting for the commit about these ids: work undone by a savepoint that
     SQLAlchemy does not see (the TranProc's raw per-message savepoint)."""
-    pending = conn.info.get(_KEY)
+    pending = _PENDING.get(conn)
     if pending is not None and correlation_ids:
         pending.lines = [line for line in pending.lines if line[0] not in correlation_ids]
 
 
+def write_committed(conn: Connection) -> None:
+    """Write the lines of `conn`'s committed transactions (daemon.db.transaction calls this once
+    the COMMIT returned)."""
+    pending = _PENDING.pop(conn, None)
+    for emit in pending.committing if pending is not None else ():
+        emit()
+
+
 def _pending(conn: Connection) -> _Pending:
-    found = conn.info.get(_KEY)
+    found = _PENDING.get(conn)
     if found is None:
-        found = conn.info[_KEY] = _Pending()
+        found = _PENDING[conn] = _Pending()
     return found
 
 
 def _on_commit(conn: Connection) -> None:
-    pending = conn.info.pop(_KEY, None)
-    for _correlation, emit in pending.lines if pending is not None else ():
-        emit()
+    # Before the driver's COMMIT: the lines now wait for it to return (write_committed).
+    pending = _PENDING.get(conn)
+    if pending is not None:
+        pending.committing.extend(emit for _correlation, emit in pending.lines)
+        pending.lines.clear()
+        pending.savepoints.clear()
 
 
 def _on_rollback(conn: Connection) -> None:
-    conn.info.pop(_KEY, None)
+    _PENDING.pop(conn, None)  # also what a COMMIT that raised had marked as committing
 
 
 def _on_savepoint(conn: Connection, _name: str | None) -> None:
@@ -124,13 +150,13 @@ def _on_savepoint(conn: Connection, _name: str | None) -> None:
 
 
 def _on_rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    pending = conn.info.get(_KEY)
+    pending = _PENDING.get(conn)
     if pending is not None and pending.savepoints:
         del pending.lines[pending.savepoints.pop() :]
 
 
 def _on_release_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    pending = conn.info.get(_KEY)
+    pending = _PENDING.get(conn)
     if pending is not None and pending.savepoints:
         pending.savepoints.pop()
 
