@@ -7,30 +7,20 @@
 - `mt` (sender): an outbox row's submit_sm_resp: bind, message ids, command status;
 - `receipt` (receipts): a delivery receipt matched to a part: message id, outcome.
 
-Lines about database work are written once its transaction has committed (`after_commit`): a
-batch rolled back and retried must not leave a line for what it undid. SQLAlchemy's `commit` event
-fires before the driver's COMMIT, which can still fail, so it only marks the lines as committing;
-`daemon.db.transaction` writes them once the COMMIT returned (every `run_interaction` goes through
-it). A rollback, a savepoint rolled back (its own lines only) or a COMMIT that raised drops them.
-
-The lines wait on the checkout's `Connection` object (a weak map), never in `conn.info`: that dict
-belongs to the pooled DBAPI connection and outlives the checkout, so a transaction ended by an
-invalidation or the pool's reset (no rollback event) would hand its lines to the next, unrelated
-commit on that connection. A Connection nobody writes the lines of takes them with it.
+Lines about database work are written once its transaction has committed (daemon.committed): a
+batch rolled back and retried, or a COMMIT that failed, must not leave a line for what it undid.
 """
 
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection
 from twisted.logger import Logger
 
-from daemon import db
+from daemon import committed
 from daemon.correlation import for_inbox, for_move, for_outbox, outbox_correlations_txn
 from daemon.money.move_observers import add_move_observer, remove_move_observer
 
@@ -43,6 +33,7 @@ _SHOWN_EDGE_DIGITS = 3  # a number shows its first and last 3 digits: 254******6
 _SHORT_NUMBER = 2 * _SHOWN_EDGE_DIGITS + 2
 _CODE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_:.]{0,39}")  # a result code, never free text
 _ALL = frozenset({"inbox", "ledger", "sender", "receipts"})
+_USER = "log_lines"
 _state: dict[str, Any] = {"active": False, "components": _ALL}
 
 
@@ -60,28 +51,15 @@ def mask_msisdn(msisdn: str | None) -> str:
 # --- lines written when the transaction commits ----------------------------------------------
 
 
-@dataclass(slots=True)
-class _Pending:
-    lines: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
-    savepoints: list[int] = field(default_factory=list)  # where each open one's lines start
-    committing: list[Callable[[], None]] = field(default_factory=list)  # COMMIT sent, not returned
-
-
-# Connection (one checkout) -> its lines; weak: a Connection dropped unwritten takes them along.
-_PENDING: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDictionary()
-
-
 def activate(components: Iterable[str] = _ALL) -> None:
     """Start writing the lines (the daemon does at start-up) of `components` (those logging at
-    info: the others' lines are not even built): watch every engine's transactions and observe
-    moves. Idempotent."""
+    info: the others' lines are not even built): lines wait for their commit (daemon.committed),
+    moves are observed. Idempotent."""
     _state["components"] = frozenset(components)
     if _state["active"]:
         return
     _state["active"] = True
-    for name, listener in _LISTENERS:
-        event.listen(Engine, name, listener)
-    db.add_commit_hook(write_committed)
+    committed.activate(_USER)
     add_move_observer(_observe_move)
 
 
@@ -90,11 +68,8 @@ def deactivate() -> None:
     if not _state["active"]:
         return
     _state["active"], _state["components"] = False, _ALL
-    for name, listener in _LISTENERS:
-        event.remove(Engine, name, listener)
-    db.remove_commit_hook(write_committed)
+    committed.deactivate(_USER)
     remove_move_observer(_observe_move)
-    _PENDING.clear()
 
 
 def is_active() -> bool:
@@ -104,70 +79,7 @@ def is_active() -> bool:
 def after_commit(conn: Connection, correlation_id: str, emit: Callable[[], None]) -> None:
     """Call `emit` once the transaction `conn` is in has committed (never if it rolls back)."""
     if _state["active"]:
-        _pending(conn).lines.append((correlation_id, emit))
-
-
-def forget_txn(conn: Connection, correlation_ids: set[str]) -> None:
-    """Drop the lines waiting for the commit about these ids: work undone by a savepoint that
-    SQLAlchemy does not see (the TranProc's raw per-message savepoint)."""
-    pending = _PENDING.get(conn)
-    if pending is not None and correlation_ids:
-        pending.lines = [line for line in pending.lines if line[0] not in correlation_ids]
-
-
-def write_committed(conn: Connection) -> None:
-    """Write the lines of `conn`'s committed transactions (daemon.db.transaction calls this once
-    the COMMIT returned)."""
-    pending = _PENDING.pop(conn, None)
-    for emit in pending.committing if pending is not None else ():
-        emit()
-
-
-def _pending(conn: Connection) -> _Pending:
-    found = _PENDING.get(conn)
-    if found is None:
-        found = _PENDING[conn] = _Pending()
-    return found
-
-
-def _on_commit(conn: Connection) -> None:
-    # Before the driver's COMMIT: the lines now wait for it to return (write_committed).
-    pending = _PENDING.get(conn)
-    if pending is not None:
-        pending.committing.extend(emit for _correlation, emit in pending.lines)
-        pending.lines.clear()
-        pending.savepoints.clear()
-
-
-def _on_rollback(conn: Connection) -> None:
-    _PENDING.pop(conn, None)  # also what a COMMIT that raised had marked as committing
-
-
-def _on_savepoint(conn: Connection, _name: str | None) -> None:
-    # SQLAlchemy names the savepoint after this event; savepoints nest, so a stack is enough.
-    pending = _pending(conn)
-    pending.savepoints.append(len(pending.lines))
-
-
-def _on_rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    pending = _PENDING.get(conn)
-    if pending is not None and pending.savepoints:
-        del pending.lines[pending.savepoints.pop() :]
-
-
-def _on_release_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    pending = _PENDING.get(conn)
-    if pending is not None and pending.savepoints:
-        pending.savepoints.pop()
-
-
-_LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
-    ("commit", _on_commit),
-    ("rollback", _on_rollback),
-    ("savepoint", _on_savepoint),
-    ("rollback_savepoint", _on_rollback_savepoint),
-    ("release_savepoint", _on_release_savepoint),
-)
+        committed.after_commit(conn, correlation_id, emit)
 
 
 # --- the four lines --------------------------------------------------------------------------
@@ -176,15 +88,14 @@ _LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
 def mo_lines_txn(conn: Connection, rows: Sequence[Any], outcomes: Iterable[Any]) -> None:
     """One `mo` line per handled inbox row (rows: id, bind_name, source_addr, destination_addr;
     outcomes: row_id, status, command, error). A failed row's work was rolled back: its lines
-    waiting for the commit are dropped first."""
-    if not _state["active"]:
+    waiting for the commit (theirs and any other's: the postings counter) are dropped first."""
+    outcomes = list(outcomes)
+    if committed.is_active():
+        failed = {for_inbox(o.row_id) for o in outcomes if o.status == "failed"}
+        committed.forget_txn(conn, failed)
+    if not _state["active"] or "inbox" not in _state["components"]:
         return
     by_id = {row.id: row for row in rows}
-    outcomes = list(outcomes)
-    failed = {for_inbox(o.row_id) for o in outcomes if o.status == "failed"}
-    forget_txn(conn, failed)
-    if "inbox" not in _state["components"]:
-        return
     for outcome in outcomes:
         row = by_id[outcome.row_id]
         fields = {

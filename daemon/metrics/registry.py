@@ -77,6 +77,13 @@ class DaemonMetrics:
             "failed (the handler raised) or replayed (a repeat answered with its first reply).",
             ["command", "result"], registry=registry,
         )  # fmt: skip
+        self.postings = Counter(
+            "smscore_postings",
+            "Ledger postings of money moves once committed, from every path (TranProc, settler, "
+            "sweeper, API worker), by move kind and result: reserved, posted, voided, declined, "
+            "expired (daemon.metrics.postings).",
+            ["kind", "result"], registry=registry,
+        )  # fmt: skip
         self.batch_messages = Histogram(
             "smscore_tranproc_batch_messages",
             "Inbox messages (rows) claimed per non-empty TranProc batch.",

@@ -1,4 +1,4 @@
-"""daemon.log_lines' lines about database work are written once the COMMIT returned
+"""daemon.committed (the lines of daemon.log_lines): written once the COMMIT returned
 (daemon.db.transaction): never for a COMMIT that failed, a rollback, a savepoint rolled back, and
 never handed from one checkout of a pooled connection to the next."""
 
@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from daemon import log_lines
+from daemon import committed, log_lines
 from daemon.db import run_in_transaction, transaction
 from daemon.log_lines import after_commit
 
@@ -111,4 +111,4 @@ def test_a_plain_engine_begin_writes_nothing(said, engine):
 def test_nothing_is_kept_when_the_lines_are_off(engine):
     with transaction(engine) as conn:
         after_commit(conn, "mo-1", lambda: pytest.fail("logged while inactive"))
-        assert conn not in log_lines._PENDING
+        assert conn not in committed._PENDING
