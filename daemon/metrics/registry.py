@@ -57,7 +57,8 @@ def receipt_outcome(stat: str) -> str:
 
 
 class DaemonMetrics:
-    """The registry of one daemon and the events counted into it (all on the reactor thread)."""
+    """The registry of one daemon and the events counted into it (on the reactor thread; the
+    postings on the database thread, once committed: prometheus_client's values are locked)."""
 
     def __init__(self, role: str, bind_names: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -72,17 +73,11 @@ class DaemonMetrics:
         info.labels(__version__, role).set(1)
         self.commands = Counter(
             "smscore_commands",
-            "Inbox messages the TranProc handled in a committed batch (its postings), by command "
-            "keyword ('-': none recognised) and result: done, rejected (parse error, role, PIN), "
-            "failed (the handler raised) or replayed (a repeat answered with its first reply).",
+            "Inbox messages the TranProc handled in a committed batch, by command keyword ('-': "
+            "none recognised) and result: done, rejected (parse error, role, PIN), failed (the "
+            "handler raised) or replayed (a repeat answered with its first reply). The ledger "
+            "postings are smscore_postings_total.",
             ["command", "result"], registry=registry,
-        )  # fmt: skip
-        self.postings = Counter(
-            "smscore_postings",
-            "Ledger postings of money moves once committed, from every path (TranProc, settler, "
-            "sweeper, API worker), by move kind and result: reserved, posted, voided, declined, "
-            "expired (daemon.metrics.postings).",
-            ["kind", "result"], registry=registry,
         )  # fmt: skip
         self.batch_messages = Histogram(
             "smscore_tranproc_batch_messages",
@@ -106,6 +101,26 @@ class DaemonMetrics:
             "failed write counts again), by bind and outcome.",
             ["bind", "outcome"], registry=registry,
         )  # fmt: skip
+        self._add_money_metrics()
+        self.reloads = Counter(
+            "smscore_reloads", "Configuration reloads (SIGHUP), by result: ok or refused.",
+            ["result"], registry=registry,
+        )  # fmt: skip
+        for result in RELOAD_RESULTS:
+            self.reloads.labels(result)
+        for bind in bind_names:
+            for outcome in RECEIPT_OUTCOMES:
+                self.receipts.labels(bind, outcome)
+
+    def _add_money_metrics(self) -> None:
+        registry = self.registry
+        self.postings = Counter(
+            "smscore_postings",
+            "Ledger postings of money moves once committed, from every path (TranProc, settler, "
+            "sweeper, API worker), by move kind and result: reserved, posted, voided, declined, "
+            "expired (daemon.metrics.postings).",
+            ["kind", "result"], registry=registry,
+        )  # fmt: skip
         self.rollbacks = Counter(
             "smscore_rollbacks",
             "Money confirmations not delivered in time whose move the sweeper undid (voided).",
@@ -116,15 +131,6 @@ class DaemonMetrics:
             "Undo hooks of undelivered confirmations that raised (see the daemon's log).",
             registry=registry,
         )
-        self.reloads = Counter(
-            "smscore_reloads", "Configuration reloads (SIGHUP), by result: ok or refused.",
-            ["result"], registry=registry,
-        )  # fmt: skip
-        for result in RELOAD_RESULTS:
-            self.reloads.labels(result)
-        for bind in bind_names:
-            for outcome in RECEIPT_OUTCOMES:
-                self.receipts.labels(bind, outcome)
 
     def register(self, collector: Collector) -> None:
         self.registry.register(collector)
