@@ -15,7 +15,7 @@ from daemon.migrate import upgrade_all
 from daemon.schema import inbox, outbox
 from daemon.schema_security import fraud_holds
 from ledger import make_engine
-from tests.daemon.metrics_world import START_S, build_daemon, get, join_smsc, scrape, value
+from tests.daemon.metrics_world import BIND, START_S, build_daemon, get, join_smsc, scrape, value
 
 DEPTH, AGE = "smscore_queue_depth", "smscore_queue_oldest_age_seconds"
 
@@ -194,6 +194,32 @@ def test_ready_needs_a_bind_up_and_live_does_not(tmp_path, engine):
     )
     assert health(daemon, b"health", b"")[0] == 200  # /health/
     assert get(daemon, b"health", b"nothing")[0] == 404
+
+
+def two_binds_one_up(tmp_path, engine, rule=None):
+    binds = [BIND, {**BIND, "name": "sim2", "port": 2776}]
+    status = {} if rule is None else {"status": {"ready_binds": rule}}
+    daemon = build_daemon(tmp_path, engine, binds=binds, **status)
+    down = daemon.pool.binds["sim2"]
+    join_smsc(daemon)  # binds "sim" to an in-memory SMSC (and keeps only it)
+    daemon.pool.binds["sim2"] = down  # never started: down
+    return daemon
+
+
+def test_ready_needs_every_bind_up_by_default(tmp_path, engine):
+    daemon = two_binds_one_up(tmp_path, engine)
+    assert health(daemon, b"health", b"ready") == (
+        503,
+        {"ok": False, "binds": 2, "binds_up": 1, "reason": "1 of 2 binds down: sim2"},
+    )
+
+
+def test_ready_with_any_bind_up_when_so_configured(tmp_path, engine):
+    daemon = two_binds_one_up(tmp_path, engine, rule="any")
+    assert health(daemon, b"health", b"ready") == (200, {"ok": True, "binds": 2, "binds_up": 1})
+    daemon.pool.binds["sim"].stop()
+    code, body = health(daemon, b"health", b"ready")
+    assert (code, body["reason"]) == (503, "no bind is up")
 
 
 def test_ready_is_503_while_the_database_is_down_and_live_stays_200(tmp_path, engine):
