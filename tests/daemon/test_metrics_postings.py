@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from daemon import committed
-from daemon.chart import SystemAccount, TransferCode, deposit_txn, ensure_chart_txn, open_wallet_txn
+from daemon.chart import (
+    SystemAccount,
+    TransferCode,
+    deposit_txn,
+    ensure_chart_txn,
+    open_wallet_txn,
+    wallet_account_id,
+)
 from daemon.commands import Role
 from daemon.log_lines import mo_lines_txn
 from daemon.migrate import upgrade_all
@@ -42,10 +49,11 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     with engine.begin() as conn:
         upgrade_all(conn)
         ensure_chart_txn(conn, "KES", NOW)
-        alice = open_wallet_txn(conn, ALICE, Role.CUSTOMER, "KES", NOW)
-        bob = open_wallet_txn(conn, BOB, Role.CUSTOMER, "KES", NOW)
-        deposit_txn(conn, alice, 100_000, "KES", NOW, transfer_id=7, user_data="test")
-    engine.info = SimpleNamespace(alice=alice, bob=bob)  # type: ignore[attr-defined]
+        for msisdn in (ALICE, BOB):
+            open_wallet_txn(conn, msisdn, Role.CUSTOMER, "KES", NOW)
+        deposit_txn(
+            conn, wallet_account_id(ALICE), 100_000, "KES", NOW, transfer_id=7, user_data="test"
+        )
     yield engine
     engine.dispose()
 
@@ -60,11 +68,11 @@ def daemon(tmp_path, engine):
     assert not committed.is_active()
 
 
-def send(engine, kind=MoveKind.SEND, inbox_id=None) -> MoveRequest:
-    wallets = engine.info
+def send(kind=MoveKind.SEND, inbox_id=None) -> MoveRequest:
+    alice, bob = wallet_account_id(ALICE), wallet_account_id(BOB)
     legs = [
-        Leg(wallets.alice, wallets.bob, 1_000, TransferCode.P2P),
-        Leg(wallets.alice, int(SystemAccount.FEE_INCOME), 50, TransferCode.FEE),
+        Leg(alice, bob, 1_000, TransferCode.P2P),
+        Leg(alice, int(SystemAccount.FEE_INCOME), 50, TransferCode.FEE),
     ]
     return MoveRequest(kind, ALICE, BOB, 1_000, legs, fee_minor=50, inbox_id=inbox_id)
 
@@ -84,7 +92,7 @@ def counted(daemon, kind="send"):
 
 def test_each_posting_is_counted_by_kind_and_result(daemon, engine):
     def open_txn(conn, state):
-        return open_move_txn(conn, send(engine), currency="KES", now_ns=NOW, state=state)
+        return open_move_txn(conn, send(), currency="KES", now_ns=NOW, state=state)
 
     run(daemon, open_txn, MoveState.POSTED)
     reserved = [run(daemon, open_txn, MoveState.PENDING) for _ in range(4)]
@@ -95,7 +103,7 @@ def test_each_posting_is_counted_by_kind_and_result(daemon, engine):
         run(daemon, lambda conn, m=move, e=end: release_move_txn(conn, m, e, "KES", NOW))
     run(
         daemon,
-        lambda conn: open_move_txn(conn, send(engine, MoveKind.BILL), currency="KES", now_ns=NOW),
+        lambda conn: open_move_txn(conn, send(MoveKind.BILL), currency="KES", now_ns=NOW),
     )
     assert counted(daemon) == {"reserved": 4, "posted": 2, "voided": 1, "declined": 1, "expired": 1}
     assert counted(daemon, "bill")["posted"] == 1
@@ -103,7 +111,7 @@ def test_each_posting_is_counted_by_kind_and_result(daemon, engine):
 
 def test_a_transaction_rolled_back_counts_nothing(daemon, engine):
     def failing_txn(conn):
-        open_move_txn(conn, send(engine), currency="KES", now_ns=NOW)
+        open_move_txn(conn, send(), currency="KES", now_ns=NOW)
         raise RuntimeError("the work fails after the posting")
 
     failure = run(daemon, failing_txn)
@@ -118,8 +126,8 @@ def test_a_tranproc_row_undone_by_its_savepoint_counts_nothing(daemon, engine):
     def batch_txn(conn):
         for row_id in (5, 6):
             conn.execute(insert(inbox).values(id=row_id, **INBOX_ROW, dedupe_key=f"k{row_id}"))
-        open_move_txn(conn, send(engine, inbox_id=5), currency="KES", now_ns=NOW)
-        open_move_txn(conn, send(engine, inbox_id=6), currency="KES", now_ns=NOW)
+        open_move_txn(conn, send(inbox_id=5), currency="KES", now_ns=NOW)
+        open_move_txn(conn, send(inbox_id=6), currency="KES", now_ns=NOW)
         rows = [
             SimpleNamespace(id=n, bind_name="smsc1", source_addr=ALICE, destination_addr="1")
             for n in (5, 6)
@@ -137,6 +145,6 @@ def test_a_tranproc_row_undone_by_its_savepoint_counts_nothing(daemon, engine):
 def test_a_stopped_counter_counts_nothing_more(daemon, engine):
     [component] = [c for c in daemon.components if c.name == "metrics.postings"]
     component.stop()
-    run(daemon, lambda conn: open_move_txn(conn, send(engine), currency="KES", now_ns=NOW))
+    run(daemon, lambda conn: open_move_txn(conn, send(), currency="KES", now_ns=NOW))
     assert counted(daemon)["posted"] == 0
     component.start()  # for the fixture's stop
