@@ -287,6 +287,9 @@ class SweeperConfig(Section):
 class StatusConfig(Section):
     listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"  # port 0: any
     metrics: bool = True  # GET /metrics (Prometheus text format) on the same endpoint
+    # GET /health/ready in the roles with binds: "all" configured binds up (the default: a bind
+    # down means some traffic cannot flow), or "any" one of them (a process with spare binds).
+    ready_binds: Literal["all", "any"] = "all"
 
     @field_validator("listen")
     @classmethod
