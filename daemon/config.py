@@ -30,6 +30,7 @@ from daemon.config_api import ApiConfig, ChannelsConfig
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_env import apply_overrides, env_overrides
 from daemon.config_inbox import InboxConfig
+from daemon.config_logging import LOG_COMPONENTS, LoggingConfig  # noqa: F401  (re-exported)
 from daemon.config_seal import SealConfig
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
@@ -96,32 +97,6 @@ class DatabaseConfig(Section):
         if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return url
-
-
-LogLevelName = Literal["debug", "info", "warn", "error"]
-# The components a log line is attributed to (daemon.logs), each with its own level if wanted.
-LOG_COMPONENTS = (
-    "smpp", "lis", "inbox", "tranproc", "ledger", "sender", "receipts", "sweeper", "settler",
-    "api", "channels", "ussd", "service",
-)  # fmt: skip
-
-
-class LoggingConfig(Section):
-    level: LogLevelName = "info"
-    # auto: readable text on a terminal, JSON lines otherwise (journald, a log shipper)
-    format: Literal["auto", "text", "json"] = "auto"
-    # per-component levels over `level`, e.g. {smpp = "debug"} (PDU hex is logged at debug only)
-    levels: dict[str, LogLevelName] = {}
-
-    @field_validator("levels")
-    @classmethod
-    def _known_components(cls, levels: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(levels) - set(LOG_COMPONENTS))
-        if unknown:
-            raise ValueError(
-                f"unknown component {', '.join(unknown)}: one of {', '.join(LOG_COMPONENTS)}"
-            )
-        return levels
 
 
 PASSWORD_MAX_CHARS = 8  # SMPP 3.4: a C-Octet String of 9 octets with its NUL
@@ -275,6 +250,9 @@ class SweeperConfig(Section):
 class StatusConfig(Section):
     listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"  # port 0: any
     metrics: bool = True  # GET /metrics (Prometheus text format) on the same endpoint
+    # GET /health/ready in the roles with binds: "all" configured binds up (the default: a bind
+    # down means some traffic cannot flow), or "any" one of them (a process with spare binds).
+    ready_binds: Literal["all", "any"] = "all"
 
     @field_validator("listen")
     @classmethod
