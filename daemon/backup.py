@@ -10,7 +10,10 @@ PostgreSQL: `pg_dump --format=custom` from a snapshot this command exports and c
 in: the dump and the check see the very same state. The archive is read back with
 `pg_restore --list`.
 
-Restoring (README "Operations", Database) is a stop, copy back, `smscore ledger check`, start.
+Restoring (README "Operations", Database) is a stop, copy back, `smscore ledger check`, start. The
+restored copy is older than the daemon's seal (daemon.seal_guard): its start-up refuses it (exit 3)
+until it is started once with `smscore run --accept-ledger-state`, which records the acceptance in
+the audit log and seals the restored state.
 """
 
 import os
@@ -28,6 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from daemon.db import first_line
 from ledger import SchemaVersionError, display_url, make_engine, sqlite_file
+from ledger.engine import url_password, url_without_secrets
 
 PG_DUMP_COMMAND = 'pg_dump --format=custom --file=DEST "postgresql://USER@HOST:PORT/DATABASE"'
 Which = Callable[[str], str | None]
@@ -178,7 +182,7 @@ def _dump_in_snapshot(
 
 def _pg_dump_args(pg_dump: str, url: str, partial: Path, snapshot: str) -> list[str]:
     # libpq's own URI, without the password (an argument is visible to every user: PGPASSWORD)
-    target = make_url(url).set(drivername="postgresql", password=None)
+    target = url_without_secrets(url).set(drivername="postgresql")
     return [
         pg_dump,
         "--format=custom",
@@ -190,8 +194,8 @@ def _pg_dump_args(pg_dump: str, url: str, partial: Path, snapshot: str) -> list[
 
 
 def _pg_env(url: str) -> dict[str, str]:
-    password = make_url(url).password
-    return {**os.environ, "PGPASSWORD": str(password)} if password else dict(os.environ)
+    password = url_password(url)
+    return {**os.environ, "PGPASSWORD": password} if password else dict(os.environ)
 
 
 def _run(name: str, args: list[str], env: dict[str, str] | None = None) -> None:

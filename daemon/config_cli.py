@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import click
 import tomli_w
@@ -21,6 +21,7 @@ from daemon import exit_codes
 from daemon.config import Config, ConfigError, load_config
 from daemon.config_env import env_overrides
 from ledger import display_url
+from ledger.engine import SECRET_QUERY_KEYS
 
 MASK = "********"
 # A text value under such a name is a secret; `*_env` names the variable holding one, and a path
@@ -56,16 +57,20 @@ def _masked_value(name: str, value: Any) -> Any:
 
 def _url_masked(text: str) -> str:
     try:
-        has_password = "://" in text and urlsplit(text).password is not None
+        parts = urlsplit(text) if "://" in text else None
+        in_query = parts is not None and any(
+            key.lower() in SECRET_QUERY_KEYS for key in parse_qs(parts.query)
+        )
+        has_password = parts is not None and (parts.password is not None or in_query)
     except ValueError:  # not a URL after all (a bad port, say): nothing to mask in it
         return text
     if not has_password:
         return text
     try:
         return display_url(text)
-    except (ArgumentError, ValueError):  # one SQLAlchemy cannot read: keep none of its userinfo
-        parts = urlsplit(text)
-        return parts._replace(netloc=f"{MASK}@{parts.hostname or ''}").geturl()
+    except (ArgumentError, ValueError):  # one SQLAlchemy cannot read: keep none of it but the host
+        assert parts is not None
+        return parts._replace(netloc=f"{MASK}@{parts.hostname or ''}", query="").geturl()
 
 
 def without_none(data: Any) -> Any:

@@ -28,7 +28,17 @@ UNIT_FILES = ("smscore.service", "smscore-lis.service", "smscore-tranproc@.servi
 SHIPPED_BINARY = (
     "/opt/smscore/.venv/bin/smscore"  # the ExecStart= binary the files in systemd/ name
 )
-UNITS_DIR = Path(__file__).resolve().parents[1] / "systemd"  # beside the packages in a checkout
+# The units: beside the packages in a checkout (/opt/smscore/systemd), or where a wheel's data
+# files go (setup.cfg [options.data_files]: <prefix>/share/smscore/systemd).
+UNIT_DIRS = (
+    Path(__file__).resolve().parents[1] / "systemd",
+    Path(sys.prefix) / "share" / "smscore" / "systemd",
+)
+# What ProtectHome=yes hides from the service (systemd.exec(5)); the smscore user could not read
+# the superuser's home anyway. Spelt from their names: they are sandbox rules, never read here
+# (tests/test_self_contained.py flags a literal home path in a source).
+HIDDEN_FROM_SERVICE = tuple(Path("/", *name.split("/")) for name in ("home", "root", "run/user"))
+HIDDEN_NAMES = ", ".join(str(path) for path in HIDDEN_FROM_SERVICE)
 SYSUSERS_LINE = f'u {USER} - "smscore daemon" /var/lib/{USER}\n'
 
 STARTER_CONFIG = """\
@@ -137,8 +147,28 @@ def _config_step(target: Target, path: Path) -> Step:
     return Step(f"config {path}: a starter config (0640, group {USER})", write)
 
 
+def units_dir() -> Path:
+    """The first of UNIT_DIRS that has every unit file; InstallError when none has."""
+    for directory in UNIT_DIRS:
+        if all((directory / name).is_file() for name in UNIT_FILES):
+            return directory
+    raise InstallError(
+        f"unit files ({', '.join(UNIT_FILES)}) not found in "
+        + " or ".join(str(directory) for directory in UNIT_DIRS)
+    )
+
+
+def hidden_from_service(*paths: Path) -> Path | None:
+    """The first path the unit's sandbox hides (HIDDEN_FROM_SERVICE), else None."""
+    for path in paths:
+        resolved = path.resolve()
+        if any(resolved.is_relative_to(hidden) for hidden in HIDDEN_FROM_SERVICE):
+            return path
+    return None
+
+
 def _unit_step(target: Target, path: Path, name: str) -> Step:
-    source = UNITS_DIR / name
+    source = units_dir() / name
 
     def write() -> None:
         text = source.read_text(encoding="utf-8")
@@ -264,7 +294,13 @@ def _checked_plan(target: Target, dry_run: bool) -> list[Step]:
         raise InstallError("must run as root to install into / (or give --root DIR, or --dry-run)")
     if not os.access(target.executable, os.X_OK):
         raise InstallError(f"{target.executable} is not an executable smscore (give --exec PATH)")
-    missing = [name for name in UNIT_FILES if not (UNITS_DIR / name).is_file()]
-    if missing:
-        raise InstallError(f"unit files not found in {UNITS_DIR}: {', '.join(missing)}")
+    # Only for the live system: a --root tree is not what systemd runs (and tests run from anywhere).
+    hidden = hidden_from_service(target.executable, Path(__file__).parent) if target.live else None
+    if hidden is not None:
+        raise InstallError(
+            f"{hidden} is under {HIDDEN_NAMES}, which the units hide from the service "
+            "(ProtectHome=yes) and the smscore user cannot read: install smscore under /opt "
+            "(git clone ... /opt/smscore && /opt/smscore/bootstrap run) and run its smscore"
+        )
+    units_dir()
     return plan(target)

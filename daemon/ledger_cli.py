@@ -118,12 +118,30 @@ def export_head_command(db_url: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON written earlier by export-head: the ledger must still contain that head.",
 )
+@click.option(
+    "--seal",
+    "seal_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A seal file (`smscore ledger seal`, or the daemon's ledger.seal): the database must "
+    "continue it (fewer transfers, or another head: restored from an older copy or truncated).",
+)
 @click.option("--currency", default="KES", show_default=True, help="Shown with the amounts.")
-def check(db_url: str, head_file: Path | None, currency: str) -> None:
-    """Check every ledger invariant and the hash chain, and the audit log's chain; exit 1 if any
-    is broken."""
+def check(db_url: str, head_file: Path | None, seal_file: Path | None, currency: str) -> None:
+    """Check every ledger invariant and the hash chain, and the audit log's chain (and the seal,
+    with --seal); exit 1 if any is broken."""
+    from daemon.seal_cli import read_seal_option, seal_lines_txn
+
     expected = _read_head(head_file) if head_file else None
-    lines, ok = _with_connection(db_url, lambda conn: verdict_txn(conn, currency, expected))
+    seal = read_seal_option(seal_file) if seal_file else None
+
+    def work(conn: Connection) -> tuple[list[str], bool]:
+        lines, ok = verdict_txn(conn, currency, expected)
+        if seal is None:
+            return lines, ok
+        sealed_lines, sealed_ok = seal_lines_txn(conn, seal)
+        return [*sealed_lines[:-1], *lines, *sealed_lines[-1:]], ok and sealed_ok
+
+    lines, ok = _with_connection(db_url, work)
     for line in lines:
         click.echo(line)
     if not ok:
@@ -175,3 +193,8 @@ def _read_head(path: Path) -> ExportedHead:
         return ExportedHead.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, ExpectedHeadError) as exc:
         raise LedgerCliError(f"{path}: {exc}") from exc
+
+
+from daemon.seal_cli import seal as _seal  # noqa: E402  (it builds on this module's helpers)
+
+ledger.add_command(_seal)

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, String, delete, insert, or_, select
 from twisted.logger import Logger
 
+from daemon.log_lines import receipt_lines_txn
 from daemon.outbox import PartStatus
 from daemon.outbox.rollup import rollup_txn
 from daemon.schema import early_receipts, outbox_parts
@@ -349,17 +350,20 @@ def _match(
     index = _load_parts(conn, usable)
     unmatched: list[Receipt] = []
     changed: dict[int, _Part] = {}
+    applied: list[tuple[Receipt, _Part]] = []
     for receipt in usable:
         part = _choose(receipt, index)
         if part is None:
             unmatched.append(receipt)
         elif _apply_to_part(part, receipt, receipt.outcome):  # type: ignore[arg-type]
             changed[part.id] = part
+            applied.append((receipt, part))
             result.applied += 1
         else:
             result.unchanged += 1
     if changed:
         _update_part.executemany(conn, [_part_update(part, now_ns) for part in changed.values()])
+        receipt_lines_txn(conn, applied)  # one line each, once this transaction commits
     return unmatched, {part.outbox_id for part in changed.values() if part.is_final}
 
 

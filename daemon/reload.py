@@ -4,10 +4,14 @@
 checks one, and so are the files it names (tariff, USSD menu, bind passwords and TLS CA files) and
 the reply catalogues (daemon/locale); the first problem refuses the whole reload (ReloadRefused,
 one line) and the running config stays. `apply_reload` runs on the reactor:
-- [[binds]]: a new name is started, a name gone is unbound and dropped, a bind whose settings (or
-  password) changed is unbound and started again with them; the others keep their sessions;
-- the tariff, the USSD menu and the reply catalogues are re-read: the next command, the next USSD
-  session and the next reply use them;
+- [[binds]]: a new name is started; a name gone is retired (smscore.retire: its own MO gate
+  closed, the MOs it took answered while its link is up, its submit_sm_resp awaited for at most
+  service.drain_timeout_s, then unbound) and dropped; a bind whose settings (or password) changed
+  is retired the same way and then started again with them (one session at a time: an SMSC may
+  allow one per system_id); the others keep their sessions;
+- the tariff and the reply catalogues checked are installed: the next command and the next reply
+  use them; the USSD menu checked is stored (MenuWatcher.install, in turn with the watcher's own
+  runs) and new sessions start on it;
 - every other key "needs a restart" (database, role, listen addresses, timers, ...): logged, and
   its running value stays.
 """
@@ -18,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
 log = Logger()
 RELOADED_KEYS = ("binds",)  # keys applied by a reload; every other one needs a restart
 MENU_ROLES = ("all", "tranproc")
+STATUS_MAX_CHARS = 200  # a STATUS= line `systemctl status` shows on one line
 
 
 class ReloadRefused(Exception):
@@ -74,6 +80,9 @@ class ReloadReport:
     tariff_changed: bool = False
     templates_changed: bool = False
     menu: str = ""  # the new menu version, "" if the menu did not change
+    # Fires once the leaving binds are retired and the menu stored, with the problems met (one
+    # line each: a menu whose version is stored with other content); [] when all went well.
+    finished: Deferred | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         def names(items: list[str]) -> str:
@@ -91,6 +100,25 @@ class ReloadReport:
         if self.needs_restart:
             parts.append(f"needs a restart: {', '.join(self.needs_restart)}")
         return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """The last reload's result, for GET /status ("reload") and systemd's STATUS= line."""
+
+    result: str  # "ok"; "refused" (the running config stays, or a part could not be applied)
+    at_s: float  # reactor time
+    detail: str  # ok: the summary; refused: why, one line
+
+    @property
+    def status_text(self) -> str:
+        """The STATUS= line's part about it (`systemctl status` shows it)."""
+        if self.result == "ok":
+            return f"reloaded: {self.detail}"[:STATUS_MAX_CHARS]
+        return f"reload refused: {self.detail}"[:STATUS_MAX_CHARS]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"result": self.result, "at_s": self.at_s, "detail": self.detail}
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:
@@ -163,13 +191,24 @@ def apply_reload(daemon: Daemon, plan: ReloadPlan) -> ReloadReport:
         daemon.sender.bind_settings = {bind.name: bind for bind in plan.config.binds}
     report.tariff_changed = install_tariff(plan.config.money.tariff_file, plan.tariff)
     report.templates_changed = install_catalogues(plan.catalogues)
+    waits = [daemon.pool.settled()] if daemon.pool is not None else []
     if daemon.menus is not None and plan.menu is not None:
         running = daemon.menus.current
         if running is None or running.digest != plan.menu.digest:
             report.menu = plan.menu.version
-        daemon.menus.run_now()  # stores the new version; new sessions start on it
+        waits.append(daemon.menus.install(plan.menu))  # the menu checked, not the file again
     log.info("reload: {summary}", summary=report.describe())
+    report.finished = DeferredList(waits, consumeErrors=True).addCallback(_problems)
     return report
+
+
+def _problems(results: list[tuple[bool, Any]]) -> list[str]:
+    problems = []
+    for ok, result in results:
+        if not ok:
+            problems.append(str(result.value).splitlines()[0] if str(result.value) else "")
+            log.error("reload: {problem}", problem=problems[-1] or result.type.__name__)
+    return problems
 
 
 def _apply_binds(daemon: Daemon, plan: ReloadPlan, report: ReloadReport) -> None:
@@ -177,8 +216,9 @@ def _apply_binds(daemon: Daemon, plan: ReloadPlan, report: ReloadReport) -> None
     assert pool is not None and daemon.inbox is not None
     running = {bind.name: bind for bind in daemon.config.binds}
     wanted = {bind.name: bind for bind in plan.config.binds}
+    wait_s, flush = daemon.config.service.drain_timeout_s, daemon.inbox.flush
     for name in [name for name in pool.binds if name not in wanted]:
-        pool.remove(name)
+        pool.remove(name, wait_s, flush)
         report.removed.append(name)
     for name, settings in wanted.items():
         handler = bind_handler(daemon.inbox, daemon.gate, settings)
@@ -188,7 +228,7 @@ def _apply_binds(daemon: Daemon, plan: ReloadPlan, report: ReloadReport) -> None
             pool.add(fresh)
             report.added.append(name)
         elif settings != running.get(name) or plan.esme[name] != current.config:
-            pool.replace(fresh)
+            pool.replace(fresh, wait_s, flush)
             report.restarted.append(name)
         else:
             report.kept.append(name)

@@ -85,6 +85,13 @@ def fail(message: str, code: int = exit_codes.CONFIG) -> None:
     help="Check the configuration and the files it names (TLS CA, PIN pepper, state directory) "
     "and exit; `run` checks the same before it starts.",
 )
+@click.option(
+    "--accept-ledger-state",
+    is_flag=True,
+    help="Run even if the start-up check finds the database older than its seal, not descending "
+    "from it, or its chain's tail damaged (exit 3 otherwise); the acceptance is written to the "
+    "audit log and the database is sealed as it is.",
+)
 def run(
     config_path: Path | None,
     smsc: tuple[str, ...],
@@ -94,14 +101,24 @@ def run(
     status_listen: str | None,
     instance_name: str | None,
     check: bool,
+    accept_ledger_state: bool,
 ) -> None:
     """Run the daemon: binds, inbox, TranProc, sender, sweeper, status endpoint."""
     from daemon.checks import check_config
 
+    # Every option, the same each time: a SIGHUP's re-read that dropped one would see its key
+    # "changed" (and warn "needs a restart" on every reload).
+    options: dict[str, Any] = {
+        "config_path": config_path,
+        "smsc": smsc,
+        "db": db,
+        "role": role,
+        "state_dir": state_dir,
+        "status_listen": status_listen,
+        "instance_name": instance_name,
+    }
     try:
-        config = config_from_options(
-            config_path, smsc, db, role, state_dir, status_listen, instance_name
-        )
+        config = config_from_options(**options)
         report = check_config(config, str(config_path) if config_path else "<command line>")
     except ConfigError as exc:
         fail(str(exc))
@@ -116,10 +133,14 @@ def run(
     from daemon.runner import run_forever
 
     def read_again() -> Config:  # SIGHUP: the same file and options, read again
-        return config_from_options(config_path, smsc, db, role, state_dir, status_listen)
+        return config_from_options(**options)
 
     where = str(config_path) if config_path else "<command line>"
-    sys.exit(run_forever(config, read_config=read_again, where=where))
+    sys.exit(
+        run_forever(
+            config, read_config=read_again, where=where, accept_ledger_state=accept_ledger_state
+        )
+    )
 
 
 @click.command()

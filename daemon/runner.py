@@ -45,26 +45,28 @@ def run_forever(
     hooks: RunHooks | None = None,
     read_config: Callable[[], Config] | None = None,
     where: str = "<command line>",
+    accept_ledger_state: bool = False,
 ) -> int:
     """Run until SIGTERM/SIGINT (or a hook stops the reactor); returns the process exit code.
     SIGTERM drains first (daemon.drain); SIGHUP reloads: `read_config` (blocking, in a thread;
-    None: the same config) is checked and applied (daemon.reload)."""
+    None: the same config) is checked and applied (daemon.reload). `accept_ledger_state`: run on
+    a ledger the start-up's seal check refuses (daemon.seal_guard)."""
     from twisted.internet import reactor  # only the entry point touches the global reactor
 
     from daemon.service import StartupError, build_daemon
     from daemon.signals import HupReload
 
     hooks = hooks or RunHooks()
-    start_logging(config.logging.level, config.logging.format)
+    start_logging(config.logging)
     notifier = SystemdNotifier.from_environ(reactor)  # Type=notify units; else it does nothing
     try:
-        daemon = build_daemon(config, reactor)
+        daemon = build_daemon(config, reactor, accept_ledger_state)
         hooks.prepared(daemon)
     except StartupError as exc:  # the database, a key file...: systemd may retry (exit 1)
         print(f"smscore: {exc}", file=sys.stderr)
         notifier.failed(str(exc))
         notifier.close()
-        return exit_codes.FAILURE
+        return exc.exit_code  # 3 for a refused ledger: not retried
     failed = [False]
 
     def status_failed(failure: Failure) -> None:
@@ -88,7 +90,7 @@ def run_forever(
     stop_once = StopOnce(reactor, daemon)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_once.on_signal)
-    hup = HupReload(reactor, daemon, read_config or (lambda: config), where)
+    hup = HupReload(reactor, daemon, read_config or (lambda: config), where, notifier)
     reactor.addSystemEventTrigger("before", "shutdown", hup.stop)
     signal.signal(signal.SIGHUP, hup.on_signal)
     # Our handlers, not Twisted's: its handler calls reactor.stop() on every signal, and a second

@@ -47,6 +47,7 @@ from twisted.python.failure import Failure
 from daemon.clock import now_ns
 from daemon.config import BindConfig, SenderConfig
 from daemon.deferreds import when_done
+from daemon.log_lines import mt_lines
 from daemon.outbox.claims import (
     AcceptedPart,
     ClaimedSms,
@@ -455,6 +456,7 @@ class Sender:
         self._held -= sum(submission.held for submission in batch)
         self.counters["recorded"] += result.recorded
         self.counters["stale"] += result.stale
+        mt_lines(submission.outcome() for submission in batch)  # committed: one line per MT
         if not self._running:
             return
         if self._resolved:

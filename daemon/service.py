@@ -28,10 +28,11 @@ from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 import ledger
-from daemon import components
+from daemon import components, exit_codes
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
 from daemon.api.server import api_factory, api_site, load_routes
+from daemon.backpressure import attach_backlog
 from daemon.binds import bind_endpoint, bind_handler, esme_settings, make_bind
 from daemon.channels.events import activate_channels
 from daemon.channels.grant import env_channel_secrets
@@ -55,8 +56,9 @@ from daemon.money.settle import SettleEnv, failure_hooks, settle_work
 from daemon.money.tariff import TariffError
 from daemon.outbox.leases import LeaseKeeper, LeaseTaken, take_lease_txn
 from daemon.periodic import Periodic
-from daemon.reload import ReloadReport, apply_reload, prepare_reload
+from daemon.reload import ReloadOutcome, ReloadReport, apply_reload, prepare_reload
 from daemon.schema import inbox, outbox
+from daemon.seal_guard import LedgerStateError, SealKeeper, guard_ledger, seal_path
 from daemon.security.app_key import AppKeyError, server_key
 from daemon.security.receipt_keys import ReceiptKeyError
 from daemon.security.signing import activate as activate_receipt_keys
@@ -80,6 +82,14 @@ T = TypeVar("T")
 
 class StartupError(Exception):
     """The daemon cannot start; the message is one line for the operator."""
+
+    exit_code = exit_codes.FAILURE  # the process's (systemd restarts it)
+
+
+class LedgerRefused(StartupError):
+    """The ledger is not as sealed, or damaged (daemon.seal_guard): a person must look."""
+
+    exit_code = exit_codes.LEDGER
 
 
 class ListenFailed(StartupError):
@@ -167,6 +177,7 @@ class Daemon:
     security_counts: SecurityCounts = field(default_factory=SecurityCounts)
     gate: MoGate = field(default_factory=MoGate)  # closed by the drain: MOs refused, retried later
     menus: MenuWatcher | None = None  # the USSD menu's watcher (roles all and tranproc)
+    last_reload: ReloadOutcome | None = None  # set by daemon.signals.HupReload
     _drainer: Drain | None = None
     _drain: Deferred | None = None
 
@@ -296,6 +307,7 @@ class Daemon:
             binds=[bind_status(bind, self._settings(bind.name)) for bind in self.binds()],
             queues=depths,
             security=security,
+            reload=self.last_reload.as_json() if self.last_reload is not None else None,
         )
         for component in self.components:
             snapshot.add_component(component.name, component.status())
@@ -323,10 +335,19 @@ def expire_parts_job(config: Config) -> SweepJob:
     return lambda conn, now_ns: expire_parts_txn(conn, now_ns, timeout_ns, window_ns)
 
 
-def build_daemon(config: Config, reactor: IReactorTime) -> Daemon:
-    """Everything wired, nothing started. Raises StartupError for what the operator must fix."""
+def build_daemon(config: Config, reactor: IReactorTime, accept: bool = False) -> Daemon:
+    """Everything wired, nothing started. Raises StartupError for what the operator must fix.
+    `accept`: run on a ledger the seal check refuses (`smscore run --accept-ledger-state`)."""
     db = open_database(config, reactor)
-    return assemble_daemon(config, reactor, db)
+    # Before anything reads or writes: a restored, truncated or damaged ledger is refused here.
+    try:
+        guarded = startup_step("ledger seal", guard_ledger, config, db, now_ns(reactor), accept)
+    except LedgerStateError as exc:
+        raise LedgerRefused(f"ledger seal: {exc}") from None
+    daemon = assemble_daemon(config, reactor, db)
+    keeper = SealKeeper(reactor, db, seal_path(config), guarded.seal, config.seal.interval_s)
+    daemon.components.insert(0, components.periodic_component(keeper))  # stopped last
+    return daemon
 
 
 def assemble_daemon(config: Config, reactor: IReactorTime, db: Database) -> Daemon:
@@ -473,6 +494,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
         components.sweeper_component(sweeper),
         components.periodic_component(settler),
         *_airtime(config, reactor, db),
+        *attach_backlog(daemon.inbox, config.inbox, reactor, db),
         components.inbox_component(daemon.inbox),
         components.binds_component(daemon.pool),
     ]

@@ -142,6 +142,7 @@ class Snapshot:
     counters: dict[str, int] = field(default_factory=dict)
     last_errors: list[str] = field(default_factory=list)
     security: dict[str, int] = field(default_factory=dict)  # daemon.status_security
+    reload: dict[str, Any] | None = None  # the last SIGHUP reload's outcome (daemon.reload)
 
     def add_component(self, name: str, status: "ComponentStatus") -> None:
         self.counters.update({f"{name}.{key}": value for key, value in status.counters.items()})
@@ -162,6 +163,7 @@ class Snapshot:
             "counters": self.counters,
             "rates": self._rates(marks),
             "security": self.security,
+            "reload": self.reload,
             "last_errors": bind_errors + self.last_errors,
         }
 

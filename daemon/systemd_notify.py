@@ -1,4 +1,6 @@
-"""sd_notify(3) for `Type=notify` units: READY=1, STATUS= lines, WATCHDOG=1 pings, STOPPING=1.
+"""sd_notify(3) for `Type=notify` units: READY=1, STATUS= lines, WATCHDOG=1 pings, STOPPING=1, and
+the reload handshake (RELOADING=1 + MONOTONIC_USEC=, then READY=1) that `Type=notify-reload` units
+(systemd 253 and later) wait for; older ones take it as a state change only.
 
 The protocol is one AF_UNIX datagram of newline-separated KEY=VALUE lines to $NOTIFY_SOCKET (a path,
 or "@name" for an abstract socket). It is written here rather than taken from PyPI: `sdnotify` (last
@@ -12,6 +14,7 @@ never blocks the reactor and never raises: a notification systemd misses is logg
 
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +29,13 @@ log = Logger()
 STATUS_INTERVAL_S = 5.0  # how often `systemctl status` gets a fresh STATUS= line
 # The queues worth a glance: MOs not yet processed, replies not yet sent or not yet answered.
 STATUS_QUEUES = ("inbox_new", "outbox_queued", "outbox_in_flight")
+REFUSAL_MAX_CHARS = 160  # the refusal's part of the STATUS= line, the figures after it
+
+
+def monotonic_usec() -> int:
+    """CLOCK_MONOTONIC in microseconds: what MONOTONIC_USEC= must carry (systemd compares it with
+    the time it sent SIGHUP, so it is the host's clock, not the reactor's)."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
 
 
 def socket_address(value: str) -> str | None:
@@ -83,6 +93,9 @@ def status_line(snapshot: dict[str, Any]) -> str:
     up = sum(1 for bind in binds if bind.get("bound"))
     parts = [f"binds {up}/{len(binds)} up" if binds else f"no binds (role {snapshot.get('role')})"]
     parts += [f"{name} {queues.get(name, 0)}" for name in STATUS_QUEUES]
+    reload = snapshot.get("reload") or {}
+    if reload.get("result") == "refused":  # shown until a reload goes through
+        parts.insert(0, f"reload refused: {reload.get('detail', '')}"[:REFUSAL_MAX_CHARS])
     return "; ".join(parts)
 
 
@@ -96,8 +109,11 @@ class SystemdNotifier:
         notify: NotifySocket | None,
         watchdog_s: float | None = None,
         status_interval_s: float = STATUS_INTERVAL_S,
+        monotonic: Callable[[], int] = monotonic_usec,
     ) -> None:
         self.clock = clock
+        self.monotonic = monotonic
+        self.is_reloading = False
         self.notify = notify
         self.watchdog_s = watchdog_s if notify is not None else None
         self.status_interval_s = status_interval_s
@@ -152,6 +168,25 @@ class SystemdNotifier:
         if self._status.running:
             self._status.stop()
         self._send("STOPPING=1\nSTATUS=stopping")
+
+    def reloading(self) -> None:
+        """A reload begins (SIGHUP taken). Only once READY=1 has gone: a SIGHUP during the start-up
+        must not make systemd think the start-up is over."""
+        if not self.enabled or not self.is_ready or self.is_stopping or self.is_reloading:
+            return
+        self.is_reloading = True
+        self._send(
+            f"RELOADING=1\nMONOTONIC_USEC={self.monotonic()}\nSTATUS=reloading the configuration"
+        )
+
+    def reloaded(self, status: str) -> None:
+        """The reload is over, applied or refused (`status` says which): READY=1 ends systemd's
+        reload job; the STATUS= line stays until the next periodic one."""
+        if not self.is_reloading:
+            return
+        self.is_reloading = False
+        if not self.is_stopping:
+            self._send(f"READY=1\nSTATUS={status}")
 
     def close(self) -> None:
         for loop in (self._watchdog, self._status):

@@ -32,6 +32,7 @@ from daemon.commands.types import ParseEnv
 from daemon.config import Config
 from daemon.db import is_transient
 from daemon.lis import InboxStatus
+from daemon.log_lines import mo_lines_txn
 from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.outbox.claims import ClaimedSms, claim_outbox_txn
@@ -144,6 +145,7 @@ def process_batch_txn(
         repeats.handled(row, outcome.status, outcome.command, outcome.error, outcome.reply_text)
         outcomes.append(outcome)
     _write_outcomes(conn, outcomes, now_ns)
+    mo_lines_txn(conn, rows, outcomes)  # one line per MO, written when the batch commits
     if claim_replies > 0:
         result.replies_claimed = claim_outbox_txn(conn, claim_replies, now_ns, env.lease_owner)
     count_outcomes(result, outcomes)

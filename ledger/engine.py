@@ -13,6 +13,7 @@ report must not leave an empty database behind a mistyped path) raises DatabaseN
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,37 @@ def sqlite_file(url: str | URL) -> Path | None:
     return None if database.startswith("file:") else Path(database)
 
 
+# libpq connection parameters that carry a secret when given in the URL's query (?password=...)
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passfile_contents"})
+_SECRET_IN_QUERY = re.compile(
+    r"([?&](?:" + "|".join(sorted(SECRET_QUERY_KEYS)) + r")=)[^&]*", re.IGNORECASE
+)
+
+
 def display_url(url: str) -> str:
-    """`url` as it may be shown or logged: the password replaced by ***."""
-    return make_url(url).render_as_string(hide_password=True)
+    """`url` as it may be shown or logged: the password (in the authority or the query, as libpq
+    accepts both) replaced by ***."""
+    rendered = make_url(url).render_as_string(hide_password=True)
+    return _SECRET_IN_QUERY.sub(r"\1***", rendered)
+
+
+def url_without_secrets(url: str) -> URL:
+    """`url` with no password at all (neither user:pw@ nor ?password=), e.g. for a command line
+    every local user can read; the password goes through the environment instead."""
+    parsed = make_url(url)._replace(password=None)  # .set(password=None) keeps the password
+    return parsed.difference_update_query(
+        [key for key in parsed.query if key.lower() in SECRET_QUERY_KEYS]
+    )
+
+
+def url_password(url: str) -> str | None:
+    """The password in `url`: user:pw@ or, as libpq also takes it, ?password=."""
+    parsed = make_url(url)
+    if parsed.password is not None:
+        return str(parsed.password)
+    query = {key.lower(): value for key, value in parsed.query.items()}
+    found = query.get("password")
+    return found if isinstance(found, str) or found is None else found[0]
 
 
 def make_engine(

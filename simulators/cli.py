@@ -51,6 +51,12 @@ def _fault_flag(text: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
+def _outbind_flag(text: str) -> dict[str, Any]:
+    """'PASSWORD@HOST:PORT' (or 'HOST:PORT': no password) -> an [[outbind]] table."""
+    password, sep, address = text.rpartition("@")
+    return {"address": address, "password": password} if sep else {"address": text}
+
+
 def build_cli_config(
     config_file: str | None,
     overrides: dict[str, Any],
@@ -83,16 +89,22 @@ def build_cli_config(
 @click.option(
     "--allow", "allow", multiple=True, help="Network ESMEs may connect from (repeatable)."
 )
+@click.option(
+    "--outbind", "outbinds", multiple=True,
+    help="Outbind to an ESME listening at [PASSWORD@]HOST:PORT (repeatable).",
+)  # fmt: skip
 @click.pass_context
 def sim(ctx: click.Context, config_file: str | None, esmes: tuple[str, ...], faults: tuple[str, ...],
         dlr_delay_s: float | None, exit_after_s: float | None, allow: tuple[str, ...],
-        **flags: Any) -> None:  # fmt: skip
+        outbinds: tuple[str, ...], **flags: Any) -> None:  # fmt: skip
     """The bundled SMSC simulator (run without a subcommand to start it)."""
     if ctx.invoked_subcommand is not None:
         return
     overrides: dict[str, Any] = dict(flags)
     if allow:
         overrides["allow"] = list(allow)
+    if outbinds:
+        overrides["outbind"] = [_outbind_flag(text) for text in outbinds]
     if dlr_delay_s is not None:
         overrides["dlr"] = {"delay_s": dlr_delay_s}
     try:

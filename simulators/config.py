@@ -105,6 +105,21 @@ class UssdNetworkConfig(_Strict):
     dialect: Dialect | None = None
 
 
+class OutbindTarget(_Strict):
+    """An ESME that listens for the SMSC's outbind (SMPP 3.4 4.1.7) and binds back as a receiver."""
+
+    address: str  # HOST:PORT the ESME listens on
+    password: str = Field("", max_length=8)  # what the ESME expects in the outbind
+    system_id: str | None = Field(None, min_length=1, max_length=15)  # None: the SMSC's own
+    retry_s: float = Field(5.0, gt=0, le=3600)  # outbind again this long after a failure or close
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_address(value)
+        return value
+
+
 class SimulatorConfig(_Strict):
     """Everything the simulator needs; `faults` is checked against the fault registry on load."""
 
@@ -126,6 +141,7 @@ class SimulatorConfig(_Strict):
     faults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     airtime: AirtimeProviderConfig = Field(default_factory=AirtimeProviderConfig)  # the provider
     ussd: UssdNetworkConfig = Field(default_factory=UssdNetworkConfig)
+    outbind: tuple[OutbindTarget, ...] = ()  # ESMEs to outbind to at start (simulators.outbind)
     # SMSC-side security (simulators.guard). allow: networks ESMEs may connect from ([] = any);
     # others are closed before a byte is read. tls_cert_file/tls_key_file: listen with TLS.
     allow: tuple[IPvAnyNetwork, ...] = ()

@@ -21,7 +21,8 @@ log = Logger()
 
 class FateSchedule:
     """`add(message, outcome)` calls `finish(message, outcome)` outcome.delay_s later, unless the
-    message's `fate_pending` was cleared meanwhile (cancelled, evicted)."""
+    message's `fate_pending` was cleared meanwhile (cancelled, evicted) or a later `add` of the
+    same message replaced this fate (replace_sm with a new schedule)."""
 
     def __init__(self, reactor: IReactorTime, finish: Finish) -> None:
         self.reactor = reactor
@@ -37,7 +38,8 @@ class FateSchedule:
     def add(self, message: StoredMessage, outcome: Outcome) -> None:
         due_s = self.reactor.seconds() + outcome.delay_s
         message.fate_pending = True
-        heapq.heappush(self._heap, (due_s, next(self._order), message, outcome))
+        message.fate_order = order = next(self._order)
+        heapq.heappush(self._heap, (due_s, order, message, outcome))
         if self._timer is None:
             self._wake_at(due_s, outcome.delay_s)
         elif due_s < self._timer_due_s:
@@ -60,8 +62,8 @@ class FateSchedule:
         if heap:
             self._wake_at(heap[0][0], max(0.0, heap[0][0] - now_s))
         finish = self.finish
-        for _, _, message, outcome in due_now:
-            if message.fate_pending:
+        for _, order, message, outcome in due_now:
+            if message.fate_pending and message.fate_order == order:
                 message.fate_pending = False
                 try:
                     finish(message, outcome)

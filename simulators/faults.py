@@ -80,6 +80,9 @@ class Fault(BaseModel):
     def redeliver(self, rng: random.Random) -> bool:
         return False
 
+    def hold_s_for(self, rng: random.Random) -> float:
+        return 0.0
+
     def describe(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
@@ -194,6 +197,17 @@ class Redeliver(Fault):
         return self.triggered(rng)
 
 
+class HoldDelivery(Fault):
+    """Keep accepted messages pending `hold_s` longer before their fate (every N / probability /
+    all): time for a query_sm, cancel_sm or replace_sm to find them not yet delivered."""
+
+    name: ClassVar[str] = "hold"
+    hold_s: float = Field(60.0, gt=0, le=86_400)
+
+    def hold_s_for(self, rng: random.Random) -> float:
+        return self.hold_s if self.triggered(rng) else 0.0
+
+
 FAULT_TYPES: dict[str, type[Fault]] = {
     cls.name: cls
     for cls in (
@@ -206,6 +220,7 @@ FAULT_TYPES: dict[str, type[Fault]] = {
         RejectBinds,
         Garbage,
         Redeliver,
+        HoldDelivery,
     )
 }
 
@@ -303,6 +318,15 @@ class FaultInjector:
     def on_connected(self, link: Link) -> None:
         for fault in self.active.values():
             fault.on_connected(link)
+
+    def hold_s(self) -> float:
+        """Extra seconds an accepted message stays pending (the `hold` fault); 0 without one."""
+        if not self.active:
+            return 0.0
+        held_s = sum(fault.hold_s_for(self.rng) for fault in list(self.active.values()))
+        if held_s:
+            self._count("hold")
+        return held_s
 
     def should_redeliver(self) -> bool:
         if not self.active:

@@ -8,7 +8,8 @@ from twisted.internet.interfaces import IReactorTime
 
 from simulators.accounts import Accounts
 from simulators.addresses import MAX_ADDRESS_LENGTH
-from simulators.store import MessageNotFound, MessageStore, StoredMessage
+from simulators.store import MessageNotFound, MessageStore, SourceMismatch, StoredMessage
+from simulators.timing import smpp_time_s
 from smscore.constants import CommandId as C
 from smscore.constants import Npi, Ton
 from smscore.pdu import PDU, DestAddress, UnsuccessSme
@@ -19,6 +20,14 @@ if TYPE_CHECKING:
     from smscore.smsc import SMSCProtocol
 
 _SUBMITS = frozenset({C.SUBMIT_SM, C.DATA_SM, C.SUBMIT_MULTI})
+
+
+def _time_s(pdu: PDU, name: str, now_s: float) -> float | None:
+    """The PDU's time field `name` as reactor seconds (None: empty or absent). The codec checked
+    it when decoding (ESME_RINVSCHED / ESME_RINVEXPIRY there), so it names a moment."""
+    return smpp_time_s(getattr(pdu, name, ""), now_s)
+
+
 # query_sm_resp's error_code is one octet (spec 4.8.2); a larger receipt err: is reported as its maximum.
 MAX_QUERY_ERROR_CODE = 0xFF
 
@@ -34,6 +43,7 @@ class SMSCLogic:
         accepted: Callable[[StoredMessage], None],
         cancelled: Callable[[StoredMessage], None],
         ussd: Callable[[str, PDU], PDU | None] = lambda system_id, pdu: None,
+        replaced: Callable[[StoredMessage, bool], None] = lambda message, rescheduled: None,
     ) -> None:
         self.reactor = reactor
         self.ussd = ussd  # a USSD screen's answer (simulators.ussd); None: not USSD
@@ -41,6 +51,7 @@ class SMSCLogic:
         self.store = store
         self.accepted = accepted
         self.cancelled = cancelled
+        self.replaced = replaced  # (message, its schedule or validity changed)
         self.counters = {
             "submitted": 0,
             "throttled": 0,
@@ -71,6 +82,7 @@ class SMSCLogic:
     def _store(
         self, system_id: str, pdu: PDU, destination: str, message_id: str, receipted_id: str = ""
     ) -> None:
+        now_s = self.reactor.seconds()
         message = StoredMessage(
             message_id=message_id,
             system_id=system_id,
@@ -81,9 +93,15 @@ class SMSCLogic:
             registered_delivery=pdu.registered_delivery,
             short_message=getattr(pdu, "short_message", b""),
             tlvs=pdu.tlvs,
-            submitted_at_s=self.reactor.seconds(),
+            submitted_at_s=now_s,
             receipted_id=receipted_id,
+            service_type=pdu.service_type,
         )
+        # Nearly every submit has neither time: no parsing on the hot path. data_sm has neither
+        # field: it is delivered at once, valid for the SMSC's default.
+        if getattr(pdu, "schedule_delivery_time", "") or getattr(pdu, "validity_period", ""):
+            message.scheduled_at_s = _time_s(pdu, "schedule_delivery_time", now_s)
+            message.expires_at_s = _time_s(pdu, "validity_period", now_s)
         self.store.add(message)
         self.counters["submitted"] += 1
         self.accepted(message)
@@ -127,6 +145,8 @@ class SMSCLogic:
             message = self.store.get(pdu.message_id, pdu.source_addr)
         except MessageNotFound:
             return pdu.make_response(S.ESME_RQUERYFAIL)
+        except SourceMismatch:
+            return pdu.make_response(S.ESME_RINVSRCADR)
         return pdu.make_response(**_query_fields(message))
 
     def _cancel_sm(self, system_id: str, pdu: PDU) -> PDU:
@@ -134,10 +154,14 @@ class SMSCLogic:
             targets = (
                 [self.store.get(pdu.message_id, pdu.source_addr)]
                 if pdu.message_id
-                else self.store.pending_between(pdu.source_addr, pdu.destination_addr)
+                else self.store.pending_between(
+                    pdu.source_addr, pdu.destination_addr, pdu.service_type
+                )
             )
         except MessageNotFound:
             return pdu.make_response(S.ESME_RINVMSGID)
+        except SourceMismatch:
+            return pdu.make_response(S.ESME_RINVSRCADR)
         if not targets or any(message.state.is_final for message in targets):
             return pdu.make_response(S.ESME_RCANCELFAIL)
         for message in targets:
@@ -150,13 +174,28 @@ class SMSCLogic:
             message = self.store.get(pdu.message_id, pdu.source_addr)
         except MessageNotFound:
             return pdu.make_response(S.ESME_RINVMSGID)
+        except SourceMismatch:
+            return pdu.make_response(S.ESME_RINVSRCADR)
         if message.state.is_final:
             return pdu.make_response(S.ESME_RREPLACEFAIL)
-        message.short_message = pdu.short_message
-        message.tlvs = {k: v for k, v in message.tlvs.items() if k != "message_payload"}
+        now_s = self.reactor.seconds()
+        # Empty fields keep what the message had (spec 4.10.1 for the times; for the text and
+        # registered_delivery as SMSCs do, so a replace may move only the schedule).
+        scheduled_at_s = _time_s(pdu, "schedule_delivery_time", now_s)
+        expires_at_s = _time_s(pdu, "validity_period", now_s)
+        if pdu.short_message:
+            message.short_message = pdu.short_message
+            message.tlvs = {k: v for k, v in message.tlvs.items() if k != "message_payload"}
         if pdu.registered_delivery:
             message.registered_delivery = pdu.registered_delivery
+        rescheduled = scheduled_at_s is not None or expires_at_s is not None
+        if scheduled_at_s is not None:
+            message.scheduled_at_s = scheduled_at_s
+        if expires_at_s is not None:
+            message.expires_at_s = expires_at_s
+        message.replaced += 1
         self.counters["replaced"] += 1
+        self.replaced(message, rescheduled)
         return pdu.make_response()
 
 

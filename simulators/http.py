@@ -7,6 +7,8 @@ GET  /v1/stats     GET /v1/health     GET|POST /v1/faults {"name": {params} | nu
 /v1/ussd/sessions...: USSD subscribers' dialogues (simulators/ussd_http.py)
 /, /console/..., /v1/events, /v1/phones..., /v1/runs..., /v1/binds, /v1/info, /v1/faults/types:
 the console and what it calls (simulators/console_http.py)
+/v1/mt..., /v1/subscribers, /v1/alerts, /v1/outbind: stored MTs, availability, outbind
+(simulators/smsc_http.py)
 """
 
 from http import HTTPStatus
@@ -17,7 +19,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from simulators import console_http, ussd_http
+from simulators import console_http, smsc_http, ussd_http
 from simulators.delivery import BacklogFull
 from simulators.faults import FaultError
 from simulators.http_requests import BadRequest
@@ -50,6 +52,7 @@ class ControlAPI(Resource):
         self.simulator = simulator
         self._ussd = ussd_http.UssdAPI(simulator.ussd)
         self._console = console_http.ConsoleAPI(simulator)
+        self._smsc = smsc_http.SmscAPI(simulator)
         self._routes = {
             (b"POST", b"/v1/mo"): self._post_mo,
             (b"GET", b"/v1/messages"): self._get_messages,
@@ -73,6 +76,8 @@ class ControlAPI(Resource):
             route = self._ussd.render
         elif console_http.handles(request.path):
             route = self._console.render
+        elif smsc_http.handles(request.path):
+            route = self._smsc.render
         if route is None:
             known = any(path == request.path for _, path in self._routes)
             status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND

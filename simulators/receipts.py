@@ -74,27 +74,55 @@ def _receipt_date(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime(_RECEIPT_DATE_FORMAT)
 
 
-def receipt_text(message: StoredMessage) -> str:
-    """The de-facto receipt format (SMPP 3.4 appendix B as SMSCs implement it)."""
-    assert message.done_at_s is not None
+def receipt_text(
+    message: StoredMessage, state: MessageState | None = None, at_s: float | None = None
+) -> str:
+    """The de-facto receipt format (SMPP 3.4 appendix B as SMSCs implement it); `state` and
+    `at_s` for an intermediate notification (the message's own state and done time otherwise)."""
+    state = message.state if state is None else state
+    done_s = message.done_at_s if at_s is None else at_s
+    assert done_s is not None
     # sub: and dlvrd: count messages (3 digits); a stored message is one, delivered or not.
-    delivered = "001" if message.state is MessageState.DELIVERED else "000"
+    delivered = "001" if state is MessageState.DELIVERED else "000"
+    error_code = message.error_code if state.is_final else 0
     return (
         f"id:{message.reported_id} sub:001 dlvrd:{delivered}"
         f" submit date:{_receipt_date(message.submitted_at_s)}"
-        f" done date:{_receipt_date(message.done_at_s)}"
-        f" stat:{message.state.stat} err:{message.error_code:03d} text:{message.preview()}"
+        f" done date:{_receipt_date(done_s)}"
+        f" stat:{state.stat} err:{error_code:03d} text:{message.preview()}"
     )
 
 
-def receipt_pdu(message: StoredMessage) -> DeliverSm:
-    """The deliver_sm carrying a receipt back to the submitter (addresses swapped, TLVs set)."""
+def receipt_pdu(message: StoredMessage, dpf_result: int | None = None) -> DeliverSm:
+    """The deliver_sm carrying a receipt back to the submitter (addresses swapped, TLVs set);
+    `dpf_result` (0/1) when the message asked set_dpf and failed (spec 5.3.2.28)."""
     tlvs: dict[str | int, object] = {
         "receipted_message_id": message.reported_id,
         "message_state": int(message.state),
     }
     if message.state is not MessageState.DELIVERED:
         tlvs["network_error_code"] = NetworkErrorCode(_GSM_NETWORK, message.error_code)
+    if dpf_result is not None:
+        tlvs["dpf_result"] = dpf_result
+    text = receipt_text(message)
+    return _to_submitter(message, EsmClass.TYPE_DELIVERY_RECEIPT, text, tlvs)
+
+
+def intermediate_pdu(
+    message: StoredMessage, at_s: float, state: MessageState = MessageState.ENROUTE
+) -> DeliverSm:
+    """An intermediate notification (esm_class 0x20): the message is on its way, not final."""
+    tlvs: dict[str | int, object] = {
+        "receipted_message_id": message.reported_id,
+        "message_state": int(state),
+    }
+    text = receipt_text(message, state, at_s)
+    return _to_submitter(message, EsmClass.TYPE_INTERMEDIATE_NOTIFICATION, text, tlvs)
+
+
+def _to_submitter(
+    message: StoredMessage, esm_class: int, text: str, tlvs: dict[str | int, object]
+) -> DeliverSm:
     source_ton, source_npi = ton_npi(message.destination_addr)
     dest_ton, dest_npi = ton_npi(message.source_addr)
     return DeliverSm(
@@ -104,8 +132,8 @@ def receipt_pdu(message: StoredMessage) -> DeliverSm:
         dest_addr_ton=dest_ton,
         dest_addr_npi=dest_npi,
         destination_addr=message.source_addr,
-        esm_class=EsmClass.TYPE_DELIVERY_RECEIPT,
-        short_message=receipt_text(message).encode("ascii"),
+        esm_class=esm_class,
+        short_message=text.encode("ascii"),
         tlvs=tlvs,
     )
 

@@ -1,7 +1,7 @@
 r"""Scripted conversations: subscriber X sends T and expects a reply matching P within N seconds.
 
-A scenario file is TOML: an optional `name` and one `[[step]]` table per step, run in order; step 1
-is the first, in errors found when the file is read and in failures at run time alike. This example
+A scenario file is TOML (or YAML, named *.yaml / *.yml: the same keys, `step` a list of mappings):
+an optional `name` and one `[[step]]` table per step, run in order; step 1 is the first, in errors found when the file is read and in failures at run time alike. This example
 runs as it is against `smscore demo` (whose replies come from daemon/replies.py):
 
     name = "balance"
@@ -81,7 +81,9 @@ within_s = 5
 """
 
 # What `smscore sim run-scenario --help` shows; "\b" keeps click from rewrapping the next block.
-FORMAT_HELP = f"""A scenario file is TOML: an optional `name` and one [[step]] table per
+FORMAT_HELP = f"""A scenario file is TOML (or YAML if named *.yaml or *.yml: the same
+keys, `step` a list; quote numbers there, "254712000002", as YAML would
+read them as integers): an optional `name` and one [[step]] table per
 step, run in order (step 1 is the first). Keys of a step:
 
 \b
@@ -165,11 +167,35 @@ class StepFailed(Exception):
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    data = read_toml(path)
+    data = read_yaml(path) if Path(path).suffix.lower() in YAML_SUFFIXES else read_toml(path)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(first_error(str(path), exc, _step_key)) from None
+
+
+YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The file's YAML (one document, a mapping) as a dict; ConfigError naming the file if not."""
+    import yaml  # only scenario files named *.yaml need it
+
+    try:
+        with open(path, "rb") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"{path}: not valid YAML{line}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a scenario is a mapping (name, step), not {type(data).__name__}"
+        )
+    return data
 
 
 def _step_key(loc: Location) -> str:

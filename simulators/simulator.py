@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from simulators.accounts import Accounts
 from simulators.airtime import AirtimeProvider
+from simulators.availability import ABSENT_SUBSCRIBER_ERR, Subscribers
 from simulators.config import SimulatorConfig, parse_address
 from simulators.delivery import DeliveryQueue
 from simulators.events import EventHub
@@ -30,12 +31,20 @@ from simulators.faults import FaultInjector
 from simulators.guard import AllowList, AllowListFactory, BindFailures, source_of
 from simulators.handler import SMSCLogic
 from simulators.mo import MOBuilder, MOResult
+from simulators.outbind import Outbinder
 from simulators.phones import PhoneBook
-from simulators.receipts import Outcome, OutcomePicker, receipt_pdu, wants_receipt
+from simulators.receipts import (
+    Outcome,
+    OutcomePicker,
+    intermediate_pdu,
+    receipt_pdu,
+    wants_receipt,
+)
 from simulators.server import LinkCounters, SimulatorFactory
 from simulators.store import HandsetMessage, Handsets, MessageStore, StoredMessage
+from simulators.timing import timed_outcome
 from simulators.ussd import UssdNetwork
-from smscore.constants import MessageState
+from smscore.constants import MessageState, RegisteredDelivery
 from smscore.pdu import PDU
 from smscore.protocol import FlowControl
 from smscore.session import SessionTimers
@@ -43,6 +52,9 @@ from smscore.smsc import SMSCConfig, SMSCProtocol
 from smscore.status import CommandStatus
 
 log = Logger()
+# registered_delivery bit 4 asks for an intermediate notification (spec 5.2.17); an int, as
+# `int & IntFlag` runs Python code per message.
+_INTERMEDIATE = int(RegisteredDelivery.INTERMEDIATE_NOTIFICATION)
 CREDENTIAL_REFUSALS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
 
 
@@ -82,21 +94,9 @@ class Simulator:
             self._accepted,
             self._cancelled,
             lambda system_id, pdu: self.ussd.on_submit(system_id, pdu),
+            self._replaced,
         )
-        timers = SessionTimers(
-            response_timeout_s=config.response_timeout_s,
-            enquire_link_interval_s=config.enquire_link_interval_s,
-            window=config.window_size,
-        )
-        self.factory = SimulatorFactory(
-            reactor,
-            self.authenticate,
-            self.answer,
-            SMSCConfig(config.system_id, timers, FlowControl()),
-            faults=self.faults,
-            counters=self.counters,
-            on_bound=self._on_bound,
-        )
+        self.factory = self._smsc_factory()
         self.delivery = DeliveryQueue(
             reactor,
             self.factory,
@@ -115,9 +115,28 @@ class Simulator:
             self.store.next_id,
             lambda: (protocol.system_id for protocol in self.factory.receivers()),
         )
+        self.subscribers = Subscribers(self.factory)  # absent ones, DPF, alert_notification
+        self.outbinder = Outbinder(reactor, self.factory, config.outbind)
         self.mo_builder = MOBuilder(config.mo_concat)
         self.fates = FateSchedule(reactor, self._finish)
         self._ports: list[IListeningPort] = []
+
+    def _smsc_factory(self) -> SimulatorFactory:
+        config = self.config
+        timers = SessionTimers(
+            response_timeout_s=config.response_timeout_s,
+            enquire_link_interval_s=config.enquire_link_interval_s,
+            window=config.window_size,
+        )
+        return SimulatorFactory(
+            self.reactor,
+            self.authenticate,
+            self.answer,
+            SMSCConfig(config.system_id, timers, FlowControl()),
+            faults=self.faults,
+            counters=self.counters,
+            on_bound=self._on_bound,
+        )
 
     # --- SMPP callbacks ---
 
@@ -154,30 +173,70 @@ class Simulator:
 
     def _on_bound(self) -> None:
         self.delivery.pump()  # a new receiver may take what waits
+        self.subscribers.flush()
 
     # --- message fate ---
 
     def _accepted(self, message: StoredMessage) -> None:
-        self.fates.add(message, self.outcomes.pick(message.destination_addr))
+        self._schedule_fate(message)
         self.phones.mt_accepted(message)
+        if message.registered_delivery & _INTERMEDIATE:
+            # After the submit_sm_resp (sent once this returns): the ESME knows the id by then.
+            self.reactor.callLater(0, self.send_intermediate, message)
+
+    def _schedule_fate(self, message: StoredMessage) -> None:
+        outcome = self.outcomes.pick(message.destination_addr)
+        timed = message.scheduled_at_s is not None or message.expires_at_s is not None
+        if timed or self.faults.active:
+            now_s = self.reactor.seconds()
+            outcome = timed_outcome(message, outcome, now_s, self.faults.hold_s())
+        self.fates.add(message, outcome)
+
+    def _replaced(self, message: StoredMessage, rescheduled: bool) -> None:
+        if rescheduled:
+            self._schedule_fate(message)  # the fate already waiting will do nothing
+        self.phones.mt_changed(message)
 
     def _cancelled(self, message: StoredMessage) -> None:
         message.fate_pending = False
         message.state = MessageState.DELETED
         message.done_at_s = self.reactor.seconds()
         self.phones.mt_changed(message)
+        if wants_receipt(message.registered_delivery, MessageState.DELETED):
+            self._send_receipt(message)
 
     def _finish(self, message: StoredMessage, outcome: Outcome) -> None:
         message.state = state = outcome.state
         message.error_code = outcome.error_code
         message.done_at_s = self.reactor.seconds()
+        dpf_result = None
         if state is MessageState.DELIVERED:
-            self.handsets.deliver(message)
+            if self.subscribers.absent and message.destination_addr in self.subscribers.absent:
+                message.state = state = MessageState.UNDELIVERABLE
+                message.error_code = ABSENT_SUBSCRIBER_ERR
+                dpf_result = int(self.subscribers.flag(message))
+            else:
+                self.handsets.deliver(message)
         self.phones.mt_changed(message)
         if wants_receipt(message.registered_delivery, state):
-            self.delivery.deliver(receipt_pdu(message), (message.system_id,), "dlr").addErrback(
-                lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
-            )
+            self._send_receipt(message, dpf_result)
+
+    def _send_receipt(self, message: StoredMessage, dpf_result: int | None = None) -> None:
+        pdu = receipt_pdu(message, dpf_result)
+        self.delivery.deliver(pdu, (message.system_id,), "dlr").addErrback(
+            lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
+        )
+
+    def send_intermediate(
+        self, message: StoredMessage, state: MessageState = MessageState.ENROUTE
+    ) -> None:
+        """An intermediate notification for a message not yet final (nothing once it is)."""
+        if message.state.is_final:
+            return
+        pdu = intermediate_pdu(message, self.reactor.seconds(), state)
+        self.delivery.deliver(pdu, (message.system_id,), "dlr").addErrback(
+            lambda failure: log.warn("notification lost: {error}", error=failure.getErrorMessage())
+        )
 
     # --- the in-process API ---
 
@@ -236,6 +295,8 @@ class Simulator:
             "dlr_retried": dlr.retried,
             "dlr_failed": dlr.failed,
             **self.ussd.counters,
+            **self.subscribers.counters,
+            **self.outbinder.counters,
             "ussd_open": self.ussd.open_count,
             "ussd_sent": self.delivery.counters["ussd"].sent,
             "ussd_acknowledged": self.delivery.counters["ussd"].acknowledged,
@@ -253,6 +314,7 @@ class Simulator:
             from simulators.http import control_site
 
             http = self._listen("HTTP", self.config.http, control_site(self))
+        self.outbinder.start()  # the configured [[outbind]] ESMEs (none by default)
         return ListeningAddresses(smpp, http)
 
     def listening_factory(self) -> Factory:
@@ -298,6 +360,7 @@ class Simulator:
     def stop(self) -> Deferred:
         """Stop listening and close every ESME connection (and the console's event streams)."""
         self.events.close_all()
+        self.outbinder.stop()
         for protocol in list(self.factory.bound_protocols):
             if protocol.transport is not None:
                 protocol.transport.loseConnection()

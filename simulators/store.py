@@ -44,8 +44,16 @@ class StoredMessage:
     error_code: int = 0
     done_at_s: float | None = None
     fate_pending: bool = field(default=False, repr=False)  # simulators.fates will finish it
+    # Which scheduled fate is the live one: a replace_sm that moves the schedule adds another,
+    # and the earlier one, still in the heap, must then do nothing (simulators.fates).
+    fate_order: int = field(default=-1, repr=False)
     # submit_multi stores one message per destination; all report the id the ESME was given.
     receipted_id: str = ""
+    service_type: str = ""
+    # schedule_delivery_time and validity_period as reactor seconds (None: not given).
+    scheduled_at_s: float | None = None
+    expires_at_s: float | None = None
+    replaced: int = 0  # replace_sm applied to it
 
     @property
     def reported_id(self) -> str:
@@ -82,6 +90,10 @@ class MessageNotFound(LookupError):
     pass
 
 
+class SourceMismatch(LookupError):
+    """The message exists, but the request's source_addr is not the one it was submitted from."""
+
+
 class MessageStore:
     """Submitted messages by id, oldest evicted first beyond `max_messages` (a bound on memory)."""
 
@@ -104,20 +116,39 @@ class MessageStore:
             evicted.fate_pending = False
 
     def get(self, message_id: str, source_addr: str = "") -> StoredMessage:
-        """The message; `source_addr`, if given, must match the submitter's (spec 4.8.1)."""
+        """The message; `source_addr`, if given, must match the submitter's (spec 4.8.1):
+        SourceMismatch otherwise."""
         message = self._messages.get(message_id)
-        if message is None or (source_addr and source_addr != message.source_addr):
+        if message is None:
             raise MessageNotFound(message_id)
+        if source_addr and source_addr != message.source_addr:
+            raise SourceMismatch(message_id)
         return message
 
-    def pending_between(self, source_addr: str, destination_addr: str) -> list[StoredMessage]:
+    def pending_between(
+        self, source_addr: str, destination_addr: str, service_type: str = ""
+    ) -> list[StoredMessage]:
+        """Messages not yet final from one source to one destination (cancel_sm without an id:
+        spec 4.9.1), of `service_type` if one is given."""
         return [
             message
             for message in self._messages.values()
             if not message.state.is_final
             and message.source_addr == source_addr
             and message.destination_addr == destination_addr
+            and (not service_type or message.service_type == service_type)
         ]
+
+    def recent(self, limit: int, msisdn: str | None = None) -> list[StoredMessage]:
+        """The newest stored messages (to `msisdn` if given), oldest first, at most `limit`."""
+        found: list[StoredMessage] = []
+        for message in reversed(self._messages.values()):
+            if msisdn is None or message.destination_addr == msisdn:
+                found.append(message)
+                if len(found) >= limit:
+                    break
+        found.reverse()
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,14 @@ from smscore.defaults import (
     DEFAULT_RECONNECT_FACTOR,
     DEFAULT_RECONNECT_INITIAL_DELAY_S,
     DEFAULT_RECONNECT_MAX_DELAY_S,
+    DEFAULT_STABLE_LINK_S,
     DEFAULT_UNBIND_TIMEOUT_S,
 )
 from smscore.errors import SMPPError
 from smscore.esme import BindError, ESMEConfig, ESMEProtocol, MessageHandler, _accept_and_drop
 from smscore.pdu import PDU
 from smscore.pdu_counts import PduCounts
+from smscore.retire import Retirement
 from smscore.status import CommandStatus
 
 log = Logger()
@@ -38,6 +40,8 @@ _MAX_PORT = 0xFFFF  # TCP ports are 16 bits; 0 is not a port one can connect to
 # The SMSC says our credentials are wrong: trying again soon only looks like password guessing
 # (and may lock the account), so these wait the longest delay every time.
 CREDENTIAL_REFUSALS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
+# A leaving bind's answer to a new deliver_sm: temporary, so the SMSC delivers it again elsewhere.
+LEAVING_STATUS = CommandStatus.ESME_RX_T_APPN
 
 
 class NoBindAvailable(SMPPError):
@@ -115,6 +119,7 @@ class BindCounters:
     binds: int = 0
     bind_failures: int = 0
     messages_received: int = 0
+    refused_leaving: int = 0  # deliver_sm answered LEAVING_STATUS once its gate closed
     drops: int = 0  # links lost while bound (not our own unbind); last_error says why
 
 
@@ -147,9 +152,10 @@ class PersistentBind:
         policy: ReconnectPolicy | None = None,
         jitter: Callable[[], float] = random.random,
         unbind_timeout_s: float = DEFAULT_UNBIND_TIMEOUT_S,
+        stable_after_s: float = DEFAULT_STABLE_LINK_S,
     ) -> None:
-        if unbind_timeout_s <= 0:
-            raise ValueError("unbind_timeout_s must be positive")
+        if unbind_timeout_s <= 0 or stable_after_s < 0:
+            raise ValueError("unbind_timeout_s must be positive and stable_after_s not negative")
         self.reactor = reactor
         self.name = name
         self.config = config
@@ -158,7 +164,12 @@ class PersistentBind:
         self.protocol: ESMEProtocol | None = None
         self.last_error = ""
         self.unbind_timeout_s = unbind_timeout_s
+        self.stable_after_s = stable_after_s  # a drop sooner after the bind: a failed attempt
+        self._bound_at_s = 0.0
+        self._young_drops_in_a_row = 0  # links that dropped soon after binding, one after another
         self._on_message = on_message
+        self.accepting = True  # its own MO gate, closed when it leaves the pool (smscore.retire)
+        self._answering = 0  # deliver_sm handed on whose deliver_sm_resp is not written yet
         self._failed_binds_in_a_row = 0
         self.refused = ""  # "credentials" or "tls" while the last attempt was refused for that
         self._stopping = False
@@ -177,10 +188,10 @@ class PersistentBind:
 
     def _retry_delay_s(self, attempt: int) -> float:
         # ClientService counts only failed TCP connects (1 for the first retry); refused binds
-        # must slow us down too.
+        # and links that die soon after their bind (an SMSC that breaks each one) slow us too.
         if self.refused == "credentials":
             return self._policy.max_delay_s
-        attempt = max(attempt, self._failed_binds_in_a_row)
+        attempt = max(attempt, self._failed_binds_in_a_row, self._young_drops_in_a_row)
         return self._policy.delay_s(attempt, self._jitter() if attempt > 1 else 0.0)
 
     def _build_protocol(self) -> ESMEProtocol:
@@ -191,8 +202,47 @@ class PersistentBind:
         return protocol
 
     def _count_and_handle(self, pdu: PDU) -> int | Deferred:
+        if not self.accepting:
+            self.counters.refused_leaving += 1
+            return LEAVING_STATUS
         self.counters.messages_received += 1
-        return self._on_message(pdu)
+        result = self._on_message(pdu)
+        return self._answered_later(result) if isinstance(result, Deferred) else result
+
+    def _answered_later(self, result: Deferred) -> Deferred:
+        # The protocol writes the deliver_sm_resp from callbacks on what we return: the answer
+        # counts as given only once they have run (a retirement unbinds only after that).
+        self._answering += 1
+        answered: Deferred = Deferred()
+
+        def settle(value: object) -> None:
+            try:
+                if isinstance(value, Failure):
+                    answered.errback(value)
+                else:
+                    answered.callback(value)
+            finally:
+                self._answering -= 1
+
+        result.addBoth(settle)
+        return answered
+
+    def close_gate(self) -> None:
+        """Answer every deliver_sm from now on LEAVING_STATUS, unstored (the bind is leaving)."""
+        self.accepting = False
+
+    @property
+    def unanswered_mos(self) -> int:
+        """deliver_sm handed on whose deliver_sm_resp is not written yet."""
+        return self._answering
+
+    @property
+    def unanswered_submits(self) -> int:
+        """Requests sent or queued on this link (submit_sm mostly) still without a response."""
+        protocol = self.protocol
+        if protocol is None or protocol.connection_lost:
+            return 0
+        return protocol.queued_count + protocol.session.outstanding_count
 
     def _prepare(self, protocol: ESMEProtocol) -> Deferred:
         # Never fail: ClientService's state machine cannot take a connection that closes before
@@ -213,6 +263,7 @@ class PersistentBind:
     def _on_bound(self, protocol: ESMEProtocol) -> ESMEProtocol:
         self.counters.binds += 1
         self._failed_binds_in_a_row = 0
+        self._bound_at_s = self.reactor.seconds()  # _on_closed judges the link by its life
         self.refused = ""
         self.protocol = protocol
         log.info("bind {name} is up ({state})", name=self.name, state=protocol.session.state.value)
@@ -270,10 +321,16 @@ class PersistentBind:
             return
         self.counters.drops += 1
         self.last_error = protocol.close_reason
+        lived_s = self.reactor.seconds() - self._bound_at_s
+        young = lived_s < self.stable_after_s
+        self._young_drops_in_a_row = self._young_drops_in_a_row + 1 if young else 0
         log.warn(
-            "bind {name} is down: {reason}; reconnecting with backoff",
+            "bind {name} is down after {lived_s:.1f}s bound: {reason}; reconnecting with "
+            "backoff{young}",
             name=self.name,
+            lived_s=lived_s,
             reason=self.last_error,
+            young=f" ({self._young_drops_in_a_row} short-lived link(s) in a row)" if young else "",
         )
 
     @property
@@ -337,15 +394,19 @@ class PersistentBind:
 class BindPool:
     """Several persistent binds; submits go to a preferred bind or the least loaded bound one.
 
-    Binds can be added, removed (unbound first) and replaced (the old one unbound, then the new
-    one started: an SMSC may allow one bind per system_id) while the pool runs; the others are
-    not touched. `settled()` fires once no removal or replacement is under way."""
+    Binds can be added, removed and replaced while the pool runs; the others are not touched. A
+    removed bind is retired (smscore.retire: its MO gate closed, what it took answered, then
+    unbound). A replaced one is retired first and its successor started after: an SMSC may allow
+    one session per system_id (or count a refused second bind towards a lockout), and two
+    sessions of one name would split a USSD dialogue between them. `settled()` fires once no
+    removal or replacement is under way."""
 
     def __init__(self, binds: list[PersistentBind]) -> None:
         self.binds = {bind.name: bind for bind in binds}
         self._running = False
         self._stopped = False
         self._leaving: dict[str, Deferred] = {}  # name -> fires once its old bind has stopped
+        self._retiring: dict[str, Retirement] = {}
 
     def start(self) -> None:
         self._running = True
@@ -355,6 +416,8 @@ class BindPool:
     def stop(self) -> Deferred:
         self._running = False
         self._stopped = True
+        for retirement in list(self._retiring.values()):
+            retirement.hurry()  # the drain before the stop has already waited for the answers
         stopping = [bind.stop() for bind in self.binds.values()]
         stopping += [_fired(leaving) for leaving in self._leaving.values()]
         return gatherResults(stopping, consumeErrors=True)
@@ -368,18 +431,25 @@ class BindPool:
         if self._running:
             bind.start()
 
-    def remove(self, name: str) -> Deferred:
-        """Unbind and drop one bind; fires once its connection is closed."""
+    def remove(
+        self, name: str, wait_s: float = 0.0, flush: Callable[[], Any] | None = None
+    ) -> Deferred:
+        """Drop one bind at once (no new submit_sm goes to it) and retire it (smscore.retire:
+        waiting at most `wait_s` for its answers, `flush` asked to commit its MOs now); fires once
+        its connection is closed."""
         bind = self.binds.pop(name)
-        stopped = _fired(bind.stop().addErrback(self._stop_failed, name))
+        retirement = self._retiring[name] = Retirement(bind, wait_s, flush)
+        stopped = _fired(retirement.run().addErrback(self._stop_failed, name))
         self._leaving[name] = stopped
         stopped.addCallback(lambda _: self._left(name, stopped))
         return _fired(stopped)
 
-    def replace(self, bind: PersistentBind) -> Deferred:
-        """Unbind the bind of the same name, then start `bind` in its place; fires once it has
-        been added (not bound: it binds in the background like any other)."""
-        gone = self.remove(bind.name)
+    def replace(
+        self, bind: PersistentBind, wait_s: float = 0.0, flush: Callable[[], Any] | None = None
+    ) -> Deferred:
+        """Retire the bind of the same name (as remove does), then start `bind` in its place;
+        fires once it has been added (not bound: it binds in the background like any other)."""
+        gone = self.remove(bind.name, wait_s, flush)
         return gone.addCallback(lambda _: None if self._stopped else self.add(bind))
 
     def settled(self) -> Deferred:
@@ -388,6 +458,7 @@ class BindPool:
     def _left(self, name: str, stopped: Deferred) -> None:
         if self._leaving.get(name) is stopped:
             del self._leaving[name]
+            self._retiring.pop(name, None)
 
     def _stop_failed(self, failure: Failure, name: str) -> None:
         log.failure("bind {name}: stopping failed", failure, name=name)

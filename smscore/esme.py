@@ -159,7 +159,14 @@ class ESMEProtocol(SMPPProtocol):
                 return result.addCallback(lambda status: pdu.make_response(status))
             return pdu.make_response(result)
         if pdu.command_id == C.ALERT_NOTIFICATION:
-            self.log.info("alert_notification for {addr}", addr=pdu.source_addr)
+            # The SMSC's delivery pending flag fired (SMPP 3.4 4.12); no response exists for it.
+            self.log.info(
+                "alert_notification: {addr} is available again for {esme_addr}"
+                " (ms_availability_status {status})",
+                addr=pdu.source_addr,
+                esme_addr=pdu.esme_addr,
+                status=pdu.tlvs.get("ms_availability_status", 0),
+            )
             return None
         return pdu.make_response(CommandStatus.ESME_RINVCMDID)
 

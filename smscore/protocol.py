@@ -16,6 +16,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from smscore import pdu_trace
 from smscore.errors import SMPPError
 from smscore.pdu import PDU, Unbind
 from smscore.pdu_counts import PduCounts
@@ -184,6 +185,7 @@ class SMPPProtocol(Protocol):
     def _send_tracked(self, pdu: PDU, waiter: "Deferred | _Queued") -> None:
         """Send a request; its response goes to `waiter` (a queued item is answered directly)."""
         now_s = self.reactor.seconds()
+        self._trace("out", pdu)
         self.session.send(pdu, now_s)
         if pdu.response_class is not None:
             self._waiting[pdu.sequence_number] = waiter
@@ -193,6 +195,7 @@ class SMPPProtocol(Protocol):
     def send_response(self, pdu: PDU) -> None:
         if self.session.state is State.CLOSED or self.transport is None:
             return
+        self._trace("out", pdu)
         self.session.send(pdu, self.reactor.seconds())
         self._flush()
 
@@ -271,8 +274,16 @@ class SMPPProtocol(Protocol):
         if self._queue:
             self._pump()
 
+    def _trace(self, direction: str, pdu: PDU) -> None:
+        if pdu_trace.enabled:  # debug only; the hex never holds a bind password (pdu_trace)
+            self.log.debug(
+                "{direction} {command} #{sequence}: {hex}", direction=direction,
+                command=pdu.name, sequence=pdu.sequence_number, hex=pdu_trace.pdu_hex(pdu),
+            )  # fmt: skip
+
     def _on_request_received(self, event: RequestReceived) -> None:
         pdu = event.pdu
+        self._trace("in", pdu)
         try:
             result = self.handle_request(pdu)
         except Exception:
@@ -306,6 +317,7 @@ class SMPPProtocol(Protocol):
             self.send_response(response)
 
     def _on_response_received(self, event: ResponseReceived) -> None:
+        self._trace("in", event.response)
         waiter = self._waiting.pop(event.request.sequence_number, None)
         if type(waiter) is _Queued:
             self._on_queued_response(event.response, waiter)

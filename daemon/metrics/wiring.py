@@ -1,6 +1,7 @@
 """Connects a built Daemon to its metrics: the hooks of the pipeline's parts (TranProc batches, receipts
-as the inbox reads them, sweeps), the collectors read at scrape time, the queue snapshot's loop, and
-the status endpoint's routes. The parts themselves know nothing of Prometheus."""
+as the inbox reads them, sweeps, money moves' postings), the collectors read at scrape time, the
+queue snapshot's loop, and the status endpoint's routes. The parts themselves know nothing of
+Prometheus."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.resource import Resource
 
 from daemon.components import Adapted, ComponentStatus
+from daemon.metrics.backlog import BacklogCollector
 from daemon.metrics.collectors import BindCollector, QueueCollector
 from daemon.metrics.health import liveness
+from daemon.metrics.postings import PostingCounter
 from daemon.metrics.queues import QueueSnapshot
 from daemon.metrics.registry import DaemonMetrics
 from daemon.status import status_root
@@ -33,9 +36,15 @@ def attach_metrics(daemon: Daemon) -> DaemonMetrics:
         _count_receipts(daemon.inbox, metrics)
     if daemon.sweeper is not None:
         daemon.sweeper.report_observers.append(metrics.observe_sweep)
+    postings = PostingCounter(metrics.postings)  # a component: its observer is process-wide
+    daemon.components.append(
+        Adapted("metrics.postings", postings.start, postings.stop, lambda: ComponentStatus({}))
+    )
     if not config.status.metrics:
         return metrics
     metrics.register(BindCollector(daemon.binds, lambda: _windows(daemon)))
+    if daemon.inbox is not None and daemon.inbox.backlog is not None:  # hostile (R4)
+        metrics.register(BacklogCollector(daemon.inbox.backlog))
     snapshot = metrics.queue_snapshot = QueueSnapshot(daemon.reactor, daemon.db)
     metrics.register(QueueCollector(snapshot, daemon.reactor))
     daemon.components.append(

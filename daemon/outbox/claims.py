@@ -46,6 +46,7 @@ class ClaimedSms:
     claimed_at_ns: int
     parts_done: frozenset[int]  # part numbers accepted by an earlier attempt
     ussd: UssdScreen | None = None  # a USSD screen: one submit_sm in its session, on its bind
+    inbox_id: int | None = None  # the MO it answers (its log lines' correlation id, daemon.logs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ _CLAIM_COLUMNS = (
     outbox.c.ussd_session,
     outbox.c.ussd_op,
     outbox.c.ussd_end,
+    outbox.c.inbox_id,
 )
 
 
@@ -139,7 +141,9 @@ def claim_outbox_txn(
     _mark_in_flight[dialect_name].executemany(conn, marks)
     done = _parts_done(conn, [row.id for row in rows if row.concat_reference is not None])
     return [
-        ClaimedSms(*row[:_ROW_FIELDS], now_ns, frozenset(done.get(row.id, ())), _screen(row))
+        ClaimedSms(
+            *row[:_ROW_FIELDS], now_ns, frozenset(done.get(row.id, ())), _screen(row), row.inbox_id
+        )
         for row in rows
     ]
 

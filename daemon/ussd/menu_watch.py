@@ -3,6 +3,11 @@ on the database thread, never on the reactor; when it changed, it is read and ch
 new version is stored (daemon.ussd.menu_store) and becomes the menu of new sessions. Sessions
 running keep the version they started on. A broken file is logged once, as one line, and the
 running menu stays until the file is fixed.
+
+A SIGHUP reload checks the file itself (daemon.reload) and hands the menu it checked to `install`,
+which stores exactly that one (not the file read again, which may have changed since). Installs and
+the watcher's own runs take one lock: never two `store_menu_txn` at once (with database.threads > 1
+two could race on `menus.version`).
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import os
 from pathlib import Path
 
 from sqlalchemy import Connection
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from daemon import clock
 from daemon.commands.registry import Registry
 from daemon.commands.types import ParseEnv
 from daemon.config import Config
@@ -61,6 +68,33 @@ class MenuWatcher(Periodic):
         self._seen: _Stat = None  # the file as last read (only once its run committed)
         self._reading: _Stat = None
         self._logged = ""
+        self._lock = DeferredLock()  # one store at a time: the watcher's runs and installs
+
+    def run_now(self) -> Deferred:
+        return self._lock.run(super().run_now)
+
+    def install(self, menu: Menu) -> Deferred:
+        """Store `menu` (checked already: a reload's) and make it the menu of new sessions, after
+        any run under way; fires with True if it was stored (False: it already was the current
+        one), fails with MenuError if its version is stored with other content."""
+        return self._lock.run(self._install, menu)
+
+    def _install(self, menu: Menu) -> Deferred:
+        stored = self.db.run_interaction(
+            "menu.install", store_menu_txn, menu, clock.now_ns(self.reactor)
+        )
+        return stored.addCallback(self._installed, menu)
+
+    def _installed(self, stored: bool, menu: Menu) -> bool:
+        self.current = menu
+        self._logged = self.last_error = ""
+        if stored:
+            log.info(
+                "menu {version} stored by the reload from {path}: new sessions start on it",
+                version=menu.version,
+                path=self.path,
+            )
+        return stored
 
     def load_txn(self, conn: Connection, now_ns: int) -> Menu:
         """The start-up load: MenuError stops the daemon (one line)."""
@@ -101,3 +135,7 @@ class MenuWatcher(Periodic):
     def _done(self, result: tuple[dict[str, int], bool]) -> dict[str, int]:
         self._seen = self._reading  # committed: this state of the file needs no second look
         return super()._done(result)
+
+    def stop(self) -> Deferred:
+        stopped = super().stop()  # the run under way, then any install under way
+        return stopped.addCallback(lambda _: self._lock.run(lambda: None))

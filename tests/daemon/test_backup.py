@@ -184,3 +184,16 @@ def _pg_restore(url: str, archive: Path) -> None:
         ["pg_restore", "--no-owner", f"--dbname={target.render_as_string(hide_password=False)}", str(archive)],
         check=True, capture_output=True,
     )  # fmt: skip
+
+
+def test_pg_dump_gets_no_password_on_its_command_line_however_the_url_gives_it(tmp_path):
+    from daemon.backup import _pg_dump_args, _pg_env
+
+    for url in (
+        "postgresql://smscore:pw-9931@db/smscore",
+        "postgresql://smscore@db/smscore?password=pw-9931&sslmode=require",
+    ):
+        args = _pg_dump_args("pg_dump", url, tmp_path / "x.partial", "SNAP")
+        assert not any("pw-9931" in arg for arg in args), args
+        assert any("smscore@db" in arg for arg in args)
+        assert _pg_env(url)["PGPASSWORD"] == "pw-9931"

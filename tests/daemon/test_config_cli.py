@@ -147,3 +147,16 @@ def test_every_secret_sounding_text_is_masked_but_where_secrets_live_is_shown():
     shown = masked(Gateway())
     assert shown["api_secret"] == MASK and shown["token"] == ""
     assert shown["callback_url"] == "https://user:***@example.test/cb"
+
+
+def test_a_password_in_the_url_query_is_masked_too(tmp_path):
+    query_secret = "q-secret-4417"
+    path = tmp_path / "query.toml"
+    path.write_text(
+        f'[database]\nurl = "postgresql://smscore@db.internal/smscore?password={query_secret}'
+        f'&sslmode=require&sslpassword={query_secret}"\n'
+    )
+    result = check(tmp_path, str(path))
+    assert result.exit_code == 0, result.output
+    assert query_secret not in result.output
+    assert "sslmode=require" in result.output and "password=***" in result.output

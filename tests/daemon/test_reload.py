@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock
 
 from daemon import reload as reload_module
@@ -14,9 +15,12 @@ from daemon.config import Config, build_config
 from daemon.db import InlineDatabase
 from daemon.migrate import upgrade_all
 from daemon.money.common import money_env
-from daemon.reload import ReloadRefused, changed_keys
+from daemon.reload import ReloadRefused, apply_reload, changed_keys, prepare_reload
 from daemon.service import Daemon, assemble_daemon
+from daemon.ussd.menu_store import current_version_txn
+from daemon.ussd.menu_watch import MenuWatcher, load_config_menu
 from ledger import make_engine
+from smscore import client as client_module
 
 DEFAULT_TARIFF = Path(__file__).parents[2] / "daemon" / "money" / "default_tariff.toml"
 SHIPPED_MENU = Path(__file__).parents[2] / "daemon" / "ussd" / "default_menu.toml"
@@ -179,3 +183,103 @@ def test_reply_texts_are_reloaded_and_broken_ones_refused(
         assert default_catalogues().tables["en"]["language_name"] == "British"
     finally:
         install_catalogues(shipped)
+
+
+# --- what a reload stores, and how it lets a bind go
+
+
+def menu_copy(path: Path, version: str) -> Path:
+    text = SHIPPED_MENU.read_text(encoding="utf-8")
+    path.write_text(text.replace('version = "2026.12.1"', f'version = "{version}"'), "utf-8")
+    return path
+
+
+def current_menu(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return current_version_txn(conn)
+
+
+def test_the_reload_stores_the_menu_it_checked_not_the_file_read_again(
+    tmp_path, engine, tariff_file
+):
+    menu = menu_copy(tmp_path / "menu.toml", "v1")
+    data = settings(tmp_path, tariff_file, [bind("sim")], ussd={"menu_file": str(menu)})
+    daemon = daemon_for(tmp_path, engine, build_config(data))
+    assert daemon.menus is not None
+    daemon.menus.run_now()
+    assert current_menu(engine) == "v1"
+    menu_copy(menu, "v2")
+    plan = prepare_reload(daemon.config, build_config(data), daemon.reactor)
+    menu_copy(menu, "v3")  # changed again between the check and the apply
+    report = apply_reload(daemon, plan)
+    assert report.menu == "v2" and current_menu(engine) == "v2"
+    assert daemon.menus.current is plan.menu
+
+
+class HeldDatabase(InlineDatabase):
+    """Runs each interaction only when the test releases it, in order."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.held: list[tuple[Deferred, str, object, tuple]] = []
+
+    def run_interaction(self, desc: str, fn, *args) -> Deferred:  # type: ignore[no-untyped-def]
+        answer: Deferred = Deferred()
+        self.held.append((answer, desc, fn, args))
+        return answer
+
+    def release(self) -> str:
+        answer, desc, fn, args = self.held.pop(0)
+        InlineDatabase.run_interaction(self, desc, fn, *args).chainDeferred(answer)
+        return desc
+
+
+def test_an_install_waits_for_the_watcher_run_under_way(tmp_path, engine, tariff_file):
+    menu = menu_copy(tmp_path / "menu.toml", "v1")
+    data = settings(tmp_path, tariff_file, [bind("sim")], ussd={"menu_file": str(menu)})
+    config = build_config(data)
+    db = HeldDatabase(engine)
+    watcher = MenuWatcher(MemoryReactorClock(), db, config)
+    watcher.run_now()  # reads v1, its transaction not run yet
+    installed = watcher.install(load_config_menu(config))
+    assert [desc for _, desc, _, _ in db.held] == ["menu"]  # the install waits its turn
+    assert db.release() == "menu"
+    assert [desc for _, desc, _, _ in db.held] == ["menu.install"]
+    stored: list = []
+    installed.addCallback(stored.append)
+    db.release()
+    assert stored == [False]  # the watcher's run had stored v1: nothing raced on menus.version
+    assert current_menu(engine) == "v1"
+
+
+class RecordedRetirement:
+    made: list["RecordedRetirement"] = []
+
+    def __init__(self, bind, wait_s, flush) -> None:  # type: ignore[no-untyped-def]
+        self.bind, self.wait_s, self.flush = bind, wait_s, flush
+        RecordedRetirement.made.append(self)
+
+    def run(self) -> Deferred:
+        return self.bind.stop()
+
+    def hurry(self) -> None:
+        pass
+
+
+def test_removed_and_restarted_binds_are_retired_with_the_drain_timeout(
+    tmp_path, engine, tariff_file, monkeypatch
+):
+    monkeypatch.setattr(client_module, "Retirement", RecordedRetirement)
+    RecordedRetirement.made.clear()
+    old = settings(tmp_path, tariff_file, [bind("keep"), bind("gone"), bind("edit")])
+    old["service"]["drain_timeout_s"] = 7.0
+    daemon = daemon_for(tmp_path, engine, build_config(old))
+    assert daemon.pool is not None and daemon.inbox is not None
+    gone, edited = daemon.pool.binds["gone"], daemon.pool.binds["edit"]
+    new = settings(tmp_path, tariff_file, [bind("keep"), bind("edit", window=3)])
+    new["service"]["drain_timeout_s"] = 7.0
+    daemon.reload(build_config(new))
+    assert [(r.bind, r.wait_s, r.flush) for r in RecordedRetirement.made] == [
+        (gone, 7.0, daemon.inbox.flush),
+        (edited, 7.0, daemon.inbox.flush),
+    ]

@@ -121,3 +121,32 @@ def test_the_exec_option_names_the_binary_in_every_unit(tmp_path: Path, name: st
     assert install(tmp_path / "tree", "--exec", str(binary)).exit_code == 0
     text = (tmp_path / "tree/etc/systemd/system" / name).read_text()
     assert f"ExecStart={binary} run " in text
+
+
+def test_an_installation_the_sandbox_would_hide_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from daemon import install_service
+
+    binary = tmp_path / "home/ops/smscore/.venv/bin/smscore"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.setattr(install_service, "HIDDEN_FROM_SERVICE", (tmp_path / "home",))
+    result = CliRunner().invoke(main, ["install-service", "--dry-run", "--exec", str(binary)])
+    assert result.exit_code == 2, result.output
+    assert f"{binary} is under {install_service.HIDDEN_NAMES}" in result.output
+    assert "ProtectHome=yes" in result.output and "would:" not in result.output
+
+
+def test_the_units_are_found_where_a_wheel_puts_them(tmp_path: Path, monkeypatch) -> None:
+    from daemon import install_service
+
+    shipped = install_service.UNIT_DIRS[0]
+    data = tmp_path / "share/smscore/systemd"
+    data.mkdir(parents=True)
+    for name in UNIT_FILES:
+        (data / name).write_text((shipped / name).read_text())
+    monkeypatch.setattr(install_service, "UNIT_DIRS", (tmp_path / "site-packages", data))
+    assert install_service.units_dir() == data
+    monkeypatch.setattr(install_service, "UNIT_DIRS", (tmp_path / "site-packages",))
+    result = install(tmp_path / "tree")
+    assert result.exit_code == 2 and "unit files (smscore.service" in result.output

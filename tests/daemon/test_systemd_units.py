@@ -130,7 +130,8 @@ def test_the_units_are_what_the_daemon_expects() -> None:
     for name in UNIT_NAMES:
         unit = settings(unit_text(name))
         assert unit["Type"] == ["notify"] and unit["NotifyAccess"] == ["main"]
-        assert unit["RestartPreventExitStatus"] == [str(exit_codes.CONFIG)]
+        refused = f"{exit_codes.CONFIG} {exit_codes.LEDGER}"  # a config, a ledger to look at
+        assert unit["RestartPreventExitStatus"] == [refused]
         assert unit["Restart"] == ["on-failure"]
         assert int(unit["WatchdogSec"][0]) >= 10  # pinged at half of it by the reactor
         assert unit["User"] == ["smscore"] and unit["StateDirectory"] == ["smscore"]
@@ -164,3 +165,20 @@ def test_the_tranproc_instance_name_reaches_the_config(tmp_path: Path) -> None:
 
     chosen = config_from_options(config, role="tranproc", instance_name="tranproc-2")
     assert (chosen.service.role, chosen.lease_owner) == ("tranproc", "tranproc-2")
+
+
+@pytest.mark.parametrize("name", UNIT_NAMES)
+def test_the_stop_timeout_covers_the_longest_drain_the_config_allows(name: str) -> None:
+    from daemon.config import ServiceConfig
+
+    text = (UNITS / name).read_text(encoding="utf-8")
+    [stop_s] = [
+        int(line.split("=", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("TimeoutStopSec=")
+    ]
+    [bound] = [
+        m for m in ServiceConfig.model_fields["drain_timeout_s"].metadata if hasattr(m, "le")
+    ]
+    longest_s = bound.le
+    assert longest_s + 15 <= stop_s  # room for the batch in hand, the inbox flush, the unbinds

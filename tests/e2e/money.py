@@ -64,7 +64,8 @@ DLR_RULES = [
     {"prefix": SLOW, "outcome": "DELIVRD", "delay_s": SLOW_DLR_S},
 ]
 REPLY_TIMEOUT_S = 20.0  # one SMS round trip takes well under a second; this is the failure bound
-_LOGGED_ERROR = re.compile(r"#(error|critical)\]")
+# An error line: the daemon logs JSON lines to a file (daemon.logs), text lines on a terminal.
+_LOGGED_ERROR = re.compile(r'"level":"(error|critical)"|^\S+ \S+ (error|critical) ')
 _FINAL = {OutboxStatus.DELIVERED, OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE}
 
 

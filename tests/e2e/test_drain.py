@@ -91,7 +91,8 @@ def test_sigterm_drains_in_flight_work_and_the_restart_answers_every_mo(tmp_path
         exit_code = daemon.stop()  # SIGTERM; waits for the exit
         offers.stop.set()
         thread.join(timeout=10)
-        first_log = daemon.log()
+        # The whole log: daemon.log() is its last 3000 chars, a few JSON lines (daemon.logs).
+        first_log = (daemon.workdir / f"{daemon.name}.{daemon.starts}.log").read_text()
         left = _outbox(tables)
         new_mos = sum(row.status == "new" for row in tables.inbox_rows())
         before_restart = simulator.stats()

@@ -156,7 +156,11 @@ def test_query_cancel_replace(network: Network, clock: Clock) -> None:
     assert ask(replace).command_status == 0
     network.run(10.0)
     assert [m.text for m in simulator.handset_inbox("254711000001")] == ["replaced"]
-    assert inbox.receipts()[0].tlvs["receipted_message_id"] == second_id  # none for the cancelled
+    deleted, delivered = inbox.receipts()  # the cancelled one's receipt says so, at once
+    assert deleted.tlvs["receipted_message_id"] == first_id
+    assert deleted.tlvs["message_state"] == MessageState.DELETED
+    assert "stat:DELETED" in deleted.short_message.decode()
+    assert delivered.tlvs["receipted_message_id"] == second_id
     done = ask(QuerySm(message_id=second_id, source_addr="3456"))
     assert done.message_state == MessageState.DELIVERED and done.final_date.startswith("231114")
     assert (

@@ -2,6 +2,7 @@
 
 import pytest
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 
 from smscore.client import BindPool
 
@@ -9,10 +10,17 @@ from smscore.client import BindPool
 class HandBind:
     """What the pool uses of a PersistentBind; its stop() fires when the test says."""
 
+    unanswered_mos = unanswered_submits = 0  # nothing in flight: a retirement unbinds at once
+
     def __init__(self, name: str) -> None:
         self.name = name
+        self.reactor = Clock()
         self.starts = 0
         self.stopping: Deferred | None = None
+        self.gate_closed = False
+
+    def close_gate(self) -> None:
+        self.gate_closed = True
 
     def start(self) -> None:
         self.starts += 1
