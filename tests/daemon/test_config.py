@@ -21,6 +21,16 @@ from daemon.subscribers import PEPPER_FILE_NAME
 EXAMPLE = Path(__file__).resolve().parents[2] / "etc" / "smscore.toml"
 
 
+def test_the_shipped_configs_speak_one_ussd_dialect():
+    # README's QA commands (`smscore sim ussd`) run against these two files as they are.
+    from simulators.config import load_config as load_simulator_config
+
+    simulator = load_simulator_config(EXAMPLE.with_name("simulator.toml"))
+    dialects = {account.system_id: account.ussd_dialect for account in simulator.account}
+    for bind in load_config(EXAMPLE).binds:
+        assert bind.ussd_dialect is not None and dialects[bind.system_id] == bind.ussd_dialect
+
+
 def test_documented_example_loads():
     config = load_config(EXAMPLE)
     assert [bind.name for bind in config.binds] == ["carrier1"]
@@ -96,7 +106,7 @@ def test_cli_check_accepts_the_example():
 # --- etc/smscore.toml shows every key with its default ------------------------------------------
 
 # Keys of [[binds]] whose value in the example is an example, not the default (the file says so).
-EXAMPLE_VALUES = {"binds": {"name", "host", "system_id", "password", "serves"}}
+EXAMPLE_VALUES = {"binds": {"name", "host", "system_id", "password", "serves", "ussd_dialect"}}
 
 
 def _section_models() -> dict[str, type]:
