@@ -1,8 +1,9 @@
 """PDU hex dumps for debugging a link, off unless switched on (daemon.logs does when the smpp
 component logs at debug): an encode per PDU is not free, so the protocol checks `enabled` first.
 
-A bind or outbind PDU carries the ESME's password in clear; its octets are replaced with `*`
-before the dump, so a debug log never holds a bind password.
+A bind or outbind PDU carries the ESME's password in clear; its octets are replaced with a fixed
+`********` (however long the password) before the dump, so a debug log never holds a bind password
+nor shows its length in the dump's body (the header's command_length, as sent, still counts it).
 """
 
 from smscore.codec import encode
@@ -10,7 +11,7 @@ from smscore.constants import CommandId
 from smscore.pdu import PDU
 
 _HEADER_OCTETS = 16
-_MASK_OCTET = ord("*")
+PASSWORD_MASK = b"*" * 8  # the longest SMPP 3.4 password, whatever the real one's length
 # system_id then password, both C-Octet Strings, open these PDUs' bodies (SMPP 3.4, 4.1 and 4.1.7)
 _PASSWORD_AFTER_SYSTEM_ID = frozenset(
     {
@@ -30,7 +31,7 @@ def enable(on: bool = True) -> None:
 
 
 def masked_octets(data: bytes) -> bytes:
-    """A whole PDU's octets with a bind password (if it carries one) replaced by `*`."""
+    """A whole PDU's octets with a bind password (if it carries one) replaced by PASSWORD_MASK."""
     if len(data) < _HEADER_OCTETS:
         return data
     if int.from_bytes(data[4:8], "big") not in _PASSWORD_AFTER_SYSTEM_ID:
@@ -41,9 +42,7 @@ def masked_octets(data: bytes) -> bytes:
     password_end = data.find(b"\x00", system_id_end + 1)
     if password_end < 0:
         return data[: system_id_end + 1]
-    start = system_id_end + 1
-    masked = bytes([_MASK_OCTET]) * (password_end - start)
-    return data[:start] + masked + data[password_end:]
+    return data[: system_id_end + 1] + PASSWORD_MASK + data[password_end:]
 
 
 def pdu_hex(pdu: PDU) -> str:

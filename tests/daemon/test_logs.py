@@ -148,6 +148,12 @@ def test_a_bind_pdu_dump_masks_the_password(pdu_type):
     assert b"esme1\x00********\x00".hex() in dump
 
 
+@pytest.mark.parametrize("password", ["", "pw", "secret", "s3cr3tpw"])
+def test_the_password_mask_does_not_show_its_length(password):
+    dump = pdu_trace.pdu_hex(BindTransmitter(system_id="esme1", password=password))
+    assert b"esme1\x00********\x00".hex() in dump and "2a" * 9 not in dump
+
+
 def test_other_pdus_are_dumped_as_they_are():
     pdu = SubmitSm(source_addr="100", destination_addr="254700000001", short_message=b"hi")
     assert pdu_trace.pdu_hex(pdu) == pdu.encode_pdu().hex()
