@@ -246,6 +246,7 @@ class Daemon:
         """Open the status endpoint; fires with the HOST:PORT it got (also kept in status_address)."""
         host, port = self.config.status.listen.rsplit(":", 1)
         site = Site(status_resource(self))
+        site.noisy = False  # no "Starting factory <...>" line at info
         endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
         return endpoint.listen(site).addCallback(self._listening_on)
 

@@ -173,9 +173,11 @@ class PersistentBind:
         # While a made link's bind is unanswered: that link, and what fires once it is answered.
         self._linking: Any = None
         self._settling: Deferred | None = None
+        factory = Factory.forProtocol(self._build_protocol)
+        factory.noisy = False  # no "Starting factory <...>" line at info on every (re)connect
         self._service = ClientService(
             _ReportingEndpoint(endpoint, self._on_connect_failed),
-            Factory.forProtocol(self._build_protocol),
+            factory,
             retryPolicy=self._retry_delay_s,
             clock=reactor,
             prepareConnection=self._prepare,

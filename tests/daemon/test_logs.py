@@ -3,11 +3,13 @@ secrets kept out of the fields; smscore.pdu_trace: PDU hex at debug only, bind p
 
 import io
 import json
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from twisted.logger import Logger, LogLevel
 
+from daemon import logs
 from daemon.config import LOG_COMPONENTS, LoggingConfig
 from daemon.log_lines import mask_msisdn
 from daemon.logs import component_of, json_line, make_observer, wants_json
@@ -136,6 +138,30 @@ def test_a_text_line_names_the_correlation_id_when_the_message_does_not():
 )  # fmt: skip
 def test_numbers_show_only_their_edges(msisdn, shown):
     assert mask_msisdn(msisdn) == shown
+
+
+@pytest.fixture
+def alembic_logger():
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("level", "levels", "shown"),
+    [
+        ("info", {}, logging.WARNING),
+        ("warn", {}, logging.WARNING),
+        ("debug", {}, logging.DEBUG),
+        ("info", {"service": "debug"}, logging.DEBUG),  # the component Alembic's lines land in
+        ("info", {"smpp": "debug"}, logging.WARNING),
+    ],
+)
+def test_alembic_says_only_warnings_unless_debug_is_asked_for(alembic_logger, level, levels, shown):
+    logs.quiet_libraries(logs.ComponentLevels(level, levels))
+    assert alembic_logger.getEffectiveLevel() == shown
+    assert logging.getLogger("alembic.runtime.migration").getEffectiveLevel() == shown
 
 
 # --- PDU hex ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The daemon's wiring, health and status, on a memory reactor and an in-line database."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,9 +129,11 @@ def test_every_component_reports_through_one_interface(tmp_path, engine):
     ]  # fmt: skip
     # The API's, in the order their modules were first imported (a test may import one early).
     assert sorted(names[9:-1]) == [
-        "api batches", "api.access_log", "api.housekeeping", "api.worker", "callbacks",
+        "api.access_log", "api.batches", "api.housekeeping", "api.worker", "callbacks",
         "channel_push", "channel_streams",
     ]  # fmt: skip
+    # A name is the first part of its counters' names (`api.batches.runs`) in status and metrics.
+    assert all(re.fullmatch(r"[a-z_.]+", name) for name in names), names
     assert names[-1] == "metrics.queues"  # last built (daemon.metrics hooks into the others)
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
