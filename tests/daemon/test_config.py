@@ -56,6 +56,10 @@ def test_documented_example_loads():
         ({"service": {"national_number_digits": [9]}}, "service.national_number_digits: no longer used: numbers follow service.region"),
         ({"service": {"role": "x", "country_code": "254"}}, "service.country_code: no longer used"),  # named first
         ({"binds": [{"name": "a", "host": "h", "system_id": "x"}, {"name": "a", "host": "h", "system_id": "y"}]}, "bind names must be unique, repeated: a"),
+        ({"status": {"listen": "nope"}}, "status.listen: 'nope' is not HOST:PORT, e.g. 127.0.0.1:8780"),
+        ({"status": {"listen": "127.0.0.1"}}, "status.listen: '127.0.0.1' is not HOST:PORT, e.g. 127.0.0.1:8780"),
+        ({"api": {"listen": ":8790"}}, "api.listen: ':8790' is not HOST:PORT, e.g. 127.0.0.1:8790"),
+        ({"api": {"listen": "127.0.0.1:99999"}}, "api.listen: the port must be 0 (any free port) to 65535"),
     ],
 )  # fmt: skip
 def test_problems_are_one_line_with_file_and_key(data, expected):
