@@ -129,7 +129,7 @@ def test_a_destination_in_a_missing_directory_says_so(sqlite_db, tmp_path):
         backup_database(url, tmp_path / "nodir" / "copy.db", "KES")
     assert str(missing.value) == f"directory {tmp_path / 'nodir'} does not exist: create it first"
     (tmp_path / "file").write_text("")
-    with pytest.raises(BackupError, match="file is not a directory$"):
+    with pytest.raises(BackupError, match=r"file is not a directory$"):
         backup_database(url, tmp_path / "file" / "copy.db", "KES")
 
 

@@ -197,7 +197,9 @@ def test_a_variable_with_one_underscore_is_a_warning_that_spells_the_override():
 def test_run_check_warns_of_a_look_alike_and_still_passes(config_file, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # A variable the config names (password_env) is meant, whatever it looks like.
-    text = config_file.read_text().replace('password = "secret"', 'password_env = "SMSCORE_BINDS_PW"')
+    text = config_file.read_text().replace(
+        'password = "secret"', 'password_env = "SMSCORE_BINDS_PW"'
+    )
     config_file.write_text(text)
     env = {"SMSCORE_LOGGING_LEVEL": "debug", "SMSCORE_BINDS_PW": "secret"}
     result = CliRunner().invoke(main, ["run", "--config", str(config_file), "--check"], env=env)
