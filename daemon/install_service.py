@@ -35,8 +35,8 @@ UNIT_DIRS = (
     Path(sys.prefix) / "share" / "smscore" / "systemd",
 )
 # What the units' sandbox hides from the service (systemd.exec(5)): ProtectHome=yes hides the homes
-# (the smscore user could not read the superuser's anyway), PrivateTmp=yes gives it empty /tmp and
-# /var/tmp of its own. Spelt from their names: they are sandbox rules, never read here
+# (the smscore user could not read the superuser's anyway), PrivateTmp=yes gives it empty temporary
+# directories of its own. Spelt from their names: they are sandbox rules, never read here
 # (tests/test_self_contained.py flags a literal home or temporary path in a source).
 HIDDEN_FROM_SERVICE = tuple(
     Path("/", *name.split("/")) for name in ("home", "root", "run/user", "tmp", "var/tmp")
