@@ -1,5 +1,6 @@
 """daemon.logs: JSON lines and text lines, the component of a namespace, per-component levels,
-secrets kept out of the fields; smscore.pdu_trace: PDU hex at debug only, bind passwords masked."""
+secrets kept out of the fields; smscore.pdu_trace: PDU hex at debug only, bind passwords
+and message texts masked (tests/smscore/test_pdu_trace.py has the texts)."""
 
 import io
 import json
@@ -180,9 +181,10 @@ def test_the_password_mask_does_not_show_its_length(password):
     assert b"esme1\x00********\x00".hex() in dump and "2a" * 9 not in dump
 
 
-def test_other_pdus_are_dumped_as_they_are():
+def test_other_pdus_are_dumped_as_they_are_but_for_their_text():
     pdu = SubmitSm(source_addr="100", destination_addr="254700000001", short_message=b"hi")
-    assert pdu_trace.pdu_hex(pdu) == pdu.encode_pdu().hex()
+    masked = SubmitSm(source_addr="100", destination_addr="254700000001", short_message=b"**")
+    assert pdu_trace.pdu_hex(pdu) == masked.encode_pdu().hex()
 
 
 def test_a_truncated_bind_shows_no_body():
@@ -216,5 +218,6 @@ def test_the_protocol_dumps_pdus_at_debug_only_when_switched_on(captured):
     assert {e["log_level"] for e in traced} == {LogLevel.debug}
     names = {(e["direction"], e["command"]) for e in traced}
     assert {("out", "bind_transceiver"), ("out", "submit_sm"), ("in", "submit_sm_resp")} <= names
-    assert any(b"loud".hex() in e["hex"] for e in traced)
+    assert not any(b"loud".hex() in e["hex"] for e in traced)  # the text is masked
+    assert any(b"****".hex() in e["hex"] for e in traced if e["command"] == "submit_sm")
     assert not any(b"secret".hex() in e["hex"] for e in traced)  # the ESME's bind password
