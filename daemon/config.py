@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
-from daemon.config_api import ApiConfig, ChannelsConfig
+from daemon.config_api import ApiConfig, ChannelsConfig, listen_address
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_env import apply_overrides, env_overrides
 from daemon.config_inbox import InboxConfig
@@ -247,19 +247,15 @@ class SweeperConfig(Section):
     max_rows_per_step: Annotated[int, Field(ge=1, le=100_000)] = 1000  # bounded work per sweep
 
 
+StatusListen = listen_address("127.0.0.1:8780")
+
+
 class StatusConfig(Section):
-    listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"  # port 0: any
+    listen: StatusListen = "127.0.0.1:8780"  # port 0: any
     metrics: bool = True  # GET /metrics (Prometheus text format) on the same endpoint
     # GET /health/ready in the roles with binds: "all" configured binds up (the default: a bind
     # down means some traffic cannot flow), or "any" one of them (a process with spare binds).
     ready_binds: Literal["all", "any"] = "all"
-
-    @field_validator("listen")
-    @classmethod
-    def _port_in_range(cls, listen: str) -> str:
-        if int(listen.rsplit(":", 1)[1]) > 65_535:
-            raise ValueError("the port must be 0 (any free port) to 65535")
-        return listen
 
 
 class SecurityConfig(Section):

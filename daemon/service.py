@@ -25,7 +25,6 @@ from twisted.internet.interfaces import (
 )
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Site
 
 import ledger
 from daemon import components, exit_codes
@@ -47,7 +46,7 @@ from daemon.drain import Drain, DrainReport, MoGate, log_stopped
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.metrics.health import readiness
 from daemon.metrics.registry import DaemonMetrics
-from daemon.metrics.wiring import attach_metrics, status_resource
+from daemon.metrics.wiring import attach_metrics, status_site
 from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.money import airtime_screen  # noqa: F401  (its settle step and sweeper hook)
 from daemon.money.airtime_gateway import GatewayConfigError
@@ -246,7 +245,7 @@ class Daemon:
     def listen_status(self) -> Deferred:
         """Open the status endpoint; fires with the HOST:PORT it got (also kept in status_address)."""
         host, port = self.config.status.listen.rsplit(":", 1)
-        site = Site(status_resource(self))
+        site = status_site(self)
         endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
         return endpoint.listen(site).addCallback(self._listening_on)
 

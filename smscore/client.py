@@ -37,8 +37,7 @@ from smscore.status import CommandStatus
 
 log = Logger()
 _MAX_PORT = 0xFFFF  # TCP ports are 16 bits; 0 is not a port one can connect to
-# The SMSC says our credentials are wrong: trying again soon only looks like password guessing
-# (and may lock the account), so these wait the longest delay every time.
+# Credentials refused: these wait the longest delay (a quick retry looks like password guessing).
 CREDENTIAL_REFUSALS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
 # A leaving bind's answer to a new deliver_sm: temporary, so the SMSC delivers it again elsewhere.
 LEAVING_STATUS = CommandStatus.ESME_RX_T_APPN
@@ -178,9 +177,11 @@ class PersistentBind:
         # While a made link's bind is unanswered: that link, and what fires once it is answered.
         self._linking: Any = None
         self._settling: Deferred | None = None
+        factory = Factory.forProtocol(self._build_protocol)
+        factory.noisy = False  # no "Starting factory <...>" line at info on every (re)connect
         self._service = ClientService(
             _ReportingEndpoint(endpoint, self._on_connect_failed),
-            Factory.forProtocol(self._build_protocol),
+            factory,
             retryPolicy=self._retry_delay_s,
             clock=reactor,
             prepareConnection=self._prepare,

@@ -3,7 +3,8 @@ component logs at debug): an encode per PDU is not free, so the protocol checks 
 
 Two things are never dumped as they are, at any level:
 
-- a bind or outbind PDU's password: its octets become `*`;
+- a bind or outbind PDU's password: it becomes a fixed `********` however long it is, so the dump's
+  body does not show its length either (the header's command_length, as sent, still counts it);
 - a message's text (the short_message of a submit_sm, deliver_sm, data_sm, replace_sm or
   submit_multi, and any message_payload TLV): it may hold a PIN or a one-time code ("BAL 4821").
   Each octet becomes `*`, so the lengths (sm_length, the TLV's length) still match the hex and a
@@ -18,6 +19,7 @@ from smscore.pdu import PDU
 
 _HEADER_OCTETS = 16
 _MASK_OCTET = ord("*")
+PASSWORD_MASK = b"*" * 8  # the longest SMPP 3.4 password, whatever the real one's length
 # system_id then password, both C-Octet Strings, open these PDUs' bodies (SMPP 3.4, 4.1 and 4.1.7)
 _PASSWORD_AFTER_SYSTEM_ID = frozenset(
     {
@@ -39,7 +41,7 @@ def enable(on: bool = True) -> None:
 
 
 def masked_octets(data: bytes) -> bytes:
-    """A whole PDU's octets with a bind password (if it carries one) replaced by `*`."""
+    """A whole PDU's octets with a bind password (if it carries one) replaced by PASSWORD_MASK."""
     if len(data) < _HEADER_OCTETS:
         return data
     if int.from_bytes(data[4:8], "big") not in _PASSWORD_AFTER_SYSTEM_ID:
@@ -50,9 +52,7 @@ def masked_octets(data: bytes) -> bytes:
     password_end = data.find(b"\x00", system_id_end + 1)
     if password_end < 0:
         return data[: system_id_end + 1]
-    start = system_id_end + 1
-    masked = bytes([_MASK_OCTET]) * (password_end - start)
-    return data[:start] + masked + data[password_end:]
+    return data[: system_id_end + 1] + PASSWORD_MASK + data[password_end:]
 
 
 def _stars(value: object) -> object:

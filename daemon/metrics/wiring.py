@@ -10,6 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.web.resource import Resource
+from twisted.web.server import Site
 
 from daemon.components import Adapted, ComponentStatus
 from daemon.metrics.backlog import BacklogCollector
@@ -82,3 +83,10 @@ def status_resource(daemon: Daemon) -> Resource:
     if daemon.config.status.metrics and daemon.metrics is not None:
         exposition = daemon.metrics.exposition
     return status_root(daemon.snapshot, daemon.health, partial(liveness, daemon), exposition)
+
+
+def status_site(daemon: Daemon) -> Site:
+    """What the status endpoint listens with: quiet (no "Starting factory <...>" line at info)."""
+    site = Site(status_resource(daemon))
+    site.noisy = False
+    return site

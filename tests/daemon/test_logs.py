@@ -4,11 +4,13 @@ and message texts masked (tests/smscore/test_pdu_trace.py has the texts)."""
 
 import io
 import json
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from twisted.logger import Logger, LogLevel
 
+from daemon import logs
 from daemon.config import LOG_COMPONENTS, LoggingConfig
 from daemon.log_lines import mask_msisdn
 from daemon.logs import component_of, json_line, make_observer, wants_json
@@ -139,6 +141,30 @@ def test_numbers_show_only_their_edges(msisdn, shown):
     assert mask_msisdn(msisdn) == shown
 
 
+@pytest.fixture
+def alembic_logger():
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("level", "levels", "shown"),
+    [
+        ("info", {}, logging.WARNING),
+        ("warn", {}, logging.WARNING),
+        ("debug", {}, logging.DEBUG),
+        ("info", {"service": "debug"}, logging.DEBUG),  # the component Alembic's lines land in
+        ("info", {"smpp": "debug"}, logging.WARNING),
+    ],
+)
+def test_alembic_says_only_warnings_unless_debug_is_asked_for(alembic_logger, level, levels, shown):
+    logs.quiet_libraries(logs.ComponentLevels(level, levels))
+    assert alembic_logger.getEffectiveLevel() == shown
+    assert logging.getLogger("alembic.runtime.migration").getEffectiveLevel() == shown
+
+
 # --- PDU hex ---------------------------------------------------------------------------------
 
 
@@ -147,6 +173,12 @@ def test_a_bind_pdu_dump_masks_the_password(pdu_type):
     dump = pdu_trace.pdu_hex(pdu_type(system_id="esme1", password="s3cr3tpw"))
     assert b"s3cr3tpw".hex() not in dump
     assert b"esme1\x00********\x00".hex() in dump
+
+
+@pytest.mark.parametrize("password", ["", "pw", "secret", "s3cr3tpw"])
+def test_the_password_mask_does_not_show_its_length(password):
+    dump = pdu_trace.pdu_hex(BindTransmitter(system_id="esme1", password=password))
+    assert b"esme1\x00********\x00".hex() in dump and "2a" * 9 not in dump
 
 
 def test_other_pdus_are_dumped_as_they_are_but_for_their_text():

@@ -1,5 +1,6 @@
 """The daemon's wiring, health and status, on a memory reactor and an in-line database."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,10 +129,12 @@ def test_every_component_reports_through_one_interface(tmp_path, engine):
     ]  # fmt: skip
     # The API's, in the order their modules were first imported (a test may import one early).
     assert sorted(names[10:-2]) == [
-        "api batches", "api.access_log", "api.housekeeping", "api.worker", "callbacks",
+        "api.access_log", "api.batches", "api.housekeeping", "api.worker", "callbacks",
         "channel_push", "channel_streams",
     ]  # fmt: skip
     assert names[-2:] == ["metrics.postings", "metrics.queues"]  # last built (daemon.metrics)
+    # A name is the first part of its counters' names (`api.batches.runs`) in status and metrics.
+    assert all(re.fullmatch(r"[a-z_.]+", name) for name in names), names
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
     daemon.snapshot().addCallback(snapshots.append)
