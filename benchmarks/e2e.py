@@ -438,6 +438,7 @@ def drive_load(
     make_load: Callable[[], Any],
     done: Callable[[Any], bool],
     collect_s: float = COLLECT_S,
+    bind_timeout_s: float = BIND_TIMEOUT_S,
 ) -> Deferred:
     """Once the daemon binds: offer the load at its rate, wait until `done(load)`, then until the
     simulator's queue is empty and a grace period passed; fires with (load, drained_s). `plan` has
@@ -449,10 +450,10 @@ def drive_load(
     def body() -> Any:
         bound = yield _wait_until(
             reactor, lambda: simulator.factory.bound_protocols or daemon.poll() is not None,
-            BIND_TIMEOUT_S,
+            bind_timeout_s,
         )  # fmt: skip
         if not simulator.factory.bound_protocols:
-            raise RuntimeError(f"the daemon did not bind within {BIND_TIMEOUT_S:.0f} s ({bound})")
+            raise RuntimeError(f"the daemon did not bind within {bind_timeout_s:.0f} s ({bound})")
         load = make_load()
         load.start_s = reactor.seconds()
         sender, collector = LoopingCall(load.tick), LoopingCall(load.collect)
@@ -503,6 +504,30 @@ def _load_result(load: Load, plan: BenchPlan, drained_s: float) -> dict[str, Any
     }
 
 
+def make_simulator(
+    reactor: IReactorTime, *, max_messages: int, max_pending_deliveries: int, window: int = 100,
+    dlr_delay_s: float = 0.0, max_inbox_per_msisdn: int = 1_000,
+) -> Simulator:  # fmt: skip
+    """The SMSC simulator the benchmarks run in their own process: one account (the daemon's
+    bind), no HTTP API, receipts after `dlr_delay_s`; the bounds keep its memory to the run's."""
+    from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
+    from simulators.simulator import Simulator
+
+    return Simulator(
+        reactor,
+        SimulatorConfig(
+            listen="127.0.0.1:0",
+            http=None,
+            window_size=window,
+            account=(AccountConfig(system_id=SYSTEM_ID, password=PASSWORD),),
+            dlr=DlrConfig(delay_s=dlr_delay_s),
+            max_messages=max_messages,
+            max_inbox_per_msisdn=max_inbox_per_msisdn,
+            max_pending_deliveries=max_pending_deliveries,
+        ),
+    )
+
+
 def machine() -> dict[str, Any]:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -518,23 +543,15 @@ def run(plan: BenchPlan) -> dict[str, Any]:
     from twisted.internet import reactor
     from twisted.internet.threads import deferToThread
 
-    from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
-    from simulators.simulator import Simulator
-
     result: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="smscore-bench-") as temporary:
         work = plan.keep_dir or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
-        simulator = Simulator(
+        simulator = make_simulator(
             reactor,
-            SimulatorConfig(
-                listen="127.0.0.1:0",
-                http=None,
-                account=(AccountConfig(system_id=SYSTEM_ID, password=PASSWORD),),
-                dlr=DlrConfig(delay_s=plan.dlr_delay_s),
-                max_messages=max(200_000, 2 * plan.total + 1000),
-                max_pending_deliveries=10 * plan.total + 1000,
-            ),
+            max_messages=max(200_000, 2 * plan.total + 1000),
+            max_pending_deliveries=10 * plan.total + 1000,
+            dlr_delay_s=plan.dlr_delay_s,
         )
         port = simulator.start_listening().smpp[1]
         status_port = free_port()

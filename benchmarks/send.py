@@ -285,20 +285,11 @@ def thread_cpu_s(pid: int) -> dict[str, list[float]]:
 
 
 def _simulator(reactor: IReactorTime, plan: SendPlan) -> Simulator:
-    from simulators.config import AccountConfig, DlrConfig, SimulatorConfig
-    from simulators.simulator import Simulator
-
-    return Simulator(
+    return e2e.make_simulator(
         reactor,
-        SimulatorConfig(
-            listen="127.0.0.1:0",
-            http=None,
-            window_size=plan.smsc_window,
-            account=(AccountConfig(system_id=e2e.SYSTEM_ID, password=e2e.PASSWORD),),
-            dlr=DlrConfig(delay_s=0.0),
-            max_messages=max(200_000, 3 * plan.total + 1000),
-            max_pending_deliveries=10 * plan.total + 1000,
-        ),
+        max_messages=max(200_000, 3 * plan.total + 1000),
+        max_pending_deliveries=10 * plan.total + 1000,
+        window=plan.smsc_window,
     )
 
 

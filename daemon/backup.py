@@ -57,6 +57,8 @@ def backup_database(
 ) -> BackupReport:
     if dest.exists():
         raise BackupError(f"{dest} exists: give a new file name (a backup never overwrites)")
+    if not dest.parent.exists():
+        raise BackupError(f"directory {dest.parent} does not exist: create it first")
     if not dest.parent.is_dir():
         raise BackupError(f"{dest.parent} is not a directory")
     backend = make_url(url).get_backend_name()

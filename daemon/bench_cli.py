@@ -2,9 +2,11 @@
 
 `smscore bench e2e` runs simulator load against a `smscore run` subprocess (see benchmarks/e2e.py);
 `smscore bench send` runs random wallet-to-wallet SENDs the same way and checks every one posted
-exactly once (benchmarks/send.py); `smscore bench codec` measures the SMPP codec against smpplib and bare struct. They are installed
-with smscore, so they run from an installed package as from a source checkout. The benchmarks that
-need more than the package (callgrind, a PostgreSQL server) are run from a checkout as scripts:
+exactly once (benchmarks/send.py); `smscore bench soak` runs a steady BAL/SEND mix for a long time
+and records the daemon's memory and latency over it (benchmarks/soak.py); `smscore bench codec`
+measures the SMPP codec against smpplib and bare struct. They are installed with smscore, so they
+run from an installed package as from a source checkout. The benchmarks that need more than the
+package (callgrind, a PostgreSQL server) are run from a checkout as scripts:
 `python benchmarks/codec_instructions.py`, `python benchmarks/ledger.py`.
 """
 
@@ -58,6 +60,16 @@ def send(args: tuple[str, ...]) -> None:
     Example: smscore bench send --rate 500 --duration 60 (100,000 accounts; --post-at-once)
     """
     sys.exit(load_benchmark("send").main(list(args)))
+
+
+@bench.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def soak(args: tuple[str, ...]) -> None:
+    """Memory and latency of the daemon at a steady rate over a long run (--help for options).
+
+    Example: smscore bench soak --rate 200 --duration-s 1800 --plot soak.png
+    """
+    sys.exit(load_benchmark("soak").main(list(args)))
 
 
 @bench.command()

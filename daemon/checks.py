@@ -8,10 +8,14 @@ database is a start-up failure of its own (exit code 1), reported as one line to
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from daemon.config import BindPasswordError, Config, ConfigError
+from daemon.config_env import look_alike_variables
 from daemon.money.tariff import TariffError, load_tariff
 from daemon.subscribers import PepperEnv, PepperError, pepper_path, read_pepper
 from ledger import sqlite_file
@@ -25,8 +29,11 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_config(config: Config, where: str) -> CheckReport:
-    """Raise ConfigError for the first problem `smscore run` would stop on; return the warnings."""
+def check_config(
+    config: Config, where: str, environ: Mapping[str, str] | None = None
+) -> CheckReport:
+    """Raise ConfigError for the first problem `smscore run` would stop on; return the warnings
+    (`environ`: where the config's overrides came from, default os.environ)."""
     problem = _first_problem(config)
     if problem is not None:
         key, message = problem
@@ -36,7 +43,22 @@ def check_config(config: Config, where: str) -> CheckReport:
         report.warnings.append(
             f"{where}: binds: none configured; role {config.service.role} will receive no SMS"
         )
+    environ = os.environ if environ is None else environ
+    report.warnings += look_alike_variables(environ, Config, _named_variables(config))
     return report
+
+
+def _named_variables(config: BaseModel) -> frozenset[str]:
+    """The environment variables the config names in its `*_env` keys (a bind's password_env)."""
+    found: set[str] = set()
+    for name in type(config).model_fields:
+        value = getattr(config, name)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, BaseModel):
+                found |= _named_variables(item)
+            elif name.endswith("_env") and isinstance(item, str):
+                found.add(item.upper())
+    return frozenset(found)
 
 
 def _first_problem(config: Config) -> tuple[str, str] | None:

@@ -26,9 +26,11 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import ArgumentError
 
-from daemon.config_api import ApiConfig, ChannelsConfig
+from daemon.config_api import ApiConfig, ChannelsConfig, listen_address
 from daemon.config_base import ConfigError, FilePath, Port, PositiveSeconds, Section
 from daemon.config_env import apply_overrides, env_overrides
+from daemon.config_inbox import InboxConfig
+from daemon.config_logging import LOG_COMPONENTS, LoggingConfig  # noqa: F401  (re-exported)
 from daemon.config_seal import SealConfig
 from daemon.config_services import AirtimeConfig, AppConfig, ReceiptsConfig, UssdConfig
 from daemon.security.fraud_config import FraudConfig
@@ -95,32 +97,6 @@ class DatabaseConfig(Section):
         if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return url
-
-
-LogLevelName = Literal["debug", "info", "warn", "error"]
-# The components a log line is attributed to (daemon.logs), each with its own level if wanted.
-LOG_COMPONENTS = (
-    "smpp", "lis", "inbox", "tranproc", "ledger", "sender", "receipts", "sweeper", "settler",
-    "api", "channels", "ussd", "service",
-)  # fmt: skip
-
-
-class LoggingConfig(Section):
-    level: LogLevelName = "info"
-    # auto: readable text on a terminal, JSON lines otherwise (journald, a log shipper)
-    format: Literal["auto", "text", "json"] = "auto"
-    # per-component levels over `level`, e.g. {smpp = "debug"} (PDU hex is logged at debug only)
-    levels: dict[str, LogLevelName] = {}
-
-    @field_validator("levels")
-    @classmethod
-    def _known_components(cls, levels: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(levels) - set(LOG_COMPONENTS))
-        if unknown:
-            raise ValueError(
-                f"unknown component {', '.join(unknown)}: one of {', '.join(LOG_COMPONENTS)}"
-            )
-        return levels
 
 
 PASSWORD_MAX_CHARS = 8  # SMPP 3.4: a C-Octet String of 9 octets with its NUL
@@ -236,19 +212,6 @@ def _password_from_file(path: Path) -> str:
     return text.removesuffix("\n").removesuffix("\r")
 
 
-class InboxConfig(Section):
-    group_commit_max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
-    group_commit_max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
-    # The same MO again (SMSC re-delivery or a person's repeat) within this window: a command with side
-    # effects is not run again but answered with its first reply (daemon.repeats).
-    dedupe_window_s: PositiveSeconds = 120.0
-    concat_timeout_s: PositiveSeconds = 300.0
-    # MOs waiting for their group commit at most; past it deliver_sm is answered ESME_RTHROTTLED
-    # unstored, so the SMSC retries later. Ten full group commits at the default batch: room for the
-    # database to stall briefly without refusing, a bound on memory when it stays down.
-    max_waiting: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
-
-
 class TranProcConfig(Section):
     batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
     poll_interval_s: PositiveSeconds = 0.2
@@ -284,16 +247,15 @@ class SweeperConfig(Section):
     max_rows_per_step: Annotated[int, Field(ge=1, le=100_000)] = 1000  # bounded work per sweep
 
 
-class StatusConfig(Section):
-    listen: Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$")] = "127.0.0.1:8780"  # port 0: any
-    metrics: bool = True  # GET /metrics (Prometheus text format) on the same endpoint
+StatusListen = listen_address("127.0.0.1:8780")
 
-    @field_validator("listen")
-    @classmethod
-    def _port_in_range(cls, listen: str) -> str:
-        if int(listen.rsplit(":", 1)[1]) > 65_535:
-            raise ValueError("the port must be 0 (any free port) to 65535")
-        return listen
+
+class StatusConfig(Section):
+    listen: StatusListen = "127.0.0.1:8780"  # port 0: any
+    metrics: bool = True  # GET /metrics (Prometheus text format) on the same endpoint
+    # GET /health/ready in the roles with binds: "all" configured binds up (the default: a bind
+    # down means some traffic cannot flow), or "any" one of them (a process with spare binds).
+    ready_binds: Literal["all", "any"] = "all"
 
 
 class SecurityConfig(Section):

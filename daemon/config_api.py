@@ -2,21 +2,31 @@
 subset in daemon.api) and the app's private event channels (`[channels]`, daemon.channels). Kept out
 of daemon/config.py (which re-exports them) so that module stays one screen per section."""
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 from daemon.config_base import FilePath, PositiveSeconds, Section
 
-
-def _port_in_range(listen: str) -> str:
-    if int(listen.rsplit(":", 1)[1]) > 65_535:
-        raise ValueError("the port must be 0 (any free port) to 65535")
-    return listen
+_HOST_PORT = re.compile(r"[^:]+:[0-9]{1,5}")
 
 
-# HOST:PORT; port 0: any free one
-Listen = Annotated[str, Field(pattern=r"^[^:]+:[0-9]{1,5}$"), AfterValidator(_port_in_range)]
+def listen_address(example: str) -> Any:
+    """The type of a `listen` key: HOST:PORT (port 0: any free one); a bad value is told what is
+    expected, with `example`, rather than shown a pattern."""
+
+    def check(listen: str) -> str:
+        if not _HOST_PORT.fullmatch(listen):
+            raise ValueError(f"{listen!r} is not HOST:PORT, e.g. {example}")
+        if int(listen.rsplit(":", 1)[1]) > 65_535:
+            raise ValueError("the port must be 0 (any free port) to 65535")
+        return listen
+
+    return Annotated[str, AfterValidator(check)]
+
+
+Listen = listen_address("127.0.0.1:8790")
 
 
 class ApiConfig(Section):

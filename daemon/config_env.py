@@ -8,6 +8,10 @@ left alone. They apply over the TOML file and under the command line's options. 
 key's text for a key that takes text (a password of digits stays a string), else parsed as a TOML
 value (`2775`, `1.5`, `true`, `["SEND", "PAY"]`) and left as text when it is none. A path that
 names no key is refused like an unknown key in the file: one line naming the variable.
+
+A variable with no `__` whose name starts with a section (`SMSCORE_LOGGING_LEVEL`) is no override,
+but it is probably meant as one: `look_alike_variables` says so (a warning of `smscore run` and
+`smscore config check`), with the `__` spelling when the rest names a key.
 """
 
 import enum
@@ -25,6 +29,7 @@ from daemon.config_base import ConfigError
 
 PREFIX = "SMSCORE_"
 SEPARATOR = "__"
+NOT_CONFIG = frozenset({"SMSCORE_CONFIG"})  # smscore's own variables that are no config key
 
 Key = tuple[str | int, ...]
 
@@ -52,6 +57,51 @@ def env_overrides(environ: Mapping[str, str], root: type[BaseModel]) -> list[Ove
         key, target = _resolve(variable, parts, root)
         found.append(Override(variable, key, _value(text, target)))
     return sorted(found, key=lambda override: override.key)
+
+
+def look_alike_variables(
+    environ: Mapping[str, str], root: type[BaseModel], named: frozenset[str] = frozenset()
+) -> list[str]:
+    """A warning for each SMSCORE_ variable without `__` that starts with a section of `root`
+    (`named`: variables the config itself names, such as a bind's password_env, are meant)."""
+    warnings = []
+    for variable in sorted(environ):
+        name = variable.upper()
+        if not name.startswith(PREFIX) or SEPARATOR in name or name in NOT_CONFIG | named:
+            continue
+        words = name.removeprefix(PREFIX).lower().split("_")
+        if words[0] not in root.model_fields:
+            continue
+        path = _spelt_out(words, root)
+        meant = f" ({PREFIX}{SEPARATOR.join(path).upper()} sets {'.'.join(path)})" if path else ""
+        warnings.append(
+            f"environment variable {variable} is ignored: sections and keys are joined by "
+            f"{SEPARATOR}{meant}"
+        )
+    return warnings
+
+
+def _spelt_out(words: list[str], annotation: Any) -> list[str] | None:
+    """`words` split into a key path of `annotation` (each key a run of words joined by `_`), or
+    None when none fits."""
+    if not words:
+        return []
+    target = _unwrap(annotation)
+    model, origin = _model_in(target), typing.get_origin(target)
+    if origin is dict:
+        return ["_".join(words)]
+    if origin is list:
+        rest = _spelt_out(words[1:], typing.get_args(target)[0]) if words[0].isdigit() else None
+        return None if rest is None else [words[0], *rest]
+    if model is None:
+        return None
+    for end in range(len(words), 0, -1):  # the longest key first: dedupe_window_s, not dedupe
+        key = "_".join(words[:end])
+        if key in model.model_fields:
+            rest = _spelt_out(words[end:], model.model_fields[key].annotation)
+            if rest is not None:
+                return [key, *rest]
+    return None
 
 
 def apply_overrides(data: dict, overrides: list[Override]) -> dict[str, str]:

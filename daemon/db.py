@@ -6,11 +6,16 @@ the same lock holder or the same conflicting transaction again. The back-off sle
 thread, never on the reactor; tests inject the sleeper.
 
 `InlineDatabase` runs the same functions synchronously for unit tests driven by `task.Clock`.
+
+Commit hooks (`add_commit_hook`) run on the database thread once a transaction's COMMIT returned,
+never for one that failed or rolled back: SQLAlchemy's own `commit` event fires before the COMMIT
+(daemon.log_lines writes its lines from a hook).
 """
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -63,6 +68,32 @@ DEFAULT_BACKOFF = RetryBackoff()
 NO_BACKOFF = RetryBackoff(base_s=0.0, cap_s=0.0, sleep=lambda _s: None)
 
 
+CommitHook = Callable[[Connection], None]
+_COMMIT_HOOKS: list[CommitHook] = []
+
+
+def add_commit_hook(hook: CommitHook) -> None:
+    if hook not in _COMMIT_HOOKS:
+        _COMMIT_HOOKS.append(hook)
+
+
+def remove_commit_hook(hook: CommitHook) -> None:
+    if hook in _COMMIT_HOOKS:
+        _COMMIT_HOOKS.remove(hook)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """`engine.begin()`, then the commit hooks with its Connection once the COMMIT returned."""
+    with engine.begin() as conn:
+        yield conn
+    for hook in _COMMIT_HOOKS:
+        try:
+            hook(conn)
+        except Exception:  # the work is committed: a hook's mistake must not make it look failed
+            log.failure("commit hook {hook!r} failed", hook=hook)
+
+
 def run_in_transaction(
     engine: Engine,
     max_retries: int,
@@ -75,7 +106,7 @@ def run_in_transaction(
     retry = 0
     while True:
         try:
-            with engine.begin() as conn:
+            with transaction(engine) as conn:
                 return fn(conn, *args)
         except DBAPIError as error:
             if retry >= max_retries or not is_transient(error):

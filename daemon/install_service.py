@@ -34,10 +34,13 @@ UNIT_DIRS = (
     Path(__file__).resolve().parents[1] / "systemd",
     Path(sys.prefix) / "share" / "smscore" / "systemd",
 )
-# What ProtectHome=yes hides from the service (systemd.exec(5)); the smscore user could not read
-# the superuser's home anyway. Spelt from their names: they are sandbox rules, never read here
-# (tests/test_self_contained.py flags a literal home path in a source).
-HIDDEN_FROM_SERVICE = tuple(Path("/", *name.split("/")) for name in ("home", "root", "run/user"))
+# What the units' sandbox hides from the service (systemd.exec(5)): ProtectHome=yes hides the homes
+# (the smscore user could not read the superuser's anyway), PrivateTmp=yes gives it empty temporary
+# directories of its own. Spelt from their names: they are sandbox rules, never read here
+# (tests/test_self_contained.py flags a literal home or temporary path in a source).
+HIDDEN_FROM_SERVICE = tuple(
+    Path("/", *name.split("/")) for name in ("home", "root", "run/user", "tmp", "var/tmp")
+)
 HIDDEN_NAMES = ", ".join(str(path) for path in HIDDEN_FROM_SERVICE)
 SYSUSERS_LINE = f'u {USER} - "smscore daemon" /var/lib/{USER}\n'
 
@@ -299,8 +302,9 @@ def _checked_plan(target: Target, dry_run: bool) -> list[Step]:
     if hidden is not None:
         raise InstallError(
             f"{hidden} is under {HIDDEN_NAMES}, which the units hide from the service "
-            "(ProtectHome=yes) and the smscore user cannot read: install smscore under /opt "
-            "(git clone ... /opt/smscore && /opt/smscore/bootstrap run) and run its smscore"
+            "(ProtectHome=yes, PrivateTmp=yes) or the smscore user cannot read: install smscore "
+            "under /opt (git clone ... /opt/smscore && /opt/smscore/bootstrap run) and run its "
+            "smscore"
         )
     units_dir()
     return plan(target)

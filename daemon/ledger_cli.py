@@ -41,6 +41,29 @@ DB_OPTION = click.option(
 )
 
 
+# `ledger check` also finds the daemon's database as the admin commands do: --config, --state-dir.
+CHECK_DB_OPTION = click.option(
+    "--db",
+    "db_url",
+    envvar="SMSCORE_LEDGER_DB",
+    metavar="URL",
+    help="SQLAlchemy URL, e.g. sqlite:////var/lib/smscore/smscore.db (env SMSCORE_LEDGER_DB); "
+    "over the config's database.",
+)
+CHECK_CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="SMSCORE_CONFIG",
+    help="The daemon's TOML config: its database and currency.",
+)
+CHECK_STATE_DIR_OPTION = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The daemon's state directory (its default SQLite database).",
+)
+
+
 class LedgerCliError(click.ClickException):
     """An operating error (database unreachable, wrong schema, bad file): exit status 2."""
 
@@ -111,7 +134,9 @@ def export_head_command(db_url: str) -> None:
 
 
 @ledger.command("check")
-@DB_OPTION
+@CHECK_DB_OPTION
+@CHECK_CONFIG_OPTION
+@CHECK_STATE_DIR_OPTION
 @click.option(
     "--expect-head",
     "head_file",
@@ -125,12 +150,23 @@ def export_head_command(db_url: str) -> None:
     help="A seal file (`smscore ledger seal`, or the daemon's ledger.seal): the database must "
     "continue it (fewer transfers, or another head: restored from an older copy or truncated).",
 )
-@click.option("--currency", default="KES", show_default=True, help="Shown with the amounts.")
-def check(db_url: str, head_file: Path | None, seal_file: Path | None, currency: str) -> None:
+@click.option(
+    "--currency", help="Shown with the amounts (default: the config's service.currency, or KES)."
+)
+def check(
+    db_url: str | None,
+    config_path: Path | None,
+    state_dir: Path | None,
+    head_file: Path | None,
+    seal_file: Path | None,
+    currency: str | None,
+) -> None:
     """Check every ledger invariant and the hash chain, and the audit log's chain (and the seal,
-    with --seal); exit 1 if any is broken."""
+    with --seal); exit 1 if any is broken. The database: --db, or the daemon's (--config,
+    --state-dir)."""
     from daemon.seal_cli import read_seal_option, seal_lines_txn
 
+    db_url, currency = _checked_database(db_url, config_path, state_dir, currency)
     expected = _read_head(head_file) if head_file else None
     seal = read_seal_option(seal_file) if seal_file else None
 
@@ -146,6 +182,26 @@ def check(db_url: str, head_file: Path | None, seal_file: Path | None, currency:
         click.echo(line)
     if not ok:
         raise SystemExit(1)
+
+
+def _checked_database(
+    db_url: str | None, config_path: Path | None, state_dir: Path | None, currency: str | None
+) -> tuple[str, str]:
+    """The database URL and the currency `ledger check` uses: --db over the config's."""
+    if config_path is None and state_dir is None:
+        if db_url is None:
+            raise LedgerCliError(
+                "give --db URL, or --config FILE or --state-dir DIR (the daemon's)"
+            )
+        return db_url, currency or "KES"
+    from daemon.config import ConfigError
+    from daemon.run_cli import config_from_options
+
+    try:
+        config = config_from_options(config_path, db=db_url, state_dir=state_dir)
+    except ConfigError as exc:
+        raise LedgerCliError(str(exc)) from None
+    return config.database_url, currency or config.service.currency
 
 
 def verdict_txn(

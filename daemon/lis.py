@@ -8,21 +8,20 @@ If the write fails, every message of the batch is answered ESME_RX_T_APPN so the
 again. Every whole MO is stored, repeats included: the inbox cannot tell an SMSC's re-delivery from a
 person sending the same text again, so neither may end in silence. Each row carries a keyed digest of
 (bind, source, destination, coding, payload), and the TranProc decides what a repeat within the dedupe
-window gets (see daemon.repeats). A re-sent part of a concatenated MO is still stored once. Parts of a concatenated MO are stored one by one (each is
-acknowledged) and become one inbox row when the last part arrives. Delivery receipts go to the
-receipt sink inside the same transaction.
+window gets (see daemon.repeats). Parts of a concatenated MO are stored one by one (each is
+acknowledged; a re-sent part once) and become one inbox row when the last part arrives. Delivery
+receipts go to the receipt sink inside the same transaction.
 
 USSD: on a bind with a `ussd_dialect`, a deliver_sm that dialect reads as USSD (smscore.ussd_dialects)
-becomes one inbox row with ussd_session/ussd_op/ussd_end set and the USSD string as its text ("1");
-no UDH is looked for (USSD has no concatenation). USSD MOs are not content-deduplicated (a unique
-dedupe key each): "1" typed on two successive screens is two answers, gateways do not re-deliver a
-dialogue step (a lost one times the dialogue out), and the session engine guards the money step. A
-USSD deliver_sm with a missing or malformed session field is answered with the status the codec
-names, not stored. On a bind without a dialect, USSD fields are ignored: an SMS (logged once).
+becomes one inbox row with ussd_session/ussd_op/ussd_end set and the USSD string as its text ("1"),
+no UDH looked for, never content-deduplicated ("1" on two screens is two answers; gateways do not
+re-deliver a dialogue step; the session engine guards the money step). One with a missing or
+malformed session field gets the status the codec names, unstored. Without a dialect: an SMS.
 
-The messages waiting for a commit are bounded (`max_waiting`): when the database falls that far
-behind, a deliver_sm is answered ESME_RTHROTTLED at once, without being stored, so the SMSC keeps
-it and delivers it again later (counted as `refused_queue_full`).
+The messages waiting for a commit are bounded (`max_waiting`, each bind its share: daemon.inbox_queue):
+past it a deliver_sm is answered ESME_RTHROTTLED at once, unstored (the SMSC delivers it again
+later; `refused_queue_full`). The
+rows not yet handled by the TranProc are bounded too (daemon.backpressure, `inbox.backlog`).
 """
 
 import hashlib
@@ -51,6 +50,7 @@ from twisted.python.failure import Failure
 from daemon import clock
 from daemon.config import InboxConfig
 from daemon.db import Database
+from daemon.inbox_queue import WaitingQueue
 from daemon.outbox import OutgoingSms, queue_sms_txn
 from daemon.schema import inbox, mo_parts
 from ledger.fastpath import bulk_insert
@@ -358,8 +358,6 @@ class InboxWriter:
         dedupe_secret: bytes = b"",
         max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
-        if max_waiting < 1:
-            raise ValueError(f"max_waiting must be at least 1, not {max_waiting}")
         self.reactor = reactor
         self.max_waiting = max_waiting
         self.db = db
@@ -369,9 +367,10 @@ class InboxWriter:
         self.receipt_from_pdu = receipt_from_pdu
         self.receipt_sink = receipt_sink
         self.dedupe_secret = dedupe_secret or secrets.token_bytes(_DEDUPE_SECRET_BYTES)
-        self._waiting: list[_Waiting] = []
+        self._waiting: WaitingQueue[_Waiting] = WaitingQueue(max_waiting)  # fair across binds
         self._timer: IDelayedCall | None = None
-        self._writing = False
+        self._writing_count = 0  # MOs and receipts in the write under way (0: none)
+        self.backlog: Any = None  # daemon.backpressure.Backlog: the bound daemon.binds puts first
         self._idle_waiters: list[Deferred] = []
         self._ussd_ignored_on: set[str] = set()  # binds whose stray USSD TLVs were logged
         self.counters = {
@@ -397,13 +396,14 @@ class InboxWriter:
         ussd_dialect: Dialect | None = None,
     ) -> Deferred:
         """The deliver_sm_resp status for `pdu`, once it is committed (or refused)."""
-        if len(self._waiting) >= self.max_waiting:
+        if self._waiting.full_for(bind_name):
             self.counters["refused_queue_full"] += 1
             return succeed(FULL_QUEUE_STATUS)
         answer: Deferred = Deferred()
         if self.receipt_from_pdu is not None and self.is_receipt(pdu):
             self.counters["receipts_received"] += 1
-            self._waiting.append(_Waiting(None, self.receipt_from_pdu(pdu, bind_name), answer))
+            receipt = self.receipt_from_pdu(pdu, bind_name)
+            self._waiting.append(bind_name, _Waiting(None, receipt, answer))
         else:
             try:
                 mo = mo_from_pdu(bind_name, pdu, default_alphabet, ussd_dialect)
@@ -414,10 +414,10 @@ class InboxWriter:
             if ussd_dialect is None and bind_name not in self._ussd_ignored_on:
                 self._note_stray_ussd(bind_name, pdu)
             self.counters["mo_received"] += 1
-            self._waiting.append(_Waiting(mo, None, answer))
+            self._waiting.append(bind_name, _Waiting(mo, None, answer))
         if len(self._waiting) >= self.config.group_commit_max_batch:
             self._write_now()
-        elif self._timer is None and not self._writing:
+        elif self._timer is None and not self._writing_count:
             delay_s = self.config.group_commit_max_wait_ms / 1000
             self._timer = self.reactor.callLater(delay_s, self._write_now)
         return answer
@@ -435,11 +435,15 @@ class InboxWriter:
     def waiting_count(self) -> int:
         return len(self._waiting)
 
+    @property
+    def uncommitted_count(self) -> int:  # accepted: waiting for a write or in the one under way
+        return len(self._waiting) + self._writing_count
+
     def flush(self) -> Deferred | None:
         """Write what is waiting; the Deferred fires once everything accepted so far is committed
         (None when nothing was waiting or being written)."""
         self._write_now()
-        if not self._writing:
+        if not self._writing_count:
             return None
         idle: Deferred = Deferred()
         self._idle_waiters.append(idle)
@@ -452,13 +456,13 @@ class InboxWriter:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        if self._writing or not self._waiting:
+        if self._writing_count or not self._waiting:
             return
         limit = self.config.group_commit_max_batch
-        batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
+        batch = self._waiting.take(limit)
         mos = [item.mo for item in batch if item.mo is not None]
         receipts = [item.receipt for item in batch if item.receipt is not None]
-        self._writing = True
+        self._writing_count = len(batch)
         written = self.db.run_interaction(
             "inbox.write_batch",
             write_batch_txn,
@@ -472,7 +476,7 @@ class InboxWriter:
         written.addBoth(self._write_finished)
 
     def _write_finished(self, result: Any) -> None:
-        self._writing = False
+        self._writing_count = 0
         if isinstance(result, Failure):
             log.failure("answering after an inbox write failed", result)
         if self._waiting:

@@ -7,22 +7,20 @@
 - `mt` (sender): an outbox row's submit_sm_resp: bind, message ids, command status;
 - `receipt` (receipts): a delivery receipt matched to a part: message id, outcome.
 
-Lines about database work are written when its transaction commits (`after_commit`): a batch
-rolled back and retried must not leave a line for what it undid. A savepoint rolled back drops
-the lines written inside it. They are written before the driver's own COMMIT (SQLAlchemy's commit
-event): a COMMIT that then fails is retried whole and logs again, it never goes unlogged.
+Lines about database work are written once its transaction has committed (daemon.committed): a
+batch rolled back and retried, or a COMMIT that failed, must not leave a line for what it undid.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection
 from twisted.logger import Logger
 
+from daemon import committed
 from daemon.correlation import for_inbox, for_move, for_outbox, outbox_correlations_txn
 from daemon.money.move_observers import add_move_observer, remove_move_observer
 
@@ -31,11 +29,11 @@ posting_log = Logger(namespace="daemon.ledger")
 mt_log = Logger(namespace="daemon.sender")
 receipt_log = Logger(namespace="daemon.receipts")
 
-_KEY = "smscore.log_lines"
 _SHOWN_EDGE_DIGITS = 3  # a number shows its first and last 3 digits: 254******678
 _SHORT_NUMBER = 2 * _SHOWN_EDGE_DIGITS + 2
 _CODE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_:.]{0,39}")  # a result code, never free text
 _ALL = frozenset({"inbox", "ledger", "sender", "receipts"})
+_USER = "log_lines"
 _state: dict[str, Any] = {"active": False, "components": _ALL}
 
 
@@ -53,22 +51,15 @@ def mask_msisdn(msisdn: str | None) -> str:
 # --- lines written when the transaction commits ----------------------------------------------
 
 
-@dataclass(slots=True)
-class _Pending:
-    lines: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
-    savepoints: list[int] = field(default_factory=list)  # where each open one's lines start
-
-
 def activate(components: Iterable[str] = _ALL) -> None:
     """Start writing the lines (the daemon does at start-up) of `components` (those logging at
-    info: the others' lines are not even built): watch every engine's transactions and observe
-    moves. Idempotent."""
+    info: the others' lines are not even built): lines wait for their commit (daemon.committed),
+    moves are observed. Idempotent."""
     _state["components"] = frozenset(components)
     if _state["active"]:
         return
     _state["active"] = True
-    for name, listener in _LISTENERS:
-        event.listen(Engine, name, listener)
+    committed.activate(_USER)
     add_move_observer(_observe_move)
 
 
@@ -77,8 +68,7 @@ def deactivate() -> None:
     if not _state["active"]:
         return
     _state["active"], _state["components"] = False, _ALL
-    for name, listener in _LISTENERS:
-        event.remove(Engine, name, listener)
+    committed.deactivate(_USER)
     remove_move_observer(_observe_move)
 
 
@@ -87,61 +77,9 @@ def is_active() -> bool:
 
 
 def after_commit(conn: Connection, correlation_id: str, emit: Callable[[], None]) -> None:
-    """Call `emit` when the transaction `conn` is in commits (never if it rolls back)."""
+    """Call `emit` once the transaction `conn` is in has committed (never if it rolls back)."""
     if _state["active"]:
-        _pending(conn).lines.append((correlation_id, emit))
-
-
-def forget_txn(conn: Connection, correlation_ids: set[str]) -> None:
-    """Drop the lines waiting for the commit about these ids: work undone by a savepoint that
-    SQLAlchemy does not see (the TranProc's raw per-message savepoint)."""
-    pending = conn.info.get(_KEY)
-    if pending is not None and correlation_ids:
-        pending.lines = [line for line in pending.lines if line[0] not in correlation_ids]
-
-
-def _pending(conn: Connection) -> _Pending:
-    found = conn.info.get(_KEY)
-    if found is None:
-        found = conn.info[_KEY] = _Pending()
-    return found
-
-
-def _on_commit(conn: Connection) -> None:
-    pending = conn.info.pop(_KEY, None)
-    for _correlation, emit in pending.lines if pending is not None else ():
-        emit()
-
-
-def _on_rollback(conn: Connection) -> None:
-    conn.info.pop(_KEY, None)
-
-
-def _on_savepoint(conn: Connection, _name: str | None) -> None:
-    # SQLAlchemy names the savepoint after this event; savepoints nest, so a stack is enough.
-    pending = _pending(conn)
-    pending.savepoints.append(len(pending.lines))
-
-
-def _on_rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    pending = conn.info.get(_KEY)
-    if pending is not None and pending.savepoints:
-        del pending.lines[pending.savepoints.pop() :]
-
-
-def _on_release_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    pending = conn.info.get(_KEY)
-    if pending is not None and pending.savepoints:
-        pending.savepoints.pop()
-
-
-_LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
-    ("commit", _on_commit),
-    ("rollback", _on_rollback),
-    ("savepoint", _on_savepoint),
-    ("rollback_savepoint", _on_rollback_savepoint),
-    ("release_savepoint", _on_release_savepoint),
-)
+        committed.after_commit(conn, correlation_id, emit)
 
 
 # --- the four lines --------------------------------------------------------------------------
@@ -150,15 +88,14 @@ _LISTENERS: tuple[tuple[str, Callable[..., None]], ...] = (
 def mo_lines_txn(conn: Connection, rows: Sequence[Any], outcomes: Iterable[Any]) -> None:
     """One `mo` line per handled inbox row (rows: id, bind_name, source_addr, destination_addr;
     outcomes: row_id, status, command, error). A failed row's work was rolled back: its lines
-    waiting for the commit are dropped first."""
-    if not _state["active"]:
+    waiting for the commit (theirs and any other's: the postings counter) are dropped first."""
+    outcomes = list(outcomes)
+    if committed.is_active():
+        failed = {for_inbox(o.row_id) for o in outcomes if o.status == "failed"}
+        committed.forget_txn(conn, failed)
+    if not _state["active"] or "inbox" not in _state["components"]:
         return
     by_id = {row.id: row for row in rows}
-    outcomes = list(outcomes)
-    failed = {for_inbox(o.row_id) for o in outcomes if o.status == "failed"}
-    forget_txn(conn, failed)
-    if "inbox" not in _state["components"]:
-        return
     for outcome in outcomes:
         row = by_id[outcome.row_id]
         fields = {

@@ -227,6 +227,19 @@ def start_logging(settings: LoggingConfig | None = None, stream: TextIO = sys.st
     log_lines.activate(c for c in LOG_COMPONENTS if levels.enabled(c, LogLevel.info))
     globalLogBeginner.beginLoggingTo([make_observer(settings, stream)], redirectStandardIO=False)
     bridge_stdlib_logging()
+    quiet_libraries(levels)
+
+
+# Standard-library loggers of libraries whose info lines are noise to an operator (Alembic says
+# "Context impl SQLiteImpl." and "Will assume non-transactional DDL." for every schema it checks):
+# warnings only, unless the component their lines land in logs at debug.
+QUIET_LIBRARIES = ("alembic",)
+
+
+def quiet_libraries(levels: ComponentLevels) -> None:
+    for name in QUIET_LIBRARIES:
+        debug = levels.enabled(component_of(name), LogLevel.debug)
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 class _ToTwisted(logging.Handler):

@@ -23,13 +23,13 @@ from twisted.internet.interfaces import (
 )
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Site
 
 import ledger
 from daemon import components, exit_codes
 from daemon.api.components import api_components
 from daemon.api.env import ApiEnv
 from daemon.api.server import api_factory, api_site, load_routes
+from daemon.backpressure import attach_backlog
 from daemon.binds import bind_endpoint, bind_handler, esme_settings, make_bind
 from daemon.channels.events import activate_channels
 from daemon.channels.grant import env_channel_secrets
@@ -44,7 +44,7 @@ from daemon.drain import Drain, DrainReport, MoGate, log_stopped
 from daemon.lis import InboxWriter, expire_parts_txn
 from daemon.metrics.health import readiness
 from daemon.metrics.registry import DaemonMetrics
-from daemon.metrics.wiring import attach_metrics, status_resource
+from daemon.metrics.wiring import attach_metrics, status_site
 from daemon.migrate import UpgradeFailed, upgrade_database
 from daemon.money import airtime_screen  # noqa: F401  (its settle step and sweeper hook)
 from daemon.money.airtime_gateway import GatewayConfigError
@@ -260,7 +260,7 @@ class Daemon:
     def listen_status(self) -> Deferred:
         """Open the status endpoint; fires with the HOST:PORT it got (also kept in status_address)."""
         host, port = self.config.status.listen.rsplit(":", 1)
-        site = Site(status_resource(self))
+        site = status_site(self)
         endpoint = serverFromString(IReactorTCP(self.reactor), f"tcp:{port}:interface={host}")
         return endpoint.listen(site).addCallback(self._listening_on)
 
@@ -485,6 +485,7 @@ def _add_lis(daemon: Daemon, pepper: bytes) -> None:
         components.sweeper_component(sweeper),
         components.periodic_component(settler),
         *_airtime(config, reactor, db),
+        *attach_backlog(daemon.inbox, config.inbox, reactor, db),
         components.inbox_component(daemon.inbox),
         components.binds_component(daemon.pool),
     ]

@@ -18,8 +18,9 @@ if TYPE_CHECKING:  # imported when a command runs, so `smscore sim --help` stays
     Work = Callable[[ClientReactor, HttpTarget], Deferred]
 
 DEFAULT_HTTP = "http://127.0.0.1:8775"
-# Bad config or flags, or a run that failed: one line on stderr (as the daemon's CLI does).
+# Bad config or flags, or a scenario that failed: one line on stderr (as the daemon's CLI does).
 EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1  # `load`: the run did not pass (a script can tell)
 
 
 def _fail(message: str) -> None:
@@ -235,14 +236,31 @@ def run_scenario_command(scenario_file: str, api: str) -> None:
     "--to", "destination", default="3456", show_default=True, help="Short code MOs go to."
 )
 @click.option("--text", default="BAL", show_default=True)
+@click.option(
+    "--reply-wait-s",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="After the last MO, wait at most this long for the replies still owed.",
+)
 @click.option("--api", default=DEFAULT_HTTP, show_default=True, help="The simulator's control API.")
 def load(
-    subscribers: int, rate: float, duration: float, destination: str, text: str, api: str
+    subscribers: int,
+    rate: float,
+    duration: float,
+    destination: str,
+    text: str,
+    reply_wait_s: float,
+    api: str,
 ) -> None:
-    """Drive MO traffic at a steady rate; progress on stderr, JSON summary on stdout."""
-    from simulators.load import LoadGenerator, LoadPlan
+    """Drive MO traffic at a steady rate; progress on stderr, JSON summary on stdout.
 
-    plan = LoadPlan(subscribers, rate, duration, destination, text)
+    Exit 0 when the run passed (every MO acknowledged and answered once: missing_replies and
+    extra_replies are 0), 1 when it did not (what fell short on stderr), 2 on bad input.
+    """
+    from simulators.load import LoadGenerator, LoadPlan, shortfall
+
+    plan = LoadPlan(subscribers, rate, duration, destination, text, drain_s=reply_wait_s)
     with click.progressbar(length=plan.total, label="MOs", file=sys.stderr) as bar:
         shown = [0]
 
@@ -254,6 +272,10 @@ def load(
             lambda reactor, target: LoadGenerator(reactor, target, plan, progress).run(), api
         )
     click.echo(json.dumps(summary))
+    short = shortfall(summary)
+    if short:
+        click.echo(f"smscore sim load: failed: {', '.join(short)}", err=True)
+        sys.exit(EXIT_RUN_FAILED)
 
 
 def _run(work: "Work", api: str) -> Any:

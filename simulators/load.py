@@ -7,7 +7,9 @@ over HTTP alike, and a reply seen before its MO's acknowledgement still counts).
 per run, how many MOs were `acknowledged`, how many `replies_received`, how many acknowledged MOs
 got no reply (`missing_replies`) and how many replies had no MO to pair with (`extra_replies`):
 one reply per acknowledged MO is `missing_replies == extra_replies == 0`, and always
-acknowledged - missing_replies == replies_received - extra_replies.
+acknowledged - missing_replies == replies_received - extra_replies. A run passes when every MO was
+acknowledged and answered once (`shortfall` is empty): `smscore sim load` exits 1 otherwise, and a
+console run is `failed`.
 """
 
 from collections import deque
@@ -40,7 +42,9 @@ class LoadPlan:
     destination: str = "3456"
     text: str = "BAL"
     first_msisdn: int = 254_700_000_000  # subscribers are this number and the next ones
-    drain_s: float = 5.0  # how long to wait for replies after the last MO
+    # After the last MO, wait at most this long for the replies still owed (it ends as soon as every
+    # acknowledged MO has one): long enough for a daemon restarted during the run to catch up.
+    drain_s: float = 30.0
     max_in_flight: int = 2_000  # MOs not yet acknowledged; beyond it the rate drops
 
     def __post_init__(self) -> None:
@@ -217,6 +221,19 @@ class LoadGenerator:
             "latency_ms_p99": percentile(latencies_ms, 99),
             "latency_ms_max": percentile(latencies_ms, 100),
         }
+
+
+def shortfall(summary: dict[str, Any]) -> list[str]:
+    """What kept a run from passing (every MO acknowledged and answered once); [] when it passed."""
+    short = [
+        f"{summary[key]} {key.replace('_', ' ')}"
+        for key in ("failed", "missing_replies", "extra_replies")
+        if summary[key]
+    ]
+    unacknowledged = summary["sent"] - summary["acknowledged"] - summary["failed"]
+    if unacknowledged:
+        short.insert(0, f"{unacknowledged} not acknowledged")
+    return short
 
 
 def percentile(ordered: list[float], pct: float) -> float | None:

@@ -75,6 +75,8 @@ class OutbindingProtocol(SimulatorProtocol):
 
 
 class _OneLink(Factory):
+    noisy = False  # no "Starting factory <... at 0x...>" line at info for every outbind
+
     def __init__(self, build: Callable[[], OutbindingProtocol]) -> None:
         self._build = build
 

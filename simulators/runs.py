@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from twisted.python.failure import Failure
 
 from simulators.config import first_error
-from simulators.load import LoadGenerator, LoadPlan, LoadTally
+from simulators.load import LoadGenerator, LoadPlan, LoadTally, shortfall
 from simulators.scenario import Scenario, ScenarioRunner, Step, _step_key
 from simulators.targets import InProcessTarget
 
@@ -169,11 +169,7 @@ class Runs:
 
     def _load_ended(self, run: Run, summary: dict[str, Any]) -> None:
         """Passed: every MO acknowledged and answered once; else failed, saying what was short."""
-        short = [f"{summary[key]} {key.replace('_', ' ')}"
-                 for key in ("failed", "missing_replies", "extra_replies") if summary[key]]  # fmt: skip
-        unacknowledged = summary["sent"] - summary["acknowledged"] - summary["failed"]
-        if unacknowledged:
-            short.insert(0, f"{unacknowledged} not acknowledged")
+        short = shortfall(summary)
         run.error = ", ".join(short) or None
         self._end(run, "failed" if short else "passed", summary)
 

@@ -333,6 +333,7 @@ class Simulator:
             except TLSFileError as exc:
                 raise StartError(f"cannot listen for SMPP with TLS: {exc}") from None
             factory = TLSMemoryBIOFactory(options, False, factory)
+            factory.noisy = False
         if self.allow.networks:
             factory = AllowListFactory(factory, self.allow, self._connection_refused)
         return factory

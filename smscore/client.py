@@ -25,6 +25,7 @@ from smscore.defaults import (
     DEFAULT_RECONNECT_FACTOR,
     DEFAULT_RECONNECT_INITIAL_DELAY_S,
     DEFAULT_RECONNECT_MAX_DELAY_S,
+    DEFAULT_STABLE_LINK_S,
     DEFAULT_UNBIND_TIMEOUT_S,
 )
 from smscore.errors import SMPPError
@@ -36,8 +37,7 @@ from smscore.status import CommandStatus
 
 log = Logger()
 _MAX_PORT = 0xFFFF  # TCP ports are 16 bits; 0 is not a port one can connect to
-# The SMSC says our credentials are wrong: trying again soon only looks like password guessing
-# (and may lock the account), so these wait the longest delay every time.
+# Credentials refused: these wait the longest delay (a quick retry looks like password guessing).
 CREDENTIAL_REFUSALS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
 # A leaving bind's answer to a new deliver_sm: temporary, so the SMSC delivers it again elsewhere.
 LEAVING_STATUS = CommandStatus.ESME_RX_T_APPN
@@ -151,9 +151,10 @@ class PersistentBind:
         policy: ReconnectPolicy | None = None,
         jitter: Callable[[], float] = random.random,
         unbind_timeout_s: float = DEFAULT_UNBIND_TIMEOUT_S,
+        stable_after_s: float = DEFAULT_STABLE_LINK_S,
     ) -> None:
-        if unbind_timeout_s <= 0:
-            raise ValueError("unbind_timeout_s must be positive")
+        if unbind_timeout_s <= 0 or stable_after_s < 0:
+            raise ValueError("unbind_timeout_s must be positive and stable_after_s not negative")
         self.reactor = reactor
         self.name = name
         self.config = config
@@ -162,6 +163,9 @@ class PersistentBind:
         self.protocol: ESMEProtocol | None = None
         self.last_error = ""
         self.unbind_timeout_s = unbind_timeout_s
+        self.stable_after_s = stable_after_s  # a drop sooner after the bind: a failed attempt
+        self._bound_at_s = 0.0
+        self._young_drops_in_a_row = 0  # links that dropped soon after binding, one after another
         self._on_message = on_message
         self.accepting = True  # its own MO gate, closed when it leaves the pool (smscore.retire)
         self._answering = 0  # deliver_sm handed on whose deliver_sm_resp is not written yet
@@ -173,9 +177,11 @@ class PersistentBind:
         # While a made link's bind is unanswered: that link, and what fires once it is answered.
         self._linking: Any = None
         self._settling: Deferred | None = None
+        factory = Factory.forProtocol(self._build_protocol)
+        factory.noisy = False  # no "Starting factory <...>" line at info on every (re)connect
         self._service = ClientService(
             _ReportingEndpoint(endpoint, self._on_connect_failed),
-            Factory.forProtocol(self._build_protocol),
+            factory,
             retryPolicy=self._retry_delay_s,
             clock=reactor,
             prepareConnection=self._prepare,
@@ -183,10 +189,10 @@ class PersistentBind:
 
     def _retry_delay_s(self, attempt: int) -> float:
         # ClientService counts only failed TCP connects (1 for the first retry); refused binds
-        # must slow us down too.
+        # and links that die soon after their bind (an SMSC that breaks each one) slow us too.
         if self.refused == "credentials":
             return self._policy.max_delay_s
-        attempt = max(attempt, self._failed_binds_in_a_row)
+        attempt = max(attempt, self._failed_binds_in_a_row, self._young_drops_in_a_row)
         return self._policy.delay_s(attempt, self._jitter() if attempt > 1 else 0.0)
 
     def _build_protocol(self) -> ESMEProtocol:
@@ -258,6 +264,7 @@ class PersistentBind:
     def _on_bound(self, protocol: ESMEProtocol) -> ESMEProtocol:
         self.counters.binds += 1
         self._failed_binds_in_a_row = 0
+        self._bound_at_s = self.reactor.seconds()  # _on_closed judges the link by its life
         self.refused = ""
         self.protocol = protocol
         log.info("bind {name} is up ({state})", name=self.name, state=protocol.session.state.value)
@@ -315,10 +322,16 @@ class PersistentBind:
             return
         self.counters.drops += 1
         self.last_error = protocol.close_reason
+        lived_s = self.reactor.seconds() - self._bound_at_s
+        young = lived_s < self.stable_after_s
+        self._young_drops_in_a_row = self._young_drops_in_a_row + 1 if young else 0
         log.warn(
-            "bind {name} is down: {reason}; reconnecting with backoff",
+            "bind {name} is down after {lived_s:.1f}s bound: {reason}; reconnecting with "
+            "backoff{young}",
             name=self.name,
+            lived_s=lived_s,
             reason=self.last_error,
+            young=f" ({self._young_drops_in_a_row} short-lived link(s) in a row)" if young else "",
         )
 
     @property

@@ -27,6 +27,10 @@ DEFAULT_ENQUIRE_LINK_INTERVAL_S = 30.0
 DEFAULT_RECONNECT_INITIAL_DELAY_S = 1.0
 DEFAULT_RECONNECT_MAX_DELAY_S = 60.0
 DEFAULT_RECONNECT_FACTOR = 2.0
+# A link that drops less than this after its bind succeeded counts as a failed attempt: an SMSC that
+# takes the bind and then breaks the link at once (a broken or hostile one) is retried with a growing
+# delay, not every initial delay for ever. One enquire_link interval: a link that carried traffic.
+DEFAULT_STABLE_LINK_S = DEFAULT_ENQUIRE_LINK_INTERVAL_S
 
 # How long a deliberate stop waits for the SMSC's unbind_resp before it closes the connection
 # anyway: one response timeout, the time any other request gets.

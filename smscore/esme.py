@@ -192,6 +192,8 @@ def _tls_refusal(transport: object, reason: Failure) -> Exception | None:
 class ESMEFactory(Factory):
     """Builds ESMEProtocols sharing one config and message handler."""
 
+    noisy = False  # no "Starting factory <... at 0x...>" line at info for every link or port
+
     def __init__(
         self,
         reactor: IReactorTime,

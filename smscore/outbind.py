@@ -92,6 +92,8 @@ class OutbindListenerFactory(Factory):
     made receiver, as SMPP 3.4 asks); `password` is what the SMSC's outbind must carry;
     `smsc_system_id`, if given, is the system_id it must carry too."""
 
+    noisy = False  # no "Starting factory <... at 0x...>" line at info for every link or port
+
     def __init__(
         self,
         reactor: IReactorTime,

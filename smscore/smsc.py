@@ -97,6 +97,7 @@ class SMSCFactory(Factory):
     """Accepts ESME connections; `bound_protocols` lists the sessions currently bound."""
 
     protocol = SMSCProtocol
+    noisy = False  # no "Starting factory <... at 0x...>" line at info for every link or port
 
     def __init__(
         self,

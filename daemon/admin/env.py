@@ -239,13 +239,17 @@ def admin_options(audited: bool = True) -> Callable[[Callable[..., Any]], click.
     return decorate
 
 
-def valid_pin(written: str) -> str:
-    """The PIN as digits; AdminCliError (one line, never echoing it) if it is not 4 to 6 digits."""
+PIN_PROMPT = "PIN"  # what the prompt asks, and what its refusals name
+
+
+def valid_pin(written: str, source: str = "--pin") -> str:
+    """The PIN as digits; AdminCliError (one line naming `source`, the option or the prompt, never
+    echoing the PIN) if it is not 4 to 6 digits or too easy to guess."""
     pin = normalise_text(written)  # the same digits an SMS may carry (fullwidth, Arabic-Indic...)
     if not (pin.isascii() and pin.isdigit() and _PIN_DIGITS[0] <= len(pin) <= _PIN_DIGITS[1]):
-        raise AdminCliError("--pin: a PIN is 4 to 6 digits")
+        raise AdminCliError(f"{source}: a PIN is 4 to 6 digits")
     if is_weak_pin(pin):  # the same rule as PIN over SMS
-        raise AdminCliError("--pin: too easy to guess (one digit repeated, or a run like 4567)")
+        raise AdminCliError(f"{source}: too easy to guess (one digit repeated, or a run like 4567)")
     return pin
 
 
@@ -257,11 +261,11 @@ def read_pin(given: str | None) -> str:
 
     def checked(written: str) -> str:
         try:
-            return valid_pin(written)
+            return valid_pin(written, source=PIN_PROMPT)
         except AdminCliError as exc:
             raise click.UsageError(exc.message) from None  # click's prompt asks again
 
-    return click.prompt("PIN", hide_input=True, confirmation_prompt=True, value_proc=checked)
+    return click.prompt(PIN_PROMPT, hide_input=True, confirmation_prompt=True, value_proc=checked)
 
 
 PIN_OPTION = click.option(

@@ -134,5 +134,5 @@ def batch_worker(env: ApiEnv) -> Component | None:
         batch_step_txn, batch_size=api.worker_batch_size, retention_days=api.idempotency_days
     )
     return periodic_component(
-        Periodic(env.reactor, env.db, "api batches", work, api.worker_interval_s)
+        Periodic(env.reactor, env.db, "api.batches", work, api.worker_interval_s)
     )

@@ -59,6 +59,9 @@ def api_site(env: ApiEnv) -> Site:
     site = Site(resource, requestFactory=BoundedRequest, timeout=env.config.api.request_timeout_s)
     site.api_env = env  # BoundedRequest's limit and clock
     site.displayTracebacks = False  # an error is an errorObject, never a traceback
+    site.noisy = (
+        False  # no "Starting factory <...>" line at info (ConnectionCap says nothing either)
+    )
     return site
 
 

@@ -79,6 +79,8 @@ class BoundedRequest(Request):
 
 
 class ConnectionCap(WrappingFactory):
+    noisy = False  # no "Starting factory <... at 0x...>" line at info for every link or port
+
     def __init__(self, site: Site, max_connections: int) -> None:
         super().__init__(site)
         self.max_connections = max_connections

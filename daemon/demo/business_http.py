@@ -112,7 +112,9 @@ class CallbackReceiver(Resource):
 
     def listen(self, reactor: IReactorTCP) -> str:
         """Start listening on a free port of 127.0.0.1; returns HOST:PORT."""
-        self.port = reactor.listenTCP(0, Site(self), interface="127.0.0.1")
+        site = Site(self)
+        site.noisy = False  # no "Starting factory <...>" line in the demo's log
+        self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
         address = self.port.getHost()
         return f"{address.host}:{address.port}"  # type: ignore[attr-defined]
 

@@ -114,8 +114,9 @@ class BindCollector(Collector):
 
 
 class QueueCollector(Collector):
-    """Depths and oldest ages of the queues, and fraud holds, from the last QueueSnapshot; the ages
-    are counted to now (the reactor's clock), so they keep growing between snapshots."""
+    """Depths and oldest ages of the queues, and fraud holds (waiting, and the decisions counted),
+    from the last QueueSnapshot; the ages are counted to now (the reactor's clock), so they keep
+    growing between snapshots."""
 
     def __init__(self, snapshot: QueueSnapshot, reactor: IReactorTime) -> None:
         self._snapshot = snapshot
@@ -135,11 +136,18 @@ class QueueCollector(Collector):
             "Age of the oldest row in a queue state (0 when it is empty).",
             ("queue", "state"),
         )
-        holds = _gauge(
-            "smscore_fraud_holds",
-            "Fraud holds by state: waiting (for staff), released, refused.",
-            ("state",),
+        waiting = _gauge(
+            "smscore_fraud_holds_waiting",
+            "Fraud holds waiting for staff to release or refuse them.",
         )
+        decisions = _counter(
+            "smscore_fraud_hold_decisions",
+            "Fraud holds ended since this process started, by decision: released (by staff) or "
+            "refused (by staff, or expired), from the audit log (every process counts them all).",
+            ("decision",),
+        )
+        for decision, count in self._snapshot.fraud_decisions.items():
+            decisions.add_metric([decision], count)
         snapshot_age = _gauge(
             "smscore_queue_snapshot_age_seconds",
             "Seconds since the queue figures were taken (they are taken every few seconds).",
@@ -154,7 +162,6 @@ class QueueCollector(Collector):
                 depth.add_metric([queue, state], rows)
                 oldest_s = 0.0 if oldest_ns is None else max(now_s - oldest_ns / NS_PER_S, 0.0)
                 age.add_metric([queue, state], oldest_s)
-            for state, count in figures.fraud_holds.items():
-                holds.add_metric([state], count)
+            waiting.add_metric([], figures.fraud_holds_waiting)
             snapshot_age.add_metric([], max(now_s - figures.taken_at_ns / NS_PER_S, 0.0))
-        yield from (depth, age, holds, snapshot_age, failures)
+        yield from (depth, age, waiting, decisions, snapshot_age, failures)

@@ -4,8 +4,10 @@
   process is alive and its event loop turns; a stuck reactor gets no answer at all (a supervisor's
   probe times out, which is the signal).
 - ready (`/health/ready`, and `/health` as before): 200 only when the database answers and, in the
-  roles with binds, at least one bind is up and the outbox lease is still this process's (lost, it
-  sends nothing: daemon.outbox.leases); 503 with a JSON `reason` otherwise.
+  roles with binds, the binds are up: every configured one (`status.ready_binds = "all"`, the
+  default: the issue's "ready only when binds are up"; a bind down is traffic that cannot flow)
+  or at least one (`"any"`), and the outbox lease is still this process's (lost, it sends
+  nothing: daemon.outbox.leases); 503 with a JSON `reason` (the binds down, the lease) otherwise.
 """
 
 from __future__ import annotations
@@ -50,16 +52,22 @@ def _binds_ready(daemon: Daemon) -> JsonReply:
     if daemon.lease is not None and daemon.lease.lost:
         return JsonReply({"ok": False, "reason": daemon.lease.last_error}, 503)
     binds = daemon.binds()
-    body: dict[str, Any] = {
-        "ok": True,
-        "binds_up": sum(bind.is_bound for bind in binds),
-        "binds": len(binds),
-    }
-    if daemon.pool is not None and body["binds_up"] == 0:
-        reasons = [f"{bind.name}: {bind.last_error}" for bind in binds if bind.last_error]
-        body["ok"] = False
-        body["reason"] = "; ".join(["no bind is up", *reasons]) if binds else "no bind configured"
-    return JsonReply(body, 200 if body["ok"] else 503)
+    up = sum(bind.is_bound for bind in binds)
+    body: dict[str, Any] = {"ok": True, "binds_up": up, "binds": len(binds)}
+    if daemon.pool is None:
+        return JsonReply(body)
+    down = [bind for bind in binds if not bind.is_bound]
+    errors = [f"{bind.name}: {bind.last_error}" for bind in down if bind.last_error]
+    if not binds:
+        reason = "no bind configured"
+    elif up == 0:
+        reason = "; ".join(["no bind is up", *errors])
+    elif down and daemon.config.status.ready_binds == "all":
+        names = ", ".join(bind.name for bind in down)
+        reason = "; ".join([f"{len(down)} of {len(binds)} binds down: {names}", *errors])
+    else:
+        return JsonReply(body)
+    return JsonReply({**body, "ok": False, "reason": reason}, 503)
 
 
 def _database_down(failure: Failure) -> JsonReply:

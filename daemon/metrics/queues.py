@@ -5,6 +5,13 @@ shows, with its own age beside it.
 Each count reads only the open rows of its table through the index that leads with the state
 column (ix_inbox_status_id, ix_outbox_status_next, ix_moves_state_expires, ix_api_callbacks_due,
 ix_fraud_holds_state): the finished rows, which grow without end, are never scanned.
+
+Fraud holds: the ones waiting for staff are a gauge like the queues. Their releases and refusals
+(staff's, or the system's when a hold expires) are counted as they happen, from the audit log's
+fraud.release and fraud.reject entries: each snapshot reads only the entries appended since the
+last one (the id range past its cursor, by primary key), never the finished holds. The audit chain
+appends one entry at a time under its head's lock, so ids are committed in order and no entry is
+passed over. The figures are the database's: every process exporting them counts every decision.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from daemon import clock
+from daemon.audit import SecurityEvent
 from daemon.db import Database, first_line
 from daemon.periodic import Rerun
-from daemon.schema import inbox, moves, outbox
+from daemon.schema import audit_head, audit_log, inbox, moves, outbox
 from daemon.schema_api import api_callbacks
 from daemon.schema_security import fraud_holds
 
@@ -43,8 +51,12 @@ QUEUES = (
     QueueSpec("moves", moves, "state", "created_at_ns", ("held", "confirming", "pending")),
     QueueSpec("api_callbacks", api_callbacks, "state", "created_at_ns", ("pending", "sending")),
 )
-# fraud_holds.state as the metric shows it: a hold waits for staff, who release or refuse it
-FRAUD_HOLD_STATES = {"held": "waiting", "released": "released", "rejected": "refused"}
+FRAUD_HOLD_WAITING = "held"  # fraud_holds.state of a hold waiting for staff
+# The audit entries of a hold's end, as the decision label shows them.
+FRAUD_DECISIONS = {
+    SecurityEvent.FRAUD_RELEASE.value: "released",
+    SecurityEvent.FRAUD_REJECT.value: "refused",
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,10 @@ class QueueFigures:
     taken_at_ns: int
     # (queue, state) -> (rows, oldest row's since_column in ns, None when there is none)
     depths: dict[tuple[str, str], tuple[int, int | None]] = field(default_factory=dict)
-    fraud_holds: dict[str, int] = field(default_factory=dict)  # waiting, released, refused
+    fraud_holds_waiting: int = 0
+    audit_last_id: int = 0  # the audit log's newest entry when they were taken
+    # decision (released, refused) -> audit entries after the cursor the figures were asked from
+    fraud_decisions: dict[str, int] = field(default_factory=dict)
 
 
 def _depths_txn(conn: Connection, spec: QueueSpec) -> dict[tuple[str, str], tuple[int, int | None]]:
@@ -65,14 +80,27 @@ def _depths_txn(conn: Connection, spec: QueueSpec) -> dict[tuple[str, str], tupl
     return {(spec.name, name): found.get(name, (0, None)) for name in spec.states}
 
 
-def queue_figures_txn(conn: Connection, now_ns: int) -> QueueFigures:
+def queue_figures_txn(conn: Connection, now_ns: int, audit_after_id: int | None) -> QueueFigures:
+    """The figures; the fraud decisions audited after `audit_after_id` (None: none counted, the
+    cursor only found: a process counts the decisions made while it runs)."""
     depths: dict[tuple[str, str], tuple[int, int | None]] = {}
     for spec in QUEUES:
         depths.update(_depths_txn(conn, spec))
     state = fraud_holds.c.state
-    found = {row[0]: row[1] for row in conn.execute(select(state, func.count()).group_by(state))}
-    holds = {shown: found.get(stored, 0) for stored, shown in FRAUD_HOLD_STATES.items()}
-    return QueueFigures(now_ns, depths, holds)
+    waiting = conn.execute(select(func.count()).where(state == FRAUD_HOLD_WAITING)).scalar_one()
+    last_id = conn.execute(select(audit_head.c.last_id)).scalar() or 0
+    decisions = dict.fromkeys(FRAUD_DECISIONS.values(), 0)
+    if audit_after_id is not None and last_id > audit_after_id:
+        action = audit_log.c.action
+        found = conn.execute(
+            select(action, func.count())
+            .where(audit_log.c.id > audit_after_id, audit_log.c.id <= last_id)
+            .where(action.in_(FRAUD_DECISIONS))
+            .group_by(action)
+        )
+        for stored, count in found:
+            decisions[FRAUD_DECISIONS[stored]] += count
+    return QueueFigures(now_ns, depths, waiting, last_id, decisions)
 
 
 class QueueSnapshot(Rerun):
@@ -87,9 +115,13 @@ class QueueSnapshot(Rerun):
         self.db = db
         self.interval_s = interval_s
         self.last: QueueFigures | None = None
+        # Fraud holds released / refused since this process took its first snapshot (counters).
+        self.fraud_decisions = dict.fromkeys(FRAUD_DECISIONS.values(), 0)
 
     def run_now(self) -> Deferred:
-        run = self.db.run_interaction(self.name, queue_figures_txn, clock.now_ns(self.reactor))
+        cursor = self.last.audit_last_id if self.last is not None else None
+        now_ns = clock.now_ns(self.reactor)
+        run = self.db.run_interaction(self.name, queue_figures_txn, now_ns, cursor)
         self._running = run
         run.addCallbacks(self._taken, self._failed)
         return run
@@ -98,6 +130,8 @@ class QueueSnapshot(Rerun):
         if self.last_error:
             log.info("queue snapshot: the database answers again")
         self.last, self.last_error = figures, ""
+        for decision, count in figures.fraud_decisions.items():
+            self.fraud_decisions[decision] += count
         self._finished(False)
         return figures
 

@@ -2,15 +2,27 @@
 one process; the global registry would mix them), the counters and histograms the pipeline's hooks
 move, and the text a scrape gets.
 
-Every name starts with `smscore_`, counters end in `_total`, durations are `_seconds`. What is read
-at scrape time (binds, queues) comes from the custom collectors in daemon.metrics.collectors.
+Every name starts with `smscore_`, counters end in `_total`, durations are `_seconds`, counts of
+things are named by the thing (`_messages`). What is read at scrape time (binds, queues) comes from
+the custom collectors in daemon.metrics.collectors.
+
+prometheus_client would add a `*_created` series (the time it was made) beside every counter and
+histogram: twice the series for a figure Prometheus itself does not use (it sees a reset as a drop
+of the value), so they are switched off for the process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.registry import Collector
 
 from daemon.metrics.queues import QueueSnapshot
@@ -19,7 +31,9 @@ from daemon.sweeper import SweepReport
 from daemon.tranproc import BatchResult
 from smscore import __version__
 
-# Rows per non-empty TranProc batch (batch_size is 1..10,000 in the config; 100 by default).
+disable_created_metrics()
+
+# Messages per non-empty TranProc batch (batch_size is 1..10,000 in the config; 100 by default).
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 # From dispatch to the batch's answer: a batch is one transaction, a few ms on SQLite at best.
 BATCH_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -43,7 +57,8 @@ def receipt_outcome(stat: str) -> str:
 
 
 class DaemonMetrics:
-    """The registry of one daemon and the events counted into it (all on the reactor thread)."""
+    """The registry of one daemon and the events counted into it (on the reactor thread; the
+    postings on the database thread, once committed: prometheus_client's values are locked)."""
 
     def __init__(self, role: str, bind_names: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -58,13 +73,15 @@ class DaemonMetrics:
         info.labels(__version__, role).set(1)
         self.commands = Counter(
             "smscore_commands",
-            "Inbox messages the TranProc handled in a committed batch (its postings), by command "
-            "keyword ('-': none recognised) and result: done, rejected (parse error, role, PIN), "
-            "failed (the handler raised) or replayed (a repeat answered with its first reply).",
+            "Inbox messages the TranProc handled in a committed batch, by command keyword ('-': "
+            "none recognised) and result: done, rejected (parse error, role, PIN), failed (the "
+            "handler raised) or replayed (a repeat answered with its first reply). The ledger "
+            "postings are smscore_postings_total.",
             ["command", "result"], registry=registry,
         )  # fmt: skip
-        self.batch_size = Histogram(
-            "smscore_tranproc_batch_size", "Inbox rows claimed per non-empty TranProc batch.",
+        self.batch_messages = Histogram(
+            "smscore_tranproc_batch_messages",
+            "Inbox messages (rows) claimed per non-empty TranProc batch.",
             buckets=BATCH_SIZE_BUCKETS, registry=registry,
         )  # fmt: skip
         self.batch_seconds = Histogram(
@@ -84,6 +101,26 @@ class DaemonMetrics:
             "failed write counts again), by bind and outcome.",
             ["bind", "outcome"], registry=registry,
         )  # fmt: skip
+        self._add_money_metrics()
+        self.reloads = Counter(
+            "smscore_reloads", "Configuration reloads (SIGHUP), by result: ok or refused.",
+            ["result"], registry=registry,
+        )  # fmt: skip
+        for result in RELOAD_RESULTS:
+            self.reloads.labels(result)
+        for bind in bind_names:
+            for outcome in RECEIPT_OUTCOMES:
+                self.receipts.labels(bind, outcome)
+
+    def _add_money_metrics(self) -> None:
+        registry = self.registry
+        self.postings = Counter(
+            "smscore_postings",
+            "Ledger postings of money moves once committed, from every path (TranProc, settler, "
+            "sweeper, API worker), by move kind and result: reserved, posted, voided, declined, "
+            "expired (daemon.metrics.postings).",
+            ["kind", "result"], registry=registry,
+        )  # fmt: skip
         self.rollbacks = Counter(
             "smscore_rollbacks",
             "Money confirmations not delivered in time whose move the sweeper undid (voided).",
@@ -94,15 +131,6 @@ class DaemonMetrics:
             "Undo hooks of undelivered confirmations that raised (see the daemon's log).",
             registry=registry,
         )
-        self.reloads = Counter(
-            "smscore_reloads", "Configuration reloads (SIGHUP), by result: ok or refused.",
-            ["result"], registry=registry,
-        )  # fmt: skip
-        for result in RELOAD_RESULTS:
-            self.reloads.labels(result)
-        for bind in bind_names:
-            for outcome in RECEIPT_OUTCOMES:
-                self.receipts.labels(bind, outcome)
 
     def register(self, collector: Collector) -> None:
         self.registry.register(collector)
@@ -119,7 +147,7 @@ class DaemonMetrics:
             return
         if not result.claimed:
             return  # an empty poll: neither a size nor a latency worth a bucket
-        self.batch_size.observe(result.claimed)
+        self.batch_messages.observe(result.claimed)
         self.batch_seconds.observe(took_s)
         for (command, kind), count in result.by_command.items():
             self.commands.labels(command, kind).inc(count)

@@ -1,6 +1,7 @@
 """Connects a built Daemon to its metrics: the hooks of the pipeline's parts (TranProc batches, receipts
-as the inbox reads them, sweeps), the collectors read at scrape time, the queue snapshot's loop, and
-the status endpoint's routes. The parts themselves know nothing of Prometheus."""
+as the inbox reads them, sweeps, money moves' postings), the collectors read at scrape time, the
+queue snapshot's loop, and the status endpoint's routes. The parts themselves know nothing of
+Prometheus."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.web.resource import Resource
+from twisted.web.server import Site
 
 from daemon.components import Adapted, ComponentStatus
+from daemon.metrics.backlog import BacklogCollector
 from daemon.metrics.collectors import BindCollector, QueueCollector
 from daemon.metrics.health import liveness
+from daemon.metrics.postings import PostingCounter
 from daemon.metrics.queues import QueueSnapshot
 from daemon.metrics.registry import DaemonMetrics
 from daemon.status import status_root
@@ -33,9 +37,15 @@ def attach_metrics(daemon: Daemon) -> DaemonMetrics:
         _count_receipts(daemon.inbox, metrics)
     if daemon.sweeper is not None:
         daemon.sweeper.report_observers.append(metrics.observe_sweep)
+    postings = PostingCounter(metrics.postings)  # a component: its observer is process-wide
+    daemon.components.append(
+        Adapted("metrics.postings", postings.start, postings.stop, lambda: ComponentStatus({}))
+    )
     if not config.status.metrics:
         return metrics
     metrics.register(BindCollector(daemon.binds, lambda: _windows(daemon)))
+    if daemon.inbox is not None and daemon.inbox.backlog is not None:  # hostile (R4)
+        metrics.register(BacklogCollector(daemon.inbox.backlog))
     snapshot = metrics.queue_snapshot = QueueSnapshot(daemon.reactor, daemon.db)
     metrics.register(QueueCollector(snapshot, daemon.reactor))
     daemon.components.append(
@@ -73,3 +83,10 @@ def status_resource(daemon: Daemon) -> Resource:
     if daemon.config.status.metrics and daemon.metrics is not None:
         exposition = daemon.metrics.exposition
     return status_root(daemon.snapshot, daemon.health, partial(liveness, daemon), exposition)
+
+
+def status_site(daemon: Daemon) -> Site:
+    """What the status endpoint listens with: quiet (no "Starting factory <...>" line at info)."""
+    site = Site(status_resource(daemon))
+    site.noisy = False
+    return site

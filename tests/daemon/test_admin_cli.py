@@ -395,3 +395,11 @@ def test_an_amount_is_read_as_an_sms_shows_it():
     assert parse_amount("KES 1,500.00", "--amount") == 150_000
     assert parse_amount("kes 400", "--amount") == 40_000
     assert parse_amount("1,500", "--amount") == 150_000
+
+
+def test_a_pin_refused_at_the_prompt_names_the_prompt_not_the_option(cli, engine):
+    result = cli("agent", "add", "0712000100", "--name", "S", input="1234\n4821\n4821\n")
+    assert result.exit_code == 0, result.output
+    assert "Error: PIN: too easy to guess" in result.output and "--pin" not in result.output
+    given = cli("agent", "add", "0712000101", "--name", "T", "--pin", "1234")
+    assert given.exit_code != 0 and "--pin: too easy to guess" in given.output

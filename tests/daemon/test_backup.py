@@ -123,6 +123,16 @@ def test_an_existing_destination_is_never_overwritten(sqlite_db, tmp_path):
     assert dest.read_text() == "an older backup"
 
 
+def test_a_destination_in_a_missing_directory_says_so(sqlite_db, tmp_path):
+    url, _ = sqlite_db
+    with pytest.raises(BackupError) as missing:
+        backup_database(url, tmp_path / "nodir" / "copy.db", "KES")
+    assert str(missing.value) == f"directory {tmp_path / 'nodir'} does not exist: create it first"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BackupError, match=r"file is not a directory$"):
+        backup_database(url, tmp_path / "file" / "copy.db", "KES")
+
+
 def test_a_source_that_is_not_a_database_leaves_nothing_behind(tmp_path):
     source = tmp_path / "smscore.db"
     source.write_bytes(b"not a database at all" * 100)

@@ -21,6 +21,16 @@ from daemon.subscribers import PEPPER_FILE_NAME
 EXAMPLE = Path(__file__).resolve().parents[2] / "etc" / "smscore.toml"
 
 
+def test_the_shipped_configs_speak_one_ussd_dialect():
+    # README's QA commands (`smscore sim ussd`) run against these two files as they are.
+    from simulators.config import load_config as load_simulator_config
+
+    simulator = load_simulator_config(EXAMPLE.with_name("simulator.toml"))
+    dialects = {account.system_id: account.ussd_dialect for account in simulator.account}
+    for bind in load_config(EXAMPLE).binds:
+        assert bind.ussd_dialect is not None and dialects[bind.system_id] == bind.ussd_dialect
+
+
 def test_documented_example_loads():
     config = load_config(EXAMPLE)
     assert [bind.name for bind in config.binds] == ["carrier1"]
@@ -46,6 +56,10 @@ def test_documented_example_loads():
         ({"service": {"national_number_digits": [9]}}, "service.national_number_digits: no longer used: numbers follow service.region"),
         ({"service": {"role": "x", "country_code": "254"}}, "service.country_code: no longer used"),  # named first
         ({"binds": [{"name": "a", "host": "h", "system_id": "x"}, {"name": "a", "host": "h", "system_id": "y"}]}, "bind names must be unique, repeated: a"),
+        ({"status": {"listen": "nope"}}, "status.listen: 'nope' is not HOST:PORT, e.g. 127.0.0.1:8780"),
+        ({"status": {"listen": "127.0.0.1"}}, "status.listen: '127.0.0.1' is not HOST:PORT, e.g. 127.0.0.1:8780"),
+        ({"api": {"listen": ":8790"}}, "api.listen: ':8790' is not HOST:PORT, e.g. 127.0.0.1:8790"),
+        ({"api": {"listen": "127.0.0.1:99999"}}, "api.listen: the port must be 0 (any free port) to 65535"),
     ],
 )  # fmt: skip
 def test_problems_are_one_line_with_file_and_key(data, expected):
@@ -96,7 +110,7 @@ def test_cli_check_accepts_the_example():
 # --- etc/smscore.toml shows every key with its default ------------------------------------------
 
 # Keys of [[binds]] whose value in the example is an example, not the default (the file says so).
-EXAMPLE_VALUES = {"binds": {"name", "host", "system_id", "password", "serves"}}
+EXAMPLE_VALUES = {"binds": {"name", "host", "system_id", "password", "serves", "ussd_dialect"}}
 
 
 def _section_models() -> dict[str, type]:

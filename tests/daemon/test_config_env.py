@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.cli import main
-from daemon.config import ConfigError, load_config
+from daemon.config import Config, ConfigError, load_config
+from daemon.config_env import look_alike_variables
 
 BIND = """
 [database]
@@ -165,4 +166,45 @@ def test_every_command_that_loads_the_config_reads_the_environment(
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines() == [
         "smscore: environment variable SMSCORE_SENDER__NONSENSE: sender.nonsense: unknown key"
+    ]
+
+
+def test_a_variable_with_one_underscore_is_a_warning_that_spells_the_override():
+    environ = {
+        "SMSCORE_LOGGING_LEVEL": "debug",
+        "SMSCORE_LOGGING_LEVELS_SMPP": "debug",
+        "SMSCORE_BINDS_0_HOST": "h",
+        "SMSCORE_LOGGING_LEVL": "debug",
+        # Not meant as config keys: smscore's own, the tests', a bind's password variable.
+        "SMSCORE_CONFIG": "x",
+        "SMSCORE_TEST_PG_URL": "y",
+        "SMSCORE_CARRIER1_PASSWORD": "z",
+        "SMSCORE_DATABASE__URL": "sqlite:///x.db",  # an override
+        "OTHER_LOGGING_LEVEL": "debug",
+    }
+    said = "sections and keys are joined by __"
+    assert look_alike_variables(environ, Config) == [
+        f"environment variable SMSCORE_BINDS_0_HOST is ignored: {said} "
+        "(SMSCORE_BINDS__0__HOST sets binds.0.host)",
+        f"environment variable SMSCORE_LOGGING_LEVEL is ignored: {said} "
+        "(SMSCORE_LOGGING__LEVEL sets logging.level)",
+        f"environment variable SMSCORE_LOGGING_LEVELS_SMPP is ignored: {said} "
+        "(SMSCORE_LOGGING__LEVELS__SMPP sets logging.levels.smpp)",
+        f"environment variable SMSCORE_LOGGING_LEVL is ignored: {said}",
+    ]
+
+
+def test_run_check_warns_of_a_look_alike_and_still_passes(config_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # A variable the config names (password_env) is meant, whatever it looks like.
+    text = config_file.read_text().replace(
+        'password = "secret"', 'password_env = "SMSCORE_BINDS_PW"'
+    )
+    config_file.write_text(text)
+    env = {"SMSCORE_LOGGING_LEVEL": "debug", "SMSCORE_BINDS_PW": "secret"}
+    result = CliRunner().invoke(main, ["run", "--config", str(config_file), "--check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "smscore: warning: environment variable SMSCORE_LOGGING_LEVEL is ignored: sections and "
+        "keys are joined by __ (SMSCORE_LOGGING__LEVEL sets logging.level)"
     ]

@@ -1,13 +1,16 @@
 """daemon.logs: JSON lines and text lines, the component of a namespace, per-component levels,
-secrets kept out of the fields; smscore.pdu_trace: PDU hex at debug only, bind passwords masked."""
+secrets kept out of the fields; smscore.pdu_trace: PDU hex at debug only, bind passwords
+and message texts masked (tests/smscore/test_pdu_trace.py has the texts)."""
 
 import io
 import json
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from twisted.logger import Logger, LogLevel
 
+from daemon import logs
 from daemon.config import LOG_COMPONENTS, LoggingConfig
 from daemon.log_lines import mask_msisdn
 from daemon.logs import component_of, json_line, make_observer, wants_json
@@ -138,6 +141,30 @@ def test_numbers_show_only_their_edges(msisdn, shown):
     assert mask_msisdn(msisdn) == shown
 
 
+@pytest.fixture
+def alembic_logger():
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("level", "levels", "shown"),
+    [
+        ("info", {}, logging.WARNING),
+        ("warn", {}, logging.WARNING),
+        ("debug", {}, logging.DEBUG),
+        ("info", {"service": "debug"}, logging.DEBUG),  # the component Alembic's lines land in
+        ("info", {"smpp": "debug"}, logging.WARNING),
+    ],
+)
+def test_alembic_says_only_warnings_unless_debug_is_asked_for(alembic_logger, level, levels, shown):
+    logs.quiet_libraries(logs.ComponentLevels(level, levels))
+    assert alembic_logger.getEffectiveLevel() == shown
+    assert logging.getLogger("alembic.runtime.migration").getEffectiveLevel() == shown
+
+
 # --- PDU hex ---------------------------------------------------------------------------------
 
 
@@ -148,9 +175,16 @@ def test_a_bind_pdu_dump_masks_the_password(pdu_type):
     assert b"esme1\x00********\x00".hex() in dump
 
 
-def test_other_pdus_are_dumped_as_they_are():
+@pytest.mark.parametrize("password", ["", "pw", "secret", "s3cr3tpw"])
+def test_the_password_mask_does_not_show_its_length(password):
+    dump = pdu_trace.pdu_hex(BindTransmitter(system_id="esme1", password=password))
+    assert b"esme1\x00********\x00".hex() in dump and "2a" * 9 not in dump
+
+
+def test_other_pdus_are_dumped_as_they_are_but_for_their_text():
     pdu = SubmitSm(source_addr="100", destination_addr="254700000001", short_message=b"hi")
-    assert pdu_trace.pdu_hex(pdu) == pdu.encode_pdu().hex()
+    masked = SubmitSm(source_addr="100", destination_addr="254700000001", short_message=b"**")
+    assert pdu_trace.pdu_hex(pdu) == masked.encode_pdu().hex()
 
 
 def test_a_truncated_bind_shows_no_body():
@@ -184,5 +218,6 @@ def test_the_protocol_dumps_pdus_at_debug_only_when_switched_on(captured):
     assert {e["log_level"] for e in traced} == {LogLevel.debug}
     names = {(e["direction"], e["command"]) for e in traced}
     assert {("out", "bind_transceiver"), ("out", "submit_sm"), ("in", "submit_sm_resp")} <= names
-    assert any(b"loud".hex() in e["hex"] for e in traced)
+    assert not any(b"loud".hex() in e["hex"] for e in traced)  # the text is masked
+    assert any(b"****".hex() in e["hex"] for e in traced if e["command"] == "submit_sm")
     assert not any(b"secret".hex() in e["hex"] for e in traced)  # the ESME's bind password

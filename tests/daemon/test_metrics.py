@@ -103,6 +103,25 @@ def test_throttled_answers_and_pauses_are_counted(tmp_path, engine):
     assert pdus(samples, "out", "submit_sm") == 3
 
 
+def test_a_flood_of_odd_statuses_from_the_peer_keeps_the_series_bounded(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    smsc = join_smsc(daemon)
+    odd = [0x0000_0500 + n * 7919 for n in range(40)]  # statuses no spec defines, all different
+    smsc.answers = list(odd)
+    assert daemon.pool is not None
+    for _ in odd:
+        daemon.pool.submit(SubmitSm(destination_addr="254712000001", short_message=b"x"))
+        settle(daemon, smsc)
+    samples = scrape(daemon)
+    statuses = {
+        dict(labels)["command_status"]
+        for name, labels in samples
+        if name == PDUS and dict(labels)["command"] == "submit_sm_resp"
+    }
+    assert statuses == {"other"}
+    assert pdus(samples, "in", "submit_sm_resp", "other") == len(odd)
+
+
 def test_a_drop_and_the_reconnect_are_counted_and_the_pdu_counts_survive_it(tmp_path, engine):
     daemon = build_daemon(tmp_path, engine)
     smsc = join_smsc(daemon)
@@ -148,19 +167,29 @@ def test_tranproc_batches_their_sizes_latency_and_commands_by_result(tmp_path, e
     daemon.tranproc._db = LaterDatabase(engine, daemon.reactor, 0.25)
     daemon.tranproc.start()
     daemon.reactor.advance(0)
-    assert scrape(daemon).get(("smscore_tranproc_batch_size_count", frozenset())) == 0
+    assert scrape(daemon).get(("smscore_tranproc_batch_messages_count", frozenset())) == 0
     daemon.reactor.advance(0.25)
     samples = scrape(daemon)
-    assert value(samples, "smscore_tranproc_batch_size_count") == 1
-    assert value(samples, "smscore_tranproc_batch_size_sum") == 3
+    assert value(samples, "smscore_tranproc_batch_messages_count") == 1
+    assert value(samples, "smscore_tranproc_batch_messages_sum") == 3
     assert value(samples, "smscore_tranproc_batch_duration_seconds_sum") == pytest.approx(0.25)
     assert value(samples, "smscore_tranproc_batch_duration_seconds_bucket", le="0.25") == 1
     assert value(samples, "smscore_tranproc_batch_duration_seconds_bucket", le="0.1") == 0
     assert value(samples, "smscore_commands_total", command="BAL", result="rejected") == 2
     assert value(samples, "smscore_commands_total", command="-", result="rejected") == 1
     daemon.reactor.advance(5)  # empty polls are neither sizes nor latencies
-    assert value(scrape(daemon), "smscore_tranproc_batch_size_count") == 1
+    assert value(scrape(daemon), "smscore_tranproc_batch_messages_count") == 1
     daemon.tranproc.stop()
+
+
+def test_no_created_series_doubles_the_counters_and_histograms(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    assert daemon.metrics is not None
+    daemon.metrics.count_reload(True)
+    daemon.metrics.batch_messages.observe(3)
+    body = get(daemon, b"metrics")[2].decode()
+    assert "smscore_reloads_total" in body and "smscore_tranproc_batch_messages_sum" in body
+    assert "_created" not in body
 
 
 def test_a_failed_batch_is_counted(tmp_path, engine):

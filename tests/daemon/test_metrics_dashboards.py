@@ -85,6 +85,7 @@ def test_the_alerts_cover_binds_queues_rollbacks_and_receipts():
         "smscore_bind_up",
         "smscore_queue_oldest_age_seconds",
         "smscore_rollbacks_total",
+        "smscore_postings_total",
     ):
         assert metric in exprs
 
@@ -98,5 +99,8 @@ def test_the_dashboard_shows_binds_pdus_queues_tranproc_commands_and_receipts():
         "smscore_queue_oldest_age_seconds",
         "smscore_tranproc_batch_duration_seconds_bucket",
         "smscore_commands_total",
+        "smscore_postings_total",
         "smscore_receipts_total",
+        "smscore_fraud_holds_waiting",
+        "smscore_fraud_hold_decisions_total",
     } <= used

@@ -4,15 +4,18 @@ answers and a bind is up. On SQLite and PostgreSQL (the `engine` fixture of test
 
 import json
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from twisted.internet.defer import fail
 
+from daemon.audit import SecurityEvent, record_security_event_txn
 from daemon.clock import NS_PER_S
 from daemon.db import InlineDatabase
 from daemon.metrics.queues import SNAPSHOT_INTERVAL_S
+from daemon.migrate import upgrade_all
 from daemon.schema import inbox, outbox
 from daemon.schema_security import fraud_holds
-from tests.daemon.metrics_world import START_S, build_daemon, get, join_smsc, scrape, value
+from ledger import make_engine
+from tests.daemon.metrics_world import BIND, START_S, build_daemon, get, join_smsc, scrape, value
 
 DEPTH, AGE = "smscore_queue_depth", "smscore_queue_oldest_age_seconds"
 
@@ -70,9 +73,7 @@ def test_depths_and_ages_are_the_last_snapshot_aged_to_now(tmp_path, engine):
     assert value(samples, AGE, queue="outbox", state="submitted") == 0  # empty: no age
     assert value(samples, DEPTH, queue="moves", state="pending") == 0
     assert value(samples, DEPTH, queue="api_callbacks", state="pending") == 0
-    assert value(samples, "smscore_fraud_holds", state="waiting") == 2
-    assert value(samples, "smscore_fraud_holds", state="refused") == 1
-    assert value(samples, "smscore_fraud_holds", state="released") == 0
+    assert value(samples, "smscore_fraud_holds_waiting") == 2  # the refused one is not
     daemon.reactor.advance(2)  # before the next snapshot: the same rows, two seconds older
     samples = scrape(daemon)
     assert value(samples, AGE, queue="inbox", state="new") == 32
@@ -84,6 +85,66 @@ def test_depths_and_ages_are_the_last_snapshot_aged_to_now(tmp_path, engine):
     assert value(samples, DEPTH, queue="inbox", state="new") == 0
     assert value(samples, "smscore_queue_snapshot_age_seconds") == 0
     snapshot_component(daemon).stop()
+
+
+def audit(conn, *events):
+    for name in events:
+        record_security_event_txn(conn, "staff1", name, "254712000001", "", 1)
+
+
+def test_fraud_decisions_are_counted_as_they_are_audited(tmp_path, engine):
+    daemon = build_daemon(tmp_path, engine)
+    with engine.begin() as conn:  # before this process: not its to count
+        audit(conn, SecurityEvent.FRAUD_REJECT)
+    snapshot_component(daemon).start()
+    daemon.reactor.advance(0)
+    decided = "smscore_fraud_hold_decisions_total"
+    assert value(scrape(daemon), decided, decision="refused") == 0
+    with engine.begin() as conn:
+        audit(conn, SecurityEvent.FRAUD_RELEASE, SecurityEvent.SIM_SWAP, SecurityEvent.FRAUD_REJECT)
+    daemon.reactor.advance(SNAPSHOT_INTERVAL_S)
+    with engine.begin() as conn:
+        audit(conn, SecurityEvent.FRAUD_REJECT)
+    daemon.reactor.advance(SNAPSHOT_INTERVAL_S)
+    daemon.reactor.advance(SNAPSHOT_INTERVAL_S)  # nothing new: nothing counted twice
+    samples = scrape(daemon)
+    assert value(samples, decided, decision="released") == 1
+    assert value(samples, decided, decision="refused") == 2
+    snapshot_component(daemon).stop()
+
+
+def test_a_snapshot_scans_no_finished_row(tmp_path):
+    """Every query of a snapshot searches an index or the primary key (SQLite's plan: PostgreSQL's
+    planner scans a table this small whatever its indexes), never a whole table: the finished
+    rows grow without end."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
+    with engine.begin() as conn:
+        upgrade_all(conn)
+    daemon = build_daemon(tmp_path, engine)
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many):
+        statements.append((statement, parameters))
+
+    snapshot_component(daemon).start()
+    daemon.reactor.advance(0)  # the first takes the audit cursor; the second reads past it
+    with engine.begin() as conn:
+        audit(conn, SecurityEvent.FRAUD_RELEASE)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        daemon.reactor.advance(SNAPSHOT_INTERVAL_S)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    snapshot_component(daemon).stop()
+    selects = [(sql, params) for sql, params in statements if sql.lstrip().startswith("SELECT")]
+    assert any("audit_log" in sql for sql, _ in selects)
+    with engine.connect() as conn:
+        for sql, params in selects:
+            plan = " / ".join(
+                row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+            steps = [step for step in plan.split(" / ") if "audit_head" not in step]  # one row
+            assert not [step for step in steps if step.startswith("SCAN")], (sql, plan)
 
 
 def test_a_scrape_runs_no_query(tmp_path, engine):
@@ -133,6 +194,32 @@ def test_ready_needs_a_bind_up_and_live_does_not(tmp_path, engine):
     )
     assert health(daemon, b"health", b"")[0] == 200  # /health/
     assert get(daemon, b"health", b"nothing")[0] == 404
+
+
+def two_binds_one_up(tmp_path, engine, rule=None):
+    binds = [BIND, {**BIND, "name": "sim2", "port": 2776}]
+    status = {} if rule is None else {"status": {"ready_binds": rule}}
+    daemon = build_daemon(tmp_path, engine, binds=binds, **status)
+    down = daemon.pool.binds["sim2"]
+    join_smsc(daemon)  # binds "sim" to an in-memory SMSC (and keeps only it)
+    daemon.pool.binds["sim2"] = down  # never started: down
+    return daemon
+
+
+def test_ready_needs_every_bind_up_by_default(tmp_path, engine):
+    daemon = two_binds_one_up(tmp_path, engine)
+    assert health(daemon, b"health", b"ready") == (
+        503,
+        {"ok": False, "binds": 2, "binds_up": 1, "reason": "1 of 2 binds down: sim2"},
+    )
+
+
+def test_ready_with_any_bind_up_when_so_configured(tmp_path, engine):
+    daemon = two_binds_one_up(tmp_path, engine, rule="any")
+    assert health(daemon, b"health", b"ready") == (200, {"ok": True, "binds": 2, "binds_up": 1})
+    daemon.pool.binds["sim"].stop()
+    code, body = health(daemon, b"health", b"ready")
+    assert (code, body["reason"]) == (503, "no bind is up")
 
 
 def test_ready_is_503_while_the_database_is_down_and_live_stays_200(tmp_path, engine):

@@ -1,5 +1,6 @@
 """The daemon's wiring, health and status, on a memory reactor and an in-line database."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,16 +123,18 @@ def test_status_shows_drops_their_last_reason_and_the_status_address(tmp_path, e
 def test_every_component_reports_through_one_interface(tmp_path, engine):
     daemon = daemon_for(tmp_path, engine)
     names = [component.name for component in daemon.components]
-    assert names[:9] == [
-        "lease", "tranproc", "menu", "sender", "sweeper", "settler", "inbox", "binds",
-        "wal_checkpoint",
+    assert names[:10] == [
+        "lease", "tranproc", "menu", "sender", "sweeper", "settler", "inbox.backlog", "inbox",
+        "binds", "wal_checkpoint",
     ]  # fmt: skip
     # The API's, in the order their modules were first imported (a test may import one early).
-    assert sorted(names[9:-1]) == [
-        "api batches", "api.access_log", "api.housekeeping", "api.worker", "callbacks",
+    assert sorted(names[10:-2]) == [
+        "api.access_log", "api.batches", "api.housekeeping", "api.worker", "callbacks",
         "channel_push", "channel_streams",
     ]  # fmt: skip
-    assert names[-1] == "metrics.queues"  # last built (daemon.metrics hooks into the others)
+    assert names[-2:] == ["metrics.postings", "metrics.queues"]  # last built (daemon.metrics)
+    # A name is the first part of its counters' names (`api.batches.runs`) in status and metrics.
+    assert all(re.fullmatch(r"[a-z_.]+", name) for name in names), names
     daemon.tranproc.stats.done, daemon.tranproc.stats.last_error = 3, "lost the database"
     snapshots: list[dict] = []
     daemon.snapshot().addCallback(snapshots.append)

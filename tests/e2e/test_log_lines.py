@@ -143,3 +143,12 @@ def test_every_line_is_json_with_the_common_fields(money: MoneyService) -> None:
     for line in log_lines(money):
         assert {"time", "level", "component", "message"} <= line.keys(), line
         assert line["time"].endswith("Z")
+
+
+def test_start_up_logs_no_library_noise(money: MoneyService) -> None:
+    # Twisted's "Starting factory <... at 0x...>" (status and API sites, the bind's connects) and
+    # Alembic's "Context impl SQLiteImpl." / "Will assume non-transactional DDL." at info.
+    messages = [line["message"] for line in log_lines(money)]
+    assert any(message.startswith("bind ") for message in messages), messages[:20]
+    noise = ("Starting factory", "Stopping factory", "Context impl", "Will assume")
+    assert [message for message in messages if message.startswith(noise)] == []

@@ -97,7 +97,7 @@ def test_metrics_count_the_mos_their_replies_and_receipts(tmp_path: Path) -> Non
     assert pdus(samples, "out", "bind_transceiver") == 1
     assert value(samples, "smscore_bind_up", bind="sim") == 1
     assert value(samples, "smscore_commands_total", command="BAL", result="done") == MOS
-    assert value(samples, "smscore_tranproc_batch_size_sum") == MOS
+    assert value(samples, "smscore_tranproc_batch_messages_sum") == MOS
     assert value(samples, "smscore_queue_depth", queue="inbox", state="new") == 0
     assert live[0] == 200 and live[1]["ok"] is True
     assert ready == (200, {"ok": True, "binds": 1, "binds_up": 1})

@@ -72,3 +72,35 @@ def test_init_says_what_it_did(tmp_path) -> None:
     (tmp_path / "empty.db").touch()
     empty = run("init", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert empty.output.strip() == "created the ledger schema at 0001"
+
+
+def test_check_finds_the_daemons_database_by_its_config_or_state_dir(tmp_path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    url = f"sqlite:///{state / 'smscore.db'}"
+    assert run("init", "--db", url).exit_code == 0
+    config = tmp_path / "smscore.toml"
+    config.write_text(f'[service]\nstate_dir = "{state}"\n')
+    by_config = run("check", "--config", str(config))
+    assert by_config.exit_code == 0, by_config.output
+    assert "ledger ok: 0 transfers" in by_config.output
+    by_state_dir = run("check", "--state-dir", str(state))
+    assert by_state_dir.exit_code == 0 and "ledger ok: 0 transfers" in by_state_dir.output
+    # --db wins over the config's database, as in the admin commands.
+    elsewhere = run("check", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'no.db'}")
+    assert (
+        elsewhere.exit_code == 2 and f"no such database: {tmp_path / 'no.db'}" in elsewhere.output
+    )
+
+
+def test_check_without_a_database_or_with_a_bad_config_is_one_line(tmp_path) -> None:
+    nothing = CliRunner(env={"SMSCORE_LEDGER_DB": None, "SMSCORE_CONFIG": None}).invoke(
+        main, ["ledger", "check"]
+    )
+    assert nothing.exit_code == 2
+    assert "give --db URL, or --config FILE or --state-dir DIR" in nothing.output
+    config = tmp_path / "smscore.toml"
+    config.write_text("[service]\nbogus = 1\n")
+    bad = run("check", "--config", str(config))
+    assert bad.exit_code == 2 and f"{config}: service.bogus: unknown key" in bad.output
+    assert "Traceback" not in bad.output

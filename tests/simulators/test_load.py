@@ -1,14 +1,17 @@
 """The load generator in process on a Clock against the simulator, with ESMEs that reply to MOs:
 one reply per acknowledged MO can be read from its summary."""
 
+import json
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
+from daemon.cli import main
 from daemon.commands.msisdn import Numbering, normalize_msisdn
 from simulators.load import LoadGenerator, LoadPlan, ReplyPairing, percentile
 from simulators.simulator import Simulator
@@ -151,3 +154,74 @@ def test_percentile() -> None:
     assert (
         percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
     )
+
+
+def test_replies_held_up_by_a_restart_are_waited_for(network: Network, clock: Clock) -> None:
+    # Replies 8 s late (a daemon restarted mid-run): a 2 s wait misses them, the default does not
+    # and ends once the last one came rather than at its bound.
+    simulator = _simulator(clock)
+    replying_esme(network, simulator, _echo, reply_after_s=8.0)
+    short = _load(network, InProcessTarget(simulator))
+    assert short["missing_replies"] > 0
+    plan = LoadPlan(subscribers=5, rate_per_s=20, duration_s=3)
+    assert plan.drain_s == 30.0
+    ended_at_s: list[float] = []
+    started_s = clock.seconds()
+    done = LoadGenerator(clock, InProcessTarget(simulator), plan).run()
+    done.addCallback(lambda summary: ended_at_s.append(clock.seconds()) or summary)
+    network.run(plan.duration_s + plan.drain_s + 1.0, step_s=0.05)
+    assert done.result["missing_replies"] == done.result["extra_replies"] == 0
+    assert ended_at_s[0] - started_s < plan.duration_s + 8.0 + 1.0
+
+
+def _cli_load(monkeypatch, summary: dict[str, Any], *args: str):  # type: ignore[no-untyped-def]
+    """`smscore sim load ARGS` with a generator that answers `summary`; (result, plans seen)."""
+    import simulators.cli
+    import simulators.load
+
+    plans: list[LoadPlan] = []
+
+    class Generator:
+        def __init__(self, reactor: Any, target: Any, plan: LoadPlan, progress: Any) -> None:
+            plans.append(plan)
+
+        def run(self) -> dict[str, Any]:
+            return summary
+
+    monkeypatch.setattr(simulators.load, "LoadGenerator", Generator)
+    monkeypatch.setattr(simulators.cli, "_run", lambda work, api: work(None, None))
+    return CliRunner().invoke(main, ["sim", "load", *args]), plans
+
+
+def _summary(**counts: int) -> dict[str, Any]:
+    base = {"sent": 10, "acknowledged": 10, "failed": 0, "missing_replies": 0, "extra_replies": 0}
+    return {**base, **counts}
+
+
+def test_load_exits_0_when_the_run_passed_and_takes_the_reply_wait(monkeypatch) -> None:
+    result, plans = _cli_load(monkeypatch, _summary(), "--reply-wait-s", "12.5")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["missing_replies"] == 0
+    assert [plan.drain_s for plan in plans] == [12.5]
+    _, plans = _cli_load(monkeypatch, _summary())
+    assert plans[0].drain_s == 30.0
+
+
+@pytest.mark.parametrize(
+    ("counts", "said"),
+    [
+        ({"missing_replies": 1}, "1 missing replies"),
+        ({"extra_replies": 2}, "2 extra replies"),
+        ({"acknowledged": 9}, "1 not acknowledged"),
+    ],
+)
+def test_load_exits_1_when_a_reply_is_missing_or_extra(monkeypatch, counts, said) -> None:  # type: ignore[no-untyped-def]
+    result, _ = _cli_load(monkeypatch, _summary(**counts))
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == _summary(**counts)  # the summary is still printed
+    assert result.stderr.endswith(f"\nsmscore sim load: failed: {said}\n")  # after the bar
+
+
+def test_load_help_says_when_it_fails() -> None:
+    help_text = CliRunner().invoke(main, ["sim", "load", "--help"]).output
+    assert "--reply-wait-s" in help_text and "1 when it did not" in help_text

@@ -243,6 +243,20 @@ def test_a_deliberate_stop_logs_stopped_and_a_drop_logs_reconnecting():
     assert not any("reconnecting" in text for text in formats)
 
 
+def test_a_connect_says_no_starting_factory_line():
+    # A real endpoint calls doStart/doStop on the factory it is given (ClientService's proxy for
+    # ours) every (re)connect; Twisted logs "Starting factory <... at 0x...>" at info unless quiet.
+    harness = Harness()
+    given: list[Any] = []
+    connect = harness.endpoint.connect
+    harness.endpoint.connect = lambda factory: given.append(factory) or connect(factory)  # type: ignore[method-assign]
+    harness.start()
+    with capturedLogs() as events:
+        given[0].doStart()
+        given[0].doStop()
+    assert [event["log_format"] for event in events] == []
+
+
 def test_reconnect_delays_start_at_initial_delay_and_never_pass_the_cap():
     policy = ReconnectPolicy(initial_delay_s=2, max_delay_s=30, factor=3)
     assert policy.delay_s(1, jitter_s=0.9) == 2

@@ -19,7 +19,7 @@ from smscore.pdu import (
     SubmitSmResp,
     Unbind,
 )
-from smscore.pdu_counts import PduCounts, status_name
+from smscore.pdu_counts import OTHER, OTHER_STATUS, PduCounts, status_name
 from smscore.session import Role, Session
 from smscore.status import CommandStatus as S
 
@@ -106,4 +106,28 @@ def test_the_counts_agree_with_the_bytes_sent(actions):
 
 def test_status_names():
     assert status_name(0x58) == "ESME_RTHROTTLED"
-    assert status_name(0x400) == "0x00000400"
+    assert status_name(0x400) == "other" and status_name(OTHER_STATUS) == "other"
+
+
+KNOWN = {int(status) for status in S}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1).filter(lambda s: s not in KNOWN), min_size=1))
+def test_a_flood_of_statuses_the_spec_does_not_name_is_one_key(statuses):
+    session = bound_esme()
+    for status in statuses:  # submit_sm_resp answers, each with a status nobody defined
+        session.send(SubmitSm(short_message=b"x"), 1.0)
+        number = session._last_sequence_number
+        session.receive_data(
+            encode(SubmitSmResp(sequence_number=number, command_status=status)), 1.0
+        )
+    answers = {key: n for key, n in session.counts.pdus.items() if key[1] == "submit_sm_resp"}
+    assert answers == {("in", "submit_sm_resp", OTHER_STATUS): len(statuses)}
+
+
+def test_a_command_name_the_spec_does_not_have_is_counted_as_other():
+    counts = PduCounts()
+    for name in ("vendor_x", "vendor_y", "submit_sm"):
+        counts.note("in", name, OK)
+    assert counts.pdus == {("in", OTHER, OK): 2, ("in", "submit_sm", OK): 1}
