@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "menu": "daemon.menu_cli:menu",
     "install-service": "daemon.install_service:install_service",
     "config": "daemon.config_cli:config_group",
+    "chaos": "daemon.chaos.cli:chaos",
 }
 
 

@@ -80,6 +80,9 @@ class Fault(BaseModel):
     def redeliver(self, rng: random.Random) -> bool:
         return False
 
+    def lose_receipt(self, rng: random.Random) -> bool:
+        return False
+
     def describe(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
@@ -194,6 +197,15 @@ class Redeliver(Fault):
         return self.triggered(rng)
 
 
+class LoseReceipts(Fault):
+    """Deliver the message but never send its delivery receipt, as a lossy SMSC does."""
+
+    name: ClassVar[str] = "lose_receipts"
+
+    def lose_receipt(self, rng: random.Random) -> bool:
+        return self.triggered(rng)
+
+
 FAULT_TYPES: dict[str, type[Fault]] = {
     cls.name: cls
     for cls in (
@@ -206,6 +218,7 @@ FAULT_TYPES: dict[str, type[Fault]] = {
         RejectBinds,
         Garbage,
         Redeliver,
+        LoseReceipts,
     )
 }
 
@@ -303,6 +316,15 @@ class FaultInjector:
     def on_connected(self, link: Link) -> None:
         for fault in self.active.values():
             fault.on_connected(link)
+
+    def should_lose_receipt(self) -> bool:
+        """A receipt is due: True if a fault swallows it (counted as "receipts_lost")."""
+        if not self.active:
+            return False
+        lost = any(fault.lose_receipt(self.rng) for fault in list(self.active.values()))
+        if lost:
+            self._count("receipts_lost")
+        return lost
 
     def should_redeliver(self) -> bool:
         if not self.active:

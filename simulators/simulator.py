@@ -174,7 +174,8 @@ class Simulator:
         if state is MessageState.DELIVERED:
             self.handsets.deliver(message)
         self.phones.mt_changed(message)
-        if wants_receipt(message.registered_delivery, state):
+        wanted = wants_receipt(message.registered_delivery, state)
+        if wanted and not self.faults.should_lose_receipt():
             self.delivery.deliver(receipt_pdu(message), (message.system_id,), "dlr").addErrback(
                 lambda failure: log.warn("receipt lost: {error}", error=failure.getErrorMessage())
             )
