@@ -149,6 +149,7 @@ def summary(
             for key, count in sorted(evidence.driver.counts.items())
             if key.startswith("ussd_")
         },
+        "ussd_gave_up": evidence.driver.gave_up[:10],
         "replies": len(evidence.driver.messages),
         "postings": sum(1 for move in snapshot.moves if move["state"] == "posted"),
         "moves_by_state": dict(Counter(move["state"] for move in snapshot.moves)),
@@ -162,6 +163,7 @@ def summary(
             "held_s": round(evidence.switch.lock.held_s, 2),
         },
         "drain_s": evidence.drain_took_s,
+        "drain_waited_for": evidence.waited_for,
         "daemon_exit": evidence.daemon_exit,
         "verdict": judged,
         "replay": replay_command(options),

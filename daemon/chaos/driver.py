@@ -41,6 +41,7 @@ class Driver:
     messages: list[PhoneMessage] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     ussd_busy: set[str] = field(default_factory=set)
+    gave_up: list[str] = field(default_factory=list)  # dialogues left unfinished, and why
     _requests: dict[tuple[str, str], Intent] = field(default_factory=dict)
     _cursor: int = 0
 
@@ -120,7 +121,9 @@ class Driver:
                 ussd.abort(session.id)  # hangs up before the final screen comes
                 break
             session = yield ussd.wait(session, USSD_SCREEN_WAIT_S)
-        if session.is_open:
+        if session.is_open and not intent.hang_up:
+            last = session.screens[-1].text if session.screens else "(no screen)"
+            self.gave_up.append(f"{intent.kind} {session.state}: {last[:80]!r}")
             ussd.abort(session.id)  # an unexpected screen, or none in time: give up
         self.counts[f"ussd_{session.state}"] += 1
 

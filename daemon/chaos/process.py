@@ -127,6 +127,9 @@ class LockHolder:
             conn.close()
 
     def release(self) -> None:
+        """Let go now (never waits: this runs on the reactor); `join` once the run is over."""
         self._release.set()
+
+    def join(self, timeout_s: float = 15.0) -> None:
         if self._thread is not None:
-            self._thread.join(timeout=15.0)
+            self._thread.join(timeout=timeout_s)

@@ -1,31 +1,30 @@
-"""Is the daemon's database quiet: no reply waiting to go or in flight, no move still open, no
-pending ledger transfer? Read with sqlite3 beside the running daemon (WAL: readers never block it)."""
+"""What the daemon's database is still busy with: replies waiting to go or in flight, moves still
+open, pending ledger transfers, MOs not yet handled. Read with sqlite3 beside the running daemon
+(WAL: readers never block it)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-OPEN_MOVE_STATES = ("held", "confirming", "pending")
-BUSY_OUTBOX = ("queued", "in_flight")
 LEDGER_PENDING = 1  # ledger.model.PendingStatus.PENDING
+BUSY_QUERIES = {
+    "outbox_queued": "SELECT count(*) FROM outbox WHERE status IN ('queued', 'in_flight')",
+    "moves_open": "SELECT count(*) FROM moves WHERE state IN ('held', 'confirming', 'pending')",
+    "ledger_pending": f"SELECT count(*) FROM ledger_pending_transfers WHERE status = {LEDGER_PENDING}",
+    "inbox_new": "SELECT count(*) FROM inbox WHERE status = 'new'",
+}
 
 
-def database_quiet(db_path: Path) -> bool:
+def busy_with(db_path: Path) -> list[str]:
+    """The names of BUSY_QUERIES that found something (["database"] if it cannot be read)."""
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
     except sqlite3.Error:
-        return False
+        return ["database"]
     try:
-        busy = conn.execute(
-            "SELECT (SELECT count(*) FROM outbox WHERE status IN (?, ?))"
-            " + (SELECT count(*) FROM moves WHERE state IN (?, ?, ?))"
-            " + (SELECT count(*) FROM ledger_pending_transfers WHERE status = ?)"
-            " + (SELECT count(*) FROM inbox WHERE status = 'new')",
-            (*BUSY_OUTBOX, *OPEN_MOVE_STATES, LEDGER_PENDING),
-        ).fetchone()[0]
+        return [name for name, sql in BUSY_QUERIES.items() if conn.execute(sql).fetchone()[0]]
     except sqlite3.Error:
-        return False
+        return ["database"]
     finally:
         conn.close()
-    return busy == 0

@@ -6,6 +6,7 @@ system is quiet (or `drain_s` passed); then the daemon stopped and the evidence 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.threads import deferToThread
 
 from daemon.chaos import quiet
 from daemon.chaos.driver import Driver
@@ -57,6 +59,7 @@ class Evidence:
     drain_took_s: float = 0.0
     daemon_exit: int | None = None
     died_by_itself: list[int] = field(default_factory=list)  # exit codes of unasked exits
+    waited_for: dict[str, int] = field(default_factory=dict)
 
 
 class ChaosRun:
@@ -93,6 +96,7 @@ class ChaosRun:
         self._on: set[int] = set()
         self._done: set[int] = set()
         self._loading = True
+        self.waited_for: Counter[str] = Counter()  # drain polls that found each thing busy
 
     def seed(self, people: People) -> None:
         from daemon.chaos.world import seed_database
@@ -115,6 +119,9 @@ class ChaosRun:
         ticker.clock = self.reactor
         ticking = ticker.start(TICK_S, now=True)
         yield deferLater(self.reactor, self.options.duration_s, lambda: None)
+        # Kills that slipped (the daemon was still starting) strike under load too, up to twice
+        # the planned duration.
+        yield self._wait(lambda: not self._kills, self.options.duration_s)
         self.switch.all_off()
         self.timeline.close(self.elapsed_s)
         self._loading = False
@@ -128,8 +135,11 @@ class ChaosRun:
         evidence = Evidence(self.driver, self.people, self.daemon, self.timeline, self.switch)
         evidence.quiet = bool(is_quiet)
         evidence.drain_took_s = round(self.reactor.seconds() - drain_started_s, 2)
+        evidence.waited_for = dict(self.waited_for)
         evidence.simulator_stats = self.simulator.stats()
-        evidence.daemon_exit = self.daemon.stop()
+        # In a thread: the simulator must keep answering while the daemon drains and unbinds.
+        evidence.daemon_exit = yield deferToThread(self.daemon.stop)
+        self.switch.lock.join()
         evidence.died_by_itself = self._died
         yield self.simulator.stop()
         return evidence
@@ -201,19 +211,26 @@ class ChaosRun:
                 len(intents),
                 sum(1 for intent in intents if intent.acked_at_s is not None),
                 len(self.driver.messages),
-                self.daemon.running and self._restart_at_s is None,
+                bool(self.simulator.factory.bound_protocols),
             )
         )
 
     def _quiet(self) -> bool:
         """Nothing left to happen: every kill done, every MO acknowledged, nothing waiting at the
-        SMSC, no dialogue open, and in the database nothing queued, nothing pending."""
+        SMSC, no dialogue open, and in the database nothing queued, nothing pending. What it
+        still waited for is counted (the drain's `waited_for`)."""
         assert self.driver is not None
-        if self._kills or self._restart_at_s is not None or self.driver.outstanding:
-            return False
-        if self.simulator.delivery.pending or self.simulator.ussd.open_count:
-            return False
-        return quiet.database_quiet(self.db_path)
+        busy = quiet.busy_with(self.db_path)
+        if self._kills or self._restart_at_s is not None:
+            busy.append("kills")
+        if self.driver.outstanding:
+            busy.append("mo_acks")
+        if self.simulator.delivery.pending:
+            busy.append("smsc_deliveries")
+        if self.simulator.ussd.open_count:
+            busy.append("ussd_dialogues")
+        self.waited_for.update(busy)
+        return not busy
 
     @inlineCallbacks
     def _wait(self, condition: Any, timeout_s: float, poll_s: float = 0.1) -> Any:

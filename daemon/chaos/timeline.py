@@ -17,7 +17,7 @@ class Sample:
     injected: int
     acked: int
     replies: int
-    daemon_up: bool
+    daemon_up: bool  # bound to the SMSC
 
 
 @dataclass
@@ -93,7 +93,7 @@ def plot(timeline: Timeline, path: Path, title: str) -> None:
         spans = [(on_s, off_s - on_s) for k, on_s, off_s in timeline.faults if k == kind]
         faults.broken_barh(spans, (row - 0.4, 0.8), color=f"C{row % 10}")
     faults.set_yticks(range(len(kinds)), kinds, fontsize="small")
-    faults.set_xlabel("seconds (grey: daemon down; red: SIGKILL)")
+    faults.set_xlabel("seconds (grey: daemon not bound; red: SIGKILL)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

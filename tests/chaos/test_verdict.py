@@ -1,0 +1,174 @@
+"""The chaos model and verdict on hand-made evidence: a clean run passes, and each defect a chaos run
+is there to find (a double posting, a posting no MO asked for, a wrong fee, a subscriber told the
+opposite of what the ledger did, a posting before its confirmation was delivered, a pending
+transfer left open or posted late, a failed ledger check) fails the check that names it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from daemon.chaos.driver import PhoneMessage
+from daemon.chaos.intents import Intent
+from daemon.chaos.model import AGENT_COMMISSION, FEE_INCOME, TRUST, Fees, ModelError
+from daemon.chaos.snapshot import Balance, Snapshot
+from daemon.chaos.verdict import verdict
+from daemon.chaos.world import tariff_text
+
+ALICE, BOB, STORE = "254713000001", "254713000002", "254722000001"
+OPENING = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+FEES = Fees.parse(tariff_text())
+SEND_FEE = 2_350  # the chaos tariff: KES 23.50 from KES 1,001 to 20,000
+BILLER_ACCOUNT = 1_000_001
+WALLETS = {ALICE: 101, BOB: 102, STORE: 103}
+OK_LEDGER = (0, "ledger ok\ntrust reconciles\n")
+
+
+def send_intent(intent_id: int = 1, amount: int = 150_000) -> Intent:
+    return Intent(intent_id, "send", ALICE, text=f"SEND 0713000002 {amount // 100} 1234",
+                  payer=ALICE, payee=BOB, amount_minor=amount, injected_at_s=0.0,
+                  acked_at_s=0.1)  # fmt: skip
+
+
+def move(ref: str = "REF0000001", state: str = "posted", amount: int = 150_000, **kw: Any) -> dict:
+    return {"id": 1, "ref": ref, "kind": "send", "state": state, "payer_msisdn": ALICE,
+            "payee_msisdn": BOB, "actor_msisdn": None, "amount_minor": amount,
+            "audit_id": None, **kw}  # fmt: skip
+
+
+def snapshot(moves: list[dict], balances: dict[str, int], **system: int) -> Snapshot:
+    """Accounts holding `balances` (wallets) and `system` (ledger id -> balance); the trust
+    account makes the whole ledger sum to zero."""
+    accounts = {WALLETS[msisdn]: _balance(amount) for msisdn, amount in balances.items()}
+    ids = {"fee": FEE_INCOME, "commission": AGENT_COMMISSION}
+    for name, amount in system.items():
+        accounts[ids[name]] = _balance(amount)
+    accounts[TRUST] = _balance(-sum(balances.values()) - sum(system.values()))
+    inbox = [{"id": 1, "source_addr": ALICE, "text": "SEND 0713000002 1500 ****",
+              "status": "done", "command": "SEND", "error": None, "ussd_session": None}]  # fmt: skip
+    return Snapshot(accounts, WALLETS, {"KPLC": BILLER_ACCOUNT}, moves, inbox, [], {1: 1}, [], {})
+
+
+def _balance(amount: int) -> Balance:
+    return Balance(max(-amount, 0), max(amount, 0), 0, 0)
+
+
+def confirmed(ref: str = "REF0000001", to: str = ALICE) -> PhoneMessage:
+    return PhoneMessage(to, f"{ref} Confirmed. KES 1,500.00 sent to CHAOS C.", 1.0, ("1",))
+
+
+def judge(snap: Snapshot, messages: list[PhoneMessage], intents: list[Intent] | None = None,
+          ledger: tuple[int, str] = OK_LEDGER, quiet: bool = True) -> dict:  # fmt: skip
+    return verdict(intents or [send_intent()], snap, messages, OPENING, FEES, ledger, quiet)
+
+
+def failed(result: dict) -> set[str]:
+    return {name for name, check in result["checks"].items() if not check["ok"]}
+
+
+def posted_send_balances(times: int = 1, fee: int = SEND_FEE) -> dict[str, int]:
+    return {ALICE: 1_000_000 - times * (150_000 + fee), BOB: 1_000_000 + times * 150_000,
+            STORE: 5_000_000}  # fmt: skip
+
+
+def test_a_clean_run_passes() -> None:
+    result = judge(snapshot([move()], posted_send_balances(), fee=SEND_FEE), [confirmed()])
+    assert result["pass"], result
+    assert result["checks"]["told_truth"]["confirmations"] == 1
+
+
+def test_a_declined_send_moves_nothing_and_passes() -> None:
+    """The daemon may decline: the model follows its record (no move, or a voided one)."""
+    untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+    assert judge(snapshot([], untouched), [])["pass"]
+    assert judge(snapshot([move(state="voided")], untouched), [confirmed()])["pass"]
+
+
+def test_a_double_posting_fails_exactly_once_and_balances() -> None:
+    moves = [move(), move(ref="REF0000002", id=2)]
+    result = judge(snapshot(moves, posted_send_balances(2), fee=2 * SEND_FEE), [confirmed()])
+    assert {"exactly_once", "balances"} <= failed(result)
+
+
+def test_a_posting_no_mo_asked_for_fails_exactly_once() -> None:
+    stray = move(ref="REF0000009", amount=99_900, id=9)
+    balances = {ALICE: 1_000_000 - 99_900 - 700, BOB: 1_000_000 + 99_900, STORE: 5_000_000}
+    result = judge(snapshot([stray], balances, fee=700), [], intents=[send_intent()])
+    assert "exactly_once" in failed(result)
+    assert "no acknowledged MO asked for it" in result["checks"]["exactly_once"]["first"][0]
+
+
+def test_a_wrong_fee_fails_balances_by_the_difference() -> None:
+    result = judge(snapshot([move()], posted_send_balances(fee=700), fee=700), [confirmed()])
+    assert failed(result) == {"balances"}
+    assert any("(+1650)" in line for line in result["checks"]["balances"]["first"])
+
+
+def test_posted_but_told_it_did_not_go_through_fails_told_truth() -> None:
+    undone = PhoneMessage(ALICE, "REF0000001: your KES 1,500.00 to 0713 000002 did not go "
+                          "through. Nothing was taken.", 2.0, ("2",))  # fmt: skip
+    result = judge(snapshot([move()], posted_send_balances(), fee=SEND_FEE), [confirmed(), undone])
+    assert failed(result) == {"told_truth"}
+
+
+def test_a_receipt_gated_send_posted_without_its_confirmation_delivered_fails() -> None:
+    result = judge(snapshot([move()], posted_send_balances(), fee=SEND_FEE), [])
+    assert failed(result) == {"told_truth"}
+    assert "without its confirmation" in result["checks"]["told_truth"]["first"][0]
+
+
+def test_a_recipient_told_of_a_voided_send_fails() -> None:
+    told = confirmed(to=BOB)
+    untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+    assert failed(judge(snapshot([move(state="voided")], untouched), [told])) == {"told_truth"}
+
+
+def test_a_confirmation_of_a_move_that_does_not_exist_fails() -> None:
+    untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+    assert failed(judge(snapshot([], untouched), [confirmed("NOSUCHREF1")])) == {"told_truth"}
+
+
+def test_an_acknowledged_mo_missing_from_the_inbox_fails() -> None:
+    snap = snapshot([move()], posted_send_balances(), fee=SEND_FEE)
+    snap.inbox.clear()
+    assert failed(judge(snap, [confirmed()])) == {"exactly_once"}
+
+
+def test_pending_left_open_or_posted_after_its_timeout_fails() -> None:
+    snap = snapshot([move()], posted_send_balances(), fee=SEND_FEE)
+    snap.pendings.append(
+        {"transfer_id": 7, "status": 1, "expires_at_ns": 10, "resolved_at_ns": None}
+    )
+    snap.pendings.append({"transfer_id": 8, "status": 2, "expires_at_ns": 10**9,
+                          "resolved_at_ns": 3 * 10**9})  # fmt: skip
+    result = judge(snap, [confirmed()])
+    assert failed(result) == {"pending"}
+    assert result["checks"]["pending"]["failures"] == 2
+
+
+def test_a_failed_ledger_check_or_no_rest_fails() -> None:
+    snap = snapshot([move()], posted_send_balances(), fee=SEND_FEE)
+    assert failed(judge(snap, [confirmed()], ledger=(1, "hash chain broken"))) == {"conservation"}
+    assert failed(judge(snap, [confirmed()], quiet=False)) == {"quiet"}
+
+
+@pytest.mark.parametrize(
+    ("table", "amount_minor", "charge_minor"),
+    [
+        ("send_registered", 10_099, 0),  # KES 100.99 is still in the band up to 100
+        ("send_registered", 10_100, 700),
+        ("send_registered", 100_099, 700),
+        ("send_registered", 100_100, 2_350),
+        ("withdraw", 5_000, 2_800),
+    ],
+)
+def test_the_models_fee_bands_include_both_ends_and_their_cents(
+    table: str, amount_minor: int, charge_minor: int
+) -> None:
+    assert FEES.charge("fees", table, amount_minor) == charge_minor
+
+
+def test_the_model_refuses_an_amount_outside_every_band() -> None:
+    with pytest.raises(ModelError):
+        FEES.charge("fees", "withdraw", 100)
