@@ -4,7 +4,9 @@
   exactly one reply), every money intent has at most one move, and no move lacks an intent;
 - told_truth: what the phones were told agrees with the ledger's record (a posted move was never
   reported undone to its payer; a receipt-gated move posted only after its confirmation reached
-  the payer's phone; no recipient heard of money later voided; every confirmation names a move);
+  the payer's phone; no recipient heard of money later voided; every confirmation names a move; a
+  payer confirmed a receipt-gated move that was then voided was sent a notice saying so, and any
+  other confirmed move is posted);
 - balances: every wallet, float and system account equals the model;
 - conservation: the ledger sums to zero, and `smscore ledger check` passes (invariants, hash
   chain, trust reconciliation);
@@ -92,11 +94,21 @@ def _refs(messages: list[PhoneMessage], pattern: re.Pattern[str]) -> set[tuple[s
     return found
 
 
+def _queued_refs(outbox: list[dict[str, Any]], pattern: re.Pattern[str]) -> set[tuple[str, str]]:
+    found = set()
+    for row in outbox:
+        hit = pattern.match(row["text"])
+        if hit:
+            found.add((row["destination_addr"], hit.group(1)))
+    return found
+
+
 def told_truth(
     intents: list[Intent], snapshot: Snapshot, matching: Any, messages: list[PhoneMessage]
 ) -> Check:
     check = Check("told_truth")
     confirmed, undone = _refs(messages, REF_CONFIRMED), _refs(messages, REF_UNDONE)
+    told_undone = _queued_refs(snapshot.outbox, REF_UNDONE)  # the daemon tried to say so
     by_id = {intent.id: intent for intent in intents}
     moves_by_ref = {move["ref"]: move for move in snapshot.moves}
     for intent_id, moves in matching.moves_of.items():
@@ -112,6 +124,11 @@ def told_truth(
                 check.fail(f"{ref}: posted without its confirmation reaching {actor}")
             if not posted and payee is not None and (payee, ref) in confirmed:
                 check.fail(f"{ref}: {move['state']}, but {payee} was told of it")
+            if not posted and (actor, ref) in confirmed:
+                if not gated:
+                    check.fail(f"{ref}: {actor} was told it was done, yet it is {move['state']}")
+                elif (actor, ref) not in told_undone:
+                    check.fail(f"{ref}: confirmed to {actor}, then {move['state']} untold")
     for msisdn, ref in confirmed:
         move = moves_by_ref.get(ref)
         if move is None:

@@ -82,7 +82,7 @@ def test_a_declined_send_moves_nothing_and_passes() -> None:
     """The daemon may decline: the model follows its record (no move, or a voided one)."""
     untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
     assert judge(snapshot([], untouched), [])["pass"]
-    assert judge(snapshot([move(state="voided")], untouched), [confirmed()])["pass"]
+    assert judge(snapshot([move(state="voided")], untouched), [])["pass"]
 
 
 def test_a_double_posting_fails_exactly_once_and_balances() -> None:
@@ -116,6 +116,28 @@ def test_a_receipt_gated_send_posted_without_its_confirmation_delivered_fails() 
     result = judge(snapshot([move()], posted_send_balances(), fee=SEND_FEE), [])
     assert failed(result) == {"told_truth"}
     assert "without its confirmation" in result["checks"]["told_truth"]["first"][0]
+
+
+def test_a_voided_send_confirmed_to_its_payer_needs_a_notice_saying_so() -> None:
+    untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+    snap = snapshot([move(state="voided")], untouched)
+    result = judge(snap, [confirmed()])
+    assert failed(result) == {"told_truth"}
+    assert "untold" in result["checks"]["told_truth"]["first"][0]
+    snap.outbox.append({"id": 9, "inbox_id": None, "destination_addr": ALICE, "status": "failed",
+                        "text": "REF0000001: your KES 1,500.00 to 0713 000002 did not go through. "
+                                "Nothing was taken."})  # fmt: skip
+    assert judge(snap, [confirmed()])["pass"]  # told, even if that SMS was lost in turn
+
+
+def test_a_confirmed_deposit_that_is_not_posted_fails() -> None:
+    deposit = Intent(1, "deposit", STORE, text="DEPOSIT 0713000001 1500 2468", payer=STORE,
+                     payee=ALICE, amount_minor=150_000)  # fmt: skip
+    voided = move(state="voided", kind="deposit", payer_msisdn=STORE, payee_msisdn=ALICE)
+    untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+    result = judge(snapshot([voided], untouched), [confirmed(to=STORE)], intents=[deposit])
+    assert failed(result) == {"told_truth"}
+    assert "was told it was done" in result["checks"]["told_truth"]["first"][0]
 
 
 def test_a_recipient_told_of_a_voided_send_fails() -> None:
