@@ -42,6 +42,7 @@ class Driver:
     counts: Counter[str] = field(default_factory=Counter)
     ussd_busy: set[str] = field(default_factory=set)
     gave_up: list[str] = field(default_factory=list)  # dialogues left unfinished, and why
+    answering: bool = True  # requests to pay are answered (until the load ends)
     _requests: dict[tuple[str, str], Intent] = field(default_factory=dict)
     _cursor: int = 0
 
@@ -160,6 +161,8 @@ class Driver:
         self._answer_request(request, found.group(1))
 
     def _answer_request(self, request: Intent, code: str) -> None:
+        if not self.answering:
+            return  # the load is over: nothing new after it, so the drain can end
         draw = self.maker.rng.random()
         if draw < PAY_REQUEST_P:
             self.send(self.maker.reqpay(request, code))

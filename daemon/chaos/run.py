@@ -125,6 +125,7 @@ class ChaosRun:
         self.switch.all_off()
         self.timeline.close(self.elapsed_s)
         self._loading = False
+        self.driver.answering = False
         drain_started_s = self.reactor.seconds()
         is_quiet = yield self._wait(self._quiet, self.options.drain_s, QUIET_POLL_S)
         yield deferLater(self.reactor, GRACE_S, lambda: None)

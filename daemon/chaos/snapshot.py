@@ -61,7 +61,9 @@ def read_snapshot(db_path: Path) -> Snapshot:
             " ORDER BY id",
         )
         outbox = _rows(
-            conn, "SELECT id, inbox_id, destination_addr, text, status FROM outbox ORDER BY id"
+            conn,
+            "SELECT id, inbox_id, destination_addr, text, status, on_failure, on_failure_ref,"
+            " ussd_op, deliver_by_ns, final_at_ns FROM outbox ORDER BY id",
         )
         # Answers to the MO's own sender (a SEND's row also has the recipient's notice).
         replies = dict(

@@ -41,6 +41,18 @@ class Timeline:
         for key in list(self._on):
             self.fault_off(key, at_s)
 
+    def longest_down_s(self) -> float:
+        """The longest stretch the daemon was not bound (killed, starting, or its link down)."""
+        longest_s = 0.0
+        down_since_s: float | None = None
+        for sample in self.samples:
+            if not sample.daemon_up and down_since_s is None:
+                down_since_s = sample.at_s
+            elif sample.daemon_up and down_since_s is not None:
+                longest_s = max(longest_s, sample.at_s - down_since_s)
+                down_since_s = None
+        return longest_s + SAMPLE_S
+
     def as_json(self) -> dict[str, Any]:
         return {
             "samples": [

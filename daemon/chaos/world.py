@@ -122,7 +122,6 @@ def daemon_settings(work: Path, smsc_port: int, airtime_url: str, status_port: i
             "tariff_file": str(work / TARIFF_FILE),
             "rollback_timeout_s": ROLLBACK_TIMEOUT_S,
             "settle_interval_s": 0.2,
-            "double_send_window_s": 1.0,
             "post_on_delivery": ["SEND", "WITHDRAW"],
         },
         "airtime": {

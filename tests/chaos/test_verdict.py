@@ -34,7 +34,7 @@ def send_intent(intent_id: int = 1, amount: int = 150_000) -> Intent:
 def move(ref: str = "REF0000001", state: str = "posted", amount: int = 150_000, **kw: Any) -> dict:
     return {"id": 1, "ref": ref, "kind": "send", "state": state, "payer_msisdn": ALICE,
             "payee_msisdn": BOB, "actor_msisdn": None, "amount_minor": amount,
-            "audit_id": None, **kw}  # fmt: skip
+            "audit_id": None, "decided_at_ns": None, **kw}  # fmt: skip
 
 
 def snapshot(moves: list[dict], balances: dict[str, int], **system: int) -> Snapshot:
@@ -194,3 +194,39 @@ def test_the_models_fee_bands_include_both_ends_and_their_cents(
 def test_the_model_refuses_an_amount_outside_every_band() -> None:
     with pytest.raises(ModelError):
         FEES.charge("fees", "withdraw", 100)
+
+
+def confirmation_row(deliver_by_ns: int, final_at_ns: int | None) -> dict:
+    return {"id": 5, "inbox_id": 1, "destination_addr": ALICE, "status": "delivered",
+            "text": "REF0000001 Confirmed. KES 1,500.00 sent to CHAOS C.", "on_failure": "move",
+            "on_failure_ref": 1, "ussd_op": None, "deliver_by_ns": deliver_by_ns,
+            "final_at_ns": final_at_ns}  # fmt: skip
+
+
+def test_a_send_posted_on_a_receipt_after_its_deadline_fails_pending() -> None:
+    snap = snapshot([move(decided_at_ns=5 * 10**9)], posted_send_balances(), fee=SEND_FEE)
+    snap.outbox.append(confirmation_row(deliver_by_ns=4 * 10**9, final_at_ns=4 * 10**9))
+    assert judge(snap, [confirmed()])["pass"]  # stored at the deadline: in time
+    snap.outbox[0]["final_at_ns"] = 4 * 10**9 + 1
+    result = judge(snap, [confirmed()])
+    assert failed(result) == {"pending"}
+    assert "after its deadline" in result["checks"]["pending"]["first"][0]
+
+
+def test_a_move_decided_long_after_its_deadline_fails_unless_the_daemon_was_down() -> None:
+    untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+    snap = snapshot([move(state="voided", decided_at_ns=34 * 10**9)], untouched)
+    snap.outbox.append(confirmation_row(deliver_by_ns=4 * 10**9, final_at_ns=None))
+    assert failed(judge(snap, [])) == {"pending"}
+    assert verdict([send_intent()], snap, [], OPENING, FEES, OK_LEDGER, True, 26.0)["pass"]
+
+
+def test_two_moves_for_one_sms_fail_but_a_replayed_dialogue_only_if_both_posted() -> None:
+    moves = [move(), move(ref="REF0000002", id=2, state="voided")]
+    snap = snapshot(moves, posted_send_balances(), fee=SEND_FEE)
+    assert failed(judge(snap, [confirmed()])) == {"exactly_once"}
+    dialogue = Intent(1, "ussd_send", ALICE, payer=ALICE, payee=BOB, amount_minor=150_000)
+    result = judge(snap, [confirmed()], intents=[dialogue])
+    assert result["pass"] and result["checks"]["exactly_once"]["ussd_dialogues_replayed"] == 1
+    snap.moves[1]["state"] = "posted"
+    assert "exactly_once" in failed(judge(snap, [confirmed()], intents=[dialogue]))
