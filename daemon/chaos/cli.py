@@ -83,7 +83,7 @@ def run_chaos(options: Options, work: Path, plot_path: Path | None) -> dict[str,
     driver = evidence.driver
     judged = verdict(driver.intents, snapshot, driver.messages, evidence.people.opening(),
                      Fees.parse(tariff_text()), ledger, evidence.quiet,
-                     evidence.timeline.longest_down_s())  # fmt: skip
+                     evidence.timeline.down_spans_s())  # fmt: skip
     result = summary(options, evidence, snapshot, judged)
     if plot_path is not None:
         from daemon.chaos.timeline import plot

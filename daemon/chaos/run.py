@@ -115,6 +115,7 @@ class ChaosRun:
         self.daemon.start()
         yield self._wait(lambda: self.simulator.factory.bound_protocols, 60.0)
         self._start_s = self.reactor.seconds()
+        self.timeline.started_at_s = self._start_s  # the real reactor: wall-clock seconds
         ticker = LoopingCall(self._tick)
         ticker.clock = self.reactor
         ticking = ticker.start(TICK_S, now=True)

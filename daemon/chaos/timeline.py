@@ -25,6 +25,7 @@ class Timeline:
     samples: list[Sample] = field(default_factory=list)
     faults: list[tuple[str, float, float]] = field(default_factory=list)  # kind, on_s, off_s
     kills: list[float] = field(default_factory=list)
+    started_at_s: float = 0.0  # the wall-clock time sample times count from
     _on: dict[int, tuple[str, float]] = field(default_factory=dict)
 
     def sample(self, sample: Sample) -> None:
@@ -41,17 +42,21 @@ class Timeline:
         for key in list(self._on):
             self.fault_off(key, at_s)
 
-    def longest_down_s(self) -> float:
-        """The longest stretch the daemon was not bound (killed, starting, or its link down)."""
-        longest_s = 0.0
+    def down_spans_s(self) -> list[tuple[float, float]]:
+        """When the daemon was not bound (killed, starting, its link down), in wall-clock seconds
+        (a sample's time plus `started_at_s`), widened by one sample each side."""
+        spans: list[tuple[float, float]] = []
         down_since_s: float | None = None
         for sample in self.samples:
+            at_s = self.started_at_s + sample.at_s
             if not sample.daemon_up and down_since_s is None:
-                down_since_s = sample.at_s
+                down_since_s = at_s - SAMPLE_S
             elif sample.daemon_up and down_since_s is not None:
-                longest_s = max(longest_s, sample.at_s - down_since_s)
+                spans.append((down_since_s, at_s))
                 down_since_s = None
-        return longest_s + SAMPLE_S
+        if down_since_s is not None and self.samples:
+            spans.append((down_since_s, self.started_at_s + self.samples[-1].at_s))
+        return spans
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -34,7 +34,7 @@ def send_intent(intent_id: int = 1, amount: int = 150_000) -> Intent:
 def move(ref: str = "REF0000001", state: str = "posted", amount: int = 150_000, **kw: Any) -> dict:
     return {"id": 1, "ref": ref, "kind": "send", "state": state, "payer_msisdn": ALICE,
             "payee_msisdn": BOB, "actor_msisdn": None, "amount_minor": amount,
-            "audit_id": None, "decided_at_ns": None, **kw}  # fmt: skip
+            "audit_id": None, "decided_at_ns": None, "inbox_id": None, **kw}  # fmt: skip
 
 
 def snapshot(moves: list[dict], balances: dict[str, int], **system: int) -> Snapshot:
@@ -218,7 +218,22 @@ def test_a_move_decided_long_after_its_deadline_fails_unless_the_daemon_was_down
     snap = snapshot([move(state="voided", decided_at_ns=34 * 10**9)], untouched)
     snap.outbox.append(confirmation_row(deliver_by_ns=4 * 10**9, final_at_ns=None))
     assert failed(judge(snap, [])) == {"pending"}
-    assert verdict([send_intent()], snap, [], OPENING, FEES, OK_LEDGER, True, 26.0)["pass"]
+    down = [(5.0, 31.0)]  # the daemon was down 26 s of the 30 s after the deadline
+    assert verdict([send_intent()], snap, [], OPENING, FEES, OK_LEDGER, True, down)["pass"]
+    elsewhere = [(40.0, 66.0)]  # as long, but after the decision: no excuse
+    assert not verdict([send_intent()], snap, [], OPENING, FEES, OK_LEDGER, True, elsewhere)["pass"]
+
+
+def test_an_unasked_move_from_replayed_ussd_answers_is_reported_unless_it_posted() -> None:
+    stray = move(ref="REF0000009", amount=100, id=9, state="voided", inbox_id=2)
+    untouched = {ALICE: 1_000_000, BOB: 1_000_000, STORE: 5_000_000}
+    snap = snapshot([stray], untouched)
+    snap.inbox.append({"id": 2, "source_addr": ALICE, "text": "****", "status": "done",
+                       "command": None, "error": None, "ussd_session": "167"})  # fmt: skip
+    result = judge(snap, [], intents=[send_intent()])
+    assert result["pass"] and result["checks"]["exactly_once"]["ussd_dialogues_replayed"] == 1
+    stray["state"] = "posted"
+    assert "exactly_once" in failed(judge(snap, [], intents=[send_intent()]))
 
 
 def test_two_moves_for_one_sms_fail_but_a_replayed_dialogue_only_if_both_posted() -> None:
