@@ -225,6 +225,9 @@ class ChaosRun:
         busy = quiet.busy_with(self.db_path)
         if self._kills or self._restart_at_s is not None:
             busy.append("kills")
+        up_s = None if self._bound_since_s is None else self.elapsed_s - self._bound_since_s
+        if up_s is None or up_s < MIN_UP_S:  # a daemon still starting has not recovered yet
+            busy.append("daemon_starting")
         if self.driver.outstanding:
             busy.append("mo_acks")
         if self.simulator.delivery.pending:

@@ -1,7 +1,7 @@
 """CI's chaos run: `smscore chaos` (the real command: the simulator in its process, `smscore run` as
 a child it SIGKILLs and restarts) with a few fresh seeds and at least 20 SIGKILLs in all; every
 verdict must pass. Each seed is printed, so a failure is replayed with `smscore chaos --seed N` and
-the options printed with it.
+the options printed with it; SMSCORE_CHAOS_SEEDS=17,42,7 runs those seeds instead of fresh ones.
 
 Short runs with many kills keep it within a few minutes on a 2-core machine; everything listens
 on 127.0.0.1 only and every process is bounded (the command's own timeouts, and this test's)."""
@@ -9,6 +9,7 @@ on 127.0.0.1 only and every process is bounded (the command's own timeouts, and 
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -31,8 +32,13 @@ def chaos(seed: int, work: Path) -> dict:
     return json.loads(done.stdout)
 
 
+def fresh_seeds() -> list[int]:
+    return [random.randrange(1 << 31) for _ in range(RUNS)]
+
+
 def test_chaos_runs_pass_their_verdicts_through_20_sigkills(tmp_path: Path) -> None:
-    seeds = [random.randrange(1 << 31) for _ in range(RUNS)]
+    pinned = os.environ.get("SMSCORE_CHAOS_SEEDS")  # e.g. "17,42,7": replay CI's seeds
+    seeds = [int(seed) for seed in pinned.split(",")] if pinned else fresh_seeds()
     print(f"chaos seeds: {seeds}")
     kills = 0
     for seed in seeds:
