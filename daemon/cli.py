@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "install-service": "daemon.install_service:install_service",
     "config": "daemon.config_cli:config_group",
     "recon": "daemon.recon.cli:recon",
+    "chaos": "daemon.chaos.cli:chaos",
 }
 
 

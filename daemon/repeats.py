@@ -10,7 +10,9 @@ silence. The TranProc asks this module what a row is:
   runs, since nothing happened the first time;
 - an earlier copy still waiting (another TranProc holds it, PostgreSQL) makes the repeat wait for it;
 - a repeat of a message refused for a wrong PIN gets that refusal again and is not counted as another
-  failure: one typo re-delivered three times must not lock the account.
+  failure: one typo re-delivered three times must not lock the account;
+- a copy answered as a repeat counts as the copy it repeated: a chain of re-deliveries, each within
+  the window of the one before, never runs the command again once its first copy has left it.
 The window is `inbox.dedupe_window_s`; the key is the LIS's keyed digest, so no PIN is ever compared in
 clear.
 
@@ -46,6 +48,7 @@ class Earlier(NamedTuple):
 
 
 PIN_WRONG = "pin_wrong"  # the inbox error of a message refused for a wrong PIN
+REPEAT_ERROR = "repeat"  # the inbox error of a repeat answered with its first copy's reply
 
 
 class Verdict(Enum):
@@ -132,6 +135,7 @@ class RepeatIndex:
         """For a command with side effects: run it, replay an earlier copy's reply, or wait."""
         copies = [e for e in self.earlier(row) if e.command in (keyword, None)]
         ran = next((e for e in copies if e.status == InboxStatus.DONE and e.error is None), None)
+        ran = ran or self.replayed(row, keyword)
         if ran is not None:
             return Verdict.REPLAY, ran
         if any(e.status == InboxStatus.NEW for e in copies):
@@ -140,9 +144,19 @@ class RepeatIndex:
 
     def refused_pin(self, row, keyword: str) -> Earlier | None:
         """The earlier copy refused for a wrong PIN, if any: the same text carries the same PIN."""
-        return next(
-            (e for e in self.earlier(row) if e.command == keyword and e.error == PIN_WRONG), None
+        refused = (e for e in self.earlier(row) if e.command == keyword and e.error == PIN_WRONG)
+        return next(refused, None) or self.replayed(row, keyword)
+
+    def replayed(self, row, keyword: str) -> Earlier | None:
+        """The latest copy answered as a repeat: the copy it repeated ran (or was refused for a
+        wrong PIN), and may have left the window since; an SMSC whose deliver_sm_resp keeps getting
+        lost re-delivers for longer than any window. Its answer is the one to give again."""
+        replays = (
+            e
+            for e in reversed(self.earlier(row))
+            if e.command == keyword and e.status == InboxStatus.DONE and e.error == REPEAT_ERROR
         )
+        return next(replays, None)
 
     def handled(self, row, status: str, command: str | None, error: str | None, reply: str | None):
         """The batch has handled `row`: later rows of the batch see it as an earlier copy."""

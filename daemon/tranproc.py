@@ -352,7 +352,10 @@ def _replay(
         command=keyword,
     )
     first = repeats.first_reply(conn, earlier, message.sender)
-    text = message.render("repeat", reply=first) if first else message.render("repeat_no_reply")
+    if first and earlier.error == REPEAT_ERROR:
+        text = first  # a repeat's own answer: the first reply already, marked as a repeat
+    else:
+        text = message.render("repeat", reply=first) if first else message.render("repeat_no_reply")
     return message.outcome(InboxStatus.DONE, text, command=keyword, error=REPEAT_ERROR)
 
 

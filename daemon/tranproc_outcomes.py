@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from daemon.lis import InboxStatus
+from daemon.repeats import REPEAT_ERROR  # the inbox error of a repeat (defined there)
 
 if TYPE_CHECKING:
     from daemon.tranproc import BatchResult, _Outcome
 
-REPEAT_ERROR = "repeat"  # the inbox error of a repeat answered with its first copy's reply
 NO_COMMAND = "-"  # the command label of a row that named none (unparseable text, an app refusal)
 
 

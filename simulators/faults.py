@@ -83,6 +83,9 @@ class Fault(BaseModel):
     def hold_s_for(self, rng: random.Random) -> float:
         return 0.0
 
+    def lose_receipt(self, rng: random.Random) -> bool:
+        return False
+
     def describe(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
@@ -208,6 +211,15 @@ class HoldDelivery(Fault):
         return self.hold_s if self.triggered(rng) else 0.0
 
 
+class LoseReceipts(Fault):
+    """Deliver the message but never send its delivery receipt, as a lossy SMSC does."""
+
+    name: ClassVar[str] = "lose_receipts"
+
+    def lose_receipt(self, rng: random.Random) -> bool:
+        return self.triggered(rng)
+
+
 FAULT_TYPES: dict[str, type[Fault]] = {
     cls.name: cls
     for cls in (
@@ -221,6 +233,7 @@ FAULT_TYPES: dict[str, type[Fault]] = {
         Garbage,
         Redeliver,
         HoldDelivery,
+        LoseReceipts,
     )
 }
 
@@ -327,6 +340,15 @@ class FaultInjector:
         if held_s:
             self._count("hold")
         return held_s
+
+    def should_lose_receipt(self) -> bool:
+        """A receipt is due: True if a fault swallows it (counted as "receipts_lost")."""
+        if not self.active:
+            return False
+        lost = any(fault.lose_receipt(self.rng) for fault in list(self.active.values()))
+        if lost:
+            self._count("receipts_lost")
+        return lost
 
     def should_redeliver(self) -> bool:
         if not self.active:

@@ -218,7 +218,8 @@ class Simulator:
             else:
                 self.handsets.deliver(message)
         self.phones.mt_changed(message)
-        if wants_receipt(message.registered_delivery, state):
+        wanted = wants_receipt(message.registered_delivery, state)
+        if wanted and not self.faults.should_lose_receipt():
             self._send_receipt(message, dpf_result)
 
     def _send_receipt(self, message: StoredMessage, dpf_result: int | None = None) -> None:

@@ -4,7 +4,9 @@ confirmed.
 A move held pending has its sender's confirmation in the outbox with on_failure = HOOK and
 on_failure_ref = the move id. Exactly one of two things then happens to it, each in one transaction
 that also marks the outbox row's hook done (so the other never runs):
-- its receipt says delivered: `settle_txn` posts the move and tells the other party;
+- its receipt says delivered: `settle_txn` posts the move and tells the other party; but a receipt
+  stored after deliver_by_ns (the daemon was down at the deadline, so no sweep ran) is no receipt
+  in time: settle voids the move there, as the sweeper would have;
 - it fails, is undeliverable, or no receipt arrives by deliver_by_ns: the sweeper calls the hook
   (`void_hook`), which voids the move and tells the sender, by a later SMS, that nothing happened.
 
@@ -95,7 +97,7 @@ def failure_hooks(env: SettleEnv) -> dict[str, FailureHook]:
 # What settling a delivered confirmation reads of its row (a USSD screen's text: its SMS copy).
 _DELIVERED_COLUMNS = (
     "id", "on_failure_ref", "source_addr", "inbox_id", "destination_addr", "text", "ussd_op",
-    "bind_name",
+    "bind_name", "deliver_by_ns", "final_at_ns",
 )  # fmt: skip
 
 
@@ -162,8 +164,12 @@ def _post_all(conn: Connection, env: SettleEnv, rows: list[Row], now_ns: int) ->
     for row in rows:
         move = get_move_txn(conn, row.on_failure_ref, lock=True)
         hook_done_txn(conn, row.id, now_ns)
-        if move.state is MoveState.PENDING:  # else voided first (the receipt came after the
-            waiting.append((row, move))  # deadline): the sender was told
+        if move.state is not MoveState.PENDING:  # voided first (the receipt came after the
+            continue  # deadline): the sender was told
+        if _came_late(row):  # the sweeper did not run in between (the daemon was down)
+            make_void_hook(env)(conn, row, now_ns)
+            continue
+        waiting.append((row, move))
     found = [move for _, move in waiting]
     posted = post_moves_txn(conn, found, env.config.service.currency, now_ns)
     notices = []
@@ -173,6 +179,14 @@ def _post_all(conn: Connection, env: SettleEnv, rows: list[Row], now_ns: int) ->
         notices.extend(ussd_confirmation_sms(env, row))
     queue_sms_txn(conn, notices, now_ns)
     return len(posted)
+
+
+def _came_late(row: Row) -> bool:
+    """An SMS confirmation whose receipt was stored after its deadline: none came in time, so the
+    move is voided, as the sweeper voids it when it runs first. (A USSD screen still in flight at
+    its deadline waits for its submit_sm_resp by design: it is not late.)"""
+    deadline_ns, stored_ns = row.deliver_by_ns, row.final_at_ns
+    return row.ussd_op is None and None not in (deadline_ns, stored_ns) and stored_ns > deadline_ns
 
 
 def ussd_confirmation_sms(env: SettleEnv, row: Row) -> list[OutgoingSms]:
