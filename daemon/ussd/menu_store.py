@@ -24,20 +24,25 @@ PARSED_MAX_VERSIONS = 16  # sessions on older versions than these re-parse their
 def store_menu_txn(conn: Connection, menu: Menu, now_ns: int) -> bool:
     """Store `menu` and make it the current one; False if it already was. MenuError if its version
     is stored with other content."""
-    row = conn.execute(
-        sa.select(menus.c.digest).where(menus.c.version == menu.version)
-    ).one_or_none()
+    row = _stored_digest(conn, menu.version)
     if row is None:
-        conn.execute(
-            menus.insert().values(
-                version=menu.version,
-                digest=menu.digest,
-                document=menu.document,
-                source=menu.source[:255],
-                loaded_at_ns=now_ns,
-            )
-        )
-        return True
+        try:
+            with conn.begin_nested():  # a savepoint: a lost race leaves the transaction usable
+                conn.execute(
+                    menus.insert().values(
+                        version=menu.version,
+                        digest=menu.digest,
+                        document=menu.document,
+                        source=menu.source[:255],
+                        loaded_at_ns=now_ns,
+                    )
+                )
+            return True
+        except sa.exc.IntegrityError:
+            # Another process (two TranProcs starting at once) stored this version first.
+            row = _stored_digest(conn, menu.version)
+            if row is None:
+                raise
     if bytes(row.digest) != menu.digest:
         raise MenuError(
             f"{menu.source}: version {menu.version} is already loaded with other content: "
@@ -48,6 +53,10 @@ def store_menu_txn(conn: Connection, menu: Menu, now_ns: int) -> bool:
     # An earlier version put back in the file: it is the file's menu again, for new sessions.
     conn.execute(menus.update().where(menus.c.version == menu.version).values(loaded_at_ns=now_ns))
     return True
+
+
+def _stored_digest(conn: Connection, version: str) -> sa.Row | None:
+    return conn.execute(sa.select(menus.c.digest).where(menus.c.version == version)).one_or_none()
 
 
 def _latest() -> sa.Select:

@@ -118,3 +118,22 @@ def test_a_broken_file_at_start_up_is_a_menu_error(engine, db, clock, tmp_path):
     watcher = watcher_for(db, clock, path)
     with engine.begin() as conn, pytest.raises(MenuError, match="screen phone: arg: unknown type"):
         watcher.load_txn(conn, 1)
+
+
+def test_a_version_another_process_stored_first_is_taken_not_a_crash(engine, tmp_path, monkeypatch):
+    from daemon.ussd import menu_store
+
+    one = load(write_menu(tmp_path, BASE, "one.toml"))
+    with engine.begin() as conn:  # the other TranProc, a moment earlier
+        assert store_menu_txn(conn, one, 10) is True
+    real, calls = menu_store._stored_digest, []
+
+    def raced(conn, version):  # this process looked before the other's commit
+        calls.append(version)
+        return None if len(calls) == 1 else real(conn, version)
+
+    monkeypatch.setattr(menu_store, "_stored_digest", raced)
+    with engine.begin() as conn:
+        assert store_menu_txn(conn, one, 11) is False  # already the current one
+        assert current_menu_txn(conn).version == "t1"  # and the transaction is still usable
+    assert len(calls) == 2
