@@ -57,6 +57,12 @@ SHORT_HELP = {
     "config": "Configuration tools.",
     "recon": "Reconciliation reports: trust, bank, float, outbox, pending, sources (exit 1 when "
     "one\nfinds a discrepancy).",
+    "chaos": "Drive SEND, DEPOSIT, WITHDRAW, PAY, BUY, BAL, REQ, USSD, wrong PINs and malformed texts"
+    "\nthrough the SMSC simulator into `smscore run`, with faults switched on and off from the seed"
+    "\n(dropped links, throttling, lost and delayed responses, re-delivered MOs, lost and late"
+    "\nreceipts, airtime failures, a held database lock) and the daemon killed and restarted; then"
+    "\ncheck every acknowledged MO had one outcome and at most one posting, every balance equals the"
+    "\nmodel's, the ledger's invariants hold and no pending transfer outlived its timeout.",
 }
 
 
