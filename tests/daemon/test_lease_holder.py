@@ -203,3 +203,19 @@ def test_a_lost_lease_stops_the_sender_and_readiness(tmp_path: Path, engine: Eng
     [ready] = fired(readiness(daemon))
     assert ready.code == 503 and ready.body["reason"].startswith(f"lease {owner} was taken over")
     pool.accept(0, "m1")
+
+
+def test_a_killed_holder_not_yet_reaped_is_dead() -> None:
+    import subprocess
+    import sys
+
+    from daemon.outbox.leases import pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+    try:
+        # Waits for its death but leaves it unreaped (WNOWAIT): a zombie, as a killed daemon is
+        # until its supervisor waits for it.
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        assert not pid_alive(child.pid)  # SIGKILLed and not reaped: a restart takes over
+    finally:
+        child.wait()
