@@ -60,12 +60,14 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def daemon(tmp_path, engine):
+    before = set(committed._users)  # other daemons of this test process may be listening too
     daemon = build_daemon(tmp_path, engine)
     [component] = [c for c in daemon.components if c.name == "metrics.postings"]
     component.start()
+    assert set(committed._users) > before
     yield daemon
     component.stop()
-    assert not committed.is_active()
+    assert set(committed._users) == before  # this counter no longer listens
 
 
 def send(kind=MoveKind.SEND, inbox_id=None) -> MoveRequest:
