@@ -150,9 +150,17 @@ class SMPPProtocol(Protocol):
         self._reschedule()
 
     def dataReceived(self, data: bytes) -> None:
-        events = self.session.receive_data(data, self.reactor.seconds())
+        now_s = self.reactor.seconds()
+        session = self.session
+        session.feed(data)
+        # PDU by PDU: a request answered at once is answered before an unbind later in the same
+        # chunk closes the session (its answer would otherwise be dropped unsent).
+        while (events := session.next_events(now_s)) is not None:
+            self._flush()
+            for event in events:
+                self._EVENT_HANDLERS[type(event)](self, event)
         self._flush()
-        self._dispatch(events)
+        self._after_dispatch()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.connection_lost = True
@@ -270,6 +278,9 @@ class SMPPProtocol(Protocol):
         for event in events:
             handler = self._EVENT_HANDLERS[type(event)]
             handler(self, event)
+        self._after_dispatch()
+
+    def _after_dispatch(self) -> None:
         self._reschedule()
         if self._queue:
             self._pump()

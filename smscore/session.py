@@ -307,22 +307,34 @@ class Session:
     # --- remote input ---
 
     def receive_data(self, data: bytes, now_s: float) -> list[Event]:
-        if self.state is State.CLOSED:
-            return []
-        self._decoder.feed(data)
+        """Every event of every whole PDU in `data` (with what earlier calls left)."""
+        self.feed(data)
         events: list[Event] = []
-        while self.state is not State.CLOSED:
-            try:
-                pdu = self._decoder.next_pdu()
-            except PDUDecodeError as error:
-                events.extend(self._on_decode_error(error))
-                continue
-            if pdu is None:
-                break
-            self.counts.note("in", pdu.name, pdu.command_status)
-            self._last_received_at_s = now_s
-            events.extend(self._on_pdu(pdu))
+        while (more := self.next_events(now_s)) is not None:
+            events.extend(more)
         return events
+
+    def feed(self, data: bytes) -> None:
+        if self.state is not State.CLOSED:
+            self._decoder.feed(data)
+
+    def next_events(self, now_s: float) -> list[Event] | None:
+        """The events of the next whole PDU fed, or None when none is left (or the session closed).
+
+        One PDU at a time so the caller can answer a request before a later PDU of the same
+        chunk (an unbind, a framing error) closes the session: the answer is then still sent.
+        """
+        if self.state is State.CLOSED:
+            return None
+        try:
+            pdu = self._decoder.next_pdu()
+        except PDUDecodeError as error:
+            return self._on_decode_error(error)
+        if pdu is None:
+            return None
+        self.counts.note("in", pdu.name, pdu.command_status)
+        self._last_received_at_s = now_s
+        return self._on_pdu(pdu)
 
     def tick(self, now_s: float) -> list[Event]:
         """Fire due timers: response timeouts and enquire_link on an idle link."""

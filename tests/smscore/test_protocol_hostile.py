@@ -5,14 +5,14 @@ version against the real daemon is tests/e2e/test_hostile_smsc.py."""
 
 import random
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from smscore.codec import StreamDecoder, encode
 from smscore.esme import ESMEConfig, ESMEProtocol
-from smscore.pdu import PDU, BindTransceiverResp
+from smscore.pdu import PDU, BindTransceiverResp, DeliverSm, Unbind
 from smscore.status import CommandStatus as S
 from tests.smscore.hostile_input import expected_answer, mutate, random_pdu, valid_pdus
 
@@ -57,6 +57,7 @@ def hostile_stream(rng: random.Random, count: int) -> list[bytes]:
 
 @HOSTILE
 @given(seed=st.integers(0, 2**32 - 1), chunk_size=st.integers(1, 400))
+@example(seed=487, chunk_size=227)  # CI: a deliver_sm and the unbind after it in one chunk
 def test_each_hostile_pdu_gets_the_answer_smpp_names(seed: int, chunk_size: int) -> None:
     stream = hostile_stream(random.Random(seed), 12)
     esme, transport, _ = bound_esme()
@@ -90,3 +91,17 @@ def test_the_seeded_stream_reaches_every_kind_of_answer() -> None:
         outcomes.add("none" if expected.answer_id is None else min(expected.statuses))
     assert {"none", S.ESME_ROK, S.ESME_RINVCMDID, S.ESME_RINVBNDSTS} <= outcomes
     assert len(outcomes) > 10, outcomes
+
+
+def test_a_request_in_the_same_chunk_as_the_unbind_after_it_is_still_answered() -> None:
+    # The session closes on the unbind; the deliver_sm before it must be answered first, in order.
+    esme, transport, stored = bound_esme()
+    message = DeliverSm(sequence_number=7, source_addr="254700000001", short_message=b"BAL")
+    esme.dataReceived(encode(message) + encode(Unbind(sequence_number=8)))
+    answers = decode_all(transport.value())
+    assert [(a.name, a.sequence_number) for a in answers] == [
+        ("deliver_sm_resp", 7),
+        ("unbind_resp", 8),
+    ]
+    assert [pdu.short_message for pdu in stored] == [b"BAL"]
+    assert transport.disconnecting
