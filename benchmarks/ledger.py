@@ -105,9 +105,9 @@ def bench_ledger(url: str, batch_size: int) -> float:
 
 
 _PLAIN_INSERT = (
-    "INSERT INTO ledger_transfers (seq, id, debit_account_id, credit_account_id, amount, currency, "
-    "code, flags, kind, pending_id, timeout_s, user_data, timestamp_ns, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, 0, NULL, ?, ?)"
+    "INSERT INTO ledger_transfers (chain, chain_seq, id, debit_account_id, credit_account_id, "
+    "amount, currency, code, flags, kind, pending_id, timeout_s, user_data, timestamp_ns, hash) "
+    "VALUES (1, ?, ?, ?, ?, ?, ?, 0, 0, 0, NULL, 0, NULL, ?, ?)"
 )
 _PLAIN_DEBIT = "UPDATE ledger_accounts SET debits_posted = debits_posted + ? WHERE id = ?"
 _PLAIN_CREDIT = "UPDATE ledger_accounts SET credits_posted = credits_posted + ? WHERE id = ?"

@@ -3,9 +3,12 @@ canonical bytes of entry n), over its id, place, time, actor, action, target and
 deleting or reordering any entry changes the hash it should have (or the next one's); the head row
 (`audit_head`) holds the count and last hash, so an entry deleted from the end shows too.
 
-Appends lock the head row. On PostgreSQL the ledger's head is locked first: a transaction that both
-posts money and writes an audit entry (a staff action, a batch with a PIN lockout) then takes the two
-locks in one order, whichever it does first, and two such transactions queue instead of deadlocking.
+Appends lock the head row. The ledger no longer has one head row every writer takes first (it has a
+chain per concurrent writer, ledger.batch), so there is no lock to order this one after: a
+transaction that writes an entry before posting money (a batch with a PIN lockout, then a SEND)
+and one that posts first may, on PostgreSQL, wait for each other; the server detects that within
+deadlock_timeout and the database layer retries the one it aborted (daemon.db, 40P01). Entries
+are rare (staff actions, security events), so this costs nothing on the money path.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, inspect, select, update
 
 from daemon.schema import audit_head, audit_log
-from ledger.schema import HEAD_ROW_ID as LEDGER_HEAD_ROW_ID
-from ledger.schema import ledger_head
 
 HEAD_ROW_ID = 1
 HASH_BYTES = 32
@@ -59,9 +60,6 @@ def entry_digest(previous: bytes, entry_id: int, seq: int, at_ns: int, *texts: s
 
 def lock_head_txn(conn: Connection) -> Head:
     """The head, locked until the caller's transaction ends (SQLite: its write lock does that)."""
-    if conn.dialect.name == "postgresql":
-        ledger_row = ledger_head.c.id == LEDGER_HEAD_ROW_ID
-        conn.execute(select(ledger_head.c.id).where(ledger_row).with_for_update()).all()
     query = select(audit_head.c.entry_count, audit_head.c.last_id, audit_head.c.head_hash)
     row = conn.execute(query.where(audit_head.c.id == HEAD_ROW_ID).with_for_update()).one()
     return Head(row[0], row[1], bytes(row[2]))

@@ -34,7 +34,16 @@ from daemon.db import Database
 from daemon.periodic import Rerun
 from daemon.schema import audit_log
 from ledger import display_url
-from ledger.seal import LEDGER_CHAIN, Chain, Link, Mark, check_tail, compare_with_seal
+from ledger.seal import (
+    Chain,
+    Link,
+    Mark,
+    chain_number,
+    check_tail,
+    compare_with_seal,
+    ledger_chain,
+    ledger_chains,
+)
 from ledger.seal_file import Seal, SealFileError, read_seal, write_seal
 
 log = Logger()
@@ -86,8 +95,15 @@ AUDIT_CHAIN = Chain(
 )
 
 
-def chains_txn(conn: Connection) -> list[Chain]:
-    return [LEDGER_CHAIN, AUDIT_CHAIN] if has_chain_txn(conn) else [LEDGER_CHAIN]
+def chains_txn(conn: Connection, seal: Seal | None = None) -> list[Chain]:
+    """The ledger's chains (one per concurrent writer it had, ledger.batch), the audit log's, and
+    every ledger chain `seal` names that the database no longer has a head row for."""
+    chains = ledger_chains(conn)
+    present = {chain.name for chain in chains}
+    for name in seal.marks if seal is not None else ():
+        if name not in present and (number := chain_number(name)) is not None:
+            chains.append(ledger_chain(number))  # its head reads as empty: fewer than sealed
+    return [*chains, AUDIT_CHAIN] if has_chain_txn(conn) else chains
 
 
 def marks_txn(conn: Connection) -> dict[str, Mark]:
@@ -97,7 +113,7 @@ def marks_txn(conn: Connection) -> dict[str, Mark]:
 def findings_txn(conn: Connection, seal: Seal | None, tail: int) -> list[str]:
     """What the seal comparison and the tail checks found, one line each (empty: all holds)."""
     found = []
-    for chain in chains_txn(conn):
+    for chain in chains_txn(conn, seal):
         sealed = seal.marks.get(chain.name) if seal is not None else None
         if sealed is not None and (problem := compare_with_seal(conn, chain, sealed, seal.when)):
             found.append(problem)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ledger import batch
 from ledger.errors import LedgerBatchTooLarge
 from ledger.model import (
     ACCOUNT_FLAGS_SETTABLE,
@@ -32,13 +32,15 @@ _select_existing = select(
     accounts_table.c.user_data,
 ).where(accounts_table.c.id.in_(bindparam("ids", expanding=True)))
 _insert = insert(accounts_table)
+# PostgreSQL: no lock orders the writers; an account a concurrent transaction inserts first is
+# waited for, then skipped, and compared like one that was there (SQLite has one writer).
+_insert_new = pg_insert(accounts_table).on_conflict_do_nothing().returning(accounts_table.c.id)
 
 
 def create_accounts(conn: Connection, new_accounts: Sequence[Account], now_ns: int) -> list[R]:
     """Create accounts in the caller's transaction. Same id and fields again → EXISTS."""
     if len(new_accounts) > MAX_BATCH:
         raise LedgerBatchTooLarge(f"{len(new_accounts)} accounts in one batch; at most {MAX_BATCH}")
-    batch.lock_head(conn)  # one writer at a time: a concurrent create of the same id gets EXISTS
     ids = sorted({a.id for a in new_accounts if 0 < a.id <= INT64_MAX})
     known = {row[0]: tuple(row[1:]) for row in conn.execute(_select_existing, {"ids": ids})}
     results, rows = [], []
@@ -51,8 +53,26 @@ def create_accounts(conn: Connection, new_accounts: Sequence[Account], now_ns: i
             known[account.id] = fields
             rows.append(_row(account, now_ns))
         results.append(result)
+    if rows and conn.dialect.name == "postgresql":
+        return _insert_concurrently(conn, new_accounts, results, rows)
     if rows:
         conn.execute(_insert, rows)
+    return results
+
+
+def _insert_concurrently(
+    conn: Connection, new_accounts: Sequence[Account], results: list[R], rows: list[dict]
+) -> list[R]:
+    inserted = set(conn.execute(_insert_new, rows).scalars())
+    raced = [row["id"] for row in rows if row["id"] not in inserted]
+    if not raced:
+        return results
+    known = {row[0]: tuple(row[1:]) for row in conn.execute(_select_existing, {"ids": raced})}
+    for index, account in enumerate(new_accounts):
+        if results[index] is R.OK and account.id in known:
+            fields = (account.currency, account.code, int(account.flags), account.user_data or None)
+            same = known[account.id] == fields
+            results[index] = R.EXISTS if same else R.EXISTS_WITH_DIFFERENT_FIELDS
     return results
 
 

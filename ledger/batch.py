@@ -4,10 +4,21 @@ The cost of a ledger on SQL is per statement, so a batch reads each table once (
 validates in Python against those rows, and writes with one executemany per table: the transfer
 inserts, the pending-state changes and ONE balance update per touched account.
 
-Lock order (PostgreSQL): the `ledger_head` row first, then accounts in ascending id order. Every
-writer takes the head first, so writers never wait on each other in a cycle, even when a caller
-runs several batches in one transaction; the ascending account order keeps that true for any
-future path that locks accounts without the head.
+Chains. A batch appends its transfers to ONE hash chain, holding that chain's `ledger_head` row
+until its transaction ends. SQLite has one writer: it always takes chain 1. On PostgreSQL a batch
+takes the first head row no other transaction holds (FOR UPDATE SKIP LOCKED), preferring the chain
+its connection used last, so each writer process keeps to a chain of its own and a transaction
+that posts several batches keeps to one; when every head row is held it starts a new chain (up to
+MAX_CHAINS, then it waits for one). Writers therefore never queue on a head row: they meet only on
+the accounts they share. Within a chain the links are written under its head's lock, so a chain has
+no gaps and no out-of-order commits; `smscore ledger check` verifies every chain and the seal keeps
+every chain's head (ledger.seal).
+
+Lock order (PostgreSQL): a head row first (never waited for while another is free), then the
+accounts in ascending id order, then the pending and stored transfers are read again: a post or
+void and an expiry of the same pending transfer lock the same two accounts, so the later one sees
+the earlier one's committed status (READ COMMITTED reads afresh per statement). Two batches
+touching the same accounts lock them in the same order and never deadlock.
 """
 
 from __future__ import annotations
@@ -17,7 +28,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ledger.fastpath import (
     BulkStatement,
@@ -27,9 +39,16 @@ from ledger.fastpath import (
     id_filter,
     in_parameter_value,
 )
-from ledger.hashchain import transfer_digest
+from ledger.hashchain import chain_genesis, transfer_digest
 from ledger.model import PendingStatus, TransferKind
-from ledger.schema import HEAD_ROW_ID, accounts, ledger_head, pending_transfers, transfers
+from ledger.schema import (
+    HEAD_ROW_ID,
+    MAX_CHAINS,
+    accounts,
+    ledger_head,
+    pending_transfers,
+    transfers,
+)
 
 
 class AccountState:
@@ -121,6 +140,7 @@ class PendingState:
 
 @dataclass(frozen=True, slots=True)
 class Head:
+    chain: int
     transfer_count: int
     head_hash: bytes
     last_timestamp_ns: int
@@ -171,11 +191,26 @@ class AccountRow(NamedTuple):
 make_stored_transfer = partial(tuple.__new__, StoredTransfer)
 make_pending_row = partial(tuple.__new__, PendingRow)
 STORED_COLUMNS = tuple(transfers.c[name] for name in StoredTransfer._fields)
-_select_head = select(
-    ledger_head.c.transfer_count, ledger_head.c.head_hash, ledger_head.c.last_timestamp_ns
-).where(ledger_head.c.id == HEAD_ROW_ID)
-# Every batch, however small (a money command posts one), locks and moves the head: compiled once.
-_lock_head = PreparedSelect(lambda _: _select_head.with_for_update())
+_HEAD_COLUMNS = (
+    ledger_head.c.id,
+    ledger_head.c.transfer_count,
+    ledger_head.c.head_hash,
+    ledger_head.c.last_timestamp_ns,
+)
+# SQLite: one writer, chain 1 (its write lock, taken at BEGIN IMMEDIATE, is the head's lock).
+# PostgreSQL: the first head row nobody else holds, the connection's last chain first.
+_take_head = PreparedSelect(
+    lambda dialect_name: (
+        select(*_HEAD_COLUMNS).where(ledger_head.c.id == HEAD_ROW_ID)
+        if dialect_name != "postgresql"
+        else select(*_HEAD_COLUMNS)
+        .order_by((ledger_head.c.id == bindparam("preferred")).desc(), ledger_head.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+)
+_wait_head = select(*_HEAD_COLUMNS).where(ledger_head.c.id == bindparam("chain")).with_for_update()
+_CHAIN_KEY = "ledger.chain"  # conn.info: the chain this connection appended to last
 
 # Each read is one statement with every id in ONE bound parameter (see ledger.fastpath).
 _select_stored = PreparedSelect(
@@ -205,9 +240,11 @@ _select_accounts = PreparedSelect(
 )
 # The order write_transfers builds rows in: the stored fields with the kind after the flags.
 _TRANSFER_ROW = (
-    "seq", *StoredTransfer._fields[:7], "kind", *StoredTransfer._fields[7:], "timestamp_ns", "hash"
+    "chain", "chain_seq", *StoredTransfer._fields[:7], "kind", *StoredTransfer._fields[7:],
+    "timestamp_ns", "hash",
 )  # fmt: skip
-assert set(_TRANSFER_ROW) == {column.name for column in transfers.columns}
+# every column but `seq`, which the database gives (see ledger.schema)
+assert {*_TRANSFER_ROW, "seq"} == {column.name for column in transfers.columns}
 _insert_transfers = bulk_insert(transfers, _TRANSFER_ROW, postgresql_unnest=True)
 _insert_pending = bulk_insert(
     pending_transfers, ("transfer_id", "status", "expires_at_ns", "resolved_at_ns")
@@ -263,9 +300,38 @@ def _by_ids(conn: Connection, select_rows: PreparedSelect, ids: Iterable[int]) -
     return select_rows.all(conn, {"ids": in_parameter_value(conn.dialect.name, wanted)})
 
 
-def lock_head(conn: Connection) -> Head:
-    [row] = _lock_head.all(conn)
-    return Head(row.transfer_count, bytes(row.head_hash), row.last_timestamp_ns)
+def take_chain(conn: Connection) -> Head:
+    """The head of a chain this transaction may append to, locked until it ends (see above)."""
+    postgres = conn.dialect.name == "postgresql"
+    preferred = conn.info.get(_CHAIN_KEY, HEAD_ROW_ID)
+    for _attempt in range(MAX_CHAINS + 1):
+        row = _take_head.first(conn, {"preferred": preferred} if postgres else None)
+        if row is None and postgres:
+            row = _new_chain(conn)
+        if row is not None:
+            break
+    else:  # every chain is held by another writer: wait for one (spread over them)
+        row = conn.execute(_wait_head, {"chain": 1 + hash(conn) % MAX_CHAINS}).one()
+    conn.info[_CHAIN_KEY] = row[0]
+    return Head(row[0], row[1], bytes(row[2]), row[3])
+
+
+def _new_chain(conn: Connection) -> tuple | None:
+    """Start the next chain (None: another writer is starting it, or MAX_CHAINS are there)."""
+    chain = (conn.execute(select(func.max(ledger_head.c.id))).scalar_one() or 0) + 1
+    if chain > MAX_CHAINS:
+        return None
+    values = {"id": chain, "transfer_count": 0, "head_hash": chain_genesis(chain)}
+    # A competing insert of the same id waits for the other transaction, then inserts nothing.
+    insert = pg_insert(ledger_head).values(last_timestamp_ns=0, **values)
+    created = conn.execute(insert.on_conflict_do_nothing().returning(*_HEAD_COLUMNS)).first()
+    return tuple(created) if created is not None else None
+
+
+def newest_timestamp(conn: Connection) -> int:
+    """The newest timestamp of any chain (read, not locked)."""
+    found = conn.execute(select(func.max(ledger_head.c.last_timestamp_ns))).scalar_one()
+    return found or 0
 
 
 def load_stored(conn: Connection, ids: Iterable[int]) -> dict[int, StoredTransfer]:
@@ -287,15 +353,15 @@ def write_transfers(
     """Give the created transfers (fields, kind) their place in the chain, insert, move the head."""
     if not created:
         return head
-    count, chained = head.transfer_count, head.head_hash
+    chain, count, chained = head.chain, head.transfer_count, head.head_hash
     rows = []
     for fields, kind in created:
         count += 1
         chained = transfer_digest(chained, count, fields, timestamp_ns)
-        rows.append((count, *fields[:7], kind, *fields[7:], timestamp_ns, chained))
+        rows.append((chain, count, *fields[:7], kind, *fields[7:], timestamp_ns, chained))
     _insert_transfers.executemany(conn, rows)
-    new_head = Head(count, chained, max(timestamp_ns, head.last_timestamp_ns))
-    _update_head.executemany(conn, [(count, chained, new_head.last_timestamp_ns, HEAD_ROW_ID)])
+    new_head = Head(chain, count, chained, max(timestamp_ns, head.last_timestamp_ns))
+    _update_head.executemany(conn, [(count, chained, new_head.last_timestamp_ns, chain)])
     return new_head
 
 

@@ -1,11 +1,14 @@
 """Invariant checker and hash-chain verification (`smscore ledger check` calls check_ledger).
 
-One streaming pass over the transfers in chain order verifies the chain and folds every balance in
-Python (exact integers: SQL SUM over BIGINT overflows on SQLite and is what we are checking).
+One streaming pass over the transfers in chain order (each chain from its first link to its last,
+see ledger.batch) verifies every chain and folds every balance in Python (exact integers: SQL SUM
+over BIGINT overflows on SQLite and is what we are checking). Along each chain the global `seq`
+must rise too: the database gives it at insert, under the chain's head lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -14,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from ledger.batch import STORED_COLUMNS
 from ledger.errors import ExpectedHeadError
-from ledger.hashchain import HASH_BYTES, transfer_digest
+from ledger.hashchain import HASH_BYTES, chain_genesis, transfer_digest
 from ledger.model import (
     CLOSING_FLAGS,
     AccountFlags,
@@ -30,6 +33,7 @@ from ledger.schema import (
     pending_transfers,
     transfers,
 )
+from ledger.seal import chain_name, chain_number
 
 MAX_VIOLATIONS = 100  # listed in a report; more are only counted (one broken rule can break many)
 STREAM_ROWS = 5_000  # transfers fetched per round trip: the walk's memory stays flat on any ledger
@@ -43,25 +47,66 @@ _KIND_BY_FLAGS = {
 _KIND_MASK = int(TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING)
 
 
+ChainHeads = dict[int, tuple[int, str]]  # chain -> (transfer count, head hash hex)
+
+
+def top_hash_hex(chains: ChainHeads) -> str:
+    """One hash for every chain's head: chain 1's own while it is the only one (as before the
+    ledger had several), else SHA-256 over each chain's number, count and head."""
+    if set(chains) <= {HEAD_ROW_ID}:
+        return chains.get(HEAD_ROW_ID, (0, GENESIS_HASH.hex()))[1]
+    digest = hashlib.sha256()
+    for chain, (count, head_hex) in sorted(chains.items()):
+        digest.update(struct.pack(">qq", chain, count) + bytes.fromhex(head_hex))
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class ExportedHead:
-    """What to keep outside the database to detect a restored-from-older-copy or truncated log."""
+    """What to keep outside the database to detect a restored-from-older-copy or truncated log:
+    every chain's count and head (`transfer_count` and `head_hash`: their total and top_hash)."""
 
     transfer_count: int
     head_hash_hex: str
+    chains: ChainHeads = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.chains:  # a ledger of one chain, given as its count and head
+            object.__setattr__(
+                self, "chains", {HEAD_ROW_ID: (self.transfer_count, self.head_hash_hex)}
+            )
+
+    @classmethod
+    def of_chains(cls, chains: ChainHeads) -> ExportedHead:
+        total = sum(count for count, _hash in chains.values())
+        return cls(total, top_hash_hex(chains), dict(chains))
 
     @classmethod
     def from_dict(cls, data: dict) -> ExportedHead:
+        """An export-head file (or a seal file: its `chains` are named as ledger.seal names them)."""
         try:
-            count, hash_hex = int(data["transfer_count"]), str(data["head_hash"])
-            if count < 0 or len(bytes.fromhex(hash_hex)) != HASH_BYTES:
-                raise ValueError("transfer_count < 0 or head_hash not 32 hex bytes")
-        except (KeyError, TypeError, ValueError) as exc:
+            named = data.get("chains") or {"ledger": data}
+            chains = {}
+            for name, value in dict(named).items():
+                if (chain := chain_number(name)) is None:
+                    continue  # the audit log's, in a seal file
+                count = int(value.get("count", value.get("transfer_count", -1)))
+                hash_hex = str(value["head_hash"])
+                if count < 0 or len(bytes.fromhex(hash_hex)) != HASH_BYTES:
+                    raise ValueError("a count < 0 or a head_hash not 32 hex bytes")
+                chains[chain] = (count, hash_hex)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ExpectedHeadError(f"bad exported head: {exc}") from exc
-        return cls(count, hash_hex)
+        return cls.of_chains(chains)
 
     def to_dict(self) -> dict:
-        return {"transfer_count": self.transfer_count, "head_hash": self.head_hash_hex}
+        found: dict = {"transfer_count": self.transfer_count, "head_hash": self.head_hash_hex}
+        if set(self.chains) - {HEAD_ROW_ID}:
+            found["chains"] = {
+                chain_name(chain): {"count": count, "head_hash": head_hex}
+                for chain, (count, head_hex) in sorted(self.chains.items())
+            }
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +119,9 @@ class Violation:
 class CheckReport:
     transfer_count: int = 0
     head_hash_hex: str = GENESIS_HASH.hex()
-    first_broken_seq: int | None = None  # first transfer row where the hash chain breaks
+    first_broken_seq: int | None = None  # first link where a hash chain breaks (its chain_seq)
+    first_broken_chain: int | None = None  # ...in this chain
+    chains: ChainHeads = field(default_factory=dict)  # as walked: each chain's count and last hash
     violations: list[Violation] = field(default_factory=list)
     violations_dropped: int = 0
 
@@ -89,13 +136,13 @@ class CheckReport:
             self.violations_dropped += 1
 
 
+def head_rows(conn: Connection) -> ChainHeads:
+    query = select(ledger_head.c.id, ledger_head.c.transfer_count, ledger_head.c.head_hash)
+    return {row[0]: (row[1], bytes(row[2]).hex()) for row in conn.execute(query)}
+
+
 def export_head(conn: Connection) -> ExportedHead:
-    row = conn.execute(
-        select(ledger_head.c.transfer_count, ledger_head.c.head_hash).where(
-            ledger_head.c.id == HEAD_ROW_ID
-        )
-    ).one()
-    return ExportedHead(row[0], bytes(row[1]).hex())
+    return ExportedHead.of_chains(head_rows(conn))
 
 
 @dataclass(slots=True)
@@ -123,42 +170,67 @@ def check_ledger(conn: Connection, expected_head: ExportedHead | None = None) ->
     report = CheckReport()
     account_rows = {row.id: row for row in conn.execute(select(accounts))}
     fold = _Fold()
-    expected_hash = _walk_chain(conn, account_rows, fold, report, expected_head)
+    found_at_expected = _walk_chain(conn, account_rows, fold, report, expected_head)
     _check_head_row(conn, report)
     if expected_head is not None:
-        _check_expected_head(report, expected_head, expected_hash)
+        _check_expected_head(report, expected_head, found_at_expected)
     statuses = {row[0]: row[1:] for row in conn.execute(select(pending_transfers))}
     _check_pendings(fold, statuses, report)
     _check_accounts(account_rows, fold, statuses, report)
     return report
 
 
-def _walk_chain(conn, account_rows, fold, report, expected_head) -> bytes | None:
-    previous, seq_expected = GENESIS_HASH, 1
-    hash_at_expected = None
+class _ChainWalk:
+    """Where the walk is in one chain: the link it expects next and the hash it chains from."""
+
+    def __init__(self, chain: int) -> None:
+        self.chain, self.previous, self.expected, self.last_seq = chain, chain_genesis(chain), 1, 0
+        self.rows = 0  # the links stored, whatever their numbers say
+
+
+def _walk_chain(conn, account_rows, fold, report, expected_head) -> dict[int, bytes]:
+    """Walk every chain; the hash found at each chain's exported count (for --expect-head)."""
+    wanted = expected_head.chains if expected_head is not None else {}
+    at_expected: dict[int, bytes] = {}
+    walk: _ChainWalk | None = None
     # On the statement, not the connection: a connection's options stay set, and a later INSERT
     # on it would be sent as a server-side cursor (PostgreSQL refuses DECLARE ... FOR INSERT).
-    result = conn.execute(
-        select(transfers).order_by(transfers.c.seq).execution_options(yield_per=STREAM_ROWS)
-    )
+    query = select(transfers).order_by(transfers.c.chain, transfers.c.chain_seq)
+    result = conn.execute(query.execution_options(yield_per=STREAM_ROWS))
     for row in result.mappings():
+        if walk is None or walk.chain != row["chain"]:
+            _end_chain(walk, report)
+            walk = _ChainWalk(row["chain"])
         stored_hash = bytes(row["hash"])
         fields = tuple(row[column.name] for column in STORED_COLUMNS)
         try:
-            digest = transfer_digest(previous, row["seq"], fields, row["timestamp_ns"])
+            digest = transfer_digest(walk.previous, row["chain_seq"], fields, row["timestamp_ns"])
         except (struct.error, TypeError, ValueError, AttributeError):  # no transfer holds that
             digest = None
-        broken = row["seq"] != seq_expected or digest != stored_hash
+        broken = row["chain_seq"] != walk.expected or digest != stored_hash
         if broken and report.first_broken_seq is None:
-            report.first_broken_seq = seq_expected
-            report.add("chain", f"hash chain breaks at transfer seq {seq_expected}")
-        previous, seq_expected = stored_hash, row["seq"] + 1
+            report.first_broken_seq, report.first_broken_chain = walk.expected, walk.chain
+            report.add("chain", f"{_chain_label(walk.chain)}breaks at transfer seq {walk.expected}")
+        if row["seq"] <= walk.last_seq:
+            report.add("chain", f"transfer {row['id']}: seq {row['seq']} out of its chain's order")
+        walk.previous, walk.expected, walk.last_seq = stored_hash, row["chain_seq"] + 1, row["seq"]
+        walk.rows += 1
         report.transfer_count += 1
-        if expected_head is not None and row["seq"] == expected_head.transfer_count:
-            hash_at_expected = stored_hash
+        if wanted.get(walk.chain, (None,))[0] == row["chain_seq"]:
+            at_expected[walk.chain] = stored_hash
         _fold_transfer(row, account_rows, fold, report)
-    report.head_hash_hex = previous.hex()
-    return hash_at_expected
+    _end_chain(walk, report)
+    report.head_hash_hex = top_hash_hex(report.chains)
+    return at_expected
+
+
+def _chain_label(chain: int) -> str:
+    return "hash chain " if chain == HEAD_ROW_ID else f"{chain_name(chain)}: hash chain "
+
+
+def _end_chain(walk: _ChainWalk | None, report: CheckReport) -> None:
+    if walk is not None:
+        report.chains[walk.chain] = (walk.rows, walk.previous.hex())
 
 
 def _fold_transfer(row, account_rows, fold: _Fold, report: CheckReport) -> None:
@@ -294,23 +366,37 @@ def _check_account_flags(account_id, row, stored, closed_by_fold, report) -> Non
 
 
 def _check_head_row(conn: Connection, report: CheckReport) -> None:
-    head = export_head(conn)
-    if head.transfer_count != report.transfer_count or head.head_hash_hex != report.head_hash_hex:
-        report.add(
-            "head",
-            f"head row says {head.transfer_count} transfers / {head.head_hash_hex[:_HASH_SHOWN_HEX_DIGITS]}…, "
-            f"table has {report.transfer_count} / {report.head_hash_hex[:_HASH_SHOWN_HEX_DIGITS]}…",
-        )
+    heads = head_rows(conn)
+    for chain in sorted(set(heads) | set(report.chains) | {HEAD_ROW_ID}):
+        walked = report.chains.get(chain, (0, chain_genesis(chain).hex()))
+        head = heads.get(chain)
+        if head is None:
+            report.add("head", f"{chain_name(chain)}: {walked[0]} transfers but no head row")
+        elif head != walked:
+            report.add(
+                "head",
+                f"{_head_label(chain)}head row says {head[0]} transfers / "
+                f"{head[1][:_HASH_SHOWN_HEX_DIGITS]}…, table has {walked[0]} / "
+                f"{walked[1][:_HASH_SHOWN_HEX_DIGITS]}…",
+            )
 
 
-def _check_expected_head(report: CheckReport, expected: ExportedHead, found: bytes | None) -> None:
-    if expected.transfer_count > report.transfer_count:
-        report.add(
-            "head",
-            f"ledger has {report.transfer_count} transfers but {expected.transfer_count} were "
-            "exported earlier: restored from an older copy, or the tail was lost",
-        )
-    elif expected.transfer_count > 0 and (found is None or found.hex() != expected.head_hash_hex):
-        report.add(
-            "head", f"transfer {expected.transfer_count} differs from the exported head hash"
-        )
+def _head_label(chain: int) -> str:
+    return "" if chain == HEAD_ROW_ID else f"{chain_name(chain)}: "
+
+
+def _check_expected_head(
+    report: CheckReport, expected: ExportedHead, found: dict[int, bytes]
+) -> None:
+    for chain, (count, head_hex) in sorted(expected.chains.items()):
+        stored = report.chains.get(chain, (0, ""))[0]
+        if count > stored:
+            report.add(
+                "head",
+                f"{_head_label(chain)}ledger has {stored} transfers but {count} were exported "
+                "earlier: restored from an older copy, or the tail was lost",
+            )
+        elif count > 0 and (chain not in found or found[chain].hex() != head_hex):
+            report.add(
+                "head", f"{_head_label(chain)}transfer {count} differs from the exported head hash"
+            )

@@ -24,17 +24,21 @@ def expire_pending_transfers(conn: Connection, now_ns: int, limit: int = MAX_BAT
     """Expire up to `limit` due pending transfers in the caller's transaction; return their ids.
 
     A pending transfer is due when its expiry is at or before max(now_ns, newest ledger
-    timestamp): the same time create_transfers uses to refuse a post of an expired transfer.
+    timestamp): create_transfers refuses a post of it from then on. A post and this expiry of the
+    same transfer lock the same accounts, so one of them finds it no longer pending.
     Callers (the sweeper) loop until fewer than `limit` ids come back.
     """
-    head = batch.lock_head(conn)
-    now_ns = max(now_ns, head.last_timestamp_ns)
+    now_ns = max(now_ns, batch.newest_timestamp(conn))
     due = conn.execute(_select_due, {"now_ns": now_ns, "limit": limit}).scalars().all()
     if not due:
         return []
     pendings = batch.load_pending(conn, due)
     account_ids = {a for p in pendings.values() for a in (p.debit, p.credit)}
     accounts = batch.lock_accounts(conn, account_ids)
+    if conn.dialect.name == "postgresql":  # read again under the locks (see ledger.batch)
+        again = batch.load_pending(conn, due)
+        pendings = {i: p for i, p in again.items() if p.status == PendingStatus.PENDING}
+        due = list(pendings)
     for pending in pendings.values():
         debit, credit = accounts[pending.debit], accounts[pending.credit]
         release_pending(debit, credit, pending)

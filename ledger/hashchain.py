@@ -22,3 +22,12 @@ def transfer_digest(previous: bytes, seq: int, fields: tuple, timestamp_ns: int)
         seq, id_, debit, credit, amount, code, flags, pending_id or 0, timeout_s, timestamp_ns
     )
     return _sha256(previous + fixed + currency.encode() + tail).digest()
+
+
+def chain_genesis(chain: int) -> bytes:
+    """Where chain `chain` starts. Chain 1 starts from zeros, as the single chain did before the
+    ledger had several (an existing ledger is chain 1 unchanged); each other chain from its own
+    value, so two whole chains cannot trade places unnoticed."""
+    if chain == 1:
+        return bytes(HASH_BYTES)
+    return _sha256(b"smscore ledger chain " + str(chain).encode()).digest()

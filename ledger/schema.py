@@ -1,9 +1,16 @@
 """Tables of the ledger (SQLAlchemy Core). Alembic migrations in `ledger/migrations` create them.
 
-`transfers` is append-only: every row is covered by the hash chain. The mutable state of a pending
+`transfers` is append-only: every row is covered by a hash chain. The mutable state of a pending
 transfer (pending → posted / voided / expired) lives in `pending_transfers`, so that resolving a
-reservation never edits a transfer row. `ledger_head` is a single row holding the chain's head; on
-PostgreSQL it is also the lock that orders all writers (the chain is a total order).
+reservation never edits a transfer row.
+
+The ledger has one or more hash chains (see ledger.batch): each transfer is link `chain_seq` of
+chain `chain`, and `ledger_head` holds one row per chain (its count, head hash and newest
+timestamp). A batch appends to one chain, holding that chain's head row; concurrent writers on
+PostgreSQL take different chains, so no head row orders them all. `seq` is the global row number
+(given by the database: an identity on PostgreSQL, the rowid on SQLite); it orders statements and
+increases along every chain, but it is not a chain position: values lost to a rolled-back insert
+leave gaps there, never in a chain.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -32,9 +40,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-SCHEMA_VERSION = "0001"  # the Alembic head this code expects
-HEAD_ROW_ID = 1
-GENESIS_HASH = bytes(HASH_BYTES)
+SCHEMA_VERSION = "0002"  # the Alembic head this code expects
+HEAD_ROW_ID = 1  # chain 1: the ledger's only chain on SQLite (one writer), the first on PostgreSQL
+MAX_CHAINS = 32  # PostgreSQL writers that can append at once; more wait for a head row
+GENESIS_HASH = bytes(HASH_BYTES)  # chain 1's (ledger.hashchain.chain_genesis)
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -66,7 +75,9 @@ Index(None, accounts.c.user_data)
 transfers = Table(
     "ledger_transfers",
     metadata,
-    Column("seq", RowId, primary_key=True, autoincrement=False),
+    Column("seq", RowId, Identity(), primary_key=True),
+    Column("chain", SmallInteger, nullable=False),
+    Column("chain_seq", BigInteger, nullable=False),
     Column("id", BigInteger, nullable=False, unique=True),
     Column("debit_account_id", BigInteger, ForeignKey(accounts.c.id), nullable=False),
     Column("credit_account_id", BigInteger, ForeignKey(accounts.c.id), nullable=False),
@@ -81,6 +92,7 @@ transfers = Table(
     Column("timestamp_ns", BigInteger, nullable=False),
     Column("hash", LargeBinary(HASH_BYTES), nullable=False),
 )
+Index("uq_ledger_transfers_chain_seq", transfers.c.chain, transfers.c.chain_seq, unique=True)
 Index(None, transfers.c.debit_account_id, transfers.c.seq)
 Index(None, transfers.c.credit_account_id, transfers.c.seq)
 # Most transfers have neither: partial indexes cost nothing on their insert.

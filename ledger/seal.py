@@ -9,7 +9,8 @@ The *tail check* re-hashes the last links (a flipped byte or an edited row there
 and compares the head row with the table's last link. Its cost depends on the tail's length, not
 on the chain's: the full walk is `smscore ledger check` (ledger.check).
 
-One routine serves every chain (`Chain`): the ledger's transfers here, the daemon's audit log in
+One routine serves every chain (`Chain`): each of the ledger's chains here (`ledger_chains`: chain
+1 is named "ledger", chain n "ledger chain n"; see ledger.batch), the daemon's audit log in
 daemon.seal_guard.
 """
 
@@ -18,12 +19,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Connection, func, select
 
 from ledger.batch import STORED_COLUMNS
-from ledger.hashchain import transfer_digest
-from ledger.schema import GENESIS_HASH, HEAD_ROW_ID, ledger_head, transfers
+from ledger.hashchain import chain_genesis, transfer_digest
+from ledger.schema import HEAD_ROW_ID, ledger_head, transfers
 
 SHOWN_HEX_DIGITS = 16  # of a hash in a one-line finding: enough to tell two apart
 
@@ -130,24 +132,29 @@ def compare_with_seal(conn: Connection, chain: Chain, sealed: Mark, when: str) -
 # --- the ledger's chain ---------------------------------------------------------------------------
 
 
-def _ledger_head(conn: Connection) -> Mark:
+def _ledger_head(chain: int, conn: Connection) -> Mark:
     query = select(ledger_head.c.transfer_count, ledger_head.c.head_hash)
-    count, head_hash = conn.execute(query.where(ledger_head.c.id == HEAD_ROW_ID)).one()
-    return Mark(count, bytes(head_hash))
+    found = conn.execute(query.where(ledger_head.c.id == chain)).first()
+    if found is None:  # its head row is gone: no link can continue from anything
+        return Mark(0, chain_genesis(chain))
+    return Mark(found[0], bytes(found[1]))
 
 
-def _ledger_last_seq(conn: Connection) -> int:
-    return conn.execute(select(func.max(transfers.c.seq))).scalar_one() or 0
+def _ledger_last_seq(chain: int, conn: Connection) -> int:
+    query = select(func.max(transfers.c.chain_seq)).where(transfers.c.chain == chain)
+    return conn.execute(query).scalar_one() or 0
 
 
-_LINK_COLUMNS = (transfers.c.seq, transfers.c.hash, transfers.c.timestamp_ns, *STORED_COLUMNS)
+_LINK_COLUMNS = (
+    transfers.c.chain_seq, transfers.c.hash, transfers.c.timestamp_ns, *STORED_COLUMNS
+)  # fmt: skip
 
 
-def _ledger_links(conn: Connection, first: int, last: int) -> Iterator[Link]:
+def _ledger_links(chain: int, conn: Connection, first: int, last: int) -> Iterator[Link]:
     query = (
         select(*_LINK_COLUMNS)
-        .where(transfers.c.seq.between(first, last))
-        .order_by(transfers.c.seq)
+        .where(transfers.c.chain == chain, transfers.c.chain_seq.between(first, last))
+        .order_by(transfers.c.chain_seq)
         .execution_options(yield_per=5_000)  # on the statement: the connection's stay unchanged
     )
     for seq, stored, timestamp_ns, *fields in conn.execute(query):
@@ -159,6 +166,39 @@ def _digest_of(seq: int, fields: tuple, timestamp_ns: int) -> Callable[[bytes], 
     return lambda previous: transfer_digest(previous, seq, fields, timestamp_ns)
 
 
-LEDGER_CHAIN = Chain(
-    "ledger", "transfer", "transfers", GENESIS_HASH, _ledger_head, _ledger_last_seq, _ledger_links
-)
+def chain_name(chain: int) -> str:
+    return "ledger" if chain == HEAD_ROW_ID else f"ledger chain {chain}"
+
+
+def chain_number(name: str) -> int | None:
+    """The ledger chain a name (chain_name) stands for; None: not one of the ledger's."""
+    if name == "ledger":
+        return HEAD_ROW_ID
+    prefix = "ledger chain "
+    digits = name[len(prefix) :] if name.startswith(prefix) else ""
+    return int(digits) if digits.isdigit() else None
+
+
+def ledger_chain(chain: int) -> Chain:
+    return Chain(
+        chain_name(chain),
+        "transfer",
+        "transfers",
+        chain_genesis(chain),
+        partial(_ledger_head, chain),
+        partial(_ledger_last_seq, chain),
+        partial(_ledger_links, chain),
+    )
+
+
+LEDGER_CHAIN = ledger_chain(HEAD_ROW_ID)
+
+
+def chain_numbers(conn: Connection) -> list[int]:
+    """The chains with a head row (and chain 1). A chain whose head row was deleted is found by
+    the seal (it names the chain) and by `smscore ledger check` (it walks every transfer)."""
+    return sorted({HEAD_ROW_ID, *conn.execute(select(ledger_head.c.id)).scalars()})
+
+
+def ledger_chains(conn: Connection) -> list[Chain]:
+    return [LEDGER_CHAIN if n == HEAD_ROW_ID else ledger_chain(n) for n in chain_numbers(conn)]

@@ -77,7 +77,7 @@ def create_transfers(
         raise LedgerBatchTooLarge(f"{len(transfers)} transfers in one batch; at most {MAX_BATCH}")
     if not transfers:
         return []
-    head = batch.lock_head(conn)
+    head = batch.take_chain(conn)
     timestamp_ns = max(now_ns, head.last_timestamp_ns)
     state = _BatchState.load(conn, transfers, timestamp_ns)
     results = _run_chains(state, transfers)
@@ -108,18 +108,24 @@ class _BatchState:
     def load(cls, conn: Connection, transfers: Sequence[Transfer], ts: int) -> _BatchState:
         state = cls(ts)
         ids = {t.id for t in transfers if _in_range(t.id)}
-        state.known = batch.load_stored(conn, ids)
         pending_ids = {
             t.pending_id
             for t in transfers
             if int(t.flags) & (_POST_PENDING | _VOID_PENDING) and _in_range(t.pending_id)
         }
+        # A pending transfer's accounts never change: read them to know what to lock.
         state.pendings = batch.load_pending(conn, pending_ids)
         account_ids = {a for t in transfers for a in (t.debit_account_id, t.credit_account_id)}
         account_ids.update(
             a for pending in state.pendings.values() for a in (pending.debit, pending.credit)
         )
         state.accounts = batch.lock_accounts(conn, (a for a in account_ids if _in_range(a)))
+        if conn.dialect.name == "postgresql" and state.pendings:
+            # Read again under the account locks: a concurrent post, void or expiry of the same
+            # pending transfer held them, and its status is committed now (SQLite: one writer).
+            state.pendings = batch.load_pending(conn, pending_ids)
+        # After the locks too: a concurrent batch of the same transfer (same accounts) committed.
+        state.known = batch.load_stored(conn, ids)
         return state
 
     def save_account(self, account: AccountState) -> None:

@@ -1,5 +1,5 @@
-"""The audit chain under concurrent writers on PostgreSQL (one chain, never a fork, no deadlock with
-the ledger's head), and d0006 chaining the entries of an existing log."""
+"""The audit chain under concurrent writers on PostgreSQL (one chain, never a fork, no wait on a
+ledger head), and d0006 chaining the entries of an existing log."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from daemon.audit import record_txn
 from daemon.audit_chain import head_txn, verify_audit_chain_txn
 from daemon.migrate import VERSION_TABLE, upgrade_daemon
 from daemon.schema import audit_log
-from ledger.batch import lock_head
+from ledger.batch import take_chain
 from ledger.migrate import alembic_config
 from tests.daemon.pg_locks import wait_until_blocked
 
@@ -67,28 +67,23 @@ def test_a_second_writer_waits_for_the_head_then_chains_after_it(pg_engine):
         assert verify_audit_chain_txn(conn) is None
 
 
-def test_audit_then_ledger_and_ledger_then_audit_do_not_deadlock(pg_engine):
+def test_audit_then_ledger_and_ledger_then_audit_do_not_wait_on_a_ledger_head(pg_engine):
     """A staff action that records then posts, and a batch that posts then records a lockout: the
-    append takes the ledger's head first, so the two queue instead of deadlocking."""
-    with pg_engine.connect() as poster, ThreadPoolExecutor(1) as pool:
+    ledger has a chain per concurrent writer (ledger.batch), so the staff action takes a chain of
+    its own and commits while the batch is still open; the batch's entry chains after it."""
+    with pg_engine.connect() as poster:
         transaction = poster.begin()
-        lock_head(poster)  # a batch posting money
+        poster_chain = take_chain(poster).chain  # a batch posting money
 
-        def records_then_posts() -> int:
-            with pg_engine.begin() as conn:
-                entry = record_txn(conn, "ops", "test.staff", "", "", NOW)
-                lock_head(conn)
-                return entry
-
-        staff = pool.submit(records_then_posts)
-        wait_until_blocked(pg_engine)
+        with pg_engine.begin() as conn:  # would block for ever behind one shared head row
+            staff_id = record_txn(conn, "ops", "test.staff", "", "", NOW)
+            staff_chain = take_chain(conn).chain
         lockout = record_txn(poster, "system", "pin.lockout", "254712000200", "", NOW + 1)
         transaction.commit()
-        staff_id = staff.result(timeout=60)
     with pg_engine.connect() as conn:
         rows = conn.execute(select(audit_log.c.id).order_by(audit_log.c.seq)).scalars().all()
         assert verify_audit_chain_txn(conn) is None
-    assert rows == [lockout, staff_id]
+    assert rows == [staff_id, lockout] and staff_chain != poster_chain
 
 
 # --- d0006 on a log written before it

@@ -66,12 +66,12 @@ def test_init_says_what_it_did(tmp_path) -> None:
     path = tmp_path / "new.db"
     created = run("init", "--db", f"sqlite:///{path}")
     assert created.exit_code == 0
-    assert created.output.strip() == f"created database {path} with the ledger schema at 0001"
+    assert created.output.strip() == f"created database {path} with the ledger schema at 0002"
     again = run("init", "--db", f"sqlite:///{path}")
-    assert again.output.strip() == "ledger schema is current (0001)"
+    assert again.output.strip() == "ledger schema is current (0002)"
     (tmp_path / "empty.db").touch()
     empty = run("init", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
-    assert empty.output.strip() == "created the ledger schema at 0001"
+    assert empty.output.strip() == "created the ledger schema at 0002"
 
 
 def test_check_finds_the_daemons_database_by_its_config_or_state_dir(tmp_path) -> None:
