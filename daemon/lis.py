@@ -47,7 +47,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from daemon import clock
+from daemon import clock, pg_notify
 from daemon.config import InboxConfig
 from daemon.db import Database
 from daemon.inbox_queue import WaitingQueue
@@ -159,7 +159,7 @@ def write_batch_txn(
     parts = [mo for mo in mos if mo.concat is not None]
     if parts:
         whole.extend(_store_parts(conn, parts, now_ns))
-    return _insert_whole(conn, whole, now_ns, dedupe_secret)
+    return pg_notify.notify_inbox_txn(conn, _insert_whole(conn, whole, now_ns, dedupe_secret))
 
 
 class _InboxRow(NamedTuple):

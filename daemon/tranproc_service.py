@@ -1,5 +1,10 @@
-"""The TranProc service: runs daemon.tranproc's batches on the database thread, when woken by the LIS after
-an inbox commit (wakes coalesce), every poll_interval_s otherwise, and at once again after a full batch."""
+"""The TranProc service: runs daemon.tranproc's batches on the database thread, when woken after an
+inbox commit (wakes coalesce), every poll_interval_s otherwise, and at once again after a full batch.
+
+Who wakes it: on SQLite the LIS of the same process (InboxWriter.on_committed). On PostgreSQL the
+LIS may be another process: the TranProc also LISTENs (daemon.pg_notify, a thread of its own) for
+the NOTIFY the inbox transaction sends at its commit, and its poll slows to the fallback
+pg_notify.FALLBACK_POLL_S (or poll_interval_s, if longer)."""
 
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from twisted.python.failure import Failure
 from daemon import clock
 from daemon.commands.registry import Registry
 from daemon.config import Config
-from daemon.db import Database
+from daemon.db import Database, InlineDatabase
 from daemon.deferreds import when_done
+from daemon.pg_notify import FALLBACK_POLL_S, InboxListener, conninfo
 from daemon.subscribers import PinHasher
 from daemon.tranproc import BatchResult, TranProcEnv, error_reason, process_batch_txn
 
@@ -52,6 +58,7 @@ class TranProc:
         *,
         on_batch: Callable[[BatchResult], None] | None = None,
         claim_limit: Callable[[], int] | None = None,
+        listen: bool | None = None,
     ) -> None:
         self._reactor = reactor
         self._db = db
@@ -68,17 +75,29 @@ class TranProc:
         self._timer_delay_s = 0.0
         self._batch_started_s = 0.0
         self.batch_observers: list[BatchObserver] = []  # daemon.metrics: sizes and latencies
+        if listen is None:  # PostgreSQL, on a real reactor and database thread (not a test's Clock)
+            postgres = db.engine.dialect.name == "postgresql"
+            listen = postgres and not isinstance(db, InlineDatabase)
+        self.listener: InboxListener | None = None
+        if listen:
+            self.listener = InboxListener(reactor, conninfo(db.engine), self.wake)
+            self.poll_interval_s = max(self.poll_interval_s, FALLBACK_POLL_S)
 
     def start(self) -> None:
         if not self._running:
             self._running = True
+            if self.listener is not None:
+                self.listener.start()
             self._schedule(0)
 
     def stop(self) -> Deferred:
-        """Stop polling; the Deferred fires when the batch under way (if any) has finished."""
+        """Stop polling (and listening); fires when the batch under way (if any) has finished."""
         self._running = False
         self._cancel_timer()
-        return when_done(self._in_flight)
+        if self.listener is None:
+            return when_done(self._in_flight)
+        listening = self.listener.stop()
+        return listening.addCallback(lambda _: when_done(self._in_flight))
 
     def wake(self) -> None:
         """New inbox rows were committed. Many wakes before the next batch make one batch."""
