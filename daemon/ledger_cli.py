@@ -238,9 +238,11 @@ def check_lines(
         return [*lines, f"ledger BROKEN: the audit log's chain does not hold; {summary}"], False
     if report.ok:
         return [*lines, f"ledger BROKEN: the trust account does not reconcile; {summary}"], False
-    broken = (
-        f", hash chain broken from seq {report.first_broken_seq}" if report.first_broken_seq else ""
-    )
+    broken = ""
+    if report.first_broken_seq:
+        chain = report.first_broken_chain
+        where = f" of ledger chain {chain}" if chain not in (None, 1) else ""
+        broken = f", hash chain broken from seq {report.first_broken_seq}{where}"
     return [*lines, f"ledger BROKEN: {len(report.violations)} violations{broken}; {summary}"], False
 
 
