@@ -18,7 +18,7 @@ from daemon.commands.builtin import default_registry
 from daemon.config import build_config
 from daemon.db import InlineDatabase
 from daemon.lis import IncomingMo, write_batch_txn
-from daemon.pg_notify import CHANNEL, FALLBACK_POLL_S, conninfo
+from daemon.pg_notify import CHANNEL, FALLBACK_POLL_S, InboxListener, conninfo
 from daemon.schema import inbox
 from daemon.subscribers import PEPPER_BYTES, PinHasher
 from daemon.tranproc_service import TranProc
@@ -104,3 +104,25 @@ def test_a_commit_in_another_process_wakes_the_tranproc_without_the_poll(pg_engi
     stopped = tranproc.stop()
     reactor.run_next_from_thread()  # the listener's thread has closed its connection
     assert stopped.called and tranproc.listener.counters["notifications"] >= 1
+
+
+def test_a_lost_listening_connection_comes_back_and_wakes_once_more(pg_engine) -> None:
+    """Rows committed while nobody listened are picked up: every (re)connection wakes once."""
+    reactor = ThreadedClock()
+    woken: list[int] = []
+    listener = InboxListener(
+        reactor, conninfo(pg_engine), lambda: woken.append(1), wait_s=0.05, reconnect_s=0.01
+    )
+    listener.start()
+    reactor.run_next_from_thread()  # connected: the first wake
+    with pg_engine.connect() as conn:  # the server drops it (a restart, a network cut)
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
+        )
+    reactor.run_next_from_thread()  # connected again: the wake for what it may have missed
+    stopped = listener.stop()
+    while not stopped.called:
+        reactor.run_next_from_thread()
+    assert len(woken) >= 2
+    assert listener.counters["connects"] >= 2 and listener.counters["errors"] >= 1
