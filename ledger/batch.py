@@ -14,6 +14,13 @@ the accounts they share. Within a chain the links are written under its head's l
 no gaps and no out-of-order commits; `smscore ledger check` verifies every chain and the seal keeps
 every chain's head (ledger.seal).
 
+Why chains per writer, not a sealer chaining committed rows later: every transfer is hashed in
+the transaction that writes it, so there are no unsealed rows, no second write of every row, no
+sealer role to run and watch, and no sequence gaps or out-of-order commits to reason about (a
+chain's links are numbered under its head's lock); an existing ledger is chain 1 unchanged. What
+is given up is one total order across chains: two transfers written at once by two writers have
+no order but their `seq`, which the check holds to rise along each chain.
+
 Lock order (PostgreSQL): a head row first (never waited for while another is free), then the
 accounts in ascending id order, then the pending and stored transfers are read again: a post or
 void and an expiry of the same pending transfer lock the same two accounts, so the later one sees
