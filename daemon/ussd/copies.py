@@ -10,8 +10,9 @@ all 16 bits as their session id (6D's, as vumi's sixdee processor reads it), the
 have no such field, and smscore.ussd_dialects neither reads nor writes one. So a copy is told from
 what the session knows, each rule resting on what a person cannot do:
 
-- an answer while the session's screen has never gone out (queued and never tried, or refused or
-  given up without being sent): nobody has read it, so this is an earlier PDU again;
+- an answer while the session's screen has never gone out (never tried, refused by the SMSC, or
+  stopped unsent): nobody has read it, so this is an earlier PDU again. A screen tried and then
+  given up is not known unread (a try in flight when the daemon was killed may have been shown);
 - an answer whose bytes equal an earlier MO of the same session and arrives within copy_window_s
   of that MO or of the session's last step: a person needs longer to read a new screen and type
   (a real "1" on the menu and a "1" on the next screen a human time later are two answers);
@@ -43,7 +44,7 @@ from daemon.subscribers import PinHasher
 from daemon.ussd.sessions import Session, SessionStatus
 
 DIGEST_PREFIX = "u"  # an SMS row's dedupe key is 64 hex digits: this one can never equal it
-NEVER_SENT = frozenset({OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE})  # refused or given up
+NEVER_SENT = frozenset({OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE})  # final, not delivered
 COPY = "ussd_copy"  # inbox.error of an answer taken for the network's copy
 REDIAL = "ussd_redial"  # inbox.error of a dial taken for the network's retry
 
@@ -58,14 +59,19 @@ class Screen:
 
     @property
     def unseen(self) -> bool:
-        """It cannot have been read: never tried, or refused or given up."""
-        never_tried = self.status is OutboxStatus.QUEUED and self.attempts == 0
-        return never_tried or self.status in NEVER_SENT
+        """It cannot have been read: never tried, or refused by the SMSC or stopped unsent. One
+        given up after a try is not: a try in flight at a crash may have reached the phone."""
+        if self.status is OutboxStatus.FAILED:
+            return True
+        return self.attempts == 0 and self.status in (
+            OutboxStatus.QUEUED,
+            OutboxStatus.UNDELIVERABLE,
+        )
 
     @property
     def gone(self) -> bool:
-        """It will never be shown: a copy must bring it again."""
-        return self.status in NEVER_SENT
+        """It was never shown and never will be: a copy must bring it again."""
+        return self.unseen and self.status in NEVER_SENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ import itertools
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from daemon.outbox import OutboxStatus
-from daemon.schema import moves
+from daemon.schema import moves, outbox
 from daemon.schema_ussd import ussd_sessions
 from smscore.ussd import UssdOp
 from tests.daemon.ussd_world import A_PERSON_S, CODE, UssdWorld
@@ -175,6 +175,22 @@ def test_a_copy_finding_its_screen_refused_brings_it_again(world):
     assert (session.steps, session.last_outbox_id) == (1, again.id)
     amount_screen = person(world, dialogue, BOB_NATIONAL)
     assert "mount" in amount_screen.text
+
+
+def test_an_answer_to_a_screen_given_up_after_a_try_is_taken(world):
+    """Chaos seed 18: the phone screen was in flight when the daemon was killed (shown, its
+    submit_sm_resp lost), then given up as late; the subscriber's real answer to it counts."""
+    dialogue = world.dial(ALICE)
+    phone_screen = person(world, dialogue, "1")
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == phone_screen.id)
+            .values(status=OutboxStatus.UNDELIVERABLE, attempts=1, final_at_ns=world.now_ns)
+        )
+    world.advance(A_PERSON_S)
+    amount_screen = dialogue.turn(BOB_NATIONAL)
+    assert "mount" in amount_screen.text and world.session(dialogue.key).steps == 2
 
 
 # --- any copies of earlier PDUs, arriving as an SMSC sends them again -----------------------------
