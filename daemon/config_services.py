@@ -81,4 +81,8 @@ class UssdConfig(Section):
     # the network within answer_timeout_s of the subscriber's answer (later, the network has gone).
     session_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0
     answer_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # An MO equal to an earlier one of the same dialogue this soon after it (or after the last
+    # screen was queued) is the SMSC's copy, not the subscriber's answer (daemon.ussd.copies):
+    # above the SMSC's deliver_sm retry delay, below a person's time to read a screen and answer.
+    copy_window_s: Annotated[float, Field(ge=0, le=30)] = 2.0
     screen_max_chars: Annotated[int, Field(ge=40, le=182)] = 182  # GSM-7; UCS-2 screens: 80

@@ -34,7 +34,7 @@ from daemon.db import is_transient
 from daemon.masking import stored_form
 from daemon.outbox import OutgoingSms, UssdScreen, queue_one_sms_txn
 from daemon.subscribers import Subscriber, get_subscriber_txn
-from daemon.ussd import engine
+from daemon.ussd import copies, engine
 from daemon.ussd.arg_kinds import KINDS
 from daemon.ussd.menu import Kind, Menu
 from daemon.ussd.menu_store import current_menu_txn, menu_of_version_txn
@@ -48,8 +48,8 @@ from daemon.ussd.sessions import (
     end_session_txn,
     latest_session_txn,
     open_session_txn,
+    resent_screen_txn,
     save_step_txn,
-    screen_text_txn,
     set_last_screen_txn,
     stop_unsent_screen_txn,
 )
@@ -208,15 +208,17 @@ class Turn:
     # --- what each MO does
 
     def dial(self, session: Session | None) -> UssdReply | UssdCommand:
-        """A PSSR indication: a new dialogue. On a key still in use, a network retry (see
-        `_is_retry`) gets the current screen again; else the old dialogue ends as for a release
-        (its unsent money screen stopped, the move voided) and a new one starts."""
+        """A PSSR indication: a new dialogue. The network's retry of the dial that began the
+        key's session (daemon.ussd.copies) moves nothing; else an open dialogue on the key ends as
+        for a release (its unsent money screen stopped, the move voided) and a new one starts."""
         code = self.row.text.strip()
-        if session is not None and self._is_retry(session, code):
-            text = screen_text_txn(self.conn, session.last_outbox_id)
-            if text is not None:
-                self._resend(session, text)
-                return UssdReply(error="ussd_redial")
+        copy = None if session is None else copies.dial_copy_txn(
+            self.conn, session, self.row, code, self.config.ussd
+        )  # fmt: skip
+        if copy is not None and session is not None:
+            if session.status is not SessionStatus.OPEN:  # ended: a short "dial again" screen
+                return dataclasses.replace(self._ended(session), error=copy.reason)
+            return self._copy(session, copy)
         if session is not None:
             self._end_for(session, REDIALLED)
         menu = self.menus().for_code(self.conn, code)
@@ -242,6 +244,11 @@ class Turn:
             log.error("ussd session {id}: menu {v} is gone", id=session.id, v=session.menu_version)
             end_session_txn(self.conn, session, SessionStatus.ABORTED, "menu_gone", self.now_ns)
             return self._ended(session)
+        copy = copies.answer_copy_txn(
+            self.conn, session, self.row, self.env.hasher, self.config.ussd
+        )
+        if copy is not None:
+            return self._copy(session, copy)
         state = engine.SessionState(
             session.screen, session.page, dict(session.inputs), session.back
         )
@@ -253,17 +260,17 @@ class Turn:
         timeout_ns = int(self.config.ussd.session_timeout_s * NS_PER_S)
         return self.now_ns - session.started_at_ns > timeout_ns
 
-    def _is_retry(self, session: Session, code: str) -> bool:
-        """The network sending the same dial again: same code, nothing answered, still within
-        answer_timeout_s. Session numbers are one octet and gateways reuse them per subscriber,
-        so anything else on an open key is a new dial."""
-        answer_timeout_ns = int(self.config.ussd.answer_timeout_s * NS_PER_S)
-        return (
-            session.status is SessionStatus.OPEN
-            and session.service_code == code[:32]
-            and session.steps == 0
-            and self.now_ns - session.started_at_ns <= answer_timeout_ns
+    def _copy(self, session: Session, copy: copies.Copy) -> UssdReply:
+        """A copy of an earlier MO: nothing moves. Its screen goes again only if it never went
+        (and never will); the copy is stored masked (it may be a PIN typed on a PIN screen)."""
+        log.info(
+            "ussd session {id}: a copy of an earlier MO ({why})", id=session.id, why=copy.reason
         )
+        if copy.screen is not None and copy.screen.gone:
+            outbox_id = self._queue(self.screen_sms(copy.screen.text, final=False))
+            resent_screen_txn(self.conn, session, outbox_id, self.now_ns)
+        masked = stored_form(self.row, PIN_MASK, self.config.binds)
+        return UssdReply(error=copy.reason, masked=masked)
 
     def release(self, session: Session | None) -> UssdReply:
         """The user or the network ended the dialogue: nothing more is sent in it. A money
@@ -365,10 +372,6 @@ class Turn:
         self._screen(self.render("ussd_session_ended", code=code), final=True)
         masked = stored_form(self.row, PIN_MASK, self.config.binds)
         return UssdReply(error="ussd_session_ended", masked=masked)
-
-    def _resend(self, session: Session, text: str) -> None:
-        outbox_id = self._queue(self.screen_sms(text, final=False))
-        set_last_screen_txn(self.conn, session, outbox_id)
 
     def _screen(self, text: str, final: bool, session: Session | None = None) -> None:
         outbox_id = self._queue(self.screen_sms(text, final))

@@ -67,6 +67,7 @@ class Session:
     last_at_ns: int
     last_outbox_id: int | None
     back: tuple[str, ...] = ()  # the screens that led here (engine.SessionState.back)
+    ended_at_ns: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Session:
@@ -75,6 +76,7 @@ class Session:
             row.id, where, row.service_code, row.menu_version, row.language, row.screen,
             row.page, json.loads(row.inputs), row.steps, SessionStatus(row.state),
             row.started_at_ns, row.last_at_ns, row.last_outbox_id, tuple(json.loads(row.back)),
+            row.ended_at_ns,
         )  # fmt: skip
 
 
@@ -180,6 +182,16 @@ def set_last_screen_txn(conn: Connection, session: Session, outbox_id: int) -> N
         update(ussd_sessions)
         .where(ussd_sessions.c.id == session.id)
         .values(last_outbox_id=outbox_id)
+    )
+
+
+def resent_screen_txn(conn: Connection, session: Session, outbox_id: int, now_ns: int) -> None:
+    """The session's screen queued again (for a copy that found it never sent): its new row, and
+    the time it was queued, from which a person's answer to it is counted."""
+    conn.execute(
+        update(ussd_sessions)
+        .where(ussd_sessions.c.id == session.id)
+        .values(last_outbox_id=outbox_id, last_at_ns=now_ns)
     )
 
 

@@ -14,7 +14,7 @@ from daemon.outbox import OutboxStatus
 from daemon.security.signing import activate, deactivate
 from smscore.ussd import UssdOp
 from tests.daemon.money_world import HASHER, NS
-from tests.daemon.ussd_world import BIND, CODE, UssdWorld
+from tests.daemon.ussd_world import A_PERSON_S, BIND, CODE, UssdWorld
 
 ALICE, BOB = "254712000001", "254712000002"
 KES = 100
@@ -210,6 +210,7 @@ def test_the_same_text_on_two_screens_is_two_answers(world):
     # not a repeat of the first "1".
     dialogue = world.dial(ALICE)
     phone_screen = dialogue.answer("1")
+    world.advance(A_PERSON_S)  # read the screen, typed "1" (sooner: the SMSC's copy of the first)
     again = dialogue.answer("1")
     assert again.text.endswith(phone_screen.text) and again.text != phone_screen.text
 
@@ -281,6 +282,7 @@ def test_zero_goes_back_a_screen_across_messages_and_the_walk_still_completes(wo
     assert again.text == phone_screen.text
     session = world.session(dialogue.key)
     assert PIN not in json.dumps(session.inputs)
+    world.advance(A_PERSON_S)  # the same number typed again, a person's time later
     dialogue.answer("0712000002")
     last = dialogue.walk("500", PIN)
     assert last.final and "Confirmed" in last.text

@@ -39,7 +39,7 @@ def world(engine):
 
 def test_a_release_mid_menu_ends_the_session_and_sends_nothing(world):
     dialogue = world.dial(ALICE)
-    screen = dialogue.answer("1", delivered=False)  # released before this screen went
+    screen = dialogue.answer("1")  # released before the screen it gets went
     row_id = dialogue.release()
     session = world.session(dialogue.key)
     assert (session.state, session.end_reason) == ("aborted", "released")
@@ -117,9 +117,22 @@ def test_the_ended_screen_speaks_the_subscriber_s_language(engine):
     assert screen.text.startswith("Kipindi hiki kimekwisha")
 
 
-def test_a_repeated_dial_resends_the_current_screen_without_restarting(world):
+def test_a_repeated_dial_leaves_the_queued_screen_to_answer_it(world):
     dialogue = world.dial(ALICE)
     world.advance(world.config.ussd.answer_timeout_s - 1)
+    row_id = world.ussd_mo(ALICE, CODE, dialogue.key, UssdOp.PSSR_INDICATION)  # the network's retry
+    world.run_tranproc()
+    assert world.screens(inbox_id=row_id) == []  # the menu still queued goes: one screen, not two
+    assert world.inbox_row(row_id).error == "ussd_redial"
+    session = world.session(dialogue.key)
+    assert (session.state, session.screen, session.steps) == ("open", "main", 0)
+    assert session.last_outbox_id == dialogue.first.id
+    assert dialogue.answer("1").text.startswith("Send money")
+
+
+def test_a_repeated_dial_whose_screen_was_refused_gets_it_again(world):
+    dialogue = world.dial(ALICE)
+    world.submitted(dialogue.first, OutboxStatus.FAILED)  # never reached the phone
     again = dialogue.turn(CODE, UssdOp.PSSR_INDICATION)  # the network's retry
     assert again.text == dialogue.first.text and not again.final
     session = world.session(dialogue.key)

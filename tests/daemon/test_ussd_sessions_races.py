@@ -10,7 +10,7 @@ from daemon.schema import moves, outbox, subscribers
 from daemon.schema_ussd import ussd_sessions
 from smscore.ussd import UssdOp
 from tests.daemon.money_world import NS
-from tests.daemon.ussd_world import CODE, UssdWorld
+from tests.daemon.ussd_world import A_PERSON_S, CODE, UssdWorld
 
 ALICE, BOB = "254712000001", "254712000002"
 KES = 100
@@ -98,7 +98,7 @@ def test_a_queued_last_screen_past_its_deadline_is_still_given_up(world):
 
 def test_a_timed_out_session_leaves_an_in_flight_screen_to_the_smsc(world):
     dialogue = world.dial(ALICE)
-    screen = dialogue.answer("1", delivered=False)
+    screen = dialogue.answer("1")
     in_flight(world, screen)
     world.advance(world.config.ussd.session_timeout_s + 1)
     assert world.settle()["ussd_timed_out"] == 1
@@ -116,6 +116,7 @@ def late_turn(world, dialogue, text: str, late_s: float) -> int:
 
 def test_the_step_deadline_counts_from_the_mo_s_arrival(world):
     dialogue = world.dial(ALICE)
+    dialogue.shown()
     received_ns = world.now_ns
     row_id = late_turn(world, dialogue, "1", 2)
     [screen] = world.screens(inbox_id=row_id)
@@ -181,8 +182,9 @@ def sessions_of(world, key):
 def test_a_redial_that_is_no_network_retry_starts_a_new_session(world, why):
     dialogue = world.dial(ALICE)
     code = CODE
-    if why == "answered":
+    if why == "answered":  # and then nothing for longer than the network would retry the dial
         dialogue.answer("1")
+        world.advance(world.config.ussd.answer_timeout_s + 1)
     elif why == "other_code":
         code = "*334*5#"
     else:
@@ -203,6 +205,7 @@ def test_a_redial_that_is_no_network_retry_starts_a_new_session(world, why):
 def test_a_redial_stops_and_voids_the_old_session_s_unsent_money_screen(world):
     dialogue = world.dial(ALICE)
     last = dialogue.walk(*SEND_WALK, PIN)  # its last screen still queued
+    world.advance(A_PERSON_S)  # a person dialling again (sooner: the SMSC's copy of the dial)
     world.ussd_mo(ALICE, CODE, dialogue.key, UssdOp.PSSR_INDICATION)
     world.run_tranproc()
     assert status_of(world, last) == OutboxStatus.FAILED

@@ -27,6 +27,9 @@ from tests.daemon.money_world import HASHER, SHORT_CODE, World
 
 CODE = "*334#"
 BIND = "ussd1"
+# A person reading a screen and typing an answer: longer than [ussd] copy_window_s, within which an
+# MO equal to an earlier one of its dialogue is the SMSC's copy (daemon.ussd.copies).
+A_PERSON_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -156,10 +159,9 @@ class Dialogue:
         assert screens[0].session_key == self.key
         return screens[0]
 
-    def answer(self, text: str, delivered: bool = True) -> ScreenRow:
-        """Answer the current screen (the screen before it was submitted: the user saw it)."""
-        if delivered:
-            self.shown()
+    def answer(self, text: str) -> ScreenRow:
+        """Answer the current screen, once it was submitted (nobody answers a screen not sent)."""
+        self.shown()
         return self.turn(text)
 
     def shown(self) -> None:

@@ -46,6 +46,11 @@ DIALECTS = ("smpp34", "dialog", "umr")
 # a screen must come within SCREEN_TIMEOUT_S of the subscriber's answer.
 SESSION_TIMEOUT_S = 25.0
 SCREEN_TIMEOUT_S = 5.0
+# The scripted subscribers answer at a machine's speed ("98", "0", "98" within a second), not a
+# person's: [ussd] copy_window_s, which takes an MO equal to an earlier one of its dialogue that soon
+# for the SMSC's copy, is set below that here. The simulator sends no USSD PDU again that soon (only
+# after its response_timeout_s); tests/daemon/test_ussd_copies.py tests the copies.
+COPY_WINDOW_S = 0.05
 # The towns of the e2e menu's "Find an agent": more than one screen holds ("98. More").
 TOWNS = ("Nairobi", "Mombasa", "Kisumu", "Nakuru", "Eldoret", "Thika", "Malindi", "Kitale",
          "Garissa", "Kakamega", "Nyeri", "Machakos", "Meru", "Kericho", "Naivasha", "Voi",
@@ -174,6 +179,7 @@ def ussd_settings(workdir: Path, sim: SimulatorProcess, dialect: str) -> dict[st
         "menu_file": str(e2e_menu(workdir)),
         "session_timeout_s": SESSION_TIMEOUT_S,
         "answer_timeout_s": SCREEN_TIMEOUT_S,
+        "copy_window_s": COPY_WINDOW_S,
     }
     settings = daemon_settings(
         workdir / "state", f"sqlite:///{workdir / 'ussd.db'}", sim.port,
