@@ -111,6 +111,7 @@ class Driver:
             intent.failed = str(exc)
             return
         session = yield ussd.wait(session, USSD_SCREEN_WAIT_S)
+        hung_up = False
         for index, answer in enumerate(intent.ussd_answers):
             if session.state is not UssdState.WAITING_ANSWER:
                 break
@@ -120,9 +121,12 @@ class Driver:
             last = index == len(intent.ussd_answers) - 1
             if last and intent.hang_up:
                 ussd.abort(session.id)  # hangs up before the final screen comes
+                hung_up = True
                 break
             session = yield ussd.wait(session, USSD_SCREEN_WAIT_S)
-        if session.is_open and not intent.hang_up:
+        # A dialogue meant to hang up at its last answer that stopped earlier (no screen in time)
+        # is given up like any other: left open, its late screen would keep it open past the drain.
+        if session.is_open and not hung_up:
             last = session.screens[-1].text if session.screens else "(no screen)"
             self.gave_up.append(f"{intent.kind} {session.state}: {last[:80]!r}")
             ussd.abort(session.id)  # an unexpected screen, or none in time: give up
