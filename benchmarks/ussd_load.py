@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,15 +84,15 @@ class UssdLoad:
     def finished_sending(self) -> bool:
         return self.tally.sent >= self.total and not self.open
 
-    def _script(self) -> tuple[str, list[str]]:
+    def _script(self, sender: int) -> tuple[str, list[str]]:
         if self.rng.random() < 0.5:
             return "BAL", [PIN]
-        accounts = self.plan.account_count
         while True:
-            payer, payee = self.rng.sample(range(accounts), 2)
+            payee = self.rng.randrange(self.plan.account_count - 1)
+            payee += payee >= sender  # anyone but the sender
             amount = self.rng.randint(10, 1000)
-            if (payer, payee, amount) not in self._sends:
-                self._sends.add((payer, payee, amount))
+            if (sender, payee, amount) not in self._sends:
+                self._sends.add((sender, payee, amount))
                 return "SEND", [traffic.national(traffic.customer(payee)), str(amount), PIN]
 
     def tick(self) -> None:
@@ -105,11 +106,12 @@ class UssdLoad:
         self.tally.sent += 1
         if index >= self.plan.warmup_count:
             self.tally.inject_lag_ms.append((now_s - self.due_at(index)) * 1000)
-        kind, answers = self._script()
         for _ in range(PICK_TRIES):
-            msisdn = traffic.customer(self.rng.randrange(self.plan.account_count))
+            sender = self.rng.randrange(self.plan.account_count)
+            msisdn = traffic.customer(sender)
             if msisdn not in self.open:
                 break
+        kind, answers = self._script(sender)
         try:
             session = self.network.start(msisdn, CODE)
         except UssdError:
@@ -166,12 +168,21 @@ class UssdLoad:
             mts = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
             parts = conn.execute("SELECT count(*) FROM outbox_parts").fetchone()[0]
             sms = conn.execute("SELECT count(*) FROM outbox WHERE ussd_op IS NULL").fetchone()[0]
-            moves = conn.execute("SELECT count(*) FROM moves").fetchone()[0]
-        sends = sum(1 for d in self.done if d.kind == "SEND")
+            moves = Counter(conn.execute("SELECT payer_msisdn, payee_msisdn, amount_minor FROM moves"))
+        sends = 0
+        for dialogue in self.done:
+            if dialogue.kind != "SEND":
+                continue
+            sends += 1
+            payee = "254" + dialogue.answers[0][1:]
+            key = (dialogue.session.msisdn, payee, int(dialogue.answers[1]) * 100)
+            if moves.get(key) != 1:
+                last = dialogue.session.screens[-1].text if dialogue.session.screens else ""
+                problems.add("send_dialogues_without_exactly_one_move", f"{key}: {last!r}")
         if states != {"ended": len(self.done)}:
             problems.add("daemon_sessions_not_all_ended", str(states))
-        if moves != sends:
-            problems.add("send_dialogues_without_exactly_one_move", f"{moves} moves, {sends} sends")
+        if moves.total() != sends:
+            problems.add("moves_of_no_send_dialogue", f"{moves.total()} moves, {sends} sends")
         report = {"mo_count": mos, "mt_count": mts, "mt_parts": parts, "dialogues": self.tally.sent,
                   "sms_after_dialogues": sms, "daemon_sessions": states,
                   "problems": problems.as_json(), "ok": not problems.counts}  # fmt: skip

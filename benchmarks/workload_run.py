@@ -3,6 +3,7 @@ stop, check. One function per step; `execute` fills the result in place."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -206,7 +207,23 @@ def execute(plan: WorkloadPlan, work: Path, result: dict[str, Any]) -> None:
     if finished is None:
         result["exactly_once"] = {"ok": False, "why": "the run did not finish"}
         return
+    if plan.keep_dir is not None and plan.workload != "ussd":
+        save_run(work, mos[: finished.tally.sent], finished.tally.delivered)
     check(plan, work / "state" / "smscore.db", finished, mos, result)
+
+
+RUN_FILE = "workload_run.json"  # a kept run's senders and phone messages: check it again later
+
+
+def save_run(work: Path, mos: list[traffic.Mo], delivered: list[answers.Delivered]) -> None:
+    body = {"senders": [mo.sender for mo in mos],
+            "delivered": [[d.msisdn, d.message_id, d.at_s, d.opened] for d in delivered]}  # fmt: skip
+    (work / RUN_FILE).write_text(json.dumps(body))
+
+
+def load_run(work: Path) -> tuple[list[str], list[answers.Delivered]]:
+    body = json.loads((work / RUN_FILE).read_text())
+    return body["senders"], [answers.Delivered(*row) for row in body["delivered"]]
 
 
 def check(
