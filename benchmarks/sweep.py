@@ -133,8 +133,9 @@ def run_point(settings: SweepSettings, rate: float) -> dict[str, Any]:
 
 
 def sweep(
-    settings: SweepSettings, run: Callable[[SweepSettings, float], dict[str, Any]] = run_point
+    settings: SweepSettings, run: Callable[[SweepSettings, float], dict[str, Any]] | None = None
 ) -> dict[str, Any]:
+    run = run or run_point
     next_rate = rates_to_run(settings)
     points: list[dict[str, Any]] = []
     while (rate := next_rate(points)) is not None:

@@ -168,7 +168,9 @@ class UssdLoad:
             mts = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
             parts = conn.execute("SELECT count(*) FROM outbox_parts").fetchone()[0]
             sms = conn.execute("SELECT count(*) FROM outbox WHERE ussd_op IS NULL").fetchone()[0]
-            moves = Counter(conn.execute("SELECT payer_msisdn, payee_msisdn, amount_minor FROM moves"))
+            moves = Counter(
+                conn.execute("SELECT payer_msisdn, payee_msisdn, amount_minor FROM moves")
+            )
         sends = 0
         for dialogue in self.done:
             if dialogue.kind != "SEND":
