@@ -153,48 +153,64 @@ class UssdLoad:
         return {"offered": self.tally.sent, "answered": answered, "p99_ms": percentile(recent, 99)}
 
     def check(self, db_path: Path) -> tuple[dict[str, Any], Any]:
+        """Exactly once: no dialogue got a screen more than its steps, the daemon ended every
+        session (none left open), a completed Send money posted exactly once and one cut off by
+        the network (a screen later than its timeout) posted nothing. A dialogue cut off is not a
+        violation (the network's timer is what a slow daemon meets): counted in `completed`."""
         from benchmarks.answers import Answered, Problems
 
         problems = Problems()
-        for dialogue in self.done + list(self.open.values()):
-            want = 2 + len(dialogue.answers)  # main screen, the choice's prompt.. the final one
-            if dialogue.ended_at_s is None or dialogue.seen != want:
-                problems.add("dialogues_not_ended_after_their_steps",
-                             f"{dialogue.kind} {dialogue.index}: {dialogue.seen} of {want} screens, "
-                             f"{dialogue.session.state}")  # fmt: skip
         with sqlite3.connect(db_path) as conn:
             states = dict(conn.execute("SELECT state, count(*) FROM ussd_sessions GROUP BY state"))
-            mos = conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
-            mts = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
-            parts = conn.execute("SELECT count(*) FROM outbox_parts").fetchone()[0]
-            sms = conn.execute("SELECT count(*) FROM outbox WHERE ussd_op IS NULL").fetchone()[0]
-            moves = Counter(
-                conn.execute("SELECT payer_msisdn, payee_msisdn, amount_minor FROM moves")
+            mos, mts, parts, sms = conn.execute(
+                "SELECT (SELECT count(*) FROM inbox), (SELECT count(*) FROM outbox),"
+                " (SELECT count(*) FROM outbox_parts),"
+                " (SELECT count(*) FROM outbox WHERE ussd_op IS NULL)"
+            ).fetchone()
+            moves = Counter(conn.execute(
+                "SELECT payer_msisdn, payee_msisdn, amount_minor FROM moves WHERE state = 'posted'"
+            ))  # fmt: skip
+        dialogues = self.done + list(self.open.values())
+        for dialogue in dialogues:
+            self._check_dialogue(dialogue, moves, problems)
+        if sum(states.values()) != len(dialogues) or states.get("open"):
+            problems.add(
+                "daemon_sessions_not_all_closed", f"{states} for {len(dialogues)} dialogues"
             )
-        sends = 0
-        for dialogue in self.done:
-            if dialogue.kind != "SEND":
-                continue
-            sends += 1
-            payee = "254" + dialogue.answers[0][1:]
-            key = (dialogue.session.msisdn, payee, int(dialogue.answers[1]) * 100)
-            if moves.get(key) != 1:
-                last = dialogue.session.screens[-1].text if dialogue.session.screens else ""
-                problems.add("send_dialogues_without_exactly_one_move", f"{key}: {last!r}")
-        if states != {"ended": len(self.done)}:
-            problems.add("daemon_sessions_not_all_ended", str(states))
-        if moves.total() != sends:
-            problems.add("moves_of_no_send_dialogue", f"{moves.total()} moves, {sends} sends")
-        report = {"mo_count": mos, "mt_count": mts, "mt_parts": parts, "dialogues": self.tally.sent,
+        if moves:
+            problems.add("posted_moves_of_no_dialogue", str(next(iter(moves))), moves.total())
+        completed = sum(1 for d in dialogues if d.ended_at_s is not None)
+        report = {"mo_count": mos, "mt_count": mts, "mt_parts": parts, "dialogues": len(dialogues),
+                  "completed": completed, "cut_off": len(dialogues) - completed,
                   "sms_after_dialogues": sms, "daemon_sessions": states,
                   "problems": problems.as_json(), "ok": not problems.counts}  # fmt: skip
         return self._figures(), Answered([], report)
+
+    @staticmethod
+    def _check_dialogue(dialogue: Dialogue, moves: Counter, problems: Any) -> None:
+        """One dialogue against the posted moves (each matched one is taken off `moves`)."""
+        want = 2 + len(dialogue.answers)  # the main screen, the choice's prompt... the last
+        if dialogue.seen > want:
+            problems.add("dialogues_with_screens_beyond_their_steps", f"{dialogue.index}")
+        completed = dialogue.ended_at_s is not None and dialogue.seen == want
+        if dialogue.kind != "SEND":
+            return
+        payee = "254" + dialogue.answers[0][1:]
+        key = (dialogue.session.msisdn, payee, int(dialogue.answers[1]) * 100)
+        posted = moves.pop(key, 0)
+        if completed and posted != 1:
+            last = dialogue.session.screens[-1].text
+            problems.add("completed_sends_not_posted_exactly_once", f"{key}: {posted}, {last!r}")
+        if not completed and posted:
+            problems.add("sends_cut_off_but_posted", f"{key}: {dialogue.session.state}")
 
     def _figures(self) -> dict[str, Any]:
         plan = self.plan
         window_start = self.start_s + plan.warmup_s
         window_end = window_start + plan.duration_s
-        ended = [d.ended_at_s for d in self.done if d.ended_at_s is not None]
+        want = {d.index: 2 + len(d.answers) for d in self.done}
+        ended = [d.ended_at_s for d in self.done
+                 if d.ended_at_s is not None and d.seen == want[d.index]]  # fmt: skip
         steps = sorted(self.tally.step_ms)
         return {
             "offered_rate_per_s": plan.rate_per_s,
