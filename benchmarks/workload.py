@@ -148,15 +148,26 @@ def rates_and_latency(
     }
 
 
-def daemon_figures(before: dict[str, Any], after: dict[str, Any], mos: int) -> dict[str, Any]:
-    cpu_s = None
-    if before.get("cpu_s") is not None and after.get("cpu_s") is not None:
-        cpu_s = after["cpu_s"] - before["cpu_s"]
-    return {
-        "cpu_s": None if cpu_s is None else round(cpu_s, 2),
-        "cpu_ms_per_mo": None if cpu_s is None or not mos else round(cpu_s / mos * 1000, 3),
-        "peak_rss_mib": after.get("peak_rss_mib"),
-    }
+def daemon_figures(
+    before: dict[str, Any], after: dict[str, Any], mos: int, idle_probe_s: float
+) -> dict[str, Any]:
+    """CPU over the run (from the bind to the drained end) per MO; the idle CPU per second (the
+    daemon's timers and pollers, measured for `idle_probe_s` after the run) and the CPU per MO
+    above it, which at a low rate is most of the difference."""
+    figures: dict[str, Any] = {"cpu_s": None, "cpu_ms_per_mo": None,
+                               "peak_rss_mib": after.get("peak_rss_mib")}  # fmt: skip
+    if before.get("cpu_s") is None or after.get("cpu_s") is None:
+        return figures
+    cpu_s = after["cpu_s"] - before["cpu_s"]
+    run_s = after["at_s"] - before["at_s"]
+    figures.update(cpu_s=round(cpu_s, 2), run_s=round(run_s, 2))
+    if mos:
+        figures["cpu_ms_per_mo"] = round(cpu_s / mos * 1000, 3)
+    if after.get("idle_end_cpu_s") is not None and mos:
+        idle_per_s = (after["idle_end_cpu_s"] - after["cpu_s"]) / idle_probe_s
+        figures["idle_cpu_ms_per_s"] = round(idle_per_s * 1000, 1)
+        figures["cpu_ms_per_mo_above_idle"] = round((cpu_s - idle_per_s * run_s) / mos * 1000, 3)
+    return figures
 
 
 def run(plan: WorkloadPlan) -> dict[str, Any]:

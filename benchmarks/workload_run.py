@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 OPENING_MINOR = 500_000  # KES 5,000.00 per customer: far above what a run's commands take out
 NAME = "Bench Subscriber"
 PROGRESS_S = 0.25
+IDLE_PROBE_S = 2.0  # after the run: the daemon's CPU while idle, per second
 SEED_CHUNK = 4000  # wallets per seeding transaction (paired runs: faster than 1,000 and 8,190)
 
 
@@ -136,7 +137,7 @@ def drive(
 ) -> Any:  # fmt: skip
     """Run the load on the reactor until drained, stop the daemon; returns the load (or None)."""
     from twisted.internet import reactor
-    from twisted.internet.task import LoopingCall
+    from twisted.internet.task import LoopingCall, deferLater
     from twisted.internet.threads import deferToThread
 
     db_path = work / "state" / "smscore.db"
@@ -147,16 +148,31 @@ def drive(
     outcome: dict[str, Any] = {}
 
     def started() -> Any:
-        before["cpu_s"] = process_cpu_s(daemon.pid)
+        before.update(cpu_s=process_cpu_s(daemon.pid), at_s=time.monotonic())
+        window_s = (plan.warmup_s, plan.warmup_s + plan.duration_s)
+        for name, delay_s in zip(("window_start_cpu_s", "window_end_cpu_s"), window_s, strict=True):
+            reactor.callLater(
+                delay_s, lambda name=name: before.update({name: process_cpu_s(daemon.pid)})
+            )
         ticker.start(PROGRESS_S)
         return load
 
     def done(_: Any) -> bool:
         return load.finished_sending and simulator.delivery.pending == 0 and live.quiet(db_path)
 
-    def figures_then_stop() -> None:  # blocking: on a thread, the simulator answers the unbind
-        after = {"cpu_s": process_cpu_s(daemon.pid), "peak_rss_mib": peak_rss_mib(daemon.pid)}
-        result["daemon"] = daemon_figures(before, after, load.tally.sent)
+    def figures_then_stop(after: dict[str, Any]) -> None:  # blocking: on a thread
+        after.update(
+            idle_end_cpu_s=process_cpu_s(daemon.pid), peak_rss_mib=peak_rss_mib(daemon.pid)
+        )
+        result["daemon"] = daemon_figures(before, after, load.tally.sent, IDLE_PROBE_S)
+        if (
+            before.get("window_end_cpu_s") is not None
+            and before.get("window_start_cpu_s") is not None
+        ):
+            # Steady state: the measured window's CPU over the MOs due in it (no start-up, no drain).
+            in_window_s = before["window_end_cpu_s"] - before["window_start_cpu_s"]
+            due = max(plan.rate_per_s * plan.duration_s, 1)
+            result["daemon"]["cpu_ms_per_mo_in_window"] = round(in_window_s / due * 1000, 3)
         status = e2e.daemon_status(result.pop("_status_port"))
         counters = status.get("counters") or {}
         result["daemon"]["counters"] = {k: v for k, v in counters.items() if v}
@@ -167,7 +183,10 @@ def drive(
             ticker.stop()
         display.update(load.live())
         display.stop()
-        stopped = deferToThread(figures_then_stop)
+        after = {"cpu_s": process_cpu_s(daemon.pid), "at_s": time.monotonic()}
+        # The daemon idle for a while: what its timers cost when there is nothing to do.
+        stopped = deferLater(reactor, IDLE_PROBE_S, lambda: None)
+        stopped.addCallback(lambda _: deferToThread(figures_then_stop, after))
         stopped.addErrback(lambda failure: outcome.update(error=failure.getErrorMessage()))
         stopped.addBoth(lambda _: simulator.stop()).addBoth(lambda _: reactor.stop())
 
@@ -251,13 +270,13 @@ def check(
     result["acknowledged"] = load.tally.acked
     result["ack_failed"] = load.tally.ack_failed
     result["inject_lag_ms_p99"] = e2e.percentile(sorted(load.tally.inject_lag_ms), 99)
-    cpu_s = result.get("daemon", {}).get("cpu_s")
-    if cpu_s is not None:  # per MO as the daemon's inbox counts them (USSD: every dial and answer)
-        result["daemon"]["cpu_ms_per_mo"] = round(cpu_s / mo_count * 1000, 3)
-        if plan.workload == "ussd":
-            result["daemon"]["cpu_ms_per_dialogue"] = round(
-                cpu_s / max(load.tally.sent, 1) * 1000, 3
-            )
+    daemon = result.get("daemon", {})
+    if plan.workload == "ussd" and daemon.get("cpu_ms_per_mo") is not None:
+        # Per MO as the daemon's inbox counts them: every dial and answer of a dialogue.
+        daemon["cpu_ms_per_dialogue"] = daemon["cpu_ms_per_mo"]
+        for key in ("cpu_ms_per_mo", "cpu_ms_per_mo_above_idle", "cpu_ms_per_mo_in_window"):
+            if daemon.get(key) is not None:
+                daemon[key] = round(daemon[key] * load.tally.sent / mo_count, 3)
     result["exactly_once"] = {
         "ok": report["ok"] and postings["ok"] and load.tally.ack_failed == 0,
         "answers": report, "postings": postings,

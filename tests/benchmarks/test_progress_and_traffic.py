@@ -129,3 +129,40 @@ def test_bulk_seeded_customers_are_rows_as_the_daemon_writes_them(tmp_path):
         assert pin_hasher(config).matches(msisdn, "1234", row["pin_hmac"])
         assert balances[row["account_id"]] == 12_345
     assert Path(config.service.state_dir, "smscore.db").exists()
+
+
+def _dialogue(seen: int, ended: bool, state: str = "ended"):
+    from types import SimpleNamespace
+
+    from benchmarks.ussd_load import Dialogue
+
+    screens = [SimpleNamespace(text="Sent.", final=ended, at_s=1.0)]
+    session = SimpleNamespace(msisdn="254711000001", state=state, screens=screens)
+    return Dialogue(7, "SEND", ["0711000002", "250", "1234"], session, 0.0, seen=seen,
+                    ended_at_s=1.0 if ended else None)  # fmt: skip
+
+
+def test_a_ussd_send_completed_posts_once_and_one_cut_off_posts_nothing():
+    from benchmarks.answers import Problems
+    from benchmarks.ussd_load import UssdLoad, choice_number
+
+    key = ("254711000001", "254711000002", 25_000)
+    cases = [  # (screens seen, ended, posted moves) -> problems
+        ((5, True, 1), {}),
+        ((5, True, 0), {"completed_sends_not_posted_exactly_once": 1}),
+        ((5, True, 2), {"completed_sends_not_posted_exactly_once": 1}),
+        ((4, False, 0), {}),  # the network cut it off: nothing moved, as it should be
+        ((4, False, 1), {"sends_cut_off_but_posted": 1}),
+        (
+            (6, True, 1),
+            {"dialogues_with_screens_beyond_their_steps": 1, "sends_cut_off_but_posted": 1},
+        ),  # not its steps: not completed either
+    ]
+    for (seen, ended, posted), wanted in cases:
+        problems, moves = Problems(), Counter({key: posted} if posted else {})
+        UssdLoad._check_dialogue(_dialogue(seen, ended), moves, problems)
+        assert dict(problems.counts) == wanted, (seen, ended, posted)
+        assert key not in moves  # matched moves are taken: a leftover one is of no dialogue
+    assert choice_number("Mobile money\n1. Send money\n6. My balance", "My balance") == "6"
+    with pytest.raises(LookupError):
+        choice_number("Mobile money\n1. Send money", "My balance")

@@ -42,6 +42,7 @@ def assert_figures(result: dict) -> None:
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
     daemon = result["daemon"]
     assert daemon["cpu_ms_per_mo"] > 0 and daemon["peak_rss_mib"] > 20 and daemon["exit"] == 0
+    assert daemon["cpu_ms_per_mo_in_window"] > 0 and daemon["idle_cpu_ms_per_s"] >= 0
     assert result["sms_per_request"] >= 1
     for key in ("loadavg_start", "loadavg_end"):
         assert len(result[key]) == 3 and all(value >= 0 for value in result[key])
@@ -86,7 +87,9 @@ def test_each_workload_is_answered_exactly_once(name):
         assert result["seed"]["devices"] > 0
     if name == "ussd":
         assert result["rate_unit"] == "dialogues" and result["answered"] == MOS
-        assert result["exactly_once"]["answers"]["daemon_sessions"] == {"ended": MOS}
+        answers = result["exactly_once"]["answers"]
+        assert answers["daemon_sessions"] == {"ended": MOS} and answers["completed"] == MOS
+        assert result["daemon"]["cpu_ms_per_dialogue"] > result["daemon"]["cpu_ms_per_mo"]
 
 
 def copy_of(work: Path, into: Path) -> Path:
