@@ -131,6 +131,41 @@ class _DrivePlan:
         self.drain_s, self.grace_s = plan.drain_s, plan.grace_s
 
 
+class DaemonClock:
+    """The daemon's CPU (from /proc) at the moments the figures need: the bind, the measured
+    window's start and end, the drained end, and after IDLE_PROBE_S idle."""
+
+    def __init__(self, reactor: Any, plan: WorkloadPlan, pid: int) -> None:
+        self.reactor, self.plan, self.pid = reactor, plan, pid
+        self.before: dict[str, Any] = {}
+        self.after: dict[str, Any] = {}
+
+    def started(self) -> None:
+        self.before.update(cpu_s=process_cpu_s(self.pid), at_s=time.monotonic())
+        plan = self.plan
+        for name, delay_s in (("window_start_cpu_s", plan.warmup_s),
+                              ("window_end_cpu_s", plan.warmup_s + plan.duration_s)):  # fmt: skip
+            self.reactor.callLater(delay_s, self._sample, name)
+
+    def _sample(self, name: str) -> None:
+        self.before[name] = process_cpu_s(self.pid)
+
+    def drained(self) -> None:
+        self.after.update(cpu_s=process_cpu_s(self.pid), at_s=time.monotonic())
+
+    def figures(self, mos: int) -> dict[str, Any]:
+        """After the idle probe (blocking /proc reads: fine on a thread)."""
+        before, after = self.before, self.after
+        after.update(idle_end_cpu_s=process_cpu_s(self.pid), peak_rss_mib=peak_rss_mib(self.pid))
+        figures = daemon_figures(before, after, mos, IDLE_PROBE_S)
+        start, end = before.get("window_start_cpu_s"), before.get("window_end_cpu_s")
+        if start is not None and end is not None:
+            # Steady state: the measured window's CPU over the MOs due in it (no start-up, no drain).
+            due = max(self.plan.rate_per_s * self.plan.duration_s, 1)
+            figures["cpu_ms_per_mo_in_window"] = round((end - start) / due * 1000, 3)
+        return figures
+
+
 def drive(
     plan: WorkloadPlan, work: Path, simulator: Simulator, daemon: subprocess.Popen, load: Any,
     result: dict[str, Any],
@@ -141,40 +176,23 @@ def drive(
     from twisted.internet.threads import deferToThread
 
     db_path = work / "state" / "smscore.db"
-    before: dict[str, Any] = {}
+    clock = DaemonClock(reactor, plan, daemon.pid)
     display = Display(f"{plan.workload} @ {plan.rate_per_s:g}/s", load.total, plan.progress)
     ticker = LoopingCall(lambda: display.update(load.live()))
     ticker.clock = reactor
     outcome: dict[str, Any] = {}
 
     def started() -> Any:
-        before.update(cpu_s=process_cpu_s(daemon.pid), at_s=time.monotonic())
-        window_s = (plan.warmup_s, plan.warmup_s + plan.duration_s)
-        for name, delay_s in zip(("window_start_cpu_s", "window_end_cpu_s"), window_s, strict=True):
-            reactor.callLater(
-                delay_s, lambda name=name: before.update({name: process_cpu_s(daemon.pid)})
-            )
+        clock.started()
         ticker.start(PROGRESS_S)
         return load
 
     def done(_: Any) -> bool:
         return load.finished_sending and simulator.delivery.pending == 0 and live.quiet(db_path)
 
-    def figures_then_stop(after: dict[str, Any]) -> None:  # blocking: on a thread
-        after.update(
-            idle_end_cpu_s=process_cpu_s(daemon.pid), peak_rss_mib=peak_rss_mib(daemon.pid)
-        )
-        result["daemon"] = daemon_figures(before, after, load.tally.sent, IDLE_PROBE_S)
-        if (
-            before.get("window_end_cpu_s") is not None
-            and before.get("window_start_cpu_s") is not None
-        ):
-            # Steady state: the measured window's CPU over the MOs due in it (no start-up, no drain).
-            in_window_s = before["window_end_cpu_s"] - before["window_start_cpu_s"]
-            due = max(plan.rate_per_s * plan.duration_s, 1)
-            result["daemon"]["cpu_ms_per_mo_in_window"] = round(in_window_s / due * 1000, 3)
-        status = e2e.daemon_status(result.pop("_status_port"))
-        counters = status.get("counters") or {}
+    def figures_then_stop() -> None:  # blocking: on a thread, the simulator answers the unbind
+        result["daemon"] = clock.figures(load.tally.sent)
+        counters = e2e.daemon_status(result.pop("_status_port")).get("counters") or {}
         result["daemon"]["counters"] = {k: v for k, v in counters.items() if v}
         result["daemon"]["exit"] = e2e.stop_daemon(daemon)
 
@@ -183,10 +201,10 @@ def drive(
             ticker.stop()
         display.update(load.live())
         display.stop()
-        after = {"cpu_s": process_cpu_s(daemon.pid), "at_s": time.monotonic()}
+        clock.drained()
         # The daemon idle for a while: what its timers cost when there is nothing to do.
         stopped = deferLater(reactor, IDLE_PROBE_S, lambda: None)
-        stopped.addCallback(lambda _: deferToThread(figures_then_stop, after))
+        stopped.addCallback(lambda _: deferToThread(figures_then_stop))
         stopped.addErrback(lambda failure: outcome.update(error=failure.getErrorMessage()))
         stopped.addBoth(lambda _: simulator.stop()).addBoth(lambda _: reactor.stop())
 
