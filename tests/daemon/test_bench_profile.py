@@ -49,11 +49,12 @@ def test_start_up_is_not_counted_per_message() -> None:
 
 
 def test_short_paths_name_the_package() -> None:
-    root = "/srv/smscore/"
-    assert profile_sampler.short_path("/srv/smscore/daemon/lis.py", root) == "daemon/lis.py"
-    venv = "/srv/smscore/.venv/lib/python3.11/site-packages/twisted/internet/defer.py"
+    root = str(Path(profile_sampler.__file__).resolve().parent.parent) + "/"
+    assert profile_sampler.short_path(root + "daemon/lis.py", root) == "daemon/lis.py"
+    venv = root + ".venv/lib/python3.11/site-packages/twisted/internet/defer.py"
     assert profile_sampler.short_path(venv, root) == "twisted/internet/defer.py"
-    assert profile_sampler.short_path("/usr/lib/python3.11/threading.py", root) == "threading.py"
+    stdlib = str(Path(threading.__file__))
+    assert profile_sampler.short_path(stdlib, root) == "threading.py"
 
 
 def test_the_sampler_adds_a_thread_s_cpu_to_its_stack(tmp_path: Path) -> None:
