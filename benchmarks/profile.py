@@ -191,6 +191,10 @@ def summary(attribution: Attribution, extras: dict[str, int], messages: int) -> 
         "stages_ms_per_message": per_message_ms(stages, ms_per_sample),
         "slowest_stage": stages.most_common(1)[0][0] if stages else None,
         "of_which_gc_ms_per_message": round(extras.get("gc_cpu_ns", 0) * ms_per_sample, 4),
+        "gc_ms_per_message_by_generation": [
+            round(ns * ms_per_sample, 4) for ns in extras.get("gc_cpu_ns_by_generation", ())
+        ],
+        "gc_collections": extras.get("gc_collections"),
         "driver_by_caller_ms_per_message": per_message_ms(
             attribution.driver_by_caller, ms_per_sample
         ),

@@ -59,6 +59,7 @@ class Sampler:
         self._clocks: dict[int, int] = {}
         self._names: dict[tuple, str] = {}
         self.gc_ns = 0
+        self.gc_ns_by_generation = [0, 0, 0]
         self._gc_started_ns = 0
         self.own_cpu_ns = 0
 
@@ -66,11 +67,13 @@ class Sampler:
         gc.callbacks.append(self._on_gc)
         threading.Thread(target=self._run, name="profile-sampler", daemon=True).start()
 
-    def _on_gc(self, phase: str, _info: dict) -> None:
+    def _on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
             self._gc_started_ns = time.thread_time_ns()
         else:
-            self.gc_ns += max(0, time.thread_time_ns() - self._gc_started_ns)
+            used_ns = max(0, time.thread_time_ns() - self._gc_started_ns)
+            self.gc_ns += used_ns
+            self.gc_ns_by_generation[info["generation"]] += used_ns
 
     def _run(self) -> None:
         next_dump_s = time.monotonic() + 1.0
@@ -129,8 +132,9 @@ class Sampler:
 
     def dump(self) -> None:
         lines = self.lines()
-        extras = {"gc_cpu_ns": self.gc_ns, "sampler_cpu_ns": self.own_cpu_ns,
-                  "process_cpu_ns": time.process_time_ns()}  # fmt: skip
+        extras = {"gc_cpu_ns": self.gc_ns, "gc_cpu_ns_by_generation": self.gc_ns_by_generation,
+                  "gc_collections": [stats["collections"] for stats in gc.get_stats()],
+                  "sampler_cpu_ns": self.own_cpu_ns, "process_cpu_ns": time.process_time_ns()}  # fmt: skip
         temporary = self.out_path.with_suffix(".tmp")
         temporary.write_text("\n".join(lines) + "\n")
         os.replace(temporary, self.out_path)
