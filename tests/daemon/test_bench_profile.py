@@ -1,26 +1,23 @@
-"""benchmarks.profile's attribution of sampled CPU to pipeline stages, and its sampler."""
+"""benchmarks.profile's attribution of py-spy's samples to pipeline stages."""
 
-import threading
-from pathlib import Path
-
-from benchmarks import profile, profile_sampler
+from benchmarks import profile
 
 LEDGER = "get_balance (ledger/queries.py:66)"
 FASTPATH = "BulkStatement.executemany (ledger/fastpath.py:160)"
 ALCHEMY = "Connection.execute (sqlalchemy/engine/base.py:1400)"
-ROOT = "thread: PoolThread-smscore-db-0;run (threading.py:975);transaction (daemon/db.py:88)"
+SQLITE = "sqlite3VdbeExec (libsqlite3.so.0.8.6)"
+ROOT = "thread (15741): PoolThread-smscore-db-0;0x7f4e865278ec (libc.so.6);transaction (daemon/db.py:88)"
 
 
-def line(frames: list[str], cpu_ns: int) -> str:
-    return ";".join([ROOT, *frames]) + f" {cpu_ns}"
+def line(frames: list[str], count: int) -> str:
+    return ";".join([ROOT, *frames]) + f" {count}"
 
 
 def test_driver_time_is_its_own_stage_and_names_the_caller() -> None:
-    lines = [line(["process_batch_txn (daemon/tranproc.py:150)", LEDGER, FASTPATH,
-                   profile_sampler.DRIVER_FRAME], 3_000_000)]  # fmt: skip
-    attribution = profile.attribute(lines)
-    assert attribution.by_stage == {profile.DRIVER: 3_000_000}
-    assert attribution.driver_by_caller == {"ledger": 3_000_000}
+    frames = ["process_batch_txn (daemon/tranproc.py:150)", LEDGER, FASTPATH, SQLITE]
+    attribution = profile.attribute([line(frames, 30)])
+    assert attribution.by_stage == {profile.DRIVER: 30}
+    assert attribution.driver_by_caller == {"ledger": 30}
 
 
 def test_sqlalchemy_counts_for_the_stage_that_called_it() -> None:
@@ -36,47 +33,32 @@ def test_codec_inside_the_protocol_is_the_codec() -> None:
     assert profile.attribute([line(frames, 7)]).by_stage == {"codec": 7}
 
 
-def test_start_up_is_not_counted_per_message() -> None:
+def test_a_thread_blocked_in_c_is_no_cpu() -> None:
+    commit = ["pysqlite_connection_commit_impl (connection.c:571)", "fdatasync (libc.so.6)"]
+    gil = ["decode_tlvs (smscore/tlv.py:123)", "pthread_cond_timedwait (libc.so.6)",
+           "0x7f4e864a3f16 (libc.so.6)"]  # fmt: skip
+    attribution = profile.attribute([line(commit, 40), line(gil, 2), line([LEDGER], 8)])
+    assert (attribution.samples, attribution.waiting) == (50, 42)
+    assert attribution.by_stage == {"ledger": 8}
+
+
+def test_collections_are_their_own_stage() -> None:
+    frames = [LEDGER, "gc_collect_main (libpython3.11.so.1.0)"]
+    attribution = profile.attribute([line(frames, 3)])
+    assert attribution.by_stage == {profile.GC: 3}
+
+
+def test_scaled_to_the_measured_cpu_and_start_up_apart() -> None:
     lines = [
-        line(["_find_and_load (<frozen importlib._bootstrap>:1176)"], 9_000_000),
-        line(["parse (daemon/commands/registry.py:200)"], 2_000_000),
+        line(["_find_and_load (<frozen importlib._bootstrap>:1176)"], 10),
+        line(["parse (daemon/commands/registry.py:200)"], 30),
+        line(["RepeatIndex.load (daemon/repeats.py:117)"], 10),
+        line(["fdatasync (libc.so.6)"], 100),  # waiting: not in the scale
     ]
-    out = profile.summary(profile.attribute(lines), {"gc_cpu_ns": 1_000_000}, messages=1000)
-    assert out["start_up_cpu_s"] == 0.01
-    assert out["stages_ms_per_message"] == {"tranproc: command parse": 0.002}
+    out = profile.summary(profile.attribute(lines), daemon_cpu_s=5.0, messages=1000)
+    # 50 CPU samples for 5 s: 0.1 s each, 0.1 ms per message each
+    assert out["start_up_cpu_s"] == 1.0
+    assert out["stages_ms_per_message"] == {"tranproc: command parse": 3.0,
+                                            "tranproc: repeats": 1.0}  # fmt: skip
     assert out["slowest_stage"] == "tranproc: command parse"
-    assert out["of_which_gc_ms_per_message"] == 0.001
-
-
-def test_short_paths_name_the_package() -> None:
-    root = str(Path(profile_sampler.__file__).resolve().parent.parent) + "/"
-    assert profile_sampler.short_path(root + "daemon/lis.py", root) == "daemon/lis.py"
-    venv = root + ".venv/lib/python3.11/site-packages/twisted/internet/defer.py"
-    assert profile_sampler.short_path(venv, root) == "twisted/internet/defer.py"
-    stdlib = str(Path(threading.__file__))
-    assert profile_sampler.short_path(stdlib, root) == "threading.py"
-
-
-def test_the_sampler_adds_a_thread_s_cpu_to_its_stack(tmp_path: Path) -> None:
-    go, worked, finish = threading.Event(), threading.Event(), threading.Event()
-
-    def busy() -> None:
-        go.wait(30)  # the baseline sample is taken while it waits
-        sum(index * index for index in range(300_000))
-        worked.set()
-        finish.wait(30)  # still alive (and using no CPU) for the second sample
-
-    sampler = profile_sampler.Sampler(tmp_path / "stacks.raw", interval_s=1.0)
-    worker = threading.Thread(target=busy, name="busy-worker")
-    worker.start()
-    sampler.sample()  # first look: the baseline of every thread's CPU clock
-    go.set()
-    assert worked.wait(30)
-    sampler.sample()
-    finish.set()
-    worker.join(30)
-    used = {name: ns for (name, _key), ns in sampler.stacks.items()}
-    assert used.get("busy-worker", 0) > 1_000_000  # > 1 ms of CPU for 300,000 squares
-    sampler.dump()
-    text = (tmp_path / "stacks.raw").read_text()
-    assert "thread: busy-worker;" in text and "busy (tests/daemon/test_bench_profile.py:" in text
+    assert out["daemon_cpu_ms_per_message_running"] == 4.0
