@@ -62,3 +62,12 @@ def test_scaled_to_the_measured_cpu_and_start_up_apart() -> None:
                                             "tranproc: repeats": 1.0}  # fmt: skip
     assert out["slowest_stage"] == "tranproc: command parse"
     assert out["daemon_cpu_ms_per_message_running"] == 4.0
+
+
+def test_the_bal_pipeline_answers_and_delivers_every_bal(tmp_path) -> None:
+    from benchmarks import bal_pipeline
+
+    out = bal_pipeline.measure(tmp_path, subscribers=10, batches=2, batch=5, calls=True)
+    assert out["bal"] == 10
+    assert out["outbox_by_status"] == {"delivered": 10}  # every receipt matched its reply's part
+    assert all(out[f"{phase}_python_calls_per_bal"] > 0 for phase in bal_pipeline.PHASES)
