@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from daemon import exit_codes
 from daemon.config import Config
+from daemon.heap import freeze_start_up_heap
 from daemon.logs import start_logging
 from daemon.systemd_notify import SystemdNotifier
 from smscore.process_exit import exit_now
@@ -127,6 +128,7 @@ class StartOnceRunning:
             self._fail(str(exc))
             return
         self.hooks.started(self.daemon)
+        freeze_start_up_heap()  # what start-up built is never walked by a collection again
         # READY=1 once the first snapshot answers: the database too, not only the start-up's.
         self.notifier.ready(self.daemon.snapshot)
 

@@ -244,8 +244,10 @@ def _handle_row(
 ) -> _Outcome | None:
     """How the row ends, or None when it must wait for its first copy (see daemon.repeats)."""
     try:
-        with _row_savepoint(conn):  # None: an SMS
-            ussd = ussd_turn_txn(conn, env, row, sender, subscribers.get(sender), now_ns)
+        ussd = None  # an SMS: no turn, and no savepoint around nothing (two statements a row)
+        if row.ussd_op is not None:
+            with _row_savepoint(conn):
+                ussd = ussd_turn_txn(conn, env, row, sender, subscribers.get(sender), now_ns)
     except Exception as exc:
         if is_transient(exc):
             raise  # the whole batch is retried
