@@ -201,6 +201,7 @@ _select_claims = PreparedSelect(
     lambda dialect_name: (
         select(outbox.c.id, outbox.c.status, outbox.c.claimed_at_ns, outbox.c.attempts)
         .where(id_filter(dialect_name)(outbox.c.id))
+        .order_by(outbox.c.id)  # rows locked in one order: two senders never deadlock
         .with_for_update()
     )
 )
