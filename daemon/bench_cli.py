@@ -94,6 +94,16 @@ def crypto(args: tuple[str, ...]) -> None:
     sys.exit(load_benchmark("crypto").main(list(args)))
 
 
+@bench.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def profile(args: tuple[str, ...]) -> None:
+    """CPU per BAL by pipeline stage, the slowest named (py-spy; --help for options).
+
+    Needs py-spy (pip install 'smscore[bench]'). Example: smscore bench profile --rate 1000
+    """
+    sys.exit(load_benchmark("profile").main(list(args)))
+
+
 def _plan_or_exit(**fields: Any) -> Any:
     module = load_benchmark("workload")
     try:

@@ -12,6 +12,7 @@ def test_the_benchmarks_are_a_package_the_cli_imports():
     result = CliRunner().invoke(main, ["bench", "--help"])
     assert result.exit_code == 0 and "installed package" in result.output
     assert "Needs a source checkout" not in result.output
+    assert "profile" in result.output and callable(load_benchmark("profile").main)
 
 
 def test_without_the_benchmarks_package_it_stops_in_one_line(monkeypatch):
