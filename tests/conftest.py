@@ -60,3 +60,12 @@ def sqlite_migrated_url(tmp_path, db_templates: Templates) -> str:
     path = tmp_path / "migrated.db"
     db_templates.sqlite_copy("migrated_all", path)
     return f"sqlite:///{path}"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """--dist loadgroup (./bootstrap test): tests/xdist_groups.py's scheduler."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import ModuleServiceScheduling
+
+    return ModuleServiceScheduling(config, log)
