@@ -3,16 +3,25 @@ response the document does not describe fails the test that got it."""
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 SERVER = "http://127.0.0.1"
 
 
+@lru_cache(maxsize=8)
+def _openapi(document_json: str) -> OpenAPI:
+    """Building an OpenAPI (it validates the document against the OpenAPI schema) costs about a
+    second: once per distinct document per process, not once per test."""
+    return OpenAPI.from_dict({**json.loads(document_json), "servers": [{"url": SERVER}]})
+
+
 class Conformance:
     def __init__(self, document: dict) -> None:
-        document = {**document, "servers": [{"url": SERVER}]}
-        self.api = OpenAPI.from_dict(document)
+        self.api = _openapi(json.dumps(document, sort_keys=True))
 
     def check(
         self, method: str, path: str, status: int, headers: dict[str, str], raw: bytes

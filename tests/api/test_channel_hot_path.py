@@ -8,13 +8,13 @@ import pytest
 from daemon.channels import observer
 from daemon.money.moves import MoveState, get_move_txn
 from daemon.outbox import OutboxStatus
+from ledger import make_engine
 from tests.api.channels import ALICE, BOB, KES, ChannelWorld
-from tests.daemon.conftest import _migrated_engine
 
 
 @pytest.fixture
-def world(tmp_path):
-    engine = _migrated_engine(f"sqlite:///{tmp_path / 'hot.db'}")  # SQLite: its trace counts SQL
+def world(tmp_path, sqlite_migrated_url):
+    engine = make_engine(sqlite_migrated_url)  # SQLite: its trace counts SQL
     world = ChannelWorld(engine, tmp_path)
     world.add(ALICE, balance_minor=1000 * KES)
     world.add(BOB)

@@ -1,6 +1,7 @@
 """Daemon fixtures: an engine on a migrated (ledger + daemon schema) empty database, on SQLite and on
-PostgreSQL (db_url comes from tests/conftest.py), a PostgreSQL-only one for SKIP LOCKED tests, and a
-task.Clock at a fixed, realistic epoch time (daemon.clock.now_ns reads it in nanoseconds)."""
+PostgreSQL (db_url comes from tests/conftest.py, a copy of a template migrated once per process), a
+PostgreSQL-only one for SKIP LOCKED tests, and a task.Clock at a fixed, realistic epoch time
+(daemon.clock.now_ns reads it in nanoseconds)."""
 
 from collections.abc import Iterator
 
@@ -9,29 +10,23 @@ from sqlalchemy import Engine
 from twisted.internet.task import Clock
 
 from daemon.db import InlineDatabase
-from daemon.migrate import upgrade_all
 from ledger import make_engine
+from tests.databases import Templates
 from tests.pg import postgres_database
 
 
-def _migrated_engine(url: str) -> Engine:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        upgrade_all(conn)
-    return engine
-
-
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = _migrated_engine(db_url)
+def engine(db_url: str, migrated_all: None) -> Iterator[Engine]:
+    engine = make_engine(db_url)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    with postgres_database(pg_url) as url:
-        engine = _migrated_engine(url)
+def pg_engine(pg_url: str, db_templates: Templates) -> Iterator[Engine]:
+    template = db_templates.postgresql_template(pg_url, "migrated_all")
+    with postgres_database(pg_url, template) as url:
+        engine = make_engine(url)
         yield engine
         engine.dispose()
 

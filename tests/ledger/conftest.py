@@ -7,13 +7,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from ledger import make_engine, upgrade
+from ledger import make_engine
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    with engine.begin() as conn:
-        upgrade(conn)
+def engine(db_url: str, migrated_ledger: None) -> Iterator[Engine]:
+    engine = make_engine(db_url)  # a copy of a migrated template (tests/databases.py)
     yield engine
     engine.dispose()

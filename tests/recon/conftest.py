@@ -5,36 +5,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from daemon.migrate import upgrade_all
 from ledger import make_engine
 from tests.recon.books import Books
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "recon"
 
 
-def _migrated(url: str) -> Engine:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        upgrade_all(conn)
-    return engine
-
-
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'recon.db'}"
+def sqlite_url(sqlite_migrated_url: str) -> str:
+    return sqlite_migrated_url
 
 
 @pytest.fixture
 def books(sqlite_url: str) -> Iterator[Books]:
-    engine = _migrated(sqlite_url)
+    engine = make_engine(sqlite_url)
     yield Books(engine)
     engine.dispose()
 
 
 @pytest.fixture
-def any_books(db_url: str) -> Iterator[Books]:
-    engine = _migrated(db_url)
+def any_books(db_url: str, migrated_all: None) -> Iterator[Books]:
+    engine = make_engine(db_url)
     yield Books(engine)
     engine.dispose()
