@@ -253,14 +253,46 @@ def profile(plan: e2e.BenchPlan, sample_hz: int, raw_path: Path) -> dict[str, An
     return out
 
 
+def _number(text: str, least: float, strict: bool) -> float:
+    import argparse
+    import math
+
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(number) or number < least or (strict and number == least):
+        bound = f"above {least:g}" if strict else f"at least {least:g}"
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {bound}")
+    return number
+
+
+def _positive(text: str) -> float:
+    return _number(text, 0.0, strict=True)
+
+
+def _not_negative(text: str) -> float:
+    return _number(text, 0.0, strict=False)
+
+
+def _sample_hz(text: str) -> int:
+    return int(_number(text, 1.0, strict=False))
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=1000.0, help="BAL MOs per second")
-    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds sent, not measured")
-    parser.add_argument("--sample-hz", type=int, default=100, help="py-spy samples per second")
+    parser = argparse.ArgumentParser(
+        prog="smscore bench profile", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--rate", type=_positive, default=1000.0, help="BAL MOs per second")
+    parser.add_argument("--duration", type=_positive, default=20.0, help="measured seconds")
+    parser.add_argument(
+        "--warmup", type=_not_negative, default=2.0, help="seconds sent, not measured"
+    )
+    parser.add_argument(
+        "--sample-hz", type=_sample_hz, default=100, help="py-spy samples per second"
+    )
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw stacks in this file")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     plan = e2e.BenchPlan(rate_per_s=args.rate, duration_s=args.duration, warmup_s=args.warmup)

@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from daemon.click_types import FINITE_FLOAT
+
 BENCHMARKS_PACKAGE = "benchmarks"
 
 
@@ -121,15 +123,15 @@ def _progress(choice: bool | None) -> bool:
 
 def _workload_options(command: Callable[..., None]) -> Callable[..., None]:
     options = (
-        click.option("--duration", type=float, default=30.0, show_default=True,
+        click.option("--duration", type=FINITE_FLOAT, default=30.0, show_default=True,
                      help="Measured seconds (after the warm-up)."),
-        click.option("--warmup", type=float, default=2.0, show_default=True,
+        click.option("--warmup", type=FINITE_FLOAT, default=2.0, show_default=True,
                      help="Seconds sent first but not measured."),
         click.option("--accounts", type=int, default=None,
                      help="Customers seeded (default: bal 10,000, send 1,000,000, mix 100,000, "
                           "mix-encrypted 10,000, ussd 10,000)."),
         click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the MOs."),
-        click.option("--drain", type=float, default=60.0, show_default=True,
+        click.option("--drain", type=FINITE_FLOAT, default=60.0, show_default=True,
                      help="At most this long for the daemon to finish after the last MO."),
         click.option("--progress/--no-progress", default=None,
                      help="The live display on stderr (default: only when stdout is a terminal)."),
@@ -143,7 +145,7 @@ def _workload_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.argument("name", metavar="NAME")
 @click.option(
     "--rate",
-    type=float,
+    type=FINITE_FLOAT,
     default=200.0,
     show_default=True,
     help="MOs (or dialogues) per second, open loop.",
@@ -178,13 +180,21 @@ def workload(
     help="Offered rates, comma-separated (default: doubling from --start until saturated).",
 )
 @click.option(
-    "--start", type=float, default=250.0, show_default=True, help="First rate when doubling."
+    "--start", type=FINITE_FLOAT, default=250.0, show_default=True, help="First rate when doubling."
 )
 @click.option(
-    "--max-rate", type=float, default=16_000.0, show_default=True, help="Doubling stops here."
+    "--max-rate",
+    type=FINITE_FLOAT,
+    default=16_000.0,
+    show_default=True,
+    help="Doubling stops here.",
 )
 @click.option(
-    "--p99-bound-ms", type=float, default=100.0, show_default=True, help="The knee's p99 bound."
+    "--p99-bound-ms",
+    type=FINITE_FLOAT,
+    default=100.0,
+    show_default=True,
+    help="The knee's p99 bound.",
 )
 @_workload_options
 @click.option(

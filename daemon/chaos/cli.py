@@ -17,20 +17,21 @@ import click
 from daemon.chaos.plan import make_plan
 from daemon.chaos.run import ChaosRun, Evidence, Options
 from daemon.chaos.world import make_people, run_seed, tariff_text
+from daemon.click_types import FiniteFloatRange
 
 LEDGER_CHECK_TIMEOUT_S = 120
 
 
 @click.command()
 @click.option("--seed", type=int, help="the run's seed (default: a fresh one, printed)")
-@click.option("--duration", "duration_s", type=click.FloatRange(min=1), default=30.0,
+@click.option("--duration", "duration_s", type=FiniteFloatRange(min=1), default=30.0,
               show_default=True, help="seconds of load and faults")  # fmt: skip
-@click.option("--rate", "rate_per_s", type=click.FloatRange(min=0.1), default=8.0,
+@click.option("--rate", "rate_per_s", type=FiniteFloatRange(min=0.1), default=8.0,
               show_default=True, help="new intents (MOs, dialogues) per second")  # fmt: skip
 @click.option("--kills", type=click.IntRange(min=0), default=5, show_default=True,
               help="SIGKILLs of the daemon, each followed by a restart")  # fmt: skip
 @click.option("--customers", type=click.IntRange(min=3), default=30, show_default=True)
-@click.option("--drain", "drain_s", type=click.FloatRange(min=1), default=90.0,
+@click.option("--drain", "drain_s", type=FiniteFloatRange(min=1), default=90.0,
               show_default=True, help="at most this long for the system to come to rest")  # fmt: skip
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="write the timeline (rate, faults, kills) as a PNG here")  # fmt: skip

@@ -261,14 +261,22 @@ class Turn:
         return self.now_ns - session.started_at_ns > timeout_ns
 
     def _copy(self, session: Session, copy: copies.Copy) -> UssdReply:
-        """A copy of an earlier MO: nothing moves. Its screen goes again only if it never went
-        (and never will); the copy is stored masked (it may be a PIN typed on a PIN screen)."""
+        """A copy of an earlier MO: nothing moves; the copy is stored masked (it may be a PIN typed
+        on a PIN screen). A screen that never went (and never will) goes again as the session's.
+
+        A shown screen answered with the text of an earlier answer goes once more too, but not as
+        the session's screen: the "copy" may be a fast person's real answer, who must not be left
+        waiting in silence; if it was the network's copy, the phone still shows that screen and
+        the SMSC refuses the second one (nothing else changes)."""
         log.info(
             "ussd session {id}: a copy of an earlier MO ({why})", id=session.id, why=copy.reason
         )
-        if copy.screen is not None and copy.screen.gone:
-            outbox_id = self._queue(self.screen_sms(copy.screen.text, final=False))
+        screen = copy.screen
+        if screen is not None and screen.gone:
+            outbox_id = self._queue(self.screen_sms(screen.text, final=False))
             resent_screen_txn(self.conn, session, outbox_id, self.now_ns)
+        elif screen is not None and copy.reason == copies.COPY and not screen.unseen:
+            self._queue(self.screen_sms(screen.text, final=False))
         masked = stored_form(self.row, PIN_MASK, self.config.binds)
         return UssdReply(error=copy.reason, masked=masked)
 

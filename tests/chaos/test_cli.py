@@ -39,3 +39,13 @@ def test_a_keep_dir_with_files_is_refused(tmp_path: Path) -> None:
     (tmp_path / "old.db").write_text("x")
     result = CliRunner().invoke(main, ["chaos", "--keep-dir", str(tmp_path)])
     assert result.exit_code == 2 and "is not empty" in result.output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_rate_that_is_no_finite_number_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # New-user trial: --rate nan passed FloatRange, sent nothing and reported a passing verdict.
+    monkeypatch.setattr(cli, "run_chaos", fake_run(True))
+    result = CliRunner().invoke(main, ["chaos", "--rate", value, "--duration", "1"])
+    assert result.exit_code == 2 and "not a finite number" in result.output

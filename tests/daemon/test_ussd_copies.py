@@ -67,7 +67,7 @@ def test_finding_3_replayed_posts_only_the_send_the_subscriber_typed(world):
     phone_screen = person(world, dialogue, "1")
     world.advance(SOON_S)
     first_copy = copy(world, dialogue, "1")
-    assert world.screens(inbox_id=first_copy) == []  # the phone screen is already the answer
+    assert world.screens(inbox_id=first_copy) == []  # the phone screen, not sent yet, will go
     assert world.session(dialogue.key).screen == "send_phone"
     amount_screen = person(world, dialogue, BOB_NATIONAL)
     assert amount_screen.text != phone_screen.text
@@ -149,8 +149,32 @@ def test_an_answer_equal_to_the_one_before_is_a_copy_only_within_the_window(worl
         [again] = screens
         assert again.text.endswith(phone_screen.text) and again.text != phone_screen.text
         assert world.session(dialogue.key).steps == 2
-    else:
-        assert screens == [] and world.session(dialogue.key).steps == 1
+    else:  # a copy moves nothing, but its screen goes once more: a fast person is not left silent
+        [same] = screens
+        assert (same.text, same.end, same.on_failure) == (phone_screen.text, False, None)
+        session = world.session(dialogue.key)
+        assert (session.steps, session.screen) == (1, "send_phone")
+        assert session.last_outbox_id != same.id  # the session's screen is still the first
+
+
+def test_a_fast_person_repeating_an_answer_sees_the_screen_again_and_goes_on(world):
+    # New-user trial: "1" on the menu, then "1" 1.2 s after the phone screen showed (a person who
+    # typed fast, inside copy_window_s): taken for a copy, the dialogue died in silence.
+    dialogue = world.dial(ALICE)
+    phone_screen = person(world, dialogue, "1")
+    dialogue.shown()
+    world.advance(1.2)
+    row_id = copy(world, dialogue, "1")
+    [again] = world.screens(inbox_id=row_id)
+    assert again.text == phone_screen.text and not again.end
+    assert world.inbox_row(row_id).error == "ussd_copy"
+    amount_screen = person(world, dialogue, BOB_NATIONAL)  # then the phone, and on to the amount
+    assert "amount" in amount_screen.text.lower()
+    person(world, dialogue, "500")
+    last = person(world, dialogue, PIN)
+    world.submitted(last)
+    world.settle()
+    assert [m.amount_minor for m in moves_of(world, ALICE)] == [500 * KES]
 
 
 def test_an_answer_before_its_screen_went_is_a_copy_whatever_it_says(world):
