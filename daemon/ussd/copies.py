@@ -20,8 +20,10 @@ what the session knows, each rule resting on what a person cannot do:
   within answer_timeout_s (the network's retry), or ended less than copy_window_s ago.
 
 A copy moves nothing. If the screen it answers never went out and cannot go any more, that screen
-goes again (the subscriber is not left with silence); otherwise the subscriber has it, or will:
-nothing more is sent (a second USSR request would show as the next screen, or be refused).
+goes again as the session's (the subscriber is not left with silence). A shown screen answered with
+an earlier answer's text goes once more, not as the session's screen: that "copy" may be a fast
+person's real repeat, who must get a screen; if it was the network's copy, the phone still shows
+the screen and the SMSC refuses the second one. Otherwise (a screen not sent yet) it will go.
 
 To find an earlier MO with the same bytes, every answer's inbox row gets a keyed digest of
 (session, operation, end flag, coding, text) as its dedupe_key (the LIS gave it a random one:
