@@ -28,8 +28,10 @@ simulator and the load generator), and the hottest innermost frames of ours.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import tempfile
@@ -254,9 +256,6 @@ def profile(plan: e2e.BenchPlan, sample_hz: int, raw_path: Path) -> dict[str, An
 
 
 def _number(text: str, least: float, strict: bool) -> float:
-    import argparse
-    import math
-
     try:
         number = float(text)
     except ValueError:
@@ -280,8 +279,6 @@ def _sample_hz(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(
         prog="smscore bench profile", description=__doc__.split("\n\n")[0]
     )
