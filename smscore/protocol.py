@@ -156,7 +156,6 @@ class SMPPProtocol(Protocol):
         # PDU by PDU: a request answered at once is answered before an unbind later in the same
         # chunk closes the session (its answer would otherwise be dropped unsent).
         while (events := session.next_events(now_s)) is not None:
-            self._flush()
             for event in events:
                 self._EVENT_HANDLERS[type(event)](self, event)
         self._flush()
@@ -356,6 +355,7 @@ class SMPPProtocol(Protocol):
         self.log.info("closing SMPP connection: {reason}", reason=event.reason)
         self.close_reason = self.close_reason or event.reason
         if self.transport is not None:
+            self._flush()  # the session's last answers (an unbind_resp, a generic_nack) go first
             self.transport.loseConnection()
 
     _EVENT_HANDLERS: ClassVar[dict[type, Callable[[Any, Any], None]]] = {
